@@ -1,0 +1,53 @@
+# Small helpers so every module, tool and test is declared the same way.
+
+# Compile options shared by every shmsession target, sanitizer included.
+function(shmsession_target_options target)
+  target_compile_options(${target} PRIVATE -Wall -Wextra -Wpedantic -Wno-missing-field-initializers)
+  if(SHMSESSION_SANITIZE)
+    if(NOT SHMSESSION_SANITIZE MATCHES "^(address|undefined|thread)$")
+      message(FATAL_ERROR "SHMSESSION_SANITIZE must be address, undefined or thread")
+    endif()
+    target_compile_options(${target} PRIVATE -fsanitize=${SHMSESSION_SANITIZE} -fno-omit-frame-pointer)
+    target_link_options(${target} PRIVATE -fsanitize=${SHMSESSION_SANITIZE})
+  endif()
+endfunction()
+
+# shmsession_module(NAME SOURCES a.cpp ... DEPS target ... [PRIVATE_DEPS ...])
+# One static library per module with the alias shmsession::NAME.
+function(shmsession_module name)
+  cmake_parse_arguments(ARG "" "" "SOURCES;DEPS;PRIVATE_DEPS" ${ARGN})
+  add_library(shmsession_${name} STATIC ${ARG_SOURCES})
+  add_library(shmsession::${name} ALIAS shmsession_${name})
+  set_target_properties(shmsession_${name} PROPERTIES EXPORT_NAME ${name} OUTPUT_NAME shmsession_${name})
+  target_include_directories(shmsession_${name} PUBLIC
+    $<BUILD_INTERFACE:${PROJECT_SOURCE_DIR}>
+    $<INSTALL_INTERFACE:include/shmsession>)
+  target_compile_features(shmsession_${name} PUBLIC cxx_std_20)
+  target_link_libraries(shmsession_${name} PUBLIC ${ARG_DEPS} PRIVATE ${ARG_PRIVATE_DEPS})
+  shmsession_target_options(shmsession_${name})
+  set_property(GLOBAL APPEND PROPERTY SHMSESSION_MODULES shmsession_${name})
+endfunction()
+
+# shmsession_tool(NAME SOURCES ... DEPS ...): an executable under tools/.
+function(shmsession_tool name)
+  cmake_parse_arguments(ARG "" "" "SOURCES;DEPS" ${ARGN})
+  add_executable(${name} ${ARG_SOURCES})
+  target_link_libraries(${name} PRIVATE ${ARG_DEPS})
+  shmsession_target_options(${name})
+  set_property(GLOBAL APPEND PROPERTY SHMSESSION_TOOLS ${name})
+endfunction()
+
+# shmsession_test(NAME SOURCES ... DEPS ... [LABELS ...] [TIMEOUT s])
+# A Boost.Test executable registered with CTest; every test goes through
+# here so none silently drops out of the suite.
+function(shmsession_test name)
+  cmake_parse_arguments(ARG "" "TIMEOUT" "SOURCES;DEPS;LABELS" ${ARGN})
+  add_executable(${name} ${ARG_SOURCES})
+  target_link_libraries(${name} PRIVATE ${ARG_DEPS} shmsession_test_support)
+  shmsession_target_options(${name})
+  add_test(NAME ${name} COMMAND ${name} --log_level=test_suite)
+  if(NOT ARG_TIMEOUT)
+    set(ARG_TIMEOUT 300)
+  endif()
+  set_tests_properties(${name} PROPERTIES TIMEOUT ${ARG_TIMEOUT} LABELS "${ARG_LABELS}")
+endfunction()

@@ -1,0 +1,187 @@
+#include "shm/detail/blob.hpp"
+
+#include <xxhash.h>
+
+#include <algorithm>
+#include <cstring>
+#include <string>
+
+#include "shm/detail/names.hpp"
+#include "shm/error.hpp"
+
+namespace shmsession::shm::detail {
+namespace {
+
+constexpr std::uint64_t round_up8(std::uint64_t n) { return (n + 7) & ~std::uint64_t{7}; }
+
+// Walks the current entries and the batch ops in name order, calling
+// keep(entry) for an untouched attribute and put(op) for a written one.
+template <typename Keep, typename Put>
+void merge_walk(const BlobHeader* current, const PreparedBatch& batch, Keep&& keep, Put&& put) {
+  const AttributeEntry* entries = current ? blob_entries(current) : nullptr;
+  std::uint32_t n = current ? current->attr_count : 0;
+  std::uint32_t i = 0;
+  std::size_t j = 0;
+  while (i < n || j < batch.ops.size()) {
+    int cmp;
+    if (i == n) {
+      cmp = 1;
+    } else if (j == batch.ops.size()) {
+      cmp = -1;
+    } else {
+      cmp = entry_name(current, entries[i]).compare(batch.ops[j].name);
+    }
+    if (cmp < 0) {
+      keep(entries[i++]);
+      continue;
+    }
+    const PreparedOp& op = batch.ops[j++];
+    if (cmp == 0) ++i;
+    if (!op.remove) put(op);
+  }
+}
+
+}  // namespace
+
+std::uint64_t value_checksum(std::string_view value) noexcept {
+  return XXH3_64bits(value.data(), value.size());
+}
+
+PreparedBatch prepare_batch(const CommitBatch& batch) {
+  PreparedBatch prepared;
+  prepared.ops.reserve(batch.puts.size() + batch.removes.size());
+  for (const AttributeWrite& w : batch.puts) {
+    validate_attribute_name(w.name);
+    if (w.value.size() > kMaxAttributeValueBytes)
+      throw Error(Errc::InvalidArgument, "attribute '" + w.name + "' is " + std::to_string(w.value.size()) +
+                                             " bytes, more than the limit of " +
+                                             std::to_string(kMaxAttributeValueBytes));
+    prepared.ops.push_back({w.name, w.value, w.flags, value_checksum(w.value), false});
+  }
+  for (const std::string& name : batch.removes) {
+    validate_attribute_name(name);
+    prepared.ops.push_back({name, {}, 0, 0, true});
+  }
+  std::sort(prepared.ops.begin(), prepared.ops.end(),
+            [](const PreparedOp& a, const PreparedOp& b) { return a.name < b.name; });
+  auto dup = std::adjacent_find(prepared.ops.begin(), prepared.ops.end(),
+                                [](const PreparedOp& a, const PreparedOp& b) { return a.name == b.name; });
+  if (dup != prepared.ops.end())
+    throw Error(Errc::InvalidArgument, "attribute '" + std::string(dup->name) + "' appears twice in one commit");
+  return prepared;
+}
+
+MergePlan plan_merge(const BlobHeader* current, const PreparedBatch& batch) {
+  MergePlan plan;
+  std::uint64_t bytes = 0;
+  merge_walk(
+      current, batch,
+      [&](const AttributeEntry& e) {
+        ++plan.attr_count;
+        bytes += e.name_size + e.value_size;
+      },
+      [&](const PreparedOp& op) {
+        ++plan.attr_count;
+        bytes += op.name.size() + op.value.size();
+        plan.changes = true;
+      });
+  // A removal changes the session only if the attribute existed.
+  std::uint32_t before = current ? current->attr_count : 0;
+  std::uint64_t puts = 0;
+  for (const PreparedOp& op : batch.ops) puts += op.remove ? 0 : 1;
+  if (plan.attr_count != before + puts) plan.changes = true;
+  if (plan.attr_count > kMaxAttributesPerSession)
+    throw Error(Errc::InvalidArgument, "a session may hold at most " + std::to_string(kMaxAttributesPerSession) +
+                                           " attributes; this commit would leave " +
+                                           std::to_string(plan.attr_count));
+  plan.size = round_up8(sizeof(BlobHeader) + std::uint64_t{plan.attr_count} * sizeof(AttributeEntry) + bytes);
+  return plan;
+}
+
+void build_blob(void* memory, const MergePlan& plan, const BlobHeader* current, const PreparedBatch& batch,
+                std::uint64_t version, std::uint64_t commit_seq) {
+  auto* b = static_cast<BlobHeader*>(memory);
+  char* base = static_cast<char*>(memory);
+  auto* entries = reinterpret_cast<AttributeEntry*>(b + 1);
+  std::uint64_t cursor = sizeof(BlobHeader) + std::uint64_t{plan.attr_count} * sizeof(AttributeEntry);
+  std::uint64_t payload = 0;
+  std::uint32_t n = 0;
+  auto append = [&](std::string_view name, std::string_view value, std::uint64_t v, std::uint64_t sum,
+                    std::uint32_t flags) {
+    AttributeEntry& e = entries[n++];
+    e = AttributeEntry{};
+    e.name_offset = static_cast<std::uint32_t>(cursor);
+    e.name_size = static_cast<std::uint16_t>(name.size());
+    std::memcpy(base + cursor, name.data(), name.size());
+    cursor += name.size();
+    e.value_offset = cursor;
+    e.value_size = value.size();
+    if (!value.empty()) std::memcpy(base + cursor, value.data(), value.size());
+    cursor += value.size();
+    e.version = v;
+    e.checksum = sum;
+    e.flags = flags;
+    payload += value.size();
+  };
+  merge_walk(
+      current, batch,
+      [&](const AttributeEntry& e) {
+        append(entry_name(current, e), entry_value(current, e), e.version, e.checksum, e.flags);
+      },
+      [&](const PreparedOp& op) { append(op.name, op.value, version, op.checksum, op.flags); });
+  b->attr_count = n;
+  b->version = version;
+  b->size = plan.size;
+  b->payload_bytes = payload;
+  b->commit_seq = commit_seq;
+  b->magic = kBlobMagic;
+}
+
+const AttributeEntry* find_entry(const BlobHeader* b, std::string_view name) noexcept {
+  const AttributeEntry* first = blob_entries(b);
+  const AttributeEntry* last = first + b->attr_count;
+  const AttributeEntry* it = std::lower_bound(
+      first, last, name, [b](const AttributeEntry& e, std::string_view n) { return entry_name(b, e) < n; });
+  return (it != last && entry_name(b, *it) == name) ? it : nullptr;
+}
+
+void copy_attributes(const BlobHeader* b, std::span<const std::string_view> names, std::vector<Attribute>& out) {
+  std::size_t n = 0;
+  auto emit = [&](const AttributeEntry& e) {
+    if (n == out.size()) out.emplace_back();
+    Attribute& a = out[n++];
+    a.name.assign(entry_name(b, e));
+    a.value.assign(entry_value(b, e));
+    a.version = e.version;
+    a.flags = e.flags;
+  };
+  if (b != nullptr) {
+    if (names.empty()) {
+      const AttributeEntry* entries = blob_entries(b);
+      for (std::uint32_t i = 0; i < b->attr_count; ++i) emit(entries[i]);
+    } else {
+      for (std::string_view name : names)
+        if (const AttributeEntry* e = find_entry(b, name)) emit(*e);
+      std::sort(out.begin(), out.begin() + static_cast<std::ptrdiff_t>(n),
+                [](const Attribute& x, const Attribute& y) { return x.name < y.name; });
+    }
+  }
+  out.resize(n);
+}
+
+bool blob_is_sound(const BlobHeader* b, std::uint64_t allocation_limit) noexcept {
+  if (b->magic != kBlobMagic || b->size > allocation_limit) return false;
+  std::uint64_t table_end = sizeof(BlobHeader) + std::uint64_t{b->attr_count} * sizeof(AttributeEntry);
+  if (table_end > b->size) return false;
+  const AttributeEntry* entries = blob_entries(b);
+  for (std::uint32_t i = 0; i < b->attr_count; ++i) {
+    const AttributeEntry& e = entries[i];
+    if (e.name_offset < table_end || e.name_offset + std::uint64_t{e.name_size} > b->size) return false;
+    if (e.value_offset < table_end || e.value_size > b->size || e.value_offset + e.value_size > b->size)
+      return false;
+    if (value_checksum(entry_value(b, e)) != e.checksum) return false;
+  }
+  return true;
+}
+
+}  // namespace shmsession::shm::detail

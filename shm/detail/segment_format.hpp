@@ -1,0 +1,162 @@
+// The bytes of a shmsession segment. See shm/segment_format.md for the prose.
+//
+// Invariant (all structures here): position independent (offset_ptr or
+// offsets, fixed-width integers, lock-free atomics), standard layout, and
+// only ever written under the owning shard's robust mutex unless noted.
+#pragma once
+
+#include <pthread.h>
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <type_traits>
+
+#include <boost/interprocess/offset_ptr.hpp>
+
+namespace shmsession::shm::detail {
+
+namespace bip = boost::interprocess;
+
+inline constexpr std::uint64_t kSegmentMagic = 0x31'4E'4F'49'53'53'45'53ULL;  // "SESSION1"
+inline constexpr std::uint32_t kLayoutVersion = 1;
+inline constexpr char kHeaderObjectName[] = "shmsession.header";
+
+inline constexpr std::uint32_t kInitCreating = 1;
+inline constexpr std::uint32_t kInitReady = 2;
+
+// The one named object of the segment, looked up once at attach. Its layout
+// never changes between layout versions, so any build can read it and
+// report a mismatch.
+struct SegmentHeader {
+  std::uint64_t magic;
+  std::uint32_t layout_version;
+  std::uint32_t root_size;           // sizeof(StoreRoot) of the creating build
+  std::atomic<std::uint32_t> init_state;
+  std::uint32_t reserved;
+  std::uint8_t store_id[16];         // random, identifies the store to a backup
+  std::uint64_t created_unix_ms;
+  std::uint64_t root_handle;         // segment handle (offset) of StoreRoot
+};
+static_assert(std::is_standard_layout_v<SegmentHeader>);
+static_assert(sizeof(SegmentHeader) == 56);
+
+// A process-shared robust pthread mutex; see robust_mutex.hpp.
+struct RobustMutexStorage {
+  pthread_mutex_t native;
+};
+
+// One version of a session's attributes, immutable once published.
+// Layout: BlobHeader, AttributeEntry[attr_count] sorted by name, then the
+// names and values packed at the offsets the entries give.
+struct BlobHeader {
+  std::uint32_t magic;
+  std::uint32_t attr_count;
+  std::uint64_t version;
+  std::uint64_t size;           // total bytes of the blob
+  std::uint64_t payload_bytes;  // sum of value sizes
+  std::uint64_t commit_seq;     // change-log sequence that published it
+};
+inline constexpr std::uint32_t kBlobMagic = 0x424C4F42;  // "BLOB"
+static_assert(sizeof(BlobHeader) == 40);
+
+struct AttributeEntry {
+  std::uint64_t value_offset;  // from the blob start
+  std::uint64_t value_size;
+  std::uint64_t version;
+  std::uint64_t checksum;      // XXH3-64 of the value
+  std::uint32_t name_offset;
+  std::uint16_t name_size;
+  std::uint16_t reserved;
+  std::uint32_t flags;
+  std::uint32_t reserved2;
+};
+static_assert(sizeof(AttributeEntry) == 48);
+
+// A live session. The id follows the struct (id_size bytes).
+// Invariant: reachable from exactly one chain of its shard's current table.
+struct SessionRecord {
+  std::uint32_t magic;
+  std::uint16_t id_size;
+  std::uint16_t reserved;
+  std::uint32_t idle_timeout_s;
+  std::uint32_t reserved2;
+  std::uint64_t hash;
+  std::uint64_t incarnation;
+  std::uint64_t created_unix_ms;
+  std::atomic<std::uint64_t> last_access_unix_ms;  // written without the lock
+  bip::offset_ptr<BlobHeader> blob;                // null: version 0, no attributes
+  // Chain links, one per table parity, so a table can be rebuilt without
+  // breaking the chains of the table still in use.
+  bip::offset_ptr<SessionRecord> next[2];
+
+  char* id() noexcept { return reinterpret_cast<char*>(this + 1); }
+  const char* id() const noexcept { return reinterpret_cast<const char*>(this + 1); }
+};
+inline constexpr std::uint32_t kRecordMagic = 0x53455353;  // "SESS"
+static_assert(std::is_standard_layout_v<SessionRecord>);
+static_assert(sizeof(SessionRecord) == 72);
+
+// A shard's bucket array; `heads` follows the struct.
+struct BucketTable {
+  std::uint64_t bucket_count;  // power of two
+  std::uint32_t parity;        // which SessionRecord::next link this table uses
+  std::uint32_t reserved;
+
+  bip::offset_ptr<SessionRecord>* heads() noexcept {
+    return reinterpret_cast<bip::offset_ptr<SessionRecord>*>(this + 1);
+  }
+};
+static_assert(sizeof(BucketTable) == 16);
+
+// A change in flight, recorded so that a shard recovering from a dead holder
+// can finish the change-log slot the holder was writing.
+struct PendingChange {
+  std::atomic<std::uint64_t> seq;  // 0: none; read without the lock by change-log readers
+  bip::offset_ptr<SessionRecord> record;
+  std::uint32_t kind;
+  std::uint32_t reserved;
+};
+
+struct alignas(64) Shard {
+  RobustMutexStorage mutex;
+  bip::offset_ptr<BucketTable> table;
+  bip::offset_ptr<BucketTable> growing;  // non-null only while a table is rebuilt
+  std::uint64_t sessions;
+  std::uint64_t attributes;
+  std::uint64_t payload_bytes;
+  PendingChange pending;
+};
+static_assert(std::is_standard_layout_v<Shard>);
+
+inline constexpr std::size_t kChangeIdBytes = 128;
+
+// One change-log ring slot. `stamp` is the sequence of the entry it holds,
+// kStampWriting while a writer fills it, 0 when never written.
+struct ChangeSlot {
+  std::atomic<std::uint64_t> stamp;
+  std::uint64_t version;
+  std::uint8_t kind;
+  std::uint8_t id_size;
+  char id[kChangeIdBytes];
+};
+inline constexpr std::uint64_t kStampWriting = ~std::uint64_t{0};
+static_assert(sizeof(ChangeSlot) == 152);
+
+struct StoreRoot {
+  std::uint32_t shard_count;  // power of two
+  std::uint32_t change_capacity;
+  std::uint32_t default_idle_timeout_s;
+  std::uint32_t reserved;
+  std::atomic<std::uint64_t> next_change_seq;  // next sequence to hand out; starts at 1
+  std::atomic<std::uint64_t> commits;
+  std::atomic<std::uint64_t> expirations;
+  std::atomic<std::uint64_t> lock_recoveries;
+  bip::offset_ptr<Shard> shards;
+  bip::offset_ptr<ChangeSlot> ring;
+};
+static_assert(std::is_standard_layout_v<StoreRoot>);
+static_assert(std::atomic<std::uint64_t>::is_always_lock_free);
+static_assert(std::atomic<std::uint32_t>::is_always_lock_free);
+
+}  // namespace shmsession::shm::detail

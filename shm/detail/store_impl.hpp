@@ -1,0 +1,59 @@
+// Store::Impl: one process's attachment to a segment, shared by the files
+// that implement Store (store.cpp: lifecycle and statistics;
+// store_sessions.cpp: session operations).
+//
+// Thread safety: the fields are set at attach and never change afterwards;
+// all mutable state is in the segment, guarded by shard locks.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include <boost/interprocess/managed_shared_memory.hpp>
+
+#include "shm/detail/robust_mutex.hpp"
+#include "shm/detail/segment_format.hpp"
+#include "shm/store.hpp"
+
+namespace shmsession {
+
+struct Store::Impl {
+  std::string name;
+  shm::detail::bip::managed_shared_memory segment;
+  shm::detail::SegmentHeader* header = nullptr;
+  shm::detail::StoreRoot* root = nullptr;
+  shm::detail::Shard* shards = nullptr;
+  shm::detail::ChangeSlot* ring = nullptr;
+  std::uint32_t shard_mask = 0;
+
+  shm::detail::Shard& shard_for(std::uint64_t hash) noexcept { return shards[(hash >> 32) & shard_mask]; }
+
+  // Segment memory, or nullptr when the segment is full.
+  // Throws: Error(Corrupt) when the segment allocator is unusable (a process
+  // died inside it).
+  void* allocate(std::uint64_t bytes);
+  void deallocate(void* p) noexcept;
+  [[noreturn]] void throw_full(std::uint64_t bytes, const char* what) const;
+
+  // Runs when a shard lock is taken over from a dead holder.
+  void repair(shm::detail::Shard& shard) noexcept;
+
+  // A change-log entry in two halves around the change itself (shard lock
+  // held): begin takes the sequence and records the pending change; end
+  // stamps the slot and clears it.
+  std::uint64_t begin_change(shm::detail::Shard& shard, shm::detail::SessionRecord* record,
+                             ChangeKind kind) noexcept;
+  void end_change(shm::detail::Shard& shard, std::uint64_t seq, ChangeKind kind, std::uint64_t version,
+                  std::string_view id) noexcept;
+};
+
+namespace shm::detail {
+
+// The shard lock with the store's repair routine attached.
+class ShardGuard : public RobustLockGuard {
+ public:
+  ShardGuard(Store::Impl& impl, Shard& shard) : RobustLockGuard(shard.mutex, [&] { impl.repair(shard); }) {}
+};
+
+}  // namespace shm::detail
+}  // namespace shmsession

@@ -1,0 +1,33 @@
+// Test-only hooks: named points inside dangerous sections where a test can
+// park or kill a process on purpose (STYLE.md: force the interleaving rather
+// than hope a sleep finds it). Compiled to nothing unless the build defines
+// SHMSESSION_TEST_HOOKS.
+//
+// Thread safety: set_test_hook is meant for a test's single thread (or a
+// forked child) before it calls into the store.
+#pragma once
+
+namespace shmsession::shm::detail {
+
+enum class HookPoint {
+  // Inside a shard critical section of a commit, after the new blob is
+  // built and before it is published.
+  kCommitBeforePublish,
+  // Inside a shard critical section of a commit, after the record points
+  // at the new blob and before the change-log slot is stamped.
+  kCommitAfterPublish,
+  // Inside a shard critical section while a bucket table is rebuilt.
+  kTableGrow,
+};
+
+using TestHook = void (*)(HookPoint);
+
+#ifdef SHMSESSION_TEST_HOOKS
+void set_test_hook(TestHook hook) noexcept;
+void run_test_hook(HookPoint point) noexcept;
+#else
+inline void set_test_hook(TestHook) noexcept {}
+inline void run_test_hook(HookPoint) noexcept {}
+#endif
+
+}  // namespace shmsession::shm::detail

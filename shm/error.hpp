@@ -1,0 +1,57 @@
+// The one error family at shmsession's public boundary.
+//
+// Every public operation of every module reports failure by throwing
+// shmsession::Error with an Errc code; expected outcomes (a session that is
+// not there, a lock not granted at once) are values (std::optional), not
+// errors. Boost.Interprocess exceptions never leave shm/.
+//
+// Thread safety: Error is an immutable value; safe to copy between threads.
+#pragma once
+
+#include <stdexcept>
+#include <string>
+#include <string_view>
+
+namespace shmsession {
+
+enum class Errc {
+  // The segment has no room for the commit. Nothing stored was damaged.
+  // Retrying helps only after sessions are removed or expired.
+  SegmentFull,
+  // No store or no session of that name. Retrying does not help.
+  NotFound,
+  // A store or session of that name exists already.
+  AlreadyExists,
+  // A lock token that is no longer current was presented (fencing). The
+  // caller lost its lock: reacquire before writing again.
+  StaleToken,
+  // A lock was not granted in time. Retrying may help.
+  LockTimeout,
+  // The segment was made by a build with another layout version. Fix the
+  // deployment (same build everywhere, or recreate the store) first.
+  LayoutMismatch,
+  // A name, id, size or option is not acceptable. Fix the input.
+  InvalidArgument,
+  // Stored or received bytes fail a check (magic, checksum, bounds).
+  // Retrying does not help; run `shmctl check`.
+  Corrupt,
+  // An operating-system call failed (permissions, shm_open, mmap...).
+  Io,
+};
+
+// Short stable name of a code, as printed by tools and in JSON ("SegmentFull").
+std::string_view errc_name(Errc code) noexcept;
+
+// Whether retrying the same call later can succeed without other action.
+bool errc_retryable(Errc code) noexcept;
+
+class Error : public std::runtime_error {
+ public:
+  Error(Errc code, const std::string& what) : std::runtime_error(what), code_(code) {}
+  Errc code() const noexcept { return code_; }
+
+ private:
+  Errc code_;
+};
+
+}  // namespace shmsession

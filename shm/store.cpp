@@ -1,0 +1,301 @@
+// Store lifecycle (create, attach, remove), information and statistics, and
+// the Impl helpers shared with store_sessions.cpp.
+#include "shm/store.hpp"
+
+#include <sys/random.h>
+#include <time.h>
+
+#include <chrono>
+#include <cstring>
+#include <thread>
+
+#include <boost/interprocess/exceptions.hpp>
+#include <boost/interprocess/shared_memory_object.hpp>
+
+#include "shm/detail/change_ring.hpp"
+#include "shm/detail/names.hpp"
+#include "shm/detail/session_table.hpp"
+#include "shm/detail/store_impl.hpp"
+
+namespace shmsession {
+
+using namespace shm::detail;
+
+namespace {
+
+constexpr auto kInitWait = std::chrono::seconds(2);
+
+std::uint64_t unix_ms() {
+  timespec ts{};
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return static_cast<std::uint64_t>(ts.tv_sec) * 1000 + static_cast<std::uint64_t>(ts.tv_nsec) / 1000000;
+}
+
+bool is_power_of_two(std::uint64_t n) { return n != 0 && (n & (n - 1)) == 0; }
+
+void validate_options(const CreateOptions& o) {
+  auto bad = [](const std::string& why) { throw Error(Errc::InvalidArgument, why); };
+  if (o.size_bytes < kMinSegmentBytes) bad("segment size must be at least 1 MiB");
+  if (o.mode > 0777) bad("mode must be permission bits between 0 and 0777");
+  if (!is_power_of_two(o.shards) || o.shards > 65536) bad("shard count must be a power of two from 1 to 65536");
+  if (o.change_log_capacity < 16 || o.change_log_capacity > (1u << 24))
+    bad("change log capacity must be between 16 and 16777216 entries");
+}
+
+std::string describe_ipc_error(const bip::interprocess_exception& e) {
+  return std::string(e.what()) + " (" + std::strerror(e.get_native_error()) + ")";
+}
+
+// Builds the root, shards, change ring and initial tables of a fresh segment.
+// Returns false if the segment is too small for them.
+bool build_root(Store::Impl& s, const CreateOptions& o) {
+  auto& sm = *s.segment.get_segment_manager();
+  void* root_mem = sm.allocate(sizeof(StoreRoot), std::nothrow);
+  void* shard_mem = sm.allocate(sizeof(Shard) * o.shards, std::nothrow);
+  void* ring_mem = sm.allocate(sizeof(ChangeSlot) * std::uint64_t{o.change_log_capacity}, std::nothrow);
+  if (!root_mem || !shard_mem || !ring_mem) return false;
+  auto* root = new (root_mem) StoreRoot{};
+  root->shard_count = o.shards;
+  root->change_capacity = o.change_log_capacity;
+  root->default_idle_timeout_s = o.default_idle_timeout_s;
+  root->next_change_seq.store(1);
+  auto* shards = static_cast<Shard*>(shard_mem);
+  for (std::uint32_t i = 0; i < o.shards; ++i) {
+    Shard* sh = new (&shards[i]) Shard{};
+    robust_mutex_init(sh->mutex);
+    void* t = sm.allocate(bucket_table_bytes(kInitialBuckets), std::nothrow);
+    if (!t) return false;
+    sh->table = init_bucket_table(t, kInitialBuckets, 0);
+  }
+  auto* ring = static_cast<ChangeSlot*>(ring_mem);
+  for (std::uint32_t i = 0; i < o.change_log_capacity; ++i) new (&ring[i]) ChangeSlot{};
+  root->shards = shards;
+  root->ring = ring;
+  s.root = root;
+  s.header->root_handle = static_cast<std::uint64_t>(s.segment.get_handle_from_address(root));
+  return true;
+}
+
+void bind_root(Store::Impl& s) {
+  s.root = static_cast<StoreRoot*>(s.segment.get_address_from_handle(
+      static_cast<bip::managed_shared_memory::handle_t>(s.header->root_handle)));
+  s.shards = s.root->shards.get();
+  s.ring = s.root->ring.get();
+  s.shard_mask = s.root->shard_count - 1;
+}
+
+// Waits (bounded) for a creator still building the segment, then checks the
+// header. Throws: Corrupt, LayoutMismatch.
+void check_header(Store::Impl& s) {
+  auto deadline = std::chrono::steady_clock::now() + kInitWait;
+  for (;;) {
+    auto found = s.segment.find<SegmentHeader>(kHeaderObjectName);
+    s.header = found.first;
+    if (s.header && s.header->init_state.load(std::memory_order_acquire) == kInitReady) break;
+    if (std::chrono::steady_clock::now() >= deadline)
+      throw Error(Errc::Corrupt, "store '" + s.name +
+                                     "' was never fully created (its creator died while creating it, "
+                                     "or it is not a shmsession store); destroy it and create it again");
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  const SegmentHeader& h = *s.header;
+  if (h.magic != kSegmentMagic) throw Error(Errc::Corrupt, "segment '" + s.name + "' is not a shmsession store");
+  if (h.layout_version != kLayoutVersion)
+    throw Error(Errc::LayoutMismatch, "store '" + s.name + "' has layout version " +
+                                          std::to_string(h.layout_version) + " but this build reads layout version " +
+                                          std::to_string(kLayoutVersion) +
+                                          "; run one build everywhere or recreate the store");
+  if (h.root_size != sizeof(StoreRoot))
+    throw Error(Errc::LayoutMismatch, "store '" + s.name + "' has a root of " + std::to_string(h.root_size) +
+                                          " bytes but this build expects " + std::to_string(sizeof(StoreRoot)));
+}
+
+}  // namespace
+
+Store::Store(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Store::Store(Store&&) noexcept = default;
+Store& Store::operator=(Store&&) noexcept = default;
+Store::~Store() = default;
+
+const std::string& Store::name() const noexcept { return impl_->name; }
+
+Store Store::create(std::string_view name, const CreateOptions& options) {
+  validate_store_name(name);
+  validate_options(options);
+  auto impl = std::make_unique<Impl>();
+  impl->name = std::string(name);
+  bip::permissions perm;
+  perm.set_permissions(options.mode);
+  try {
+    impl->segment = bip::managed_shared_memory(bip::create_only, impl->name.c_str(), options.size_bytes, nullptr, perm);
+  } catch (const bip::interprocess_exception& e) {
+    if (e.get_error_code() == bip::already_exists_error)
+      throw Error(Errc::AlreadyExists, "store '" + impl->name + "' already exists");
+    throw Error(Errc::Io, "cannot create store '" + impl->name + "': " + describe_ipc_error(e));
+  }
+  try {
+    impl->header = impl->segment.construct<SegmentHeader>(kHeaderObjectName)();
+    SegmentHeader& h = *impl->header;
+    h.init_state.store(kInitCreating);
+    h.magic = kSegmentMagic;
+    h.layout_version = kLayoutVersion;
+    h.root_size = sizeof(StoreRoot);
+    if (getrandom(h.store_id, sizeof h.store_id, 0) != static_cast<ssize_t>(sizeof h.store_id))
+      throw Error(Errc::Io, "getrandom failed");
+    h.created_unix_ms = unix_ms();
+    if (!build_root(*impl, options))
+      throw Error(Errc::InvalidArgument, "segment size " + std::to_string(options.size_bytes) + " is too small for " +
+                                             std::to_string(options.shards) + " shards and a change log of " +
+                                             std::to_string(options.change_log_capacity) + " entries");
+    bind_root(*impl);
+    h.init_state.store(kInitReady, std::memory_order_release);
+  } catch (...) {
+    bip::shared_memory_object::remove(impl->name.c_str());
+    throw;
+  }
+  return Store(std::move(impl));
+}
+
+Store Store::attach(std::string_view name) {
+  validate_store_name(name);
+  auto impl = std::make_unique<Impl>();
+  impl->name = std::string(name);
+  try {
+    impl->segment = bip::managed_shared_memory(bip::open_only, impl->name.c_str());
+    check_header(*impl);
+  } catch (const bip::interprocess_exception& e) {
+    switch (e.get_error_code()) {
+      case bip::not_found_error:
+        throw Error(Errc::NotFound, "store '" + impl->name + "' does not exist");
+      case bip::corrupted_error:
+        throw Error(Errc::Corrupt, "segment '" + impl->name +
+                                       "' is not an initialized shared segment (its creator died while "
+                                       "creating it, or it is not a shmsession store)");
+      case bip::security_error:
+        throw Error(Errc::Io, "permission denied attaching store '" + impl->name + "'");
+      default:
+        throw Error(Errc::Io, "cannot attach store '" + impl->name + "': " + describe_ipc_error(e));
+    }
+  }
+  bind_root(*impl);
+  return Store(std::move(impl));
+}
+
+Store Store::open_or_create(std::string_view name, const CreateOptions& options) {
+  for (int attempt = 0;; ++attempt) {
+    try {
+      return attach(name);
+    } catch (const Error& e) {
+      if (e.code() != Errc::NotFound || attempt == 3) throw;
+    }
+    try {
+      return create(name, options);
+    } catch (const Error& e) {
+      if (e.code() != Errc::AlreadyExists) throw;  // lost a race with another creator: attach
+    }
+  }
+}
+
+bool Store::remove(std::string_view name) {
+  validate_store_name(name);
+  return bip::shared_memory_object::remove(std::string(name).c_str());
+}
+
+bool Store::exists(std::string_view name) {
+  validate_store_name(name);
+  try {
+    bip::shared_memory_object shm(bip::open_only, std::string(name).c_str(), bip::read_only);
+    return true;
+  } catch (const bip::interprocess_exception& e) {
+    if (e.get_error_code() == bip::not_found_error) return false;
+    return true;  // exists but is not readable by us
+  }
+}
+
+StoreInfo Store::info() const {
+  const SegmentHeader& h = *impl_->header;
+  StoreInfo info;
+  info.name = impl_->name;
+  info.layout_version = h.layout_version;
+  std::memcpy(info.store_id.data(), h.store_id, info.store_id.size());
+  info.created_unix_ms = h.created_unix_ms;
+  info.size_bytes = impl_->segment.get_size();
+  info.shard_count = impl_->root->shard_count;
+  info.change_log_capacity = impl_->root->change_capacity;
+  info.default_idle_timeout_s = impl_->root->default_idle_timeout_s;
+  return info;
+}
+
+StoreStats Store::stats() const {
+  StoreStats st;
+  for (std::uint32_t i = 0; i < impl_->root->shard_count; ++i) {
+    Shard& shard = impl_->shards[i];
+    ShardGuard guard(*impl_, shard);
+    st.sessions += shard.sessions;
+    st.attributes += shard.attributes;
+    st.payload_bytes += shard.payload_bytes;
+  }
+  st.size_bytes = impl_->segment.get_size();
+  st.free_bytes = impl_->segment.get_free_memory();
+  st.used_bytes = st.size_bytes - st.free_bytes;
+  st.commits = impl_->root->commits.load(std::memory_order_relaxed);
+  st.expirations = impl_->root->expirations.load(std::memory_order_relaxed);
+  st.lock_recoveries = impl_->root->lock_recoveries.load(std::memory_order_relaxed);
+  st.next_change_seq = impl_->root->next_change_seq.load(std::memory_order_relaxed);
+  return st;
+}
+
+// ---- Impl helpers ---------------------------------------------------------
+
+void* Store::Impl::allocate(std::uint64_t bytes) {
+  try {
+    return segment.allocate(bytes, std::nothrow);
+  } catch (const bip::interprocess_exception& e) {
+    throw Error(Errc::Corrupt, "the allocator of store '" + name + "' is unusable (" + e.what() +
+                                   "): a process died inside it; run 'shmctl check'");
+  }
+}
+
+void Store::Impl::deallocate(void* p) noexcept {
+  if (p == nullptr) return;
+  try {
+    segment.deallocate(p);
+  } catch (...) {
+    // A poisoned allocator: the block leaks until the store is rebuilt.
+  }
+}
+
+void Store::Impl::throw_full(std::uint64_t bytes, const char* what) const {
+  throw Error(Errc::SegmentFull, std::string(what) + " needs " + std::to_string(bytes) + " bytes but store '" + name +
+                                     "' has only " + std::to_string(segment.get_free_memory()) +
+                                     " bytes free (fragmented); nothing was changed");
+}
+
+std::uint64_t Store::Impl::begin_change(Shard& shard, SessionRecord* record, ChangeKind kind) noexcept {
+  std::uint64_t seq = root->next_change_seq.fetch_add(1, std::memory_order_acq_rel);
+  shard.pending.record = record;
+  shard.pending.kind = static_cast<std::uint32_t>(kind);
+  shard.pending.seq.store(seq, std::memory_order_release);
+  return seq;
+}
+
+void Store::Impl::end_change(Shard& shard, std::uint64_t seq, ChangeKind kind, std::uint64_t version,
+                             std::string_view id) noexcept {
+  write_change_slot(ring, root->change_capacity, seq, kind, version, id);
+  shard.pending.seq.store(0, std::memory_order_release);
+}
+
+void Store::Impl::repair(Shard& shard) noexcept {
+  root->lock_recoveries.fetch_add(1, std::memory_order_relaxed);
+  ShardRepair fixed = repair_shard_table(shard);
+  if (std::uint64_t seq = shard.pending.seq.load(std::memory_order_acquire)) {
+    SessionRecord* r = shard.pending.record.get();
+    bool sound = r != nullptr && r->magic == kRecordMagic;
+    std::uint64_t version = sound && r->blob ? r->blob->version : 0;
+    std::string_view id = sound ? record_id(r) : std::string_view{};
+    end_change(shard, seq, static_cast<ChangeKind>(shard.pending.kind), version, id);
+  }
+  deallocate(fixed.abandoned_table);
+}
+
+}  // namespace shmsession

@@ -1,0 +1,125 @@
+// Store: the primary state of every session, in one named Boost.Interprocess
+// shared segment that many processes attach to.
+//
+// A store holds sessions (id -> attributes, each attribute name -> bytes with
+// a version and flags). Every commit is atomic: a reader sees a session's old
+// version or its new one, never a mix. Sessions expire after an idle timeout.
+// A bounded change log records every creation, commit and removal so that a
+// follower (the sync agent) finds what changed without scanning.
+//
+// Thread safety: a Store may be used by any number of threads at once.
+// Cross-process safety: any number of processes may attach the same segment
+// and call any operation concurrently. Internal locks are robust, per-shard
+// pthread mutexes held only for short, bounded work (never while user code
+// runs, never while waiting for anything else); a process killed while
+// holding one is detected by the next locker, which repairs the shard and
+// carries on. Values are copied out under the lock; nothing returned points
+// into shared memory.
+// fork(): a Store stays usable in a child as long as no other thread of the
+// parent was inside a Store call at the time of the fork.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "shm/error.hpp"
+#include "shm/session.hpp"
+
+namespace shmsession {
+
+inline constexpr std::uint64_t kDefaultSegmentBytes = std::uint64_t{256} << 20;
+inline constexpr std::uint64_t kMinSegmentBytes = std::uint64_t{1} << 20;
+
+struct CreateOptions {
+  // Segment size, fixed for the life of the store (pages cost memory only
+  // once touched, so size it generously).
+  std::uint64_t size_bytes = kDefaultSegmentBytes;
+  unsigned mode = 0600;  // permission bits of the segment
+  std::uint32_t shards = 256;  // power of two, 1..65536
+  std::uint32_t change_log_capacity = 16384;  // entries, 16..(1<<24)
+  std::uint32_t default_idle_timeout_s = 1800;  // 0: sessions never expire
+};
+
+class Store {
+ public:
+  // Creates a new store. Throws: AlreadyExists, InvalidArgument (bad name or
+  // options), Io.
+  static Store create(std::string_view name, const CreateOptions& options = {});
+  // Attaches an existing store. Throws: NotFound, LayoutMismatch (naming both
+  // versions), Corrupt (not a shmsession segment, or its creator died during
+  // creation), InvalidArgument, Io.
+  static Store attach(std::string_view name);
+  // Attaches the store, creating it with `options` if it does not exist.
+  static Store open_or_create(std::string_view name, const CreateOptions& options = {});
+  // Removes the segment's name; attached processes keep their mapping until
+  // they detach. Returns false if there was none. Throws: InvalidArgument, Io.
+  static bool remove(std::string_view name);
+  static bool exists(std::string_view name);
+
+  Store(Store&&) noexcept;
+  Store& operator=(Store&&) noexcept;
+  ~Store();
+
+  const std::string& name() const noexcept;
+  StoreInfo info() const;
+  StoreStats stats() const;
+
+  // Creates an empty session (version 0). Returns false if a live session of
+  // that id exists (an expired one is replaced). idle_timeout_s defaults to
+  // the store's. Throws: InvalidArgument, SegmentFull.
+  bool create_session(std::string_view id, std::optional<std::uint32_t> idle_timeout_s = {});
+
+  // Copies out a consistent version of a session: every attribute, or only
+  // those named (names that are absent are skipped). Refreshes the session's
+  // last access. Returns nullopt if it does not exist or has expired.
+  std::optional<SessionSnapshot> read(std::string_view id,
+                                      std::span<const std::string_view> names = {});
+  // The same into `out`, reusing its buffers; returns false if absent.
+  bool read_into(std::string_view id, std::span<const std::string_view> names,
+                 SessionSnapshot& out);
+
+  // Metadata and attribute names/versions/sizes, no values, no touch.
+  std::optional<SessionInfo> describe(std::string_view id) const;
+
+  // Applies the batch atomically and returns the new version (the current one
+  // unchanged if the batch changes nothing). Throws: NotFound (absent or
+  // expired), InvalidArgument (bad names, duplicates, sizes), SegmentFull
+  // (nothing changed).
+  std::uint64_t commit(std::string_view id, const CommitBatch& batch);
+  // Commits only if the session is still at `expected_version`; nullopt if
+  // it moved (optimistic concurrency). Throws as commit.
+  std::optional<std::uint64_t> commit_if_version(std::string_view id,
+                                                 std::uint64_t expected_version,
+                                                 const CommitBatch& batch);
+
+  // Removes a session; false if it was not there.
+  bool remove_session(std::string_view id);
+  // Removes every session; returns how many.
+  std::uint64_t remove_all_sessions();
+  // Refreshes the last access; false if absent or expired.
+  bool touch(std::string_view id);
+  // Frees every expired session; returns how many.
+  std::uint64_t expire();
+
+  // Calls `visit` for each live session (no values, attributes not filled),
+  // one shard at a time, outside any lock; stop by returning false. Sessions
+  // created or removed meanwhile may or may not be visited.
+  void for_each_session(const std::function<bool(const SessionInfo&)>& visit) const;
+
+  // Reads up to `max` change-log entries starting at `from_seq`.
+  ChangeBatch read_changes(std::uint64_t from_seq, std::size_t max) const;
+
+  // Opaque to users; defined in shm/detail/store_impl.hpp.
+  struct Impl;
+
+ private:
+  explicit Store(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace shmsession

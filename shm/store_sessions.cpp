@@ -1,0 +1,407 @@
+// Store session operations. Lock discipline: one shard lock at a time, held
+// only for bounded work on that shard (find, copy out, build from memory
+// already allocated, publish); allocation and freeing of segment memory
+// happen outside it, except in the rare fallback noted in commit_impl.
+#include <time.h>
+
+#include <algorithm>
+#include <vector>
+
+#include "shm/detail/blob.hpp"
+#include "shm/detail/change_ring.hpp"
+#include "shm/detail/names.hpp"
+#include "shm/detail/session_table.hpp"
+#include "shm/detail/store_impl.hpp"
+#include "shm/detail/test_hooks.hpp"
+#include "shm/store.hpp"
+
+namespace shmsession {
+
+using namespace shm::detail;
+
+namespace {
+
+// Optimistic commits retried this often before building under the lock.
+constexpr int kOptimisticAttempts = 8;
+
+std::uint64_t unix_ms() {
+  timespec ts{};
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return static_cast<std::uint64_t>(ts.tv_sec) * 1000 + static_cast<std::uint64_t>(ts.tv_nsec) / 1000000;
+}
+
+bool expired(const SessionRecord* r, std::uint64_t now) {
+  if (r->idle_timeout_s == 0) return false;
+  std::uint64_t last = r->last_access_unix_ms.load(std::memory_order_relaxed);
+  return now > last + std::uint64_t{r->idle_timeout_s} * 1000;
+}
+
+std::uint64_t version_of(const SessionRecord* r) { return r->blob ? r->blob->version : 0; }
+
+void fill_info(const SessionRecord* r, SessionInfo& info) {
+  const BlobHeader* b = r->blob.get();
+  info.id.assign(record_id(r));
+  info.version = b ? b->version : 0;
+  info.incarnation = r->incarnation;
+  info.created_unix_ms = r->created_unix_ms;
+  info.last_access_unix_ms = r->last_access_unix_ms.load(std::memory_order_relaxed);
+  info.idle_timeout_s = r->idle_timeout_s;
+  info.attribute_count = b ? b->attr_count : 0;
+  info.payload_bytes = b ? b->payload_bytes : 0;
+}
+
+// Shard statistics follow a record entering or leaving the table.
+void count_record(Shard& shard, const SessionRecord* r, int sign) {
+  const BlobHeader* b = r->blob.get();
+  shard.sessions += sign;
+  shard.attributes += sign * static_cast<std::int64_t>(b ? b->attr_count : 0);
+  shard.payload_bytes += sign * static_cast<std::int64_t>(b ? b->payload_bytes : 0);
+}
+
+// What a commit saw of a session when it planned the new blob; the plan
+// holds if the session still looks exactly like this.
+struct Observed {
+  SessionRecord* record = nullptr;
+  std::uint64_t incarnation = 0;
+  BlobHeader* blob = nullptr;
+  std::uint64_t blob_seq = 0;
+
+  bool still_current(const SessionRecord* r) const {
+    return r == record && r->incarnation == incarnation && r->blob.get() == blob &&
+           (blob == nullptr || blob->commit_seq == blob_seq);
+  }
+};
+
+}  // namespace
+
+// Removes `r` from its table with a change-log entry; the caller frees it
+// (and its blob) after unlocking.
+static void retire_record(Store::Impl& s, Shard& shard, SessionRecord* r, ChangeKind kind) {
+  std::uint64_t seq = s.begin_change(shard, r, kind);
+  unlink_record(shard, r);
+  count_record(shard, r, -1);
+  s.end_change(shard, seq, kind, version_of(r), record_id(r));
+}
+
+static void free_record(Store::Impl& s, SessionRecord* r) {
+  if (r == nullptr) return;
+  s.deallocate(r->blob.get());
+  s.deallocate(r);
+}
+
+static void maybe_grow(Store::Impl& s, Shard& shard) {
+  std::uint64_t buckets;
+  {
+    ShardGuard guard(s, shard);
+    if (!table_wants_growth(shard)) return;
+    buckets = shard.table->bucket_count * 2;
+  }
+  void* mem = s.allocate(bucket_table_bytes(buckets));
+  if (mem == nullptr) return;  // a full segment only makes chains longer
+  BucketTable* fresh = init_bucket_table(mem, buckets, 0);
+  BucketTable* old;
+  {
+    ShardGuard guard(s, shard);
+    old = grow_table(shard, fresh);
+  }
+  s.deallocate(old != nullptr ? static_cast<void*>(old) : fresh);
+}
+
+bool Store::create_session(std::string_view id, std::optional<std::uint32_t> idle_timeout_s) {
+  validate_session_id(id);
+  Impl& s = *impl_;
+  std::uint64_t hash = hash_session_id(id);
+  Shard& shard = s.shard_for(hash);
+  std::uint64_t bytes = sizeof(SessionRecord) + id.size();
+  void* mem = s.allocate(bytes);
+  if (mem == nullptr) s.throw_full(bytes, "creating a session");
+  std::uint64_t now = unix_ms();
+  auto* rec = new (mem) SessionRecord{};
+  rec->magic = kRecordMagic;
+  rec->id_size = static_cast<std::uint16_t>(id.size());
+  rec->idle_timeout_s = idle_timeout_s.value_or(s.root->default_idle_timeout_s);
+  rec->hash = hash;
+  rec->created_unix_ms = now;
+  rec->last_access_unix_ms.store(now);
+  std::copy(id.begin(), id.end(), rec->id());
+
+  SessionRecord* replaced = nullptr;
+  bool created = false;
+  bool grow = false;
+  {
+    ShardGuard guard(s, shard);
+    SessionRecord* existing = find_record(shard, id, hash);
+    if (existing == nullptr || expired(existing, now)) {
+      if (existing != nullptr) {
+        retire_record(s, shard, existing, ChangeKind::Expired);
+        s.root->expirations.fetch_add(1, std::memory_order_relaxed);
+        replaced = existing;
+      }
+      std::uint64_t seq = s.begin_change(shard, rec, ChangeKind::Created);
+      rec->incarnation = seq;
+      link_record(shard, rec);
+      count_record(shard, rec, +1);
+      s.end_change(shard, seq, ChangeKind::Created, 0, id);
+      created = true;
+      grow = table_wants_growth(shard);
+    }
+  }
+  if (!created) s.deallocate(mem);
+  free_record(s, replaced);
+  if (grow) maybe_grow(s, shard);
+  return created;
+}
+
+bool Store::read_into(std::string_view id, std::span<const std::string_view> names, SessionSnapshot& out) {
+  validate_session_id(id);
+  Impl& s = *impl_;
+  std::uint64_t hash = hash_session_id(id);
+  Shard& shard = s.shard_for(hash);
+  std::uint64_t now = unix_ms();
+  ShardGuard guard(s, shard);
+  SessionRecord* r = find_record(shard, id, hash);
+  if (r == nullptr || expired(r, now)) return false;
+  r->last_access_unix_ms.store(now, std::memory_order_relaxed);
+  const BlobHeader* b = r->blob.get();
+  out.id.assign(id);
+  out.version = b ? b->version : 0;
+  out.incarnation = r->incarnation;
+  out.created_unix_ms = r->created_unix_ms;
+  out.last_access_unix_ms = now;
+  out.idle_timeout_s = r->idle_timeout_s;
+  copy_attributes(b, names, out.attributes);
+  return true;
+}
+
+std::optional<SessionSnapshot> Store::read(std::string_view id, std::span<const std::string_view> names) {
+  SessionSnapshot snap;
+  if (!read_into(id, names, snap)) return std::nullopt;
+  return snap;
+}
+
+std::optional<SessionInfo> Store::describe(std::string_view id) const {
+  validate_session_id(id);
+  Impl& s = *impl_;
+  std::uint64_t hash = hash_session_id(id);
+  Shard& shard = s.shard_for(hash);
+  std::uint64_t now = unix_ms();
+  ShardGuard guard(s, shard);
+  SessionRecord* r = find_record(shard, id, hash);
+  if (r == nullptr || expired(r, now)) return std::nullopt;
+  SessionInfo info;
+  fill_info(r, info);
+  if (const BlobHeader* b = r->blob.get()) {
+    const AttributeEntry* entries = blob_entries(b);
+    for (std::uint32_t i = 0; i < b->attr_count; ++i)
+      info.attributes.push_back({std::string(entry_name(b, entries[i])), entries[i].version,
+                                 entries[i].value_size, entries[i].flags});
+  }
+  return info;
+}
+
+// Publishes a blob built from the current one (shard lock held). Returns the
+// new version; `old` receives the blob to free after unlocking.
+static std::uint64_t publish(Store::Impl& s, Shard& shard, SessionRecord* r, const MergePlan& plan,
+                             const PreparedBatch& batch, void* mem, std::uint64_t now, BlobHeader*& old) {
+  old = r->blob.get();
+  std::uint64_t version = (old ? old->version : 0) + 1;
+  std::uint64_t seq = s.begin_change(shard, r, ChangeKind::Committed);
+  build_blob(mem, plan, old, batch, version, seq);
+  run_test_hook(HookPoint::kCommitBeforePublish);
+  count_record(shard, r, -1);
+  r->blob = static_cast<BlobHeader*>(mem);  // the publishing store
+  count_record(shard, r, +1);
+  r->last_access_unix_ms.store(now, std::memory_order_relaxed);
+  run_test_hook(HookPoint::kCommitAfterPublish);
+  s.end_change(shard, seq, ChangeKind::Committed, version, record_id(r));
+  return version;
+}
+
+static std::optional<std::uint64_t> commit_impl(Store::Impl& s, std::string_view id,
+                                                std::optional<std::uint64_t> expected, const CommitBatch& batch) {
+  validate_session_id(id);
+  PreparedBatch prepared = prepare_batch(batch);
+  std::uint64_t hash = hash_session_id(id);
+  Shard& shard = s.shard_for(hash);
+  auto not_found = [&] { return Error(Errc::NotFound, "session '" + std::string(id) + "' does not exist"); };
+  for (int attempt = 0;; ++attempt) {
+    std::uint64_t now = unix_ms();
+    MergePlan plan;
+    Observed seen;
+    void* mem = nullptr;
+    BlobHeader* old = nullptr;
+    std::uint64_t version = 0;
+    bool published = false;
+    {
+      ShardGuard guard(s, shard);
+      SessionRecord* r = find_record(shard, id, hash);
+      if (r == nullptr || expired(r, now)) throw not_found();
+      std::uint64_t current = version_of(r);
+      if (expected && current != *expected) return std::nullopt;
+      plan = plan_merge(r->blob.get(), prepared);
+      if (!plan.changes) {
+        r->last_access_unix_ms.store(now, std::memory_order_relaxed);
+        return current;
+      }
+      seen = {r, r->incarnation, r->blob.get(), r->blob ? r->blob->commit_seq : 0};
+      if (attempt >= kOptimisticAttempts) {
+        // Contended beyond reason: allocate under the lock so this commit
+        // cannot be overtaken again.
+        mem = s.allocate(plan.size);
+        if (mem == nullptr) s.throw_full(plan.size, "this commit");
+        version = publish(s, shard, r, plan, prepared, mem, now, old);
+        published = true;
+      }
+    }
+    if (!published) {
+      mem = s.allocate(plan.size);
+      if (mem == nullptr) s.throw_full(plan.size, "this commit");
+      ShardGuard guard(s, shard);
+      SessionRecord* r = find_record(shard, id, hash);
+      if (r != nullptr && seen.still_current(r)) {
+        version = publish(s, shard, r, plan, prepared, mem, now, old);
+        published = true;
+      }
+    }
+    if (published) {
+      s.deallocate(old);
+      s.root->commits.fetch_add(1, std::memory_order_relaxed);
+      return version;
+    }
+    s.deallocate(mem);  // the session moved meanwhile: plan again
+  }
+}
+
+std::uint64_t Store::commit(std::string_view id, const CommitBatch& batch) {
+  return *commit_impl(*impl_, id, std::nullopt, batch);
+}
+
+std::optional<std::uint64_t> Store::commit_if_version(std::string_view id, std::uint64_t expected_version,
+                                                      const CommitBatch& batch) {
+  return commit_impl(*impl_, id, expected_version, batch);
+}
+
+bool Store::remove_session(std::string_view id) {
+  validate_session_id(id);
+  Impl& s = *impl_;
+  std::uint64_t hash = hash_session_id(id);
+  Shard& shard = s.shard_for(hash);
+  SessionRecord* r;
+  bool live;
+  {
+    ShardGuard guard(s, shard);
+    r = find_record(shard, id, hash);
+    if (r == nullptr) return false;
+    live = !expired(r, unix_ms());
+    retire_record(s, shard, r, live ? ChangeKind::Removed : ChangeKind::Expired);
+  }
+  free_record(s, r);
+  return live;
+}
+
+bool Store::touch(std::string_view id) {
+  validate_session_id(id);
+  Impl& s = *impl_;
+  std::uint64_t hash = hash_session_id(id);
+  Shard& shard = s.shard_for(hash);
+  std::uint64_t now = unix_ms();
+  ShardGuard guard(s, shard);
+  SessionRecord* r = find_record(shard, id, hash);
+  if (r == nullptr || expired(r, now)) return false;
+  r->last_access_unix_ms.store(now, std::memory_order_relaxed);
+  return true;
+}
+
+// Retires every record of every shard that `select` picks; returns how many.
+template <typename Select>
+static std::uint64_t sweep(Store::Impl& s, ChangeKind kind, Select&& select) {
+  std::uint64_t total = 0;
+  std::vector<SessionRecord*> doomed;
+  for (std::uint32_t i = 0; i < s.root->shard_count; ++i) {
+    Shard& shard = s.shards[i];
+    doomed.clear();
+    {
+      ShardGuard guard(s, shard);
+      for_each_record(shard, [&](SessionRecord* r) {
+        if (select(r)) doomed.push_back(r);
+      });
+      for (SessionRecord* r : doomed) retire_record(s, shard, r, kind);
+    }
+    for (SessionRecord* r : doomed) free_record(s, r);
+    total += doomed.size();
+  }
+  return total;
+}
+
+std::uint64_t Store::remove_all_sessions() {
+  return sweep(*impl_, ChangeKind::Removed, [](const SessionRecord*) { return true; });
+}
+
+std::uint64_t Store::expire() {
+  std::uint64_t now = unix_ms();
+  std::uint64_t n = sweep(*impl_, ChangeKind::Expired, [now](const SessionRecord* r) { return expired(r, now); });
+  impl_->root->expirations.fetch_add(n, std::memory_order_relaxed);
+  return n;
+}
+
+void Store::for_each_session(const std::function<bool(const SessionInfo&)>& visit) const {
+  Impl& s = *impl_;
+  std::vector<SessionInfo> batch;
+  for (std::uint32_t i = 0; i < s.root->shard_count; ++i) {
+    Shard& shard = s.shards[i];
+    batch.clear();
+    {
+      ShardGuard guard(s, shard);
+      std::uint64_t now = unix_ms();
+      for_each_record(shard, [&](SessionRecord* r) {
+        if (expired(r, now)) return;
+        fill_info(r, batch.emplace_back());
+      });
+    }
+    for (const SessionInfo& info : batch)
+      if (!visit(info)) return;
+  }
+}
+
+ChangeBatch Store::read_changes(std::uint64_t from_seq, std::size_t max) const {
+  Impl& s = *impl_;
+  const std::uint32_t cap = s.root->change_capacity;
+  ChangeBatch out;
+  std::uint64_t next = s.root->next_change_seq.load(std::memory_order_acquire);
+  std::uint64_t oldest = next > cap ? next - cap : 1;
+  std::uint64_t seq = std::max<std::uint64_t>(from_seq, 1);
+  if (seq < oldest) {
+    out.fell_behind = true;
+    out.next_seq = next;
+    return out;
+  }
+  bool unstuck = false;
+  while (seq < next && out.entries.size() < max) {
+    ChangeEntry entry;
+    SlotRead r = read_change_slot(s.ring, cap, seq, entry);
+    if (r == SlotRead::kOk) {
+      out.entries.push_back(std::move(entry));
+      ++seq;
+      continue;
+    }
+    if (r == SlotRead::kOverwritten || seq + cap <= s.root->next_change_seq.load(std::memory_order_acquire)) {
+      out.fell_behind = true;
+      out.next_seq = s.root->next_change_seq.load(std::memory_order_acquire);
+      return out;
+    }
+    if (unstuck) break;
+    // The writer of this slot is inside its shard's critical section, or
+    // died there: taking that shard's lock waits for it or repairs it.
+    unstuck = true;
+    for (std::uint32_t i = 0; i < s.root->shard_count; ++i) {
+      if (s.shards[i].pending.seq.load(std::memory_order_acquire) == seq) {
+        ShardGuard guard(s, s.shards[i]);
+        break;
+      }
+    }
+  }
+  out.next_seq = seq;
+  return out;
+}
+
+}  // namespace shmsession

@@ -1,0 +1,91 @@
+// The change log: every creation, commit, removal and expiry, in order, and
+// an honest "fell behind" when the ring overflows.
+#define BOOST_TEST_MODULE change_log
+#include <boost/test/unit_test.hpp>
+
+#include "shm/store.hpp"
+#include "test/support/test_support.hpp"
+
+using namespace shmsession;
+using shmsession::test::ChildProcess;
+using shmsession::test::SegmentGuard;
+
+namespace {
+Store make(const SegmentGuard& g, std::uint32_t capacity) {
+  CreateOptions o;
+  o.size_bytes = 16 << 20;
+  o.shards = 4;
+  o.change_log_capacity = capacity;
+  return Store::create(g.name(), o);
+}
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(entries_follow_the_changes_in_order) {
+  SegmentGuard g("log");
+  Store s = make(g, 64);
+  std::uint64_t start = s.stats().next_change_seq;
+  s.create_session("a");
+  s.commit("a", CommitBatch{}.put("k", "1"));
+  s.commit("a", CommitBatch{});  // no change: no entry
+  s.commit("a", CommitBatch{}.put("k", "2"));
+  s.remove_session("a");
+  ChangeBatch b = s.read_changes(start, 100);
+  BOOST_TEST(!b.fell_behind);
+  BOOST_REQUIRE(b.entries.size() == 4u);
+  BOOST_TEST((b.entries[0].kind == ChangeKind::Created));
+  BOOST_TEST(b.entries[0].version == 0u);
+  BOOST_TEST((b.entries[1].kind == ChangeKind::Committed));
+  BOOST_TEST(b.entries[1].version == 1u);
+  BOOST_TEST(b.entries[2].version == 2u);
+  BOOST_TEST((b.entries[3].kind == ChangeKind::Removed));
+  for (std::size_t i = 0; i < b.entries.size(); ++i) {
+    BOOST_TEST(b.entries[i].seq == start + i);
+    BOOST_TEST(b.entries[i].session_id == "a");
+  }
+  BOOST_TEST(b.next_seq == start + 4);
+  // Reading from the end gives nothing, and a bounded read stops at max.
+  BOOST_TEST(s.read_changes(b.next_seq, 100).entries.empty());
+  ChangeBatch two = s.read_changes(start, 2);
+  BOOST_TEST(two.entries.size() == 2u);
+  BOOST_TEST(two.next_seq == start + 2);
+}
+
+BOOST_AUTO_TEST_CASE(a_follower_in_another_process_sees_the_changes) {
+  SegmentGuard g("logproc");
+  Store s = make(g, 4096);
+  std::uint64_t start = s.stats().next_change_seq;
+  ChildProcess writer([&] {
+    Store mine = Store::attach(g.name());
+    for (int i = 0; i < 100; ++i) {
+      std::string id = "p" + std::to_string(i);
+      mine.create_session(id);
+      mine.commit(id, CommitBatch{}.put("i", std::to_string(i)));
+    }
+    return 0;
+  });
+  BOOST_REQUIRE(writer.wait() == 0);
+  ChangeBatch b = s.read_changes(start, 1000);
+  BOOST_TEST(!b.fell_behind);
+  BOOST_REQUIRE(b.entries.size() == 200u);
+  for (int i = 0; i < 100; ++i) {
+    BOOST_TEST(b.entries[2 * i].session_id == "p" + std::to_string(i));
+    BOOST_TEST((b.entries[2 * i + 1].kind == ChangeKind::Committed));
+  }
+}
+
+BOOST_AUTO_TEST_CASE(overflow_tells_the_follower_it_fell_behind) {
+  SegmentGuard g("overflow");
+  Store s = make(g, 16);
+  std::uint64_t start = s.stats().next_change_seq;
+  s.create_session("x");
+  for (int i = 0; i < 40; ++i) s.commit("x", CommitBatch{}.put("n", std::to_string(i)));
+  ChangeBatch b = s.read_changes(start, 100);
+  BOOST_TEST(b.fell_behind);
+  BOOST_TEST(b.entries.empty());
+  BOOST_TEST(b.next_seq == s.stats().next_change_seq);
+  // The newest `capacity` entries are still there.
+  ChangeBatch recent = s.read_changes(b.next_seq - 16, 100);
+  BOOST_TEST(!recent.fell_behind);
+  BOOST_REQUIRE(recent.entries.size() == 16u);
+  BOOST_TEST(recent.entries.back().version == 40u);
+}

@@ -1,0 +1,231 @@
+// Session operations of one process: create, read, commit, remove, iterate.
+#define BOOST_TEST_MODULE store_sessions
+#include <boost/test/unit_test.hpp>
+
+#include <map>
+#include <random>
+#include <set>
+
+#include "shm/store.hpp"
+#include "test/support/test_support.hpp"
+
+using namespace shmsession;
+using shmsession::test::SegmentGuard;
+
+namespace {
+
+struct Fixture {
+  SegmentGuard guard{"sess"};
+  Store store = make();
+
+  Store make() {
+    CreateOptions o;
+    o.size_bytes = 64 << 20;
+    o.shards = 4;
+    o.change_log_capacity = 1024;
+    return Store::create(guard.name(), o);
+  }
+};
+
+Errc code_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.code();
+  }
+  BOOST_FAIL("no shmsession::Error thrown");
+  return Errc::Io;
+}
+
+}  // namespace
+
+BOOST_FIXTURE_TEST_SUITE(sessions, Fixture)
+
+BOOST_AUTO_TEST_CASE(new_session_is_empty_at_version_zero) {
+  BOOST_TEST(store.create_session("s"));
+  BOOST_TEST(!store.create_session("s"));
+  auto snap = store.read("s");
+  BOOST_REQUIRE(snap);
+  BOOST_TEST(snap->version == 0u);
+  BOOST_TEST(snap->attributes.empty());
+  BOOST_TEST(snap->idle_timeout_s == 1800u);
+  BOOST_TEST(snap->incarnation > 0u);
+  BOOST_TEST(!store.read("other"));
+}
+
+BOOST_AUTO_TEST_CASE(commit_bumps_version_and_keeps_untouched_attributes) {
+  store.create_session("s", 60);
+  BOOST_TEST(store.commit("s", CommitBatch{}.put("a", "1").put("b", "2").put("c", "3")) == 1u);
+  BOOST_TEST(store.commit("s", CommitBatch{}.put("b", "22").remove("c").put("d", "4", kAttributeImmutable)) == 2u);
+  auto snap = store.read("s");
+  BOOST_REQUIRE(snap);
+  BOOST_TEST(snap->version == 2u);
+  BOOST_TEST(snap->idle_timeout_s == 60u);
+  BOOST_REQUIRE(snap->attributes.size() == 3u);
+  BOOST_TEST(snap->find("a")->value == "1");
+  BOOST_TEST(snap->find("a")->version == 1u);
+  BOOST_TEST(snap->find("b")->value == "22");
+  BOOST_TEST(snap->find("b")->version == 2u);
+  BOOST_TEST(snap->find("c") == nullptr);
+  BOOST_TEST(snap->find("d")->flags == kAttributeImmutable);
+}
+
+BOOST_AUTO_TEST_CASE(read_of_named_subset_skips_absent_names) {
+  store.create_session("s");
+  store.commit("s", CommitBatch{}.put("a", "1").put("b", "2").put("c", "3"));
+  std::string_view names[] = {"c", "zz", "a"};
+  auto snap = store.read("s", names);
+  BOOST_REQUIRE(snap);
+  BOOST_REQUIRE(snap->attributes.size() == 2u);
+  BOOST_TEST(snap->attributes[0].name == "a");
+  BOOST_TEST(snap->attributes[1].name == "c");
+  // read_into reuses a snapshot that held more.
+  SessionSnapshot reuse = *store.read("s");
+  BOOST_TEST(store.read_into("s", names, reuse));
+  BOOST_TEST(reuse.attributes.size() == 2u);
+}
+
+BOOST_AUTO_TEST_CASE(values_are_binary_safe) {
+  store.create_session("s");
+  std::string bin;
+  for (int i = 0; i < 256; ++i) bin.push_back(static_cast<char>(i));
+  store.commit("s", CommitBatch{}.put("bin", bin).put("empty", ""));
+  auto snap = store.read("s");
+  BOOST_TEST(snap->find("bin")->value == bin);
+  BOOST_TEST(snap->find("empty")->value.empty());
+}
+
+BOOST_AUTO_TEST_CASE(batch_that_changes_nothing_keeps_the_version) {
+  store.create_session("s");
+  store.commit("s", CommitBatch{}.put("a", "1"));
+  BOOST_TEST(store.commit("s", CommitBatch{}) == 1u);
+  BOOST_TEST(store.commit("s", CommitBatch{}.remove("never")) == 1u);
+  BOOST_TEST(store.stats().commits == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(bad_batches_are_refused_and_change_nothing) {
+  store.create_session("s");
+  store.commit("s", CommitBatch{}.put("a", "1"));
+  BOOST_TEST((code_of([&] { store.commit("s", CommitBatch{}.put("a", "2").put("a", "3")); }) ==
+              Errc::InvalidArgument));
+  BOOST_TEST((code_of([&] { store.commit("s", CommitBatch{}.put("a", "2").remove("a")); }) == Errc::InvalidArgument));
+  BOOST_TEST((code_of([&] { store.commit("s", CommitBatch{}.put("", "2")); }) == Errc::InvalidArgument));
+  BOOST_TEST((code_of([&] { store.commit("s", CommitBatch{}.put(std::string(256, 'n'), "2")); }) ==
+              Errc::InvalidArgument));
+  BOOST_TEST((code_of([&] { store.commit("s", CommitBatch{}.put("tab\there", "2")); }) == Errc::InvalidArgument));
+  BOOST_TEST((code_of([&] { store.commit("missing", CommitBatch{}.put("a", "2")); }) == Errc::NotFound));
+  auto snap = store.read("s");
+  BOOST_TEST(snap->version == 1u);
+  BOOST_TEST(snap->find("a")->value == "1");
+}
+
+BOOST_AUTO_TEST_CASE(bad_session_ids_are_invalid) {
+  for (std::string bad : {std::string(""), std::string(129, 'x'), std::string("new\nline"), std::string("\x7f"),
+                          std::string("caf\xc3\xa9")}) {
+    BOOST_TEST((code_of([&] { store.create_session(bad); }) == Errc::InvalidArgument));
+    BOOST_TEST((code_of([&] { store.read(bad); }) == Errc::InvalidArgument));
+    BOOST_TEST((code_of([&] { store.commit(bad, CommitBatch{}); }) == Errc::InvalidArgument));
+    BOOST_TEST((code_of([&] { store.remove_session(bad); }) == Errc::InvalidArgument));
+  }
+  BOOST_TEST(store.create_session(std::string(128, 'x')));
+  BOOST_TEST(store.create_session("with space ~!@#$%^&*()"));
+}
+
+BOOST_AUTO_TEST_CASE(commit_if_version_refuses_a_moved_session) {
+  store.create_session("s");
+  BOOST_TEST(*store.commit_if_version("s", 0, CommitBatch{}.put("n", "1")) == 1u);
+  BOOST_TEST(!store.commit_if_version("s", 0, CommitBatch{}.put("n", "x")));
+  BOOST_TEST(store.read("s")->find("n")->value == "1");
+  BOOST_TEST(*store.commit_if_version("s", 1, CommitBatch{}.put("n", "2")) == 2u);
+}
+
+BOOST_AUTO_TEST_CASE(remove_touch_and_describe) {
+  store.create_session("s");
+  store.commit("s", CommitBatch{}.put("a", "12345").put("b", "1", kAttributeImmutable));
+  auto info = store.describe("s");
+  BOOST_REQUIRE(info);
+  BOOST_TEST(info->version == 1u);
+  BOOST_TEST(info->attribute_count == 2u);
+  BOOST_TEST(info->payload_bytes == 6u);
+  BOOST_REQUIRE(info->attributes.size() == 2u);
+  BOOST_TEST(info->attributes[0].name == "a");
+  BOOST_TEST(info->attributes[0].size == 5u);
+  BOOST_TEST(info->attributes[1].flags == kAttributeImmutable);
+  BOOST_TEST(store.touch("s"));
+  BOOST_TEST(store.remove_session("s"));
+  BOOST_TEST(!store.remove_session("s"));
+  BOOST_TEST(!store.touch("s"));
+  BOOST_TEST(!store.describe("s"));
+  BOOST_TEST(store.stats().sessions == 0u);
+  // Created again: a new incarnation starting from version 0.
+  std::uint64_t before = store.stats().next_change_seq;
+  store.create_session("s");
+  BOOST_TEST(store.read("s")->version == 0u);
+  BOOST_TEST(store.read("s")->incarnation >= before);
+}
+
+BOOST_AUTO_TEST_CASE(many_sessions_grow_the_tables_and_stay_findable) {
+  constexpr int kSessions = 20000;  // 4 shards of 16 initial buckets: several grows each
+  for (int i = 0; i < kSessions; ++i) {
+    std::string id = "sess-" + std::to_string(i);
+    BOOST_REQUIRE(store.create_session(id));
+    if (i % 7 == 0) store.commit(id, CommitBatch{}.put("i", std::to_string(i)));
+  }
+  BOOST_TEST(store.stats().sessions == std::uint64_t{kSessions});
+  for (int i = 0; i < kSessions; ++i) {
+    auto snap = store.read("sess-" + std::to_string(i));
+    BOOST_REQUIRE(snap);
+    if (i % 7 == 0) BOOST_TEST(snap->find("i")->value == std::to_string(i));
+  }
+  std::set<std::string> seen;
+  store.for_each_session([&](const SessionInfo& info) {
+    seen.insert(info.id);
+    return true;
+  });
+  BOOST_TEST(seen.size() == std::size_t{kSessions});
+  int visited = 0;
+  store.for_each_session([&](const SessionInfo&) { return ++visited < 10; });
+  BOOST_TEST(visited == 10);
+  BOOST_TEST(store.remove_all_sessions() == std::uint64_t{kSessions});
+  BOOST_TEST(store.stats().sessions == 0u);
+  BOOST_TEST(!store.read("sess-1"));
+}
+
+BOOST_AUTO_TEST_CASE(random_commits_match_a_model) {
+  std::mt19937 rng(42);
+  std::map<std::string, std::map<std::string, std::string>> model;
+  for (int i = 0; i < 50; ++i) {
+    std::string id = "m" + std::to_string(i);
+    store.create_session(id);
+    model[id];
+  }
+  for (int step = 0; step < 5000; ++step) {
+    std::string id = "m" + std::to_string(rng() % 50);
+    CommitBatch batch;
+    std::set<std::string> used;
+    for (int k = 0, n = 1 + rng() % 4; k < n; ++k) {
+      std::string name = "attr" + std::to_string(rng() % 12);
+      if (!used.insert(name).second) continue;
+      if (rng() % 4 == 0) {
+        batch.remove(name);
+        model[id].erase(name);
+      } else {
+        std::string value(rng() % 300, static_cast<char>('a' + rng() % 26));
+        batch.put(name, value);
+        model[id][name] = value;
+      }
+    }
+    store.commit(id, batch);
+  }
+  for (const auto& [id, attrs] : model) {
+    auto snap = store.read(id);
+    BOOST_REQUIRE(snap);
+    BOOST_REQUIRE(snap->attributes.size() == attrs.size());
+    for (const auto& [name, value] : attrs) BOOST_TEST(snap->find(name)->value == value);
+  }
+  std::uint64_t attributes = 0;
+  for (const auto& [id, attrs] : model) attributes += attrs.size();
+  BOOST_TEST(store.stats().attributes == attributes);
+}
+
+BOOST_AUTO_TEST_SUITE_END()

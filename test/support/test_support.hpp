@@ -1,0 +1,81 @@
+// Helpers shared by every test: unique segment names removed by RAII even
+// when a test fails, child processes that are always reaped, and running a
+// tool binary to capture its output.
+//
+// Thread safety: each object belongs to the thread that made it.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace shmsession::test {
+
+// A store name unique to this process and call ("t<pid>_<tag>_<n>"); the
+// segment is removed when the guard goes out of scope, and also at
+// construction in case a crashed earlier run left it behind.
+class SegmentGuard {
+ public:
+  explicit SegmentGuard(const std::string& tag);
+  ~SegmentGuard();
+  SegmentGuard(const SegmentGuard&) = delete;
+  SegmentGuard& operator=(const SegmentGuard&) = delete;
+  const std::string& name() const noexcept { return name_; }
+
+ private:
+  std::string name_;
+};
+
+// A forked child running `body`; its exit status is body's return value (an
+// escaping exception gives 99 and prints what()). The destructor SIGKILLs and
+// reaps a child still running, so no test leaves a process behind.
+class ChildProcess {
+ public:
+  explicit ChildProcess(const std::function<int()>& body);
+  ~ChildProcess();
+  ChildProcess(ChildProcess&& other) noexcept;
+  ChildProcess& operator=(ChildProcess&&) = delete;
+  ChildProcess(const ChildProcess&) = delete;
+
+  pid_t pid() const noexcept { return pid_; }
+  // Waits for the child; returns its exit code, or 128+signal if killed.
+  int wait();
+  // Waits at most `timeout`; returns -1 if still running.
+  int wait_for(std::chrono::milliseconds timeout);
+  void kill(int signal);
+
+ private:
+  pid_t pid_ = -1;
+  int status_ = -1;
+};
+
+// A pipe used to hand one-byte signals between a parent and a forked child.
+class Signal {
+ public:
+  Signal();
+  ~Signal();
+  Signal(const Signal&) = delete;
+  Signal& operator=(const Signal&) = delete;
+  void notify();  // writes one byte
+  // Waits for one byte; false on timeout or when the writer is gone.
+  bool wait(std::chrono::milliseconds timeout);
+
+ private:
+  int fds_[2] = {-1, -1};
+};
+
+struct CommandResult {
+  int exit_code = -1;
+  std::string out;
+  std::string err;
+};
+
+// Runs argv[0] (a path) with the given arguments and standard input,
+// capturing both outputs. Fails the test if it runs over `timeout`.
+CommandResult run_command(const std::vector<std::string>& argv, const std::string& input = {},
+                          std::chrono::milliseconds timeout = std::chrono::seconds(60));
+
+}  // namespace shmsession::test
