@@ -83,6 +83,11 @@ class Store {
   bool read_into(std::string_view id, std::span<const std::string_view> names,
                  SessionSnapshot& out);
 
+  // Like read, but leaves the last access as it was: for operators' views,
+  // which must not keep a session alive.
+  std::optional<SessionSnapshot> peek(std::string_view id,
+                                      std::span<const std::string_view> names = {}) const;
+
   // Metadata and attribute names/versions/sizes, no values, no touch.
   std::optional<SessionInfo> describe(std::string_view id) const;
 

@@ -152,30 +152,41 @@ bool Store::create_session(std::string_view id, std::optional<std::uint32_t> idl
   return created;
 }
 
-bool Store::read_into(std::string_view id, std::span<const std::string_view> names, SessionSnapshot& out) {
+// Copies a session out under its shard lock; `touch` refreshes its last access.
+static bool copy_session(Store::Impl& s, std::string_view id, std::span<const std::string_view> names,
+                         bool touch, SessionSnapshot& out) {
   validate_session_id(id);
-  Impl& s = *impl_;
   std::uint64_t hash = hash_session_id(id);
   Shard& shard = s.shard_for(hash);
   std::uint64_t now = unix_ms();
   ShardGuard guard(s, shard);
   SessionRecord* r = find_record(shard, id, hash);
   if (r == nullptr || expired(r, now)) return false;
-  r->last_access_unix_ms.store(now, std::memory_order_relaxed);
+  if (touch) r->last_access_unix_ms.store(now, std::memory_order_relaxed);
   const BlobHeader* b = r->blob.get();
   out.id.assign(id);
   out.version = b ? b->version : 0;
   out.incarnation = r->incarnation;
   out.created_unix_ms = r->created_unix_ms;
-  out.last_access_unix_ms = now;
+  out.last_access_unix_ms = r->last_access_unix_ms.load(std::memory_order_relaxed);
   out.idle_timeout_s = r->idle_timeout_s;
   copy_attributes(b, names, out.attributes);
   return true;
 }
 
+bool Store::read_into(std::string_view id, std::span<const std::string_view> names, SessionSnapshot& out) {
+  return copy_session(*impl_, id, names, true, out);
+}
+
 std::optional<SessionSnapshot> Store::read(std::string_view id, std::span<const std::string_view> names) {
   SessionSnapshot snap;
-  if (!read_into(id, names, snap)) return std::nullopt;
+  if (!copy_session(*impl_, id, names, true, snap)) return std::nullopt;
+  return snap;
+}
+
+std::optional<SessionSnapshot> Store::peek(std::string_view id, std::span<const std::string_view> names) const {
+  SessionSnapshot snap;
+  if (!copy_session(*impl_, id, names, false, snap)) return std::nullopt;
   return snap;
 }
 

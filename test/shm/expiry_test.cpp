@@ -77,3 +77,22 @@ BOOST_AUTO_TEST_CASE(create_over_an_expired_session_starts_fresh) {
   BOOST_TEST(s.stats().sessions == 1u);
   BOOST_TEST(s.stats().expirations == 1u);
 }
+
+BOOST_AUTO_TEST_CASE(peek_and_describe_do_not_keep_a_session_alive) {
+  SegmentGuard g("peek");
+  Store s = make(g);
+  s.create_session("watched");
+  s.commit("watched", CommitBatch{}.put("a", "1"));
+  for (int i = 0; i < 5; ++i) {
+    std::this_thread::sleep_for(500ms);
+    if (i < 1) {
+      BOOST_TEST(s.peek("watched")->find("a")->value == "1");
+      BOOST_TEST(s.describe("watched").has_value());
+    } else {
+      s.peek("watched");
+      s.describe("watched");
+    }
+  }
+  BOOST_TEST(!s.peek("watched"));
+  BOOST_TEST(s.expire() == 1u);
+}

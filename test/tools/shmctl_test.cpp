@@ -1,0 +1,293 @@
+// Tests of the shmctl binary: every command in text and JSON form, and the
+// promise that any failure is one line on stderr with a non-zero status.
+// Each test uses its own store name, removed by a SegmentGuard even when the
+// test fails.
+#define BOOST_TEST_MODULE shmctl
+#include <boost/test/unit_test.hpp>
+
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <chrono>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <boost/json.hpp>
+
+#include "test/support/test_support.hpp"
+
+namespace {
+
+using shmsession::test::CommandResult;
+using shmsession::test::SegmentGuard;
+namespace json = boost::json;
+
+CommandResult shmctl(std::vector<std::string> args, const std::string& input = {}) {
+  args.insert(args.begin(), SHMCTL_PATH);
+  return shmsession::test::run_command(args, input);
+}
+
+// Runs shmctl, requires success and returns its standard output.
+std::string shmctl_ok(const std::vector<std::string>& args, const std::string& input = {}) {
+  CommandResult r = shmctl(args, input);
+  BOOST_TEST_REQUIRE(r.exit_code == 0, "shmctl " << args.front() << " failed: " << r.err);
+  BOOST_TEST(r.err.empty());
+  return r.out;
+}
+
+// Runs shmctl with --json, requires success and parses its one document.
+json::value shmctl_json(std::vector<std::string> args, const std::string& input = {}) {
+  args.push_back("--json");
+  std::string out = shmctl_ok(args, input);
+  BOOST_TEST_REQUIRE(!out.empty());
+  BOOST_TEST(out.back() == '\n');
+  BOOST_TEST(std::count(out.begin(), out.end(), '\n') == 1);
+  return json::parse(out);
+}
+
+// A failure must be exactly one "shmctl: ..." line on stderr, nothing on
+// stdout, and the expected exit status.
+void check_failure(const CommandResult& r, int exit_code, const std::string& starts_with = "shmctl: ") {
+  BOOST_TEST(r.exit_code == exit_code);
+  BOOST_TEST(r.out.empty());
+  BOOST_TEST(std::count(r.err.begin(), r.err.end(), '\n') == 1, "stderr: " << r.err);
+  BOOST_TEST((!r.err.empty() && r.err.back() == '\n'));
+  BOOST_TEST(r.err.rfind(starts_with, 0) == 0u, "stderr: " << r.err);
+}
+
+void create_store(const SegmentGuard& guard, std::vector<std::string> extra = {}) {
+  std::vector<std::string> args = {"create", guard.name(), "--size", "16M"};
+  args.insert(args.end(), extra.begin(), extra.end());
+  shmctl_ok(args);
+}
+
+std::vector<std::string> lines_of(const std::string& text) {
+  std::vector<std::string> lines;
+  std::size_t start = 0;
+  for (std::size_t end; (end = text.find('\n', start)) != std::string::npos; start = end + 1)
+    lines.push_back(text.substr(start, end - start));
+  return lines;
+}
+
+// Where the value column of a "key  value" line starts (after the first run
+// of two or more blanks).
+std::size_t value_column(const std::string& line) {
+  std::size_t gap = line.find("  ");
+  return gap == std::string::npos ? gap : line.find_first_not_of(' ', gap);
+}
+
+// The line a field list prints for `key` when its values start at `column`.
+std::string field_line(const std::string& key, const std::string& value, std::size_t column) {
+  return key + std::string(column - key.size(), ' ') + value;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(create_then_info_reports_options_and_statistics) {
+  SegmentGuard guard("info");
+  json::value created = shmctl_json({"create", guard.name(), "--size", "16M", "--shards", "16",
+                                     "--log-capacity", "64", "--idle-timeout", "60"});
+  BOOST_TEST(created.at("name").as_string() == guard.name());
+
+  json::object info = shmctl_json({"info", guard.name()}).as_object();
+  for (const char* key : {"layout_version", "size_bytes", "free_bytes", "sessions", "store_id",
+                          "used_bytes", "commits", "expirations", "lock_recoveries", "next_change_seq"})
+    BOOST_TEST(info.contains(key), key);
+  BOOST_TEST(info.at("layout_version").to_number<std::uint64_t>() >= 1u);
+  BOOST_TEST(info.at("size_bytes").to_number<std::uint64_t>() == std::uint64_t{16} << 20);
+  BOOST_TEST(info.at("free_bytes").to_number<std::uint64_t>() > 0u);
+  BOOST_TEST(info.at("free_bytes").to_number<std::uint64_t>() < std::uint64_t{16} << 20);
+  BOOST_TEST(info.at("sessions").to_number<std::uint64_t>() == 0u);
+  BOOST_TEST(info.at("shards").to_number<std::uint64_t>() == 16u);
+  BOOST_TEST(info.at("change_log_capacity").to_number<std::uint64_t>() == 64u);
+  BOOST_TEST(info.at("default_idle_timeout_s").to_number<std::uint64_t>() == 60u);
+  BOOST_TEST(info.at("store_id").as_string().size() == 32u);
+
+  std::vector<std::string> lines = lines_of(shmctl_ok({"info", guard.name()}));
+  BOOST_TEST_REQUIRE(lines.size() > 5u);
+  const std::size_t column = value_column(lines.front());
+  BOOST_TEST(lines.front() == field_line("name", guard.name(), column));
+  for (const std::string& line : lines) BOOST_TEST(value_column(line) == column, line);
+  BOOST_TEST(std::count(lines.begin(), lines.end(), field_line("shards", "16", column)) == 1);
+}
+
+BOOST_AUTO_TEST_CASE(create_on_existing_name_fails_with_one_line) {
+  SegmentGuard guard("twice");
+  create_store(guard);
+  check_failure(shmctl({"create", guard.name(), "--size", "16M"}), 1,
+                "shmctl: create '" + guard.name() + "': ");
+}
+
+BOOST_AUTO_TEST_CASE(create_mode_sets_segment_permissions) {
+  SegmentGuard given("mode");
+  create_store(given, {"--mode", "0640"});
+  struct stat st {};
+  BOOST_TEST_REQUIRE(::stat(("/dev/shm/" + given.name()).c_str(), &st) == 0);
+  BOOST_TEST((st.st_mode & 07777) == 0640u);
+
+  SegmentGuard standard("mode_default");
+  create_store(standard);
+  BOOST_TEST_REQUIRE(::stat(("/dev/shm/" + standard.name()).c_str(), &st) == 0);
+  BOOST_TEST((st.st_mode & 07777) == 0600u);
+}
+
+BOOST_AUTO_TEST_CASE(put_then_get_round_trips_values) {
+  SegmentGuard guard("putget");
+  create_store(guard);
+  json::object first = shmctl_json({"put", guard.name(), "s1", "greeting", "hello"}).as_object();
+  BOOST_TEST(first.at("version").to_number<std::uint64_t>() == 1u);
+  BOOST_TEST(first.at("created_session").as_bool());
+  BOOST_TEST(shmctl_ok({"get", guard.name(), "s1", "greeting"}) == "hello");
+
+  const std::string binary("a\0b\n\xff\xfe\r\x01z", 9);
+  json::object second = shmctl_json({"put", guard.name(), "s1", "blob", "-"}, binary).as_object();
+  BOOST_TEST(second.at("version").to_number<std::uint64_t>() == 2u);
+  BOOST_TEST(!second.at("created_session").as_bool());
+  BOOST_TEST(second.at("bytes").to_number<std::uint64_t>() == binary.size());
+  BOOST_TEST(shmctl_ok({"get", guard.name(), "s1", "blob"}) == binary);
+  json::object blob = shmctl_json({"get", guard.name(), "s1", "blob"}).as_object();
+  BOOST_TEST(blob.at("value_base64").as_string() == "YQBiCv/+DQF6");
+
+  json::object got = shmctl_json({"get", guard.name(), "s1", "greeting"}).as_object();
+  BOOST_TEST(got.at("session").as_string() == "s1");
+  BOOST_TEST(got.at("name").as_string() == "greeting");
+  BOOST_TEST(got.at("value").as_string() == "hello");
+  BOOST_TEST(got.at("version").to_number<std::uint64_t>() == 1u);
+  BOOST_TEST(got.at("flags").to_number<std::uint64_t>() == 0u);
+  BOOST_TEST(!got.contains("value_base64"));
+
+  std::vector<std::string> lines = lines_of(shmctl_ok({"put", guard.name(), "s1", "greeting", "bonjour"}));
+  BOOST_TEST_REQUIRE(!lines.empty());
+  BOOST_TEST(std::count(lines.begin(), lines.end(), field_line("version", "3", value_column(lines[0]))) == 1);
+  BOOST_TEST(shmctl_ok({"get", guard.name(), "s1", "greeting"}) == "bonjour");
+}
+
+BOOST_AUTO_TEST_CASE(get_of_missing_session_or_attribute_fails) {
+  SegmentGuard guard("getmiss");
+  create_store(guard);
+  shmctl_ok({"put", guard.name(), "s1", "a", "1"});
+  check_failure(shmctl({"get", guard.name(), "nobody", "a"}), 1);
+  check_failure(shmctl({"get", guard.name(), "s1", "nothing"}), 1);
+  check_failure(shmctl({"show", guard.name(), "nobody"}), 1);
+}
+
+BOOST_AUTO_TEST_CASE(show_lists_attributes_without_values) {
+  SegmentGuard guard("show");
+  create_store(guard);
+  shmctl_ok({"put", guard.name(), "s1", "cart", "three items"});
+  shmctl_ok({"put", "--immutable", guard.name(), "s1", "account", "42"});
+
+  json::object shown = shmctl_json({"show", guard.name(), "s1"}).as_object();
+  BOOST_TEST(shown.at("id").as_string() == "s1");
+  BOOST_TEST(shown.at("version").to_number<std::uint64_t>() == 2u);
+  const json::array& attributes = shown.at("attributes").as_array();
+  BOOST_TEST_REQUIRE(attributes.size() == 2u);
+  BOOST_TEST(attributes[0].at("name").as_string() == "account");
+  BOOST_TEST(attributes[0].at("version").to_number<std::uint64_t>() == 2u);
+  BOOST_TEST(attributes[0].at("size").to_number<std::uint64_t>() == 2u);
+  BOOST_TEST(attributes[0].at("flags").to_number<std::uint64_t>() == 1u);
+  BOOST_TEST(attributes[1].at("name").as_string() == "cart");
+  BOOST_TEST(attributes[1].at("version").to_number<std::uint64_t>() == 1u);
+  BOOST_TEST(attributes[1].at("size").to_number<std::uint64_t>() == 11u);
+
+  std::string text = shmctl_ok({"show", guard.name(), "s1"});
+  BOOST_TEST(text.find("NAME     VERSION  SIZE  FLAGS\n") != std::string::npos, text);
+  BOOST_TEST(text.find("account        2     2  immutable\n") != std::string::npos, text);
+  BOOST_TEST(text.find("three items") == std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(list_shows_sessions_sorted_and_limited) {
+  SegmentGuard guard("list");
+  create_store(guard);
+  for (const char* id : {"s3", "s1", "s5", "s2", "s4"}) shmctl_ok({"put", guard.name(), id, "a", "xyz"});
+
+  json::array all = shmctl_json({"list", guard.name()}).as_array();
+  BOOST_TEST_REQUIRE(all.size() == 5u);
+  for (std::size_t i = 0; i < all.size(); ++i) {
+    BOOST_TEST(all[i].at("id").as_string() == "s" + std::to_string(i + 1));
+    BOOST_TEST(all[i].at("version").to_number<std::uint64_t>() == 1u);
+    BOOST_TEST(all[i].at("attributes").to_number<std::uint64_t>() == 1u);
+    BOOST_TEST(all[i].at("bytes").to_number<std::uint64_t>() == 3u);
+  }
+  BOOST_TEST(shmctl_json({"list", guard.name(), "--limit", "2"}).as_array().size() == 2u);
+  BOOST_TEST(shmctl_json({"list", guard.name(), "--limit", "0"}).as_array().size() == 5u);
+
+  std::vector<std::string> lines = lines_of(shmctl_ok({"list", guard.name(), "--limit", "2"}));
+  BOOST_TEST_REQUIRE(lines.size() == 4u);  // header, two rows, the truncation note
+  BOOST_TEST(lines[0].rfind("ID  VERSION  ATTRIBUTES  BYTES  IDLE  ", 0) == 0u, lines[0]);
+  BOOST_TEST(lines[1].size() == lines[0].size());
+  BOOST_TEST(lines[3].find("--limit 0") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(reset_removes_one_session_or_all) {
+  SegmentGuard guard("reset");
+  create_store(guard);
+  for (const char* id : {"s1", "s2", "s3"}) shmctl_ok({"put", guard.name(), id, "a", "1"});
+
+  shmctl_ok({"reset", guard.name(), "s1"});
+  BOOST_TEST(shmctl_json({"list", guard.name()}).as_array().size() == 2u);
+  check_failure(shmctl({"reset", guard.name(), "s1"}), 1, "shmctl: reset session 's1': ");
+
+  json::object removed = shmctl_json({"reset", guard.name(), "--all"}).as_object();
+  BOOST_TEST(removed.at("removed").to_number<std::uint64_t>() == 2u);
+  BOOST_TEST(shmctl_json({"list", guard.name()}).as_array().empty());
+
+  check_failure(shmctl({"reset", guard.name()}), 2);
+  check_failure(shmctl({"reset", guard.name(), "s2", "--all"}), 2);
+}
+
+BOOST_AUTO_TEST_CASE(expire_frees_idle_sessions) {
+  SegmentGuard guard("expire");
+  create_store(guard, {"--idle-timeout", "1"});
+  shmctl_ok({"put", guard.name(), "s1", "a", "1"});
+  BOOST_TEST(shmctl_json({"expire", guard.name()}).at("expired").to_number<std::uint64_t>() == 0u);
+  // Expiry is measured on the wall clock, so only waiting can age a session.
+  std::this_thread::sleep_for(std::chrono::milliseconds(1200));
+  BOOST_TEST(shmctl_json({"expire", guard.name()}).at("expired").to_number<std::uint64_t>() == 1u);
+  BOOST_TEST(shmctl_json({"list", guard.name()}).as_array().empty());
+  BOOST_TEST(shmctl_json({"info", guard.name()}).at("expirations").to_number<std::uint64_t>() == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(destroy_removes_the_store) {
+  SegmentGuard guard("destroy");
+  create_store(guard);
+  shmctl_ok({"destroy", guard.name()});
+  check_failure(shmctl({"info", guard.name()}), 1, "shmctl: attach '" + guard.name() + "': ");
+  check_failure(shmctl({"destroy", guard.name()}), 1, "shmctl: destroy '" + guard.name() + "': ");
+}
+
+BOOST_AUTO_TEST_CASE(bad_input_fails_with_one_line) {
+  SegmentGuard guard("badinput");
+  check_failure(shmctl({"create", "a/b"}), 1, "shmctl: create 'a/b': ");
+  check_failure(shmctl({"info", "a/b"}), 1);
+  check_failure(shmctl({"create", guard.name(), "--size", "12Q"}), 2);
+  check_failure(shmctl({"create", guard.name(), "--size", "99999999999G"}), 2);
+  check_failure(shmctl({"create", guard.name(), "--mode", "999"}), 2);
+  check_failure(shmctl({"create", guard.name(), "--idle-timeout", "-1"}), 2);
+  check_failure(shmctl({"create", guard.name(), "--shards", "3", "--size", "16M"}), 1);
+  BOOST_TEST(shmctl({"info", guard.name()}).exit_code == 1);  // nothing was left behind
+
+  create_store(guard);
+  check_failure(shmctl({"put", guard.name(), std::string(200, 'x'), "a", "1"}), 1);
+  check_failure(shmctl({"put", guard.name(), "bad\x01id", "a", "1"}), 1);
+  check_failure(shmctl({"show", guard.name(), ""}), 1);
+  check_failure(shmctl({"list", guard.name(), "--limit", "ten"}), 2);
+  check_failure(shmctl({"get", guard.name(), "s1"}), 2);
+  check_failure(shmctl({"info"}), 2);
+  check_failure(shmctl({"frobnicate", guard.name()}), 2);
+  check_failure(shmctl({}), 2);
+}
+
+BOOST_AUTO_TEST_CASE(help_is_printed_for_every_command) {
+  for (std::string command : {"create", "info", "list", "show", "get", "put", "reset", "expire", "destroy"}) {
+    CommandResult r = shmctl({command, "--help"});
+    BOOST_TEST(r.exit_code == 0, command);
+    BOOST_TEST(r.err.empty(), command);
+    BOOST_TEST(r.out.find("shmctl " + command) != std::string::npos, r.out);
+    BOOST_TEST(r.out.find("--json") != std::string::npos, command);
+  }
+  CommandResult top = shmctl({"--help"});
+  BOOST_TEST(top.exit_code == 0);
+  BOOST_TEST(top.out.find("destroy") != std::string::npos);
+}

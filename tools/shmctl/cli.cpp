@@ -1,0 +1,134 @@
+#include "tools/shmctl/cli.hpp"
+
+#include <limits>
+#include <optional>
+#include <string>
+
+#include "tools/shmctl/output.hpp"
+#include "tools/shmctl/parse.hpp"
+
+namespace shmsession::shmctl {
+namespace {
+
+// A validator that replaces the option's text by its value in canonical
+// decimal (what CLI11 then reads), or reports why the text is wrong.
+template <typename Parse>
+CLI::Validator canonical(Parse parse, std::string expected) {
+  return CLI::Validator(
+      [parse, expected](std::string& text) -> std::string {
+        auto value = parse(text);
+        if (!value) return "expected " + expected + ", got " + quote(text);
+        text = std::to_string(*value);
+        return {};
+      },
+      "", "canonical");
+}
+
+CLI::Validator decimal(std::uint64_t max) {
+  return canonical([max](const std::string& text) { return parse_unsigned(text, max); },
+                   "a decimal number from 0 to " + std::to_string(max));
+}
+
+constexpr std::uint64_t kMaxU32 = std::numeric_limits<std::uint32_t>::max();
+
+// A subcommand with the options every command has: --json and the NAME of
+// the store.
+CLI::App* add_command(CLI::App& app, Options& options, const std::string& name,
+                      const std::string& description) {
+  CLI::App* command = app.add_subcommand(name, description);
+  command->add_option("NAME", options.store, "store name (A-Z a-z 0-9 . _ -)")->required();
+  command->add_flag("--json", options.json, "print one JSON document instead of text");
+  return command;
+}
+
+CLI::App* add_create(CLI::App& app, Options& options) {
+  CLI::App* command = add_command(app, options, "create", "create a new store (error if it exists)");
+  command->add_option("--size", options.create.size_bytes, "segment size, bytes or with K, M, G suffix")
+      ->type_name("SIZE")
+      ->default_str("256M")
+      ->transform(canonical(parse_size, "bytes or a number with a K, M or G suffix"));
+  command->add_option("--mode", options.create.mode, "permission bits of the segment")
+      ->type_name("OCTAL")
+      ->default_str(format_mode(options.create.mode))
+      ->transform(canonical(parse_mode, "octal permission bits such as 0640"));
+  command->add_option("--shards", options.create.shards, "session table shards, a power of two")
+      ->type_name("N")
+      ->capture_default_str()
+      ->transform(decimal(kMaxU32));
+  command->add_option("--log-capacity", options.create.change_log_capacity, "change log entries")
+      ->type_name("N")
+      ->capture_default_str()
+      ->transform(decimal(kMaxU32));
+  command->add_option("--idle-timeout", options.create.default_idle_timeout_s,
+                      "default session idle timeout, 0 for never")
+      ->type_name("SECONDS")
+      ->capture_default_str()
+      ->transform(decimal(kMaxU32));
+  return command;
+}
+
+CLI::App* add_list(CLI::App& app, Options& options) {
+  CLI::App* command = add_command(app, options, "list", "list sessions, sorted by id");
+  command->add_option("--limit", options.limit, "most sessions listed, 0 for all")
+      ->type_name("N")
+      ->capture_default_str()
+      ->transform(decimal(std::numeric_limits<std::uint64_t>::max()));
+  return command;
+}
+
+CLI::App* add_show(CLI::App& app, Options& options) {
+  CLI::App* command = add_command(app, options, "show", "show a session and its attributes (no values)");
+  command->add_option("SESSION", options.session, "session id")->required();
+  return command;
+}
+
+CLI::App* add_get(CLI::App& app, Options& options) {
+  CLI::App* command =
+      add_command(app, options, "get", "write an attribute's raw value to standard output");
+  command->add_option("SESSION", options.session, "session id")->required();
+  command->add_option("ATTR", options.attribute, "attribute name")->required();
+  return command;
+}
+
+CLI::App* add_put(CLI::App& app, Options& options) {
+  CLI::App* command = add_command(app, options, "put", "set an attribute, creating the session if missing");
+  command->add_option("SESSION", options.session, "session id")->required();
+  command->add_option("ATTR", options.attribute, "attribute name")->required();
+  command->add_option("VALUE", options.value, "the value; - reads it from standard input")->required();
+  command->add_flag("--immutable", options.immutable, "flag the attribute immutable");
+  command->footer("Put -- before a VALUE that starts with '-'.\n");
+  return command;
+}
+
+CLI::App* add_reset(CLI::App& app, Options& options) {
+  CLI::App* command = add_command(app, options, "reset", "remove one session, or all with --all");
+  CLI::Option* session = command->add_option("SESSION", options.session, "session id");
+  command->add_flag("--all", options.all, "remove every session")->excludes(session);
+  return command;
+}
+
+CLI::App* add_destroy(CLI::App& app, Options& options) {
+  CLI::App* command = add_command(app, options, "destroy", "remove the store's segment");
+  command->add_flag("--force", options.force,
+                    "remove the name even if it does not attach as a store (corrupt, other layout)");
+  return command;
+}
+
+}  // namespace
+
+std::vector<Command> add_commands(CLI::App& app, Options& options) {
+  app.require_subcommand(1);
+  return {
+      {add_create(app, options), run_create},
+      {add_command(app, options, "info", "show the store's settings and statistics"), run_info},
+      {add_list(app, options), run_list},
+      {add_show(app, options), run_show},
+      {add_get(app, options), run_get},
+      {add_put(app, options), run_put},
+      {add_reset(app, options), run_reset},
+      {add_command(app, options, "expire", "free every session past its idle timeout"), run_expire},
+      {add_destroy(app, options), run_destroy},
+  };
+}
+
+}  // namespace shmsession::shmctl

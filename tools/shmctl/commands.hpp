@@ -1,0 +1,87 @@
+// The shmctl commands. Each attaches to (or creates, or removes) one store,
+// performs one operator action and prints its result to `out`: a table or
+// field list for people, or exactly one JSON document with --json.
+//
+// Thread safety: a command is run once per process, from main's thread.
+// Cross-process safety: as Store: a command may run while app servers work
+// on the same store. `show`, `list` and `info` do not refresh a session's
+// last access; `get` does (Store::read always does). `destroy` removes the
+// name only: processes still attached keep their mapping until they detach.
+// Failures: a command throws CommandError ("<what failed>: <why>", exit 1)
+// or UsageError (arguments CLI11 cannot check, exit 2); nothing else is
+// expected, but main turns any std::exception into a one-line error.
+#pragma once
+
+#include <cstdint>
+#include <iosfwd>
+#include <stdexcept>
+#include <string>
+#include <utility>
+
+#include "shm/error.hpp"
+#include "shm/store.hpp"
+
+namespace shmsession::shmctl {
+
+// Everything any command reads from the command line; each command's CLI
+// binds only the fields it uses.
+struct Options {
+  std::string store;
+  std::string session;
+  std::string attribute;
+  std::string value;          // "-": read the value from standard input
+  bool json = false;
+  bool all = false;           // reset: every session
+  bool immutable = false;     // put: flag the attribute kAttributeImmutable
+  bool force = false;         // destroy: remove even what does not attach
+  std::uint64_t limit = 100;  // list: most sessions shown, 0 for all
+  CreateOptions create;
+};
+
+// A failed step of a command; main prints "shmctl: <what_failed>: <why>".
+class CommandError : public std::runtime_error {
+ public:
+  CommandError(std::string what_failed, std::string why)
+      : std::runtime_error(what_failed + ": " + why),
+        what_failed_(std::move(what_failed)),
+        why_(std::move(why)) {}
+  const std::string& what_failed() const noexcept { return what_failed_; }
+  const std::string& why() const noexcept { return why_; }
+
+ private:
+  std::string what_failed_;
+  std::string why_;
+};
+
+// The command line is wrong in a way the parser could not see.
+class UsageError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// Runs `step`; a shmsession::Error it throws becomes a CommandError naming
+// `what` as the step that failed. Throws: CommandError.
+template <typename Step>
+decltype(auto) run_step(const std::string& what, Step&& step) {
+  try {
+    return std::forward<Step>(step)();
+  } catch (const Error& e) {
+    throw CommandError(what, e.what());
+  }
+}
+
+// Store::attach, reported as "attach '<name>'". Throws: CommandError.
+Store attach_store(const std::string& name);
+
+// Each command. Throws: CommandError, UsageError.
+void run_create(const Options& options, std::ostream& out);
+void run_info(const Options& options, std::ostream& out);
+void run_list(const Options& options, std::ostream& out);
+void run_expire(const Options& options, std::ostream& out);
+void run_destroy(const Options& options, std::ostream& out);
+void run_show(const Options& options, std::ostream& out);
+void run_get(const Options& options, std::ostream& out);
+void run_put(const Options& options, std::ostream& out);
+void run_reset(const Options& options, std::ostream& out);
+
+}  // namespace shmsession::shmctl

@@ -1,0 +1,180 @@
+// Commands about a whole store: create, info, list, expire, destroy.
+#include <algorithm>
+#include <ostream>
+#include <vector>
+
+#include <boost/json/array.hpp>
+#include <boost/json/object.hpp>
+
+#include "tools/shmctl/commands.hpp"
+#include "tools/shmctl/output.hpp"
+
+namespace shmsession::shmctl {
+namespace {
+
+boost::json::object info_json(const StoreInfo& info, const StoreStats& stats) {
+  return {
+      {"name", info.name},
+      {"layout_version", info.layout_version},
+      {"store_id", info.store_id_hex()},
+      {"created", format_unix_ms(info.created_unix_ms)},
+      {"created_unix_ms", info.created_unix_ms},
+      {"size_bytes", stats.size_bytes},
+      {"free_bytes", stats.free_bytes},
+      {"used_bytes", stats.used_bytes},
+      {"shards", info.shard_count},
+      {"change_log_capacity", info.change_log_capacity},
+      {"default_idle_timeout_s", info.default_idle_timeout_s},
+      {"sessions", stats.sessions},
+      {"attributes", stats.attributes},
+      {"payload_bytes", stats.payload_bytes},
+      {"commits", stats.commits},
+      {"expirations", stats.expirations},
+      {"lock_recoveries", stats.lock_recoveries},
+      {"next_change_seq", stats.next_change_seq},
+  };
+}
+
+FieldList info_fields(const StoreInfo& info, const StoreStats& stats) {
+  FieldList fields;
+  fields.add("name", info.name)
+      .add("layout version", std::to_string(info.layout_version))
+      .add("store id", info.store_id_hex())
+      .add("created", format_unix_ms(info.created_unix_ms))
+      .add("size", format_bytes(stats.size_bytes))
+      .add("used", format_bytes(stats.used_bytes))
+      .add("free", format_bytes(stats.free_bytes))
+      .add("shards", std::to_string(info.shard_count))
+      .add("change log capacity", std::to_string(info.change_log_capacity))
+      .add("default idle timeout", format_timeout(info.default_idle_timeout_s))
+      .add("sessions", std::to_string(stats.sessions))
+      .add("attributes", std::to_string(stats.attributes))
+      .add("payload", format_bytes(stats.payload_bytes))
+      .add("commits", std::to_string(stats.commits))
+      .add("expirations", std::to_string(stats.expirations))
+      .add("lock recoveries", std::to_string(stats.lock_recoveries))
+      .add("next change seq", std::to_string(stats.next_change_seq));
+  return fields;
+}
+
+void print_info(const Store& store, const Options& options, std::ostream& out) {
+  const std::string what = "read info of " + quote(options.store);
+  StoreInfo info = run_step(what, [&] { return store.info(); });
+  StoreStats stats = run_step(what, [&] { return store.stats(); });
+  if (options.json) {
+    print_json(out, info_json(info, stats));
+  } else {
+    info_fields(info, stats).print(out);
+  }
+}
+
+// Up to `limit` sessions (all for 0) in visiting order, and whether more
+// were left out.
+std::pair<std::vector<SessionInfo>, bool> collect_sessions(const Store& store,
+                                                           std::uint64_t limit) {
+  std::vector<SessionInfo> sessions;
+  bool truncated = false;
+  store.for_each_session([&](const SessionInfo& session) {
+    if (limit != 0 && sessions.size() >= limit) {
+      truncated = true;
+      return false;
+    }
+    sessions.push_back(session);
+    return true;
+  });
+  return {std::move(sessions), truncated};
+}
+
+void print_sessions(const std::vector<SessionInfo>& sessions, bool json, std::ostream& out) {
+  const std::uint64_t now = now_unix_ms();
+  if (json) {
+    boost::json::array array;
+    for (const SessionInfo& s : sessions) {
+      array.push_back(boost::json::object{
+          {"id", s.id},
+          {"version", s.version},
+          {"attributes", s.attribute_count},
+          {"bytes", s.payload_bytes},
+          {"created_unix_ms", s.created_unix_ms},
+          {"last_access_unix_ms", s.last_access_unix_ms},
+          {"idle_s", seconds_between(s.last_access_unix_ms, now)},
+          {"idle_timeout_s", s.idle_timeout_s},
+      });
+    }
+    print_json(out, array);
+    return;
+  }
+  Table table({{"ID"}, {"VERSION", Align::Right}, {"ATTRIBUTES", Align::Right},
+               {"BYTES", Align::Right}, {"IDLE", Align::Right}, {"TIMEOUT", Align::Right}});
+  for (const SessionInfo& s : sessions) {
+    table.add_row({s.id, std::to_string(s.version), std::to_string(s.attribute_count),
+                   std::to_string(s.payload_bytes),
+                   std::to_string(seconds_between(s.last_access_unix_ms, now)) + "s",
+                   format_timeout(s.idle_timeout_s)});
+  }
+  table.print(out);
+}
+
+}  // namespace
+
+Store attach_store(const std::string& name) {
+  return run_step("attach " + quote(name), [&] { return Store::attach(name); });
+}
+
+void run_create(const Options& options, std::ostream& out) {
+  Store store = run_step("create " + quote(options.store),
+                         [&] { return Store::create(options.store, options.create); });
+  print_info(store, options, out);
+}
+
+void run_info(const Options& options, std::ostream& out) {
+  Store store = attach_store(options.store);
+  print_info(store, options, out);
+}
+
+void run_list(const Options& options, std::ostream& out) {
+  Store store = attach_store(options.store);
+  auto [sessions, truncated] = run_step("list sessions of " + quote(options.store),
+                                        [&] { return collect_sessions(store, options.limit); });
+  std::sort(sessions.begin(), sessions.end(),
+            [](const SessionInfo& a, const SessionInfo& b) { return a.id < b.id; });
+  print_sessions(sessions, options.json, out);
+  if (truncated && !options.json) {
+    out << "(first " << options.limit << " sessions shown; --limit 0 shows all)\n";
+  }
+}
+
+void run_expire(const Options& options, std::ostream& out) {
+  Store store = attach_store(options.store);
+  std::uint64_t expired =
+      run_step("expire sessions of " + quote(options.store), [&] { return store.expire(); });
+  if (options.json) {
+    print_json(out, boost::json::object{{"store", options.store}, {"expired", expired}});
+  } else {
+    FieldList().add("store", options.store).add("expired", std::to_string(expired)).print(out);
+  }
+}
+
+// Unless forced, the store must attach first, so that a mistyped name never
+// removes some other program's shared-memory object.
+void run_destroy(const Options& options, std::ostream& out) {
+  const std::string what = "destroy " + quote(options.store);
+  if (!options.force) {
+    try {
+      Store::attach(options.store);
+    } catch (const Error& e) {
+      bool forcible = e.code() == Errc::Corrupt || e.code() == Errc::LayoutMismatch;
+      throw CommandError(what, e.what() + std::string(forcible ? " (--force removes it anyway)" : ""));
+    }
+  }
+  if (!run_step(what, [&] { return Store::remove(options.store); })) {
+    throw CommandError(what, "store " + quote(options.store) + " does not exist");
+  }
+  if (options.json) {
+    print_json(out, boost::json::object{{"store", options.store}, {"destroyed", true}});
+  } else {
+    FieldList().add("store", options.store).add("destroyed", "yes").print(out);
+  }
+}
+
+}  // namespace shmsession::shmctl
