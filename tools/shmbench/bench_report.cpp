@@ -1,0 +1,227 @@
+#include "tools/shmbench/bench_report.hpp"
+
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstdio>
+#include <fstream>
+
+#include <boost/json/serialize.hpp>
+
+#include "tools/shmbench/process_group.hpp"
+
+namespace shmsession::bench {
+
+namespace {
+
+// Columns aligned to their widest cell; the first `left_columns` are
+// left-aligned (names), the rest right-aligned (figures).
+class TextTable {
+ public:
+  TextTable(std::vector<std::string> header, std::size_t left_columns)
+      : left_columns_(left_columns) {
+    rows_.push_back(std::move(header));
+  }
+  void add(std::vector<std::string> row) { rows_.push_back(std::move(row)); }
+
+  void print(std::ostream& out) const {
+    std::vector<std::size_t> widths(rows_.front().size(), 0);
+    for (const auto& row : rows_)
+      for (std::size_t c = 0; c < row.size(); ++c) widths[c] = std::max(widths[c], row[c].size());
+    for (const auto& row : rows_) {
+      std::string line;
+      for (std::size_t c = 0; c < row.size(); ++c) {
+        const std::string pad(widths[c] - row[c].size(), ' ');
+        line += c == 0 ? "" : "  ";
+        line += c < left_columns_ ? row[c] + pad : pad + row[c];
+      }
+      line.erase(line.find_last_not_of(' ') + 1);
+      out << line << '\n';
+    }
+  }
+
+ private:
+  std::size_t left_columns_;
+  std::vector<std::vector<std::string>> rows_;
+};
+
+std::string fixed(double value, int decimals) {
+  char text[64];
+  std::snprintf(text, sizeof text, "%.*f", decimals, value);
+  return text;
+}
+
+std::string ratio_text(std::optional<double> ratio) {
+  if (!ratio) return "";
+  return fixed(*ratio, *ratio < 10 ? 2 : 1) + "x";
+}
+
+std::optional<double> throughput_ratio(const BenchReport& report, const ThroughputRow& ours) {
+  if (ours.system != kOurSystem || !ours.measured) return std::nullopt;
+  for (const auto& peer : report.results) {
+    if (peer.system == kOurSystem || peer.operation != ours.operation ||
+        peer.processes != ours.processes)
+      continue;
+    if (!peer.measured || peer.ops_per_s <= 0) return std::nullopt;
+    return ours.ops_per_s / peer.ops_per_s;
+  }
+  return std::nullopt;
+}
+
+std::optional<double> memory_ratio(const BenchReport& report, const MemoryRow& ours) {
+  if (ours.system != kOurSystem || !ours.measured) return std::nullopt;
+  for (const auto& peer : report.memory) {
+    if (peer.system == kOurSystem || peer.sessions != ours.sessions) continue;
+    if (!peer.measured || peer.bytes_per_session <= 0) return std::nullopt;
+    return ours.bytes_per_session / peer.bytes_per_session;
+  }
+  return std::nullopt;
+}
+
+std::string parameter_text(const boost::json::value& value) {
+  if (value.is_string()) return std::string(value.get_string());
+  if (value.is_double()) {
+    char text[32];
+    std::snprintf(text, sizeof text, "%g", value.get_double());
+    return text;
+  }
+  return boost::json::serialize(value);
+}
+
+void print_throughput(std::ostream& out, const BenchReport& report) {
+  TextTable table({"workload", "operation", "system", "procs", "ops/s", "p50_us", "p99_us", "ours/peer"}, 3);
+  for (const auto& row : report.results) {
+    const std::string na = "n/a";
+    table.add({report.workload, row.operation, row.system, std::to_string(row.processes),
+               row.measured ? fixed(row.ops_per_s, 0) : na, row.measured ? fixed(row.p50_us, 2) : na,
+               row.measured ? fixed(row.p99_us, 2) : na, ratio_text(throughput_ratio(report, row))});
+  }
+  table.print(out);
+}
+
+void print_memory(std::ostream& out, const BenchReport& report) {
+  TextTable table({"sessions", "system", "bytes/session", "payload/session", "overhead", "ours/peer"}, 2);
+  for (const auto& row : report.memory) {
+    const std::string na = "n/a";
+    table.add({std::to_string(row.sessions), row.system, row.measured ? fixed(row.bytes_per_session, 0) : na,
+               fixed(row.payload_per_session, 0), row.measured ? fixed(row.overhead_per_session(), 0) : na,
+               ratio_text(memory_ratio(report, row))});
+  }
+  table.print(out);
+}
+
+boost::json::value number_or_null(bool measured, double value) {
+  return measured ? boost::json::value(value) : boost::json::value(nullptr);
+}
+
+boost::json::value ratio_json(std::optional<double> ratio) {
+  return ratio ? boost::json::value(*ratio) : boost::json::value(nullptr);
+}
+
+// The value of the first line starting with `key` ("model name\t: AMD",
+// "PRETTY_NAME=\"Debian\""), without separators and quotes.
+std::string first_line_value(const std::string& path, std::string_view key) {
+  std::ifstream in(path);
+  for (std::string line; std::getline(in, line);) {
+    if (!line.starts_with(key)) continue;
+    std::string value = line.substr(key.size());
+    value.erase(0, value.find_first_not_of(" \t:=\""));
+    value.erase(value.find_last_not_of(" \t\"") + 1);
+    return value.empty() ? "unknown" : value;
+  }
+  return "unknown";
+}
+
+}  // namespace
+
+MachineInfo describe_machine() {
+  MachineInfo machine;
+  const long cpus = ::sysconf(_SC_NPROCESSORS_ONLN);
+  machine.cpus = cpus > 0 ? static_cast<unsigned>(cpus) : 0;
+  machine.cpu_model = first_line_value("/proc/cpuinfo", "model name");
+  utsname name{};
+  machine.kernel = ::uname(&name) == 0 ? std::string(name.sysname) + " " + name.release : "unknown";
+  machine.os = first_line_value("/etc/os-release", "PRETTY_NAME=");
+  double load[1];
+  if (::getloadavg(load, 1) == 1) machine.load_average = load[0];
+  return machine;
+}
+
+std::string machine_line(const MachineInfo& machine) {
+  return std::to_string(machine.cpus) + " cpus, " + machine.cpu_model + ", " + machine.kernel + ", " + machine.os +
+         ", load " + fixed(machine.load_average, 2);
+}
+
+ThroughputRow throughput_row(std::string operation, std::string_view system, const LoopResult& loop) {
+  ThroughputRow row{std::move(operation), std::string(system), loop.processes};
+  row.measured = true;
+  row.ops = loop.ops;
+  row.wall_s = loop.wall_s;
+  row.ops_per_s = loop.ops_per_s();
+  row.p50_us = loop.latency.percentile_ns(0.50) / 1000.0;
+  row.p99_us = loop.latency.percentile_ns(0.99) / 1000.0;
+  return row;
+}
+
+ThroughputRow unavailable_row(std::string operation, std::string_view system, int processes) {
+  return ThroughputRow{std::move(operation), std::string(system), processes};
+}
+
+void print_tables(std::ostream& out, const BenchReport& report) {
+  out << "machine: " << machine_line(report.machine) << '\n';
+  out << "peer: " << report.peer << " (same run, 127.0.0.1)\n";
+  out << "workload: " << report.workload << (report.quick ? " (--quick)" : "");
+  for (const auto& [key, value] : report.parameters) out << "  " << key << "=" << parameter_text(value);
+  out << '\n';
+  if (!report.description.empty()) out << report.description << '\n';
+  out << '\n';
+  if (!report.results.empty()) {
+    print_throughput(out, report);
+    out << '\n';
+  }
+  if (!report.memory.empty()) {
+    print_memory(out, report);
+    out << '\n';
+  }
+  for (const auto& note : report.notes) out << "note: " << note << '\n';
+  out << "elapsed: " << fixed(report.elapsed_s, 1) << " s\n";
+}
+
+boost::json::object to_json(const BenchReport& report) {
+  boost::json::object doc;
+  doc["machine"] = {{"cpus", report.machine.cpus}, {"cpu_model", report.machine.cpu_model},
+                    {"kernel", report.machine.kernel}, {"os", report.machine.os},
+                    {"load_average", report.machine.load_average}};
+  doc["workload"] = report.workload;
+  doc["description"] = report.description;
+  doc["quick"] = report.quick;
+  doc["peer"] = report.peer;
+  doc["parameters"] = report.parameters;
+  boost::json::array results;
+  for (const auto& row : report.results) {
+    results.push_back({{"operation", row.operation}, {"system", row.system}, {"processes", row.processes},
+                       {"ops", row.ops}, {"wall_s", number_or_null(row.measured, row.wall_s)},
+                       {"ops_per_s", number_or_null(row.measured, row.ops_per_s)},
+                       {"p50_us", number_or_null(row.measured, row.p50_us)},
+                       {"p99_us", number_or_null(row.measured, row.p99_us)},
+                       {"ours_per_peer", ratio_json(throughput_ratio(report, row))}});
+  }
+  doc["results"] = std::move(results);
+  boost::json::array memory;
+  for (const auto& row : report.memory) {
+    memory.push_back({{"sessions", row.sessions}, {"system", row.system},
+                      {"bytes_per_session", number_or_null(row.measured, row.bytes_per_session)},
+                      {"payload_per_session", row.payload_per_session},
+                      {"overhead_per_session", number_or_null(row.measured, row.overhead_per_session())},
+                      {"ours_per_peer", ratio_json(memory_ratio(report, row))}});
+  }
+  doc["memory"] = std::move(memory);
+  boost::json::array notes(report.notes.begin(), report.notes.end());
+  doc["notes"] = std::move(notes);
+  doc["elapsed_s"] = report.elapsed_s;
+  return doc;
+}
+
+}  // namespace shmsession::bench

@@ -1,0 +1,87 @@
+// BenchReport: what one shmbench workload measured, ours and the peer's from
+// the same run, and the two ways to print it: aligned tables for people
+// (and the README) and one JSON document for scripts.
+//
+// Thread safety: plain values; the printers only read the report.
+// Cross-process safety: not shared between processes.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <ostream>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <boost/json/object.hpp>
+
+namespace shmsession::bench {
+
+struct LoopResult;
+
+inline constexpr std::string_view kOurSystem = "shmsession";
+inline constexpr std::string_view kRedisSystem = "redis";
+
+// The machine the figures come from, printed beside them.
+struct MachineInfo {
+  unsigned cpus = 0;
+  std::string cpu_model;
+  std::string kernel;
+  std::string os;
+  double load_average = -1;  // 1-minute load when the run began; other work skews figures
+};
+
+// Reads /proc/cpuinfo, uname and /etc/os-release; fields it cannot read
+// stay "unknown".
+MachineInfo describe_machine();
+// "2 cpus, AMD EPYC, Linux 6.1.0, Debian GNU/Linux 12 (bookworm), load 0.05"
+std::string machine_line(const MachineInfo& machine);
+
+// Throughput and latency of one operation by one system.
+struct ThroughputRow {
+  std::string operation;  // e.g. "commit", "read"
+  std::string system;     // kOurSystem or the peer's name
+  int processes = 1;
+  bool measured = false;  // false: the peer was not available ("n/a")
+  std::uint64_t ops = 0;
+  double wall_s = 0;
+  double ops_per_s = 0;
+  double p50_us = 0;
+  double p99_us = 0;
+};
+
+ThroughputRow throughput_row(std::string operation, std::string_view system, const LoopResult& loop);
+ThroughputRow unavailable_row(std::string operation, std::string_view system, int processes);
+
+// Memory cost per session at a given number of sessions.
+struct MemoryRow {
+  std::uint64_t sessions = 0;
+  std::string system;
+  bool measured = false;
+  double bytes_per_session = 0;    // segment (or used_memory) growth / sessions
+  double payload_per_session = 0;  // attribute names and values
+  double overhead_per_session() const noexcept { return bytes_per_session - payload_per_session; }
+};
+
+struct BenchReport {
+  std::string workload;
+  std::string description;  // what is measured, and the session shape
+  bool quick = false;
+  MachineInfo machine;
+  std::string peer;  // "redis 7.0.15", or "n/a"
+  boost::json::object parameters;  // sizes and counts the workload ran with
+  std::vector<ThroughputRow> results;
+  std::vector<MemoryRow> memory;
+  std::vector<std::string> notes;  // e.g. why the peer is missing
+  double elapsed_s = 0;
+};
+
+// Machine line, parameters, the throughput table (with ours/peer ops/s) and
+// the memory table (with ours/peer bytes per session), then notes.
+void print_tables(std::ostream& out, const BenchReport& report);
+
+// {"machine", "workload", "description", "quick", "peer", "parameters", "results",
+//  "memory", "notes", "elapsed_s"}; figures the peer could not give are null.
+boost::json::object to_json(const BenchReport& report);
+
+}  // namespace shmsession::bench

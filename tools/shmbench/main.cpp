@@ -1,0 +1,80 @@
+// shmbench: speed and memory of shmsession beside a peer measured in the
+// same run. One subcommand per workload (workload.cpp lists them); each
+// prints aligned tables, or with --json one JSON document and nothing else
+// on stdout. Progress and notes go to stderr. Failures print one line
+// "shmbench: <workload>: <why>" and exit 1.
+#include <signal.h>
+
+#include <exception>
+#include <iostream>
+#include <string>
+
+#include <CLI/CLI.hpp>
+#include <boost/json/serialize.hpp>
+
+#include "shm/error.hpp"
+#include "tools/shmbench/interrupt_cleanup.hpp"
+#include "tools/shmbench/workload.hpp"
+
+namespace {
+
+using shmsession::bench::RunOptions;
+using shmsession::bench::Workload;
+
+constexpr const char* kFooter =
+    "Every workload starts its own redis-server on 127.0.0.1 (a free port), measures it\n"
+    "in the same run with the same session shape and stops it by pid; if redis-server\n"
+    "cannot be run its figures are n/a. Scratch segments are named shmbench_<pid>_*\n"
+    "and removed on exit. `shmbench <workload> --help` describes one workload.";
+
+void add_run_options(CLI::App& command, RunOptions& options, bool& quiet) {
+  command.add_flag("--quick", options.quick, "CI/smoke sizes: the whole run takes a few seconds");
+  command.add_flag("--json", options.json, "print one JSON document on stdout instead of tables");
+  command.add_flag("--quiet", quiet, "no progress lines on stderr");
+  command.add_option("--redis-server", options.redis_program, "the peer's server program")
+      ->capture_default_str();
+  command.add_option("--seed", options.seed, "seed of the random session sequences")->capture_default_str();
+}
+
+int run_workload(const Workload& workload, const RunOptions& options) {
+  try {
+    const shmsession::bench::BenchReport report = workload.run(options);
+    if (options.json) {
+      std::cout << boost::json::serialize(shmsession::bench::to_json(report)) << std::endl;
+    } else {
+      shmsession::bench::print_tables(std::cout, report);
+      std::cout.flush();
+    }
+    return std::cout ? 0 : 1;
+  } catch (const shmsession::Error& e) {
+    std::cerr << "shmbench: " << workload.name << ": " << shmsession::errc_name(e.code()) << ": " << e.what()
+              << std::endl;
+  } catch (const std::exception& e) {
+    std::cerr << "shmbench: " << workload.name << ": " << e.what() << std::endl;
+  }
+  return 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"shmbench: speed and memory of shmsession beside a peer measured in the same run"};
+  app.footer(kFooter);
+  app.require_subcommand(1, 1);
+  RunOptions options;
+  bool quiet = false;
+  for (const Workload& workload : shmsession::bench::workloads()) {
+    CLI::App* command = app.add_subcommand(std::string(workload.name), std::string(workload.summary));
+    command->footer(std::string(workload.details));
+    add_run_options(*command, options, quiet);
+  }
+  CLI11_PARSE(app, argc, argv);
+  options.progress = !quiet;
+
+  ::signal(SIGPIPE, SIG_IGN);  // a dead peer is an error reply, not a silent exit
+  shmsession::bench::install_interrupt_cleanup();
+  const std::string chosen = app.get_subcommands().front()->get_name();
+  for (const Workload& workload : shmsession::bench::workloads())
+    if (workload.name == chosen) return run_workload(workload, options);
+  return 1;
+}

@@ -1,0 +1,223 @@
+#include "tools/shmbench/redis_peer.hpp"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <hiredis/hiredis.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+
+#include <cerrno>
+#include <cstring>
+#include <stdexcept>
+#include <thread>
+
+#include "tools/shmbench/interrupt_cleanup.hpp"
+
+extern char** environ;
+
+namespace shmsession::bench {
+
+namespace {
+
+constexpr auto kStartupTimeout = std::chrono::seconds{5};
+constexpr auto kStopGrace = std::chrono::seconds{3};
+constexpr int kStartAttempts = 3;
+
+// A port that was free a moment ago: bind port 0 on loopback, read it, close.
+int pick_free_port() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) throw std::runtime_error(std::string("socket: ") + std::strerror(errno));
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t length = sizeof address;
+  const bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0 &&
+                  ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) == 0;
+  const int saved = errno;
+  ::close(fd);
+  if (!ok) throw std::runtime_error(std::string("finding a free port: ") + std::strerror(saved));
+  return ntohs(address.sin_port);
+}
+
+// Spawns the server with stdin/stdout/stderr on /dev/null (nothing of it may
+// reach our stdout). Returns the pid, or -errno if it could not be run.
+pid_t spawn_server(const std::string& program, int port) {
+  const std::string port_text = std::to_string(port);
+  std::vector<std::string> args = {program, "--port", port_text, "--bind", "127.0.0.1", "--save", "",
+                                   "--appendonly", "no", "--daemonize", "no", "--dir", "/tmp"};
+  std::vector<char*> argv;
+  for (auto& arg : args) argv.push_back(arg.data());
+  argv.push_back(nullptr);
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  for (int fd = 0; fd <= 2; ++fd)
+    posix_spawn_file_actions_addopen(&actions, fd, "/dev/null", fd == 0 ? O_RDONLY : O_WRONLY, 0);
+  pid_t pid = -1;
+  const int rc = ::posix_spawnp(&pid, program.c_str(), &actions, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  return rc == 0 ? pid : -rc;
+}
+
+bool answers_ping(int port) {
+  const timeval timeout{0, 200'000};
+  redisContext* context = redisConnectWithTimeout("127.0.0.1", port, timeout);
+  bool ok = false;
+  if (context != nullptr && context->err == 0) {
+    auto* reply = static_cast<redisReply*>(redisCommand(context, "PING"));
+    ok = reply != nullptr && reply->type == REDIS_REPLY_STATUS && std::string_view(reply->str) == "PONG";
+    if (reply != nullptr) freeReplyObject(reply);
+  }
+  if (context != nullptr) redisFree(context);
+  return ok;
+}
+
+enum class Startup { Ready, Exited, TimedOut };
+
+// Waits for the server at `pid` to answer on `port`; reaps it if it exited.
+Startup wait_until_ready(pid_t pid, int port) {
+  const auto deadline = std::chrono::steady_clock::now() + kStartupTimeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (::waitpid(pid, nullptr, WNOHANG) == pid) return Startup::Exited;
+    if (answers_ping(port)) return Startup::Ready;
+    std::this_thread::sleep_for(std::chrono::milliseconds{20});
+  }
+  return Startup::TimedOut;
+}
+
+void kill_and_reap(pid_t pid) noexcept {
+  ::kill(pid, SIGTERM);
+  const auto deadline = std::chrono::steady_clock::now() + kStopGrace;
+  while (std::chrono::steady_clock::now() < deadline) {
+    const pid_t done = ::waitpid(pid, nullptr, WNOHANG);
+    if (done == pid || (done < 0 && errno != EINTR)) return;
+    std::this_thread::sleep_for(std::chrono::milliseconds{10});
+  }
+  ::kill(pid, SIGKILL);
+  while (::waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
+  }
+}
+
+}  // namespace
+
+std::optional<RedisServer> RedisServer::start(const std::string& program, std::string* why) {
+  std::string last_failure;
+  for (int attempt = 0; attempt < kStartAttempts; ++attempt) {
+    const int port = pick_free_port();
+    const pid_t pid = spawn_server(program, port);
+    if (pid < 0) {
+      if (why != nullptr) *why = "cannot run " + program + ": " + std::strerror(static_cast<int>(-pid));
+      return std::nullopt;
+    }
+    RedisServer server(pid, port);  // stops it on every failing path below
+    const Startup startup = wait_until_ready(pid, port);
+    if (startup == Startup::Ready) return server;
+    if (startup == Startup::Exited) {
+      server.pid_ = -1;  // already reaped; stop() only unregisters it
+      last_failure = "exited during startup on port " + std::to_string(port);
+    } else {
+      last_failure = "did not answer PING within 5 s on port " + std::to_string(port);
+    }
+  }
+  throw std::runtime_error(program + " " + last_failure + " (" + std::to_string(kStartAttempts) +
+                           " attempts)");
+}
+
+RedisServer::RedisServer(pid_t pid, int port)
+    : pid_(pid), port_(port), owner_(::getpid()), cleanup_slot_(register_process_cleanup(pid)) {}
+
+RedisServer::RedisServer(RedisServer&& other) noexcept
+    : pid_(other.pid_), port_(other.port_), owner_(other.owner_), cleanup_slot_(other.cleanup_slot_) {
+  other.pid_ = -1;
+  other.cleanup_slot_ = -1;
+}
+
+RedisServer::~RedisServer() { stop(); }
+
+void RedisServer::stop() noexcept {
+  if (::getpid() != owner_) return;
+  if (pid_ > 0) kill_and_reap(pid_);
+  pid_ = -1;
+  unregister_cleanup(cleanup_slot_);
+  cleanup_slot_ = -1;
+}
+
+void RedisReplyDeleter::operator()(redisReply* reply) const noexcept {
+  if (reply != nullptr) freeReplyObject(reply);
+}
+
+RedisConnection RedisConnection::connect(int port, std::chrono::milliseconds timeout) {
+  const auto ms = timeout.count();
+  const timeval limit{static_cast<time_t>(ms / 1000), static_cast<suseconds_t>((ms % 1000) * 1000)};
+  redisContext* context = redisConnectWithTimeout("127.0.0.1", port, limit);
+  if (context == nullptr) throw std::runtime_error("redis: cannot allocate a connection");
+  if (context->err != 0) {
+    const std::string why = context->errstr;
+    redisFree(context);
+    throw std::runtime_error("redis: connecting to 127.0.0.1:" + std::to_string(port) + ": " + why);
+  }
+  return RedisConnection(context);
+}
+
+RedisConnection::RedisConnection(RedisConnection&& other) noexcept : context_(other.context_) {
+  other.context_ = nullptr;
+}
+
+RedisConnection::~RedisConnection() {
+  if (context_ != nullptr) redisFree(context_);
+}
+
+RedisReplyPtr RedisConnection::checked(void* raw) {
+  RedisReplyPtr reply(static_cast<redisReply*>(raw));
+  if (!reply) throw std::runtime_error(std::string("redis: ") + context_->errstr);
+  if (reply->type == REDIS_REPLY_ERROR) throw std::runtime_error(std::string("redis: ") + reply->str);
+  return reply;
+}
+
+RedisReplyPtr RedisConnection::command(int count, const char** argv, const std::size_t* lengths) {
+  return checked(redisCommandArgv(context_, count, argv, lengths));
+}
+
+RedisReplyPtr RedisConnection::command(const std::vector<std::string_view>& args) {
+  std::vector<const char*> argv;
+  std::vector<std::size_t> lengths;
+  for (auto arg : args) {
+    argv.push_back(arg.data());
+    lengths.push_back(arg.size());
+  }
+  return command(static_cast<int>(args.size()), argv.data(), lengths.data());
+}
+
+void RedisConnection::append(int count, const char** argv, const std::size_t* lengths) {
+  if (redisAppendCommandArgv(context_, count, argv, lengths) != REDIS_OK)
+    throw std::runtime_error(std::string("redis: ") + context_->errstr);
+}
+
+RedisReplyPtr RedisConnection::next_reply() {
+  void* raw = nullptr;
+  if (redisGetReply(context_, &raw) != REDIS_OK) raw = nullptr;
+  return checked(raw);
+}
+
+std::string RedisConnection::info_field(std::string_view section, std::string_view field) {
+  const RedisReplyPtr reply = command({"INFO", section});
+  if (reply->type != REDIS_REPLY_STRING) throw std::runtime_error("redis: INFO did not return text");
+  const std::string_view text(reply->str, reply->len);
+  const std::string key = std::string(field) + ":";
+  for (std::size_t at = 0; at < text.size();) {
+    std::size_t end = text.find("\r\n", at);
+    if (end == std::string_view::npos) end = text.size();
+    const std::string_view line = text.substr(at, end - at);
+    if (line.starts_with(key)) return std::string(line.substr(key.size()));
+    at = end + 2;
+  }
+  throw std::runtime_error("redis: INFO " + std::string(section) + " has no " + std::string(field));
+}
+
+std::uint64_t RedisConnection::info_integer(std::string_view section, std::string_view field) {
+  return std::stoull(info_field(section, field));
+}
+
+}  // namespace shmsession::bench

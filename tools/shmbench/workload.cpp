@@ -1,0 +1,54 @@
+#include "tools/shmbench/workload.hpp"
+
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+
+#include "tools/shmbench/workload_primary.hpp"
+
+namespace shmsession::bench {
+
+namespace {
+
+constexpr Workload kWorkloads[] = {
+    {"primary", "commit 1 KiB / read 3 attributes, 1 and 2 processes; bytes per session",
+     kPrimaryDetails, &run_primary},
+};
+
+}  // namespace
+
+std::span<const Workload> workloads() { return kWorkloads; }
+
+BenchReport start_report(std::string_view workload, const RunOptions& options) {
+  BenchReport report;
+  report.workload = std::string(workload);
+  report.quick = options.quick;
+  report.machine = describe_machine();
+  return report;
+}
+
+void progress(const RunOptions& options, std::string_view workload, const std::string& message) {
+  static const auto started = std::chrono::steady_clock::now();
+  if (!options.progress) return;
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  char stamp[32];
+  std::snprintf(stamp, sizeof stamp, "[%6.1f s] ", seconds);
+  std::cerr << "shmbench: " << stamp << workload << ": " << message << std::endl;
+}
+
+std::optional<RedisServer> start_redis_peer(const RunOptions& options, BenchReport& report) {
+  std::string why;
+  std::optional<RedisServer> server = RedisServer::start(options.redis_program, &why);
+  if (!server) {
+    const std::string note = "peer redis is n/a: " + why;
+    std::cerr << "shmbench: note: " << note << std::endl;
+    report.notes.push_back(note);
+    report.peer = "n/a";
+    return server;
+  }
+  RedisConnection connection = RedisConnection::connect(server->port());
+  report.peer = "redis " + connection.info_field("server", "redis_version");
+  return server;
+}
+
+}  // namespace shmsession::bench

@@ -1,0 +1,55 @@
+// Workload: one named shmbench measurement (`shmbench <name>`), and the
+// registry main.cpp builds its subcommands and --help from. A workload
+// measures shmsession and its peer in the same run and returns a
+// BenchReport; it prints progress only to stderr (stdout is the report's).
+//
+// To add a workload: write workload_<name>.{hpp,cpp} with a
+// `BenchReport run_<name>(const RunOptions&)` and add one line to the table
+// in workload.cpp.
+//
+// Thread safety: the registry is immutable; a workload runs on one thread
+// and may fork worker processes (see process_group.hpp).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "tools/shmbench/bench_report.hpp"
+#include "tools/shmbench/redis_peer.hpp"
+
+namespace shmsession::bench {
+
+struct RunOptions {
+  bool quick = false;       // CI/smoke sizes: the whole run takes seconds
+  bool json = false;        // one JSON document on stdout instead of tables
+  bool progress = true;     // progress lines on stderr
+  std::string redis_program = "redis-server";
+  std::uint64_t seed = 20240601;  // of every random session sequence
+};
+
+struct Workload {
+  std::string_view name;
+  std::string_view summary;  // one line for `shmbench --help`
+  std::string_view details;  // for `shmbench <name> --help`
+  BenchReport (*run)(const RunOptions& options);
+};
+
+// Every workload, in the order `--help` lists them.
+std::span<const Workload> workloads();
+
+// A report with the machine, workload name and quick flag filled in.
+BenchReport start_report(std::string_view workload, const RunOptions& options);
+
+// "shmbench: <name>: <message>" on stderr, unless progress is off.
+void progress(const RunOptions& options, std::string_view workload, const std::string& message);
+
+// Starts the Redis peer. If redis cannot be run at all, prints a one-line
+// note on stderr, records it in the report, sets report.peer to "n/a" and
+// returns nullopt: the peer's figures are then reported as n/a. Throws if
+// redis runs but does not answer.
+std::optional<RedisServer> start_redis_peer(const RunOptions& options, BenchReport& report);
+
+}  // namespace shmsession::bench

@@ -1,0 +1,296 @@
+#include "tools/shmbench/workload_primary.hpp"
+
+#include <hiredis/hiredis.h>
+
+#include <algorithm>
+#include <array>
+#include <chrono>
+#include <stdexcept>
+#include <vector>
+
+#include "shm/store.hpp"
+#include "tools/shmbench/process_group.hpp"
+#include "tools/shmbench/scratch_store.hpp"
+#include "tools/shmbench/session_fill.hpp"
+#include "tools/shmbench/session_shape.hpp"
+
+namespace shmsession::bench {
+
+namespace {
+
+constexpr std::string_view kName = "primary";
+constexpr std::uint64_t kSegmentBase = std::uint64_t{64} << 20;
+// Segment bytes reserved per session; pages cost memory only when touched.
+constexpr std::uint64_t kSegmentPerSession = 4096;
+
+enum class Operation { Commit, Read };
+constexpr std::array<Operation, 2> kOperations = {Operation::Commit, Operation::Read};
+constexpr std::array<int, 2> kProcessCounts = {1, 2};
+
+std::string operation_name(Operation op) { return op == Operation::Commit ? "commit" : "read"; }
+
+struct PrimaryConfig {
+  std::uint64_t sessions = 0;
+  std::chrono::milliseconds loop_time{0};    // of each measured loop
+  std::chrono::milliseconds warmup_time{0};  // untimed, before each loop
+  std::uint64_t sequence_length = 0;  // random positions per worker, reused cyclically
+  std::vector<std::uint64_t> memory_sessions;  // ascending
+  std::uint64_t seed = 0;
+};
+
+PrimaryConfig primary_config(const RunOptions& options) {
+  PrimaryConfig config;
+  config.sessions = options.quick ? 10'000 : 100'000;
+  config.loop_time = std::chrono::milliseconds{options.quick ? 250 : 3000};
+  config.warmup_time = config.loop_time / 10;
+  config.sequence_length = std::uint64_t{1} << 18;
+  config.memory_sessions = options.quick ? std::vector<std::uint64_t>{10'000, 100'000}
+                                         : std::vector<std::uint64_t>{100'000, 1'000'000};
+  config.seed = options.seed;
+  return config;
+}
+
+// What one worker works on: its own slice of the sessions, visited in a
+// random order that depends only on the seed, the process count and the
+// worker, so shmsession and Redis see the same sequence.
+struct WorkerInputs {
+  std::vector<std::string> ids;       // of the worker's sessions
+  std::vector<std::uint32_t> order;   // indexes into ids, used cyclically
+
+  const std::string& id_at(std::uint64_t k) const { return ids[order[k % order.size()]]; }
+};
+
+WorkerInputs make_inputs(const PrimaryConfig& config, const WorkerContext& ctx) {
+  const auto workers = static_cast<std::uint64_t>(ctx.count());
+  const auto index = static_cast<std::uint64_t>(ctx.index());
+  const std::uint64_t first = config.sessions * index / workers;
+  const std::uint64_t last = config.sessions * (index + 1) / workers;
+  WorkerInputs inputs;
+  for (std::uint64_t s = first; s < last; ++s) inputs.ids.push_back(session_id(s));
+  SplitMix64 random(config.seed ^ (workers << 32) ^ index);
+  inputs.order.reserve(config.sequence_length);
+  for (std::uint64_t k = 0; k < config.sequence_length; ++k)
+    inputs.order.push_back(static_cast<std::uint32_t>(random.below(last - first)));
+  return inputs;
+}
+
+// Runs op(k) untimed for the warm-up time, then measures it for the loop
+// time, continuing the same sequence of positions k.
+template <class Op>
+void warm_then_measure(WorkerContext& ctx, const PrimaryConfig& config, Op&& op) {
+  const std::uint64_t warmup_end = monotonic_ns() + static_cast<std::uint64_t>(
+      std::chrono::nanoseconds(config.warmup_time).count());
+  std::uint64_t k = 0;
+  while (monotonic_ns() < warmup_end) op(k++);
+  ctx.measure_for(config.loop_time, [&](std::uint64_t i) { op(k + i); });
+}
+
+// Each commit's value differs from every earlier one: run, worker, position.
+std::uint64_t stamp_base(int run, const WorkerContext& ctx) {
+  return (static_cast<std::uint64_t>(run) << 48) | (static_cast<std::uint64_t>(ctx.index()) << 40);
+}
+
+// --- shmsession ---------------------------------------------------------
+
+void ours_worker(WorkerContext& ctx, const std::string& store_name, const PrimaryConfig& config,
+                 Operation op, int run) {
+  Store store = Store::attach(store_name);
+  const WorkerInputs inputs = make_inputs(config, ctx);
+  if (op == Operation::Commit) {
+    CommitBatch batch;
+    batch.put(std::string(kCommittedAttribute), filler_value(kShapeAttributes[0].bytes, 'p'));
+    std::string& value = batch.puts.front().value;
+    const std::uint64_t base = stamp_base(run, ctx);
+    warm_then_measure(ctx, config, [&](std::uint64_t k) {
+      stamp_value(value, base | k);
+      store.commit(inputs.id_at(k), batch);
+    });
+    return;
+  }
+  SessionSnapshot snapshot;
+  warm_then_measure(ctx, config, [&](std::uint64_t k) {
+    const std::string& id = inputs.id_at(k);
+    if (!store.read_into(id, kShapeNames, snapshot) || snapshot.attributes.size() != kShapeNames.size())
+      throw std::runtime_error("read of " + id + " did not return the 3 attributes");
+  });
+}
+
+std::vector<ThroughputRow> measure_ours(const PrimaryConfig& config, const RunOptions& options) {
+  ScratchStore scratch(kName, kSegmentBase + config.sessions * kSegmentPerSession);
+  progress(options, kName, "shmsession: filling " + std::to_string(config.sessions) + " sessions");
+  fill_store(scratch.store(), 0, config.sessions);
+  std::vector<ThroughputRow> rows;
+  int run = 0;
+  for (Operation op : kOperations) {
+    for (int processes : kProcessCounts) {
+      ++run;
+      progress(options, kName, "shmsession: " + operation_name(op) + ", " + std::to_string(processes) + " process(es)");
+      const LoopResult loop = run_in_processes(processes, [&](WorkerContext& ctx) {
+        ours_worker(ctx, scratch.name(), config, op, run);
+      });
+      rows.push_back(throughput_row(operation_name(op), kOurSystem, loop));
+    }
+  }
+  return rows;
+}
+
+std::vector<MemoryRow> measure_ours_memory(const PrimaryConfig& config, const RunOptions& options) {
+  const std::uint64_t largest = config.memory_sessions.back();
+  ScratchStore scratch("memory", kSegmentBase + largest * kSegmentPerSession);
+  const std::uint64_t before = scratch.store().stats().used_bytes;
+  std::vector<MemoryRow> rows;
+  std::uint64_t filled = 0;
+  for (std::uint64_t sessions : config.memory_sessions) {
+    progress(options, kName, "shmsession: memory at " + std::to_string(sessions) + " sessions");
+    fill_store(scratch.store(), filled, sessions);
+    filled = sessions;
+    const std::uint64_t used = scratch.store().stats().used_bytes;
+    rows.push_back({sessions, std::string(kOurSystem), true,
+                    static_cast<double>(used - before) / static_cast<double>(sessions),
+                    static_cast<double>(shape_payload_bytes())});
+  }
+  return rows;
+}
+
+// --- Redis --------------------------------------------------------------
+
+void redis_commit_worker(WorkerContext& ctx, RedisConnection& redis, const PrimaryConfig& config,
+                         const WorkerInputs& inputs, int run) {
+  std::string value = filler_value(kShapeAttributes[0].bytes, 'p');
+  const std::uint64_t base = stamp_base(run, ctx);
+  std::array<const char*, 4> argv{"HSET", nullptr, kCommittedAttribute.data(), nullptr};
+  std::array<std::size_t, 4> lengths{4, 0, kCommittedAttribute.size(), value.size()};
+  warm_then_measure(ctx, config, [&](std::uint64_t k) {
+    const std::string& key = inputs.id_at(k);
+    stamp_value(value, base | k);
+    argv[1] = key.data();
+    lengths[1] = key.size();
+    argv[3] = value.data();
+    if (redis.command(4, argv.data(), lengths.data())->type != REDIS_REPLY_INTEGER)
+      throw std::runtime_error("redis: HSET did not answer an integer");
+  });
+}
+
+void redis_read_worker(WorkerContext& ctx, RedisConnection& redis, const PrimaryConfig& config,
+                       const WorkerInputs& inputs) {
+  std::array<const char*, 5> argv{"HMGET", nullptr};
+  std::array<std::size_t, 5> lengths{5, 0};
+  for (std::size_t a = 0; a < kShapeNames.size(); ++a) {
+    argv[2 + a] = kShapeNames[a].data();
+    lengths[2 + a] = kShapeNames[a].size();
+  }
+  warm_then_measure(ctx, config, [&](std::uint64_t k) {
+    const std::string& key = inputs.id_at(k);
+    argv[1] = key.data();
+    lengths[1] = key.size();
+    const RedisReplyPtr reply = redis.command(5, argv.data(), lengths.data());
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != kShapeNames.size() ||
+        reply->element[0]->type != REDIS_REPLY_STRING)
+      throw std::runtime_error("redis: HMGET of " + key + " did not return the 3 attributes");
+  });
+}
+
+std::vector<ThroughputRow> measure_redis(const PrimaryConfig& config, const RunOptions& options,
+                                         const RedisServer& server) {
+  RedisConnection redis = RedisConnection::connect(server.port());
+  redis.command({"FLUSHALL"});
+  progress(options, kName, "redis: loading " + std::to_string(config.sessions) + " sessions");
+  load_redis(redis, 0, config.sessions);
+  std::vector<ThroughputRow> rows;
+  int run = 0;
+  for (Operation op : kOperations) {
+    for (int processes : kProcessCounts) {
+      ++run;
+      progress(options, kName, "redis: " + operation_name(op) + ", " + std::to_string(processes) + " client(s)");
+      const LoopResult loop = run_in_processes(processes, [&](WorkerContext& ctx) {
+        RedisConnection own = RedisConnection::connect(server.port());
+        const WorkerInputs inputs = make_inputs(config, ctx);
+        if (op == Operation::Commit) redis_commit_worker(ctx, own, config, inputs, run);
+        else redis_read_worker(ctx, own, config, inputs);
+      });
+      rows.push_back(throughput_row(operation_name(op), kRedisSystem, loop));
+    }
+  }
+  return rows;
+}
+
+std::vector<MemoryRow> measure_redis_memory(const PrimaryConfig& config, const RunOptions& options,
+                                            const RedisServer& server) {
+  RedisConnection redis = RedisConnection::connect(server.port());
+  redis.command({"FLUSHALL"});
+  const std::uint64_t before = redis.info_integer("memory", "used_memory");
+  std::vector<MemoryRow> rows;
+  std::uint64_t loaded = 0;
+  for (std::uint64_t sessions : config.memory_sessions) {
+    progress(options, kName, "redis: memory at " + std::to_string(sessions) + " sessions");
+    load_redis(redis, loaded, sessions);
+    loaded = sessions;
+    const std::uint64_t used = redis.info_integer("memory", "used_memory");
+    rows.push_back({sessions, std::string(kRedisSystem), true,
+                    (static_cast<double>(used) - static_cast<double>(before)) / static_cast<double>(sessions),
+                    static_cast<double>(shape_payload_bytes())});
+  }
+  return rows;  // the server stops next: no need to flush a million keys
+}
+
+// --- the report ---------------------------------------------------------
+
+void describe(BenchReport& report, const PrimaryConfig& config) {
+  report.description = std::string("commit: one 1 KiB attribute (profile) to a random session; "
+                                   "read: all 3 attributes; ") + std::string(kShapeSummary);
+  boost::json::array memory_sessions(config.memory_sessions.begin(), config.memory_sessions.end());
+  report.parameters = {{"sessions", config.sessions},
+                       {"loop_s", std::chrono::duration<double>(config.loop_time).count()},
+                       {"warmup_s", std::chrono::duration<double>(config.warmup_time).count()},
+                       {"memory_sessions", std::move(memory_sessions)},
+                       {"seed", config.seed}};
+}
+
+// Ours and the peer's rows side by side: per operation, per process count.
+std::vector<ThroughputRow> pair_rows(const std::vector<ThroughputRow>& ours,
+                                     const std::vector<ThroughputRow>& peer) {
+  std::vector<ThroughputRow> rows;
+  for (std::size_t i = 0; i < ours.size(); ++i) {
+    rows.push_back(ours[i]);
+    rows.push_back(i < peer.size() ? peer[i] : unavailable_row(ours[i].operation, kRedisSystem, ours[i].processes));
+  }
+  return rows;
+}
+
+std::vector<MemoryRow> pair_rows(const std::vector<MemoryRow>& ours, const std::vector<MemoryRow>& peer) {
+  std::vector<MemoryRow> rows;
+  for (std::size_t i = 0; i < ours.size(); ++i) {
+    rows.push_back(ours[i]);
+    rows.push_back(i < peer.size() ? peer[i]
+                                   : MemoryRow{ours[i].sessions, std::string(kRedisSystem), false, 0,
+                                               ours[i].payload_per_session});
+  }
+  return rows;
+}
+
+}  // namespace
+
+BenchReport run_primary(const RunOptions& options) {
+  const auto started = std::chrono::steady_clock::now();
+  BenchReport report = start_report(kName, options);
+  const PrimaryConfig config = primary_config(options);
+  describe(report, config);
+  progress(options, kName, "starting the redis peer");
+  std::optional<RedisServer> peer = start_redis_peer(options, report);
+
+  const std::vector<ThroughputRow> ours = measure_ours(config, options);
+  const std::vector<ThroughputRow> theirs = peer ? measure_redis(config, options, *peer) : std::vector<ThroughputRow>{};
+  report.results = pair_rows(ours, theirs);
+
+  const std::vector<MemoryRow> ours_memory = measure_ours_memory(config, options);
+  const std::vector<MemoryRow> theirs_memory =
+      peer ? measure_redis_memory(config, options, *peer) : std::vector<MemoryRow>{};
+  report.memory = pair_rows(ours_memory, theirs_memory);
+
+  if (peer) peer->stop();
+  progress(options, kName, "done");
+  report.elapsed_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  return report;
+}
+
+}  // namespace shmsession::bench

@@ -1,0 +1,36 @@
+// The `primary` workload: the cost of the primary state itself.
+//   commit  one 1 KiB attribute (profile) to a random session
+//   read    the 3 attributes of a random session (read_into, buffers reused)
+// on a store of 100,000 sessions, by 1 process and by 2 processes working
+// on disjoint halves of the sessions (aggregate ops/s, merged percentiles),
+// then segment bytes used per session at 100,000 and 1,000,000 sessions.
+// The Redis peer runs the same sequences in the same run: HSET / HMGET on
+// hash session:<id>, 1 and 2 client processes, INFO used_memory growth.
+//
+// Thread safety: run_primary runs on one thread and forks workers.
+#pragma once
+
+#include <string_view>
+
+#include "tools/shmbench/workload.hpp"
+
+namespace shmsession::bench {
+
+inline constexpr std::string_view kPrimaryDetails =
+    "Measures, for shmsession and a Redis peer started by this run on 127.0.0.1:\n"
+    "  commit: one 1 KiB attribute (profile) to a random session (Redis: HSET)\n"
+    "  read:   the 3 attributes of a random session (Redis: HMGET)\n"
+    "on 100,000 sessions (--quick: 10,000), by 1 process and by 2 processes on\n"
+    "disjoint session ranges (aggregate ops/s, merged p50/p99); and memory: bytes\n"
+    "used per session (segment used_bytes growth; Redis used_memory growth) at\n"
+    "100,000 and 1,000,000 sessions (--quick: 10,000 and 100,000).\n"
+    "Session shape, identical on both sides: id session:<8 digits>; attributes\n"
+    "profile 1024 B (the committed one), user 64 B, flags 16 B; a read fetches all\n"
+    "three. Random sessions come from a fixed seed (--seed), same for both sides.\n"
+    "Each loop runs 3 s (--quick: 0.25 s) after an untimed warm-up of a tenth of that.";
+
+// Throws shmsession::Error or std::runtime_error if a phase fails; every
+// segment and peer process it started is gone when it returns or throws.
+BenchReport run_primary(const RunOptions& options);
+
+}  // namespace shmsession::bench
