@@ -97,6 +97,8 @@ struct StoreInfo {
   std::uint32_t shard_count = 0;
   std::uint32_t change_log_capacity = 0;
   std::uint32_t default_idle_timeout_s = 0;
+  std::uint32_t lock_lease_ms = 0;
+  std::uint32_t max_lock_queue = 0;
 
   std::string store_id_hex() const;
 };
@@ -112,6 +114,8 @@ struct StoreStats {
   std::uint64_t expirations = 0;
   std::uint64_t lock_recoveries = 0;  // shard locks taken over from a dead holder
   std::uint64_t next_change_seq = 0;
+  std::uint64_t lock_revocations = 0;  // process locks taken from dead, overdue or forced holders
+  std::uint64_t next_lock_token = 0;
 };
 
 enum class ChangeKind : std::uint8_t {

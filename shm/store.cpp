@@ -24,6 +24,8 @@ using namespace shm::detail;
 namespace {
 
 constexpr auto kInitWait = std::chrono::seconds(2);
+constexpr std::uint32_t kWaiterSlots = 4096;   // processes waiting for locks, store-wide
+constexpr std::uint32_t kProcessSlots = 1024;  // processes holding locks, store-wide
 
 std::uint64_t unix_ms() {
   timespec ts{};
@@ -40,6 +42,8 @@ void validate_options(const CreateOptions& o) {
   if (!is_power_of_two(o.shards) || o.shards > 65536) bad("shard count must be a power of two from 1 to 65536");
   if (o.change_log_capacity < 16 || o.change_log_capacity > (1u << 24))
     bad("change log capacity must be between 16 and 16777216 entries");
+  if (o.lock_lease_ms > kMaxLockLeaseMs) bad("lock lease must be at most 3600000 ms (0 disables it)");
+  if (o.max_lock_queue < 1 || o.max_lock_queue > 1024) bad("lock queue length must be between 1 and 1024");
 }
 
 std::string describe_ipc_error(const bip::interprocess_exception& e) {
@@ -53,12 +57,25 @@ bool build_root(Store::Impl& s, const CreateOptions& o) {
   void* root_mem = sm.allocate(sizeof(StoreRoot), std::nothrow);
   void* shard_mem = sm.allocate(sizeof(Shard) * o.shards, std::nothrow);
   void* ring_mem = sm.allocate(sizeof(ChangeSlot) * std::uint64_t{o.change_log_capacity}, std::nothrow);
-  if (!root_mem || !shard_mem || !ring_mem) return false;
+  void* waiter_mem = sm.allocate(sizeof(WaiterSlot) * kWaiterSlots, std::nothrow);
+  void* process_mem = sm.allocate(sizeof(ProcessSlot) * kProcessSlots, std::nothrow);
+  if (!root_mem || !shard_mem || !ring_mem || !waiter_mem || !process_mem) return false;
   auto* root = new (root_mem) StoreRoot{};
   root->shard_count = o.shards;
   root->change_capacity = o.change_log_capacity;
   root->default_idle_timeout_s = o.default_idle_timeout_s;
   root->next_change_seq.store(1);
+  root->next_token.store(1);
+  root->lock_lease_ms = o.lock_lease_ms;
+  root->max_lock_queue = o.max_lock_queue;
+  root->waiter_capacity = kWaiterSlots;
+  root->process_capacity = kProcessSlots;
+  auto* waiters = static_cast<WaiterSlot*>(waiter_mem);
+  for (std::uint32_t i = 0; i < kWaiterSlots; ++i) new (&waiters[i]) WaiterSlot{};
+  auto* processes = static_cast<ProcessSlot*>(process_mem);
+  for (std::uint32_t i = 0; i < kProcessSlots; ++i) new (&processes[i]) ProcessSlot{};
+  root->waiters = waiters;
+  root->processes = processes;
   auto* shards = static_cast<Shard*>(shard_mem);
   for (std::uint32_t i = 0; i < o.shards; ++i) {
     Shard* sh = new (&shards[i]) Shard{};
@@ -223,6 +240,8 @@ StoreInfo Store::info() const {
   info.shard_count = impl_->root->shard_count;
   info.change_log_capacity = impl_->root->change_capacity;
   info.default_idle_timeout_s = impl_->root->default_idle_timeout_s;
+  info.lock_lease_ms = impl_->root->lock_lease_ms;
+  info.max_lock_queue = impl_->root->max_lock_queue;
   return info;
 }
 
@@ -242,6 +261,8 @@ StoreStats Store::stats() const {
   st.expirations = impl_->root->expirations.load(std::memory_order_relaxed);
   st.lock_recoveries = impl_->root->lock_recoveries.load(std::memory_order_relaxed);
   st.next_change_seq = impl_->root->next_change_seq.load(std::memory_order_relaxed);
+  st.lock_revocations = impl_->root->lock_revocations.load(std::memory_order_relaxed);
+  st.next_lock_token = impl_->root->next_token.load(std::memory_order_relaxed);
   return st;
 }
 

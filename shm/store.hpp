@@ -19,6 +19,7 @@
 // parent was inside a Store call at the time of the fork.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -28,6 +29,7 @@
 #include <string_view>
 
 #include "shm/error.hpp"
+#include "shm/lock.hpp"
 #include "shm/session.hpp"
 
 namespace shmsession {
@@ -43,6 +45,9 @@ struct CreateOptions {
   std::uint32_t shards = 256;  // power of two, 1..65536
   std::uint32_t change_log_capacity = 16384;  // entries, 16..(1<<24)
   std::uint32_t default_idle_timeout_s = 1800;  // 0: sessions never expire
+  // Process locks (see shm/lock.hpp).
+  std::uint32_t lock_lease_ms = kDefaultLockLeaseMs;  // 0: no lease; at most kMaxLockLeaseMs
+  std::uint32_t max_lock_queue = kDefaultMaxLockQueue;  // waiters per session, 1..1024
 };
 
 class Store {
@@ -115,6 +120,40 @@ class Store {
   // one shard at a time, outside any lock; stop by returning false. Sessions
   // created or removed meanwhile may or may not be visited.
   void for_each_session(const std::function<bool(const SessionInfo&)>& visit) const;
+
+  // ---- Process locks (shm/lock.hpp) ----
+
+  // Grants the session's lock to this process at once, or returns nullopt
+  // if another process holds it (nothing is queued). If this process holds
+  // it already, returns the current token. Throws: NotFound.
+  std::optional<LockToken> try_acquire(std::string_view id);
+  // Grants the lock, queueing behind the holder (and asking it to release)
+  // for at most `timeout`. Throws: LockTimeout (left the queue cleanly),
+  // NotFound (absent, or removed while waiting), LockTimeout with "queue
+  // full" when max_lock_queue processes already wait.
+  LockToken acquire(std::string_view id, std::chrono::milliseconds timeout);
+  // Releases the lock and hands it to the first live waiter.
+  // Throws: StaleToken if `token` is no longer current, NotFound.
+  void release(std::string_view id, LockToken token);
+  // Whether another process asked the holder of `token` to release.
+  // Throws: StaleToken, NotFound.
+  bool release_requested(std::string_view id, LockToken token) const;
+  // Reads and commits on behalf of a lock holder: as read/commit, refused
+  // with StaleToken unless `token` is the session's current token.
+  std::optional<SessionSnapshot> read(std::string_view id, LockToken token,
+                                      std::span<const std::string_view> names = {});
+  bool read_into(std::string_view id, LockToken token, std::span<const std::string_view> names,
+                 SessionSnapshot& out);
+  std::uint64_t commit(std::string_view id, LockToken token, const CommitBatch& batch);
+  // Runs `callback(session, token)` on a watcher thread of this process
+  // whenever another process asks for a lock this Store holds. Replaces a
+  // previous callback; an empty function stops the watcher.
+  void on_release_request(std::function<void(const std::string& session, LockToken token)> callback);
+  // Every session whose lock is held or waited for (operators' view).
+  std::vector<LockInfo> locks() const;
+  // Revokes the lock whoever holds it (the old token stays refused) and
+  // hands it to the first waiter. Returns false if it was not held.
+  bool force_unlock(std::string_view id);
 
   // Reads up to `max` change-log entries starting at `from_seq`.
   ChangeBatch read_changes(std::uint64_t from_seq, std::size_t max) const;

@@ -9,6 +9,7 @@
 
 #include "shm/detail/blob.hpp"
 #include "shm/detail/change_ring.hpp"
+#include "shm/detail/lock_queue.hpp"
 #include "shm/detail/names.hpp"
 #include "shm/detail/session_table.hpp"
 #include "shm/detail/store_impl.hpp"
@@ -34,6 +35,13 @@ bool expired(const SessionRecord* r, std::uint64_t now) {
   if (r->idle_timeout_s == 0) return false;
   std::uint64_t last = r->last_access_unix_ms.load(std::memory_order_relaxed);
   return now > last + std::uint64_t{r->idle_timeout_s} * 1000;
+}
+
+// Fencing: a holder's read or commit must present the current token.
+void check_token(const SessionRecord* r, std::optional<LockToken> token, std::string_view id) {
+  if (!token || r->lock.token == token->value) return;
+  throw Error(Errc::StaleToken, "lock token " + std::to_string(token->value) + " of session '" + std::string(id) +
+                                    "' is no longer current (the lock was released, revoked or passed on)");
 }
 
 std::uint64_t version_of(const SessionRecord* r) { return r->blob ? r->blob->version : 0; }
@@ -78,6 +86,7 @@ struct Observed {
 // (and its blob) after unlocking.
 static void retire_record(Store::Impl& s, Shard& shard, SessionRecord* r, ChangeKind kind) {
   std::uint64_t seq = s.begin_change(shard, r, kind);
+  release_all_for_removal(s.lock_context(), r->lock);
   unlink_record(shard, r);
   count_record(shard, r, -1);
   s.end_change(shard, seq, kind, version_of(r), record_id(r));
@@ -154,7 +163,7 @@ bool Store::create_session(std::string_view id, std::optional<std::uint32_t> idl
 
 // Copies a session out under its shard lock; `touch` refreshes its last access.
 static bool copy_session(Store::Impl& s, std::string_view id, std::span<const std::string_view> names,
-                         bool touch, SessionSnapshot& out) {
+                         bool touch, std::optional<LockToken> token, SessionSnapshot& out) {
   validate_session_id(id);
   std::uint64_t hash = hash_session_id(id);
   Shard& shard = s.shard_for(hash);
@@ -162,6 +171,7 @@ static bool copy_session(Store::Impl& s, std::string_view id, std::span<const st
   ShardGuard guard(s, shard);
   SessionRecord* r = find_record(shard, id, hash);
   if (r == nullptr || expired(r, now)) return false;
+  check_token(r, token, id);
   if (touch) r->last_access_unix_ms.store(now, std::memory_order_relaxed);
   const BlobHeader* b = r->blob.get();
   out.id.assign(id);
@@ -175,18 +185,18 @@ static bool copy_session(Store::Impl& s, std::string_view id, std::span<const st
 }
 
 bool Store::read_into(std::string_view id, std::span<const std::string_view> names, SessionSnapshot& out) {
-  return copy_session(*impl_, id, names, true, out);
+  return copy_session(*impl_, id, names, true, std::nullopt, out);
 }
 
 std::optional<SessionSnapshot> Store::read(std::string_view id, std::span<const std::string_view> names) {
   SessionSnapshot snap;
-  if (!copy_session(*impl_, id, names, true, snap)) return std::nullopt;
+  if (!copy_session(*impl_, id, names, true, std::nullopt, snap)) return std::nullopt;
   return snap;
 }
 
 std::optional<SessionSnapshot> Store::peek(std::string_view id, std::span<const std::string_view> names) const {
   SessionSnapshot snap;
-  if (!copy_session(*impl_, id, names, false, snap)) return std::nullopt;
+  if (!copy_session(*impl_, id, names, false, std::nullopt, snap)) return std::nullopt;
   return snap;
 }
 
@@ -229,7 +239,8 @@ static std::uint64_t publish(Store::Impl& s, Shard& shard, SessionRecord* r, con
 }
 
 static std::optional<std::uint64_t> commit_impl(Store::Impl& s, std::string_view id,
-                                                std::optional<std::uint64_t> expected, const CommitBatch& batch) {
+                                                std::optional<std::uint64_t> expected, std::optional<LockToken> token,
+                                                const CommitBatch& batch) {
   validate_session_id(id);
   PreparedBatch prepared = prepare_batch(batch);
   std::uint64_t hash = hash_session_id(id);
@@ -247,6 +258,7 @@ static std::optional<std::uint64_t> commit_impl(Store::Impl& s, std::string_view
       ShardGuard guard(s, shard);
       SessionRecord* r = find_record(shard, id, hash);
       if (r == nullptr || expired(r, now)) throw not_found();
+      check_token(r, token, id);
       std::uint64_t current = version_of(r);
       if (expected && current != *expected) return std::nullopt;
       plan = plan_merge(r->blob.get(), prepared);
@@ -269,7 +281,8 @@ static std::optional<std::uint64_t> commit_impl(Store::Impl& s, std::string_view
       if (mem == nullptr) s.throw_full(plan.size, "this commit");
       ShardGuard guard(s, shard);
       SessionRecord* r = find_record(shard, id, hash);
-      if (r != nullptr && seen.still_current(r)) {
+      // A token revoked meanwhile fails the plan too; the next round refuses it.
+      if (r != nullptr && seen.still_current(r) && (!token || r->lock.token == token->value)) {
         version = publish(s, shard, r, plan, prepared, mem, now, old);
         published = true;
       }
@@ -284,12 +297,28 @@ static std::optional<std::uint64_t> commit_impl(Store::Impl& s, std::string_view
 }
 
 std::uint64_t Store::commit(std::string_view id, const CommitBatch& batch) {
-  return *commit_impl(*impl_, id, std::nullopt, batch);
+  return *commit_impl(*impl_, id, std::nullopt, std::nullopt, batch);
 }
 
 std::optional<std::uint64_t> Store::commit_if_version(std::string_view id, std::uint64_t expected_version,
                                                       const CommitBatch& batch) {
-  return commit_impl(*impl_, id, expected_version, batch);
+  return commit_impl(*impl_, id, expected_version, std::nullopt, batch);
+}
+
+std::uint64_t Store::commit(std::string_view id, LockToken token, const CommitBatch& batch) {
+  return *commit_impl(*impl_, id, std::nullopt, token, batch);
+}
+
+std::optional<SessionSnapshot> Store::read(std::string_view id, LockToken token,
+                                           std::span<const std::string_view> names) {
+  SessionSnapshot snap;
+  if (!copy_session(*impl_, id, names, true, token, snap)) return std::nullopt;
+  return snap;
+}
+
+bool Store::read_into(std::string_view id, LockToken token, std::span<const std::string_view> names,
+                      SessionSnapshot& out) {
+  return copy_session(*impl_, id, names, true, token, out);
 }
 
 bool Store::remove_session(std::string_view id) {

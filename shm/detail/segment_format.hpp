@@ -19,7 +19,7 @@ namespace shmsession::shm::detail {
 namespace bip = boost::interprocess;
 
 inline constexpr std::uint64_t kSegmentMagic = 0x31'4E'4F'49'53'53'45'53ULL;  // "SESSION1"
-inline constexpr std::uint32_t kLayoutVersion = 1;
+inline constexpr std::uint32_t kLayoutVersion = 2;
 inline constexpr char kHeaderObjectName[] = "shmsession.header";
 
 inline constexpr std::uint32_t kInitCreating = 1;
@@ -73,6 +73,23 @@ struct AttributeEntry {
 };
 static_assert(sizeof(AttributeEntry) == 48);
 
+// The process lock of one session (see shm/lock.hpp). Guarded by the shard
+// mutex. Waiters are WaiterSlot indexes + 1 (0: none), chained by
+// WaiterSlot::next in FIFO order.
+struct LockState {
+  std::uint64_t token;         // current token; 0: not held
+  std::uint64_t holder_start;  // holder's process start time
+  std::int32_t holder_pid;
+  std::uint32_t holder_process;  // ProcessSlot index + 1 (0: none registered)
+  std::uint64_t acquired_unix_ms;
+  std::uint64_t release_requested_unix_ms;  // 0: nobody asked
+  std::uint32_t queue_head;
+  std::uint32_t queue_tail;
+  std::uint32_t queue_length;
+  std::uint32_t reserved;
+};
+static_assert(sizeof(LockState) == 56);
+
 // A live session. The id follows the struct (id_size bytes).
 // Invariant: reachable from exactly one chain of its shard's current table.
 struct SessionRecord {
@@ -89,13 +106,14 @@ struct SessionRecord {
   // Chain links, one per table parity, so a table can be rebuilt without
   // breaking the chains of the table still in use.
   bip::offset_ptr<SessionRecord> next[2];
+  LockState lock;
 
   char* id() noexcept { return reinterpret_cast<char*>(this + 1); }
   const char* id() const noexcept { return reinterpret_cast<const char*>(this + 1); }
 };
 inline constexpr std::uint32_t kRecordMagic = 0x53455353;  // "SESS"
 static_assert(std::is_standard_layout_v<SessionRecord>);
-static_assert(sizeof(SessionRecord) == 72);
+static_assert(sizeof(SessionRecord) == 128);
 
 // A shard's bucket array; `heads` follows the struct.
 struct BucketTable {
@@ -143,6 +161,38 @@ struct ChangeSlot {
 inline constexpr std::uint64_t kStampWriting = ~std::uint64_t{0};
 static_assert(sizeof(ChangeSlot) == 152);
 
+// A process waiting for a session lock. Claimed by CAS on `state`; the
+// waiter sleeps on `outcome` (a futex word) until the releaser sets it.
+struct WaiterSlot {
+  std::atomic<std::uint32_t> state;    // kSlotFree / kSlotUsed
+  std::atomic<std::uint32_t> outcome;  // kWaitPending / kWaitGranted / kWaitGone
+  std::int32_t pid;
+  std::uint32_t process;  // ProcessSlot index + 1 of the waiter (0: none)
+  std::uint64_t start_time;
+  std::uint64_t token;  // granted token, valid once outcome is kWaitGranted
+  std::uint64_t enqueued_unix_ms;
+  std::uint32_t next;   // next waiter in the session's queue (index + 1)
+  std::uint32_t queued;  // 1 while linked in a queue
+};
+static_assert(sizeof(WaiterSlot) == 48);
+
+// A process that may hold locks: its `requests` futex word is bumped (and
+// woken) whenever a waiter asks one of its locks to be released.
+struct ProcessSlot {
+  std::atomic<std::uint32_t> state;  // kSlotFree / kSlotUsed
+  std::atomic<std::uint32_t> requests;
+  std::int32_t pid;
+  std::uint32_t reserved;
+  std::uint64_t start_time;
+};
+static_assert(sizeof(ProcessSlot) == 24);
+
+inline constexpr std::uint32_t kSlotFree = 0;
+inline constexpr std::uint32_t kSlotUsed = 1;
+inline constexpr std::uint32_t kWaitPending = 0;
+inline constexpr std::uint32_t kWaitGranted = 1;
+inline constexpr std::uint32_t kWaitGone = 2;
+
 struct StoreRoot {
   std::uint32_t shard_count;  // power of two
   std::uint32_t change_capacity;
@@ -154,6 +204,15 @@ struct StoreRoot {
   std::atomic<std::uint64_t> lock_recoveries;
   bip::offset_ptr<Shard> shards;
   bip::offset_ptr<ChangeSlot> ring;
+  // Process locks.
+  std::atomic<std::uint64_t> next_token;  // tokens only grow; starts at 1
+  std::atomic<std::uint64_t> lock_revocations;
+  std::uint32_t lock_lease_ms;  // 0: no lease
+  std::uint32_t max_lock_queue;
+  std::uint32_t waiter_capacity;
+  std::uint32_t process_capacity;
+  bip::offset_ptr<WaiterSlot> waiters;
+  bip::offset_ptr<ProcessSlot> processes;
 };
 static_assert(std::is_standard_layout_v<StoreRoot>);
 static_assert(std::atomic<std::uint64_t>::is_always_lock_free);

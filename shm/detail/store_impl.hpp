@@ -2,15 +2,23 @@
 // that implement Store (store.cpp: lifecycle and statistics;
 // store_sessions.cpp: session operations).
 //
-// Thread safety: the fields are set at attach and never change afterwards;
-// all mutable state is in the segment, guarded by shard locks.
+// Thread safety: the segment fields are set at attach and never change
+// afterwards; all shared state is in the segment, guarded by shard locks.
+// The per-process lock bookkeeping (process slot, held locks, watcher) is
+// guarded by `locks_mutex`.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
+#include <functional>
+#include <mutex>
 #include <string>
+#include <thread>
+#include <unordered_map>
 
 #include <boost/interprocess/managed_shared_memory.hpp>
 
+#include "shm/detail/lock_queue.hpp"
 #include "shm/detail/robust_mutex.hpp"
 #include "shm/detail/segment_format.hpp"
 #include "shm/store.hpp"
@@ -25,6 +33,24 @@ struct Store::Impl {
   shm::detail::Shard* shards = nullptr;
   shm::detail::ChangeSlot* ring = nullptr;
   std::uint32_t shard_mask = 0;
+
+  // Process locks held through this Store, and the release-request watcher.
+  std::mutex locks_mutex;
+  std::uint32_t process_slot = 0;  // ProcessSlot index + 1, claimed on first acquire
+  pid_t process_slot_pid = 0;      // the pid it was claimed for (a fork must claim anew)
+  std::unordered_map<std::string, std::uint64_t> held;  // session -> token
+  std::function<void(const std::string&, LockToken)> on_release;
+  std::thread watcher;
+  std::atomic<bool> watcher_stop{false};
+
+  ~Impl();
+
+  shm::detail::LockContext lock_context() const noexcept { return {root, root->waiters.get(), root->processes.get()}; }
+  // This process's slot (claimed lazily; 0 if the table is full).
+  std::uint32_t own_process_slot();
+  void remember_lock(std::string_view id, std::uint64_t token);
+  void forget_lock(std::string_view id);
+  void stop_watcher();
 
   shm::detail::Shard& shard_for(std::uint64_t hash) noexcept { return shards[(hash >> 32) & shard_mask]; }
 

@@ -1,0 +1,62 @@
+#include "shm/detail/process_identity.hpp"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+
+namespace shmsession::shm::detail {
+
+std::optional<std::uint64_t> process_start_time(pid_t pid) {
+  char path[64];
+  std::snprintf(path, sizeof path, "/proc/%d/stat", static_cast<int>(pid));
+  int fd = ::open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return std::nullopt;
+  char buf[1024];
+  ssize_t n = ::read(fd, buf, sizeof buf - 1);
+  ::close(fd);
+  if (n <= 0) return std::nullopt;
+  buf[n] = '\0';
+  // The command name may contain spaces and ')': fields resume after the last ')'.
+  const char* p = std::strrchr(buf, ')');
+  if (p == nullptr) return std::nullopt;
+  ++p;
+  // Field 3 (state) is the first after ')'; field 22 (starttime) the 20th.
+  char state = 0;
+  for (int field = 3; field <= 22; ++field) {
+    while (*p == ' ') ++p;
+    if (*p == '\0') return std::nullopt;
+    if (field == 3) state = *p;
+    if (field == 22) {
+      if (state == 'Z' || state == 'X') return std::nullopt;  // dead, not yet reaped
+      return std::strtoull(p, nullptr, 10);
+    }
+    while (*p != ' ' && *p != '\0') ++p;
+  }
+  return std::nullopt;
+}
+
+ProcessIdentity self_identity() {
+  static std::atomic<pid_t> cached_pid{0};
+  static std::atomic<std::uint64_t> cached_start{0};
+  pid_t pid = ::getpid();
+  if (cached_pid.load(std::memory_order_acquire) != pid) {
+    cached_start.store(process_start_time(pid).value_or(0), std::memory_order_relaxed);
+    cached_pid.store(pid, std::memory_order_release);
+  }
+  return {pid, cached_start.load(std::memory_order_relaxed)};
+}
+
+bool process_alive(pid_t pid, std::uint64_t start_time) {
+  if (pid <= 0) return false;
+  if (::kill(pid, 0) != 0 && errno == ESRCH) return false;
+  std::optional<std::uint64_t> start = process_start_time(pid);
+  return start && *start == start_time;
+}
+
+}  // namespace shmsession::shm::detail

@@ -1,0 +1,287 @@
+// Store process-lock operations (behaviour in shm/lock.hpp; mechanics under
+// the shard lock in shm/detail/lock_queue.cpp). Waiting happens outside every
+// lock, on the waiter slot's futex word, woken by the hand-over.
+#include <time.h>
+
+#include <algorithm>
+#include <chrono>
+
+#include "shm/detail/futex.hpp"
+#include "shm/detail/lock_queue.hpp"
+#include "shm/detail/names.hpp"
+#include "shm/detail/session_table.hpp"
+#include "shm/detail/store_impl.hpp"
+#include "shm/store.hpp"
+
+namespace shmsession {
+
+using namespace shm::detail;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+// How often a waiter looks at the holder (dead-holder detection bound).
+constexpr auto kHolderCheckInterval = std::chrono::milliseconds(25);
+// How often the watcher thread looks for a stop request.
+constexpr auto kWatcherPoll = std::chrono::milliseconds(200);
+
+std::uint64_t unix_ms() {
+  timespec ts{};
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return static_cast<std::uint64_t>(ts.tv_sec) * 1000 + static_cast<std::uint64_t>(ts.tv_nsec) / 1000000;
+}
+
+Error not_found(std::string_view id) { return Error(Errc::NotFound, "session '" + std::string(id) + "' does not exist"); }
+
+Error stale(std::string_view id, LockToken token) {
+  return Error(Errc::StaleToken, "lock token " + std::to_string(token.value) + " of session '" + std::string(id) +
+                                     "' is no longer current");
+}
+
+// The live record of `id` in its (locked) shard, or NotFound.
+SessionRecord* locked_record(Shard& shard, std::string_view id, std::uint64_t hash) {
+  SessionRecord* r = find_record(shard, id, hash);
+  if (r == nullptr) throw not_found(id);
+  return r;
+}
+
+}  // namespace
+
+// ---- per-process bookkeeping ---------------------------------------------
+
+std::uint32_t Store::Impl::own_process_slot() {
+  std::lock_guard<std::mutex> g(locks_mutex);
+  ProcessIdentity self = self_identity();
+  if (process_slot_pid != self.pid) {
+    process_slot = claim_process_slot(lock_context(), self);
+    process_slot_pid = self.pid;
+    held.clear();  // after a fork: the parent's locks are not ours
+  }
+  return process_slot;
+}
+
+void Store::Impl::remember_lock(std::string_view id, std::uint64_t token) {
+  std::lock_guard<std::mutex> g(locks_mutex);
+  held[std::string(id)] = token;
+}
+
+void Store::Impl::forget_lock(std::string_view id) {
+  std::lock_guard<std::mutex> g(locks_mutex);
+  held.erase(std::string(id));
+}
+
+void Store::Impl::stop_watcher() {
+  if (!watcher.joinable()) return;
+  watcher_stop.store(true);
+  if (process_slot != 0) futex_wake(lock_context().processes[process_slot - 1].requests, INT32_MAX);
+  watcher.join();
+  watcher_stop.store(false);
+}
+
+Store::Impl::~Impl() {
+  stop_watcher();
+  if (root == nullptr || process_slot_pid != self_identity().pid) return;
+  // Locks still held through this Store end with it.
+  for (const auto& [id, token] : held) {
+    std::uint64_t hash = hash_session_id(id);
+    Shard& shard = shard_for(hash);
+    try {
+      ShardGuard guard(*this, shard);
+      SessionRecord* r = find_record(shard, id, hash);
+      if (r != nullptr && r->lock.token == token) hand_over(lock_context(), r->lock, unix_ms());
+    } catch (...) {
+      // Best effort: waiters revoke a holder that is gone anyway.
+    }
+  }
+  if (process_slot != 0) free_process_slot(lock_context().processes[process_slot - 1]);
+}
+
+// ---- acquire / release ----------------------------------------------------
+
+std::optional<LockToken> Store::try_acquire(std::string_view id) {
+  validate_session_id(id);
+  Impl& s = *impl_;
+  std::uint32_t process = s.own_process_slot();
+  std::uint64_t hash = hash_session_id(id);
+  Shard& shard = s.shard_for(hash);
+  std::optional<std::uint64_t> token;
+  {
+    ShardGuard guard(s, shard);
+    SessionRecord* r = locked_record(shard, id, hash);
+    std::uint64_t now = unix_ms();
+    token = try_grant(s.lock_context(), r->lock, self_identity(), process, now);
+    if (token) r->last_access_unix_ms.store(now, std::memory_order_relaxed);
+  }
+  if (!token) return std::nullopt;
+  s.remember_lock(id, *token);
+  return LockToken{*token};
+}
+
+// Sleeps on the waiter slot until granted, told the session is gone, or out
+// of time; checks the holder every kHolderCheckInterval.
+static LockToken wait_for_grant(Store::Impl& s, std::string_view id, std::uint64_t hash, std::uint32_t waiter,
+                                Clock::time_point deadline) {
+  WaiterSlot& slot = s.lock_context().waiters[waiter - 1];
+  Shard& shard = s.shard_for(hash);
+  for (;;) {
+    std::uint32_t outcome = slot.outcome.load(std::memory_order_acquire);
+    if (outcome == kWaitGranted) {
+      LockToken token{slot.token};
+      free_waiter_slot(slot);
+      s.remember_lock(id, token.value);
+      return token;
+    }
+    if (outcome == kWaitGone) {
+      free_waiter_slot(slot);
+      throw Error(Errc::NotFound, "session '" + std::string(id) + "' was removed while waiting for its lock");
+    }
+    auto now = Clock::now();
+    if (now >= deadline) {
+      ShardGuard guard(s, shard);
+      if (slot.outcome.load(std::memory_order_acquire) != kWaitPending) continue;  // granted at the last moment
+      if (SessionRecord* r = find_record(shard, id, hash)) dequeue_waiter(s.lock_context(), r->lock, waiter);
+      free_waiter_slot(slot);
+      throw Error(Errc::LockTimeout, "timed out waiting for the lock of session '" + std::string(id) + "'");
+    }
+    futex_wait(slot.outcome, kWaitPending, std::min<Clock::duration>(kHolderCheckInterval, deadline - now));
+    if (slot.outcome.load(std::memory_order_acquire) != kWaitPending) continue;
+    ShardGuard guard(s, shard);
+    SessionRecord* r = find_record(shard, id, hash);
+    std::uint64_t ms = unix_ms();
+    if (r != nullptr && holder_forfeits(s.lock_context(), r->lock, ms)) revoke(s.lock_context(), r->lock, ms);
+  }
+}
+
+LockToken Store::acquire(std::string_view id, std::chrono::milliseconds timeout) {
+  if (std::optional<LockToken> token = try_acquire(id)) return *token;
+  Impl& s = *impl_;
+  auto deadline = Clock::now() + timeout;
+  std::uint32_t process = s.own_process_slot();
+  ProcessIdentity self = self_identity();
+  std::uint64_t hash = hash_session_id(id);
+  Shard& shard = s.shard_for(hash);
+  std::uint32_t waiter = 0;
+  {
+    ShardGuard guard(s, shard);
+    SessionRecord* r = locked_record(shard, id, hash);
+    std::uint64_t now = unix_ms();
+    if (std::optional<std::uint64_t> token = try_grant(s.lock_context(), r->lock, self, process, now)) {
+      s.remember_lock(id, *token);  // released between the two looks
+      return LockToken{*token};
+    }
+    if (r->lock.queue_length >= s.root->max_lock_queue)
+      throw Error(Errc::LockTimeout, "the lock queue of session '" + std::string(id) + "' is full (" +
+                                         std::to_string(s.root->max_lock_queue) + " waiting processes)");
+    waiter = claim_waiter_slot(s.lock_context(), self, process);
+    if (waiter == 0) throw Error(Errc::LockTimeout, "every lock waiter slot of the store is in use");
+    enqueue_waiter(s.lock_context(), r->lock, waiter);
+    request_release(s.lock_context(), r->lock, now);
+  }
+  return wait_for_grant(s, id, hash, waiter, deadline);
+}
+
+void Store::release(std::string_view id, LockToken token) {
+  validate_session_id(id);
+  Impl& s = *impl_;
+  std::uint64_t hash = hash_session_id(id);
+  Shard& shard = s.shard_for(hash);
+  s.forget_lock(id);
+  ShardGuard guard(s, shard);
+  SessionRecord* r = locked_record(shard, id, hash);
+  if (r->lock.token != token.value) throw stale(id, token);
+  hand_over(s.lock_context(), r->lock, unix_ms());
+}
+
+static bool release_requested_in(Store::Impl& s, std::string_view id, LockToken token) {
+  validate_session_id(id);
+  std::uint64_t hash = hash_session_id(id);
+  Shard& shard = s.shard_for(hash);
+  ShardGuard guard(s, shard);
+  SessionRecord* r = locked_record(shard, id, hash);
+  if (r->lock.token != token.value) throw stale(id, token);
+  return r->lock.release_requested_unix_ms != 0;
+}
+
+bool Store::release_requested(std::string_view id, LockToken token) const {
+  return release_requested_in(*impl_, id, token);
+}
+
+bool Store::force_unlock(std::string_view id) {
+  validate_session_id(id);
+  Impl& s = *impl_;
+  std::uint64_t hash = hash_session_id(id);
+  Shard& shard = s.shard_for(hash);
+  ShardGuard guard(s, shard);
+  SessionRecord* r = locked_record(shard, id, hash);
+  if (r->lock.token == 0) return false;
+  revoke(s.lock_context(), r->lock, unix_ms());
+  return true;
+}
+
+std::vector<LockInfo> Store::locks() const {
+  Impl& s = *impl_;
+  std::vector<LockInfo> out;
+  for (std::uint32_t i = 0; i < s.root->shard_count; ++i) {
+    Shard& shard = s.shards[i];
+    ShardGuard guard(s, shard);
+    std::uint64_t now = unix_ms();
+    for_each_record(shard, [&](SessionRecord* r) {
+      if (r->lock.token == 0 && r->lock.queue_head == 0) return;
+      LockInfo& info = out.emplace_back();
+      info.session.assign(record_id(r));
+      fill_lock_info(s.lock_context(), r->lock, now, info);
+    });
+  }
+  std::sort(out.begin(), out.end(), [](const LockInfo& a, const LockInfo& b) { return a.session < b.session; });
+  return out;
+}
+
+// ---- release requests -----------------------------------------------------
+
+// The watcher: sleeps on this process's request counter and runs the
+// callback for each held lock with a new release request.
+static void watch_release_requests(Store::Impl* s) {
+  ProcessSlot& slot = s->lock_context().processes[s->process_slot - 1];
+  std::unordered_map<std::string, std::uint64_t> notified;  // session -> token already told
+  std::uint32_t seen = slot.requests.load(std::memory_order_acquire) - 1;  // look once at start
+  while (!s->watcher_stop.load()) {
+    std::uint32_t now = slot.requests.load(std::memory_order_acquire);
+    if (now == seen) {
+      futex_wait(slot.requests, seen, kWatcherPoll);
+      continue;
+    }
+    seen = now;
+    std::vector<std::pair<std::string, std::uint64_t>> held;
+    std::function<void(const std::string&, LockToken)> callback;
+    {
+      std::lock_guard<std::mutex> g(s->locks_mutex);
+      held.assign(s->held.begin(), s->held.end());
+      callback = s->on_release;
+    }
+    for (const auto& [id, token] : held) {
+      try {
+        if (notified[id] == token || !release_requested_in(*s, id, LockToken{token})) continue;
+        notified[id] = token;
+        if (callback) callback(id, LockToken{token});
+      } catch (const Error&) {
+        // Lost or released meanwhile: nothing to ask.
+      }
+    }
+  }
+}
+
+void Store::on_release_request(std::function<void(const std::string& session, LockToken token)> callback) {
+  Impl& s = *impl_;
+  s.stop_watcher();
+  bool start = static_cast<bool>(callback);
+  {
+    std::lock_guard<std::mutex> g(s.locks_mutex);
+    s.on_release = std::move(callback);
+  }
+  if (!start) return;
+  if (s.own_process_slot() == 0)
+    throw Error(Errc::Io, "every process slot of the store is in use: release requests cannot be delivered");
+  s.watcher = std::thread(watch_release_requests, &s);
+}
+
+}  // namespace shmsession

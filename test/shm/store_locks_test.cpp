@@ -1,0 +1,362 @@
+// Process locks across real processes: tokens and fencing, FIFO queues,
+// release requests, dead holders and waiters, leases, timeouts.
+#define BOOST_TEST_MODULE store_locks
+#include <boost/test/unit_test.hpp>
+
+#include <signal.h>
+#include <time.h>
+
+#include <atomic>
+#include <thread>
+
+#include "shm/store.hpp"
+#include "test/support/test_support.hpp"
+
+using namespace shmsession;
+using namespace std::chrono_literals;
+using shmsession::test::ChildProcess;
+using shmsession::test::SegmentGuard;
+using shmsession::test::Signal;
+
+namespace {
+
+Store make(const SegmentGuard& g, std::uint32_t lease_ms = kDefaultLockLeaseMs, std::uint32_t max_queue = 64) {
+  CreateOptions o;
+  o.size_bytes = 16 << 20;
+  o.shards = 16;
+  o.lock_lease_ms = lease_ms;
+  o.max_lock_queue = max_queue;
+  Store s = Store::create(g.name(), o);
+  s.create_session("s");
+  return s;
+}
+
+Errc code_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.code();
+  }
+  return static_cast<Errc>(-1);
+}
+
+// Polls the operators' view until the session's queue has `n` waiters.
+bool wait_queue_length(Store& s, std::size_t n, std::chrono::milliseconds limit = 10s) {
+  auto deadline = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < deadline) {
+    for (const LockInfo& l : s.locks())
+      if (l.session == "s" && l.queue.size() == n) return true;
+    std::this_thread::sleep_for(1ms);
+  }
+  return false;
+}
+
+// A child that takes the lock, tells the parent, and sits on it.
+ChildProcess holder_child(const SegmentGuard& g, Signal& holding) {
+  return ChildProcess([&] {
+    Store mine = Store::attach(g.name());
+    mine.acquire("s", 5s);
+    holding.notify();
+    for (;;) ::pause();
+    return 0;
+  });
+}
+
+double monotonic_ms() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(tokens_only_grow_and_old_tokens_are_fenced) {
+  SegmentGuard g("tokens");
+  Store s = make(g);
+  LockToken last{0};
+  for (int i = 0; i < 50; ++i) {
+    LockToken t = s.acquire("s", 1s);
+    BOOST_TEST(t.value > last.value);
+    BOOST_TEST(s.try_acquire("s")->value == t.value);  // this process holds it already
+    s.commit("s", t, CommitBatch{}.put("n", std::to_string(i)));
+    s.release("s", t);
+    BOOST_TEST((code_of([&] { s.commit("s", t, CommitBatch{}.put("n", "stale")); }) == Errc::StaleToken));
+    BOOST_TEST((code_of([&] { s.read("s", t); }) == Errc::StaleToken));
+    BOOST_TEST((code_of([&] { s.release("s", t); }) == Errc::StaleToken));
+    last = t;
+  }
+  BOOST_TEST(s.read("s")->find("n")->value == "49");
+  BOOST_TEST((code_of([&] { s.acquire("nope", 1s); }) == Errc::NotFound));
+}
+
+BOOST_AUTO_TEST_CASE(another_process_cannot_take_a_held_lock) {
+  SegmentGuard g("held");
+  Store s = make(g);
+  LockToken t = s.acquire("s", 1s);
+  ChildProcess other([&] {
+    Store mine = Store::attach(g.name());
+    if (mine.try_acquire("s")) return 1;
+    try {
+      mine.acquire("s", 50ms);
+      return 2;
+    } catch (const Error& e) {
+      return e.code() == Errc::LockTimeout ? 0 : 3;
+    }
+  });
+  BOOST_TEST(other.wait() == 0);
+  // The timed-out waiter left the queue: nobody waits, the holder is intact.
+  auto locks = s.locks();
+  BOOST_REQUIRE(locks.size() == 1u);
+  BOOST_TEST(locks[0].queue.empty());
+  BOOST_TEST(locks[0].token == t.value);
+  s.release("s", t);
+  BOOST_TEST(s.locks().empty());
+}
+
+BOOST_AUTO_TEST_CASE(forced_unlock_fences_the_old_holder) {
+  SegmentGuard g("force");
+  Store s = make(g);
+  Signal holding, forced, done;
+  ChildProcess child([&] {
+    Store mine = Store::attach(g.name());
+    LockToken t = mine.acquire("s", 5s);
+    mine.commit("s", t, CommitBatch{}.put("by", "child"));
+    holding.notify();
+    if (!forced.wait(10s)) return 1;
+    return code_of([&] { mine.commit("s", t, CommitBatch{}.put("by", "stale child")); }) == Errc::StaleToken ? 0 : 2;
+  });
+  BOOST_REQUIRE(holding.wait(10s));
+  BOOST_TEST(s.force_unlock("s"));
+  BOOST_TEST(!s.force_unlock("s"));
+  forced.notify();
+  BOOST_TEST(child.wait() == 0);
+  BOOST_TEST(s.read("s")->find("by")->value == "child");
+  BOOST_TEST(s.stats().lock_revocations == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(five_waiters_are_granted_in_the_order_they_asked) {
+  SegmentGuard g("fifo");
+  Store s = make(g);
+  LockToken t = s.acquire("s", 1s);
+  s.commit("s", t, CommitBatch{}.put("order", ""));
+  std::vector<ChildProcess> waiters;
+  std::vector<pid_t> pids;
+  for (int i = 0; i < 5; ++i) {
+    waiters.emplace_back([&, i] {
+      Store mine = Store::attach(g.name());
+      LockToken mt = mine.acquire("s", 20s);
+      std::string order = mine.read("s", mt)->find("order")->value;
+      mine.commit("s", mt, CommitBatch{}.put("order", order + std::to_string(i)));
+      mine.release("s", mt);
+      return 0;
+    });
+    pids.push_back(waiters.back().pid());
+    BOOST_REQUIRE(wait_queue_length(s, i + 1));
+  }
+  auto locks = s.locks();
+  BOOST_REQUIRE(locks.size() == 1u);
+  BOOST_TEST(locks[0].queue == pids, boost::test_tools::per_element());
+  BOOST_TEST(locks[0].release_requested);
+  s.release("s", t);
+  for (auto& w : waiters) BOOST_TEST(w.wait() == 0);
+  BOOST_TEST(s.read("s")->find("order")->value == "01234");
+}
+
+BOOST_AUTO_TEST_CASE(holder_is_asked_to_release_and_hands_over_at_once) {
+  SegmentGuard g("ask");
+  Store s = make(g);
+  Signal holding, asked;
+  ChildProcess holder([&] {
+    Store mine = Store::attach(g.name());
+    std::atomic<bool> done{false};
+    LockToken t = mine.acquire("s", 5s);
+    if (mine.release_requested("s", t)) return 1;
+    mine.on_release_request([&](const std::string& session, LockToken token) {
+      bool polled = mine.release_requested(session, token);
+      mine.commit(session, token, CommitBatch{}.put("flushed", "yes"));
+      mine.release(session, token);
+      if (polled) asked.notify();
+      done = true;
+    });
+    holding.notify();
+    while (!done) std::this_thread::sleep_for(1ms);
+    return 0;
+  });
+  BOOST_REQUIRE(holding.wait(10s));
+  LockToken t = s.acquire("s", 10s);  // granted by the holder's release
+  BOOST_TEST(asked.wait(1s));
+  BOOST_TEST(s.read("s", t)->find("flushed")->value == "yes");
+  BOOST_TEST(holder.wait() == 0);
+  s.release("s", t);
+}
+
+BOOST_AUTO_TEST_CASE(a_killed_holder_is_replaced_within_100ms) {
+  SegmentGuard g("dead");
+  Store s = make(g);
+  Signal holding;
+  ChildProcess holder = holder_child(g, holding);
+  BOOST_REQUIRE(holding.wait(10s));
+  LockToken dead_token{s.locks().at(0).token};
+  std::atomic<double> granted_at{0};
+  std::atomic<std::uint64_t> granted_token{0};
+  std::thread waiter([&] {
+    Store mine = Store::attach(g.name());
+    granted_token = mine.acquire("s", 10s).value;
+    granted_at = monotonic_ms();
+  });
+  BOOST_REQUIRE(wait_queue_length(s, 1));
+  double killed_at = monotonic_ms();
+  holder.kill(SIGKILL);  // not reaped yet: a zombie must count as dead
+  waiter.join();
+  double handover_ms = granted_at - killed_at;
+  BOOST_TEST_MESSAGE("dead holder replaced after " << handover_ms << " ms");
+  BOOST_TEST(handover_ms < 100.0);
+  BOOST_TEST(holder.wait() == 128 + SIGKILL);
+  BOOST_TEST((code_of([&] { s.commit("s", dead_token, CommitBatch{}.put("x", "y")); }) == Errc::StaleToken));
+  BOOST_TEST(granted_token.load() > dead_token.value);
+  BOOST_TEST(s.stats().lock_revocations == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(a_holder_that_ignores_requests_loses_the_lock_after_the_lease) {
+  SegmentGuard g("lease");
+  Store s = make(g, 200);
+  Signal holding;
+  ChildProcess holder = holder_child(g, holding);
+  BOOST_REQUIRE(holding.wait(10s));
+  LockToken old{s.locks().at(0).token};
+  LockToken t = s.acquire("s", 10s);
+  BOOST_TEST(t.value > old.value);
+  BOOST_TEST(s.stats().lock_revocations == 1u);
+  // Without a lease the same holder keeps the lock.
+  SegmentGuard g2("nolease");
+  Store s2 = make(g2, 0);
+  Signal holding2;
+  ChildProcess holder2 = holder_child(g2, holding2);
+  BOOST_REQUIRE(holding2.wait(10s));
+  BOOST_TEST((code_of([&] { s2.acquire("s", 500ms); }) == Errc::LockTimeout));
+}
+
+BOOST_AUTO_TEST_CASE(a_waiter_killed_in_the_queue_is_skipped) {
+  SegmentGuard g("deadwaiter");
+  Store s = make(g);
+  LockToken t = s.acquire("s", 1s);
+  ChildProcess doomed([&] {
+    Store mine = Store::attach(g.name());
+    mine.acquire("s", 30s);
+    return 0;
+  });
+  BOOST_REQUIRE(wait_queue_length(s, 1));
+  Signal got;
+  ChildProcess next([&] {
+    Store mine = Store::attach(g.name());
+    LockToken mt = mine.acquire("s", 30s);
+    mine.commit("s", mt, CommitBatch{}.put("winner", "next"));
+    got.notify();
+    mine.release("s", mt);
+    return 0;
+  });
+  BOOST_REQUIRE(wait_queue_length(s, 2));
+  doomed.kill(SIGKILL);
+  doomed.wait();
+  s.release("s", t);
+  BOOST_TEST(got.wait(5s));
+  BOOST_TEST(next.wait() == 0);
+  BOOST_TEST(s.read("s")->find("winner")->value == "next");
+
+  // Only a dead waiter queued: release leaves the lock free.
+  t = s.acquire("s", 1s);
+  ChildProcess doomed2([&] {
+    Store mine = Store::attach(g.name());
+    mine.acquire("s", 30s);
+    return 0;
+  });
+  BOOST_REQUIRE(wait_queue_length(s, 1));
+  doomed2.kill(SIGKILL);
+  doomed2.wait();
+  s.release("s", t);
+  BOOST_TEST(s.locks().empty());
+  ChildProcess taker([&] {
+    Store mine = Store::attach(g.name());
+    return mine.try_acquire("s") ? 0 : 1;
+  });
+  BOOST_TEST(taker.wait() == 0);
+}
+
+BOOST_AUTO_TEST_CASE(a_full_queue_is_a_clear_error) {
+  SegmentGuard g("full");
+  Store s = make(g, kDefaultLockLeaseMs, 2);
+  LockToken t = s.acquire("s", 1s);
+  std::vector<ChildProcess> waiters;
+  for (int i = 0; i < 2; ++i) {
+    waiters.emplace_back([&] {
+      Store mine = Store::attach(g.name());
+      mine.release("s", mine.acquire("s", 30s));
+      return 0;
+    });
+    BOOST_REQUIRE(wait_queue_length(s, i + 1));
+  }
+  ChildProcess third([&] {
+    Store mine = Store::attach(g.name());
+    try {
+      mine.acquire("s", 10s);
+    } catch (const Error& e) {
+      return e.code() == Errc::LockTimeout && std::string(e.what()).find("full") != std::string::npos ? 0 : 2;
+    }
+    return 1;
+  });
+  BOOST_TEST(third.wait_for(2s) == 0);  // refused at once, not after the timeout
+  s.release("s", t);
+  for (auto& w : waiters) BOOST_TEST(w.wait() == 0);
+}
+
+BOOST_AUTO_TEST_CASE(removing_the_session_tells_its_waiters) {
+  SegmentGuard g("removed");
+  Store s = make(g);
+  LockToken t = s.acquire("s", 1s);
+  ChildProcess waiter([&] {
+    Store mine = Store::attach(g.name());
+    return code_of([&] { mine.acquire("s", 30s); }) == Errc::NotFound ? 0 : 1;
+  });
+  BOOST_REQUIRE(wait_queue_length(s, 1));
+  BOOST_TEST(s.remove_session("s"));
+  BOOST_TEST(waiter.wait_for(5s) == 0);
+  BOOST_TEST((code_of([&] { s.commit("s", t, CommitBatch{}); }) == Errc::NotFound));
+}
+
+BOOST_AUTO_TEST_CASE(a_destroyed_store_handle_releases_its_locks) {
+  SegmentGuard g("dtor");
+  Store s = make(g);
+  {
+    Store other = Store::attach(g.name());
+    other.create_session("t");
+    other.acquire("s", 1s);
+    other.acquire("t", 1s);
+    BOOST_TEST(s.locks().size() == 2u);
+  }
+  BOOST_TEST(s.locks().empty());
+}
+
+BOOST_AUTO_TEST_CASE(mutual_exclusion_under_load) {
+  SegmentGuard g("mutex");
+  Store s = make(g);
+  constexpr int kProcs = 4, kCycles = 2000;
+  std::vector<ChildProcess> workers;
+  for (int p = 0; p < kProcs; ++p) {
+    workers.emplace_back([&] {
+      Store mine = Store::attach(g.name());
+      SessionSnapshot snap;
+      for (int i = 0; i < kCycles; ++i) {
+        LockToken t = mine.acquire("s", 30s);
+        mine.read_into("s", t, {}, snap);
+        const Attribute* c = snap.find("counter");
+        long n = c ? std::stol(c->value) : 0;
+        mine.commit("s", t, CommitBatch{}.put("counter", std::to_string(n + 1)));
+        mine.release("s", t);
+      }
+      return 0;
+    });
+  }
+  for (auto& w : workers) BOOST_TEST(w.wait() == 0);
+  BOOST_TEST(s.read("s")->find("counter")->value == std::to_string(kProcs * kCycles));
+  BOOST_TEST(s.stats().lock_revocations == 0u);
+}
