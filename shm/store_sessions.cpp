@@ -220,14 +220,33 @@ std::optional<SessionInfo> Store::describe(std::string_view id) const {
   return info;
 }
 
-// Publishes a blob built from the current one (shard lock held). Returns the
-// new version; `old` receives the blob to free after unlocking.
+// The shard's spare blob if the plan fits in it without wasting more than
+// half of it; the caller then needs no allocation. Shard lock held.
+static void* take_spare(Shard& shard, std::uint64_t size, std::uint64_t& capacity) {
+  BlobHeader* spare = shard.spare.get();
+  if (spare == nullptr || spare->capacity < size || spare->capacity > 2 * size + 64) return nullptr;
+  shard.spare = nullptr;
+  capacity = spare->capacity;
+  return spare;
+}
+
+// Keeps a blob nobody references as the shard's spare if the slot is free;
+// returns what the caller must free after unlocking. Shard lock held.
+static void* keep_as_spare(Shard& shard, void* blob) {
+  if (blob == nullptr || shard.spare) return blob;
+  shard.spare = static_cast<BlobHeader*>(blob);
+  return nullptr;
+}
+
+// Builds and publishes the next version into `mem` (shard lock held). The
+// blob it replaces becomes the spare or lands in `to_free`.
 static std::uint64_t publish(Store::Impl& s, Shard& shard, SessionRecord* r, const MergePlan& plan,
-                             const PreparedBatch& batch, void* mem, std::uint64_t now, BlobHeader*& old) {
-  old = r->blob.get();
+                             const PreparedBatch& batch, void* mem, std::uint64_t capacity, std::uint64_t now,
+                             void*& to_free) {
+  BlobHeader* old = r->blob.get();
   std::uint64_t version = (old ? old->version : 0) + 1;
   std::uint64_t seq = s.begin_change(shard, r, ChangeKind::Committed);
-  build_blob(mem, plan, old, batch, version, seq);
+  build_blob(mem, capacity, plan, old, batch, version, seq);
   run_test_hook(HookPoint::kCommitBeforePublish);
   count_record(shard, r, -1);
   r->blob = static_cast<BlobHeader*>(mem);  // the publishing store
@@ -235,7 +254,65 @@ static std::uint64_t publish(Store::Impl& s, Shard& shard, SessionRecord* r, con
   r->last_access_unix_ms.store(now, std::memory_order_relaxed);
   run_test_hook(HookPoint::kCommitAfterPublish);
   s.end_change(shard, seq, ChangeKind::Committed, version, record_id(r));
+  to_free = keep_as_spare(shard, old);
   return version;
+}
+
+// One round of a commit. The common case publishes in one critical section
+// (into the shard's spare blob). Otherwise it plans under the lock,
+// allocates outside it, and publishes under the lock if the session did
+// not move meanwhile; nullopt asks the caller for another round.
+struct CommitRound {
+  std::optional<std::uint64_t> version;  // set once published (or unchanged)
+  bool conflict = false;                 // expected version did not match
+};
+
+static CommitRound commit_round(Store::Impl& s, Shard& shard, std::string_view id, std::uint64_t hash,
+                                const PreparedBatch& prepared, std::optional<std::uint64_t> expected,
+                                std::optional<LockToken> token, bool allocate_under_lock) {
+  std::uint64_t now = unix_ms();
+  MergePlan plan;
+  Observed seen;
+  void* to_free = nullptr;
+  CommitRound round;
+  {
+    ShardGuard guard(s, shard);
+    SessionRecord* r = find_record(shard, id, hash);
+    if (r == nullptr || expired(r, now)) throw Error(Errc::NotFound, "session '" + std::string(id) + "' does not exist");
+    check_token(r, token, id);
+    if (expected && version_of(r) != *expected) return CommitRound{std::nullopt, true};
+    plan = plan_merge(r->blob.get(), prepared);
+    if (!plan.changes) {
+      r->last_access_unix_ms.store(now, std::memory_order_relaxed);
+      return CommitRound{version_of(r), false};
+    }
+    std::uint64_t capacity = plan.size;
+    void* mem = take_spare(shard, plan.size, capacity);
+    if (mem == nullptr && allocate_under_lock) {  // contended beyond reason: cannot be overtaken now
+      mem = s.allocate(plan.size);
+      if (mem == nullptr) s.throw_full(plan.size, "this commit");
+    }
+    if (mem != nullptr) {
+      round.version = publish(s, shard, r, plan, prepared, mem, capacity, now, to_free);
+    } else {
+      seen = {r, r->incarnation, r->blob.get(), r->blob ? r->blob->commit_seq : 0};
+    }
+  }
+  if (!round.version) {
+    void* mem = s.allocate(plan.size);
+    if (mem == nullptr) s.throw_full(plan.size, "this commit");
+    ShardGuard guard(s, shard);
+    SessionRecord* r = find_record(shard, id, hash);
+    // A token revoked meanwhile fails the plan too; the next round refuses it.
+    if (r != nullptr && seen.still_current(r) && (!token || r->lock.token == token->value)) {
+      round.version = publish(s, shard, r, plan, prepared, mem, plan.size, now, to_free);
+    } else {
+      to_free = keep_as_spare(shard, mem);
+    }
+  }
+  s.deallocate(to_free);
+  if (round.version) s.root->commits.fetch_add(1, std::memory_order_relaxed);
+  return round;
 }
 
 static std::optional<std::uint64_t> commit_impl(Store::Impl& s, std::string_view id,
@@ -245,54 +322,11 @@ static std::optional<std::uint64_t> commit_impl(Store::Impl& s, std::string_view
   PreparedBatch prepared = prepare_batch(batch);
   std::uint64_t hash = hash_session_id(id);
   Shard& shard = s.shard_for(hash);
-  auto not_found = [&] { return Error(Errc::NotFound, "session '" + std::string(id) + "' does not exist"); };
   for (int attempt = 0;; ++attempt) {
-    std::uint64_t now = unix_ms();
-    MergePlan plan;
-    Observed seen;
-    void* mem = nullptr;
-    BlobHeader* old = nullptr;
-    std::uint64_t version = 0;
-    bool published = false;
-    {
-      ShardGuard guard(s, shard);
-      SessionRecord* r = find_record(shard, id, hash);
-      if (r == nullptr || expired(r, now)) throw not_found();
-      check_token(r, token, id);
-      std::uint64_t current = version_of(r);
-      if (expected && current != *expected) return std::nullopt;
-      plan = plan_merge(r->blob.get(), prepared);
-      if (!plan.changes) {
-        r->last_access_unix_ms.store(now, std::memory_order_relaxed);
-        return current;
-      }
-      seen = {r, r->incarnation, r->blob.get(), r->blob ? r->blob->commit_seq : 0};
-      if (attempt >= kOptimisticAttempts) {
-        // Contended beyond reason: allocate under the lock so this commit
-        // cannot be overtaken again.
-        mem = s.allocate(plan.size);
-        if (mem == nullptr) s.throw_full(plan.size, "this commit");
-        version = publish(s, shard, r, plan, prepared, mem, now, old);
-        published = true;
-      }
-    }
-    if (!published) {
-      mem = s.allocate(plan.size);
-      if (mem == nullptr) s.throw_full(plan.size, "this commit");
-      ShardGuard guard(s, shard);
-      SessionRecord* r = find_record(shard, id, hash);
-      // A token revoked meanwhile fails the plan too; the next round refuses it.
-      if (r != nullptr && seen.still_current(r) && (!token || r->lock.token == token->value)) {
-        version = publish(s, shard, r, plan, prepared, mem, now, old);
-        published = true;
-      }
-    }
-    if (published) {
-      s.deallocate(old);
-      s.root->commits.fetch_add(1, std::memory_order_relaxed);
-      return version;
-    }
-    s.deallocate(mem);  // the session moved meanwhile: plan again
+    CommitRound round =
+        commit_round(s, shard, id, hash, prepared, expected, token, attempt >= kOptimisticAttempts);
+    if (round.conflict) return std::nullopt;
+    if (round.version) return round.version;
   }
 }
 

@@ -95,11 +95,14 @@ MergePlan plan_merge(const BlobHeader* current, const PreparedBatch& batch) {
                                            " attributes; this commit would leave " +
                                            std::to_string(plan.attr_count));
   plan.size = round_up8(sizeof(BlobHeader) + std::uint64_t{plan.attr_count} * sizeof(AttributeEntry) + bytes);
+  if (plan.size >= (std::uint64_t{1} << 32))  // entries address names with 32-bit offsets
+    throw Error(Errc::InvalidArgument, "a session may hold at most 4 GiB; this commit would make it " +
+                                           std::to_string(plan.size) + " bytes");
   return plan;
 }
 
-void build_blob(void* memory, const MergePlan& plan, const BlobHeader* current, const PreparedBatch& batch,
-                std::uint64_t version, std::uint64_t commit_seq) {
+void build_blob(void* memory, std::uint64_t capacity, const MergePlan& plan, const BlobHeader* current,
+                const PreparedBatch& batch, std::uint64_t version, std::uint64_t commit_seq) {
   auto* b = static_cast<BlobHeader*>(memory);
   char* base = static_cast<char*>(memory);
   auto* entries = reinterpret_cast<AttributeEntry*>(b + 1);
@@ -134,6 +137,7 @@ void build_blob(void* memory, const MergePlan& plan, const BlobHeader* current, 
   b->size = plan.size;
   b->payload_bytes = payload;
   b->commit_seq = commit_seq;
+  b->capacity = capacity;
   b->magic = kBlobMagic;
 }
 
@@ -170,7 +174,7 @@ void copy_attributes(const BlobHeader* b, std::span<const std::string_view> name
 }
 
 bool blob_is_sound(const BlobHeader* b, std::uint64_t allocation_limit) noexcept {
-  if (b->magic != kBlobMagic || b->size > allocation_limit) return false;
+  if (b->magic != kBlobMagic || b->size > allocation_limit || b->size > b->capacity) return false;
   std::uint64_t table_end = sizeof(BlobHeader) + std::uint64_t{b->attr_count} * sizeof(AttributeEntry);
   if (table_end > b->size) return false;
   const AttributeEntry* entries = blob_entries(b);

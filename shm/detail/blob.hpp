@@ -45,8 +45,8 @@ struct MergePlan {
 // Throws: Error(InvalidArgument) if the result exceeds kMaxAttributesPerSession.
 MergePlan plan_merge(const BlobHeader* current, const PreparedBatch& batch);
 
-// Writes the merged blob into `memory` (plan.size bytes).
-void build_blob(void* memory, const MergePlan& plan, const BlobHeader* current,
+// Writes the merged blob into `memory` (`capacity` >= plan.size bytes).
+void build_blob(void* memory, std::uint64_t capacity, const MergePlan& plan, const BlobHeader* current,
                 const PreparedBatch& batch, std::uint64_t version, std::uint64_t commit_seq);
 
 inline const AttributeEntry* blob_entries(const BlobHeader* b) noexcept {

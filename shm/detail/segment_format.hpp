@@ -56,9 +56,10 @@ struct BlobHeader {
   std::uint64_t size;           // total bytes of the blob
   std::uint64_t payload_bytes;  // sum of value sizes
   std::uint64_t commit_seq;     // change-log sequence that published it
+  std::uint64_t capacity;       // bytes allocated (>= size when a spare is reused)
 };
 inline constexpr std::uint32_t kBlobMagic = 0x424C4F42;  // "BLOB"
-static_assert(sizeof(BlobHeader) == 40);
+static_assert(sizeof(BlobHeader) == 48);
 
 struct AttributeEntry {
   std::uint64_t value_offset;  // from the blob start
@@ -144,6 +145,10 @@ struct alignas(64) Shard {
   std::uint64_t attributes;
   std::uint64_t payload_bytes;
   PendingChange pending;
+  // A retired blob kept for the next commit of this shard that fits in it,
+  // so that steady same-size updates never touch the segment allocator
+  // (whose mutex every process would otherwise contend on).
+  bip::offset_ptr<BlobHeader> spare;
 };
 static_assert(std::is_standard_layout_v<Shard>);
 
