@@ -55,7 +55,7 @@ std::string describe_ipc_error(const bip::interprocess_exception& e) {
 bool build_root(Store::Impl& s, const CreateOptions& o) {
   auto& sm = *s.segment.get_segment_manager();
   void* root_mem = sm.allocate(sizeof(StoreRoot), std::nothrow);
-  void* shard_mem = sm.allocate(sizeof(Shard) * o.shards, std::nothrow);
+  void* shard_mem = sm.allocate_aligned(sizeof(Shard) * o.shards, alignof(Shard), std::nothrow);
   void* ring_mem = sm.allocate(sizeof(ChangeSlot) * std::uint64_t{o.change_log_capacity}, std::nothrow);
   void* waiter_mem = sm.allocate(sizeof(WaiterSlot) * kWaiterSlots, std::nothrow);
   void* process_mem = sm.allocate(sizeof(ProcessSlot) * kProcessSlots, std::nothrow);
