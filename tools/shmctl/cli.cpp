@@ -64,6 +64,15 @@ CLI::App* add_create(CLI::App& app, Options& options) {
       ->type_name("SECONDS")
       ->capture_default_str()
       ->transform(decimal(kMaxU32));
+  command->add_option("--lock-lease", options.create.lock_lease_ms,
+                      "revoke a lock holder this long after a release was requested, 0 for never")
+      ->type_name("MS")
+      ->capture_default_str()
+      ->transform(decimal(kMaxU32));
+  command->add_option("--max-lock-queue", options.create.max_lock_queue, "waiting processes per session lock")
+      ->type_name("N")
+      ->capture_default_str()
+      ->transform(decimal(kMaxU32));
   return command;
 }
 
@@ -114,6 +123,14 @@ CLI::App* add_destroy(CLI::App& app, Options& options) {
   return command;
 }
 
+CLI::App* add_unlock(CLI::App& app, Options& options) {
+  CLI::App* command =
+      add_command(app, options, "unlock", "revoke a session's process lock (the holder's token is refused)");
+  command->add_option("SESSION", options.session, "session id")->required();
+  command->add_flag("--force", options.force, "required: confirms revoking a holder that may be alive");
+  return command;
+}
+
 }  // namespace
 
 std::vector<Command> add_commands(CLI::App& app, Options& options) {
@@ -128,6 +145,9 @@ std::vector<Command> add_commands(CLI::App& app, Options& options) {
       {add_reset(app, options), run_reset},
       {add_command(app, options, "expire", "free every session past its idle timeout"), run_expire},
       {add_destroy(app, options), run_destroy},
+      {add_command(app, options, "locks", "show locked sessions: holder, token, release requests, queue"),
+       run_locks},
+      {add_unlock(app, options), run_unlock},
   };
 }
 

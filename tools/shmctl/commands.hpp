@@ -33,7 +33,7 @@ struct Options {
   bool json = false;
   bool all = false;           // reset: every session
   bool immutable = false;     // put: flag the attribute kAttributeImmutable
-  bool force = false;         // destroy: remove even what does not attach
+  bool force = false;         // destroy: remove even what does not attach; unlock: confirm
   std::uint64_t limit = 100;  // list: most sessions shown, 0 for all
   CreateOptions create;
 };
@@ -83,5 +83,7 @@ void run_show(const Options& options, std::ostream& out);
 void run_get(const Options& options, std::ostream& out);
 void run_put(const Options& options, std::ostream& out);
 void run_reset(const Options& options, std::ostream& out);
+void run_locks(const Options& options, std::ostream& out);
+void run_unlock(const Options& options, std::ostream& out);
 
 }  // namespace shmsession::shmctl

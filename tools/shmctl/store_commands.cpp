@@ -31,6 +31,9 @@ boost::json::object info_json(const StoreInfo& info, const StoreStats& stats) {
       {"commits", stats.commits},
       {"expirations", stats.expirations},
       {"lock_recoveries", stats.lock_recoveries},
+      {"lock_revocations", stats.lock_revocations},
+      {"lock_lease_ms", info.lock_lease_ms},
+      {"max_lock_queue", info.max_lock_queue},
       {"next_change_seq", stats.next_change_seq},
   };
 }
@@ -53,6 +56,9 @@ FieldList info_fields(const StoreInfo& info, const StoreStats& stats) {
       .add("commits", std::to_string(stats.commits))
       .add("expirations", std::to_string(stats.expirations))
       .add("lock recoveries", std::to_string(stats.lock_recoveries))
+      .add("lock revocations", std::to_string(stats.lock_revocations))
+      .add("lock lease", info.lock_lease_ms ? std::to_string(info.lock_lease_ms) + "ms" : "none")
+      .add("max lock queue", std::to_string(info.max_lock_queue))
       .add("next change seq", std::to_string(stats.next_change_seq));
   return fields;
 }
