@@ -147,7 +147,11 @@ class Store {
   std::uint64_t commit(std::string_view id, LockToken token, const CommitBatch& batch);
   // Runs `callback(session, token)` on a watcher thread of this process
   // whenever another process asks for a lock this Store holds. Replaces a
-  // previous callback; an empty function stops the watcher.
+  // previous callback; an empty function stops the watcher. The callback may
+  // release, read and commit, but not call on_release_request (InvalidArgument).
+  // A process should hold its locks through one Store per segment: locks
+  // belong to the process, and a Store releases what it acquired when it is
+  // destroyed.
   void on_release_request(std::function<void(const std::string& session, LockToken token)> callback);
   // Every session whose lock is held or waited for (operators' view).
   std::vector<LockInfo> locks() const;

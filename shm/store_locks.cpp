@@ -272,6 +272,8 @@ static void watch_release_requests(Store::Impl* s) {
 
 void Store::on_release_request(std::function<void(const std::string& session, LockToken token)> callback) {
   Impl& s = *impl_;
+  if (s.watcher.joinable() && s.watcher.get_id() == std::this_thread::get_id())
+    throw Error(Errc::InvalidArgument, "on_release_request cannot be called from a release-request callback");
   s.stop_watcher();
   bool start = static_cast<bool>(callback);
   {
