@@ -1,6 +1,7 @@
 #include "shm/detail/process_identity.hpp"
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -41,15 +42,31 @@ std::optional<std::uint64_t> process_start_time(pid_t pid) {
   return std::nullopt;
 }
 
-ProcessIdentity self_identity() {
-  static std::atomic<pid_t> cached_pid{0};
-  static std::atomic<std::uint64_t> cached_start{0};
+namespace {
+
+// getpid() is a real system call (about 1 us on a VM), and lock operations
+// need the caller's identity every time: cache it, and forget it in the
+// child of a fork.
+std::atomic<pid_t> g_cached_pid{0};
+std::atomic<std::uint64_t> g_cached_start{0};
+
+void forget_identity_in_child() { g_cached_pid.store(0, std::memory_order_relaxed); }
+
+ProcessIdentity load_identity() {
+  static const bool registered = [] { return ::pthread_atfork(nullptr, nullptr, forget_identity_in_child) == 0; }();
+  (void)registered;
   pid_t pid = ::getpid();
-  if (cached_pid.load(std::memory_order_acquire) != pid) {
-    cached_start.store(process_start_time(pid).value_or(0), std::memory_order_relaxed);
-    cached_pid.store(pid, std::memory_order_release);
-  }
-  return {pid, cached_start.load(std::memory_order_relaxed)};
+  g_cached_start.store(process_start_time(pid).value_or(0), std::memory_order_relaxed);
+  g_cached_pid.store(pid, std::memory_order_release);
+  return {pid, g_cached_start.load(std::memory_order_relaxed)};
+}
+
+}  // namespace
+
+ProcessIdentity self_identity() {
+  pid_t pid = g_cached_pid.load(std::memory_order_acquire);
+  if (pid == 0) return load_identity();
+  return {pid, g_cached_start.load(std::memory_order_relaxed)};
 }
 
 bool process_alive(pid_t pid, std::uint64_t start_time) {

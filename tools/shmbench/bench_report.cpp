@@ -11,47 +11,11 @@
 #include <boost/json/serialize.hpp>
 
 #include "tools/shmbench/process_group.hpp"
+#include "tools/shmbench/text_table.hpp"
 
 namespace shmsession::bench {
 
 namespace {
-
-// Columns aligned to their widest cell; the first `left_columns` are
-// left-aligned (names), the rest right-aligned (figures).
-class TextTable {
- public:
-  TextTable(std::vector<std::string> header, std::size_t left_columns)
-      : left_columns_(left_columns) {
-    rows_.push_back(std::move(header));
-  }
-  void add(std::vector<std::string> row) { rows_.push_back(std::move(row)); }
-
-  void print(std::ostream& out) const {
-    std::vector<std::size_t> widths(rows_.front().size(), 0);
-    for (const auto& row : rows_)
-      for (std::size_t c = 0; c < row.size(); ++c) widths[c] = std::max(widths[c], row[c].size());
-    for (const auto& row : rows_) {
-      std::string line;
-      for (std::size_t c = 0; c < row.size(); ++c) {
-        const std::string pad(widths[c] - row[c].size(), ' ');
-        line += c == 0 ? "" : "  ";
-        line += c < left_columns_ ? row[c] + pad : pad + row[c];
-      }
-      line.erase(line.find_last_not_of(' ') + 1);
-      out << line << '\n';
-    }
-  }
-
- private:
-  std::size_t left_columns_;
-  std::vector<std::vector<std::string>> rows_;
-};
-
-std::string fixed(double value, int decimals) {
-  char text[64];
-  std::snprintf(text, sizeof text, "%.*f", decimals, value);
-  return text;
-}
 
 std::string ratio_text(std::optional<double> ratio) {
   if (!ratio) return "";
@@ -169,7 +133,7 @@ ThroughputRow unavailable_row(std::string operation, std::string_view system, in
   return ThroughputRow{std::move(operation), std::string(system), processes};
 }
 
-void print_tables(std::ostream& out, const BenchReport& report) {
+void print_report_header(std::ostream& out, const BenchReport& report) {
   out << "machine: " << machine_line(report.machine) << '\n';
   out << "peer: " << report.peer << " (same run, 127.0.0.1)\n";
   out << "workload: " << report.workload << (report.quick ? " (--quick)" : "");
@@ -177,6 +141,10 @@ void print_tables(std::ostream& out, const BenchReport& report) {
   out << '\n';
   if (!report.description.empty()) out << report.description << '\n';
   out << '\n';
+}
+
+void print_tables(std::ostream& out, const BenchReport& report) {
+  print_report_header(out, report);
   if (!report.results.empty()) {
     print_throughput(out, report);
     out << '\n';

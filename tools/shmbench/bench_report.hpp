@@ -78,6 +78,9 @@ struct BenchReport {
 
 // Machine line, parameters, the throughput table (with ours/peer ops/s) and
 // the memory table (with ours/peer bytes per session), then notes.
+// The lines above every table: machine, peer, workload and its parameters,
+// the description, then a blank line.
+void print_report_header(std::ostream& out, const BenchReport& report);
 void print_tables(std::ostream& out, const BenchReport& report);
 
 // {"machine", "workload", "description", "quick", "peer", "parameters", "results",

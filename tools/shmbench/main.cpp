@@ -8,18 +8,39 @@
 #include <exception>
 #include <iostream>
 #include <string>
+#include <string_view>
 
 #include <CLI/CLI.hpp>
 #include <boost/json/serialize.hpp>
 
 #include "shm/error.hpp"
 #include "tools/shmbench/interrupt_cleanup.hpp"
+#include "tools/shmbench/lock_report.hpp"
 #include "tools/shmbench/workload.hpp"
 
 namespace {
 
+using shmsession::bench::BenchReport;
 using shmsession::bench::RunOptions;
 using shmsession::bench::Workload;
+
+// Workloads whose figures read better in a layout of their own than in the
+// generic tables (print_tables / to_json); every other workload uses those.
+struct ReportLayout {
+  std::string_view workload;
+  void (*print)(std::ostream& out, const BenchReport& report);
+  boost::json::object (*json)(const BenchReport& report);
+};
+
+constexpr ReportLayout kLayouts[] = {
+    {"lock", &shmsession::bench::print_lock_tables, &shmsession::bench::lock_report_json},
+};
+
+ReportLayout layout_of(std::string_view workload) {
+  for (const ReportLayout& layout : kLayouts)
+    if (layout.workload == workload) return layout;
+  return {workload, &shmsession::bench::print_tables, &shmsession::bench::to_json};
+}
 
 constexpr const char* kFooter =
     "Every workload starts its own redis-server on 127.0.0.1 (a free port), measures it\n"
@@ -38,11 +59,12 @@ void add_run_options(CLI::App& command, RunOptions& options, bool& quiet) {
 
 int run_workload(const Workload& workload, const RunOptions& options) {
   try {
-    const shmsession::bench::BenchReport report = workload.run(options);
+    const BenchReport report = workload.run(options);
+    const ReportLayout layout = layout_of(workload.name);
     if (options.json) {
-      std::cout << boost::json::serialize(shmsession::bench::to_json(report)) << std::endl;
+      std::cout << boost::json::serialize(layout.json(report)) << std::endl;
     } else {
-      shmsession::bench::print_tables(std::cout, report);
+      layout.print(std::cout, report);
       std::cout.flush();
     }
     return std::cout ? 0 : 1;

@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <iostream>
 
+#include "tools/shmbench/workload_lock.hpp"
 #include "tools/shmbench/workload_primary.hpp"
 
 namespace shmsession::bench {
@@ -13,6 +14,8 @@ namespace {
 constexpr Workload kWorkloads[] = {
     {"primary", "commit 1 KiB / read 3 attributes, 1 and 2 processes; bytes per session",
      kPrimaryDetails, &run_primary},
+    {"lock", "session lock: uncontended cycle, 2-process handoff, 4 processes on 1 session",
+     kLockDetails, &run_lock},
 };
 
 }  // namespace
