@@ -5,6 +5,9 @@
 // not there, a lock not granted at once) are values (std::optional), not
 // errors. Boost.Interprocess exceptions never leave shm/.
 //
+// Header-only, so that modules that must not depend on shared memory
+// (graph/, diff/) can report errors in the same family.
+//
 // Thread safety: Error is an immutable value; safe to copy between threads.
 #pragma once
 
@@ -40,10 +43,23 @@ enum class Errc {
 };
 
 // Short stable name of a code, as printed by tools and in JSON ("SegmentFull").
-std::string_view errc_name(Errc code) noexcept;
+inline std::string_view errc_name(Errc code) noexcept {
+  switch (code) {
+    case Errc::SegmentFull: return "SegmentFull";
+    case Errc::NotFound: return "NotFound";
+    case Errc::AlreadyExists: return "AlreadyExists";
+    case Errc::StaleToken: return "StaleToken";
+    case Errc::LockTimeout: return "LockTimeout";
+    case Errc::LayoutMismatch: return "LayoutMismatch";
+    case Errc::InvalidArgument: return "InvalidArgument";
+    case Errc::Corrupt: return "Corrupt";
+    case Errc::Io: return "Io";
+  }
+  return "Unknown";
+}
 
 // Whether retrying the same call later can succeed without other action.
-bool errc_retryable(Errc code) noexcept;
+inline bool errc_retryable(Errc code) noexcept { return code == Errc::LockTimeout || code == Errc::SegmentFull; }
 
 class Error : public std::runtime_error {
  public:
