@@ -68,6 +68,12 @@ struct SessionSnapshot {
   const Attribute* find(std::string_view name) const noexcept;
 };
 
+struct SessionVersion {
+  std::uint64_t version = 0;
+  std::uint64_t incarnation = 0;
+  friend bool operator==(const SessionVersion&, const SessionVersion&) = default;
+};
+
 struct AttributeInfo {
   std::string name;
   std::uint64_t version = 0;

@@ -93,6 +93,10 @@ class Store {
   std::optional<SessionSnapshot> peek(std::string_view id,
                                       std::span<const std::string_view> names = {}) const;
 
+  // The session's version and incarnation, nothing copied, no touch: how a
+  // client tells cheaply whether its copy is still current.
+  std::optional<SessionVersion> version(std::string_view id) const;
+
   // Metadata and attribute names/versions/sizes, no values, no touch.
   std::optional<SessionInfo> describe(std::string_view id) const;
 

@@ -200,6 +200,18 @@ std::optional<SessionSnapshot> Store::peek(std::string_view id, std::span<const 
   return snap;
 }
 
+std::optional<SessionVersion> Store::version(std::string_view id) const {
+  validate_session_id(id);
+  Impl& s = *impl_;
+  std::uint64_t hash = hash_session_id(id);
+  Shard& shard = s.shard_for(hash);
+  std::uint64_t now = unix_ms();
+  ShardGuard guard(s, shard);
+  SessionRecord* r = find_record(shard, id, hash);
+  if (r == nullptr || expired(r, now)) return std::nullopt;
+  return SessionVersion{version_of(r), r->incarnation};
+}
+
 std::optional<SessionInfo> Store::describe(std::string_view id) const {
   validate_session_id(id);
   Impl& s = *impl_;

@@ -139,6 +139,20 @@ BOOST_AUTO_TEST_CASE(commit_if_version_refuses_a_moved_session) {
   BOOST_TEST(*store.commit_if_version("s", 1, CommitBatch{}.put("n", "2")) == 2u);
 }
 
+BOOST_AUTO_TEST_CASE(version_follows_commits_and_incarnations) {
+  BOOST_TEST(!store.version("s"));
+  store.create_session("s");
+  SessionVersion v0 = *store.version("s");
+  BOOST_TEST(v0.version == 0u);
+  store.commit("s", CommitBatch{}.put("a", "1"));
+  BOOST_TEST(store.version("s")->version == 1u);
+  BOOST_TEST(store.version("s")->incarnation == v0.incarnation);
+  store.remove_session("s");
+  store.create_session("s");
+  BOOST_TEST(store.version("s")->version == 0u);
+  BOOST_TEST(store.version("s")->incarnation != v0.incarnation);
+}
+
 BOOST_AUTO_TEST_CASE(remove_touch_and_describe) {
   store.create_session("s");
   store.commit("s", CommitBatch{}.put("a", "12345").put("b", "1", kAttributeImmutable));
