@@ -1,7 +1,7 @@
 # Dependencies come from Debian 12 packages installed by
 # tools/scripts/install-deps.sh. Boost must be 1.81: 1.74's interprocess
 # mutexes hang forever when a holder dies (see DESIGN.md).
-find_package(Boost 1.81 CONFIG QUIET COMPONENTS unit_test_framework json)
+find_package(Boost 1.81 CONFIG QUIET COMPONENTS unit_test_framework json serialization)
 if(NOT Boost_FOUND)
   find_package(Boost CONFIG QUIET)
   if(Boost_FOUND AND Boost_VERSION VERSION_LESS 1.81)
