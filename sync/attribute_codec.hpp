@@ -1,0 +1,126 @@
+// How a C++ object held in a client state becomes attribute bytes in the
+// primary state and back: a Boost.Serialization binary archive behind a
+// 12-byte prefix (magic + a tag of the C++ type), so that reading an
+// attribute as the wrong type is a clear error, never undefined behaviour.
+//
+// Types opt into two traits:
+//   SHMSESSION_IMMUTABLE_TYPE(T)  values of T never change once written:
+//                                 they are written once and never tracked or
+//                                 compared again;
+//   SHMSESSION_COMPARE_BINARY(T)  compare T by its serialized bytes instead of
+//                                 the client's default (object graph).
+//
+// Thread safety: type_ops<T>() is a function-local static (thread-safe
+// initialization); TypeOps is immutable. Processes must run the same build:
+// the tag is derived from the compiler's type name.
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <optional>
+#include <sstream>
+#include <streambuf>
+#include <string>
+#include <string_view>
+#include <typeinfo>
+
+#include <boost/archive/binary_iarchive.hpp>
+#include <boost/archive/binary_oarchive.hpp>
+
+#include "graph/object_graph.hpp"
+#include "shm/error.hpp"
+
+namespace shmsession::sync {
+
+enum class Comparison {
+  ObjectGraph,  // object-graph differencing against the benchmark (default)
+  Binary,       // byte comparison of the serialized value
+};
+
+template <class T>
+struct is_immutable : std::false_type {};
+template <class T>
+struct compares_binary : std::false_type {};
+
+}  // namespace shmsession::sync
+
+#define SHMSESSION_IMMUTABLE_TYPE(T) \
+  template <>                        \
+  struct shmsession::sync::is_immutable<T> : std::true_type {}
+#define SHMSESSION_COMPARE_BINARY(T) \
+  template <>                        \
+  struct shmsession::sync::compares_binary<T> : std::true_type {}
+
+namespace shmsession::sync::detail {
+
+inline constexpr std::uint32_t kValueMagic = 0x31565353;  // "SSV1"
+inline constexpr std::size_t kValuePrefixBytes = 12;     // magic + type tag
+
+std::uint64_t type_tag(const char* type_name) noexcept;
+// The prefix of an encoded value of the type with `tag`.
+std::string value_prefix(std::uint64_t tag);
+// The tag of an encoded value. Throws: Error(Corrupt) if it has no valid prefix.
+std::uint64_t tag_of(std::string_view encoded, std::string_view attribute);
+
+// A read-only streambuf over bytes we do not own (no copy to decode).
+class ViewStreamBuf : public std::streambuf {
+ public:
+  explicit ViewStreamBuf(std::string_view bytes) {
+    char* p = const_cast<char*>(bytes.data());
+    setg(p, p, p + bytes.size());
+  }
+};
+
+// What the client state needs to know of a C++ type, erased.
+struct TypeOps {
+  const char* name;
+  std::uint64_t tag;
+  bool immutable;
+  bool binary;  // compares by bytes whatever the client's default
+  std::shared_ptr<void> (*decode)(std::string_view encoded);  // Throws: Error(Corrupt)
+  std::string (*encode)(const void* object);
+  graph::ObjectGraph (*build_graph)(const void* object);
+};
+
+inline constexpr auto kArchiveFlags = boost::archive::no_header | boost::archive::no_codecvt;
+
+template <class T>
+std::shared_ptr<void> decode_value(std::string_view encoded) {
+  auto object = std::make_shared<T>();
+  try {
+    ViewStreamBuf buf(encoded.substr(kValuePrefixBytes));
+    std::istream in(&buf);
+    boost::archive::binary_iarchive archive(in, kArchiveFlags);
+    archive >> *object;
+  } catch (const std::exception& e) {
+    throw Error(Errc::Corrupt, std::string("cannot decode a value of type ") + typeid(T).name() + ": " + e.what());
+  }
+  return object;
+}
+
+template <class T>
+std::string encode_value(const void* object) {
+  std::ostringstream out;
+  out << value_prefix(type_tag(typeid(T).name()));
+  {
+    boost::archive::binary_oarchive archive(out, kArchiveFlags);
+    archive << *static_cast<const T*>(object);
+  }
+  return std::move(out).str();
+}
+
+template <class T>
+graph::ObjectGraph graph_of(const void* object) {
+  return graph::build_graph(*static_cast<const T*>(object));
+}
+
+template <class T>
+const TypeOps& type_ops() {
+  static const TypeOps ops{typeid(T).name(),       type_tag(typeid(T).name()), is_immutable<T>::value,
+                           compares_binary<T>::value, &decode_value<T>,          &encode_value<T>,
+                           &graph_of<T>};
+  return ops;
+}
+
+}  // namespace shmsession::sync::detail

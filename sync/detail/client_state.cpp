@@ -1,0 +1,151 @@
+#include "sync/detail/client_state.hpp"
+
+#include <algorithm>
+
+namespace shmsession::sync::detail {
+
+struct ClientState::Pending {
+  Slot* slot;
+  std::string bytes;
+  std::optional<graph::ObjectGraph> graph;
+  std::uint32_t flags = 0;
+  bool removed = false;
+};
+
+std::optional<LockToken> ClientState::token() const {
+  std::lock_guard<std::mutex> g(slots_mutex_);
+  return token_;
+}
+
+void ClientState::set_token(std::optional<LockToken> token) {
+  std::lock_guard<std::mutex> g(slots_mutex_);
+  token_ = token;
+}
+
+Slot& ClientState::slot(std::string_view name) {
+  std::lock_guard<std::mutex> g(slots_mutex_);
+  auto it = slots_.find(name);
+  if (it == slots_.end()) it = slots_.emplace(std::string(name), std::make_unique<Slot>()).first;
+  return *it->second;
+}
+
+Slot* ClientState::existing_slot(std::string_view name) {
+  std::lock_guard<std::mutex> g(slots_mutex_);
+  auto it = slots_.find(name);
+  return it == slots_.end() ? nullptr : it->second.get();
+}
+
+bool ClientState::has_pending() const {
+  std::lock_guard<std::mutex> g(slots_mutex_);
+  return std::any_of(slots_.begin(), slots_.end(), [](const auto& kv) { return kv.second->tracked.load(); });
+}
+
+void ClientState::refresh(Store& store, LockToken token) {
+  std::lock_guard<std::mutex> commit_guard(commit_mutex_);
+  std::optional<SessionVersion> now = store.version(id_);
+  if (!now) throw Error(Errc::NotFound, "session '" + id_ + "' does not exist");
+  if (*now == seen_) return;  // the benchmark is current: nothing to copy
+  std::optional<SessionSnapshot> snap = store.read(id_, token);
+  if (!snap) throw Error(Errc::NotFound, "session '" + id_ + "' does not exist");
+  const bool reborn = snap->incarnation != seen_.incarnation;
+  std::vector<std::pair<std::string, Slot*>> all;
+  for (const Attribute& a : snap->attributes) slot(a.name);
+  {
+    std::lock_guard<std::mutex> g(slots_mutex_);
+    for (auto& [name, s] : slots_) all.emplace_back(name, s.get());
+  }
+  for (auto& [name, s] : all) {  // ascending names: the documented lock order
+    std::unique_lock<oneapi::tbb::rw_mutex> w(s->lock);
+    const Attribute* a = snap->find(name);
+    if (a != nullptr && !reborn && s->in_primary && s->benchmark_version == a->version) continue;
+    if (a == nullptr && !s->in_primary && !reborn) continue;  // local only, not yet committed
+    s->object.reset();
+    s->ops = nullptr;
+    s->benchmark_graph.reset();
+    s->in_primary = a != nullptr;
+    s->benchmark_bytes = a ? a->value : std::string();
+    s->benchmark_version = a ? a->version : 0;
+    s->flags = a ? a->flags : 0;
+    s->removed = false;
+    s->tracked = false;  // the primary moved under a pending local change: the primary wins
+  }
+  seen_ = {snap->version, snap->incarnation};
+}
+
+void ClientState::materialize(Slot& s, std::string_view name, const TypeOps& ops) {
+  if (s.object) {
+    if (s.ops != &ops)
+      throw Error(Errc::InvalidArgument, "attribute '" + std::string(name) + "' holds a " + s.ops->name +
+                                             ", not a " + ops.name);
+    return;
+  }
+  if (!s.in_primary || s.removed)
+    throw Error(Errc::NotFound, "session '" + id_ + "' has no attribute '" + std::string(name) + "'");
+  if (tag_of(s.benchmark_bytes, name) != ops.tag)
+    throw Error(Errc::InvalidArgument, "attribute '" + std::string(name) + "' holds another type than " + ops.name);
+  s.object = ops.decode(s.benchmark_bytes);
+  s.ops = &ops;
+}
+
+void ClientState::prepare_edit(Slot& s) const {
+  bool graph_mode = comparison_ == Comparison::ObjectGraph && !s.ops->binary;
+  if (graph_mode && s.in_primary && !s.benchmark_graph && !s.tracked) s.benchmark_graph = s.ops->build_graph(s.object.get());
+}
+
+void ClientState::examine(const std::string& name, Slot& s, CommitBatch& batch, std::vector<Pending>& pending) {
+  if (s.removed) {
+    if (s.in_primary) {
+      batch.remove(name);
+      pending.push_back({&s, {}, std::nullopt, 0, true});
+    }
+    return;
+  }
+  if (!s.object) return;
+  const std::uint32_t flags = s.ops->immutable ? kAttributeImmutable : 0;
+  const bool by_graph = comparison_ == Comparison::ObjectGraph && !s.ops->binary && !s.ops->immutable &&
+                        s.in_primary && s.benchmark_graph.has_value();
+  std::optional<graph::ObjectGraph> g;
+  if (by_graph) {
+    g = s.ops->build_graph(s.object.get());
+    if (graph::equivalent(*g, *s.benchmark_graph)) return;  // an edit that changed nothing
+  }
+  std::string bytes = s.ops->encode(s.object.get());
+  if (!by_graph && !s.ops->immutable && s.in_primary && bytes == s.benchmark_bytes) return;
+  batch.put(name, bytes, flags);
+  pending.push_back({&s, std::move(bytes), std::move(g), flags, false});
+}
+
+CommitOutcome ClientState::commit(Store& store, LockToken token) {
+  std::lock_guard<std::mutex> commit_guard(commit_mutex_);
+  std::vector<std::pair<std::string, Slot*>> tracked;
+  {
+    std::lock_guard<std::mutex> g(slots_mutex_);
+    for (auto& [name, s] : slots_)
+      if (s->tracked.load()) tracked.emplace_back(name, s.get());
+  }
+  std::vector<std::unique_lock<oneapi::tbb::rw_mutex>> locks;  // ascending names
+  for (auto& [name, s] : tracked) locks.emplace_back(s->lock);
+  CommitBatch batch;
+  std::vector<Pending> pending;
+  for (auto& [name, s] : tracked) examine(name, *s, batch, pending);
+  CommitOutcome outcome{seen_.version, {}, tracked.size()};
+  const std::uint64_t before = seen_.version;
+  if (!batch.empty()) outcome.version = store.commit(id_, token, batch);
+  for (Pending& p : pending) {
+    p.slot->in_primary = !p.removed;
+    p.slot->benchmark_bytes = std::move(p.bytes);
+    p.slot->benchmark_graph = std::move(p.graph);
+    p.slot->benchmark_version = outcome.version;
+    p.slot->flags = p.flags;
+    p.slot->removed = false;
+  }
+  for (const std::string& n : batch.removes) outcome.written.push_back(n);
+  for (const AttributeWrite& w : batch.puts) outcome.written.push_back(w.name);
+  for (auto& [name, s] : tracked) s->tracked = false;
+  // Only if no other writer committed in between is the whole copy current;
+  // otherwise the next refresh reloads what moved (attribute versions tell).
+  if (outcome.version == before + 1 || batch.empty()) seen_.version = outcome.version;
+  return outcome;
+}
+
+}  // namespace shmsession::sync::detail

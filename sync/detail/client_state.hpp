@@ -1,0 +1,95 @@
+// ClientState: one process's copy of one session (the seeds' "client
+// state"): the attributes as C++ objects, each beside its benchmark (the
+// bytes, and lazily the object graph, of the version last synchronized with
+// the primary state), and whether a thread accessed it mutably since.
+//
+// Thread safety: any number of request threads of the process may use one
+// ClientState. `slots_mutex_` guards the slot map's structure (slots are
+// never destroyed while the state lives, so references stay valid); each
+// slot's `lock` is the thread-level reader/writer lock of that attribute.
+// Lock order: `commit_mutex_`, then slot locks in ascending attribute name,
+// never `slots_mutex_` while waiting for a slot lock.
+#pragma once
+
+#include <atomic>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <oneapi/tbb/rw_mutex.h>
+
+#include "graph/object_graph.hpp"
+#include "shm/store.hpp"
+#include "sync/attribute_codec.hpp"
+
+namespace shmsession::sync::detail {
+
+struct Slot {
+  oneapi::tbb::rw_mutex lock;
+  // The local value; null until first accessed (decoded lazily).
+  std::shared_ptr<void> object;
+  const TypeOps* ops = nullptr;  // type of `object`
+  // Benchmark: the primary state's value at the last synchronization.
+  bool in_primary = false;
+  std::string benchmark_bytes;
+  std::optional<graph::ObjectGraph> benchmark_graph;
+  std::uint64_t benchmark_version = 0;  // the attribute's version in the primary state
+  std::uint32_t flags = 0;
+  // Local changes pending the next commit.
+  bool removed = false;
+  std::atomic<bool> tracked{false};  // mutably accessed since the last commit
+};
+
+struct CommitOutcome {
+  std::uint64_t version = 0;             // session version after the commit
+  std::vector<std::string> written;      // attributes written (puts and removals)
+  std::size_t examined = 0;              // mutably accessed attributes compared
+};
+
+class ClientState {
+ public:
+  ClientState(std::string id, Comparison comparison) : id_(std::move(id)), comparison_(comparison) {}
+
+  const std::string& id() const noexcept { return id_; }
+  std::optional<LockToken> token() const;
+  void set_token(std::optional<LockToken> token);
+
+  // Reloads the attributes whose primary version moved (all of them after a
+  // remove-and-recreate), if the session version moved. Throws: as Store.
+  void refresh(Store& store, LockToken token);
+  // The slot of `name`, created empty if absent.
+  Slot& slot(std::string_view name);
+  // The slot of `name` if it holds a value (local or primary), else nullptr.
+  Slot* existing_slot(std::string_view name);
+  // Decodes the slot's value as `ops`' type if not done yet (write lock held).
+  // Throws: Error(InvalidArgument) for another type, Error(Corrupt).
+  void materialize(Slot& slot, std::string_view name, const TypeOps& ops);
+  // Builds the benchmark graph before a first mutable access (write lock held).
+  void prepare_edit(Slot& slot) const;
+
+  // Compares every mutably accessed attribute with its benchmark and commits
+  // the modified ones in one atomic commit. Throws: StaleToken, SegmentFull...
+  CommitOutcome commit(Store& store, LockToken token);
+  bool has_pending() const;
+
+  std::atomic<int> active_requests{0};
+  std::atomic<bool> release_requested{false};
+  std::mutex open_mutex;  // serializes taking the process lock
+
+ private:
+  struct Pending;
+  void examine(const std::string& name, Slot& slot, CommitBatch& batch, std::vector<Pending>& pending);
+
+  const std::string id_;
+  const Comparison comparison_;
+  mutable std::mutex slots_mutex_;
+  std::map<std::string, std::unique_ptr<Slot>, std::less<>> slots_;
+  std::optional<LockToken> token_;
+  SessionVersion seen_{~std::uint64_t{0}, 0};  // primary version of the benchmark
+  std::mutex commit_mutex_;
+};
+
+}  // namespace shmsession::sync::detail

@@ -1,0 +1,164 @@
+// Thread-level locks inside one process, and two processes taking turns on
+// one session through their client states.
+#define BOOST_TEST_MODULE client_concurrency
+#include <boost/test/unit_test.hpp>
+
+#include <atomic>
+#include <thread>
+
+#include <boost/serialization/string.hpp>
+#include <boost/serialization/vector.hpp>
+
+#include "sync/client.hpp"
+#include "test/support/test_support.hpp"
+
+using namespace shmsession;
+using namespace shmsession::sync;
+using namespace std::chrono_literals;
+using shmsession::test::ChildProcess;
+using shmsession::test::SegmentGuard;
+using shmsession::test::Signal;
+
+struct Tally {
+  long n = 0;
+  std::vector<int> log;
+  template <class A>
+  void serialize(A& a, unsigned) {
+    a& boost::serialization::make_nvp("n", n);
+    a& boost::serialization::make_nvp("log", log);
+  }
+};
+
+namespace {
+Store make(const SegmentGuard& g) {
+  CreateOptions o;
+  o.size_bytes = 64 << 20;
+  o.shards = 16;
+  return Store::create(g.name(), o);
+}
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(threads_on_one_attribute_serialize_and_on_others_proceed) {
+  SegmentGuard g("threads");
+  Store store = make(g);
+  Client client(store);
+  constexpr int kThreads = 8, kEdits = 2000;
+  {
+    SessionHandle s = client.open("t");
+    for (int i = 0; i < kThreads; ++i) s.put("own" + std::to_string(i), Tally{});
+    s.put("shared", Tally{});
+    s.commit();
+  }
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kThreads; ++i) {
+    threads.emplace_back([&, i] {
+      SessionHandle s = client.open("t");
+      for (int k = 0; k < kEdits; ++k) {
+        s.edit<Tally>("shared")->n += 1;
+        s.edit<Tally>("own" + std::to_string(i))->n += 1;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  SessionHandle s = client.open("t");
+  BOOST_TEST(s.get<Tally>("shared")->n == long{kThreads} * kEdits);
+  for (int i = 0; i < kThreads; ++i) BOOST_TEST(s.get<Tally>("own" + std::to_string(i))->n == kEdits);
+  BOOST_TEST(s.commit().written.size() == std::size_t{kThreads + 1});
+}
+
+BOOST_AUTO_TEST_CASE(a_read_waits_for_a_writer_of_the_same_attribute_only) {
+  SegmentGuard g("readwait");
+  Store store = make(g);
+  Client client(store);
+  SessionHandle s = client.open("t");
+  s.put("a", Tally{});
+  s.put("b", Tally{});
+  s.commit();
+  std::atomic<bool> read_a{false}, read_b{false};
+  Signal editing, done_editing;
+  std::thread writer([&] {
+    auto a = s.edit<Tally>("a");
+    a->n = 7;
+    editing.notify();
+    done_editing.wait(10s);
+  });
+  BOOST_REQUIRE(editing.wait(10s));
+  std::thread reader_a([&] {
+    read_a = s.get<Tally>("a")->n == 7;  // must see the writer's finished value
+  });
+  std::thread reader_b([&] { read_b = s.get<Tally>("b")->n == 0; });
+  reader_b.join();  // another attribute: not blocked by the writer
+  BOOST_TEST(read_b.load());
+  std::this_thread::sleep_for(100ms);
+  BOOST_TEST(!read_a.load());  // still waiting for the writer
+  done_editing.notify();
+  writer.join();
+  reader_a.join();
+  BOOST_TEST(read_a.load());
+}
+
+BOOST_AUTO_TEST_CASE(two_processes_take_turns_and_see_each_others_commits) {
+  SegmentGuard g("turns");
+  Store store = make(g);
+  constexpr int kRounds = 1000;
+  Signal go;
+  auto worker = [&](int me) {
+    Store mine = Store::attach(g.name());
+    Client client(mine);
+    if (!go.wait(10s)) return 2;  // both start together
+    long last_seen = -1;
+    for (int r = 0; r < kRounds; ++r) {
+      SessionHandle s = client.open("shared", 10s);
+      if (!s.contains("tally")) s.put("tally", Tally{});
+      {
+        auto t = s.edit<Tally>("tally");
+        if (t->n < last_seen) return 1;  // a commit of ours got lost
+        t->n += 1;
+        t->log.push_back(me);
+        last_seen = t->n;
+      }  // the edit handle goes before the commit
+      s.commit();
+    }
+    return 0;
+  };
+  ChildProcess a([&] { return worker(1); });
+  ChildProcess b([&] { return worker(2); });
+  std::this_thread::sleep_for(50ms);  // both attached; not a synchronisation, a head start
+  go.notify();
+  go.notify();
+  BOOST_TEST(a.wait() == 0);
+  BOOST_TEST(b.wait() == 0);
+  Client reader(store);
+  SessionHandle s = reader.open("shared");
+  auto t = s.get<Tally>("tally");
+  BOOST_TEST(t->n == 2 * kRounds);
+  BOOST_TEST(t->log.size() == std::size_t{2 * kRounds});
+  // Both processes had turns in between each other, not just one after the other.
+  int switches = 0;
+  for (std::size_t i = 1; i < t->log.size(); ++i) switches += t->log[i] != t->log[i - 1];
+  BOOST_TEST_MESSAGE("turn switches: " << switches);
+  BOOST_TEST(switches >= 4);  // turns interleave: each request end is a safe point for a waiter
+}
+
+BOOST_AUTO_TEST_CASE(an_idle_holder_flushes_and_releases_when_asked) {
+  SegmentGuard g("flush");
+  Store store = make(g);
+  Signal edited, checked;
+  ChildProcess holder([&] {
+    Store mine = Store::attach(g.name());
+    Client client(mine);
+    {
+      SessionHandle s = client.open("cart");
+      s.put("tally", Tally{5, {}});  // pending: not committed by the request
+    }
+    edited.notify();
+    return checked.wait(20s) ? 0 : 1;  // idle, still holding the lock (sticky)
+  });
+  BOOST_REQUIRE(edited.wait(10s));
+  BOOST_TEST(store.locks().size() == 1u);
+  Client client(store);
+  SessionHandle s = client.open("cart", 10s);  // asks the holder, which flushes and releases
+  BOOST_TEST(s.get<Tally>("tally")->n == 5);
+  checked.notify();
+  BOOST_TEST(holder.wait() == 0);
+}

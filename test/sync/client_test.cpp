@@ -1,0 +1,217 @@
+// The client state of one process: tracked access, commit of only the
+// modified attributes, immutable types, comparison modes, refresh.
+#define BOOST_TEST_MODULE client
+#include <boost/test/unit_test.hpp>
+
+#include <boost/serialization/string.hpp>
+#include <boost/serialization/vector.hpp>
+
+#include "sync/client.hpp"
+#include "test/support/test_support.hpp"
+
+using namespace shmsession;
+using namespace shmsession::sync;
+using namespace std::chrono_literals;
+using shmsession::test::SegmentGuard;
+
+struct Item {
+  std::string sku;
+  int qty = 0;
+  template <class A>
+  void serialize(A& a, unsigned) {
+    a& boost::serialization::make_nvp("sku", sku);
+    a& boost::serialization::make_nvp("qty", qty);
+  }
+  friend bool operator==(const Item&, const Item&) = default;
+};
+
+struct Cart {
+  std::vector<Item> items;
+  std::string coupon;
+  template <class A>
+  void serialize(A& a, unsigned) {
+    a& boost::serialization::make_nvp("items", items);
+    a& boost::serialization::make_nvp("coupon", coupon);
+  }
+};
+
+struct Signup {  // never changes once written
+  std::string email;
+  template <class A>
+  void serialize(A& a, unsigned) {
+    a& boost::serialization::make_nvp("email", email);
+  }
+};
+SHMSESSION_IMMUTABLE_TYPE(Signup);
+
+struct Counter {
+  long n = 0;
+  template <class A>
+  void serialize(A& a, unsigned) {
+    a& boost::serialization::make_nvp("n", n);
+  }
+};
+SHMSESSION_COMPARE_BINARY(Counter);
+
+namespace {
+
+struct Fixture {
+  SegmentGuard guard{"client"};
+  Store store = [this] {
+    CreateOptions o;
+    o.size_bytes = 32 << 20;
+    o.shards = 16;
+    return Store::create(guard.name(), o);
+  }();
+};
+
+std::uint64_t attribute_version(Store& store, const std::string& id, const std::string& name) {
+  std::optional<SessionInfo> info = store.describe(id);
+  for (const AttributeInfo& a : info->attributes)
+    if (a.name == name) return a.version;
+  return 0;
+}
+
+Errc code_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.code();
+  }
+  return static_cast<Errc>(-1);
+}
+
+Cart sample_cart() { return Cart{{{"A-1", 1}, {"B-2", 2}}, ""}; }
+
+}  // namespace
+
+BOOST_FIXTURE_TEST_SUITE(client, Fixture)
+
+BOOST_AUTO_TEST_CASE(only_modified_attributes_are_written) {
+  Client client(store);
+  {
+    SessionHandle s = client.open("u1");
+    s.put("cart", sample_cart());
+    s.put("signup", Signup{"a@b.c"});
+    s.put("visits", Counter{0});
+    CommitOutcome first = s.commit();
+    BOOST_TEST(first.written.size() == 3u);
+    BOOST_TEST(first.version == 1u);
+  }
+  SessionHandle s = client.open("u1");
+  // Reads are not tracked: nothing to examine, nothing written.
+  BOOST_TEST(s.get<Cart>("cart")->items.size() == 2u);
+  CommitOutcome none = s.commit();
+  BOOST_TEST(none.examined == 0u);
+  BOOST_TEST(none.written.empty());
+  // An edit that changes nothing writes nothing.
+  { auto cart = s.edit<Cart>("cart"); }
+  CommitOutcome same = s.commit();
+  BOOST_TEST(same.examined == 1u);
+  BOOST_TEST(same.written.empty());
+  BOOST_TEST(store.version("u1")->version == 1u);
+  // A real change writes that attribute only.
+  s.edit<Cart>("cart")->items[1].qty = 3;
+  s.edit<Counter>("visits");  // untouched value
+  CommitOutcome one = s.commit();
+  BOOST_TEST(one.examined == 2u);
+  BOOST_REQUIRE(one.written.size() == 1u);
+  BOOST_TEST(one.written[0] == "cart");
+  BOOST_TEST(one.version == 2u);
+  BOOST_TEST(attribute_version(store, "u1", "cart") == 2u);
+  BOOST_TEST(attribute_version(store, "u1", "visits") == 1u);
+  BOOST_TEST(attribute_version(store, "u1", "signup") == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(putting_an_equal_value_writes_nothing) {
+  Client client(store);
+  SessionHandle s = client.open("u2");
+  s.put("cart", sample_cart());
+  s.commit();
+  s.put("cart", sample_cart());
+  BOOST_TEST(s.commit().written.empty());
+  Cart other = sample_cart();
+  other.coupon = "SAVE10";
+  s.put("cart", other);
+  BOOST_TEST(s.commit().written.size() == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(immutable_attributes_are_written_once) {
+  Client client(store);
+  SessionHandle s = client.open("u3");
+  s.put("signup", Signup{"x@y.z"});
+  s.put("visits", Counter{1});
+  s.commit();
+  BOOST_TEST(store.describe("u3")->attributes.at(0).flags == kAttributeImmutable);
+  for (int i = 0; i < 5; ++i) {
+    BOOST_TEST(s.get<Signup>("signup")->email == "x@y.z");
+    s.edit<Counter>("visits")->n += 1;
+    CommitOutcome c = s.commit();
+    BOOST_TEST(c.examined == 1u);  // the immutable one is never examined again
+  }
+  BOOST_TEST(attribute_version(store, "u3", "signup") == 1u);
+  BOOST_TEST(attribute_version(store, "u3", "visits") == 6u);
+}
+
+BOOST_AUTO_TEST_CASE(removal_and_errors) {
+  Client client(store);
+  SessionHandle s = client.open("u4");
+  s.put("cart", sample_cart());
+  s.commit();
+  BOOST_TEST((code_of([&] { s.get<Counter>("cart"); }) == Errc::InvalidArgument));
+  BOOST_TEST((code_of([&] { s.get<Cart>("nothing"); }) == Errc::NotFound));
+  BOOST_TEST((code_of([&] { s.edit<Cart>("nothing"); }) == Errc::NotFound));
+  BOOST_TEST(s.contains("cart"));
+  BOOST_TEST(s.remove("cart"));
+  BOOST_TEST(!s.contains("cart"));
+  BOOST_TEST(!s.remove("cart"));
+  BOOST_TEST(s.commit().written.at(0) == "cart");
+  BOOST_TEST(store.describe("u4")->attributes.empty());
+  // Bytes that a client did not write are refused, not misread.
+  store.commit("u4", CommitBatch{}.put("raw", "not an archive"));
+  SessionHandle again = client.open("u4");
+  BOOST_TEST((code_of([&] { again.get<Cart>("raw"); }) == Errc::Corrupt));
+}
+
+BOOST_AUTO_TEST_CASE(binary_comparison_mode_gives_the_same_answers) {
+  ClientOptions options;
+  options.comparison = Comparison::Binary;
+  Client client(store, options);
+  SessionHandle s = client.open("u5");
+  s.put("cart", sample_cart());
+  s.commit();
+  { auto c = s.edit<Cart>("cart"); }
+  BOOST_TEST(s.commit().written.empty());
+  s.edit<Cart>("cart")->coupon = "X";
+  BOOST_TEST(s.commit().written.size() == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(the_copy_is_refreshed_only_when_the_primary_moved) {
+  Client client(store);
+  const Cart* before;
+  {
+    SessionHandle s = client.open("u6");
+    s.put("cart", sample_cart());
+    s.put("visits", Counter{0});
+    s.commit();
+    before = &*s.get<Cart>("cart");
+  }
+  {
+    SessionHandle s = client.open("u6");
+    BOOST_TEST(&*s.get<Cart>("cart") == before);  // same object: nothing reloaded
+  }
+  // Another writer moves one attribute of the primary state.
+  client.release("u6");
+  Store other = Store::attach(guard.name());
+  {
+    Client writer(other);  // a second client state of the session
+    SessionHandle w = writer.open("u6");
+    w.edit<Counter>("visits")->n = 41;
+    w.commit();
+  }
+  SessionHandle s = client.open("u6");
+  BOOST_TEST(s.get<Counter>("visits")->n == 41);
+  BOOST_TEST(&*s.get<Cart>("cart") == before);  // unchanged attribute kept as it was
+}
+
+BOOST_AUTO_TEST_SUITE_END()
