@@ -29,6 +29,7 @@
 #include <boost/archive/binary_oarchive.hpp>
 
 #include "graph/object_graph.hpp"
+#include "graph/std_optional.hpp"  // std::optional members in attribute types
 #include "shm/error.hpp"
 
 namespace shmsession::sync {
