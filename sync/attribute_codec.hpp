@@ -125,3 +125,24 @@ const TypeOps& type_ops() {
 }
 
 }  // namespace shmsession::sync::detail
+
+namespace shmsession::sync {
+
+// The attribute bytes a Client writes for `value`: for tools and peers that
+// must hold byte-identical values (benchmarks, migrations).
+template <class T>
+std::string encode_attribute(const T& value) {
+  return detail::encode_value<T>(&value);
+}
+
+// The value of attribute bytes written for a T.
+// Throws: Error(InvalidArgument) if they hold another type, Error(Corrupt).
+template <class T>
+T decode_attribute(std::string_view bytes) {
+  const detail::TypeOps& ops = detail::type_ops<T>();
+  if (detail::tag_of(bytes, "(value)") != ops.tag)
+    throw Error(Errc::InvalidArgument, std::string("the bytes hold another type than ") + ops.name);
+  return std::move(*std::static_pointer_cast<T>(ops.decode(bytes)));
+}
+
+}  // namespace shmsession::sync

@@ -215,3 +215,13 @@ BOOST_AUTO_TEST_CASE(the_copy_is_refreshed_only_when_the_primary_moved) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_CASE(attribute_bytes_round_trip_and_name_their_type) {
+  std::string bytes = encode_attribute(sample_cart());
+  Cart back = decode_attribute<Cart>(bytes);
+  BOOST_TEST(back.items == sample_cart().items);
+  BOOST_TEST((code_of([&] { decode_attribute<Counter>(bytes); }) == Errc::InvalidArgument));
+  BOOST_TEST((code_of([&] { decode_attribute<Cart>("short"); }) == Errc::Corrupt));
+  bytes.resize(bytes.size() - 3);  // truncated archive
+  BOOST_TEST((code_of([&] { decode_attribute<Cart>(bytes); }) == Errc::Corrupt));
+}

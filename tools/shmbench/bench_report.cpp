@@ -135,7 +135,7 @@ ThroughputRow unavailable_row(std::string operation, std::string_view system, in
 
 void print_report_header(std::ostream& out, const BenchReport& report) {
   out << "machine: " << machine_line(report.machine) << '\n';
-  out << "peer: " << report.peer << " (same run, 127.0.0.1)\n";
+  out << "peer: " << report.peer << " (" << report.peer_origin << ")\n";
   out << "workload: " << report.workload << (report.quick ? " (--quick)" : "");
   for (const auto& [key, value] : report.parameters) out << "  " << key << "=" << parameter_text(value);
   out << '\n';

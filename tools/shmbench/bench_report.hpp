@@ -63,15 +63,33 @@ struct MemoryRow {
   double overhead_per_session() const noexcept { return bytes_per_session - payload_per_session; }
 };
 
+// What replicating one edit of one attribute costs: the whole value (what
+// whole-attribute replication sends) beside our patch and delta frame, how
+// fast the patch is made and applied, and what the object-graph diff finds.
+struct DeltaRow {
+  std::string scenario;
+  std::uint64_t whole_bytes = 0;  // the new value, encoded
+  std::uint64_t patch_bytes = 0;  // diff::make_patch
+  std::string method;             // the patch method make_patch chose
+  std::uint64_t frame_bytes = 0;  // encode_delta of the one-attribute session delta
+  double diff_mb_per_s = 0;       // make_patch: whole_bytes / time per call
+  double apply_mb_per_s = 0;      // apply_patch, the same way
+  std::uint64_t graph_changes = 0;  // paths graph::diff reports
+  std::string graph_first_path;     // e.g. "Modified history.orders[1850].total_cents"
+  double graph_ms = 0;  // build_graph of the new value + graph::diff (the benchmark's graph is cached)
+};
+
 struct BenchReport {
   std::string workload;
   std::string description;  // what is measured, and the session shape
   bool quick = false;
   MachineInfo machine;
   std::string peer;  // "redis 7.0.15", or "n/a"
+  std::string peer_origin = "same run, 127.0.0.1";  // printed after the peer's name
   boost::json::object parameters;  // sizes and counts the workload ran with
   std::vector<ThroughputRow> results;
   std::vector<MemoryRow> memory;
+  std::vector<DeltaRow> deltas;  // printed by the delta workload's own layout
   std::vector<std::string> notes;  // e.g. why the peer is missing
   double elapsed_s = 0;
 };

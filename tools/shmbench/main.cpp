@@ -14,6 +14,8 @@
 #include <boost/json/serialize.hpp>
 
 #include "shm/error.hpp"
+#include "tools/shmbench/cycle_report.hpp"
+#include "tools/shmbench/delta_report.hpp"
 #include "tools/shmbench/interrupt_cleanup.hpp"
 #include "tools/shmbench/lock_report.hpp"
 #include "tools/shmbench/workload.hpp"
@@ -34,6 +36,8 @@ struct ReportLayout {
 
 constexpr ReportLayout kLayouts[] = {
     {"lock", &shmsession::bench::print_lock_tables, &shmsession::bench::lock_report_json},
+    {"cycle", &shmsession::bench::print_cycle_tables, &shmsession::bench::cycle_report_json},
+    {"delta", &shmsession::bench::print_delta_tables, &shmsession::bench::delta_report_json},
 };
 
 ReportLayout layout_of(std::string_view workload) {
@@ -43,10 +47,11 @@ ReportLayout layout_of(std::string_view workload) {
 }
 
 constexpr const char* kFooter =
-    "Every workload starts its own redis-server on 127.0.0.1 (a free port), measures it\n"
-    "in the same run with the same session shape and stops it by pid; if redis-server\n"
-    "cannot be run its figures are n/a. Scratch segments are named shmbench_<pid>_*\n"
-    "and removed on exit. `shmbench <workload> --help` describes one workload.";
+    "Every workload with a server peer starts its own redis-server on 127.0.0.1 (a free\n"
+    "port), measures it in the same run with the same session shape and stops it by pid;\n"
+    "if redis-server cannot be run its figures are n/a. (delta's peer is whole-attribute\n"
+    "replication, computed from the same values: no server.) Scratch segments are named\n"
+    "shmbench_<pid>_* and removed on exit. `shmbench <workload> --help` describes one workload.";
 
 void add_run_options(CLI::App& command, RunOptions& options, bool& quiet) {
   command.add_flag("--quick", options.quick, "CI/smoke sizes: the whole run takes a few seconds");

@@ -4,6 +4,8 @@
 #include <cstdio>
 #include <iostream>
 
+#include "tools/shmbench/workload_cycle.hpp"
+#include "tools/shmbench/workload_delta.hpp"
 #include "tools/shmbench/workload_lock.hpp"
 #include "tools/shmbench/workload_primary.hpp"
 
@@ -16,6 +18,10 @@ constexpr Workload kWorkloads[] = {
      kPrimaryDetails, &run_primary},
     {"lock", "session lock: uncontended cycle, 2-process handoff, 4 processes on 1 session",
      kLockDetails, &run_lock},
+    {"cycle", "request cycle: open with a held lock, read 3, edit 1, commit; beside redis lock+HMGET+HSET",
+     kCycleDetails, &run_cycle},
+    {"delta", "replication bytes of one edit: our binary delta vs the whole attribute; diff MB/s",
+     kDeltaDetails, &run_delta},
 };
 
 }  // namespace

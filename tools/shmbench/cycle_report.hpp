@@ -1,0 +1,34 @@
+// How the `cycle` workload's report reads: two rows of ours (object-graph
+// and binary comparison) against one row of the peer, so the ratio of each
+// of ours is taken to that one peer row (the generic table pairs rows by
+// operation name, which differ here).
+//
+// Thread safety: plain functions over a report they only read.
+// Cross-process safety: not shared between processes.
+#pragma once
+
+#include <ostream>
+#include <string_view>
+
+#include <boost/json/object.hpp>
+
+#include "tools/shmbench/bench_report.hpp"
+
+namespace shmsession::bench {
+
+// Operation names of the cycle workload's rows in report.results.
+inline constexpr std::string_view kCycleObjectGraph = "request cycle, object-graph comparison";
+inline constexpr std::string_view kCycleBinary = "request cycle, binary comparison";
+inline constexpr std::string_view kCycleRedis = "request cycle, lock+HMGET+HSET+unlock";
+
+// Machine, peer, parameters, description, the table (ops/s, p50, p99, and
+// for ours: ops/s ours/peer and p50, p99 peer/ours, >1 = shmsession
+// better), notes and elapsed time.
+void print_cycle_tables(std::ostream& out, const BenchReport& report);
+
+// to_json(report) plus "comparison": [{"operation", "ops_per_s_ours_per_peer",
+// "p50_peer_per_ours", "p99_peer_per_ours"}] for each of ours; null where
+// the peer gave no figure.
+boost::json::object cycle_report_json(const BenchReport& report);
+
+}  // namespace shmsession::bench
