@@ -3,8 +3,6 @@
 #include "shm/store.hpp"
 
 #include <sys/random.h>
-#include <time.h>
-
 #include <chrono>
 #include <cstring>
 #include <thread>
@@ -15,6 +13,7 @@
 #include "shm/detail/change_ring.hpp"
 #include "shm/detail/names.hpp"
 #include "shm/detail/session_table.hpp"
+#include "shm/detail/clock.hpp"
 #include "shm/detail/store_impl.hpp"
 
 namespace shmsession {
@@ -26,12 +25,6 @@ namespace {
 constexpr auto kInitWait = std::chrono::seconds(2);
 constexpr std::uint32_t kWaiterSlots = 4096;   // processes waiting for locks, store-wide
 constexpr std::uint32_t kProcessSlots = 1024;  // processes holding locks, store-wide
-
-std::uint64_t unix_ms() {
-  timespec ts{};
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return static_cast<std::uint64_t>(ts.tv_sec) * 1000 + static_cast<std::uint64_t>(ts.tv_nsec) / 1000000;
-}
 
 bool is_power_of_two(std::uint64_t n) { return n != 0 && (n & (n - 1)) == 0; }
 
@@ -267,6 +260,12 @@ StoreStats Store::stats() const {
 }
 
 // ---- Impl helpers ---------------------------------------------------------
+
+Store::Impl::Place Store::Impl::place(std::string_view id) {
+  validate_session_id(id);
+  std::uint64_t hash = hash_session_id(id);
+  return {hash, shard_for(hash)};
+}
 
 void* Store::Impl::allocate(std::uint64_t bytes) {
   try {

@@ -1,8 +1,6 @@
 // Store process-lock operations (behaviour in shm/lock.hpp; mechanics under
 // the shard lock in shm/detail/lock_queue.cpp). Waiting happens outside every
 // lock, on the waiter slot's futex word, woken by the hand-over.
-#include <time.h>
-
 #include <algorithm>
 #include <chrono>
 
@@ -10,6 +8,7 @@
 #include "shm/detail/lock_queue.hpp"
 #include "shm/detail/names.hpp"
 #include "shm/detail/session_table.hpp"
+#include "shm/detail/clock.hpp"
 #include "shm/detail/store_impl.hpp"
 #include "shm/store.hpp"
 
@@ -25,12 +24,6 @@ constexpr auto kHolderCheckInterval = std::chrono::milliseconds(25);
 // How often the watcher thread looks for a stop request.
 constexpr auto kWatcherPoll = std::chrono::milliseconds(200);
 
-std::uint64_t unix_ms() {
-  timespec ts{};
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return static_cast<std::uint64_t>(ts.tv_sec) * 1000 + static_cast<std::uint64_t>(ts.tv_nsec) / 1000000;
-}
-
 Error not_found(std::string_view id) { return Error(Errc::NotFound, "session '" + std::string(id) + "' does not exist"); }
 
 Error stale(std::string_view id, LockToken token) {
@@ -38,11 +31,10 @@ Error stale(std::string_view id, LockToken token) {
                                      "' is no longer current");
 }
 
-// The live record of `id` in its (locked) shard, or NotFound.
-SessionRecord* locked_record(Shard& shard, std::string_view id, std::uint64_t hash) {
-  SessionRecord* r = find_record(shard, id, hash);
-  if (r == nullptr) throw not_found(id);
-  return r;
+// The live record held by `locked`, or NotFound.
+SessionRecord* live_record(const LockedSession& locked, std::string_view id) {
+  if (locked.record() == nullptr) throw not_found(id);
+  return locked.record();
 }
 
 }  // namespace
@@ -99,16 +91,13 @@ Store::Impl::~Impl() {
 // ---- acquire / release ----------------------------------------------------
 
 std::optional<LockToken> Store::try_acquire(std::string_view id) {
-  validate_session_id(id);
   Impl& s = *impl_;
   std::uint32_t process = s.own_process_slot();
-  std::uint64_t hash = hash_session_id(id);
-  Shard& shard = s.shard_for(hash);
   std::optional<std::uint64_t> token;
   {
-    ShardGuard guard(s, shard);
-    SessionRecord* r = locked_record(shard, id, hash);
     std::uint64_t now = unix_ms();
+    LockedSession locked(s, id, now);
+    SessionRecord* r = live_record(locked, id);
     token = try_grant(s.lock_context(), r->lock, self_identity(), process, now);
     if (token) r->last_access_unix_ms.store(now, std::memory_order_relaxed);
   }
@@ -158,13 +147,11 @@ LockToken Store::acquire(std::string_view id, std::chrono::milliseconds timeout)
   auto deadline = Clock::now() + timeout;
   std::uint32_t process = s.own_process_slot();
   ProcessIdentity self = self_identity();
-  std::uint64_t hash = hash_session_id(id);
-  Shard& shard = s.shard_for(hash);
   std::uint32_t waiter = 0;
   {
-    ShardGuard guard(s, shard);
-    SessionRecord* r = locked_record(shard, id, hash);
     std::uint64_t now = unix_ms();
+    LockedSession locked(s, id, now);
+    SessionRecord* r = live_record(locked, id);
     if (std::optional<std::uint64_t> token = try_grant(s.lock_context(), r->lock, self, process, now)) {
       s.remember_lock(id, *token);  // released between the two looks
       return LockToken{*token};
@@ -177,27 +164,21 @@ LockToken Store::acquire(std::string_view id, std::chrono::milliseconds timeout)
     enqueue_waiter(s.lock_context(), r->lock, waiter);
     request_release(s.lock_context(), r->lock, now);
   }
-  return wait_for_grant(s, id, hash, waiter, deadline);
+  return wait_for_grant(s, id, hash_session_id(id), waiter, deadline);
 }
 
 void Store::release(std::string_view id, LockToken token) {
-  validate_session_id(id);
   Impl& s = *impl_;
-  std::uint64_t hash = hash_session_id(id);
-  Shard& shard = s.shard_for(hash);
   s.forget_lock(id);
-  ShardGuard guard(s, shard);
-  SessionRecord* r = locked_record(shard, id, hash);
+  LockedSession locked(s, id, unix_ms());
+  SessionRecord* r = live_record(locked, id);
   if (r->lock.token != token.value) throw stale(id, token);
   hand_over(s.lock_context(), r->lock, unix_ms());
 }
 
 static bool release_requested_in(Store::Impl& s, std::string_view id, LockToken token) {
-  validate_session_id(id);
-  std::uint64_t hash = hash_session_id(id);
-  Shard& shard = s.shard_for(hash);
-  ShardGuard guard(s, shard);
-  SessionRecord* r = locked_record(shard, id, hash);
+  LockedSession locked(s, id, unix_ms());
+  SessionRecord* r = live_record(locked, id);
   if (r->lock.token != token.value) throw stale(id, token);
   return r->lock.release_requested_unix_ms != 0;
 }
@@ -207,12 +188,9 @@ bool Store::release_requested(std::string_view id, LockToken token) const {
 }
 
 bool Store::force_unlock(std::string_view id) {
-  validate_session_id(id);
   Impl& s = *impl_;
-  std::uint64_t hash = hash_session_id(id);
-  Shard& shard = s.shard_for(hash);
-  ShardGuard guard(s, shard);
-  SessionRecord* r = locked_record(shard, id, hash);
+  LockedSession locked(s, id, unix_ms());
+  SessionRecord* r = live_record(locked, id);
   if (r->lock.token == 0) return false;
   revoke(s.lock_context(), r->lock, unix_ms());
   return true;

@@ -2,8 +2,6 @@
 // only for bounded work on that shard (find, copy out, build from memory
 // already allocated, publish); allocation and freeing of segment memory
 // happen outside it, except in the rare fallback noted in commit_impl.
-#include <time.h>
-
 #include <algorithm>
 #include <vector>
 
@@ -12,6 +10,7 @@
 #include "shm/detail/lock_queue.hpp"
 #include "shm/detail/names.hpp"
 #include "shm/detail/session_table.hpp"
+#include "shm/detail/clock.hpp"
 #include "shm/detail/store_impl.hpp"
 #include "shm/detail/test_hooks.hpp"
 #include "shm/store.hpp"
@@ -24,18 +23,6 @@ namespace {
 
 // Optimistic commits retried this often before building under the lock.
 constexpr int kOptimisticAttempts = 8;
-
-std::uint64_t unix_ms() {
-  timespec ts{};
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return static_cast<std::uint64_t>(ts.tv_sec) * 1000 + static_cast<std::uint64_t>(ts.tv_nsec) / 1000000;
-}
-
-bool expired(const SessionRecord* r, std::uint64_t now) {
-  if (r->idle_timeout_s == 0) return false;
-  std::uint64_t last = r->last_access_unix_ms.load(std::memory_order_relaxed);
-  return now > last + std::uint64_t{r->idle_timeout_s} * 1000;
-}
 
 // Fencing: a holder's read or commit must present the current token.
 void check_token(const SessionRecord* r, std::optional<LockToken> token, std::string_view id) {
@@ -164,13 +151,10 @@ bool Store::create_session(std::string_view id, std::optional<std::uint32_t> idl
 // Copies a session out under its shard lock; `touch` refreshes its last access.
 static bool copy_session(Store::Impl& s, std::string_view id, std::span<const std::string_view> names,
                          bool touch, std::optional<LockToken> token, SessionSnapshot& out) {
-  validate_session_id(id);
-  std::uint64_t hash = hash_session_id(id);
-  Shard& shard = s.shard_for(hash);
   std::uint64_t now = unix_ms();
-  ShardGuard guard(s, shard);
-  SessionRecord* r = find_record(shard, id, hash);
-  if (r == nullptr || expired(r, now)) return false;
+  LockedSession locked(s, id, now);
+  SessionRecord* r = locked.record();
+  if (r == nullptr) return false;
   check_token(r, token, id);
   if (touch) r->last_access_unix_ms.store(now, std::memory_order_relaxed);
   const BlobHeader* b = r->blob.get();
@@ -201,26 +185,16 @@ std::optional<SessionSnapshot> Store::peek(std::string_view id, std::span<const 
 }
 
 std::optional<SessionVersion> Store::version(std::string_view id) const {
-  validate_session_id(id);
-  Impl& s = *impl_;
-  std::uint64_t hash = hash_session_id(id);
-  Shard& shard = s.shard_for(hash);
-  std::uint64_t now = unix_ms();
-  ShardGuard guard(s, shard);
-  SessionRecord* r = find_record(shard, id, hash);
-  if (r == nullptr || expired(r, now)) return std::nullopt;
+  LockedSession locked(*impl_, id, unix_ms());
+  SessionRecord* r = locked.record();
+  if (r == nullptr) return std::nullopt;
   return SessionVersion{version_of(r), r->incarnation};
 }
 
 std::optional<SessionInfo> Store::describe(std::string_view id) const {
-  validate_session_id(id);
-  Impl& s = *impl_;
-  std::uint64_t hash = hash_session_id(id);
-  Shard& shard = s.shard_for(hash);
-  std::uint64_t now = unix_ms();
-  ShardGuard guard(s, shard);
-  SessionRecord* r = find_record(shard, id, hash);
-  if (r == nullptr || expired(r, now)) return std::nullopt;
+  LockedSession locked(*impl_, id, unix_ms());
+  SessionRecord* r = locked.record();
+  if (r == nullptr) return std::nullopt;
   SessionInfo info;
   fill_info(r, info);
   if (const BlobHeader* b = r->blob.get()) {
@@ -386,14 +360,10 @@ bool Store::remove_session(std::string_view id) {
 }
 
 bool Store::touch(std::string_view id) {
-  validate_session_id(id);
-  Impl& s = *impl_;
-  std::uint64_t hash = hash_session_id(id);
-  Shard& shard = s.shard_for(hash);
   std::uint64_t now = unix_ms();
-  ShardGuard guard(s, shard);
-  SessionRecord* r = find_record(shard, id, hash);
-  if (r == nullptr || expired(r, now)) return false;
+  LockedSession locked(*impl_, id, now);
+  SessionRecord* r = locked.record();
+  if (r == nullptr) return false;
   r->last_access_unix_ms.store(now, std::memory_order_relaxed);
   return true;
 }

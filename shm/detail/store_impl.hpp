@@ -20,6 +20,7 @@
 
 #include "shm/detail/lock_queue.hpp"
 #include "shm/detail/robust_mutex.hpp"
+#include "shm/detail/session_table.hpp"
 #include "shm/detail/segment_format.hpp"
 #include "shm/store.hpp"
 
@@ -54,6 +55,13 @@ struct Store::Impl {
 
   shm::detail::Shard& shard_for(std::uint64_t hash) noexcept { return shards[(hash >> 32) & shard_mask]; }
 
+  // A validated session id, its hash and its shard. Throws: InvalidArgument.
+  struct Place {
+    std::uint64_t hash;
+    shm::detail::Shard& shard;
+  };
+  Place place(std::string_view id);
+
   // Segment memory, or nullptr when the segment is full.
   // Throws: Error(Corrupt) when the segment allocator is unusable (a process
   // died inside it).
@@ -79,6 +87,29 @@ namespace shm::detail {
 class ShardGuard : public RobustLockGuard {
  public:
   ShardGuard(Store::Impl& impl, Shard& shard) : RobustLockGuard(shard.mutex, [&] { impl.repair(shard); }) {}
+};
+
+// Whether a session has idled past its timeout at `now_ms`.
+inline bool expired(const SessionRecord* r, std::uint64_t now_ms) noexcept {
+  if (r->idle_timeout_s == 0) return false;
+  return now_ms > r->last_access_unix_ms.load(std::memory_order_relaxed) + std::uint64_t{r->idle_timeout_s} * 1000;
+}
+
+// The shard lock of a session's shard, held for this object's life, and the
+// session's record if it is there and not expired (else nullptr).
+class LockedSession {
+ public:
+  LockedSession(Store::Impl& s, std::string_view id, std::uint64_t now_ms)
+      : place_(s.place(id)), guard_(s, place_.shard), record_(find_record(place_.shard, id, place_.hash)) {
+    if (record_ != nullptr && expired(record_, now_ms)) record_ = nullptr;
+  }
+  SessionRecord* record() const noexcept { return record_; }
+  Shard& shard() const noexcept { return place_.shard; }
+
+ private:
+  Store::Impl::Place place_;
+  ShardGuard guard_;
+  SessionRecord* record_;
 };
 
 }  // namespace shm::detail

@@ -12,20 +12,15 @@
 #include "shm/error.hpp"
 #include "test/diff/allocation_probe.hpp"
 
+#include "test/support/test_support.hpp"
+
+using shmsession::test::code_of;
+
 using namespace shmsession;
 using namespace shmsession::diff;
 
 namespace {
 
-Errc code_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.code();
-  }
-  BOOST_FAIL("no shmsession::Error thrown");
-  return Errc::Io;
-}
 
 std::string random_bytes(std::mt19937_64& rng, std::size_t size) {
   std::string out(size, '\0');

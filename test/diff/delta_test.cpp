@@ -16,6 +16,10 @@
 #include "shm/error.hpp"
 #include "test/diff/allocation_probe.hpp"
 
+#include "test/support/test_support.hpp"
+
+using shmsession::test::code_of;
+
 using namespace shmsession;
 using namespace shmsession::diff;
 using shmsession::diff::detail::ByteWriter;
@@ -33,7 +37,6 @@ Error error_of(const std::function<void()>& f) {
   return Error(Errc::Io, "");
 }
 
-Errc code_of(const std::function<void()>& f) { return error_of(f).code(); }
 
 bool message_has(const std::function<void()>& f, const std::string& text) {
   const std::string what = error_of(f).what();

@@ -22,6 +22,10 @@
 #include "shm/error.hpp"
 #include "test/graph/graph_test_types.hpp"
 
+#include "test/support/test_support.hpp"
+
+using shmsession::test::code_of;
+
 using namespace shmsession;
 using namespace shmsession::graph;
 using namespace shmsession::graph::test;
@@ -83,15 +87,6 @@ bool contains_line(const std::string& text, const std::string& line) {
   return ("\n" + text).find("\n" + line + "\n") != std::string::npos;
 }
 
-Errc error_code_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.code();
-  }
-  BOOST_FAIL("no shmsession::Error thrown");
-  return Errc::Io;
-}
 
 }  // namespace
 
@@ -226,12 +221,12 @@ BOOST_AUTO_TEST_SUITE(errors)
 BOOST_AUTO_TEST_CASE(boost_refusals_become_invalid_argument) {
   Conflicting conflicting;
   conflicting.pointer = &conflicting.value;
-  BOOST_TEST((error_code_of([&] { build_graph(conflicting); }) == Errc::InvalidArgument));
+  BOOST_TEST((code_of([&] { build_graph(conflicting); }) == Errc::InvalidArgument));
 }
 
 BOOST_AUTO_TEST_CASE(an_archive_holds_exactly_one_value) {
-  BOOST_TEST((error_code_of([] { GraphOArchive archive; archive.release(); }) == Errc::InvalidArgument));
-  BOOST_TEST((error_code_of([] {
+  BOOST_TEST((code_of([] { GraphOArchive archive; archive.release(); }) == Errc::InvalidArgument));
+  BOOST_TEST((code_of([] {
                 GraphOArchive archive;
                 const int a = 1;
                 const int b = 2;

@@ -12,6 +12,8 @@
 #include "shm/store.hpp"
 #include "test/support/test_support.hpp"
 
+using shmsession::test::code_of;
+
 using namespace shmsession;
 using namespace std::chrono_literals;
 using shmsession::test::ChildProcess;
@@ -31,14 +33,6 @@ Store make(const SegmentGuard& g, std::uint32_t lease_ms = kDefaultLockLeaseMs, 
   return s;
 }
 
-Errc code_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.code();
-  }
-  return static_cast<Errc>(-1);
-}
 
 // Polls the operators' view until the session's queue has `n` waiters.
 bool wait_queue_length(Store& s, std::size_t n, std::chrono::milliseconds limit = 10s) {

@@ -9,6 +9,8 @@
 #include "shm/store.hpp"
 #include "test/support/test_support.hpp"
 
+using shmsession::test::code_of;
+
 using namespace shmsession;
 using shmsession::test::SegmentGuard;
 
@@ -27,15 +29,6 @@ struct Fixture {
   }
 };
 
-Errc code_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.code();
-  }
-  BOOST_FAIL("no shmsession::Error thrown");
-  return Errc::Io;
-}
 
 }  // namespace
 

@@ -125,6 +125,15 @@ bool Signal::wait(std::chrono::milliseconds timeout) {
   return ::read(fds_[0], &b, 1) == 1;
 }
 
+std::optional<Errc> code_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.code();
+  }
+  return std::nullopt;
+}
+
 CommandResult run_command(const std::vector<std::string>& argv, const std::string& input,
                           std::chrono::milliseconds timeout) {
   int in[2], out[2], err[2];

@@ -9,8 +9,11 @@
 
 #include <chrono>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
+
+#include "shm/error.hpp"
 
 namespace shmsession::test {
 
@@ -66,6 +69,11 @@ class Signal {
  private:
   int fds_[2] = {-1, -1};
 };
+
+// The code of the shmsession::Error that `f` throws, or nullopt if it
+// throws none (so `BOOST_TEST((code_of(f) == Errc::NotFound))` fails then).
+// Usable in forked children: it asserts nothing itself.
+std::optional<Errc> code_of(const std::function<void()>& f);
 
 struct CommandResult {
   int exit_code = -1;

@@ -9,6 +9,8 @@
 #include "sync/client.hpp"
 #include "test/support/test_support.hpp"
 
+using shmsession::test::code_of;
+
 using namespace shmsession;
 using namespace shmsession::sync;
 using namespace std::chrono_literals;
@@ -72,14 +74,6 @@ std::uint64_t attribute_version(Store& store, const std::string& id, const std::
   return 0;
 }
 
-Errc code_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.code();
-  }
-  return static_cast<Errc>(-1);
-}
 
 Cart sample_cart() { return Cart{{{"A-1", 1}, {"B-2", 2}}, ""}; }
 
