@@ -111,6 +111,19 @@ class Store {
                                                  std::uint64_t expected_version,
                                                  const CommitBatch& batch);
 
+  // Backup side: applies a commit made on the primary so that the session
+  // reaches exactly the primary's `new_version` (its written attributes take
+  // that version too). A session absent here is created (idle timeout as
+  // given, else the store's) when `expected_base` is empty or 0. Returns
+  // nullopt if `expected_base` is given and the session is not at it (the
+  // caller then asks for the session in full). A full copy of a session is
+  // a batch that also removes every local attribute the primary lacks.
+  // Throws: InvalidArgument (new_version not newer than the session's, bad
+  // names), SegmentFull.
+  std::optional<std::uint64_t> apply_replica(std::string_view id, std::optional<std::uint64_t> expected_base,
+                                             std::uint64_t new_version, const CommitBatch& batch,
+                                             std::optional<std::uint32_t> idle_timeout_s = {});
+
   // Removes a session; false if it was not there.
   bool remove_session(std::string_view id);
   // Removes every session; returns how many.

@@ -228,9 +228,8 @@ static void* keep_as_spare(Shard& shard, void* blob) {
 // blob it replaces becomes the spare or lands in `to_free`.
 static std::uint64_t publish(Store::Impl& s, Shard& shard, SessionRecord* r, const MergePlan& plan,
                              const PreparedBatch& batch, void* mem, std::uint64_t capacity, std::uint64_t now,
-                             void*& to_free) {
+                             std::uint64_t version, void*& to_free) {
   BlobHeader* old = r->blob.get();
-  std::uint64_t version = (old ? old->version : 0) + 1;
   std::uint64_t seq = s.begin_change(shard, r, ChangeKind::Committed);
   build_blob(mem, capacity, plan, old, batch, version, seq);
   run_test_hook(HookPoint::kCommitBeforePublish);
@@ -253,9 +252,29 @@ struct CommitRound {
   bool conflict = false;                 // expected version did not match
 };
 
+// What a commit requires of the session and which version it makes.
+struct CommitRules {
+  std::optional<std::uint64_t> expected;  // the session must be at this version
+  std::optional<LockToken> token;         // the session's lock token must be this one
+  std::optional<std::uint64_t> version;   // the new version (a replica's), else current + 1
+};
+
+// The version the commit makes. Throws: InvalidArgument for a replica
+// version that is not newer than the session's.
+static std::uint64_t next_version(const SessionRecord* r, const CommitRules& rules, std::string_view id) {
+  std::uint64_t current = version_of(r);
+  if (!rules.version) return current + 1;
+  if (*rules.version <= current)
+    throw Error(Errc::InvalidArgument, "replicated version " + std::to_string(*rules.version) + " of session '" +
+                                           std::string(id) + "' is not newer than its version " +
+                                           std::to_string(current));
+  return *rules.version;
+}
+
 static CommitRound commit_round(Store::Impl& s, Shard& shard, std::string_view id, std::uint64_t hash,
-                                const PreparedBatch& prepared, std::optional<std::uint64_t> expected,
-                                std::optional<LockToken> token, bool allocate_under_lock) {
+                                const PreparedBatch& prepared, const CommitRules& rules, bool allocate_under_lock) {
+  const std::optional<std::uint64_t>& expected = rules.expected;
+  const std::optional<LockToken>& token = rules.token;
   std::uint64_t now = unix_ms();
   MergePlan plan;
   Observed seen;
@@ -268,10 +287,11 @@ static CommitRound commit_round(Store::Impl& s, Shard& shard, std::string_view i
     check_token(r, token, id);
     if (expected && version_of(r) != *expected) return CommitRound{std::nullopt, true};
     plan = plan_merge(r->blob.get(), prepared);
-    if (!plan.changes) {
+    if (!plan.changes && !rules.version) {
       r->last_access_unix_ms.store(now, std::memory_order_relaxed);
       return CommitRound{version_of(r), false};
     }
+    const std::uint64_t version = next_version(r, rules, id);
     std::uint64_t capacity = plan.size;
     void* mem = take_spare(shard, plan.size, capacity);
     if (mem == nullptr && allocate_under_lock) {  // contended beyond reason: cannot be overtaken now
@@ -279,7 +299,7 @@ static CommitRound commit_round(Store::Impl& s, Shard& shard, std::string_view i
       if (mem == nullptr) s.throw_full(plan.size, "this commit");
     }
     if (mem != nullptr) {
-      round.version = publish(s, shard, r, plan, prepared, mem, capacity, now, to_free);
+      round.version = publish(s, shard, r, plan, prepared, mem, capacity, now, version, to_free);
     } else {
       seen = {r, r->incarnation, r->blob.get(), r->blob ? r->blob->commit_seq : 0};
     }
@@ -291,7 +311,8 @@ static CommitRound commit_round(Store::Impl& s, Shard& shard, std::string_view i
     SessionRecord* r = find_record(shard, id, hash);
     // A token revoked meanwhile fails the plan too; the next round refuses it.
     if (r != nullptr && seen.still_current(r) && (!token || r->lock.token == token->value)) {
-      round.version = publish(s, shard, r, plan, prepared, mem, plan.size, now, to_free);
+      // Same blob as planned, so the same version to build on.
+      round.version = publish(s, shard, r, plan, prepared, mem, plan.size, now, next_version(r, rules, id), to_free);
     } else {
       to_free = keep_as_spare(shard, mem);
     }
@@ -301,32 +322,40 @@ static CommitRound commit_round(Store::Impl& s, Shard& shard, std::string_view i
   return round;
 }
 
-static std::optional<std::uint64_t> commit_impl(Store::Impl& s, std::string_view id,
-                                                std::optional<std::uint64_t> expected, std::optional<LockToken> token,
+static std::optional<std::uint64_t> commit_impl(Store::Impl& s, std::string_view id, const CommitRules& rules,
                                                 const CommitBatch& batch) {
   validate_session_id(id);
   PreparedBatch prepared = prepare_batch(batch);
   std::uint64_t hash = hash_session_id(id);
   Shard& shard = s.shard_for(hash);
   for (int attempt = 0;; ++attempt) {
-    CommitRound round =
-        commit_round(s, shard, id, hash, prepared, expected, token, attempt >= kOptimisticAttempts);
+    CommitRound round = commit_round(s, shard, id, hash, prepared, rules, attempt >= kOptimisticAttempts);
     if (round.conflict) return std::nullopt;
     if (round.version) return round.version;
   }
 }
 
 std::uint64_t Store::commit(std::string_view id, const CommitBatch& batch) {
-  return *commit_impl(*impl_, id, std::nullopt, std::nullopt, batch);
+  return *commit_impl(*impl_, id, {}, batch);
 }
 
 std::optional<std::uint64_t> Store::commit_if_version(std::string_view id, std::uint64_t expected_version,
                                                       const CommitBatch& batch) {
-  return commit_impl(*impl_, id, expected_version, std::nullopt, batch);
+  return commit_impl(*impl_, id, {expected_version, std::nullopt, std::nullopt}, batch);
+}
+
+std::optional<std::uint64_t> Store::apply_replica(std::string_view id, std::optional<std::uint64_t> expected_base,
+                                                  std::uint64_t new_version, const CommitBatch& batch,
+                                                  std::optional<std::uint32_t> idle_timeout_s) {
+  if (!version(id)) {
+    if (expected_base && *expected_base != 0) return std::nullopt;  // the standby lacks the base
+    create_session(id, idle_timeout_s);
+  }
+  return commit_impl(*impl_, id, {expected_base, std::nullopt, new_version}, batch);
 }
 
 std::uint64_t Store::commit(std::string_view id, LockToken token, const CommitBatch& batch) {
-  return *commit_impl(*impl_, id, std::nullopt, token, batch);
+  return *commit_impl(*impl_, id, {std::nullopt, token, std::nullopt}, batch);
 }
 
 std::optional<SessionSnapshot> Store::read(std::string_view id, LockToken token,
