@@ -11,6 +11,8 @@ packages=(
   # libraries (Boost 1.81 only)
   libboost1.81-dev libboost-serialization1.81-dev libboost-test1.81-dev
   libboost-json1.81-dev libtbb-dev libxxhash-dev libcli11-dev libzstd-dev
+  # HMAC of the agent <-> backup wire frames (sync/wire)
+  libsodium-dev
   # clang with libFuzzer for the fuzz targets
   clang libclang-rt-14-dev
   # benchmark peers, started and stopped by shmbench itself

@@ -1,0 +1,88 @@
+// The bytes of an agent <-> backup wire frame (FrameCodec) and of the typed
+// payloads (sync/wire/payloads.hpp). See sync/wire/wire_format.md for the
+// prose. Delta payloads are diff/ delta frames: diff/delta_format.md.
+//
+// Thread safety: constants and a pure function only.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+
+namespace shmsession::sync::wire {
+
+// "SSWF" as it appears on the wire (little-endian u32).
+inline constexpr std::uint32_t kFrameMagic = 0x46575353;
+// Layout of the frame header and MAC. Bump on any change of meaning; a
+// decoder refuses every other version.
+inline constexpr std::uint8_t kFrameFormatVersion = 1;
+// Meaning of the frame types and their payloads, announced in Hello. A
+// change that an older peer would misread bumps it.
+inline constexpr std::uint16_t kProtocolVersion = 1;
+
+// magic (4) + format version (1) + type (1) + flags (2) + payload length (4)
+// + sequence (8).
+inline constexpr std::size_t kFrameHeaderBytes = 20;
+inline constexpr std::size_t kFrameMagicOffset = 0;
+inline constexpr std::size_t kFrameVersionOffset = 4;
+inline constexpr std::size_t kFrameTypeOffset = 5;
+inline constexpr std::size_t kFrameFlagsOffset = 6;
+inline constexpr std::size_t kFrameLengthOffset = 8;
+inline constexpr std::size_t kFrameSeqOffset = 12;
+// No flag is defined in format version 1: the field must be zero.
+inline constexpr std::uint16_t kFrameKnownFlags = 0;
+
+// HMAC-SHA-256 (libsodium crypto_auth_hmacsha256) of every byte before it,
+// keyed with the pre-shared key, at the end of the frame.
+inline constexpr std::size_t kFrameMacBytes = 32;
+inline constexpr std::size_t kKeyBytes = 32;
+// A key file holds the key raw, or as hex (an optional final '\n' allowed).
+inline constexpr std::size_t kKeyHexChars = 2 * kKeyBytes;
+
+// Payload caps. The defaults of FrameLimits; a receiver may lower them.
+inline constexpr std::size_t kDefaultMaxPayloadBytes = std::size_t{64} << 20;
+// Cap while no frame from the peer has passed its MAC check: the first
+// frame of either side (Hello, Welcome or Error) is small, so a peer without
+// the key cannot make the receiver buffer more than this.
+inline constexpr std::size_t kDefaultMaxFirstPayloadBytes = 4096;
+
+enum class FrameType : std::uint8_t {
+  Hello = 1,            // agent -> backup: protocol version, store id, agent's next change seq
+  Welcome = 2,          // backup -> agent: backup's store id (zeros if empty), last applied seq
+  Delta = 3,            // agent -> backup: seq = change seq; payload = a diff/ delta frame
+  SnapshotBegin = 4,    // agent -> backup: full resync starts; seq = snapshot's change seq
+  SnapshotSession = 5,  // agent -> backup: one whole session (opaque to the codec)
+  SnapshotEnd = 6,      // agent -> backup: full resync complete; seq as in SnapshotBegin
+  Ack = 7,              // backup -> agent: seq = highest change seq applied (cumulative)
+  ResendSession = 8,    // backup -> agent: send this session in full; payload = its id
+  Error = 9,            // either way: the sender closes; payload = a reason
+};
+inline constexpr std::uint8_t kFirstFrameType = 1;
+inline constexpr std::uint8_t kLastFrameType = 9;
+
+// Stable name for logs ("Hello"); "Unknown" for a value outside the list.
+constexpr std::string_view frame_type_name(FrameType type) noexcept {
+  switch (type) {
+    case FrameType::Hello: return "Hello";
+    case FrameType::Welcome: return "Welcome";
+    case FrameType::Delta: return "Delta";
+    case FrameType::SnapshotBegin: return "SnapshotBegin";
+    case FrameType::SnapshotSession: return "SnapshotSession";
+    case FrameType::SnapshotEnd: return "SnapshotEnd";
+    case FrameType::Ack: return "Ack";
+    case FrameType::ResendSession: return "ResendSession";
+    case FrameType::Error: return "Error";
+  }
+  return "Unknown";
+}
+
+// Typed payloads (sync/wire/payloads.hpp).
+inline constexpr std::size_t kStoreIdBytes = 16;
+// protocol version (2) + store id (16) + next change seq (8).
+inline constexpr std::size_t kHelloPayloadBytes = 2 + kStoreIdBytes + 8;
+// store id (16) + last applied change seq (8).
+inline constexpr std::size_t kWelcomePayloadBytes = kStoreIdBytes + 8;
+// Longer reasons are cut by make_error and refused by parse_error.
+inline constexpr std::size_t kMaxErrorReasonBytes = 1024;
+
+}  // namespace shmsession::sync::wire
