@@ -350,6 +350,7 @@ std::optional<std::uint64_t> Store::apply_replica(std::string_view id, std::opti
   if (!version(id)) {
     if (expected_base && *expected_base != 0) return std::nullopt;  // the standby lacks the base
     create_session(id, idle_timeout_s);
+    if (new_version == 0 && batch.empty()) return 0;  // created on the primary, nothing committed yet
   }
   return commit_impl(*impl_, id, {expected_base, std::nullopt, new_version}, batch);
 }

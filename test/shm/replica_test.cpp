@@ -104,6 +104,12 @@ BOOST_AUTO_TEST_CASE(a_full_copy_replaces_whatever_the_standby_had) {
   BOOST_TEST(s->find("b")->value == "2");
 }
 
+BOOST_AUTO_TEST_CASE(a_session_created_but_never_committed_is_replicated) {
+  BOOST_TEST(*standby.apply_replica("new", std::nullopt, 0, CommitBatch{}, 90) == 0u);
+  BOOST_TEST(standby.peek("new")->version == 0u);
+  BOOST_TEST(standby.peek("new")->idle_timeout_s == 90u);
+}
+
 BOOST_AUTO_TEST_CASE(the_standby_logs_what_it_applied) {
   std::uint64_t from = standby.stats().next_change_seq;
   standby.apply_replica("s", 0, 7, CommitBatch{}.put("a", "1"));

@@ -1,0 +1,75 @@
+#include "sync/backup/standby_applier.hpp"
+
+#include <vector>
+
+namespace shmsession::sync {
+
+StandbyApplier::Outcome StandbyApplier::apply(const Outgoing& item) {
+  if (in_full_) full_ids_.insert(item.delta.session_id);
+  if (item.kind == Outgoing::Kind::Removal) {
+    standby_.remove_session(item.delta.session_id);
+    return Outcome::Applied;
+  }
+  return apply_delta(item);
+}
+
+StandbyApplier::Outcome StandbyApplier::apply_delta(const Outgoing& item) {
+  const diff::SessionDelta& d = item.delta;
+  std::optional<SessionSnapshot> current = standby_.peek(d.session_id);
+  const bool from_empty = d.base_version == 0;
+  if (!from_empty && (!current || current->version != d.base_version)) return Outcome::NeedFull;
+  diff::AttributeMap attrs;
+  if (current && !from_empty)
+    for (const Attribute& a : current->attributes) attrs.emplace(a.name, std::make_pair(a.value, a.flags));
+  try {
+    diff::apply_delta(attrs, d);  // verifies every resulting checksum; all or nothing
+  } catch (const Error& e) {
+    if (e.code() == Errc::Corrupt) return Outcome::NeedFull;
+    throw;
+  }
+  // A full copy not newer than what the standby holds is of a re-created
+  // session (versions restart): drop the old incarnation first.
+  if (from_empty && current && current->version >= d.new_version) {
+    standby_.remove_session(d.session_id);  // a full copy of an older incarnation: start over
+    current.reset();
+  }
+  CommitBatch batch;
+  if (from_empty) {  // the whole session: everything it has, nothing it lacks
+    for (const auto& [name, value] : attrs) batch.put(name, value.first, value.second);
+    if (current)
+      for (const Attribute& a : current->attributes)
+        if (!attrs.contains(a.name)) batch.remove(a.name);
+  } else {  // only what changed, so attribute versions follow the primary's
+    for (const diff::AttributeChange& c : d.changes) {
+      if (c.kind == diff::AttributeChange::Kind::Remove) {
+        batch.remove(c.name);
+      } else {
+        const auto& value = attrs.at(c.name);
+        batch.put(c.name, value.first, value.second);
+      }
+    }
+  }
+  std::optional<std::uint64_t> base = current ? std::optional<std::uint64_t>(current->version) : std::nullopt;
+  return standby_.apply_replica(d.session_id, base, d.new_version, batch, item.idle_timeout_s)
+             ? Outcome::Applied
+             : Outcome::NeedFull;
+}
+
+void StandbyApplier::begin_full() {
+  in_full_ = true;
+  full_ids_.clear();
+}
+
+std::uint64_t StandbyApplier::end_full() {
+  in_full_ = false;
+  std::vector<std::string> stale;
+  standby_.for_each_session([&](const SessionInfo& info) {
+    if (!full_ids_.contains(info.id)) stale.push_back(info.id);
+    return true;
+  });
+  for (const std::string& id : stale) standby_.remove_session(id);
+  full_ids_.clear();
+  return stale.size();
+}
+
+}  // namespace shmsession::sync
