@@ -10,14 +10,26 @@ const Attribute* SessionSnapshot::find(std::string_view name) const noexcept {
   return (it != attributes.end() && it->name == name) ? &*it : nullptr;
 }
 
-std::string StoreInfo::store_id_hex() const {
+namespace {
+std::string hex(const std::array<std::uint8_t, 16>& bytes) {
   static constexpr char kHex[] = "0123456789abcdef";
   std::string out;
-  for (std::uint8_t b : store_id) {
+  for (std::uint8_t b : bytes) {
     out += kHex[b >> 4];
     out += kHex[b & 15];
   }
   return out;
+}
+}  // namespace
+
+std::string StoreInfo::store_id_hex() const { return hex(store_id); }
+
+std::string ReplicaPosition::primary_store_id_hex() const { return hex(primary_store_id); }
+
+bool ReplicaPosition::follows_a_primary() const noexcept {
+  for (std::uint8_t b : primary_store_id)
+    if (b != 0) return true;
+  return false;
 }
 
 std::string_view change_kind_name(ChangeKind kind) noexcept {

@@ -109,6 +109,16 @@ struct StoreInfo {
   std::string store_id_hex() const;
 };
 
+// Where a standby stands in its primary's change log. All zero on a store
+// that follows no primary.
+struct ReplicaPosition {
+  std::array<std::uint8_t, 16> primary_store_id{};
+  std::uint64_t applied_seq = 0;
+  bool follows_a_primary() const noexcept;
+  std::string primary_store_id_hex() const;
+  friend bool operator==(const ReplicaPosition&, const ReplicaPosition&) = default;
+};
+
 struct StoreStats {
   std::uint64_t sessions = 0;
   std::uint64_t attributes = 0;

@@ -69,6 +69,7 @@ bool build_root(Store::Impl& s, const CreateOptions& o) {
   for (std::uint32_t i = 0; i < kProcessSlots; ++i) new (&processes[i]) ProcessSlot{};
   root->waiters = waiters;
   root->processes = processes;
+  robust_mutex_init(root->replica_mutex);
   auto* shards = static_cast<Shard*>(shard_mem);
   for (std::uint32_t i = 0; i < o.shards; ++i) {
     Shard* sh = new (&shards[i]) Shard{};
@@ -257,6 +258,31 @@ StoreStats Store::stats() const {
   st.lock_revocations = impl_->root->lock_revocations.load(std::memory_order_relaxed);
   st.next_lock_token = impl_->root->next_token.load(std::memory_order_relaxed);
   return st;
+}
+
+namespace {
+// A writer that died mid-update may have left a new primary id beside an old
+// sequence: forget the position, so the backup asks for a full resync.
+void forget_position(StoreRoot& root) {
+  std::memset(root.replica_of, 0, sizeof root.replica_of);
+  root.replica_applied_seq = 0;
+}
+}  // namespace
+
+ReplicaPosition Store::replica_position() const {
+  StoreRoot& root = *impl_->root;
+  RobustLockGuard guard(root.replica_mutex, [&] { forget_position(root); });
+  ReplicaPosition position;
+  std::memcpy(position.primary_store_id.data(), root.replica_of, position.primary_store_id.size());
+  position.applied_seq = root.replica_applied_seq;
+  return position;
+}
+
+void Store::set_replica_position(const ReplicaPosition& position) {
+  StoreRoot& root = *impl_->root;
+  RobustLockGuard guard(root.replica_mutex, [&] { forget_position(root); });
+  std::memcpy(root.replica_of, position.primary_store_id.data(), position.primary_store_id.size());
+  root.replica_applied_seq = position.applied_seq;
 }
 
 // ---- Impl helpers ---------------------------------------------------------

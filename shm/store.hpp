@@ -124,6 +124,12 @@ class Store {
                                              std::uint64_t new_version, const CommitBatch& batch,
                                              std::optional<std::uint32_t> idle_timeout_s = {});
 
+  // A standby's position in its primary's change log, kept in the segment
+  // so a restarted backup daemon resumes where it stopped. The daemon sets
+  // it after applying and before acknowledging.
+  ReplicaPosition replica_position() const;
+  void set_replica_position(const ReplicaPosition& position);
+
   // Removes a session; false if it was not there.
   bool remove_session(std::string_view id);
   // Removes every session; returns how many.

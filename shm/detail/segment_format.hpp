@@ -19,7 +19,7 @@ namespace shmsession::shm::detail {
 namespace bip = boost::interprocess;
 
 inline constexpr std::uint64_t kSegmentMagic = 0x31'4E'4F'49'53'53'45'53ULL;  // "SESSION1"
-inline constexpr std::uint32_t kLayoutVersion = 2;
+inline constexpr std::uint32_t kLayoutVersion = 3;
 inline constexpr char kHeaderObjectName[] = "shmsession.header";
 
 inline constexpr std::uint32_t kInitCreating = 1;
@@ -218,6 +218,12 @@ struct StoreRoot {
   std::uint32_t process_capacity;
   bip::offset_ptr<WaiterSlot> waiters;
   bip::offset_ptr<ProcessSlot> processes;
+  // Replication position of a standby (all zero on a primary), guarded by
+  // replica_mutex: which primary it follows and the last change-log
+  // sequence of that primary it has applied.
+  RobustMutexStorage replica_mutex;
+  std::uint8_t replica_of[16];
+  std::uint64_t replica_applied_seq;
 };
 static_assert(std::is_standard_layout_v<StoreRoot>);
 static_assert(std::atomic<std::uint64_t>::is_always_lock_free);

@@ -118,4 +118,15 @@ BOOST_AUTO_TEST_CASE(the_standby_logs_what_it_applied) {
   BOOST_TEST(log.entries[1].version == 7u);
 }
 
+BOOST_AUTO_TEST_CASE(the_replica_position_persists_in_the_segment) {
+  BOOST_TEST(!standby.replica_position().follows_a_primary());
+  BOOST_TEST(standby.replica_position().applied_seq == 0u);
+  ReplicaPosition p{primary.info().store_id, 42};
+  standby.set_replica_position(p);
+  Store again = Store::attach(standby_name.name());
+  BOOST_TEST((again.replica_position() == p));
+  BOOST_TEST(again.replica_position().follows_a_primary());
+  BOOST_TEST(!primary.replica_position().follows_a_primary());
+}
+
 BOOST_AUTO_TEST_SUITE_END()

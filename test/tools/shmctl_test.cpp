@@ -15,6 +15,7 @@
 
 #include <boost/json.hpp>
 
+#include "shm/store.hpp"
 #include "test/support/test_support.hpp"
 
 namespace {
@@ -290,4 +291,26 @@ BOOST_AUTO_TEST_CASE(help_is_printed_for_every_command) {
   CommandResult top = shmctl({"--help"});
   BOOST_TEST(top.exit_code == 0);
   BOOST_TEST(top.out.find("destroy") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(info_shows_a_standby_replication_position) {
+  SegmentGuard guard("replica_info");
+  create_store(guard);
+  json::value primary = shmctl_json({"info", guard.name()});
+  BOOST_TEST(primary.at("replica_of").is_null());
+  BOOST_TEST(primary.at("replica_applied_seq").to_number<std::uint64_t>() == 0u);
+  {
+    shmsession::Store store = shmsession::Store::attach(guard.name());
+    shmsession::ReplicaPosition position;
+    position.primary_store_id.fill(0xab);
+    position.applied_seq = 77;
+    store.set_replica_position(position);
+  }
+  json::value standby = shmctl_json({"info", guard.name()});
+  std::string expected;
+  for (int i = 0; i < 16; ++i) expected += "ab";
+  BOOST_TEST(standby.at("replica_of").as_string() == expected);
+  BOOST_TEST(standby.at("replica_applied_seq").to_number<std::uint64_t>() == 77u);
+  std::string text = shmctl_ok({"info", guard.name()});
+  BOOST_TEST(text.find("replica applied seq") != std::string::npos);
 }

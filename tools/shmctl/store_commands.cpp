@@ -12,8 +12,11 @@
 namespace shmsession::shmctl {
 namespace {
 
-boost::json::object info_json(const StoreInfo& info, const StoreStats& stats) {
+boost::json::object info_json(const StoreInfo& info, const StoreStats& stats, const ReplicaPosition& replica) {
   return {
+      {"replica_of", replica.follows_a_primary() ? boost::json::value(replica.primary_store_id_hex())
+                                                 : boost::json::value(nullptr)},
+      {"replica_applied_seq", replica.applied_seq},
       {"name", info.name},
       {"layout_version", info.layout_version},
       {"store_id", info.store_id_hex()},
@@ -38,7 +41,7 @@ boost::json::object info_json(const StoreInfo& info, const StoreStats& stats) {
   };
 }
 
-FieldList info_fields(const StoreInfo& info, const StoreStats& stats) {
+FieldList info_fields(const StoreInfo& info, const StoreStats& stats, const ReplicaPosition& replica) {
   FieldList fields;
   fields.add("name", info.name)
       .add("layout version", std::to_string(info.layout_version))
@@ -60,6 +63,9 @@ FieldList info_fields(const StoreInfo& info, const StoreStats& stats) {
       .add("lock lease", info.lock_lease_ms ? std::to_string(info.lock_lease_ms) + "ms" : "none")
       .add("max lock queue", std::to_string(info.max_lock_queue))
       .add("next change seq", std::to_string(stats.next_change_seq));
+  if (replica.follows_a_primary())
+    fields.add("replica of", replica.primary_store_id_hex())
+        .add("replica applied seq", std::to_string(replica.applied_seq));
   return fields;
 }
 
@@ -67,10 +73,11 @@ void print_info(const Store& store, const Options& options, std::ostream& out) {
   const std::string what = "read info of " + quote(options.store);
   StoreInfo info = run_step(what, [&] { return store.info(); });
   StoreStats stats = run_step(what, [&] { return store.stats(); });
+  ReplicaPosition replica = run_step(what, [&] { return store.replica_position(); });
   if (options.json) {
-    print_json(out, info_json(info, stats));
+    print_json(out, info_json(info, stats, replica));
   } else {
-    info_fields(info, stats).print(out);
+    info_fields(info, stats, replica).print(out);
   }
 }
 
