@@ -1,9 +1,19 @@
 #!/usr/bin/env bash
 # README command (2): installs what is missing, builds everything, and runs
-# every test under CTest. .ci/run calls exactly this.
+# every test under CTest; then builds the suites again with AddressSanitizer
+# and UndefinedBehaviorSanitizer and runs them once more (benchmarks and the
+# clang fuzz targets, which carry their own sanitizers, are left out there).
+# .ci/run calls exactly this. SHMSESSION_SKIP_SANITIZED=1 skips the second pass.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 bash tools/scripts/install-deps.sh
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSHMSESSION_BUILD_TESTS=ON >/dev/null
 cmake --build build -j2
 ctest --test-dir build --output-on-failure -j2
+if [[ ${SHMSESSION_SKIP_SANITIZED:-0} != 1 ]]; then
+  cmake -S . -B build-sanitized -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSHMSESSION_BUILD_TESTS=ON \
+    -DSHMSESSION_BUILD_BENCHMARKS=OFF -DSHMSESSION_SANITIZE=address,undefined >/dev/null
+  cmake --build build-sanitized -j2
+  UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ASAN_OPTIONS=detect_leaks=1 \
+    ctest --test-dir build-sanitized --output-on-failure -j2 -LE fuzz
+fi
