@@ -42,4 +42,15 @@ std::string_view change_kind_name(ChangeKind kind) noexcept {
   return "unknown";
 }
 
+std::string_view agent_state_name(AgentState state) noexcept {
+  switch (state) {
+    case AgentState::Stopped: return "stopped";
+    case AgentState::Connecting: return "connecting";
+    case AgentState::Handshake: return "handshake";
+    case AgentState::FullResync: return "full-resync";
+    case AgentState::Streaming: return "streaming";
+  }
+  return "unknown";
+}
+
 }  // namespace shmsession

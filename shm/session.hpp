@@ -1,7 +1,7 @@
 // Plain value types exchanged with a Store: what a caller writes (a
 // CommitBatch), what it reads back (a SessionSnapshot), what an operator
-// sees (SessionInfo, StoreInfo, StoreStats) and what a follower of the change
-// log receives (ChangeEntry). They own their bytes: nothing here points into
+// sees (SessionInfo, StoreInfo, StoreStats, AgentStatus) and what a follower
+// of the change log receives (ChangeEntry). They own their bytes: nothing here points into
 // shared memory, so they outlive the Store and may cross threads freely.
 #pragma once
 
@@ -132,6 +132,50 @@ struct StoreStats {
   std::uint64_t next_change_seq = 0;
   std::uint64_t lock_revocations = 0;  // process locks taken from dead, overdue or forced holders
   std::uint64_t next_lock_token = 0;
+};
+
+// What the replication agent (shmsession-agent) is doing.
+enum class AgentState : std::uint8_t {
+  Stopped = 0,     // no agent runs, or it released its claim
+  Connecting = 1,  // dialling the backup
+  Handshake = 2,   // connected, comparing change-log positions
+  FullResync = 3,  // shipping every session
+  Streaming = 4,   // following the change log
+};
+
+// "stopped", "connecting", "handshake", "full-resync", "streaming" ("unknown"
+// for a value outside the enum).
+std::string_view agent_state_name(AgentState state) noexcept;
+
+// Longest texts of an AgentStatus the segment keeps; longer ones are cut
+// (never inside a UTF-8 sequence), not refused.
+inline constexpr std::size_t kMaxAgentBackupBytes = 63;
+inline constexpr std::size_t kMaxAgentErrorBytes = 191;
+
+// The replication agent's status as it last published it (see
+// Store::publish_agent_status). A change-log position is as
+// ChangeBatch::next_seq: the first sequence not yet covered.
+struct AgentStatus {
+  std::int32_t pid = 0;   // the agent, or the last one; 0: no agent has ever claimed this store
+  bool alive = false;     // filled by agent_status(): that process (pid + start time) still runs and holds the claim
+  AgentState state = AgentState::Stopped;
+  std::string backup;      // "host:port" of the backup daemon; cut to kMaxAgentBackupBytes
+  std::string last_error;  // last connection error, one line; cut to kMaxAgentErrorBytes
+  std::uint64_t started_unix_ms = 0;    // when the agent claimed the store (it claims as it starts)
+  std::uint64_t updated_unix_ms = 0;    // last publish (0 when publishing: the store stamps the time)
+  std::uint64_t connected_unix_ms = 0;  // current connection established (0: not connected)
+  std::uint64_t sent_seq = 0;    // change-log position of the last frame sent
+  std::uint64_t acked_seq = 0;   // change-log position the backup acknowledged
+  std::uint64_t lag_ms = 0;      // age of the oldest change not yet acknowledged
+  std::uint64_t frames_sent = 0;
+  std::uint64_t frames_per_s = 0;
+  std::uint64_t wire_bytes = 0;   // frame bytes sent, headers and MACs included
+  std::uint64_t delta_bytes = 0;  // encoded delta bytes shipped
+  std::uint64_t whole_bytes = 0;  // what whole-session replication would have shipped
+  std::uint64_t full_resyncs = 0;
+  std::uint64_t partial_resyncs = 0;
+  std::uint64_t reconnects = 0;
+  std::uint64_t resends = 0;      // sessions re-sent in full at the backup's request
 };
 
 enum class ChangeKind : std::uint8_t {

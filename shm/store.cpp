@@ -70,6 +70,7 @@ bool build_root(Store::Impl& s, const CreateOptions& o) {
   root->waiters = waiters;
   root->processes = processes;
   robust_mutex_init(root->replica_mutex);
+  robust_mutex_init(root->agent.claim_mutex);
   auto* shards = static_cast<Shard*>(shard_mem);
   for (std::uint32_t i = 0; i < o.shards; ++i) {
     Shard* sh = new (&shards[i]) Shard{};

@@ -185,6 +185,40 @@ class Store {
   // Reads up to `max` change-log entries starting at `from_seq`.
   ChangeBatch read_changes(std::uint64_t from_seq, std::size_t max) const;
 
+  // ---- Replication agent ----
+  // One process at a time is a store's agent: it claims the store, publishes
+  // its status every few milliseconds, and releases the claim when it stops.
+  // The claim belongs to the process (pid + start time), not to this Store
+  // object: it ends with release_agent, or when the process dies. Readers
+  // (agent_status) never wait for the agent and never see a status half
+  // written, even when the agent stalls or dies mid-publish.
+
+  // Makes the calling process this store's agent. Returns false if another
+  // live process is the agent (agent_status().pid names it). A claim by a
+  // process that died is taken over; a second claim by the same process
+  // returns true and changes nothing. A new claim starts from a blank
+  // status (state Stopped, every figure 0). Throws: Corrupt, Io (the claim
+  // lock is unusable).
+  bool claim_agent();
+  // Publishes the status. pid, alive and started_unix_ms are filled by the
+  // store from the claim (the caller's values are ignored); texts longer
+  // than kMaxAgentBackupBytes / kMaxAgentErrorBytes are cut; an
+  // updated_unix_ms of 0 is stamped with the current time. No system call,
+  // no allocation: meant for the agent's hot path.
+  // Throws: InvalidArgument if this process does not hold the claim, or the
+  // state is not an AgentState.
+  void publish_agent_status(const AgentStatus& status);
+  // Gives the claim up: the state becomes Stopped, the other figures stay
+  // for inspection, and another process may claim. No-op if this process
+  // does not hold the claim.
+  void release_agent();
+  // The last published status (all zero when no agent ever ran), with
+  // `alive` computed now: whether the claim is held and its process runs.
+  AgentStatus agent_status() const;
+  // The sequence the next change will get (stats().next_change_seq without
+  // visiting the shards): one atomic load.
+  std::uint64_t next_change_seq() const noexcept;
+
   // Opaque to users; defined in shm/detail/store_impl.hpp.
   struct Impl;
 

@@ -449,6 +449,10 @@ void Store::for_each_session(const std::function<bool(const SessionInfo&)>& visi
   }
 }
 
+std::uint64_t Store::next_change_seq() const noexcept {
+  return impl_->root->next_change_seq.load(std::memory_order_acquire);
+}
+
 ChangeBatch Store::read_changes(std::uint64_t from_seq, std::size_t max) const {
   Impl& s = *impl_;
   const std::uint32_t cap = s.root->change_capacity;

@@ -19,7 +19,7 @@ namespace shmsession::shm::detail {
 namespace bip = boost::interprocess;
 
 inline constexpr std::uint64_t kSegmentMagic = 0x31'4E'4F'49'53'53'45'53ULL;  // "SESSION1"
-inline constexpr std::uint32_t kLayoutVersion = 3;
+inline constexpr std::uint32_t kLayoutVersion = 4;
 inline constexpr char kHeaderObjectName[] = "shmsession.header";
 
 inline constexpr std::uint32_t kInitCreating = 1;
@@ -198,6 +198,59 @@ inline constexpr std::uint32_t kWaitPending = 0;
 inline constexpr std::uint32_t kWaitGranted = 1;
 inline constexpr std::uint32_t kWaitGone = 2;
 
+// Text in an agent status copy: byte 0 is the length, the bytes follow, all
+// packed into 64-bit words in memory order (so 1 + kMaxAgent*Bytes fills the
+// words exactly).
+inline constexpr std::size_t kAgentBackupWords = 8;   // 63 bytes of text
+inline constexpr std::size_t kAgentErrorWords = 24;   // 191 bytes of text
+
+// One copy of the replication agent's status, written under a seqlock.
+// Invariant: written only by the holder of AgentStatusBlock::claim_mutex,
+// between an odd and the next even store of `generation`; every other word
+// is an atomic written and read relaxed between the seqlock fences, so a
+// reader copies the words and keeps the copy only if `generation` was the
+// same even value before and after.
+struct AgentStatusCopy {
+  std::atomic<std::uint64_t> generation;  // odd while a writer fills this copy
+  std::atomic<std::int32_t> pid;          // the claimant, or the last one; 0: never claimed
+  std::atomic<std::uint32_t> claimed;     // 1 while `pid` holds the claim
+  std::atomic<std::uint64_t> start_time;  // the claimant's process start time (liveness, as lock holders)
+  std::atomic<std::uint32_t> state;       // AgentState
+  std::atomic<std::uint32_t> reserved;
+  std::atomic<std::uint64_t> started_unix_ms;  // when the claim was made
+  std::atomic<std::uint64_t> updated_unix_ms;
+  std::atomic<std::uint64_t> connected_unix_ms;
+  std::atomic<std::uint64_t> sent_seq;
+  std::atomic<std::uint64_t> acked_seq;
+  std::atomic<std::uint64_t> lag_ms;
+  std::atomic<std::uint64_t> frames_sent;
+  std::atomic<std::uint64_t> frames_per_s;
+  std::atomic<std::uint64_t> wire_bytes;
+  std::atomic<std::uint64_t> delta_bytes;
+  std::atomic<std::uint64_t> whole_bytes;
+  std::atomic<std::uint64_t> full_resyncs;
+  std::atomic<std::uint64_t> partial_resyncs;
+  std::atomic<std::uint64_t> reconnects;
+  std::atomic<std::uint64_t> resends;
+  std::atomic<std::uint64_t> backup[kAgentBackupWords];
+  std::atomic<std::uint64_t> last_error[kAgentErrorWords];
+};
+static_assert(std::is_standard_layout_v<AgentStatusCopy>);
+static_assert(sizeof(AgentStatusCopy) == 408);
+
+// The replication agent's claim and status (see Store::claim_agent). Writers
+// (claim, publish, release) hold claim_mutex and fill the copy that is not
+// current, then make it current; readers never lock and read the current
+// copy, so a writer that stalls or dies mid-write leaves the last complete
+// status readable.
+struct AgentStatusBlock {
+  RobustMutexStorage claim_mutex;
+  std::atomic<std::uint64_t> published;  // copies written; copies[published % 2] is current
+  AgentStatusCopy copies[2];
+};
+static_assert(std::is_standard_layout_v<AgentStatusBlock>);
+static_assert(sizeof(AgentStatusBlock) == sizeof(RobustMutexStorage) + 8 + 2 * sizeof(AgentStatusCopy));
+
 struct StoreRoot {
   std::uint32_t shard_count;  // power of two
   std::uint32_t change_capacity;
@@ -224,9 +277,12 @@ struct StoreRoot {
   RobustMutexStorage replica_mutex;
   std::uint8_t replica_of[16];
   std::uint64_t replica_applied_seq;
+  // The replication agent of a primary (all zero until one claims it).
+  AgentStatusBlock agent;
 };
 static_assert(std::is_standard_layout_v<StoreRoot>);
 static_assert(std::atomic<std::uint64_t>::is_always_lock_free);
 static_assert(std::atomic<std::uint32_t>::is_always_lock_free);
+static_assert(std::atomic<std::int32_t>::is_always_lock_free);
 
 }  // namespace shmsession::shm::detail

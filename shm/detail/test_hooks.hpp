@@ -18,6 +18,9 @@ enum class HookPoint {
   kCommitAfterPublish,
   // Inside a shard critical section while a bucket table is rebuilt.
   kTableGrow,
+  // Holding the agent claim mutex, halfway through writing an agent status
+  // copy (claim, publish or release): the copy's generation is odd.
+  kAgentStatusWrite,
 };
 
 using TestHook = void (*)(HookPoint);

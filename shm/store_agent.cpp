@@ -1,0 +1,93 @@
+// The replication agent's claim and status (behaviour in shm/store.hpp; the
+// seqlocked copies in shm/detail/agent_block.cpp). Writers take the block's
+// robust claim mutex for a few hundred nanoseconds; readers never lock.
+#include <string>
+
+#include "shm/detail/agent_block.hpp"
+#include "shm/detail/clock.hpp"
+#include "shm/detail/process_identity.hpp"
+#include "shm/detail/robust_mutex.hpp"
+#include "shm/detail/store_impl.hpp"
+#include "shm/store.hpp"
+
+namespace shmsession {
+
+using namespace shm::detail;
+
+namespace {
+
+bool held_by(const AgentClaim& claim, const ProcessIdentity& self) noexcept {
+  return claim.held && claim.pid == self.pid && claim.start_time == self.start_time;
+}
+
+// The claim mutex. A holder that died inside leaves nothing to repair: it
+// was writing the copy that is not current, and the next writer starts that
+// copy again at a new generation.
+class ClaimGuard : public RobustLockGuard {
+ public:
+  explicit ClaimGuard(AgentStatusBlock& block) : RobustLockGuard(block.claim_mutex) {}
+};
+
+}  // namespace
+
+bool Store::claim_agent() {
+  AgentStatusBlock& block = impl_->root->agent;
+  const ProcessIdentity self = self_identity();
+  // Look without the lock first, so that a standby agent polling for its
+  // turn never delays the live agent's publishes.
+  const AgentClaim seen = read_agent_status(block).claim;
+  if (seen.held && !held_by(seen, self) && process_alive(seen.pid, seen.start_time)) return false;
+
+  ClaimGuard guard(block);
+  const AgentClaim claim = current_agent_claim(block);
+  if (held_by(claim, self)) return true;
+  if (claim.held && process_alive(claim.pid, claim.start_time)) return false;
+  // Free, released, or its holder died: a fresh status under our name.
+  const std::uint64_t now = unix_ms();
+  AgentStatus fresh;
+  fresh.updated_unix_ms = now;
+  write_agent_status(block, AgentClaim{self.pid, self.start_time, now, true}, fresh);
+  return true;
+}
+
+void Store::publish_agent_status(const AgentStatus& status) {
+  if (static_cast<std::uint8_t>(status.state) > static_cast<std::uint8_t>(AgentState::Streaming))
+    throw Error(Errc::InvalidArgument,
+                "agent state " + std::to_string(static_cast<unsigned>(status.state)) + " is not an AgentState");
+  AgentStatusBlock& block = impl_->root->agent;
+  const ProcessIdentity self = self_identity();  // cached: no system call
+  AgentClaim claim;
+  {
+    ClaimGuard guard(block);
+    claim = current_agent_claim(block);
+    if (held_by(claim, self)) {
+      write_agent_status(block, claim, status);
+      return;
+    }
+  }
+  throw Error(Errc::InvalidArgument,
+              "process " + std::to_string(self.pid) + " does not hold the agent claim of store '" + impl_->name +
+                  "'" + (claim.held ? " (process " + std::to_string(claim.pid) + " does)" : std::string()) +
+                  "; call claim_agent first");
+}
+
+void Store::release_agent() {
+  AgentStatusBlock& block = impl_->root->agent;
+  const ProcessIdentity self = self_identity();
+  ClaimGuard guard(block);
+  AgentClaim claim = current_agent_claim(block);
+  if (!held_by(claim, self)) return;
+  AgentStatus last = read_agent_status(block).status;
+  last.state = AgentState::Stopped;
+  last.updated_unix_ms = unix_ms();
+  claim.held = false;
+  write_agent_status(block, claim, last);
+}
+
+AgentStatus Store::agent_status() const {
+  AgentRecord record = read_agent_status(impl_->root->agent);
+  record.status.alive = record.claim.held && process_alive(record.claim.pid, record.claim.start_time);
+  return record.status;
+}
+
+}  // namespace shmsession
