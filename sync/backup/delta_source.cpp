@@ -2,6 +2,8 @@
 
 #include <set>
 
+#include "diff/detail/byte_io.hpp"
+
 namespace shmsession::sync {
 namespace {
 
@@ -11,9 +13,14 @@ diff::AttributeMap attribute_map(const SessionSnapshot& snap) {
   return map;
 }
 
-std::uint64_t whole_size(const SessionSnapshot& snap) {
-  std::uint64_t n = 0;
-  for (const Attribute& a : snap.attributes) n += a.name.size() + a.value.size();
+// The size of the delta frame that would carry the whole session (every
+// attribute as a Put, diff/delta_format.md), without building it: what
+// whole-session replication in the same format would ship.
+std::uint64_t whole_size(const std::string& id, const SessionSnapshot& snap) {
+  using diff::detail::varint_size;
+  std::uint64_t n = 16 + varint_size(id.size()) + id.size() + 16 + varint_size(snap.attributes.size()) + 8;
+  for (const Attribute& a : snap.attributes)
+    n += varint_size(a.name.size()) + a.name.size() + 1 + 4 + 8 + varint_size(a.value.size()) + a.value.size();
   return n;
 }
 
@@ -25,7 +32,8 @@ std::optional<Outgoing> DeltaSource::delta_for(const std::string& id) {
   std::optional<SessionSnapshot> snap = primary_.peek(id);
   auto known = benchmark_.find(id);
   if (!snap) {
-    if (known == benchmark_.end()) return std::nullopt;  // created and gone before we looked
+    if (known == benchmark_.end() && complete_) return std::nullopt;  // created and gone before we looked
+    if (known == benchmark_.end()) return Outgoing{Outgoing::Kind::Removal, {id, 0, 0, {}}, 0};
     Outgoing removal{Outgoing::Kind::Removal, {id, known->second.version, 0, {}}, 0};
     benchmark_.erase(known);
     return removal;
@@ -36,8 +44,18 @@ std::optional<Outgoing> DeltaSource::delta_for(const std::string& id) {
   diff::AttributeMap now = attribute_map(*snap);
   Outgoing out{Outgoing::Kind::Delta, diff::make_delta(id, bench.version, snap->version, bench.attributes, now),
                snap->idle_timeout_s};
-  delta_bytes_ += diff::encode_delta(out.delta).size();
-  whole_bytes_ += whole_size(*snap);
+  try {
+    out.encoded = diff::encode_delta(out.delta);
+  } catch (const Error& e) {
+    // Over a frame cap (a session of more than 256 MiB of changes): the
+    // backup keeps the last version that fitted; counted and reported.
+    if (e.code() != Errc::InvalidArgument) throw;
+    ++oversized_;
+    last_oversized_ = id + ": " + e.what();
+    return std::nullopt;
+  }
+  delta_bytes_ += out.encoded.size();
+  whole_bytes_ += whole_size(id, *snap);
   bench.version = snap->version;
   bench.attributes = std::move(now);
   return out;
@@ -51,31 +69,63 @@ SourceBatch DeltaSource::poll(std::size_t max_entries) {
     batch.next_seq = next_seq_;
     return batch;
   }
-  std::set<std::string> seen;  // one delta per session per poll, in log order
+  // One delta per session per poll, in the order of the session's first
+  // change; first_change[i] is that change's seq for items[i].
+  std::set<std::string> seen;
+  std::vector<std::uint64_t> first_change;
   for (const ChangeEntry& e : log.entries)
     if (seen.insert(e.session_id).second)
-      if (std::optional<Outgoing> out = delta_for(e.session_id)) batch.items.push_back(std::move(*out));
+      if (std::optional<Outgoing> out = delta_for(e.session_id)) {
+        batch.items.push_back(std::move(*out));
+        first_change.push_back(e.seq);
+      }
   next_seq_ = log.next_seq;
   batch.next_seq = next_seq_;
+  for (std::size_t i = 0; i < batch.items.size(); ++i)
+    batch.items[i].seq = i + 1 < batch.items.size() ? first_change[i + 1] : batch.next_seq;
   return batch;
 }
 
-SourceBatch DeltaSource::snapshot() {
-  SourceBatch batch;
-  batch.next_seq = primary_.stats().next_change_seq;  // changes from here on are polled later
+void DeltaSource::resume(std::uint64_t seq, const std::vector<std::string>& forget) {
+  for (const std::string& id : forget) benchmark_.erase(id);
+  next_seq_ = seq;
+  complete_ = false;
+}
+
+DeltaSource::SnapshotPlan DeltaSource::begin_snapshot() {
+  SnapshotPlan plan;
+  plan.seq = primary_.next_change_seq();  // changes from here on are polled later
   benchmark_.clear();
+  complete_ = true;
   primary_.for_each_session([&](const SessionInfo& info) {
-    if (std::optional<Outgoing> out = delta_for(info.id)) batch.items.push_back(std::move(*out));
+    plan.ids.push_back(info.id);
     return true;
   });
-  next_seq_ = batch.next_seq;
+  next_seq_ = plan.seq;
+  return plan;
+}
+
+std::optional<Outgoing> DeltaSource::snapshot_item(const std::string& id, std::uint64_t seq) {
+  if (benchmark_.contains(id)) return std::nullopt;  // listed twice (a table grew meanwhile)
+  std::optional<Outgoing> out = delta_for(id);
+  if (out && out->kind == Outgoing::Kind::Removal) return std::nullopt;
+  if (out) out->seq = seq;
+  return out;
+}
+
+SourceBatch DeltaSource::snapshot() {
+  SnapshotPlan plan = begin_snapshot();
+  SourceBatch batch;
+  batch.next_seq = plan.seq;
+  for (const std::string& id : plan.ids)
+    if (std::optional<Outgoing> out = snapshot_item(id, plan.seq)) batch.items.push_back(std::move(*out));
   return batch;
 }
 
 std::optional<Outgoing> DeltaSource::full_session(const std::string& id) {
   benchmark_.erase(id);
   if (std::optional<Outgoing> out = delta_for(id)) return out;
-  return Outgoing{Outgoing::Kind::Removal, {id, 0, 0, {}}, 0};  // gone here: gone there too
+  return Outgoing{Outgoing::Kind::Removal, {id, 0, 0, {}}, 0, 0};  // gone here: gone there too
 }
 
 }  // namespace shmsession::sync

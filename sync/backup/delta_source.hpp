@@ -25,6 +25,14 @@ struct Outgoing {
   Kind kind = Kind::Delta;
   diff::SessionDelta delta;  // Removal: only session_id and base_version
   std::uint32_t idle_timeout_s = 0;
+  // The change-log position a backup reaches once it has applied this item
+  // and every item before it: every change below it is reflected. Items of
+  // one poll are in the order of their session's first change, so this is
+  // the first change of the next item's session (the batch's next_seq for
+  // the last); it strictly grows from item to item.
+  std::uint64_t seq = 0;
+  // encode_delta(delta) when the source made it already (empty otherwise).
+  std::string encoded;
 };
 
 struct SourceBatch {
@@ -39,6 +47,13 @@ class DeltaSource {
   // call snapshot() first for a backup that holds nothing yet.
   explicit DeltaSource(Store& primary);
 
+  // Continues from `seq` (a backup's last applied position) with a
+  // benchmark that may not know every session the backup holds: a session
+  // it does not know is shipped whole, and a removal is shipped even for a
+  // session it never saw. `forget` names sessions whose last shipment may
+  // not have arrived (sent, not acknowledged): their benchmark is dropped.
+  void resume(std::uint64_t seq, const std::vector<std::string>& forget);
+
   // Deltas for what changed since the last poll, at most `max_entries` log
   // entries' worth. Throws: as Store.
   SourceBatch poll(std::size_t max_entries);
@@ -46,14 +61,29 @@ class DeltaSource {
   // benchmark; the log position moves to where the snapshot began, so later
   // polls cover whatever changed during it.
   SourceBatch snapshot();
+  // The same, streamed: begin_snapshot resets the benchmark, moves the log
+  // position and lists the sessions (ids only, cheap); snapshot_item then
+  // gives one session in full (nullopt if it went meanwhile: a later poll
+  // ships the removal). Every item's seq is the snapshot's position.
+  struct SnapshotPlan {
+    std::uint64_t seq = 0;
+    std::vector<std::string> ids;
+  };
+  SnapshotPlan begin_snapshot();
+  std::optional<Outgoing> snapshot_item(const std::string& id, std::uint64_t seq);
   // The delta that brings a backup holding nothing of `id` to its current
   // state (the backup asked for it after a checksum mismatch).
   std::optional<Outgoing> full_session(const std::string& id);
 
   std::uint64_t next_seq() const noexcept { return next_seq_; }
-  // Bytes of the deltas produced and of the whole sessions they stand for.
+  // Bytes of the deltas produced, and of the delta frames that would carry
+  // the whole sessions instead (whole-session replication, same format).
   std::uint64_t delta_bytes() const noexcept { return delta_bytes_; }
   std::uint64_t whole_bytes() const noexcept { return whole_bytes_; }
+  // Changes too large for one delta frame, skipped (the backup keeps the
+  // session's last shipped version), and the last such session and reason.
+  std::uint64_t oversized() const noexcept { return oversized_; }
+  const std::string& last_oversized() const noexcept { return last_oversized_; }
 
  private:
   struct Benchmark {
@@ -66,8 +96,13 @@ class DeltaSource {
   Store& primary_;
   std::uint64_t next_seq_;
   std::unordered_map<std::string, Benchmark> benchmark_;
+  // The benchmark knows every session the backup holds (after a snapshot;
+  // not after resume): a removal of an unknown session need not be shipped.
+  bool complete_ = true;
   std::uint64_t delta_bytes_ = 0;
   std::uint64_t whole_bytes_ = 0;
+  std::uint64_t oversized_ = 0;
+  std::string last_oversized_;
 };
 
 }  // namespace shmsession::sync

@@ -87,21 +87,62 @@ std::uint64_t parse_ack(const Frame& frame) {
   return frame.seq;
 }
 
-Frame make_resend_session(std::string_view session_id) {
+namespace {
+
+// ResendSession and Removal: a session id as `bytes`.
+Frame make_id_frame(FrameType type, std::uint64_t seq, std::string_view session_id) {
   if (session_id.empty() || session_id.size() > kMaxSessionIdBytes)
-    throw Error(Errc::InvalidArgument, "ResendSession: session id must be 1.." + std::to_string(kMaxSessionIdBytes) +
-                                           " bytes, got " + std::to_string(session_id.size()));
-  Frame frame{FrameType::ResendSession, 0, {}};
+    throw Error(Errc::InvalidArgument, std::string(frame_type_name(type)) + ": session id must be 1.." +
+                                           std::to_string(kMaxSessionIdBytes) + " bytes, got " +
+                                           std::to_string(session_id.size()));
+  Frame frame{type, seq, {}};
   ByteWriter(frame.payload).sized_bytes(session_id);
   return frame;
 }
 
-std::string parse_resend_session(const Frame& frame) {
-  ByteReader reader = open_payload(frame, FrameType::ResendSession, true);
+std::string parse_id_frame(const Frame& frame, FrameType type, bool zero_seq) {
+  ByteReader reader = open_payload(frame, type, zero_seq);
   const std::string_view id = reader.sized_bytes(kMaxSessionIdBytes, "session id");
   if (id.empty()) reader.fail("empty session id");
   expect_end(reader);
   return std::string(id);
+}
+
+}  // namespace
+
+Frame make_resend_session(std::string_view session_id) {
+  return make_id_frame(FrameType::ResendSession, 0, session_id);
+}
+
+std::string parse_resend_session(const Frame& frame) { return parse_id_frame(frame, FrameType::ResendSession, true); }
+
+Frame make_removal(std::uint64_t seq, std::string_view session_id) {
+  return make_id_frame(FrameType::Removal, seq, session_id);
+}
+
+std::string parse_removal(const Frame& frame) { return parse_id_frame(frame, FrameType::Removal, false); }
+
+Frame make_restore_request() {
+  Frame frame{FrameType::RestoreRequest, 0, {}};
+  ByteWriter(frame.payload).u16(kProtocolVersion);
+  return frame;
+}
+
+void parse_restore_request(const Frame& frame) {
+  ByteReader reader = open_payload(frame, FrameType::RestoreRequest, true);
+  const std::uint16_t version = reader.u16("protocol version");
+  if (version != kProtocolVersion)
+    reader.fail("peer speaks protocol version " + std::to_string(version) + ", this build speaks " +
+                std::to_string(kProtocolVersion));
+  expect_end(reader);
+}
+
+Frame make_heartbeat(std::uint64_t seq) { return Frame{FrameType::Heartbeat, seq, {}}; }
+
+std::uint64_t parse_heartbeat(const Frame& frame) {
+  ByteReader reader = open_payload(frame, FrameType::Heartbeat, false);
+  expect_end(reader);
+  return frame.seq;
 }
 
 Frame make_error(std::string_view reason) {

@@ -1,5 +1,5 @@
 // Typed payloads of the small control frames (Hello, Welcome, Ack,
-// ResendSession, Error): make_* builds the whole Frame, parse_* reads one
+// ResendSession, Removal, RestoreRequest, Heartbeat, Error): make_* builds the whole Frame, parse_* reads one
 // back. Delta and Snapshot* payloads belong to the sync layer and are opaque
 // to the wire codec. Layouts: sync/wire/wire_format.md.
 //
@@ -62,6 +62,20 @@ std::uint64_t parse_ack(const Frame& frame);
 // kMaxSessionIdBytes.
 Frame make_resend_session(std::string_view session_id);
 std::string parse_resend_session(const Frame& frame);
+
+// Removal: seq as a Delta's; the payload is the session id as `bytes`.
+// Throws: Error(InvalidArgument) for an id that is empty or too long.
+Frame make_removal(std::uint64_t seq, std::string_view session_id);
+std::string parse_removal(const Frame& frame);
+
+// RestoreRequest: the payload is the requester's protocol version (u16),
+// checked like Hello's.
+Frame make_restore_request();
+void parse_restore_request(const Frame& frame);
+
+// Heartbeat: the agent's position as its sequence, no payload.
+Frame make_heartbeat(std::uint64_t seq);
+std::uint64_t parse_heartbeat(const Frame& frame);
 
 // A reason longer than kMaxErrorReasonBytes is cut, never refused: reporting
 // an error must not fail.

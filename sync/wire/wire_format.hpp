@@ -40,7 +40,12 @@ inline constexpr std::size_t kKeyBytes = 32;
 inline constexpr std::size_t kKeyHexChars = 2 * kKeyBytes;
 
 // Payload caps. The defaults of FrameLimits; a receiver may lower them.
-inline constexpr std::size_t kDefaultMaxPayloadBytes = std::size_t{64} << 20;
+// Session payloads (Delta, SnapshotSession) are a 4-byte item header and
+// one diff/ delta frame of at most 256 MiB (DeltaLimits), so any delta the
+// sender can encode fits in one frame: a session is never split, and the
+// standby applies it atomically.
+inline constexpr std::size_t kItemHeaderBytes = 4;
+inline constexpr std::size_t kDefaultMaxPayloadBytes = (std::size_t{256} << 20) + kItemHeaderBytes;
 // Cap while no frame from the peer has passed its MAC check: the first
 // frame of either side (Hello, Welcome or Error) is small, so a peer without
 // the key cannot make the receiver buffer more than this.
@@ -48,17 +53,20 @@ inline constexpr std::size_t kDefaultMaxFirstPayloadBytes = 4096;
 
 enum class FrameType : std::uint8_t {
   Hello = 1,            // agent -> backup: protocol version, store id, agent's next change seq
-  Welcome = 2,          // backup -> agent: backup's store id (zeros if empty), last applied seq
-  Delta = 3,            // agent -> backup: seq = change seq; payload = a diff/ delta frame
+  Welcome = 2,          // backup -> agent/restore client: store id the standby follows (zeros if none), position
+  Delta = 3,            // agent -> backup: seq = position after it; payload = a session payload
   SnapshotBegin = 4,    // agent -> backup: full resync starts; seq = snapshot's change seq
   SnapshotSession = 5,  // agent -> backup: one whole session (opaque to the codec)
   SnapshotEnd = 6,      // agent -> backup: full resync complete; seq as in SnapshotBegin
-  Ack = 7,              // backup -> agent: seq = highest change seq applied (cumulative)
+  Ack = 7,              // backup -> agent: seq = the standby's position (cumulative)
   ResendSession = 8,    // backup -> agent: send this session in full; payload = its id
   Error = 9,            // either way: the sender closes; payload = a reason
+  Removal = 10,         // agent -> backup: seq as Delta; payload = the removed session's id
+  RestoreRequest = 11,  // restore client -> backup: send me your standby; payload = protocol version
+  Heartbeat = 12,       // agent -> backup while idle: seq = agent's position; answered by an Ack
 };
 inline constexpr std::uint8_t kFirstFrameType = 1;
-inline constexpr std::uint8_t kLastFrameType = 9;
+inline constexpr std::uint8_t kLastFrameType = 12;
 
 // Stable name for logs ("Hello"); "Unknown" for a value outside the list.
 constexpr std::string_view frame_type_name(FrameType type) noexcept {
@@ -72,6 +80,9 @@ constexpr std::string_view frame_type_name(FrameType type) noexcept {
     case FrameType::Ack: return "Ack";
     case FrameType::ResendSession: return "ResendSession";
     case FrameType::Error: return "Error";
+    case FrameType::Removal: return "Removal";
+    case FrameType::RestoreRequest: return "RestoreRequest";
+    case FrameType::Heartbeat: return "Heartbeat";
   }
   return "Unknown";
 }

@@ -1,9 +1,12 @@
 // libFuzzer target for the agent <-> backup wire codec: FrameCodec decoding
-// an untrusted byte stream fed in chunks, and the typed payload parsers on
-// every frame that comes out. Only shmsession::Error may escape the library;
-// any other exception, a crash, a sanitizer report, an allocation over
-// -malloc_limit_mb, or a broken oracle (trap) is a finding. Input layout:
-// frame_fuzz_input.hpp.
+// an untrusted byte stream fed in chunks, the typed payload parsers and the
+// session payload parser (parse_item_frame) on every frame that comes out,
+// and (Link mode) the backup daemon's StandbyLink over a scratch standby
+// store. Only shmsession::Error may escape the library; any other exception,
+// a crash, a sanitizer report, an allocation over -malloc_limit_mb, or a
+// broken oracle (trap) is a finding. Input layout: frame_fuzz_input.hpp.
+#include <unistd.h>
+
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
@@ -13,6 +16,9 @@
 #include <vector>
 
 #include "shm/error.hpp"
+#include "shm/store.hpp"
+#include "sync/backup/replication_item.hpp"
+#include "sync/backup/standby_link.hpp"
 #include "sync/wire/frame.hpp"
 #include "sync/wire/payloads.hpp"
 #include "test/fuzz/frame_fuzz_input.hpp"
@@ -36,11 +42,40 @@ void check_canonical(const Frame& frame, Parse parse, Make make) {
   if (make(*value) != frame) __builtin_trap();
 }
 
+// Session payloads: the item header is fixed-width and delta frames are
+// canonical (diff/delta_format.md), so an item that parses re-encodes, with
+// the same type and seq, to the same frame; and what parses, a sender can
+// make (make_item_frame does not refuse it).
+void parse_item(const Frame& frame) {
+  sync::Outgoing item;
+  try {
+    item = sync::parse_item_frame(frame);
+  } catch (const Error&) {
+    return;
+  }
+  if (item.seq != frame.seq) __builtin_trap();
+  if ((item.kind == sync::Outgoing::Kind::Removal) != (frame.type == FrameType::Removal)) __builtin_trap();
+  std::optional<Frame> again;
+  try {
+    again = sync::make_item_frame(item, frame.type, frame.seq);
+  } catch (const Error&) {
+    __builtin_trap();
+  }
+  if (*again != frame) __builtin_trap();
+}
+
 void parse_payloads(const Frame& frame) {
   check_canonical(frame, parse_hello, make_hello);
   check_canonical(frame, parse_welcome, make_welcome);
   check_canonical(frame, parse_ack, make_ack);
   check_canonical(frame, parse_resend_session, [](const std::string& id) { return make_resend_session(id); });
+  check_canonical(frame, parse_removal, [&](const std::string& id) { return make_removal(frame.seq, id); });
+  check_canonical(frame, parse_heartbeat, make_heartbeat);
+  try {
+    parse_restore_request(frame);
+    if (make_restore_request() != frame) __builtin_trap();
+  } catch (const Error&) {
+  }
   try {
     const std::string reason = parse_error(frame);
     if (reason.size() != frame.payload.size() ||
@@ -48,6 +83,7 @@ void parse_payloads(const Frame& frame) {
       __builtin_trap();
   } catch (const Error&) {
   }
+  parse_item(frame);
 }
 
 // Feeds `stream` in chunks; every frame returned must be exactly the bytes
@@ -73,26 +109,181 @@ void decode_stream(std::string_view stream, std::uint8_t chunking) {
   if (reencoded.size() + codec.buffered_bytes() != stream.size()) __builtin_trap();
 }
 
-// Encodes the records with the fuzz key into a stream.
-std::string encode_records(std::string_view payload) {
-  const FrameCodec codec(fuzz::frame_fuzz_key(), fuzz::frame_fuzz_limits());
+struct Record {
+  std::uint8_t type;
+  std::uint64_t seq;
+  std::string_view payload;
+};
+
+// The records of `payload` (a last one cut short keeps what is there).
+std::vector<Record> read_records(std::string_view payload) {
   diff::detail::ByteReader reader(payload, "records");
-  std::string stream;
+  std::vector<Record> records;
   try {
     while (reader.remaining() >= fuzz::kRecordHeaderBytes) {
-      const auto type = static_cast<FrameType>(reader.u8("type"));
-      const std::uint64_t seq = reader.u64("seq");
+      Record record{reader.u8("type"), reader.u64("seq"), {}};
       const std::uint16_t size = reader.u16("size");
-      const std::string_view bytes = reader.bytes(std::min<std::size_t>(size, reader.remaining()), "payload");
-      try {
-        stream += codec.encode(Frame{type, seq, std::string(bytes)});
-      } catch (const Error& e) {
-        if (e.code() != Errc::InvalidArgument) __builtin_trap();
-      }
+      record.payload = reader.bytes(std::min<std::size_t>(size, reader.remaining()), "payload");
+      records.push_back(record);
     }
   } catch (const Error&) {
   }
+  return records;
+}
+
+// The bytes of a record's frame under the fuzz key; nullopt for a frame the
+// codec refuses to make (unknown type, payload over the cap).
+std::optional<std::string> encode_record(const FrameCodec& codec, const Record& record) {
+  try {
+    return codec.encode(Frame{static_cast<FrameType>(record.type), record.seq, std::string(record.payload)});
+  } catch (const Error& e) {
+    if (e.code() != Errc::InvalidArgument) __builtin_trap();
+  }
+  return std::nullopt;
+}
+
+// Encodes the records with the fuzz key into a stream.
+std::string encode_records(std::string_view payload) {
+  const FrameCodec codec(fuzz::frame_fuzz_key(), fuzz::frame_fuzz_limits());
+  std::string stream;
+  for (const Record& record : read_records(payload))
+    if (std::optional<std::string> bytes = encode_record(codec, record)) stream += *bytes;
   return stream;
+}
+
+// ---- Link mode --------------------------------------------------------
+
+// The standby every Link input is fed to: one per process, emptied before
+// each input. Its name is removed as soon as the segment is created (the
+// mapping stays), so no segment outlives the process, even one that crashes.
+Store& scratch_standby() {
+  static Store store = [] {
+    const std::string name = "frame_fuzz_standby_" + std::to_string(::getpid());
+    Store::remove(name);
+    CreateOptions options;
+    options.size_bytes = std::uint64_t{8} << 20;
+    options.shards = 4;
+    options.change_log_capacity = 256;
+    Store created = Store::create(name, options);
+    Store::remove(name);
+    return created;
+  }();
+  return store;
+}
+
+// The standby applies deltas under diff/'s production caps (64 MiB values),
+// which a small zstd patch may legitimately reach: items whose patches
+// declare a larger result than the fuzz caps are not sent, so that
+// -malloc_limit_mb keeps meaning "an allocation the input did not pay for".
+constexpr std::uint64_t kMaxLinkResultBytes = std::uint64_t{1} << 20;
+
+bool within_fuzz_caps(const Record& record) {
+  const auto type = static_cast<FrameType>(record.type);
+  if (type != FrameType::Delta && type != FrameType::SnapshotSession) return true;
+  try {
+    const sync::Outgoing item = sync::parse_item_frame(Frame{type, record.seq, std::string(record.payload)});
+    for (const diff::AttributeChange& change : item.delta.changes) {
+      if (change.kind != diff::AttributeChange::Kind::Patch) continue;
+      diff::detail::ByteReader reader(change.bytes, "patch");
+      reader.u8("method");
+      if (reader.varint("result size") > kMaxLinkResultBytes) return false;
+    }
+  } catch (const Error&) {
+    // The link must refuse it: send it.
+  }
+  return true;
+}
+
+// What a frame may change on the standby: any session change moves its
+// change log; the position is kept beside it.
+struct StandbyDigest {
+  std::uint64_t next_change_seq;
+  ReplicaPosition position;
+  bool operator==(const StandbyDigest&) const = default;
+};
+
+StandbyDigest digest(const Store& standby) { return {standby.next_change_seq(), standby.replica_position()}; }
+
+// Checks one Output of the link and decodes what it sends back (with the
+// key: the link always answers under it) into `replies`.
+void check_output(const sync::StandbyLink::Output& out, FrameCodec& decoder, std::vector<Frame>& replies) {
+  if (out.close == out.reason.empty()) __builtin_trap();
+  if (std::any_of(out.reason.begin(), out.reason.end(), [](char c) { return c < 0x20 || c > 0x7e; }))
+    __builtin_trap();  // one log line, whatever the peer sent
+  replies.clear();
+  try {
+    decoder.feed(out.bytes);
+    while (std::optional<Frame> frame = decoder.next()) replies.push_back(std::move(*frame));
+  } catch (const Error&) {
+    __builtin_trap();
+  }
+  if (decoder.buffered_bytes() != 0) __builtin_trap();  // whole frames only
+  const bool peer_reported = out.reason.starts_with("peer reported: ");  // closes without answering
+  if (out.close && !peer_reported) {
+    if (replies.empty() || replies.back().type != FrameType::Error) __builtin_trap();
+    if (parse_error(replies.back()) != out.reason.substr(0, kMaxErrorReasonBytes)) __builtin_trap();
+  }
+}
+
+// Feeds the records to a StandbyLink over the scratch standby, each record
+// in chunks. Oracles while every record so far was one whole frame (so one
+// feed completes at most one frame):
+//  - a frame that closes the link changes nothing on the standby, unless
+//    the store itself refused the change ("cannot apply session ..."): a
+//    refused whole copy of a new session is rolled back by removing it (the
+//    log moves, the sessions do not), and one of a re-created session loses
+//    the old incarnation, because Store::apply_replica replaces an
+//    incarnation in two steps (reported with the bad-input tests);
+//  - a new acknowledgement is never ahead of the position stored in the
+//    segment (stored first, then acknowledged).
+void run_link(std::string_view payload, std::uint8_t chunking) {
+  Store& standby = scratch_standby();
+  standby.remove_all_sessions();
+  standby.set_replica_position(ReplicaPosition{});
+  sync::StandbyLink link(standby, fuzz::frame_fuzz_key(), fuzz::frame_fuzz_limits());
+  const FrameCodec encoder(fuzz::frame_fuzz_key(), fuzz::frame_fuzz_limits());
+  // An Error reason may be 1 KiB: more than the fuzz limits' first-frame cap.
+  FrameCodec decoder(fuzz::frame_fuzz_key(), FrameLimits{std::size_t{1} << 16, 4096});
+  fuzz::ChunkSizes sizes(chunking);
+  std::vector<Frame> replies;
+  bool whole_frames = true;
+  std::uint64_t acked = 0;
+  for (const Record& record : read_records(payload)) {
+    std::string bytes;
+    if (record.type == fuzz::kRawRecordType) {
+      bytes = record.payload;
+      whole_frames = false;
+    } else if (!within_fuzz_caps(record)) {
+      continue;
+    } else if (std::optional<std::string> encoded = encode_record(encoder, record)) {
+      bytes = std::move(*encoded);
+    } else {
+      continue;
+    }
+    const StandbyDigest before = digest(standby);
+    for (std::size_t pos = 0; pos < bytes.size();) {
+      const std::size_t size = std::min(sizes.next(bytes.size() - pos), bytes.size() - pos);
+      const sync::StandbyLink::Output out = link.feed(std::string_view(bytes).substr(pos, size));
+      pos += size;
+      check_output(out, decoder, replies);
+      if (!whole_frames) continue;
+      for (const Frame& reply : replies) {
+        if (reply.type != FrameType::Ack || reply.seq <= acked) continue;
+        const ReplicaPosition stored = standby.replica_position();
+        if (stored.primary_store_id != link.agent_store() || stored.applied_seq < reply.seq) __builtin_trap();
+        acked = reply.seq;
+      }
+      if (out.close && !out.reason.starts_with("peer reported: ") &&
+          !out.reason.starts_with("cannot apply session ") && !(digest(standby) == before))
+        __builtin_trap();
+    }
+    if (link.closed()) return;
+    while (link.restore_pending()) {
+      sync::StandbyLink::Output chunk;
+      chunk.bytes = link.next_restore_chunk(4096);
+      check_output(chunk, decoder, replies);
+    }
+  }
 }
 
 }  // namespace
@@ -104,6 +295,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   switch (static_cast<FrameMode>(data[0] % fuzz::kFrameModeCount)) {
     case FrameMode::Stream: decode_stream(payload, data[1]); break;
     case FrameMode::Records: decode_stream(encode_records(payload), data[1]); break;
+    case FrameMode::Link: run_link(payload, data[1]); break;
   }
   return 0;
 }

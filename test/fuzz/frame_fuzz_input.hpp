@@ -7,8 +7,13 @@
 //   Stream:  bytes received from a peer, fed to a FrameCodec as they are;
 //   Records: frames the target encodes itself with the fixed key (record
 //            layout below), so mutations reach the typed payload parsers
-//            behind a valid MAC; the stream is then fed like Stream.
-// Every frame that comes out is passed to the typed payload parsers.
+//            behind a valid MAC; the stream is then fed like Stream;
+//   Link:    records as in Records, except that one of type kRawRecordType
+//            is sent as its bytes, unencoded (garbage, a cut frame, another
+//            key); the stream goes to a StandbyLink over a scratch standby
+//            store, record by record, each in chunks.
+// Every frame that comes out is passed to the typed payload parsers and to
+// the session payload parser (sync/backup/replication_item.hpp).
 //
 // Thread safety: constants and pure functions only.
 #pragma once
@@ -23,8 +28,8 @@
 
 namespace shmsession::fuzz {
 
-enum class FrameMode : std::uint8_t { Stream = 0, Records = 1 };
-inline constexpr std::uint8_t kFrameModeCount = 2;
+enum class FrameMode : std::uint8_t { Stream = 0, Records = 1, Link = 2 };
+inline constexpr std::uint8_t kFrameModeCount = 3;
 // mode byte + chunking byte.
 inline constexpr std::size_t kFramePrefixBytes = 2;
 
@@ -41,6 +46,8 @@ inline sync::wire::FrameLimits frame_fuzz_limits() { return sync::wire::FrameLim
 
 // Record: type (u8, any value), sequence (u64), payload length (u16), payload.
 inline constexpr std::size_t kRecordHeaderBytes = 1 + 8 + 2;
+// Link mode: a record of this type (no frame type) carries raw stream bytes.
+inline constexpr std::uint8_t kRawRecordType = 0;
 
 inline void append_record(std::string& out, std::uint8_t type, std::uint64_t seq, std::string_view payload) {
   diff::detail::ByteWriter writer(out);

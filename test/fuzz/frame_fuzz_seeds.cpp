@@ -1,7 +1,8 @@
 // frame_fuzz_seeds DIR: writes the seed corpus of frame_fuzz into DIR (which
 // it empties first): streams of valid frames of every type, encoded with the
-// fuzz key by the current codec, and the same frames as records, each with a
-// few chunkings, so the seeds never go stale.
+// fuzz key by the current codec, and the same frames as records (for the
+// Records and Link modes), each with a few chunkings, so the seeds never go
+// stale. Session payloads are real: made by make_item_frame from deltas.
 // Built with the project's compiler; run by CTest before frame_fuzz_smoke.
 #include <cstdio>
 #include <filesystem>
@@ -10,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include "diff/delta.hpp"
+#include "sync/backup/replication_item.hpp"
 #include "sync/wire/frame.hpp"
 #include "sync/wire/payloads.hpp"
 #include "test/fuzz/frame_fuzz_input.hpp"
@@ -34,6 +37,48 @@ struct Seeds {
   }
 };
 
+sync::Outgoing session_item(const std::string& id, std::uint64_t base, std::uint64_t version,
+                            const diff::AttributeMap& from, const diff::AttributeMap& to) {
+  sync::Outgoing item;
+  item.delta = diff::make_delta(id, base, version, from, to);
+  item.idle_timeout_s = 1800;
+  return item;
+}
+
+std::string cart(int items) {
+  std::string out;
+  for (int i = 0; i < items; ++i) out += "item{id=" + std::to_string(1000 + i) + ",qty=" + std::to_string(i % 7) + "};";
+  return out;
+}
+
+// A real agent's stream to the backup: Hello, a full resync of two sessions,
+// a patch and a put, a removal, a heartbeat, then a delta on a base the
+// standby lacks (it asks for the session in full) and the whole session.
+std::vector<Frame> replication(const StoreId& store) {
+  const diff::AttributeMap v3{{"cart", {cart(12), 0}}, {"user", {"alice", 1}}};
+  diff::AttributeMap v4 = v3;
+  v4["cart"].first[40] = '9';
+  v4["lang"] = {"fr", 0};
+  diff::AttributeMap v10 = v4;
+  v10.erase("lang");
+  v10["cart"].first += "item{id=2000,qty=1};";
+  sync::Outgoing removal;
+  removal.kind = sync::Outgoing::Kind::Removal;
+  removal.delta.session_id = "s2";
+  return {
+      make_hello(Hello{kProtocolVersion, store, 5}),
+      Frame{FrameType::SnapshotBegin, 5, {}},
+      sync::make_item_frame(session_item("s1", 0, 3, {}, v3), FrameType::SnapshotSession, 5),
+      sync::make_item_frame(session_item("s2", 0, 1, {}, {{"user", {"bob", 0}}}), FrameType::SnapshotSession, 5),
+      Frame{FrameType::SnapshotEnd, 5, {}},
+      sync::make_item_frame(session_item("s1", 3, 4, v3, v4), FrameType::Delta, 7),
+      sync::make_item_frame(removal, FrameType::Delta, 8),
+      make_heartbeat(9),
+      sync::make_item_frame(session_item("s1", 9, 10, v4, v10), FrameType::Delta, 10),
+      sync::make_item_frame(session_item("s1", 0, 10, {}, v10), FrameType::Delta, 10),
+  };
+}
+
 // What each side sends in a session: the agent's Hello, deltas and a full
 // resync; the backup's Welcome, acks, a resend request and an error.
 std::vector<std::vector<Frame>> conversations() {
@@ -47,7 +92,31 @@ std::vector<std::vector<Frame>> conversations() {
        Frame{FrameType::SnapshotSession, 7, std::string(300, 's')}, Frame{FrameType::SnapshotEnd, 7, {}}},
       {make_welcome(Welcome{store, 9}), make_ack(10), make_ack(11), make_resend_session("session-42")},
       {make_welcome(Welcome{}), make_error("store id mismatch: this backup holds another store")},
+      replication(store),
+      {make_restore_request()},
   };
+}
+
+// Link mode only: bad input after a good start (garbage, a frame under
+// another key, a frame cut short), as raw records.
+std::vector<std::string> bad_link_records(const FrameCodec& codec) {
+  StoreId store{};
+  store.fill(0x5c);
+  const std::vector<Frame> good = replication(store);
+  Key::Bytes other_bytes{};
+  other_bytes.fill(0x99);
+  const FrameCodec other(Key(other_bytes), fuzz::frame_fuzz_limits());
+  const std::string delta = codec.encode(good[5]);
+  std::vector<std::string> out;
+  const std::string garbage = "GET / HTTP/1.1\r\nHost: backup\r\n\r\n";
+  for (const std::string& raw : {garbage, other.encode(good[5]), delta.substr(0, delta.size() / 2)}) {
+    std::string records;
+    for (std::size_t i = 0; i < 5; ++i)
+      fuzz::append_record(records, static_cast<std::uint8_t>(good[i].type), good[i].seq, good[i].payload);
+    fuzz::append_record(records, fuzz::kRawRecordType, 0, raw);
+    out.push_back(records);
+  }
+  return out;
 }
 
 }  // namespace
@@ -72,8 +141,11 @@ int main(int argc, char** argv) {
       for (std::uint8_t chunking : {0, 1, 7, 64}) {
         seeds.write(FrameMode::Stream, chunking, stream);
         seeds.write(FrameMode::Records, chunking, records);
+        seeds.write(FrameMode::Link, chunking, records);
       }
     }
+    for (const std::string& records : bad_link_records(codec))
+      for (std::uint8_t chunking : {0, 7}) seeds.write(FrameMode::Link, chunking, records);
     std::printf("frame_fuzz_seeds: %d seeds in %s\n", seeds.count, seeds.dir.c_str());
     return 0;
   } catch (const std::exception& e) {

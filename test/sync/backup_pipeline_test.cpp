@@ -148,3 +148,31 @@ BOOST_AUTO_TEST_CASE(a_damaged_or_lost_delta_is_repaired_by_a_full_session) {
   ship(source, applier, next);
   check_equal(primary, standby);
 }
+
+// whole_bytes is the size of the frame that would carry each whole session:
+// for sessions shipped from nothing (a snapshot) it equals the delta bytes;
+// for a one-attribute change of a large session it is far larger.
+BOOST_AUTO_TEST_CASE(whole_session_bytes_are_the_size_of_a_whole_session_frame) {
+  SegmentGuard pg("pipe_w");
+  Store primary = make(pg);
+  for (int i = 0; i < 20; ++i) {
+    primary.create_session("w" + std::to_string(i));
+    CommitBatch b;
+    for (int a = 0; a < 10; ++a) b.put("attr" + std::to_string(a), std::string(100 + i, static_cast<char>('a' + a)));
+    primary.commit("w" + std::to_string(i), b);
+  }
+  DeltaSource source(primary);
+  source.snapshot();
+  BOOST_TEST(source.delta_bytes() == source.whole_bytes());
+  const std::uint64_t delta_before = source.delta_bytes(), whole_before = source.whole_bytes();
+  CommitBatch one;
+  one.put("attr3", std::string(110, 'z'));
+  primary.commit("w10", one);
+  BOOST_REQUIRE(source.poll(100).items.size() == 1);
+  const std::uint64_t delta = source.delta_bytes() - delta_before, whole = source.whole_bytes() - whole_before;
+  diff::AttributeMap all;
+  const SessionSnapshot w10 = primary.peek("w10").value();
+  for (const Attribute& a : w10.attributes) all.emplace(a.name, std::make_pair(a.value, a.flags));
+  BOOST_TEST(whole == diff::encode_delta(diff::make_delta("w10", 0, w10.version, {}, all)).size());
+  BOOST_TEST(delta * 5 < whole, delta << " delta bytes for a whole session of " << whole);
+}

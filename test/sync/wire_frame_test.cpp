@@ -48,6 +48,9 @@ std::vector<Frame> sample_frames() {
       make_ack(42),
       make_resend_session("session-7"),
       make_error("checksum mismatch on session-7"),
+      make_removal(43, "session-8"),
+      make_restore_request(),
+      make_heartbeat(44),
   };
 }
 
@@ -220,7 +223,7 @@ BOOST_AUTO_TEST_CASE(header_checks_name_the_field) {
   };
   BOOST_TEST(message_for(raw_header(FrameType::Ack, 0, 2)).find("format version 2") != std::string::npos);
   BOOST_TEST(message_for(raw_header(static_cast<FrameType>(0), 0)).find("unknown frame type 0") != std::string::npos);
-  BOOST_TEST(message_for(raw_header(static_cast<FrameType>(10), 0)).find("unknown frame type 10") != std::string::npos);
+  BOOST_TEST(message_for(raw_header(static_cast<FrameType>(13), 0)).find("unknown frame type 13") != std::string::npos);
   BOOST_TEST(message_for(raw_header(FrameType::Ack, 0, kFrameFormatVersion, 1)).find("unknown flags") !=
              std::string::npos);
 }

@@ -6,6 +6,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -313,4 +314,85 @@ BOOST_AUTO_TEST_CASE(info_shows_a_standby_replication_position) {
   BOOST_TEST(standby.at("replica_applied_seq").to_number<std::uint64_t>() == 77u);
   std::string text = shmctl_ok({"info", guard.name()});
   BOOST_TEST(text.find("replica applied seq") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(info_shows_the_replication_agent) {
+  SegmentGuard guard("agent_info");
+  create_store(guard);
+  BOOST_TEST(shmctl_json({"info", guard.name()}).at("agent").is_null());
+  std::vector<std::string> lines = lines_of(shmctl_ok({"info", guard.name()}));
+  BOOST_TEST_REQUIRE(!lines.empty());
+  const std::size_t column = value_column(lines.front());
+  BOOST_TEST(std::count(lines.begin(), lines.end(), field_line("agent", "none", column)) == 1);
+
+  // This test process is the agent; shmctl reads it from outside.
+  shmsession::Store store = shmsession::Store::attach(guard.name());
+  store.create_session("s1");
+  store.commit("s1", shmsession::CommitBatch{}.put("a", "1"));
+  const std::uint64_t next_seq = store.stats().next_change_seq;  // 3: created, committed
+  BOOST_TEST_REQUIRE(store.claim_agent());
+  shmsession::AgentStatus status;
+  status.state = shmsession::AgentState::Streaming;
+  status.backup = "127.0.0.1:7001";
+  status.last_error = "connect: Connection refused";
+  status.updated_unix_ms = 1700000000000;
+  status.connected_unix_ms = 1700000000001;
+  status.sent_seq = next_seq;        // both changes sent...
+  status.acked_seq = next_seq - 1;   // ...the second not yet acknowledged
+  status.lag_ms = 12;
+  status.frames_sent = 40;
+  status.frames_per_s = 4;
+  status.wire_bytes = 900;
+  status.delta_bytes = 250;
+  status.whole_bytes = 1000;
+  status.full_resyncs = 1;
+  status.partial_resyncs = 2;
+  status.reconnects = 3;
+  status.resends = 5;
+  store.publish_agent_status(status);
+
+  const std::string pid = std::to_string(::getpid());
+  json::object agent = shmctl_json({"info", guard.name()}).at("agent").as_object();
+  BOOST_TEST(agent.at("pid").to_number<std::int64_t>() == ::getpid());
+  BOOST_TEST(agent.at("alive").as_bool());
+  BOOST_TEST(agent.at("state").as_string() == "streaming");
+  BOOST_TEST(agent.at("backup").as_string() == "127.0.0.1:7001");
+  BOOST_TEST(agent.at("last_error").as_string() == "connect: Connection refused");
+  BOOST_TEST(agent.at("started_unix_ms").to_number<std::uint64_t>() > 0u);
+  BOOST_TEST(agent.at("lag_changes").to_number<std::uint64_t>() == 1u);
+  const std::pair<const char*, std::uint64_t> figures[] = {
+      {"updated_unix_ms", 1700000000000}, {"connected_unix_ms", 1700000000001},
+      {"sent_seq", next_seq}, {"acked_seq", next_seq - 1}, {"lag_ms", 12}, {"frames_sent", 40},
+      {"frames_per_s", 4}, {"wire_bytes", 900}, {"delta_bytes", 250}, {"whole_bytes", 1000},
+      {"full_resyncs", 1}, {"partial_resyncs", 2}, {"reconnects", 3}, {"resends", 5}};
+  for (const auto& [key, value] : figures) BOOST_TEST(agent.at(key).to_number<std::uint64_t>() == value, key);
+
+  lines = lines_of(shmctl_ok({"info", guard.name()}));
+  BOOST_TEST_REQUIRE(!lines.empty());
+  const std::size_t at = value_column(lines.front());
+  for (const std::string& line : lines) BOOST_TEST(value_column(line) == at, line);
+  auto has = [&](const std::string& key, const std::string& value) {
+    return std::count(lines.begin(), lines.end(), field_line(key, value, at)) == 1;
+  };
+  BOOST_TEST(has("agent", "pid " + pid + " (running), streaming to 127.0.0.1:7001"));
+  BOOST_TEST(has("agent lag", "1 changes, 12 ms"));
+  BOOST_TEST(has("agent shipped", "250 delta bytes for 1000 whole-session bytes (25.0%), 40 frames, 4 frames/s"));
+  BOOST_TEST(has("agent resyncs", "full 1, partial 2, reconnects 3, resends 5"));
+  BOOST_TEST(has("agent last error", "connect: Connection refused"));
+
+  // An acknowledgement beyond the log (a restored store) is no negative lag.
+  status.acked_seq = next_seq + 5;
+  store.publish_agent_status(status);
+  BOOST_TEST(shmctl_json({"info", guard.name()}).at("agent").at("lag_changes").to_number<std::uint64_t>() == 0u);
+
+  // Released: stopped and no longer running, the figures kept.
+  store.release_agent();
+  json::object released = shmctl_json({"info", guard.name()}).at("agent").as_object();
+  BOOST_TEST(released.at("state").as_string() == "stopped");
+  BOOST_TEST(!released.at("alive").as_bool());
+  BOOST_TEST(released.at("frames_sent").to_number<std::uint64_t>() == 40u);
+  lines = lines_of(shmctl_ok({"info", guard.name()}));
+  BOOST_TEST(std::count(lines.begin(), lines.end(),
+                        field_line("agent", "pid " + pid + " (not running), stopped, backup 127.0.0.1:7001",
+                                   value_column(lines.front()))) == 1);
 }

@@ -19,6 +19,7 @@ packages=(
   redis-server libhiredis-dev
   # process inspection used by the tests
   procps
+  iproute2  # `ip netns` and veth pairs: test/sync/netns_replication_test
 )
 
 missing=()

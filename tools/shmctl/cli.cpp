@@ -131,13 +131,25 @@ CLI::App* add_unlock(CLI::App& app, Options& options) {
   return command;
 }
 
+CLI::App* add_restore(CLI::App& app, Options& options) {
+  CLI::App* command = add_command(app, options, "restore",
+                                  "fill an empty store from a backup daemon (created if missing, with --size)");
+  command->add_option("--from", options.from, "the backup daemon, HOST:PORT")->required();
+  command->add_option("--key", options.key_file, "pre-shared key file (mode 0600)")->required();
+  command->add_option("--size", options.create.size_bytes, "segment size if the store is created (K, M, G)")
+      ->type_name("SIZE")
+      ->default_str("256M")
+      ->transform(canonical(parse_size, "bytes or a number with a K, M or G suffix"));
+  return command;
+}
+
 }  // namespace
 
 std::vector<Command> add_commands(CLI::App& app, Options& options) {
   app.require_subcommand(1);
   return {
       {add_create(app, options), run_create},
-      {add_command(app, options, "info", "show the store's settings and statistics"), run_info},
+      {add_command(app, options, "info", "show the store's settings, statistics and replication agent"), run_info},
       {add_list(app, options), run_list},
       {add_show(app, options), run_show},
       {add_get(app, options), run_get},
@@ -148,6 +160,7 @@ std::vector<Command> add_commands(CLI::App& app, Options& options) {
       {add_command(app, options, "locks", "show locked sessions: holder, token, release requests, queue"),
        run_locks},
       {add_unlock(app, options), run_unlock},
+      {add_restore(app, options), run_restore},
   };
 }
 

@@ -35,6 +35,8 @@ struct Options {
   bool immutable = false;     // put: flag the attribute kAttributeImmutable
   bool force = false;         // destroy: remove even what does not attach; unlock: confirm
   std::uint64_t limit = 100;  // list: most sessions shown, 0 for all
+  std::string from;           // restore: the backup daemon, HOST:PORT
+  std::string key_file;       // restore: the pre-shared key file
   CreateOptions create;
 };
 
@@ -85,5 +87,6 @@ void run_put(const Options& options, std::ostream& out);
 void run_reset(const Options& options, std::ostream& out);
 void run_locks(const Options& options, std::ostream& out);
 void run_unlock(const Options& options, std::ostream& out);
+void run_restore(const Options& options, std::ostream& out);
 
 }  // namespace shmsession::shmctl

@@ -1,18 +1,21 @@
 // Commands about a whole store: create, info, list, expire, destroy.
 #include <algorithm>
+#include <cstdio>
 #include <ostream>
 #include <vector>
 
 #include <boost/json/array.hpp>
 #include <boost/json/object.hpp>
 
+#include "tools/shmctl/agent_report.hpp"
 #include "tools/shmctl/commands.hpp"
 #include "tools/shmctl/output.hpp"
 
 namespace shmsession::shmctl {
 namespace {
 
-boost::json::object info_json(const StoreInfo& info, const StoreStats& stats, const ReplicaPosition& replica) {
+boost::json::object info_json(const StoreInfo& info, const StoreStats& stats, const ReplicaPosition& replica,
+                              const AgentStatus& agent) {
   return {
       {"replica_of", replica.follows_a_primary() ? boost::json::value(replica.primary_store_id_hex())
                                                  : boost::json::value(nullptr)},
@@ -38,10 +41,12 @@ boost::json::object info_json(const StoreInfo& info, const StoreStats& stats, co
       {"lock_lease_ms", info.lock_lease_ms},
       {"max_lock_queue", info.max_lock_queue},
       {"next_change_seq", stats.next_change_seq},
+      {"agent", agent_json(agent, stats)},
   };
 }
 
-FieldList info_fields(const StoreInfo& info, const StoreStats& stats, const ReplicaPosition& replica) {
+FieldList info_fields(const StoreInfo& info, const StoreStats& stats, const ReplicaPosition& replica,
+                      const AgentStatus& agent) {
   FieldList fields;
   fields.add("name", info.name)
       .add("layout version", std::to_string(info.layout_version))
@@ -66,6 +71,7 @@ FieldList info_fields(const StoreInfo& info, const StoreStats& stats, const Repl
   if (replica.follows_a_primary())
     fields.add("replica of", replica.primary_store_id_hex())
         .add("replica applied seq", std::to_string(replica.applied_seq));
+  add_agent_fields(fields, agent, stats);
   return fields;
 }
 
@@ -74,10 +80,11 @@ void print_info(const Store& store, const Options& options, std::ostream& out) {
   StoreInfo info = run_step(what, [&] { return store.info(); });
   StoreStats stats = run_step(what, [&] { return store.stats(); });
   ReplicaPosition replica = run_step(what, [&] { return store.replica_position(); });
+  AgentStatus agent = run_step(what, [&] { return store.agent_status(); });
   if (options.json) {
-    print_json(out, info_json(info, stats, replica));
+    print_json(out, info_json(info, stats, replica, agent));
   } else {
-    info_fields(info, stats, replica).print(out);
+    info_fields(info, stats, replica, agent).print(out);
   }
 }
 

@@ -1,0 +1,549 @@
+#include "sync/backup/agent.hpp"
+
+#include <algorithm>
+#include <array>
+#include <csignal>
+#include <deque>
+#include <iostream>
+#include <optional>
+
+#include <boost/asio.hpp>
+
+#include "sync/backup/delta_source.hpp"
+#include "sync/backup/replication_item.hpp"
+#include "sync/wire/payloads.hpp"
+
+namespace shmsession::sync {
+
+namespace asio = boost::asio;
+using asio::ip::tcp;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+constexpr std::size_t kReadBytes = 64 * 1024;
+constexpr std::size_t kMaxWriteBytes = 4u << 20;  // frames gathered into one socket write
+constexpr std::size_t kMaxLagSamples = 100000;
+
+std::uint64_t unix_ms() {
+  return static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count());
+}
+
+std::uint64_t ms_between(Clock::time_point from, Clock::time_point to) {
+  return to > from ? static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(to - from).count())
+                   : 0;
+}
+}  // namespace
+
+struct Agent::Impl {
+  enum class Link { Down, Connecting, Handshake, Streaming };
+
+  struct Inflight {
+    std::uint64_t seq;
+    std::size_t bytes;
+    std::string session_id;  // empty for control frames
+  };
+
+  Impl(Store& p, wire::Key k, AgentOptions o)
+      : primary(p),
+        key(std::move(k)),
+        options(std::move(o)),
+        source(p),
+        socket(io),
+        resolver(io),
+        link_timer(io),
+        poll_timer(io),
+        tick_timer(io),
+        signals(io) {
+    if (!options.log) options.log = [](const std::string& line) { std::cerr << line << '\n'; };
+    backup = options.host + ":" + std::to_string(options.port);
+    store_id = primary.info().store_id;
+  }
+
+  // Connection.
+  void connect();
+  void on_connected();
+  void read();
+  void on_frame(const wire::Frame& frame);
+  void on_welcome(const wire::Frame& frame);
+  void on_ack(std::uint64_t seq);
+  void drop(const std::string& reason);
+
+  // Shipping.
+  void pump();
+  void schedule_poll();
+  void add(const wire::Frame& frame, const std::string& session_id);
+  void add_item(const Outgoing& item, wire::FrameType type, std::uint64_t seq);
+  void start_snapshot();
+  void write();
+  void tick();
+  void sample_lag();
+  void publish(AgentState state);
+  void finish();
+  void log(const std::string& line) const { options.log(line); }
+
+  Store& primary;
+  wire::Key key;
+  AgentOptions options;
+  DeltaSource source;
+  std::string backup;
+  std::array<std::uint8_t, 16> store_id{};
+
+  asio::io_context io;
+  tcp::socket socket;
+  tcp::resolver resolver;
+  asio::steady_timer link_timer;  // connect/handshake deadline, then reconnect backoff
+  asio::steady_timer poll_timer;  // next look at the change log while idle
+  asio::steady_timer tick_timer;  // status, heartbeat, ack watchdog
+  asio::signal_set signals;
+
+  Link link = Link::Down;
+  std::uint64_t generation = 0;  // bumps on every drop: stale handlers return
+  std::optional<wire::FrameCodec> codec;
+  std::array<char, kReadBytes> read_buffer{};
+  std::string out;      // frames ready to write
+  std::string writing;  // the write in flight
+  bool write_busy = false;
+  bool poll_armed = false;
+  std::chrono::milliseconds backoff{0};
+
+  // Replication state.
+  bool need_snapshot = false;
+  bool in_snapshot = false;
+  DeltaSource::SnapshotPlan plan;
+  std::size_t plan_next = 0;
+  std::deque<std::string> resend;
+  std::deque<Inflight> inflight;
+  std::size_t unacked_bytes = 0;
+  std::uint64_t sent_seq = 0;
+  std::uint64_t acked_seq = 0;
+  std::uint64_t heartbeat_seq = 0;  // the last position told by a Heartbeat
+  Clock::time_point last_ack{};
+  Clock::time_point last_write{};
+  Clock::time_point last_heartbeat{};
+  std::deque<std::pair<Clock::time_point, std::uint64_t>> lag_samples;
+
+  // Figures for the status.
+  AgentStatus status;
+  std::uint64_t frames_at_last_second = 0;
+  Clock::time_point last_second = Clock::now();
+
+  // Stopping.
+  bool stopping = false;
+  bool stopped = false;
+  bool flushed = false;
+  std::uint64_t stop_target = 0;
+  Clock::time_point stop_deadline{};
+};
+
+// ---- connection --------------------------------------------------------
+
+void Agent::Impl::connect() {
+  if (stopping) return finish();
+  link = Link::Connecting;
+  publish(AgentState::Connecting);
+  const std::uint64_t gen = generation;
+  link_timer.expires_after(options.connect_timeout);
+  link_timer.async_wait([this, gen](boost::system::error_code ec) {
+    if (!ec && gen == generation && link != Link::Streaming)
+      drop("no connection and handshake within " + std::to_string(options.connect_timeout.count()) + " ms");
+  });
+  resolver.async_resolve(options.host, std::to_string(options.port),
+                         [this, gen](boost::system::error_code ec, const tcp::resolver::results_type& results) {
+                           if (gen != generation) return;
+                           if (ec) return drop("cannot resolve " + options.host + ": " + ec.message());
+                           asio::async_connect(socket, results,
+                                               [this, gen](boost::system::error_code error, const tcp::endpoint&) {
+                                                 if (gen != generation) return;
+                                                 if (error) return drop("cannot connect: " + error.message());
+                                                 on_connected();
+                                               });
+                         });
+}
+
+void Agent::Impl::on_connected() {
+  boost::system::error_code ignored;
+  socket.set_option(tcp::no_delay(true), ignored);
+  codec.emplace(key, options.limits);
+  link = Link::Handshake;
+  publish(AgentState::Handshake);
+  wire::Hello hello;
+  hello.store_id = store_id;
+  hello.next_seq = primary.next_change_seq();
+  out = codec->encode(wire::make_hello(hello));  // needs no Ack: not in flight
+  write();
+  read();
+}
+
+void Agent::Impl::read() {
+  const std::uint64_t gen = generation;
+  socket.async_read_some(asio::buffer(read_buffer), [this, gen](boost::system::error_code ec, std::size_t n) {
+    if (gen != generation) return;
+    if (ec) return drop(ec == asio::error::eof ? std::string("backup closed the connection") : ec.message());
+    try {
+      codec->feed(std::string_view(read_buffer.data(), n));
+      while (gen == generation) {
+        std::optional<wire::Frame> frame = codec->next();
+        if (!frame) break;
+        on_frame(*frame);
+      }
+    } catch (const Error& e) {
+      if (gen == generation) drop(e.what());
+      return;
+    }
+    if (gen == generation) read();
+  });
+}
+
+void Agent::Impl::on_frame(const wire::Frame& frame) {
+  using wire::FrameType;
+  if (frame.type == FrameType::Error) return drop("backup refused: " + wire::parse_error(frame));
+  if (link == Link::Handshake) {
+    if (frame.type != FrameType::Welcome)
+      return drop("expected Welcome, got " + std::string(wire::frame_type_name(frame.type)));
+    return on_welcome(frame);
+  }
+  switch (frame.type) {
+    case FrameType::Ack: return on_ack(wire::parse_ack(frame));
+    case FrameType::ResendSession:
+      resend.push_back(wire::parse_resend_session(frame));
+      ++status.resends;
+      return pump();
+    default: return drop("unexpected " + std::string(wire::frame_type_name(frame.type)) + " frame from the backup");
+  }
+}
+
+void Agent::Impl::on_welcome(const wire::Frame& frame) {
+  const wire::Welcome welcome = wire::parse_welcome(frame);
+  const std::uint64_t position = welcome.last_applied_seq;
+  const bool same_store = welcome.store_id == store_id && position > 0;
+  const bool covered = same_store && position <= primary.next_change_seq() &&
+                       !primary.read_changes(position, 0).fell_behind;
+  std::vector<std::string> forget;
+  for (const Inflight& f : inflight)
+    if (!f.session_id.empty()) forget.push_back(f.session_id);
+  inflight.clear();
+  unacked_bytes = 0;
+  resend.clear();
+  in_snapshot = false;
+  if (covered) {
+    source.resume(position, forget);
+    acked_seq = sent_seq = heartbeat_seq = position;
+    need_snapshot = false;
+    ++status.partial_resyncs;
+    log("connected to backup " + backup + ": partial resync from seq " + std::to_string(position) + " (" +
+        std::to_string(primary.next_change_seq() - position) + " changes behind)");
+  } else {
+    need_snapshot = true;
+    ++status.full_resyncs;
+    log("connected to backup " + backup + ": full resync (" +
+        (welcome.store_id == wire::StoreId{} ? std::string("backup holds nothing")
+         : !same_store                       ? std::string("backup holds another store")
+                                             : "change log no longer covers seq " + std::to_string(position)) +
+        ")");
+  }
+  link = Link::Streaming;
+  link_timer.cancel();
+  backoff = std::chrono::milliseconds(0);
+  status.connected_unix_ms = unix_ms();
+  status.last_error.clear();
+  last_ack = Clock::now();
+  publish(need_snapshot ? AgentState::FullResync : AgentState::Streaming);
+  pump();
+}
+
+void Agent::Impl::on_ack(std::uint64_t seq) {
+  last_ack = Clock::now();
+  if (seq <= acked_seq) return;  // a heartbeat's answer
+  acked_seq = seq;
+  while (!inflight.empty() && inflight.front().seq <= seq) {
+    unacked_bytes -= inflight.front().bytes;
+    inflight.pop_front();
+  }
+  while (!lag_samples.empty() && lag_samples.front().second <= seq) lag_samples.pop_front();
+  if (stopping && acked_seq >= stop_target && inflight.empty() && !in_snapshot && !need_snapshot) {
+    flushed = true;
+    return finish();
+  }
+  pump();
+}
+
+void Agent::Impl::drop(const std::string& reason) {
+  ++generation;
+  boost::system::error_code ignored;
+  socket.shutdown(tcp::socket::shutdown_both, ignored);
+  socket.close(ignored);
+  resolver.cancel();
+  link_timer.cancel();
+  poll_timer.cancel();
+  poll_armed = false;
+  write_busy = false;
+  out.clear();
+  writing.clear();
+  const bool was_up = link == Link::Streaming;
+  link = Link::Down;
+  status.last_error = reason;
+  status.connected_unix_ms = 0;
+  if (stopping) {
+    log("link to backup " + backup + " lost while stopping: " + reason);
+    return finish();
+  }
+  backoff = was_up || backoff.count() == 0 ? options.backoff_min : std::min(backoff * 2, options.backoff_max);
+  log("link to backup " + backup + " " + (was_up ? "lost" : "failed") + ": " + reason + "; retrying in " +
+      std::to_string(backoff.count()) + " ms");
+  ++status.reconnects;
+  publish(AgentState::Connecting);
+  const std::uint64_t gen = generation;
+  link_timer.expires_after(backoff);
+  link_timer.async_wait([this, gen](boost::system::error_code ec) {
+    if (!ec && gen == generation) connect();
+  });
+}
+
+// ---- shipping ----------------------------------------------------------
+
+void Agent::Impl::add(const wire::Frame& frame, const std::string& session_id) {
+  const std::string bytes = codec->encode(frame);
+  out += bytes;
+  inflight.push_back(Inflight{frame.seq, bytes.size(), session_id});
+  unacked_bytes += bytes.size();
+  ++status.frames_sent;
+  sent_seq = std::max(sent_seq, frame.seq);
+}
+
+void Agent::Impl::add_item(const Outgoing& item, wire::FrameType type, std::uint64_t seq) {
+  add(make_item_frame(item, type, seq), item.delta.session_id);
+}
+
+void Agent::Impl::start_snapshot() {
+  plan = source.begin_snapshot();
+  plan_next = 0;
+  in_snapshot = true;
+  need_snapshot = false;
+  lag_samples.emplace_back(Clock::now(), plan.seq);
+  add(wire::Frame{wire::FrameType::SnapshotBegin, plan.seq, {}}, {});
+  log("full resync: " + std::to_string(plan.ids.size()) + " sessions at seq " + std::to_string(plan.seq));
+  publish(AgentState::FullResync);
+}
+
+void Agent::Impl::pump() {
+  if (link != Link::Streaming || stopped) return;
+  bool caught_up = false;
+  while (out.size() < kMaxWriteBytes && unacked_bytes < options.max_unacked_bytes) {
+    if (!resend.empty()) {  // the backup asked for these in full
+      const std::string id = resend.front();
+      resend.pop_front();
+      if (std::optional<Outgoing> item = source.full_session(id)) add_item(*item, wire::FrameType::Delta, sent_seq);
+      continue;
+    }
+    if (need_snapshot) {
+      start_snapshot();
+      continue;
+    }
+    if (in_snapshot) {
+      if (plan_next < plan.ids.size()) {
+        if (std::optional<Outgoing> item = source.snapshot_item(plan.ids[plan_next++], plan.seq))
+          add_item(*item, wire::FrameType::SnapshotSession, plan.seq);
+      } else {
+        add(wire::Frame{wire::FrameType::SnapshotEnd, plan.seq, {}}, {});
+        in_snapshot = false;
+        plan = {};
+        publish(AgentState::Streaming);
+      }
+      continue;
+    }
+    SourceBatch batch = source.poll(options.max_batch_entries);
+    if (batch.full_resync) {
+      log("change log overflowed while the backup lagged: full resync");
+      ++status.full_resyncs;
+      need_snapshot = true;
+      continue;
+    }
+    for (const Outgoing& item : batch.items) add_item(item, wire::FrameType::Delta, item.seq);
+    if (batch.items.empty()) {
+      // Changes of sessions already shipped still move the position.
+      sent_seq = std::max(sent_seq, batch.next_seq);
+      caught_up = true;
+      break;
+    }
+  }
+  // A position reached without a frame (the changes were shipped earlier)
+  // is told with a Heartbeat, so the backup stores and acknowledges it.
+  if (caught_up && out.empty() && sent_seq > acked_seq && sent_seq > heartbeat_seq) {
+    out = codec->encode(wire::make_heartbeat(sent_seq));
+    heartbeat_seq = sent_seq;
+    last_heartbeat = Clock::now();
+  }
+  sample_lag();
+  if (!out.empty()) write();
+  if (stopping && caught_up && inflight.empty() && out.empty() && !write_busy && acked_seq >= stop_target) {
+    flushed = true;
+    return finish();
+  }
+  if (caught_up) schedule_poll();
+}
+
+void Agent::Impl::schedule_poll() {
+  if (poll_armed) return;
+  poll_armed = true;
+  const std::uint64_t gen = generation;
+  poll_timer.expires_after(options.poll_interval);
+  poll_timer.async_wait([this, gen](boost::system::error_code ec) {
+    if (gen != generation) return;
+    poll_armed = false;
+    if (!ec) pump();
+  });
+}
+
+void Agent::Impl::write() {
+  if (write_busy || out.empty() || link == Link::Down) return;
+  write_busy = true;
+  writing.swap(out);
+  out.clear();
+  const std::uint64_t gen = generation;
+  asio::async_write(socket, asio::buffer(writing), [this, gen](boost::system::error_code ec, std::size_t n) {
+    if (gen != generation) return;
+    write_busy = false;
+    if (ec) return drop("write failed: " + ec.message());
+    status.wire_bytes += n;
+    last_write = Clock::now();
+    writing.clear();
+    if (!out.empty()) write();
+    pump();
+  });
+}
+
+void Agent::Impl::sample_lag() {
+  const std::uint64_t head = primary.next_change_seq();
+  if (head <= acked_seq) {
+    lag_samples.clear();
+    return;
+  }
+  if (lag_samples.empty() || lag_samples.back().second < head) {
+    if (lag_samples.size() >= kMaxLagSamples) lag_samples.pop_back();
+    lag_samples.emplace_back(Clock::now(), head);
+  }
+}
+
+// Every status_interval: status, heartbeat, ack watchdog, stop deadline.
+void Agent::Impl::tick() {
+  tick_timer.expires_after(options.status_interval);
+  tick_timer.async_wait([this](boost::system::error_code ec) {
+    if (ec || stopped) return;
+    const Clock::time_point now = Clock::now();
+    if (stopping && now >= stop_deadline) return finish();
+    if (link == Link::Streaming) {
+      // Frames or a Heartbeat not answered: an idle link that died
+      // silently is noticed too.
+      const bool waiting = !inflight.empty() || last_heartbeat > last_ack;
+      if (waiting && now - last_ack > options.ack_timeout)
+        drop("no acknowledgement for " + std::to_string(options.ack_timeout.count()) + " ms");
+      else if (now - last_write >= options.heartbeat_interval && out.empty() && !write_busy && !in_snapshot) {
+        out += codec->encode(wire::make_heartbeat(sent_seq));
+        heartbeat_seq = sent_seq;
+        last_heartbeat = now;
+        write();
+      }
+    }
+    sample_lag();
+    publish(link == Link::Streaming ? (in_snapshot || need_snapshot ? AgentState::FullResync : AgentState::Streaming)
+            : link == Link::Down    ? AgentState::Connecting
+                                    : (link == Link::Handshake ? AgentState::Handshake : AgentState::Connecting));
+    tick();
+  });
+}
+
+void Agent::Impl::publish(AgentState state) {
+  const Clock::time_point now = Clock::now();
+  if (now - last_second >= std::chrono::seconds(1)) {
+    const auto elapsed = std::chrono::duration<double>(now - last_second).count();
+    status.frames_per_s = static_cast<std::uint64_t>((status.frames_sent - frames_at_last_second) / elapsed);
+    frames_at_last_second = status.frames_sent;
+    last_second = now;
+  }
+  status.state = state;
+  status.backup = backup;
+  status.sent_seq = sent_seq;
+  status.acked_seq = acked_seq;
+  status.lag_ms = lag_samples.empty() ? 0 : ms_between(lag_samples.front().first, now);
+  status.delta_bytes = source.delta_bytes();
+  status.whole_bytes = source.whole_bytes();
+  primary.publish_agent_status(status);
+}
+
+void Agent::Impl::finish() {
+  if (stopped) return;
+  stopped = true;
+  const std::uint64_t behind = primary.next_change_seq() - std::min(acked_seq, primary.next_change_seq());
+  log(flushed ? "stopped: the backup acknowledged everything up to seq " + std::to_string(acked_seq)
+              : "stopped with the backup " + std::to_string(behind) + " changes behind (acknowledged up to seq " +
+                    std::to_string(acked_seq) + ")");
+  ++generation;
+  boost::system::error_code ignored;
+  socket.close(ignored);
+  resolver.cancel();
+  link_timer.cancel();
+  poll_timer.cancel();
+  tick_timer.cancel();
+  signals.cancel(ignored);
+  link = Link::Down;
+  status.connected_unix_ms = 0;
+  publish(AgentState::Stopped);
+  io.stop();
+}
+
+// ---- Agent -------------------------------------------------------------
+
+Agent::Agent(Store& primary, wire::Key key, AgentOptions options) {
+  if (options.port == 0) throw Error(Errc::InvalidArgument, "the backup daemon's port must be 1..65535");
+  if (!primary.claim_agent())
+    throw Error(Errc::AlreadyExists, "another sync agent (pid " + std::to_string(primary.agent_status().pid) +
+                                         ") runs on store '" + primary.info().name + "'");
+  try {
+    impl_ = std::make_unique<Impl>(primary, std::move(key), std::move(options));
+  } catch (...) {
+    primary.release_agent();
+    throw;
+  }
+  impl_->status.started_unix_ms = unix_ms();
+}
+
+Agent::~Agent() {
+  try {
+    impl_->primary.release_agent();
+  } catch (const Error&) {
+    // The segment went bad: nothing to give back.
+  }
+}
+
+bool Agent::run() {
+  Impl& s = *impl_;
+  if (s.options.stop_on_signals) {
+    s.signals.add(SIGTERM);
+    s.signals.add(SIGINT);
+    s.signals.async_wait([this](boost::system::error_code ec, int signal) {
+      if (ec) return;
+      impl_->log(std::string("stopping on ") + (signal == SIGTERM ? "SIGTERM" : "SIGINT"));
+      stop();
+    });
+  }
+  s.publish(AgentState::Connecting);
+  s.connect();
+  s.tick();
+  s.io.run();
+  return s.flushed;
+}
+
+void Agent::stop() {
+  asio::post(impl_->io, [this] {
+    Impl& s = *impl_;
+    if (s.stopping || s.stopped) return;
+    s.stopping = true;
+    s.stop_target = s.primary.next_change_seq();
+    s.stop_deadline = Clock::now() + s.options.stop_timeout;
+    if (s.link != Impl::Link::Streaming) return s.finish();
+    s.pump();
+  });
+}
+
+}  // namespace shmsession::sync

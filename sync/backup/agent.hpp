@@ -1,0 +1,81 @@
+// Agent: the sync agent's loop on the primary host (Boost.Asio, one
+// thread). It follows the store's change log through a DeltaSource and
+// ships each changed session's delta to the backup daemon as pipelined,
+// authenticated frames, acknowledged by sequence number and batched under
+// load (one socket write carries as many frames as are ready, up to a
+// window of unacknowledged bytes).
+//
+// On connect a handshake compares the store id and the backup's last
+// applied position: a partial resync continues from the change log when it
+// still covers the gap; a full resync (a streamed snapshot) otherwise, or
+// when the backup is new or holds another store. The log overflowing while
+// the agent lags falls back to a full resync too. A dropped link reconnects
+// with exponential backoff; SIGTERM (or stop()) ships what is in the log,
+// waits a bounded time for it to be acknowledged, and stops.
+//
+// App servers never wait for the agent: it only reads the store (peek and
+// the change log); a slow or absent backup only grows the lag. Status
+// (lag, bytes, frames/s, resyncs) is published into the segment every
+// status_interval, for `shmctl info` and `shmsession-agent status`.
+//
+// Thread safety: run() on one thread; stop() from any thread. Cross-process
+// safety: one agent per store, enforced by Store::claim_agent (a dead
+// agent's claim is taken over).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "shm/store.hpp"
+#include "sync/wire/frame.hpp"
+
+namespace shmsession::sync {
+
+struct AgentOptions {
+  std::string host = "127.0.0.1";  // the backup daemon: a name or an address
+  std::uint16_t port = 0;
+  // How often an idle agent looks at the change log (a busy one does not
+  // wait between polls).
+  std::chrono::microseconds poll_interval{500};
+  std::size_t max_batch_entries = 4096;            // change-log entries per poll
+  std::size_t max_unacked_bytes = 32u << 20;       // frames sent and not yet acknowledged
+  std::chrono::milliseconds connect_timeout{3000};  // connect + handshake
+  std::chrono::milliseconds ack_timeout{10000};    // unacknowledged frames and no Ack for this long: reconnect
+  std::chrono::milliseconds heartbeat_interval{1000};
+  std::chrono::milliseconds backoff_min{100};
+  std::chrono::milliseconds backoff_max{5000};
+  std::chrono::milliseconds stop_timeout{5000};  // on stop, how long to wait for the last Acks
+  std::chrono::milliseconds status_interval{100};
+  wire::FrameLimits limits;
+  // One line per event (connected, resync, link lost, stopped).
+  std::function<void(const std::string&)> log;
+  bool stop_on_signals = false;  // SIGTERM / SIGINT call stop() (the tool)
+};
+
+class Agent {
+ public:
+  // Claims the store's agent slot.
+  // Throws: Error(AlreadyExists) naming the pid when another live agent
+  // runs on this store; Error(InvalidArgument) for a port of 0.
+  Agent(Store& primary, wire::Key key, AgentOptions options);
+  // Gives the claim up (the last status stays readable).
+  ~Agent();
+  Agent(const Agent&) = delete;
+  Agent& operator=(const Agent&) = delete;
+
+  // Ships until stop() and its bounded flush. Returns true when everything
+  // in the log at the stop was acknowledged. Throws: store errors (the
+  // primary became unreadable); network trouble never throws, it reconnects.
+  bool run();
+  // Thread-safe; also from a signal handler through stop_on_signals.
+  void stop();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace shmsession::sync

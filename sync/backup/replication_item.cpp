@@ -1,0 +1,39 @@
+#include "sync/backup/replication_item.hpp"
+
+#include <string>
+
+#include "diff/detail/byte_io.hpp"
+#include "sync/wire/payloads.hpp"
+
+namespace shmsession::sync {
+
+wire::Frame make_item_frame(const Outgoing& item, wire::FrameType type, std::uint64_t seq) {
+  if (item.kind == Outgoing::Kind::Removal) return wire::make_removal(seq, item.delta.session_id);
+  if (type != wire::FrameType::Delta && type != wire::FrameType::SnapshotSession)
+    throw Error(Errc::InvalidArgument,
+                "a session delta travels in a Delta or SnapshotSession frame, not " +
+                    std::string(wire::frame_type_name(type)));
+  wire::Frame frame{type, seq, {}};
+  diff::detail::ByteWriter(frame.payload).u32(item.idle_timeout_s);
+  frame.payload += item.encoded.empty() ? diff::encode_delta(item.delta) : item.encoded;
+  return frame;
+}
+
+Outgoing parse_item_frame(const wire::Frame& frame) {
+  Outgoing item;
+  item.seq = frame.seq;
+  if (frame.type == wire::FrameType::Removal) {
+    item.kind = Outgoing::Kind::Removal;
+    item.delta.session_id = wire::parse_removal(frame);
+    return item;
+  }
+  if (frame.type != wire::FrameType::Delta && frame.type != wire::FrameType::SnapshotSession)
+    throw Error(Errc::Corrupt, "expected a Delta, SnapshotSession or Removal frame, got " +
+                                   std::string(wire::frame_type_name(frame.type)));
+  diff::detail::ByteReader reader(frame.payload, wire::frame_type_name(frame.type));
+  item.idle_timeout_s = reader.u32("idle timeout");
+  item.delta = diff::decode_delta(reader.rest());
+  return item;
+}
+
+}  // namespace shmsession::sync

@@ -1,0 +1,235 @@
+#include "sync/backup/standby_link.hpp"
+
+#include <algorithm>
+
+#include "diff/delta.hpp"
+#include "sync/backup/replication_item.hpp"
+
+namespace shmsession::sync {
+namespace {
+
+std::string hex(const wire::StoreId& id) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string out;
+  for (std::uint8_t b : id) {
+    out += kDigits[b >> 4];
+    out += kDigits[b & 15];
+  }
+  return out;
+}
+
+bool is_zero(const wire::StoreId& id) {
+  return std::all_of(id.begin(), id.end(), [](std::uint8_t b) { return b == 0; });
+}
+
+}  // namespace
+
+StandbyLink::StandbyLink(Store& standby, wire::Key key, wire::FrameLimits limits)
+    : standby_(standby), codec_(std::move(key), limits), applier_(standby) {}
+
+StandbyLink::Output StandbyLink::feed(std::string_view bytes) {
+  Output out;
+  if (closed_) return out;
+  try {
+    codec_.feed(bytes);
+    while (!closed_) {
+      std::optional<wire::Frame> frame = codec_.next();
+      if (!frame) break;
+      handle(*frame, out);
+    }
+  } catch (const Error& e) {
+    fail(e.what(), out);
+  }
+  if (!closed_ && role_ == Role::Agent && pending_.empty() && valid_ && !in_snapshot_ && position_ > acked_) {
+    send(wire::make_ack(position_), out);
+    acked_ = position_;
+  }
+  return out;
+}
+
+void StandbyLink::handle(const wire::Frame& frame, Output& out) {
+  using wire::FrameType;
+  if (role_ == Role::Unknown) {
+    if (frame.type == FrameType::Hello) return on_hello(frame, out);
+    if (frame.type == FrameType::RestoreRequest) return on_restore_request(frame, out);
+    return fail("expected Hello or RestoreRequest first, got " + std::string(wire::frame_type_name(frame.type)), out);
+  }
+  if (frame.type == FrameType::Error) {
+    out.reason = "peer reported: " + wire::parse_error(frame);  // a malformed one fails the link instead
+    out.close = closed_ = true;
+    return;
+  }
+  if (role_ == Role::Restore)
+    return fail("a restore client sends nothing after RestoreRequest, got " +
+                    std::string(wire::frame_type_name(frame.type)),
+                out);
+  switch (frame.type) {
+    case FrameType::Delta:
+    case FrameType::SnapshotSession:
+    case FrameType::Removal: return on_item(frame, out);
+    case FrameType::SnapshotBegin: return on_snapshot_begin(frame, out);
+    case FrameType::SnapshotEnd: return on_snapshot_end(frame, out);
+    case FrameType::Heartbeat: return on_heartbeat(frame, out);
+    default:
+      return fail("unexpected " + std::string(wire::frame_type_name(frame.type)) + " frame from an agent", out);
+  }
+}
+
+void StandbyLink::on_hello(const wire::Frame& frame, Output& out) {
+  const wire::Hello hello = wire::parse_hello(frame);
+  if (is_zero(hello.store_id)) return fail("Hello names no store (all-zero store id)", out);
+  role_ = Role::Agent;
+  agent_store_ = hello.store_id;
+  const ReplicaPosition stored = standby_.replica_position();
+  wire::Welcome welcome;
+  welcome.store_id = stored.primary_store_id;
+  welcome.last_applied_seq = stored.applied_seq;
+  valid_ = stored.primary_store_id == hello.store_id && stored.applied_seq > 0;
+  position_ = last_seq_ = acked_ = valid_ ? stored.applied_seq : 0;
+  if (!valid_ && stored.follows_a_primary())
+    out.log.push_back("standby follows store " + hex(stored.primary_store_id) + "; agent of store " +
+                      hex(hello.store_id) + " connected: it must send a full resync");
+  send(wire::make_welcome(welcome), out);
+}
+
+void StandbyLink::on_restore_request(const wire::Frame& frame, Output& out) {
+  wire::parse_restore_request(frame);
+  role_ = Role::Restore;
+  const ReplicaPosition stored = standby_.replica_position();
+  restore_seq_ = stored.applied_seq;
+  standby_.for_each_session([&](const SessionInfo& info) {
+    restore_ids_.push_back(info.id);
+    return true;
+  });
+  send(wire::make_welcome(wire::Welcome{stored.primary_store_id, stored.applied_seq}), out);
+  send(wire::Frame{wire::FrameType::SnapshotBegin, restore_seq_, {}}, out);
+  out.log.push_back("restore: streaming " + std::to_string(restore_ids_.size()) + " sessions");
+}
+
+std::string StandbyLink::next_restore_chunk(std::size_t max_bytes) {
+  std::string chunk;
+  Output out;
+  while (restore_next_ < restore_ids_.size() && chunk.size() < max_bytes) {
+    const std::string& id = restore_ids_[restore_next_++];
+    std::optional<SessionSnapshot> snap = standby_.peek(id);
+    if (!snap) continue;  // removed since the list was taken
+    diff::AttributeMap attrs;
+    for (const Attribute& a : snap->attributes) attrs.emplace(a.name, std::make_pair(a.value, a.flags));
+    Outgoing item;
+    item.delta = diff::make_delta(id, 0, snap->version, {}, attrs);
+    item.idle_timeout_s = snap->idle_timeout_s;
+    chunk += codec_.encode(make_item_frame(item, wire::FrameType::SnapshotSession, restore_seq_));
+  }
+  if (restore_next_ == restore_ids_.size() && chunk.size() < max_bytes) {
+    chunk += codec_.encode(wire::Frame{wire::FrameType::SnapshotEnd, restore_seq_, {}});
+    ++restore_next_;
+  }
+  return chunk;
+}
+
+void StandbyLink::on_snapshot_begin(const wire::Frame& frame, Output& out) {
+  if (in_snapshot_) return fail("SnapshotBegin inside a full resync", out);
+  if (!frame.payload.empty()) return fail("SnapshotBegin carries no payload", out);
+  // Until SnapshotEnd the standby mixes old and new sessions: forget the
+  // position so that a link lost midway asks for a full resync again.
+  standby_.set_replica_position(ReplicaPosition{});
+  applier_.begin_full();
+  in_snapshot_ = true;
+  valid_ = false;
+  snapshot_seq_ = frame.seq;
+  last_seq_ = position_ = frame.seq;
+  pending_.clear();
+  out.log.push_back("full resync from store " + hex(agent_store_) + " at seq " + std::to_string(frame.seq));
+}
+
+void StandbyLink::on_snapshot_end(const wire::Frame& frame, Output& out) {
+  if (!in_snapshot_) return fail("SnapshotEnd without SnapshotBegin", out);
+  if (frame.seq != snapshot_seq_ || !frame.payload.empty())
+    return fail("SnapshotEnd for seq " + std::to_string(frame.seq) + " ends the resync begun at seq " +
+                    std::to_string(snapshot_seq_),
+                out);
+  const std::uint64_t stale = applier_.end_full();
+  in_snapshot_ = false;
+  valid_ = true;
+  out.log.push_back("full resync complete at seq " + std::to_string(frame.seq) + " (" +
+                    std::to_string(stale) + " stale sessions removed)");
+  advance(last_seq_);
+}
+
+void StandbyLink::on_item(const wire::Frame& frame, Output& out) {
+  if (!valid_ && !in_snapshot_) {
+    const ReplicaPosition stored = standby_.replica_position();
+    return fail(std::string(wire::frame_type_name(frame.type)) + " for store " + hex(agent_store_) +
+                    " but the standby " +
+                    (stored.follows_a_primary() ? "follows store " + hex(stored.primary_store_id)
+                                                : std::string("holds no replica")) +
+                    " and no full resync began",
+                out);
+  }
+  if (frame.type == wire::FrameType::SnapshotSession && (!in_snapshot_ || frame.seq != snapshot_seq_))
+    return fail("SnapshotSession outside its full resync", out);
+  if (frame.seq < last_seq_)
+    return fail("sequence went back from " + std::to_string(last_seq_) + " to " + std::to_string(frame.seq), out);
+  const Outgoing item = parse_item_frame(frame);
+  const std::string& id = item.delta.session_id;
+  StandbyApplier::Outcome outcome;
+  try {
+    outcome = applier_.apply(item);
+  } catch (const Error& e) {
+    return fail("cannot apply session " + id + " at seq " + std::to_string(frame.seq) + ": " + e.what(), out);
+  }
+  ++frames_applied_;
+  if (outcome == StandbyApplier::Outcome::NeedFull) {
+    if (pending_.insert(id).second) {
+      send(wire::make_resend_session(id), out);
+      out.log.push_back("session " + id + " cannot be applied exactly at seq " + std::to_string(frame.seq) +
+                        ": asked for it in full");
+    }
+  } else if (item.kind == Outgoing::Kind::Removal || item.delta.base_version == 0) {
+    pending_.erase(id);  // a whole copy (or the removal) repairs it
+  }
+  last_seq_ = frame.seq;
+  if (!in_snapshot_) advance(frame.seq);
+}
+
+// The agent's position: every frame before it was applied, so the changes
+// below it are reflected (they were shipped earlier). Always answered, so
+// the agent knows the link is alive.
+void StandbyLink::on_heartbeat(const wire::Frame& frame, Output& out) {
+  const std::uint64_t seq = wire::parse_heartbeat(frame);
+  if (valid_ && !in_snapshot_ && seq >= last_seq_) {
+    last_seq_ = seq;
+    advance(seq);
+  }
+  if (position_ <= acked_ || !pending_.empty() || in_snapshot_ || !valid_) send(wire::make_ack(acked_), out);
+}
+
+// Stores the new position before it is acknowledged (feed() sends the Ack),
+// so a restarted daemon resumes from what it really applied.
+void StandbyLink::advance(std::uint64_t seq) {
+  if (!pending_.empty()) return;
+  position_ = std::max(position_, seq);
+  ReplicaPosition stored;
+  stored.primary_store_id = agent_store_;
+  stored.applied_seq = position_;
+  standby_.set_replica_position(stored);
+}
+
+void StandbyLink::send(const wire::Frame& frame, Output& out) const { out.bytes += codec_.encode(frame); }
+
+void StandbyLink::fail(const std::string& reason, Output& out) {
+  if (closed_) return;
+  closed_ = true;
+  out.close = true;
+  out.reason = reason;
+  // One log line whatever the peer sent: a session id may hold any byte.
+  for (char& c : out.reason)
+    if (c < 0x20 || c > 0x7e) c = '?';
+  try {
+    send(wire::make_error(out.reason), out);
+  } catch (const Error&) {
+    // Reporting must not fail: the connection closes anyway.
+  }
+}
+
+}  // namespace shmsession::sync

@@ -1,0 +1,415 @@
+// BackupServer over real TCP on 127.0.0.1, in a thread of the test process,
+// fed bad input through raw sockets: garbage, a wrong key, a truncated frame,
+// an oversized header, a delta for another store, silence, a second agent.
+// Each time the server closes that connection with one log line naming the
+// reason, the standby keeps what it had, and a real agent (sync::Agent in
+// another thread) still replicates afterwards.
+#define BOOST_TEST_MODULE backup_server
+#include <boost/test/unit_test.hpp>
+
+#include <array>
+#include <cctype>
+#include <cstdio>
+#include <condition_variable>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "diff/detail/byte_io.hpp"
+#include "sync/backup/replication_item.hpp"
+#include "sync/wire/payloads.hpp"
+#include "test/sync/replication_fixture.hpp"
+
+using namespace shmsession;
+using namespace shmsession::test;
+using namespace std::chrono_literals;
+using sync::wire::Frame;
+using sync::wire::FrameType;
+namespace asio = boost::asio;
+namespace wire = sync::wire;
+using asio::ip::tcp;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+constexpr std::uint64_t kSegmentBytes = std::uint64_t{16} << 20;
+constexpr std::size_t kMaxPayloadBytes = std::size_t{1} << 20;
+constexpr auto kDeadline = 5s;  // for anything that should happen at once
+
+// A BackupServer running on its own thread, its log lines collected. The
+// destructor stops and joins it, also when a test fails.
+class ServerThread {
+ public:
+  ServerThread(Store& standby, sync::BackupServerOptions options)
+      : server_(standby, replication_key(), with_log(std::move(options))), thread_([this] { run(); }) {}
+  ~ServerThread() {
+    server_.stop();
+    thread_.join();
+  }
+  ServerThread(const ServerThread&) = delete;
+  ServerThread& operator=(const ServerThread&) = delete;
+
+  std::uint16_t port() const { return server_.port(); }
+
+  std::vector<std::string> lines() const {
+    std::lock_guard lock(mutex_);
+    return lines_;
+  }
+
+  // Waits until a line holds `text`; false at the deadline.
+  bool wait_for_line(const std::string& text, std::chrono::milliseconds timeout = kDeadline) {
+    std::unique_lock lock(mutex_);
+    return logged_.wait_for(lock, timeout, [&] {
+      for (const std::string& line : lines_)
+        if (line.find(text) != std::string::npos) return true;
+      return false;
+    });
+  }
+
+ private:
+  sync::BackupServerOptions with_log(sync::BackupServerOptions options) {
+    options.log = [this, verbose = test_log("backupd")](const std::string& line) {
+      verbose(line);
+      std::lock_guard lock(mutex_);
+      lines_.push_back(line);
+      logged_.notify_all();
+    };
+    return options;
+  }
+  void run() {
+    try {
+      server_.run();
+    } catch (const std::exception& e) {
+      std::lock_guard lock(mutex_);
+      lines_.push_back(std::string("server thread died: ") + e.what());  // fails every line check
+    }
+  }
+
+  mutable std::mutex mutex_;
+  std::condition_variable logged_;
+  std::vector<std::string> lines_;
+  sync::BackupServer server_;
+  std::thread thread_;
+};
+
+// A real sync agent on its own thread; the destructor stops and joins it.
+class AgentThread {
+ public:
+  AgentThread(Store& primary, std::uint16_t port) : agent_(primary, replication_key(), options(port)) {
+    thread_ = std::thread([this] {
+      try {
+        agent_.run();
+      } catch (const std::exception& e) {
+        std::fprintf(stderr, "agent thread died: %s\n", e.what());  // the standby then never catches up
+      }
+    });
+  }
+  ~AgentThread() {
+    agent_.stop();
+    thread_.join();
+  }
+  AgentThread(const AgentThread&) = delete;
+  AgentThread& operator=(const AgentThread&) = delete;
+
+ private:
+  static sync::AgentOptions options(std::uint16_t port) {
+    sync::AgentOptions o;
+    o.port = port;
+    o.backoff_min = 20ms;
+    o.backoff_max = 200ms;
+    o.log = test_log("agent");
+    return o;
+  }
+  sync::Agent agent_;
+  std::thread thread_;
+};
+
+// A raw TCP peer: writes whatever bytes a test gives it and decodes what the
+// server sends back (with the right key). Every wait has a deadline.
+class RawPeer {
+ public:
+  explicit RawPeer(std::uint16_t port) : socket_(io_) {
+    socket_.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port));
+    name_ = "127.0.0.1:" + std::to_string(socket_.local_endpoint().port());
+  }
+
+  // How the server's log names this connection.
+  const std::string& name() const { return name_; }
+
+  void write(std::string_view bytes) { asio::write(socket_, asio::buffer(bytes.data(), bytes.size())); }
+  void send(const Frame& frame) { write(codec_.encode(frame)); }
+  void close() {
+    boost::system::error_code ignored;
+    socket_.shutdown(tcp::socket::shutdown_both, ignored);
+    socket_.close(ignored);
+  }
+
+  // Reads until `count` frames have come in all (or the server closed, or
+  // the deadline passed); returns every frame received so far.
+  const std::vector<Frame>& wait_frames(std::size_t count, std::chrono::milliseconds timeout = kDeadline) {
+    const auto deadline = Clock::now() + timeout;
+    while (frames_.size() < count && !closed_ && read_some(deadline)) {
+    }
+    return frames_;
+  }
+  // Reads until the server closes the connection (EOF or reset); false if
+  // it is still open at the deadline.
+  bool wait_closed(std::chrono::milliseconds timeout = kDeadline) {
+    const auto deadline = Clock::now() + timeout;
+    while (!closed_ && read_some(deadline)) {
+    }
+    return closed_;
+  }
+  const std::vector<Frame>& frames() const { return frames_; }
+
+ private:
+  // One read, bounded by `deadline`; false when it timed out.
+  bool read_some(Clock::time_point deadline) {
+    std::array<char, 4096> buffer;
+    bool done = false;
+    socket_.async_read_some(asio::buffer(buffer), [&](boost::system::error_code ec, std::size_t n) {
+      if (ec == asio::error::operation_aborted) return;
+      done = true;
+      reader_.feed(std::string_view(buffer.data(), n));
+      while (std::optional<Frame> frame = reader_.next()) frames_.push_back(std::move(*frame));
+      if (ec) closed_ = true;
+    });
+    io_.restart();
+    io_.run_until(deadline);
+    if (!done) {
+      socket_.cancel();
+      io_.restart();
+      io_.run();  // the cancelled (or just completed) read's handler
+    }
+    return done;
+  }
+
+  asio::io_context io_;
+  tcp::socket socket_;
+  std::string name_;
+  const wire::FrameCodec codec_{replication_key()};
+  wire::FrameCodec reader_{replication_key()};
+  std::vector<Frame> frames_;
+  bool closed_ = false;
+};
+
+// Lines that name the connection `peer` ("127.0.0.1:<port>" not followed by
+// another digit).
+std::vector<std::string> lines_about(const std::vector<std::string>& lines, const std::string& peer) {
+  std::vector<std::string> out;
+  for (const std::string& line : lines)
+    for (std::size_t at = line.find(peer); at != std::string::npos; at = line.find(peer, at + 1)) {
+      const std::size_t after = at + peer.size();
+      if (after == line.size() || !std::isdigit(static_cast<unsigned char>(line[after]))) {
+        out.push_back(line);
+        break;
+      }
+    }
+  return out;
+}
+
+std::size_t count_with(const std::vector<std::string>& lines, const std::string& text) {
+  std::size_t n = 0;
+  for (const std::string& line : lines) n += line.find(text) != std::string::npos;
+  return n;
+}
+
+// A header declaring `length` payload bytes, nothing after it.
+std::string raw_header(FrameType type, std::uint32_t length) {
+  std::string out;
+  diff::detail::ByteWriter writer(out);
+  writer.u32(wire::kFrameMagic);
+  writer.u8(wire::kFrameFormatVersion);
+  writer.u8(static_cast<std::uint8_t>(type));
+  writer.u16(0);
+  writer.u32(length);
+  writer.u64(1);
+  return out;
+}
+
+// A primary, a standby that follows it (replicated by a real agent at
+// construction), and a backup server over the standby.
+struct ServedStandby {
+  explicit ServedStandby(std::chrono::milliseconds handshake_timeout = 5000ms)
+      : server(standby, options(handshake_timeout)) {
+    agent_session();
+    BOOST_REQUIRE(position.follows_a_primary());
+  }
+
+  static sync::BackupServerOptions options(std::chrono::milliseconds handshake_timeout) {
+    sync::BackupServerOptions o;
+    o.handshake_timeout = handshake_timeout;
+    o.limits.max_payload_bytes = kMaxPayloadBytes;
+    return o;
+  }
+
+  wire::Frame hello() const {
+    return wire::make_hello(wire::Hello{wire::kProtocolVersion, primary.info().store_id, primary.next_change_seq()});
+  }
+
+  // Commits a few changes, runs a real agent until the standby holds them,
+  // and stops it.
+  void agent_session() {
+    for (int i = 0; i < 6; ++i) {
+      const std::string id = "s" + std::to_string(i);
+      primary.create_session(id);
+      CommitBatch batch;
+      batch.put("round", std::to_string(rounds_)).put("cart", std::string(200 + i, static_cast<char>('a' + rounds_)));
+      primary.commit(id, batch);
+    }
+    ++rounds_;
+    AgentThread agent(primary, server.port());
+    BOOST_REQUIRE_MESSAGE(wait_caught_up(primary, standby, 20s), "the standby did not catch up with the agent");
+    check_equal(primary, standby);
+    position = standby.replica_position();
+  }
+
+  // The server closed `peer`'s connection after sending an Error frame with
+  // `reason` (unless error_frame is false), logged exactly one line about it
+  // naming the reason, and left the standby alone; then a real agent still
+  // replicates.
+  void expect_closed(RawPeer& peer, const std::string& reason, bool error_frame = true) {
+    BOOST_TEST(peer.wait_closed(), "the server kept " << peer.name() << " open");
+    if (error_frame) {
+      BOOST_REQUIRE(!peer.frames().empty());
+      const Frame& last = peer.frames().back();
+      BOOST_TEST((last.type == FrameType::Error));
+      BOOST_TEST(wire::parse_error(last).find(reason) != std::string::npos, wire::parse_error(last));
+    }
+    expect_logged_close(peer.name(), reason);
+    expect_standby_unchanged();
+    agent_session();
+  }
+
+  void expect_logged_close(const std::string& peer, const std::string& reason) {
+    BOOST_TEST(server.wait_for_line("connection from " + peer + " closed: "));
+    const std::vector<std::string> about = lines_about(server.lines(), peer);
+    std::string all;
+    for (const std::string& line : about) all += "\n  " + line;
+    BOOST_TEST(count_with(about, " closed: ") == 1u, "lines about " << peer << ":" << all);
+    BOOST_TEST(count_with(about, reason) == 1u, "one line names '" << reason << "'; lines:" << all);
+  }
+
+  void expect_standby_unchanged() {
+    BOOST_TEST((standby.replica_position() == position));
+    check_equal(primary, standby);
+  }
+
+  SegmentGuard primary_guard{"bs_p"}, standby_guard{"bs_s"};
+  Store primary = make_store(primary_guard.name(), 4096, kSegmentBytes);
+  Store standby = make_store(standby_guard.name(), 4096, kSegmentBytes);
+  ServerThread server;
+  ReplicaPosition position;
+
+ private:
+  int rounds_ = 0;
+};
+
+struct QuickHandshake : ServedStandby {
+  QuickHandshake() : ServedStandby(300ms) {}
+};
+
+}  // namespace
+
+BOOST_FIXTURE_TEST_CASE(garbage_closes_the_connection, ServedStandby) {
+  RawPeer peer(server.port());
+  peer.write("GET / HTTP/1.1\r\nHost: backup\r\n\r\n");
+  expect_closed(peer, "bad magic");
+}
+
+BOOST_FIXTURE_TEST_CASE(a_hello_under_the_wrong_key_closes_the_connection, ServedStandby) {
+  RawPeer peer(server.port());
+  peer.write(wire::FrameCodec(replication_key(0x99)).encode(hello()));
+  expect_closed(peer, "MAC mismatch: wrong key or damaged frame");
+}
+
+// The peer goes away mid-frame: nothing of the partial frame is applied.
+BOOST_FIXTURE_TEST_CASE(a_truncated_frame_then_close_applies_nothing, ServedStandby) {
+  RawPeer peer(server.port());
+  peer.send(hello());
+  BOOST_REQUIRE(peer.wait_frames(1).size() == 1u);
+  BOOST_TEST((wire::parse_welcome(peer.frames()[0]) == wire::Welcome{primary.info().store_id, position.applied_seq}));
+  sync::Outgoing item;
+  item.delta = diff::make_delta("s0", 0, 99, {}, {{"cart", {"never applied", 0}}});
+  const std::string delta =
+      wire::FrameCodec(replication_key()).encode(sync::make_item_frame(item, FrameType::Delta, position.applied_seq));
+  peer.write(std::string_view(delta).substr(0, delta.size() - 5));
+  peer.close();
+  expect_logged_close(peer.name(), "peer closed the connection");
+  expect_standby_unchanged();
+  agent_session();
+}
+
+BOOST_FIXTURE_TEST_CASE(an_oversized_header_closes_the_connection_at_once, ServedStandby) {
+  {
+    RawPeer peer(server.port());  // a first frame: the pre-authentication cap
+    peer.write(raw_header(FrameType::Hello, 1 << 20));
+    expect_closed(peer, "payload length 1048576 exceeds the limit of 4096 for a first frame");
+  }
+  RawPeer peer(server.port());
+  peer.send(hello());
+  BOOST_REQUIRE(peer.wait_frames(1).size() == 1u);
+  peer.write(raw_header(FrameType::Delta, kMaxPayloadBytes + 1));
+  expect_closed(peer, "payload length " + std::to_string(kMaxPayloadBytes + 1) + " exceeds the limit of " +
+                          std::to_string(kMaxPayloadBytes));
+}
+
+BOOST_FIXTURE_TEST_CASE(a_delta_for_another_store_closes_the_connection, ServedStandby) {
+  SegmentGuard other_guard("bs_q");
+  Store other = make_store(other_guard.name(), 1024, kSegmentBytes);
+  other.create_session("q1");
+  other.commit("q1", CommitBatch().put("user", "mallory"));
+  sync::DeltaSource source(other);
+  source.snapshot();
+  other.commit("q1", CommitBatch().put("user", "mallory2"));
+  const sync::SourceBatch batch = source.poll(100);
+  BOOST_REQUIRE(batch.items.size() == 1u);
+
+  RawPeer peer(server.port());
+  peer.send(wire::make_hello(wire::Hello{wire::kProtocolVersion, other.info().store_id, other.next_change_seq()}));
+  BOOST_REQUIRE(peer.wait_frames(1).size() == 1u);
+  BOOST_TEST((wire::parse_welcome(peer.frames()[0]) == wire::Welcome{primary.info().store_id, position.applied_seq}));
+  peer.send(sync::make_item_frame(batch.items[0], FrameType::Delta, batch.items[0].seq));
+  expect_closed(peer, "Delta for store " + other.info().store_id_hex() + " but the standby follows store " +
+                          primary.info().store_id_hex());
+}
+
+// Silence, or a first frame that never completes: closed after
+// handshake_timeout (300 ms here), not before.
+BOOST_FIXTURE_TEST_CASE(a_silent_connection_is_closed_after_the_handshake_timeout, QuickHandshake) {
+  const std::string partial_hello = wire::FrameCodec(replication_key()).encode(hello()).substr(0, 30);
+  for (const std::string& first_bytes : {std::string(), partial_hello}) {
+    const auto start = Clock::now();
+    RawPeer peer(server.port());
+    if (!first_bytes.empty()) peer.write(first_bytes);
+    BOOST_TEST(peer.wait_closed(), "still open after " << kDeadline.count() << " s");
+    const auto waited = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start);
+    BOOST_TEST(waited.count() >= 300);
+    BOOST_TEST(peer.frames().empty());
+    expect_logged_close(peer.name(), "no complete first frame");
+  }
+  expect_standby_unchanged();
+  agent_session();
+}
+
+// One agent feeds the standby: a new authenticated Hello supersedes the
+// previous agent connection, which is closed; the new one carries on.
+BOOST_FIXTURE_TEST_CASE(a_second_agent_connection_supersedes_the_first, ServedStandby) {
+  RawPeer first(server.port());
+  first.send(hello());
+  BOOST_REQUIRE(first.wait_frames(1).size() == 1u);
+  RawPeer second(server.port());
+  second.send(hello());
+  BOOST_REQUIRE(second.wait_frames(1).size() == 1u);
+  BOOST_TEST(first.wait_closed());
+  BOOST_TEST(first.frames().size() == 1u);  // the Welcome, no Error: closed without a word
+  expect_logged_close(first.name(), "superseded by a new agent connection from " + second.name());
+
+  second.send(wire::make_heartbeat(position.applied_seq));
+  BOOST_REQUIRE(second.wait_frames(2).size() == 2u);
+  BOOST_TEST((second.frames()[1] == wire::make_ack(position.applied_seq)));
+  second.close();
+  expect_standby_unchanged();
+  agent_session();
+}

@@ -1,0 +1,326 @@
+// Two hosts: the primary's agent and the backup daemon run in two network
+// namespaces joined by a veth pair, so replication crosses a real link
+// between two network stacks. Shared memory is not namespaced: the primary
+// and the standby stay two segments the test reads directly. The link is
+// then cut at the network level (the agent's end of the veth set down)
+// while writers commit, and the standby must converge again.
+//
+// Needs root, `ip` (Debian package iproute2) and the right to create network
+// namespaces; without them each test is skipped with one line saying why.
+// Once a namespace could be created, every later failure is a real one.
+#define BOOST_TEST_MODULE netns_replication
+#include <boost/test/unit_test.hpp>
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <sched.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <csignal>
+#include <cstdio>
+#include <cstring>
+#include <sstream>
+#include <stdexcept>
+#include <vector>
+
+#include "test/sync/replication_fixture.hpp"
+
+using namespace shmsession;
+using namespace shmsession::test;
+using namespace std::chrono_literals;
+
+namespace {
+
+// Namespaces are private, so a fixed port cannot clash with anything else.
+constexpr std::uint16_t kPort = 7480;
+
+std::string ip_path() {
+  for (const char* path : {"/usr/sbin/ip", "/sbin/ip", "/usr/bin/ip", "/bin/ip"})
+    if (::access(path, X_OK) == 0) return path;
+  return {};
+}
+
+CommandResult run_ip(const std::vector<std::string>& args) {
+  std::vector<std::string> argv{ip_path()};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return run_command(argv, {}, 10s);
+}
+
+std::string describe(const std::vector<std::string>& args) {
+  std::string line = "ip";
+  for (const std::string& a : args) line += " " + a;
+  return line;
+}
+
+// Runs `ip args...`. Throws: std::runtime_error naming the command, its exit
+// status and its stderr (also printed, so a failure in a destructor shows).
+void ip(const std::vector<std::string>& args) {
+  const CommandResult r = run_ip(args);
+  if (r.exit_code == 0) return;
+  const std::string what = describe(args) + ": exit " + std::to_string(r.exit_code) + ": " + r.err;
+  std::fprintf(stderr, "%s\n", what.c_str());
+  throw std::runtime_error(what);
+}
+
+std::vector<std::string> listed_namespaces() {
+  const CommandResult r = run_ip({"netns", "list"});
+  if (r.exit_code != 0) throw std::runtime_error("ip netns list: " + r.err);
+  std::vector<std::string> names;
+  std::istringstream lines(r.out);
+  for (std::string name; lines >> name;) {
+    names.push_back(name);
+    lines.ignore(1 << 20, '\n');  // "(id: N)" after the name
+  }
+  return names;
+}
+
+bool namespace_listed(const std::string& name) {
+  for (const std::string& n : listed_namespaces())
+    if (n == name) return true;
+  return false;
+}
+
+// Why these tests cannot run here, or nullopt when they can. Printed once.
+std::optional<std::string> reason_to_skip() {
+  std::optional<std::string> why;
+  if (::geteuid() != 0) {
+    why = "not root (euid " + std::to_string(::geteuid()) + ")";
+  } else if (ip_path().empty()) {
+    why = "no `ip` in /usr/sbin, /sbin, /usr/bin or /bin (Debian package iproute2)";
+  } else {
+    // An unprivileged container refuses the namespace (unshare or the bind
+    // mount under /run/netns): EPERM. Any other failure is left to the test,
+    // which then fails on the same command.
+    ChildProcess probe([] { return ::unshare(CLONE_NEWNET) == 0 ? 0 : errno; });
+    const std::string name = "shms-" + std::to_string(::getpid()) + "-probe";
+    if (probe.wait() == EPERM) {
+      why = "cannot create a network namespace: unshare(CLONE_NEWNET): " + std::string(std::strerror(EPERM));
+    } else if (const CommandResult r = run_ip({"netns", "add", name}); r.exit_code != 0) {
+      if (r.err.find(std::strerror(EPERM)) != std::string::npos)
+        why = "cannot create a network namespace: ip netns add: " + r.err.substr(0, r.err.find('\n'));
+    } else {
+      ip({"netns", "del", name});
+    }
+  }
+  if (why) std::printf("netns_replication_test: SKIPPED: %s\n", why->c_str());
+  std::fflush(stdout);
+  return why;
+}
+
+boost::test_tools::assertion_result netns_usable(boost::unit_test::test_unit_id) {
+  static const std::optional<std::string> why_not = reason_to_skip();
+  if (!why_not) return true;
+  boost::test_tools::assertion_result result(false);
+  result.message() << *why_not;
+  return result;
+}
+
+// Two network namespaces "shms-<pid>-a" and "shms-<pid>-b" joined by a veth
+// pair "shv<pid>a" <-> "shv<pid>b" (15 characters at most) addressed
+// 10.X.Y.1/30 and 10.X.Y.2/30 (X, Y from the pid), both ends and both
+// loopbacks up. The destructor deletes both namespaces, which destroys the
+// veth pair, also when the test failed; the constructor first removes what a
+// crashed run with the same pid left. Processes still inside a namespace
+// keep its stack alive until they exit, so declare children after the guard.
+// Throws: std::runtime_error naming the failed ip command and its stderr.
+class NetnsPair {
+ public:
+  struct Side {
+    std::string netns, veth, address;
+  };
+
+  NetnsPair() {
+    const unsigned pid = static_cast<unsigned>(::getpid());
+    const std::string net = "10." + std::to_string(16 + (pid >> 8) % 224) + "." + std::to_string(pid & 0xff) + ".";
+    a_ = {"shms-" + std::to_string(pid) + "-a", "shv" + std::to_string(pid) + "a", net + "1"};
+    b_ = {"shms-" + std::to_string(pid) + "-b", "shv" + std::to_string(pid) + "b", net + "2"};
+    remove();
+    try {
+      ip({"netns", "add", a_.netns});
+      ip({"netns", "add", b_.netns});
+      ip({"link", "add", a_.veth, "netns", a_.netns, "type", "veth", "peer", "name", b_.veth, "netns", b_.netns});
+      for (const Side* s : {&a_, &b_}) {
+        ip({"-n", s->netns, "addr", "add", s->address + "/30", "dev", s->veth});
+        ip({"-n", s->netns, "link", "set", "dev", "lo", "up"});
+        ip({"-n", s->netns, "link", "set", "dev", s->veth, "up"});
+      }
+    } catch (...) {
+      remove();
+      throw;
+    }
+  }
+  ~NetnsPair() { remove(); }
+  NetnsPair(const NetnsPair&) = delete;
+  NetnsPair& operator=(const NetnsPair&) = delete;
+
+  const Side& a() const noexcept { return a_; }
+  const Side& b() const noexcept { return b_; }
+  // Sets A's end of the veth down or up: a link cut below TCP.
+  void set_link_up(bool up) const { ip({"-n", a_.netns, "link", "set", "dev", a_.veth, up ? "up" : "down"}); }
+
+ private:
+  void remove() noexcept {
+    for (const Side* s : {&a_, &b_}) {
+      try {
+        if (namespace_listed(s->netns)) ip({"netns", "del", s->netns});
+      } catch (const std::exception&) {
+        // ip() printed why; the cleanup check of the test then fails.
+      }
+    }
+  }
+
+  Side a_, b_;
+};
+
+// In a forked child: moves this process into the network namespace `name`.
+// Throws: std::runtime_error with the errno text.
+void enter_netns(const std::string& name) {
+  const std::string path = "/run/netns/" + name;
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) throw std::runtime_error("open " + path + ": " + std::strerror(errno));
+  const int rc = ::setns(fd, CLONE_NEWNET);
+  const int error = errno;
+  ::close(fd);
+  if (rc != 0) throw std::runtime_error("setns " + path + ": " + std::strerror(error));
+}
+
+// From namespace `netns`, a TCP connect to address:port: 0 when it was
+// accepted, else the errno of the failure (ECONNREFUSED: nobody listens).
+int connect_from(const std::string& netns, const std::string& address, std::uint16_t port) {
+  ChildProcess probe([=] {
+    enter_netns(netns);
+    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    const timeval limit{2, 0};  // bounds connect()
+    ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &limit, sizeof limit);
+    sockaddr_in to{};
+    to.sin_family = AF_INET;
+    to.sin_port = htons(port);
+    ::inet_pton(AF_INET, address.c_str(), &to.sin_addr);
+    const int result = ::connect(fd, reinterpret_cast<const sockaddr*>(&to), sizeof to) == 0 ? 0 : errno;
+    ::close(fd);
+    return result;
+  });
+  return probe.wait();
+}
+
+std::vector<ChildProcess> start_writers(const std::string& primary, std::chrono::milliseconds duration, int seed) {
+  std::vector<ChildProcess> writers;
+  for (int i = 0; i < 2; ++i) writers.push_back(start_writer(primary, seed + i, duration));
+  return writers;
+}
+
+void finish_writers(std::vector<ChildProcess>& writers) {
+  for (ChildProcess& w : writers) BOOST_REQUIRE_EQUAL(w.wait(), 0);
+}
+
+void require_running(ChildProcess& child, const char* what) {
+  const int code = child.wait_for(0ms);
+  BOOST_REQUIRE_MESSAGE(code == -1, what << " exited with code " << code);
+}
+
+// The agent's status once it has published the primary's current head as
+// acknowledged (it publishes every 100 ms), or the latest after 5 s.
+AgentStatus published_status(Store& primary) {
+  const auto end = std::chrono::steady_clock::now() + 5s;
+  AgentStatus status = primary.agent_status();
+  while (status.acked_seq != primary.next_change_seq() && std::chrono::steady_clock::now() < end) {
+    std::this_thread::sleep_for(20ms);
+    status = primary.agent_status();
+  }
+  return status;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(standby_converges_across_a_veth_link_and_after_a_cut,
+                     *boost::unit_test::precondition(netns_usable)) {
+  std::string netns_a, netns_b;
+  {
+    NetnsPair net;
+    netns_a = net.a().netns;
+    netns_b = net.b().netns;
+    BOOST_TEST_MESSAGE("namespaces " << netns_a << " (" << net.a().address << ") and " << netns_b << " ("
+                                     << net.b().address << ")");
+    SegmentGuard pg("nsrep_p"), sg("nsrep_s");
+    Store primary = make_store(pg.name(), 1 << 18, std::uint64_t{128} << 20);  // the log covers the cut
+    const NetnsPair::Side a = net.a(), b = net.b();
+    ChildProcess backup([&] {
+      enter_netns(b.netns);
+      return serve_backup(sg.name(), b.address, kPort);
+    });
+    // TCP rides out a 1 s outage by retransmitting; an acknowledgement
+    // deadline shorter than the cut makes the agent notice and reconnect.
+    ChildProcess agent([&] {
+      enter_netns(a.netns);
+      return run_agent(pg.name(), b.address, kPort, [](sync::AgentOptions& o) { o.ack_timeout = 400ms; });
+    });
+
+    std::vector<ChildProcess> writers = start_writers(pg.name(), 1500ms, 1);
+    finish_writers(writers);
+    require_running(backup, "the backup daemon in namespace B");
+    require_running(agent, "the agent in namespace A");
+    Store standby = Store::attach(sg.name());
+    BOOST_REQUIRE(wait_caught_up(primary, standby));
+    check_equal(primary, standby);
+    const AgentStatus before = published_status(primary);
+    BOOST_TEST(before.alive);
+    BOOST_TEST(before.backup == b.address + ":" + std::to_string(kPort));
+    BOOST_TEST(before.full_resyncs == 1u);
+    // The stream crossed the veth: A's loopback has no daemon, and the
+    // daemon listens on B's veth address only.
+    BOOST_TEST(connect_from(a.netns, "127.0.0.1", kPort) == ECONNREFUSED);
+    BOOST_TEST(connect_from(b.netns, "127.0.0.1", kPort) == ECONNREFUSED);
+    BOOST_TEST(connect_from(a.netns, b.address, kPort) == 0);
+
+    // Cut the link below TCP for 1 s while writers commit.
+    writers = start_writers(pg.name(), 3000ms, 11);
+    const std::uint64_t head = primary.next_change_seq();
+    for (const auto end = std::chrono::steady_clock::now() + 5s;
+         primary.next_change_seq() < head + 1000 && std::chrono::steady_clock::now() < end;)
+      std::this_thread::sleep_for(5ms);
+    BOOST_REQUIRE(primary.next_change_seq() >= head + 1000);
+    net.set_link_up(false);
+    bool noticed = false;
+    std::string error_seen;
+    for (const auto end = std::chrono::steady_clock::now() + 1s; std::chrono::steady_clock::now() < end;) {
+      const AgentStatus s = primary.agent_status();
+      if (s.state != AgentState::Streaming && s.state != AgentState::FullResync) noticed = true;
+      if (!s.last_error.empty()) error_seen = s.last_error;
+      std::this_thread::sleep_for(10ms);
+    }
+    net.set_link_up(true);
+    BOOST_TEST_MESSAGE("agent during the cut: " << (error_seen.empty() ? "no error" : error_seen));
+    finish_writers(writers);
+    BOOST_REQUIRE(wait_caught_up(primary, standby));
+    check_equal(primary, standby);
+    const AgentStatus after = published_status(primary);
+    BOOST_TEST(noticed, "the agent never left Streaming during the cut");
+    BOOST_TEST(after.reconnects > before.reconnects);
+    BOOST_TEST(after.partial_resyncs > before.partial_resyncs);  // resumed from the log
+    BOOST_TEST(after.full_resyncs == before.full_resyncs);
+    BOOST_TEST(after.backup == b.address + ":" + std::to_string(kPort));
+
+    agent.kill(SIGTERM);
+    BOOST_TEST(agent.wait_for(15s) == 0);  // flushed: everything acknowledged across the veth
+  }
+  BOOST_TEST(!namespace_listed(netns_a));
+  BOOST_TEST(!namespace_listed(netns_b));
+}
+
+BOOST_AUTO_TEST_CASE(namespaces_are_removed_when_a_test_throws, *boost::unit_test::precondition(netns_usable)) {
+  std::string netns_a, netns_b;
+  try {
+    NetnsPair net;
+    netns_a = net.a().netns;
+    netns_b = net.b().netns;
+    BOOST_REQUIRE(namespace_listed(netns_a));
+    BOOST_REQUIRE(namespace_listed(netns_b));
+    throw std::runtime_error("a test failing mid-way");
+  } catch (const std::runtime_error&) {
+  }
+  BOOST_TEST(!namespace_listed(netns_a));
+  BOOST_TEST(!namespace_listed(netns_b));
+}

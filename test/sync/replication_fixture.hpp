@@ -1,0 +1,180 @@
+// Pieces the replication tests share: a key, a free loopback port, a
+// backup daemon and an agent each in a forked child (real processes, real
+// TCP on 127.0.0.1 unless a test picks another address), writers, and the
+// checks "caught up" and "equal".
+#pragma once
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <functional>
+#include <cstdint>
+#include <optional>
+#include <random>
+#include <string>
+#include <thread>
+
+#include <boost/asio.hpp>
+#include <boost/test/unit_test.hpp>
+
+#include "shm/store.hpp"
+#include "sync/backup/agent.hpp"
+#include "sync/backup/backup_server.hpp"
+#include "sync/wire/key.hpp"
+#include "test/support/test_support.hpp"
+
+namespace shmsession::test {
+
+inline sync::wire::Key replication_key(std::uint8_t fill = 0x42) {
+  sync::wire::Key::Bytes bytes{};
+  for (std::size_t i = 0; i < bytes.size(); ++i) bytes[i] = static_cast<std::uint8_t>(fill + 7 * i);
+  return sync::wire::Key(bytes);
+}
+
+// A port nobody listens on right now (bind to 0, read it, close).
+inline std::uint16_t free_port() {
+  boost::asio::io_context io;
+  boost::asio::ip::tcp::acceptor acceptor(io, {boost::asio::ip::make_address("127.0.0.1"), 0});
+  return acceptor.local_endpoint().port();
+}
+
+inline Store make_store(const std::string& name, std::uint32_t log_capacity = 1 << 16,
+                        std::uint64_t size = std::uint64_t{64} << 20) {
+  CreateOptions o;
+  o.size_bytes = size;
+  o.shards = 16;
+  o.change_log_capacity = log_capacity;
+  return Store::create(name, o);
+}
+
+// Daemon and agent log lines go to stderr when SHMSESSION_TEST_VERBOSE is set.
+inline std::function<void(const std::string&)> test_log(const std::string& who) {
+  if (std::getenv("SHMSESSION_TEST_VERBOSE") == nullptr) return [](const std::string&) {};
+  return [who](const std::string& line) { std::fprintf(stderr, "[%s] %s\n", who.c_str(), line.c_str()); };
+}
+
+// The backup daemon's body, for a child process: serves `standby` (created
+// if missing) on address:port until killed. With drop_every > 0 it also cuts
+// the agent's connection that often, from the backup side. A child that
+// must prepare itself first (join a network namespace) calls this itself.
+inline int serve_backup(const std::string& standby, const std::string& address, std::uint16_t port,
+                        std::chrono::milliseconds drop_every = std::chrono::milliseconds(0)) {
+  CreateOptions o;
+  o.size_bytes = std::uint64_t{64} << 20;
+  o.shards = 16;
+  Store store = Store::open_or_create(standby, o);
+  sync::BackupServerOptions options;
+  options.address = address;
+  options.port = port;
+  options.log = test_log("backupd");
+  sync::BackupServer server(store, replication_key(), options);
+  if (drop_every.count() > 0) {
+    std::thread cutter([&] {
+      for (;;) {
+        std::this_thread::sleep_for(drop_every);
+        server.drop_agent();
+      }
+    });
+    cutter.detach();
+  }
+  server.run();
+  return 0;
+}
+
+// The backup daemon in a child process on 127.0.0.1:port (see serve_backup).
+inline ChildProcess start_backup(const std::string& standby, std::uint16_t port,
+                                 std::chrono::milliseconds drop_every = std::chrono::milliseconds(0)) {
+  return ChildProcess([=] { return serve_backup(standby, "127.0.0.1", port, drop_every); });
+}
+
+// The agent's body, for a child process: ships `primary` to host:port until
+// SIGTERM; exit code 0 when everything was acknowledged at the stop, 3 if
+// not. Reconnects quickly (backoff 20..200 ms); `tune` may change the other
+// options.
+inline int run_agent(const std::string& primary, const std::string& host, std::uint16_t port,
+                     const std::function<void(sync::AgentOptions&)>& tune = {}) {
+  Store store = Store::attach(primary);
+  sync::AgentOptions options;
+  options.host = host;
+  options.port = port;
+  options.backoff_min = std::chrono::milliseconds(20);
+  options.backoff_max = std::chrono::milliseconds(200);
+  options.log = test_log("agent");
+  options.stop_on_signals = true;
+  if (tune) tune(options);
+  sync::Agent agent(store, replication_key(), options);
+  return agent.run() ? 0 : 3;
+}
+
+// The agent in a child process, shipping to 127.0.0.1:port (see run_agent).
+inline ChildProcess start_agent(const std::string& primary, std::uint16_t port) {
+  return ChildProcess([=] { return run_agent(primary, "127.0.0.1", port); });
+}
+
+// Commits random puts, patches and removals for `duration`: 40 sessions,
+// some removed and re-created, values up to ~2 KiB; at most `per_second`
+// commits a second (a busy app server, not a CPU hog: on two cores an
+// unpaced writer starves the agent, whose log then overflows by design).
+inline ChildProcess start_writer(const std::string& primary, int seed, std::chrono::milliseconds duration,
+                                 int per_second = 20000) {
+  return ChildProcess([=] {
+    Store store = Store::attach(primary);
+    std::mt19937 rng(seed);
+    const auto start = std::chrono::steady_clock::now();
+    const auto end = start + duration;
+    for (long n = 0; std::chrono::steady_clock::now() < end; ++n) {
+      if (per_second > 0 && n % 100 == 0)
+        std::this_thread::sleep_until(start + std::chrono::microseconds(n * 1000000L / per_second));
+      const std::string id = "s" + std::to_string(rng() % 40);
+      store.create_session(id);
+      CommitBatch b;
+      const std::string name = "a" + std::to_string(rng() % 6);
+      std::string value(100 + rng() % 2000, static_cast<char>('a' + rng() % 26));
+      value[rng() % value.size()] = static_cast<char>(rng());
+      b.put(name, value);
+      if (rng() % 9 == 0) b.remove("a" + std::to_string(rng() % 6));
+      try {
+        store.commit(id, b);
+      } catch (const Error& e) {
+        if (e.code() != Errc::NotFound && e.code() != Errc::InvalidArgument) throw;  // removed meanwhile
+      }
+      if (rng() % 97 == 0) store.remove_session(id);
+    }
+    return 0;
+  });
+}
+
+// Waits until the standby follows `primary` at its current log head.
+inline bool wait_caught_up(Store& primary, Store& standby,
+                           std::chrono::milliseconds timeout = std::chrono::seconds(30)) {
+  const auto end = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < end) {
+    const ReplicaPosition p = standby.replica_position();
+    if (p.primary_store_id == primary.info().store_id && p.applied_seq == primary.next_change_seq()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return false;
+}
+
+// Session by session, attribute by attribute: the same sessions, versions,
+// values and flags.
+inline void check_equal(Store& primary, Store& standby) {
+  std::size_t sessions = 0;
+  primary.for_each_session([&](const SessionInfo& info) {
+    ++sessions;
+    std::optional<SessionSnapshot> p = primary.peek(info.id), s = standby.peek(info.id);
+    if (!p) return true;  // expired meanwhile
+    BOOST_REQUIRE_MESSAGE(s.has_value(), "standby lacks " << info.id);
+    BOOST_TEST(p->version == s->version, info.id);
+    BOOST_REQUIRE_EQUAL(p->attributes.size(), s->attributes.size());
+    for (std::size_t i = 0; i < p->attributes.size(); ++i) {
+      BOOST_TEST(p->attributes[i].name == s->attributes[i].name);
+      BOOST_TEST(p->attributes[i].value == s->attributes[i].value, info.id << " " << p->attributes[i].name);
+      BOOST_TEST(p->attributes[i].flags == s->attributes[i].flags);
+    }
+    return true;
+  });
+  BOOST_TEST(standby.stats().sessions == sessions);
+}
+
+}  // namespace shmsession::test

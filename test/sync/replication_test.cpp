@@ -1,0 +1,226 @@
+// The agent and the backup daemon as separate processes over TCP on
+// 127.0.0.1: the standby converges on the primary while writers commit,
+// through link cuts from either side, a backup that restarts empty, a
+// change log that overflows; failover and restore use the standby.
+#define BOOST_TEST_MODULE replication
+#include <boost/test/unit_test.hpp>
+
+#include <csignal>
+#include <map>
+#include <vector>
+
+#include "sync/backup/restore_client.hpp"
+#include "sync/client.hpp"
+#include "test/sync/replication_fixture.hpp"
+
+using namespace shmsession;
+using namespace shmsession::test;
+using namespace std::chrono_literals;
+
+namespace {
+
+void write_for(const std::string& primary, std::chrono::milliseconds duration, int writers = 2, int seed = 1) {
+  std::vector<ChildProcess> children;
+  for (int i = 0; i < writers; ++i) children.push_back(start_writer(primary, seed + i, duration));
+  for (ChildProcess& c : children) BOOST_REQUIRE_EQUAL(c.wait(), 0);
+}
+
+// The agent's status once it has published the caught-up position (it
+// publishes every 100 ms).
+AgentStatus published_status(Store& primary) {
+  const auto end = std::chrono::steady_clock::now() + 5s;
+  AgentStatus status = primary.agent_status();
+  while (status.acked_seq != primary.next_change_seq() && std::chrono::steady_clock::now() < end) {
+    std::this_thread::sleep_for(20ms);
+    status = primary.agent_status();
+  }
+  return status;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(standby_equals_primary_after_writers_stop) {
+  SegmentGuard pg("rep_p"), sg("rep_s");
+  Store primary = make_store(pg.name());
+  const std::uint16_t port = free_port();
+  ChildProcess backup = start_backup(sg.name(), port);
+  ChildProcess agent = start_agent(pg.name(), port);
+  write_for(pg.name(), 1500ms);
+  Store standby = Store::attach(sg.name());
+  BOOST_REQUIRE(wait_caught_up(primary, standby));
+  check_equal(primary, standby);
+  const AgentStatus status = published_status(primary);
+  BOOST_TEST(status.alive);
+  BOOST_TEST(status.full_resyncs == 1u);  // a new backup: one snapshot, then deltas
+  BOOST_TEST(status.acked_seq == primary.next_change_seq());
+  BOOST_TEST(status.lag_ms < 1000u);
+  BOOST_TEST(status.delta_bytes < status.whole_bytes);  // patches, not whole sessions
+  // SIGTERM: a clean stop with nothing left to acknowledge.
+  agent.kill(SIGTERM);
+  BOOST_TEST(agent.wait() == 0);
+  BOOST_TEST((primary.agent_status().state == AgentState::Stopped));
+}
+
+BOOST_AUTO_TEST_CASE(agent_killed_and_restarted_while_writing_converges) {
+  SegmentGuard pg("rep_p"), sg("rep_s");
+  Store primary = make_store(pg.name(), 1 << 18, std::uint64_t{128} << 20);  // the log covers every gap
+  const std::uint16_t port = free_port();
+  ChildProcess backup = start_backup(sg.name(), port);
+  std::vector<ChildProcess> writers;
+  writers.push_back(start_writer(pg.name(), 11, 3000ms));
+  writers.push_back(start_writer(pg.name(), 12, 3000ms));
+  for (int round = 0; round < 6; ++round) {
+    ChildProcess agent = start_agent(pg.name(), port);
+    std::this_thread::sleep_for(std::chrono::milliseconds(200 + 70 * round));
+    agent.kill(SIGKILL);
+    agent.wait();
+  }
+  for (ChildProcess& w : writers) BOOST_REQUIRE_EQUAL(w.wait(), 0);
+  ChildProcess agent = start_agent(pg.name(), port);
+  Store standby = Store::attach(sg.name());
+  BOOST_REQUIRE(wait_caught_up(primary, standby));
+  check_equal(primary, standby);
+  BOOST_TEST(published_status(primary).partial_resyncs == 1u);  // a restarted agent resumes from the log
+}
+
+BOOST_AUTO_TEST_CASE(connection_dropped_by_the_backup_converges) {
+  SegmentGuard pg("rep_p"), sg("rep_s");
+  Store primary = make_store(pg.name());
+  const std::uint16_t port = free_port();
+  ChildProcess backup = start_backup(sg.name(), port, 150ms);  // cuts the link every 150 ms
+  ChildProcess agent = start_agent(pg.name(), port);
+  write_for(pg.name(), 2500ms);
+  Store standby = Store::attach(sg.name());
+  BOOST_REQUIRE(wait_caught_up(primary, standby));
+  check_equal(primary, standby);
+  const AgentStatus status = published_status(primary);
+  BOOST_TEST(status.reconnects >= 5u);
+  BOOST_TEST(status.partial_resyncs >= 5u);
+  BOOST_TEST(status.full_resyncs == 1u);  // the standby kept its position across every cut
+}
+
+BOOST_AUTO_TEST_CASE(backup_restarted_empty_gets_a_full_resync) {
+  SegmentGuard pg("rep_p"), sg("rep_s");
+  Store primary = make_store(pg.name());
+  const std::uint16_t port = free_port();
+  std::optional<ChildProcess> backup;
+  backup.emplace(start_backup(sg.name(), port));
+  ChildProcess agent = start_agent(pg.name(), port);
+  write_for(pg.name(), 800ms);
+  {
+    Store standby = Store::attach(sg.name());
+    BOOST_REQUIRE(wait_caught_up(primary, standby));
+  }
+  backup->kill(SIGKILL);
+  backup->wait();
+  Store::remove(sg.name());  // the backup host lost its standby
+  write_for(pg.name(), 500ms, 1, 7);
+  backup.emplace(start_backup(sg.name(), port));
+  write_for(pg.name(), 500ms, 1, 8);
+  Store standby = Store::attach(sg.name());
+  BOOST_REQUIRE(wait_caught_up(primary, standby));
+  check_equal(primary, standby);
+  BOOST_TEST(published_status(primary).full_resyncs == 2u);
+}
+
+BOOST_AUTO_TEST_CASE(change_log_overflow_falls_back_to_a_full_resync) {
+  SegmentGuard pg("rep_p"), sg("rep_s");
+  Store primary = make_store(pg.name(), 256);  // a small log: a lagging backup falls out of it
+  const std::uint16_t port = free_port();
+  std::optional<ChildProcess> backup;
+  backup.emplace(start_backup(sg.name(), port));
+  write_for(pg.name(), 300ms, 1, 3);
+  ChildProcess agent = start_agent(pg.name(), port);
+  {
+    Store standby = Store::attach(sg.name());
+    BOOST_REQUIRE(wait_caught_up(primary, standby));
+  }
+  backup->kill(SIGKILL);  // the standby keeps its position, but the log moves on
+  backup->wait();
+  const std::uint64_t before = primary.next_change_seq();
+  write_for(pg.name(), 600ms, 1, 4);
+  BOOST_REQUIRE(primary.next_change_seq() - before > 256);
+  backup.emplace(start_backup(sg.name(), port));
+  Store standby = Store::attach(sg.name());
+  BOOST_REQUIRE(wait_caught_up(primary, standby));
+  check_equal(primary, standby);
+  BOOST_TEST(published_status(primary).full_resyncs == 2u);
+}
+
+// Every change below the acknowledged position is on the standby, even when
+// the agent dies mid-stream; then a process fails over to the standby with
+// the ordinary library and carries on.
+BOOST_AUTO_TEST_CASE(failover_standby_holds_every_acknowledged_commit) {
+  SegmentGuard pg("rep_p"), sg("rep_s");
+  Store primary = make_store(pg.name(), 1 << 19, std::uint64_t{256} << 20);  // keeps every change for the check
+  const std::uint16_t port = free_port();
+  ChildProcess backup = start_backup(sg.name(), port);
+  ChildProcess agent = start_agent(pg.name(), port);
+  std::vector<ChildProcess> writers;
+  writers.push_back(start_writer(pg.name(), 21, 1000ms));
+  std::this_thread::sleep_for(600ms);
+  agent.kill(SIGKILL);  // the primary host "dies" mid-stream
+  agent.wait();
+  for (ChildProcess& w : writers) w.wait();
+  backup.kill(SIGKILL);
+  backup.wait();
+
+  Store standby = Store::attach(sg.name());
+  const ReplicaPosition acked = standby.replica_position();
+  BOOST_REQUIRE(acked.primary_store_id == primary.info().store_id);
+  BOOST_REQUIRE(acked.applied_seq > 1);
+  // The newest version of each session the log records below the position.
+  std::map<std::string, ChangeEntry> last;
+  ChangeBatch log = primary.read_changes(1, acked.applied_seq - 1);
+  BOOST_REQUIRE(!log.fell_behind);
+  for (const ChangeEntry& e : log.entries) last[e.session_id] = e;
+  std::size_t checked = 0;
+  for (const auto& [id, e] : last) {
+    std::optional<SessionSnapshot> s = standby.peek(id);
+    if (e.kind == ChangeKind::Removed || e.kind == ChangeKind::Expired) continue;  // may be re-created later
+    BOOST_REQUIRE_MESSAGE(s.has_value(), "acknowledged session " << id << " missing on the standby");
+    BOOST_TEST(s->version >= e.version, id);
+    ++checked;
+  }
+  BOOST_TEST(checked > 10u);
+
+  // Failover: an app-server process attaches the standby and carries on.
+  const std::string some_id = last.begin()->first;
+  ChildProcess app([&] {
+    Store store = Store::attach(sg.name());
+    sync::Client client(store);
+    for (int i = 0; i < 50; ++i) {
+      sync::SessionHandle session = client.open("failover-" + std::to_string(i));
+      session.put<std::string>("user", "u" + std::to_string(i));
+      session.commit();
+    }
+    return store.stats().sessions > 50 ? 0 : 1;
+  });
+  BOOST_TEST(app.wait() == 0);
+}
+
+BOOST_AUTO_TEST_CASE(restore_fills_an_empty_primary_from_the_backup) {
+  SegmentGuard pg("rep_p"), sg("rep_s"), rg("rep_r");
+  Store primary = make_store(pg.name());
+  const std::uint16_t port = free_port();
+  ChildProcess backup = start_backup(sg.name(), port);
+  ChildProcess agent = start_agent(pg.name(), port);
+  write_for(pg.name(), 800ms);
+  Store standby = Store::attach(sg.name());
+  BOOST_REQUIRE(wait_caught_up(primary, standby));
+
+  Store restored = make_store(rg.name());
+  const sync::RestoreResult result = sync::restore_from_backup(restored, {"127.0.0.1", port}, replication_key());
+  BOOST_TEST(result.sessions == primary.stats().sessions);
+  BOOST_TEST((result.backup_position.primary_store_id == primary.info().store_id));
+  check_equal(primary, restored);
+  // Only an empty store is filled; the wrong key is refused by the daemon.
+  BOOST_TEST((code_of([&] { sync::restore_from_backup(restored, {"127.0.0.1", port}, replication_key()); }) ==
+              Errc::InvalidArgument));
+  SegmentGuard eg("rep_e");
+  Store empty = make_store(eg.name());
+  const std::optional<Errc> wrong = code_of(
+      [&] { sync::restore_from_backup(empty, {"127.0.0.1", port}, replication_key(0x99), 2000ms); });
+  BOOST_TEST((wrong == Errc::Io || wrong == Errc::Corrupt));
+  BOOST_TEST(empty.stats().sessions == 0u);
+}

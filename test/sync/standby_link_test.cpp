@@ -1,0 +1,579 @@
+// StandbyLink without sockets: the backup daemon's protocol fed with the
+// frames a real agent would send (made from a primary Store through a
+// DeltaSource), and with bad input. Every bad frame ends the link with one
+// line naming the reason, an Error frame carrying it, and a standby exactly
+// as it was; a truncated frame waits without applying anything.
+#define BOOST_TEST_MODULE standby_link
+#include <boost/test/unit_test.hpp>
+
+#include <algorithm>
+#include <memory>
+#include <optional>
+#include <random>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "diff/detail/byte_io.hpp"
+#include "sync/backup/delta_source.hpp"
+#include "sync/backup/replication_item.hpp"
+#include "sync/backup/standby_link.hpp"
+#include "sync/wire/frame.hpp"
+#include "sync/wire/payloads.hpp"
+#include "test/sync/replication_fixture.hpp"
+
+using namespace shmsession;
+using namespace shmsession::test;
+using sync::StandbyLink;
+using sync::wire::Frame;
+using sync::wire::FrameType;
+namespace wire = sync::wire;
+
+namespace {
+
+constexpr std::uint64_t kSegmentBytes = std::uint64_t{8} << 20;
+
+// A primary store and the agent's half of replication over it.
+struct Primary {
+  explicit Primary(const std::string& tag) : guard(tag), store(make_store(guard.name(), 1024, kSegmentBytes)) {}
+
+  wire::StoreId id() const { return store.info().store_id; }
+
+  void put(const std::string& session, const std::string& name, const std::string& value) {
+    store.create_session(session);
+    CommitBatch batch;
+    batch.put(name, value);
+    store.commit(session, batch);
+  }
+
+  wire::Frame hello() const {
+    return wire::make_hello(wire::Hello{wire::kProtocolVersion, id(), store.next_change_seq()});
+  }
+
+  // A full resync as the agent streams it: SnapshotBegin, one
+  // SnapshotSession per session, SnapshotEnd; all at the snapshot's seq.
+  std::vector<Frame> snapshot(std::uint64_t& seq) {
+    const sync::SourceBatch batch = source.snapshot();
+    seq = batch.next_seq;
+    std::vector<Frame> frames{Frame{FrameType::SnapshotBegin, seq, {}}};
+    for (const sync::Outgoing& item : batch.items)
+      frames.push_back(sync::make_item_frame(item, FrameType::SnapshotSession, seq));
+    frames.push_back(Frame{FrameType::SnapshotEnd, seq, {}});
+    return frames;
+  }
+
+  // What changed since the last poll: Delta and Removal frames.
+  std::vector<Frame> deltas(std::uint64_t& next_seq) {
+    const sync::SourceBatch batch = source.poll(1000);
+    BOOST_REQUIRE(!batch.full_resync);
+    next_seq = batch.next_seq;
+    std::vector<Frame> frames;
+    for (const sync::Outgoing& item : batch.items)
+      frames.push_back(sync::make_item_frame(item, FrameType::Delta, item.seq));
+    return frames;
+  }
+
+  SegmentGuard guard;
+  Store store;
+  sync::DeltaSource source{store};
+};
+
+// Everything a reader of the standby can observe, as text (so a failed
+// comparison prints both sides): the position, and per session its version,
+// incarnation, idle timeout and every attribute's version, flags and value.
+std::string dump(const Store& standby) {
+  std::ostringstream out;
+  const ReplicaPosition position = standby.replica_position();
+  out << "position " << position.primary_store_id_hex() << " @" << position.applied_seq << "\n";
+  std::vector<std::string> ids;
+  standby.for_each_session([&](const SessionInfo& info) {
+    ids.push_back(info.id);
+    return true;
+  });
+  std::sort(ids.begin(), ids.end());
+  for (const std::string& id : ids) {
+    const std::optional<SessionSnapshot> s = standby.peek(id);
+    if (!s) continue;
+    out << id << " v" << s->version << " inc" << s->incarnation << " idle" << s->idle_timeout_s << "\n";
+    for (const Attribute& a : s->attributes) {
+      out << "  " << a.name << " v" << a.version << " f" << a.flags << " ";
+      for (unsigned char c : a.value) {
+        if (c >= 0x20 && c < 0x7f && c != '\\') {
+          out << c;
+        } else {
+          static constexpr char kHex[] = "0123456789abcdef";
+          out << "\\x" << kHex[c >> 4] << kHex[c & 15];
+        }
+      }
+      out << "\n";
+    }
+  }
+  return out.str();
+}
+
+// A header declaring `length` payload bytes (no payload, no MAC: the cap is
+// checked from the header alone).
+std::string raw_header(FrameType type, std::uint32_t length) {
+  std::string out;
+  diff::detail::ByteWriter writer(out);
+  writer.u32(wire::kFrameMagic);
+  writer.u8(wire::kFrameFormatVersion);
+  writer.u8(static_cast<std::uint8_t>(type));
+  writer.u16(0);
+  writer.u32(length);
+  writer.u64(1);
+  return out;
+}
+
+struct Exchange {
+  StandbyLink::Output out;
+  std::vector<Frame> replies;  // out.bytes, decoded with the right key
+};
+
+// One StandbyLink over `standby`, the agent's encoder beside it, and a
+// decoder for what the link sends back (one stream per link, as on a socket).
+class LinkUnderTest {
+ public:
+  explicit LinkUnderTest(Store& standby) : link_(standby, replication_key()) {}
+
+  Exchange feed(std::string_view bytes) {
+    Exchange ex{link_.feed(bytes), {}};
+    replies_.feed(ex.out.bytes);
+    while (std::optional<Frame> frame = replies_.next()) ex.replies.push_back(std::move(*frame));
+    BOOST_TEST(replies_.buffered_bytes() == 0u, "the link sent part of a frame");
+    return ex;
+  }
+  Exchange send(const std::vector<Frame>& frames) {
+    std::string bytes;
+    for (const Frame& frame : frames) bytes += sender_.encode(frame);
+    return feed(bytes);
+  }
+  Exchange send(const Frame& frame) { return send(std::vector<Frame>{frame}); }
+
+  StandbyLink& link() { return link_; }
+
+ private:
+  StandbyLink link_;
+  const wire::FrameCodec sender_{replication_key()};
+  wire::FrameCodec replies_{replication_key()};
+};
+
+bool is_ack(const std::vector<Frame>& replies, std::uint64_t seq) {
+  return replies.size() == 1 && replies[0] == wire::make_ack(seq);
+}
+
+// The link closed because of the peer's bad input: one line naming
+// `reason`, an Error frame carrying it, nothing more accepted, and the
+// standby exactly as `before`.
+void expect_refused(LinkUnderTest& link, const Exchange& ex, const std::string& reason, const std::string& before,
+                    const Store& standby) {
+  BOOST_TEST(ex.out.close);
+  BOOST_TEST(link.link().closed());
+  BOOST_TEST(ex.out.reason.find_first_of("\r\n") == std::string::npos, "reason is one line: " << ex.out.reason);
+  BOOST_TEST(ex.out.reason.find(reason) != std::string::npos,
+             "reason '" << ex.out.reason << "' names '" << reason << "'");
+  BOOST_REQUIRE(!ex.replies.empty());
+  BOOST_TEST((ex.replies.back().type == FrameType::Error));
+  BOOST_TEST(wire::parse_error(ex.replies.back()) == ex.out.reason);
+  BOOST_TEST(dump(standby) == before);
+  // A closed link takes nothing more, not even a valid frame.
+  const std::string heartbeat = wire::FrameCodec(replication_key()).encode(wire::make_heartbeat(1));
+  const StandbyLink::Output after = link.link().feed(heartbeat);
+  BOOST_TEST(after.bytes.empty());
+  BOOST_TEST(dump(standby) == before);
+}
+
+// A standby that follows the primary after a full resync and one batch of
+// deltas through a first link (since closed); tests open new links.
+struct Replicated {
+  Replicated() {
+    primary.put("s1", "cart", std::string(300, 'c'));
+    primary.put("s2", "user", "alice");
+    primary.put("s3", "theme", "dark");
+    LinkUnderTest first(standby);
+    BOOST_REQUIRE(first.send(primary.hello()).replies.size() == 1);
+    std::uint64_t seq = 0;
+    const std::vector<Frame> snapshot = primary.snapshot(seq);
+    BOOST_REQUIRE(is_ack(first.send(snapshot).replies, seq));
+    primary.put("s1", "cart", std::string(150, 'c') + "+" + std::string(149, 'c'));
+    primary.put("s2", "lang", "fr");
+    const std::vector<Frame> deltas = primary.deltas(position);
+    BOOST_REQUIRE(is_ack(first.send(deltas).replies, position));
+    BOOST_REQUIRE(standby.replica_position().applied_seq == position);
+    check_equal(primary.store, standby);
+  }
+
+  // A new link whose agent said Hello and was welcomed at `position`.
+  std::unique_ptr<LinkUnderTest> agent() {
+    auto link = std::make_unique<LinkUnderTest>(standby);
+    const Exchange ex = link->send(primary.hello());
+    BOOST_REQUIRE(ex.replies.size() == 1);
+    BOOST_REQUIRE((wire::parse_welcome(ex.replies[0]) == wire::Welcome{primary.id(), position}));
+    return link;
+  }
+
+  Primary primary{"sl_p"};
+  SegmentGuard standby_guard{"sl_s"};
+  Store standby = make_store(standby_guard.name(), 1024, kSegmentBytes);
+  std::uint64_t position = 0;
+};
+
+}  // namespace
+
+// ---- the protocol as a correct agent drives it ----------------------------
+
+BOOST_AUTO_TEST_CASE(full_resync_then_deltas_heartbeat_and_removal_are_acknowledged) {
+  Primary primary("sl_p");
+  SegmentGuard sg("sl_s");
+  Store standby = make_store(sg.name(), 1024, kSegmentBytes);
+  primary.put("s1", "cart", std::string(400, 'x'));
+  primary.put("s1", "user", "bob");
+  primary.put("s2", "user", "carol");
+  primary.put("s3", "theme", "light");
+  LinkUnderTest link(standby);
+
+  // An empty standby welcomes with a zero store id and position 0.
+  Exchange ex = link.send(primary.hello());
+  BOOST_TEST(!ex.out.close);
+  BOOST_REQUIRE(ex.replies.size() == 1u);
+  BOOST_TEST((wire::parse_welcome(ex.replies[0]) == wire::Welcome{}));
+  BOOST_TEST((link.link().role() == StandbyLink::Role::Agent));
+  BOOST_TEST((link.link().agent_store() == primary.id()));
+
+  // Full resync: nothing is acknowledged and no position is stored before
+  // SnapshotEnd; then Ack(seq), and the position is in the segment.
+  std::uint64_t seq = 0;
+  std::vector<Frame> snapshot = primary.snapshot(seq);
+  BOOST_REQUIRE(snapshot.size() == 5u);
+  const Frame end = snapshot.back();
+  snapshot.pop_back();
+  ex = link.send(snapshot);
+  BOOST_TEST(ex.replies.empty());
+  BOOST_TEST(!standby.replica_position().follows_a_primary());
+  ex = link.send(end);
+  BOOST_TEST(is_ack(ex.replies, seq));
+  BOOST_TEST((standby.replica_position() == ReplicaPosition{primary.id(), seq}));
+  check_equal(primary.store, standby);
+
+  // Deltas (a patch, a new attribute, a new session) -> Ack of the batch's
+  // position, stored before it is sent.
+  primary.put("s1", "cart", std::string(200, 'x') + "y" + std::string(199, 'x'));
+  primary.put("s2", "lang", "de");
+  primary.put("s4", "user", "dave");
+  std::uint64_t next = 0;
+  const std::vector<Frame> deltas = primary.deltas(next);
+  BOOST_REQUIRE(deltas.size() == 3u);
+  BOOST_TEST(sync::parse_item_frame(deltas[0]).delta.base_version != 0u);  // a patch, not a whole copy
+  ex = link.send(deltas);
+  BOOST_TEST(!ex.out.close);
+  BOOST_TEST(is_ack(ex.replies, next));
+  BOOST_TEST((standby.replica_position() == ReplicaPosition{primary.id(), next}));
+  check_equal(primary.store, standby);
+
+  // A session created and removed between two polls moves the log but
+  // ships nothing: the agent's heartbeat carries the later position.
+  primary.store.create_session("ephemeral");
+  primary.store.remove_session("ephemeral");
+  std::uint64_t later = 0;
+  BOOST_TEST(primary.deltas(later).empty());
+  BOOST_REQUIRE(later > next);
+  ex = link.send(wire::make_heartbeat(later));
+  BOOST_TEST(is_ack(ex.replies, later));
+  BOOST_TEST(standby.replica_position().applied_seq == later);
+  // A heartbeat with nothing new is still answered (the agent's liveness).
+  ex = link.send(wire::make_heartbeat(later));
+  BOOST_TEST(is_ack(ex.replies, later));
+
+  // A removal.
+  primary.store.remove_session("s3");
+  const std::vector<Frame> removal = primary.deltas(next);
+  BOOST_REQUIRE(removal.size() == 1u);
+  BOOST_TEST((removal[0].type == FrameType::Removal));
+  ex = link.send(removal);
+  BOOST_TEST(is_ack(ex.replies, next));
+  BOOST_TEST(!standby.peek("s3").has_value());
+  BOOST_TEST(standby.replica_position().applied_seq == next);
+  check_equal(primary.store, standby);
+  BOOST_TEST(!link.link().closed());
+  BOOST_TEST(link.link().frames_applied() == 3u + 3u + 1u);
+}
+
+BOOST_FIXTURE_TEST_CASE(a_new_link_resumes_from_the_stored_position_without_a_snapshot, Replicated) {
+  // The Welcome carries the stored store id and position (checked by agent()).
+  std::unique_ptr<LinkUnderTest> link = agent();
+  BOOST_TEST(link->link().position() == position);
+  primary.put("s3", "theme", "light");
+  primary.put("s5", "user", "erin");
+  std::uint64_t next = 0;
+  const std::vector<Frame> deltas = primary.deltas(next);
+  const Exchange ex = link->send(deltas);
+  BOOST_TEST(!ex.out.close);
+  BOOST_TEST(is_ack(ex.replies, next));
+  BOOST_TEST((standby.replica_position() == ReplicaPosition{primary.id(), next}));
+  check_equal(primary.store, standby);
+}
+
+// A delta whose base is not the standby's version (its predecessor was
+// lost) is not applied: the link asks for the session in full and the
+// position stays where it was until the whole copy arrives.
+BOOST_FIXTURE_TEST_CASE(a_delta_on_another_base_asks_for_the_session_in_full, Replicated) {
+  std::unique_ptr<LinkUnderTest> link = agent();
+  primary.put("s1", "cart", "lost on the way");
+  std::uint64_t lost = 0;
+  BOOST_REQUIRE(primary.deltas(lost).size() == 1u);  // never sent
+  primary.put("s1", "cart", "after the lost one");
+  primary.put("s2", "user", "alice2");
+  std::uint64_t next = 0;
+  const std::vector<Frame> deltas = primary.deltas(next);
+  BOOST_REQUIRE(deltas.size() == 2u);
+
+  Exchange ex = link->send(deltas);
+  BOOST_TEST(!ex.out.close);
+  BOOST_REQUIRE(ex.replies.size() == 1u);
+  BOOST_TEST(wire::parse_resend_session(ex.replies[0]) == "s1");
+  BOOST_TEST(ex.out.log.size() == 1u);
+  BOOST_TEST(standby.replica_position().applied_seq == position);  // frozen
+  BOOST_TEST(standby.peek("s2")->version == primary.store.peek("s2")->version);  // applied meanwhile
+  // A heartbeat past it is answered with the old position.
+  ex = link->send(wire::make_heartbeat(next));
+  BOOST_TEST(is_ack(ex.replies, position));
+  BOOST_TEST(standby.replica_position().applied_seq == position);
+
+  // The whole session (as the agent resends it: at its latest seq).
+  const std::optional<sync::Outgoing> full = primary.source.full_session("s1");
+  BOOST_REQUIRE(full.has_value());
+  ex = link->send(sync::make_item_frame(*full, FrameType::Delta, next));
+  BOOST_TEST(is_ack(ex.replies, next));
+  BOOST_TEST((standby.replica_position() == ReplicaPosition{primary.id(), next}));
+  check_equal(primary.store, standby);
+}
+
+// ---- bad input ---------------------------------------------------------
+
+BOOST_FIXTURE_TEST_CASE(a_first_frame_under_another_key_is_refused, Replicated) {
+  const std::string before = dump(standby);
+  LinkUnderTest link(standby);
+  const Exchange ex = link.feed(wire::FrameCodec(replication_key(0x99)).encode(primary.hello()));
+  expect_refused(link, ex, "MAC mismatch: wrong key", before, standby);
+  BOOST_TEST((link.link().role() == StandbyLink::Role::Unknown));
+}
+
+BOOST_FIXTURE_TEST_CASE(a_hello_of_another_protocol_version_is_refused, Replicated) {
+  const std::string before = dump(standby);
+  LinkUnderTest link(standby);
+  const Exchange ex = link.send(wire::make_hello(wire::Hello{2, primary.id(), 1}));
+  expect_refused(link, ex, "protocol version 2", before, standby);
+}
+
+// A frame cut short is waited for: nothing is sent back, nothing closes,
+// nothing is applied; if the rest never comes (the peer vanished), a second
+// link finds the standby where the first left it.
+BOOST_FIXTURE_TEST_CASE(a_truncated_frame_is_waited_for_and_applies_nothing, Replicated) {
+  const std::string before = dump(standby);
+  {
+    LinkUnderTest link(standby);
+    const std::string hello = wire::FrameCodec(replication_key()).encode(primary.hello());
+    const Exchange ex = link.feed(std::string_view(hello).substr(0, hello.size() / 2));
+    BOOST_TEST(ex.out.bytes.empty());
+    BOOST_TEST(!ex.out.close);
+    BOOST_TEST((link.link().role() == StandbyLink::Role::Unknown));
+  }
+  primary.put("s1", "cart", "never arrives whole");
+  std::uint64_t next = 0;
+  const std::vector<Frame> deltas = primary.deltas(next);
+  BOOST_REQUIRE(deltas.size() == 1u);
+  const std::string bytes = wire::FrameCodec(replication_key()).encode(deltas[0]);
+  for (std::size_t cut : {std::size_t{1}, wire::kFrameHeaderBytes, bytes.size() - 1}) {
+    std::unique_ptr<LinkUnderTest> link = agent();
+    const Exchange ex = link->feed(std::string_view(bytes).substr(0, cut));
+    BOOST_TEST(ex.out.bytes.empty(), "cut at " << cut);
+    BOOST_TEST(!ex.out.close, "cut at " << cut);
+    BOOST_TEST(ex.out.reason.empty());
+    BOOST_TEST(dump(standby) == before, "cut at " << cut);
+  }
+  std::unique_ptr<LinkUnderTest> second = agent();  // welcomed at the old position
+  BOOST_TEST(dump(standby) == before);
+}
+
+BOOST_FIXTURE_TEST_CASE(an_oversized_header_closes_at_once_naming_the_limit, Replicated) {
+  const std::string before = dump(standby);
+  {
+    LinkUnderTest link(standby);  // first frame: the small pre-authentication cap
+    const Exchange ex = link.feed(raw_header(FrameType::Hello, 4097));
+    expect_refused(link, ex, "payload length 4097 exceeds the limit of 4096 for a first frame", before, standby);
+  }
+  std::unique_ptr<LinkUnderTest> link = agent();
+  const std::uint64_t declared = wire::kDefaultMaxPayloadBytes + 1;
+  const Exchange ex = link->feed(raw_header(FrameType::Delta, static_cast<std::uint32_t>(declared)));
+  expect_refused(*link, ex,
+                 "payload length " + std::to_string(declared) + " exceeds the limit of " +
+                     std::to_string(wire::kDefaultMaxPayloadBytes),
+                 before, standby);
+}
+
+BOOST_FIXTURE_TEST_CASE(garbage_bytes_are_refused, Replicated) {
+  const std::string before = dump(standby);
+  {
+    LinkUnderTest link(standby);
+    const Exchange ex = link.feed("GET / HTTP/1.1\r\nHost: backup\r\n\r\n");
+    expect_refused(link, ex, "bad magic", before, standby);
+  }
+  std::unique_ptr<LinkUnderTest> link = agent();
+  std::mt19937 rng(7);
+  std::string noise(64, '\0');
+  for (char& c : noise) c = static_cast<char>(rng());
+  const Exchange ex = link->feed(noise);
+  expect_refused(*link, ex, "bad magic", before, standby);
+}
+
+BOOST_FIXTURE_TEST_CASE(a_delta_before_hello_is_refused, Replicated) {
+  primary.put("s1", "cart", "sent too early");
+  std::uint64_t next = 0;
+  const std::vector<Frame> deltas = primary.deltas(next);
+  BOOST_REQUIRE(deltas.size() == 1u);
+  const std::string before = dump(standby);
+  LinkUnderTest link(standby);
+  const Exchange ex = link.send(deltas);
+  expect_refused(link, ex, "expected Hello or RestoreRequest first, got Delta", before, standby);
+}
+
+// The standby follows store A; an agent of store B may connect (it is told
+// so in the Welcome) but must begin with a full resync.
+BOOST_FIXTURE_TEST_CASE(a_delta_for_another_store_is_refused, Replicated) {
+  Primary other("sl_q");
+  other.put("q1", "user", "mallory");
+  other.source.snapshot();  // its benchmark knows q1: the next change is a real delta
+  other.put("q1", "user", "mallory2");
+  std::uint64_t next = 0;
+  const std::vector<Frame> deltas = other.deltas(next);
+  BOOST_REQUIRE(deltas.size() == 1u);
+  const std::string before = dump(standby);
+
+  LinkUnderTest link(standby);
+  Exchange ex = link.send(other.hello());
+  BOOST_REQUIRE(ex.replies.size() == 1u);
+  BOOST_TEST((wire::parse_welcome(ex.replies[0]) == wire::Welcome{primary.id(), position}));
+  BOOST_TEST(ex.out.log.size() == 1u);  // "standby follows store A; agent of store B connected ..."
+  const std::string a = primary.store.info().store_id_hex(), b = other.store.info().store_id_hex();
+  ex = link.send(deltas);
+  expect_refused(link, ex, "Delta for store " + b + " but the standby follows store " + a, before, standby);
+}
+
+BOOST_FIXTURE_TEST_CASE(a_sequence_that_goes_back_is_refused, Replicated) {
+  std::unique_ptr<LinkUnderTest> link = agent();
+  primary.put("s1", "cart", "one");
+  primary.put("s2", "user", "two");
+  std::uint64_t next = 0;
+  const std::vector<Frame> deltas = primary.deltas(next);
+  BOOST_REQUIRE(deltas.size() == 2u);
+  BOOST_REQUIRE(deltas[0].seq < deltas[1].seq);
+  BOOST_REQUIRE(is_ack(link->send(deltas).replies, next));
+  const std::string before = dump(standby);
+  const Exchange ex = link->send(deltas[0]);  // replayed
+  expect_refused(*link, ex,
+                 "sequence went back from " + std::to_string(deltas[1].seq) + " to " + std::to_string(deltas[0].seq),
+                 before, standby);
+}
+
+// The resync's SnapshotEnd names another seq: the resync is not completed
+// (no stale session removed, no position stored, so the next agent must
+// start over) and the frame changes nothing.
+BOOST_FIXTURE_TEST_CASE(a_snapshot_end_with_the_wrong_seq_is_refused, Replicated) {
+  std::unique_ptr<LinkUnderTest> link = agent();
+  std::uint64_t seq = 0;
+  std::vector<Frame> snapshot = primary.snapshot(seq);
+  snapshot.pop_back();
+  BOOST_REQUIRE(link->send(snapshot).replies.empty());
+  BOOST_REQUIRE(!standby.replica_position().follows_a_primary());
+  const std::string before = dump(standby);
+  const Exchange ex = link->send(Frame{FrameType::SnapshotEnd, seq + 1, {}});
+  expect_refused(*link, ex,
+                 "SnapshotEnd for seq " + std::to_string(seq + 1) + " ends the resync begun at seq " +
+                     std::to_string(seq),
+                 before, standby);
+  LinkUnderTest next(standby);
+  const Exchange welcome = next.send(primary.hello());
+  BOOST_REQUIRE(welcome.replies.size() == 1u);
+  BOOST_TEST((wire::parse_welcome(welcome.replies[0]) == wire::Welcome{}));
+}
+
+BOOST_FIXTURE_TEST_CASE(a_snapshot_session_outside_a_snapshot_is_refused, Replicated) {
+  std::unique_ptr<LinkUnderTest> link = agent();
+  primary.put("s9", "user", "intruder");
+  const std::optional<sync::Outgoing> whole = primary.source.full_session("s9");
+  BOOST_REQUIRE(whole.has_value());
+  const std::string before = dump(standby);
+  const Exchange ex = link->send(sync::make_item_frame(*whole, FrameType::SnapshotSession, position));
+  expect_refused(*link, ex, "SnapshotSession outside its full resync", before, standby);
+  BOOST_TEST(!standby.peek("s9").has_value());
+}
+
+// The MAC is right (the peer has the key) but the delta frame inside is
+// damaged: decode_delta refuses it, the link closes, nothing is applied.
+BOOST_FIXTURE_TEST_CASE(a_damaged_delta_under_a_valid_mac_is_refused, Replicated) {
+  primary.put("s1", "cart", std::string(120, 'z'));
+  std::uint64_t next = 0;
+  const std::vector<Frame> deltas = primary.deltas(next);
+  BOOST_REQUIRE(deltas.size() == 1u);
+  const std::string before = dump(standby);
+  // Every byte of the delta frame: header, id, versions, changes, checksum.
+  const std::size_t delta_bytes = deltas[0].payload.size() - wire::kItemHeaderBytes;
+  for (std::size_t i = 0; i < delta_bytes; i += 7) {
+    Frame damaged = deltas[0];
+    damaged.payload[wire::kItemHeaderBytes + i] ^= 0x20;
+    std::unique_ptr<LinkUnderTest> link = agent();
+    const Exchange ex = link->send(damaged);
+    expect_refused(*link, ex, "delta", before, standby);
+  }
+  // A payload too short for its item header.
+  std::unique_ptr<LinkUnderTest> link = agent();
+  const Exchange ex = link->send(Frame{FrameType::Delta, next, std::string("\x01\x02", 2)});
+  expect_refused(*link, ex, "Delta", before, standby);
+}
+
+// A session id the store refuses (not printable ASCII) arrives under a valid
+// MAC: the link closes, and its reason stays one line whatever the id holds
+// (the reason goes to the daemon's log).
+BOOST_FIXTURE_TEST_CASE(a_session_id_the_store_refuses_closes_the_link_on_one_line, Replicated) {
+  const std::string before = dump(standby);
+  const std::string evil = "s1\nconnection from 10.0.0.1:9 closed: forged";
+  {
+    std::unique_ptr<LinkUnderTest> link = agent();
+    const Exchange ex = link->send(wire::make_removal(position, evil));
+    expect_refused(*link, ex, "cannot apply session", before, standby);
+  }
+  sync::Outgoing item;
+  item.delta = diff::make_delta(evil, 0, 1, {}, {{"user", {"x", 0}}});
+  std::unique_ptr<LinkUnderTest> link = agent();
+  const Exchange ex = link->send(sync::make_item_frame(item, FrameType::Delta, position));
+  expect_refused(*link, ex, "cannot apply session", before, standby);
+}
+
+// A whole copy of a new session that the store refuses (an attribute name
+// it does not allow) leaves no empty session behind.
+BOOST_FIXTURE_TEST_CASE(a_whole_copy_the_store_refuses_leaves_no_session_behind, Replicated) {
+  const std::string before = dump(standby);
+  sync::Outgoing item;
+  item.delta = diff::make_delta("s7", 0, 1, {}, {{"bad\nname", {"x", 0}}});
+  std::unique_ptr<LinkUnderTest> link = agent();
+  const Exchange ex = link->send(sync::make_item_frame(item, FrameType::Delta, position));
+  expect_refused(*link, ex, "cannot apply session s7", before, standby);
+  BOOST_TEST(!standby.peek("s7").has_value());
+}
+
+// The agent's Error frame closes the link with its reason (not answered);
+// a malformed one is refused like any bad frame, never closed silently.
+BOOST_FIXTURE_TEST_CASE(an_error_from_the_agent_closes_the_link_with_its_reason, Replicated) {
+  const std::string before = dump(standby);
+  {
+    std::unique_ptr<LinkUnderTest> link = agent();
+    const Exchange ex = link->send(wire::make_error("primary store detached\nbye"));
+    BOOST_TEST(ex.out.close);
+    BOOST_TEST(ex.out.reason == "peer reported: primary store detached?bye");
+    BOOST_TEST(ex.replies.empty());
+    BOOST_TEST(dump(standby) == before);
+  }
+  std::unique_ptr<LinkUnderTest> link = agent();
+  const Exchange ex = link->send(Frame{FrameType::Error, 5, "with a sequence"});
+  expect_refused(*link, ex, "Error: sequence must be 0, got 5", before, standby);
+}
