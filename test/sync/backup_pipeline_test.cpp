@@ -176,3 +176,31 @@ BOOST_AUTO_TEST_CASE(whole_session_bytes_are_the_size_of_a_whole_session_frame) 
   BOOST_TEST(whole == diff::encode_delta(diff::make_delta("w10", 0, w10.version, {}, all)).size());
   BOOST_TEST(delta * 5 < whole, delta << " delta bytes for a whole session of " << whole);
 }
+
+// An immutable attribute goes to the backup once; later deltas of the
+// session carry only what changed beside it.
+BOOST_AUTO_TEST_CASE(immutable_attributes_already_shipped_are_not_shipped_again) {
+  SegmentGuard pg("pipe_i"), sg("pipe_is");
+  Store primary = make(pg), standby = make(sg);
+  primary.create_session("u");
+  CommitBatch first;
+  first.put("signup", std::string(10000, 'S'), kAttributeImmutable);
+  first.put("cart", "empty");
+  primary.commit("u", first);
+  DeltaSource source(primary);
+  StandbyApplier applier(standby);
+  full_resync(source, applier);
+  BOOST_TEST(source.delta_bytes() > 10000u);  // the snapshot carried it once
+  for (int i = 0; i < 10; ++i) {
+    CommitBatch b;
+    b.put("cart", "items:" + std::to_string(i));
+    primary.commit("u", b);
+    SourceBatch batch = source.poll(100);
+    BOOST_REQUIRE_EQUAL(batch.items.size(), 1u);
+    BOOST_REQUIRE_EQUAL(batch.items[0].delta.changes.size(), 1u);
+    BOOST_TEST(batch.items[0].delta.changes[0].name == "cart");
+    ship(source, applier, batch);
+  }
+  BOOST_TEST(source.delta_bytes() < 10000u + 1000u);
+  check_equal(primary, standby);
+}
