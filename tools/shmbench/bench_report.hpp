@@ -79,6 +79,43 @@ struct DeltaRow {
   double graph_ms = 0;  // build_graph of the new value + graph::diff (the benchmark's graph is cached)
 };
 
+// What replicating commits costs one system: its commit rate alone and
+// with its backup attached (our agent and backup daemon; a Redis replica),
+// how long a commit takes to reach the backup, and the bytes sent per
+// commit beside what whole-session replication would send.
+struct ReplicationRow {
+  std::string system;
+  int processes = 1;  // writer processes; 0: the lag prober alone
+  std::uint32_t paced_per_s = 0;  // the writers' pace (commits a second); 0: unpaced
+  bool measured = false;  // false: the peer was not available ("n/a")
+  double commits_per_s_alone = 0;
+  double commits_per_s_replicated = 0;
+  std::uint64_t lag_samples = 0;  // probes whose arrival was seen
+  std::uint64_t lag_unseen = 0;   // probes given up on (not seen within the wait limit)
+  double lag_p50_us = 0;
+  double lag_p99_us = 0;
+  double lag_max_us = 0;
+  // Commits (writers' warm-up and loop, and probes) from the replicated
+  // phase's start until the backup had them all, and what was sent for them.
+  std::uint64_t commits_shipped = 0;
+  std::uint64_t wire_bytes = 0;
+  std::uint64_t delta_bytes = 0;  // ours: encoded deltas in those frames; redis: 0
+  std::uint64_t frames = 0;  // ours: frames the agent sent; redis: 0 (a stream, not frames)
+  std::optional<double> whole_bytes_per_commit;  // whole-session replication; nullopt: n/a
+  double catch_up_s = 0;      // writers' end until the backup had every commit
+  std::uint64_t full_resyncs = 0;  // during the replicated phase (ours)
+  std::uint64_t reconnects = 0;    // of the agent, during the replicated phase (ours)
+  bool backup_equal = false;  // the backup held the primary's sessions after catching up
+  std::string backup_difference;  // the first difference found, if not equal
+
+  double slowdown_pct() const noexcept {
+    return commits_per_s_alone > 0 ? (1.0 - commits_per_s_replicated / commits_per_s_alone) * 100.0 : 0.0;
+  }
+  double wire_bytes_per_commit() const noexcept {
+    return commits_shipped > 0 ? static_cast<double>(wire_bytes) / static_cast<double>(commits_shipped) : 0.0;
+  }
+};
+
 struct BenchReport {
   std::string workload;
   std::string description;  // what is measured, and the session shape
@@ -90,7 +127,11 @@ struct BenchReport {
   std::vector<ThroughputRow> results;
   std::vector<MemoryRow> memory;
   std::vector<DeltaRow> deltas;  // printed by the delta workload's own layout
+  std::vector<ReplicationRow> replication;  // printed by the replicate workload's own layout
   std::vector<std::string> notes;  // e.g. why the peer is missing
+  // Checks that did not hold (e.g. a backup that differs from its primary):
+  // the report is still printed, then shmbench exits 1.
+  std::vector<std::string> failures;
   double elapsed_s = 0;
 };
 

@@ -18,6 +18,7 @@
 #include "tools/shmbench/delta_report.hpp"
 #include "tools/shmbench/interrupt_cleanup.hpp"
 #include "tools/shmbench/lock_report.hpp"
+#include "tools/shmbench/replicate_report.hpp"
 #include "tools/shmbench/workload.hpp"
 
 namespace {
@@ -38,6 +39,7 @@ constexpr ReportLayout kLayouts[] = {
     {"lock", &shmsession::bench::print_lock_tables, &shmsession::bench::lock_report_json},
     {"cycle", &shmsession::bench::print_cycle_tables, &shmsession::bench::cycle_report_json},
     {"delta", &shmsession::bench::print_delta_tables, &shmsession::bench::delta_report_json},
+    {"replicate", &shmsession::bench::print_replicate_tables, &shmsession::bench::replicate_report_json},
 };
 
 ReportLayout layout_of(std::string_view workload) {
@@ -50,8 +52,10 @@ constexpr const char* kFooter =
     "Every workload with a server peer starts its own redis-server on 127.0.0.1 (a free\n"
     "port), measures it in the same run with the same session shape and stops it by pid;\n"
     "if redis-server cannot be run its figures are n/a. (delta's peer is whole-attribute\n"
-    "replication, computed from the same values: no server.) Scratch segments are named\n"
-    "shmbench_<pid>_* and removed on exit. `shmbench <workload> --help` describes one workload.";
+    "replication, computed from the same values: no server. replicate also starts a Redis\n"
+    "replica, and our sync agent and backup daemon in forked children, stopped by pid.)\n"
+    "Scratch segments are named shmbench_<pid>_* and removed on exit, as on SIGINT.\n"
+    "`shmbench <workload> --help` describes one workload.";
 
 void add_run_options(CLI::App& command, RunOptions& options, bool& quiet) {
   command.add_flag("--quick", options.quick, "CI/smoke sizes: the whole run takes a few seconds");
@@ -72,7 +76,11 @@ int run_workload(const Workload& workload, const RunOptions& options) {
       layout.print(std::cout, report);
       std::cout.flush();
     }
-    return std::cout ? 0 : 1;
+    // A check that failed (e.g. a backup unequal to its primary) fails the
+    // run after its figures are out.
+    for (const std::string& failure : report.failures)
+      std::cerr << "shmbench: " << workload.name << ": " << failure << std::endl;
+    return std::cout && report.failures.empty() ? 0 : 1;
   } catch (const shmsession::Error& e) {
     std::cerr << "shmbench: " << workload.name << ": " << shmsession::errc_name(e.code()) << ": " << e.what()
               << std::endl;

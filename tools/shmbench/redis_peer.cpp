@@ -44,10 +44,11 @@ int pick_free_port() {
 
 // Spawns the server with stdin/stdout/stderr on /dev/null (nothing of it may
 // reach our stdout). Returns the pid, or -errno if it could not be run.
-pid_t spawn_server(const std::string& program, int port) {
+pid_t spawn_server(const std::string& program, int port, const std::vector<std::string>& extra_args) {
   const std::string port_text = std::to_string(port);
   std::vector<std::string> args = {program, "--port", port_text, "--bind", "127.0.0.1", "--save", "",
                                    "--appendonly", "no", "--daemonize", "no", "--dir", "/tmp"};
+  args.insert(args.end(), extra_args.begin(), extra_args.end());
   std::vector<char*> argv;
   for (auto& arg : args) argv.push_back(arg.data());
   argv.push_back(nullptr);
@@ -102,11 +103,12 @@ void kill_and_reap(pid_t pid) noexcept {
 
 }  // namespace
 
-std::optional<RedisServer> RedisServer::start(const std::string& program, std::string* why) {
+std::optional<RedisServer> RedisServer::start(const std::string& program, std::string* why,
+                                              const std::vector<std::string>& extra_args) {
   std::string last_failure;
   for (int attempt = 0; attempt < kStartAttempts; ++attempt) {
     const int port = pick_free_port();
-    const pid_t pid = spawn_server(program, port);
+    const pid_t pid = spawn_server(program, port, extra_args);
     if (pid < 0) {
       if (why != nullptr) *why = "cannot run " + program + ": " + std::strerror(static_cast<int>(-pid));
       return std::nullopt;

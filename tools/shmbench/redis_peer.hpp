@@ -29,10 +29,12 @@ class RedisServer {
  public:
   // Starts `program` (looked up in PATH) without persistence, waits until it
   // answers PING (at most 5 s per attempt) and retries on another port if
-  // that one was taken. Returns nullopt and sets *why if the program cannot
-  // be run at all (not installed); throws std::runtime_error if it runs but
-  // never answers.
-  static std::optional<RedisServer> start(const std::string& program, std::string* why);
+  // that one was taken. `extra_args` follow the standard ones (e.g.
+  // {"--replicaof", "127.0.0.1", "6379"}). Returns nullopt and sets *why if
+  // the program cannot be run at all (not installed); throws
+  // std::runtime_error if it runs but never answers.
+  static std::optional<RedisServer> start(const std::string& program, std::string* why,
+                                          const std::vector<std::string>& extra_args = {});
 
   RedisServer(RedisServer&& other) noexcept;
   RedisServer& operator=(RedisServer&&) = delete;

@@ -6,11 +6,21 @@
 
 namespace shmsession::bench {
 
-ScratchStore::ScratchStore(std::string_view tag, std::uint64_t size_bytes)
-    : name_("shmbench_" + std::to_string(::getpid()) + "_" + std::string(tag)), owner_(::getpid()) {
-  Store::remove(name_);  // a leftover of a crashed run that had our pid
+namespace {
+
+CreateOptions sized(std::uint64_t size_bytes) {
   CreateOptions options;
   options.size_bytes = size_bytes;
+  return options;
+}
+
+}  // namespace
+
+ScratchStore::ScratchStore(std::string_view tag, std::uint64_t size_bytes) : ScratchStore(tag, sized(size_bytes)) {}
+
+ScratchStore::ScratchStore(std::string_view tag, const CreateOptions& options)
+    : name_("shmbench_" + std::to_string(::getpid()) + "_" + std::string(tag)), owner_(::getpid()) {
+  Store::remove(name_);  // a leftover of a crashed run that had our pid
   // Registered before creating: an interrupt during creation leaves nothing.
   cleanup_slot_ = register_segment_cleanup("/" + name_);
   try {

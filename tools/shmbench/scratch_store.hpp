@@ -26,6 +26,8 @@ class ScratchStore {
  public:
   // Throws shmsession::Error as Store::create.
   ScratchStore(std::string_view tag, std::uint64_t size_bytes);
+  // The same with every option of the store (e.g. a longer change log).
+  ScratchStore(std::string_view tag, const CreateOptions& options);
   ~ScratchStore();
   ScratchStore(const ScratchStore&) = delete;
   ScratchStore& operator=(const ScratchStore&) = delete;

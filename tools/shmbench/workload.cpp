@@ -8,6 +8,7 @@
 #include "tools/shmbench/workload_delta.hpp"
 #include "tools/shmbench/workload_lock.hpp"
 #include "tools/shmbench/workload_primary.hpp"
+#include "tools/shmbench/workload_replicate.hpp"
 
 namespace shmsession::bench {
 
@@ -22,6 +23,8 @@ constexpr Workload kWorkloads[] = {
      kCycleDetails, &run_cycle},
     {"delta", "replication bytes of one edit: our binary delta vs the whole attribute; diff MB/s",
      kDeltaDetails, &run_delta},
+    {"replicate", "commits/s with our backup attached vs without, lag, bytes per commit; beside a redis replica",
+     kReplicateDetails, &run_replicate},
 };
 
 }  // namespace

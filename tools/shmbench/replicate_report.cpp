@@ -1,0 +1,207 @@
+#include "tools/shmbench/replicate_report.hpp"
+
+#include <cmath>
+#include <optional>
+#include <string>
+
+#include "tools/shmbench/text_table.hpp"
+
+namespace shmsession::bench {
+
+namespace {
+
+const std::string kNa = "n/a";
+
+// Three significant digits or more: 0.412, 41.2, 412, 41200.
+std::string figure_text(double value) {
+  return fixed(value, value < 1 ? 3 : value < 10 ? 2 : value < 100 ? 1 : 0);
+}
+
+// "31.8%"; "0.0%" rather than "-0.0%".
+std::string percent_text(double value) { return fixed(std::fabs(value) < 0.05 ? 0.0 : value, 1) + "%"; }
+
+// "1", "2", "1 @5000/s", "probes only"
+std::string writers_text(const ReplicationRow& row) {
+  if (row.processes == 0) return "probes only";
+  return std::to_string(row.processes) + (row.paced_per_s > 0 ? " @" + std::to_string(row.paced_per_s) + "/s" : "");
+}
+
+std::optional<double> whole_per_wire(const ReplicationRow& row) {
+  const double wire = row.wire_bytes_per_commit();
+  if (!row.measured || !row.whole_bytes_per_commit || wire <= 0) return std::nullopt;
+  return *row.whole_bytes_per_commit / wire;
+}
+
+std::string lag_text(const ReplicationRow& row, double value) {
+  return row.measured && row.lag_samples > 0 ? figure_text(value) : kNa;
+}
+
+void print_comparison(std::ostream& out, const BenchReport& report) {
+  TextTable table({"system", "writers", "commits/s alone", "commits/s backup", "slowdown", "lag p50 us",
+                   "lag p99 us", "lag max us", "wire B/commit", "whole B/commit", "whole/wire"},
+                  1);
+  for (const ReplicationRow& row : report.replication) {
+    if (row.processes == 0) continue;
+    const std::optional<double> ratio = whole_per_wire(row);
+    table.add({row.system, writers_text(row), row.measured ? fixed(row.commits_per_s_alone, 0) : kNa,
+               row.measured ? fixed(row.commits_per_s_replicated, 0) : kNa,
+               row.measured ? percent_text(row.slowdown_pct()) : kNa, lag_text(row, row.lag_p50_us),
+               lag_text(row, row.lag_p99_us), lag_text(row, row.lag_max_us),
+               row.measured ? figure_text(row.wire_bytes_per_commit()) : kNa,
+               row.measured && row.whole_bytes_per_commit ? figure_text(*row.whole_bytes_per_commit) : kNa,
+               ratio ? fixed(*ratio, 2) + "x" : kNa});
+  }
+  table.print(out);
+}
+
+void print_detail(std::ostream& out, const BenchReport& report) {
+  TextTable table({"system", "writers", "commits shipped", "wire bytes", "delta bytes", "frames", "commits/frame",
+                   "lag probes", "unseen", "catch-up s", "full resyncs", "backup equal"},
+                  1);
+  for (const ReplicationRow& row : report.replication) {
+    if (!row.measured || row.processes == 0) continue;
+    const bool ours = row.system == kOurSystem;
+    const double per_frame =
+        row.frames > 0 ? static_cast<double>(row.commits_shipped) / static_cast<double>(row.frames) : 0.0;
+    table.add({row.system, writers_text(row), std::to_string(row.commits_shipped), std::to_string(row.wire_bytes),
+               ours ? std::to_string(row.delta_bytes) : kNa, ours ? std::to_string(row.frames) : kNa,
+               ours && row.frames > 0 ? figure_text(per_frame) : kNa,
+               std::to_string(row.lag_samples), std::to_string(row.lag_unseen), fixed(row.catch_up_s, 3),
+               ours ? std::to_string(row.full_resyncs) : kNa, row.backup_equal ? "yes" : "no"});
+  }
+  table.print(out);
+}
+
+void print_probe_only(std::ostream& out, const BenchReport& report) {
+  TextTable table({"system", "writers", "lag probes", "lag p50 us", "lag p99 us", "lag max us"}, 1);
+  bool any = false;
+  for (const ReplicationRow& row : report.replication) {
+    if (row.processes != 0) continue;
+    any = true;
+    table.add({row.system, writers_text(row), row.measured ? std::to_string(row.lag_samples) : kNa,
+               lag_text(row, row.lag_p50_us), lag_text(row, row.lag_p99_us), lag_text(row, row.lag_max_us)});
+  }
+  if (!any) return;
+  table.print(out);
+  out << '\n';
+}
+
+// "yes", "no", or "n/a" when the system has no measured row.
+std::string equal_text(const BenchReport& report, std::string_view system) {
+  bool any = false;
+  for (const ReplicationRow& row : report.replication) {
+    if (row.system != system || !row.measured || row.processes == 0) continue;
+    if (!row.backup_equal) return "no";
+    any = true;
+  }
+  return any ? "yes" : kNa;
+}
+
+// A number among the parameters as text ("500"), "?" if absent.
+std::string parameter_number(const BenchReport& report, std::string_view key) {
+  const boost::json::value* value = report.parameters.if_contains(key);
+  if (value == nullptr) return "?";
+  if (value->is_int64()) return std::to_string(value->get_int64());
+  if (value->is_uint64()) return std::to_string(value->get_uint64());
+  if (value->is_double()) return figure_text(value->get_double());
+  return "?";
+}
+
+boost::json::value number_or_null(bool measured, double value) {
+  return measured ? boost::json::value(value) : boost::json::value(nullptr);
+}
+
+boost::json::value optional_json(std::optional<double> value) {
+  return value ? boost::json::value(*value) : boost::json::value(nullptr);
+}
+
+}  // namespace
+
+void print_replicate_tables(std::ostream& out, const BenchReport& report) {
+  print_report_header(out, report);
+  print_comparison(out, report);
+  out << '\n';
+  print_probe_only(out, report);
+  print_detail(out, report);
+  out << '\n';
+  out << "standby equal: " << equal_text(report, kOurSystem) << " (every session, attribute by attribute)\n";
+  out << "redis replica equal: " << equal_text(report, kRedisSystem) << " (DBSIZE and sampled hashes)\n";
+  for (const auto& note : report.notes) out << "note: " << note << '\n';
+  for (const auto& failure : report.failures) out << "FAILED: " << failure << '\n';
+  out << "elapsed: " << fixed(report.elapsed_s, 1) << " s\n";
+}
+
+boost::json::object replicate_report_json(const BenchReport& report) {
+  boost::json::object doc = to_json(report);
+  doc["peer_origin"] = report.peer_origin;
+  boost::json::array rows;
+  for (const ReplicationRow& row : report.replication) {
+    const bool lag = row.measured && row.lag_samples > 0;
+    const bool m = row.measured && row.processes > 0;  // probe-only rows have lag figures only
+    rows.push_back({{"system", row.system},
+                    {"processes", row.processes},
+                    {"paced_per_s", row.paced_per_s > 0 ? boost::json::value(row.paced_per_s)
+                                                        : boost::json::value(nullptr)},
+                    {"measured", row.measured},
+                    {"commits_per_s_alone", number_or_null(m, row.commits_per_s_alone)},
+                    {"commits_per_s_replicated", number_or_null(m, row.commits_per_s_replicated)},
+                    {"slowdown_pct", number_or_null(m, row.slowdown_pct())},
+                    {"lag_p50_us", number_or_null(lag, row.lag_p50_us)},
+                    {"lag_p99_us", number_or_null(lag, row.lag_p99_us)},
+                    {"lag_max_us", number_or_null(lag, row.lag_max_us)},
+                    {"lag_samples", row.lag_samples},
+                    {"lag_unseen", row.lag_unseen},
+                    {"commits_shipped", row.commits_shipped},
+                    {"wire_bytes", row.wire_bytes},
+                    {"delta_bytes", row.delta_bytes},
+                    {"wire_bytes_per_commit", number_or_null(m, row.wire_bytes_per_commit())},
+                    {"whole_bytes_per_commit", optional_json(m ? row.whole_bytes_per_commit : std::nullopt)},
+                    {"whole_per_wire", optional_json(whole_per_wire(row))},
+                    {"frames", row.frames},
+                    {"catch_up_s", number_or_null(m, row.catch_up_s)},
+                    {"full_resyncs", row.full_resyncs},
+                    {"reconnects", row.reconnects},
+                    {"backup_equal", m ? boost::json::value(row.backup_equal) : boost::json::value(nullptr)},
+                    {"backup_difference", row.backup_difference}});
+  }
+  doc["replication"] = std::move(rows);
+  const std::string ours_equal = equal_text(report, kOurSystem);
+  doc["standby_equal"] = ours_equal == kNa ? boost::json::value(nullptr) : boost::json::value(ours_equal == "yes");
+  boost::json::array failures(report.failures.begin(), report.failures.end());
+  doc["failures"] = std::move(failures);
+  return doc;
+}
+
+void add_replicate_notes(BenchReport& report) {
+  report.notes.push_back(
+      "lag: from a probe commit's return until the backup is seen to have it, polled every " +
+      parameter_number(report, "probe_pause_us") +
+      " us: ours reads the standby's applied position (shared memory), redis sends HGET to the replica "
+      "(one round trip); our agent looks at the change log every " +
+      parameter_number(report, "agent_poll_us") + " us when idle (AgentOptions default)");
+  report.notes.push_back(
+      "wire B/commit: ours, the agent's frame bytes (headers, MACs, heartbeats); redis, master_repl_offset "
+      "growth (the RESP commands it streams); over every commit from the phase's start (warm-up and probes "
+      "included) until the backup had them all. whole B/commit: what whole-session replication would send "
+      "(ours: the agent's whole_bytes, a whole-session delta's encoded size counted once per delta it ships; "
+      "redis: the session hash's field and value bytes)");
+  report.notes.push_back(
+      "our primary's change log holds " + parameter_number(report, "change_log_capacity") +
+      " entries (the store's default is 16384) so that the backlog of unpaced writers ships as deltas; a log "
+      "that overflows while the agent lags makes it fall back to full resyncs (counted below when they happen)");
+  report.notes.push_back(
+      "unpaced writers outrun the agent: it ships each session's state as of when it reads the log, so commits "
+      "to a session made meanwhile leave in one delta (commits shipped / frames), and lag is the backlog");
+  for (const ReplicationRow& row : report.replication) {
+    if (row.system != kOurSystem || !row.measured || row.processes == 0) continue;
+    if (row.full_resyncs > 0 || row.reconnects > 0)
+      report.notes.push_back("our agent did " + std::to_string(row.full_resyncs) + " full resync(s) and " +
+                             std::to_string(row.reconnects) + " reconnect(s) during the " +
+                             writers_text(row) + " writer phase: its bytes include them");
+    if (row.lag_unseen > 0)
+      report.notes.push_back("a probe was not seen on the standby within the wait limit (writers " +
+                             writers_text(row) + "): probing stopped there");
+  }
+}
+
+}  // namespace shmsession::bench
