@@ -5,12 +5,14 @@
 #include <sys/random.h>
 #include <chrono>
 #include <cstring>
+#include <limits>
 #include <thread>
 
 #include <boost/interprocess/exceptions.hpp>
 #include <boost/interprocess/shared_memory_object.hpp>
 
 #include "shm/detail/change_ring.hpp"
+#include "shm/detail/futex.hpp"
 #include "shm/detail/names.hpp"
 #include "shm/detail/session_table.hpp"
 #include "shm/detail/clock.hpp"
@@ -319,7 +321,9 @@ void Store::Impl::throw_full(std::uint64_t bytes, const char* what) const {
 }
 
 std::uint64_t Store::Impl::begin_change(Shard& shard, SessionRecord* record, ChangeKind kind) noexcept {
-  std::uint64_t seq = root->next_change_seq.fetch_add(1, std::memory_order_acq_rel);
+  // seq_cst, like change_waiters in end_change and wait_for_change: either
+  // a follower about to sleep sees this change, or end_change sees it.
+  std::uint64_t seq = root->next_change_seq.fetch_add(1, std::memory_order_seq_cst);
   shard.pending.record = record;
   shard.pending.kind = static_cast<std::uint32_t>(kind);
   shard.pending.seq.store(seq, std::memory_order_release);
@@ -330,6 +334,10 @@ void Store::Impl::end_change(Shard& shard, std::uint64_t seq, ChangeKind kind, s
                              std::string_view id) noexcept {
   write_change_slot(ring, root->change_capacity, seq, kind, version, id);
   shard.pending.seq.store(0, std::memory_order_release);
+  if (root->change_waiters.load(std::memory_order_seq_cst) != 0) {
+    root->change_signal.fetch_add(1, std::memory_order_seq_cst);
+    futex_wake(root->change_signal, std::numeric_limits<int>::max());
+  }
 }
 
 void Store::Impl::repair(Shard& shard) noexcept {

@@ -218,6 +218,13 @@ class Store {
   // The sequence the next change will get (stats().next_change_seq without
   // visiting the shards): one atomic load.
   std::uint64_t next_change_seq() const noexcept;
+  // For a follower that has read every change below `seq`: sleeps until a
+  // change at `seq` or later is logged, at most `timeout`; true if one is.
+  // A commit wakes it at once (a futex wake, paid only while a follower
+  // sleeps), so a follower need not poll. May return early (a signal):
+  // check the result. Throws nothing. Meant for the store's agent (the one
+  // sleeping follower): claim_agent() clears the count a killed one left.
+  bool wait_for_change(std::uint64_t seq, std::chrono::microseconds timeout) const;
 
   // Opaque to users; defined in shm/detail/store_impl.hpp.
   struct Impl;

@@ -42,7 +42,11 @@ bool Store::claim_agent() {
   const AgentClaim claim = current_agent_claim(block);
   if (held_by(claim, self)) return true;
   if (claim.held && process_alive(claim.pid, claim.start_time)) return false;
-  // Free, released, or its holder died: a fresh status under our name.
+  // Free, released, or its holder died: a fresh status under our name. A
+  // previous agent killed asleep in wait_for_change left its count there
+  // (the agent is the log's only sleeping follower): start from none, so
+  // commits do not pay a futex wake for a dead sleeper.
+  impl_->root->change_waiters.store(0, std::memory_order_seq_cst);
   const std::uint64_t now = unix_ms();
   AgentStatus fresh;
   fresh.updated_unix_ms = now;

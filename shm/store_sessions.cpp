@@ -7,6 +7,7 @@
 
 #include "shm/detail/blob.hpp"
 #include "shm/detail/change_ring.hpp"
+#include "shm/detail/futex.hpp"
 #include "shm/detail/lock_queue.hpp"
 #include "shm/detail/names.hpp"
 #include "shm/detail/session_table.hpp"
@@ -453,6 +454,16 @@ std::uint64_t Store::next_change_seq() const noexcept {
   return impl_->root->next_change_seq.load(std::memory_order_acquire);
 }
 
+bool Store::wait_for_change(std::uint64_t seq, std::chrono::microseconds timeout) const {
+  StoreRoot& root = *impl_->root;
+  if (root.next_change_seq.load(std::memory_order_acquire) > seq) return true;
+  root.change_waiters.fetch_add(1, std::memory_order_seq_cst);
+  const std::uint32_t signal = root.change_signal.load(std::memory_order_seq_cst);
+  if (root.next_change_seq.load(std::memory_order_seq_cst) <= seq) futex_wait(root.change_signal, signal, timeout);
+  root.change_waiters.fetch_sub(1, std::memory_order_seq_cst);
+  return root.next_change_seq.load(std::memory_order_acquire) > seq;
+}
+
 ChangeBatch Store::read_changes(std::uint64_t from_seq, std::size_t max) const {
   Impl& s = *impl_;
   const std::uint32_t cap = s.root->change_capacity;
@@ -479,7 +490,9 @@ ChangeBatch Store::read_changes(std::uint64_t from_seq, std::size_t max) const {
       out.next_seq = s.root->next_change_seq.load(std::memory_order_acquire);
       return out;
     }
-    if (unstuck) break;
+    // Its writer is still inside the critical section: return what is
+    // there rather than wait (the next read continues from here).
+    if (unstuck || !out.entries.empty()) break;
     // The writer of this slot is inside its shard's critical section, or
     // died there: taking that shard's lock waits for it or repairs it.
     unstuck = true;

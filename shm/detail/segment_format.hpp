@@ -279,6 +279,11 @@ struct StoreRoot {
   std::uint64_t replica_applied_seq;
   // The replication agent of a primary (all zero until one claims it).
   AgentStatusBlock agent;
+  // Followers of the change log asleep in Store::wait_for_change, and the
+  // futex word they sleep on: a change logged while one sleeps bumps it and
+  // wakes them (one syscall, only while someone sleeps).
+  std::atomic<std::uint32_t> change_waiters;
+  std::atomic<std::uint32_t> change_signal;
 };
 static_assert(std::is_standard_layout_v<StoreRoot>);
 static_assert(std::atomic<std::uint64_t>::is_always_lock_free);

@@ -52,7 +52,6 @@ struct Agent::Impl {
         socket(io),
         resolver(io),
         link_timer(io),
-        poll_timer(io),
         tick_timer(io),
         signals(io) {
     if (!options.log) options.log = [](const std::string& line) { std::cerr << line << '\n'; };
@@ -93,7 +92,6 @@ struct Agent::Impl {
   tcp::socket socket;
   tcp::resolver resolver;
   asio::steady_timer link_timer;  // connect/handshake deadline, then reconnect backoff
-  asio::steady_timer poll_timer;  // next look at the change log while idle
   asio::steady_timer tick_timer;  // status, heartbeat, ack watchdog
   asio::signal_set signals;
 
@@ -275,7 +273,6 @@ void Agent::Impl::drop(const std::string& reason) {
   socket.close(ignored);
   resolver.cancel();
   link_timer.cancel();
-  poll_timer.cancel();
   poll_armed = false;
   write_busy = false;
   out.clear();
@@ -383,15 +380,18 @@ void Agent::Impl::pump() {
   if (caught_up) schedule_poll();
 }
 
+// Caught up: sleep on the change log until a commit (or idle_wait), then
+// look again. Posted, so the socket's and timers' ready handlers run first;
+// they wait at most idle_wait behind the sleep.
 void Agent::Impl::schedule_poll() {
   if (poll_armed) return;
   poll_armed = true;
   const std::uint64_t gen = generation;
-  poll_timer.expires_after(options.poll_interval);
-  poll_timer.async_wait([this, gen](boost::system::error_code ec) {
-    if (gen != generation) return;
+  asio::post(io, [this, gen] {
     poll_armed = false;
-    if (!ec) pump();
+    if (gen != generation || stopped) return;
+    primary.wait_for_change(source.next_seq(), options.idle_wait);
+    pump();
   });
 }
 
@@ -483,7 +483,6 @@ void Agent::Impl::finish() {
   socket.close(ignored);
   resolver.cancel();
   link_timer.cancel();
-  poll_timer.cancel();
   tick_timer.cancel();
   signals.cancel(ignored);
   link = Link::Down;

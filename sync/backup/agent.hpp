@@ -14,7 +14,9 @@
 // waits a bounded time for it to be acknowledged, and stops.
 //
 // App servers never wait for the agent: it only reads the store (peek and
-// the change log); a slow or absent backup only grows the lag. Status
+// the change log); a slow or absent backup only grows the lag. An idle agent
+// sleeps on the change log's futex; a commit wakes it (one futex wake, paid
+// by the committer only while the agent sleeps). Status
 // (lag, bytes, frames/s, resyncs) is published into the segment every
 // status_interval, for `shmctl info` and `shmsession-agent status`.
 //
@@ -37,9 +39,10 @@ namespace shmsession::sync {
 struct AgentOptions {
   std::string host = "127.0.0.1";  // the backup daemon: a name or an address
   std::uint16_t port = 0;
-  // How often an idle agent looks at the change log (a busy one does not
-  // wait between polls).
-  std::chrono::microseconds poll_interval{500};
+  // An idle agent sleeps on the change log (Store::wait_for_change): a
+  // commit wakes it at once. This bounds one sleep, after which it handles
+  // what its socket and timers have for it (Acks, heartbeats) and sleeps again.
+  std::chrono::microseconds idle_wait{5000};
   std::size_t max_batch_entries = 4096;            // change-log entries per poll
   std::size_t max_unacked_bytes = 32u << 20;       // frames sent and not yet acknowledged
   std::chrono::milliseconds connect_timeout{3000};  // connect + handshake

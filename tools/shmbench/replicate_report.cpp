@@ -177,8 +177,8 @@ void add_replicate_notes(BenchReport& report) {
       "lag: from a probe commit's return until the backup is seen to have it, polled every " +
       parameter_number(report, "probe_pause_us") +
       " us: ours reads the standby's applied position (shared memory), redis sends HGET to the replica "
-      "(one round trip); our agent looks at the change log every " +
-      parameter_number(report, "agent_poll_us") + " us when idle (AgentOptions default)");
+      "(one round trip); an idle agent sleeps on the change log's futex and a commit wakes it "
+      "(at most " + parameter_number(report, "agent_idle_wait_us") + " us per sleep, AgentOptions default)");
   report.notes.push_back(
       "wire B/commit: ours, the agent's frame bytes (headers, MACs, heartbeats); redis, master_repl_offset "
       "growth (the RESP commands it streams); over every commit from the phase's start (warm-up and probes "

@@ -388,7 +388,7 @@ void describe(BenchReport& report, const ReplicatePlan& plan) {
                        {"probe_period_us", config.probe.period.count()},
                        {"probe_pause_us", config.probe.pause.count()},
                        {"probe_only_s", seconds(config.probe_only_time)},
-                       {"agent_poll_us", agent_defaults.poll_interval.count()},
+                       {"agent_idle_wait_us", agent_defaults.idle_wait.count()},
                        {"change_log_capacity", config.change_log_capacity},
                        {"seed", config.seed}};
 }

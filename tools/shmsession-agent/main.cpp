@@ -39,7 +39,7 @@ void log_line(const std::string& line) {
 
 struct RunArgs {
   std::string store, backup, key_file;
-  unsigned poll_us = 500;
+  unsigned idle_wait_ms = 5;
   std::uint64_t max_unacked = 32u << 20;
 };
 
@@ -51,7 +51,7 @@ int run_agent(const RunArgs& args) {
     sync::AgentOptions options;
     options.host = backup.host;
     options.port = backup.port;
-    options.poll_interval = std::chrono::microseconds(args.poll_us);
+    options.idle_wait = std::chrono::milliseconds(args.idle_wait_ms);
     options.max_unacked_bytes = args.max_unacked;
     options.log = log_line;
     options.stop_on_signals = true;
@@ -87,9 +87,10 @@ int main(int argc, char** argv) {
   run->add_option("--backup", args.backup, "the backup daemon, HOST:PORT")->required();
   run->add_option("--key", args.key_file, "pre-shared key file (32 raw bytes or 64 hex digits, mode 0600)")
       ->required();
-  run->add_option("--poll-us", args.poll_us, "how often an idle agent looks at the change log (microseconds)")
+  run->add_option("--idle-wait-ms", args.idle_wait_ms,
+                  "longest sleep on the change log when idle (a commit wakes the agent at once)")
       ->capture_default_str()
-      ->check(CLI::Range(50u, 1000000u));
+      ->check(CLI::Range(1u, 1000u));
   run->add_option("--max-unacked", args.max_unacked, "bytes sent and not yet acknowledged")
       ->capture_default_str()
       ->check(CLI::Range(std::uint64_t{1} << 16, std::uint64_t{1} << 32));
