@@ -3,6 +3,9 @@
 #define BOOST_TEST_MODULE change_log
 #include <boost/test/unit_test.hpp>
 
+#include <chrono>
+#include <thread>
+
 #include "shm/store.hpp"
 #include "test/support/test_support.hpp"
 
@@ -88,4 +91,31 @@ BOOST_AUTO_TEST_CASE(overflow_tells_the_follower_it_fell_behind) {
   BOOST_TEST(!recent.fell_behind);
   BOOST_REQUIRE(recent.entries.size() == 16u);
   BOOST_TEST(recent.entries.back().version == 40u);
+}
+
+// A follower asleep in wait_for_change is woken by a commit in another
+// process, long before its timeout; with nothing logged it times out.
+BOOST_AUTO_TEST_CASE(a_commit_wakes_a_follower_asleep_on_the_log) {
+  SegmentGuard g("log_wait");
+  Store s = make(g, 64);
+  s.create_session("a");
+  const std::uint64_t head = s.next_change_seq();
+  BOOST_TEST(!s.wait_for_change(head, std::chrono::milliseconds(50)));  // nothing new: a timeout
+  BOOST_TEST(s.wait_for_change(head - 1, std::chrono::seconds(30)));     // already there: at once
+
+  test::Signal asleep;
+  ChildProcess follower([&] {
+    Store mine = Store::attach(g.name());
+    asleep.notify();
+    const auto start = std::chrono::steady_clock::now();
+    const bool woken = mine.wait_for_change(head, std::chrono::seconds(20));
+    const auto waited = std::chrono::steady_clock::now() - start;
+    // Woken by the commit, not by the 20 s timeout (a generous bound, not
+    // a speed target: a missed wake would take the whole 20 s).
+    return woken && waited < std::chrono::seconds(10) ? 0 : 1;
+  });
+  BOOST_REQUIRE(asleep.wait(std::chrono::seconds(10)));
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));  // let it fall asleep (either order passes)
+  s.commit("a", CommitBatch{}.put("k", "1"));
+  BOOST_TEST(follower.wait() == 0);
 }
