@@ -361,8 +361,11 @@ void Agent::Impl::pump() {
       // Changes of sessions already shipped still move the position.
       sent_seq = std::max(sent_seq, batch.next_seq);
       caught_up = true;
-      break;
     }
+    // One poll per call: what it made goes out now, and whatever writers
+    // add meanwhile is batched behind this write (polling on until caught
+    // up would hold every frame back while writers outpace the agent).
+    break;
   }
   // A position reached without a frame (the changes were shipped earlier)
   // is told with a Heartbeat, so the backup stores and acknowledges it.

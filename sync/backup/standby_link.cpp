@@ -108,7 +108,6 @@ void StandbyLink::on_restore_request(const wire::Frame& frame, Output& out) {
 
 std::string StandbyLink::next_restore_chunk(std::size_t max_bytes) {
   std::string chunk;
-  Output out;
   while (restore_next_ < restore_ids_.size() && chunk.size() < max_bytes) {
     const std::string& id = restore_ids_[restore_next_++];
     std::optional<SessionSnapshot> snap = standby_.peek(id);

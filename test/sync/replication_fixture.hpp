@@ -70,6 +70,9 @@ inline int serve_backup(const std::string& standby, const std::string& address, 
   sync::BackupServer server(store, replication_key(), options);
   if (drop_every.count() > 0) {
     std::thread cutter([&] {
+      // Cuts start once the first full resync is in (a cut during it only
+      // means another full resync, which the cut tests do not look at).
+      while (!store.replica_position().follows_a_primary()) std::this_thread::sleep_for(std::chrono::milliseconds(5));
       for (;;) {
         std::this_thread::sleep_for(drop_every);
         server.drop_agent();
@@ -116,7 +119,7 @@ inline ChildProcess start_agent(const std::string& primary, std::uint16_t port) 
 // commits a second (a busy app server, not a CPU hog: on two cores an
 // unpaced writer starves the agent, whose log then overflows by design).
 inline ChildProcess start_writer(const std::string& primary, int seed, std::chrono::milliseconds duration,
-                                 int per_second = 20000) {
+                                 int per_second = 20000, bool removals = true) {
   return ChildProcess([=] {
     Store store = Store::attach(primary);
     std::mt19937 rng(seed);
@@ -138,7 +141,7 @@ inline ChildProcess start_writer(const std::string& primary, int seed, std::chro
       } catch (const Error& e) {
         if (e.code() != Errc::NotFound && e.code() != Errc::InvalidArgument) throw;  // removed meanwhile
       }
-      if (rng() % 97 == 0) store.remove_session(id);
+      if (removals && rng() % 97 == 0) store.remove_session(id);
     }
     return 0;
   });
