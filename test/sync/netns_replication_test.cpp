@@ -221,17 +221,6 @@ void require_running(ChildProcess& child, const char* what) {
   BOOST_REQUIRE_MESSAGE(code == -1, what << " exited with code " << code);
 }
 
-// The agent's status once it has published the primary's current head as
-// acknowledged (it publishes every 100 ms), or the latest after 5 s.
-AgentStatus published_status(Store& primary) {
-  const auto end = std::chrono::steady_clock::now() + 5s;
-  AgentStatus status = primary.agent_status();
-  while (status.acked_seq != primary.next_change_seq() && std::chrono::steady_clock::now() < end) {
-    std::this_thread::sleep_for(20ms);
-    status = primary.agent_status();
-  }
-  return status;
-}
 
 }  // namespace
 

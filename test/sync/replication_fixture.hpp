@@ -180,4 +180,16 @@ inline void check_equal(Store& primary, Store& standby) {
   BOOST_TEST(standby.stats().sessions == sessions);
 }
 
+// The agent's status once it has published the primary's current head as
+// acknowledged (it publishes every 100 ms), or the latest after 5 s.
+inline AgentStatus published_status(Store& primary) {
+  const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  AgentStatus status = primary.agent_status();
+  while (status.acked_seq != primary.next_change_seq() && std::chrono::steady_clock::now() < end) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    status = primary.agent_status();
+  }
+  return status;
+}
+
 }  // namespace shmsession::test

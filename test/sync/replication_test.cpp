@@ -26,17 +26,6 @@ void write_for(const std::string& primary, std::chrono::milliseconds duration, i
   for (ChildProcess& c : children) BOOST_REQUIRE_EQUAL(c.wait(), 0);
 }
 
-// The agent's status once it has published the caught-up position (it
-// publishes every 100 ms).
-AgentStatus published_status(Store& primary) {
-  const auto end = std::chrono::steady_clock::now() + 5s;
-  AgentStatus status = primary.agent_status();
-  while (status.acked_seq != primary.next_change_seq() && std::chrono::steady_clock::now() < end) {
-    std::this_thread::sleep_for(20ms);
-    status = primary.agent_status();
-  }
-  return status;
-}
 
 }  // namespace
 

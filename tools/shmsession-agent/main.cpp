@@ -5,7 +5,6 @@
 //     it stopped with a lag), 1 when it cannot start, 2 for a wrong command line;
 //   shmsession-agent status STORE [--json]
 //     the running (or last) agent's status, as `shmctl info` shows it.
-#include <ctime>
 #include <iostream>
 #include <string>
 
@@ -15,6 +14,7 @@
 #include "sync/backup/agent.hpp"
 #include "sync/backup/endpoint.hpp"
 #include "sync/wire/key.hpp"
+#include "tools/shmctl/log_line.hpp"
 #include "tools/shmctl/agent_report.hpp"
 
 namespace {
@@ -25,17 +25,7 @@ constexpr int kExitFailure = 1;
 constexpr int kExitUsage = 2;
 constexpr int kExitLagging = 3;
 
-void log_line(const std::string& line) {
-  char stamp[32];
-  const std::time_t now = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&now, &tm);
-  std::strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  std::string one = line;
-  for (char& c : one)
-    if (c == '\n' || c == '\r') c = ' ';
-  std::cerr << stamp << " shmsession-agent: " << one << std::endl;
-}
+void log_line(const std::string& line) { shmctl::log_line("shmsession-agent", line); }
 
 struct RunArgs {
   std::string store, backup, key_file;

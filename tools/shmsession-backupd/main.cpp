@@ -3,7 +3,6 @@
 // sync agent ships; serves `shmctl restore`. One line on stderr per event;
 // exit 0 after SIGTERM/SIGINT, 1 when it cannot start (one line naming why),
 // 2 for a wrong command line.
-#include <ctime>
 #include <iostream>
 #include <string>
 
@@ -13,6 +12,7 @@
 #include "sync/backup/backup_server.hpp"
 #include "sync/backup/endpoint.hpp"
 #include "sync/wire/key.hpp"
+#include "tools/shmctl/log_line.hpp"
 #include "tools/shmctl/parse.hpp"
 
 namespace {
@@ -22,17 +22,7 @@ using namespace shmsession;
 constexpr int kExitFailure = 1;
 constexpr int kExitUsage = 2;
 
-void log_line(const std::string& line) {
-  char stamp[32];
-  const std::time_t now = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&now, &tm);
-  std::strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  std::string one = line;
-  for (char& c : one)
-    if (c == '\n' || c == '\r') c = ' ';
-  std::cerr << stamp << " shmsession-backupd: " << one << std::endl;
-}
+void log_line(const std::string& line) { shmctl::log_line("shmsession-backupd", line); }
 
 }  // namespace
 
