@@ -19,6 +19,7 @@
 #include "diff/detail/byte_io.hpp"
 #include "sync/backup/replication_item.hpp"
 #include "sync/wire/payloads.hpp"
+#include "test/sync/raw_frame_header.hpp"
 #include "test/sync/replication_fixture.hpp"
 
 using namespace shmsession;
@@ -215,19 +216,6 @@ std::size_t count_with(const std::vector<std::string>& lines, const std::string&
   return n;
 }
 
-// A header declaring `length` payload bytes, nothing after it.
-std::string raw_header(FrameType type, std::uint32_t length) {
-  std::string out;
-  diff::detail::ByteWriter writer(out);
-  writer.u32(wire::kFrameMagic);
-  writer.u8(wire::kFrameFormatVersion);
-  writer.u8(static_cast<std::uint8_t>(type));
-  writer.u16(0);
-  writer.u32(length);
-  writer.u64(1);
-  return out;
-}
-
 // A primary, a standby that follows it (replicated by a real agent at
 // construction), and a backup server over the standby.
 struct ServedStandby {
@@ -344,13 +332,13 @@ BOOST_FIXTURE_TEST_CASE(a_truncated_frame_then_close_applies_nothing, ServedStan
 BOOST_FIXTURE_TEST_CASE(an_oversized_header_closes_the_connection_at_once, ServedStandby) {
   {
     RawPeer peer(server.port());  // a first frame: the pre-authentication cap
-    peer.write(raw_header(FrameType::Hello, 1 << 20));
+    peer.write(raw_frame_header(FrameType::Hello, 1 << 20));
     expect_closed(peer, "payload length 1048576 exceeds the limit of 4096 for a first frame");
   }
   RawPeer peer(server.port());
   peer.send(hello());
   BOOST_REQUIRE(peer.wait_frames(1).size() == 1u);
-  peer.write(raw_header(FrameType::Delta, kMaxPayloadBytes + 1));
+  peer.write(raw_frame_header(FrameType::Delta, kMaxPayloadBytes + 1));
   expect_closed(peer, "payload length " + std::to_string(kMaxPayloadBytes + 1) + " exceeds the limit of " +
                           std::to_string(kMaxPayloadBytes));
 }

@@ -20,6 +20,7 @@
 #include "sync/backup/standby_link.hpp"
 #include "sync/wire/frame.hpp"
 #include "sync/wire/payloads.hpp"
+#include "test/sync/raw_frame_header.hpp"
 #include "test/sync/replication_fixture.hpp"
 
 using namespace shmsession;
@@ -109,20 +110,6 @@ std::string dump(const Store& standby) {
     }
   }
   return out.str();
-}
-
-// A header declaring `length` payload bytes (no payload, no MAC: the cap is
-// checked from the header alone).
-std::string raw_header(FrameType type, std::uint32_t length) {
-  std::string out;
-  diff::detail::ByteWriter writer(out);
-  writer.u32(wire::kFrameMagic);
-  writer.u8(wire::kFrameFormatVersion);
-  writer.u8(static_cast<std::uint8_t>(type));
-  writer.u16(0);
-  writer.u32(length);
-  writer.u64(1);
-  return out;
 }
 
 struct Exchange {
@@ -399,12 +386,12 @@ BOOST_FIXTURE_TEST_CASE(an_oversized_header_closes_at_once_naming_the_limit, Rep
   const std::string before = dump(standby);
   {
     LinkUnderTest link(standby);  // first frame: the small pre-authentication cap
-    const Exchange ex = link.feed(raw_header(FrameType::Hello, 4097));
+    const Exchange ex = link.feed(raw_frame_header(FrameType::Hello, 4097));
     expect_refused(link, ex, "payload length 4097 exceeds the limit of 4096 for a first frame", before, standby);
   }
   std::unique_ptr<LinkUnderTest> link = agent();
   const std::uint64_t declared = wire::kDefaultMaxPayloadBytes + 1;
-  const Exchange ex = link->feed(raw_header(FrameType::Delta, static_cast<std::uint32_t>(declared)));
+  const Exchange ex = link->feed(raw_frame_header(FrameType::Delta, static_cast<std::uint32_t>(declared)));
   expect_refused(*link, ex,
                  "payload length " + std::to_string(declared) + " exceeds the limit of " +
                      std::to_string(wire::kDefaultMaxPayloadBytes),

@@ -21,7 +21,9 @@
 #include "sync/wire/payloads.hpp"
 #include "test/diff/allocation_probe.hpp"
 #include "test/support/test_support.hpp"
+#include "test/sync/raw_frame_header.hpp"
 
+using shmsession::test::raw_frame_header;
 using namespace shmsession;
 using namespace shmsession::sync::wire;
 using shmsession::test::code_of;
@@ -67,21 +69,6 @@ std::string message_of(const std::function<void()>& f) {
     return e.what();
   }
   return "(no error)";
-}
-
-// A header declaring `length` payload bytes: the MAC cannot be checked
-// before the payload is in, so none is needed to test the cap.
-std::string raw_header(FrameType type, std::uint32_t length, std::uint8_t version = kFrameFormatVersion,
-                       std::uint16_t flags = 0) {
-  std::string out;
-  diff::detail::ByteWriter writer(out);
-  writer.u32(kFrameMagic);
-  writer.u8(version);
-  writer.u8(static_cast<std::uint8_t>(type));
-  writer.u16(flags);
-  writer.u32(length);
-  writer.u64(7);
-  return out;
 }
 
 struct TempDir {
@@ -221,10 +208,10 @@ BOOST_AUTO_TEST_CASE(header_checks_name_the_field) {
     receiver.feed(header);
     return message_of([&] { receiver.next(); });
   };
-  BOOST_TEST(message_for(raw_header(FrameType::Ack, 0, 2)).find("format version 2") != std::string::npos);
-  BOOST_TEST(message_for(raw_header(static_cast<FrameType>(0), 0)).find("unknown frame type 0") != std::string::npos);
-  BOOST_TEST(message_for(raw_header(static_cast<FrameType>(13), 0)).find("unknown frame type 13") != std::string::npos);
-  BOOST_TEST(message_for(raw_header(FrameType::Ack, 0, kFrameFormatVersion, 1)).find("unknown flags") !=
+  BOOST_TEST(message_for(raw_frame_header(FrameType::Ack, 0, 2)).find("format version 2") != std::string::npos);
+  BOOST_TEST(message_for(raw_frame_header(static_cast<FrameType>(0), 0)).find("unknown frame type 0") != std::string::npos);
+  BOOST_TEST(message_for(raw_frame_header(static_cast<FrameType>(13), 0)).find("unknown frame type 13") != std::string::npos);
+  BOOST_TEST(message_for(raw_frame_header(FrameType::Ack, 0, kFrameFormatVersion, 1)).find("unknown flags") !=
              std::string::npos);
 }
 
@@ -234,7 +221,7 @@ BOOST_AUTO_TEST_CASE(oversized_payload_is_refused_from_the_header_alone) {
   FrameCodec receiver(fixed_key(1), limits);
   // Before any frame is authenticated the lower first-frame cap applies.
   FrameCodec fresh(fixed_key(1), limits);
-  fresh.feed(raw_header(FrameType::Hello, 257));
+  fresh.feed(raw_frame_header(FrameType::Hello, 257));
   BOOST_TEST(message_of([&] { fresh.next(); }).find("exceeds the limit of 256 for a first frame") != std::string::npos);
 
   receiver.feed(sender.encode(make_ack(1)));
@@ -243,7 +230,7 @@ BOOST_AUTO_TEST_CASE(oversized_payload_is_refused_from_the_header_alone) {
   BOOST_TEST(receiver.next().has_value());
   {
     shmsession::test::AllocationProbe probe;
-    receiver.feed(raw_header(FrameType::Delta, 0xffffffffu));
+    receiver.feed(raw_frame_header(FrameType::Delta, 0xffffffffu));
     const std::string message = message_of([&] { receiver.next(); });
     BOOST_TEST(message.find("payload length 4294967295 exceeds the limit of 1024") != std::string::npos, message);
     BOOST_TEST(probe.largest() < std::size_t{1} << 12, "largest allocation " << probe.largest());
