@@ -132,6 +132,52 @@ struct StoreStats {
   std::uint64_t next_change_seq = 0;
   std::uint64_t lock_revocations = 0;  // process locks taken from dead, overdue or forced holders
   std::uint64_t next_lock_token = 0;
+  std::uint64_t generation = 0;  // 1 for a store never rebuilt; each rebuild adds one
+};
+
+// What Store::check found. A check is an access like any other: a shard
+// lock whose holder died is repaired as the next commit would repair it
+// (counted in shard_repairs, not a problem). `problems` lists what the
+// store cannot fix on its own access path: only Store::recover (or the
+// automatic rebuild on the next allocation) clears them.
+struct CheckReport {
+  std::uint64_t generation = 0;
+  std::uint64_t sessions = 0;            // records walked
+  std::uint64_t attributes = 0;          // attribute values whose checksum was verified
+  std::uint64_t damaged_sessions = 0;    // record or blob failing its magic, bounds or a checksum
+  std::vector<std::string> damaged_ids;  // the first few of them
+  std::uint64_t shard_repairs = 0;       // shard locks this check took over from a dead holder
+  std::uint64_t miscounted_shards = 0;   // shard counters that disagree with a recount
+  std::uint64_t dead_lock_holders = 0;   // session locks held by processes that no longer run
+  std::uint64_t dead_waiters = 0;        // lock waiter slots of processes that no longer run
+  std::uint64_t dead_process_slots = 0;  // process slots of processes that no longer run
+  bool allocator_ok = true;              // the segment allocator's mutex and free tree are sound
+  bool index_ok = true;                  // the segment's named-object index is usable
+  bool moved = false;                    // this generation was replaced by a newer one
+  std::uint64_t unreferenced_bytes = 0;  // allocated but reachable from no record (a killed
+                                         // process's unpublished or unfreed blocks); exact only
+                                         // on a quiet store; freed by a rebuild
+  std::vector<std::string> problems;     // one line each
+
+  bool clean() const noexcept { return problems.empty(); }
+};
+
+// What Store::recover did.
+struct RecoveryReport {
+  // "none": nothing needed; "repaired": record-level fixes only (shard
+  // repairs, dead holders' locks revoked, dead processes' slots freed);
+  // "rebuilt": the live records were copied into a fresh generation.
+  std::string action = "none";
+  std::string reason;                 // why it rebuilt (empty otherwise)
+  std::uint64_t from_generation = 0;
+  std::uint64_t to_generation = 0;
+  std::uint64_t shard_repairs = 0;
+  std::uint64_t locks_revoked = 0;    // dead holders' locks (and, on a rebuild, every lock)
+  std::uint64_t slots_freed = 0;      // waiter and process slots of dead processes
+  std::uint64_t sessions_copied = 0;  // rebuild: records verified and copied
+  std::uint64_t sessions_dropped = 0; // rebuild: records that failed verification
+  std::vector<std::string> dropped_ids;
+  std::uint64_t bytes_reclaimed = 0;  // rebuild: used bytes before minus after
 };
 
 // What the replication agent (shmsession-agent) is doing.

@@ -17,6 +17,7 @@
 #include "shm/detail/session_table.hpp"
 #include "shm/detail/clock.hpp"
 #include "shm/detail/store_impl.hpp"
+#include "shm/detail/test_hooks.hpp"
 
 namespace shmsession {
 
@@ -27,6 +28,17 @@ namespace {
 constexpr auto kInitWait = std::chrono::seconds(2);
 constexpr std::uint32_t kWaiterSlots = 4096;   // processes waiting for locks, store-wide
 constexpr std::uint32_t kProcessSlots = 1024;  // processes holding locks, store-wide
+
+#ifdef SHMSESSION_TEST_HOOKS
+// The segment allocator's own mutex, for the kInsideAllocator hook: Boost's
+// rbtree_best_fit keeps it first in its header, which is the first member
+// of the segment manager (no virtual functions, the algorithm is its first
+// base). test/shm/allocator_poison_test proves the address: a process
+// killed holding it poisons allocate() for everyone.
+bip::interprocess_mutex& allocator_mutex(bip::managed_shared_memory& segment) {
+  return *reinterpret_cast<bip::interprocess_mutex*>(segment.get_segment_manager());
+}
+#endif
 
 bool is_power_of_two(std::uint64_t n) { return n != 0 && (n & (n - 1)) == 0; }
 
@@ -47,8 +59,15 @@ std::string describe_ipc_error(const bip::interprocess_exception& e) {
 
 // Builds the root, shards, change ring and initial tables of a fresh segment.
 // Returns false if the segment is too small for them.
-bool build_root(Store::Impl& s, const CreateOptions& o) {
-  auto& sm = *s.segment.get_segment_manager();
+bool build_root(Generation& g, const CreateOptions& o, std::uint64_t generation) {
+  auto& sm = *g.segment.get_segment_manager();
+  // The allocator's overhead per block, for check()'s accounting: measured
+  // here, where nothing else allocates yet.
+  const std::uint64_t free_before_probe = sm.get_free_memory();
+  void* probe = sm.allocate(1, std::nothrow);
+  if (probe == nullptr) return false;
+  const std::uint64_t block_overhead = free_before_probe - sm.get_free_memory() - sm.size(probe);
+  sm.deallocate(probe);
   void* root_mem = sm.allocate(sizeof(StoreRoot), std::nothrow);
   void* shard_mem = sm.allocate_aligned(sizeof(Shard) * o.shards, alignof(Shard), std::nothrow);
   void* ring_mem = sm.allocate(sizeof(ChangeSlot) * std::uint64_t{o.change_log_capacity}, std::nothrow);
@@ -65,6 +84,8 @@ bool build_root(Store::Impl& s, const CreateOptions& o) {
   root->max_lock_queue = o.max_lock_queue;
   root->waiter_capacity = kWaiterSlots;
   root->process_capacity = kProcessSlots;
+  root->generation = generation;
+  root->block_overhead = block_overhead;
   auto* waiters = static_cast<WaiterSlot*>(waiter_mem);
   for (std::uint32_t i = 0; i < kWaiterSlots; ++i) new (&waiters[i]) WaiterSlot{};
   auto* processes = static_cast<ProcessSlot*>(process_mem);
@@ -73,6 +94,7 @@ bool build_root(Store::Impl& s, const CreateOptions& o) {
   root->processes = processes;
   robust_mutex_init(root->replica_mutex);
   robust_mutex_init(root->agent.claim_mutex);
+  robust_mutex_init(root->recovery_mutex);
   auto* shards = static_cast<Shard*>(shard_mem);
   for (std::uint32_t i = 0; i < o.shards; ++i) {
     Shard* sh = new (&shards[i]) Shard{};
@@ -85,46 +107,138 @@ bool build_root(Store::Impl& s, const CreateOptions& o) {
   for (std::uint32_t i = 0; i < o.change_log_capacity; ++i) new (&ring[i]) ChangeSlot{};
   root->shards = shards;
   root->ring = ring;
-  s.root = root;
-  s.header->root_handle = static_cast<std::uint64_t>(s.segment.get_handle_from_address(root));
+  g.root = root;
+  g.header->root_handle = static_cast<std::uint64_t>(g.segment.get_handle_from_address(root));
   return true;
 }
 
-void bind_root(Store::Impl& s) {
-  s.root = static_cast<StoreRoot*>(s.segment.get_address_from_handle(
-      static_cast<bip::managed_shared_memory::handle_t>(s.header->root_handle)));
-  s.shards = s.root->shards.get();
-  s.ring = s.root->ring.get();
-  s.shard_mask = s.root->shard_count - 1;
+void bind_root(Generation& g) {
+  g.root = static_cast<StoreRoot*>(g.segment.get_address_from_handle(
+      static_cast<bip::managed_shared_memory::handle_t>(g.header->root_handle)));
+  g.shards = g.root->shards.get();
+  g.ring = g.root->ring.get();
+  g.shard_mask = g.root->shard_count - 1;
+}
+
+// The header, looked up through the named-object index. A process killed
+// inside that index (only attach and create use it) poisons its mutex: the
+// header, constructed once before the store was ready and never touched
+// again, is then found without the lock, and the store gets rebuilt.
+SegmentHeader* find_header(Generation& g) {
+  try {
+#ifdef SHMSESSION_TEST_HOOKS
+    if (test_hook_active()) {
+      auto hook = [] { run_test_hook(HookPoint::kInsideIndex); };
+      g.segment.atomic_func(hook);
+    }
+#endif
+    return g.segment.find<SegmentHeader>(kHeaderObjectName).first;
+  } catch (const bip::lock_exception&) {
+    g.index_poisoned = true;
+    return g.segment.find_no_lock<SegmentHeader>(kHeaderObjectName).first;
+  }
 }
 
 // Waits (bounded) for a creator still building the segment, then checks the
 // header. Throws: Corrupt, LayoutMismatch.
-void check_header(Store::Impl& s) {
+void check_header(Generation& g) {
   auto deadline = std::chrono::steady_clock::now() + kInitWait;
   for (;;) {
-    auto found = s.segment.find<SegmentHeader>(kHeaderObjectName);
-    s.header = found.first;
-    if (s.header && s.header->init_state.load(std::memory_order_acquire) == kInitReady) break;
+    g.header = find_header(g);
+    if (g.header && g.header->init_state.load(std::memory_order_acquire) == kInitReady) break;
     if (std::chrono::steady_clock::now() >= deadline)
-      throw Error(Errc::Corrupt, "store '" + s.name +
+      throw Error(Errc::Corrupt, "store '" + g.name +
                                      "' was never fully created (its creator died while creating it, "
                                      "or it is not a shmsession store); destroy it and create it again");
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
-  const SegmentHeader& h = *s.header;
-  if (h.magic != kSegmentMagic) throw Error(Errc::Corrupt, "segment '" + s.name + "' is not a shmsession store");
+  const SegmentHeader& h = *g.header;
+  if (h.magic != kSegmentMagic) throw Error(Errc::Corrupt, "segment '" + g.name + "' is not a shmsession store");
   if (h.layout_version != kLayoutVersion)
-    throw Error(Errc::LayoutMismatch, "store '" + s.name + "' has layout version " +
+    throw Error(Errc::LayoutMismatch, "store '" + g.name + "' has layout version " +
                                           std::to_string(h.layout_version) + " but this build reads layout version " +
                                           std::to_string(kLayoutVersion) +
                                           "; run one build everywhere or recreate the store");
   if (h.root_size != sizeof(StoreRoot))
-    throw Error(Errc::LayoutMismatch, "store '" + s.name + "' has a root of " + std::to_string(h.root_size) +
+    throw Error(Errc::LayoutMismatch, "store '" + g.name + "' has a root of " + std::to_string(h.root_size) +
                                           " bytes but this build expects " + std::to_string(sizeof(StoreRoot)));
 }
 
 }  // namespace
+
+namespace shm::detail {
+
+std::unique_ptr<Generation> create_generation(const std::string& shm_name, const std::string& store_name,
+                                              const CreateOptions& options, const NewGeneration& identity) {
+  auto g = std::make_unique<Generation>();
+  g->name = store_name;
+  bip::permissions perm;
+  perm.set_permissions(options.mode);
+  try {
+    g->segment = bip::managed_shared_memory(bip::create_only, shm_name.c_str(), options.size_bytes, nullptr, perm);
+  } catch (const bip::interprocess_exception& e) {
+    if (e.get_error_code() == bip::already_exists_error)
+      throw Error(Errc::AlreadyExists, "store '" + shm_name + "' already exists");
+    throw Error(Errc::Io, "cannot create store '" + shm_name + "': " + describe_ipc_error(e));
+  }
+  try {
+    g->header = g->segment.construct<SegmentHeader>(kHeaderObjectName)();
+    SegmentHeader& h = *g->header;
+    h.init_state.store(kInitCreating);
+    h.magic = kSegmentMagic;
+    h.layout_version = kLayoutVersion;
+    h.root_size = sizeof(StoreRoot);
+    if (identity.generation == 1) {
+      if (getrandom(h.store_id, sizeof h.store_id, 0) != static_cast<ssize_t>(sizeof h.store_id))
+        throw Error(Errc::Io, "getrandom failed");
+      h.created_unix_ms = unix_ms();
+    } else {
+      std::memcpy(h.store_id, identity.store_id, sizeof h.store_id);
+      h.created_unix_ms = identity.created_unix_ms;
+    }
+    if (!build_root(*g, options, identity.generation))
+      throw Error(Errc::InvalidArgument, "segment size " + std::to_string(options.size_bytes) + " is too small for " +
+                                             std::to_string(options.shards) + " shards and a change log of " +
+                                             std::to_string(options.change_log_capacity) + " entries");
+    bind_root(*g);
+    // Everything but the tables, which grow and are counted with the shards.
+    auto& sm = *g->segment.get_segment_manager();
+    std::uint64_t tables = 0;
+    for (std::uint32_t i = 0; i < g->root->shard_count; ++i) tables += sm.size(g->shards[i].table.get());
+    g->root->fixed_bytes = sm.get_size() - sm.get_free_memory() - tables - g->root->shard_count * g->root->block_overhead;
+  } catch (...) {
+    g.reset();
+    bip::shared_memory_object::remove(shm_name.c_str());
+    throw;
+  }
+  return g;
+}
+
+std::unique_ptr<Generation> attach_generation(const std::string& name) {
+  auto g = std::make_unique<Generation>();
+  g->name = name;
+  try {
+    g->segment = bip::managed_shared_memory(bip::open_only, name.c_str());
+    check_header(*g);
+  } catch (const bip::interprocess_exception& e) {
+    switch (e.get_error_code()) {
+      case bip::not_found_error:
+        throw Error(Errc::NotFound, "store '" + name + "' does not exist");
+      case bip::corrupted_error:
+        throw Error(Errc::Corrupt, "segment '" + name +
+                                       "' is not an initialized shared segment (its creator died while "
+                                       "creating it, or it is not a shmsession store)");
+      case bip::security_error:
+        throw Error(Errc::Io, "permission denied attaching store '" + name + "'");
+      default:
+        throw Error(Errc::Io, "cannot attach store '" + name + "': " + describe_ipc_error(e));
+    }
+  }
+  bind_root(*g);
+  return g;
+}
+
+}  // namespace shm::detail
 
 Store::Store(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Store::Store(Store&&) noexcept = default;
@@ -136,62 +250,18 @@ const std::string& Store::name() const noexcept { return impl_->name; }
 Store Store::create(std::string_view name, const CreateOptions& options) {
   validate_store_name(name);
   validate_options(options);
-  auto impl = std::make_unique<Impl>();
-  impl->name = std::string(name);
-  bip::permissions perm;
-  perm.set_permissions(options.mode);
-  try {
-    impl->segment = bip::managed_shared_memory(bip::create_only, impl->name.c_str(), options.size_bytes, nullptr, perm);
-  } catch (const bip::interprocess_exception& e) {
-    if (e.get_error_code() == bip::already_exists_error)
-      throw Error(Errc::AlreadyExists, "store '" + impl->name + "' already exists");
-    throw Error(Errc::Io, "cannot create store '" + impl->name + "': " + describe_ipc_error(e));
-  }
-  try {
-    impl->header = impl->segment.construct<SegmentHeader>(kHeaderObjectName)();
-    SegmentHeader& h = *impl->header;
-    h.init_state.store(kInitCreating);
-    h.magic = kSegmentMagic;
-    h.layout_version = kLayoutVersion;
-    h.root_size = sizeof(StoreRoot);
-    if (getrandom(h.store_id, sizeof h.store_id, 0) != static_cast<ssize_t>(sizeof h.store_id))
-      throw Error(Errc::Io, "getrandom failed");
-    h.created_unix_ms = unix_ms();
-    if (!build_root(*impl, options))
-      throw Error(Errc::InvalidArgument, "segment size " + std::to_string(options.size_bytes) + " is too small for " +
-                                             std::to_string(options.shards) + " shards and a change log of " +
-                                             std::to_string(options.change_log_capacity) + " entries");
-    bind_root(*impl);
-    h.init_state.store(kInitReady, std::memory_order_release);
-  } catch (...) {
-    bip::shared_memory_object::remove(impl->name.c_str());
-    throw;
-  }
-  return Store(std::move(impl));
+  std::string n(name);
+  std::unique_ptr<Generation> g = create_generation(n, n, options, NewGeneration{});
+  g->header->init_state.store(kInitReady, std::memory_order_release);
+  return Store(std::make_unique<Impl>(std::move(g)));
 }
 
 Store Store::attach(std::string_view name) {
   validate_store_name(name);
-  auto impl = std::make_unique<Impl>();
-  impl->name = std::string(name);
-  try {
-    impl->segment = bip::managed_shared_memory(bip::open_only, impl->name.c_str());
-    check_header(*impl);
-  } catch (const bip::interprocess_exception& e) {
-    switch (e.get_error_code()) {
-      case bip::not_found_error:
-        throw Error(Errc::NotFound, "store '" + impl->name + "' does not exist");
-      case bip::corrupted_error:
-        throw Error(Errc::Corrupt, "segment '" + impl->name +
-                                       "' is not an initialized shared segment (its creator died while "
-                                       "creating it, or it is not a shmsession store)");
-      case bip::security_error:
-        throw Error(Errc::Io, "permission denied attaching store '" + impl->name + "'");
-      default:
-        throw Error(Errc::Io, "cannot attach store '" + impl->name + "': " + describe_ipc_error(e));
-    }
-  }
-  bind_root(*impl);
+  auto impl = std::make_unique<Impl>(attach_generation(std::string(name)));
+  Generation& g = impl->gen();
+  if (g.index_poisoned) impl->rebuild_after(g, "the segment's named-object index is poisoned");
+  else if (g.root->moved.load(std::memory_order_acquire) != 0) impl->gen_checked();
   return Store(std::move(impl));
 }
 
@@ -227,40 +297,44 @@ bool Store::exists(std::string_view name) {
 }
 
 StoreInfo Store::info() const {
-  const SegmentHeader& h = *impl_->header;
+  Generation& g = impl_->gen_checked();
+  const SegmentHeader& h = *g.header;
   StoreInfo info;
   info.name = impl_->name;
   info.layout_version = h.layout_version;
   std::memcpy(info.store_id.data(), h.store_id, info.store_id.size());
   info.created_unix_ms = h.created_unix_ms;
-  info.size_bytes = impl_->segment.get_size();
-  info.shard_count = impl_->root->shard_count;
-  info.change_log_capacity = impl_->root->change_capacity;
-  info.default_idle_timeout_s = impl_->root->default_idle_timeout_s;
-  info.lock_lease_ms = impl_->root->lock_lease_ms;
-  info.max_lock_queue = impl_->root->max_lock_queue;
+  info.size_bytes = g.segment.get_size();
+  info.shard_count = g.root->shard_count;
+  info.change_log_capacity = g.root->change_capacity;
+  info.default_idle_timeout_s = g.root->default_idle_timeout_s;
+  info.lock_lease_ms = g.root->lock_lease_ms;
+  info.max_lock_queue = g.root->max_lock_queue;
   return info;
 }
 
 StoreStats Store::stats() const {
-  StoreStats st;
-  for (std::uint32_t i = 0; i < impl_->root->shard_count; ++i) {
-    Shard& shard = impl_->shards[i];
-    ShardGuard guard(*impl_, shard);
-    st.sessions += shard.sessions;
-    st.attributes += shard.attributes;
-    st.payload_bytes += shard.payload_bytes;
-  }
-  st.size_bytes = impl_->segment.get_size();
-  st.free_bytes = impl_->segment.get_free_memory();
-  st.used_bytes = st.size_bytes - st.free_bytes;
-  st.commits = impl_->root->commits.load(std::memory_order_relaxed);
-  st.expirations = impl_->root->expirations.load(std::memory_order_relaxed);
-  st.lock_recoveries = impl_->root->lock_recoveries.load(std::memory_order_relaxed);
-  st.next_change_seq = impl_->root->next_change_seq.load(std::memory_order_relaxed);
-  st.lock_revocations = impl_->root->lock_revocations.load(std::memory_order_relaxed);
-  st.next_lock_token = impl_->root->next_token.load(std::memory_order_relaxed);
-  return st;
+  return impl_->run([](Generation& g) {
+    StoreStats st;
+    for (std::uint32_t i = 0; i < g.root->shard_count; ++i) {
+      Shard& shard = g.shards[i];
+      ShardGuard guard(g, shard);
+      st.sessions += shard.sessions;
+      st.attributes += shard.attributes;
+      st.payload_bytes += shard.payload_bytes;
+    }
+    st.size_bytes = g.segment.get_size();
+    st.free_bytes = g.segment.get_free_memory();
+    st.used_bytes = st.size_bytes - st.free_bytes;
+    st.commits = g.root->commits.load(std::memory_order_relaxed);
+    st.expirations = g.root->expirations.load(std::memory_order_relaxed);
+    st.lock_recoveries = g.root->lock_recoveries.load(std::memory_order_relaxed);
+    st.next_change_seq = g.root->next_change_seq.load(std::memory_order_relaxed);
+    st.lock_revocations = g.root->lock_revocations.load(std::memory_order_relaxed);
+    st.next_lock_token = g.root->next_token.load(std::memory_order_relaxed);
+    st.generation = g.root->generation;
+    return st;
+  });
 }
 
 namespace {
@@ -270,42 +344,60 @@ void forget_position(StoreRoot& root) {
   std::memset(root.replica_of, 0, sizeof root.replica_of);
   root.replica_applied_seq = 0;
 }
+
+// The replica position's lock; GenerationMoved once a rebuild copied it
+// (the rebuilder holds this lock while it copies and marks the move).
+class ReplicaGuard : public RobustLockGuard {
+ public:
+  explicit ReplicaGuard(StoreRoot& root) : RobustLockGuard(root.replica_mutex, [&] { forget_position(root); }) {
+    if (root.moved.load(std::memory_order_acquire) != 0) throw GenerationMoved{};
+  }
+};
+
 }  // namespace
 
 ReplicaPosition Store::replica_position() const {
-  StoreRoot& root = *impl_->root;
-  RobustLockGuard guard(root.replica_mutex, [&] { forget_position(root); });
-  ReplicaPosition position;
-  std::memcpy(position.primary_store_id.data(), root.replica_of, position.primary_store_id.size());
-  position.applied_seq = root.replica_applied_seq;
-  return position;
+  return impl_->run([](Generation& g) {
+    ReplicaGuard guard(*g.root);
+    ReplicaPosition position;
+    std::memcpy(position.primary_store_id.data(), g.root->replica_of, position.primary_store_id.size());
+    position.applied_seq = g.root->replica_applied_seq;
+    return position;
+  });
 }
 
 void Store::set_replica_position(const ReplicaPosition& position) {
-  StoreRoot& root = *impl_->root;
-  RobustLockGuard guard(root.replica_mutex, [&] { forget_position(root); });
-  std::memcpy(root.replica_of, position.primary_store_id.data(), position.primary_store_id.size());
-  root.replica_applied_seq = position.applied_seq;
+  impl_->run([&](Generation& g) {
+    ReplicaGuard guard(*g.root);
+    std::memcpy(g.root->replica_of, position.primary_store_id.data(), position.primary_store_id.size());
+    g.root->replica_applied_seq = position.applied_seq;
+  });
 }
 
 // ---- Impl helpers ---------------------------------------------------------
 
-Store::Impl::Place Store::Impl::place(std::string_view id) {
+Generation::Place Generation::place(std::string_view id) {
   validate_session_id(id);
   std::uint64_t hash = hash_session_id(id);
   return {hash, shard_for(hash)};
 }
 
-void* Store::Impl::allocate(std::uint64_t bytes) {
+void* Generation::allocate(std::uint64_t bytes) {
   try {
+#ifdef SHMSESSION_TEST_HOOKS
+    if (test_hook_active()) {
+      bip::scoped_lock<bip::interprocess_mutex> inside(allocator_mutex(segment));
+      run_test_hook(HookPoint::kInsideAllocator);
+    }
+#endif
     return segment.allocate(bytes, std::nothrow);
-  } catch (const bip::interprocess_exception& e) {
-    throw Error(Errc::Corrupt, "the allocator of store '" + name + "' is unusable (" + e.what() +
-                                   "): a process died inside it; run 'shmctl check'");
+  } catch (const bip::lock_exception& e) {
+    throw AllocatorPoisoned{"the allocator of store '" + name + "' is poisoned (" + e.what() +
+                            "): a process died inside it"};
   }
 }
 
-void Store::Impl::deallocate(void* p) noexcept {
+void Generation::deallocate(void* p) noexcept {
   if (p == nullptr) return;
   try {
     segment.deallocate(p);
@@ -314,13 +406,13 @@ void Store::Impl::deallocate(void* p) noexcept {
   }
 }
 
-void Store::Impl::throw_full(std::uint64_t bytes, const char* what) const {
+void Generation::throw_full(std::uint64_t bytes, const char* what) const {
   throw Error(Errc::SegmentFull, std::string(what) + " needs " + std::to_string(bytes) + " bytes but store '" + name +
                                      "' has only " + std::to_string(segment.get_free_memory()) +
                                      " bytes free (fragmented); nothing was changed");
 }
 
-std::uint64_t Store::Impl::begin_change(Shard& shard, SessionRecord* record, ChangeKind kind) noexcept {
+std::uint64_t Generation::begin_change(Shard& shard, SessionRecord* record, ChangeKind kind) noexcept {
   // seq_cst, like change_waiters in end_change and wait_for_change: either
   // a follower about to sleep sees this change, or end_change sees it.
   std::uint64_t seq = root->next_change_seq.fetch_add(1, std::memory_order_seq_cst);
@@ -330,7 +422,7 @@ std::uint64_t Store::Impl::begin_change(Shard& shard, SessionRecord* record, Cha
   return seq;
 }
 
-void Store::Impl::end_change(Shard& shard, std::uint64_t seq, ChangeKind kind, std::uint64_t version,
+void Generation::end_change(Shard& shard, std::uint64_t seq, ChangeKind kind, std::uint64_t version,
                              std::string_view id) noexcept {
   write_change_slot(ring, root->change_capacity, seq, kind, version, id);
   shard.pending.seq.store(0, std::memory_order_release);
@@ -340,8 +432,12 @@ void Store::Impl::end_change(Shard& shard, std::uint64_t seq, ChangeKind kind, s
   }
 }
 
-void Store::Impl::repair(Shard& shard) noexcept {
+void Generation::repair(Shard& shard) noexcept {
   root->lock_recoveries.fetch_add(1, std::memory_order_relaxed);
+  // A rebuilder that died holding every shard lock: if its new generation
+  // already took this one's place, this one is marked moved (the guard
+  // then moves on); if not, nothing can replace it while this lock is held.
+  if (root->rebuilding.load(std::memory_order_acquire) != 0) settle_abandoned_rebuild(*this);
   ShardRepair fixed = repair_shard_table(shard);
   if (std::uint64_t seq = shard.pending.seq.load(std::memory_order_acquire)) {
     SessionRecord* r = shard.pending.record.get();

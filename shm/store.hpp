@@ -226,6 +226,24 @@ class Store {
   // sleeping follower): claim_agent() clears the count a killed one left.
   bool wait_for_change(std::uint64_t seq, std::chrono::microseconds timeout) const;
 
+  // ---- Crash recovery (shm/recovery.md) ----
+
+  // Verifies the store: the header, every record and blob (magic, bounds,
+  // every value's checksum), shard counters, lock and process slots whose
+  // owners are dead, the allocator's mutex and free tree, the named-object
+  // index. Repairs nothing beyond what any access repairs (a shard whose
+  // lock holder died). Throws: Io.
+  CheckReport check() const;
+  // Runs the recovery by hand: repairs every shard, revokes locks held by
+  // dead processes, frees their slots; and when the allocator or the index
+  // is poisoned, a record is damaged, or `rebuild` is true, copies every
+  // verified live record into a fresh generation of the segment (under the
+  // same name and store id) that attached processes move to on their next
+  // access. A rebuild revokes every process lock (holders get StaleToken).
+  // Throws: SegmentFull (the new generation could not be built; the store
+  // is left as it was), Io.
+  RecoveryReport recover(bool rebuild = false);
+
   // Opaque to users; defined in shm/detail/store_impl.hpp.
   struct Impl;
 

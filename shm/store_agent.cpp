@@ -23,22 +23,26 @@ bool held_by(const AgentClaim& claim, const ProcessIdentity& self) noexcept {
 // The claim mutex. A holder that died inside leaves nothing to repair: it
 // was writing the copy that is not current, and the next writer starts that
 // copy again at a new generation.
+// A rebuild copies the block holding this lock, so a writer that finds the
+// generation replaced goes on in the new one (GenerationMoved).
 class ClaimGuard : public RobustLockGuard {
  public:
-  explicit ClaimGuard(AgentStatusBlock& block) : RobustLockGuard(block.claim_mutex) {}
+  explicit ClaimGuard(StoreRoot& root) : RobustLockGuard(root.agent.claim_mutex) {
+    if (root.moved.load(std::memory_order_acquire) != 0) throw GenerationMoved{};
+  }
 };
 
 }  // namespace
 
-bool Store::claim_agent() {
-  AgentStatusBlock& block = impl_->root->agent;
+static bool claim_agent_in(Generation& g) {
+  AgentStatusBlock& block = g.root->agent;
   const ProcessIdentity self = self_identity();
   // Look without the lock first, so that a standby agent polling for its
   // turn never delays the live agent's publishes.
   const AgentClaim seen = read_agent_status(block).claim;
   if (seen.held && !held_by(seen, self) && process_alive(seen.pid, seen.start_time)) return false;
 
-  ClaimGuard guard(block);
+  ClaimGuard guard(*g.root);
   const AgentClaim claim = current_agent_claim(block);
   if (held_by(claim, self)) return true;
   if (claim.held && process_alive(claim.pid, claim.start_time)) return false;
@@ -46,7 +50,7 @@ bool Store::claim_agent() {
   // previous agent killed asleep in wait_for_change left its count there
   // (the agent is the log's only sleeping follower): start from none, so
   // commits do not pay a futex wake for a dead sleeper.
-  impl_->root->change_waiters.store(0, std::memory_order_seq_cst);
+  g.root->change_waiters.store(0, std::memory_order_seq_cst);
   const std::uint64_t now = unix_ms();
   AgentStatus fresh;
   fresh.updated_unix_ms = now;
@@ -54,21 +58,25 @@ bool Store::claim_agent() {
   return true;
 }
 
+bool Store::claim_agent() {
+  return impl_->run([](Generation& g) { return claim_agent_in(g); });
+}
+
 void Store::publish_agent_status(const AgentStatus& status) {
   if (static_cast<std::uint8_t>(status.state) > static_cast<std::uint8_t>(AgentState::Streaming))
     throw Error(Errc::InvalidArgument,
                 "agent state " + std::to_string(static_cast<unsigned>(status.state)) + " is not an AgentState");
-  AgentStatusBlock& block = impl_->root->agent;
   const ProcessIdentity self = self_identity();  // cached: no system call
   AgentClaim claim;
-  {
-    ClaimGuard guard(block);
+  const bool published = impl_->run([&](Generation& g) {
+    AgentStatusBlock& block = g.root->agent;
+    ClaimGuard guard(*g.root);
     claim = current_agent_claim(block);
-    if (held_by(claim, self)) {
-      write_agent_status(block, claim, status);
-      return;
-    }
-  }
+    if (!held_by(claim, self)) return false;
+    write_agent_status(block, claim, status);
+    return true;
+  });
+  if (published) return;
   throw Error(Errc::InvalidArgument,
               "process " + std::to_string(self.pid) + " does not hold the agent claim of store '" + impl_->name +
                   "'" + (claim.held ? " (process " + std::to_string(claim.pid) + " does)" : std::string()) +
@@ -76,20 +84,22 @@ void Store::publish_agent_status(const AgentStatus& status) {
 }
 
 void Store::release_agent() {
-  AgentStatusBlock& block = impl_->root->agent;
   const ProcessIdentity self = self_identity();
-  ClaimGuard guard(block);
-  AgentClaim claim = current_agent_claim(block);
-  if (!held_by(claim, self)) return;
-  AgentStatus last = read_agent_status(block).status;
-  last.state = AgentState::Stopped;
-  last.updated_unix_ms = unix_ms();
-  claim.held = false;
-  write_agent_status(block, claim, last);
+  impl_->run([&](Generation& g) {
+    AgentStatusBlock& block = g.root->agent;
+    ClaimGuard guard(*g.root);
+    AgentClaim claim = current_agent_claim(block);
+    if (!held_by(claim, self)) return;
+    AgentStatus last = read_agent_status(block).status;
+    last.state = AgentState::Stopped;
+    last.updated_unix_ms = unix_ms();
+    claim.held = false;
+    write_agent_status(block, claim, last);
+  });
 }
 
 AgentStatus Store::agent_status() const {
-  AgentRecord record = read_agent_status(impl_->root->agent);
+  AgentRecord record = read_agent_status(impl_->gen_checked().root->agent);
   record.status.alive = record.claim.held && process_alive(record.claim.pid, record.claim.start_time);
   return record.status;
 }

@@ -41,7 +41,7 @@ SessionRecord* live_record(const LockedSession& locked, std::string_view id) {
 
 // ---- per-process bookkeeping ---------------------------------------------
 
-std::uint32_t Store::Impl::own_process_slot() {
+std::uint32_t Generation::own_process_slot() {
   std::lock_guard<std::mutex> g(locks_mutex);
   ProcessIdentity self = self_identity();
   if (process_slot_pid != self.pid) {
@@ -52,12 +52,12 @@ std::uint32_t Store::Impl::own_process_slot() {
   return process_slot;
 }
 
-void Store::Impl::remember_lock(std::string_view id, std::uint64_t token) {
+void Generation::remember_lock(std::string_view id, std::uint64_t token) {
   std::lock_guard<std::mutex> g(locks_mutex);
   held[std::string(id)] = token;
 }
 
-void Store::Impl::forget_lock(std::string_view id) {
+void Generation::forget_lock(std::string_view id) {
   std::lock_guard<std::mutex> g(locks_mutex);
   held.erase(std::string(id));
 }
@@ -65,13 +65,17 @@ void Store::Impl::forget_lock(std::string_view id) {
 void Store::Impl::stop_watcher() {
   if (!watcher.joinable()) return;
   watcher_stop.store(true);
-  if (process_slot != 0) futex_wake(lock_context().processes[process_slot - 1].requests, INT32_MAX);
+  {
+    std::lock_guard<std::mutex> g(generations_mutex);
+    for (const auto& generation : generations)
+      if (generation->process_slot != 0)
+        futex_wake(generation->lock_context().processes[generation->process_slot - 1].requests, INT32_MAX);
+  }
   watcher.join();
   watcher_stop.store(false);
 }
 
-Store::Impl::~Impl() {
-  stop_watcher();
+void Generation::release_held_locks() noexcept {
   if (root == nullptr || process_slot_pid != self_identity().pid) return;
   // Locks still held through this Store end with it.
   for (const auto& [id, token] : held) {
@@ -82,16 +86,21 @@ Store::Impl::~Impl() {
       SessionRecord* r = find_record(shard, id, hash);
       if (r != nullptr && r->lock.token == token) hand_over(lock_context(), r->lock, unix_ms());
     } catch (...) {
-      // Best effort: waiters revoke a holder that is gone anyway.
+      // Best effort: waiters revoke a holder that is gone anyway (and a
+      // rebuild revoked every lock of a replaced generation).
     }
   }
   if (process_slot != 0) free_process_slot(lock_context().processes[process_slot - 1]);
 }
 
+Store::Impl::~Impl() {
+  stop_watcher();
+  for (const auto& generation : generations) generation->release_held_locks();
+}
+
 // ---- acquire / release ----------------------------------------------------
 
-std::optional<LockToken> Store::try_acquire(std::string_view id) {
-  Impl& s = *impl_;
+static std::optional<LockToken> try_acquire_in(Generation& s, std::string_view id) {
   std::uint32_t process = s.own_process_slot();
   std::optional<std::uint64_t> token;
   {
@@ -106,9 +115,13 @@ std::optional<LockToken> Store::try_acquire(std::string_view id) {
   return LockToken{*token};
 }
 
+std::optional<LockToken> Store::try_acquire(std::string_view id) {
+  return impl_->run([&](Generation& s) { return try_acquire_in(s, id); });
+}
+
 // Sleeps on the waiter slot until granted, told the session is gone, or out
 // of time; checks the holder every kHolderCheckInterval.
-static LockToken wait_for_grant(Store::Impl& s, std::string_view id, std::uint64_t hash, std::uint32_t waiter,
+static LockToken wait_for_grant(Generation& s, std::string_view id, std::uint64_t hash, std::uint32_t waiter,
                                 Clock::time_point deadline) {
   WaiterSlot& slot = s.lock_context().waiters[waiter - 1];
   Shard& shard = s.shard_for(hash);
@@ -141,10 +154,11 @@ static LockToken wait_for_grant(Store::Impl& s, std::string_view id, std::uint64
   }
 }
 
-LockToken Store::acquire(std::string_view id, std::chrono::milliseconds timeout) {
-  if (std::optional<LockToken> token = try_acquire(id)) return *token;
-  Impl& s = *impl_;
-  auto deadline = Clock::now() + timeout;
+// A rebuild under a waiter ends its wait in the old generation (the guard
+// throws GenerationMoved); acquire then queues again in the new one, with
+// what is left of its time.
+static LockToken acquire_in(Generation& s, std::string_view id, Clock::time_point deadline) {
+  if (std::optional<LockToken> token = try_acquire_in(s, id)) return *token;
   std::uint32_t process = s.own_process_slot();
   ProcessIdentity self = self_identity();
   std::uint32_t waiter = 0;
@@ -167,16 +181,22 @@ LockToken Store::acquire(std::string_view id, std::chrono::milliseconds timeout)
   return wait_for_grant(s, id, hash_session_id(id), waiter, deadline);
 }
 
-void Store::release(std::string_view id, LockToken token) {
-  Impl& s = *impl_;
-  s.forget_lock(id);
-  LockedSession locked(s, id, unix_ms());
-  SessionRecord* r = live_record(locked, id);
-  if (r->lock.token != token.value) throw stale(id, token);
-  hand_over(s.lock_context(), r->lock, unix_ms());
+LockToken Store::acquire(std::string_view id, std::chrono::milliseconds timeout) {
+  auto deadline = Clock::now() + timeout;
+  return impl_->run([&](Generation& s) { return acquire_in(s, id, deadline); });
 }
 
-static bool release_requested_in(Store::Impl& s, std::string_view id, LockToken token) {
+void Store::release(std::string_view id, LockToken token) {
+  impl_->run([&](Generation& s) {
+    s.forget_lock(id);
+    LockedSession locked(s, id, unix_ms());
+    SessionRecord* r = live_record(locked, id);
+    if (r->lock.token != token.value) throw stale(id, token);
+    hand_over(s.lock_context(), r->lock, unix_ms());
+  });
+}
+
+static bool release_requested_in(Generation& s, std::string_view id, LockToken token) {
   LockedSession locked(s, id, unix_ms());
   SessionRecord* r = live_record(locked, id);
   if (r->lock.token != token.value) throw stale(id, token);
@@ -184,20 +204,20 @@ static bool release_requested_in(Store::Impl& s, std::string_view id, LockToken 
 }
 
 bool Store::release_requested(std::string_view id, LockToken token) const {
-  return release_requested_in(*impl_, id, token);
+  return impl_->run([&](Generation& s) { return release_requested_in(s, id, token); });
 }
 
 bool Store::force_unlock(std::string_view id) {
-  Impl& s = *impl_;
-  LockedSession locked(s, id, unix_ms());
-  SessionRecord* r = live_record(locked, id);
-  if (r->lock.token == 0) return false;
-  revoke(s.lock_context(), r->lock, unix_ms());
-  return true;
+  return impl_->run([&](Generation& s) {
+    LockedSession locked(s, id, unix_ms());
+    SessionRecord* r = live_record(locked, id);
+    if (r->lock.token == 0) return false;
+    revoke(s.lock_context(), r->lock, unix_ms());
+    return true;
+  });
 }
 
-std::vector<LockInfo> Store::locks() const {
-  Impl& s = *impl_;
+static std::vector<LockInfo> locks_in(Generation& s) {
   std::vector<LockInfo> out;
   for (std::uint32_t i = 0; i < s.root->shard_count; ++i) {
     Shard& shard = s.shards[i];
@@ -214,35 +234,64 @@ std::vector<LockInfo> Store::locks() const {
   return out;
 }
 
+std::vector<LockInfo> Store::locks() const {
+  return impl_->run([](Generation& s) { return locks_in(s); });
+}
+
 // ---- release requests -----------------------------------------------------
 
 // The watcher: sleeps on this process's request counter and runs the
-// callback for each held lock with a new release request.
+// callback for each held lock with a new release request. After a rebuild
+// it follows the store to the new generation (the rebuild revoked the old
+// locks and wakes it).
 static void watch_release_requests(Store::Impl* s) {
-  ProcessSlot& slot = s->lock_context().processes[s->process_slot - 1];
+  Generation* watched = nullptr;
+  ProcessSlot* slot = nullptr;
   std::unordered_map<std::string, std::uint64_t> notified;  // session -> token already told
-  std::uint32_t seen = slot.requests.load(std::memory_order_acquire) - 1;  // look once at start
+  std::uint32_t seen = 0;
   while (!s->watcher_stop.load()) {
-    std::uint32_t now = slot.requests.load(std::memory_order_acquire);
+    Generation* current = watched;
+    try {
+      current = &s->gen_checked();
+    } catch (const Error&) {
+      // The new generation cannot be mapped now: keep watching this one.
+    }
+    if (current != watched || slot == nullptr) {
+      std::uint32_t index = current->own_process_slot();
+      if (index == 0) {  // every slot in use: look again later
+        std::this_thread::sleep_for(kWatcherPoll);
+        continue;
+      }
+      watched = current;
+      slot = &watched->lock_context().processes[index - 1];
+      seen = slot->requests.load(std::memory_order_acquire) - 1;  // look once at start
+      notified.clear();
+    }
+    std::uint32_t now = slot->requests.load(std::memory_order_acquire);
     if (now == seen) {
-      futex_wait(slot.requests, seen, kWatcherPoll);
+      futex_wait(slot->requests, seen, kWatcherPoll);
       continue;
     }
     seen = now;
     std::vector<std::pair<std::string, std::uint64_t>> held;
     std::function<void(const std::string&, LockToken)> callback;
     {
-      std::lock_guard<std::mutex> g(s->locks_mutex);
-      held.assign(s->held.begin(), s->held.end());
+      std::lock_guard<std::mutex> g(watched->locks_mutex);
+      held.assign(watched->held.begin(), watched->held.end());
+    }
+    {
+      std::lock_guard<std::mutex> g(s->watcher_mutex);
       callback = s->on_release;
     }
     for (const auto& [id, token] : held) {
       try {
-        if (notified[id] == token || !release_requested_in(*s, id, LockToken{token})) continue;
+        if (notified[id] == token || !release_requested_in(*watched, id, LockToken{token})) continue;
         notified[id] = token;
         if (callback) callback(id, LockToken{token});
       } catch (const Error&) {
         // Lost or released meanwhile: nothing to ask.
+      } catch (const GenerationMoved&) {
+        break;  // the next turn follows the store
       }
     }
   }
@@ -255,11 +304,11 @@ void Store::on_release_request(std::function<void(const std::string& session, Lo
   s.stop_watcher();
   bool start = static_cast<bool>(callback);
   {
-    std::lock_guard<std::mutex> g(s.locks_mutex);
+    std::lock_guard<std::mutex> g(s.watcher_mutex);
     s.on_release = std::move(callback);
   }
   if (!start) return;
-  if (s.own_process_slot() == 0)
+  if (s.gen_checked().own_process_slot() == 0)
     throw Error(Errc::Io, "every process slot of the store is in use: release requests cannot be delivered");
   s.watcher = std::thread(watch_release_requests, &s);
 }

@@ -72,7 +72,7 @@ struct Observed {
 
 // Removes `r` from its table with a change-log entry; the caller frees it
 // (and its blob) after unlocking.
-static void retire_record(Store::Impl& s, Shard& shard, SessionRecord* r, ChangeKind kind) {
+static void retire_record(Generation& s, Shard& shard, SessionRecord* r, ChangeKind kind) {
   std::uint64_t seq = s.begin_change(shard, r, kind);
   release_all_for_removal(s.lock_context(), r->lock);
   unlink_record(shard, r);
@@ -80,13 +80,13 @@ static void retire_record(Store::Impl& s, Shard& shard, SessionRecord* r, Change
   s.end_change(shard, seq, kind, version_of(r), record_id(r));
 }
 
-static void free_record(Store::Impl& s, SessionRecord* r) {
+static void free_record(Generation& s, SessionRecord* r) {
   if (r == nullptr) return;
   s.deallocate(r->blob.get());
   s.deallocate(r);
 }
 
-static void maybe_grow(Store::Impl& s, Shard& shard) {
+static void grow(Generation& s, Shard& shard) {
   std::uint64_t buckets;
   {
     ShardGuard guard(s, shard);
@@ -104,9 +104,17 @@ static void maybe_grow(Store::Impl& s, Shard& shard) {
   s.deallocate(old != nullptr ? static_cast<void*>(old) : fresh);
 }
 
-bool Store::create_session(std::string_view id, std::optional<std::uint32_t> idle_timeout_s) {
-  validate_session_id(id);
-  Impl& s = *impl_;
+// Grows the table if it is loaded; after the session was published, so
+// nothing here may fail the caller: a replaced generation or a poisoned
+// allocator only leaves the chains longer (a rebuild sizes them anew).
+static void maybe_grow(Generation& s, Shard& shard) noexcept {
+  try {
+    grow(s, shard);
+  } catch (...) {
+  }
+}
+
+static bool create_session_in(Generation& s, std::string_view id, std::optional<std::uint32_t> idle_timeout_s) {
   std::uint64_t hash = hash_session_id(id);
   Shard& shard = s.shard_for(hash);
   std::uint64_t bytes = sizeof(SessionRecord) + id.size();
@@ -144,13 +152,20 @@ bool Store::create_session(std::string_view id, std::optional<std::uint32_t> idl
     }
   }
   if (!created) s.deallocate(mem);
+  // (The record `mem` leaks if the guard above found the generation
+  // replaced: it belongs to the old segment, which nobody allocates from.)
   free_record(s, replaced);
   if (grow) maybe_grow(s, shard);
   return created;
 }
 
+bool Store::create_session(std::string_view id, std::optional<std::uint32_t> idle_timeout_s) {
+  validate_session_id(id);
+  return impl_->run([&](Generation& s) { return create_session_in(s, id, idle_timeout_s); });
+}
+
 // Copies a session out under its shard lock; `touch` refreshes its last access.
-static bool copy_session(Store::Impl& s, std::string_view id, std::span<const std::string_view> names,
+static bool copy_session(Generation& s, std::string_view id, std::span<const std::string_view> names,
                          bool touch, std::optional<LockToken> token, SessionSnapshot& out) {
   std::uint64_t now = unix_ms();
   LockedSession locked(s, id, now);
@@ -170,41 +185,45 @@ static bool copy_session(Store::Impl& s, std::string_view id, std::span<const st
 }
 
 bool Store::read_into(std::string_view id, std::span<const std::string_view> names, SessionSnapshot& out) {
-  return copy_session(*impl_, id, names, true, std::nullopt, out);
+  return impl_->run([&](Generation& g) { return copy_session(g, id, names, true, std::nullopt, out); });
 }
 
 std::optional<SessionSnapshot> Store::read(std::string_view id, std::span<const std::string_view> names) {
   SessionSnapshot snap;
-  if (!copy_session(*impl_, id, names, true, std::nullopt, snap)) return std::nullopt;
+  if (!impl_->run([&](Generation& g) { return copy_session(g, id, names, true, std::nullopt, snap); })) return std::nullopt;
   return snap;
 }
 
 std::optional<SessionSnapshot> Store::peek(std::string_view id, std::span<const std::string_view> names) const {
   SessionSnapshot snap;
-  if (!copy_session(*impl_, id, names, false, std::nullopt, snap)) return std::nullopt;
+  if (!impl_->run([&](Generation& g) { return copy_session(g, id, names, false, std::nullopt, snap); })) return std::nullopt;
   return snap;
 }
 
 std::optional<SessionVersion> Store::version(std::string_view id) const {
-  LockedSession locked(*impl_, id, unix_ms());
-  SessionRecord* r = locked.record();
-  if (r == nullptr) return std::nullopt;
-  return SessionVersion{version_of(r), r->incarnation};
+  return impl_->run([&](Generation& g) -> std::optional<SessionVersion> {
+    LockedSession locked(g, id, unix_ms());
+    SessionRecord* r = locked.record();
+    if (r == nullptr) return std::nullopt;
+    return SessionVersion{version_of(r), r->incarnation};
+  });
 }
 
 std::optional<SessionInfo> Store::describe(std::string_view id) const {
-  LockedSession locked(*impl_, id, unix_ms());
-  SessionRecord* r = locked.record();
-  if (r == nullptr) return std::nullopt;
-  SessionInfo info;
-  fill_info(r, info);
-  if (const BlobHeader* b = r->blob.get()) {
-    const AttributeEntry* entries = blob_entries(b);
-    for (std::uint32_t i = 0; i < b->attr_count; ++i)
-      info.attributes.push_back({std::string(entry_name(b, entries[i])), entries[i].version,
-                                 entries[i].value_size, entries[i].flags});
-  }
-  return info;
+  return impl_->run([&](Generation& g) -> std::optional<SessionInfo> {
+    LockedSession locked(g, id, unix_ms());
+    SessionRecord* r = locked.record();
+    if (r == nullptr) return std::nullopt;
+    SessionInfo info;
+    fill_info(r, info);
+    if (const BlobHeader* b = r->blob.get()) {
+      const AttributeEntry* entries = blob_entries(b);
+      for (std::uint32_t i = 0; i < b->attr_count; ++i)
+        info.attributes.push_back({std::string(entry_name(b, entries[i])), entries[i].version,
+                                   entries[i].value_size, entries[i].flags});
+    }
+    return info;
+  });
 }
 
 // The shard's spare blob if the plan fits in it without wasting more than
@@ -227,7 +246,7 @@ static void* keep_as_spare(Shard& shard, void* blob) {
 
 // Builds and publishes the next version into `mem` (shard lock held). The
 // blob it replaces becomes the spare or lands in `to_free`.
-static std::uint64_t publish(Store::Impl& s, Shard& shard, SessionRecord* r, const MergePlan& plan,
+static std::uint64_t publish(Generation& s, Shard& shard, SessionRecord* r, const MergePlan& plan,
                              const PreparedBatch& batch, void* mem, std::uint64_t capacity, std::uint64_t now,
                              std::uint64_t version, void*& to_free) {
   BlobHeader* old = r->blob.get();
@@ -272,7 +291,7 @@ static std::uint64_t next_version(const SessionRecord* r, const CommitRules& rul
   return *rules.version;
 }
 
-static CommitRound commit_round(Store::Impl& s, Shard& shard, std::string_view id, std::uint64_t hash,
+static CommitRound commit_round(Generation& s, Shard& shard, std::string_view id, std::uint64_t hash,
                                 const PreparedBatch& prepared, const CommitRules& rules, bool allocate_under_lock) {
   const std::optional<std::uint64_t>& expected = rules.expected;
   const std::optional<LockToken>& token = rules.token;
@@ -323,17 +342,19 @@ static CommitRound commit_round(Store::Impl& s, Shard& shard, std::string_view i
   return round;
 }
 
-static std::optional<std::uint64_t> commit_impl(Store::Impl& s, std::string_view id, const CommitRules& rules,
+static std::optional<std::uint64_t> commit_impl(Store::Impl& impl, std::string_view id, const CommitRules& rules,
                                                 const CommitBatch& batch) {
   validate_session_id(id);
   PreparedBatch prepared = prepare_batch(batch);
   std::uint64_t hash = hash_session_id(id);
-  Shard& shard = s.shard_for(hash);
-  for (int attempt = 0;; ++attempt) {
-    CommitRound round = commit_round(s, shard, id, hash, prepared, rules, attempt >= kOptimisticAttempts);
-    if (round.conflict) return std::nullopt;
-    if (round.version) return round.version;
-  }
+  return impl.run([&](Generation& s) -> std::optional<std::uint64_t> {
+    Shard& shard = s.shard_for(hash);
+    for (int attempt = 0;; ++attempt) {
+      CommitRound round = commit_round(s, shard, id, hash, prepared, rules, attempt >= kOptimisticAttempts);
+      if (round.conflict) return std::nullopt;
+      if (round.version) return round.version;
+    }
+  });
 }
 
 std::uint64_t Store::commit(std::string_view id, const CommitBatch& batch) {
@@ -363,49 +384,52 @@ std::uint64_t Store::commit(std::string_view id, LockToken token, const CommitBa
 std::optional<SessionSnapshot> Store::read(std::string_view id, LockToken token,
                                            std::span<const std::string_view> names) {
   SessionSnapshot snap;
-  if (!copy_session(*impl_, id, names, true, token, snap)) return std::nullopt;
+  if (!impl_->run([&](Generation& g) { return copy_session(g, id, names, true, token, snap); })) return std::nullopt;
   return snap;
 }
 
 bool Store::read_into(std::string_view id, LockToken token, std::span<const std::string_view> names,
                       SessionSnapshot& out) {
-  return copy_session(*impl_, id, names, true, token, out);
+  return impl_->run([&](Generation& g) { return copy_session(g, id, names, true, token, out); });
 }
 
 bool Store::remove_session(std::string_view id) {
   validate_session_id(id);
-  Impl& s = *impl_;
   std::uint64_t hash = hash_session_id(id);
-  Shard& shard = s.shard_for(hash);
-  SessionRecord* r;
-  bool live;
-  {
-    ShardGuard guard(s, shard);
-    r = find_record(shard, id, hash);
-    if (r == nullptr) return false;
-    live = !expired(r, unix_ms());
-    retire_record(s, shard, r, live ? ChangeKind::Removed : ChangeKind::Expired);
-  }
-  free_record(s, r);
-  return live;
+  return impl_->run([&](Generation& s) {
+    Shard& shard = s.shard_for(hash);
+    SessionRecord* r;
+    bool live;
+    {
+      ShardGuard guard(s, shard);
+      r = find_record(shard, id, hash);
+      if (r == nullptr) return false;
+      live = !expired(r, unix_ms());
+      retire_record(s, shard, r, live ? ChangeKind::Removed : ChangeKind::Expired);
+    }
+    free_record(s, r);
+    return live;
+  });
 }
 
 bool Store::touch(std::string_view id) {
-  std::uint64_t now = unix_ms();
-  LockedSession locked(*impl_, id, now);
-  SessionRecord* r = locked.record();
-  if (r == nullptr) return false;
-  r->last_access_unix_ms.store(now, std::memory_order_relaxed);
-  return true;
+  return impl_->run([&](Generation& g) {
+    std::uint64_t now = unix_ms();
+    LockedSession locked(g, id, now);
+    SessionRecord* r = locked.record();
+    if (r == nullptr) return false;
+    r->last_access_unix_ms.store(now, std::memory_order_relaxed);
+    return true;
+  });
 }
 
 // Retires every record of every shard that `select` picks; returns how many.
 template <typename Select>
-static std::uint64_t sweep(Store::Impl& s, ChangeKind kind, Select&& select) {
-  std::uint64_t total = 0;
+static void sweep_from(Generation& s, ChangeKind kind, Select& select, std::uint32_t& next_shard,
+                       std::uint64_t& total) {
   std::vector<SessionRecord*> doomed;
-  for (std::uint32_t i = 0; i < s.root->shard_count; ++i) {
-    Shard& shard = s.shards[i];
+  for (; next_shard < s.root->shard_count; ++next_shard) {
+    Shard& shard = s.shards[next_shard];
     doomed.clear();
     {
       ShardGuard guard(s, shard);
@@ -417,6 +441,16 @@ static std::uint64_t sweep(Store::Impl& s, ChangeKind kind, Select&& select) {
     for (SessionRecord* r : doomed) free_record(s, r);
     total += doomed.size();
   }
+}
+
+
+// A rebuild keeps the shard count, so after a move the sweep goes on from
+// the shard it had reached (the shards already swept were copied swept).
+template <typename Select>
+static std::uint64_t sweep(Store::Impl& impl, ChangeKind kind, Select&& select) {
+  std::uint64_t total = 0;
+  std::uint32_t next_shard = 0;
+  impl.run([&](Generation& s) { sweep_from(s, kind, select, next_shard, total); });
   return total;
 }
 
@@ -427,35 +461,52 @@ std::uint64_t Store::remove_all_sessions() {
 std::uint64_t Store::expire() {
   std::uint64_t now = unix_ms();
   std::uint64_t n = sweep(*impl_, ChangeKind::Expired, [now](const SessionRecord* r) { return expired(r, now); });
-  impl_->root->expirations.fetch_add(n, std::memory_order_relaxed);
+  impl_->gen().root->expirations.fetch_add(n, std::memory_order_relaxed);
   return n;
 }
 
 void Store::for_each_session(const std::function<bool(const SessionInfo&)>& visit) const {
-  Impl& s = *impl_;
   std::vector<SessionInfo> batch;
-  for (std::uint32_t i = 0; i < s.root->shard_count; ++i) {
-    Shard& shard = s.shards[i];
-    batch.clear();
-    {
-      ShardGuard guard(s, shard);
-      std::uint64_t now = unix_ms();
-      for_each_record(shard, [&](SessionRecord* r) {
-        if (expired(r, now)) return;
-        fill_info(r, batch.emplace_back());
-      });
+  std::uint32_t next_shard = 0;  // after a move, go on from here (a rebuild keeps the shards)
+  impl_->run([&](Generation& s) {
+    for (; next_shard < s.root->shard_count; ++next_shard) {
+      Shard& shard = s.shards[next_shard];
+      batch.clear();
+      {
+        ShardGuard guard(s, shard);
+        std::uint64_t now = unix_ms();
+        for_each_record(shard, [&](SessionRecord* r) {
+          if (expired(r, now)) return;
+          fill_info(r, batch.emplace_back());
+        });
+      }
+      for (const SessionInfo& info : batch)
+        if (!visit(info)) {
+          next_shard = s.root->shard_count;
+          return;
+        }
     }
-    for (const SessionInfo& info : batch)
-      if (!visit(info)) return;
-  }
+  });
 }
 
 std::uint64_t Store::next_change_seq() const noexcept {
-  return impl_->root->next_change_seq.load(std::memory_order_acquire);
+  Generation* g = &impl_->gen();
+  try {
+    g = &impl_->gen_checked();
+  } catch (...) {
+    // The newer generation cannot be mapped: answer from this one.
+  }
+  return g->root->next_change_seq.load(std::memory_order_acquire);
 }
 
 bool Store::wait_for_change(std::uint64_t seq, std::chrono::microseconds timeout) const {
-  StoreRoot& root = *impl_->root;
+  Generation* g = &impl_->gen();
+  try {
+    g = &impl_->gen_checked();
+  } catch (...) {
+    return false;  // the caller's next call reports why
+  }
+  StoreRoot& root = *g->root;
   if (root.next_change_seq.load(std::memory_order_acquire) > seq) return true;
   root.change_waiters.fetch_add(1, std::memory_order_seq_cst);
   const std::uint32_t signal = root.change_signal.load(std::memory_order_seq_cst);
@@ -464,8 +515,8 @@ bool Store::wait_for_change(std::uint64_t seq, std::chrono::microseconds timeout
   return root.next_change_seq.load(std::memory_order_acquire) > seq;
 }
 
-ChangeBatch Store::read_changes(std::uint64_t from_seq, std::size_t max) const {
-  Impl& s = *impl_;
+static ChangeBatch read_changes_in(Generation& s, std::uint64_t from_seq, std::size_t max) {
+  if (s.root->moved.load(std::memory_order_acquire) != 0) throw GenerationMoved{};
   const std::uint32_t cap = s.root->change_capacity;
   ChangeBatch out;
   std::uint64_t next = s.root->next_change_seq.load(std::memory_order_acquire);
@@ -507,4 +558,7 @@ ChangeBatch Store::read_changes(std::uint64_t from_seq, std::size_t max) const {
   return out;
 }
 
+ChangeBatch Store::read_changes(std::uint64_t from_seq, std::size_t max) const {
+  return impl_->run([&](Generation& s) { return read_changes_in(s, from_seq, max); });
+}
 }  // namespace shmsession

@@ -19,7 +19,7 @@ namespace shmsession::shm::detail {
 namespace bip = boost::interprocess;
 
 inline constexpr std::uint64_t kSegmentMagic = 0x31'4E'4F'49'53'53'45'53ULL;  // "SESSION1"
-inline constexpr std::uint32_t kLayoutVersion = 4;
+inline constexpr std::uint32_t kLayoutVersion = 5;
 inline constexpr char kHeaderObjectName[] = "shmsession.header";
 
 inline constexpr std::uint32_t kInitCreating = 1;
@@ -139,6 +139,10 @@ struct PendingChange {
 
 struct alignas(64) Shard {
   RobustMutexStorage mutex;
+  // 1 once a rebuild replaced this generation: read under the mutex by
+  // every locked operation (same cache line), which then moves on.
+  std::atomic<std::uint32_t> moved;
+  std::uint32_t reserved;
   bip::offset_ptr<BucketTable> table;
   bip::offset_ptr<BucketTable> growing;  // non-null only while a table is rebuilt
   std::uint64_t sessions;
@@ -284,6 +288,21 @@ struct StoreRoot {
   // wakes them (one syscall, only while someone sleeps).
   std::atomic<std::uint32_t> change_waiters;
   std::atomic<std::uint32_t> change_signal;
+  // Crash recovery (shm/recovery.md). generation: 1 for a created store,
+  // the old one + 1 for a rebuild. moved: 1 once a newer generation
+  // replaced this one under the store's name (every Shard::moved is set
+  // too). rebuilding: 1 while the holder of recovery_mutex builds the next
+  // generation (a rebuilder that died leaves it set for the next locker of
+  // any shard to settle).
+  std::uint64_t generation;
+  std::atomic<std::uint32_t> moved;
+  std::atomic<std::uint32_t> rebuilding;
+  RobustMutexStorage recovery_mutex;
+  // Memory accounting for check(): segment bytes used by the fixed
+  // structures (everything allocated at creation but the bucket tables),
+  // and the allocator's overhead per block.
+  std::uint64_t fixed_bytes;
+  std::uint64_t block_overhead;
 };
 static_assert(std::is_standard_layout_v<StoreRoot>);
 static_assert(std::atomic<std::uint64_t>::is_always_lock_free);

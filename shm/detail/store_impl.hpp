@@ -1,20 +1,31 @@
-// Store::Impl: one process's attachment to a segment, shared by the files
+// Store::Impl: one process's attachment to a store, shared by the files
 // that implement Store (store.cpp: lifecycle and statistics;
-// store_sessions.cpp: session operations).
+// store_sessions.cpp: session operations; store_locks.cpp: process locks;
+// recovery.cpp: check, recover and the rebuild into a new generation).
 //
-// Thread safety: the segment fields are set at attach and never change
-// afterwards; all shared state is in the segment, guarded by shard locks.
-// The per-process lock bookkeeping (process slot, held locks, watcher) is
-// guarded by `locks_mutex`.
+// A store is one segment at a time. A rebuild (shm/recovery.md) copies the
+// live records into a fresh segment, a new *generation*, that replaces the
+// old one under the store's name; every attached process moves to it on its
+// next access. Impl keeps every generation this process mapped (the
+// pointers of an operation running on another thread must stay valid) and
+// `current`, the one operations use.
+//
+// Thread safety: a Generation's segment fields are set at attach and never
+// change afterwards; all shared state is in the segment, guarded by shard
+// locks. The per-process lock bookkeeping of a generation (process slot,
+// held locks) is guarded by its `locks_mutex`; the list of generations by
+// `generations_mutex`.
 #pragma once
 
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
 #include <unordered_map>
+#include <vector>
 
 #include <boost/interprocess/managed_shared_memory.hpp>
 
@@ -26,67 +37,166 @@
 
 namespace shmsession {
 
-struct Store::Impl {
-  std::string name;
-  shm::detail::bip::managed_shared_memory segment;
-  shm::detail::SegmentHeader* header = nullptr;
-  shm::detail::StoreRoot* root = nullptr;
-  shm::detail::Shard* shards = nullptr;
-  shm::detail::ChangeSlot* ring = nullptr;
-  std::uint32_t shard_mask = 0;
+namespace shm::detail {
 
-  // Process locks held through this Store, and the release-request watcher.
+// Thrown inside an operation that finds its generation replaced (under a
+// shard lock, or at the entry of a lock-free operation); Store::Impl::run
+// moves to the new generation and runs the operation again. Never leaves
+// shm/.
+struct GenerationMoved {};
+
+// Thrown by Generation::allocate when the segment allocator's own mutex is
+// poisoned (a process died inside it); Store::Impl::run rebuilds the store
+// into a new generation (or waits for the process already doing it) and
+// runs the operation again there. Never leaves shm/.
+struct AllocatorPoisoned {
+  std::string why;
+};
+
+// One mapped generation of the store's segment.
+struct Generation {
+  std::string name;  // the store's name (for messages)
+  bip::managed_shared_memory segment;
+  SegmentHeader* header = nullptr;
+  StoreRoot* root = nullptr;
+  Shard* shards = nullptr;
+  ChangeSlot* ring = nullptr;
+  std::uint32_t shard_mask = 0;
+  bool index_poisoned = false;  // attach found the named-object index unusable
+
+  // Process locks held through this generation (guarded by locks_mutex).
   std::mutex locks_mutex;
   std::uint32_t process_slot = 0;  // ProcessSlot index + 1, claimed on first acquire
   pid_t process_slot_pid = 0;      // the pid it was claimed for (a fork must claim anew)
   std::unordered_map<std::string, std::uint64_t> held;  // session -> token
-  std::function<void(const std::string&, LockToken)> on_release;
-  std::thread watcher;
-  std::atomic<bool> watcher_stop{false};
 
-  ~Impl();
-
-  shm::detail::LockContext lock_context() const noexcept { return {root, root->waiters.get(), root->processes.get()}; }
+  LockContext lock_context() const noexcept { return {root, root->waiters.get(), root->processes.get()}; }
   // This process's slot (claimed lazily; 0 if the table is full).
   std::uint32_t own_process_slot();
   void remember_lock(std::string_view id, std::uint64_t token);
   void forget_lock(std::string_view id);
-  void stop_watcher();
+  // Releases the locks held through this generation and its process slot.
+  void release_held_locks() noexcept;
 
-  shm::detail::Shard& shard_for(std::uint64_t hash) noexcept { return shards[(hash >> 32) & shard_mask]; }
+  Shard& shard_for(std::uint64_t hash) noexcept { return shards[(hash >> 32) & shard_mask]; }
 
   // A validated session id, its hash and its shard. Throws: InvalidArgument.
   struct Place {
     std::uint64_t hash;
-    shm::detail::Shard& shard;
+    Shard& shard;
   };
   Place place(std::string_view id);
 
   // Segment memory, or nullptr when the segment is full.
-  // Throws: Error(Corrupt) when the segment allocator is unusable (a process
-  // died inside it).
+  // Throws: AllocatorPoisoned when a process died inside the allocator.
   void* allocate(std::uint64_t bytes);
+  // Frees; a poisoned allocator leaks the block (a rebuild reclaims it).
   void deallocate(void* p) noexcept;
   [[noreturn]] void throw_full(std::uint64_t bytes, const char* what) const;
 
   // Runs when a shard lock is taken over from a dead holder.
-  void repair(shm::detail::Shard& shard) noexcept;
+  void repair(Shard& shard) noexcept;
 
   // A change-log entry in two halves around the change itself (shard lock
   // held): begin takes the sequence and records the pending change; end
   // stamps the slot and clears it.
-  std::uint64_t begin_change(shm::detail::Shard& shard, shm::detail::SessionRecord* record,
-                             ChangeKind kind) noexcept;
-  void end_change(shm::detail::Shard& shard, std::uint64_t seq, ChangeKind kind, std::uint64_t version,
+  std::uint64_t begin_change(Shard& shard, SessionRecord* record, ChangeKind kind) noexcept;
+  void end_change(Shard& shard, std::uint64_t seq, ChangeKind kind, std::uint64_t version,
                   std::string_view id) noexcept;
+};
+
+// Maps the store's segment as it is now under `name` and checks its header.
+// Throws: NotFound, Corrupt, LayoutMismatch, Io.
+std::unique_ptr<Generation> attach_generation(const std::string& name);
+
+// Who a new segment is: a new store (generation 1, fresh id) or the next
+// generation of an existing one (its id and creation time kept).
+struct NewGeneration {
+  std::uint64_t generation = 1;
+  const std::uint8_t* store_id = nullptr;  // 16 bytes; generation > 1 only
+  std::uint64_t created_unix_ms = 0;
+};
+
+// Creates a segment `shm_name` with a root built from `options`, its header
+// still marked creating (the caller marks it ready). Removes the segment
+// again if building fails. Throws: AlreadyExists, InvalidArgument (too
+// small), Io.
+std::unique_ptr<Generation> create_generation(const std::string& shm_name, const std::string& store_name,
+                                              const CreateOptions& options, const NewGeneration& identity);
+
+// Settles a rebuild whose builder died (root->rebuilding still set, its
+// recovery mutex owner-dead): if the new generation already replaced this
+// one under the store's name, marks this one moved; otherwise removes the
+// half-built segment. Never blocks on a live rebuilder. Returns true if the
+// generation is (now) moved.
+bool settle_abandoned_rebuild(Generation& g) noexcept;
+
+}  // namespace shm::detail
+
+struct Store::Impl {
+  std::string name;
+  std::atomic<shm::detail::Generation*> current{nullptr};
+  std::mutex generations_mutex;
+  std::vector<std::unique_ptr<shm::detail::Generation>> generations;  // every one mapped, oldest first
+
+  // The release-request watcher (store_locks.cpp).
+  std::mutex watcher_mutex;
+  std::function<void(const std::string&, LockToken)> on_release;
+  std::thread watcher;
+  std::atomic<bool> watcher_stop{false};
+
+  explicit Impl(std::unique_ptr<shm::detail::Generation> first);
+  ~Impl();
+
+  // The generation operations use. Operations under a shard lock notice a
+  // replaced generation there (ShardGuard); lock-free ones call
+  // gen_checked(), which looks at the root's `moved` word (one atomic load).
+  shm::detail::Generation& gen() noexcept { return *current.load(std::memory_order_acquire); }
+  shm::detail::Generation& gen_checked();
+  // Maps the generation that replaced `from` and makes it current (if
+  // another thread has not already). Throws: Corrupt when the name now
+  // holds another store, and what attach throws.
+  shm::detail::Generation& move_on(shm::detail::Generation& from);
+  // Rebuilds `from` after `why` (or waits for the process doing it), then
+  // moves on. Throws: SegmentFull, Io.
+  void rebuild_after(shm::detail::Generation& from, const std::string& why);
+
+  // Runs `op(generation)`, again on the next generation when the store was
+  // rebuilt under it (GenerationMoved) or when it finds the allocator
+  // poisoned (AllocatorPoisoned: rebuilds first). `op` must not have
+  // published anything when it throws either (every publish happens under a
+  // shard lock, after the guard's check).
+  template <typename Op>
+  decltype(auto) run(Op&& op) {
+    for (int attempt = 0;; ++attempt) {
+      shm::detail::Generation& g = attempt == 0 ? gen() : gen_checked();
+      try {
+        return op(g);
+      } catch (const shm::detail::GenerationMoved&) {
+        move_on(g);
+      } catch (const shm::detail::AllocatorPoisoned& poisoned) {
+        rebuild_after(g, poisoned.why);
+      }
+      if (attempt >= kMaxMoves) throw_unsettled();
+    }
+  }
+  static constexpr int kMaxMoves = 16;
+  [[noreturn]] void throw_unsettled() const;
+
+  void stop_watcher();
 };
 
 namespace shm::detail {
 
-// The shard lock with the store's repair routine attached.
+// The shard lock with the store's repair routine attached. Throws
+// GenerationMoved (lock released) if the store was rebuilt into a newer
+// generation: the one atomic load every locked operation pays for it.
 class ShardGuard : public RobustLockGuard {
  public:
-  ShardGuard(Store::Impl& impl, Shard& shard) : RobustLockGuard(shard.mutex, [&] { impl.repair(shard); }) {}
+  ShardGuard(Generation& g, Shard& shard) : RobustLockGuard(shard.mutex, [&] { g.repair(shard); }) {
+    // Throwing here runs the base's destructor, which unlocks.
+    if (shard.moved.load(std::memory_order_acquire) != 0) [[unlikely]] throw GenerationMoved{};
+  }
 };
 
 // Whether a session has idled past its timeout at `now_ms`.
@@ -99,15 +209,15 @@ inline bool expired(const SessionRecord* r, std::uint64_t now_ms) noexcept {
 // session's record if it is there and not expired (else nullptr).
 class LockedSession {
  public:
-  LockedSession(Store::Impl& s, std::string_view id, std::uint64_t now_ms)
-      : place_(s.place(id)), guard_(s, place_.shard), record_(find_record(place_.shard, id, place_.hash)) {
+  LockedSession(Generation& g, std::string_view id, std::uint64_t now_ms)
+      : place_(g.place(id)), guard_(g, place_.shard), record_(find_record(place_.shard, id, place_.hash)) {
     if (record_ != nullptr && expired(record_, now_ms)) record_ = nullptr;
   }
   SessionRecord* record() const noexcept { return record_; }
   Shard& shard() const noexcept { return place_.shard; }
 
  private:
-  Store::Impl::Place place_;
+  Generation::Place place_;
   ShardGuard guard_;
   SessionRecord* record_;
 };

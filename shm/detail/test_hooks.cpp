@@ -14,5 +14,7 @@ void run_test_hook(HookPoint point) noexcept {
   if (TestHook hook = g_hook.load(std::memory_order_relaxed)) hook(point);
 }
 
+bool test_hook_active() noexcept { return g_hook.load(std::memory_order_relaxed) != nullptr; }
+
 }  // namespace shmsession::shm::detail
 #endif

@@ -21,6 +21,19 @@ enum class HookPoint {
   // Holding the agent claim mutex, halfway through writing an agent status
   // copy (claim, publish or release): the copy's generation is odd.
   kAgentStatusWrite,
+  // Holding the segment allocator's own (Boost) mutex, as a process inside
+  // allocate() does: a kill here poisons the allocator. Runs on every
+  // allocation of a test-hooks build while a hook is set.
+  kInsideAllocator,
+  // Holding the segment's named-object index mutex, as a process inside
+  // attach's lookup does: a kill here poisons the index.
+  kInsideIndex,
+  // Holding every shard lock in the middle of a rebuild, before the new
+  // generation replaces the old one under the store's name.
+  kRebuildBeforeRename,
+  // The same, after the rename and before the old generation is marked
+  // moved.
+  kRebuildAfterRename,
 };
 
 using TestHook = void (*)(HookPoint);
@@ -28,9 +41,13 @@ using TestHook = void (*)(HookPoint);
 #ifdef SHMSESSION_TEST_HOOKS
 void set_test_hook(TestHook hook) noexcept;
 void run_test_hook(HookPoint point) noexcept;
+// Whether a hook is set (points that must take a lock to be reached ask
+// first, so a test-hooks build without a hook pays nothing for them).
+bool test_hook_active() noexcept;
 #else
 inline void set_test_hook(TestHook) noexcept {}
 inline void run_test_hook(HookPoint) noexcept {}
+inline bool test_hook_active() noexcept { return false; }
 #endif
 
 }  // namespace shmsession::shm::detail

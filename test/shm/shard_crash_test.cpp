@@ -12,24 +12,18 @@
 #include "shm/detail/test_hooks.hpp"
 #include "shm/store.hpp"
 #include "test/support/test_support.hpp"
+#include "test/shm/crash_hooks.hpp"
 
 using namespace shmsession;
 using namespace std::chrono_literals;
 using shmsession::shm::detail::HookPoint;
 using shmsession::test::ChildProcess;
+using shmsession::test::kill_child_at;
 using shmsession::test::SegmentGuard;
 using shmsession::test::Signal;
+using shmsession::test::check_without_hanging;
 
 namespace {
-
-Signal* g_parked = nullptr;
-HookPoint g_target;
-
-void park_here(HookPoint point) {
-  if (point != g_target) return;
-  g_parked->notify();
-  for (;;) ::pause();  // wait for SIGKILL
-}
 
 Store make(const SegmentGuard& g) {
   CreateOptions o;
@@ -37,31 +31,6 @@ Store make(const SegmentGuard& g) {
   o.shards = 1;  // every session shares the one shard the child dies in
   o.change_log_capacity = 256;
   return Store::create(g.name(), o);
-}
-
-// Runs `work` in a child that parks at `point`, then SIGKILLs it there.
-void kill_child_at(const SegmentGuard& g, HookPoint point, const std::function<void(Store&)>& work) {
-  Signal parked;
-  ChildProcess child([&] {
-    Store mine = Store::attach(g.name());
-    g_parked = &parked;
-    g_target = point;
-    shm::detail::set_test_hook(park_here);
-    work(mine);
-    return 1;  // never reached: the hook parks
-  });
-  BOOST_REQUIRE_MESSAGE(parked.wait(10s), "child never reached the hook");
-  child.kill(SIGKILL);
-  BOOST_TEST(child.wait() == 128 + SIGKILL);
-}
-
-// Runs `check` in a separate process and fails (instead of hanging the
-// suite) if it does not finish within a bound.
-void check_without_hanging(const std::function<int()>& check) {
-  ChildProcess verifier(check);
-  int code = verifier.wait_for(10s);
-  BOOST_TEST(code != -1, "a process hung on the shard the dead child held");
-  BOOST_TEST(code == 0);
 }
 
 }  // namespace
@@ -72,7 +41,7 @@ BOOST_AUTO_TEST_CASE(killed_before_publish_leaves_the_old_version) {
   s.create_session("victim");
   s.commit("victim", CommitBatch{}.put("a", "old").put("b", "old"));
   std::uint64_t start = s.stats().next_change_seq;
-  kill_child_at(g, HookPoint::kCommitBeforePublish,
+  kill_child_at(g.name(), HookPoint::kCommitBeforePublish,
                 [](Store& m) { m.commit("victim", CommitBatch{}.put("a", "new").put("b", "new")); });
   check_without_hanging([&] {
     Store mine = Store::attach(g.name());
@@ -100,7 +69,7 @@ BOOST_AUTO_TEST_CASE(killed_after_publish_leaves_the_new_version) {
   s.create_session("victim");
   s.commit("victim", CommitBatch{}.put("a", "old"));
   std::uint64_t start = s.stats().next_change_seq;
-  kill_child_at(g, HookPoint::kCommitAfterPublish,
+  kill_child_at(g.name(), HookPoint::kCommitAfterPublish,
                 [](Store& m) { m.commit("victim", CommitBatch{}.put("a", "new").put("c", "new")); });
   check_without_hanging([&] {
     Store mine = Store::attach(g.name());
@@ -119,7 +88,7 @@ BOOST_AUTO_TEST_CASE(killed_after_publish_leaves_the_new_version) {
 BOOST_AUTO_TEST_CASE(killed_while_growing_a_table_keeps_every_session) {
   SegmentGuard g("grow");
   Store s = make(g);
-  kill_child_at(g, HookPoint::kTableGrow, [](Store& m) {
+  kill_child_at(g.name(), HookPoint::kTableGrow, [](Store& m) {
     for (int i = 0; i < 1000; ++i) m.create_session("g" + std::to_string(i));
   });
   check_without_hanging([&] {

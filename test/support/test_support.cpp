@@ -4,6 +4,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -30,14 +31,23 @@ int decode_status(int status) {
 
 }  // namespace
 
+namespace {
+// A store's segment, and the one a rebuild of it builds under a private
+// name (shm/recovery.md), in case a test killed the rebuilder.
+void remove_store_segments(const std::string& name) {
+  Store::remove(name);
+  ::shm_unlink((name + "~rebuild").c_str());
+}
+}  // namespace
+
 SegmentGuard::SegmentGuard(const std::string& tag)
     : name_("t" + std::to_string(::getpid()) + "_" + tag + "_" + std::to_string(g_counter++)) {
-  Store::remove(name_);
+  remove_store_segments(name_);
 }
 
 SegmentGuard::~SegmentGuard() {
   try {
-    Store::remove(name_);
+    remove_store_segments(name_);
   } catch (...) {
     // A destructor must not throw; a leftover segment is reported by the
     // next run's constructor removing it.

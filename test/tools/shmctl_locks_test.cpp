@@ -5,41 +5,18 @@
 
 #include <unistd.h>
 
-#include <algorithm>
 #include <thread>
 
 #include <boost/json.hpp>
 
 #include "shm/store.hpp"
 #include "test/support/test_support.hpp"
+#include "test/tools/shmctl_harness.hpp"
 
 using namespace shmsession;
 using namespace std::chrono_literals;
-using shmsession::test::ChildProcess;
-using shmsession::test::CommandResult;
-using shmsession::test::SegmentGuard;
-using shmsession::test::Signal;
+using namespace shmsession::test;
 namespace json = boost::json;
-
-namespace {
-
-CommandResult shmctl(std::vector<std::string> args) {
-  args.insert(args.begin(), SHMCTL_PATH);
-  return shmsession::test::run_command(args);
-}
-
-json::value shmctl_json(std::vector<std::string> args) {
-  args.push_back("--json");
-  CommandResult r = shmctl(args);
-  BOOST_TEST_REQUIRE(r.exit_code == 0, r.err);
-  return json::parse(r.out);
-}
-
-bool one_line_error(const CommandResult& r) {
-  return r.out.empty() && std::count(r.err.begin(), r.err.end(), '\n') == 1 && r.err.rfind("shmctl: ", 0) == 0;
-}
-
-}  // namespace
 
 BOOST_AUTO_TEST_CASE(locks_shows_holder_queue_and_release_request_and_unlock_revokes) {
   SegmentGuard g("ctl_locks");
@@ -112,16 +89,10 @@ BOOST_AUTO_TEST_CASE(unlock_errors_are_one_line) {
   SegmentGuard g("ctl_unlock");
   BOOST_TEST_REQUIRE(shmctl({"create", g.name(), "--size", "16M"}).exit_code == 0);
   BOOST_TEST_REQUIRE(shmctl({"put", g.name(), "s", "a", "1"}).exit_code == 0);
-  CommandResult not_locked = shmctl({"unlock", g.name(), "s", "--force"});
-  BOOST_TEST(not_locked.exit_code == 1);
-  BOOST_TEST(one_line_error(not_locked), not_locked.err);
-  CommandResult missing = shmctl({"unlock", g.name(), "nope", "--force"});
-  BOOST_TEST(missing.exit_code == 1);
-  BOOST_TEST(one_line_error(missing), missing.err);
-  CommandResult no_store = shmctl({"locks", g.name() + "x"});
-  BOOST_TEST(no_store.exit_code == 1);
-  BOOST_TEST(one_line_error(no_store), no_store.err);
+  check_one_line_error(shmctl({"unlock", g.name(), "s", "--force"}), 1);
+  check_one_line_error(shmctl({"unlock", g.name(), "nope", "--force"}), 1);
+  check_one_line_error(shmctl({"locks", g.name() + "x"}), 1);
   CommandResult bad_lease = shmctl({"create", g.name() + "y", "--lock-lease", "99999999"});
   BOOST_TEST(bad_lease.exit_code != 0);
-  BOOST_TEST(one_line_error(bad_lease), bad_lease.err);
+  BOOST_TEST(is_one_line_error(bad_lease), bad_lease.err);
 }

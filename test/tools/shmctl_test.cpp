@@ -18,17 +18,12 @@
 
 #include "shm/store.hpp"
 #include "test/support/test_support.hpp"
+#include "test/tools/shmctl_harness.hpp"
 
 namespace {
 
-using shmsession::test::CommandResult;
-using shmsession::test::SegmentGuard;
+using namespace shmsession::test;
 namespace json = boost::json;
-
-CommandResult shmctl(std::vector<std::string> args, const std::string& input = {}) {
-  args.insert(args.begin(), SHMCTL_PATH);
-  return shmsession::test::run_command(args, input);
-}
 
 // Runs shmctl, requires success and returns its standard output.
 std::string shmctl_ok(const std::vector<std::string>& args, const std::string& input = {}) {
@@ -36,26 +31,6 @@ std::string shmctl_ok(const std::vector<std::string>& args, const std::string& i
   BOOST_TEST_REQUIRE(r.exit_code == 0, "shmctl " << args.front() << " failed: " << r.err);
   BOOST_TEST(r.err.empty());
   return r.out;
-}
-
-// Runs shmctl with --json, requires success and parses its one document.
-json::value shmctl_json(std::vector<std::string> args, const std::string& input = {}) {
-  args.push_back("--json");
-  std::string out = shmctl_ok(args, input);
-  BOOST_TEST_REQUIRE(!out.empty());
-  BOOST_TEST(out.back() == '\n');
-  BOOST_TEST(std::count(out.begin(), out.end(), '\n') == 1);
-  return json::parse(out);
-}
-
-// A failure must be exactly one "shmctl: ..." line on stderr, nothing on
-// stdout, and the expected exit status.
-void check_failure(const CommandResult& r, int exit_code, const std::string& starts_with = "shmctl: ") {
-  BOOST_TEST(r.exit_code == exit_code);
-  BOOST_TEST(r.out.empty());
-  BOOST_TEST(std::count(r.err.begin(), r.err.end(), '\n') == 1, "stderr: " << r.err);
-  BOOST_TEST((!r.err.empty() && r.err.back() == '\n'));
-  BOOST_TEST(r.err.rfind(starts_with, 0) == 0u, "stderr: " << r.err);
 }
 
 void create_store(const SegmentGuard& guard, std::vector<std::string> extra = {}) {
@@ -117,8 +92,8 @@ BOOST_AUTO_TEST_CASE(create_then_info_reports_options_and_statistics) {
 BOOST_AUTO_TEST_CASE(create_on_existing_name_fails_with_one_line) {
   SegmentGuard guard("twice");
   create_store(guard);
-  check_failure(shmctl({"create", guard.name(), "--size", "16M"}), 1,
-                "shmctl: create '" + guard.name() + "': ");
+  check_one_line_error(shmctl({"create", guard.name(), "--size", "16M"}), 1,
+                       "shmctl: create '" + guard.name() + "': ");
 }
 
 BOOST_AUTO_TEST_CASE(create_mode_sets_segment_permissions) {
@@ -169,9 +144,9 @@ BOOST_AUTO_TEST_CASE(get_of_missing_session_or_attribute_fails) {
   SegmentGuard guard("getmiss");
   create_store(guard);
   shmctl_ok({"put", guard.name(), "s1", "a", "1"});
-  check_failure(shmctl({"get", guard.name(), "nobody", "a"}), 1);
-  check_failure(shmctl({"get", guard.name(), "s1", "nothing"}), 1);
-  check_failure(shmctl({"show", guard.name(), "nobody"}), 1);
+  check_one_line_error(shmctl({"get", guard.name(), "nobody", "a"}), 1);
+  check_one_line_error(shmctl({"get", guard.name(), "s1", "nothing"}), 1);
+  check_one_line_error(shmctl({"show", guard.name(), "nobody"}), 1);
 }
 
 BOOST_AUTO_TEST_CASE(show_lists_attributes_without_values) {
@@ -229,14 +204,14 @@ BOOST_AUTO_TEST_CASE(reset_removes_one_session_or_all) {
 
   shmctl_ok({"reset", guard.name(), "s1"});
   BOOST_TEST(shmctl_json({"list", guard.name()}).as_array().size() == 2u);
-  check_failure(shmctl({"reset", guard.name(), "s1"}), 1, "shmctl: reset session 's1': ");
+  check_one_line_error(shmctl({"reset", guard.name(), "s1"}), 1, "shmctl: reset session 's1': ");
 
   json::object removed = shmctl_json({"reset", guard.name(), "--all"}).as_object();
   BOOST_TEST(removed.at("removed").to_number<std::uint64_t>() == 2u);
   BOOST_TEST(shmctl_json({"list", guard.name()}).as_array().empty());
 
-  check_failure(shmctl({"reset", guard.name()}), 2);
-  check_failure(shmctl({"reset", guard.name(), "s2", "--all"}), 2);
+  check_one_line_error(shmctl({"reset", guard.name()}), 2);
+  check_one_line_error(shmctl({"reset", guard.name(), "s2", "--all"}), 2);
 }
 
 BOOST_AUTO_TEST_CASE(expire_frees_idle_sessions) {
@@ -255,30 +230,30 @@ BOOST_AUTO_TEST_CASE(destroy_removes_the_store) {
   SegmentGuard guard("destroy");
   create_store(guard);
   shmctl_ok({"destroy", guard.name()});
-  check_failure(shmctl({"info", guard.name()}), 1, "shmctl: attach '" + guard.name() + "': ");
-  check_failure(shmctl({"destroy", guard.name()}), 1, "shmctl: destroy '" + guard.name() + "': ");
+  check_one_line_error(shmctl({"info", guard.name()}), 1, "shmctl: attach '" + guard.name() + "': ");
+  check_one_line_error(shmctl({"destroy", guard.name()}), 1, "shmctl: destroy '" + guard.name() + "': ");
 }
 
 BOOST_AUTO_TEST_CASE(bad_input_fails_with_one_line) {
   SegmentGuard guard("badinput");
-  check_failure(shmctl({"create", "a/b"}), 1, "shmctl: create 'a/b': ");
-  check_failure(shmctl({"info", "a/b"}), 1);
-  check_failure(shmctl({"create", guard.name(), "--size", "12Q"}), 2);
-  check_failure(shmctl({"create", guard.name(), "--size", "99999999999G"}), 2);
-  check_failure(shmctl({"create", guard.name(), "--mode", "999"}), 2);
-  check_failure(shmctl({"create", guard.name(), "--idle-timeout", "-1"}), 2);
-  check_failure(shmctl({"create", guard.name(), "--shards", "3", "--size", "16M"}), 1);
+  check_one_line_error(shmctl({"create", "a/b"}), 1, "shmctl: create 'a/b': ");
+  check_one_line_error(shmctl({"info", "a/b"}), 1);
+  check_one_line_error(shmctl({"create", guard.name(), "--size", "12Q"}), 2);
+  check_one_line_error(shmctl({"create", guard.name(), "--size", "99999999999G"}), 2);
+  check_one_line_error(shmctl({"create", guard.name(), "--mode", "999"}), 2);
+  check_one_line_error(shmctl({"create", guard.name(), "--idle-timeout", "-1"}), 2);
+  check_one_line_error(shmctl({"create", guard.name(), "--shards", "3", "--size", "16M"}), 1);
   BOOST_TEST(shmctl({"info", guard.name()}).exit_code == 1);  // nothing was left behind
 
   create_store(guard);
-  check_failure(shmctl({"put", guard.name(), std::string(200, 'x'), "a", "1"}), 1);
-  check_failure(shmctl({"put", guard.name(), "bad\x01id", "a", "1"}), 1);
-  check_failure(shmctl({"show", guard.name(), ""}), 1);
-  check_failure(shmctl({"list", guard.name(), "--limit", "ten"}), 2);
-  check_failure(shmctl({"get", guard.name(), "s1"}), 2);
-  check_failure(shmctl({"info"}), 2);
-  check_failure(shmctl({"frobnicate", guard.name()}), 2);
-  check_failure(shmctl({}), 2);
+  check_one_line_error(shmctl({"put", guard.name(), std::string(200, 'x'), "a", "1"}), 1);
+  check_one_line_error(shmctl({"put", guard.name(), "bad\x01id", "a", "1"}), 1);
+  check_one_line_error(shmctl({"show", guard.name(), ""}), 1);
+  check_one_line_error(shmctl({"list", guard.name(), "--limit", "ten"}), 2);
+  check_one_line_error(shmctl({"get", guard.name(), "s1"}), 2);
+  check_one_line_error(shmctl({"info"}), 2);
+  check_one_line_error(shmctl({"frobnicate", guard.name()}), 2);
+  check_one_line_error(shmctl({}), 2);
 }
 
 BOOST_AUTO_TEST_CASE(help_is_printed_for_every_command) {

@@ -143,24 +143,52 @@ CLI::App* add_restore(CLI::App& app, Options& options) {
   return command;
 }
 
+CLI::App* add_check(CLI::App& app, Options& options) {
+  CLI::App* command = add_command(app, options, "check",
+                                  "verify every record, checksum, lock slot, the allocator and the index");
+  command->footer(
+      "Repairs only what any access repairs (a shard lock whose holder died).\n"
+      "Exit status: 0 clean, 3 problems found (the report is printed), 1 error, 2 usage.\n");
+  return command;
+}
+
+CLI::App* add_recover(CLI::App& app, Options& options) {
+  CLI::App* command = add_command(app, options, "recover",
+                                  "free what dead processes left; rebuild into a new generation if damaged");
+  command->add_flag("--rebuild", options.rebuild,
+                    "copy the live records into a new generation even when nothing requires it "
+                    "(revokes every process lock)");
+  return command;
+}
+
+// The commands whose only outcome besides failing is their output.
+template <void (*Run)(const Options&, std::ostream&)>
+int succeeds(const Options& options, std::ostream& out) {
+  Run(options, out);
+  return kExitSuccess;
+}
+
 }  // namespace
 
 std::vector<Command> add_commands(CLI::App& app, Options& options) {
   app.require_subcommand(1);
   return {
-      {add_create(app, options), run_create},
-      {add_command(app, options, "info", "show the store's settings, statistics and replication agent"), run_info},
-      {add_list(app, options), run_list},
-      {add_show(app, options), run_show},
-      {add_get(app, options), run_get},
-      {add_put(app, options), run_put},
-      {add_reset(app, options), run_reset},
-      {add_command(app, options, "expire", "free every session past its idle timeout"), run_expire},
-      {add_destroy(app, options), run_destroy},
+      {add_create(app, options), succeeds<run_create>},
+      {add_command(app, options, "info", "show the store's settings, statistics and replication agent"),
+       succeeds<run_info>},
+      {add_list(app, options), succeeds<run_list>},
+      {add_show(app, options), succeeds<run_show>},
+      {add_get(app, options), succeeds<run_get>},
+      {add_put(app, options), succeeds<run_put>},
+      {add_reset(app, options), succeeds<run_reset>},
+      {add_command(app, options, "expire", "free every session past its idle timeout"), succeeds<run_expire>},
+      {add_destroy(app, options), succeeds<run_destroy>},
       {add_command(app, options, "locks", "show locked sessions: holder, token, release requests, queue"),
-       run_locks},
-      {add_unlock(app, options), run_unlock},
-      {add_restore(app, options), run_restore},
+       succeeds<run_locks>},
+      {add_unlock(app, options), succeeds<run_unlock>},
+      {add_restore(app, options), succeeds<run_restore>},
+      {add_check(app, options), run_check},
+      {add_recover(app, options), succeeds<run_recover>},
   };
 }
 

@@ -13,7 +13,8 @@
 
 namespace shmsession::shmctl {
 
-using CommandFn = void (*)(const Options&, std::ostream&);
+// Runs the command and returns its exit status (see commands.hpp).
+using CommandFn = int (*)(const Options&, std::ostream&);
 
 struct Command {
   CLI::App* app;  // the subcommand, owned by the parent CLI::App

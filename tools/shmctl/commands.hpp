@@ -7,9 +7,14 @@
 // on the same store. `show`, `list` and `info` do not refresh a session's
 // last access; `get` does (Store::read always does). `destroy` removes the
 // name only: processes still attached keep their mapping until they detach.
-// Failures: a command throws CommandError ("<what failed>: <why>", exit 1)
-// or UsageError (arguments CLI11 cannot check, exit 2); nothing else is
-// expected, but main turns any std::exception into a one-line error.
+// `check` repairs only what any access repairs; `recover` frees what dead
+// processes left, and a rebuild moves attached processes to a new segment
+// generation and revokes every process lock (holders get StaleToken).
+// Failures: a command throws CommandError ("<what failed>: <why>", exit 1
+// unless it names another status) or UsageError (arguments CLI11 cannot
+// check, exit 2); nothing else is expected, but main turns any
+// std::exception into a one-line error. `check` alone has a third outcome:
+// it found problems (report printed, exit 3).
 #pragma once
 
 #include <cstdint>
@@ -23,6 +28,12 @@
 
 namespace shmsession::shmctl {
 
+// shmctl's exit statuses.
+inline constexpr int kExitSuccess = 0;
+inline constexpr int kExitFailure = 1;   // a command failed (CommandError)
+inline constexpr int kExitUsage = 2;     // the command line is wrong
+inline constexpr int kExitProblems = 3;  // check found problems in the store
+
 // Everything any command reads from the command line; each command's CLI
 // binds only the fields it uses.
 struct Options {
@@ -34,25 +45,30 @@ struct Options {
   bool all = false;           // reset: every session
   bool immutable = false;     // put: flag the attribute kAttributeImmutable
   bool force = false;         // destroy: remove even what does not attach; unlock: confirm
+  bool rebuild = false;       // recover: copy the live records into a new generation
   std::uint64_t limit = 100;  // list: most sessions shown, 0 for all
   std::string from;           // restore: the backup daemon, HOST:PORT
   std::string key_file;       // restore: the pre-shared key file
   CreateOptions create;
 };
 
-// A failed step of a command; main prints "shmctl: <what_failed>: <why>".
+// A failed step of a command; main prints "shmctl: <what_failed>: <why>"
+// and exits with `exit_status`.
 class CommandError : public std::runtime_error {
  public:
-  CommandError(std::string what_failed, std::string why)
+  CommandError(std::string what_failed, std::string why, int exit_status = kExitFailure)
       : std::runtime_error(what_failed + ": " + why),
         what_failed_(std::move(what_failed)),
-        why_(std::move(why)) {}
+        why_(std::move(why)),
+        exit_status_(exit_status) {}
   const std::string& what_failed() const noexcept { return what_failed_; }
   const std::string& why() const noexcept { return why_; }
+  int exit_status() const noexcept { return exit_status_; }
 
  private:
   std::string what_failed_;
   std::string why_;
+  int exit_status_;
 };
 
 // The command line is wrong in a way the parser could not see.
@@ -88,5 +104,11 @@ void run_reset(const Options& options, std::ostream& out);
 void run_locks(const Options& options, std::ostream& out);
 void run_unlock(const Options& options, std::ostream& out);
 void run_restore(const Options& options, std::ostream& out);
+void run_recover(const Options& options, std::ostream& out);
+// Returns kExitSuccess, or kExitProblems after printing a report that lists
+// problems. A header that fails its checks (Corrupt, LayoutMismatch) is a
+// problem too: one JSON document with --json, else a CommandError with
+// status kExitProblems.
+int run_check(const Options& options, std::ostream& out);
 
 }  // namespace shmsession::shmctl

@@ -1,6 +1,7 @@
 // shmctl: the operator tool for shmsession stores. Parses the command line,
 // runs one command and maps failures to one line on stderr and an exit
-// status: 0 success, 1 the command failed, 2 the command line is wrong.
+// status: 0 success, 1 the command failed, 2 the command line is wrong, 3
+// `check` found problems.
 #include <cerrno>
 #include <cstring>
 #include <iostream>
@@ -16,10 +17,9 @@
 namespace {
 
 using shmsession::shmctl::Command;
+using shmsession::shmctl::kExitFailure;
+using shmsession::shmctl::kExitUsage;
 using shmsession::shmctl::Options;
-
-constexpr int kExitFailure = 1;
-constexpr int kExitUsage = 2;
 
 // Prints "shmctl: <what failed>: <why>" as exactly one line.
 void print_error(const std::string& what_failed, const std::string& why) {
@@ -45,15 +45,16 @@ int report_usage(const CLI::App& app, const std::string& why) {
 int run(const CLI::App& app, const Command& command, const Options& options) {
   const std::string name = command.app->get_name();
   try {
-    command.run(options, std::cout);
+    const int status = command.run(options, std::cout);
     std::cout.flush();
     if (!std::cout) {
       print_error("write output", std::strerror(errno));
       return kExitFailure;
     }
-    return 0;
+    return status;
   } catch (const shmsession::shmctl::CommandError& e) {
     print_error(e.what_failed(), e.why());
+    return e.exit_status();
   } catch (const shmsession::shmctl::UsageError& e) {
     return report_usage(app, e.what());
   } catch (const std::exception& e) {

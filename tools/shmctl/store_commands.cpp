@@ -23,6 +23,7 @@ boost::json::object info_json(const StoreInfo& info, const StoreStats& stats, co
       {"name", info.name},
       {"layout_version", info.layout_version},
       {"store_id", info.store_id_hex()},
+      {"generation", stats.generation},
       {"created", format_unix_ms(info.created_unix_ms)},
       {"created_unix_ms", info.created_unix_ms},
       {"size_bytes", stats.size_bytes},
@@ -51,6 +52,7 @@ FieldList info_fields(const StoreInfo& info, const StoreStats& stats, const Repl
   fields.add("name", info.name)
       .add("layout version", std::to_string(info.layout_version))
       .add("store id", info.store_id_hex())
+      .add("generation", std::to_string(stats.generation))
       .add("created", format_unix_ms(info.created_unix_ms))
       .add("size", format_bytes(stats.size_bytes))
       .add("used", format_bytes(stats.used_bytes))

@@ -1,0 +1,490 @@
+// Crash recovery (shm/recovery.md): moving between generations, the
+// rebuild of a store into a fresh generation, Store::check and
+// Store::recover.
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <limits>
+
+#include <boost/interprocess/exceptions.hpp>
+#include <boost/interprocess/shared_memory_object.hpp>
+
+#include "shm/detail/blob.hpp"
+#include "shm/detail/clock.hpp"
+#include "shm/detail/futex.hpp"
+#include "shm/detail/lock_queue.hpp"
+#include "shm/detail/process_identity.hpp"
+#include "shm/detail/session_table.hpp"
+#include "shm/detail/store_impl.hpp"
+#include "shm/detail/test_hooks.hpp"
+#include "shm/store.hpp"
+
+namespace shmsession {
+
+using namespace shm::detail;
+
+namespace {
+
+constexpr std::size_t kListedIds = 16;  // ids a report names
+
+// The private name a rebuild builds under; '~' is not allowed in store
+// names, so it never meets a user's store.
+std::string rebuild_name(const std::string& name) { return name + "~rebuild"; }
+
+std::string shm_path(const std::string& name) { return "/dev/shm/" + name; }
+
+bool same_store(const Generation& a, const Generation& b) {
+  return std::memcmp(a.header->store_id, b.header->store_id, sizeof a.header->store_id) == 0;
+}
+
+// Marks `g` replaced and wakes everyone asleep on one of its futex words,
+// so they notice: the agent on the change log, waiters for a lock, the
+// release-request watchers. Every shard lock of `g` is held by the caller,
+// or was held by a rebuilder that died (no one else is inside).
+void mark_moved(Generation& g) noexcept {
+  StoreRoot& root = *g.root;
+  for (std::uint32_t i = 0; i < root.shard_count; ++i) g.shards[i].moved.store(1, std::memory_order_release);
+  root.moved.store(1, std::memory_order_release);
+  root.change_signal.fetch_add(1, std::memory_order_seq_cst);
+  futex_wake(root.change_signal, std::numeric_limits<int>::max());
+  WaiterSlot* waiters = root.waiters.get();
+  for (std::uint32_t i = 0; i < root.waiter_capacity; ++i)
+    if (waiters[i].state.load(std::memory_order_relaxed) & 1u) futex_wake(waiters[i].outcome, 1);
+  ProcessSlot* processes = root.processes.get();
+  for (std::uint32_t i = 0; i < root.process_capacity; ++i) {
+    if (processes[i].state.load(std::memory_order_relaxed) == kSlotFree) continue;
+    processes[i].requests.fetch_add(1, std::memory_order_release);
+    futex_wake(processes[i].requests, std::numeric_limits<int>::max());
+  }
+}
+
+// A record and its blob as a rebuild or a check finds them: sound when
+// the record's magic, id and hash agree and the blob passes blob_is_sound
+// (bounds and every value's checksum).
+bool record_is_sound(const SessionRecord* r, std::uint64_t segment_size) noexcept {
+  if (r->magic != kRecordMagic || r->id_size == 0 || r->id_size > kMaxSessionIdBytes) return false;
+  if (hash_session_id(record_id(r)) != r->hash) return false;
+  const BlobHeader* b = r->blob.get();
+  return b == nullptr || blob_is_sound(b, segment_size);
+}
+
+std::uint64_t block_bytes(Generation& g, const void* p) {
+  return g.segment.get_segment_manager()->size(p) + g.root->block_overhead;
+}
+
+// Holds a robust mutex of a generation that is being rebuilt; runs
+// `on_dead` if its holder died.
+class HeldLock : public RobustLockGuard {
+ public:
+  template <typename OnDead>
+  HeldLock(RobustMutexStorage& m, OnDead&& on_dead) : RobustLockGuard(m, std::forward<OnDead>(on_dead)) {}
+};
+
+// Copies every sound record of `from` (every shard lock held) into the
+// fresh generation `to`; records that fail verification are dropped and
+// named in the report.
+void copy_records(Generation& from, Generation& to, RecoveryReport& report) {
+  const std::uint64_t limit = from.segment.get_size();
+  for (std::uint32_t i = 0; i < from.root->shard_count; ++i) {
+    Shard& src = from.shards[i];
+    Shard& dst = to.shards[i];
+    std::uint64_t buckets = kInitialBuckets;
+    while (buckets < src.sessions) buckets *= 2;
+    if (buckets != kInitialBuckets) {
+      void* mem = to.allocate(bucket_table_bytes(buckets));
+      if (mem == nullptr) to.throw_full(bucket_table_bytes(buckets), "rebuilding the store");
+      to.deallocate(dst.table.get());
+      dst.table = init_bucket_table(mem, buckets, 0);
+    }
+    for_each_record(src, [&](SessionRecord* r) {
+      if (!record_is_sound(r, limit)) {
+        ++report.sessions_dropped;
+        if (report.dropped_ids.size() < kListedIds && r->magic == kRecordMagic && r->id_size <= kMaxSessionIdBytes)
+          report.dropped_ids.emplace_back(record_id(r));
+        return;
+      }
+      if (r->lock.token != 0) ++report.locks_revoked;
+      const std::uint64_t record_bytes = sizeof(SessionRecord) + r->id_size;
+      void* rec_mem = to.allocate(record_bytes);
+      if (rec_mem == nullptr) to.throw_full(record_bytes, "rebuilding the store");
+      auto* copy = new (rec_mem) SessionRecord{};
+      copy->magic = kRecordMagic;
+      copy->id_size = r->id_size;
+      copy->idle_timeout_s = r->idle_timeout_s;
+      copy->hash = r->hash;
+      copy->incarnation = r->incarnation;
+      copy->created_unix_ms = r->created_unix_ms;
+      copy->last_access_unix_ms.store(r->last_access_unix_ms.load(std::memory_order_relaxed));
+      std::memcpy(copy->id(), r->id(), r->id_size);
+      if (const BlobHeader* b = r->blob.get()) {
+        void* blob_mem = to.allocate(b->size);
+        if (blob_mem == nullptr) to.throw_full(b->size, "rebuilding the store");
+        std::memcpy(blob_mem, b, b->size);
+        auto* blob = static_cast<BlobHeader*>(blob_mem);
+        blob->capacity = b->size;
+        copy->blob = blob;
+        dst.attributes += b->attr_count;
+        dst.payload_bytes += b->payload_bytes;
+      }
+      link_record(dst, copy);
+      ++dst.sessions;
+      ++report.sessions_copied;
+    });
+  }
+}
+
+// The store-wide state a rebuild carries over: counters, the change log
+// (so a follower goes on at the same sequence), the replica position, the
+// agent's claim and status. Tokens keep growing from where they were; no
+// lock is carried (every holder's token is stale in the new generation).
+void copy_root(Generation& from, Generation& to, std::uint64_t locks_revoked) {
+  StoreRoot& a = *from.root;
+  StoreRoot& b = *to.root;
+  b.next_change_seq.store(a.next_change_seq.load());
+  b.commits.store(a.commits.load());
+  b.expirations.store(a.expirations.load());
+  b.lock_recoveries.store(a.lock_recoveries.load());
+  b.next_token.store(a.next_token.load());
+  b.lock_revocations.store(a.lock_revocations.load() + locks_revoked);
+  std::memcpy(b.replica_of, a.replica_of, sizeof b.replica_of);
+  b.replica_applied_seq = a.replica_applied_seq;
+  b.agent.published.store(a.agent.published.load());
+  for (int c = 0; c < 2; ++c) {
+    const AgentStatusCopy& src = a.agent.copies[c];
+    AgentStatusCopy& dst = b.agent.copies[c];
+    // Copied word by word (atomics); a copy torn by a writer that died is
+    // not current and stays so (its odd generation is copied with it).
+    auto words = [](const AgentStatusCopy& x) { return reinterpret_cast<const std::atomic<std::uint64_t>*>(&x); };
+    static_assert(sizeof(AgentStatusCopy) % 8 == 0);
+    auto* out = const_cast<std::atomic<std::uint64_t>*>(words(dst));
+    for (std::size_t w = 0; w < sizeof(AgentStatusCopy) / 8; ++w) out[w].store(words(src)[w].load());
+  }
+  for (std::uint32_t i = 0; i < a.change_capacity; ++i) {
+    ChangeSlot& src = from.ring[i];
+    ChangeSlot& dst = to.ring[i];
+    dst.version = src.version;
+    dst.kind = src.kind;
+    dst.id_size = src.id_size;
+    std::memcpy(dst.id, src.id, sizeof dst.id);
+    dst.stamp.store(src.stamp.load());
+  }
+}
+
+CreateOptions options_of(Generation& g) {
+  CreateOptions o;
+  o.size_bytes = g.segment.get_size();
+  o.shards = g.root->shard_count;
+  o.change_log_capacity = g.root->change_capacity;
+  o.default_idle_timeout_s = g.root->default_idle_timeout_s;
+  o.lock_lease_ms = g.root->lock_lease_ms;
+  o.max_lock_queue = g.root->max_lock_queue;
+  struct stat st {};
+  o.mode = ::stat(shm_path(g.name).c_str(), &st) == 0 ? (st.st_mode & 0777) : 0600;
+  return o;
+}
+
+// Builds the next generation of `g` and puts it in g's place under the
+// store's name. The caller holds g's recovery mutex. Returns false if `g`
+// turned out to be replaced already.
+bool rebuild_generation(Generation& g, RecoveryReport& report) {
+  StoreRoot& root = *g.root;
+  const std::string temp = rebuild_name(g.name);
+  bip::shared_memory_object::remove(temp.c_str());  // a rebuilder that died may have left one
+  report.from_generation = root.generation;
+  NewGeneration identity{root.generation + 1, g.header->store_id, g.header->created_unix_ms};
+  // Created before the shard locks are taken: the store is stopped only
+  // for the copy.
+  std::unique_ptr<Generation> next = create_generation(temp, g.name, options_of(g), identity);
+  try {
+    std::vector<std::unique_ptr<HeldLock>> shard_locks;
+    shard_locks.reserve(root.shard_count);
+    for (std::uint32_t i = 0; i < root.shard_count; ++i)
+      shard_locks.push_back(std::make_unique<HeldLock>(g.shards[i].mutex, [&g, i] { g.repair(g.shards[i]); }));
+    if (root.moved.load(std::memory_order_acquire) != 0) {  // settled by a shard's repair meanwhile
+      bip::shared_memory_object::remove(temp.c_str());
+      return false;
+    }
+    HeldLock replica(root.replica_mutex, [&root] {
+      std::memset(root.replica_of, 0, sizeof root.replica_of);
+      root.replica_applied_seq = 0;
+    });
+    HeldLock claim(root.agent.claim_mutex, [] {});
+    // From here until the move is marked, a rebuilder that dies leaves
+    // every shard lock owner-dead and this flag set: the repairs settle it.
+    root.rebuilding.store(1, std::memory_order_release);
+    const std::uint64_t used_before = g.segment.get_size() - g.segment.get_free_memory();
+    copy_records(g, *next, report);
+    copy_root(g, *next, report.locks_revoked);
+    next->header->init_state.store(kInitReady, std::memory_order_release);
+    run_test_hook(HookPoint::kRebuildBeforeRename);
+    if (::rename(shm_path(temp).c_str(), shm_path(g.name).c_str()) != 0)
+      throw Error(Errc::Io, "cannot put the rebuilt store '" + g.name + "' in place: " + std::strerror(errno));
+    run_test_hook(HookPoint::kRebuildAfterRename);
+    mark_moved(g);
+    root.rebuilding.store(0, std::memory_order_release);
+    report.to_generation = identity.generation;
+    const std::uint64_t used_after = next->segment.get_size() - next->segment.get_free_memory();
+    report.bytes_reclaimed = used_before > used_after ? used_before - used_after : 0;
+  } catch (...) {
+    bip::shared_memory_object::remove(temp.c_str());
+    root.rebuilding.store(0, std::memory_order_release);
+    throw;
+  }
+  return true;
+}
+
+// Rebuilds `g` unless another process has (or is about to: this waits for
+// its recovery mutex). A rebuilder that died is settled first.
+void rebuild_or_wait(Generation& g, RecoveryReport& report) {
+  bool predecessor_died = false;
+  HeldLock recovery(g.root->recovery_mutex, [&] { predecessor_died = true; });
+  if (predecessor_died && settle_abandoned_rebuild(g)) return;
+  if (g.root->moved.load(std::memory_order_acquire) != 0) return;
+  if (!rebuild_generation(g, report)) return;
+  report.action = "rebuilt";
+}
+
+}  // namespace
+
+bool shm::detail::settle_abandoned_rebuild(Generation& g) noexcept {
+  if (g.root->moved.load(std::memory_order_acquire) != 0) return true;
+  try {
+    std::unique_ptr<Generation> named = attach_generation(g.name);
+    if (!same_store(g, *named) || named->root->generation <= g.root->generation) return false;
+  } catch (...) {
+    return false;  // nothing newer under the name
+  }
+  mark_moved(g);
+  g.root->rebuilding.store(0, std::memory_order_release);
+  return true;
+}
+
+// ---- Store::Impl -------------------------------------------------------------
+
+Store::Impl::Impl(std::unique_ptr<Generation> first) : name(first->name) {
+  current.store(first.get(), std::memory_order_release);
+  generations.push_back(std::move(first));
+}
+
+Generation& Store::Impl::gen_checked() {
+  Generation& g = gen();
+  if (g.root->moved.load(std::memory_order_acquire) == 0) [[likely]] return g;
+  return move_on(g);
+}
+
+Generation& Store::Impl::move_on(Generation& from) {
+  std::lock_guard<std::mutex> lock(generations_mutex);
+  Generation* now = current.load(std::memory_order_acquire);
+  if (now != &from && now->root->moved.load(std::memory_order_acquire) == 0) return *now;  // another thread moved
+  for (int attempt = 0;; ++attempt) {
+    std::unique_ptr<Generation> next = attach_generation(name);
+    if (!same_store(*now, *next))
+      throw Error(Errc::Corrupt, "store '" + name + "' was replaced by another store while this process used it");
+    if (next->root->generation > now->root->generation) {
+      Generation& moved_to = *next;
+      generations.push_back(std::move(next));
+      current.store(&moved_to, std::memory_order_release);
+      if (moved_to.root->moved.load(std::memory_order_acquire) == 0) return moved_to;
+      now = &moved_to;  // rebuilt again meanwhile: follow on
+      continue;
+    }
+    // The name still holds this generation: it is not replaced after all
+    // (an operation raced a rebuild that failed).
+    if (now->root->moved.load(std::memory_order_acquire) == 0 || attempt >= 3) {
+      if (now->root->moved.load(std::memory_order_acquire) == 0) return *now;
+      throw Error(Errc::Io, "store '" + name + "' was marked rebuilt but its name still holds generation " +
+                                std::to_string(now->root->generation) + "; run 'shmctl recover " + name + "'");
+    }
+  }
+}
+
+void Store::Impl::rebuild_after(Generation& from, const std::string& why) {
+  RecoveryReport report;
+  try {
+    rebuild_or_wait(from, report);
+  } catch (const Error& e) {
+    throw Error(e.code(), why + "; rebuilding the store failed: " + e.what());
+  }
+  gen_checked();
+}
+
+void Store::Impl::throw_unsettled() const {
+  throw Error(Errc::Io, "store '" + name + "' kept being rebuilt under this operation; giving up after " +
+                            std::to_string(kMaxMoves) + " generations");
+}
+
+// ---- check -------------------------------------------------------------------
+
+namespace {
+
+bool allocator_sound(Generation& g, std::string& why) {
+  try {
+    if (g.segment.check_sanity()) return true;
+    why = "the allocator's free tree is inconsistent";
+  } catch (const bip::interprocess_exception& e) {
+    why = std::string("the allocator is poisoned (") + e.what() + "): a process died inside it";
+  }
+  return false;
+}
+
+bool index_sound(Generation& g) {
+  try {
+    return g.segment.find<SegmentHeader>(kHeaderObjectName).first != nullptr;
+  } catch (const bip::interprocess_exception&) {
+    return false;
+  }
+}
+
+// Verifies one shard (its lock held) into the report; returns the bytes
+// its tables, records and blobs occupy in the segment.
+std::uint64_t check_shard(Generation& g, Shard& shard, std::uint64_t now, CheckReport& report) {
+  std::uint64_t bytes = block_bytes(g, shard.table.get());
+  if (shard.spare) bytes += block_bytes(g, shard.spare.get());
+  std::uint64_t sessions = 0, attributes = 0, payload = 0;
+  const std::uint64_t limit = g.segment.get_size();
+  for_each_record(shard, [&](SessionRecord* r) {
+    ++sessions;
+    if (!record_is_sound(r, limit)) {
+      ++report.damaged_sessions;
+      if (report.damaged_ids.size() < kListedIds && r->magic == kRecordMagic && r->id_size <= kMaxSessionIdBytes)
+        report.damaged_ids.emplace_back(record_id(r));
+      return;
+    }
+    bytes += block_bytes(g, r);
+    if (const BlobHeader* b = r->blob.get()) {
+      bytes += block_bytes(g, b);
+      attributes += b->attr_count;
+      payload += b->payload_bytes;
+    }
+    if (r->lock.token != 0 && !process_alive(r->lock.holder_pid, r->lock.holder_start)) ++report.dead_lock_holders;
+    (void)now;
+  });
+  report.sessions += sessions;
+  report.attributes += attributes;
+  if (sessions != shard.sessions || attributes != shard.attributes || payload != shard.payload_bytes)
+    ++report.miscounted_shards;
+  return bytes;
+}
+
+void check_generation(Generation& g, CheckReport& report) {
+  report = CheckReport{};
+  report.generation = g.root->generation;
+  report.index_ok = !g.index_poisoned && index_sound(g);
+  std::string allocator_why;
+  report.allocator_ok = allocator_sound(g, allocator_why);
+  const std::uint64_t repairs_before = g.root->lock_recoveries.load();
+  std::uint64_t reachable = g.root->fixed_bytes;
+  const std::uint64_t now = unix_ms();
+  for (std::uint32_t i = 0; i < g.root->shard_count; ++i) {
+    Shard& shard = g.shards[i];
+    ShardGuard guard(g, shard);
+    reachable += check_shard(g, shard, now, report);
+  }
+  report.shard_repairs = g.root->lock_recoveries.load() - repairs_before;
+  const LockContext c = g.lock_context();
+  for (std::uint32_t i = 0; i < g.root->waiter_capacity; ++i) {
+    const WaiterSlot& w = c.waiters[i];
+    if ((w.state.load(std::memory_order_acquire) & 1u) && !process_alive(w.pid, w.start_time)) ++report.dead_waiters;
+  }
+  for (std::uint32_t i = 0; i < g.root->process_capacity; ++i) {
+    const ProcessSlot& p = c.processes[i];
+    if (p.state.load(std::memory_order_acquire) != kSlotFree && !process_alive(p.pid, p.start_time))
+      ++report.dead_process_slots;
+  }
+  // The segment manager's size, as fixed_bytes was measured (the mapping
+  // is a few bytes larger: Boost's own header precedes the manager).
+  auto& sm = *g.segment.get_segment_manager();
+  const std::uint64_t used = sm.get_size() - sm.get_free_memory();
+  report.unreferenced_bytes = used > reachable ? used - reachable : 0;
+  report.moved = g.root->moved.load(std::memory_order_acquire) != 0;
+
+  if (report.damaged_sessions != 0)
+    report.problems.push_back(std::to_string(report.damaged_sessions) +
+                              " session(s) fail verification (magic, bounds or a value checksum); "
+                              "'shmctl recover --rebuild' drops them (restore them from the backup)");
+  if (report.miscounted_shards != 0)
+    report.problems.push_back(std::to_string(report.miscounted_shards) +
+                              " shard(s) have counters that disagree with their records");
+  if (!report.allocator_ok) report.problems.push_back(allocator_why + "; the next allocation (or 'shmctl recover') rebuilds the store");
+  if (!report.index_ok)
+    report.problems.push_back("the named-object index is poisoned (a process died attaching); "
+                              "the next attach (or 'shmctl recover') rebuilds the store");
+}
+
+}  // namespace
+
+CheckReport Store::check() const {
+  CheckReport report;
+  impl_->run([&](Generation& g) { check_generation(g, report); });
+  return report;
+}
+
+// ---- recover -----------------------------------------------------------------
+
+namespace {
+
+// Record-level recovery of one shard (its lock held): revokes locks whose
+// holder died, takes dead waiters out of the queues and frees their slots.
+void repair_locks(const LockContext& c, Shard& shard, RecoveryReport& report) {
+  const std::uint64_t now = unix_ms();
+  for_each_record(shard, [&](SessionRecord* r) {
+    LockState& lock = r->lock;
+    for (std::uint32_t w = lock.queue_head; w != 0;) {
+      WaiterSlot& slot = c.waiters[w - 1];
+      const std::uint32_t next = slot.next;
+      if (!process_alive(slot.pid, slot.start_time) && dequeue_waiter(c, lock, w)) {
+        free_waiter_slot(slot);
+        ++report.slots_freed;
+      }
+      w = next;
+    }
+    if (lock.token != 0 && !process_alive(lock.holder_pid, lock.holder_start)) {
+      revoke(c, lock, now);
+      ++report.locks_revoked;
+    }
+  });
+}
+
+}  // namespace
+
+RecoveryReport Store::recover(bool rebuild) {
+  RecoveryReport report;
+  impl_->run([&](Generation& g) {
+    report = RecoveryReport{};
+    report.from_generation = report.to_generation = g.root->generation;
+    const std::uint64_t repairs_before = g.root->lock_recoveries.load();
+    const LockContext c = g.lock_context();
+    for (std::uint32_t i = 0; i < g.root->shard_count; ++i) {
+      ShardGuard guard(g, g.shards[i]);
+      repair_locks(c, g.shards[i], report);
+    }
+    for (std::uint32_t i = 0; i < g.root->process_capacity; ++i) {
+      ProcessSlot& p = c.processes[i];
+      if (p.state.load(std::memory_order_acquire) != kSlotFree && !process_alive(p.pid, p.start_time)) {
+        free_process_slot(p);
+        ++report.slots_freed;
+      }
+    }
+    report.shard_repairs = g.root->lock_recoveries.load() - repairs_before;
+    CheckReport found;
+    check_generation(g, found);
+    if (!found.allocator_ok) report.reason = "the allocator is poisoned";
+    else if (!found.index_ok) report.reason = "the named-object index is poisoned";
+    else if (found.damaged_sessions != 0) report.reason = std::to_string(found.damaged_sessions) + " damaged session(s)";
+    else if (found.miscounted_shards != 0) report.reason = "shard counters disagree with their records";
+    else if (rebuild) report.reason = "requested";
+    if (report.shard_repairs + report.locks_revoked + report.slots_freed != 0) report.action = "repaired";
+    if (report.reason.empty()) return;
+    const std::uint64_t revoked_before = report.locks_revoked;
+    report.locks_revoked = 0;
+    rebuild_or_wait(g, report);
+    report.locks_revoked += revoked_before;
+  });
+  impl_->gen_checked();
+  return report;
+}
+
+}  // namespace shmsession

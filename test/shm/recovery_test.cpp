@@ -1,0 +1,182 @@
+// Recovery from damage a killed process leaves beyond one shard: a poisoned
+// allocator or named-object index (rebuilt into a new generation that
+// every attached process moves to), and a rebuilder killed before or after
+// it put the new generation in place. Store::check and Store::recover.
+#define BOOST_TEST_MODULE recovery
+#include <boost/test/unit_test.hpp>
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <string>
+
+#include "shm/detail/test_hooks.hpp"
+#include "shm/store.hpp"
+#include "test/shm/crash_hooks.hpp"
+#include "test/support/test_support.hpp"
+
+using namespace shmsession;
+using namespace std::chrono_literals;
+using shmsession::shm::detail::HookPoint;
+using shmsession::test::check_without_hanging;
+using shmsession::test::ChildProcess;
+using shmsession::test::kill_child_at;
+using shmsession::test::SegmentGuard;
+
+namespace {
+
+constexpr int kSessions = 40;
+
+Store make(const SegmentGuard& g) {
+  CreateOptions o;
+  o.size_bytes = 8 << 20;
+  o.shards = 4;
+  o.change_log_capacity = 256;
+  Store s = Store::create(g.name(), o);
+  for (int i = 0; i < kSessions; ++i) {
+    std::string id = "s" + std::to_string(i);
+    s.create_session(id);
+    s.commit(id, CommitBatch{}.put("a", "value-" + std::to_string(i)).put("b", std::string(100 + i, 'x')));
+  }
+  return s;
+}
+
+// Every session made by make() at version 1 with its values.
+bool all_sessions_intact(Store& s) {
+  for (int i = 0; i < kSessions; ++i) {
+    auto snap = s.peek("s" + std::to_string(i));
+    if (!snap || snap->version != 1 || snap->find("a")->value != "value-" + std::to_string(i) ||
+        snap->find("b")->value != std::string(100 + i, 'x'))
+      return false;
+  }
+  return true;
+}
+
+bool rebuild_segment_left(const std::string& name) {
+  int fd = ::shm_open((name + "~rebuild").c_str(), O_RDONLY, 0);
+  if (fd < 0) return false;
+  ::close(fd);
+  return true;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(a_healthy_store_checks_clean) {
+  SegmentGuard g("healthy");
+  Store s = make(g);
+  CheckReport r = s.check();
+  BOOST_TEST(r.clean());
+  BOOST_TEST(r.generation == 1u);
+  BOOST_TEST(r.sessions == std::uint64_t{kSessions});
+  BOOST_TEST(r.attributes == std::uint64_t{2 * kSessions});
+  BOOST_TEST(r.allocator_ok);
+  BOOST_TEST(r.index_ok);
+  BOOST_TEST(r.unreferenced_bytes == 0u);
+  RecoveryReport rec = s.recover();
+  BOOST_TEST(rec.action == "none");
+  BOOST_TEST(s.stats().generation == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(a_process_killed_inside_the_allocator_triggers_a_rebuild) {
+  SegmentGuard g("alloc");
+  Store s = make(g);
+  Store other = Store::attach(g.name());  // attached before: must move on by itself
+  kill_child_at(g.name(), HookPoint::kInsideAllocator, [](Store& m) { m.create_session("never"); });
+  CheckReport before = s.check();
+  BOOST_TEST(!before.allocator_ok);
+  BOOST_TEST(!before.clean());
+  // The next allocation finds the allocator poisoned and rebuilds.
+  BOOST_TEST(s.create_session("after"));
+  BOOST_TEST(s.stats().generation == 2u);
+  BOOST_TEST(all_sessions_intact(s));
+  // The other attachment notices on its next access (a shard lock).
+  BOOST_TEST(other.commit("s0", CommitBatch{}.put("a", "moved")) == 2u);
+  BOOST_TEST(s.peek("s0")->find("a")->value == "moved");
+  BOOST_TEST(other.version("after").has_value());
+  CheckReport after = s.check();
+  BOOST_TEST(after.clean());
+  BOOST_TEST(after.generation == 2u);
+  BOOST_TEST(after.sessions == std::uint64_t{kSessions + 1});
+  BOOST_TEST(!rebuild_segment_left(g.name()));
+  // A process attaching now gets the new generation by name.
+  check_without_hanging([&] {
+    Store fresh = Store::attach(g.name());
+    return fresh.stats().generation == 2 && fresh.peek("s0")->find("a")->value == "moved" ? 0 : 1;
+  });
+}
+
+BOOST_AUTO_TEST_CASE(the_change_log_and_identity_survive_a_rebuild) {
+  SegmentGuard g("log");
+  Store s = make(g);
+  const StoreInfo info = s.info();
+  const std::uint64_t next = s.next_change_seq();
+  RecoveryReport rec = s.recover(true);
+  BOOST_TEST(rec.action == "rebuilt");
+  BOOST_TEST(rec.reason == "requested");
+  BOOST_TEST(rec.from_generation == 1u);
+  BOOST_TEST(rec.to_generation == 2u);
+  BOOST_TEST(rec.sessions_copied == std::uint64_t{kSessions});
+  BOOST_TEST(rec.sessions_dropped == 0u);
+  BOOST_TEST(s.info().store_id == info.store_id);
+  BOOST_TEST(s.next_change_seq() == next);
+  ChangeBatch log = s.read_changes(1, 1000);
+  BOOST_TEST(!log.fell_behind);
+  BOOST_TEST(log.entries.size() == next - 1);
+  s.commit("s1", CommitBatch{}.put("a", "x"));
+  BOOST_TEST(s.read_changes(next, 10).entries.size() == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(a_rebuild_revokes_locks_and_fences_their_holders) {
+  SegmentGuard g("locks");
+  Store s = make(g);
+  LockToken token = s.acquire("s3", 1s);
+  s.recover(true);
+  BOOST_CHECK_THROW(s.commit("s3", token, CommitBatch{}.put("a", "stale")), Error);
+  LockToken again = s.acquire("s3", 1s);
+  BOOST_TEST(again.value > token.value);
+  BOOST_TEST(s.commit("s3", again, CommitBatch{}.put("a", "fresh")) == 2u);
+}
+
+BOOST_AUTO_TEST_CASE(a_process_killed_inside_the_index_gets_the_store_rebuilt_at_the_next_attach) {
+  SegmentGuard g("index");
+  Store s = make(g);
+  kill_child_at(g.name(), HookPoint::kInsideIndex, [](Store&) {});
+  BOOST_TEST(!s.check().index_ok);
+  check_without_hanging([&] {
+    Store fresh = Store::attach(g.name());  // rebuilds
+    return fresh.stats().generation == 2 && all_sessions_intact(fresh) && fresh.check().clean() ? 0 : 1;
+  });
+  BOOST_TEST(s.stats().generation == 2u);
+  BOOST_TEST(all_sessions_intact(s));
+}
+
+BOOST_AUTO_TEST_CASE(a_rebuilder_killed_before_the_rename_leaves_the_store_in_place) {
+  SegmentGuard g("before_rename");
+  Store s = make(g);
+  kill_child_at(g.name(), HookPoint::kRebuildBeforeRename, [](Store& m) { m.recover(true); });
+  // Every shard lock is owner-dead; the first access repairs and stays.
+  BOOST_TEST(s.commit("s2", CommitBatch{}.put("a", "still-here")) == 2u);
+  BOOST_TEST(s.stats().generation == 1u);
+  BOOST_TEST(s.check().clean());
+  RecoveryReport rec = s.recover(true);  // the next rebuild clears what the dead one left
+  BOOST_TEST(rec.action == "rebuilt");
+  BOOST_TEST(!rebuild_segment_left(g.name()));
+  BOOST_TEST(s.peek("s2")->find("a")->value == "still-here");
+}
+
+BOOST_AUTO_TEST_CASE(a_rebuilder_killed_after_the_rename_moves_everyone_on) {
+  SegmentGuard g("after_rename");
+  Store s = make(g);
+  kill_child_at(g.name(), HookPoint::kRebuildAfterRename, [](Store& m) { m.recover(true); });
+  // The first locker repairs, finds the name holding generation 2 and moves.
+  BOOST_TEST(s.commit("s2", CommitBatch{}.put("a", "on-the-new-one")) == 2u);
+  BOOST_TEST(s.stats().generation == 2u);
+  check_without_hanging([&] {
+    Store fresh = Store::attach(g.name());
+    return fresh.stats().generation == 2 && fresh.peek("s2")->find("a")->value == "on-the-new-one" &&
+                   fresh.peek("s0")->version == 1
+               ? 0
+               : 1;
+  });
+}
