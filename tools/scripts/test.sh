@@ -11,7 +11,10 @@ cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSHMSESSION_BUILD_TESTS=O
 cmake --build build -j2
 ctest --test-dir build --output-on-failure -j2
 if [[ ${SHMSESSION_SKIP_SANITIZED:-0} != 1 ]]; then
+  # -O1 -g1 (line tables only) compiles in half the time of -O2 -g, keeps
+  # file:line in sanitizer reports, and keeps CI within its 20 minutes.
   cmake -S . -B build-sanitized -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSHMSESSION_BUILD_TESTS=ON \
+    -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1 -DNDEBUG" \
     -DSHMSESSION_BUILD_BENCHMARKS=OFF -DSHMSESSION_SANITIZE=address,undefined >/dev/null
   cmake --build build-sanitized -j2
   UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ASAN_OPTIONS=detect_leaks=1 \
