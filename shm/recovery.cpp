@@ -75,14 +75,6 @@ std::uint64_t block_bytes(Generation& g, const void* p) {
   return g.segment.get_segment_manager()->size(p) + g.root->block_overhead;
 }
 
-// Holds a robust mutex of a generation that is being rebuilt; runs
-// `on_dead` if its holder died.
-class HeldLock : public RobustLockGuard {
- public:
-  template <typename OnDead>
-  HeldLock(RobustMutexStorage& m, OnDead&& on_dead) : RobustLockGuard(m, std::forward<OnDead>(on_dead)) {}
-};
-
 // Copies every sound record of `from` (every shard lock held) into the
 // fresh generation `to`; records that fail verification are dropped and
 // named in the report.
@@ -157,10 +149,10 @@ void copy_root(Generation& from, Generation& to, std::uint64_t locks_revoked) {
     AgentStatusCopy& dst = b.agent.copies[c];
     // Copied word by word (atomics); a copy torn by a writer that died is
     // not current and stays so (its odd generation is copied with it).
-    auto words = [](const AgentStatusCopy& x) { return reinterpret_cast<const std::atomic<std::uint64_t>*>(&x); };
     static_assert(sizeof(AgentStatusCopy) % 8 == 0);
-    auto* out = const_cast<std::atomic<std::uint64_t>*>(words(dst));
-    for (std::size_t w = 0; w < sizeof(AgentStatusCopy) / 8; ++w) out[w].store(words(src)[w].load());
+    const auto* in = reinterpret_cast<const std::atomic<std::uint64_t>*>(&src);
+    auto* out = reinterpret_cast<std::atomic<std::uint64_t>*>(&dst);
+    for (std::size_t w = 0; w < sizeof(AgentStatusCopy) / 8; ++w) out[w].store(in[w].load());
   }
   for (std::uint32_t i = 0; i < a.change_capacity; ++i) {
     ChangeSlot& src = from.ring[i];
@@ -199,19 +191,19 @@ bool rebuild_generation(Generation& g, RecoveryReport& report) {
   // for the copy.
   std::unique_ptr<Generation> next = create_generation(temp, g.name, options_of(g), identity);
   try {
-    std::vector<std::unique_ptr<HeldLock>> shard_locks;
+    std::vector<std::unique_ptr<RobustLockGuard>> shard_locks;
     shard_locks.reserve(root.shard_count);
     for (std::uint32_t i = 0; i < root.shard_count; ++i)
-      shard_locks.push_back(std::make_unique<HeldLock>(g.shards[i].mutex, [&g, i] { g.repair(g.shards[i]); }));
+      shard_locks.push_back(std::make_unique<RobustLockGuard>(g.shards[i].mutex, [&g, i] { g.repair(g.shards[i]); }));
     if (root.moved.load(std::memory_order_acquire) != 0) {  // settled by a shard's repair meanwhile
       bip::shared_memory_object::remove(temp.c_str());
       return false;
     }
-    HeldLock replica(root.replica_mutex, [&root] {
+    RobustLockGuard replica(root.replica_mutex, [&root] {
       std::memset(root.replica_of, 0, sizeof root.replica_of);
       root.replica_applied_seq = 0;
     });
-    HeldLock claim(root.agent.claim_mutex, [] {});
+    RobustLockGuard claim(root.agent.claim_mutex, [] {});
     // From here until the move is marked, a rebuilder that dies leaves
     // every shard lock owner-dead and this flag set: the repairs settle it.
     root.rebuilding.store(1, std::memory_order_release);
@@ -240,7 +232,7 @@ bool rebuild_generation(Generation& g, RecoveryReport& report) {
 // its recovery mutex). A rebuilder that died is settled first.
 void rebuild_or_wait(Generation& g, RecoveryReport& report) {
   bool predecessor_died = false;
-  HeldLock recovery(g.root->recovery_mutex, [&] { predecessor_died = true; });
+  RobustLockGuard recovery(g.root->recovery_mutex, [&] { predecessor_died = true; });
   if (predecessor_died && settle_abandoned_rebuild(g)) return;
   if (g.root->moved.load(std::memory_order_acquire) != 0) return;
   if (!rebuild_generation(g, report)) return;
@@ -340,7 +332,7 @@ bool index_sound(Generation& g) {
 
 // Verifies one shard (its lock held) into the report; returns the bytes
 // its tables, records and blobs occupy in the segment.
-std::uint64_t check_shard(Generation& g, Shard& shard, std::uint64_t now, CheckReport& report) {
+std::uint64_t check_shard(Generation& g, Shard& shard, CheckReport& report) {
   std::uint64_t bytes = block_bytes(g, shard.table.get());
   if (shard.spare) bytes += block_bytes(g, shard.spare.get());
   std::uint64_t sessions = 0, attributes = 0, payload = 0;
@@ -360,7 +352,6 @@ std::uint64_t check_shard(Generation& g, Shard& shard, std::uint64_t now, CheckR
       payload += b->payload_bytes;
     }
     if (r->lock.token != 0 && !process_alive(r->lock.holder_pid, r->lock.holder_start)) ++report.dead_lock_holders;
-    (void)now;
   });
   report.sessions += sessions;
   report.attributes += attributes;
@@ -377,11 +368,10 @@ void check_generation(Generation& g, CheckReport& report) {
   report.allocator_ok = allocator_sound(g, allocator_why);
   const std::uint64_t repairs_before = g.root->lock_recoveries.load();
   std::uint64_t reachable = g.root->fixed_bytes;
-  const std::uint64_t now = unix_ms();
   for (std::uint32_t i = 0; i < g.root->shard_count; ++i) {
     Shard& shard = g.shards[i];
     ShardGuard guard(g, shard);
-    reachable += check_shard(g, shard, now, report);
+    reachable += check_shard(g, shard, report);
   }
   report.shard_repairs = g.root->lock_recoveries.load() - repairs_before;
   const LockContext c = g.lock_context();
