@@ -35,7 +35,7 @@ constexpr std::uint32_t kProcessSlots = 1024;  // processes holding locks, store
 // of the segment manager (no virtual functions, the algorithm is its first
 // base). test/shm/allocator_poison_test proves the address: a process
 // killed holding it poisons allocate() for everyone.
-bip::interprocess_mutex& allocator_mutex(bip::managed_shared_memory& segment) {
+bip::interprocess_mutex& boost_allocator_mutex(bip::managed_shared_memory& segment) {
   return *reinterpret_cast<bip::interprocess_mutex*>(segment.get_segment_manager());
 }
 #endif
@@ -95,6 +95,7 @@ bool build_root(Generation& g, const CreateOptions& o, std::uint64_t generation)
   robust_mutex_init(root->replica_mutex);
   robust_mutex_init(root->agent.claim_mutex);
   robust_mutex_init(root->recovery_mutex);
+  robust_mutex_init(root->allocator_mutex);
   auto* shards = static_cast<Shard*>(shard_mem);
   for (std::uint32_t i = 0; i < o.shards; ++i) {
     Shard* sh = new (&shards[i]) Shard{};
@@ -120,37 +121,26 @@ void bind_root(Generation& g) {
   g.shard_mask = g.root->shard_count - 1;
 }
 
-// The header, looked up through the named-object index. A process killed
-// inside that index (only attach and create use it) poisons its mutex: the
-// header, constructed once before the store was ready and never touched
-// again, is then found without the lock, and the store gets rebuilt.
-SegmentHeader* find_header(Generation& g) {
-  try {
-#ifdef SHMSESSION_TEST_HOOKS
-    if (test_hook_active()) {
-      auto hook = [] { run_test_hook(HookPoint::kInsideIndex); };
-      g.segment.atomic_func(hook);
-    }
-#endif
-    return g.segment.find<SegmentHeader>(kHeaderObjectName).first;
-  } catch (const bip::lock_exception&) {
-    g.index_poisoned = true;
-    return g.segment.find_no_lock<SegmentHeader>(kHeaderObjectName).first;
-  }
-}
-
 // Waits (bounded) for a creator still building the segment, then checks the
-// header. Throws: Corrupt, LayoutMismatch.
+// header. A process killed inside the named-object index poisoned it: the
+// header is then read without the lock, and attach rebuilds the store.
+// Throws: Corrupt, LayoutMismatch.
 void check_header(Generation& g) {
   auto deadline = std::chrono::steady_clock::now() + kInitWait;
   for (;;) {
-    g.header = find_header(g);
+    HeaderLookup found = find_header(g.segment);
+    g.header = found.header;
+    g.index_poisoned = found.index_poisoned;
     if (g.header && g.header->init_state.load(std::memory_order_acquire) == kInitReady) break;
-    if (std::chrono::steady_clock::now() >= deadline)
+    if (std::chrono::steady_clock::now() >= deadline) {
+      if (found.index_busy)
+        throw Error(Errc::Io, "the named-object index of store '" + g.name + "' stayed locked by another process for " +
+                                  std::to_string(kInitWait.count()) + " s; try again");
       throw Error(Errc::Corrupt, "store '" + g.name +
                                      "' was never fully created (its creator died while creating it, "
                                      "or it is not a shmsession store); destroy it and create it again");
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(found.index_busy ? 1 : 5));
   }
   const SegmentHeader& h = *g.header;
   if (h.magic != kSegmentMagic) throw Error(Errc::Corrupt, "segment '" + g.name + "' is not a shmsession store");
@@ -167,6 +157,21 @@ void check_header(Generation& g) {
 }  // namespace
 
 namespace shm::detail {
+
+HeaderLookup find_header(bip::managed_shared_memory& segment) {
+  HeaderLookup out;
+  auto lookup = [&] {
+    run_test_hook(HookPoint::kInsideIndex);
+    out.header = segment.find_no_lock<SegmentHeader>(kHeaderObjectName).first;
+  };
+  try {
+    out.index_busy = !segment.try_atomic_func(lookup);
+  } catch (const bip::lock_exception&) {
+    out.index_poisoned = true;
+    out.header = segment.find_no_lock<SegmentHeader>(kHeaderObjectName).first;
+  }
+  return out;
+}
 
 std::unique_ptr<Generation> create_generation(const std::string& shm_name, const std::string& store_name,
                                               const CreateOptions& options, const NewGeneration& identity) {
@@ -382,11 +387,21 @@ Generation::Place Generation::place(std::string_view id) {
   return {hash, shard_for(hash)};
 }
 
+// Every call into Boost's allocator holds the store's robust allocator
+// mutex (StoreRoot::allocator_mutex says why): a process killed inside
+// leaves it owner-dead for the next caller, who carries on (nothing of ours
+// to repair) and finds Boost's mutex poisoned without sleeping on it.
+class AllocatorGuard : public RobustLockGuard {
+ public:
+  explicit AllocatorGuard(Generation& g) : RobustLockGuard(g.root->allocator_mutex) {}
+};
+
 void* Generation::allocate(std::uint64_t bytes) {
+  AllocatorGuard gate(*this);
   try {
 #ifdef SHMSESSION_TEST_HOOKS
     if (test_hook_active()) {
-      bip::scoped_lock<bip::interprocess_mutex> inside(allocator_mutex(segment));
+      bip::scoped_lock<bip::interprocess_mutex> inside(boost_allocator_mutex(segment));
       run_test_hook(HookPoint::kInsideAllocator);
     }
 #endif
@@ -400,10 +415,22 @@ void* Generation::allocate(std::uint64_t bytes) {
 void Generation::deallocate(void* p) noexcept {
   if (p == nullptr) return;
   try {
+    AllocatorGuard gate(*this);
     segment.deallocate(p);
   } catch (...) {
     // A poisoned allocator: the block leaks until the store is rebuilt.
   }
+}
+
+bool Generation::allocator_sane(std::string& why) {
+  AllocatorGuard gate(*this);
+  try {
+    if (segment.check_sanity()) return true;
+    why = "the allocator's free tree is inconsistent";
+  } catch (const bip::interprocess_exception& e) {
+    why = std::string("the allocator is poisoned (") + e.what() + "): a process died inside it";
+  }
+  return false;
 }
 
 void Generation::throw_full(std::uint64_t bytes, const char* what) const {

@@ -10,6 +10,7 @@
 #include "shm/detail/session_table.hpp"
 #include "shm/detail/clock.hpp"
 #include "shm/detail/store_impl.hpp"
+#include "shm/detail/test_hooks.hpp"
 #include "shm/store.hpp"
 
 namespace shmsession {
@@ -62,6 +63,18 @@ void Generation::forget_lock(std::string_view id) {
   held.erase(std::string(id));
 }
 
+void Generation::nudge_watcher() noexcept {
+  std::uint32_t slot = 0;
+  {
+    std::lock_guard<std::mutex> g(locks_mutex);
+    slot = process_slot;
+  }
+  if (slot == 0) return;
+  std::atomic<std::uint32_t>& requests = lock_context().processes[slot - 1].requests;
+  requests.fetch_add(1, std::memory_order_acq_rel);
+  futex_wake(requests, INT32_MAX);
+}
+
 void Store::Impl::stop_watcher() {
   if (!watcher.joinable()) return;
   watcher_stop.store(true);
@@ -102,16 +115,13 @@ Store::Impl::~Impl() {
 
 static std::optional<LockToken> try_acquire_in(Generation& s, std::string_view id) {
   std::uint32_t process = s.own_process_slot();
-  std::optional<std::uint64_t> token;
-  {
-    std::uint64_t now = unix_ms();
-    LockedSession locked(s, id, now);
-    SessionRecord* r = live_record(locked, id);
-    token = try_grant(s.lock_context(), r->lock, self_identity(), process, now);
-    if (token) r->last_access_unix_ms.store(now, std::memory_order_relaxed);
-  }
+  std::uint64_t now = unix_ms();
+  LockedSession locked(s, id, now);
+  SessionRecord* r = live_record(locked, id);
+  std::optional<std::uint64_t> token = try_grant(s.lock_context(), r->lock, self_identity(), process, now);
   if (!token) return std::nullopt;
-  s.remember_lock(id, *token);
+  r->last_access_unix_ms.store(now, std::memory_order_relaxed);
+  s.remember_lock(id, *token);  // under the shard lock: known as held before anyone can ask for it back
   return LockToken{*token};
 }
 
@@ -130,7 +140,12 @@ static LockToken wait_for_grant(Generation& s, std::string_view id, std::uint64_
     if (outcome == kWaitGranted) {
       LockToken token{slot.token};
       free_waiter_slot(slot);
+      run_test_hook(HookPoint::kWaiterGranted);
       s.remember_lock(id, token.value);
+      // The hand-over may have asked for the lock back already (others
+      // queued), before this process knew it held it: its watcher, if it
+      // has one, looks again now that it does.
+      s.nudge_watcher();
       return token;
     }
     if (outcome == kWaitGone) {
@@ -148,9 +163,7 @@ static LockToken wait_for_grant(Generation& s, std::string_view id, std::uint64_
     futex_wait(slot.outcome, kWaitPending, std::min<Clock::duration>(kHolderCheckInterval, deadline - now));
     if (slot.outcome.load(std::memory_order_acquire) != kWaitPending) continue;
     ShardGuard guard(s, shard);
-    SessionRecord* r = find_record(shard, id, hash);
-    std::uint64_t ms = unix_ms();
-    if (r != nullptr && holder_forfeits(s.lock_context(), r->lock, ms)) revoke(s.lock_context(), r->lock, ms);
+    if (SessionRecord* r = find_record(shard, id, hash)) look_after_lock(s.lock_context(), r->lock, waiter, unix_ms());
   }
 }
 

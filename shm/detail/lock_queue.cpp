@@ -6,6 +6,7 @@
 #include <climits>
 
 #include "shm/detail/futex.hpp"
+#include "shm/detail/test_hooks.hpp"
 #include "shm/lock.hpp"
 
 namespace shmsession::shm::detail {
@@ -47,6 +48,15 @@ std::uint32_t pop_head(const LockContext& c, LockState& lock) {
   slot.next = 0;
   slot.queued = 0;
   return w;
+}
+
+void push_head(const LockContext& c, LockState& lock, std::uint32_t waiter) noexcept {
+  WaiterSlot& slot = c.waiters[waiter - 1];
+  slot.next = lock.queue_head;
+  slot.queued = 1;
+  lock.queue_head = waiter;
+  if (lock.queue_tail == 0) lock.queue_tail = waiter;
+  ++lock.queue_length;
 }
 
 }  // namespace
@@ -159,12 +169,29 @@ void hand_over(const LockContext& c, LockState& lock, std::uint64_t now_ms) noex
       free_waiter_slot(slot);  // died while queued
       continue;
     }
+    run_test_hook(HookPoint::kLockHandOver);
     grant_to(c, lock, slot.pid, slot.start_time, slot.process, now_ms);
     slot.token = lock.token;
     slot.outcome.store(kWaitGranted, std::memory_order_release);
     futex_wake(slot.outcome, 1);
     if (lock.queue_head != 0) request_release(c, lock, now_ms);
     return;
+  }
+}
+
+void look_after_lock(const LockContext& c, LockState& lock, std::uint32_t waiter, std::uint64_t now_ms) noexcept {
+  WaiterSlot& slot = c.waiters[waiter - 1];
+  if (slot.outcome.load(std::memory_order_acquire) != kWaitPending) return;
+  if (slot.queued == 0) {
+    // Taken off the queue by a hand-over whose process died before
+    // granting: back to the head, where it was.
+    push_head(c, lock, waiter);
+    request_release(c, lock, now_ms);
+  }
+  if (holder_forfeits(c, lock, now_ms)) {
+    revoke(c, lock, now_ms);
+  } else if (lock.token == 0 && lock.queue_head != 0) {
+    hand_over(c, lock, now_ms);  // free with a queue: that hand-over's process died
   }
 }
 

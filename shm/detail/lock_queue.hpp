@@ -43,6 +43,12 @@ void request_release(const LockContext& c, LockState& lock, std::uint64_t now_ms
 void hand_over(const LockContext& c, LockState& lock, std::uint64_t now_ms) noexcept;
 // Revokes a holder (dead, overdue or forced) and hands over.
 void revoke(const LockContext& c, LockState& lock, std::uint64_t now_ms) noexcept;
+// A queued waiter's periodic look at the lock it waits for: revokes a dead
+// or overdue holder, and finishes a hand-over whose process died halfway
+// (the lock free with waiters queued, or this waiter off the queue but
+// never granted). Every step is a whole hand-over, so a death in the middle
+// of this one is finished by the next look.
+void look_after_lock(const LockContext& c, LockState& lock, std::uint32_t waiter, std::uint64_t now_ms) noexcept;
 // Whether the holder is dead or overdue (and so may be revoked).
 bool holder_forfeits(const LockContext& c, const LockState& lock, std::uint64_t now_ms);
 // The session is going away: every waiter is told so and the lock ends.

@@ -23,8 +23,8 @@ bool RobustLockGuard::lock_raw() {
   if (rc == 0) return false;
   if (rc == EOWNERDEAD) return true;
   if (rc == ENOTRECOVERABLE)
-    throw Error(Errc::Corrupt, "a shard lock is unrecoverable (its repair failed); run 'shmctl check'");
-  throw Error(Errc::Io, std::string("cannot lock a shard: ") + std::strerror(rc));
+    throw Error(Errc::Corrupt, "a lock in the store's segment is unrecoverable (its repair failed); run 'shmctl check'");
+  throw Error(Errc::Io, std::string("cannot take a lock in the store's segment: ") + std::strerror(rc));
 }
 
 void RobustLockGuard::make_consistent() { pthread_mutex_consistent(&m_.native); }

@@ -19,7 +19,7 @@ namespace shmsession::shm::detail {
 namespace bip = boost::interprocess;
 
 inline constexpr std::uint64_t kSegmentMagic = 0x31'4E'4F'49'53'53'45'53ULL;  // "SESSION1"
-inline constexpr std::uint32_t kLayoutVersion = 5;
+inline constexpr std::uint32_t kLayoutVersion = 6;
 inline constexpr char kHeaderObjectName[] = "shmsession.header";
 
 inline constexpr std::uint32_t kInitCreating = 1;
@@ -303,6 +303,13 @@ struct StoreRoot {
   // and the allocator's overhead per block.
   std::uint64_t fixed_bytes;
   std::uint64_t block_overhead;
+  // Taken around every call into Boost's segment allocator, so nobody ever
+  // sleeps on Boost's own allocator mutex: a waiter asleep there when its
+  // holder is killed is never woken (Boost 1.81 gives the dead holder's
+  // mutex up as not recoverable). This one is robust: the next locker
+  // learns of the death, and Boost's mutex, then uncontended, says at once
+  // whether the allocator is poisoned.
+  RobustMutexStorage allocator_mutex;
 };
 static_assert(std::is_standard_layout_v<StoreRoot>);
 static_assert(std::atomic<std::uint64_t>::is_always_lock_free);

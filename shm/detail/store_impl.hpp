@@ -75,6 +75,9 @@ struct Generation {
   std::uint32_t own_process_slot();
   void remember_lock(std::string_view id, std::uint64_t token);
   void forget_lock(std::string_view id);
+  // Makes this process's release-request watcher look at its held locks
+  // again (a lock granted with a release request already made).
+  void nudge_watcher() noexcept;
   // Releases the locks held through this generation and its process slot.
   void release_held_locks() noexcept;
 
@@ -92,6 +95,9 @@ struct Generation {
   void* allocate(std::uint64_t bytes);
   // Frees; a poisoned allocator leaks the block (a rebuild reclaims it).
   void deallocate(void* p) noexcept;
+  // Boost's own consistency check of the allocator; false with the reason
+  // when it fails or the allocator is poisoned.
+  bool allocator_sane(std::string& why);
   [[noreturn]] void throw_full(std::uint64_t bytes, const char* what) const;
 
   // Runs when a shard lock is taken over from a dead holder.
@@ -104,6 +110,20 @@ struct Generation {
   void end_change(Shard& shard, std::uint64_t seq, ChangeKind kind, std::uint64_t version,
                   std::string_view id) noexcept;
 };
+
+// The segment's header, looked up in Boost's named-object index without
+// ever sleeping on the index mutex: a sleeper there is not woken when the
+// holder is killed (Boost 1.81 gives a dead holder's mutex up as not
+// recoverable; StoreRoot::allocator_mutex has the same story). Busy: a live
+// process holds the index now (look again). Poisoned: a process died inside
+// it; the header, constructed once before the store was ready and never
+// touched again, is then read without the lock.
+struct HeaderLookup {
+  SegmentHeader* header = nullptr;
+  bool index_busy = false;
+  bool index_poisoned = false;
+};
+HeaderLookup find_header(bip::managed_shared_memory& segment);
 
 // Maps the store's segment as it is now under `name` and checks its header.
 // Throws: NotFound, Corrupt, LayoutMismatch, Io.

@@ -34,6 +34,13 @@ enum class HookPoint {
   // The same, after the rename and before the old generation is marked
   // moved.
   kRebuildAfterRename,
+  // Inside a shard critical section, halfway through handing a process
+  // lock over (release or revoke): the lock is free and its first waiter
+  // is off the queue but not yet granted.
+  kLockHandOver,
+  // In a process whose wait for a process lock just ended in a grant,
+  // before it records the lock as held (no shard lock held).
+  kWaiterGranted,
 };
 
 using TestHook = void (*)(HookPoint);

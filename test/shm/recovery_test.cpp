@@ -9,7 +9,9 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <memory>
 #include <string>
+#include <vector>
 
 #include "shm/detail/test_hooks.hpp"
 #include "shm/store.hpp"
@@ -23,6 +25,8 @@ using shmsession::test::check_without_hanging;
 using shmsession::test::ChildProcess;
 using shmsession::test::kill_child_at;
 using shmsession::test::SegmentGuard;
+using shmsession::test::Signal;
+using shmsession::test::wait_until_in_futex;
 
 namespace {
 
@@ -104,6 +108,50 @@ BOOST_AUTO_TEST_CASE(a_process_killed_inside_the_allocator_triggers_a_rebuild) {
     Store fresh = Store::attach(g.name());
     return fresh.stats().generation == 2 && fresh.peek("s0")->find("a")->value == "moved" ? 0 : 1;
   });
+}
+
+// Processes already asleep waiting for segment memory when the process
+// inside the allocator is killed: each is woken, the first rebuilds, and
+// both finish their work in the new generation.
+BOOST_AUTO_TEST_CASE(processes_waiting_for_the_allocator_when_its_holder_dies_carry_on) {
+  SegmentGuard g("allocwait");
+  Store s = make(g);
+  Signal parked;
+  ChildProcess holder([&] {
+    test::g_parked = &parked;
+    test::g_target = HookPoint::kInsideAllocator;
+    shm::detail::set_test_hook(test::park_here);
+    Store mine = Store::attach(g.name());
+    mine.create_session("never");
+    return 1;  // never reached: the hook parks
+  });
+  BOOST_REQUIRE_MESSAGE(parked.wait(10s), "the child never reached the allocator");
+  std::vector<std::unique_ptr<ChildProcess>> waiters;
+  for (int i = 0; i < 2; ++i) {
+    waiters.push_back(std::make_unique<ChildProcess>([&, i] {
+      Store mine = Store::attach(g.name());
+      const std::string id = "waiter" + std::to_string(i);
+      if (!mine.create_session(id)) return 1;
+      return mine.commit(id, CommitBatch{}.put("a", id)) == 1 ? 0 : 2;
+    }));
+    BOOST_REQUIRE_MESSAGE(wait_until_in_futex(waiters.back()->pid(), 10s), "waiter " << i << " never went to sleep");
+  }
+  holder.kill(SIGKILL);
+  BOOST_TEST(holder.wait() == 128 + SIGKILL);
+  for (auto& w : waiters) {
+    const int code = w->wait_for(10s);
+    BOOST_TEST(code != -1, "a process asleep waiting for the allocator was never woken");
+    BOOST_TEST(code == 0);
+  }
+  BOOST_TEST(s.check().clean());
+  BOOST_TEST(s.stats().generation == 2u);  // one rebuild, however many noticed
+  BOOST_TEST(all_sessions_intact(s));
+  for (int i = 0; i < 2; ++i) {
+    const std::string id = "waiter" + std::to_string(i);
+    auto snap = s.peek(id);
+    BOOST_TEST((snap && snap->find("a") && snap->find("a")->value == id));
+  }
+  BOOST_TEST(!s.peek("never"));
 }
 
 BOOST_AUTO_TEST_CASE(the_change_log_and_identity_survive_a_rebuild) {

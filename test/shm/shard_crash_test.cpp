@@ -6,8 +6,12 @@
 #include <boost/test/unit_test.hpp>
 
 #include <signal.h>
-#include <thread>
 #include <unistd.h>
+
+#include <atomic>
+#include <memory>
+#include <thread>
+#include <vector>
 
 #include "shm/detail/test_hooks.hpp"
 #include "shm/store.hpp"
@@ -22,6 +26,7 @@ using shmsession::test::kill_child_at;
 using shmsession::test::SegmentGuard;
 using shmsession::test::Signal;
 using shmsession::test::check_without_hanging;
+using shmsession::test::wait_until_in_futex;
 
 namespace {
 
@@ -31,6 +36,35 @@ Store make(const SegmentGuard& g) {
   o.shards = 1;  // every session shares the one shard the child dies in
   o.change_log_capacity = 256;
   return Store::create(g.name(), o);
+}
+
+// A child that waits (up to 10 s) for the lock of `id`, commits under it
+// (`by` = its name) and releases: exit code 0 once all that is done.
+std::unique_ptr<ChildProcess> lock_waiter(const std::string& store, const std::string& id, const std::string& name) {
+  return std::make_unique<ChildProcess>([store, id, name] {
+    Store mine = Store::attach(store);
+    LockToken token = mine.acquire(id, 10s);
+    mine.commit(id, token, CommitBatch{}.put(name, "had it"));
+    mine.release(id, token);
+    return 0;
+  });
+}
+
+// A child that holds the lock of `id` until the parent says go, then
+// releases it and parks halfway through the hand-over, to be killed there.
+std::unique_ptr<ChildProcess> dying_releaser(const std::string& store, const std::string& id, Signal& holding,
+                                             Signal& go, Signal& parked) {
+  return std::make_unique<ChildProcess>([&, store, id] {
+    test::g_parked = &parked;
+    test::g_target = HookPoint::kLockHandOver;
+    shm::detail::set_test_hook(test::park_here);
+    Store mine = Store::attach(store);
+    LockToken token = mine.acquire(id, 1s);
+    holding.notify();
+    if (!go.wait(10s)) return 2;
+    mine.release(id, token);
+    return 1;  // never reached: the hook parks
+  });
 }
 
 }  // namespace
@@ -129,4 +163,114 @@ BOOST_AUTO_TEST_CASE(a_reader_killed_holding_the_lock_blocks_nobody) {
     return snap && snap->find("blob")->value.size() == (4u << 20) ? 0 : 1;
   });
   BOOST_TEST_MESSAGE("lock recoveries: " << s.stats().lock_recoveries);
+}
+
+// A releaser killed halfway through handing its lock over (the lock free,
+// the first waiter off the queue but not granted): the waiters' periodic
+// look finishes the hand-over, in queue order.
+BOOST_AUTO_TEST_CASE(a_hand_over_killed_halfway_still_reaches_every_waiter) {
+  SegmentGuard g("handover");
+  Store s = make(g);
+  s.create_session("locked");
+  Signal holding, go, parked;
+  auto releaser = dying_releaser(g.name(), "locked", holding, go, parked);
+  BOOST_REQUIRE(holding.wait(10s));
+  std::vector<std::unique_ptr<ChildProcess>> waiters;
+  for (const char* name : {"first", "second"}) {
+    waiters.push_back(lock_waiter(g.name(), "locked", name));
+    BOOST_REQUIRE_MESSAGE(wait_until_in_futex(waiters.back()->pid(), 10s), name << " never waited");
+    // Queued, not just asleep: the lock shows it.
+    for (int i = 0; i < 1000 && s.locks().at(0).queue.size() < waiters.size(); ++i) std::this_thread::sleep_for(1ms);
+  }
+  BOOST_REQUIRE_EQUAL(s.locks().at(0).queue.size(), 2u);
+  go.notify();
+  BOOST_REQUIRE_MESSAGE(parked.wait(10s), "the releaser never reached the hand-over");
+  releaser->kill(SIGKILL);
+  BOOST_TEST(releaser->wait() == 128 + SIGKILL);
+  for (auto& w : waiters) {
+    const int code = w->wait_for(10s);
+    BOOST_TEST(code != -1, "a waiter was never granted the lock");
+    BOOST_TEST(code == 0);
+  }
+  auto snap = s.peek("locked");
+  BOOST_REQUIRE(snap);
+  BOOST_TEST(snap->version == 2u);
+  BOOST_TEST(s.locks().empty());
+  BOOST_TEST(s.check().clean());
+}
+
+// The same kill, and another process takes the free lock before the waiter
+// taken off the queue looks again: that waiter queues again at the head and
+// asks the new holder to release, which it does when asked.
+BOOST_AUTO_TEST_CASE(a_waiter_dropped_by_a_dead_hand_over_asks_the_next_holder) {
+  SegmentGuard g("dropped");
+  Store s = make(g);
+  s.create_session("locked");
+  Signal holding, go, parked;
+  auto releaser = dying_releaser(g.name(), "locked", holding, go, parked);
+  BOOST_REQUIRE(holding.wait(10s));
+  auto waiter = lock_waiter(g.name(), "locked", "waiter");
+  BOOST_REQUIRE(wait_until_in_futex(waiter->pid(), 10s));
+  for (int i = 0; i < 1000 && s.locks().at(0).queue.empty(); ++i) std::this_thread::sleep_for(1ms);
+  BOOST_REQUIRE_EQUAL(s.locks().at(0).queue.size(), 1u);
+  go.notify();
+  BOOST_REQUIRE(parked.wait(10s));
+  // The waiter may not look before this process took the lock.
+  waiter->kill(SIGSTOP);
+  releaser->kill(SIGKILL);
+  BOOST_TEST(releaser->wait() == 128 + SIGKILL);
+  std::atomic<int> asked{0};
+  s.on_release_request([&](const std::string& id, LockToken token) {
+    ++asked;
+    s.release(id, token);
+  });
+  std::optional<LockToken> mine = s.try_acquire("locked");
+  BOOST_REQUIRE_MESSAGE(mine.has_value(), "the lock was not free after the hand-over died");
+  BOOST_TEST(s.locks().at(0).queue.empty());  // the waiter is off the queue
+  waiter->kill(SIGCONT);
+  const int code = waiter->wait_for(10s);
+  BOOST_TEST(code != -1, "the dropped waiter was never granted the lock");
+  BOOST_TEST(code == 0);
+  BOOST_TEST(asked.load() == 1);
+  s.on_release_request({});
+  BOOST_TEST(s.peek("locked")->find("waiter"));
+}
+
+// A waiter granted a lock that was asked back at the same moment (others
+// queued), its release-request watcher looking before the process recorded
+// the lock as held: the watcher looks again once it is, and the holder
+// hears the request.
+BOOST_AUTO_TEST_CASE(a_lock_asked_back_as_it_is_granted_is_still_handed_on) {
+  SegmentGuard g("askedback");
+  Store s = make(g);
+  s.create_session("locked");
+  LockToken held = s.acquire("locked", 1s);
+  // The first waiter keeps what it gets until asked, and dawdles between
+  // the grant and recording the lock as held.
+  auto sticky = std::make_unique<ChildProcess>([&] {
+    shm::detail::set_test_hook([](HookPoint point) {
+      if (point == HookPoint::kWaiterGranted) std::this_thread::sleep_for(300ms);
+    });
+    Store mine = Store::attach(g.name());
+    std::atomic<bool> asked{false};
+    mine.on_release_request([&](const std::string& id, LockToken token) {
+      mine.release(id, token);
+      asked = true;
+    });
+    mine.acquire("locked", 10s);
+    for (int i = 0; i < 10000 && !asked; ++i) std::this_thread::sleep_for(1ms);
+    return asked ? 0 : 1;
+  });
+  BOOST_REQUIRE(wait_until_in_futex(sticky->pid(), 10s));
+  for (int i = 0; i < 1000 && s.locks().at(0).queue.empty(); ++i) std::this_thread::sleep_for(1ms);
+  auto second = lock_waiter(g.name(), "locked", "second");
+  for (int i = 0; i < 1000 && s.locks().at(0).queue.size() < 2; ++i) std::this_thread::sleep_for(1ms);
+  BOOST_REQUIRE_EQUAL(s.locks().at(0).queue.size(), 2u);
+  s.release("locked", held);  // grants the sticky waiter and asks it back at once
+  const int sticky_code = sticky->wait_for(15s);
+  BOOST_TEST(sticky_code != -1);
+  BOOST_TEST(sticky_code == 0, "the sticky holder never heard the release request");
+  const int second_code = second->wait_for(15s);
+  BOOST_TEST(second_code != -1);
+  BOOST_TEST(second_code == 0);
 }

@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <spawn.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -12,6 +13,8 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <fstream>
+#include <thread>
 #include <stdexcept>
 
 #include "shm/store.hpp"
@@ -217,6 +220,18 @@ CommandResult run_command(const std::vector<std::string>& argv, const std::strin
   ::waitpid(pid, &st, 0);
   result.exit_code = decode_status(st);
   return result;
+}
+
+bool wait_until_in_futex(pid_t pid, std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  const std::string path = "/proc/" + std::to_string(pid) + "/syscall";
+  for (;;) {
+    std::ifstream in(path);
+    long number = -1;
+    if (in >> number && number == SYS_futex) return true;
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
 }
 
 }  // namespace shmsession::test

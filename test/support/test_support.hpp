@@ -75,6 +75,11 @@ class Signal {
 // Usable in forked children: it asserts nothing itself.
 std::optional<Errc> code_of(const std::function<void()>& f);
 
+// Waits until the single-threaded process `pid` is asleep in a futex wait
+// (its current system call, /proc/PID/syscall): how a test knows a child is
+// blocked on a lock before it kills the lock's holder. False on timeout.
+bool wait_until_in_futex(pid_t pid, std::chrono::milliseconds timeout);
+
 struct CommandResult {
   int exit_code = -1;
   std::string out;
