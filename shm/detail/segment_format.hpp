@@ -305,10 +305,10 @@ struct StoreRoot {
   std::uint64_t block_overhead;
   // Taken around every call into Boost's segment allocator, so nobody ever
   // sleeps on Boost's own allocator mutex: a waiter asleep there when its
-  // holder is killed is never woken (Boost 1.81 gives the dead holder's
-  // mutex up as not recoverable). This one is robust: the next locker
-  // learns of the death, and Boost's mutex, then uncontended, says at once
-  // whether the allocator is poisoned.
+  // holder was killed was seen left asleep for seconds (the kill campaign;
+  // Boost 1.81 gives the dead holder's mutex up as not recoverable). This
+  // one is robust: the next locker learns of the death, and Boost's mutex,
+  // then uncontended, says at once whether the allocator is poisoned.
   RobustMutexStorage allocator_mutex;
 };
 static_assert(std::is_standard_layout_v<StoreRoot>);

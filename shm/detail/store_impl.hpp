@@ -112,9 +112,10 @@ struct Generation {
 };
 
 // The segment's header, looked up in Boost's named-object index without
-// ever sleeping on the index mutex: a sleeper there is not woken when the
-// holder is killed (Boost 1.81 gives a dead holder's mutex up as not
-// recoverable; StoreRoot::allocator_mutex has the same story). Busy: a live
+// ever sleeping on the index mutex, like Boost's allocator mutex
+// (StoreRoot::allocator_mutex): a sleeper on one of Boost's mutexes whose
+// holder is killed may be left asleep (Boost 1.81 gives the dead holder's
+// mutex up as not recoverable). Busy: a live
 // process holds the index now (look again). Poisoned: a process died inside
 // it; the header, constructed once before the store was ready and never
 // touched again, is then read without the lock.
