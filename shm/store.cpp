@@ -33,7 +33,7 @@ constexpr std::uint32_t kProcessSlots = 1024;  // processes holding locks, store
 // The segment allocator's own mutex, for the kInsideAllocator hook: Boost's
 // rbtree_best_fit keeps it first in its header, which is the first member
 // of the segment manager (no virtual functions, the algorithm is its first
-// base). test/shm/allocator_poison_test proves the address: a process
+// base). test/shm/recovery_test proves the address: a process
 // killed holding it poisons allocate() for everyone.
 bip::interprocess_mutex& boost_allocator_mutex(bip::managed_shared_memory& segment) {
   return *reinterpret_cast<bip::interprocess_mutex*>(segment.get_segment_manager());

@@ -115,10 +115,10 @@ struct Generation {
 // ever sleeping on the index mutex, like Boost's allocator mutex
 // (StoreRoot::allocator_mutex): a sleeper on one of Boost's mutexes whose
 // holder is killed may be left asleep (Boost 1.81 gives the dead holder's
-// mutex up as not recoverable). Busy: a live
-// process holds the index now (look again). Poisoned: a process died inside
-// it; the header, constructed once before the store was ready and never
-// touched again, is then read without the lock.
+// mutex up as not recoverable). Busy: a live process holds the index now
+// (look again). Poisoned: a process died inside it; the header,
+// constructed once before the store was ready and never touched again, is
+// then read without the lock.
 struct HeaderLookup {
   SegmentHeader* header = nullptr;
   bool index_busy = false;

@@ -6,10 +6,16 @@
 # .ci/run calls exactly this. SHMSESSION_SKIP_SANITIZED=1 skips the second pass.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+# CTest keeps a passing test's output in its log only: the kill campaign's
+# figures (kills, recoveries, commits verified, longest wait) from there.
+campaign_figures() {
+  sed -n '/^kill campaign: seed .* rounds in/,/^  store at the end/p' "$1/Testing/Temporary/LastTest.log"
+}
 bash tools/scripts/install-deps.sh
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSHMSESSION_BUILD_TESTS=ON >/dev/null
 cmake --build build -j2
 ctest --test-dir build --output-on-failure -j2
+campaign_figures build
 if [[ ${SHMSESSION_SKIP_SANITIZED:-0} != 1 ]]; then
   # -O1 -g1 (line tables only) compiles in half the time of -O2 -g, keeps
   # file:line in sanitizer reports, and keeps CI within its 20 minutes.
@@ -19,4 +25,5 @@ if [[ ${SHMSESSION_SKIP_SANITIZED:-0} != 1 ]]; then
   cmake --build build-sanitized -j2
   UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ASAN_OPTIONS=detect_leaks=1 \
     ctest --test-dir build-sanitized --output-on-failure -j2 -LE fuzz
+  campaign_figures build-sanitized
 fi
