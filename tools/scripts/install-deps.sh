@@ -15,8 +15,10 @@ packages=(
   libsodium-dev
   # clang with libFuzzer for the fuzz targets
   clang libclang-rt-14-dev
-  # benchmark peers, started and stopped by shmbench itself
+  # benchmark peers, started and stopped by shmbench itself (never as
+  # services: see policy-rc.d below); memcached is primary's second peer
   redis-server libhiredis-dev
+  memcached libmemcached-dev
   # process inspection used by the tests
   procps
   iproute2  # `ip netns` and veth pairs: test/sync/netns_replication_test

@@ -22,23 +22,24 @@ std::string ratio_text(std::optional<double> ratio) {
   return fixed(*ratio, *ratio < 10 ? 2 : 1) + "x";
 }
 
-std::optional<double> throughput_ratio(const BenchReport& report, const ThroughputRow& ours) {
-  if (ours.system != kOurSystem || !ours.measured) return std::nullopt;
-  for (const auto& peer : report.results) {
-    if (peer.system == kOurSystem || peer.operation != ours.operation ||
-        peer.processes != ours.processes)
+// A ratio stands on its peer's row (there may be several peers): ours / that
+// peer, from our row of the same operation and process count.
+std::optional<double> throughput_ratio(const BenchReport& report, const ThroughputRow& peer) {
+  if (peer.system == kOurSystem || !peer.measured || peer.ops_per_s <= 0) return std::nullopt;
+  for (const auto& ours : report.results) {
+    if (ours.system != kOurSystem || ours.operation != peer.operation || ours.processes != peer.processes)
       continue;
-    if (!peer.measured || peer.ops_per_s <= 0) return std::nullopt;
+    if (!ours.measured) return std::nullopt;
     return ours.ops_per_s / peer.ops_per_s;
   }
   return std::nullopt;
 }
 
-std::optional<double> memory_ratio(const BenchReport& report, const MemoryRow& ours) {
-  if (ours.system != kOurSystem || !ours.measured) return std::nullopt;
-  for (const auto& peer : report.memory) {
-    if (peer.system == kOurSystem || peer.sessions != ours.sessions) continue;
-    if (!peer.measured || peer.bytes_per_session <= 0) return std::nullopt;
+std::optional<double> memory_ratio(const BenchReport& report, const MemoryRow& peer) {
+  if (peer.system == kOurSystem || !peer.measured || peer.bytes_per_session <= 0) return std::nullopt;
+  for (const auto& ours : report.memory) {
+    if (ours.system != kOurSystem || ours.sessions != peer.sessions) continue;
+    if (!ours.measured) return std::nullopt;
     return ours.bytes_per_session / peer.bytes_per_session;
   }
   return std::nullopt;
@@ -118,6 +119,11 @@ std::string machine_line(const MachineInfo& machine) {
          ", load " + fixed(machine.load_average, 2);
 }
 
+boost::json::object machine_json(const MachineInfo& machine) {
+  return {{"cpus", machine.cpus}, {"cpu_model", machine.cpu_model}, {"kernel", machine.kernel},
+          {"os", machine.os}, {"load_average", machine.load_average}};
+}
+
 ThroughputRow throughput_row(std::string operation, std::string_view system, const LoopResult& loop) {
   ThroughputRow row{std::move(operation), std::string(system), loop.processes};
   row.measured = true;
@@ -134,7 +140,7 @@ ThroughputRow unavailable_row(std::string operation, std::string_view system, in
 }
 
 void print_report_header(std::ostream& out, const BenchReport& report) {
-  out << "machine: " << machine_line(report.machine) << '\n';
+  if (!report.machine_above) out << "machine: " << machine_line(report.machine) << '\n';
   out << "peer: " << report.peer << " (" << report.peer_origin << ")\n";
   out << "workload: " << report.workload << (report.quick ? " (--quick)" : "");
   for (const auto& [key, value] : report.parameters) out << "  " << key << "=" << parameter_text(value);
@@ -159,9 +165,7 @@ void print_tables(std::ostream& out, const BenchReport& report) {
 
 boost::json::object to_json(const BenchReport& report) {
   boost::json::object doc;
-  doc["machine"] = {{"cpus", report.machine.cpus}, {"cpu_model", report.machine.cpu_model},
-                    {"kernel", report.machine.kernel}, {"os", report.machine.os},
-                    {"load_average", report.machine.load_average}};
+  doc["machine"] = machine_json(report.machine);
   doc["workload"] = report.workload;
   doc["description"] = report.description;
   doc["quick"] = report.quick;

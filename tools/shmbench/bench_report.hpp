@@ -36,6 +36,8 @@ struct MachineInfo {
 MachineInfo describe_machine();
 // "2 cpus, AMD EPYC, Linux 6.1.0, Debian GNU/Linux 12 (bookworm), load 0.05"
 std::string machine_line(const MachineInfo& machine);
+// {"cpus", "cpu_model", "kernel", "os", "load_average"}
+boost::json::object machine_json(const MachineInfo& machine);
 
 // Throughput and latency of one operation by one system.
 struct ThroughputRow {
@@ -121,6 +123,7 @@ struct BenchReport {
   std::string description;  // what is measured, and the session shape
   bool quick = false;
   MachineInfo machine;
+  bool machine_above = false;  // printed once above several reports (shmbench all): no machine line
   std::string peer;  // "redis 7.0.15", or "n/a"
   std::string peer_origin = "same run, 127.0.0.1";  // printed after the peer's name
   boost::json::object parameters;  // sizes and counts the workload ran with
@@ -135,8 +138,9 @@ struct BenchReport {
   double elapsed_s = 0;
 };
 
-// Machine line, parameters, the throughput table (with ours/peer ops/s) and
-// the memory table (with ours/peer bytes per session), then notes.
+// Machine line, parameters, the throughput table (with ours/peer ops/s on
+// each peer's row) and the memory table (with ours/peer bytes per session on
+// each peer's row), then notes.
 // The lines above every table: machine, peer, workload and its parameters,
 // the description, then a blank line.
 void print_report_header(std::ostream& out, const BenchReport& report);
@@ -144,6 +148,7 @@ void print_tables(std::ostream& out, const BenchReport& report);
 
 // {"machine", "workload", "description", "quick", "peer", "parameters", "results",
 //  "memory", "notes", "elapsed_s"}; figures the peer could not give are null.
+// "ours_per_peer" is set on peer rows (null on ours).
 boost::json::object to_json(const BenchReport& report);
 
 }  // namespace shmsession::bench

@@ -1,12 +1,6 @@
 #include "tools/shmbench/redis_peer.hpp"
 
-#include <arpa/inet.h>
-#include <fcntl.h>
 #include <hiredis/hiredis.h>
-#include <netinet/in.h>
-#include <signal.h>
-#include <spawn.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 
 #include <cerrno>
@@ -15,8 +9,7 @@
 #include <thread>
 
 #include "tools/shmbench/interrupt_cleanup.hpp"
-
-extern char** environ;
+#include "tools/shmbench/peer_process.hpp"
 
 namespace shmsession::bench {
 
@@ -26,40 +19,12 @@ constexpr auto kStartupTimeout = std::chrono::seconds{5};
 constexpr auto kStopGrace = std::chrono::seconds{3};
 constexpr int kStartAttempts = 3;
 
-// A port that was free a moment ago: bind port 0 on loopback, read it, close.
-int pick_free_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) throw std::runtime_error(std::string("socket: ") + std::strerror(errno));
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t length = sizeof address;
-  const bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0 &&
-                  ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) == 0;
-  const int saved = errno;
-  ::close(fd);
-  if (!ok) throw std::runtime_error(std::string("finding a free port: ") + std::strerror(saved));
-  return ntohs(address.sin_port);
-}
-
-// Spawns the server with stdin/stdout/stderr on /dev/null (nothing of it may
-// reach our stdout). Returns the pid, or -errno if it could not be run.
+// The standard arguments: no persistence, loopback only, in the foreground.
 pid_t spawn_server(const std::string& program, int port, const std::vector<std::string>& extra_args) {
-  const std::string port_text = std::to_string(port);
-  std::vector<std::string> args = {program, "--port", port_text, "--bind", "127.0.0.1", "--save", "",
+  std::vector<std::string> args = {program, "--port", std::to_string(port), "--bind", "127.0.0.1", "--save", "",
                                    "--appendonly", "no", "--daemonize", "no", "--dir", "/tmp"};
   args.insert(args.end(), extra_args.begin(), extra_args.end());
-  std::vector<char*> argv;
-  for (auto& arg : args) argv.push_back(arg.data());
-  argv.push_back(nullptr);
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  for (int fd = 0; fd <= 2; ++fd)
-    posix_spawn_file_actions_addopen(&actions, fd, "/dev/null", fd == 0 ? O_RDONLY : O_WRONLY, 0);
-  pid_t pid = -1;
-  const int rc = ::posix_spawnp(&pid, program.c_str(), &actions, nullptr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  return rc == 0 ? pid : -rc;
+  return spawn_quietly(std::move(args));
 }
 
 bool answers_ping(int port) {
@@ -86,19 +51,6 @@ Startup wait_until_ready(pid_t pid, int port) {
     std::this_thread::sleep_for(std::chrono::milliseconds{20});
   }
   return Startup::TimedOut;
-}
-
-void kill_and_reap(pid_t pid) noexcept {
-  ::kill(pid, SIGTERM);
-  const auto deadline = std::chrono::steady_clock::now() + kStopGrace;
-  while (std::chrono::steady_clock::now() < deadline) {
-    const pid_t done = ::waitpid(pid, nullptr, WNOHANG);
-    if (done == pid || (done < 0 && errno != EINTR)) return;
-    std::this_thread::sleep_for(std::chrono::milliseconds{10});
-  }
-  ::kill(pid, SIGKILL);
-  while (::waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
-  }
 }
 
 }  // namespace
@@ -140,7 +92,7 @@ RedisServer::~RedisServer() { stop(); }
 
 void RedisServer::stop() noexcept {
   if (::getpid() != owner_) return;
-  if (pid_ > 0) kill_and_reap(pid_);
+  if (pid_ > 0) kill_and_reap(pid_, kStopGrace);
   pid_ = -1;
   unregister_cleanup(cleanup_slot_);
   cleanup_slot_ = -1;

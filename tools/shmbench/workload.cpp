@@ -63,4 +63,21 @@ std::optional<RedisServer> start_redis_peer(const RunOptions& options, BenchRepo
   return server;
 }
 
+std::optional<MemcachedServer> start_memcached_peer(const RunOptions& options, BenchReport& report) {
+  std::string why;
+  std::optional<MemcachedServer> server = MemcachedServer::start(options.memcached_program, &why);
+  if (report.peer == "n/a") report.peer = "redis n/a";  // which peer is missing, now that there are two
+  const std::string separator = report.peer.empty() ? "" : ", ";
+  if (!server) {
+    const std::string note = "peer memcached is n/a: " + why;
+    std::cerr << "shmbench: note: " << note << std::endl;
+    report.notes.push_back(note);
+    report.peer += separator + "memcached n/a";
+    return server;
+  }
+  MemcachedConnection connection = MemcachedConnection::connect(server->port());
+  report.peer += separator + "memcached " + connection.version();
+  return server;
+}
+
 }  // namespace shmsession::bench

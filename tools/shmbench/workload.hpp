@@ -18,6 +18,7 @@
 #include <string_view>
 
 #include "tools/shmbench/bench_report.hpp"
+#include "tools/shmbench/memcached_peer.hpp"
 #include "tools/shmbench/redis_peer.hpp"
 
 namespace shmsession::bench {
@@ -27,6 +28,7 @@ struct RunOptions {
   bool json = false;        // one JSON document on stdout instead of tables
   bool progress = true;     // progress lines on stderr
   std::string redis_program = "redis-server";
+  std::string memcached_program = "memcached";  // the second peer, where a workload fits it
   std::uint64_t seed = 20240601;  // of every random session sequence
 };
 
@@ -51,5 +53,11 @@ void progress(const RunOptions& options, std::string_view workload, const std::s
 // returns nullopt: the peer's figures are then reported as n/a. Throws if
 // redis runs but does not answer.
 std::optional<RedisServer> start_redis_peer(const RunOptions& options, BenchReport& report);
+
+// Starts the memcached peer, likewise: if memcached cannot be run, a note
+// says so and nullopt is returned (its figures are n/a); otherwise
+// report.peer gains ", memcached <version>". Throws if it runs but does not
+// answer.
+std::optional<MemcachedServer> start_memcached_peer(const RunOptions& options, BenchReport& report);
 
 }  // namespace shmsession::bench

@@ -233,6 +233,85 @@ std::vector<MemoryRow> measure_redis_memory(const PrimaryConfig& config, const R
   return rows;  // the server stops next: no need to flush a million keys
 }
 
+// --- memcached ----------------------------------------------------------
+
+// Each worker's keys of every session it visits: <id>:profile, :user, :flags.
+std::vector<std::array<std::string, 3>> memcached_keys(const WorkerInputs& inputs) {
+  std::vector<std::array<std::string, 3>> keys;
+  keys.reserve(inputs.ids.size());
+  for (const std::string& id : inputs.ids)
+    keys.push_back({memcached_key(id, kShapeNames[0]), memcached_key(id, kShapeNames[1]),
+                    memcached_key(id, kShapeNames[2])});
+  return keys;
+}
+
+void memcached_worker(WorkerContext& ctx, MemcachedConnection& memcached, const PrimaryConfig& config,
+                      const WorkerInputs& inputs, Operation op, int run) {
+  static_assert(kShapeNames[0] == kCommittedAttribute, "the committed attribute is keys[0]");
+  const std::vector<std::array<std::string, 3>> keys = memcached_keys(inputs);
+  const auto keys_at = [&](std::uint64_t k) -> const std::array<std::string, 3>& {
+    return keys[inputs.order[k % inputs.order.size()]];
+  };
+  if (op == Operation::Commit) {
+    std::string value = filler_value(kShapeAttributes[0].bytes, 'p');
+    const std::uint64_t base = stamp_base(run, ctx);
+    warm_then_measure(ctx, config, [&](std::uint64_t k) {
+      stamp_value(value, base | k);
+      memcached.set(keys_at(k)[0], value);
+    });
+    return;
+  }
+  warm_then_measure(ctx, config, [&](std::uint64_t k) {
+    const std::array<std::string, 3>& session = keys_at(k);
+    if (memcached.get_count(session) != session.size())
+      throw std::runtime_error("memcached: multi-get of " + session[0] + " did not return the 3 attributes");
+  });
+}
+
+std::vector<ThroughputRow> measure_memcached(const PrimaryConfig& config, const RunOptions& options,
+                                             const MemcachedServer& server) {
+  // Requires: a fresh server (memcached's flush_all only marks items invalid).
+  MemcachedConnection memcached = MemcachedConnection::connect(server.port());
+  progress(options, kName, "memcached: loading " + std::to_string(config.sessions) + " sessions");
+  memcached.load_sessions(0, config.sessions);
+  std::vector<ThroughputRow> rows;
+  int run = 0;
+  for (Operation op : kOperations) {
+    for (int processes : kProcessCounts) {
+      ++run;
+      progress(options, kName,
+               "memcached: " + operation_name(op) + ", " + std::to_string(processes) + " client(s)");
+      const LoopResult loop = run_in_processes(processes, [&](WorkerContext& ctx) {
+        MemcachedConnection own = MemcachedConnection::connect(server.port());
+        const WorkerInputs inputs = make_inputs(config, ctx);
+        memcached_worker(ctx, own, config, inputs, op, run);
+      });
+      rows.push_back(throughput_row(operation_name(op), kMemcachedSystem, loop));
+    }
+  }
+  return rows;
+}
+
+std::vector<MemoryRow> measure_memcached_memory(const PrimaryConfig& config, const RunOptions& options,
+                                                const MemcachedServer& server) {
+  // Requires: a fresh server. (flush_all only marks items invalid; their
+  // bytes stay counted until the same keys are set again.)
+  MemcachedConnection memcached = MemcachedConnection::connect(server.port());
+  const std::uint64_t before = memcached.stats_bytes();
+  std::vector<MemoryRow> rows;
+  std::uint64_t loaded = 0;
+  for (std::uint64_t sessions : config.memory_sessions) {
+    progress(options, kName, "memcached: memory at " + std::to_string(sessions) + " sessions");
+    memcached.load_sessions(loaded, sessions);
+    loaded = sessions;
+    const std::uint64_t used = memcached.stats_bytes();
+    rows.push_back({sessions, std::string(kMemcachedSystem), true,
+                    (static_cast<double>(used) - static_cast<double>(before)) / static_cast<double>(sessions),
+                    static_cast<double>(shape_payload_bytes())});
+  }
+  return rows;
+}
+
 // --- the report ---------------------------------------------------------
 
 void describe(BenchReport& report, const PrimaryConfig& config) {
@@ -246,24 +325,32 @@ void describe(BenchReport& report, const PrimaryConfig& config) {
                        {"seed", config.seed}};
 }
 
-// Ours and the peer's rows side by side: per operation, per process count.
-std::vector<ThroughputRow> pair_rows(const std::vector<ThroughputRow>& ours,
-                                     const std::vector<ThroughputRow>& peer) {
+// Ours and the peers' rows side by side: per operation, per process count.
+// A peer that was not available has n/a rows.
+std::vector<ThroughputRow> side_by_side(const std::vector<ThroughputRow>& ours,
+                                        const std::vector<ThroughputRow>& redis,
+                                        const std::vector<ThroughputRow>& memcached) {
   std::vector<ThroughputRow> rows;
   for (std::size_t i = 0; i < ours.size(); ++i) {
     rows.push_back(ours[i]);
-    rows.push_back(i < peer.size() ? peer[i] : unavailable_row(ours[i].operation, kRedisSystem, ours[i].processes));
+    rows.push_back(i < redis.size() ? redis[i] : unavailable_row(ours[i].operation, kRedisSystem, ours[i].processes));
+    rows.push_back(i < memcached.size() ? memcached[i]
+                                        : unavailable_row(ours[i].operation, kMemcachedSystem, ours[i].processes));
   }
   return rows;
 }
 
-std::vector<MemoryRow> pair_rows(const std::vector<MemoryRow>& ours, const std::vector<MemoryRow>& peer) {
+std::vector<MemoryRow> side_by_side(const std::vector<MemoryRow>& ours, const std::vector<MemoryRow>& redis,
+                                    const std::vector<MemoryRow>& memcached) {
   std::vector<MemoryRow> rows;
+  const auto peer_row = [&](const std::vector<MemoryRow>& peer, std::size_t i, std::string_view system) {
+    return i < peer.size() ? peer[i]
+                           : MemoryRow{ours[i].sessions, std::string(system), false, 0, ours[i].payload_per_session};
+  };
   for (std::size_t i = 0; i < ours.size(); ++i) {
     rows.push_back(ours[i]);
-    rows.push_back(i < peer.size() ? peer[i]
-                                   : MemoryRow{ours[i].sessions, std::string(kRedisSystem), false, 0,
-                                               ours[i].payload_per_session});
+    rows.push_back(peer_row(redis, i, kRedisSystem));
+    rows.push_back(peer_row(memcached, i, kMemcachedSystem));
   }
   return rows;
 }
@@ -279,15 +366,30 @@ BenchReport run_primary(const RunOptions& options) {
   std::optional<RedisServer> peer = start_redis_peer(options, report);
 
   const std::vector<ThroughputRow> ours = measure_ours(config, options);
-  const std::vector<ThroughputRow> theirs = peer ? measure_redis(config, options, *peer) : std::vector<ThroughputRow>{};
-  report.results = pair_rows(ours, theirs);
-
+  const std::vector<ThroughputRow> redis = peer ? measure_redis(config, options, *peer) : std::vector<ThroughputRow>{};
   const std::vector<MemoryRow> ours_memory = measure_ours_memory(config, options);
-  const std::vector<MemoryRow> theirs_memory =
+  const std::vector<MemoryRow> redis_memory =
       peer ? measure_redis_memory(config, options, *peer) : std::vector<MemoryRow>{};
-  report.memory = pair_rows(ours_memory, theirs_memory);
-
   if (peer) peer->stop();
+
+  // memcached runs once Redis is gone: their largest memory steps never
+  // share the machine.
+  progress(options, kName, "starting the memcached peer");
+  std::optional<MemcachedServer> second = start_memcached_peer(options, report);
+  const std::vector<ThroughputRow> memcached =
+      second ? measure_memcached(config, options, *second) : std::vector<ThroughputRow>{};
+  std::vector<MemoryRow> memcached_memory;
+  if (second) {
+    second->stop();
+    std::optional<MemcachedServer> fresh = MemcachedServer::start(options.memcached_program, nullptr);
+    if (fresh) memcached_memory = measure_memcached_memory(config, options, *fresh);
+  }
+
+  report.results = side_by_side(ours, redis, memcached);
+  report.memory = side_by_side(ours_memory, redis_memory, memcached_memory);
+  report.notes.push_back("memcached: each attribute is the item <session id>:<attribute>; commit = set of it, "
+                         "read = one multi-get of the 3 (ASCII protocol, libmemcached); bytes/session from "
+                         "stats bytes (item sizes with headers, not slab-class rounding)");
   progress(options, kName, "done");
   report.elapsed_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   return report;

@@ -5,7 +5,10 @@
 // on disjoint halves of the sessions (aggregate ops/s, merged percentiles),
 // then segment bytes used per session at 100,000 and 1,000,000 sessions.
 // The Redis peer runs the same sequences in the same run: HSET / HMGET on
-// hash session:<id>, 1 and 2 client processes, INFO used_memory growth.
+// hash session:<id>, 1 and 2 client processes, INFO used_memory growth; then
+// (once Redis has stopped) the memcached peer: set of item
+// session:<id>:profile / one multi-get of the 3 items, stats bytes growth
+// on a fresh server.
 //
 // Thread safety: run_primary runs on one thread and forks workers.
 #pragma once
@@ -17,12 +20,16 @@
 namespace shmsession::bench {
 
 inline constexpr std::string_view kPrimaryDetails =
-    "Measures, for shmsession and a Redis peer started by this run on 127.0.0.1:\n"
-    "  commit: one 1 KiB attribute (profile) to a random session (Redis: HSET)\n"
-    "  read:   the 3 attributes of a random session (Redis: HMGET)\n"
+    "Measures, for shmsession and Redis and memcached peers started by this run on\n"
+    "127.0.0.1 (one after the other):\n"
+    "  commit: one 1 KiB attribute (profile) to a random session (Redis: HSET;\n"
+    "          memcached: set of the item <session id>:profile)\n"
+    "  read:   the 3 attributes of a random session (Redis: HMGET; memcached: one\n"
+    "          multi-get of <session id>:profile, :user and :flags)\n"
     "on 100,000 sessions (--quick: 10,000), by 1 process and by 2 processes on\n"
     "disjoint session ranges (aggregate ops/s, merged p50/p99); and memory: bytes\n"
-    "used per session (segment used_bytes growth; Redis used_memory growth) at\n"
+    "used per session (segment used_bytes growth; Redis used_memory growth;\n"
+    "memcached stats bytes growth on a fresh server) at\n"
     "100,000 and 1,000,000 sessions (--quick: 10,000 and 100,000).\n"
     "Session shape, identical on both sides: id session:<8 digits>; attributes\n"
     "profile 1024 B (the committed one), user 64 B, flags 16 B; a read fetches all\n"
