@@ -67,6 +67,13 @@ std::unique_ptr<ChildProcess> dying_releaser(const std::string& store, const std
   });
 }
 
+// The queue length of the store's only locked session once it reaches
+// `length` (the waiters are separate processes), or as it is after 1 s.
+std::size_t wait_until_queued(const Store& s, std::size_t length) {
+  for (int i = 0; i < 1000 && s.locks().at(0).queue.size() < length; ++i) std::this_thread::sleep_for(1ms);
+  return s.locks().at(0).queue.size();
+}
+
 }  // namespace
 
 BOOST_AUTO_TEST_CASE(killed_before_publish_leaves_the_old_version) {
@@ -180,9 +187,8 @@ BOOST_AUTO_TEST_CASE(a_hand_over_killed_halfway_still_reaches_every_waiter) {
     waiters.push_back(lock_waiter(g.name(), "locked", name));
     BOOST_REQUIRE_MESSAGE(wait_until_in_futex(waiters.back()->pid(), 10s), name << " never waited");
     // Queued, not just asleep: the lock shows it.
-    for (int i = 0; i < 1000 && s.locks().at(0).queue.size() < waiters.size(); ++i) std::this_thread::sleep_for(1ms);
+    BOOST_REQUIRE_EQUAL(wait_until_queued(s, waiters.size()), waiters.size());
   }
-  BOOST_REQUIRE_EQUAL(s.locks().at(0).queue.size(), 2u);
   go.notify();
   BOOST_REQUIRE_MESSAGE(parked.wait(10s), "the releaser never reached the hand-over");
   releaser->kill(SIGKILL);
@@ -211,8 +217,7 @@ BOOST_AUTO_TEST_CASE(a_waiter_dropped_by_a_dead_hand_over_asks_the_next_holder) 
   BOOST_REQUIRE(holding.wait(10s));
   auto waiter = lock_waiter(g.name(), "locked", "waiter");
   BOOST_REQUIRE(wait_until_in_futex(waiter->pid(), 10s));
-  for (int i = 0; i < 1000 && s.locks().at(0).queue.empty(); ++i) std::this_thread::sleep_for(1ms);
-  BOOST_REQUIRE_EQUAL(s.locks().at(0).queue.size(), 1u);
+  BOOST_REQUIRE_EQUAL(wait_until_queued(s, 1), 1u);
   go.notify();
   BOOST_REQUIRE(parked.wait(10s));
   // The waiter may not look before this process took the lock.
@@ -262,10 +267,9 @@ BOOST_AUTO_TEST_CASE(a_lock_asked_back_as_it_is_granted_is_still_handed_on) {
     return asked ? 0 : 1;
   });
   BOOST_REQUIRE(wait_until_in_futex(sticky->pid(), 10s));
-  for (int i = 0; i < 1000 && s.locks().at(0).queue.empty(); ++i) std::this_thread::sleep_for(1ms);
+  BOOST_REQUIRE_EQUAL(wait_until_queued(s, 1), 1u);
   auto second = lock_waiter(g.name(), "locked", "second");
-  for (int i = 0; i < 1000 && s.locks().at(0).queue.size() < 2; ++i) std::this_thread::sleep_for(1ms);
-  BOOST_REQUIRE_EQUAL(s.locks().at(0).queue.size(), 2u);
+  BOOST_REQUIRE_EQUAL(wait_until_queued(s, 2), 2u);
   s.release("locked", held);  // grants the sticky waiter and asks it back at once
   const int sticky_code = sticky->wait_for(15s);
   BOOST_TEST(sticky_code != -1);
