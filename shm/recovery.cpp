@@ -330,7 +330,12 @@ bool index_sound(Generation& g) {
 // its tables, records and blobs occupy in the segment.
 std::uint64_t check_shard(Generation& g, Shard& shard, CheckReport& report) {
   std::uint64_t bytes = block_bytes(g, shard.table.get());
-  if (shard.spare) bytes += block_bytes(g, shard.spare.get());
+  if (const BlobHeader* spare = shard.spare.get()) {
+    bytes += block_bytes(g, spare);
+    // take_spare trusts the recorded capacity: more than the block holds
+    // would let the next commit write past it.
+    if (spare->capacity > g.segment.get_segment_manager()->size(spare)) ++report.damaged_spares;
+  }
   std::uint64_t sessions = 0, attributes = 0, payload = 0;
   const std::uint64_t limit = g.segment.get_size();
   for_each_record(shard, [&](SessionRecord* r) {
@@ -394,6 +399,10 @@ void check_generation(Generation& g, CheckReport& report) {
   if (report.miscounted_shards != 0)
     report.problems.push_back(std::to_string(report.miscounted_shards) +
                               " shard(s) have counters that disagree with their records");
+  if (report.damaged_spares != 0)
+    report.problems.push_back(std::to_string(report.damaged_spares) +
+                              " shard(s) keep a spare blob that claims more bytes than it was given; "
+                              "'shmctl recover' rebuilds the store");
   if (!report.allocator_ok) report.problems.push_back(allocator_why + "; the next allocation (or 'shmctl recover') rebuilds the store");
   if (!report.index_ok)
     report.problems.push_back("the named-object index is poisoned (a process died attaching); "
@@ -461,6 +470,7 @@ RecoveryReport Store::recover(bool rebuild) {
     else if (!found.index_ok) report.reason = "the named-object index is poisoned";
     else if (found.damaged_sessions != 0) report.reason = std::to_string(found.damaged_sessions) + " damaged session(s)";
     else if (found.miscounted_shards != 0) report.reason = "shard counters disagree with their records";
+    else if (found.damaged_spares != 0) report.reason = "a spare blob claims more bytes than it was given";
     else if (rebuild) report.reason = "requested";
     if (report.shard_repairs + report.locks_revoked + report.slots_freed != 0) report.action = "repaired";
     if (report.reason.empty()) return;

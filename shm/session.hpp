@@ -148,6 +148,7 @@ struct CheckReport {
   std::vector<std::string> damaged_ids;  // the first few of them
   std::uint64_t shard_repairs = 0;       // shard locks this check took over from a dead holder
   std::uint64_t miscounted_shards = 0;   // shard counters that disagree with a recount
+  std::uint64_t damaged_spares = 0;      // shard spare blobs claiming more bytes than their block
   std::uint64_t dead_lock_holders = 0;   // session locks held by processes that no longer run
   std::uint64_t dead_waiters = 0;        // lock waiter slots of processes that no longer run
   std::uint64_t dead_process_slots = 0;  // process slots of processes that no longer run

@@ -236,12 +236,25 @@ static void* take_spare(Shard& shard, std::uint64_t size, std::uint64_t& capacit
   return spare;
 }
 
-// Keeps a blob nobody references as the shard's spare if the slot is free;
-// returns what the caller must free after unlocking. Shard lock held.
-static void* keep_as_spare(Shard& shard, void* blob) {
+// Keeps a built blob nobody references any more as the shard's spare if
+// the slot is free; returns what the caller must free after unlocking.
+// Requires: `blob`'s header was written by build_blob (its capacity is the
+// bytes really allocated: take_spare trusts it). Shard lock held.
+static void* keep_as_spare(Shard& shard, BlobHeader* blob) {
   if (blob == nullptr || shard.spare) return blob;
-  shard.spare = static_cast<BlobHeader*>(blob);
+  shard.spare = blob;
   return nullptr;
+}
+
+// Keeps a block that was allocated for a commit and never built (the
+// session moved while it was allocated) as the spare: memory from the
+// allocator is raw, whatever an earlier blob left there, so its header is
+// written first. Shard lock held; returns what the caller must free.
+static void* keep_raw_as_spare(Shard& shard, void* mem, std::uint64_t allocated) {
+  if (shard.spare) return mem;
+  auto* b = new (mem) BlobHeader{};
+  b->capacity = allocated;
+  return keep_as_spare(shard, b);
 }
 
 // Builds and publishes the next version into `mem` (shard lock held). The
@@ -327,6 +340,7 @@ static CommitRound commit_round(Generation& s, Shard& shard, std::string_view id
   if (!round.version) {
     void* mem = s.allocate(plan.size);
     if (mem == nullptr) s.throw_full(plan.size, "this commit");
+    run_test_hook(HookPoint::kCommitAllocated);
     ShardGuard guard(s, shard);
     SessionRecord* r = find_record(shard, id, hash);
     // A token revoked meanwhile fails the plan too; the next round refuses it.
@@ -334,7 +348,7 @@ static CommitRound commit_round(Generation& s, Shard& shard, std::string_view id
       // Same blob as planned, so the same version to build on.
       round.version = publish(s, shard, r, plan, prepared, mem, plan.size, now, next_version(r, rules, id), to_free);
     } else {
-      to_free = keep_as_spare(shard, mem);
+      to_free = keep_raw_as_spare(shard, mem, plan.size);
     }
   }
   s.deallocate(to_free);

@@ -41,6 +41,10 @@ enum class HookPoint {
   // In a process whose wait for a process lock just ended in a grant,
   // before it records the lock as held (no shard lock held).
   kWaiterGranted,
+  // In a commit that planned under its shard lock and allocated the new
+  // blob outside it, before it locks the shard again to publish (no lock
+  // held): another process may move the session meanwhile.
+  kCommitAllocated,
 };
 
 using TestHook = void (*)(HookPoint);

@@ -44,6 +44,7 @@ boost::json::object check_json(const std::string& store, const CheckReport& r) {
       {"damaged_ids", json_strings(r.damaged_ids)},
       {"shard_repairs", r.shard_repairs},
       {"miscounted_shards", r.miscounted_shards},
+      {"damaged_spares", r.damaged_spares},
       {"dead_lock_holders", r.dead_lock_holders},
       {"dead_waiters", r.dead_waiters},
       {"dead_process_slots", r.dead_process_slots},
