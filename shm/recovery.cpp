@@ -36,7 +36,6 @@ constexpr std::size_t kListedIds = 16;  // ids a report names
 // names, so it never meets a user's store.
 std::string rebuild_name(const std::string& name) { return name + "~rebuild"; }
 
-std::string shm_path(const std::string& name) { return "/dev/shm/" + name; }
 
 bool same_store(const Generation& a, const Generation& b) {
   return std::memcmp(a.header->store_id, b.header->store_id, sizeof a.header->store_id) == 0;
@@ -314,17 +313,9 @@ void Store::Impl::throw_unsettled() const {
 
 namespace {
 
-// Sound unless poisoned (or missing the header); an index held by a live
-// process for a whole second is reported too.
-bool index_sound(Generation& g) {
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(1);
-  for (;;) {
-    HeaderLookup found = find_header(g.segment);
-    if (!found.index_busy) return !found.index_poisoned && found.header != nullptr;
-    if (std::chrono::steady_clock::now() >= deadline) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
-}
+// The header is found where it was found at attach. The index is not
+// locked for it: nothing writes it once the segment is published.
+bool index_sound(Generation& g) { return find_header(g.segment) == g.header; }
 
 // Verifies one shard (its lock held) into the report; returns the bytes
 // its tables, records and blobs occupy in the segment.
@@ -364,7 +355,7 @@ std::uint64_t check_shard(Generation& g, Shard& shard, CheckReport& report) {
 void check_generation(Generation& g, CheckReport& report) {
   report = CheckReport{};
   report.generation = g.root->generation;
-  report.index_ok = !g.index_poisoned && index_sound(g);
+  report.index_ok = index_sound(g);
   std::string allocator_why;
   report.allocator_ok = g.allocator_sane(allocator_why);
   const std::uint64_t repairs_before = g.root->lock_recoveries.load();
@@ -405,8 +396,8 @@ void check_generation(Generation& g, CheckReport& report) {
                               "'shmctl recover' rebuilds the store");
   if (!report.allocator_ok) report.problems.push_back(allocator_why + "; the next allocation (or 'shmctl recover') rebuilds the store");
   if (!report.index_ok)
-    report.problems.push_back("the named-object index is poisoned (a process died attaching); "
-                              "the next attach (or 'shmctl recover') rebuilds the store");
+    report.problems.push_back("the named-object index no longer leads to the store's header (the segment is "
+                              "damaged); 'shmctl recover' rebuilds the store");
 }
 
 }  // namespace
@@ -467,7 +458,7 @@ RecoveryReport Store::recover(bool rebuild) {
     CheckReport found;
     check_generation(g, found);
     if (!found.allocator_ok) report.reason = "the allocator is poisoned";
-    else if (!found.index_ok) report.reason = "the named-object index is poisoned";
+    else if (!found.index_ok) report.reason = "the named-object index is damaged";
     else if (found.damaged_sessions != 0) report.reason = std::to_string(found.damaged_sessions) + " damaged session(s)";
     else if (found.miscounted_shards != 0) report.reason = "shard counters disagree with their records";
     else if (found.damaged_spares != 0) report.reason = "a spare blob claims more bytes than it was given";

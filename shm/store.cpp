@@ -3,6 +3,9 @@
 #include "shm/store.hpp"
 
 #include <sys/random.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <chrono>
 #include <cstring>
 #include <limits>
@@ -25,7 +28,6 @@ using namespace shm::detail;
 
 namespace {
 
-constexpr auto kInitWait = std::chrono::seconds(2);
 constexpr std::uint32_t kWaiterSlots = 4096;   // processes waiting for locks, store-wide
 constexpr std::uint32_t kProcessSlots = 1024;  // processes holding locks, store-wide
 
@@ -121,27 +123,17 @@ void bind_root(Generation& g) {
   g.shard_mask = g.root->shard_count - 1;
 }
 
-// Waits (bounded) for a creator still building the segment, then checks the
-// header. A process killed inside the named-object index poisoned it: the
-// header is then read without the lock, and attach rebuilds the store.
+// Checks the header of a segment found under a store's name. A store is
+// only ever published under its name once it is ready (create and rebuild
+// build it under a private name first), so a header that is missing or not
+// ready is never a creator still at work.
 // Throws: Corrupt, LayoutMismatch.
 void check_header(Generation& g) {
-  auto deadline = std::chrono::steady_clock::now() + kInitWait;
-  for (;;) {
-    HeaderLookup found = find_header(g.segment);
-    g.header = found.header;
-    g.index_poisoned = found.index_poisoned;
-    if (g.header && g.header->init_state.load(std::memory_order_acquire) == kInitReady) break;
-    if (std::chrono::steady_clock::now() >= deadline) {
-      if (found.index_busy)
-        throw Error(Errc::Io, "the named-object index of store '" + g.name + "' stayed locked by another process for " +
-                                  std::to_string(kInitWait.count()) + " s; try again");
-      throw Error(Errc::Corrupt, "store '" + g.name +
-                                     "' was never fully created (its creator died while creating it, "
-                                     "or it is not a shmsession store); destroy it and create it again");
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(found.index_busy ? 1 : 5));
-  }
+  g.header = find_header(g.segment);
+  if (g.header == nullptr || g.header->init_state.load(std::memory_order_acquire) != kInitReady)
+    throw Error(Errc::Corrupt, "store '" + g.name +
+                                   "' was never fully created (its creator died while creating it, or it is "
+                                   "not a shmsession store); destroy it and create it again");
   const SegmentHeader& h = *g.header;
   if (h.magic != kSegmentMagic) throw Error(Errc::Corrupt, "segment '" + g.name + "' is not a shmsession store");
   if (h.layout_version != kLayoutVersion)
@@ -158,19 +150,24 @@ void check_header(Generation& g) {
 
 namespace shm::detail {
 
-HeaderLookup find_header(bip::managed_shared_memory& segment) {
-  HeaderLookup out;
-  auto lookup = [&] {
-    run_test_hook(HookPoint::kInsideIndex);
-    out.header = segment.find_no_lock<SegmentHeader>(kHeaderObjectName).first;
-  };
-  try {
-    out.index_busy = !segment.try_atomic_func(lookup);
-  } catch (const bip::lock_exception&) {
-    out.index_poisoned = true;
-    out.header = segment.find_no_lock<SegmentHeader>(kHeaderObjectName).first;
+SegmentHeader* find_header(bip::managed_shared_memory& segment) {
+  run_test_hook(HookPoint::kInsideIndex);
+  return segment.find_no_lock<SegmentHeader>(kHeaderObjectName).first;
+}
+
+std::string private_segment_name(const std::string& store_name, const char* purpose) {
+  return store_name + "~" + purpose + "." + std::to_string(::getpid());
+}
+
+void publish_segment(const std::string& private_name, const std::string& store_name) {
+  const std::string from = shm_path(private_name);
+  if (::link(from.c_str(), shm_path(store_name).c_str()) != 0) {
+    const int e = errno;
+    ::unlink(from.c_str());
+    if (e == EEXIST) throw Error(Errc::AlreadyExists, "store '" + store_name + "' already exists");
+    throw Error(Errc::Io, "cannot publish store '" + store_name + "': " + std::strerror(e));
   }
-  return out;
+  ::unlink(from.c_str());
 }
 
 std::unique_ptr<Generation> create_generation(const std::string& shm_name, const std::string& store_name,
@@ -256,8 +253,16 @@ Store Store::create(std::string_view name, const CreateOptions& options) {
   validate_store_name(name);
   validate_options(options);
   std::string n(name);
-  std::unique_ptr<Generation> g = create_generation(n, n, options, NewGeneration{});
+  if (exists(n)) throw Error(Errc::AlreadyExists, "store '" + n + "' already exists");
+  // Built under a private name and published whole: an attacher never sees
+  // a store being created, so it never needs the named-object index's lock
+  // (a process killed holding it would leave it locked for good), and a
+  // creator that fails or dies leaves nothing under the store's name.
+  const std::string private_name = private_segment_name(n, "create");
+  bip::shared_memory_object::remove(private_name.c_str());  // left by a dead creator that had this pid
+  std::unique_ptr<Generation> g = create_generation(private_name, n, options, NewGeneration{});
   g->header->init_state.store(kInitReady, std::memory_order_release);
+  publish_segment(private_name, n);
   return Store(std::make_unique<Impl>(std::move(g)));
 }
 
@@ -265,8 +270,7 @@ Store Store::attach(std::string_view name) {
   validate_store_name(name);
   auto impl = std::make_unique<Impl>(attach_generation(std::string(name)));
   Generation& g = impl->gen();
-  if (g.index_poisoned) impl->rebuild_after(g, "the segment's named-object index is poisoned");
-  else if (g.root->moved.load(std::memory_order_acquire) != 0) impl->gen_checked();
+  if (g.root->moved.load(std::memory_order_acquire) != 0) impl->gen_checked();
   return Store(std::move(impl));
 }
 

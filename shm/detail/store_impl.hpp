@@ -62,7 +62,6 @@ struct Generation {
   Shard* shards = nullptr;
   ChangeSlot* ring = nullptr;
   std::uint32_t shard_mask = 0;
-  bool index_poisoned = false;  // attach found the named-object index unusable
 
   // Process locks held through this generation (guarded by locks_mutex).
   std::mutex locks_mutex;
@@ -112,19 +111,24 @@ struct Generation {
 };
 
 // The segment's header, looked up in Boost's named-object index without
-// ever sleeping on the index mutex, like Boost's allocator mutex
-// (StoreRoot::allocator_mutex): a sleeper on one of Boost's mutexes whose
-// holder is killed may be left asleep (Boost 1.81 gives the dead holder's
-// mutex up as not recoverable). Busy: a live process holds the index now
-// (look again). Poisoned: a process died inside it; the header,
-// constructed once before the store was ready and never touched again, is
-// then read without the lock.
-struct HeaderLookup {
-  SegmentHeader* header = nullptr;
-  bool index_busy = false;
-  bool index_poisoned = false;
-};
-HeaderLookup find_header(bip::managed_shared_memory& segment);
+// its lock (nullptr if absent). Safe because the index is written only
+// while a segment is built under a private name, before it is published
+// under the store's name; so attach takes no lock at all, and a process
+// killed at any point of attach holds nothing another process waits for.
+SegmentHeader* find_header(bip::managed_shared_memory& segment);
+
+// The private name a segment is built under before it is published, e.g.
+// "shop~create.1234" ('~' is not allowed in store names).
+std::string private_segment_name(const std::string& store_name, const char* purpose);
+
+// Puts the ready segment built under `private_name` in place under
+// `store_name` (link(2): fails if the name is taken) and drops the private
+// name; on failure the private segment is removed.
+// Throws: AlreadyExists, Io.
+void publish_segment(const std::string& private_name, const std::string& store_name);
+
+// The file behind a segment name (POSIX shared memory on Linux).
+inline std::string shm_path(const std::string& name) { return "/dev/shm/" + name; }
 
 // Maps the store's segment as it is now under `name` and checks its header.
 // Throws: NotFound, Corrupt, LayoutMismatch, Io.
