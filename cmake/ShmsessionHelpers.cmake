@@ -37,14 +37,21 @@ function(shmsession_tool name)
   set_property(GLOBAL APPEND PROPERTY SHMSESSION_TOOLS ${name})
 endfunction()
 
-# shmsession_test(NAME SOURCES ... DEPS ... [LABELS ...] [TIMEOUT s])
+# shmsession_test(NAME SOURCES ... DEPS ... [LABELS ...] [TIMEOUT s] [NO_PCH])
 # A Boost.Test executable registered with CTest; every test goes through
-# here so none silently drops out of the suite.
+# here so none silently drops out of the suite. It reuses the tests' shared
+# precompiled header (test/CMakeLists.txt) unless NO_PCH: g++ 12 rejects
+# graph_oarchive_test's brace-initialised vectors of graph::Change when
+# they are compiled against the precompiled header (it builds with the same
+# header included as text).
 function(shmsession_test name)
-  cmake_parse_arguments(ARG "" "TIMEOUT" "SOURCES;DEPS;LABELS" ${ARGN})
+  cmake_parse_arguments(ARG "NO_PCH" "TIMEOUT" "SOURCES;DEPS;LABELS" ${ARGN})
   add_executable(${name} ${ARG_SOURCES})
   target_link_libraries(${name} PRIVATE ${ARG_DEPS} shmsession_test_support)
   shmsession_target_options(${name})
+  if(NOT ARG_NO_PCH)
+    target_precompile_headers(${name} REUSE_FROM shmsession_test_pch)
+  endif()
   add_test(NAME ${name} COMMAND ${name} --log_level=test_suite)
   if(NOT ARG_TIMEOUT)
     set(ARG_TIMEOUT 300)

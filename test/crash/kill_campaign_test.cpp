@@ -29,7 +29,6 @@
 //                                         rebuild-after-rename, hand-over
 // A worker's store call that reaches 1 s is pictured on stderr while it
 // lasts (stacks through gdb, when installed).
-#define BOOST_TEST_MODULE kill_campaign
 #include <boost/test/unit_test.hpp>
 
 #include <stdlib.h>

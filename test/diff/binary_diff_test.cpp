@@ -1,6 +1,5 @@
 // Binary patches: round trips over random edits, the choice of method, and
 // refusal of malformed or hostile patches.
-#define BOOST_TEST_MODULE binary_diff
 #include <boost/test/unit_test.hpp>
 
 #include <functional>

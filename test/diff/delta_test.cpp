@@ -1,6 +1,5 @@
 // Session deltas: frame round trips, make_delta/apply_delta, and refusal of
 // truncated, damaged, forged and oversized frames.
-#define BOOST_TEST_MODULE delta
 #include <boost/test/unit_test.hpp>
 
 #include <xxhash.h>

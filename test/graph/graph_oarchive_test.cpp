@@ -1,6 +1,5 @@
 // GraphOArchive: the graph recorded for each kind of value, identity of
 // shared and cyclic objects, readable dumps, errors, and build speed.
-#define BOOST_TEST_MODULE graph_oarchive
 #include <boost/test/unit_test.hpp>
 
 #include <boost/archive/text_iarchive.hpp>

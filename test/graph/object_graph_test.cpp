@@ -1,5 +1,4 @@
 // Graph diff: which paths changed between a benchmark value and a new one.
-#define BOOST_TEST_MODULE object_graph
 #include <boost/test/unit_test.hpp>
 
 #include <boost/serialization/base_object.hpp>

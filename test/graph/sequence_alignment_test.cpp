@@ -1,5 +1,4 @@
 // Sequence alignment behind the graph diff of vectors and lists.
-#define BOOST_TEST_MODULE sequence_alignment
 #include <boost/test/unit_test.hpp>
 
 #include <random>

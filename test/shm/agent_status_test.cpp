@@ -1,6 +1,5 @@
 // The replication agent's claim and status block: one agent per store,
 // taken over when it dies, and a status readers always see whole.
-#define BOOST_TEST_MODULE agent_status
 #include <boost/test/unit_test.hpp>
 
 #include <signal.h>

@@ -1,6 +1,5 @@
 // The change log: every creation, commit, removal and expiry, in order, and
 // an honest "fell behind" when the ring overflows.
-#define BOOST_TEST_MODULE change_log
 #include <boost/test/unit_test.hpp>
 
 #include <chrono>

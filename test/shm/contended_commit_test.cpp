@@ -4,7 +4,6 @@
 // (plan under the shard lock, allocate outside it, publish under it) and its
 // other branch, where the session moved meanwhile and the block allocated
 // for it is kept as the shard's spare.
-#define BOOST_TEST_MODULE contended_commit
 #include <boost/test/unit_test.hpp>
 
 #include <signal.h>

@@ -1,6 +1,5 @@
 // Idle expiry. Expiry is wall-clock by design (a session idles for seconds),
 // so these tests wait real seconds; nothing here times an operation.
-#define BOOST_TEST_MODULE expiry
 #include <boost/test/unit_test.hpp>
 
 #include <thread>

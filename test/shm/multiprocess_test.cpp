@@ -1,6 +1,5 @@
 // Several real processes committing to one store at once: every commit
 // lands, none is lost, and readers never see a mix of two versions.
-#define BOOST_TEST_MODULE multiprocess
 #include <boost/test/unit_test.hpp>
 
 #include <string>

@@ -2,7 +2,6 @@
 // allocator or named-object index (rebuilt into a new generation that
 // every attached process moves to), and a rebuilder killed before or after
 // it put the new generation in place. Store::check and Store::recover.
-#define BOOST_TEST_MODULE recovery
 #include <boost/test/unit_test.hpp>
 
 #include <fcntl.h>

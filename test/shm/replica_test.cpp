@@ -1,6 +1,5 @@
 // apply_replica: a standby store follows a primary's commits and reaches
 // exactly the primary's versions.
-#define BOOST_TEST_MODULE replica
 #include <boost/test/unit_test.hpp>
 
 #include "shm/store.hpp"

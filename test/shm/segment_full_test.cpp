@@ -1,5 +1,4 @@
 // A full segment refuses the commit with SegmentFull and damages nothing.
-#define BOOST_TEST_MODULE segment_full
 #include <boost/test/unit_test.hpp>
 
 #include <vector>

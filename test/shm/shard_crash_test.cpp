@@ -2,7 +2,6 @@
 // detects the dead owner, repairs the shard and carries on; the session is
 // at the old or the new version, never torn, and the change log does not
 // stall. Test hooks park the child at the exact point before it is killed.
-#define BOOST_TEST_MODULE shard_crash
 #include <boost/test/unit_test.hpp>
 
 #include <signal.h>

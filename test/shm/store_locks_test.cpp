@@ -1,6 +1,5 @@
 // Process locks across real processes: tokens and fencing, FIFO queues,
 // release requests, dead holders and waiters, leases, timeouts.
-#define BOOST_TEST_MODULE store_locks
 #include <boost/test/unit_test.hpp>
 
 #include <signal.h>

@@ -1,5 +1,4 @@
 // Session operations of one process: create, read, commit, remove, iterate.
-#define BOOST_TEST_MODULE store_sessions
 #include <boost/test/unit_test.hpp>
 
 #include <map>

@@ -1,5 +1,4 @@
 // Store lifecycle: create, attach, remove, names, options, header checks.
-#define BOOST_TEST_MODULE store
 #include <boost/test/unit_test.hpp>
 
 #include <fcntl.h>

@@ -1,7 +1,6 @@
 // DeltaSource -> StandbyApplier in one process (no network yet): a standby
 // store converges on the primary while writers commit, after log overflow,
 // a damaged delta and a lost one.
-#define BOOST_TEST_MODULE backup_pipeline
 #include <boost/test/unit_test.hpp>
 
 #include <random>

@@ -4,7 +4,6 @@
 // Each time the server closes that connection with one log line naming the
 // reason, the standby keeps what it had, and a real agent (sync::Agent in
 // another thread) still replicates afterwards.
-#define BOOST_TEST_MODULE backup_server
 #include <boost/test/unit_test.hpp>
 
 #include <array>

@@ -1,6 +1,5 @@
 // Thread-level locks inside one process, and two processes taking turns on
 // one session through their client states.
-#define BOOST_TEST_MODULE client_concurrency
 #include <boost/test/unit_test.hpp>
 
 #include <atomic>

@@ -1,6 +1,5 @@
 // The client state of one process: tracked access, commit of only the
 // modified attributes, immutable types, comparison modes, refresh.
-#define BOOST_TEST_MODULE client
 #include <boost/test/unit_test.hpp>
 
 #include <boost/serialization/string.hpp>

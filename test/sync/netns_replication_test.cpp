@@ -8,7 +8,6 @@
 // Needs root, `ip` (Debian package iproute2) and the right to create network
 // namespaces; without them each test is skipped with one line saying why.
 // Once a namespace could be created, every later failure is a real one.
-#define BOOST_TEST_MODULE netns_replication
 #include <boost/test/unit_test.hpp>
 
 #include <arpa/inet.h>

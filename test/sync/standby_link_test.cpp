@@ -3,7 +3,6 @@
 // DeltaSource), and with bad input. Every bad frame ends the link with one
 // line naming the reason, an Error frame carrying it, and a standby exactly
 // as it was; a truncated frame waits without applying anything.
-#define BOOST_TEST_MODULE standby_link
 #include <boost/test/unit_test.hpp>
 
 #include <algorithm>

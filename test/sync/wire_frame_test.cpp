@@ -2,7 +2,6 @@
 // copes with any split, and bad input (wrong key, truncation, bit flips,
 // oversized or garbage frames, bad key files) is refused with Error(Corrupt)
 // or a key-file error, never a crash or an unbounded allocation.
-#define BOOST_TEST_MODULE wire_frame
 #include <boost/test/unit_test.hpp>
 
 #include <sys/stat.h>

@@ -9,7 +9,6 @@
 // workers are the same processes either way, so what is checked is what a
 // session sees when the kernel spreads its requests over workers: every
 // request sees the previous one's change, whichever worker made it.
-#define BOOST_TEST_MODULE appserver
 #include <boost/test/unit_test.hpp>
 
 #include <signal.h>

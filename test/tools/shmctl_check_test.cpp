@@ -3,7 +3,6 @@
 // object that is no store, and (in test-hooks builds) stores left behind by
 // processes SIGKILLed at chosen points. Exit statuses: check 0 clean, 3
 // problems found, 1 error; recover 0 or 1.
-#define BOOST_TEST_MODULE shmctl_check
 #include <boost/test/unit_test.hpp>
 
 #include <fcntl.h>

@@ -4,8 +4,8 @@
 // promise (STYLE.md, Errors).
 //
 // Requires: SHMCTL_PATH names the binary (shmctl_binary_test in
-// test/tools/CMakeLists.txt defines it) and the including file has defined
-// BOOST_TEST_MODULE first, as every test file does.
+// test/tools/CMakeLists.txt defines it); Boost.Test's main comes from
+// test/support/test_main.cpp.
 // Thread safety: call from the test's own thread (the assertions report to
 // Boost.Test). Each call runs shmctl as a process of its own, so it is safe
 // while other processes, forked children included, are attached to the store.

@@ -1,6 +1,5 @@
 // shmctl locks / unlock --force against real lock holders and waiters in
 // other processes.
-#define BOOST_TEST_MODULE shmctl_locks
 #include <boost/test/unit_test.hpp>
 
 #include <unistd.h>

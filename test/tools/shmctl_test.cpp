@@ -2,7 +2,6 @@
 // promise that any failure is one line on stderr with a non-zero status.
 // Each test uses its own store name, removed by a SegmentGuard even when the
 // test fails.
-#define BOOST_TEST_MODULE shmctl
 #include <boost/test/unit_test.hpp>
 
 #include <sys/stat.h>

@@ -1,0 +1,2 @@
+// The translation unit that builds the tests' shared precompiled header
+// (test/CMakeLists.txt); it has no code of its own.
