@@ -177,6 +177,7 @@ CreateOptions options_of(Generation& g) {
   o.max_lock_queue = g.root->max_lock_queue;
   struct stat st {};
   o.mode = ::stat(shm_path(g.name).c_str(), &st) == 0 ? (st.st_mode & 0777) : 0600;
+  o.reserve = st.st_blocks * 512 >= st.st_size;  // a sparse store stays sparse
   return o;
 }
 

@@ -2,18 +2,29 @@
 // the Impl helpers shared with store_sessions.cpp.
 #include "shm/store.hpp"
 
+#include <dirent.h>
+#include <fcntl.h>
 #include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <charconv>
 #include <chrono>
 #include <cstring>
 #include <limits>
 #include <thread>
+#include <type_traits>
 
 #include <boost/interprocess/exceptions.hpp>
+#include <boost/interprocess/managed_mapped_file.hpp>
 #include <boost/interprocess/shared_memory_object.hpp>
 
 #include "shm/detail/change_ring.hpp"
 #include "shm/detail/futex.hpp"
 #include "shm/detail/names.hpp"
+#include "shm/detail/process_identity.hpp"
 #include "shm/detail/session_table.hpp"
 #include "shm/detail/clock.hpp"
 #include "shm/detail/store_impl.hpp"
@@ -42,6 +53,23 @@ bip::interprocess_mutex& boost_allocator_mutex(bip::managed_shared_memory& segme
 
 bool is_power_of_two(std::uint64_t n) { return n != 0 && (n & (n - 1)) == 0; }
 
+std::uint32_t power_of_two_at_most(std::uint64_t n, std::uint32_t low, std::uint32_t high) {
+  std::uint32_t p = low;
+  while (p < high && std::uint64_t{p} * 2 <= n) p *= 2;
+  return p;
+}
+
+// Settles the settings left at 0 from the size, so that every size from
+// kMinSegmentBytes up leaves most of the segment to sessions: a shard per
+// 64 KiB (about 300 bytes each) up to 256 shards, a change-log entry (152
+// bytes) per 2 KiB up to 16384 entries. A 1 MiB store gets 16 shards and
+// 512 entries and keeps about 75% free; both maxima are reached by 32 MiB.
+CreateOptions with_sized_defaults(CreateOptions o) {
+  if (o.shards == 0) o.shards = power_of_two_at_most(o.size_bytes / (64 << 10), 1, 256);
+  if (o.change_log_capacity == 0) o.change_log_capacity = power_of_two_at_most(o.size_bytes / (2 << 10), 16, 16384);
+  return o;
+}
+
 void validate_options(const CreateOptions& o) {
   auto bad = [](const std::string& why) { throw Error(Errc::InvalidArgument, why); };
   if (o.size_bytes < kMinSegmentBytes) bad("segment size must be at least 1 MiB");
@@ -55,6 +83,92 @@ void validate_options(const CreateOptions& o) {
 
 std::string describe_ipc_error(const bip::interprocess_exception& e) {
   return std::string(e.what()) + " (" + std::strerror(e.get_native_error()) + ")";
+}
+
+// The file behind a segment name: glibc's shm_open puts it on the tmpfs at
+// /dev/shm.
+std::string segment_path(const std::string& shm_name) { return "/dev/shm/" + shm_name; }
+
+// A segment is built under a draft name that only its builder uses (the
+// store's name, "~creating.", the builder's pid and start time, a count;
+// '~' never appears in a store name) and published under the store's name
+// by link(2), which never replaces an existing name. So a creation that
+// fails, for any reason and at any step, removes only its own draft: never
+// a store another process created under the name meanwhile, and never
+// leaves a name behind.
+constexpr std::string_view kDraftInfix = "~creating.";
+
+std::string draft_name(const std::string& shm_name) {
+  static std::atomic<std::uint64_t> drafts{0};
+  const ProcessIdentity self = self_identity();
+  return shm_name + std::string(kDraftInfix) + std::to_string(self.pid) + "." + std::to_string(self.start_time) +
+         "." + std::to_string(drafts.fetch_add(1, std::memory_order_relaxed));
+}
+
+// Removes the drafts of `shm_name` whose builder died (killed while
+// creating): they would hold their reserved memory until a reboot.
+void remove_abandoned_drafts(const std::string& shm_name) noexcept {
+  const std::string prefix = shm_name + std::string(kDraftInfix);
+  DIR* dir = ::opendir("/dev/shm");
+  if (dir == nullptr) return;
+  while (const dirent* entry = ::readdir(dir)) {
+    std::string_view file(entry->d_name);
+    if (file.substr(0, prefix.size()) != prefix) continue;
+    std::string_view rest = file.substr(prefix.size());
+    pid_t pid = 0;
+    std::uint64_t start_time = 0;
+    auto [dot, ec] = std::from_chars(rest.data(), rest.data() + rest.size(), pid);
+    if (ec != std::errc{} || dot == rest.data() + rest.size() || *dot != '.') continue;
+    if (std::from_chars(dot + 1, rest.data() + rest.size(), start_time).ec != std::errc{}) continue;
+    if (!process_alive(pid, start_time)) bip::shared_memory_object::remove(std::string(file).c_str());
+  }
+  ::closedir(dir);
+}
+
+// Takes every page of the draft from tmpfs now (see CreateOptions::reserve).
+// Throws: Io (not enough memory in /dev/shm or the memory cgroup).
+void reserve_pages(const std::string& draft, const std::string& shm_name, std::uint64_t size) {
+  int fd = ::open(segment_path(draft).c_str(), O_RDWR | O_CLOEXEC);
+  int err = fd < 0 ? errno : 0;
+  if (fd >= 0) {
+    do err = ::posix_fallocate(fd, 0, static_cast<off_t>(size));
+    while (err == EINTR);
+    ::close(fd);
+  }
+  if (err != 0)
+    throw Error(Errc::Io, "cannot reserve " + std::to_string(size) + " bytes of memory for store '" + shm_name +
+                              "' in /dev/shm: " + std::strerror(err) +
+                              " (create it smaller, or without reserving its memory)");
+}
+
+// Maps a new, empty managed segment under the draft name.
+// Throws: Io, InvalidArgument.
+void map_draft(Generation& g, const std::string& draft, const std::string& shm_name, const CreateOptions& o) {
+  // The same Boost segment layout either way, so the draft built through a
+  // file mapping is attached as shared memory below.
+  static_assert(std::is_same_v<bip::managed_mapped_file::segment_manager,
+                               bip::managed_shared_memory::segment_manager>);
+  bip::permissions perm;
+  perm.set_permissions(o.mode);
+  try {
+    // Through a file mapping, which sizes the file with ftruncate: Boost's
+    // shared-memory object posix_fallocate()s the whole size itself, so a
+    // store could not be created without reserving its memory.
+    bip::managed_mapped_file file(bip::create_only, segment_path(draft).c_str(), o.size_bytes, nullptr, perm);
+    if (o.reserve) reserve_pages(draft, shm_name, o.size_bytes);
+    g.segment = bip::managed_shared_memory(bip::open_only, draft.c_str());
+  } catch (const bip::interprocess_exception& e) {
+    if (e.get_error_code() == bip::size_error)
+      throw Error(Errc::InvalidArgument, "segment size " + std::to_string(o.size_bytes) + " is too large");
+    throw Error(Errc::Io, "cannot create store '" + shm_name + "': " + describe_ipc_error(e));
+  }
+}
+
+// Puts the built draft in place under `shm_name`. Throws: AlreadyExists, Io.
+void publish_draft(const std::string& draft, const std::string& shm_name) {
+  if (::link(segment_path(draft).c_str(), segment_path(shm_name).c_str()) == 0) return;
+  if (errno == EEXIST) throw Error(Errc::AlreadyExists, "store '" + shm_name + "' already exists");
+  throw Error(Errc::Io, "cannot create store '" + shm_name + "': " + std::strerror(errno));
 }
 
 // Builds the root, shards, change ring and initial tables of a fresh segment.
@@ -175,18 +289,16 @@ HeaderLookup find_header(bip::managed_shared_memory& segment) {
 
 std::unique_ptr<Generation> create_generation(const std::string& shm_name, const std::string& store_name,
                                               const CreateOptions& options, const NewGeneration& identity) {
+  // Cheap and early, so a taken name costs no reservation; publish_draft
+  // decides.
+  if (::access(segment_path(shm_name).c_str(), F_OK) == 0)
+    throw Error(Errc::AlreadyExists, "store '" + shm_name + "' already exists");
+  remove_abandoned_drafts(shm_name);
   auto g = std::make_unique<Generation>();
   g->name = store_name;
-  bip::permissions perm;
-  perm.set_permissions(options.mode);
+  const std::string draft = draft_name(shm_name);
   try {
-    g->segment = bip::managed_shared_memory(bip::create_only, shm_name.c_str(), options.size_bytes, nullptr, perm);
-  } catch (const bip::interprocess_exception& e) {
-    if (e.get_error_code() == bip::already_exists_error)
-      throw Error(Errc::AlreadyExists, "store '" + shm_name + "' already exists");
-    throw Error(Errc::Io, "cannot create store '" + shm_name + "': " + describe_ipc_error(e));
-  }
-  try {
+    map_draft(*g, draft, shm_name, options);
     g->header = g->segment.construct<SegmentHeader>(kHeaderObjectName)();
     SegmentHeader& h = *g->header;
     h.init_state.store(kInitCreating);
@@ -204,18 +316,21 @@ std::unique_ptr<Generation> create_generation(const std::string& shm_name, const
     if (!build_root(*g, options, identity.generation))
       throw Error(Errc::InvalidArgument, "segment size " + std::to_string(options.size_bytes) + " is too small for " +
                                              std::to_string(options.shards) + " shards and a change log of " +
-                                             std::to_string(options.change_log_capacity) + " entries");
+                                             std::to_string(options.change_log_capacity) +
+                                             " entries (left unset, both are sized to fit)");
     bind_root(*g);
     // Everything but the tables, which grow and are counted with the shards.
     auto& sm = *g->segment.get_segment_manager();
     std::uint64_t tables = 0;
     for (std::uint32_t i = 0; i < g->root->shard_count; ++i) tables += sm.size(g->shards[i].table.get());
     g->root->fixed_bytes = sm.get_size() - sm.get_free_memory() - tables - g->root->shard_count * g->root->block_overhead;
+    publish_draft(draft, shm_name);
   } catch (...) {
     g.reset();
-    bip::shared_memory_object::remove(shm_name.c_str());
+    bip::shared_memory_object::remove(draft.c_str());
     throw;
   }
+  bip::shared_memory_object::remove(draft.c_str());  // the segment lives on under shm_name
   return g;
 }
 
@@ -252,8 +367,9 @@ Store::~Store() = default;
 
 const std::string& Store::name() const noexcept { return impl_->name; }
 
-Store Store::create(std::string_view name, const CreateOptions& options) {
+Store Store::create(std::string_view name, const CreateOptions& requested) {
   validate_store_name(name);
+  const CreateOptions options = with_sized_defaults(requested);
   validate_options(options);
   std::string n(name);
   std::unique_ptr<Generation> g = create_generation(n, n, options, NewGeneration{});

@@ -139,9 +139,11 @@ struct NewGeneration {
 };
 
 // Creates a segment `shm_name` with a root built from `options`, its header
-// still marked creating (the caller marks it ready). Removes the segment
-// again if building fails. Throws: AlreadyExists, InvalidArgument (too
-// small), Io.
+// still marked creating (the caller marks it ready). It is built under a
+// draft name of its own and linked to `shm_name` only once built, so a
+// failure at any step removes only the draft. Throws: AlreadyExists,
+// InvalidArgument (too small or too large), Io (including: its memory
+// cannot be reserved).
 std::unique_ptr<Generation> create_generation(const std::string& shm_name, const std::string& store_name,
                                               const CreateOptions& options, const NewGeneration& identity);
 
