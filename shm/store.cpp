@@ -6,8 +6,10 @@
 #include <fcntl.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <charconv>
@@ -415,6 +417,79 @@ bool Store::exists(std::string_view name) {
     if (e.get_error_code() == bip::not_found_error) return false;
     return true;  // exists but is not readable by us
   }
+}
+
+namespace {
+
+// Whether a /proc/<pid>/maps line maps the file (dev, ino) or, by its path,
+// one of the store's drafts: "start-end perms offset major:minor inode path".
+bool maps_segment(std::string_view line, dev_t dev, ino_t ino, std::string_view draft_prefix) {
+  std::size_t field = 0, pos = 0;
+  std::string_view fields[6];
+  while (field < 6 && pos < line.size()) {
+    while (pos < line.size() && line[pos] == ' ') ++pos;
+    std::size_t end = field == 5 ? line.size() : line.find(' ', pos);
+    if (end == std::string_view::npos) end = line.size();
+    fields[field++] = line.substr(pos, end - pos);
+    pos = end;
+  }
+  if (field < 5) return false;
+  if (field == 6 && fields[5].substr(0, draft_prefix.size()) == draft_prefix) return true;
+  unsigned major = 0, minor = 0;
+  std::uint64_t inode = 0;
+  std::string_view device = fields[3];
+  std::size_t colon = device.find(':');
+  if (colon == std::string_view::npos) return false;
+  if (std::from_chars(device.data(), device.data() + colon, major, 16).ec != std::errc{} ||
+      std::from_chars(device.data() + colon + 1, device.data() + device.size(), minor, 16).ec != std::errc{} ||
+      std::from_chars(fields[4].data(), fields[4].data() + fields[4].size(), inode).ec != std::errc{})
+    return false;
+  return inode == ino && major == ::major(dev) && minor == ::minor(dev);
+}
+
+std::string read_small_file(const std::string& path) {
+  std::string out;
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return out;
+  char buf[64 << 10];
+  for (ssize_t n; (n = ::read(fd, buf, sizeof buf)) > 0 || (n < 0 && errno == EINTR);)
+    if (n > 0) out.append(buf, static_cast<std::size_t>(n));
+  ::close(fd);
+  return out;
+}
+
+}  // namespace
+
+std::vector<AttachedProcess> Store::attached_processes(std::string_view name) {
+  validate_store_name(name);
+  std::vector<AttachedProcess> out;
+  struct stat st {};
+  if (::stat(segment_path(std::string(name)).c_str(), &st) != 0) return out;
+  const std::string draft_prefix = segment_path(std::string(name)) + "~";
+  const pid_t self = ::getpid();
+  DIR* proc = ::opendir("/proc");
+  if (proc == nullptr) throw Error(Errc::Io, std::string("cannot list /proc: ") + std::strerror(errno));
+  while (const dirent* entry = ::readdir(proc)) {
+    pid_t pid = 0;
+    std::string_view file(entry->d_name);
+    if (std::from_chars(file.data(), file.data() + file.size(), pid).ec != std::errc{} || pid == self) continue;
+    const std::string dir = "/proc/" + std::string(file);
+    const std::string maps = read_small_file(dir + "/maps");  // empty: gone, a kernel thread, or not ours to read
+    bool mapped = false;
+    for (std::size_t pos = 0; !mapped && pos < maps.size();) {
+      std::size_t end = maps.find('\n', pos);
+      if (end == std::string::npos) end = maps.size();
+      mapped = maps_segment(std::string_view(maps).substr(pos, end - pos), st.st_dev, st.st_ino, draft_prefix);
+      pos = end + 1;
+    }
+    if (!mapped) continue;
+    std::string command = read_small_file(dir + "/comm");
+    while (!command.empty() && command.back() == '\n') command.pop_back();
+    out.push_back({pid, std::move(command)});
+  }
+  ::closedir(proc);
+  std::sort(out.begin(), out.end(), [](const AttachedProcess& a, const AttachedProcess& b) { return a.pid < b.pid; });
+  return out;
 }
 
 StoreInfo Store::info() const {

@@ -27,6 +27,9 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
+
+#include <sys/types.h>
 
 #include "shm/error.hpp"
 #include "shm/lock.hpp"
@@ -62,6 +65,13 @@ struct CreateOptions {
   std::uint32_t max_lock_queue = kDefaultMaxLockQueue;  // waiters per session, 1..1024
 };
 
+// A live process that has a store's segment mapped (see
+// Store::attached_processes).
+struct AttachedProcess {
+  pid_t pid = 0;
+  std::string command;  // its name, /proc/<pid>/comm
+};
+
 class Store {
  public:
   // Creates a new store. A creation that fails leaves nothing under the
@@ -81,6 +91,14 @@ class Store {
   // they detach. Returns false if there was none. Throws: InvalidArgument, Io.
   static bool remove(std::string_view name);
   static bool exists(std::string_view name);
+  // The live processes other than the caller that have the store's segment
+  // mapped (hold a Store of it, or are creating it), found in /proc/*/maps:
+  // exact, needing no registration, and a process that died is gone from
+  // it. Not seen: processes whose maps the caller may not read (another
+  // user's, without privilege) and processes still on a generation that a
+  // rebuild replaced (they move to the new one on their next access).
+  // Empty if the store does not exist. Throws: InvalidArgument.
+  static std::vector<AttachedProcess> attached_processes(std::string_view name);
 
   Store(Store&&) noexcept;
   Store& operator=(Store&&) noexcept;

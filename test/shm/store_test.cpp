@@ -343,3 +343,39 @@ BOOST_AUTO_TEST_CASE(the_minimum_size_works_with_default_settings) {
   BOOST_TEST(b.info().shard_count == 256u);
   BOOST_TEST(b.info().change_log_capacity == 16384u);
 }
+
+// attached_processes finds who has the segment mapped, whether it created
+// the store (its mapping is of the draft, linked under the name) or
+// attached it, never the caller, and forgets a process once it is gone.
+BOOST_AUTO_TEST_CASE(attached_processes_are_the_live_creator_and_attachers) {
+  SegmentGuard g("attached");
+  BOOST_TEST(Store::attached_processes(g.name()).empty());  // no such store
+  test::Signal created, attached;
+  ChildProcess creator([&] {
+    Store s = Store::create(g.name(), small());
+    created.notify();
+    for (;;) ::pause();
+    return 0;
+  });
+  BOOST_REQUIRE(created.wait(std::chrono::seconds(30)));
+  ChildProcess attacher([&] {
+    Store s = Store::attach(g.name());
+    attached.notify();
+    for (;;) ::pause();
+    return 0;
+  });
+  BOOST_REQUIRE(attached.wait(std::chrono::seconds(30)));
+  Store mine = Store::attach(g.name());
+  auto pids = [&] {
+    std::vector<pid_t> out;
+    for (const AttachedProcess& p : Store::attached_processes(g.name())) out.push_back(p.pid);
+    return out;
+  };
+  std::vector<pid_t> both{creator.pid(), attacher.pid()};
+  std::sort(both.begin(), both.end());
+  BOOST_TEST(pids() == both, boost::test_tools::per_element());
+  BOOST_TEST(Store::attached_processes(g.name()).front().command == "store_test");
+  creator.kill(SIGKILL);
+  creator.wait();
+  BOOST_TEST(pids() == std::vector<pid_t>{attacher.pid()}, boost::test_tools::per_element());
+}

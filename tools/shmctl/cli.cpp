@@ -122,7 +122,8 @@ CLI::App* add_reset(CLI::App& app, Options& options) {
 CLI::App* add_destroy(CLI::App& app, Options& options) {
   CLI::App* command = add_command(app, options, "destroy", "remove the store's segment");
   command->add_flag("--force", options.force,
-                    "remove the name even if it does not attach as a store (corrupt, other layout)");
+                    "remove the name even if it does not attach as a store (corrupt, other layout) "
+                    "or live processes have it mapped");
   return command;
 }
 
