@@ -416,7 +416,7 @@ namespace {
 // Record-level recovery of one shard (its lock held): revokes locks whose
 // holder died, takes dead waiters out of the queues and frees their slots.
 void repair_locks(const LockContext& c, Shard& shard, RecoveryReport& report) {
-  const std::uint64_t now = unix_ms();
+  const std::uint64_t now = segment_ms();
   for_each_record(shard, [&](SessionRecord* r) {
     LockState& lock = r->lock;
     for (std::uint32_t w = lock.queue_head; w != 0;) {

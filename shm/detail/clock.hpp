@@ -1,11 +1,16 @@
 // Time as the store keeps it, read through one seam (STYLE.md: one clock
 // every process shares and no operator can step; tests drive it).
 //
-// segment_ms(): the clock of every time the segment compares: lock grants,
-// release requests and leases, sessions' last access and idle expiry.
-// unix_ms(): wall-clock dates shown to people (a store's or a session's
-// creation, the agent's status); to_unix_ms() converts a segment time to
-// one for display.
+// segment_ms(): CLOCK_BOOTTIME, the clock of every time the segment
+// compares: lock grants, release requests and leases, sessions' last
+// access and idle expiry. The same in every process of the host, never
+// stepped (date, settimeofday, NTP), and it runs on through a suspend so
+// idle sessions still expire. It means nothing on another host or after a
+// reboot, which a segment in tmpfs does not survive; replicas carry no
+// segment times (a backup starts its sessions' idle time afresh).
+// unix_ms(): CLOCK_REALTIME, for dates shown to people (a store's or a
+// session's creation, the agent's status); to_unix_ms() converts a segment
+// time to one for display.
 //
 // Thread safety: all functions may be called from any thread.
 // Test-hooks builds: set_test_clock_offset_ms() shifts one clock in this
@@ -37,6 +42,14 @@ inline std::uint64_t clock_ms(clockid_t id, TestClock seam) noexcept {
 
 // Wall-clock milliseconds since the Unix epoch (CLOCK_REALTIME).
 inline std::uint64_t unix_ms() noexcept { return clock_ms(CLOCK_REALTIME, TestClock::kWall); }
+
+// Milliseconds since boot (CLOCK_BOOTTIME): time as the segment keeps it.
+inline std::uint64_t segment_ms() noexcept { return clock_ms(CLOCK_BOOTTIME, TestClock::kSegment); }
+
+// A segment time (0: none) as wall-clock milliseconds, for display.
+inline std::uint64_t to_unix_ms(std::uint64_t segment_time) noexcept {
+  return segment_time == 0 ? 0 : segment_time + unix_ms() - segment_ms();
+}
 
 
 }  // namespace shmsession::shm::detail
