@@ -236,6 +236,24 @@ BOOST_AUTO_TEST_CASE(destroy_removes_the_store) {
   check_one_line_error(shmctl({"destroy", guard.name()}), 1, "shmctl: destroy '" + guard.name() + "': ");
 }
 
+// create takes the whole size from memory unless told --no-reserve, and
+// a 1 MiB store works with the default settings.
+BOOST_AUTO_TEST_CASE(create_reserves_memory_unless_no_reserve) {
+  SegmentGuard reserved("reserved"), sparse("sparse"), tiny("tiny");
+  shmctl_ok({"create", reserved.name(), "--size", "16M"});
+  shmctl_ok({"create", sparse.name(), "--size", "16M", "--no-reserve"});
+  auto backed = [](const std::string& name) {
+    struct stat st {};
+    BOOST_REQUIRE(::stat(("/dev/shm/" + name).c_str(), &st) == 0);
+    return static_cast<std::uint64_t>(st.st_blocks) * 512;
+  };
+  BOOST_TEST(backed(reserved.name()) >= std::uint64_t{16} << 20);
+  BOOST_TEST(backed(sparse.name()) < std::uint64_t{8} << 20);
+  json::value info = shmctl_json({"create", tiny.name(), "--size", "1M"});
+  BOOST_TEST(info.at("shards").to_number<std::uint64_t>() == 16u);
+  BOOST_TEST(info.at("change_log_capacity").to_number<std::uint64_t>() == 512u);
+}
+
 // A store some live process still uses is not destroyed (it would carry on
 // committing into a segment no one else can reach): the refusal names it
 // and its locks. Once it has exited, or with --force, destroy goes ahead.
