@@ -20,6 +20,7 @@
 #include "shm/detail/lock_queue.hpp"
 #include "shm/detail/process_identity.hpp"
 #include "shm/detail/session_table.hpp"
+#include "shm/detail/segment_file.hpp"
 #include "shm/detail/store_impl.hpp"
 #include "shm/detail/test_hooks.hpp"
 #include "shm/store.hpp"
@@ -175,7 +176,8 @@ CreateOptions options_of(Generation& g) {
   o.lock_lease_ms = g.root->lock_lease_ms;
   o.max_lock_queue = g.root->max_lock_queue;
   struct stat st {};
-  o.mode = ::stat(shm_path(g.name).c_str(), &st) == 0 ? (st.st_mode & 0777) : 0600;
+  o.mode = ::stat(segment_path(g.name).c_str(), &st) == 0 ? (st.st_mode & 0777) : 0600;
+  o.reserve = st.st_blocks * 512 >= st.st_size;  // a sparse store stays sparse
   return o;
 }
 
@@ -213,7 +215,7 @@ bool rebuild_generation(Generation& g, RecoveryReport& report) {
     copy_root(g, *next, report.locks_revoked);
     next->header->init_state.store(kInitReady, std::memory_order_release);
     run_test_hook(HookPoint::kRebuildBeforeRename);
-    if (::rename(shm_path(temp).c_str(), shm_path(g.name).c_str()) != 0)
+    if (::rename(segment_path(temp).c_str(), segment_path(g.name).c_str()) != 0)
       throw Error(Errc::Io, "cannot put the rebuilt store '" + g.name + "' in place: " + std::strerror(errno));
     run_test_hook(HookPoint::kRebuildAfterRename);
     mark_moved(g);
@@ -415,7 +417,7 @@ namespace {
 // Record-level recovery of one shard (its lock held): revokes locks whose
 // holder died, takes dead waiters out of the queues and frees their slots.
 void repair_locks(const LockContext& c, Shard& shard, RecoveryReport& report) {
-  const std::uint64_t now = unix_ms();
+  const std::uint64_t now = segment_ms();
   for_each_record(shard, [&](SessionRecord* r) {
     LockState& lock = r->lock;
     for (std::uint32_t w = lock.queue_head; w != 0;) {

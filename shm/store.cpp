@@ -17,6 +17,7 @@
 #include "shm/detail/change_ring.hpp"
 #include "shm/detail/futex.hpp"
 #include "shm/detail/names.hpp"
+#include "shm/detail/segment_file.hpp"
 #include "shm/detail/session_table.hpp"
 #include "shm/detail/clock.hpp"
 #include "shm/detail/store_impl.hpp"
@@ -43,6 +44,23 @@ bip::interprocess_mutex& boost_allocator_mutex(bip::managed_shared_memory& segme
 #endif
 
 bool is_power_of_two(std::uint64_t n) { return n != 0 && (n & (n - 1)) == 0; }
+
+std::uint32_t power_of_two_at_most(std::uint64_t n, std::uint32_t low, std::uint32_t high) {
+  std::uint32_t p = low;
+  while (p < high && std::uint64_t{p} * 2 <= n) p *= 2;
+  return p;
+}
+
+// Settles the settings left at 0 from the size, so that every size from
+// kMinSegmentBytes up leaves most of the segment to sessions: a shard per
+// 64 KiB (about 300 bytes each) up to 256 shards, a change-log entry (152
+// bytes) per 2 KiB up to 16384 entries. A 1 MiB store gets 16 shards and
+// 512 entries and keeps about 75% free; both maxima are reached by 32 MiB.
+CreateOptions with_sized_defaults(CreateOptions o) {
+  if (o.shards == 0) o.shards = power_of_two_at_most(o.size_bytes / (64 << 10), 1, 256);
+  if (o.change_log_capacity == 0) o.change_log_capacity = power_of_two_at_most(o.size_bytes / (2 << 10), 16, 16384);
+  return o;
+}
 
 void validate_options(const CreateOptions& o) {
   auto bad = [](const std::string& why) { throw Error(Errc::InvalidArgument, why); };
@@ -155,35 +173,18 @@ SegmentHeader* find_header(bip::managed_shared_memory& segment) {
   return segment.find_no_lock<SegmentHeader>(kHeaderObjectName).first;
 }
 
-std::string private_segment_name(const std::string& store_name, const char* purpose) {
-  return store_name + "~" + purpose + "." + std::to_string(::getpid());
-}
-
-void publish_segment(const std::string& private_name, const std::string& store_name) {
-  const std::string from = shm_path(private_name);
-  if (::link(from.c_str(), shm_path(store_name).c_str()) != 0) {
-    const int e = errno;
-    ::unlink(from.c_str());
-    if (e == EEXIST) throw Error(Errc::AlreadyExists, "store '" + store_name + "' already exists");
-    throw Error(Errc::Io, "cannot publish store '" + store_name + "': " + std::strerror(e));
-  }
-  ::unlink(from.c_str());
-}
-
 std::unique_ptr<Generation> create_generation(const std::string& shm_name, const std::string& store_name,
                                               const CreateOptions& options, const NewGeneration& identity) {
+  // Cheap and early, so a taken name costs no reservation; publish_draft
+  // decides.
+  if (::access(segment_path(shm_name).c_str(), F_OK) == 0)
+    throw Error(Errc::AlreadyExists, "store '" + shm_name + "' already exists");
+  remove_abandoned_drafts(shm_name);
   auto g = std::make_unique<Generation>();
   g->name = store_name;
-  bip::permissions perm;
-  perm.set_permissions(options.mode);
+  const std::string draft = draft_name(shm_name);
   try {
-    g->segment = bip::managed_shared_memory(bip::create_only, shm_name.c_str(), options.size_bytes, nullptr, perm);
-  } catch (const bip::interprocess_exception& e) {
-    if (e.get_error_code() == bip::already_exists_error)
-      throw Error(Errc::AlreadyExists, "store '" + shm_name + "' already exists");
-    throw Error(Errc::Io, "cannot create store '" + shm_name + "': " + describe_ipc_error(e));
-  }
-  try {
+    map_draft(g->segment, draft, shm_name, options);
     g->header = g->segment.construct<SegmentHeader>(kHeaderObjectName)();
     SegmentHeader& h = *g->header;
     h.init_state.store(kInitCreating);
@@ -201,18 +202,26 @@ std::unique_ptr<Generation> create_generation(const std::string& shm_name, const
     if (!build_root(*g, options, identity.generation))
       throw Error(Errc::InvalidArgument, "segment size " + std::to_string(options.size_bytes) + " is too small for " +
                                              std::to_string(options.shards) + " shards and a change log of " +
-                                             std::to_string(options.change_log_capacity) + " entries");
+                                             std::to_string(options.change_log_capacity) +
+                                             " entries (left unset, both are sized to fit)");
     bind_root(*g);
     // Everything but the tables, which grow and are counted with the shards.
     auto& sm = *g->segment.get_segment_manager();
     std::uint64_t tables = 0;
     for (std::uint32_t i = 0; i < g->root->shard_count; ++i) tables += sm.size(g->shards[i].table.get());
     g->root->fixed_bytes = sm.get_size() - sm.get_free_memory() - tables - g->root->shard_count * g->root->block_overhead;
+    // A new store is ready once its root is built, and is published only
+    // then: attach never waits for a creator (nor takes the index lock to
+    // read a header being constructed). A rebuilt generation is published
+    // under its private rebuild name and made ready by the rebuilder.
+    if (identity.generation == 1) h.init_state.store(kInitReady, std::memory_order_release);
+    publish_draft(draft, shm_name);
   } catch (...) {
     g.reset();
-    bip::shared_memory_object::remove(shm_name.c_str());
+    bip::shared_memory_object::remove(draft.c_str());
     throw;
   }
+  bip::shared_memory_object::remove(draft.c_str());  // the segment lives on under shm_name
   return g;
 }
 
@@ -249,21 +258,12 @@ Store::~Store() = default;
 
 const std::string& Store::name() const noexcept { return impl_->name; }
 
-Store Store::create(std::string_view name, const CreateOptions& options) {
+Store Store::create(std::string_view name, const CreateOptions& requested) {
   validate_store_name(name);
+  const CreateOptions options = with_sized_defaults(requested);
   validate_options(options);
   std::string n(name);
-  if (exists(n)) throw Error(Errc::AlreadyExists, "store '" + n + "' already exists");
-  // Built under a private name and published whole: an attacher never sees
-  // a store being created, so it never needs the named-object index's lock
-  // (a process killed holding it would leave it locked for good), and a
-  // creator that fails or dies leaves nothing under the store's name.
-  const std::string private_name = private_segment_name(n, "create");
-  bip::shared_memory_object::remove(private_name.c_str());  // left by a dead creator that had this pid
-  std::unique_ptr<Generation> g = create_generation(private_name, n, options, NewGeneration{});
-  g->header->init_state.store(kInitReady, std::memory_order_release);
-  publish_segment(private_name, n);
-  return Store(std::make_unique<Impl>(std::move(g)));
+  return Store(std::make_unique<Impl>(create_generation(n, n, options, NewGeneration{})));
 }
 
 Store Store::attach(std::string_view name) {
@@ -303,6 +303,11 @@ bool Store::exists(std::string_view name) {
     if (e.get_error_code() == bip::not_found_error) return false;
     return true;  // exists but is not readable by us
   }
+}
+
+std::vector<AttachedProcess> Store::attached_processes(std::string_view name) {
+  validate_store_name(name);
+  return processes_mapping(std::string(name));
 }
 
 StoreInfo Store::info() const {

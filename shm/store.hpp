@@ -27,6 +27,9 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
+
+#include <sys/types.h>
 
 #include "shm/error.hpp"
 #include "shm/lock.hpp"
@@ -38,22 +41,45 @@ inline constexpr std::uint64_t kDefaultSegmentBytes = std::uint64_t{256} << 20;
 inline constexpr std::uint64_t kMinSegmentBytes = std::uint64_t{1} << 20;
 
 struct CreateOptions {
-  // Segment size, fixed for the life of the store (pages cost memory only
-  // once touched, so size it generously).
+  // Segment size, fixed for the life of the store. With `reserve` (the
+  // default) all of it is taken from memory (tmpfs /dev/shm, charged to
+  // the creator's memory cgroup) when the store is created, used or not:
+  // size it for the sessions you expect, not generously.
   std::uint64_t size_bytes = kDefaultSegmentBytes;
+  // Reserve every page at creation (posix_fallocate). Then running out of
+  // memory is what the design promises: a clean SegmentFull for the commit
+  // that does not fit, or a create that fails at once if the host cannot
+  // back the size. Without it pages cost memory only once touched, but a
+  // process that touches a page tmpfs cannot back (/dev/shm full, memory
+  // cgroup at its limit) dies of SIGBUS or the OOM killer, possibly inside
+  // the segment's allocator, which then needs a rebuild (shm/recovery.md).
+  bool reserve = true;
   unsigned mode = 0600;  // permission bits of the segment
-  std::uint32_t shards = 256;  // power of two, 1..65536
-  std::uint32_t change_log_capacity = 16384;  // entries, 16..(1<<24)
+  // 0 for both: sized from size_bytes (a shard per 64 KiB up to 256, a log
+  // entry per 2 KiB up to 16384), so that every size from 1 MiB fits.
+  std::uint32_t shards = 0;  // power of two, 1..65536
+  std::uint32_t change_log_capacity = 0;  // entries, 16..(1<<24)
   std::uint32_t default_idle_timeout_s = 1800;  // 0: sessions never expire
   // Process locks (see shm/lock.hpp).
   std::uint32_t lock_lease_ms = kDefaultLockLeaseMs;  // 0: no lease; at most kMaxLockLeaseMs
   std::uint32_t max_lock_queue = kDefaultMaxLockQueue;  // waiters per session, 1..1024
 };
 
+// A live process that has a store's segment mapped (see
+// Store::attached_processes).
+struct AttachedProcess {
+  pid_t pid = 0;
+  std::string command;  // its name, /proc/<pid>/comm
+};
+
 class Store {
  public:
-  // Creates a new store. Throws: AlreadyExists, InvalidArgument (bad name or
-  // options), Io.
+  // Creates a new store. A creation that fails leaves nothing under the
+  // name (the segment is built under a private draft name and published
+  // only once built; a draft left by a creator that was killed is removed
+  // by the next create of that name). Throws: AlreadyExists,
+  // InvalidArgument (bad name or options, too small), Io (including: the
+  // memory cannot be reserved).
   static Store create(std::string_view name, const CreateOptions& options = {});
   // Attaches an existing store. Throws: NotFound, LayoutMismatch (naming both
   // versions), Corrupt (not a shmsession segment, or its creator died during
@@ -65,6 +91,14 @@ class Store {
   // they detach. Returns false if there was none. Throws: InvalidArgument, Io.
   static bool remove(std::string_view name);
   static bool exists(std::string_view name);
+  // The live processes other than the caller that have the store's segment
+  // mapped (hold a Store of it, or are creating it), found in /proc/*/maps:
+  // exact, needing no registration, and a process that died is gone from
+  // it. Not seen: processes whose maps the caller may not read (another
+  // user's, without privilege) and processes still on a generation that a
+  // rebuild replaced (they move to the new one on their next access).
+  // Empty if the store does not exist. Throws: InvalidArgument.
+  static std::vector<AttachedProcess> attached_processes(std::string_view name);
 
   Store(Store&&) noexcept;
   Store& operator=(Store&&) noexcept;

@@ -97,7 +97,7 @@ void Generation::release_held_locks() noexcept {
     try {
       ShardGuard guard(*this, shard);
       SessionRecord* r = find_record(shard, id, hash);
-      if (r != nullptr && r->lock.token == token) hand_over(lock_context(), r->lock, unix_ms());
+      if (r != nullptr && r->lock.token == token) hand_over(lock_context(), r->lock, segment_ms());
     } catch (...) {
       // Best effort: waiters revoke a holder that is gone anyway (and a
       // rebuild revoked every lock of a replaced generation).
@@ -115,7 +115,7 @@ Store::Impl::~Impl() {
 
 static std::optional<LockToken> try_acquire_in(Generation& s, std::string_view id) {
   std::uint32_t process = s.own_process_slot();
-  std::uint64_t now = unix_ms();
+  std::uint64_t now = segment_ms();
   LockedSession locked(s, id, now);
   SessionRecord* r = live_record(locked, id);
   std::optional<std::uint64_t> token = try_grant(s.lock_context(), r->lock, self_identity(), process, now);
@@ -163,7 +163,7 @@ static LockToken wait_for_grant(Generation& s, std::string_view id, std::uint64_
     futex_wait(slot.outcome, kWaitPending, std::min<Clock::duration>(kHolderCheckInterval, deadline - now));
     if (slot.outcome.load(std::memory_order_acquire) != kWaitPending) continue;
     ShardGuard guard(s, shard);
-    if (SessionRecord* r = find_record(shard, id, hash)) look_after_lock(s.lock_context(), r->lock, waiter, unix_ms());
+    if (SessionRecord* r = find_record(shard, id, hash)) look_after_lock(s.lock_context(), r->lock, waiter, segment_ms());
   }
 }
 
@@ -176,7 +176,7 @@ static LockToken acquire_in(Generation& s, std::string_view id, Clock::time_poin
   ProcessIdentity self = self_identity();
   std::uint32_t waiter = 0;
   {
-    std::uint64_t now = unix_ms();
+    std::uint64_t now = segment_ms();
     LockedSession locked(s, id, now);
     SessionRecord* r = live_record(locked, id);
     if (std::optional<std::uint64_t> token = try_grant(s.lock_context(), r->lock, self, process, now)) {
@@ -202,15 +202,15 @@ LockToken Store::acquire(std::string_view id, std::chrono::milliseconds timeout)
 void Store::release(std::string_view id, LockToken token) {
   impl_->run([&](Generation& s) {
     s.forget_lock(id);
-    LockedSession locked(s, id, unix_ms());
+    LockedSession locked(s, id, segment_ms());
     SessionRecord* r = live_record(locked, id);
     if (r->lock.token != token.value) throw stale(id, token);
-    hand_over(s.lock_context(), r->lock, unix_ms());
+    hand_over(s.lock_context(), r->lock, segment_ms());
   });
 }
 
 static bool release_requested_in(Generation& s, std::string_view id, LockToken token) {
-  LockedSession locked(s, id, unix_ms());
+  LockedSession locked(s, id, segment_ms());
   SessionRecord* r = live_record(locked, id);
   if (r->lock.token != token.value) throw stale(id, token);
   return r->lock.release_requested_unix_ms != 0;
@@ -222,10 +222,10 @@ bool Store::release_requested(std::string_view id, LockToken token) const {
 
 bool Store::force_unlock(std::string_view id) {
   return impl_->run([&](Generation& s) {
-    LockedSession locked(s, id, unix_ms());
+    LockedSession locked(s, id, segment_ms());
     SessionRecord* r = live_record(locked, id);
     if (r->lock.token == 0) return false;
-    revoke(s.lock_context(), r->lock, unix_ms());
+    revoke(s.lock_context(), r->lock, segment_ms());
     return true;
   });
 }
@@ -235,7 +235,7 @@ static std::vector<LockInfo> locks_in(Generation& s) {
   for (std::uint32_t i = 0; i < s.root->shard_count; ++i) {
     Shard& shard = s.shards[i];
     ShardGuard guard(s, shard);
-    std::uint64_t now = unix_ms();
+    std::uint64_t now = segment_ms();
     for_each_record(shard, [&](SessionRecord* r) {
       if (r->lock.token == 0 && r->lock.queue_head == 0) return;
       LockInfo& info = out.emplace_back();

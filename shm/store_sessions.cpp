@@ -40,7 +40,7 @@ void fill_info(const SessionRecord* r, SessionInfo& info) {
   info.version = b ? b->version : 0;
   info.incarnation = r->incarnation;
   info.created_unix_ms = r->created_unix_ms;
-  info.last_access_unix_ms = r->last_access_unix_ms.load(std::memory_order_relaxed);
+  info.last_access_unix_ms = to_unix_ms(r->last_access_unix_ms.load(std::memory_order_relaxed));
   info.idle_timeout_s = r->idle_timeout_s;
   info.attribute_count = b ? b->attr_count : 0;
   info.payload_bytes = b ? b->payload_bytes : 0;
@@ -120,13 +120,13 @@ static bool create_session_in(Generation& s, std::string_view id, std::optional<
   std::uint64_t bytes = sizeof(SessionRecord) + id.size();
   void* mem = s.allocate(bytes);
   if (mem == nullptr) s.throw_full(bytes, "creating a session");
-  std::uint64_t now = unix_ms();
+  std::uint64_t now = segment_ms();
   auto* rec = new (mem) SessionRecord{};
   rec->magic = kRecordMagic;
   rec->id_size = static_cast<std::uint16_t>(id.size());
   rec->idle_timeout_s = idle_timeout_s.value_or(s.root->default_idle_timeout_s);
   rec->hash = hash;
-  rec->created_unix_ms = now;
+  rec->created_unix_ms = unix_ms();  // a date to show; never compared
   rec->last_access_unix_ms.store(now);
   std::copy(id.begin(), id.end(), rec->id());
 
@@ -167,7 +167,7 @@ bool Store::create_session(std::string_view id, std::optional<std::uint32_t> idl
 // Copies a session out under its shard lock; `touch` refreshes its last access.
 static bool copy_session(Generation& s, std::string_view id, std::span<const std::string_view> names,
                          bool touch, std::optional<LockToken> token, SessionSnapshot& out) {
-  std::uint64_t now = unix_ms();
+  std::uint64_t now = segment_ms();
   LockedSession locked(s, id, now);
   SessionRecord* r = locked.record();
   if (r == nullptr) return false;
@@ -178,7 +178,7 @@ static bool copy_session(Generation& s, std::string_view id, std::span<const std
   out.version = b ? b->version : 0;
   out.incarnation = r->incarnation;
   out.created_unix_ms = r->created_unix_ms;
-  out.last_access_unix_ms = r->last_access_unix_ms.load(std::memory_order_relaxed);
+  out.last_access_unix_ms = to_unix_ms(r->last_access_unix_ms.load(std::memory_order_relaxed));
   out.idle_timeout_s = r->idle_timeout_s;
   copy_attributes(b, names, out.attributes);
   return true;
@@ -202,7 +202,7 @@ std::optional<SessionSnapshot> Store::peek(std::string_view id, std::span<const 
 
 std::optional<SessionVersion> Store::version(std::string_view id) const {
   return impl_->run([&](Generation& g) -> std::optional<SessionVersion> {
-    LockedSession locked(g, id, unix_ms());
+    LockedSession locked(g, id, segment_ms());
     SessionRecord* r = locked.record();
     if (r == nullptr) return std::nullopt;
     return SessionVersion{version_of(r), r->incarnation};
@@ -211,7 +211,7 @@ std::optional<SessionVersion> Store::version(std::string_view id) const {
 
 std::optional<SessionInfo> Store::describe(std::string_view id) const {
   return impl_->run([&](Generation& g) -> std::optional<SessionInfo> {
-    LockedSession locked(g, id, unix_ms());
+    LockedSession locked(g, id, segment_ms());
     SessionRecord* r = locked.record();
     if (r == nullptr) return std::nullopt;
     SessionInfo info;
@@ -308,7 +308,7 @@ static CommitRound commit_round(Generation& s, Shard& shard, std::string_view id
                                 const PreparedBatch& prepared, const CommitRules& rules, bool allocate_under_lock) {
   const std::optional<std::uint64_t>& expected = rules.expected;
   const std::optional<LockToken>& token = rules.token;
-  std::uint64_t now = unix_ms();
+  std::uint64_t now = segment_ms();
   MergePlan plan;
   Observed seen;
   void* to_free = nullptr;
@@ -418,7 +418,7 @@ bool Store::remove_session(std::string_view id) {
       ShardGuard guard(s, shard);
       r = find_record(shard, id, hash);
       if (r == nullptr) return false;
-      live = !expired(r, unix_ms());
+      live = !expired(r, segment_ms());
       retire_record(s, shard, r, live ? ChangeKind::Removed : ChangeKind::Expired);
     }
     free_record(s, r);
@@ -428,7 +428,7 @@ bool Store::remove_session(std::string_view id) {
 
 bool Store::touch(std::string_view id) {
   return impl_->run([&](Generation& g) {
-    std::uint64_t now = unix_ms();
+    std::uint64_t now = segment_ms();
     LockedSession locked(g, id, now);
     SessionRecord* r = locked.record();
     if (r == nullptr) return false;
@@ -473,7 +473,7 @@ std::uint64_t Store::remove_all_sessions() {
 }
 
 std::uint64_t Store::expire() {
-  std::uint64_t now = unix_ms();
+  std::uint64_t now = segment_ms();
   std::uint64_t n = sweep(*impl_, ChangeKind::Expired, [now](const SessionRecord* r) { return expired(r, now); });
   impl_->gen().root->expirations.fetch_add(n, std::memory_order_relaxed);
   return n;
@@ -488,7 +488,7 @@ void Store::for_each_session(const std::function<bool(const SessionInfo&)>& visi
       batch.clear();
       {
         ShardGuard guard(s, shard);
-        std::uint64_t now = unix_ms();
+        std::uint64_t now = segment_ms();
         for_each_record(shard, [&](SessionRecord* r) {
           if (expired(r, now)) return;
           fill_info(r, batch.emplace_back());

@@ -5,7 +5,9 @@
 // Cross-process safety: a writer appends under the shard lock of the session
 // concerned (so one session's entries are in version order); writers of
 // different shards fill their slots concurrently, each slot guarded by its
-// stamp (a seqlock). Readers take no lock. A writer that dies mid-slot leaves
+// stamp (a seqlock; the fields are read and written as relaxed atomics,
+// so a reader racing a writer copies garbage the stamp check discards,
+// never a data race). Readers take no lock. A writer that dies mid-slot leaves
 // the slot stamped "writing"; the shard's recovery finishes it (see
 // PendingChange), and a reader that meets such a slot triggers that recovery
 // by locking the shard.

@@ -5,6 +5,7 @@
 #include <cerrno>
 #include <climits>
 
+#include "shm/detail/clock.hpp"
 #include "shm/detail/futex.hpp"
 #include "shm/detail/test_hooks.hpp"
 #include "shm/lock.hpp"
@@ -212,10 +213,10 @@ void release_all_for_removal(const LockContext& c, LockState& lock) noexcept {
 void fill_lock_info(const LockContext& c, const LockState& lock, std::uint64_t now_ms, LockInfo& out) {
   out.holder_pid = lock.token ? lock.holder_pid : 0;
   out.token = lock.token;
-  out.acquired_unix_ms = lock.acquired_unix_ms;
+  out.acquired_unix_ms = to_unix_ms(lock.acquired_unix_ms);
   out.held_for_ms = lock.token && now_ms > lock.acquired_unix_ms ? now_ms - lock.acquired_unix_ms : 0;
   out.release_requested = lock.release_requested_unix_ms != 0;
-  out.release_requested_unix_ms = lock.release_requested_unix_ms;
+  out.release_requested_unix_ms = to_unix_ms(lock.release_requested_unix_ms);
   out.queue.clear();
   for (std::uint32_t w = lock.queue_head; w != 0; w = c.waiters[w - 1].next) out.queue.push_back(c.waiters[w - 1].pid);
 }

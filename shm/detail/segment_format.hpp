@@ -19,7 +19,7 @@ namespace shmsession::shm::detail {
 namespace bip = boost::interprocess;
 
 inline constexpr std::uint64_t kSegmentMagic = 0x31'4E'4F'49'53'53'45'53ULL;  // "SESSION1"
-inline constexpr std::uint32_t kLayoutVersion = 6;
+inline constexpr std::uint32_t kLayoutVersion = 7;
 inline constexpr char kHeaderObjectName[] = "shmsession.header";
 
 inline constexpr std::uint32_t kInitCreating = 1;
@@ -82,6 +82,10 @@ struct LockState {
   std::uint64_t holder_start;  // holder's process start time
   std::int32_t holder_pid;
   std::uint32_t holder_process;  // ProcessSlot index + 1 (0: none registered)
+  // Times in the segment (these two, WaiterSlot::enqueued_unix_ms and
+  // SessionRecord::last_access_unix_ms) are segment_ms(), CLOCK_BOOTTIME,
+  // despite the names (shm/detail/clock.hpp); only creation dates and the
+  // agent's status are wall-clock.
   std::uint64_t acquired_unix_ms;
   std::uint64_t release_requested_unix_ms;  // 0: nobody asked
   std::uint32_t queue_head;
@@ -101,8 +105,8 @@ struct SessionRecord {
   std::uint32_t reserved2;
   std::uint64_t hash;
   std::uint64_t incarnation;
-  std::uint64_t created_unix_ms;
-  std::atomic<std::uint64_t> last_access_unix_ms;  // written without the lock
+  std::uint64_t created_unix_ms;                    // wall clock, shown only
+  std::atomic<std::uint64_t> last_access_unix_ms;  // segment_ms(); written without the lock
   bip::offset_ptr<BlobHeader> blob;                // null: version 0, no attributes
   // Chain links, one per table parity, so a table can be rebuilt without
   // breaking the chains of the table still in use.

@@ -112,23 +112,11 @@ struct Generation {
 
 // The segment's header, looked up in Boost's named-object index without
 // its lock (nullptr if absent). Safe because the index is written only
-// while a segment is built under a private name, before it is published
-// under the store's name; so attach takes no lock at all, and a process
-// killed at any point of attach holds nothing another process waits for.
+// while a segment is built under a draft name (shm/detail/segment_file.hpp),
+// before it is published under the store's name; so attach takes no lock
+// at all, and a process killed at any point of attach holds nothing
+// another process waits for.
 SegmentHeader* find_header(bip::managed_shared_memory& segment);
-
-// The private name a segment is built under before it is published, e.g.
-// "shop~create.1234" ('~' is not allowed in store names).
-std::string private_segment_name(const std::string& store_name, const char* purpose);
-
-// Puts the ready segment built under `private_name` in place under
-// `store_name` (link(2): fails if the name is taken) and drops the private
-// name; on failure the private segment is removed.
-// Throws: AlreadyExists, Io.
-void publish_segment(const std::string& private_name, const std::string& store_name);
-
-// The file behind a segment name (POSIX shared memory on Linux).
-inline std::string shm_path(const std::string& name) { return "/dev/shm/" + name; }
 
 // Maps the store's segment as it is now under `name` and checks its header.
 // Throws: NotFound, Corrupt, LayoutMismatch, Io.
@@ -142,10 +130,14 @@ struct NewGeneration {
   std::uint64_t created_unix_ms = 0;
 };
 
-// Creates a segment `shm_name` with a root built from `options`, its header
-// still marked creating (the caller marks it ready). Removes the segment
-// again if building fails. Throws: AlreadyExists, InvalidArgument (too
-// small), Io.
+// Creates a segment `shm_name` with a root built from `options`; a new
+// store's header (generation 1) is marked ready before it is published, a
+// rebuilt generation's stays marked creating (the rebuilder marks it ready
+// once the records are copied). It is built under a
+// draft name of its own and linked to `shm_name` only once built, so a
+// failure at any step removes only the draft. Throws: AlreadyExists,
+// InvalidArgument (too small or too large), Io (including: its memory
+// cannot be reserved).
 std::unique_ptr<Generation> create_generation(const std::string& shm_name, const std::string& store_name,
                                               const CreateOptions& options, const NewGeneration& identity);
 

@@ -8,6 +8,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <csignal>
+#include <memory>
 #include <chrono>
 #include <string>
 #include <thread>
@@ -231,6 +233,61 @@ BOOST_AUTO_TEST_CASE(destroy_removes_the_store) {
   shmctl_ok({"destroy", guard.name()});
   check_one_line_error(shmctl({"info", guard.name()}), 1, "shmctl: attach '" + guard.name() + "': ");
   check_one_line_error(shmctl({"destroy", guard.name()}), 1, "shmctl: destroy '" + guard.name() + "': ");
+}
+
+// create takes the whole size from memory unless told --no-reserve, and
+// a 1 MiB store works with the default settings.
+BOOST_AUTO_TEST_CASE(create_reserves_memory_unless_no_reserve) {
+  SegmentGuard reserved("reserved"), sparse("sparse"), tiny("tiny");
+  shmctl_ok({"create", reserved.name(), "--size", "16M"});
+  shmctl_ok({"create", sparse.name(), "--size", "16M", "--no-reserve"});
+  auto backed = [](const std::string& name) {
+    struct stat st {};
+    BOOST_REQUIRE(::stat(("/dev/shm/" + name).c_str(), &st) == 0);
+    return static_cast<std::uint64_t>(st.st_blocks) * 512;
+  };
+  BOOST_TEST(backed(reserved.name()) >= std::uint64_t{16} << 20);
+  BOOST_TEST(backed(sparse.name()) < std::uint64_t{8} << 20);
+  json::value info = shmctl_json({"create", tiny.name(), "--size", "1M"});
+  BOOST_TEST(info.at("shards").to_number<std::uint64_t>() == 16u);
+  BOOST_TEST(info.at("change_log_capacity").to_number<std::uint64_t>() == 512u);
+}
+
+// A store some live process still uses is not destroyed (it would carry on
+// committing into a segment no one else can reach): the refusal names it
+// and its locks. Once it has exited, or with --force, destroy goes ahead.
+BOOST_AUTO_TEST_CASE(destroy_refuses_while_live_processes_use_the_store) {
+  SegmentGuard guard("destroy_busy"), forced("destroy_forced");
+  create_store(guard);
+  create_store(forced);
+  Signal ready;
+  auto user = [&](const std::string& name) {
+    return [&ready, name] {
+      shmsession::Store store = shmsession::Store::attach(name);
+      store.create_session("s");
+      store.acquire("s", std::chrono::seconds(10));
+      ready.notify();
+      for (;;) ::pause();  // until killed
+      return 0;
+    };
+  };
+  auto child = std::make_unique<ChildProcess>(user(guard.name()));
+  BOOST_REQUIRE(ready.wait(std::chrono::seconds(30)));
+  CommandResult refused = shmctl({"destroy", guard.name()});
+  check_one_line_error(refused, 1, "shmctl: destroy '" + guard.name() + "': ");
+  BOOST_TEST(refused.err.find("in use by 1 live process: " + std::to_string(child->pid()) + " (") != std::string::npos,
+             refused.err);
+  BOOST_TEST(refused.err.find("holds 1 lock)") != std::string::npos, refused.err);
+  shmctl_ok({"info", guard.name()});  // still there
+  child->kill(SIGKILL);
+  child->wait();
+  shmctl_ok({"destroy", guard.name()});
+
+  ChildProcess still_running(user(forced.name()));
+  BOOST_REQUIRE(ready.wait(std::chrono::seconds(30)));
+  BOOST_TEST(shmctl({"destroy", forced.name()}).exit_code == 1);
+  shmctl_ok({"destroy", forced.name(), "--force"});
+  check_one_line_error(shmctl({"info", forced.name()}), 1);
 }
 
 BOOST_AUTO_TEST_CASE(bad_input_fails_with_one_line) {

@@ -51,13 +51,16 @@ CLI::App* add_create(CLI::App& app, Options& options) {
       ->type_name("OCTAL")
       ->default_str(format_mode(options.create.mode))
       ->transform(canonical(parse_mode, "octal permission bits such as 0640"));
+  command->add_flag("!--no-reserve", options.create.reserve,
+                    "take pages from memory only once touched (a full /dev/shm then kills the writer "
+                    "with SIGBUS) instead of reserving the whole size now");
   command->add_option("--shards", options.create.shards, "session table shards, a power of two")
       ->type_name("N")
-      ->capture_default_str()
+      ->default_str("auto: 1 per 64K of size, at most 256")
       ->transform(decimal(kMaxU32));
   command->add_option("--log-capacity", options.create.change_log_capacity, "change log entries")
       ->type_name("N")
-      ->capture_default_str()
+      ->default_str("auto: 1 per 2K of size, at most 16384")
       ->transform(decimal(kMaxU32));
   command->add_option("--idle-timeout", options.create.default_idle_timeout_s,
                       "default session idle timeout, 0 for never")
@@ -119,7 +122,8 @@ CLI::App* add_reset(CLI::App& app, Options& options) {
 CLI::App* add_destroy(CLI::App& app, Options& options) {
   CLI::App* command = add_command(app, options, "destroy", "remove the store's segment");
   command->add_flag("--force", options.force,
-                    "remove the name even if it does not attach as a store (corrupt, other layout)");
+                    "remove the name even if it does not attach as a store (corrupt, other layout) "
+                    "or live processes have it mapped");
   return command;
 }
 

@@ -177,17 +177,41 @@ void run_expire(const Options& options, std::ostream& out) {
   }
 }
 
+// "1234 (appserver, holds 2 locks), 1240 (shmsession-agent)"
+std::string describe_users(const std::vector<AttachedProcess>& users, const std::vector<LockInfo>& locks) {
+  std::string text;
+  for (const AttachedProcess& p : users) {
+    auto held = std::count_if(locks.begin(), locks.end(), [&](const LockInfo& l) { return l.holder_pid == p.pid; });
+    if (!text.empty()) text += ", ";
+    text += std::to_string(p.pid) + " (" + (p.command.empty() ? "?" : p.command);
+    if (held > 0) text += ", holds " + std::to_string(held) + (held == 1 ? " lock" : " locks");
+    text += ")";
+  }
+  return text;
+}
+
 // Unless forced, the store must attach first, so that a mistyped name never
-// removes some other program's shared-memory object.
+// removes some other program's shared-memory object, and no live process
+// may have it mapped: removing the name under them would let them go on
+// committing (and holding locks) in a segment no one else can reach.
 void run_destroy(const Options& options, std::ostream& out) {
   const std::string what = "destroy " + quote(options.store);
   if (!options.force) {
+    std::vector<LockInfo> locks;
     try {
-      Store::attach(options.store);
+      Store store = Store::attach(options.store);
+      locks = store.locks();
     } catch (const Error& e) {
       bool forcible = e.code() == Errc::Corrupt || e.code() == Errc::LayoutMismatch;
       throw CommandError(what, e.what() + std::string(forcible ? " (--force removes it anyway)" : ""));
     }
+    std::vector<AttachedProcess> users = run_step(what, [&] { return Store::attached_processes(options.store); });
+    if (!users.empty())
+      throw CommandError(what, "store " + quote(options.store) + " is in use by " + std::to_string(users.size()) +
+                                   (users.size() == 1 ? " live process: " : " live processes: ") +
+                                   describe_users(users, locks) +
+                                   "; stop them first (--force removes the name anyway, and they carry on "
+                                   "in the unlinked segment)");
   }
   if (!run_step(what, [&] { return Store::remove(options.store); })) {
     throw CommandError(what, "store " + quote(options.store) + " does not exist");
