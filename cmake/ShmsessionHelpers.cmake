@@ -3,6 +3,11 @@
 # Compile options shared by every shmsession target, sanitizer included.
 function(shmsession_target_options target)
   target_compile_options(${target} PRIVATE -Wall -Wextra -Wpedantic -Wno-missing-field-initializers)
+  # clang checks the GUARDED_BY / REQUIRES annotations (shm/detail/
+  # thread_annotations.hpp); a violation fails the build.
+  if(CMAKE_CXX_COMPILER_ID MATCHES "Clang")
+    target_compile_options(${target} PRIVATE -Wthread-safety -Werror=thread-safety)
+  endif()
   if(SHMSESSION_SANITIZE)
     if(NOT SHMSESSION_SANITIZE MATCHES "^(address|undefined|thread|address,undefined)$")
       message(FATAL_ERROR "SHMSESSION_SANITIZE must be address, undefined, address,undefined or thread")
@@ -57,4 +62,12 @@ function(shmsession_test name)
     set(ARG_TIMEOUT 300)
   endif()
   set_tests_properties(${name} PROPERTIES TIMEOUT ${ARG_TIMEOUT} LABELS "${ARG_LABELS}")
+  # Suites whose processes run several threads make up the ThreadSanitizer
+  # pass (tools/scripts/test.sh builds shmsession_thread_suites alone there).
+  if("threads" IN_LIST ARG_LABELS)
+    if(NOT TARGET shmsession_thread_suites)
+      add_custom_target(shmsession_thread_suites)
+    endif()
+    add_dependencies(shmsession_thread_suites ${name})
+  endif()
 endfunction()
