@@ -99,7 +99,9 @@ class Store {
                                       std::span<const std::string_view> names = {}) const;
 
   // The session's version and incarnation, nothing copied, no touch: how a
-  // client tells cheaply whether its copy is still current.
+  // client tells cheaply whether its copy is still current. Throws: Corrupt
+  // when the search for the session meets a damaged link (as every
+  // operation on one session but a commit, create or remove does).
   std::optional<SessionVersion> version(std::string_view id) const;
 
   // Metadata and attribute names/versions/sizes, no values, no touch.

@@ -212,6 +212,10 @@ std::optional<SessionVersion> Store::version(std::string_view id) const {
     LockedSession locked(g, id, unix_ms());
     SessionRecord* r = locked.record();
     if (r == nullptr) return std::nullopt;
+    if (r->blob && !g.bounds.holds(r->blob.get()))
+      throw Error(Errc::Corrupt, "session '" + std::string(id) +
+                                     "' is damaged in the segment (its blob link leaves the segment); "
+                                     "run 'shmctl check'");
     return SessionVersion{version_of(r), r->incarnation};
   });
 }

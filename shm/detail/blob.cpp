@@ -1,6 +1,9 @@
 #include "shm/detail/blob.hpp"
 
 #include <xxhash.h>
+#if defined(__x86_64__)
+#include <xxh_x86dispatch.h>  // libxxhash picks AVX2/AVX-512 at run time: ~2x on values of KBs
+#endif
 
 #include <algorithm>
 #include <cstring>
@@ -43,8 +46,15 @@ void merge_walk(const BlobHeader* current, const PreparedBatch& batch, Keep&& ke
 
 }  // namespace
 
+// Every value is hashed when it is committed and again each time it is
+// read (copy_attributes), so the fastest XXH3 the CPU runs matters: the
+// dispatching entry point gives the same hash as XXH3_64bits.
 std::uint64_t value_checksum(std::string_view value) noexcept {
+#if defined(__x86_64__)
+  return XXH3_64bits_dispatch(value.data(), value.size());
+#else
   return XXH3_64bits(value.data(), value.size());
+#endif
 }
 
 PreparedBatch prepare_batch(const CommitBatch& batch) {
