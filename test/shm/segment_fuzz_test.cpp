@@ -1,8 +1,8 @@
 // The segment fuzzer: random bit flips in the used structures of a real
 // store, then everything the tools run on a damaged store (check, recover
-// --rebuild, list, info, reading every session), each round in a forked
-// child so that a crash or a hang is caught and reported with the seed and
-// the flipped offsets.
+// --rebuild, list, info, reading every session), in forked children (ten
+// rounds each) so that a crash or a hang is caught and reported with its
+// round, the seed and the flipped offsets.
 //
 // What must hold, every round: no crash, no hang; damage the format can
 // see (a value's checksum, a record's magic, id and hash, a chain link, a
@@ -22,7 +22,7 @@
 // Every 50th round also runs the shmctl binary (check, list, info, get,
 // show, recover --rebuild, check) on the damaged store.
 //
-// SHMSESSION_SEGMENT_FUZZ_FLIPS (default 1200) sets how many bits are
+// SHMSESSION_SEGMENT_FUZZ_FLIPS (default 1000) sets how many bits are
 // flipped in all, SHMSESSION_SEGMENT_FUZZ_SEED the seed (default fixed);
 // SHMSESSION_SEGMENT_FUZZ_DEBUG_ROUND replays one round in this process.
 #define BOOST_TEST_MODULE segment_fuzz
@@ -30,6 +30,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -310,18 +311,23 @@ std::vector<unsigned char> read_file(const std::string& path) {
 }
 
 // Puts the clean store back under `name` (a rebuild may have replaced the
-// file), its bytes as snapshotted.
-void restore(const std::string& name, const std::vector<unsigned char>& snapshot) {
+// file), its bytes as snapshotted, then flips `flips`. Asserts nothing:
+// children call it. Returns false if the file cannot be written.
+bool prepare(const std::string& name, const std::vector<unsigned char>& snapshot, const std::vector<Flip>& flips) {
   bip::shared_memory_object::remove((name + "~rebuild").c_str());
   const int fd = ::open(("/dev/shm/" + name).c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  BOOST_TEST_REQUIRE(fd >= 0);
+  if (fd < 0) return false;
   std::size_t done = 0;
   while (done < snapshot.size()) {
     const ssize_t w = ::write(fd, snapshot.data() + done, snapshot.size() - done);
-    BOOST_TEST_REQUIRE(w > 0);
+    if (w <= 0) break;
     done += static_cast<std::size_t>(w);
   }
   ::close(fd);
+  if (done != snapshot.size()) return false;
+  MappedSegment segment(name);
+  for (const Flip& f : flips) segment.data()[f.offset] ^= static_cast<unsigned char>(1u << f.bit);
+  return true;
 }
 
 // The child's side of one round: every tool path on the damaged store.
@@ -437,50 +443,65 @@ BOOST_AUTO_TEST_CASE(random_bit_flips_never_crash_hang_or_lose_sound_sessions) {
   const Content original = build_store(name);
   const std::vector<Region> regions = map_regions(name);
   const std::vector<unsigned char> snapshot = read_file("/dev/shm/" + name);
-  const std::uint64_t total = env_number("SHMSESSION_SEGMENT_FUZZ_FLIPS", 1200);
+  const std::uint64_t total = env_number("SHMSESSION_SEGMENT_FUZZ_FLIPS", 1000);
   const std::uint64_t seed = env_number("SHMSESSION_SEGMENT_FUZZ_SEED", 20261205);
   BOOST_TEST_MESSAGE("segment fuzz: seed " << seed << ", " << total << " flips, " << regions.size() << " regions");
-  // SHMSESSION_SEGMENT_FUZZ_DEBUG_ROUND=N runs round N in the test process
-  // itself and stops there, so a debugger sees its crash.
-  const std::uint64_t debug_round = env_number("SHMSESSION_SEGMENT_FUZZ_DEBUG_ROUND", 0);
+  // Every round's flips, drawn from the seed up front.
   std::mt19937_64 rng(seed);
-  std::uint64_t flipped = 0, rounds = 0;
+  std::vector<std::vector<Flip>> rounds;
+  std::uint64_t flipped = 0;
   while (flipped < total) {
-    ++rounds;
-    const std::vector<Flip> flips = pick_flips(rng, regions, 1 + static_cast<int>(rng() % 3));
-    restore(name, snapshot);
-    {
-      MappedSegment segment(name);
-      for (const Flip& f : flips) segment.data()[f.offset] ^= static_cast<unsigned char>(1u << f.bit);
-    }
+    rounds.push_back(pick_flips(rng, regions, 1 + static_cast<int>(rng() % 3)));
+    flipped += rounds.back().size();
+  }
+  auto what = [&](std::size_t round) {
+    std::ostringstream out;
+    out << "round " << round + 1 << " (seed " << seed << "); flipped offset:bit" << describe(rounds[round]);
+    return out.str();
+  };
+  // SHMSESSION_SEGMENT_FUZZ_DEBUG_ROUND=N runs round N in the test process
+  // itself, so a debugger sees its crash.
+  if (const std::uint64_t debug = env_number("SHMSESSION_SEGMENT_FUZZ_DEBUG_ROUND", 0); debug != 0) {
+    BOOST_TEST_REQUIRE(debug <= rounds.size());
+    BOOST_TEST_REQUIRE(prepare(name, snapshot, rounds[debug - 1]));
+    BOOST_TEST(run_round(name, original, rounds[debug - 1]) == 0, what(debug - 1));
+    return;
+  }
 #ifdef SHMCTL_PATH
-    if (rounds % 50 == 1) {  // the binaries too, on a few of the damaged stores
-      const auto with_values = std::find_if(original.begin(), original.end(),
-                                            [](const auto& s) { return !s.second.attributes.empty(); });
-      run_shmctl_on(name, with_values->first, with_values->second.attributes.begin()->first, flips);
-      restore(name, snapshot);
-      MappedSegment segment(name);
-      for (const Flip& f : flips) segment.data()[f.offset] ^= static_cast<unsigned char>(1u << f.bit);
-    }
+  const auto with_values = std::find_if(original.begin(), original.end(),
+                                        [](const auto& s) { return !s.second.attributes.empty(); });
+  for (std::size_t r = 0; r < rounds.size(); r += 50) {  // the binaries too, on a few of the damaged stores
+    BOOST_TEST_REQUIRE(prepare(name, snapshot, rounds[r]));
+    run_shmctl_on(name, with_values->first, with_values->second.attributes.begin()->first, rounds[r]);
+  }
 #endif
-    if (rounds == debug_round) {  // in this process, for a debugger
-      BOOST_TEST(run_round(name, original, flips) == 0, "flipped offset:bit" << describe(flips));
-      break;
-    }
+  // Rounds run in batches, one child per batch (a fork per round costs
+  // more than the round under ASan); the child says in shared memory which
+  // round it is in, so a crash or hang names that round.
+  constexpr std::size_t kRoundsPerChild = 10;
+  auto* current = static_cast<std::size_t*>(
+      ::mmap(nullptr, sizeof(std::size_t), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0));
+  BOOST_TEST_REQUIRE(current != MAP_FAILED);
+  for (std::size_t first = 0; first < rounds.size(); first += kRoundsPerChild) {
+    const std::size_t last = std::min(rounds.size(), first + kRoundsPerChild);
+    *current = first;
     ChildProcess child([&] {
       for (int sig : {SIGSEGV, SIGBUS, SIGABRT, SIGFPE, SIGILL}) ::signal(sig, SIG_DFL);  // not Boost.Test's handlers
-      return run_round(name, original, flips);
+      for (std::size_t r = first; r < last; ++r) {
+        *current = r;
+        if (!prepare(name, snapshot, rounds[r])) return 2;
+        if (int rc = run_round(name, original, rounds[r])) return rc;
+      }
+      return 0;
     });
-    const int status = child.wait_for(60s);
+    const int status = child.wait_for(120s);
     if (status == -1) child.kill(SIGKILL);
-    BOOST_TEST_REQUIRE(status == 0, "round " << rounds << " (seed " << seed << ") "
-                                             << (status == -1    ? "hung"
-                                                 : status > 128 ? "crashed with signal " + std::to_string(status - 128)
-                                                                : "failed (exit " + std::to_string(status) + ")")
-                                             << "; flipped offset:bit" << describe(flips));
-    flipped += flips.size();
+    BOOST_TEST_REQUIRE(status == 0, what(*current) << ": " << (status == -1    ? "hung"
+                                                               : status > 128 ? "crashed with signal " + std::to_string(status - 128)
+                                                                              : "failed (exit " + std::to_string(status) + ")"));
   }
+  ::munmap(current, sizeof(std::size_t));
   bip::shared_memory_object::remove((name + "~rebuild").c_str());
-  BOOST_TEST_MESSAGE("segment fuzz: " << rounds << " rounds, " << flipped << " flips");
-  BOOST_TEST((flipped >= total || debug_round != 0));
+  BOOST_TEST_MESSAGE("segment fuzz: " << rounds.size() << " rounds, " << flipped << " flips");
+  BOOST_TEST(flipped >= total);
 }
