@@ -1,7 +1,9 @@
 // Crash recovery (shm/recovery.md): moving between generations, the
 // rebuild of a store into a fresh generation, Store::check and
 // Store::recover.
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -10,6 +12,8 @@
 #include <cstring>
 #include <limits>
 #include <thread>
+#include <unordered_map>
+#include <unordered_set>
 
 #include <boost/interprocess/exceptions.hpp>
 #include <boost/interprocess/shared_memory_object.hpp>
@@ -64,42 +68,153 @@ void mark_moved(Generation& g) noexcept {
 }
 
 // A record and its blob as a rebuild or a check finds them: sound when
-// the record's magic, id and hash agree and the blob passes blob_is_sound
-// (bounds and every value's checksum).
-bool record_is_sound(const SessionRecord* r, std::uint64_t segment_size) noexcept {
-  if (r->magic != kRecordMagic || r->id_size == 0 || r->id_size > kMaxSessionIdBytes) return false;
+// the record fits in the segment with its magic, its id and hash agree and
+// the blob passes blob_is_sound (bounds and every value's checksum).
+bool record_is_sound(const SessionRecord* r, const SegmentBounds& bounds) noexcept {
+  if (!record_fits(r, bounds)) return false;
   if (hash_session_id(record_id(r)) != r->hash) return false;
   const BlobHeader* b = r->blob.get();
-  return b == nullptr || blob_is_sound(b, segment_size);
+  return b == nullptr || blob_is_sound(b, bounds);
 }
 
+// The allocator's bytes for a block of ours; 0 for a pointer a damaged
+// link made up (its block header would be outside the segment).
 std::uint64_t block_bytes(Generation& g, const void* p) {
+  if (!g.bounds.holds(static_cast<const char*>(p) - 16, 16, 8)) return 0;
   return g.segment.get_segment_manager()->size(p) + g.root->block_overhead;
 }
 
-// Copies every sound record of `from` (every shard lock held) into the
-// fresh generation `to`; records that fail verification are dropped and
-// named in the report.
-void copy_records(Generation& from, Generation& to, RecoveryReport& report) {
-  const std::uint64_t limit = from.segment.get_size();
+// Whether a record's lock state can be followed: its queue's waiter slots
+// and holder's process slot in range, the queue no longer than the slots.
+bool lock_state_fits(const LockContext& c, const LockState& lock) noexcept {
+  const std::uint32_t cap = c.root->waiter_capacity;
+  if (lock.queue_tail > cap || lock.holder_process > c.root->process_capacity) return false;
+  std::uint32_t n = 0;
+  for (std::uint32_t w = lock.queue_head; w != 0; w = c.waiters[w - 1].next)
+    if (w > cap || ++n > cap) return false;
+  return true;
+}
+
+// The name a report gives a damaged record, when its id can be read.
+void name_damaged(const SessionRecord* r, const SegmentBounds& bounds, std::vector<std::string>& ids) {
+  if (ids.size() < kListedIds && record_fits(r, bounds)) ids.emplace_back(record_id(r));
+}
+
+// The sound records of a generation that a rebuild keeps, by shard.
+struct KeptRecords {
+  std::vector<std::vector<const SessionRecord*>> by_shard;
+  std::unordered_set<const SessionRecord*> chained;  // every record reached through a chain
+  bool damage_seen = false;  // a cut chain, a loop, a bad table, an unsound record or a miscount
+};
+
+// Walks every shard of `from` (every shard lock held) and keeps its sound
+// records; records that fail verification are dropped and named.
+void collect_chained(Generation& from, KeptRecords& kept, RecoveryReport& report) {
+  kept.by_shard.assign(from.root->shard_count, {});
   for (std::uint32_t i = 0; i < from.root->shard_count; ++i) {
     Shard& src = from.shards[i];
+    std::uint64_t walked = 0;
+    const ChainDamage damage = for_each_record(src, from.bounds_of(src), [&](SessionRecord* r) {
+      ++walked;
+      if (!kept.chained.insert(r).second) {  // reached twice: a damaged link joined two chains
+        kept.damage_seen = true;
+        return;
+      }
+      if (!record_is_sound(r, from.bounds)) {
+        ++report.sessions_dropped;
+        name_damaged(r, from.bounds, report.dropped_ids);
+        kept.damage_seen = true;
+        return;
+      }
+      kept.by_shard[i].push_back(r);
+    });
+    if (damage.total() != 0 || walked != src.sessions) kept.damage_seen = true;
+  }
+}
+
+// Sound records found outside every chain: what a broken link cut off.
+// Looked for only when the walk saw damage, by scanning the segment's
+// pages that hold data (holes are skipped, so a sparse segment is not
+// made resident) for the record magic at every aligned offset. A candidate
+// is kept only if it verifies as a record (magic, bounds, id hash, blob
+// checksums), was published (incarnation set under the lock; a record a
+// killed creator never linked has none) and does not lie inside a value
+// of a kept session (a value may hold any bytes). Records are freed with
+// their magic cleared (store_sessions.cpp, free_record), so a removed
+// session is not brought back. Of two records of one id, the newer
+// incarnation wins.
+void collect_unlinked(Generation& from, KeptRecords& kept, RecoveryReport& report) {
+  std::vector<std::pair<std::uintptr_t, std::uintptr_t>> values;  // kept blobs' byte ranges
+  std::unordered_map<std::string_view, const SessionRecord*> by_id;
+  for (auto& shard : kept.by_shard)
+    for (const SessionRecord* r : shard) {
+      by_id.emplace(record_id(r), r);
+      if (const BlobHeader* b = r->blob.get())
+        values.emplace_back(reinterpret_cast<std::uintptr_t>(b), reinterpret_cast<std::uintptr_t>(b) + b->size);
+    }
+  std::sort(values.begin(), values.end());
+  auto inside_a_value = [&](std::uintptr_t a) {
+    auto it = std::upper_bound(values.begin(), values.end(), std::make_pair(a, ~std::uintptr_t{0}));
+    return it != values.begin() && a < std::prev(it)->second;
+  };
+  std::vector<const SessionRecord*> found;
+  auto scan = [&](std::uintptr_t from_addr, std::uintptr_t to_addr) {
+    constexpr std::uintptr_t step = alignof(SessionRecord);
+    for (std::uintptr_t a = (from_addr + step - 1) & ~(step - 1); a + sizeof(SessionRecord) <= to_addr; a += step) {
+      if (*reinterpret_cast<const std::uint32_t*>(a) != kRecordMagic) continue;
+      const auto* r = reinterpret_cast<const SessionRecord*>(a);
+      if (kept.chained.count(r) != 0 || r->incarnation == 0 || inside_a_value(a)) continue;
+      if (!record_is_sound(r, from.bounds)) continue;
+      found.push_back(r);
+    }
+  };
+  const SegmentBounds& bounds = from.bounds;
+  const long page = ::sysconf(_SC_PAGESIZE);
+  const std::uintptr_t map_base = bounds.begin & ~static_cast<std::uintptr_t>(page - 1);
+  const int fd = ::open(segment_path(from.name).c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    scan(bounds.begin, bounds.end);
+  } else {
+    off_t at = 0;
+    const off_t file_end = static_cast<off_t>(bounds.end - map_base);
+    while (at < file_end) {
+      const off_t data = ::lseek(fd, at, SEEK_DATA);
+      if (data < 0) break;
+      off_t hole = ::lseek(fd, data, SEEK_HOLE);
+      if (hole < 0) hole = file_end;
+      scan(std::max<std::uintptr_t>(map_base + data, bounds.begin), std::min<std::uintptr_t>(map_base + hole, bounds.end));
+      at = hole;
+    }
+    ::close(fd);
+  }
+  for (const SessionRecord* r : found) {
+    auto [it, fresh] = by_id.emplace(record_id(r), r);
+    if (!fresh) {
+      if (it->second->incarnation >= r->incarnation) continue;
+      // The newer one wins; the one it replaces leaves its shard's list.
+      auto& list = kept.by_shard[(it->second->hash >> 32) & from.shard_mask];
+      list.erase(std::remove(list.begin(), list.end(), it->second), list.end());
+      it->second = r;
+    }
+    kept.by_shard[(r->hash >> 32) & from.shard_mask].push_back(r);
+    ++report.sessions_relinked;
+  }
+}
+
+// Copies the kept records into the fresh generation `to`.
+void copy_records(const KeptRecords& kept, Generation& to, RecoveryReport& report) {
+  for (std::uint32_t i = 0; i < to.root->shard_count; ++i) {
+    const std::vector<const SessionRecord*>& records = kept.by_shard[i];
     Shard& dst = to.shards[i];
     std::uint64_t buckets = kInitialBuckets;
-    while (buckets < src.sessions) buckets *= 2;
+    while (buckets < records.size()) buckets *= 2;
     if (buckets != kInitialBuckets) {
       void* mem = to.allocate(bucket_table_bytes(buckets));
       if (mem == nullptr) to.throw_full(bucket_table_bytes(buckets), "rebuilding the store");
       to.deallocate(dst.table.get());
       dst.table = init_bucket_table(mem, buckets, 0);
     }
-    for_each_record(src, [&](SessionRecord* r) {
-      if (!record_is_sound(r, limit)) {
-        ++report.sessions_dropped;
-        if (report.dropped_ids.size() < kListedIds && r->magic == kRecordMagic && r->id_size <= kMaxSessionIdBytes)
-          report.dropped_ids.emplace_back(record_id(r));
-        return;
-      }
+    for (const SessionRecord* r : records) {
       if (r->lock.token != 0) ++report.locks_revoked;
       const std::uint64_t record_bytes = sizeof(SessionRecord) + r->id_size;
       void* rec_mem = to.allocate(record_bytes);
@@ -126,7 +241,7 @@ void copy_records(Generation& from, Generation& to, RecoveryReport& report) {
       link_record(dst, copy);
       ++dst.sessions;
       ++report.sessions_copied;
-    });
+    }
   }
 }
 
@@ -156,6 +271,10 @@ void copy_root(Generation& from, Generation& to, std::uint64_t locks_revoked) {
     auto* out = reinterpret_cast<std::atomic<std::uint64_t>*>(&dst);
     for (std::size_t w = 0; w < sizeof(AgentStatusCopy) / 8; ++w) out[w].store(in[w].load());
   }
+  // A current copy left odd is damage (a writer fills the other copy):
+  // made readable again, whatever its figures say.
+  AgentStatusCopy& current = b.agent.copies[b.agent.published.load() % 2];
+  if ((current.generation.load() & 1) != 0) current.generation.fetch_add(1);
   for (std::uint32_t i = 0; i < a.change_capacity; ++i) {
     ChangeSlot& src = from.ring[i];
     ChangeSlot& dst = to.ring[i];
@@ -211,7 +330,10 @@ bool rebuild_generation(Generation& g, RecoveryReport& report) {
     // every shard lock owner-dead and this flag set: the repairs settle it.
     root.rebuilding.store(1, std::memory_order_release);
     const std::uint64_t used_before = g.segment.get_size() - g.segment.get_free_memory();
-    copy_records(g, *next, report);
+    KeptRecords kept;
+    collect_chained(g, kept, report);
+    if (kept.damage_seen) collect_unlinked(g, kept, report);
+    copy_records(kept, *next, report);
     copy_root(g, *next, report.locks_revoked);
     next->header->init_state.store(kInitReady, std::memory_order_release);
     run_test_hook(HookPoint::kRebuildBeforeRename);
@@ -322,21 +444,20 @@ bool index_sound(Generation& g) { return find_header(g.segment) == g.header; }
 // Verifies one shard (its lock held) into the report; returns the bytes
 // its tables, records and blobs occupy in the segment.
 std::uint64_t check_shard(Generation& g, Shard& shard, CheckReport& report) {
-  std::uint64_t bytes = block_bytes(g, shard.table.get());
-  if (const BlobHeader* spare = shard.spare.get()) {
+  std::uint64_t bytes = table_fits(shard.table.get(), g.bounds) ? block_bytes(g, shard.table.get()) : 0;
+  if (const BlobHeader* spare = shard.spare.get(); spare != nullptr && g.bounds.holds(spare)) {
     bytes += block_bytes(g, spare);
     // take_spare trusts the recorded capacity: more than the block holds
     // would let the next commit write past it.
     if (spare->capacity > g.segment.get_segment_manager()->size(spare)) ++report.damaged_spares;
   }
   std::uint64_t sessions = 0, attributes = 0, payload = 0;
-  const std::uint64_t limit = g.segment.get_size();
-  for_each_record(shard, [&](SessionRecord* r) {
+  const LockContext c = g.lock_context();
+  const ChainDamage damage = for_each_record(shard, g.bounds_of(shard), [&](SessionRecord* r) {
     ++sessions;
-    if (!record_is_sound(r, limit)) {
+    if (!record_is_sound(r, g.bounds)) {
       ++report.damaged_sessions;
-      if (report.damaged_ids.size() < kListedIds && r->magic == kRecordMagic && r->id_size <= kMaxSessionIdBytes)
-        report.damaged_ids.emplace_back(record_id(r));
+      name_damaged(r, g.bounds, report.damaged_ids);
       return;
     }
     bytes += block_bytes(g, r);
@@ -345,8 +466,13 @@ std::uint64_t check_shard(Generation& g, Shard& shard, CheckReport& report) {
       attributes += b->attr_count;
       payload += b->payload_bytes;
     }
+    if (!lock_state_fits(c, r->lock)) {
+      ++report.damaged_lock_queues;
+      return;
+    }
     if (r->lock.token != 0 && !process_alive(r->lock.holder_pid, r->lock.holder_start)) ++report.dead_lock_holders;
   });
+  report.broken_links += damage.total();
   report.sessions += sessions;
   report.attributes += attributes;
   if (sessions != shard.sessions || attributes != shard.attributes || payload != shard.payload_bytes)
@@ -389,6 +515,14 @@ void check_generation(Generation& g, CheckReport& report) {
     report.problems.push_back(std::to_string(report.damaged_sessions) +
                               " session(s) fail verification (magic, bounds or a value checksum); "
                               "'shmctl recover --rebuild' drops them (restore them from the backup)");
+  if (report.broken_links != 0)
+    report.problems.push_back(std::to_string(report.broken_links) +
+                              " bucket table(s) or chain link(s) are damaged (out of the segment, not a record, "
+                              "or looping); 'shmctl recover --rebuild' finds the sound records they cut off");
+  if (report.damaged_lock_queues != 0)
+    report.problems.push_back(std::to_string(report.damaged_lock_queues) +
+                              " session lock state(s) are damaged; 'shmctl recover --rebuild' clears them "
+                              "(every lock is revoked)");
   if (report.miscounted_shards != 0)
     report.problems.push_back(std::to_string(report.miscounted_shards) +
                               " shard(s) have counters that disagree with their records");
@@ -416,10 +550,11 @@ namespace {
 
 // Record-level recovery of one shard (its lock held): revokes locks whose
 // holder died, takes dead waiters out of the queues and frees their slots.
-void repair_locks(const LockContext& c, Shard& shard, RecoveryReport& report) {
+void repair_locks(Generation& g, const LockContext& c, Shard& shard, RecoveryReport& report) {
   const std::uint64_t now = segment_ms();
-  for_each_record(shard, [&](SessionRecord* r) {
+  for_each_record(shard, g.bounds_of(shard), [&](SessionRecord* r) {
     LockState& lock = r->lock;
+    if (!lock_state_fits(c, lock)) return;  // check reports it; the rebuild clears it
     for (std::uint32_t w = lock.queue_head; w != 0;) {
       WaiterSlot& slot = c.waiters[w - 1];
       const std::uint32_t next = slot.next;
@@ -447,7 +582,7 @@ RecoveryReport Store::recover(bool rebuild) {
     const LockContext c = g.lock_context();
     for (std::uint32_t i = 0; i < g.root->shard_count; ++i) {
       ShardGuard guard(g, g.shards[i]);
-      repair_locks(c, g.shards[i], report);
+      repair_locks(g, c, g.shards[i], report);
     }
     for (std::uint32_t i = 0; i < g.root->process_capacity; ++i) {
       ProcessSlot& p = c.processes[i];
@@ -462,6 +597,9 @@ RecoveryReport Store::recover(bool rebuild) {
     if (!found.allocator_ok) report.reason = "the allocator is poisoned";
     else if (!found.index_ok) report.reason = "the named-object index is damaged";
     else if (found.damaged_sessions != 0) report.reason = std::to_string(found.damaged_sessions) + " damaged session(s)";
+    else if (found.broken_links != 0) report.reason = std::to_string(found.broken_links) + " damaged chain link(s)";
+    else if (found.damaged_lock_queues != 0)
+      report.reason = std::to_string(found.damaged_lock_queues) + " damaged lock state(s)";
     else if (found.miscounted_shards != 0) report.reason = "shard counters disagree with their records";
     else if (found.damaged_spares != 0) report.reason = "a spare blob claims more bytes than it was given";
     else if (rebuild) report.reason = "requested";

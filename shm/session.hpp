@@ -146,6 +146,9 @@ struct CheckReport {
   std::uint64_t attributes = 0;          // attribute values whose checksum was verified
   std::uint64_t damaged_sessions = 0;    // record or blob failing its magic, bounds or a checksum
   std::vector<std::string> damaged_ids;  // the first few of them
+  std::uint64_t broken_links = 0;        // bucket tables and chain links failing their bounds, magic
+                                         // or bucket (the records beyond are unreachable), and loops
+  std::uint64_t damaged_lock_queues = 0; // session lock states whose queue or holder slot is out of range
   std::uint64_t shard_repairs = 0;       // shard locks this check took over from a dead holder
   std::uint64_t miscounted_shards = 0;   // shard counters that disagree with a recount
   std::uint64_t damaged_spares = 0;      // shard spare blobs claiming more bytes than their block
@@ -177,6 +180,8 @@ struct RecoveryReport {
   std::uint64_t slots_freed = 0;      // waiter and process slots of dead processes
   std::uint64_t sessions_copied = 0;  // rebuild: records verified and copied
   std::uint64_t sessions_dropped = 0; // rebuild: records that failed verification
+  std::uint64_t sessions_relinked = 0; // rebuild: sound records found outside every chain (a broken
+                                       // link cut them off), copied too (counted in sessions_copied)
   std::vector<std::string> dropped_ids;
   std::uint64_t bytes_reclaimed = 0;  // rebuild: used bytes before minus after
 };

@@ -31,6 +31,9 @@ namespace {
 
 constexpr std::uint32_t kWaiterSlots = 4096;   // processes waiting for locks, store-wide
 constexpr std::uint32_t kProcessSlots = 1024;  // processes holding locks, store-wide
+// Bytes an allocator block may hold beyond what was asked (rounding, a
+// remainder too small to split off): how bind_root tells an array's block.
+constexpr std::uint64_t kBlockSlack = 256;
 
 #ifdef SHMSESSION_TEST_HOOKS
 // The segment allocator's own mutex, for the kInsideAllocator hook: Boost's
@@ -133,9 +136,48 @@ bool build_root(Generation& g, const CreateOptions& o, std::uint64_t generation)
   return true;
 }
 
+// Finds the root from the header and checks that every array it points to
+// lies inside the segment, so that damage to the root is an attach error
+// (Corrupt) and never a fault in whatever reads it next.
 void bind_root(Generation& g) {
+  const auto base = reinterpret_cast<std::uintptr_t>(g.segment.get_address());
+  g.bounds = SegmentBounds{base, base + g.segment.get_size()};
+  auto damaged = [&](const std::string& what) {
+    throw Error(Errc::Corrupt, "the root of store '" + g.name + "' is damaged (" + what +
+                                   "); destroy it and restore it from the backup");
+  };
+  if (g.header->root_handle >= g.segment.get_size()) damaged("its offset is outside the segment");
   g.root = static_cast<StoreRoot*>(g.segment.get_address_from_handle(
       static_cast<bip::managed_shared_memory::handle_t>(g.header->root_handle)));
+  // Each array is one block of the allocator, sized for it at creation: a
+  // pointer a flipped bit moved elsewhere in the segment does not start
+  // such a block (writes through it, as recover's to dead process slots,
+  // would damage whatever it points into). The block header is Boost's
+  // (16 bytes before the block); its size is read, never trusted further.
+  auto& sm = *g.segment.get_segment_manager();
+  auto is_block = [&](const void* p, std::uint64_t bytes, std::size_t align) {
+    const char* block = static_cast<const char*>(p) - 16;
+    if (!g.bounds.holds(p, bytes, align) || !g.bounds.holds(block, 16, 8)) return false;
+    const std::uint64_t usable = sm.size(p);
+    return usable >= bytes && usable - bytes <= kBlockSlack;
+  };
+  const StoreRoot& r = *g.root;
+  if (!is_block(g.root, sizeof(StoreRoot), alignof(StoreRoot))) damaged("it is not where its offset says");
+  if (!is_power_of_two(r.shard_count) || r.shard_count > 65536) damaged("shard count " + std::to_string(r.shard_count));
+  if (r.change_capacity < 16 || r.change_capacity > (1u << 24))
+    damaged("change log capacity " + std::to_string(r.change_capacity));
+  if (!is_block(r.shards.get(), sizeof(Shard) * std::uint64_t{r.shard_count}, alignof(Shard)))
+    damaged("the shard array");
+  if (!is_block(r.ring.get(), sizeof(ChangeSlot) * std::uint64_t{r.change_capacity}, alignof(ChangeSlot)))
+    damaged("the change log");
+  if (!is_block(r.waiters.get(), sizeof(WaiterSlot) * std::uint64_t{r.waiter_capacity}, alignof(WaiterSlot)))
+    damaged("the waiter slots");
+  if (!is_block(r.processes.get(), sizeof(ProcessSlot) * std::uint64_t{r.process_capacity}, alignof(ProcessSlot)))
+    damaged("the process slots");
+  // A pointer to the shards that a flipped bit moved within the segment
+  // leads to bytes that are no mutexes: refuse them before anyone locks one.
+  for (std::uint32_t i = 0; i < r.shard_count; ++i)
+    if (!robust_mutex_plausible(r.shards[i].mutex, r.allocator_mutex)) damaged("the shard array");
   g.shards = g.root->shards.get();
   g.ring = g.root->ring.get();
   g.shard_mask = g.root->shard_count - 1;
@@ -474,7 +516,7 @@ void Generation::repair(Shard& shard) noexcept {
   // already took this one's place, this one is marked moved (the guard
   // then moves on); if not, nothing can replace it while this lock is held.
   if (root->rebuilding.load(std::memory_order_acquire) != 0) settle_abandoned_rebuild(*this);
-  ShardRepair fixed = repair_shard_table(shard);
+  ShardRepair fixed = repair_shard_table(shard, bounds_of(shard));
   if (std::uint64_t seq = shard.pending.seq.load(std::memory_order_acquire)) {
     SessionRecord* r = shard.pending.record.get();
     bool sound = r != nullptr && r->magic == kRecordMagic;

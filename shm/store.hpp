@@ -116,6 +116,11 @@ class Store {
   // Copies out a consistent version of a session: every attribute, or only
   // those named (names that are absent are skipped). Refreshes the session's
   // last access. Returns nullopt if it does not exist or has expired.
+  // Every value copied is verified against its checksum first (one XXH3
+  // pass over the bytes copied). Throws: Corrupt naming the session (and
+  // the attribute) when the segment is damaged there: a value fails its
+  // checksum, its attribute table or a link on the way to it fails its
+  // bounds (shm/recovery.md, Damage); InvalidArgument for a bad id.
   std::optional<SessionSnapshot> read(std::string_view id,
                                       std::span<const std::string_view> names = {});
   // The same into `out`, reusing its buffers; returns false if absent.
@@ -128,10 +133,13 @@ class Store {
                                       std::span<const std::string_view> names = {}) const;
 
   // The session's version and incarnation, nothing copied, no touch: how a
-  // client tells cheaply whether its copy is still current.
+  // client tells cheaply whether its copy is still current. Throws: Corrupt
+  // when the search for the session meets a damaged link (as every
+  // operation on one session but a commit, create or remove does).
   std::optional<SessionVersion> version(std::string_view id) const;
 
   // Metadata and attribute names/versions/sizes, no values, no touch.
+  // Throws: Corrupt when the session's attribute table fails its bounds.
   std::optional<SessionInfo> describe(std::string_view id) const;
 
   // Applies the batch atomically and returns the new version (the current one
@@ -263,15 +271,17 @@ class Store {
   // ---- Crash recovery (shm/recovery.md) ----
 
   // Verifies the store: the header, every record and blob (magic, bounds,
-  // every value's checksum), shard counters, lock and process slots whose
+  // every value's checksum), every chain link and bucket table (bounds,
+  // bucket, loops), shard counters, lock and process slots whose
   // owners are dead, the allocator's mutex and free tree, the named-object
   // index. Repairs nothing beyond what any access repairs (a shard whose
   // lock holder died). Throws: Io.
   CheckReport check() const;
   // Runs the recovery by hand: repairs every shard, revokes locks held by
   // dead processes, frees their slots; and when the allocator or the index
-  // is poisoned, a record is damaged, or `rebuild` is true, copies every
-  // verified live record into a fresh generation of the segment (under the
+  // is poisoned, a record, link or lock state is damaged, or `rebuild` is
+  // true, copies every verified live record (also those a broken link cut
+  // off its chain) into a fresh generation of the segment (under the
   // same name and store id) that attached processes move to on their next
   // access. A rebuild revokes every process lock (holders get StaleToken).
   // Throws: SegmentFull (the new generation could not be built; the store

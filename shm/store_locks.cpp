@@ -236,7 +236,7 @@ static std::vector<LockInfo> locks_in(Generation& s) {
     Shard& shard = s.shards[i];
     ShardGuard guard(s, shard);
     std::uint64_t now = segment_ms();
-    for_each_record(shard, [&](SessionRecord* r) {
+    for_each_record(shard, s.bounds_of(shard), [&](SessionRecord* r) {
       if (r->lock.token == 0 && r->lock.queue_head == 0) return;
       LockInfo& info = out.emplace_back();
       info.session.assign(record_id(r));

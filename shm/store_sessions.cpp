@@ -80,9 +80,13 @@ static void retire_record(Generation& s, Shard& shard, SessionRecord* r, ChangeK
   s.end_change(shard, seq, kind, version_of(r), record_id(r));
 }
 
+// Frees a record nobody can reach any more. Its magic is cleared first, so
+// that a rebuild looking for records a broken link cut off (recovery.cpp)
+// never takes a freed one for a live session.
 static void free_record(Generation& s, SessionRecord* r) {
   if (r == nullptr) return;
   s.deallocate(r->blob.get());
+  r->magic = 0;
   s.deallocate(r);
 }
 
@@ -151,7 +155,10 @@ static bool create_session_in(Generation& s, std::string_view id, std::optional<
       grow = table_wants_growth(shard);
     }
   }
-  if (!created) s.deallocate(mem);
+  if (!created) {
+    rec->magic = 0;  // as free_record: never a record once freed
+    s.deallocate(mem);
+  }
   // (The record `mem` leaks if the guard above found the generation
   // replaced: it belongs to the old segment, which nobody allocates from.)
   free_record(s, replaced);
@@ -174,13 +181,13 @@ static bool copy_session(Generation& s, std::string_view id, std::span<const std
   check_token(r, token, id);
   if (touch) r->last_access_unix_ms.store(now, std::memory_order_relaxed);
   const BlobHeader* b = r->blob.get();
+  copy_attributes(b, s.bounds, id, names, out.attributes);  // verifies b first
   out.id.assign(id);
   out.version = b ? b->version : 0;
   out.incarnation = r->incarnation;
   out.created_unix_ms = r->created_unix_ms;
   out.last_access_unix_ms = to_unix_ms(r->last_access_unix_ms.load(std::memory_order_relaxed));
   out.idle_timeout_s = r->idle_timeout_s;
-  copy_attributes(b, names, out.attributes);
   return true;
 }
 
@@ -205,6 +212,10 @@ std::optional<SessionVersion> Store::version(std::string_view id) const {
     LockedSession locked(g, id, segment_ms());
     SessionRecord* r = locked.record();
     if (r == nullptr) return std::nullopt;
+    if (r->blob && !g.bounds.holds(r->blob.get()))
+      throw Error(Errc::Corrupt, "session '" + std::string(id) +
+                                     "' is damaged in the segment (its blob link leaves the segment); "
+                                     "run 'shmctl check'");
     return SessionVersion{version_of(r), r->incarnation};
   });
 }
@@ -214,9 +225,14 @@ std::optional<SessionInfo> Store::describe(std::string_view id) const {
     LockedSession locked(g, id, segment_ms());
     SessionRecord* r = locked.record();
     if (r == nullptr) return std::nullopt;
+    const BlobHeader* b = r->blob.get();
+    if (b != nullptr && !blob_fits(b, g.bounds))
+      throw Error(Errc::Corrupt, "session '" + std::string(id) +
+                                     "' is damaged in the segment (its attribute table fails its bounds); "
+                                     "run 'shmctl check'");
     SessionInfo info;
     fill_info(r, info);
-    if (const BlobHeader* b = r->blob.get()) {
+    if (b != nullptr) {
       const AttributeEntry* entries = blob_entries(b);
       for (std::uint32_t i = 0; i < b->attr_count; ++i)
         info.attributes.push_back({std::string(entry_name(b, entries[i])), entries[i].version,
@@ -447,7 +463,7 @@ static void sweep_from(Generation& s, ChangeKind kind, Select& select, std::uint
     doomed.clear();
     {
       ShardGuard guard(s, shard);
-      for_each_record(shard, [&](SessionRecord* r) {
+      for_each_record(shard, s.bounds_of(shard), [&](SessionRecord* r) {
         if (select(r)) doomed.push_back(r);
       });
       for (SessionRecord* r : doomed) retire_record(s, shard, r, kind);
@@ -489,8 +505,9 @@ void Store::for_each_session(const std::function<bool(const SessionInfo&)>& visi
       {
         ShardGuard guard(s, shard);
         std::uint64_t now = segment_ms();
-        for_each_record(shard, [&](SessionRecord* r) {
-          if (expired(r, now)) return;
+        for_each_record(shard, s.bounds_of(shard), [&](SessionRecord* r) {
+          // A damaged blob pointer leaves the record out (check reports it).
+          if (expired(r, now) || (r->blob && !s.bounds.holds(r->blob.get()))) return;
           fill_info(r, batch.emplace_back());
         });
       }

@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "shm/detail/clock.hpp"
+#include "shm/error.hpp"
 #include "shm/detail/test_hooks.hpp"
 
 namespace shmsession::shm::detail {
@@ -136,6 +137,10 @@ void write_agent_status(AgentStatusBlock& block, const AgentClaim& claim, const 
   block.published.store(published + 1, std::memory_order_release);
 }
 
+// Reads of a copy that a live writer can make fail in a row: far more than
+// a writer lapping the reader ever does.
+constexpr unsigned kMaxReadAttempts = 1u << 20;
+
 AgentRecord read_agent_status(const AgentStatusBlock& block) {
   RawCopy raw;
   for (unsigned attempt = 1;; ++attempt) {
@@ -148,6 +153,11 @@ AgentRecord read_agent_status(const AgentStatusBlock& block) {
     }
     // The writer is rewriting this copy, so it has made the other current.
     if (attempt % 64 == 0) std::this_thread::yield();
+    // A writer fills the copy that is not current, so the current one stays
+    // half-written only if the segment is damaged: say so, never spin.
+    if (attempt == kMaxReadAttempts)
+      throw Error(Errc::Corrupt, "the replication agent's status in the segment is damaged (its current copy "
+                                 "stays half-written); 'shmctl recover --rebuild' makes it readable");
   }
   AgentRecord record;
   record.claim = {raw.pid, raw.start_time, raw.started_unix_ms, raw.claimed != 0};

@@ -45,6 +45,8 @@ struct AgentRecord {
 };
 
 // A consistent copy of the current status (all zero if nobody ever claimed).
+// Throws: Error(Corrupt) when the current copy never reads consistently
+// (damage: no live writer leaves it so).
 AgentRecord read_agent_status(const AgentStatusBlock& block);
 
 }  // namespace shmsession::shm::detail

@@ -18,6 +18,10 @@ void robust_mutex_init(RobustMutexStorage& m) {
   if (rc != 0) throw Error(Errc::Io, std::string("cannot initialize a robust mutex: ") + std::strerror(rc));
 }
 
+bool robust_mutex_plausible(const RobustMutexStorage& m, const RobustMutexStorage& reference) noexcept {
+  return m.native.__data.__kind == reference.native.__data.__kind;
+}
+
 bool RobustLockGuard::lock_raw() {
   int rc = pthread_mutex_lock(&m_.native);
   if (rc == 0) return false;

@@ -18,6 +18,11 @@ namespace shmsession::shm::detail {
 // Throws: Error(Io) if pthread refuses the attributes.
 void robust_mutex_init(RobustMutexStorage& m);
 
+// Whether `m` looks like a mutex made by robust_mutex_init, as `reference`
+// is (the same kind bits): how attach tells an array of mutexes from bytes
+// a damaged pointer leads to, before anyone sleeps on them. glibc-specific.
+bool robust_mutex_plausible(const RobustMutexStorage& m, const RobustMutexStorage& reference) noexcept;
+
 // Locks `m`. When the previous holder died holding it, calls `repair()`
 // before returning (the protected state is then exactly as the dead holder
 // left it) and marks the mutex consistent.

@@ -3,6 +3,7 @@
 #include <xxhash.h>
 
 #include "shm/detail/test_hooks.hpp"
+#include "shm/session.hpp"
 
 #include <cstring>
 #include <new>
@@ -50,6 +51,81 @@ void unlink_record(Shard& shard, SessionRecord* record) noexcept {
   if (link->get() == record) *link = record->next[p];  // the publishing store
 }
 
+bool record_fits(const SessionRecord* r, const SegmentBounds& bounds) noexcept {
+  if (!bounds.holds(r)) return false;
+  if (r->magic != kRecordMagic || r->id_size == 0 || r->id_size > kMaxSessionIdBytes) return false;
+  return bounds.holds(r, sizeof(SessionRecord) + r->id_size);
+}
+
+bool table_fits(const BucketTable* t, const SegmentBounds& bounds) noexcept {
+  if (!bounds.holds(t)) return false;
+  const std::uint64_t n = t->bucket_count;
+  if (n == 0 || (n & (n - 1)) != 0 || n > (std::uint64_t{1} << 32) || t->parity > 1) return false;
+  return bounds.holds(t, bucket_table_bytes(n));
+}
+
+ChainLength measure_chain(SessionRecord* first, std::uint32_t parity, std::uint64_t bucket,
+                          std::uint64_t bucket_count, const ShardBounds& where) noexcept {
+  auto belongs = [&](const SessionRecord* r) {
+    return record_fits(r, where.segment) && (r->hash & (bucket_count - 1)) == bucket &&
+           ((r->hash >> 32) & where.shard_mask) == where.shard_index;
+  };
+  if (first == nullptr) return {};
+  if (!belongs(first)) return {0, true, false};
+  // Brent: the hare walks the chain; the tortoise waits at the hare's
+  // position of the last power of two. Meeting it means a loop of `lam`.
+  SessionRecord* tortoise = first;
+  SessionRecord* hare = first;
+  std::uint64_t index = 0, power = 1, lam = 0;
+  for (;;) {
+    SessionRecord* next = hare->next[parity].get();
+    if (next == nullptr) return {index + 1, false, false};
+    if (!belongs(next)) return {index + 1, true, false};
+    hare = next;
+    ++index;
+    ++lam;
+    if (hare == tortoise) break;
+    if (lam == power) {
+      tortoise = hare;
+      power *= 2;
+      lam = 0;
+    }
+  }
+  // A loop of `lam` records; it starts `mu` records in (every link on the
+  // way was checked above).
+  tortoise = hare = first;
+  for (std::uint64_t i = 0; i < lam; ++i) hare = hare->next[parity].get();
+  std::uint64_t mu = 0;
+  while (tortoise != hare) {
+    tortoise = tortoise->next[parity].get();
+    hare = hare->next[parity].get();
+    ++mu;
+  }
+  return {mu + lam, true, true};
+}
+
+CheckedFind find_record_checked(Shard& shard, const ShardBounds& where, std::string_view id,
+                                std::uint64_t hash) noexcept {
+  BucketTable* t = shard.table.get();
+  if (!table_fits(t, where.segment)) return {nullptr, true};
+  const std::uint32_t p = t->parity;
+  const std::uint64_t bucket = bucket_of(t, hash);
+  // Brent's loop detection, as in measure_chain, folded into the search.
+  SessionRecord* tortoise = nullptr;
+  std::uint64_t power = 1, lam = 0;
+  for (SessionRecord* r = t->heads()[bucket].get(); r != nullptr; r = r->next[p].get()) {
+    if (r == tortoise || !record_fits(r, where.segment) || (r->hash & (t->bucket_count - 1)) != bucket)
+      return {nullptr, true};
+    if (r->hash == hash && record_id(r) == id) return {r, false};
+    if (++lam == power) {
+      tortoise = r;
+      power *= 2;
+      lam = 0;
+    }
+  }
+  return {};
+}
+
 bool table_wants_growth(const Shard& shard) noexcept {
   return shard.sessions > shard.table->bucket_count && shard.table->bucket_count < (std::uint64_t{1} << 32);
 }
@@ -74,28 +150,36 @@ BucketTable* grow_table(Shard& shard, BucketTable* fresh) noexcept {
   return old;
 }
 
-ShardRepair repair_shard_table(Shard& shard) noexcept {
+ShardRepair repair_shard_table(Shard& shard, const ShardBounds& where) noexcept {
   ShardRepair repair;
-  if (shard.growing && shard.growing.get() != shard.table.get()) repair.abandoned_table = shard.growing.get();
+  if (shard.growing && shard.growing.get() != shard.table.get() && table_fits(shard.growing.get(), where.segment))
+    repair.abandoned_table = shard.growing.get();
   shard.growing = nullptr;
   BucketTable* t = shard.table.get();
-  std::uint32_t p = t->parity;
   std::uint64_t sessions = 0, attributes = 0, payload = 0;
+  if (!table_fits(t, where.segment)) {
+    // Nothing to walk: the counters say so, and check reports the table.
+    shard.sessions = shard.attributes = shard.payload_bytes = 0;
+    return repair;
+  }
+  const std::uint32_t p = t->parity;
   for (std::uint64_t b = 0; b < t->bucket_count; ++b) {
+    const ChainLength chain = measure_chain(t->heads()[b].get(), p, b, t->bucket_count, where);
     bip::offset_ptr<SessionRecord>* link = &t->heads()[b];
-    while (SessionRecord* r = link->get()) {
+    for (std::uint64_t i = 0; i < chain.records; ++i) {
+      SessionRecord* r = link->get();
       BlobHeader* blob = r->blob.get();
-      if (r->magic != kRecordMagic || (blob != nullptr && blob->magic != kBlobMagic)) {
-        *link = nullptr;  // the rest of the chain cannot be trusted
-        ++repair.broken_records;
-        break;
-      }
+      if (blob != nullptr && (!where.segment.holds(blob) || blob->magic != kBlobMagic)) break;  // cut here
       ++sessions;
       if (blob != nullptr) {
         attributes += blob->attr_count;
         payload += blob->payload_bytes;
       }
       link = &r->next[p];
+    }
+    if (link->get() != nullptr) {
+      *link = nullptr;  // the rest of the chain cannot be trusted
+      ++repair.broken_records;
     }
   }
   shard.sessions = sessions;

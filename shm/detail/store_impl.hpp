@@ -31,6 +31,7 @@
 
 #include "shm/detail/lock_queue.hpp"
 #include "shm/detail/robust_mutex.hpp"
+#include "shm/detail/segment_bounds.hpp"
 #include "shm/detail/session_table.hpp"
 #include "shm/detail/segment_format.hpp"
 #include "shm/store.hpp"
@@ -62,6 +63,7 @@ struct Generation {
   Shard* shards = nullptr;
   ChangeSlot* ring = nullptr;
   std::uint32_t shard_mask = 0;
+  SegmentBounds bounds;  // the segment manager's bytes: links are checked against them
 
   // Process locks held through this generation (guarded by locks_mutex).
   std::mutex locks_mutex;
@@ -81,6 +83,10 @@ struct Generation {
   void release_held_locks() noexcept;
 
   Shard& shard_for(std::uint64_t hash) noexcept { return shards[(hash >> 32) & shard_mask]; }
+  // Where `shard`'s records may be, for the checked walks (for_each_record).
+  ShardBounds bounds_of(const Shard& shard) const noexcept {
+    return {bounds, shard_mask, static_cast<std::uint32_t>(&shard - shards)};
+  }
 
   // A validated session id, its hash and its shard. Throws: InvalidArgument.
   struct Place {
@@ -226,8 +232,15 @@ inline bool expired(const SessionRecord* r, std::uint64_t now_ms) noexcept {
 // session's record if it is there and not expired (else nullptr).
 class LockedSession {
  public:
+  // Throws: Error(Corrupt) when the search for the record met damage (a bad
+  // table, link or loop): the session may be there, cut off its chain.
   LockedSession(Generation& g, std::string_view id, std::uint64_t now_ms)
-      : place_(g.place(id)), guard_(g, place_.shard), record_(find_record(place_.shard, id, place_.hash)) {
+      : place_(g.place(id)), guard_(g, place_.shard) {
+    const CheckedFind found = find_record_checked(place_.shard, g.bounds_of(place_.shard), id, place_.hash);
+    if (found.damaged)
+      throw Error(Errc::Corrupt, "the session table of store '" + g.name + "' is damaged where session '" +
+                                     std::string(id) + "' would be; run 'shmctl check'");
+    record_ = found.record;
     if (record_ != nullptr && expired(record_, now_ms)) record_ = nullptr;
   }
   SessionRecord* record() const noexcept { return record_; }
@@ -236,7 +249,7 @@ class LockedSession {
  private:
   Generation::Place place_;
   ShardGuard guard_;
-  SessionRecord* record_;
+  SessionRecord* record_ = nullptr;
 };
 
 }  // namespace shm::detail

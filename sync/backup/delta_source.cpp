@@ -29,7 +29,15 @@ std::uint64_t whole_size(const std::string& id, const SessionSnapshot& snap) {
 DeltaSource::DeltaSource(Store& primary) : primary_(primary), next_seq_(primary.stats().next_change_seq) {}
 
 std::optional<Outgoing> DeltaSource::delta_for(const std::string& id) {
-  std::optional<SessionSnapshot> snap = primary_.peek(id);
+  std::optional<SessionSnapshot> snap;
+  try {
+    snap = primary_.peek(id);
+  } catch (const Error& e) {
+    if (e.code() != Errc::Corrupt) throw;
+    ++damaged_;
+    last_damaged_ = e.what();
+    return std::nullopt;  // the benchmark stays: the backup keeps the last good version
+  }
   auto known = benchmark_.find(id);
   if (!snap) {
     if (known == benchmark_.end() && complete_) return std::nullopt;  // created and gone before we looked

@@ -84,6 +84,11 @@ class DeltaSource {
   // session's last shipped version), and the last such session and reason.
   std::uint64_t oversized() const noexcept { return oversized_; }
   const std::string& last_oversized() const noexcept { return last_oversized_; }
+  // Sessions whose bytes failed their checksums on the primary (Corrupt),
+  // skipped: damage is never shipped, the backup keeps the session's last
+  // shipped version (what `shmctl restore` brings back); and the last one.
+  std::uint64_t damaged() const noexcept { return damaged_; }
+  const std::string& last_damaged() const noexcept { return last_damaged_; }
 
  private:
   struct Benchmark {
@@ -103,6 +108,8 @@ class DeltaSource {
   std::uint64_t whole_bytes_ = 0;
   std::uint64_t oversized_ = 0;
   std::string last_oversized_;
+  std::uint64_t damaged_ = 0;
+  std::string last_damaged_;
 };
 
 }  // namespace shmsession::sync

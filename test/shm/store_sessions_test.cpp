@@ -1,11 +1,15 @@
 // Session operations of one process: create, read, commit, remove, iterate.
 #include <boost/test/unit_test.hpp>
 
+#include <array>
+#include <cstring>
+#include <functional>
 #include <map>
 #include <random>
 #include <set>
 
 #include "shm/store.hpp"
+#include "test/support/segment_damage.hpp"
 #include "test/support/test_support.hpp"
 
 using shmsession::test::code_of;
@@ -232,6 +236,77 @@ BOOST_AUTO_TEST_CASE(random_commits_match_a_model) {
   std::uint64_t attributes = 0;
   for (const auto& [id, attrs] : model) attributes += attrs.size();
   BOOST_TEST(store.stats().attributes == attributes);
+}
+
+// A value damaged in the segment (one bit flipped, as a stray write would)
+// is never handed out: every path that copies values out verifies the
+// value's checksum and refuses it with Corrupt, naming the session and the
+// attribute, while the session's sound attributes stay readable by name.
+BOOST_AUTO_TEST_CASE(a_damaged_value_is_refused_by_every_read) {
+  const std::string damaged = "damaged-value:" + std::string(300, 'q') + ":end";
+  store.create_session("s1");
+  store.commit("s1", CommitBatch{}.put("cart", damaged).put("profile", "sound profile"));
+  store.create_session("s2");
+  store.commit("s2", CommitBatch{}.put("cart", "another session, untouched"));
+  BOOST_TEST_REQUIRE(store.read("s1")->find("cart")->value == damaged);
+  BOOST_TEST_REQUIRE(shmsession::test::flip_in_segment(guard.name(), damaged, 100) == 1u);
+
+  auto refused = [&](const std::function<void()>& f) {
+    try {
+      f();
+    } catch (const Error& e) {
+      const std::string what = e.what();
+      BOOST_TEST((e.code() == Errc::Corrupt));
+      BOOST_TEST(what.find("'cart'") != std::string::npos, what);
+      BOOST_TEST(what.find("'s1'") != std::string::npos, what);
+      return;
+    }
+    BOOST_FAIL("the damaged value was handed out");
+  };
+  const std::array<std::string_view, 1> cart{"cart"};
+  const std::array<std::string_view, 1> profile{"profile"};
+  SessionSnapshot out;
+  refused([&] { store.read("s1"); });
+  refused([&] { store.read("s1", cart); });
+  refused([&] { store.peek("s1"); });
+  refused([&] { store.peek("s1", cart); });
+  refused([&] { store.read_into("s1", {}, out); });
+  LockToken token = *store.try_acquire("s1");
+  refused([&] { store.read("s1", token); });
+  refused([&] { store.read_into("s1", token, cart, out); });
+  store.release("s1", token);
+
+  BOOST_TEST(store.peek("s1", profile)->find("profile")->value == "sound profile");
+  BOOST_TEST(store.read("s2")->find("cart")->value == "another session, untouched");
+  BOOST_TEST(store.describe("s1")->attributes.size() == 2u);  // names and sizes, no value handed out
+  CheckReport report = store.check();
+  BOOST_TEST(report.damaged_sessions == 1u);
+  BOOST_TEST(report.damaged_ids == std::vector<std::string>{"s1"});
+  BOOST_TEST(!report.clean());
+}
+
+// A flipped bit in the attribute table (a value's offset pointing past the
+// blob) is refused by bounds before any byte is read there.
+BOOST_AUTO_TEST_CASE(a_damaged_attribute_table_is_refused_by_reads) {
+  const std::string value = "table-damage-value:" + std::string(64, 'w');
+  store.create_session("t1");
+  store.commit("t1", CommitBatch{}.put("only", value));
+  {
+    shmsession::test::MappedSegment segment(guard.name());
+    std::vector<std::size_t> at = segment.find_all(value);
+    BOOST_TEST_REQUIRE(at.size() == 1u);
+    // Layout (segment_format.hpp): BlobHeader (48), one AttributeEntry (48)
+    // whose first field is the value's offset, the name "only", the value.
+    const std::size_t blob = at[0] - 48 - 48 - 4;
+    std::uint32_t magic = 0;
+    std::memcpy(&magic, segment.data() + blob, sizeof magic);
+    BOOST_TEST_REQUIRE(magic == 0x424C4F42u);  // kBlobMagic
+    segment.data()[blob + 48 + 5] ^= 0x40;  // value_offset += 1 << 46
+  }
+  BOOST_TEST((code_of([&] { store.read("t1"); }) == Errc::Corrupt));
+  BOOST_TEST((code_of([&] { store.peek("t1"); }) == Errc::Corrupt));
+  BOOST_TEST((code_of([&] { store.describe("t1"); }) == Errc::Corrupt));
+  BOOST_TEST(store.check().damaged_sessions == 1u);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

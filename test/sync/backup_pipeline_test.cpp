@@ -7,6 +7,7 @@
 
 #include "sync/backup/delta_source.hpp"
 #include "sync/backup/standby_applier.hpp"
+#include "test/support/segment_damage.hpp"
 #include "test/support/test_support.hpp"
 
 using namespace shmsession;
@@ -100,6 +101,32 @@ BOOST_AUTO_TEST_CASE(the_standby_converges_while_writers_commit) {
   check_equal(primary, standby);
   // Sizes are shmbench's business: these writers replace values wholesale.
   BOOST_TEST_MESSAGE("delta bytes " << source.delta_bytes() << " for whole-session bytes " << source.whole_bytes());
+}
+
+// A session damaged on the primary is not shipped (and does not stop the
+// others): the standby keeps its last good version, the one to restore.
+BOOST_AUTO_TEST_CASE(a_damaged_session_is_skipped_and_the_standby_keeps_its_last_good_version) {
+  SegmentGuard pg("bp_pd"), sg("bp_sd");
+  Store primary = make(pg), standby = make(sg);
+  DeltaSource source(primary);
+  StandbyApplier applier(standby);
+  for (const char* id : {"hurt", "fine"}) {
+    primary.create_session(id);
+    primary.commit(id, CommitBatch{}.put("v", std::string("first version of ") + id));
+  }
+  full_resync(source, applier);
+  const std::string damaged = "second version, soon damaged: " + std::string(100, 'd');
+  primary.commit("hurt", CommitBatch{}.put("v", damaged));
+  primary.commit("fine", CommitBatch{}.put("v", "second version of fine"));
+  BOOST_TEST_REQUIRE(shmsession::test::flip_in_segment(pg.name(), damaged, 50) >= 1u);
+
+  SourceBatch batch = source.poll(100);
+  BOOST_TEST(batch.items.size() == 1u);
+  ship(source, applier, batch);
+  BOOST_TEST(source.damaged() == 1u);
+  BOOST_TEST(source.last_damaged().find("'hurt'") != std::string::npos, source.last_damaged());
+  BOOST_TEST(standby.peek("hurt")->find("v")->value == "first version of hurt");
+  BOOST_TEST(standby.peek("fine")->find("v")->value == "second version of fine");
 }
 
 BOOST_AUTO_TEST_CASE(log_overflow_falls_back_to_a_full_resync) {

@@ -6,6 +6,7 @@
 #include <boost/serialization/vector.hpp>
 
 #include "sync/client.hpp"
+#include "test/support/segment_damage.hpp"
 #include "test/support/test_support.hpp"
 
 using shmsession::test::code_of;
@@ -164,6 +165,31 @@ BOOST_AUTO_TEST_CASE(removal_and_errors) {
   store.commit("u4", CommitBatch{}.put("raw", "not an archive"));
   SessionHandle again = client.open("u4");
   BOOST_TEST((code_of([&] { again.get<Cart>("raw"); }) == Errc::Corrupt));
+}
+
+// A value damaged in the segment never reaches a Boost archive: loading the
+// session into a client state refuses it with Corrupt, naming the session
+// and the attribute.
+BOOST_AUTO_TEST_CASE(a_damaged_value_is_refused_not_deserialized) {
+  const std::string coupon = "COUPON-" + std::string(120, 'k') + "-END";
+  {
+    Client writer(store);
+    SessionHandle s = writer.open("u9");
+    s.put("cart", Cart{{{"A-1", 1}}, coupon});
+    s.put("visits", Counter{7});
+    s.commit();
+  }
+  BOOST_TEST_REQUIRE(shmsession::test::flip_in_segment(guard.name(), coupon, 60, 0x02) == 1u);
+  Client client(store);
+  try {
+    SessionHandle s = client.open("u9");
+    s.get<Cart>("cart");
+    BOOST_FAIL("the damaged cart was deserialized");
+  } catch (const Error& e) {
+    BOOST_TEST((e.code() == Errc::Corrupt));
+    BOOST_TEST(std::string(e.what()).find("'cart' of session 'u9'") != std::string::npos, e.what());
+  }
+  client.release("u9");
 }
 
 BOOST_AUTO_TEST_CASE(binary_comparison_mode_gives_the_same_answers) {

@@ -10,6 +10,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <functional>
 #include <map>
 #include <string>
@@ -19,6 +20,7 @@
 
 #include "shm/detail/test_hooks.hpp"
 #include "shm/store.hpp"
+#include "test/support/segment_damage.hpp"
 #include "test/support/test_support.hpp"
 #include "test/tools/shmctl_harness.hpp"
 
@@ -199,6 +201,70 @@ BOOST_AUTO_TEST_CASE(recover_rebuild_moves_every_session_to_generation_2) {
   BOOST_TEST(field(text.out, "generation") == "2 -> 3");
   BOOST_TEST(field(text.out, "sessions copied") == std::to_string(values.size()));
   BOOST_TEST(field(text.out, "sessions dropped") == "0");
+}
+
+// A bit flipped in a chain link of the session table (the link now leads
+// out of the segment) used to make check, recover --rebuild, list and info
+// die with SIGSEGV. Every tool survives it: check reports the broken link,
+// list and info answer, get fails with one line for a session the link cut
+// off, and the rebuild finds those sessions again and keeps every one.
+BOOST_AUTO_TEST_CASE(tools_survive_a_broken_chain_link_and_the_rebuild_keeps_every_session) {
+  SegmentGuard g("brokenlink");
+  const Values values = fill(g, 40);
+  {
+    MappedSegment segment(g.name());
+    // Layout (segment_format.hpp): SessionRecord is 128 bytes, magic
+    // "SESS" first, id size at 4, the chain link of parity 0 at 56 (an
+    // offset_ptr: the distance to the next record, 1 for none); the id follows.
+    std::size_t victim = 0;
+    for (std::size_t at = 0; at + 128 <= segment.size() && victim == 0; at += 8) {
+      std::uint32_t magic = 0;
+      std::uint16_t id_size = 0;
+      std::int64_t link = 0;
+      std::memcpy(&magic, segment.data() + at, 4);
+      std::memcpy(&id_size, segment.data() + at + 4, 2);
+      std::memcpy(&link, segment.data() + at + 56, 8);
+      if (magic == 0x53455353u && id_size > 0 && id_size <= 3 && link != 1) victim = at;
+    }
+    BOOST_TEST_REQUIRE(victim != 0u, "no record with a successor");
+    segment.data()[victim + 56 + 6] ^= 0x40;  // the link now points 2^54 bytes away
+  }
+
+  json::object check = report_of({"check", g.name()}, 3);
+  BOOST_TEST(!check.at("clean").as_bool());
+  BOOST_TEST(number(check, "broken_links") >= 1u);
+  BOOST_TEST(number(check, "sessions") < values.size());  // the cut-off ones were not reached
+  CommandResult text = shmctl({"check", g.name()});
+  BOOST_TEST(text.exit_code == 3, text.err);
+  BOOST_TEST(text.out.find("chain link") != std::string::npos, text.out);
+
+  BOOST_TEST(shmctl_json({"list", g.name(), "--limit", "0"}).as_array().size() < values.size());
+  BOOST_TEST(shmctl({"info", g.name()}).exit_code == 0);
+  std::size_t unreachable = 0;
+  for (const auto& [id, attributes] : values) {
+    CommandResult got = shmctl({"get", g.name(), id, "cart"});
+    if (got.exit_code == 0) {
+      BOOST_TEST(got.out == attributes.at("cart"));
+      continue;
+    }
+    ++unreachable;
+    check_one_line_error(got, 1, "shmctl: get 'cart' of session '" + id + "': ");
+    BOOST_TEST(got.err.find("damaged") != std::string::npos, got.err);
+  }
+  BOOST_TEST(unreachable >= 1u);
+
+  json::object report = report_of({"recover", g.name(), "--rebuild"});
+  BOOST_TEST(report.at("action").as_string() == "rebuilt");
+  BOOST_TEST(number(report, "sessions_copied") == values.size());
+  BOOST_TEST(number(report, "sessions_relinked") == unreachable);
+  BOOST_TEST(number(report, "sessions_dropped") == 0u);
+  BOOST_TEST(report_of({"check", g.name()}).at("clean").as_bool());
+  for (const auto& [id, attributes] : values)
+    for (const auto& [name, value] : attributes) {
+      CommandResult got = shmctl({"get", g.name(), id, name});
+      BOOST_TEST(got.exit_code == 0, got.err);
+      BOOST_TEST((got.out == value), id << "/" << name);
+    }
 }
 
 BOOST_AUTO_TEST_CASE(help_and_usage_errors) {

@@ -18,6 +18,7 @@
 #include <boost/json.hpp>
 
 #include "shm/store.hpp"
+#include "test/support/segment_damage.hpp"
 #include "test/support/test_support.hpp"
 #include "test/tools/shmctl_harness.hpp"
 
@@ -148,6 +149,29 @@ BOOST_AUTO_TEST_CASE(get_of_missing_session_or_attribute_fails) {
   check_one_line_error(shmctl({"get", guard.name(), "nobody", "a"}), 1);
   check_one_line_error(shmctl({"get", guard.name(), "s1", "nothing"}), 1);
   check_one_line_error(shmctl({"show", guard.name(), "nobody"}), 1);
+}
+
+// A value damaged in the segment is not printed: get fails with one line
+// naming the session and attribute, exit 1; check finds the damage.
+BOOST_AUTO_TEST_CASE(get_of_a_damaged_value_fails_with_one_line) {
+  SegmentGuard guard("getdamaged");
+  create_store(guard);
+  const std::string value = "a distinctive value, soon damaged: " + std::string(200, 'z');
+  shmctl_ok({"put", guard.name(), "s1", "cart", "-"}, value);
+  shmctl_ok({"put", guard.name(), "s1", "name", "sound"});
+  BOOST_TEST_REQUIRE(shmctl_ok({"get", guard.name(), "s1", "cart"}) == value);
+  BOOST_TEST_REQUIRE(flip_in_segment(guard.name(), value, 120, 0x10) >= 1u);  // the current blob (and the spare)
+
+  for (bool json : {false, true}) {
+    std::vector<std::string> args{"get", guard.name(), "s1", "cart"};
+    if (json) args.push_back("--json");
+    CommandResult r = shmctl(args);
+    check_one_line_error(r, 1, "shmctl: get 'cart' of session 's1': ");
+    BOOST_TEST(r.err.find("checksum") != std::string::npos, r.err);
+  }
+  BOOST_TEST(shmctl_ok({"get", guard.name(), "s1", "name"}) == "sound");
+  CommandResult check = shmctl({"check", guard.name()});
+  BOOST_TEST(check.exit_code == 3, check.out << check.err);
 }
 
 BOOST_AUTO_TEST_CASE(show_lists_attributes_without_values) {

@@ -42,6 +42,8 @@ boost::json::object check_json(const std::string& store, const CheckReport& r) {
       {"attributes", r.attributes},
       {"damaged_sessions", r.damaged_sessions},
       {"damaged_ids", json_strings(r.damaged_ids)},
+      {"broken_links", r.broken_links},
+      {"damaged_lock_queues", r.damaged_lock_queues},
       {"shard_repairs", r.shard_repairs},
       {"miscounted_shards", r.miscounted_shards},
       {"damaged_spares", r.damaged_spares},
@@ -62,6 +64,8 @@ FieldList check_fields(const std::string& store, const CheckReport& r) {
       .add("sessions verified", std::to_string(r.sessions))
       .add("attributes verified", std::to_string(r.attributes))
       .add("damaged sessions", count_with_ids(r.damaged_sessions, r.damaged_ids))
+      .add("broken links", std::to_string(r.broken_links))
+      .add("damaged lock queues", std::to_string(r.damaged_lock_queues))
       .add("shard locks repaired",
            std::to_string(r.shard_repairs) + (r.shard_repairs ? " (by this check, as any access would)" : ""))
       .add("miscounted shards", std::to_string(r.miscounted_shards))
@@ -109,6 +113,7 @@ boost::json::object recovery_json(const std::string& store, const RecoveryReport
       {"slots_freed", r.slots_freed},
       {"sessions_copied", r.sessions_copied},
       {"sessions_dropped", r.sessions_dropped},
+      {"sessions_relinked", r.sessions_relinked},
       {"dropped_ids", json_strings(r.dropped_ids)},
       {"bytes_reclaimed", r.bytes_reclaimed},
   };
@@ -131,6 +136,7 @@ FieldList recovery_fields(const std::string& store, const RecoveryReport& r) {
   if (rebuilt) {
     fields.add("sessions copied", std::to_string(r.sessions_copied))
         .add("sessions dropped", count_with_ids(r.sessions_dropped, r.dropped_ids))
+        .add("sessions relinked", std::to_string(r.sessions_relinked))
         .add("bytes reclaimed", format_bytes(r.bytes_reclaimed));
   }
   return fields;
