@@ -87,7 +87,10 @@ struct LockState {
   std::uint32_t queue_head;
   std::uint32_t queue_tail;
   std::uint32_t queue_length;
-  std::uint32_t reserved;
+  // The waiter being linked into or unlinked from this queue (index + 1),
+  // 0 otherwise: the shard repair settles where a process killed halfway
+  // left it (lock_queue.hpp, repair_lock_queue).
+  std::uint32_t moving_waiter;
 };
 static_assert(sizeof(LockState) == 56);
 
