@@ -58,9 +58,10 @@ void Generation::remember_lock(std::string_view id, std::uint64_t token) {
   held[std::string(id)] = token;
 }
 
-void Generation::forget_lock(std::string_view id) {
+void Generation::forget_lock(std::string_view id, std::uint64_t token) {
   std::lock_guard<std::mutex> g(locks_mutex);
-  held.erase(std::string(id));
+  auto it = held.find(std::string(id));
+  if (it != held.end() && it->second == token) held.erase(it);
 }
 
 void Generation::nudge_watcher() noexcept {
@@ -199,10 +200,13 @@ LockToken Store::acquire(std::string_view id, std::chrono::milliseconds timeout)
   return impl_->run([&](Generation& s) { return acquire_in(s, id, deadline); });
 }
 
+// Only the bookkeeping of `token` itself is forgotten: a stale token must
+// not make this process forget a lock it acquired again since (release
+// requests would never reach it, and its Store would not free it).
 void Store::release(std::string_view id, LockToken token) {
   impl_->run([&](Generation& s) {
-    s.forget_lock(id);
     LockedSession locked(s, id, unix_ms());
+    s.forget_lock(id, token.value);  // a lock lost or gone is no longer held either
     SessionRecord* r = live_record(locked, id);
     if (r->lock.token != token.value) throw stale(id, token);
     hand_over(s.lock_context(), r->lock, unix_ms());

@@ -13,7 +13,6 @@
 namespace shmsession::shm::detail {
 namespace {
 
-constexpr std::uint32_t used(std::uint32_t state) { return state & 1u; }
 constexpr std::uint32_t next_generation(std::uint32_t state, std::uint32_t used_bit) {
   return ((state >> 1) + 1) << 1 | used_bit;
 }
@@ -26,7 +25,7 @@ bool pid_exists(pid_t pid) { return pid > 0 && (::kill(pid, 0) == 0 || errno != 
 template <typename Owner>
 bool try_claim(std::atomic<std::uint32_t>& state, Owner&& owner_gone) {
   std::uint32_t s = state.load(std::memory_order_acquire);
-  if (used(s) && !owner_gone()) return false;
+  if (slot_in_use(s) && !owner_gone()) return false;
   return state.compare_exchange_strong(s, next_generation(s, 1), std::memory_order_acq_rel);
 }
 

@@ -73,7 +73,8 @@ struct Generation {
   // This process's slot (claimed lazily; 0 if the table is full).
   std::uint32_t own_process_slot();
   void remember_lock(std::string_view id, std::uint64_t token);
-  void forget_lock(std::string_view id);
+  // Forgets `id` if it is held with `token` (not a lock acquired again since).
+  void forget_lock(std::string_view id, std::uint64_t token);
   // Makes this process's release-request watcher look at its held locks
   // again (a lock granted with a release request already made).
   void nudge_watcher() noexcept;

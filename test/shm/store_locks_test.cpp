@@ -353,3 +353,76 @@ BOOST_AUTO_TEST_CASE(mutual_exclusion_under_load) {
   BOOST_TEST(s.read("s")->find("counter")->value == std::to_string(kProcs * kCycles));
   BOOST_TEST(s.stats().lock_revocations == 0u);
 }
+
+// A release with a token this process no longer holds (the lock was forced
+// away, as 'shmctl unlock --force' does, and acquired again) is refused and
+// leaves the lock held now alone: release requests still reach it, and
+// destroying the Store still frees it (with lease 0, nothing else would).
+BOOST_AUTO_TEST_CASE(a_stale_release_keeps_the_lock_held_now) {
+  SegmentGuard g("stalerelease");
+  Store s = make(g, /*lease_ms=*/0);
+  {
+    Store holder = Store::attach(g.name());
+    std::atomic<int> asked{0};
+    holder.on_release_request([&](const std::string& id, LockToken token) {
+      ++asked;
+      holder.release(id, token);
+    });
+    LockToken first = holder.acquire("s", 1s);
+    BOOST_TEST(s.force_unlock("s"));
+    LockToken second = holder.acquire("s", 1s);
+    BOOST_TEST(second.value > first.value);
+    BOOST_TEST((code_of([&] { holder.release("s", first); }) == Errc::StaleToken));
+    ChildProcess waiter([&] {
+      Store mine = Store::attach(g.name());
+      mine.release("s", mine.acquire("s", 10s));
+      return 0;
+    });
+    BOOST_TEST(waiter.wait_for(20s) == 0, "the holder never heard the release request");
+    BOOST_TEST(asked.load() == 1);
+    holder.on_release_request({});
+    // Once more, and then the handle goes with the lock held.
+    LockToken third = holder.acquire("s", 1s);
+    BOOST_TEST(s.force_unlock("s"));
+    holder.acquire("s", 1s);
+    BOOST_TEST((code_of([&] { holder.release("s", third); }) == Errc::StaleToken));
+  }
+  BOOST_TEST(s.locks().empty(), "the destroyed handle left its lock held");
+}
+
+// A process slot is freed when its Store goes: check counts only the slots
+// of processes that died holding one, and recover frees those once.
+BOOST_AUTO_TEST_CASE(only_a_dead_process_slot_is_reported_and_freed) {
+  SegmentGuard g("slots");
+  Store s = make(g);
+  ChildProcess clean([&] {
+    Store mine = Store::attach(g.name());
+    mine.release("s", mine.acquire("s", 1s));  // claims a process slot; ~Store frees it
+    return 0;
+  });
+  BOOST_REQUIRE(clean.wait() == 0);
+  BOOST_TEST(s.check().dead_process_slots == 0u);
+  RecoveryReport none = s.recover(false);
+  BOOST_TEST(none.action == "none");
+  BOOST_TEST(none.slots_freed == 0u);
+
+  Signal holding;
+  ChildProcess killed([&] {
+    Store mine = Store::attach(g.name());
+    mine.create_session("k");
+    mine.acquire("k", 1s);
+    holding.notify();
+    for (;;) ::pause();
+    return 0;
+  });
+  BOOST_REQUIRE(holding.wait(10s));
+  killed.kill(SIGKILL);
+  BOOST_REQUIRE(killed.wait() == 128 + SIGKILL);
+  BOOST_TEST(s.check().dead_process_slots == 1u);
+  RecoveryReport repaired = s.recover(false);
+  BOOST_TEST(repaired.action == "repaired");
+  BOOST_TEST(repaired.slots_freed == 1u);
+  BOOST_TEST(repaired.locks_revoked == 1u);
+  BOOST_TEST(s.check().dead_process_slots == 0u);
+  BOOST_TEST(s.recover(false).action == "none");
+}
