@@ -27,6 +27,10 @@
 // Thread safety: all operations may be called from any thread of any
 // process. A process lock belongs to the process, not the thread: threads of
 // the holder process share the token (thread-level locks are sync/'s work).
+// fork(): the child of a holder does not hold its parent's locks (its pid
+// differs: it acquires its own; its Store is not asked for the parent's and
+// does not release them when destroyed); the parent keeps them. See shm/store.hpp for the rest
+// of the fork story (the watcher thread does not run in the child).
 #pragma once
 
 #include <sys/types.h>

@@ -58,10 +58,10 @@ void mark_moved(Generation& g) noexcept {
   futex_wake(root.change_signal, std::numeric_limits<int>::max());
   WaiterSlot* waiters = root.waiters.get();
   for (std::uint32_t i = 0; i < root.waiter_capacity; ++i)
-    if (waiters[i].state.load(std::memory_order_relaxed) & 1u) futex_wake(waiters[i].outcome, 1);
+    if (slot_in_use(waiters[i].state.load(std::memory_order_relaxed))) futex_wake(waiters[i].outcome, 1);
   ProcessSlot* processes = root.processes.get();
   for (std::uint32_t i = 0; i < root.process_capacity; ++i) {
-    if (processes[i].state.load(std::memory_order_relaxed) == kSlotFree) continue;
+    if (!slot_in_use(processes[i].state.load(std::memory_order_relaxed))) continue;
     processes[i].requests.fetch_add(1, std::memory_order_release);
     futex_wake(processes[i].requests, std::numeric_limits<int>::max());
   }
@@ -497,11 +497,11 @@ void check_generation(Generation& g, CheckReport& report) {
   const LockContext c = g.lock_context();
   for (std::uint32_t i = 0; i < g.root->waiter_capacity; ++i) {
     const WaiterSlot& w = c.waiters[i];
-    if ((w.state.load(std::memory_order_acquire) & 1u) && !process_alive(w.pid, w.start_time)) ++report.dead_waiters;
+    if (slot_in_use(w.state.load(std::memory_order_acquire)) && !process_alive(w.pid, w.start_time)) ++report.dead_waiters;
   }
   for (std::uint32_t i = 0; i < g.root->process_capacity; ++i) {
     const ProcessSlot& p = c.processes[i];
-    if (p.state.load(std::memory_order_acquire) != kSlotFree && !process_alive(p.pid, p.start_time))
+    if (slot_in_use(p.state.load(std::memory_order_acquire)) && !process_alive(p.pid, p.start_time))
       ++report.dead_process_slots;
   }
   // The segment manager's size, as fixed_bytes was measured (the mapping
@@ -586,7 +586,7 @@ RecoveryReport Store::recover(bool rebuild) {
     }
     for (std::uint32_t i = 0; i < g.root->process_capacity; ++i) {
       ProcessSlot& p = c.processes[i];
-      if (p.state.load(std::memory_order_acquire) != kSlotFree && !process_alive(p.pid, p.start_time)) {
+      if (slot_in_use(p.state.load(std::memory_order_acquire)) && !process_alive(p.pid, p.start_time)) {
         free_process_slot(p);
         ++report.slots_freed;
       }

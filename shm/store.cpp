@@ -517,6 +517,10 @@ void Generation::repair(Shard& shard) noexcept {
   // then moves on); if not, nothing can replace it while this lock is held.
   if (root->rebuilding.load(std::memory_order_acquire) != 0) settle_abandoned_rebuild(*this);
   ShardRepair fixed = repair_shard_table(shard, bounds_of(shard));
+  // A lock queue change cut short (a hand-over's dequeue, a waiter joining
+  // or giving up): recount each queue and settle its moving waiter.
+  const LockContext locks = lock_context();
+  for_each_record(shard, bounds_of(shard), [&](SessionRecord* r) { repair_lock_queue(locks, r->lock); });
   if (std::uint64_t seq = shard.pending.seq.load(std::memory_order_acquire)) {
     SessionRecord* r = shard.pending.record.get();
     bool sound = r != nullptr && r->magic == kRecordMagic;

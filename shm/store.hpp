@@ -15,8 +15,15 @@
 // holding one is detected by the next locker, which repairs the shard and
 // carries on. Values are copied out under the lock; nothing returned points
 // into shared memory.
-// fork(): a Store stays usable in a child as long as no other thread of the
-// parent was inside a Store call at the time of the fork.
+// fork(): a Store stays usable in the child, whatever the parent's threads
+// (the release-request watcher included) were doing: fork handlers
+// (pthread_atfork) take the Store's process-private mutexes across the
+// fork, so the child inherits none of them held. The child is another
+// process: it holds none of the parent's process locks (it acquires its
+// own), and no watcher thread runs in it (call on_release_request in the
+// child to have release requests delivered there). A Store call another
+// parent thread was in the middle of does not continue in the child; a
+// shard lock that thread held is its parent's to release, as usual.
 #pragma once
 
 #include <chrono>
@@ -214,7 +221,11 @@ class Store {
   // whenever another process asks for a lock this Store holds. Replaces a
   // previous callback; an empty function stops the watcher. The callback may
   // release, read and commit, but not call on_release_request (InvalidArgument).
-  // A process should hold its locks through one Store per segment: locks
+  // It is called once per grant of a lock. What it throws stays on the
+  // watcher thread: StaleToken and NotFound (a lock lost or a session removed
+  // meanwhile) quietly, anything else reported once per Store on stderr; the
+  // lock stays as the callback left it (held, the request standing, the
+  // lease running). A process should hold its locks through one Store per segment: locks
   // belong to the process, and a Store releases what it acquired when it is
   // destroyed.
   void on_release_request(std::function<void(const std::string& session, LockToken token)> callback);

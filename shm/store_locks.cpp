@@ -1,8 +1,11 @@
 // Store process-lock operations (behaviour in shm/lock.hpp; mechanics under
 // the shard lock in shm/detail/lock_queue.cpp). Waiting happens outside every
 // lock, on the waiter slot's futex word, woken by the hand-over.
+#include <pthread.h>
+
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 
 #include "shm/detail/futex.hpp"
 #include "shm/detail/lock_queue.hpp"
@@ -58,9 +61,10 @@ void Generation::remember_lock(std::string_view id, std::uint64_t token) {
   held[std::string(id)] = token;
 }
 
-void Generation::forget_lock(std::string_view id) {
+void Generation::forget_lock(std::string_view id, std::uint64_t token) {
   std::lock_guard<std::mutex> g(locks_mutex);
-  held.erase(std::string(id));
+  auto it = held.find(std::string(id));
+  if (it != held.end() && it->second == token) held.erase(it);
 }
 
 void Generation::nudge_watcher() noexcept {
@@ -76,16 +80,78 @@ void Generation::nudge_watcher() noexcept {
 }
 
 void Store::Impl::stop_watcher() {
-  if (!watcher.joinable()) return;
+  if (!watcher) return;
+  if (watcher_pid != self_identity().pid) {
+    // A forked child: the thread runs in the parent only. Its handle can be
+    // neither joined nor destroyed here (std::thread's destructor would
+    // terminate), so the child lets go of it: one small object leaked.
+    static_cast<void>(watcher.release());
+    return;
+  }
   watcher_stop.store(true);
   {
     std::lock_guard<std::mutex> g(generations_mutex);
-    for (const auto& generation : generations)
+    for (const auto& generation : generations) {
+      std::lock_guard<std::mutex> locks(generation->locks_mutex);
       if (generation->process_slot != 0)
         futex_wake(generation->lock_context().processes[generation->process_slot - 1].requests, INT32_MAX);
+    }
   }
-  watcher.join();
+  watcher->join();
+  watcher.reset();
   watcher_stop.store(false);
+}
+
+// ---- fork ----------------------------------------------------------------
+
+namespace {
+
+// Every live Impl of this process, for the fork handlers.
+std::mutex g_fork_registry_mutex;
+std::vector<Store::Impl*>& fork_registry() {
+  static std::vector<Store::Impl*> registry;
+  return registry;
+}
+
+// Before fork(): takes every Store's process-private mutexes (registry,
+// then per Store generations_mutex, watcher_mutex, each locks_mutex), so
+// that no other thread holds one at the fork. Each is held only for
+// bounded work (no user code runs under them), so this waits briefly.
+void before_fork() {
+  run_test_hook(HookPoint::kForkPrepare);
+  g_fork_registry_mutex.lock();
+  for (Store::Impl* impl : fork_registry()) {
+    impl->generations_mutex.lock();
+    impl->watcher_mutex.lock();
+    for (const auto& generation : impl->generations) generation->locks_mutex.lock();
+  }
+}
+
+// After fork(), in the parent and in the child: the forking thread owns
+// them all and lets them go. The child's bookkeeping then notices its new
+// pid (own_process_slot) and starts from nothing held.
+void after_fork() {
+  for (Store::Impl* impl : fork_registry()) {
+    for (const auto& generation : impl->generations) generation->locks_mutex.unlock();
+    impl->watcher_mutex.unlock();
+    impl->generations_mutex.unlock();
+  }
+  g_fork_registry_mutex.unlock();
+}
+
+}  // namespace
+
+Store::Impl::ForkRegistration::ForkRegistration(Impl* registered) : impl(registered) {
+  static const bool handlers = [] { return ::pthread_atfork(before_fork, after_fork, after_fork) == 0; }();
+  if (!handlers) throw Error(Errc::Io, "cannot register the store's fork handlers (pthread_atfork)");
+  std::lock_guard<std::mutex> g(g_fork_registry_mutex);
+  fork_registry().push_back(impl);
+}
+
+Store::Impl::ForkRegistration::~ForkRegistration() {
+  std::lock_guard<std::mutex> g(g_fork_registry_mutex);
+  auto& registry = fork_registry();
+  registry.erase(std::remove(registry.begin(), registry.end(), impl), registry.end());
 }
 
 void Generation::release_held_locks() noexcept {
@@ -199,10 +265,13 @@ LockToken Store::acquire(std::string_view id, std::chrono::milliseconds timeout)
   return impl_->run([&](Generation& s) { return acquire_in(s, id, deadline); });
 }
 
+// Only the bookkeeping of `token` itself is forgotten: a stale token must
+// not make this process forget a lock it acquired again since (release
+// requests would never reach it, and its Store would not free it).
 void Store::release(std::string_view id, LockToken token) {
   impl_->run([&](Generation& s) {
-    s.forget_lock(id);
     LockedSession locked(s, id, segment_ms());
+    s.forget_lock(id, token.value);  // a lock lost or gone is no longer held either
     SessionRecord* r = live_record(locked, id);
     if (r->lock.token != token.value) throw stale(id, token);
     hand_over(s.lock_context(), r->lock, segment_ms());
@@ -253,17 +322,50 @@ std::vector<LockInfo> Store::locks() const {
 
 // ---- release requests -----------------------------------------------------
 
+namespace {
+
+// Runs the user's callback; whatever it throws stays on the watcher thread
+// (an exception leaving a thread's function would end the process). A
+// lock lost or a session removed meanwhile (StaleToken, NotFound from a
+// release or commit in the callback) is a race the callback may meet, not a
+// fault; anything else is reported once per Store on stderr. The lock stays
+// as the callback left it (held, the request standing, the lease running).
+void run_callback(Store::Impl& s, const std::function<void(const std::string&, LockToken)>& callback,
+                  const std::string& id, LockToken token) noexcept {
+  std::string what;
+  try {
+    callback(id, token);
+    return;
+  } catch (const Error& e) {
+    if (e.code() == Errc::StaleToken || e.code() == Errc::NotFound) return;
+    what = e.what();
+  } catch (const std::exception& e) {
+    what = e.what();
+  } catch (...) {
+    what = "an exception not derived from std::exception";
+  }
+  if (s.callback_failure_reported.exchange(true)) return;
+  std::fprintf(stderr,
+               "shmsession: a release-request callback of store '%s' threw (%s) for session '%s'; "
+               "the lock stays held (reported once per Store)\n",
+               s.name.c_str(), what.c_str(), id.c_str());
+}
+
+}  // namespace
+
 // The watcher: sleeps on this process's request counter and runs the
 // callback for each held lock with a new release request. After a rebuild
 // it follows the store to the new generation (the rebuild revoked the old
-// locks and wakes it).
+// locks and wakes it); while the new one cannot be mapped it keeps
+// watching the one it has.
 static void watch_release_requests(Store::Impl* s) {
   Generation* watched = nullptr;
   ProcessSlot* slot = nullptr;
   std::unordered_map<std::string, std::uint64_t> notified;  // session -> token already told
   std::uint32_t seen = 0;
   while (!s->watcher_stop.load()) {
-    Generation* current = watched;
+    run_test_hook(HookPoint::kWatcherLooks);
+    Generation* current = watched != nullptr ? watched : &s->gen();
     try {
       current = &s->gen_checked();
     } catch (const Error&) {
@@ -290,6 +392,7 @@ static void watch_release_requests(Store::Impl* s) {
     std::function<void(const std::string&, LockToken)> callback;
     {
       std::lock_guard<std::mutex> g(watched->locks_mutex);
+      run_test_hook(HookPoint::kWatcherHoldingLocks);
       held.assign(watched->held.begin(), watched->held.end());
     }
     {
@@ -299,20 +402,37 @@ static void watch_release_requests(Store::Impl* s) {
     for (const auto& [id, token] : held) {
       try {
         if (notified[id] == token || !release_requested_in(*watched, id, LockToken{token})) continue;
-        notified[id] = token;
-        if (callback) callback(id, LockToken{token});
       } catch (const Error&) {
-        // Lost or released meanwhile: nothing to ask.
+        continue;  // lost or released meanwhile: nothing to ask
       } catch (const GenerationMoved&) {
         break;  // the next turn follows the store
       }
+      notified[id] = token;  // one call per grant, even if the callback throws
+      if (callback) run_callback(*s, callback, id, LockToken{token});
     }
+  }
+}
+
+// The thread's function: nothing may leave it (the process would end).
+static void run_watcher(Store::Impl* s) noexcept {
+  for (;;) {
+    try {
+      watch_release_requests(s);
+      return;
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "shmsession: the release-request watcher of store '%s' failed (%s); it starts again\n",
+                   s->name.c_str(), e.what());
+    } catch (...) {
+      std::fprintf(stderr, "shmsession: the release-request watcher of store '%s' failed; it starts again\n",
+                   s->name.c_str());
+    }
+    std::this_thread::sleep_for(kWatcherPoll);
   }
 }
 
 void Store::on_release_request(std::function<void(const std::string& session, LockToken token)> callback) {
   Impl& s = *impl_;
-  if (s.watcher.joinable() && s.watcher.get_id() == std::this_thread::get_id())
+  if (s.watcher && s.watcher_pid == self_identity().pid && s.watcher->get_id() == std::this_thread::get_id())
     throw Error(Errc::InvalidArgument, "on_release_request cannot be called from a release-request callback");
   s.stop_watcher();
   bool start = static_cast<bool>(callback);
@@ -323,7 +443,8 @@ void Store::on_release_request(std::function<void(const std::string& session, Lo
   if (!start) return;
   if (s.gen_checked().own_process_slot() == 0)
     throw Error(Errc::Io, "every process slot of the store is in use: release requests cannot be delivered");
-  s.watcher = std::thread(watch_release_requests, &s);
+  s.watcher_pid = self_identity().pid;
+  s.watcher = std::make_unique<std::thread>(run_watcher, &s);
 }
 
 }  // namespace shmsession

@@ -2,6 +2,7 @@
 
 #include <signal.h>
 
+#include <atomic>
 #include <cerrno>
 #include <climits>
 
@@ -13,7 +14,6 @@
 namespace shmsession::shm::detail {
 namespace {
 
-constexpr std::uint32_t used(std::uint32_t state) { return state & 1u; }
 constexpr std::uint32_t next_generation(std::uint32_t state, std::uint32_t used_bit) {
   return ((state >> 1) + 1) << 1 | used_bit;
 }
@@ -26,7 +26,7 @@ bool pid_exists(pid_t pid) { return pid > 0 && (::kill(pid, 0) == 0 || errno != 
 template <typename Owner>
 bool try_claim(std::atomic<std::uint32_t>& state, Owner&& owner_gone) {
   std::uint32_t s = state.load(std::memory_order_acquire);
-  if (used(s) && !owner_gone()) return false;
+  if (slot_in_use(s) && !owner_gone()) return false;
   return state.compare_exchange_strong(s, next_generation(s, 1), std::memory_order_acq_rel);
 }
 
@@ -40,24 +40,44 @@ void grant_to(const LockContext& c, LockState& lock, pid_t pid, std::uint64_t st
   lock.release_requested_unix_ms = 0;
 }
 
+// A process can be killed between any two stores of a queue change, and
+// the next locker of the shard repairs what it left (repair_lock_queue): a
+// change names its waiter in `moving_waiter` first and clears it last, and
+// compiler fences keep the stores in between in program order (a SIGKILL
+// leaves exactly the stores made before it).
+void begin_move(LockState& lock, std::uint32_t waiter) noexcept {
+  lock.moving_waiter = waiter;
+  std::atomic_signal_fence(std::memory_order_seq_cst);
+}
+
+void end_move(LockState& lock) noexcept {
+  std::atomic_signal_fence(std::memory_order_seq_cst);
+  lock.moving_waiter = 0;
+}
+
 std::uint32_t pop_head(const LockContext& c, LockState& lock) {
   std::uint32_t w = lock.queue_head;
   WaiterSlot& slot = c.waiters[w - 1];
+  begin_move(lock, w);
   lock.queue_head = slot.next;
+  run_test_hook(HookPoint::kLockQueueUnlink);
   if (lock.queue_head == 0) lock.queue_tail = 0;
   --lock.queue_length;
   slot.next = 0;
   slot.queued = 0;
+  end_move(lock);
   return w;
 }
 
 void push_head(const LockContext& c, LockState& lock, std::uint32_t waiter) noexcept {
   WaiterSlot& slot = c.waiters[waiter - 1];
+  begin_move(lock, waiter);
   slot.next = lock.queue_head;
   slot.queued = 1;
   lock.queue_head = waiter;
   if (lock.queue_tail == 0) lock.queue_tail = waiter;
   ++lock.queue_length;
+  end_move(lock);
 }
 
 }  // namespace
@@ -126,6 +146,7 @@ std::optional<std::uint64_t> try_grant(const LockContext& c, LockState& lock, co
 
 void enqueue_waiter(const LockContext& c, LockState& lock, std::uint32_t waiter) noexcept {
   WaiterSlot& slot = c.waiters[waiter - 1];
+  begin_move(lock, waiter);
   slot.next = 0;
   slot.queued = 1;
   if (lock.queue_tail != 0) {
@@ -135,6 +156,7 @@ void enqueue_waiter(const LockContext& c, LockState& lock, std::uint32_t waiter)
   }
   lock.queue_tail = waiter;
   ++lock.queue_length;
+  end_move(lock);
 }
 
 bool dequeue_waiter(const LockContext& c, LockState& lock, std::uint32_t waiter) noexcept {
@@ -142,11 +164,14 @@ bool dequeue_waiter(const LockContext& c, LockState& lock, std::uint32_t waiter)
   for (std::uint32_t w = lock.queue_head; w != 0; prev = w, w = c.waiters[w - 1].next) {
     if (w != waiter) continue;
     WaiterSlot& slot = c.waiters[w - 1];
+    begin_move(lock, w);
     (prev ? c.waiters[prev - 1].next : lock.queue_head) = slot.next;
+    run_test_hook(HookPoint::kLockQueueUnlink);
     if (lock.queue_tail == w) lock.queue_tail = prev;
     --lock.queue_length;
     slot.next = 0;
     slot.queued = 0;
+    end_move(lock);
     return true;
   }
   return false;
@@ -163,7 +188,7 @@ void request_release(const LockContext& c, LockState& lock, std::uint64_t now_ms
 }
 
 void hand_over(const LockContext& c, LockState& lock, std::uint64_t now_ms) noexcept {
-  lock = LockState{0, 0, 0, 0, 0, 0, lock.queue_head, lock.queue_tail, lock.queue_length, 0};
+  lock = LockState{0, 0, 0, 0, 0, 0, lock.queue_head, lock.queue_tail, lock.queue_length, lock.moving_waiter};
   while (lock.queue_head != 0) {
     WaiterSlot& slot = c.waiters[pop_head(c, lock) - 1];
     if (!pid_exists(slot.pid)) {
@@ -199,6 +224,34 @@ void look_after_lock(const LockContext& c, LockState& lock, std::uint32_t waiter
 void revoke(const LockContext& c, LockState& lock, std::uint64_t now_ms) noexcept {
   c.root->lock_revocations.fetch_add(1, std::memory_order_relaxed);
   hand_over(c, lock, now_ms);
+}
+
+void repair_lock_queue(const LockContext& c, LockState& lock) noexcept {
+  const std::uint32_t cap = c.root->waiter_capacity;
+  std::uint32_t length = 0, tail = 0;
+  bool moving_linked = false;
+  // Kills leave no cycle (every change links or unlinks one waiter), so the
+  // bound only guards against a damaged link: the chain is cut there.
+  for (std::uint32_t* link = &lock.queue_head; *link != 0; link = &c.waiters[*link - 1].next) {
+    if (*link > cap || length == cap) {
+      *link = 0;
+      break;
+    }
+    ++length;
+    tail = *link;
+    c.waiters[*link - 1].queued = 1;
+    moving_linked = moving_linked || *link == lock.moving_waiter;
+  }
+  if (lock.moving_waiter != 0 && lock.moving_waiter <= cap && !moving_linked) {
+    // Off the queue: a waiter still waiting puts itself back at the head
+    // (look_after_lock), and a dead one's slot can be reclaimed.
+    WaiterSlot& slot = c.waiters[lock.moving_waiter - 1];
+    slot.next = 0;
+    slot.queued = 0;
+  }
+  lock.moving_waiter = 0;
+  lock.queue_tail = tail;
+  lock.queue_length = length;
 }
 
 void release_all_for_removal(const LockContext& c, LockState& lock) noexcept {

@@ -51,6 +51,12 @@ void revoke(const LockContext& c, LockState& lock, std::uint64_t now_ms) noexcep
 void look_after_lock(const LockContext& c, LockState& lock, std::uint32_t waiter, std::uint64_t now_ms) noexcept;
 // Whether the holder is dead or overdue (and so may be revoked).
 bool holder_forfeits(const LockContext& c, const LockState& lock, std::uint64_t now_ms);
+// Run by the repair of a shard whose locker died, for each lock there: a
+// queue change cut short (its waiter in `moving_waiter`) is settled: the
+// chain from the head is walked again (cut at a link out of range), its
+// tail and length recounted, every waiter on it marked queued, and the
+// moving waiter, if it ended up off the queue, marked not queued.
+void repair_lock_queue(const LockContext& c, LockState& lock) noexcept;
 // The session is going away: every waiter is told so and the lock ends.
 void release_all_for_removal(const LockContext& c, LockState& lock) noexcept;
 

@@ -91,7 +91,10 @@ struct LockState {
   std::uint32_t queue_head;
   std::uint32_t queue_tail;
   std::uint32_t queue_length;
-  std::uint32_t reserved;
+  // The waiter being linked into or unlinked from this queue (index + 1),
+  // 0 otherwise: the shard repair settles where a process killed halfway
+  // left it (lock_queue.hpp, repair_lock_queue).
+  std::uint32_t moving_waiter;
 };
 static_assert(sizeof(LockState) == 56);
 
@@ -177,7 +180,7 @@ static_assert(sizeof(ChangeSlot) == 152);
 // A process waiting for a session lock. Claimed by CAS on `state`; the
 // waiter sleeps on `outcome` (a futex word) until the releaser sets it.
 struct WaiterSlot {
-  std::atomic<std::uint32_t> state;    // kSlotFree / kSlotUsed
+  std::atomic<std::uint32_t> state;    // generation << 1 | used (slot_in_use)
   std::atomic<std::uint32_t> outcome;  // kWaitPending / kWaitGranted / kWaitGone
   std::int32_t pid;
   std::uint32_t process;  // ProcessSlot index + 1 of the waiter (0: none)
@@ -192,7 +195,7 @@ static_assert(sizeof(WaiterSlot) == 48);
 // A process that may hold locks: its `requests` futex word is bumped (and
 // woken) whenever a waiter asks one of its locks to be released.
 struct ProcessSlot {
-  std::atomic<std::uint32_t> state;  // kSlotFree / kSlotUsed
+  std::atomic<std::uint32_t> state;  // generation << 1 | used (slot_in_use)
   std::atomic<std::uint32_t> requests;
   std::int32_t pid;
   std::uint32_t reserved;
@@ -202,6 +205,10 @@ static_assert(sizeof(ProcessSlot) == 24);
 
 inline constexpr std::uint32_t kSlotFree = 0;
 inline constexpr std::uint32_t kSlotUsed = 1;
+// A slot's `state` is (generation << 1 | used): a freed slot is not 0 (its
+// generation counts on), so "in use" is the low bit, never a compare with
+// kSlotFree.
+constexpr bool slot_in_use(std::uint32_t state) noexcept { return (state & kSlotUsed) != 0; }
 inline constexpr std::uint32_t kWaitPending = 0;
 inline constexpr std::uint32_t kWaitGranted = 1;
 inline constexpr std::uint32_t kWaitGone = 2;

@@ -14,7 +14,15 @@
 // change afterwards; all shared state is in the segment, guarded by shard
 // locks. The per-process lock bookkeeping of a generation (process slot,
 // held locks) is guarded by its `locks_mutex`; the list of generations by
-// `generations_mutex`.
+// `generations_mutex`. Lock order: a shard lock, then locks_mutex;
+// generations_mutex, then watcher_mutex, then locks_mutex (fork's prepare
+// handler takes all three, in that order, for every Store).
+//
+// fork(): every Impl is in a process-wide registry; pthread_atfork handlers
+// take each one's process-private mutexes before the fork and release them
+// on both sides after (the watcher, or any thread inside a Store call, may
+// hold one at the fork, and no thread would be left in the child to let it
+// go). The child has no watcher thread: its Store forgets the handle.
 #pragma once
 
 #include <atomic>
@@ -75,7 +83,8 @@ struct Generation {
   // This process's slot (claimed lazily; 0 if the table is full).
   std::uint32_t own_process_slot();
   void remember_lock(std::string_view id, std::uint64_t token);
-  void forget_lock(std::string_view id);
+  // Forgets `id` if it is held with `token` (not a lock acquired again since).
+  void forget_lock(std::string_view id, std::uint64_t token);
   // Makes this process's release-request watcher look at its held locks
   // again (a lock granted with a release request already made).
   void nudge_watcher() noexcept;
@@ -162,11 +171,14 @@ struct Store::Impl {
   std::mutex generations_mutex;
   std::vector<std::unique_ptr<shm::detail::Generation>> generations;  // every one mapped, oldest first
 
-  // The release-request watcher (store_locks.cpp).
+  // The release-request watcher (store_locks.cpp). `watcher` runs in the
+  // process `watcher_pid`; in a forked child it does not exist.
   std::mutex watcher_mutex;
   std::function<void(const std::string&, LockToken)> on_release;
-  std::thread watcher;
+  std::unique_ptr<std::thread> watcher;
+  pid_t watcher_pid = 0;
   std::atomic<bool> watcher_stop{false};
+  std::atomic<bool> callback_failure_reported{false};  // a throwing callback is reported once
 
   explicit Impl(std::unique_ptr<shm::detail::Generation> first);
   ~Impl();
@@ -207,6 +219,17 @@ struct Store::Impl {
   [[noreturn]] void throw_unsettled() const;
 
   void stop_watcher();
+
+  // Membership of the fork registry for this Impl's life (declared last:
+  // it leaves the registry before any mutex it names is destroyed).
+  struct ForkRegistration {
+    explicit ForkRegistration(Impl* impl);
+    ~ForkRegistration();
+    ForkRegistration(const ForkRegistration&) = delete;
+    ForkRegistration& operator=(const ForkRegistration&) = delete;
+    Impl* impl;
+  };
+  ForkRegistration fork_registration{this};
 };
 
 namespace shm::detail {

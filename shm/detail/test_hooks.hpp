@@ -45,6 +45,20 @@ enum class HookPoint {
   // blob outside it, before it locks the shard again to publish (no lock
   // held): another process may move the session meanwhile.
   kCommitAllocated,
+  // Inside a shard critical section, halfway through unlinking a waiter
+  // from a lock's queue (a hand-over's dequeue, a waiter giving up, a
+  // removal): the queue's head or the previous waiter already points past
+  // it, its length and the waiter's own `queued` flag not yet updated.
+  kLockQueueUnlink,
+  // The release-request watcher thread, at the top of each turn, before it
+  // looks up the store's current generation (no lock held).
+  kWatcherLooks,
+  // The release-request watcher thread holding its generation's
+  // process-private `locks_mutex` (copying the locks it holds).
+  kWatcherHoldingLocks,
+  // In fork()'s prepare handler (pthread_atfork), before it takes every
+  // Store's process-private mutexes.
+  kForkPrepare,
 };
 
 using TestHook = void (*)(HookPoint);

@@ -29,11 +29,12 @@ using shmsession::test::wait_until_in_futex;
 
 namespace {
 
-Store make(const SegmentGuard& g) {
+Store make(const SegmentGuard& g, std::uint32_t max_lock_queue = kDefaultMaxLockQueue) {
   CreateOptions o;
   o.size_bytes = 16 << 20;
   o.shards = 1;  // every session shares the one shard the child dies in
   o.change_log_capacity = 256;
+  o.max_lock_queue = max_lock_queue;
   return Store::create(g.name(), o);
 }
 
@@ -50,12 +51,14 @@ std::unique_ptr<ChildProcess> lock_waiter(const std::string& store, const std::s
 }
 
 // A child that holds the lock of `id` until the parent says go, then
-// releases it and parks halfway through the hand-over, to be killed there.
+// releases it and parks halfway through the hand-over (at `where`), to be
+// killed there.
 std::unique_ptr<ChildProcess> dying_releaser(const std::string& store, const std::string& id, Signal& holding,
-                                             Signal& go, Signal& parked) {
-  return std::make_unique<ChildProcess>([&, store, id] {
+                                             Signal& go, Signal& parked,
+                                             HookPoint where = HookPoint::kLockHandOver) {
+  return std::make_unique<ChildProcess>([&, store, id, where] {
     test::g_parked = &parked;
-    test::g_target = HookPoint::kLockHandOver;
+    test::g_target = where;
     shm::detail::set_test_hook(test::park_here);
     Store mine = Store::attach(store);
     LockToken token = mine.acquire(id, 1s);
@@ -201,6 +204,48 @@ BOOST_AUTO_TEST_CASE(a_hand_over_killed_halfway_still_reaches_every_waiter) {
   BOOST_REQUIRE(snap);
   BOOST_TEST(snap->version == 2u);
   BOOST_TEST(s.locks().empty());
+  BOOST_TEST(s.check().clean());
+}
+
+// A releaser killed inside the hand-over's dequeue (the queue's head moved
+// past the first waiter; the queue's length and the waiter's `queued` flag
+// not yet updated): the shard repair recounts the queue and puts the first
+// waiter back in line, so both waiters are granted and the queue's length
+// is right afterwards (a store that admits two waiters admits two again).
+BOOST_AUTO_TEST_CASE(a_hand_over_killed_inside_its_dequeue_leaves_a_sound_queue) {
+  SegmentGuard g("dequeue");
+  Store s = make(g, 2);
+  s.create_session("locked");
+  Signal holding, go, parked;
+  auto releaser = dying_releaser(g.name(), "locked", holding, go, parked, HookPoint::kLockQueueUnlink);
+  BOOST_REQUIRE(holding.wait(10s));
+  std::vector<std::unique_ptr<ChildProcess>> waiters;
+  for (const char* name : {"first", "second"}) {
+    waiters.push_back(lock_waiter(g.name(), "locked", name));
+    BOOST_REQUIRE_MESSAGE(wait_until_in_futex(waiters.back()->pid(), 10s), name << " never waited");
+    BOOST_REQUIRE_EQUAL(wait_until_queued(s, waiters.size()), waiters.size());
+  }
+  go.notify();
+  BOOST_REQUIRE_MESSAGE(parked.wait(10s), "the releaser never reached the dequeue");
+  releaser->kill(SIGKILL);
+  BOOST_TEST(releaser->wait() == 128 + SIGKILL);
+  for (auto& w : waiters) {
+    const int code = w->wait_for(15s);
+    BOOST_TEST(code != -1, "a waiter hung");
+    BOOST_TEST(code == 0, "a waiter was never granted the lock (exit " << code << ")");
+  }
+  BOOST_TEST(s.peek("locked")->version == 2u);
+  BOOST_TEST(s.locks().empty());
+  // The queue counts two waiters again, not two plus what the dead
+  // dequeue left behind.
+  LockToken held = s.acquire("locked", 1s);
+  waiters.clear();
+  for (const char* name : {"third", "fourth"}) {
+    waiters.push_back(lock_waiter(g.name(), "locked", name));
+    BOOST_REQUIRE_EQUAL(wait_until_queued(s, waiters.size()), waiters.size());
+  }
+  s.release("locked", held);
+  for (auto& w : waiters) BOOST_TEST(w->wait_for(15s) == 0);
   BOOST_TEST(s.check().clean());
 }
 

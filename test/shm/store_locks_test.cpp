@@ -3,11 +3,13 @@
 #include <boost/test/unit_test.hpp>
 
 #include <signal.h>
+#include <sys/mman.h>
 #include <time.h>
 
 #include <atomic>
 #include <thread>
 
+#include "shm/detail/test_hooks.hpp"
 #include "shm/store.hpp"
 #include "test/support/test_support.hpp"
 
@@ -353,3 +355,188 @@ BOOST_AUTO_TEST_CASE(mutual_exclusion_under_load) {
   BOOST_TEST(s.read("s")->find("counter")->value == std::to_string(kProcs * kCycles));
   BOOST_TEST(s.stats().lock_revocations == 0u);
 }
+
+// A release with a token this process no longer holds (the lock was forced
+// away, as 'shmctl unlock --force' does, and acquired again) is refused and
+// leaves the lock held now alone: release requests still reach it, and
+// destroying the Store still frees it (with lease 0, nothing else would).
+BOOST_AUTO_TEST_CASE(a_stale_release_keeps_the_lock_held_now) {
+  SegmentGuard g("stalerelease");
+  Store s = make(g, /*lease_ms=*/0);
+  {
+    Store holder = Store::attach(g.name());
+    std::atomic<int> asked{0};
+    holder.on_release_request([&](const std::string& id, LockToken token) {
+      ++asked;
+      holder.release(id, token);
+    });
+    LockToken first = holder.acquire("s", 1s);
+    BOOST_TEST(s.force_unlock("s"));
+    LockToken second = holder.acquire("s", 1s);
+    BOOST_TEST(second.value > first.value);
+    BOOST_TEST((code_of([&] { holder.release("s", first); }) == Errc::StaleToken));
+    ChildProcess waiter([&] {
+      Store mine = Store::attach(g.name());
+      mine.release("s", mine.acquire("s", 10s));
+      return 0;
+    });
+    BOOST_TEST(waiter.wait_for(20s) == 0, "the holder never heard the release request");
+    BOOST_TEST(asked.load() == 1);
+    holder.on_release_request({});
+    // Once more, and then the handle goes with the lock held.
+    LockToken third = holder.acquire("s", 1s);
+    BOOST_TEST(s.force_unlock("s"));
+    holder.acquire("s", 1s);
+    BOOST_TEST((code_of([&] { holder.release("s", third); }) == Errc::StaleToken));
+  }
+  BOOST_TEST(s.locks().empty(), "the destroyed handle left its lock held");
+}
+
+// A process slot is freed when its Store goes: check counts only the slots
+// of processes that died holding one, and recover frees those once.
+BOOST_AUTO_TEST_CASE(only_a_dead_process_slot_is_reported_and_freed) {
+  SegmentGuard g("slots");
+  Store s = make(g);
+  ChildProcess clean([&] {
+    Store mine = Store::attach(g.name());
+    mine.release("s", mine.acquire("s", 1s));  // claims a process slot; ~Store frees it
+    return 0;
+  });
+  BOOST_REQUIRE(clean.wait() == 0);
+  BOOST_TEST(s.check().dead_process_slots == 0u);
+  RecoveryReport none = s.recover(false);
+  BOOST_TEST(none.action == "none");
+  BOOST_TEST(none.slots_freed == 0u);
+
+  Signal holding;
+  ChildProcess killed([&] {
+    Store mine = Store::attach(g.name());
+    mine.create_session("k");
+    mine.acquire("k", 1s);
+    holding.notify();
+    for (;;) ::pause();
+    return 0;
+  });
+  BOOST_REQUIRE(holding.wait(10s));
+  killed.kill(SIGKILL);
+  BOOST_REQUIRE(killed.wait() == 128 + SIGKILL);
+  BOOST_TEST(s.check().dead_process_slots == 1u);
+  RecoveryReport repaired = s.recover(false);
+  BOOST_TEST(repaired.action == "repaired");
+  BOOST_TEST(repaired.slots_freed == 1u);
+  BOOST_TEST(repaired.locks_revoked == 1u);
+  BOOST_TEST(s.check().dead_process_slots == 0u);
+  BOOST_TEST(s.recover(false).action == "none");
+}
+
+// A release-request callback that throws (here not even a std::exception)
+// neither ends the process nor the lock: the holder still holds it with the
+// request standing, and releases it when it chooses.
+BOOST_AUTO_TEST_CASE(a_callback_that_throws_leaves_the_process_and_its_lock_sane) {
+  SegmentGuard g("throwingcb");
+  Store s = make(g);
+  Signal holding;
+  ChildProcess holder([&] {
+    Store mine = Store::attach(g.name());
+    std::atomic<int> calls{0};
+    mine.on_release_request([&](const std::string&, LockToken) {
+      ++calls;
+      throw 42;
+    });
+    LockToken t = mine.acquire("s", 1s);
+    holding.notify();
+    for (int i = 0; i < 20000 && calls.load() == 0; ++i) std::this_thread::sleep_for(1ms);
+    if (calls.load() != 1) return 1;
+    if (!mine.release_requested("s", t)) return 2;
+    mine.commit("s", t, CommitBatch{}.put("by", "holder"));
+    mine.release("s", t);
+    mine.on_release_request({});
+    return 0;
+  });
+  BOOST_REQUIRE(holding.wait(10s));
+  LockToken t = s.acquire("s", 30s);  // granted when the holder releases
+  BOOST_TEST(holder.wait() == 0, "the holder process died of its callback's exception");
+  BOOST_TEST(s.read("s", t)->find("by")->value == "holder");
+  BOOST_TEST(s.stats().lock_revocations == 0u);
+}
+
+#ifdef SHMSESSION_TEST_HOOKS
+namespace {
+
+using shm::detail::HookPoint;
+
+std::atomic<bool> g_watcher_inside{false};  // the watcher is parked holding its locks_mutex
+std::atomic<bool> g_fork_started{false};    // a fork's prepare handler ran (or the test gave up)
+
+// Parks the watcher inside its locks_mutex until a fork begins: the worst
+// moment for a fork, made certain. 20 s bounds it if no fork handler runs.
+void hold_watcher_inside_until_fork(HookPoint point) {
+  if (point == HookPoint::kForkPrepare) g_fork_started = true;
+  if (point != HookPoint::kWatcherHoldingLocks || g_fork_started) return;
+  g_watcher_inside = true;
+  for (int i = 0; i < 20000 && !g_fork_started; ++i) std::this_thread::sleep_for(1ms);
+}
+
+std::atomic<bool> g_watcher_may_look{false};
+
+// Holds the watcher's first look until the test says go.
+void hold_first_watcher_look(HookPoint point) {
+  if (point != HookPoint::kWatcherLooks) return;
+  for (int i = 0; i < 20000 && !g_watcher_may_look; ++i) std::this_thread::sleep_for(1ms);
+}
+
+}  // namespace
+
+// fork() while the release-request watcher holds its process-private
+// mutex: the child inherits no held mutex, takes locks of its own, and its
+// Store (with no watcher in the child) stops cleanly.
+BOOST_AUTO_TEST_CASE(a_child_forked_while_the_watcher_holds_its_mutex_can_acquire) {
+  SegmentGuard g("forkwatch");
+  Store s = make(g);
+  s.create_session("t");
+  g_watcher_inside = false;
+  g_fork_started = false;
+  shm::detail::set_test_hook(hold_watcher_inside_until_fork);
+  s.on_release_request([](const std::string&, LockToken) {});
+  for (int i = 0; i < 10000 && !g_watcher_inside; ++i) std::this_thread::sleep_for(1ms);
+  BOOST_REQUIRE_MESSAGE(g_watcher_inside.load(), "the watcher never reached its mutex");
+  ChildProcess child([&] {
+    LockToken t = s.acquire("t", 1s);
+    s.commit("t", t, CommitBatch{}.put("by", "child"));
+    s.release("t", t);
+    s.on_release_request({});  // the parent's watcher thread is not in this process
+    return 0;
+  });
+  const int code = child.wait_for(10s);
+  g_fork_started = true;  // lets a watcher still parked go
+  shm::detail::set_test_hook(nullptr);
+  BOOST_TEST(code != -1, "the child hung on a mutex the watcher held at the fork");
+  BOOST_TEST(code == 0);
+  s.on_release_request({});
+  BOOST_TEST(s.peek("t")->find("by")->value == "child");
+  BOOST_TEST(s.locks().empty());
+}
+
+// The watcher's first look finds the store moved to a generation it cannot
+// map (rebuilt, then the name removed): it keeps watching the generation it
+// has, and stops when told.
+BOOST_AUTO_TEST_CASE(a_watcher_whose_first_look_fails_keeps_watching) {
+  SegmentGuard g("watchfail");
+  Store s = make(g);
+  ChildProcess child([&] {
+    g_watcher_may_look = false;
+    shm::detail::set_test_hook(hold_first_watcher_look);
+    Store mine = Store::attach(g.name());
+    mine.on_release_request([](const std::string&, LockToken) {});
+    {
+      Store other = Store::attach(g.name());
+      if (other.recover(true).action != "rebuilt") return 1;
+    }
+    if (::shm_unlink(("/" + g.name()).c_str()) != 0) return 2;  // nothing left to move to
+    g_watcher_may_look = true;
+    mine.on_release_request({});
+    return 0;
+  });
+  BOOST_TEST(child.wait_for(20s) == 0, "the process with the watcher died or hung");
+}
+#endif

@@ -205,9 +205,21 @@ BOOST_AUTO_TEST_CASE(commits_while_other_threads_edit_neither_deadlock_nor_lose_
   for (const char* name : {"a", "b", "c", "d"}) BOOST_TEST(r.get<Tally>(name)->n == 2L * kEdits);
 }
 
+// The other process is forked before this one starts any thread (the
+// Client's release-request watcher): a child forked from a process with
+// threads may not start threads of its own under ThreadSanitizer ("dup
+// thread with used id"), and this child's Client starts one.
 BOOST_AUTO_TEST_CASE(release_commits_pending_edits_and_frees_the_lock) {
   SegmentGuard g("release");
   Store store = make(g);
+  Signal released;
+  ChildProcess other([&] {
+    Store mine = Store::attach(g.name());
+    if (!released.wait(20s)) return 3;
+    if (!mine.try_acquire("t")) return 1;  // free at once
+    Client c(mine);
+    return c.open("t").get<Tally>("a")->n == 3 ? 0 : 2;
+  });
   Client client(store);
   {
     SessionHandle s = client.open("t");
@@ -218,11 +230,6 @@ BOOST_AUTO_TEST_CASE(release_commits_pending_edits_and_frees_the_lock) {
   client.release("t");
   BOOST_TEST(!client.holds("t"));
   BOOST_TEST(store.locks().empty());
-  ChildProcess other([&] {
-    Store mine = Store::attach(g.name());
-    if (!mine.try_acquire("t")) return 1;  // free at once
-    Client c(mine);
-    return c.open("t").get<Tally>("a")->n == 3 ? 0 : 2;
-  });
+  released.notify();
   BOOST_TEST(other.wait() == 0);
 }
