@@ -108,8 +108,10 @@ struct KeptRecords {
 };
 
 // Walks every shard of `from` (every shard lock held) and keeps its sound
-// records; records that fail verification are dropped and named.
-void collect_chained(Generation& from, KeptRecords& kept, RecoveryReport& report) {
+// records; records that fail verification are dropped and named. (The
+// caller holds every shard lock through a vector of guards, which the
+// thread-safety analysis cannot follow.)
+void collect_chained(Generation& from, KeptRecords& kept, RecoveryReport& report) NO_THREAD_SAFETY_ANALYSIS {
   kept.by_shard.assign(from.root->shard_count, {});
   for (std::uint32_t i = 0; i < from.root->shard_count; ++i) {
     Shard& src = from.shards[i];
@@ -202,7 +204,9 @@ void collect_unlinked(Generation& from, KeptRecords& kept, RecoveryReport& repor
 }
 
 // Copies the kept records into the fresh generation `to`.
-void copy_records(const KeptRecords& kept, Generation& to, RecoveryReport& report) {
+// The new generation is private to this rebuilder until it is published:
+// its shard fields are written without its shard locks.
+void copy_records(const KeptRecords& kept, Generation& to, RecoveryReport& report) NO_THREAD_SAFETY_ANALYSIS {
   for (std::uint32_t i = 0; i < to.root->shard_count; ++i) {
     const std::vector<const SessionRecord*>& records = kept.by_shard[i];
     Shard& dst = to.shards[i];
@@ -316,7 +320,7 @@ bool rebuild_generation(Generation& g, RecoveryReport& report) {
     std::vector<std::unique_ptr<RobustLockGuard>> shard_locks;
     shard_locks.reserve(root.shard_count);
     for (std::uint32_t i = 0; i < root.shard_count; ++i)
-      shard_locks.push_back(std::make_unique<RobustLockGuard>(g.shards[i].mutex, [&g, i] { g.repair(g.shards[i]); }));
+      shard_locks.push_back(std::make_unique<RobustLockGuard>(g.shards[i].mutex, [&g, i]() NO_THREAD_SAFETY_ANALYSIS { g.repair(g.shards[i]); }));
     if (root.moved.load(std::memory_order_acquire) != 0) {  // settled by a shard's repair meanwhile
       bip::shared_memory_object::remove(temp.c_str());
       return false;
@@ -393,7 +397,7 @@ Generation& Store::Impl::gen_checked() {
 }
 
 Generation& Store::Impl::move_on(Generation& from) {
-  std::lock_guard<std::mutex> lock(generations_mutex);
+  MutexLock lock(generations_mutex);
   Generation* now = current.load(std::memory_order_acquire);
   if (now != &from && now->root->moved.load(std::memory_order_acquire) == 0) return *now;  // another thread moved
   for (int attempt = 0;; ++attempt) {
@@ -443,7 +447,7 @@ bool index_sound(Generation& g) { return find_header(g.segment) == g.header; }
 
 // Verifies one shard (its lock held) into the report; returns the bytes
 // its tables, records and blobs occupy in the segment.
-std::uint64_t check_shard(Generation& g, Shard& shard, CheckReport& report) {
+std::uint64_t check_shard(Generation& g, Shard& shard, CheckReport& report) REQUIRES(shard.mutex) {
   std::uint64_t bytes = table_fits(shard.table.get(), g.bounds) ? block_bytes(g, shard.table.get()) : 0;
   if (const BlobHeader* spare = shard.spare.get(); spare != nullptr && g.bounds.holds(spare)) {
     bytes += block_bytes(g, spare);
@@ -550,7 +554,7 @@ namespace {
 
 // Record-level recovery of one shard (its lock held): revokes locks whose
 // holder died, takes dead waiters out of the queues and frees their slots.
-void repair_locks(Generation& g, const LockContext& c, Shard& shard, RecoveryReport& report) {
+void repair_locks(Generation& g, const LockContext& c, Shard& shard, RecoveryReport& report) REQUIRES(shard.mutex) {
   const std::uint64_t now = segment_ms();
   for_each_record(shard, g.bounds_of(shard), [&](SessionRecord* r) {
     LockState& lock = r->lock;

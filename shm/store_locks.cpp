@@ -46,7 +46,7 @@ SessionRecord* live_record(const LockedSession& locked, std::string_view id) {
 // ---- per-process bookkeeping ---------------------------------------------
 
 std::uint32_t Generation::own_process_slot() {
-  std::lock_guard<std::mutex> g(locks_mutex);
+  MutexLock g(locks_mutex);
   ProcessIdentity self = self_identity();
   if (process_slot_pid != self.pid) {
     process_slot = claim_process_slot(lock_context(), self);
@@ -57,12 +57,12 @@ std::uint32_t Generation::own_process_slot() {
 }
 
 void Generation::remember_lock(std::string_view id, std::uint64_t token) {
-  std::lock_guard<std::mutex> g(locks_mutex);
+  MutexLock g(locks_mutex);
   held[std::string(id)] = token;
 }
 
 void Generation::forget_lock(std::string_view id, std::uint64_t token) {
-  std::lock_guard<std::mutex> g(locks_mutex);
+  MutexLock g(locks_mutex);
   auto it = held.find(std::string(id));
   if (it != held.end() && it->second == token) held.erase(it);
 }
@@ -70,7 +70,7 @@ void Generation::forget_lock(std::string_view id, std::uint64_t token) {
 void Generation::nudge_watcher() noexcept {
   std::uint32_t slot = 0;
   {
-    std::lock_guard<std::mutex> g(locks_mutex);
+    MutexLock g(locks_mutex);
     slot = process_slot;
   }
   if (slot == 0) return;
@@ -90,9 +90,9 @@ void Store::Impl::stop_watcher() {
   }
   watcher_stop.store(true);
   {
-    std::lock_guard<std::mutex> g(generations_mutex);
+    MutexLock g(generations_mutex);
     for (const auto& generation : generations) {
-      std::lock_guard<std::mutex> locks(generation->locks_mutex);
+      MutexLock locks(generation->locks_mutex);
       if (generation->process_slot != 0)
         futex_wake(generation->lock_context().processes[generation->process_slot - 1].requests, INT32_MAX);
     }
@@ -117,7 +117,8 @@ std::vector<Store::Impl*>& fork_registry() {
 // then per Store generations_mutex, watcher_mutex, each locks_mutex), so
 // that no other thread holds one at the fork. Each is held only for
 // bounded work (no user code runs under them), so this waits briefly.
-void before_fork() {
+// (Locks taken here are released by after_fork: beyond the analysis.)
+void before_fork() NO_THREAD_SAFETY_ANALYSIS {
   run_test_hook(HookPoint::kForkPrepare);
   g_fork_registry_mutex.lock();
   for (Store::Impl* impl : fork_registry()) {
@@ -130,7 +131,7 @@ void before_fork() {
 // After fork(), in the parent and in the child: the forking thread owns
 // them all and lets them go. The child's bookkeeping then notices its new
 // pid (own_process_slot) and starts from nothing held.
-void after_fork() {
+void after_fork() NO_THREAD_SAFETY_ANALYSIS {
   for (Store::Impl* impl : fork_registry()) {
     for (const auto& generation : impl->generations) generation->locks_mutex.unlock();
     impl->watcher_mutex.unlock();
@@ -154,7 +155,10 @@ Store::Impl::ForkRegistration::~ForkRegistration() {
   registry.erase(std::remove(registry.begin(), registry.end(), impl), registry.end());
 }
 
-void Generation::release_held_locks() noexcept {
+// Runs as the Store is destroyed, its watcher stopped: no other thread uses
+// this bookkeeping any more (and taking locks_mutex before the shard locks
+// would invert the lock order).
+void Generation::release_held_locks() noexcept NO_THREAD_SAFETY_ANALYSIS {
   if (root == nullptr || process_slot_pid != self_identity().pid) return;
   // Locks still held through this Store end with it.
   for (const auto& [id, token] : held) {
@@ -391,12 +395,12 @@ static void watch_release_requests(Store::Impl* s) {
     std::vector<std::pair<std::string, std::uint64_t>> held;
     std::function<void(const std::string&, LockToken)> callback;
     {
-      std::lock_guard<std::mutex> g(watched->locks_mutex);
+      MutexLock g(watched->locks_mutex);
       run_test_hook(HookPoint::kWatcherHoldingLocks);
       held.assign(watched->held.begin(), watched->held.end());
     }
     {
-      std::lock_guard<std::mutex> g(s->watcher_mutex);
+      MutexLock g(s->watcher_mutex);
       callback = s->on_release;
     }
     for (const auto& [id, token] : held) {
@@ -437,7 +441,7 @@ void Store::on_release_request(std::function<void(const std::string& session, Lo
   s.stop_watcher();
   bool start = static_cast<bool>(callback);
   {
-    std::lock_guard<std::mutex> g(s.watcher_mutex);
+    MutexLock g(s.watcher_mutex);
     s.on_release = std::move(callback);
   }
   if (!start) return;

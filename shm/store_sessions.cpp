@@ -47,7 +47,7 @@ void fill_info(const SessionRecord* r, SessionInfo& info) {
 }
 
 // Shard statistics follow a record entering or leaving the table.
-void count_record(Shard& shard, const SessionRecord* r, int sign) {
+void count_record(Shard& shard, const SessionRecord* r, int sign) REQUIRES(shard.mutex) {
   const BlobHeader* b = r->blob.get();
   shard.sessions += sign;
   shard.attributes += sign * static_cast<std::int64_t>(b ? b->attr_count : 0);
@@ -72,7 +72,7 @@ struct Observed {
 
 // Removes `r` from its table with a change-log entry; the caller frees it
 // (and its blob) after unlocking.
-static void retire_record(Generation& s, Shard& shard, SessionRecord* r, ChangeKind kind) {
+static void retire_record(Generation& s, Shard& shard, SessionRecord* r, ChangeKind kind) REQUIRES(shard.mutex) {
   std::uint64_t seq = s.begin_change(shard, r, kind);
   release_all_for_removal(s.lock_context(), r->lock);
   unlink_record(shard, r);
@@ -244,7 +244,7 @@ std::optional<SessionInfo> Store::describe(std::string_view id) const {
 
 // The shard's spare blob if the plan fits in it without wasting more than
 // half of it; the caller then needs no allocation. Shard lock held.
-static void* take_spare(Shard& shard, std::uint64_t size, std::uint64_t& capacity) {
+static void* take_spare(Shard& shard, std::uint64_t size, std::uint64_t& capacity) REQUIRES(shard.mutex) {
   BlobHeader* spare = shard.spare.get();
   if (spare == nullptr || spare->capacity < size || spare->capacity > 2 * size + 64) return nullptr;
   shard.spare = nullptr;
@@ -256,7 +256,7 @@ static void* take_spare(Shard& shard, std::uint64_t size, std::uint64_t& capacit
 // the slot is free; returns what the caller must free after unlocking.
 // Requires: `blob`'s header was written by build_blob (its capacity is the
 // bytes really allocated: take_spare trusts it). Shard lock held.
-static void* keep_as_spare(Shard& shard, BlobHeader* blob) {
+static void* keep_as_spare(Shard& shard, BlobHeader* blob) REQUIRES(shard.mutex) {
   if (blob == nullptr || shard.spare) return blob;
   shard.spare = blob;
   return nullptr;
@@ -266,7 +266,7 @@ static void* keep_as_spare(Shard& shard, BlobHeader* blob) {
 // session moved while it was allocated) as the spare: memory from the
 // allocator is raw, whatever an earlier blob left there, so its header is
 // written first. Shard lock held; returns what the caller must free.
-static void* keep_raw_as_spare(Shard& shard, void* mem, std::uint64_t allocated) {
+static void* keep_raw_as_spare(Shard& shard, void* mem, std::uint64_t allocated) REQUIRES(shard.mutex) {
   if (shard.spare) return mem;
   auto* b = new (mem) BlobHeader{};
   b->capacity = allocated;
@@ -277,7 +277,7 @@ static void* keep_raw_as_spare(Shard& shard, void* mem, std::uint64_t allocated)
 // blob it replaces becomes the spare or lands in `to_free`.
 static std::uint64_t publish(Generation& s, Shard& shard, SessionRecord* r, const MergePlan& plan,
                              const PreparedBatch& batch, void* mem, std::uint64_t capacity, std::uint64_t now,
-                             std::uint64_t version, void*& to_free) {
+                             std::uint64_t version, void*& to_free) REQUIRES(shard.mutex) {
   BlobHeader* old = r->blob.get();
   std::uint64_t seq = s.begin_change(shard, r, ChangeKind::Committed);
   build_blob(mem, capacity, plan, old, batch, version, seq);

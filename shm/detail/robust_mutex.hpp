@@ -27,17 +27,17 @@ bool robust_mutex_plausible(const RobustMutexStorage& m, const RobustMutexStorag
 // before returning (the protected state is then exactly as the dead holder
 // left it) and marks the mutex consistent.
 // Throws: Error(Corrupt) if the mutex is unrecoverable, Error(Io) otherwise.
-class RobustLockGuard {
+class SCOPED_CAPABILITY RobustLockGuard {
  public:
   template <typename Repair>
-  RobustLockGuard(RobustMutexStorage& m, Repair&& repair) : m_(m) {
+  RobustLockGuard(RobustMutexStorage& m, Repair&& repair) ACQUIRE(m) : m_(m) {
     if (lock_raw()) {
       repair();
       make_consistent();
     }
   }
-  explicit RobustLockGuard(RobustMutexStorage& m) : RobustLockGuard(m, [] {}) {}
-  ~RobustLockGuard();
+  explicit RobustLockGuard(RobustMutexStorage& m) ACQUIRE(m) : RobustLockGuard(m, [] {}) {}
+  ~RobustLockGuard() RELEASE();
   RobustLockGuard(const RobustLockGuard&) = delete;
   RobustLockGuard& operator=(const RobustLockGuard&) = delete;
 

@@ -14,6 +14,8 @@
 
 #include <boost/interprocess/offset_ptr.hpp>
 
+#include "shm/detail/thread_annotations.hpp"
+
 namespace shmsession::shm::detail {
 
 namespace bip = boost::interprocess;
@@ -42,7 +44,7 @@ static_assert(std::is_standard_layout_v<SegmentHeader>);
 static_assert(sizeof(SegmentHeader) == 56);
 
 // A process-shared robust pthread mutex; see robust_mutex.hpp.
-struct RobustMutexStorage {
+struct CAPABILITY("mutex") RobustMutexStorage {
   pthread_mutex_t native;
 };
 
@@ -150,16 +152,16 @@ struct alignas(64) Shard {
   // every locked operation (same cache line), which then moves on.
   std::atomic<std::uint32_t> moved;
   std::uint32_t reserved;
-  bip::offset_ptr<BucketTable> table;
-  bip::offset_ptr<BucketTable> growing;  // non-null only while a table is rebuilt
-  std::uint64_t sessions;
-  std::uint64_t attributes;
-  std::uint64_t payload_bytes;
+  bip::offset_ptr<BucketTable> table GUARDED_BY(mutex);
+  bip::offset_ptr<BucketTable> growing GUARDED_BY(mutex);  // non-null only while a table is rebuilt
+  std::uint64_t sessions GUARDED_BY(mutex);
+  std::uint64_t attributes GUARDED_BY(mutex);
+  std::uint64_t payload_bytes GUARDED_BY(mutex);
   PendingChange pending;
   // A retired blob kept for the next commit of this shard that fits in it,
   // so that steady same-size updates never touch the segment allocator
   // (whose mutex every process would otherwise contend on).
-  bip::offset_ptr<BlobHeader> spare;
+  bip::offset_ptr<BlobHeader> spare GUARDED_BY(mutex);
 };
 static_assert(std::is_standard_layout_v<Shard>);
 

@@ -31,17 +31,17 @@ BucketTable* init_bucket_table(void* memory, std::uint64_t buckets, std::uint32_
 
 inline std::string_view record_id(const SessionRecord* r) noexcept { return {r->id(), r->id_size}; }
 
-SessionRecord* find_record(Shard& shard, std::string_view id, std::uint64_t hash) noexcept;
-void link_record(Shard& shard, SessionRecord* record) noexcept;
-void unlink_record(Shard& shard, SessionRecord* record) noexcept;
+SessionRecord* find_record(Shard& shard, std::string_view id, std::uint64_t hash) noexcept REQUIRES(shard.mutex);
+void link_record(Shard& shard, SessionRecord* record) noexcept REQUIRES(shard.mutex);
+void unlink_record(Shard& shard, SessionRecord* record) noexcept REQUIRES(shard.mutex);
 
 // Whether the table is loaded past one session per bucket.
-bool table_wants_growth(const Shard& shard) noexcept;
+bool table_wants_growth(const Shard& shard) noexcept REQUIRES(shard.mutex);
 // Rehashes every record into `fresh` (twice the buckets, other parity) and
 // publishes it. Returns the old table, which the caller frees after
 // unlocking; or nullptr if `fresh` no longer fits (another process grew the
 // table meanwhile), in which case the caller frees `fresh`.
-BucketTable* grow_table(Shard& shard, BucketTable* fresh) noexcept;
+BucketTable* grow_table(Shard& shard, BucketTable* fresh) noexcept REQUIRES(shard.mutex);
 
 // Where the records of one shard may be: inside the segment, and hashed to
 // this shard (the shard of a hash is (hash >> 32) & shard_mask).
@@ -61,7 +61,7 @@ struct CheckedFind {
   bool damaged = false;
 };
 CheckedFind find_record_checked(Shard& shard, const ShardBounds& where, std::string_view id,
-                                std::uint64_t hash) noexcept;
+                                std::uint64_t hash) noexcept REQUIRES(shard.mutex);
 
 // What a walk of a shard found wrong with its links. A chain is cut at the
 // first link that leaves the segment, is misaligned, or reaches something
@@ -100,7 +100,7 @@ ChainLength measure_chain(SessionRecord* first, std::uint32_t parity, std::uint6
 // Cheap enough for every walk (a few comparisons per record and a second
 // pass over each chain); the hot lookup (find_record) does not pay it.
 template <typename Visit>
-ChainDamage for_each_record(Shard& shard, const ShardBounds& where, Visit&& visit) {
+ChainDamage for_each_record(Shard& shard, const ShardBounds& where, Visit&& visit) REQUIRES(shard.mutex) {
   ChainDamage damage;
   BucketTable* t = shard.table.get();
   if (!table_fits(t, where.segment)) {
@@ -132,6 +132,6 @@ struct ShardRepair {
 // half-built table, cuts chains at records that fail their magic checks and
 // recounts the shard's statistics. The pending change-log slot is finished
 // by the caller, which knows the ring.
-ShardRepair repair_shard_table(Shard& shard, const ShardBounds& where) noexcept;
+ShardRepair repair_shard_table(Shard& shard, const ShardBounds& where) noexcept REQUIRES(shard.mutex);
 
 }  // namespace shmsession::shm::detail

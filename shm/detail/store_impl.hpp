@@ -74,10 +74,10 @@ struct Generation {
   SegmentBounds bounds;  // the segment manager's bytes: links are checked against them
 
   // Process locks held through this generation (guarded by locks_mutex).
-  std::mutex locks_mutex;
-  std::uint32_t process_slot = 0;  // ProcessSlot index + 1, claimed on first acquire
-  pid_t process_slot_pid = 0;      // the pid it was claimed for (a fork must claim anew)
-  std::unordered_map<std::string, std::uint64_t> held;  // session -> token
+  Mutex locks_mutex;
+  std::uint32_t process_slot GUARDED_BY(locks_mutex) = 0;  // ProcessSlot index + 1, claimed on first acquire
+  pid_t process_slot_pid GUARDED_BY(locks_mutex) = 0;      // the pid it was claimed for (a fork must claim anew)
+  std::unordered_map<std::string, std::uint64_t> held GUARDED_BY(locks_mutex);  // session -> token
 
   LockContext lock_context() const noexcept { return {root, root->waiters.get(), root->processes.get()}; }
   // This process's slot (claimed lazily; 0 if the table is full).
@@ -115,14 +115,14 @@ struct Generation {
   [[noreturn]] void throw_full(std::uint64_t bytes, const char* what) const;
 
   // Runs when a shard lock is taken over from a dead holder.
-  void repair(Shard& shard) noexcept;
+  void repair(Shard& shard) noexcept REQUIRES(shard.mutex);
 
   // A change-log entry in two halves around the change itself (shard lock
   // held): begin takes the sequence and records the pending change; end
   // stamps the slot and clears it.
-  std::uint64_t begin_change(Shard& shard, SessionRecord* record, ChangeKind kind) noexcept;
+  std::uint64_t begin_change(Shard& shard, SessionRecord* record, ChangeKind kind) noexcept REQUIRES(shard.mutex);
   void end_change(Shard& shard, std::uint64_t seq, ChangeKind kind, std::uint64_t version,
-                  std::string_view id) noexcept;
+                  std::string_view id) noexcept REQUIRES(shard.mutex);
 };
 
 // The segment's header, looked up in Boost's named-object index without
@@ -168,13 +168,14 @@ bool settle_abandoned_rebuild(Generation& g) noexcept;
 struct Store::Impl {
   std::string name;
   std::atomic<shm::detail::Generation*> current{nullptr};
-  std::mutex generations_mutex;
-  std::vector<std::unique_ptr<shm::detail::Generation>> generations;  // every one mapped, oldest first
+  shm::detail::Mutex generations_mutex;
+  // Every one mapped, oldest first.
+  std::vector<std::unique_ptr<shm::detail::Generation>> generations GUARDED_BY(generations_mutex);
 
   // The release-request watcher (store_locks.cpp). `watcher` runs in the
   // process `watcher_pid`; in a forked child it does not exist.
-  std::mutex watcher_mutex;
-  std::function<void(const std::string&, LockToken)> on_release;
+  shm::detail::Mutex watcher_mutex;
+  std::function<void(const std::string&, LockToken)> on_release GUARDED_BY(watcher_mutex);
   std::unique_ptr<std::thread> watcher;
   pid_t watcher_pid = 0;
   std::atomic<bool> watcher_stop{false};
@@ -237,12 +238,15 @@ namespace shm::detail {
 // The shard lock with the store's repair routine attached. Throws
 // GenerationMoved (lock released) if the store was rebuilt into a newer
 // generation: the one atomic load every locked operation pays for it.
-class ShardGuard : public RobustLockGuard {
+class SCOPED_CAPABILITY ShardGuard : public RobustLockGuard {
  public:
-  ShardGuard(Generation& g, Shard& shard) : RobustLockGuard(shard.mutex, [&] { g.repair(shard); }) {
+  ShardGuard(Generation& g, Shard& shard) ACQUIRE(shard.mutex)
+      // The repair runs with the lock just taken (inside the base constructor).
+      : RobustLockGuard(shard.mutex, [&]() NO_THREAD_SAFETY_ANALYSIS { g.repair(shard); }) {
     // Throwing here runs the base's destructor, which unlocks.
     if (shard.moved.load(std::memory_order_acquire) != 0) [[unlikely]] throw GenerationMoved{};
   }
+  ~ShardGuard() RELEASE() {}
 };
 
 // Whether a session has idled past its timeout at `now_ms`.

@@ -130,7 +130,7 @@ ChildProcess start_server(const std::string& store, std::uint16_t port, std::uin
 }
 
 void wait_listening(ChildProcess& server, std::initializer_list<std::uint16_t> ports) {
-  const auto end = std::chrono::steady_clock::now() + 20s;
+  const auto end = std::chrono::steady_clock::now() + 60s;
   for (std::uint16_t port : ports) {
     while (!accepts(port)) {
       BOOST_REQUIRE_MESSAGE(server.wait_for(0ms) == -1, "the server exited at start");
@@ -154,6 +154,13 @@ BOOST_AUTO_TEST_CASE(one_session_alternating_between_two_workers_is_consistent_a
   Store primary = make_store(pg.name());
   const std::uint16_t backup_port = free_port();
   ChildProcess backup = start_backup(sg.name(), backup_port);
+  // The daemon creates the standby store as it starts (a store appears
+  // under its name only once ready); the end of the test attaches it.
+  for (const auto end = std::chrono::steady_clock::now() + 60s; !Store::exists(sg.name());) {
+    BOOST_REQUIRE_MESSAGE(backup.wait_for(0ms) == -1, "the backup daemon exited at start");
+    BOOST_REQUIRE_MESSAGE(std::chrono::steady_clock::now() < end, "the backup daemon never created its standby");
+    std::this_thread::sleep_for(20ms);
+  }
   ChildProcess agent = start_agent(pg.name(), backup_port);
   const std::uint16_t port = free_port(), base = free_port_pair();
   ChildProcess server = start_server(pg.name(), port, base);

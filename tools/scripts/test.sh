@@ -2,8 +2,11 @@
 # README command (2): installs what is missing, builds everything, and runs
 # every test under CTest; then builds the suites again with AddressSanitizer
 # and UndefinedBehaviorSanitizer and runs them once more (benchmarks and the
-# clang fuzz targets, which carry their own sanitizers, are not built there).
-# .ci/run calls exactly this. SHMSESSION_SKIP_SANITIZED=1 skips the second pass.
+# clang fuzz targets, which carry their own sanitizers, are not built there);
+# then builds the suites that run threads with clang and ThreadSanitizer and
+# runs them a third time. .ci/run calls exactly this.
+# SHMSESSION_SKIP_SANITIZED=1 skips the second pass, SHMSESSION_SKIP_TSAN=1
+# the third.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 # CTest keeps a passing test's output in its log only: the kill campaign's
@@ -12,12 +15,21 @@ campaign_figures() {
   sed -n '/^kill campaign: seed .* rounds in/,/^  store at the end/p' "$1/Testing/Temporary/LastTest.log"
 }
 bash tools/scripts/install-deps.sh
+# Where CI's time goes: one line per build and test step.
+step_start=$SECONDS
+timed() {
+  echo "test.sh: $1 took $((SECONDS - step_start)) s"
+  step_start=$SECONDS
+}
+timed "installing dependencies"
 # -g1 (line tables: file:line in stacks and sanitizer reports) compiles
-# faster than full debug info and keeps CI within its 20 minutes.
+# faster than full debug info and keeps CI within its 15 minutes.
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSHMSESSION_BUILD_TESTS=ON \
   -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O2 -g1 -DNDEBUG" >/dev/null
 cmake --build build -j2
+timed "building (g++ -O2)"
 ctest --test-dir build --output-on-failure -j2
+timed "testing (g++ -O2)"
 campaign_figures build
 if [[ ${SHMSESSION_SKIP_SANITIZED:-0} != 1 ]]; then
   # -O1 -g1 compiles in half the time of -O2 -g. The fuzz targets carry
@@ -26,7 +38,23 @@ if [[ ${SHMSESSION_SKIP_SANITIZED:-0} != 1 ]]; then
     -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1 -DNDEBUG" \
     -DSHMSESSION_BUILD_BENCHMARKS=OFF -DSHMSESSION_BUILD_FUZZ=OFF -DSHMSESSION_SANITIZE=address,undefined >/dev/null
   cmake --build build-sanitized -j2
+  timed "building (ASan+UBSan)"
   UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ASAN_OPTIONS=detect_leaks=1 \
     ctest --test-dir build-sanitized --output-on-failure -j2 -LE fuzz
+  timed "testing (ASan+UBSan)"
   campaign_figures build-sanitized
+fi
+if [[ ${SHMSESSION_SKIP_TSAN:-0} != 1 ]]; then
+  # ThreadSanitizer over the suites whose processes run threads (label
+  # `threads`), built by clang, which also checks the GUARDED_BY/REQUIRES
+  # annotations (-Werror=thread-safety). TSan cannot see races between
+  # processes; those suites fork, so each child is single-threaded at fork.
+  CXX=clang++ cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSHMSESSION_BUILD_TESTS=ON \
+    -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1 -DNDEBUG" \
+    -DSHMSESSION_BUILD_BENCHMARKS=OFF -DSHMSESSION_BUILD_FUZZ=OFF -DSHMSESSION_SANITIZE=thread >/dev/null
+  cmake --build build-tsan -j2 --target shmsession_thread_suites
+  timed "building (clang, TSan, thread suites)"
+  TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+    ctest --test-dir build-tsan --output-on-failure -j2 -L threads
+  timed "testing (TSan)"
 fi
