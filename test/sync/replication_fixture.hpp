@@ -114,42 +114,100 @@ inline ChildProcess start_agent(const std::string& primary, std::uint16_t port) 
   return ChildProcess([=] { return run_agent(primary, "127.0.0.1", port); });
 }
 
-// Commits random puts, patches and removals for `duration`: 40 sessions,
-// some removed and re-created, values up to ~2 KiB; at most `per_second`
-// commits a second (a busy app server, not a CPU hog: on two cores an
-// unpaced writer starves the agent, whose log then overflows by design).
+// The writers' body: commits random puts, patches and removals while
+// `keep_going(n)` (n: commits so far) says so: 40 sessions, some removed and
+// re-created, values up to ~2 KiB; at most `per_second` commits a second (a
+// busy app server, not a CPU hog: on two cores an unpaced writer starves the
+// agent, whose log then overflows by design). Each round makes at least one
+// change-log entry unless another writer removed the session meanwhile.
+inline int write_random(const std::string& primary, int seed, int per_second, bool removals,
+                        const std::function<bool(long)>& keep_going) {
+  Store store = Store::attach(primary);
+  std::mt19937 rng(seed);
+  const auto start = std::chrono::steady_clock::now();
+  for (long n = 0; keep_going(n); ++n) {
+    if (per_second > 0 && n % 100 == 0)
+      std::this_thread::sleep_until(start + std::chrono::microseconds(n * 1000000L / per_second));
+    const std::string id = "s" + std::to_string(rng() % 40);
+    store.create_session(id);
+    CommitBatch b;
+    const std::string name = "a" + std::to_string(rng() % 6);
+    std::string value(100 + rng() % 2000, static_cast<char>('a' + rng() % 26));
+    value[rng() % value.size()] = static_cast<char>(rng());
+    b.put(name, value);
+    if (rng() % 9 == 0) b.remove("a" + std::to_string(rng() % 6));
+    try {
+      store.commit(id, b);
+    } catch (const Error& e) {
+      if (e.code() != Errc::NotFound && e.code() != Errc::InvalidArgument) throw;  // removed meanwhile
+    }
+    if (removals && rng() % 97 == 0) store.remove_session(id);
+  }
+  return 0;
+}
+
+// A writer (write_random) that runs for `duration`: how much it writes
+// depends on the machine, so a test must not decide by that amount.
 inline ChildProcess start_writer(const std::string& primary, int seed, std::chrono::milliseconds duration,
                                  int per_second = 20000, bool removals = true) {
   return ChildProcess([=] {
-    Store store = Store::attach(primary);
-    std::mt19937 rng(seed);
-    const auto start = std::chrono::steady_clock::now();
-    const auto end = start + duration;
-    for (long n = 0; std::chrono::steady_clock::now() < end; ++n) {
-      if (per_second > 0 && n % 100 == 0)
-        std::this_thread::sleep_until(start + std::chrono::microseconds(n * 1000000L / per_second));
-      const std::string id = "s" + std::to_string(rng() % 40);
-      store.create_session(id);
-      CommitBatch b;
-      const std::string name = "a" + std::to_string(rng() % 6);
-      std::string value(100 + rng() % 2000, static_cast<char>('a' + rng() % 26));
-      value[rng() % value.size()] = static_cast<char>(rng());
-      b.put(name, value);
-      if (rng() % 9 == 0) b.remove("a" + std::to_string(rng() % 6));
-      try {
-        store.commit(id, b);
-      } catch (const Error& e) {
-        if (e.code() != Errc::NotFound && e.code() != Errc::InvalidArgument) throw;  // removed meanwhile
-      }
-      if (removals && rng() % 97 == 0) store.remove_session(id);
-    }
-    return 0;
+    const auto end = std::chrono::steady_clock::now() + duration;
+    return write_random(primary, seed, per_second, removals,
+                        [&](long) { return std::chrono::steady_clock::now() < end; });
   });
+}
+
+// A writer that makes exactly `commits` rounds.
+inline ChildProcess start_counted_writer(const std::string& primary, int seed, long commits,
+                                         int per_second = 20000, bool removals = true) {
+  return ChildProcess(
+      [=] { return write_random(primary, seed, per_second, removals, [&](long n) { return n < commits; }); });
+}
+
+// A writer that runs until `stop` is notified (notify once per writer that
+// shares it), or at most `max_commits` rounds: a cap that keeps a test's
+// change log from overflowing however long the machine makes it wait.
+inline ChildProcess start_writer_until(const std::string& primary, int seed, Signal& stop, long max_commits,
+                                       int per_second = 20000, bool removals = true) {
+  return ChildProcess([=, &stop] {
+    return write_random(primary, seed, per_second, removals, [&](long n) {
+      return n < max_commits && (n % 64 != 0 || !stop.wait(std::chrono::milliseconds(0)));
+    });
+  });
+}
+
+// Polls `done` every 10 ms until it holds; false after `timeout` (a bound
+// to fail instead of hang, not a figure the test relies on).
+inline bool poll_until(const std::function<bool()>& done,
+                       std::chrono::milliseconds timeout = std::chrono::seconds(120)) {
+  const auto end = std::chrono::steady_clock::now() + timeout;
+  while (!done()) {
+    if (std::chrono::steady_clock::now() >= end) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return true;
+}
+
+// Attaches the standby once the backup daemon (a child) has created it.
+inline std::optional<Store> attach_when_created(const std::string& name,
+                                                std::chrono::milliseconds timeout = std::chrono::seconds(60)) {
+  std::optional<Store> store;
+  poll_until(
+      [&] {
+        try {
+          store.emplace(Store::attach(name));
+        } catch (const Error& e) {
+          if (e.code() != Errc::NotFound) throw;
+        }
+        return store.has_value();
+      },
+      timeout);
+  return store;
 }
 
 // Waits until the standby follows `primary` at its current log head.
 inline bool wait_caught_up(Store& primary, Store& standby,
-                           std::chrono::milliseconds timeout = std::chrono::seconds(30)) {
+                           std::chrono::milliseconds timeout = std::chrono::seconds(120)) {
   const auto end = std::chrono::steady_clock::now() + timeout;
   while (std::chrono::steady_clock::now() < end) {
     const ReplicaPosition p = standby.replica_position();
@@ -181,9 +239,11 @@ inline void check_equal(Store& primary, Store& standby) {
 }
 
 // The agent's status once it has published the primary's current head as
-// acknowledged (it publishes every 100 ms), or the latest after 5 s.
+// acknowledged (it publishes every 100 ms), or the latest after 60 s.
+// Callers make sure the standby caught up first (wait_caught_up), so the
+// wait ends as soon as the agent publishes.
 inline AgentStatus published_status(Store& primary) {
-  const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(60);
   AgentStatus status = primary.agent_status();
   while (status.acked_seq != primary.next_change_seq() && std::chrono::steady_clock::now() < end) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
