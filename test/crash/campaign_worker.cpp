@@ -18,6 +18,7 @@
 #include "shm/store.hpp"
 #include "sync/client.hpp"
 #include "test/crash/ack_log.hpp"
+#include "test/crash/campaign_supervisor.hpp"  // kLongestWaitAllowed
 #include "test/crash/campaign_values.hpp"
 
 namespace shmsession::test::crash {
@@ -26,10 +27,12 @@ namespace {
 using Clock = std::chrono::steady_clock;
 using shm::detail::HookPoint;
 
-// Long enough that a lock held by a live worker is always granted (they
-// hold one for a commit), short enough that a waiter stuck behind a dead or
-// moved holder shows up as a wait over the 1 s bound rather than a hang.
-constexpr std::chrono::milliseconds kLockTimeout{2000};
+// Longer than kLongestWaitAllowed: a waiter stuck behind a dead or moved
+// holder shows up as a wait over that bound (with a stall report) rather
+// than as a LockTimeout quietly retried; a lock held by a live worker (for
+// one commit) is always granted long before.
+constexpr std::chrono::milliseconds kLockTimeout{20000};
+static_assert(kLockTimeout > kLongestWaitAllowed);
 // Pacing: a burst of operations, then a pause, so that four workers contend
 // during their bursts while the ack logs stay a few MB per minute.
 constexpr int kBurstOps = 16;

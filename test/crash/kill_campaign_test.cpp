@@ -11,9 +11,10 @@
 // allocator, the named-object index, the middle of a rebuild, halfway
 // through handing a process lock to a waiter), restarts it,
 // and after every kill requires: every acknowledged commit readable and
-// whole, every worker making progress within a few seconds, `shmctl check`
-// clean, no store call of any worker taking 1 s. It prints kills by mode,
-// recoveries by kind, commits verified and the longest wait.
+// whole, every worker making progress again, `shmctl check` clean, no store
+// call of any worker blocked for kLongestWaitAllowed (15 s: a bound to fail
+// instead of hang, not a latency figure). It prints kills by mode,
+// recoveries by kind, commits verified and the longest wait, the figure.
 //
 // Environment:
 //   SHMSESSION_KILL_CAMPAIGN_KILLS=N      at least N kills (default 200, 60 in
@@ -27,8 +28,8 @@
 //                                         table-grow, allocator, index,
 //                                         rebuild-before-rename,
 //                                         rebuild-after-rename, hand-over
-// A worker's store call that reaches 1 s is pictured on stderr while it
-// lasts (stacks through gdb, when installed).
+// A worker's store call that reaches kLongestWaitAllowed is pictured on
+// stderr while it lasts (stacks through gdb, when installed).
 #include <boost/test/unit_test.hpp>
 
 #include <stdlib.h>
@@ -63,9 +64,10 @@ constexpr bool kSanitized = false;
 CampaignSettings settings_from_environment() {
   CampaignSettings s;
   s.kills = kSanitized ? 60 : 200;
-  // Sanitizers slow every process several times over.
-  s.progress_wait = std::chrono::seconds(kSanitized ? 20 : 5);
-  s.park_wait = std::chrono::seconds(kSanitized ? 30 : 10);
+  // Bounds to fail instead of hang; sanitizers slow every process several
+  // times over.
+  s.progress_wait = std::chrono::seconds(60);
+  s.park_wait = std::chrono::seconds(kSanitized ? 120 : 60);
   s.enabled.fill(true);
   if (const char* v = std::getenv("SHMSESSION_KILL_CAMPAIGN_KILLS")) s.kills = std::max(1, std::atoi(v));
   if (const char* v = std::getenv("SHMSESSION_KILL_CAMPAIGN_SEED")) {
