@@ -222,16 +222,31 @@ CommandResult run_command(const std::vector<std::string>& argv, const std::strin
   return result;
 }
 
-bool wait_until_in_futex(pid_t pid, std::chrono::milliseconds timeout) {
+namespace {
+
+// Polls the syscall file of a process or a thread until it shows a futex
+// wait. A thread that is gone (the file cannot be opened) never will.
+bool wait_until_syscall_is_futex(const std::string& path, bool gone_is_final, std::chrono::milliseconds timeout) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
-  const std::string path = "/proc/" + std::to_string(pid) + "/syscall";
   for (;;) {
     std::ifstream in(path);
+    if (!in && gone_is_final) return false;
     long number = -1;
     if (in >> number && number == SYS_futex) return true;
     if (std::chrono::steady_clock::now() >= deadline) return false;
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
+}
+
+}  // namespace
+
+bool wait_until_in_futex(pid_t pid, std::chrono::milliseconds timeout) {
+  return wait_until_syscall_is_futex("/proc/" + std::to_string(pid) + "/syscall", false, timeout);
+}
+
+bool wait_until_thread_in_futex(pid_t tid, std::chrono::milliseconds timeout) {
+  return wait_until_syscall_is_futex("/proc/" + std::to_string(::getpid()) + "/task/" + std::to_string(tid) + "/syscall",
+                                     true, timeout);
 }
 
 }  // namespace shmsession::test

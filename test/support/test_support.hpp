@@ -79,6 +79,10 @@ std::optional<Errc> code_of(const std::function<void()>& f);
 // (its current system call, /proc/PID/syscall): how a test knows a child is
 // blocked on a lock before it kills the lock's holder. False on timeout.
 bool wait_until_in_futex(pid_t pid, std::chrono::milliseconds timeout);
+// The same for thread `tid` (its gettid()) of this process: how a test knows
+// one of its threads is blocked on a lock. False on timeout, or at once
+// when the thread has ended.
+bool wait_until_thread_in_futex(pid_t tid, std::chrono::milliseconds timeout);
 
 struct CommandResult {
   int exit_code = -1;

@@ -2,6 +2,8 @@
 // one session through their client states.
 #include <boost/test/unit_test.hpp>
 
+#include <unistd.h>
+
 #include <atomic>
 #include <thread>
 
@@ -79,16 +81,21 @@ BOOST_AUTO_TEST_CASE(a_read_waits_for_a_writer_of_the_same_attribute_only) {
     auto a = s.edit<Tally>("a");
     a->n = 7;
     editing.notify();
-    done_editing.wait(10s);
+    done_editing.wait(60s);
   });
-  BOOST_REQUIRE(editing.wait(10s));
+  BOOST_REQUIRE(editing.wait(60s));
+  std::atomic<pid_t> reader_a_tid{0};
   std::thread reader_a([&] {
+    reader_a_tid = static_cast<pid_t>(::gettid());
     read_a = s.get<Tally>("a")->n == 7;  // must see the writer's finished value
   });
   std::thread reader_b([&] { read_b = s.get<Tally>("b")->n == 0; });
   reader_b.join();  // another attribute: not blocked by the writer
   BOOST_TEST(read_b.load());
-  std::this_thread::sleep_for(100ms);
+  while (reader_a_tid.load() == 0) std::this_thread::yield();
+  // Asleep on a lock (the attribute's, as only the writer holds one), or
+  // ended: then it did not wait for the writer.
+  BOOST_TEST(shmsession::test::wait_until_thread_in_futex(reader_a_tid.load(), 60s), "the reader of 'a' never blocked");
   BOOST_TEST(!read_a.load());  // still waiting for the writer
   done_editing.notify();
   writer.join();
@@ -100,14 +107,20 @@ BOOST_AUTO_TEST_CASE(two_processes_take_turns_and_see_each_others_commits) {
   SegmentGuard g("turns");
   Store store = make(g);
   constexpr int kRounds = 1000;
-  Signal go;
+  Signal first_round_done[2];
   auto worker = [&](int me) {
     Store mine = Store::attach(g.name());
     Client client(mine);
-    if (!go.wait(10s)) return 2;  // both start together
     long last_seen = -1;
     for (int r = 0; r < kRounds; ++r) {
-      SessionHandle s = client.open("shared", 10s);
+      // After its first round each waits for the other's: both logs start
+      // before either goes on, and the holder of the (sticky) lock must
+      // hand it over while it waits.
+      if (r == 1) {
+        first_round_done[me - 1].notify();
+        if (!first_round_done[2 - me].wait(60s)) return 2;
+      }
+      SessionHandle s = client.open("shared", 60s);
       if (!s.contains("tally")) s.put("tally", Tally{});
       {
         auto t = s.edit<Tally>("tally");
@@ -122,9 +135,6 @@ BOOST_AUTO_TEST_CASE(two_processes_take_turns_and_see_each_others_commits) {
   };
   ChildProcess a([&] { return worker(1); });
   ChildProcess b([&] { return worker(2); });
-  std::this_thread::sleep_for(50ms);  // both attached; not a synchronisation, a head start
-  go.notify();
-  go.notify();
   BOOST_TEST(a.wait() == 0);
   BOOST_TEST(b.wait() == 0);
   Client reader(store);
@@ -132,11 +142,14 @@ BOOST_AUTO_TEST_CASE(two_processes_take_turns_and_see_each_others_commits) {
   auto t = s.get<Tally>("tally");
   BOOST_TEST(t->n == 2 * kRounds);
   BOOST_TEST(t->log.size() == std::size_t{2 * kRounds});
-  // Both processes had turns in between each other, not just one after the other.
+  // Both processes had turns in between each other, not just one after the
+  // other: the meeting after the first round guarantees two switches (one
+  // within the first two rounds, one back later); how many more the turns
+  // made is a figure (each request end is a safe point for a waiter).
   int switches = 0;
   for (std::size_t i = 1; i < t->log.size(); ++i) switches += t->log[i] != t->log[i - 1];
   BOOST_TEST_MESSAGE("turn switches: " << switches);
-  BOOST_TEST(switches >= 4);  // turns interleave: each request end is a safe point for a waiter
+  BOOST_TEST(switches >= 2);
 }
 
 BOOST_AUTO_TEST_CASE(an_idle_holder_flushes_and_releases_when_asked) {
@@ -151,12 +164,12 @@ BOOST_AUTO_TEST_CASE(an_idle_holder_flushes_and_releases_when_asked) {
       s.put("tally", Tally{5, {}});  // pending: not committed by the request
     }
     edited.notify();
-    return checked.wait(20s) ? 0 : 1;  // idle, still holding the lock (sticky)
+    return checked.wait(120s) ? 0 : 1;  // idle, still holding the lock (sticky)
   });
-  BOOST_REQUIRE(edited.wait(10s));
+  BOOST_REQUIRE(edited.wait(60s));
   BOOST_TEST(store.locks().size() == 1u);
   Client client(store);
-  SessionHandle s = client.open("cart", 10s);  // asks the holder, which flushes and releases
+  SessionHandle s = client.open("cart", 60s);  // asks the holder, which flushes and releases
   BOOST_TEST(s.get<Tally>("tally")->n == 5);
   checked.notify();
   BOOST_TEST(holder.wait() == 0);
@@ -215,7 +228,7 @@ BOOST_AUTO_TEST_CASE(release_commits_pending_edits_and_frees_the_lock) {
   Signal released;
   ChildProcess other([&] {
     Store mine = Store::attach(g.name());
-    if (!released.wait(20s)) return 3;
+    if (!released.wait(60s)) return 3;
     if (!mine.try_acquire("t")) return 1;  // free at once
     Client c(mine);
     return c.open("t").get<Tally>("a")->n == 3 ? 0 : 2;
