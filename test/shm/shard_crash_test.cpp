@@ -38,12 +38,13 @@ Store make(const SegmentGuard& g, std::uint32_t max_lock_queue = kDefaultMaxLock
   return Store::create(g.name(), o);
 }
 
-// A child that waits (up to 10 s) for the lock of `id`, commits under it
-// (`by` = its name) and releases: exit code 0 once all that is done.
+// A child that waits (up to 120 s: longer than the parent waits for it) for
+// the lock of `id`, commits under it (`by` = its name) and releases: exit
+// code 0 once all that is done.
 std::unique_ptr<ChildProcess> lock_waiter(const std::string& store, const std::string& id, const std::string& name) {
   return std::make_unique<ChildProcess>([store, id, name] {
     Store mine = Store::attach(store);
-    LockToken token = mine.acquire(id, 10s);
+    LockToken token = mine.acquire(id, 120s);
     mine.commit(id, token, CommitBatch{}.put(name, "had it"));
     mine.release(id, token);
     return 0;
@@ -63,16 +64,19 @@ std::unique_ptr<ChildProcess> dying_releaser(const std::string& store, const std
     Store mine = Store::attach(store);
     LockToken token = mine.acquire(id, 1s);
     holding.notify();
-    if (!go.wait(10s)) return 2;
+    if (!go.wait(60s)) return 2;
     mine.release(id, token);
     return 1;  // never reached: the hook parks
   });
 }
 
 // The queue length of the store's only locked session once it reaches
-// `length` (the waiters are separate processes), or as it is after 1 s.
+// `length` (the waiters are separate processes), or as it is after 60 s (a
+// bound to fail instead of hang).
 std::size_t wait_until_queued(const Store& s, std::size_t length) {
-  for (int i = 0; i < 1000 && s.locks().at(0).queue.size() < length; ++i) std::this_thread::sleep_for(1ms);
+  const auto deadline = std::chrono::steady_clock::now() + 60s;
+  while (s.locks().at(0).queue.size() < length && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(1ms);
   return s.locks().at(0).queue.size();
 }
 
@@ -183,20 +187,20 @@ BOOST_AUTO_TEST_CASE(a_hand_over_killed_halfway_still_reaches_every_waiter) {
   s.create_session("locked");
   Signal holding, go, parked;
   auto releaser = dying_releaser(g.name(), "locked", holding, go, parked);
-  BOOST_REQUIRE(holding.wait(10s));
+  BOOST_REQUIRE(holding.wait(60s));
   std::vector<std::unique_ptr<ChildProcess>> waiters;
   for (const char* name : {"first", "second"}) {
     waiters.push_back(lock_waiter(g.name(), "locked", name));
-    BOOST_REQUIRE_MESSAGE(wait_until_in_futex(waiters.back()->pid(), 10s), name << " never waited");
+    BOOST_REQUIRE_MESSAGE(wait_until_in_futex(waiters.back()->pid(), 60s), name << " never waited");
     // Queued, not just asleep: the lock shows it.
     BOOST_REQUIRE_EQUAL(wait_until_queued(s, waiters.size()), waiters.size());
   }
   go.notify();
-  BOOST_REQUIRE_MESSAGE(parked.wait(10s), "the releaser never reached the hand-over");
+  BOOST_REQUIRE_MESSAGE(parked.wait(60s), "the releaser never reached the hand-over");
   releaser->kill(SIGKILL);
   BOOST_TEST(releaser->wait() == 128 + SIGKILL);
   for (auto& w : waiters) {
-    const int code = w->wait_for(10s);
+    const int code = w->wait_for(60s);
     BOOST_TEST(code != -1, "a waiter was never granted the lock");
     BOOST_TEST(code == 0);
   }
@@ -218,19 +222,19 @@ BOOST_AUTO_TEST_CASE(a_hand_over_killed_inside_its_dequeue_leaves_a_sound_queue)
   s.create_session("locked");
   Signal holding, go, parked;
   auto releaser = dying_releaser(g.name(), "locked", holding, go, parked, HookPoint::kLockQueueUnlink);
-  BOOST_REQUIRE(holding.wait(10s));
+  BOOST_REQUIRE(holding.wait(60s));
   std::vector<std::unique_ptr<ChildProcess>> waiters;
   for (const char* name : {"first", "second"}) {
     waiters.push_back(lock_waiter(g.name(), "locked", name));
-    BOOST_REQUIRE_MESSAGE(wait_until_in_futex(waiters.back()->pid(), 10s), name << " never waited");
+    BOOST_REQUIRE_MESSAGE(wait_until_in_futex(waiters.back()->pid(), 60s), name << " never waited");
     BOOST_REQUIRE_EQUAL(wait_until_queued(s, waiters.size()), waiters.size());
   }
   go.notify();
-  BOOST_REQUIRE_MESSAGE(parked.wait(10s), "the releaser never reached the dequeue");
+  BOOST_REQUIRE_MESSAGE(parked.wait(60s), "the releaser never reached the dequeue");
   releaser->kill(SIGKILL);
   BOOST_TEST(releaser->wait() == 128 + SIGKILL);
   for (auto& w : waiters) {
-    const int code = w->wait_for(15s);
+    const int code = w->wait_for(60s);
     BOOST_TEST(code != -1, "a waiter hung");
     BOOST_TEST(code == 0, "a waiter was never granted the lock (exit " << code << ")");
   }
@@ -245,7 +249,7 @@ BOOST_AUTO_TEST_CASE(a_hand_over_killed_inside_its_dequeue_leaves_a_sound_queue)
     BOOST_REQUIRE_EQUAL(wait_until_queued(s, waiters.size()), waiters.size());
   }
   s.release("locked", held);
-  for (auto& w : waiters) BOOST_TEST(w->wait_for(15s) == 0);
+  for (auto& w : waiters) BOOST_TEST(w->wait_for(60s) == 0);
   BOOST_TEST(s.check().clean());
 }
 
@@ -258,12 +262,12 @@ BOOST_AUTO_TEST_CASE(a_waiter_dropped_by_a_dead_hand_over_asks_the_next_holder) 
   s.create_session("locked");
   Signal holding, go, parked;
   auto releaser = dying_releaser(g.name(), "locked", holding, go, parked);
-  BOOST_REQUIRE(holding.wait(10s));
+  BOOST_REQUIRE(holding.wait(60s));
   auto waiter = lock_waiter(g.name(), "locked", "waiter");
-  BOOST_REQUIRE(wait_until_in_futex(waiter->pid(), 10s));
+  BOOST_REQUIRE(wait_until_in_futex(waiter->pid(), 60s));
   BOOST_REQUIRE_EQUAL(wait_until_queued(s, 1), 1u);
   go.notify();
-  BOOST_REQUIRE(parked.wait(10s));
+  BOOST_REQUIRE(parked.wait(60s));
   // The waiter may not look before this process took the lock.
   waiter->kill(SIGSTOP);
   releaser->kill(SIGKILL);
@@ -277,7 +281,7 @@ BOOST_AUTO_TEST_CASE(a_waiter_dropped_by_a_dead_hand_over_asks_the_next_holder) 
   BOOST_REQUIRE_MESSAGE(mine.has_value(), "the lock was not free after the hand-over died");
   BOOST_TEST(s.locks().at(0).queue.empty());  // the waiter is off the queue
   waiter->kill(SIGCONT);
-  const int code = waiter->wait_for(10s);
+  const int code = waiter->wait_for(60s);
   BOOST_TEST(code != -1, "the dropped waiter was never granted the lock");
   BOOST_TEST(code == 0);
   BOOST_TEST(asked.load() == 1);
@@ -306,19 +310,20 @@ BOOST_AUTO_TEST_CASE(a_lock_asked_back_as_it_is_granted_is_still_handed_on) {
       mine.release(id, token);
       asked = true;
     });
-    mine.acquire("locked", 10s);
-    for (int i = 0; i < 10000 && !asked; ++i) std::this_thread::sleep_for(1ms);
+    mine.acquire("locked", 120s);
+    for (int i = 0; i < 60000 && !asked; ++i) std::this_thread::sleep_for(1ms);  // 60 s at least
     return asked ? 0 : 1;
   });
-  BOOST_REQUIRE(wait_until_in_futex(sticky->pid(), 10s));
+  BOOST_REQUIRE(wait_until_in_futex(sticky->pid(), 60s));
   BOOST_REQUIRE_EQUAL(wait_until_queued(s, 1), 1u);
   auto second = lock_waiter(g.name(), "locked", "second");
+  BOOST_REQUIRE(wait_until_in_futex(second->pid(), 60s));
   BOOST_REQUIRE_EQUAL(wait_until_queued(s, 2), 2u);
   s.release("locked", held);  // grants the sticky waiter and asks it back at once
-  const int sticky_code = sticky->wait_for(15s);
+  const int sticky_code = sticky->wait_for(120s);
   BOOST_TEST(sticky_code != -1);
   BOOST_TEST(sticky_code == 0, "the sticky holder never heard the release request");
-  const int second_code = second->wait_for(15s);
+  const int second_code = second->wait_for(60s);
   BOOST_TEST(second_code != -1);
   BOOST_TEST(second_code == 0);
 }
