@@ -124,7 +124,7 @@ BOOST_AUTO_TEST_CASE(processes_waiting_for_the_allocator_when_its_holder_dies_ca
     mine.create_session("never");
     return 1;  // never reached: the hook parks
   });
-  BOOST_REQUIRE_MESSAGE(parked.wait(10s), "the child never reached the allocator");
+  BOOST_REQUIRE_MESSAGE(parked.wait(60s), "the child never reached the allocator");
   std::vector<std::unique_ptr<ChildProcess>> waiters;
   for (int i = 0; i < 2; ++i) {
     waiters.push_back(std::make_unique<ChildProcess>([&, i] {
@@ -133,12 +133,12 @@ BOOST_AUTO_TEST_CASE(processes_waiting_for_the_allocator_when_its_holder_dies_ca
       if (!mine.create_session(id)) return 1;
       return mine.commit(id, CommitBatch{}.put("a", id)) == 1 ? 0 : 2;
     }));
-    BOOST_REQUIRE_MESSAGE(wait_until_in_futex(waiters.back()->pid(), 10s), "waiter " << i << " never went to sleep");
+    BOOST_REQUIRE_MESSAGE(wait_until_in_futex(waiters.back()->pid(), 60s), "waiter " << i << " never went to sleep");
   }
   holder.kill(SIGKILL);
   BOOST_TEST(holder.wait() == 128 + SIGKILL);
   for (auto& w : waiters) {
-    const int code = w->wait_for(10s);
+    const int code = w->wait_for(60s);
     BOOST_TEST(code != -1, "a process asleep waiting for the allocator was never woken");
     BOOST_TEST(code == 0);
   }
@@ -235,7 +235,7 @@ BOOST_AUTO_TEST_CASE(attachers_killed_at_random_moments_keep_nobody_from_attachi
       }
       return 0;
     });
-    BOOST_REQUIRE(looping.wait(10s));
+    BOOST_REQUIRE(looping.wait(60s));
     // A few hundred microseconds into its loop of attaches, varying.
     const auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(50 * (round % 20));
     while (std::chrono::steady_clock::now() < until) {

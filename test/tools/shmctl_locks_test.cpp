@@ -26,9 +26,9 @@ BOOST_AUTO_TEST_CASE(locks_shows_holder_queue_and_release_request_and_unlock_rev
   Signal holding, revoked, waiter_got;
   ChildProcess holder([&] {
     Store mine = Store::attach(g.name());
-    LockToken t = mine.acquire("cart-1", 5s);
+    LockToken t = mine.acquire("cart-1", 60s);
     holding.notify();
-    if (!revoked.wait(20s)) return 1;
+    if (!revoked.wait(120s)) return 1;
     try {
       mine.commit("cart-1", t, CommitBatch{}.put("items", "stale"));
     } catch (const Error& e) {
@@ -36,10 +36,10 @@ BOOST_AUTO_TEST_CASE(locks_shows_holder_queue_and_release_request_and_unlock_rev
     }
     return 3;
   });
-  BOOST_TEST_REQUIRE(holding.wait(10s));
+  BOOST_TEST_REQUIRE(holding.wait(60s));
   ChildProcess waiter([&] {
     Store mine = Store::attach(g.name());
-    LockToken t = mine.acquire("cart-1", 20s);
+    LockToken t = mine.acquire("cart-1", 120s);
     mine.commit("cart-1", t, CommitBatch{}.put("items", "4"));
     waiter_got.notify();
     for (;;) ::pause();
@@ -70,7 +70,7 @@ BOOST_AUTO_TEST_CASE(locks_shows_holder_queue_and_release_request_and_unlock_rev
   // Without --force: refused. With it: revoked and handed to the waiter.
   BOOST_TEST(shmctl({"unlock", g.name(), "cart-1"}).exit_code == 2);
   BOOST_TEST(shmctl_json({"unlock", g.name(), "cart-1", "--force"}).at("revoked").as_bool());
-  BOOST_TEST(waiter_got.wait(5s));
+  BOOST_TEST(waiter_got.wait(60s));
   revoked.notify();
   BOOST_TEST(holder.wait() == 0);
 
