@@ -20,7 +20,7 @@ using asio::ip::tcp;
 using Clock = std::chrono::steady_clock;
 
 namespace {
-constexpr std::size_t kReadBytes = 64 * 1024;
+constexpr std::size_t kAgentReadBytes = 64 * 1024;
 constexpr std::size_t kMaxWriteBytes = 4u << 20;  // frames gathered into one socket write
 constexpr std::size_t kMaxLagSamples = 100000;
 
@@ -98,7 +98,7 @@ struct Agent::Impl {
   Link link = Link::Down;
   std::uint64_t generation = 0;  // bumps on every drop: stale handlers return
   std::optional<wire::FrameCodec> codec;
-  std::array<char, kReadBytes> read_buffer{};
+  std::array<char, kAgentReadBytes> read_buffer{};
   std::string out;      // frames ready to write
   std::string writing;  // the write in flight
   bool write_busy = false;

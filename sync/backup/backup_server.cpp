@@ -16,7 +16,7 @@ namespace asio = boost::asio;
 using asio::ip::tcp;
 
 namespace {
-constexpr std::size_t kReadBytes = 256 * 1024;
+constexpr std::size_t kServerReadBytes = 256 * 1024;
 constexpr std::size_t kRestoreChunkBytes = 1 << 20;
 }  // namespace
 
@@ -159,7 +159,7 @@ class BackupServer::Impl::Connection : public std::enable_shared_from_this<Conne
   asio::steady_timer timer_;
   std::string peer_;
   StandbyLink link_;
-  std::array<char, kReadBytes> buffer_{};
+  std::array<char, kServerReadBytes> buffer_{};
   std::deque<std::string> out_;
   bool writing_ = false;
   bool closing_ = false;

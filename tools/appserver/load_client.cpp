@@ -32,7 +32,7 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 using tcp = asio::ip::tcp;
 using Clock = std::chrono::steady_clock;
-constexpr auto kAsTuple = asio::as_tuple(asio::use_awaitable);
+constexpr auto kLoadAsTuple = asio::as_tuple(asio::use_awaitable);
 constexpr std::size_t kCartLinesKept = 8;  // past this many lines an add becomes a removal
 
 enum Action { kView, kAdd, kQty, kCart, kApi, kActions };
@@ -91,12 +91,12 @@ class Load {
       if (!stream) {
         stream.emplace(co_await asio::this_coro::executor);
         auto [error] = co_await stream->async_connect(
-            tcp::endpoint(asio::ip::make_address(options_.host), options_.port), kAsTuple);
+            tcp::endpoint(asio::ip::make_address(options_.host), options_.port), kLoadAsTuple);
         if (error) {
           fail_transport("connect: " + error.message());
           stream.reset();
           asio::steady_timer pause(io_, std::chrono::milliseconds(100));
-          co_await pause.async_wait(kAsTuple);
+          co_await pause.async_wait(kLoadAsTuple);
           continue;
         }
         buffer.clear();
@@ -107,11 +107,11 @@ class Load {
       auto [action, request] = make_request(session);
       const Clock::time_point sent = Clock::now();
       stream->expires_after(std::chrono::seconds(10));
-      auto [write_error, w] = co_await http::async_write(*stream, request, kAsTuple);
+      auto [write_error, w] = co_await http::async_write(*stream, request, kLoadAsTuple);
       http::response_parser<http::string_body> parser;
       parser.body_limit(1 << 20);
       beast::error_code read_error = write_error;
-      if (!write_error) std::tie(read_error, std::ignore) = co_await http::async_read(*stream, buffer, parser, kAsTuple);
+      if (!write_error) std::tie(read_error, std::ignore) = co_await http::async_read(*stream, buffer, parser, kLoadAsTuple);
       if (read_error) {
         fail_transport(std::string(kActionNames[action]) + ": " + read_error.message());
         stream.reset();
@@ -198,7 +198,7 @@ class Load {
     std::size_t from = 0;
     for (int second = 1;; ++second) {
       timer.expires_at(start_ + std::chrono::seconds(second));
-      auto [error] = co_await timer.async_wait(kAsTuple);
+      auto [error] = co_await timer.async_wait(kLoadAsTuple);
       if (error || Clock::now() > end_ + std::chrono::milliseconds(500)) co_return;
       std::vector<std::uint32_t> window(totals_.latency_us.begin() + static_cast<std::ptrdiff_t>(from),
                                         totals_.latency_us.end());
