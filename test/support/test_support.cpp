@@ -13,6 +13,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <thread>
 #include <stdexcept>
@@ -35,11 +36,17 @@ int decode_status(int status) {
 }  // namespace
 
 namespace {
-// A store's segment, and the one a rebuild of it builds under a private
-// name (shm/recovery.md), in case a test killed the rebuilder.
+// A store's segment, and every segment built for it under a private name
+// ("NAME~rebuild", "NAME~creating.*": shm/recovery.md), in case a test
+// killed its builder (a backup daemon stopped while it reserved its
+// standby leaves a draft that holds the reserved memory).
 void remove_store_segments(const std::string& name) {
   Store::remove(name);
-  ::shm_unlink((name + "~rebuild").c_str());
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator("/dev/shm", ec)) {
+    const std::string file = entry.path().filename().string();
+    if (file.starts_with(name + "~")) ::shm_unlink(file.c_str());
+  }
 }
 }  // namespace
 
