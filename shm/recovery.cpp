@@ -259,6 +259,8 @@ void copy_root(Generation& from, Generation& to, std::uint64_t locks_revoked) {
   b.next_change_seq.store(a.next_change_seq.load());
   b.commits.store(a.commits.load());
   b.expirations.store(a.expirations.load());
+  b.retired.store(a.retired.load());
+  b.unflushed_edits.store(a.unflushed_edits.load());
   b.lock_recoveries.store(a.lock_recoveries.load());
   b.next_token.store(a.next_token.load());
   b.lock_revocations.store(a.lock_revocations.load() + locks_revoked);

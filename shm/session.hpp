@@ -133,6 +133,7 @@ struct StoreStats {
   std::uint64_t lock_revocations = 0;  // process locks taken from dead, overdue or forced holders
   std::uint64_t next_lock_token = 0;
   std::uint64_t generation = 0;  // 1 for a store never rebuilt; each rebuild adds one
+  std::uint64_t unflushed_edits = 0;  // edits sync::Clients could not commit (Store::count_unflushed_edits)
 };
 
 // What Store::check found. A check is an access like any other: a shard

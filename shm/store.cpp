@@ -394,6 +394,7 @@ StoreStats Store::stats() const {
     st.lock_revocations = g.root->lock_revocations.load(std::memory_order_relaxed);
     st.next_lock_token = g.root->next_token.load(std::memory_order_relaxed);
     st.generation = g.root->generation;
+    st.unflushed_edits = g.root->unflushed_edits.load(std::memory_order_relaxed);
     return st;
   });
 }

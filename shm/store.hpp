@@ -278,6 +278,15 @@ class Store {
   // check the result. Throws nothing. Meant for the store's agent (the one
   // sleeping follower): claim_agent() clears the count a killed one left.
   bool wait_for_change(std::uint64_t seq, std::chrono::microseconds timeout) const;
+  // Sessions removed or expired so far (every process; one atomic load).
+  // It moves before the removal's change is logged: read next_change_seq
+  // first, then this; if it did not move since an earlier look, no removal
+  // lies below that sequence.
+  std::uint64_t retired_count() const noexcept;
+  // Counts one commit of a sync::Client's pending edits that failed (the
+  // edits kept or, if they could never be committed, reported dropped):
+  // StoreStats::unflushed_edits, `shmctl info`.
+  void count_unflushed_edits() noexcept;
 
   // ---- Crash recovery (shm/recovery.md) ----
 

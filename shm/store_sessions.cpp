@@ -73,6 +73,8 @@ struct Observed {
 // Removes `r` from its table with a change-log entry; the caller frees it
 // (and its blob) after unlocking.
 static void retire_record(Generation& s, Shard& shard, SessionRecord* r, ChangeKind kind) REQUIRES(shard.mutex) {
+  // Before the sequence is taken (both seq_cst): see StoreRoot::retired.
+  s.root->retired.fetch_add(1, std::memory_order_seq_cst);
   std::uint64_t seq = s.begin_change(shard, r, kind);
   release_all_for_removal(s.lock_context(), r->lock);
   unlink_record(shard, r);
@@ -528,6 +530,25 @@ std::uint64_t Store::next_change_seq() const noexcept {
     // The newer generation cannot be mapped: answer from this one.
   }
   return g->root->next_change_seq.load(std::memory_order_acquire);
+}
+
+std::uint64_t Store::retired_count() const noexcept {
+  Generation* g = &impl_->gen();
+  try {
+    g = &impl_->gen_checked();
+  } catch (...) {
+    // The newer generation cannot be mapped: answer from this one.
+  }
+  return g->root->retired.load(std::memory_order_seq_cst);
+}
+
+void Store::count_unflushed_edits() noexcept {
+  Generation* g = &impl_->gen();
+  try {
+    g = &impl_->gen_checked();
+  } catch (...) {
+  }
+  g->root->unflushed_edits.fetch_add(1, std::memory_order_relaxed);
 }
 
 bool Store::wait_for_change(std::uint64_t seq, std::chrono::microseconds timeout) const {

@@ -21,7 +21,7 @@ namespace shmsession::shm::detail {
 namespace bip = boost::interprocess;
 
 inline constexpr std::uint64_t kSegmentMagic = 0x31'4E'4F'49'53'53'45'53ULL;  // "SESSION1"
-inline constexpr std::uint32_t kLayoutVersion = 7;
+inline constexpr std::uint32_t kLayoutVersion = 8;
 inline constexpr char kHeaderObjectName[] = "shmsession.header";
 
 inline constexpr std::uint32_t kInitCreating = 1;
@@ -323,6 +323,13 @@ struct StoreRoot {
   // one is robust: the next locker learns of the death, and Boost's mutex,
   // then uncontended, says at once whether the allocator is poisoned.
   RobustMutexStorage allocator_mutex;
+  // Sessions removed or expired, counted before the change is logged: a
+  // Client that sees it unchanged after reading next_change_seq knows no
+  // removal lies below that sequence (sync::Client drops removed sessions).
+  std::atomic<std::uint64_t> retired;
+  // Edits a sync::Client could not commit (a failed flush), reported by
+  // the clients of every process (shmctl info).
+  std::atomic<std::uint64_t> unflushed_edits;
 };
 static_assert(std::is_standard_layout_v<StoreRoot>);
 static_assert(std::atomic<std::uint64_t>::is_always_lock_free);

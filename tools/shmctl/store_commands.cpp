@@ -39,6 +39,7 @@ boost::json::object info_json(const StoreInfo& info, const StoreStats& stats, co
       {"expirations", stats.expirations},
       {"lock_recoveries", stats.lock_recoveries},
       {"lock_revocations", stats.lock_revocations},
+      {"unflushed_edits", stats.unflushed_edits},
       {"lock_lease_ms", info.lock_lease_ms},
       {"max_lock_queue", info.max_lock_queue},
       {"next_change_seq", stats.next_change_seq},
@@ -67,6 +68,7 @@ FieldList info_fields(const StoreInfo& info, const StoreStats& stats, const Repl
       .add("expirations", std::to_string(stats.expirations))
       .add("lock recoveries", std::to_string(stats.lock_recoveries))
       .add("lock revocations", std::to_string(stats.lock_revocations))
+      .add("unflushed edits", std::to_string(stats.unflushed_edits))
       .add("lock lease", info.lock_lease_ms ? std::to_string(info.lock_lease_ms) + "ms" : "none")
       .add("max lock queue", std::to_string(info.max_lock_queue))
       .add("next change seq", std::to_string(stats.next_change_seq));
