@@ -1,6 +1,45 @@
 #include "sync/client.hpp"
 
+#include <iostream>
+
 namespace shmsession::sync {
+
+namespace detail {
+
+void check_handle_order(const void* state, const std::string& session, std::string_view name, const char* what) {
+  for (const HeldHandle& h : held_handles) {
+    if (h.state != state) continue;
+    if (name.empty())
+      throw Error(Errc::InvalidArgument, std::string(what) + " of session '" + session +
+                                             "' while this thread holds a handle of its attribute '" + h.name +
+                                             "': release the handles first");
+    if (h.name >= name)
+      throw Error(Errc::InvalidArgument,
+                  std::string(what) + " '" + std::string(name) + "' of session '" + session +
+                      "' while this thread holds a handle of '" + h.name +
+                      "': take handles in ascending name order, or several at once with edit<A, B>(...)");
+  }
+}
+
+}  // namespace detail
+
+namespace {
+
+bool default_check_order() {
+#ifdef NDEBUG
+  return false;
+#else
+  return true;
+#endif
+}
+
+std::string joined(const std::vector<std::string>& names) {
+  std::string out;
+  for (const std::string& n : names) out += (out.empty() ? "" : ", ") + n;
+  return out;
+}
+
+}  // namespace
 
 // ---- SessionHandle ---------------------------------------------------------
 
@@ -28,6 +67,7 @@ detail::Slot& SessionHandle::existing(std::string_view name) {
 bool SessionHandle::contains(std::string_view name) {
   detail::Slot* s = state_->existing_slot(name);
   if (s == nullptr) return false;
+  check_order(name, "contains");
   std::shared_lock<oneapi::tbb::rw_mutex> r(s->lock);
   return !s->removed && (s->object || s->in_primary);
 }
@@ -35,6 +75,7 @@ bool SessionHandle::contains(std::string_view name) {
 bool SessionHandle::remove(std::string_view name) {
   detail::Slot* s = state_->existing_slot(name);
   if (s == nullptr) return false;
+  check_order(name, "remove");
   std::unique_lock<oneapi::tbb::rw_mutex> w(s->lock);
   bool present = !s->removed && (s->object || s->in_primary);
   s->removed = true;
@@ -44,11 +85,19 @@ bool SessionHandle::remove(std::string_view name) {
   return present;
 }
 
-CommitOutcome SessionHandle::commit() { return state_->commit(client_->store_, token()); }
+CommitOutcome SessionHandle::commit() {
+  check_order({}, "commit");
+  return state_->commit(client_->store_, token());
+}
 
 // ---- Client ----------------------------------------------------------------
 
-Client::Client(Store& store, ClientOptions options) : store_(store), options_(options) {
+Client::Client(Store& store, ClientOptions options)
+    : store_(store),
+      options_(std::move(options)),
+      check_order_(options_.check_handle_order.value_or(default_check_order())) {
+  change_pos_ = store_.next_change_seq();
+  retired_seen_ = store_.retired_count();
   store_.on_release_request([this](const std::string& id, LockToken) { on_release_request(id); });
 }
 
@@ -57,16 +106,29 @@ Client::~Client() {
   std::lock_guard<std::mutex> g(states_mutex_);
   for (auto& [id, state] : states_) {
     std::lock_guard<std::mutex> open_guard(state->open_mutex);
-    flush_and_release(*state);
+    flush_and_release(*state, Flush::Destroy);
   }
 }
 
 std::shared_ptr<detail::ClientState> Client::state_for(std::string_view id, bool create) {
   std::lock_guard<std::mutex> g(states_mutex_);
   auto it = states_.find(std::string(id));
-  if (it != states_.end()) return it->second;
+  if (it != states_.end()) {
+    detail::ClientState& s = *it->second;
+    if (create) {  // an open: most recently used now
+      ++s.opens;
+      s.last_used = std::chrono::steady_clock::now();
+      if (s.in_lru) lru_.splice(lru_.begin(), lru_, s.lru_pos);
+    }
+    return it->second;
+  }
   if (!create) return nullptr;
-  auto state = std::make_shared<detail::ClientState>(std::string(id), options_.comparison);
+  auto state = std::make_shared<detail::ClientState>(std::string(id), options_.comparison, check_order_);
+  state->opens = 1;
+  state->last_used = std::chrono::steady_clock::now();
+  lru_.push_front(state);
+  state->lru_pos = lru_.begin();
+  state->in_lru = true;
   states_.emplace(std::string(id), state);
   return state;
 }
@@ -77,8 +139,8 @@ void Client::take_lock(detail::ClientState& state, std::chrono::milliseconds tim
       store_.release_requested(state.id(), *held);  // throws unless still current
       return;                                      // sticky: reuse it
     } catch (const Error& e) {
-      if (e.code() != Errc::StaleToken) throw;
-      state.set_token(std::nullopt);  // revoked meanwhile: take it anew
+      if (e.code() != Errc::StaleToken && e.code() != Errc::NotFound) throw;
+      state.set_token(std::nullopt);  // revoked, or the session vanished: take it anew
     }
   }
   try {
@@ -90,24 +152,78 @@ void Client::take_lock(detail::ClientState& state, std::chrono::milliseconds tim
   }
 }
 
+// Takes the lock and refreshes the copy (open_mutex held). A session
+// removed or expired between the two (an operator's reset, the sweeper)
+// starts afresh: the lock died with it.
+void Client::open_locked(detail::ClientState& state, std::chrono::milliseconds timeout) {
+  for (int attempt = 1;; ++attempt) {
+    try {
+      take_lock(state, timeout);
+      std::vector<std::string> dropped = state.refresh(store_, *state.token());
+      if (!dropped.empty())
+        report(state, std::move(dropped), Errc::StaleToken,
+               "session '" + state.id() + "' changed in the store under uncommitted edits (the lock was lost)",
+               true);
+      return;
+    } catch (const Error& e) {
+      if ((e.code() != Errc::NotFound && e.code() != Errc::StaleToken) || attempt == 8) throw;
+      state.set_token(std::nullopt);
+      if (e.code() == Errc::NotFound && !options_.create_missing_sessions) throw;
+    }
+  }
+}
+
 SessionHandle Client::open(std::string_view id) { return open(id, options_.lock_timeout); }
 
 SessionHandle Client::open(std::string_view id, std::chrono::milliseconds timeout) {
+  drop_vanished();
   std::shared_ptr<detail::ClientState> state = state_for(id, true);
+  if (check_order_) detail::check_handle_order(state.get(), state->id(), {}, "open");
   {
     std::lock_guard<std::mutex> open_guard(state->open_mutex);
-    take_lock(*state, timeout);
-    state->refresh(store_, *state->token());
+    if (state->flush_error) {  // thrown once; the edits stay pending
+      Error e = std::move(*state->flush_error);
+      state->flush_error.reset();
+      throw e;
+    }
+    open_locked(*state, timeout);
     ++state->active_requests;  // under open_mutex: the release callback sees it
   }
-  return SessionHandle(this, state);
+  SessionHandle handle(this, state);
+  state.reset();
+  enforce_bounds();
+  return handle;
 }
 
 void Client::release(std::string_view id) {
   std::shared_ptr<detail::ClientState> state = state_for(id, false);
   if (!state) return;
   std::lock_guard<std::mutex> open_guard(state->open_mutex);
-  flush_and_release(*state);
+  if (!flush_and_release(*state, Flush::Release)) {
+    Error e = std::move(*state->flush_error);
+    state->flush_error.reset();
+    throw e;
+  }
+}
+
+void Client::forget(std::string_view id) {
+  std::shared_ptr<detail::ClientState> state = state_for(id, false);
+  if (!state) return;
+  if (state->active_requests > 0)
+    throw Error(Errc::InvalidArgument, "session '" + state->id() + "' is open in a request of this process");
+  if (drop(state)) return;
+  std::lock_guard<std::mutex> open_guard(state->open_mutex);
+  if (state->flush_error) {
+    Error e = std::move(*state->flush_error);
+    state->flush_error.reset();
+    throw e;
+  }
+  throw Error(Errc::InvalidArgument, "session '" + state->id() + "' is open in a request of this process");
+}
+
+void Client::trim() {
+  drop_vanished();
+  enforce_bounds();
 }
 
 bool Client::holds(std::string_view id) {
@@ -115,8 +231,24 @@ bool Client::holds(std::string_view id) {
   return state && state->token().has_value();
 }
 
+ClientStats Client::stats() {
+  ClientStats st;
+  std::lock_guard<std::mutex> g(states_mutex_);
+  st.sessions = states_.size();
+  st.bytes = bytes_;
+  for (const auto& [id, state] : states_)
+    if (state->token()) ++st.locks_held;
+  st.evictions = evictions_;
+  st.vanished = vanished_;
+  st.unflushed = unflushed_.load();
+  st.dropped_edits = dropped_edits_.load();
+  return st;
+}
+
 void Client::end_request(detail::ClientState& state) {
-  if (--state.active_requests > 0) return;
+  const int left = --state.active_requests;
+  if (left == 0) account(state);
+  if (left > 0) return;
   // The end of the last request is the safe point. Ask the store as well as
   // the watcher's flag: the watcher thread may not have run yet.
   if (!state.release_requested) {
@@ -129,7 +261,17 @@ void Client::end_request(detail::ClientState& state) {
     state.release_requested = true;
   }
   std::lock_guard<std::mutex> open_guard(state.open_mutex);
-  if (state.active_requests == 0 && state.release_requested) flush_and_release(state);
+  if (state.active_requests == 0 && state.release_requested) flush_and_release(state, Flush::Release);
+}
+
+void Client::account(detail::ClientState& state) {
+  const std::size_t bytes = state.footprint();
+  std::lock_guard<std::mutex> g(states_mutex_);
+  auto it = states_.find(state.id());
+  if (it == states_.end() || it->second.get() != &state) return;  // dropped meanwhile
+  bytes_ = bytes_ - state.counted_bytes + bytes;
+  state.counted_bytes = bytes;
+  state.last_used = std::chrono::steady_clock::now();
 }
 
 void Client::on_release_request(const std::string& id) {
@@ -139,26 +281,184 @@ void Client::on_release_request(const std::string& id) {
   // An open() in progress holds open_mutex (maybe waiting for this very
   // lock): do not wait for it; its request's end is the safe point.
   std::unique_lock<std::mutex> open_guard(state->open_mutex, std::try_to_lock);
-  if (open_guard.owns_lock() && state->active_requests == 0) flush_and_release(*state);  // idle: now
+  if (open_guard.owns_lock() && state->active_requests == 0) flush_and_release(*state, Flush::Release);  // idle: now
 }
 
-void Client::flush_and_release(detail::ClientState& state) noexcept {
-  std::optional<LockToken> token = state.token();
-  state.release_requested = false;
-  if (!token) return;
+void Client::report(detail::ClientState& state, std::vector<std::string> names, Errc code, std::string message,
+                    bool dropped) noexcept {
   try {
-    if (state.has_pending()) state.commit(store_, *token);
+    ++unflushed_;
+    if (dropped) ++dropped_edits_;
+    store_.count_unflushed_edits();
+    UnflushedEdits u{state.id(), std::move(names), code, std::move(message), dropped};
+    if (options_.on_unflushed_edits) {
+      options_.on_unflushed_edits(u);
+    } else if (dropped) {
+      std::cerr << "shmsession: edits of session '" << u.session << "' dropped (" << joined(u.attributes)
+                << "): " << errc_name(u.code) << ": " << u.message << '\n';
+    }
   } catch (...) {
-    // The waiter must not wait forever for a commit that cannot happen
-    // (SegmentFull, a revoked token): the edits stay pending locally and the
-    // next open refreshes over them.
+    // A callback that throws, or no memory: the counters above are kept.
   }
-  try {
-    store_.release(state.id(), *token);
-  } catch (...) {
-    // Revoked or removed meanwhile: nothing left to release.
+}
+
+bool Client::flush_and_release(detail::ClientState& state, Flush why) noexcept {
+  std::optional<LockToken> token = state.token();
+  const bool requested = state.release_requested.exchange(false);
+  if (state.has_pending()) {
+    Errc code = Errc::Io;
+    std::string message;
+    try {
+      if (!token) throw Error(Errc::StaleToken, "the lock of session '" + state.id() + "' was lost");
+      state.commit(store_, *token);
+    } catch (const Error& e) {
+      code = e.code();
+      message = e.what();
+    } catch (const std::exception& e) {
+      message = e.what();
+    }
+    if (!message.empty()) {
+      // A removed session or a revoked lock can never take these edits; a
+      // destroyed Client cannot keep them. Anything else (SegmentFull...)
+      // keeps the lock and the edits for the next commit.
+      const bool lost = code == Errc::NotFound || code == Errc::StaleToken || why == Flush::Destroy;
+      std::vector<std::string> names = state.pending_names();
+      report(state, std::move(names), code, message, lost);
+      if (!lost) {
+        state.flush_error = Error(code, message);
+        state.release_requested = requested;  // a standing request: retried at the end of the next request
+        return false;
+      }
+      try {
+        state.discard_pending();
+      } catch (...) {
+      }
+    }
+  }
+  if (token) {
+    try {
+      store_.release(state.id(), *token);
+    } catch (...) {
+      // Revoked or removed meanwhile: nothing left to release.
+    }
   }
   state.set_token(std::nullopt);
+  return true;
+}
+
+bool Client::drop(const std::shared_ptr<detail::ClientState>& state) {
+  std::uint64_t opens;
+  {
+    std::lock_guard<std::mutex> g(states_mutex_);
+    auto it = states_.find(state->id());
+    // In use: a request, the watcher, or another drop holds it (the map,
+    // lru_ and the caller hold one reference each).
+    if (it == states_.end() || it->second != state || !state->in_lru || state.use_count() > 3 ||
+        state->active_requests > 0)
+      return false;
+    lru_.erase(state->lru_pos);
+    state->in_lru = false;
+    opens = state->opens;
+  }
+  bool flushed;
+  {
+    std::lock_guard<std::mutex> open_guard(state->open_mutex);
+    flushed = state->active_requests == 0 && flush_and_release(*state, Flush::Evict);
+  }
+  std::lock_guard<std::mutex> g(states_mutex_);
+  // Gone only if nobody opened it meanwhile (an open takes the lock anew).
+  if (flushed && state->opens == opens && state.use_count() == 2 && !state->token()) {
+    states_.erase(state->id());
+    bytes_ -= state->counted_bytes;
+    state->counted_bytes = 0;
+    return true;
+  }
+  lru_.push_front(state);
+  state->lru_pos = lru_.begin();
+  state->in_lru = true;
+  return false;
+}
+
+void Client::enforce_bounds() {
+  const auto now = std::chrono::steady_clock::now();
+  // Bounded work per call: a state that cannot go (in use, a failing
+  // flush) moves to the front, so the next call looks at others.
+  for (int looked = 0; looked < 16; ++looked) {
+    std::shared_ptr<detail::ClientState> victim;
+    {
+      std::lock_guard<std::mutex> g(states_mutex_);
+      const bool over = states_.size() > options_.max_sessions || bytes_ > options_.max_bytes;
+      for (auto it = lru_.rbegin(); it != lru_.rend(); ++it) {
+        detail::ClientState& s = **it;
+        const bool idle_too_long = options_.max_idle.count() > 0 && now - s.last_used > options_.max_idle;
+        if (!over && !idle_too_long) break;  // the rest were used more recently
+        if (it->use_count() > 2 || s.active_requests > 0) continue;
+        victim = *it;
+        break;
+      }
+    }
+    if (!victim) return;
+    if (drop(victim)) {
+      std::lock_guard<std::mutex> g(states_mutex_);
+      ++evictions_;
+    }
+  }
+}
+
+void Client::drop_vanished() {
+  std::unique_lock<std::mutex> guard(vanish_mutex_, std::try_to_lock);
+  if (!guard.owns_lock()) return;  // another thread is at it
+  // next_change_seq first, then the retired count (StoreRoot::retired).
+  const std::uint64_t next = store_.next_change_seq();
+  const std::uint64_t retired = store_.retired_count();
+  if (retired == retired_seen_) {
+    change_pos_ = next;
+    return;
+  }
+  std::vector<std::string> gone;
+  bool behind = false;
+  std::uint64_t pos = change_pos_;
+  for (int batches = 0; pos < next && batches < 4; ++batches) {
+    ChangeBatch batch = store_.read_changes(pos, 1024);
+    if (batch.fell_behind) {
+      behind = true;
+      break;
+    }
+    for (const ChangeEntry& e : batch.entries)
+      if (e.kind == ChangeKind::Removed || e.kind == ChangeKind::Expired) gone.push_back(e.session_id);
+    if (batch.entries.empty()) break;  // a writer is inside its critical section: next time
+    pos = batch.next_seq;
+  }
+  if (behind) {  // the log overflowed: ask the store about each idle session
+    std::lock_guard<std::mutex> g(states_mutex_);
+    for (const auto& [id, state] : states_)
+      if (state->active_requests == 0) gone.push_back(id);
+    pos = next;
+  }
+  if (pos >= next) {
+    retired_seen_ = retired;
+    change_pos_ = next;
+  } else {
+    change_pos_ = pos;  // the rest at the next call
+  }
+  for (const std::string& id : gone) {
+    if (behind && store_.version(id)) continue;
+    std::shared_ptr<detail::ClientState> state = state_for(id, false);
+    if (!state) continue;
+    // Still current (a session of that id created again, and this process
+    // holds its lock): keep it.
+    if (std::optional<LockToken> t = state->token()) {
+      try {
+        store_.release_requested(id, *t);
+        continue;
+      } catch (const Error&) {
+      }
+    }
+    if (drop(state)) {
+      std::lock_guard<std::mutex> g(states_mutex_);
+      ++vanished_;
+    }
+  }
 }
 
 }  // namespace shmsession::sync

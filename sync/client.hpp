@@ -21,12 +21,46 @@
 // if no request of this process has the session open, else when the last
 // SessionHandle of it is destroyed. release() gives a lock up early.
 //
+// Bounded client state: a Client keeps at most `max_sessions` sessions (a
+// copy and a sticky process lock each) and about `max_bytes` of copies;
+// a session not opened for `max_idle` goes too. Beyond a bound, open()
+// drops idle sessions, least recently used first: pending edits are
+// committed, the lock released, the copy freed (flush). trim() applies the
+// bounds now. A session removed or expired in the store (by any process)
+// is dropped at the next open() or trim(). forget(id) drops one session.
+// Sessions in use (a SessionHandle alive) are never dropped, so a Client
+// holds more only while more are in use at once.
+//
+// No silent loss: a flush that fails (the commit behind a release request,
+// an eviction, forget, release) keeps the lock and the edits; the failure
+// is counted (Client::stats, and the store's `unflushed edits` that shmctl
+// info shows) and passed to `on_unflushed_edits`; the next open() of that
+// session throws the original error once (code and message), after which
+// the edits are still pending and the next commit retries them. A waiter
+// for that lock meanwhile gets LockTimeout (or the lease revokes the lock:
+// see shm/lock.hpp). Edits that can never be committed are reported the
+// same way with `dropped` set: the session was removed or expired, the
+// lock was revoked and the primary moved, or the Client was destroyed with
+// a commit failing (without a callback, the destructor writes one line per
+// session to stderr).
+//
+// A session that vanished while this process held it (removed, expired)
+// starts afresh at the next open(): a new session, or NotFound when
+// create_missing_sessions is off. A SessionHandle whose session vanished
+// in the middle of a request gets NotFound from commit (StaleToken if the
+// lock was revoked): the caller may open it again.
+//
 // Thread-level locks: each attribute has a reader/writer lock (TBB) held by
 // ReadHandle (shared) and EditHandle (exclusive) for their lifetime: threads
 // on different attributes proceed in parallel, a read waits for a writer of
-// the same attribute. A thread holding handles must take further ones in
-// ascending attribute-name order (commit and refresh take them in that
-// order), and must not commit while holding a handle of the same session.
+// the same attribute. A thread that needs several attributes at once takes
+// them in one call, `edit<A, B>("a", "b")`, which locks in a safe order. A
+// thread holding handles may take further ones only in ascending
+// attribute-name order, and must not commit or open the same session
+// while holding a handle of it; with `check_handle_order` (on by default
+// in builds without NDEBUG) a call that breaks this throws InvalidArgument
+// instead of risking a deadlock. Handles are released on the thread that
+// took them.
 //
 // Thread safety: a Client and its SessionHandles may be used by any number
 // of threads of one process. One Client per Store (it owns the Store's
@@ -34,13 +68,22 @@
 // child.
 #pragma once
 
+#include <algorithm>
+#include <array>
+#include <atomic>
 #include <chrono>
+#include <cstddef>
+#include <functional>
+#include <list>
 #include <memory>
 #include <mutex>
 #include <shared_mutex>
 #include <string>
 #include <string_view>
+#include <tuple>
 #include <unordered_map>
+#include <utility>
+#include <vector>
 
 #include "shm/store.hpp"
 #include "sync/attribute_codec.hpp"
@@ -50,22 +93,99 @@ namespace shmsession::sync {
 
 using detail::CommitOutcome;
 
+// Edits a flush could not commit (see Client, "No silent loss").
+struct UnflushedEdits {
+  std::string session;
+  std::vector<std::string> attributes;  // names with pending edits
+  Errc code = Errc::Io;                 // of the failed commit
+  std::string message;
+  // false: the edits and the lock are kept, the next open() throws this
+  // error once and the next commit retries them. true: they are gone (the
+  // session was removed or expired, the lock was revoked and the primary
+  // moved, or the Client was destroyed).
+  bool dropped = false;
+};
+
 struct ClientOptions {
   Comparison comparison = Comparison::ObjectGraph;
   std::chrono::milliseconds lock_timeout{5000};
   bool create_missing_sessions = true;  // open() of an absent session creates it
+  // Bounds of the client state (see Client). A worker serving many
+  // sessions keeps the most recent ones (a revisit finds the copy and the
+  // lock) and lets the rest go. 0 for max_idle: no idle bound.
+  std::size_t max_sessions = 4096;
+  std::size_t max_bytes = std::size_t{64} << 20;  // copies, as counted by ClientStats::bytes
+  std::chrono::milliseconds max_idle{std::chrono::minutes(10)};
+  // Called (on the thread of the failed flush: a request thread, or the
+  // release-request watcher) for every flush that failed. Must not call
+  // into this Client. Without it, a Client's destructor reports dropped
+  // edits on stderr.
+  std::function<void(const UnflushedEdits&)> on_unflushed_edits;
+  // Throw InvalidArgument for a handle taken out of order (see Client).
+  // Unset: on in builds of the library without NDEBUG.
+  std::optional<bool> check_handle_order;
 };
+
+struct ClientStats {
+  std::size_t sessions = 0;       // kept
+  std::size_t bytes = 0;          // of the kept copies: values (encoded size twice once decoded),
+                                  // benchmark graphs, names, a fixed overhead per attribute and session
+  std::size_t locks_held = 0;     // process locks held by this Client
+  std::uint64_t evictions = 0;    // sessions dropped by the bounds, trim and forget
+  std::uint64_t vanished = 0;     // sessions dropped because the store removed or expired them
+  std::uint64_t unflushed = 0;    // flushes that failed (on_unflushed_edits calls)
+  std::uint64_t dropped_edits = 0;  // of which the edits were gone
+};
+
+namespace detail {
+// The handles a thread holds (only with check_handle_order): session state
+// and attribute name, for the order check.
+struct HeldHandle {
+  const void* state;
+  std::string name;
+  std::uint64_t id;
+};
+inline thread_local std::vector<HeldHandle> held_handles;
+inline thread_local std::uint64_t next_held_handle = 0;
+
+// Throws InvalidArgument if this thread holds a handle of `state` whose
+// name is not below `name` (`name` empty: any handle of `state`).
+void check_handle_order(const void* state, const std::string& session, std::string_view name, const char* what);
+
+// An entry of held_handles for as long as the handle lives (id 0: none).
+class HeldMark {
+ public:
+  HeldMark() = default;
+  HeldMark(const void* state, std::string_view name) : id_(++next_held_handle) {
+    held_handles.push_back({state, std::string(name), id_});
+  }
+  HeldMark(HeldMark&& other) noexcept : id_(std::exchange(other.id_, 0)) {}
+  HeldMark& operator=(HeldMark&&) = delete;
+  ~HeldMark() {
+    if (id_ == 0) return;
+    for (auto it = held_handles.begin(); it != held_handles.end(); ++it)
+      if (it->id == id_) {
+        held_handles.erase(it);
+        break;
+      }
+  }
+
+ private:
+  std::uint64_t id_ = 0;
+};
+}  // namespace detail
 
 // Shared access to one attribute for as long as the handle lives.
 template <class T>
 class ReadHandle {
  public:
-  ReadHandle(std::shared_lock<oneapi::tbb::rw_mutex> lock, std::shared_ptr<void> object)
-      : lock_(std::move(lock)), object_(std::move(object)) {}
+  ReadHandle(std::shared_lock<oneapi::tbb::rw_mutex> lock, std::shared_ptr<void> object, detail::HeldMark mark = {})
+      : mark_(std::move(mark)), lock_(std::move(lock)), object_(std::move(object)) {}
   const T& operator*() const noexcept { return *static_cast<const T*>(object_.get()); }
   const T* operator->() const noexcept { return static_cast<const T*>(object_.get()); }
 
  private:
+  detail::HeldMark mark_;  // destroyed after the lock is released
   std::shared_lock<oneapi::tbb::rw_mutex> lock_;
   std::shared_ptr<void> object_;
 };
@@ -74,12 +194,13 @@ class ReadHandle {
 template <class T>
 class EditHandle {
  public:
-  EditHandle(std::unique_lock<oneapi::tbb::rw_mutex> lock, std::shared_ptr<void> object)
-      : lock_(std::move(lock)), object_(std::move(object)) {}
+  EditHandle(std::unique_lock<oneapi::tbb::rw_mutex> lock, std::shared_ptr<void> object, detail::HeldMark mark = {})
+      : mark_(std::move(mark)), lock_(std::move(lock)), object_(std::move(object)) {}
   T& operator*() const noexcept { return *static_cast<T*>(object_.get()); }
   T* operator->() const noexcept { return static_cast<T*>(object_.get()); }
 
  private:
+  detail::HeldMark mark_;
   std::unique_lock<oneapi::tbb::rw_mutex> lock_;
   std::shared_ptr<void> object_;
 };
@@ -97,14 +218,15 @@ class SessionHandle {
   LockToken token() const;
 
   // Read access. Throws: NotFound (no such attribute), InvalidArgument (it
-  // holds another type), Corrupt.
+  // holds another type, or a handle out of order), Corrupt.
   template <class T>
   ReadHandle<T> get(std::string_view name) {
     const detail::TypeOps& ops = detail::type_ops<T>();
     detail::Slot& s = existing(name);
+    check_order(name, "get");
     {
       std::shared_lock<oneapi::tbb::rw_mutex> r(s.lock);
-      if (s.object && s.ops == &ops) return ReadHandle<T>(std::move(r), s.object);
+      if (s.object && s.ops == &ops) return ReadHandle<T>(std::move(r), s.object, mark(name));
     }
     {
       std::unique_lock<oneapi::tbb::rw_mutex> w(s.lock);
@@ -113,7 +235,7 @@ class SessionHandle {
     std::shared_lock<oneapi::tbb::rw_mutex> r(s.lock);
     if (!s.object || s.ops != &ops)  // removed or replaced between the two locks
       throw Error(Errc::NotFound, "attribute '" + std::string(name) + "' changed while being read; read it again");
-    return ReadHandle<T>(std::move(r), s.object);
+    return ReadHandle<T>(std::move(r), s.object, mark(name));
   }
 
   // Mutable access, tracked for the next commit. Throws: as get.
@@ -121,11 +243,42 @@ class SessionHandle {
   EditHandle<T> edit(std::string_view name) {
     static_assert(!is_immutable<T>::value, "an immutable type is written once: put a new value instead");
     detail::Slot& s = existing(name);
+    check_order(name, "edit");
     std::unique_lock<oneapi::tbb::rw_mutex> w(s.lock);
     state_->materialize(s, name, detail::type_ops<T>());
     state_->prepare_edit(s);
     s.tracked = true;
-    return EditHandle<T>(std::move(w), s.object);
+    return EditHandle<T>(std::move(w), s.object, mark(name));
+  }
+
+  // Mutable access to several attributes at once, in any order of names:
+  //   auto [cart, profile] = s.edit<Cart, Profile>("cart", "profile");
+  // The locks are taken in ascending name order whatever the order given.
+  // Throws: as edit; InvalidArgument for a name given twice.
+  template <class... T, class... Names>
+    requires(sizeof...(T) >= 2 && sizeof...(T) == sizeof...(Names))
+  std::tuple<EditHandle<T>...> edit(const Names&... names) {
+    static_assert((!is_immutable<T>::value && ...), "an immutable type is written once: put a new value instead");
+    constexpr std::size_t n = sizeof...(T);
+    const std::array<std::string_view, n> name{std::string_view(names)...};
+    std::array<std::size_t, n> order{};
+    for (std::size_t i = 0; i < n; ++i) order[i] = i;
+    std::sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return name[a] < name[b]; });
+    for (std::size_t i = 1; i < n; ++i)
+      if (name[order[i]] == name[order[i - 1]])
+        throw Error(Errc::InvalidArgument, "attribute '" + std::string(name[order[i]]) + "' named twice in one edit");
+    std::array<detail::Slot*, n> slot{};
+    for (std::size_t i = 0; i < n; ++i) slot[i] = &existing(name[i]);
+    check_order(name[order[0]], "edit");
+    std::array<std::unique_lock<oneapi::tbb::rw_mutex>, n> lock;
+    for (std::size_t i : order) lock[i] = std::unique_lock<oneapi::tbb::rw_mutex>(slot[i]->lock);
+    const std::array<const detail::TypeOps*, n> ops{&detail::type_ops<T>()...};
+    for (std::size_t i = 0; i < n; ++i) {
+      state_->materialize(*slot[i], name[i], *ops[i]);
+      state_->prepare_edit(*slot[i]);
+    }
+    for (std::size_t i = 0; i < n; ++i) slot[i]->tracked = true;
+    return make_edits<T...>(lock, slot, name, std::make_index_sequence<n>{});
   }
 
   // Sets an attribute (created if absent), tracked for the next commit.
@@ -133,6 +286,7 @@ class SessionHandle {
   void put(std::string_view name, T value) {
     const detail::TypeOps& ops = detail::type_ops<T>();
     detail::Slot& s = state_->slot(name);
+    check_order(name, "put");
     std::unique_lock<oneapi::tbb::rw_mutex> w(s.lock);
     if (!s.object && s.in_primary && !s.removed && detail::tag_of(s.benchmark_bytes, name) == ops.tag)
       state_->materialize(s, name, ops);  // so that putting an equal value writes nothing
@@ -156,6 +310,20 @@ class SessionHandle {
   SessionHandle(Client* client, std::shared_ptr<detail::ClientState> state)
       : client_(client), state_(std::move(state)) {}
   detail::Slot& existing(std::string_view name);
+  // With check_handle_order: throws InvalidArgument if this thread holds a
+  // handle of this session named `name` or above.
+  void check_order(std::string_view name, const char* what) const {
+    if (state_->check_order) detail::check_handle_order(state_.get(), state_->id(), name, what);
+  }
+  detail::HeldMark mark(std::string_view name) const {
+    return state_->check_order ? detail::HeldMark(state_.get(), name) : detail::HeldMark();
+  }
+  template <class... T, std::size_t... I, std::size_t N>
+  std::tuple<EditHandle<T>...> make_edits(std::array<std::unique_lock<oneapi::tbb::rw_mutex>, N>& lock,
+                                          const std::array<detail::Slot*, N>& slot,
+                                          const std::array<std::string_view, N>& name, std::index_sequence<I...>) {
+    return std::tuple<EditHandle<T>...>(EditHandle<T>(std::move(lock[I]), slot[I]->object, mark(name[I]))...);
+  }
 
   Client* client_;
   std::shared_ptr<detail::ClientState> state_;
@@ -164,31 +332,73 @@ class SessionHandle {
 class Client {
  public:
   explicit Client(Store& store, ClientOptions options = {});
-  ~Client();  // commits pending edits and releases every lock it holds
+  // Commits pending edits and releases every lock it holds; edits whose
+  // commit fails are reported (on_unflushed_edits, else stderr), dropped.
+  ~Client();
   Client(const Client&) = delete;
   Client& operator=(const Client&) = delete;
 
-  // Starts a request on a session. Throws: LockTimeout, NotFound (absent and
-  // create_missing_sessions off), StaleToken never (a lost lock is retaken).
+  // Starts a request on a session. Throws: LockTimeout; NotFound (absent,
+  // or vanished while held, and create_missing_sessions off); the error of
+  // a failed flush of this session's edits, once (see "No silent loss");
+  // InvalidArgument (this thread holds a handle of it, with
+  // check_handle_order). StaleToken never (a lost lock is retaken).
   SessionHandle open(std::string_view id);
   SessionHandle open(std::string_view id, std::chrono::milliseconds timeout);
-  // Commits pending edits and releases the session's lock now.
+  // Commits pending edits and releases the session's lock now; the copy
+  // stays. Throws the commit's error (the lock and the edits kept).
   void release(std::string_view id);
+  // Commits pending edits, releases the lock and drops the copy. No-op for
+  // a session not kept. Throws: the commit's error (everything kept);
+  // InvalidArgument while a request of this process has it open.
+  void forget(std::string_view id);
+  // Applies the bounds now: drops sessions the store removed or expired,
+  // sessions idle for max_idle, and the least recently used beyond
+  // max_sessions / max_bytes. open() does the same.
+  void trim();
   bool holds(std::string_view id);
+  ClientStats stats();
+  const ClientOptions& options() const noexcept { return options_; }
   Store& store() noexcept { return store_; }
 
  private:
   friend class SessionHandle;
+  enum class Flush { Release, Evict, Destroy };
   std::shared_ptr<detail::ClientState> state_for(std::string_view id, bool create);
   void take_lock(detail::ClientState& state, std::chrono::milliseconds timeout);
+  void open_locked(detail::ClientState& state, std::chrono::milliseconds timeout);
   void end_request(detail::ClientState& state);
   void on_release_request(const std::string& id);
-  void flush_and_release(detail::ClientState& state) noexcept;
+  // Commits pending edits and releases the lock (open_mutex held). Returns
+  // false if the commit failed and the lock and edits were kept.
+  bool flush_and_release(detail::ClientState& state, Flush why) noexcept;
+  void report(detail::ClientState& state, std::vector<std::string> names, Errc code, std::string message,
+              bool dropped) noexcept;
+  // Drops `state` from the client state if it is idle, flushing it first;
+  // false if it could not be (in use, or the flush failed).
+  bool drop(const std::shared_ptr<detail::ClientState>& state);
+  void drop_vanished();
+  void enforce_bounds();
+  void account(detail::ClientState& state);
 
   Store& store_;
   const ClientOptions options_;
+  const bool check_order_;
   std::mutex states_mutex_;
+  // Kept sessions, and the same in least recently opened order (front:
+  // most recent). A state is in lru_ unless drop() is working on it.
   std::unordered_map<std::string, std::shared_ptr<detail::ClientState>> states_;
+  std::list<std::shared_ptr<detail::ClientState>> lru_;
+  std::size_t bytes_ = 0;  // sum of the kept states' footprint
+  std::uint64_t evictions_ = 0;
+  std::uint64_t vanished_ = 0;
+  std::atomic<std::uint64_t> unflushed_{0};
+  std::atomic<std::uint64_t> dropped_edits_{0};
+  // Removed sessions: the change-log position read up to, and the store's
+  // retired count seen there.
+  std::mutex vanish_mutex_;
+  std::uint64_t change_pos_ = 0;
+  std::uint64_t retired_seen_ = 0;
 };
 
 }  // namespace shmsession::sync

@@ -40,11 +40,50 @@ bool ClientState::has_pending() const {
   return std::any_of(slots_.begin(), slots_.end(), [](const auto& kv) { return kv.second->tracked.load(); });
 }
 
-void ClientState::refresh(Store& store, LockToken token) {
+std::vector<std::string> ClientState::pending_names() const {
+  std::lock_guard<std::mutex> g(slots_mutex_);
+  std::vector<std::string> names;
+  for (const auto& [name, s] : slots_)
+    if (s->tracked.load()) names.push_back(name);
+  return names;
+}
+
+void ClientState::discard_pending() {
   std::lock_guard<std::mutex> commit_guard(commit_mutex_);
+  std::vector<Slot*> tracked;
+  {
+    std::lock_guard<std::mutex> g(slots_mutex_);
+    for (auto& [name, s] : slots_)
+      if (s->tracked.load()) tracked.push_back(s.get());
+  }
+  for (Slot* s : tracked) {  // ascending names
+    std::unique_lock<oneapi::tbb::rw_mutex> w(s->lock);
+    s->object.reset();  // decoded again from the benchmark on the next access
+    s->ops = nullptr;
+    s->removed = false;
+    s->tracked = false;
+  }
+}
+
+std::size_t ClientState::footprint() const {
+  constexpr std::size_t kSession = 512;  // the state, its mutexes, map node, LRU node, id
+  constexpr std::size_t kSlot = 192;     // a Slot and its map node
+  std::lock_guard<std::mutex> g(slots_mutex_);
+  std::size_t bytes = kSession + id_.capacity();
+  for (const auto& [name, s] : slots_) {
+    bytes += kSlot + name.capacity() + s->benchmark_bytes.capacity();
+    if (s->object) bytes += s->benchmark_bytes.size();  // the decoded object, counted as its encoded size
+    if (s->benchmark_graph) bytes += s->benchmark_graph->node_count() * 64;
+  }
+  return bytes;
+}
+
+std::vector<std::string> ClientState::refresh(Store& store, LockToken token) {
+  std::lock_guard<std::mutex> commit_guard(commit_mutex_);
+  std::vector<std::string> dropped;
   std::optional<SessionVersion> now = store.version(id_);
   if (!now) throw Error(Errc::NotFound, "session '" + id_ + "' does not exist");
-  if (*now == seen_) return;  // the benchmark is current: nothing to copy
+  if (*now == seen_) return dropped;  // the benchmark is current: nothing to copy
   std::optional<SessionSnapshot> snap = store.read(id_, token);
   if (!snap) throw Error(Errc::NotFound, "session '" + id_ + "' does not exist");
   const bool reborn = snap->incarnation != seen_.incarnation;
@@ -67,9 +106,11 @@ void ClientState::refresh(Store& store, LockToken token) {
     s->benchmark_version = a ? a->version : 0;
     s->flags = a ? a->flags : 0;
     s->removed = false;
-    s->tracked = false;  // the primary moved under a pending local change: the primary wins
+    if (s->tracked.load()) dropped.push_back(name);  // the primary moved under a pending change: it wins
+    s->tracked = false;
   }
   seen_ = {snap->version, snap->incarnation};
+  return dropped;
 }
 
 void ClientState::materialize(Slot& s, std::string_view name, const TypeOps& ops) {

@@ -12,6 +12,8 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
+#include <list>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -51,15 +53,18 @@ struct CommitOutcome {
 
 class ClientState {
  public:
-  ClientState(std::string id, Comparison comparison) : id_(std::move(id)), comparison_(comparison) {}
+  ClientState(std::string id, Comparison comparison, bool check_order)
+      : check_order(check_order), id_(std::move(id)), comparison_(comparison) {}
 
   const std::string& id() const noexcept { return id_; }
   std::optional<LockToken> token() const;
   void set_token(std::optional<LockToken> token);
 
   // Reloads the attributes whose primary version moved (all of them after a
-  // remove-and-recreate), if the session version moved. Throws: as Store.
-  void refresh(Store& store, LockToken token);
+  // remove-and-recreate), if the session version moved. Returns the names
+  // of pending local edits it had to drop (the primary moved under them:
+  // the lock was lost). Throws: as Store.
+  std::vector<std::string> refresh(Store& store, LockToken token);
   // The slot of `name`, created empty if absent.
   Slot& slot(std::string_view name);
   // The slot of `name` if it holds a value (local or primary), else nullptr.
@@ -74,10 +79,27 @@ class ClientState {
   // the modified ones in one atomic commit. Throws: StaleToken, SegmentFull...
   CommitOutcome commit(Store& store, LockToken token);
   bool has_pending() const;
+  // Names of the attributes with pending edits.
+  std::vector<std::string> pending_names() const;
+  // Forgets every pending edit: the slots go back to their benchmark.
+  void discard_pending();
+  // Bytes this copy takes, roughly: see ClientStats::bytes.
+  std::size_t footprint() const;
+
+  const bool check_order;  // ClientOptions::check_handle_order
 
   std::atomic<int> active_requests{0};
   std::atomic<bool> release_requested{false};
   std::mutex open_mutex;  // serializes taking the process lock
+  // Guarded by open_mutex: the error of the last failed flush, thrown by
+  // the next open.
+  std::optional<Error> flush_error;
+  // Guarded by Client::states_mutex_.
+  std::uint64_t opens = 0;
+  std::chrono::steady_clock::time_point last_used{};
+  std::size_t counted_bytes = 0;  // this state's share of Client::bytes_
+  bool in_lru = false;
+  std::list<std::shared_ptr<ClientState>>::iterator lru_pos;
 
  private:
   struct Pending;

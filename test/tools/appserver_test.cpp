@@ -14,6 +14,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <optional>
 #include <thread>
 
@@ -269,6 +270,55 @@ BOOST_AUTO_TEST_CASE(one_session_alternating_between_two_workers_is_consistent_a
   BOOST_TEST(!accepts(base));
   agent.kill(SIGTERM);
   BOOST_TEST(agent.wait() == 0);
+}
+
+// bfc5f82: `shmctl reset --all` every 50 ms under load gave HTTP 500s
+// ("store error: session ... does not exist"): a worker's client state kept
+// the vanished sessions and every later open threw NotFound. Now a request
+// whose session vanished is served on a fresh one: 4xx may answer a cart
+// line the reset took away, a 5xx never.
+BOOST_AUTO_TEST_CASE(sessions_reset_every_50_ms_under_load_never_give_a_server_error) {
+  SegmentGuard pg("app_reset");
+  Store primary = make_store(pg.name());
+  const std::uint16_t port = free_port(), base = free_port_pair();
+  ChildProcess server = start_server(pg.name(), port, base);
+  wait_listening(server, {static_cast<std::uint16_t>(base), static_cast<std::uint16_t>(base + 1), port});
+  std::atomic<bool> stop{false};
+  std::atomic<std::uint64_t> resets{0}, removed{0};
+  std::thread resetter([&] {
+    Store mine = Store::attach(pg.name());
+    while (!stop) {
+      removed += mine.remove_all_sessions();
+      ++resets;
+      std::this_thread::sleep_for(50ms);  // the pace of the reported workload, not a decision
+    }
+  });
+  // Load runs until at least 40 resets fell inside them.
+  std::uint64_t requests = 0, resets_under_load = 0;
+  for (int run = 0; run < 10 && resets_under_load < 40; ++run) {
+    const std::uint64_t before = resets;
+    const CommandResult load =
+        run_command({APPSERVER_PATH, "load", "--port", std::to_string(port), "--connections", "8", "--sessions",
+                     "64", "--seconds", "2", "--json", "--quiet"},
+                    {}, 120s);
+    resets_under_load += resets - before;
+    BOOST_TEST_REQUIRE(!load.out.empty(), load.err);
+    const json::object doc = json::parse(load.out).as_object();
+    BOOST_TEST_MESSAGE("load " << run << ": " << load.out);
+    BOOST_TEST(field(doc, "requests") > 0);
+    BOOST_TEST(field(doc, "transport_errors") == 0);
+    BOOST_TEST(field(doc, "server_errors") == 0, doc.at("last_server_error").as_string());
+    requests += static_cast<std::uint64_t>(field(doc, "requests"));
+  }
+  stop = true;
+  resetter.join();
+  BOOST_TEST_MESSAGE(requests << " requests under " << resets_under_load << " resets (" << removed
+                              << " sessions removed)");
+  BOOST_TEST(resets_under_load >= 40u);
+  BOOST_TEST(removed > 0u);
+  server.kill(SIGTERM);
+  BOOST_TEST(server.wait() == 0);
+  for (const LockInfo& lock : primary.locks()) BOOST_TEST(lock.holder_pid == 0, "lock of " << lock.session << " still held");
 }
 
 BOOST_AUTO_TEST_CASE(request_parameters_refuse_malformed_input) {

@@ -47,6 +47,8 @@ struct SessionState {
 struct Totals {
   std::vector<std::uint32_t> latency_us;  // every answered request
   std::uint64_t status_errors = 0;        // answers other than 2xx/3xx
+  std::uint64_t server_errors = 0;        // of which 5xx
+  std::string last_server_error;
   std::uint64_t transport_errors = 0;     // connect, read or write failures
   std::array<std::uint64_t, kActions> by_action{};
   std::string last_error;
@@ -185,6 +187,10 @@ class Load {
       ++totals_.status_errors;
       totals_.last_error = std::to_string(status) + " on " + kActionNames[action] + ": " +
                            body.substr(0, body.find('\n'));
+      if (status >= 500) {
+        ++totals_.server_errors;
+        totals_.last_server_error = totals_.last_error;
+      }
     }
   }
 
@@ -236,6 +242,8 @@ void print_summary(const LoadOptions& options, const Load& load) {
                             {"max_ms", max},
                             {"errors", errors},
                             {"status_errors", t.status_errors},
+                            {"server_errors", t.server_errors},
+                            {"last_server_error", t.last_server_error},
                             {"transport_errors", t.transport_errors},
                             {"last_error", t.last_error},
                             {"connections", options.connections},
@@ -253,6 +261,9 @@ void print_summary(const LoadOptions& options, const Load& load) {
     std::printf("%s %llu%s", kActionNames[a], static_cast<unsigned long long>(t.by_action[a]), a + 1 < kActions ? ", " : "\n");
   std::printf("errors        %llu", static_cast<unsigned long long>(errors));
   if (errors > 0) std::printf(" (last: %s)", t.last_error.c_str());
+  std::printf("\n");
+  std::printf("server errors %llu", static_cast<unsigned long long>(t.server_errors));
+  if (t.server_errors > 0) std::printf(" (last: %s)", t.last_server_error.c_str());
   std::printf("\n");
 }
 

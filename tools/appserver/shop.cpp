@@ -138,7 +138,17 @@ ShopResponse Shop::handle(const ShopRequest& request) {
     }
     std::optional<Params> params = parse_form(form_text);
     if (!params) return reply(400, "malformed query or form (a bad %-escape)");
-    return route(request, *target, *params);
+    // A session removed or expired in the middle of the request (an
+    // operator's reset, the sweeper) makes its commit fail with NotFound,
+    // or StaleToken if its lock was revoked: the request is served again,
+    // on a fresh session, as if it had come a moment later.
+    for (int attempt = 1;; ++attempt) {
+      try {
+        return route(request, *target, *params);
+      } catch (const Error& e) {
+        if ((e.code() != Errc::NotFound && e.code() != Errc::StaleToken) || attempt == 3) throw;
+      }
+    }
   } catch (const Error& e) {
     if (e.code() == Errc::LockTimeout) return reply(503, std::string("session busy, retry: ") + e.what());
     return reply(500, std::string("store error: ") + e.what());
