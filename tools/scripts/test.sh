@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # README command (2): installs what is missing, builds everything, and runs
-# every test under CTest; then builds the suites again with AddressSanitizer
-# and UndefinedBehaviorSanitizer and runs them once more (benchmarks, the
+# every test under CTest; then builds the suites again with clang,
+# AddressSanitizer and UndefinedBehaviorSanitizer and runs them once more (benchmarks, the
 # clang fuzz targets, which carry their own sanitizers, and the demo shop are
 # not built there);
 # then builds the suites that run threads with clang and ThreadSanitizer and
@@ -33,16 +33,20 @@ ctest --test-dir build --output-on-failure -j2
 timed "testing (g++ -O2)"
 campaign_figures build
 if [[ ${SHMSESSION_SKIP_SANITIZED:-0} != 1 ]]; then
-  # -O1 -g1 compiles in half the time of -O2 -g. The fuzz targets carry
-  # their own sanitizers and already ran in the first pass: not built here.
-  # Nor is the demo shop (its Beast coroutines are one 2-minute translation
-  # unit under ASan); its test ran in the first pass.
-  cmake -S . -B build-sanitized -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSHMSESSION_BUILD_TESTS=ON \
+  # Built by clang, which compiles the suites with ASan and UBSan in about
+  # half of g++'s time (CPU 414 s against 740 s measured on this tree) and
+  # checks the thread-safety annotations here too. -O1 -g1 compiles in half
+  # the time of -O2 -g. The fuzz targets carry their own sanitizers and
+  # already ran in the first pass: not built here. Nor is the demo shop (its
+  # Beast coroutines are one 2-minute translation unit under ASan, which
+  # clang 14 cannot assemble: "Cannot represent a difference across
+  # sections"); its test ran in the first pass.
+  CXX=clang++ cmake -S . -B build-sanitized -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSHMSESSION_BUILD_TESTS=ON \
     -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1 -DNDEBUG" \
     -DSHMSESSION_BUILD_BENCHMARKS=OFF -DSHMSESSION_BUILD_FUZZ=OFF -DSHMSESSION_BUILD_DEMOS=OFF \
     -DSHMSESSION_SANITIZE=address,undefined >/dev/null
   cmake --build build-sanitized -j2
-  timed "building (ASan+UBSan)"
+  timed "building (clang, ASan+UBSan)"
   UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ASAN_OPTIONS=detect_leaks=1 \
     ctest --test-dir build-sanitized --output-on-failure -j2 -LE fuzz
   timed "testing (ASan+UBSan)"
