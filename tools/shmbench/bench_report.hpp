@@ -153,6 +153,7 @@ struct WorkerRow {
   std::uint64_t returning = 0;
   std::optional<std::uint64_t> reopened;  // ours: revisits whose copy had been let go
   double longest_sample_ms = 0;           // the sampler's slowest sample
+  std::optional<double> longest_scan_ms;  // ours: of which its Store::locks() scan
   std::uint64_t verified = 0;             // sessions read back from another process
   std::uint64_t mismatched = 0;           // of which held other values than written
 };

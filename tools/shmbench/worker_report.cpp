@@ -60,7 +60,7 @@ std::string count_text(const std::optional<std::uint64_t>& value) {
   return value ? std::to_string(*value) : "-";
 }
 
-std::string mib_text(const std::optional<double>& value) { return value ? fixed(*value, 1) : "-"; }
+std::string tenths_text(const std::optional<double>& value) { return value ? fixed(*value, 1) : "-"; }
 
 std::uint64_t parameter(const BenchReport& report, std::string_view key) {
   const boost::json::value* value = report.parameters.if_contains(key);
@@ -84,7 +84,7 @@ void print_samples(std::ostream& out, const BenchReport& report, std::string_vie
     const ResidencyRow& row = *rows[i];
     table.add({fixed(row.time_s, 1), std::to_string(row.requests), std::to_string(row.sessions_seen),
                fixed(row.worker_rss_anon_mib, 1), fixed(row.store_mib, 1), count_text(row.kept_sessions),
-               mib_text(row.kept_mib), count_text(row.evictions), count_text(row.locks_held),
+               tenths_text(row.kept_mib), count_text(row.evictions), count_text(row.locks_held),
                count_text(row.locks_in_store)});
   }
   table.print(out);
@@ -121,7 +121,7 @@ std::vector<std::vector<std::string>> summary_rows(const BenchReport& report) {
   add("store memory at the end, MiB", [](W, L, P p) { return fixed(p.store_end_mib, 1); }, "");
   add("peak kept sessions", [](W, L, P p) { return count_text(p.kept); },
       std::to_string(parameter(report, "max_sessions")));
-  add("peak kept MiB", [](W, L, P p) { return mib_text(p.kept_mib); },
+  add("peak kept MiB", [](W, L, P p) { return tenths_text(p.kept_mib); },
       fixed(static_cast<double>(parameter(report, "max_bytes")) / kMiB, 1));
   add("peak locks held", [](W, L, P p) { return count_text(p.locks); },
       std::to_string(parameter(report, "max_sessions")));
@@ -130,6 +130,7 @@ std::vector<std::vector<std::string>> summary_rows(const BenchReport& report) {
   add("evictions", [](W, L, P p) { return count_text(p.evictions); }, "");
   add("revisits whose copy was let go", [](W w, L, P) { return count_text(w.reopened); }, "");
   add("longest sample, ms", [](W w, L, P) { return fixed(w.longest_sample_ms, 1); }, "");
+  add("longest Store::locks() scan, ms", [](W w, L, P) { return tenths_text(w.longest_scan_ms); }, "");
   add("sessions read back / differing", [](W w, L, P) {
     return std::to_string(w.verified) + " / " + std::to_string(w.mismatched);
   }, "");
@@ -176,6 +177,7 @@ boost::json::object summary_json(const BenchReport& report, const WorkerRow& wor
   doc["follow_ups"] = worker.follow_ups;
   doc["returning"] = worker.returning;
   doc["longest_sample_ms"] = worker.longest_sample_ms;
+  doc["longest_scan_ms"] = optional_json(worker.longest_scan_ms);
   doc["verified"] = worker.verified;
   doc["mismatched"] = worker.mismatched;
   return doc;
@@ -190,7 +192,9 @@ void add_worker_notes(BenchReport& report) {
   report.notes.push_back(
       "kept, kept MiB, evictions: the worker's Client::stats() (sessions kept with their copy and sticky lock); "
       "locks: ClientStats::locks_held; locks in store: Store::locks() held by the worker's pid, a scan of every "
-      "session shard by shard while the worker runs, so locks let go and taken during the scan may both count");
+      "session shard by shard while the worker runs, so locks let go and taken during the scan may both count; "
+      "kept and locks one above max_sessions: a sample inside open(), which takes the new session before it lets "
+      "the least recently used one go");
   report.notes.push_back(
       "read back: every 997th session, by shmbench (another process) after the worker left, against a replay "
       "of the sequence: attribute bytes equal to the encoding of what was written");

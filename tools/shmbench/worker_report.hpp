@@ -33,7 +33,7 @@ void print_worker_tables(std::ostream& out, const BenchReport& report);
 // sessions, requests_per_s, p50_us, p99_us, rss_anon_start_mib,
 // rss_anon_peak_mib, rss_anon_peak_growth_mib, store_end_mib,
 // peak_kept_sessions, peak_kept_mib, peak_locks_held, peak_locks_in_store, evictions, reopened,
-// new_visits, follow_ups, returning, longest_sample_ms, verified,
+// new_visits, follow_ups, returning, longest_sample_ms, longest_scan_ms, verified,
 // mismatched}}.
 boost::json::object worker_report_json(const BenchReport& report);
 

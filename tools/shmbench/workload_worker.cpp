@@ -107,6 +107,7 @@ struct WorkerRecord {
   std::array<std::uint64_t, 3> kinds{};  // by VisitKind
   std::uint64_t reopened = 0;
   std::uint64_t longest_sample_ns = 0;
+  std::uint64_t longest_scan_ns = 0;  // of the samples' Store::locks() (ours)
 };
 
 // The loop's progress, read by the sampler thread.
@@ -244,7 +245,9 @@ class OurWorker {
     tick.kept_bytes = stats.bytes;
     tick.evictions = stats.evictions;
     tick.locks = stats.locks_held;
+    const std::uint64_t scan_began = monotonic_ns();
     tick.locks_in_store = locks_held_by(store_, pid_);
+    record_.longest_scan_ns = std::max(record_.longest_scan_ns, monotonic_ns() - scan_began);
     tick.store_bytes = store_.stats().used_bytes;
   }
 
@@ -449,6 +452,7 @@ BenchReport run_worker(const RunOptions& options) {
     report.results.push_back(throughput_row(std::string(kWorkerRequest), kOurSystem, loop));
     WorkerRow row = worker_row(kOurSystem, *record, loop, config);
     row.reopened = record->reopened;
+    row.longest_scan_ms = static_cast<double>(record->longest_scan_ns) / 1e6;
     add_samples(report, kOurSystem, *record, true);
     progress(options, kName, "shmsession: reading back every " + std::to_string(kVerifyEvery) + "th session");
     verify_ours(scratch.store(), expected, row, report);
