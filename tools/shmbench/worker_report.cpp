@@ -74,7 +74,7 @@ void print_samples(std::ostream& out, const BenchReport& report, std::string_vie
   if (rows.empty()) return;
   const std::size_t step = (rows.size() + kShownSamples - 1) / kShownSamples;
   out << "samples, " << system << " (" << rows.size() << " samples, one a second"
-      << (step > 1 ? ", every " + std::to_string(step) + "th and the last shown; --json has all" : std::string())
+      << (step > 1 ? ", one in " + std::to_string(step) + " and the last shown; --json has all" : std::string())
       << ")\n";
   TextTable table({"time_s", "requests", "sessions", "RssAnon MiB", "store MiB", "kept", "kept MiB", "evictions",
                    "locks", "locks in store"},

@@ -23,7 +23,8 @@ namespace shmsession::bench {
 inline constexpr std::string_view kWorkerDetails =
     "One long-running worker process serves 1,000,000 distinct sessions (--quick: 20,000)\n"
     "through one sync::Client with explicit bounds: max_sessions 4096, max_bytes 64 MiB,\n"
-    "max_idle 600 s (object-graph comparison). The store is sized for every session.\n"
+    "max_idle 600 s (object-graph comparison). The store is sized for every session\n"
+    "(32 MiB + 700 B a session, reserved at creation: 700 MiB for 1M).\n"
     "Requests (from --seed, the same on both sides):\n"
     "  50% a new visitor: the next session, its first page\n"
     "  35% a visitor clicking on: one of the 32 sessions started last, uniformly\n"
@@ -38,9 +39,10 @@ inline constexpr std::string_view kWorkerDetails =
     "Every second a sampler thread of the worker records requests, distinct sessions,\n"
     "the worker's RssAnon (/proc/self/status: its heap, not the shared segment), the\n"
     "store's memory (segment used bytes; redis used_memory_rss), Client::stats() (kept\n"
-    "sessions, bytes, evictions) and the locks Store::locks() shows held by the worker's\n"
-    "pid. Then shmbench (another process) replays the sequence and reads back every\n"
-    "997th session from the store (and redis): a value other than written fails the run.";
+    "sessions, bytes, evictions, locks_held) and the locks Store::locks() shows held by\n"
+    "the worker's pid (a scan of every session). Once the worker has left, shmbench\n"
+    "(another process) replays the sequence and reads back every 997th session from the\n"
+    "store (and redis): a value other than written fails the run (exit status 1).";
 
 // Throws shmsession::Error or std::runtime_error if a phase fails; every
 // segment and peer process it started is gone when it returns or throws.
