@@ -7,14 +7,9 @@
 #include <array>
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
-#include <fstream>
-#include <functional>
-#include <mutex>
 #include <optional>
 #include <stdexcept>
 #include <string>
-#include <thread>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -26,6 +21,7 @@
 #include "tools/shmbench/scratch_store.hpp"
 #include "tools/shmbench/session_objects.hpp"
 #include "tools/shmbench/visit_pattern.hpp"
+#include "tools/shmbench/worker_sampler.hpp"
 #include "tools/shmbench/worker_report.hpp"
 
 namespace shmsession::bench {
@@ -38,7 +34,6 @@ constexpr auto kPhaseTimeout = std::chrono::seconds{1800};
 constexpr std::string_view kCart = "cart";
 constexpr std::string_view kVisits = "visits";
 constexpr std::uint64_t kVerifyEvery = 997;
-constexpr auto kSamplePeriod = std::chrono::seconds{1};
 
 // The visitor's own record, beside the cart: pages seen, the last request.
 struct VisitLog {
@@ -80,109 +75,6 @@ void view_page(Cart& cart, VisitLog& log, std::uint64_t session, std::uint64_t r
   else change_one_quantity(cart, request);
 }
 
-// --- sampling -------------------------------------------------------------------
-
-// What the worker has done and holds at one moment. Invariant: lives in
-// shared memory (ForkShared), so it holds no pointers.
-struct Tick {
-  std::uint64_t at_ns = 0;  // since the sampler began
-  std::uint64_t requests = 0;
-  std::uint64_t sessions_seen = 0;
-  std::uint64_t rss_anon_kib = 0;
-  std::uint64_t store_bytes = 0;
-  std::uint64_t kept = 0;
-  std::uint64_t kept_bytes = 0;
-  std::uint64_t evictions = 0;
-  std::uint64_t locks = 0;           // by the Client's count
-  std::uint64_t locks_in_store = 0;  // by the store's
-};
-
-constexpr std::size_t kMaxTicks = 3600;  // an hour of samples; later ones are not kept
-
-// A worker's whole run, handed to the parent through a MAP_SHARED mapping.
-struct WorkerRecord {
-  std::array<Tick, kMaxTicks> ticks{};
-  std::uint32_t tick_count = 0;
-  bool ticks_dropped = false;
-  std::array<std::uint64_t, 3> kinds{};  // by VisitKind
-  std::uint64_t reopened = 0;
-  std::uint64_t longest_sample_ns = 0;
-  std::uint64_t longest_scan_ns = 0;  // of the samples' Store::locks() (ours)
-};
-
-// The loop's progress, read by the sampler thread.
-struct Progress {
-  std::atomic<std::uint64_t> requests{0};
-  std::atomic<std::uint64_t> sessions_seen{0};
-};
-
-std::uint64_t rss_anon_kib() {
-  std::ifstream status("/proc/self/status");
-  for (std::string line; std::getline(status, line);)
-    if (line.starts_with("RssAnon:")) return std::stoull(line.substr(8));
-  throw std::runtime_error("no RssAnon in /proc/self/status");
-}
-
-// A thread taking a Tick at once and then every period until stop(),
-// which takes a last one. `fill` sets the system's figures.
-class Sampler {
- public:
-  Sampler(WorkerRecord& record, const Progress& progress, std::function<void(Tick&)> fill)
-      : record_(record), progress_(progress), fill_(std::move(fill)), start_(monotonic_ns()) {
-    sample();
-    thread_ = std::thread([this] { run(); });
-  }
-  ~Sampler() { stop(); }
-  Sampler(const Sampler&) = delete;
-  Sampler& operator=(const Sampler&) = delete;
-
-  void stop() {
-    if (!thread_.joinable()) return;
-    {
-      std::lock_guard lock(mutex_);
-      stopping_ = true;
-    }
-    wake_.notify_one();
-    thread_.join();
-    sample();
-  }
-
- private:
-  void run() {
-    auto next = std::chrono::steady_clock::now() + kSamplePeriod;
-    std::unique_lock lock(mutex_);
-    while (!wake_.wait_until(lock, next, [this] { return stopping_; })) {
-      lock.unlock();
-      sample();
-      lock.lock();
-      next += kSamplePeriod;
-    }
-  }
-
-  void sample() {
-    const std::uint64_t began = monotonic_ns();
-    Tick tick;
-    tick.requests = progress_.requests.load(std::memory_order_relaxed);
-    tick.sessions_seen = progress_.sessions_seen.load(std::memory_order_relaxed);
-    tick.rss_anon_kib = rss_anon_kib();
-    fill_(tick);
-    const std::uint64_t ended = monotonic_ns();
-    tick.at_ns = began - start_;
-    record_.longest_sample_ns = std::max(record_.longest_sample_ns, ended - began);
-    if (record_.tick_count < kMaxTicks) record_.ticks[record_.tick_count++] = tick;
-    else record_.ticks_dropped = true;
-  }
-
-  WorkerRecord& record_;
-  const Progress& progress_;
-  std::function<void(Tick&)> fill_;
-  std::uint64_t start_;
-  std::mutex mutex_;
-  std::condition_variable wake_;
-  bool stopping_ = false;
-  std::thread thread_;
-};
-
 // Runs the whole sequence in a forked worker through a `Server` built
 // there from `args` (server.request(visit, k) per request, server.fill(tick)
 // per sample) and returns what the loop measured. The server is destroyed
@@ -192,9 +84,9 @@ LoopResult serve_sequence(const WorkerConfig& config, WorkerRecord& record, cons
   const std::uint64_t requests = VisitPattern::count_requests(config.sessions, config.seed);
   return run_in_processes(1, [&](WorkerContext& ctx) {
     Server server(config, record, args...);
-    Progress progress;
+    WorkerProgress progress;
     VisitPattern pattern(config.sessions, config.seed);
-    Sampler sampler(record, progress, [&](Tick& tick) { server.fill(tick); });
+    ResidencySampler sampler(record, progress, [&](ResidencyTick& tick) { server.fill(tick); });
     ctx.measure(requests, [&](std::uint64_t k) {
       const Visit visit = *pattern.next();
       ++record.kinds[static_cast<std::size_t>(visit.kind)];
@@ -239,7 +131,7 @@ class OurWorker {
   }
 
   // On the sampler thread: Client and Store are thread-safe.
-  void fill(Tick& tick) {
+  void fill(ResidencyTick& tick) {
     const sync::ClientStats stats = client_.stats();
     tick.kept = stats.sessions;
     tick.kept_bytes = stats.bytes;
@@ -292,7 +184,7 @@ class RedisWorker {
       throw std::runtime_error("redis: HSET did not answer an integer");
   }
 
-  void fill(Tick& tick) { tick.store_bytes = sampler_.info_integer("memory", "used_memory_rss"); }
+  void fill(ResidencyTick& tick) { tick.store_bytes = sampler_.info_integer("memory", "used_memory_rss"); }
 
  private:
   const WorkerConfig& config_;
@@ -395,7 +287,7 @@ WorkerRow worker_row(std::string_view system, const WorkerRecord& record, const 
 void add_samples(BenchReport& report, std::string_view system, const WorkerRecord& record, bool ours) {
   constexpr double kMiB = 1024.0 * 1024.0;
   for (std::uint32_t i = 0; i < record.tick_count; ++i) {
-    const Tick& tick = record.ticks[i];
+    const ResidencyTick& tick = record.ticks[i];
     ResidencyRow row;
     row.system = std::string(system);
     row.time_s = static_cast<double>(tick.at_ns) / 1e9;
@@ -413,7 +305,7 @@ void add_samples(BenchReport& report, std::string_view system, const WorkerRecor
     report.residency.push_back(row);
   }
   if (record.ticks_dropped)
-    report.notes.push_back(std::string(system) + ": samples after the first " + std::to_string(kMaxTicks) +
+    report.notes.push_back(std::string(system) + ": samples after the first " + std::to_string(kMaxResidencyTicks) +
                            " were not kept");
 }
 
