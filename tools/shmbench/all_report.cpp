@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include <boost/json/array.hpp>
+#include <boost/json/serialize.hpp>
 
 #include "tools/shmbench/lock_report.hpp"
 #include "tools/shmbench/text_table.hpp"
@@ -132,6 +133,26 @@ void replicate_headlines(const BenchReport& report, std::vector<HeadlineRow>& ro
                   figure(find(kRedisSystem, 1, false), replicated)});
 }
 
+void worker_headlines(const BenchReport& report, std::vector<HeadlineRow>& rows) {
+  const auto find = [&](std::string_view system) -> const ThroughputRow* {
+    for (const ThroughputRow& row : report.results)
+      if (row.system == system) return &row;
+    return nullptr;
+  };
+  const ThroughputRow* ours = find(kOurSystem);
+  const ThroughputRow* peer = find(kRedisSystem);
+  const auto p99 = [](const ThroughputRow* row) -> std::optional<double> {
+    if (row == nullptr || !row->measured) return std::nullopt;
+    return row->p99_us;
+  };
+  const boost::json::value* sessions = report.parameters.if_contains("sessions");
+  const std::string over = sessions != nullptr ? ", " + boost::json::serialize(*sessions) + " sessions" : "";
+  rows.push_back({report.workload, "requests/s, one worker" + over, "requests/s", kHigher, ops_per_s(ours),
+                  std::string(kRedisSystem), ops_per_s(peer)});
+  rows.push_back({report.workload, "request p99, one worker" + over, "us", kLower, p99(ours),
+                  std::string(kRedisSystem), p99(peer)});
+}
+
 // Three significant digits or more: 0.412, 41.2, 412, 41200.
 std::string figure_text(std::optional<double> value) {
   if (!value) return "n/a";
@@ -161,6 +182,7 @@ std::vector<HeadlineRow> headlines(const BenchReport& report) {
   else if (report.workload == "cycle") cycle_headlines(report, rows);
   else if (report.workload == "delta") delta_headlines(report, rows);
   else if (report.workload == "replicate") replicate_headlines(report, rows);
+  else if (report.workload == "worker") worker_headlines(report, rows);
   return rows;
 }
 

@@ -118,6 +118,46 @@ struct ReplicationRow {
   }
 };
 
+// One sample of a long-running worker (the `worker` workload), taken
+// every second: what it has done so far and the memory and locks it holds.
+struct ResidencyRow {
+  std::string system;
+  double time_s = 0;  // since the request loop began
+  std::uint64_t requests = 0;
+  std::uint64_t sessions_seen = 0;  // distinct sessions so far
+  double worker_rss_anon_mib = 0;   // the worker process's private memory (RssAnon)
+  // Where the sessions live: ours, the segment's used bytes; redis, its
+  // used_memory_rss.
+  double store_mib = 0;
+  // Ours only (nullopt for a peer): the Client's state and the locks the
+  // worker process holds in the store.
+  std::optional<std::uint64_t> kept_sessions;
+  std::optional<double> kept_mib;  // ClientStats::bytes
+  std::optional<std::uint64_t> evictions;
+  std::optional<std::uint64_t> locks_held;  // ClientStats::locks_held: the Client's own count
+  // Store::locks() held by the worker's pid: the segment's view, scanned
+  // shard by shard while the worker runs (not one instant: a lock let go
+  // in a shard already scanned and one taken in a later shard both count).
+  std::optional<std::uint64_t> locks_in_store;
+};
+
+// What one system's long-running worker did over the whole run (the
+// `worker` workload): its requests by kind, and the check of what it wrote.
+struct WorkerRow {
+  std::string system;
+  bool measured = false;  // false: the peer was not available ("n/a")
+  std::uint64_t requests = 0;
+  std::uint64_t sessions = 0;
+  std::uint64_t new_visits = 0;
+  std::uint64_t follow_ups = 0;
+  std::uint64_t returning = 0;
+  std::optional<std::uint64_t> reopened;  // ours: revisits whose copy had been let go
+  double longest_sample_ms = 0;           // the sampler's slowest sample
+  std::optional<double> longest_scan_ms;  // ours: of which its Store::locks() scan
+  std::uint64_t verified = 0;             // sessions read back from another process
+  std::uint64_t mismatched = 0;           // of which held other values than written
+};
+
 struct BenchReport {
   std::string workload;
   std::string description;  // what is measured, and the session shape
@@ -131,6 +171,8 @@ struct BenchReport {
   std::vector<MemoryRow> memory;
   std::vector<DeltaRow> deltas;  // printed by the delta workload's own layout
   std::vector<ReplicationRow> replication;  // printed by the replicate workload's own layout
+  std::vector<ResidencyRow> residency;  // printed by the worker workload's own layout
+  std::vector<WorkerRow> workers;       // likewise
   std::vector<std::string> notes;  // e.g. why the peer is missing
   // Checks that did not hold (e.g. a backup that differs from its primary):
   // the report is still printed, then shmbench exits 1.

@@ -27,6 +27,7 @@
 #include "tools/shmbench/lock_report.hpp"
 #include "tools/shmbench/replicate_report.hpp"
 #include "tools/shmbench/text_table.hpp"
+#include "tools/shmbench/worker_report.hpp"
 #include "tools/shmbench/workload.hpp"
 
 namespace {
@@ -49,6 +50,7 @@ constexpr ReportLayout kLayouts[] = {
     {"cycle", &shmsession::bench::print_cycle_tables, &shmsession::bench::cycle_report_json},
     {"delta", &shmsession::bench::print_delta_tables, &shmsession::bench::delta_report_json},
     {"replicate", &shmsession::bench::print_replicate_tables, &shmsession::bench::replicate_report_json},
+    {"worker", &shmsession::bench::print_worker_tables, &shmsession::bench::worker_report_json},
 };
 
 ReportLayout layout_of(std::string_view workload) {
@@ -68,7 +70,7 @@ constexpr const char* kFooter =
     "`shmbench <workload> --help` describes one workload; `shmbench all` runs them all.";
 
 constexpr const char* kAllDetails =
-    "Runs every workload in turn (primary, lock, cycle, delta, replicate) with the same\n"
+    "Runs every workload in turn (primary, lock, cycle, delta, replicate, worker) with the same\n"
     "options, prints the machine once, then each workload's tables under a heading, then\n"
     "a summary: one line per headline figure, ours beside the peer's, and how many times\n"
     "better ours is (rates: ours/peer; times and bytes: peer/ours; below 1x the peer is\n"

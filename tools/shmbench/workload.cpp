@@ -9,6 +9,7 @@
 #include "tools/shmbench/workload_lock.hpp"
 #include "tools/shmbench/workload_primary.hpp"
 #include "tools/shmbench/workload_replicate.hpp"
+#include "tools/shmbench/workload_worker.hpp"
 
 namespace shmsession::bench {
 
@@ -25,6 +26,8 @@ constexpr Workload kWorkloads[] = {
      kDeltaDetails, &run_delta},
     {"replicate", "commits/s with our backup attached vs without, lag, bytes per commit; beside a redis replica",
      kReplicateDetails, &run_replicate},
+    {"worker", "one long-running worker, 1M sessions over time: RSS, kept sessions, locks each second vs limits",
+     kWorkerDetails, &run_worker},
 };
 
 }  // namespace
