@@ -166,7 +166,7 @@ void Generation::release_held_locks() noexcept NO_THREAD_SAFETY_ANALYSIS {
     Shard& shard = shard_for(hash);
     try {
       ShardGuard guard(*this, shard);
-      SessionRecord* r = find_record(shard, id, hash);
+      SessionRecord* r = find_record_checked(shard, bounds_of(shard), id, hash).record;
       if (r != nullptr && r->lock.token == token) hand_over(lock_context(), r->lock, segment_ms());
     } catch (...) {
       // Best effort: waiters revoke a holder that is gone anyway (and a
@@ -226,14 +226,16 @@ static LockToken wait_for_grant(Generation& s, std::string_view id, std::uint64_
     if (now >= deadline) {
       ShardGuard guard(s, shard);
       if (slot.outcome.load(std::memory_order_acquire) != kWaitPending) continue;  // granted at the last moment
-      if (SessionRecord* r = find_record(shard, id, hash)) dequeue_waiter(s.lock_context(), r->lock, waiter);
+      if (SessionRecord* r = find_record_checked(shard, s.bounds_of(shard), id, hash).record)
+        dequeue_waiter(s.lock_context(), r->lock, waiter);
       free_waiter_slot(slot);
       throw Error(Errc::LockTimeout, "timed out waiting for the lock of session '" + std::string(id) + "'");
     }
     futex_wait(slot.outcome, kWaitPending, std::min<Clock::duration>(kHolderCheckInterval, deadline - now));
     if (slot.outcome.load(std::memory_order_acquire) != kWaitPending) continue;
     ShardGuard guard(s, shard);
-    if (SessionRecord* r = find_record(shard, id, hash)) look_after_lock(s.lock_context(), r->lock, waiter, segment_ms());
+    if (SessionRecord* r = find_record_checked(shard, s.bounds_of(shard), id, hash).record)
+      look_after_lock(s.lock_context(), r->lock, waiter, segment_ms());
   }
 }
 

@@ -73,6 +73,9 @@ struct Observed {
 // Removes `r` from its table with a change-log entry; the caller frees it
 // (and its blob) after unlocking.
 static void retire_record(Generation& s, Shard& shard, SessionRecord* r, ChangeKind kind) REQUIRES(shard.mutex) {
+  // A blob link that fails its bounds is not followed (counted, freed):
+  // the block leaks until a rebuild, which copies only what verifies.
+  if (r->blob && !blob_fits(r->blob.get(), s.bounds)) r->blob = nullptr;
   // Before the sequence is taken (both seq_cst): see StoreRoot::retired.
   s.root->retired.fetch_add(1, std::memory_order_seq_cst);
   std::uint64_t seq = s.begin_change(shard, r, kind);
@@ -105,7 +108,7 @@ static void grow(Generation& s, Shard& shard) {
   BucketTable* old;
   {
     ShardGuard guard(s, shard);
-    old = grow_table(shard, fresh);
+    old = grow_table(shard, fresh, s.bounds_of(shard));
   }
   s.deallocate(old != nullptr ? static_cast<void*>(old) : fresh);
 }
@@ -141,7 +144,7 @@ static bool create_session_in(Generation& s, std::string_view id, std::optional<
   bool grow = false;
   {
     ShardGuard guard(s, shard);
-    SessionRecord* existing = find_record(shard, id, hash);
+    SessionRecord* existing = find_session(s, shard, id, hash);
     if (existing == nullptr || expired(existing, now)) {
       if (existing != nullptr) {
         retire_record(s, shard, existing, ChangeKind::Expired);
@@ -246,11 +249,21 @@ std::optional<SessionInfo> Store::describe(std::string_view id) const {
 
 // The shard's spare blob if the plan fits in it without wasting more than
 // half of it; the caller then needs no allocation. Shard lock held.
-static void* take_spare(Shard& shard, std::uint64_t size, std::uint64_t& capacity) REQUIRES(shard.mutex) {
+static void* take_spare(Generation& s, Shard& shard, std::uint64_t size, std::uint64_t& capacity)
+    REQUIRES(shard.mutex) {
   BlobHeader* spare = shard.spare.get();
-  if (spare == nullptr || spare->capacity < size || spare->capacity > 2 * size + 64) return nullptr;
+  if (spare == nullptr) return nullptr;
+  if (!s.bounds.holds(spare, sizeof(BlobHeader))) {  // a damaged link: leak the block (check reports it)
+    shard.spare = nullptr;
+    return nullptr;
+  }
+  // The header's capacity, but never more than the allocator's block: a
+  // capacity a stray write raised must not let a commit write past it.
+  const std::uint64_t usable =
+      std::min<std::uint64_t>(spare->capacity, s.segment.get_segment_manager()->size(spare));
+  if (usable < size || usable > 2 * size + 64) return nullptr;
   shard.spare = nullptr;
-  capacity = spare->capacity;
+  capacity = usable;
   return spare;
 }
 
@@ -333,9 +346,13 @@ static CommitRound commit_round(Generation& s, Shard& shard, std::string_view id
   CommitRound round;
   {
     ShardGuard guard(s, shard);
-    SessionRecord* r = find_record(shard, id, hash);
+    SessionRecord* r = find_session(s, shard, id, hash);
     if (r == nullptr || expired(r, now)) throw Error(Errc::NotFound, "session '" + std::string(id) + "' does not exist");
     check_token(r, token, id);
+    if (r->blob && !blob_fits(r->blob.get(), s.bounds))  // plan_merge follows its entries
+      throw Error(Errc::Corrupt, "session '" + std::string(id) +
+                                     "' is damaged in the segment (its attribute table fails its bounds); "
+                                     "run 'shmctl check'");
     if (expected && version_of(r) != *expected) return CommitRound{std::nullopt, true};
     plan = plan_merge(r->blob.get(), prepared);
     if (!plan.changes && !rules.version) {
@@ -344,7 +361,7 @@ static CommitRound commit_round(Generation& s, Shard& shard, std::string_view id
     }
     const std::uint64_t version = next_version(r, rules, id);
     std::uint64_t capacity = plan.size;
-    void* mem = take_spare(shard, plan.size, capacity);
+    void* mem = take_spare(s, shard, plan.size, capacity);
     if (mem == nullptr && allocate_under_lock) {  // contended beyond reason: cannot be overtaken now
       mem = s.allocate(plan.size);
       if (mem == nullptr) s.throw_full(plan.size, "this commit");
@@ -359,14 +376,26 @@ static CommitRound commit_round(Generation& s, Shard& shard, std::string_view id
     void* mem = s.allocate(plan.size);
     if (mem == nullptr) s.throw_full(plan.size, "this commit");
     run_test_hook(HookPoint::kCommitAllocated);
-    ShardGuard guard(s, shard);
-    SessionRecord* r = find_record(shard, id, hash);
-    // A token revoked meanwhile fails the plan too; the next round refuses it.
-    if (r != nullptr && seen.still_current(r) && (!token || r->lock.token == token->value)) {
-      // Same blob as planned, so the same version to build on.
-      round.version = publish(s, shard, r, plan, prepared, mem, plan.size, now, next_version(r, rules, id), to_free);
-    } else {
-      to_free = keep_raw_as_spare(shard, mem, plan.size);
+    std::optional<Error> damaged;
+    {
+      ShardGuard guard(s, shard);
+      SessionRecord* r = nullptr;
+      try {
+        r = find_session(s, shard, id, hash);
+      } catch (const Error& e) {
+        damaged = e;  // the block is kept or freed below, after the lock
+      }
+      // A token revoked meanwhile fails the plan too; the next round refuses it.
+      if (r != nullptr && seen.still_current(r) && (!token || r->lock.token == token->value)) {
+        // Same blob as planned, so the same version to build on.
+        round.version = publish(s, shard, r, plan, prepared, mem, plan.size, now, next_version(r, rules, id), to_free);
+      } else {
+        to_free = keep_raw_as_spare(shard, mem, plan.size);
+      }
+    }
+    if (damaged) {
+      s.deallocate(to_free);
+      throw *damaged;
     }
   }
   s.deallocate(to_free);
@@ -434,7 +463,7 @@ bool Store::remove_session(std::string_view id) {
     bool live;
     {
       ShardGuard guard(s, shard);
-      r = find_record(shard, id, hash);
+      r = find_session(s, shard, id, hash);
       if (r == nullptr) return false;
       live = !expired(r, segment_ms());
       retire_record(s, shard, r, live ? ChangeKind::Removed : ChangeKind::Expired);

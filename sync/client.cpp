@@ -177,6 +177,14 @@ SessionHandle Client::open(std::string_view id) { return open(id, options_.lock_
 
 SessionHandle Client::open(std::string_view id, std::chrono::milliseconds timeout) {
   drop_vanished();
+  bool kept;
+  {
+    std::lock_guard<std::mutex> g(states_mutex_);
+    kept = states_.count(std::string(id)) != 0;
+  }
+  // Room first for a session not kept yet, so that the sessions kept (and
+  // the locks held) never pass max_sessions, not even inside this call.
+  if (!kept) enforce_bounds(1);
   std::shared_ptr<detail::ClientState> state = state_for(id, true);
   if (check_order_) detail::check_handle_order(state.get(), state->id(), {}, "open");
   {
@@ -191,7 +199,7 @@ SessionHandle Client::open(std::string_view id, std::chrono::milliseconds timeou
   }
   SessionHandle handle(this, state);
   state.reset();
-  enforce_bounds();
+  enforce_bounds(0);  // the byte bound, and the idle age
   return handle;
 }
 
@@ -223,7 +231,7 @@ void Client::forget(std::string_view id) {
 
 void Client::trim() {
   drop_vanished();
-  enforce_bounds();
+  enforce_bounds(0);
 }
 
 bool Client::holds(std::string_view id) {
@@ -379,7 +387,7 @@ bool Client::drop(const std::shared_ptr<detail::ClientState>& state) {
   return false;
 }
 
-void Client::enforce_bounds() {
+void Client::enforce_bounds(std::size_t room) {
   const auto now = std::chrono::steady_clock::now();
   // Bounded work per call: a state that cannot go (in use, a failing
   // flush) moves to the front, so the next call looks at others.
@@ -387,7 +395,7 @@ void Client::enforce_bounds() {
     std::shared_ptr<detail::ClientState> victim;
     {
       std::lock_guard<std::mutex> g(states_mutex_);
-      const bool over = states_.size() > options_.max_sessions || bytes_ > options_.max_bytes;
+      const bool over = states_.size() + room > options_.max_sessions || bytes_ > options_.max_bytes;
       for (auto it = lru_.rbegin(); it != lru_.rend(); ++it) {
         detail::ClientState& s = **it;
         const bool idle_too_long = options_.max_idle.count() > 0 && now - s.last_used > options_.max_idle;

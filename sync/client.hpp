@@ -378,7 +378,8 @@ class Client {
   // false if it could not be (in use, or the flush failed).
   bool drop(const std::shared_ptr<detail::ClientState>& state);
   void drop_vanished();
-  void enforce_bounds();
+  // Drops idle sessions beyond the bounds, leaving `room` sessions free.
+  void enforce_bounds(std::size_t room);
   void account(detail::ClientState& state);
 
   Store& store_;

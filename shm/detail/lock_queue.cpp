@@ -133,8 +133,24 @@ bool holder_forfeits(const LockContext& c, const LockState& lock, std::uint64_t 
   return lease != 0 && lock.release_requested_unix_ms != 0 && now_ms > lock.release_requested_unix_ms + lease;
 }
 
+// A lock state whose indices leave their range (a stray write in the
+// record) is settled before anything indexes with them, as a queue change
+// cut short by a kill is: the chain walked from the head and cut at the
+// first index out of range, a holder slot out of range forgotten. Four
+// comparisons when nothing is wrong.
+static void settle_if_damaged(const LockContext& c, LockState& lock) noexcept {
+  const std::uint32_t cap = c.root->waiter_capacity;
+  if (lock.holder_process > c.root->process_capacity) lock.holder_process = 0;
+  if (lock.queue_head <= cap && lock.queue_tail <= cap && lock.queue_length <= cap && lock.moving_waiter <= cap)
+    return;
+  if (lock.queue_head > cap) lock.queue_head = 0;
+  if (lock.moving_waiter > cap) lock.moving_waiter = 0;
+  repair_lock_queue(c, lock);
+}
+
 std::optional<std::uint64_t> try_grant(const LockContext& c, LockState& lock, const ProcessIdentity& self,
                                        std::uint32_t process, std::uint64_t now_ms) {
+  settle_if_damaged(c, lock);
   if (lock.token != 0) {
     if (lock.holder_pid == self.pid && lock.holder_start == self.start_time) return lock.token;
     if (holder_forfeits(c, lock, now_ms)) revoke(c, lock, now_ms);
@@ -145,6 +161,7 @@ std::optional<std::uint64_t> try_grant(const LockContext& c, LockState& lock, co
 }
 
 void enqueue_waiter(const LockContext& c, LockState& lock, std::uint32_t waiter) noexcept {
+  settle_if_damaged(c, lock);
   WaiterSlot& slot = c.waiters[waiter - 1];
   begin_move(lock, waiter);
   slot.next = 0;
@@ -160,6 +177,7 @@ void enqueue_waiter(const LockContext& c, LockState& lock, std::uint32_t waiter)
 }
 
 bool dequeue_waiter(const LockContext& c, LockState& lock, std::uint32_t waiter) noexcept {
+  settle_if_damaged(c, lock);
   std::uint32_t prev = 0;
   for (std::uint32_t w = lock.queue_head; w != 0; prev = w, w = c.waiters[w - 1].next) {
     if (w != waiter) continue;
@@ -188,6 +206,7 @@ void request_release(const LockContext& c, LockState& lock, std::uint64_t now_ms
 }
 
 void hand_over(const LockContext& c, LockState& lock, std::uint64_t now_ms) noexcept {
+  settle_if_damaged(c, lock);
   lock = LockState{0, 0, 0, 0, 0, 0, lock.queue_head, lock.queue_tail, lock.queue_length, lock.moving_waiter};
   while (lock.queue_head != 0) {
     WaiterSlot& slot = c.waiters[pop_head(c, lock) - 1];
@@ -206,6 +225,7 @@ void hand_over(const LockContext& c, LockState& lock, std::uint64_t now_ms) noex
 }
 
 void look_after_lock(const LockContext& c, LockState& lock, std::uint32_t waiter, std::uint64_t now_ms) noexcept {
+  settle_if_damaged(c, lock);
   WaiterSlot& slot = c.waiters[waiter - 1];
   if (slot.outcome.load(std::memory_order_acquire) != kWaitPending) return;
   if (slot.queued == 0) {
@@ -255,6 +275,7 @@ void repair_lock_queue(const LockContext& c, LockState& lock) noexcept {
 }
 
 void release_all_for_removal(const LockContext& c, LockState& lock) noexcept {
+  settle_if_damaged(c, lock);
   while (lock.queue_head != 0) {
     WaiterSlot& slot = c.waiters[pop_head(c, lock) - 1];
     slot.outcome.store(kWaitGone, std::memory_order_release);
@@ -271,7 +292,9 @@ void fill_lock_info(const LockContext& c, const LockState& lock, std::uint64_t n
   out.release_requested = lock.release_requested_unix_ms != 0;
   out.release_requested_unix_ms = to_unix_ms(lock.release_requested_unix_ms);
   out.queue.clear();
-  for (std::uint32_t w = lock.queue_head; w != 0; w = c.waiters[w - 1].next) out.queue.push_back(c.waiters[w - 1].pid);
+  const std::uint32_t cap = c.root->waiter_capacity;  // a damaged index ends the list
+  for (std::uint32_t w = lock.queue_head; w != 0 && w <= cap && out.queue.size() < cap; w = c.waiters[w - 1].next)
+    out.queue.push_back(c.waiters[w - 1].pid);
 }
 
 }  // namespace shmsession::shm::detail

@@ -130,9 +130,13 @@ bool table_wants_growth(const Shard& shard) noexcept {
   return shard.sessions > shard.table->bucket_count && shard.table->bucket_count < (std::uint64_t{1} << 32);
 }
 
-BucketTable* grow_table(Shard& shard, BucketTable* fresh) noexcept {
+BucketTable* grow_table(Shard& shard, BucketTable* fresh, const ShardBounds& where) noexcept {
   BucketTable* old = shard.table.get();
-  if (fresh->bucket_count <= old->bucket_count) return nullptr;
+  if (!table_fits(old, where.segment) || fresh->bucket_count <= old->bucket_count) return nullptr;
+  for (std::uint64_t b = 0; b < old->bucket_count; ++b) {  // every link is followed below
+    const ChainLength chain = measure_chain(old->heads()[b].get(), old->parity, b, old->bucket_count, where);
+    if (chain.cut || chain.cycle) return nullptr;
+  }
   fresh->parity = old->parity ^ 1u;
   shard.growing = fresh;
   run_test_hook(HookPoint::kTableGrow);

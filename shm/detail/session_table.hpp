@@ -40,8 +40,11 @@ bool table_wants_growth(const Shard& shard) noexcept REQUIRES(shard.mutex);
 // Rehashes every record into `fresh` (twice the buckets, other parity) and
 // publishes it. Returns the old table, which the caller frees after
 // unlocking; or nullptr if `fresh` no longer fits (another process grew the
-// table meanwhile), in which case the caller frees `fresh`.
-BucketTable* grow_table(Shard& shard, BucketTable* fresh) noexcept REQUIRES(shard.mutex);
+// table meanwhile) or a chain of the old one is damaged (a bad link or a
+// loop: the table stays as it is, for check and recover to find), in which
+// case the caller frees `fresh`.
+struct ShardBounds;
+BucketTable* grow_table(Shard& shard, BucketTable* fresh, const ShardBounds& where) noexcept REQUIRES(shard.mutex);
 
 // Where the records of one shard may be: inside the segment, and hashed to
 // this shard (the shard of a hash is (hash >> 32) & shard_mask).

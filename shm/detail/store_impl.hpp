@@ -255,6 +255,19 @@ inline bool expired(const SessionRecord* r, std::uint64_t now_ms) noexcept {
   return now_ms > r->last_access_unix_ms.load(std::memory_order_relaxed) + std::uint64_t{r->idle_timeout_s} * 1000;
 }
 
+// The record of a session (expired or not) in a shard whose lock the caller
+// holds, found with every link checked: the paths that change a session
+// must not follow a damaged link either.
+// Throws: Error(Corrupt) when the search met a bad table, link or loop.
+inline SessionRecord* find_session(Generation& g, Shard& shard, std::string_view id, std::uint64_t hash)
+    REQUIRES(shard.mutex) {
+  const CheckedFind found = find_record_checked(shard, g.bounds_of(shard), id, hash);
+  if (found.damaged)
+    throw Error(Errc::Corrupt, "the session table of store '" + g.name + "' is damaged where session '" +
+                                   std::string(id) + "' would be; run 'shmctl check'");
+  return found.record;
+}
+
 // The shard lock of a session's shard, held for this object's life, and the
 // session's record if it is there and not expired (else nullptr).
 class LockedSession {

@@ -19,6 +19,13 @@
 // Boost's own allocator metadata and named-object index are not flipped
 // (shm/recovery.md says why).
 //
+// With SHMSESSION_SEGMENT_FUZZ_WRITES=1, each round then damages the store
+// the same way again and runs writers on it (commit, lock, release,
+// remove, create, expire): the same rules, no crash and no hang. Not on by
+// default: damage that stays consistent (a record's blob link moved onto
+// another live blob) still leads writers to free a block twice, which
+// corrupts Boost's allocator (shm/recovery.md, Damage).
+//
 // Every 50th round also runs the shmctl binary (check, list, info, get,
 // show, recover --rebuild, check) on the damaged store.
 //
@@ -38,6 +45,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <map>
 #include <optional>
 #include <random>
@@ -410,6 +418,42 @@ int run_round(const std::string& name, const Content& original, const std::vecto
   return tools(true);
 }
 
+// Writers on the same damaged store (prepared afresh): every session is
+// committed to, locked and released, some are removed, new ones created
+// (growing the tables), expired; each call works or throws an Error, never
+// crashes or hangs. What they leave is not compared: writes on a damaged
+// store may lose what the damage hid.
+int run_writes(const std::string& name, const Content& original) {
+  std::optional<Store> store;
+  try {
+    store.emplace(Store::attach(name));
+  } catch (const Error&) {
+    return 0;
+  }
+  auto attempt = [](const std::function<void()>& f) {
+    try {
+      f();
+    } catch (const Error&) {
+    }
+  };
+  int i = 0;
+  for (const auto& [id, session] : original) {
+    attempt([&] { store->commit(id, CommitBatch{}.put("fuzz-write", std::string(40 + (i * 37) % 600, 'w'))); });
+    attempt([&] {
+      if (std::optional<LockToken> t = store->try_acquire(id)) {
+        store->commit(id, *t, CommitBatch{}.put("fuzz-locked", "x"));
+        store->release(id, *t);
+      }
+    });
+    if (i % 7 == 0) attempt([&] { store->remove_session(id); });
+    attempt([&] { store->create_session("fuzz-new-" + std::to_string(i)); });
+    ++i;
+  }
+  attempt([&] { store->expire(); });
+  attempt([&] { store->check(); });
+  return 0;
+}
+
 #ifdef SHMCTL_PATH
 // The operator's tools on a damaged store, as the built binary: each ends
 // with exit 0, or 3 (check found problems), or 1 with one error line;
@@ -447,6 +491,7 @@ BOOST_AUTO_TEST_CASE(random_bit_flips_never_crash_hang_or_lose_sound_sessions) {
   const std::vector<unsigned char> snapshot = read_file("/dev/shm/" + name);
   const std::uint64_t total = env_number("SHMSESSION_SEGMENT_FUZZ_FLIPS", 1000);
   const std::uint64_t seed = env_number("SHMSESSION_SEGMENT_FUZZ_SEED", 20261205);
+  const bool writes = env_number("SHMSESSION_SEGMENT_FUZZ_WRITES", 0) != 0;
   BOOST_TEST_MESSAGE("segment fuzz: seed " << seed << ", " << total << " flips, " << regions.size() << " regions");
   // Every round's flips, drawn from the seed up front.
   std::mt19937_64 rng(seed);
@@ -467,6 +512,8 @@ BOOST_AUTO_TEST_CASE(random_bit_flips_never_crash_hang_or_lose_sound_sessions) {
     BOOST_TEST_REQUIRE(debug <= rounds.size());
     BOOST_TEST_REQUIRE(prepare(name, snapshot, rounds[debug - 1]));
     BOOST_TEST(run_round(name, original, rounds[debug - 1]) == 0, what(debug - 1));
+    BOOST_TEST_REQUIRE(prepare(name, snapshot, rounds[debug - 1]));
+    BOOST_TEST(run_writes(name, original) == 0, what(debug - 1));
     return;
   }
 #ifdef SHMCTL_PATH
@@ -493,6 +540,8 @@ BOOST_AUTO_TEST_CASE(random_bit_flips_never_crash_hang_or_lose_sound_sessions) {
         *current = r;
         if (!prepare(name, snapshot, rounds[r])) return 2;
         if (int rc = run_round(name, original, rounds[r])) return rc;
+        if (writes && !prepare(name, snapshot, rounds[r])) return 2;
+        if (int rc = writes ? run_writes(name, original) : 0) return rc;
       }
       return 0;
     });

@@ -307,6 +307,66 @@ BOOST_AUTO_TEST_CASE(a_damaged_attribute_table_is_refused_by_reads) {
   BOOST_TEST((code_of([&] { store.peek("t1"); }) == Errc::Corrupt));
   BOOST_TEST((code_of([&] { store.describe("t1"); }) == Errc::Corrupt));
   BOOST_TEST(store.check().damaged_sessions == 1u);
+  // Writes refuse it too: a commit would merge through that table.
+  BOOST_TEST((code_of([&] { store.commit("t1", CommitBatch{}.put("other", "x")); }) == Errc::Corrupt));
+}
+
+// A flipped bit in a chain link (the link now leads 2^54 bytes away) used
+// to crash the writers, which followed links unchecked: a commit, create or
+// remove of a session beyond it, and the table's growth. Each now either
+// works or throws Corrupt (run in a child, so a crash fails the test
+// instead of the suite), and the sessions before the cut stay writable.
+BOOST_AUTO_TEST_CASE(writers_survive_a_broken_chain_link) {
+  CreateOptions o;
+  o.size_bytes = 16 << 20;
+  o.shards = 1;
+  SegmentGuard g("brokenwrite");
+  {
+    Store small = Store::create(g.name(), o);
+    for (int i = 0; i < 12; ++i) small.create_session("w" + std::to_string(i));  // 16 buckets: some chains of 2
+  }
+  {
+    shmsession::test::MappedSegment segment(g.name());
+    // SessionRecord (segment_format.hpp): magic "SESS", id size at 4, the
+    // parity-0 chain link at 56 (an offset_ptr, 1 for none).
+    std::size_t victim = 0;
+    for (std::size_t at = 0; at + 128 <= segment.size() && victim == 0; at += 8) {
+      std::uint32_t magic = 0;
+      std::uint16_t id_size = 0;
+      std::int64_t link = 0;
+      std::memcpy(&magic, segment.data() + at, 4);
+      std::memcpy(&id_size, segment.data() + at + 4, 2);
+      std::memcpy(&link, segment.data() + at + 56, 8);
+      if (magic == 0x53455353u && id_size > 0 && id_size <= 3 && link != 1) victim = at;
+    }
+    BOOST_TEST_REQUIRE(victim != 0u, "no record with a successor");
+    segment.data()[victim + 56 + 6] ^= 0x40;
+  }
+  shmsession::test::ChildProcess writer([&] {
+    Store mine = Store::attach(g.name());
+    int corrupt = 0, worked = 0;
+    auto attempt = [&](const std::function<void()>& f) {
+      try {
+        f();
+        ++worked;
+      } catch (const Error& e) {
+        if (e.code() != Errc::Corrupt && e.code() != Errc::NotFound) throw;
+        ++corrupt;
+      }
+    };
+    for (int i = 0; i < 12; ++i) {
+      const std::string id = "w" + std::to_string(i);
+      attempt([&] { mine.commit(id, CommitBatch{}.put("a", std::string(100, 'a'))); });
+      attempt([&] {
+        if (std::optional<LockToken> t = mine.try_acquire(id)) mine.release(id, *t);
+      });
+    }
+    for (int i = 12; i < 60; ++i) attempt([&] { mine.create_session("w" + std::to_string(i)); });  // grows the table
+    for (int i = 0; i < 60; i += 5) attempt([&] { mine.remove_session("w" + std::to_string(i)); });
+    mine.check();
+    return corrupt > 0 && worked > 0 ? 0 : 1;
+  });
+  BOOST_TEST(writer.wait() == 0);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

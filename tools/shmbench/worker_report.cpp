@@ -192,9 +192,7 @@ void add_worker_notes(BenchReport& report) {
   report.notes.push_back(
       "kept, kept MiB, evictions: the worker's Client::stats() (sessions kept with their copy and sticky lock); "
       "locks: ClientStats::locks_held; locks in store: Store::locks() held by the worker's pid, a scan of every "
-      "session shard by shard while the worker runs, so locks let go and taken during the scan may both count; "
-      "kept and locks one above max_sessions: a sample inside open(), which takes the new session before it lets "
-      "the least recently used one go");
+      "session shard by shard while the worker runs, so locks let go and taken during the scan may both count");
   report.notes.push_back(
       "read back: every 997th session, by shmbench (another process) after the worker left, against a replay "
       "of the sequence: attribute bytes equal to the encoding of what was written");
