@@ -437,7 +437,8 @@ int run_writes(const std::string& name, const Content& original) {
     }
   };
   int i = 0;
-  for (const auto& [id, session] : original) {
+  for (const auto& entry : original) {
+    const std::string& id = entry.first;  // (clang 14 cannot capture a structured binding)
     attempt([&] { store->commit(id, CommitBatch{}.put("fuzz-write", std::string(40 + (i * 37) % 600, 'w'))); });
     attempt([&] {
       if (std::optional<LockToken> t = store->try_acquire(id)) {
