@@ -110,12 +110,12 @@ Client::~Client() {
   }
 }
 
-std::shared_ptr<detail::ClientState> Client::state_for(std::string_view id, bool create) {
+std::shared_ptr<detail::ClientState> Client::state_for(std::string_view id, bool create, bool opening) {
   std::lock_guard<std::mutex> g(states_mutex_);
   auto it = states_.find(std::string(id));
   if (it != states_.end()) {
     detail::ClientState& s = *it->second;
-    if (create) {  // an open: most recently used now
+    if (opening) {  // most recently used now
       ++s.opens;
       s.last_used = std::chrono::steady_clock::now();
       if (s.in_lru) lru_.splice(lru_.begin(), lru_, s.lru_pos);
@@ -125,6 +125,7 @@ std::shared_ptr<detail::ClientState> Client::state_for(std::string_view id, bool
   if (!create) return nullptr;
   auto state = std::make_shared<detail::ClientState>(std::string(id), options_.comparison, check_order_);
   state->opens = 1;
+  state->kept = true;
   state->last_used = std::chrono::steady_clock::now();
   lru_.push_front(state);
   state->lru_pos = lru_.begin();
@@ -177,15 +178,13 @@ SessionHandle Client::open(std::string_view id) { return open(id, options_.lock_
 
 SessionHandle Client::open(std::string_view id, std::chrono::milliseconds timeout) {
   drop_vanished();
-  bool kept;
-  {
-    std::lock_guard<std::mutex> g(states_mutex_);
-    kept = states_.count(std::string(id)) != 0;
+  std::shared_ptr<detail::ClientState> state = state_for(id, false, true);
+  if (!state) {
+    // Room first for a session not kept yet, so that the sessions kept (and
+    // the locks held) never pass max_sessions, not even inside this call.
+    enforce_bounds(1);
+    state = state_for(id, true, true);
   }
-  // Room first for a session not kept yet, so that the sessions kept (and
-  // the locks held) never pass max_sessions, not even inside this call.
-  if (!kept) enforce_bounds(1);
-  std::shared_ptr<detail::ClientState> state = state_for(id, true);
   if (check_order_) detail::check_handle_order(state.get(), state->id(), {}, "open");
   {
     std::lock_guard<std::mutex> open_guard(state->open_mutex);
@@ -275,8 +274,7 @@ void Client::end_request(detail::ClientState& state) {
 void Client::account(detail::ClientState& state) {
   const std::size_t bytes = state.footprint();
   std::lock_guard<std::mutex> g(states_mutex_);
-  auto it = states_.find(state.id());
-  if (it == states_.end() || it->second.get() != &state) return;  // dropped meanwhile
+  if (!state.kept) return;  // dropped meanwhile
   bytes_ = bytes_ - state.counted_bytes + bytes;
   state.counted_bytes = bytes;
   state.last_used = std::chrono::steady_clock::now();
@@ -377,6 +375,7 @@ bool Client::drop(const std::shared_ptr<detail::ClientState>& state) {
   // Gone only if nobody opened it meanwhile (an open takes the lock anew).
   if (flushed && state->opens == opens && state.use_count() == 2 && !state->token()) {
     states_.erase(state->id());
+    state->kept = false;
     bytes_ -= state->counted_bytes;
     state->counted_bytes = 0;
     return true;

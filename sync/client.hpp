@@ -364,7 +364,9 @@ class Client {
  private:
   friend class SessionHandle;
   enum class Flush { Release, Evict, Destroy };
-  std::shared_ptr<detail::ClientState> state_for(std::string_view id, bool create);
+  // The kept state of `id`; made (and kept) if absent and `create`. With
+  // `opening` it becomes the most recently used.
+  std::shared_ptr<detail::ClientState> state_for(std::string_view id, bool create, bool opening = false);
   void take_lock(detail::ClientState& state, std::chrono::milliseconds timeout);
   void open_locked(detail::ClientState& state, std::chrono::milliseconds timeout);
   void end_request(detail::ClientState& state);

@@ -98,6 +98,7 @@ class ClientState {
   std::uint64_t opens = 0;
   std::chrono::steady_clock::time_point last_used{};
   std::size_t counted_bytes = 0;  // this state's share of Client::bytes_
+  bool kept = false;              // in Client::states_
   bool in_lru = false;
   std::list<std::shared_ptr<ClientState>>::iterator lru_pos;
 
