@@ -551,33 +551,27 @@ void Store::for_each_session(const std::function<bool(const SessionInfo&)>& visi
   });
 }
 
-std::uint64_t Store::next_change_seq() const noexcept {
-  Generation* g = &impl_->gen();
+// The current generation for a noexcept read of a root word: the one this
+// Store is on when a newer one cannot be mapped (the next call that may
+// throw reports why).
+static Generation& current_or_mapped(Store::Impl& impl) noexcept {
   try {
-    g = &impl_->gen_checked();
+    return impl.gen_checked();
   } catch (...) {
-    // The newer generation cannot be mapped: answer from this one.
+    return impl.gen();
   }
-  return g->root->next_change_seq.load(std::memory_order_acquire);
+}
+
+std::uint64_t Store::next_change_seq() const noexcept {
+  return current_or_mapped(*impl_).root->next_change_seq.load(std::memory_order_acquire);
 }
 
 std::uint64_t Store::retired_count() const noexcept {
-  Generation* g = &impl_->gen();
-  try {
-    g = &impl_->gen_checked();
-  } catch (...) {
-    // The newer generation cannot be mapped: answer from this one.
-  }
-  return g->root->retired.load(std::memory_order_seq_cst);
+  return current_or_mapped(*impl_).root->retired.load(std::memory_order_seq_cst);
 }
 
 void Store::count_unflushed_edits() noexcept {
-  Generation* g = &impl_->gen();
-  try {
-    g = &impl_->gen_checked();
-  } catch (...) {
-  }
-  g->root->unflushed_edits.fetch_add(1, std::memory_order_relaxed);
+  current_or_mapped(*impl_).root->unflushed_edits.fetch_add(1, std::memory_order_relaxed);
 }
 
 bool Store::wait_for_change(std::uint64_t seq, std::chrono::microseconds timeout) const {

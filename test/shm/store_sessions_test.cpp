@@ -327,20 +327,7 @@ BOOST_AUTO_TEST_CASE(writers_survive_a_broken_chain_link) {
   }
   {
     shmsession::test::MappedSegment segment(g.name());
-    // SessionRecord (segment_format.hpp): magic "SESS", id size at 4, the
-    // parity-0 chain link at 56 (an offset_ptr, 1 for none).
-    std::size_t victim = 0;
-    for (std::size_t at = 0; at + 128 <= segment.size() && victim == 0; at += 8) {
-      std::uint32_t magic = 0;
-      std::uint16_t id_size = 0;
-      std::int64_t link = 0;
-      std::memcpy(&magic, segment.data() + at, 4);
-      std::memcpy(&id_size, segment.data() + at + 4, 2);
-      std::memcpy(&link, segment.data() + at + 56, 8);
-      if (magic == 0x53455353u && id_size > 0 && id_size <= 3 && link != 1) victim = at;
-    }
-    BOOST_TEST_REQUIRE(victim != 0u, "no record with a successor");
-    segment.data()[victim + 56 + 6] ^= 0x40;
+    BOOST_TEST_REQUIRE(shmsession::test::break_a_chain_link(segment), "no record with a successor");
   }
   shmsession::test::ChildProcess writer([&] {
     Store mine = Store::attach(g.name());

@@ -235,21 +235,7 @@ BOOST_AUTO_TEST_CASE(tools_survive_a_broken_chain_link_and_the_rebuild_keeps_eve
   const Values values = fill(g, 40);
   {
     MappedSegment segment(g.name());
-    // Layout (segment_format.hpp): SessionRecord is 128 bytes, magic
-    // "SESS" first, id size at 4, the chain link of parity 0 at 56 (an
-    // offset_ptr: the distance to the next record, 1 for none); the id follows.
-    std::size_t victim = 0;
-    for (std::size_t at = 0; at + 128 <= segment.size() && victim == 0; at += 8) {
-      std::uint32_t magic = 0;
-      std::uint16_t id_size = 0;
-      std::int64_t link = 0;
-      std::memcpy(&magic, segment.data() + at, 4);
-      std::memcpy(&id_size, segment.data() + at + 4, 2);
-      std::memcpy(&link, segment.data() + at + 56, 8);
-      if (magic == 0x53455353u && id_size > 0 && id_size <= 3 && link != 1) victim = at;
-    }
-    BOOST_TEST_REQUIRE(victim != 0u, "no record with a successor");
-    segment.data()[victim + 56 + 6] ^= 0x40;  // the link now points 2^54 bytes away
+    BOOST_TEST_REQUIRE(break_a_chain_link(segment), "no record with a successor");
   }
 
   json::object check = report_of({"check", g.name()}, 3);
