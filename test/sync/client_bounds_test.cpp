@@ -9,6 +9,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <mutex>
@@ -135,6 +136,10 @@ void remove_fillers(Store& store, int n) {
 BOOST_AUTO_TEST_CASE(one_client_through_a_million_sessions_stays_bounded) {
   const std::size_t sessions = env_or("SHMSESSION_CLIENT_BOUND_SESSIONS", 1000000);
   SegmentGuard g("bounded");
+  struct RemovedAtEnd {  // the revisit log, removed even when a check fails
+    std::string path;
+    ~RemovedAtEnd() { std::remove(path.c_str()); }
+  } log{"/dev/shm/" + g.name() + ".revisits"};
   Store store = make(g, std::uint64_t{640} << 20);
   Signal written, read_back;
   // The reader is forked before this process starts any thread.
@@ -142,7 +147,7 @@ BOOST_AUTO_TEST_CASE(one_client_through_a_million_sessions_stays_bounded) {
     if (!written.wait(600s)) return 3;
     Store mine = Store::attach(g.name());
     std::vector<long> expected(sessions, 1);
-    std::ifstream revisits("/dev/shm/" + g.name() + ".revisits", std::ios::binary);
+    std::ifstream revisits(log.path, std::ios::binary);
     std::uint32_t i = 0;
     while (revisits.read(reinterpret_cast<char*>(&i), sizeof i)) ++expected.at(i);
     for (std::size_t k = 0; k < sessions; ++k) {  // every one, decoded as the Client encoded it
@@ -168,7 +173,7 @@ BOOST_AUTO_TEST_CASE(one_client_through_a_million_sessions_stays_bounded) {
   options.max_bytes = 8 << 20;
   const std::size_t baseline = private_bytes();
   std::size_t peak_private = 0, peak_kept = 0, peak_locks = 0;
-  std::ofstream revisits("/dev/shm/" + g.name() + ".revisits", std::ios::binary);
+  std::ofstream revisits(log.path, std::ios::binary);
   {
     Client client(store, options);
     std::mt19937 rng(7);
@@ -209,7 +214,6 @@ BOOST_AUTO_TEST_CASE(one_client_through_a_million_sessions_stays_bounded) {
   written.notify();
   BOOST_TEST(read_back.wait(600s));
   BOOST_TEST(reader.wait() == 0);
-  std::remove(("/dev/shm/" + g.name() + ".revisits").c_str());
 }
 
 BOOST_AUTO_TEST_CASE(least_recently_used_sessions_are_flushed_released_and_dropped) {
