@@ -25,7 +25,9 @@ bool robust_mutex_plausible(const RobustMutexStorage& m, const RobustMutexStorag
 
 // Locks `m`. When the previous holder died holding it, calls `repair()`
 // before returning (the protected state is then exactly as the dead holder
-// left it) and marks the mutex consistent.
+// left it) and marks the mutex consistent. A waiter looks at the lock
+// again every 10 ms even if nobody wakes it: the robust futex protocol can
+// lose a wake-up when a woken waiter is killed (robust_mutex.cpp).
 // Throws: Error(Corrupt) if the mutex is unrecoverable, Error(Io) otherwise.
 class SCOPED_CAPABILITY RobustLockGuard {
  public:

@@ -21,7 +21,6 @@ class TimedSocket {
  public:
   TimedSocket(const Endpoint& to, std::chrono::milliseconds timeout) : socket_(io_), timeout_(timeout), where_(to.to_string()) {
     tcp::resolver resolver(io_);
-    boost::system::error_code ec;
     run([&](auto done) {
       resolver.async_resolve(to.host, std::to_string(to.port), [&, done](boost::system::error_code e, const tcp::resolver::results_type& r) {
         if (e) return done(e);

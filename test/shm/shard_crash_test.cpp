@@ -4,7 +4,10 @@
 // stall. Test hooks park the child at the exact point before it is killed.
 #include <boost/test/unit_test.hpp>
 
+#include <pthread.h>
+#include <sched.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -12,6 +15,7 @@
 #include <thread>
 #include <vector>
 
+#include "shm/detail/robust_mutex.hpp"
 #include "shm/detail/test_hooks.hpp"
 #include "shm/store.hpp"
 #include "test/support/test_support.hpp"
@@ -326,4 +330,95 @@ BOOST_AUTO_TEST_CASE(a_lock_asked_back_as_it_is_granted_is_still_handed_on) {
   const int second_code = second->wait_for(60s);
   BOOST_TEST(second_code != -1);
   BOOST_TEST(second_code == 0);
+}
+
+namespace {
+
+// This process on CPU 0 only, at real-time priority, for one scope: a
+// child pinned to CPU 0 that an unlock wakes cannot run before this
+// process blocks. Needs CAP_SYS_NICE (the CI runs as root).
+class FirstOnCpuZero {
+ public:
+  FirstOnCpuZero() {
+    BOOST_REQUIRE(::sched_getaffinity(0, sizeof saved_, &saved_) == 0);
+    cpu_set_t zero;
+    CPU_ZERO(&zero);
+    CPU_SET(0, &zero);
+    BOOST_REQUIRE(::sched_setaffinity(0, sizeof zero, &zero) == 0);
+  }
+  void realtime() {
+    sched_param p{};
+    p.sched_priority = 1;
+    BOOST_REQUIRE_MESSAGE(::sched_setscheduler(0, SCHED_FIFO, &p) == 0,
+                          "SCHED_FIFO refused: this test needs CAP_SYS_NICE (run it as root)");
+    fifo_ = true;
+  }
+  void normal() noexcept {
+    if (!fifo_) return;
+    sched_param p{};
+    ::sched_setscheduler(0, SCHED_OTHER, &p);
+    fifo_ = false;
+  }
+  ~FirstOnCpuZero() {
+    normal();
+    ::sched_setaffinity(0, sizeof saved_, &saved_);
+  }
+
+ private:
+  cpu_set_t saved_{};
+  bool fifo_ = false;
+};
+
+// One robust mutex in a shared anonymous page, as in a segment.
+struct SharedMutex {
+  SharedMutex() {
+    void* p = ::mmap(nullptr, sizeof(shm::detail::RobustMutexStorage), PROT_READ | PROT_WRITE,
+                     MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    BOOST_REQUIRE(p != MAP_FAILED);
+    m = static_cast<shm::detail::RobustMutexStorage*>(p);
+    shm::detail::robust_mutex_init(*m);
+  }
+  ~SharedMutex() { ::munmap(m, sizeof *m); }
+  shm::detail::RobustMutexStorage* m;
+};
+
+}  // namespace
+
+// The robust futex protocol's lost wake-up, forced: W1 and W2 wait for a
+// shard lock; the holder unlocks (waking the first waiter, W1), takes the
+// lock again before W1 can run (a newcomer's fast path: no waiters bit),
+// and W1 is killed before it takes the lock. Nobody is left to wake W2,
+// asleep on a lock that is free once the holder lets go: with a plain
+// pthread_mutex_lock it sleeps until someone else contends, which on a
+// retired generation is never (the kill campaign saw a worker asleep 17 s
+// on a free shard lock). The lock's periodic re-check must get W2 the
+// lock. The holder runs at real-time priority on the CPU W1 is pinned to,
+// so W1 cannot run between the wake and the kill.
+BOOST_AUTO_TEST_CASE(a_woken_waiter_killed_before_it_takes_the_lock_strands_nobody) {
+  SharedMutex shared;
+  shm::detail::RobustMutexStorage& m = *shared.m;
+  FirstOnCpuZero cpu;  // the children inherit CPU 0
+  BOOST_REQUIRE(pthread_mutex_lock(&m.native) == 0);
+  auto waiter = [&m] {
+    return std::make_unique<ChildProcess>([&m] {
+      shm::detail::RobustLockGuard taken(m);
+      return 0;
+    });
+  };
+  std::unique_ptr<ChildProcess> w1 = waiter();
+  BOOST_REQUIRE(wait_until_in_futex(w1->pid(), 10s));
+  std::unique_ptr<ChildProcess> w2 = waiter();
+  BOOST_REQUIRE(wait_until_in_futex(w2->pid(), 10s));
+
+  cpu.realtime();
+  pthread_mutex_unlock(&m.native);  // wakes the first waiter, which cannot run yet
+  pthread_mutex_lock(&m.native);    // a newcomer takes it first: no waiters bit
+  w1->kill(SIGKILL);                // whichever was woken never takes it
+  cpu.normal();
+  BOOST_TEST(w1->wait() == 128 + SIGKILL);
+  pthread_mutex_unlock(&m.native);
+  // W2 asleep on a free lock: only its own re-check can get it the lock.
+  const int code = w2->wait_for(30s);
+  BOOST_TEST(code == 0, "the second waiter was left asleep on a free lock (lock word "
+                            << m.native.__data.__lock << ")");
 }
