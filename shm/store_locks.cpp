@@ -211,6 +211,7 @@ static LockToken wait_for_grant(Generation& s, std::string_view id, std::uint64_
       LockToken token{slot.token};
       free_waiter_slot(slot);
       run_test_hook(HookPoint::kWaiterGranted);
+      run_lock_probe(LockProbe::kGranted, id);
       s.remember_lock(id, token.value);
       // The hand-over may have asked for the lock back already (others
       // queued), before this process knew it held it: its watcher, if it
@@ -263,6 +264,7 @@ static LockToken acquire_in(Generation& s, std::string_view id, Clock::time_poin
     enqueue_waiter(s.lock_context(), r->lock, waiter);
     request_release(s.lock_context(), r->lock, now);
   }
+  run_lock_probe(LockProbe::kReleaseRequested, id);
   return wait_for_grant(s, id, hash_session_id(id), waiter, deadline);
 }
 
@@ -280,6 +282,7 @@ void Store::release(std::string_view id, LockToken token) {
     s.forget_lock(id, token.value);  // a lock lost or gone is no longer held either
     SessionRecord* r = live_record(locked, id);
     if (r->lock.token != token.value) throw stale(id, token);
+    run_lock_probe(LockProbe::kHandingOver, id);
     hand_over(s.lock_context(), r->lock, segment_ms());
   });
 }
@@ -414,6 +417,7 @@ static void watch_release_requests(Store::Impl* s) {
         break;  // the next turn follows the store
       }
       notified[id] = token;  // one call per grant, even if the callback throws
+      run_lock_probe(LockProbe::kReleaseRequestDelivered, id);
       if (callback) run_callback(*s, callback, id, LockToken{token});
     }
   }

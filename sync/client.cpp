@@ -2,6 +2,8 @@
 
 #include <iostream>
 
+#include "shm/detail/test_hooks.hpp"
+
 namespace shmsession::sync {
 
 namespace detail {
@@ -160,6 +162,7 @@ void Client::open_locked(detail::ClientState& state, std::chrono::milliseconds t
   for (int attempt = 1;; ++attempt) {
     try {
       take_lock(state, timeout);
+      shm::detail::run_lock_probe(shm::detail::LockProbe::kRefreshBegins, state.id());
       std::vector<std::string> dropped = state.refresh(store_, *state.token());
       if (!dropped.empty())
         report(state, std::move(dropped), Errc::StaleToken,
