@@ -83,13 +83,18 @@ void lock_headlines(const BenchReport& report, std::vector<HeadlineRow>& rows) {
   }
 }
 
+// Each of our rows beside the peer's row of the same process count and
+// routing; a setup of several processes names both in the measure.
 void cycle_headlines(const BenchReport& report, std::vector<HeadlineRow>& rows) {
-  const ThroughputRow* peer = nullptr;
-  for (const ThroughputRow& row : report.results)
-    if (row.system != kOurSystem) peer = &row;
   for (const ThroughputRow& row : report.results) {
     if (row.system != kOurSystem) continue;
-    rows.push_back({report.workload, row.operation, "cycles/s", kHigher, ops_per_s(&row),
+    const ThroughputRow* peer = nullptr;
+    for (const ThroughputRow& other : report.results)
+      if (other.system != kOurSystem && other.processes == row.processes && other.routing == row.routing)
+        peer = &other;
+    std::string measure = row.operation;
+    if (row.processes > 1) measure += ", " + std::to_string(row.processes) + " procs, " + row.routing;
+    rows.push_back({report.workload, measure, "cycles/s", kHigher, ops_per_s(&row),
                     peer != nullptr ? peer->system : std::string(kRedisSystem), ops_per_s(peer)});
   }
 }

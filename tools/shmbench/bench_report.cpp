@@ -27,7 +27,8 @@ std::string ratio_text(std::optional<double> ratio) {
 std::optional<double> throughput_ratio(const BenchReport& report, const ThroughputRow& peer) {
   if (peer.system == kOurSystem || !peer.measured || peer.ops_per_s <= 0) return std::nullopt;
   for (const auto& ours : report.results) {
-    if (ours.system != kOurSystem || ours.operation != peer.operation || ours.processes != peer.processes)
+    if (ours.system != kOurSystem || ours.operation != peer.operation || ours.processes != peer.processes ||
+        ours.routing != peer.routing)
       continue;
     if (!ours.measured) return std::nullopt;
     return ours.ops_per_s / peer.ops_per_s;
@@ -173,12 +174,14 @@ boost::json::object to_json(const BenchReport& report) {
   doc["parameters"] = report.parameters;
   boost::json::array results;
   for (const auto& row : report.results) {
-    results.push_back({{"operation", row.operation}, {"system", row.system}, {"processes", row.processes},
-                       {"ops", row.ops}, {"wall_s", number_or_null(row.measured, row.wall_s)},
-                       {"ops_per_s", number_or_null(row.measured, row.ops_per_s)},
-                       {"p50_us", number_or_null(row.measured, row.p50_us)},
-                       {"p99_us", number_or_null(row.measured, row.p99_us)},
-                       {"ours_per_peer", ratio_json(throughput_ratio(report, row))}});
+    boost::json::object line{{"operation", row.operation}, {"system", row.system}, {"processes", row.processes},
+                             {"ops", row.ops}, {"wall_s", number_or_null(row.measured, row.wall_s)},
+                             {"ops_per_s", number_or_null(row.measured, row.ops_per_s)},
+                             {"p50_us", number_or_null(row.measured, row.p50_us)},
+                             {"p99_us", number_or_null(row.measured, row.p99_us)},
+                             {"ours_per_peer", ratio_json(throughput_ratio(report, row))}};
+    if (!row.routing.empty()) line["routing"] = row.routing;
+    results.push_back(std::move(line));
   }
   doc["results"] = std::move(results);
   boost::json::array memory;

@@ -44,6 +44,7 @@ struct ThroughputRow {
   std::string operation;  // e.g. "commit", "read"
   std::string system;     // kOurSystem or the peer's name
   int processes = 1;
+  std::string routing;    // how requests reach the processes ("sticky", "random"); empty: not a routed workload
   bool measured = false;  // false: the peer was not available ("n/a")
   std::uint64_t ops = 0;
   double wall_s = 0;
@@ -79,6 +80,19 @@ struct DeltaRow {
   std::uint64_t graph_changes = 0;  // paths graph::diff reports
   std::string graph_first_path;     // e.g. "Modified history.orders[1850].total_cents"
   double graph_ms = 0;  // build_graph of the new value + graph::diff (the benchmark's graph is cached)
+};
+
+// One phase of the requests whose session another process held (the
+// `cycle` workload under random routing): where a moved session's time goes.
+struct HandOverPhaseRow {
+  std::string operation;  // the cycle row it belongs to
+  int processes = 0;
+  std::string phase;
+  bool measured = false;  // false: the library was built without SHMSESSION_TEST_HOOKS (no probes)
+  std::uint64_t samples = 0;
+  double mean_us = 0;  // means add up (medians do not): the phases' share of the whole
+  double p50_us = 0;
+  double p99_us = 0;
 };
 
 // What replicating commits costs one system: its commit rate alone and
@@ -170,6 +184,7 @@ struct BenchReport {
   std::vector<ThroughputRow> results;
   std::vector<MemoryRow> memory;
   std::vector<DeltaRow> deltas;  // printed by the delta workload's own layout
+  std::vector<HandOverPhaseRow> hand_over_phases;  // printed by the cycle workload's own layout
   std::vector<ReplicationRow> replication;  // printed by the replicate workload's own layout
   std::vector<ResidencyRow> residency;  // printed by the worker workload's own layout
   std::vector<WorkerRow> workers;       // likewise

@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <exception>
+#include <iterator>
 #include <iostream>
 #include <optional>
 #include <string>
@@ -71,7 +72,8 @@ constexpr const char* kFooter =
 
 constexpr const char* kAllDetails =
     "Runs every workload in turn (primary, lock, cycle, delta, replicate, worker) with the same\n"
-    "options, prints the machine once, then each workload's tables under a heading, then\n"
+    "options (cycle with 1 process, then 2 and 4 processes with random and sticky routing),\n"
+    "prints the machine once, then each workload's tables under a heading, then\n"
     "a summary: one line per headline figure, ours beside the peer's, and how many times\n"
     "better ours is (rates: ours/peer; times and bytes: peer/ours; below 1x the peer is\n"
     "better). --json: one document {machine, quick, workloads: {name: report}, summary,\n"
@@ -87,6 +89,16 @@ void add_run_options(CLI::App& command, RunOptions& options, bool& quiet) {
   command.add_option("--memcached", options.memcached_program, "the second peer's server program (primary)")
       ->capture_default_str();
   command.add_option("--seed", options.seed, "seed of the random session sequences")->capture_default_str();
+}
+
+// The cycle workload's --procs and --routing (its setup for `shmbench cycle`).
+void add_cycle_options(CLI::App& command, int& processes, std::string& routing) {
+  command.add_option("--procs", processes, "worker processes sharing the store (each its own redis connection)")
+      ->check(CLI::Range(1, shmsession::bench::kMaxCycleProcesses))
+      ->capture_default_str();
+  command.add_option("--routing", routing, "sticky: session k always to process k % procs; random: any process")
+      ->check(CLI::IsMember({"sticky", "random"}))
+      ->capture_default_str();
 }
 
 // Runs one workload; on failure prints "shmbench: <workload>: <why>" and
@@ -190,10 +202,13 @@ int main(int argc, char** argv) {
   app.require_subcommand(1, 1);
   RunOptions options;
   bool quiet = false;
+  int cycle_processes = 1;
+  std::string cycle_routing = "sticky";
   for (const Workload& workload : shmsession::bench::workloads()) {
     CLI::App* command = app.add_subcommand(std::string(workload.name), std::string(workload.summary));
     command->footer(std::string(workload.details));
     add_run_options(*command, options, quiet);
+    if (workload.name == "cycle") add_cycle_options(*command, cycle_processes, cycle_routing);
   }
   CLI::App* all = app.add_subcommand("all", "every workload in turn, then a one-table summary beside the peers");
   all->footer(kAllDetails);
@@ -204,7 +219,15 @@ int main(int argc, char** argv) {
   ::signal(SIGPIPE, SIG_IGN);  // a dead peer is an error reply, not a silent exit
   shmsession::bench::install_interrupt_cleanup();
   const std::string chosen = app.get_subcommands().front()->get_name();
-  if (chosen == "all") return run_all(options);
+  if (chosen == "all") {
+    options.cycle_setups.assign(std::begin(shmsession::bench::kAllCycleSetups),
+                                std::end(shmsession::bench::kAllCycleSetups));
+    return run_all(options);
+  }
+  // One process serves every session whichever the routing: one setup, sticky.
+  const auto routing = cycle_routing == "random" && cycle_processes > 1 ? shmsession::bench::Routing::Random
+                                                                        : shmsession::bench::Routing::Sticky;
+  options.cycle_setups = {{cycle_processes, routing}};
   for (const Workload& workload : shmsession::bench::workloads())
     if (workload.name == chosen) return run_workload(workload, options);
   return 1;

@@ -20,7 +20,7 @@ constexpr Workload kWorkloads[] = {
      kPrimaryDetails, &run_primary},
     {"lock", "session lock: uncontended cycle, 2-process handoff, 4 processes on 1 session",
      kLockDetails, &run_lock},
-    {"cycle", "request cycle: open with a held lock, read 3, edit 1, commit; beside redis lock+HMGET+HSET",
+    {"cycle", "request cycle: open, read 3, edit 1, commit, in N processes, sticky or random routing; beside redis",
      kCycleDetails, &run_cycle},
     {"delta", "replication bytes of one edit: our binary delta vs the whole attribute; diff MB/s",
      kDeltaDetails, &run_delta},
@@ -33,6 +33,8 @@ constexpr Workload kWorkloads[] = {
 }  // namespace
 
 std::span<const Workload> workloads() { return kWorkloads; }
+
+std::string_view routing_name(Routing routing) noexcept { return routing == Routing::Random ? "random" : "sticky"; }
 
 BenchReport start_report(std::string_view workload, const RunOptions& options) {
   BenchReport report;

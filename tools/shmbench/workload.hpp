@@ -16,12 +16,30 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "tools/shmbench/bench_report.hpp"
 #include "tools/shmbench/memcached_peer.hpp"
 #include "tools/shmbench/redis_peer.hpp"
 
 namespace shmsession::bench {
+
+// How the `cycle` workload's requests reach its worker processes: sticky,
+// session k always to process k % N (a balancer with session affinity);
+// random, each request to any process (SO_REUSEPORT, PHP-FPM). With one
+// process the two are the same.
+enum class Routing { Sticky, Random };
+std::string_view routing_name(Routing routing) noexcept;
+
+struct CycleSetup {
+  int processes = 1;
+  Routing routing = Routing::Sticky;
+};
+
+inline constexpr int kMaxCycleProcesses = 16;
+// What `shmbench all` measures of the cycle: 1 process, then 2 and 4 both ways.
+inline constexpr CycleSetup kAllCycleSetups[] = {
+    {1, Routing::Sticky}, {2, Routing::Random}, {2, Routing::Sticky}, {4, Routing::Random}, {4, Routing::Sticky}};
 
 struct RunOptions {
   bool quick = false;       // CI/smoke sizes: the whole run takes seconds
@@ -30,6 +48,9 @@ struct RunOptions {
   std::string redis_program = "redis-server";
   std::string memcached_program = "memcached";  // the second peer, where a workload fits it
   std::uint64_t seed = 20240601;  // of every random session sequence
+  // `cycle` only: the setups it measures, in order (`shmbench cycle`: the
+  // one of --procs and --routing; `shmbench all`: kAllCycleSetups).
+  std::vector<CycleSetup> cycle_setups{CycleSetup{}};
 };
 
 struct Workload {

@@ -2,17 +2,21 @@
 
 #include <hiredis/hiredis.h>
 
+#include <algorithm>
 #include <array>
 #include <chrono>
 #include <memory>
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "sync/attribute_codec.hpp"
 #include "sync/client.hpp"
 #include "tools/shmbench/cycle_report.hpp"
+#include "tools/shmbench/fork_shared.hpp"
+#include "tools/shmbench/hand_over_probe.hpp"
 #include "tools/shmbench/process_group.hpp"
 #include "tools/shmbench/redis_session_lock.hpp"
 #include "tools/shmbench/scratch_store.hpp"
@@ -37,35 +41,59 @@ struct CycleConfig {
   std::size_t recent_products = 30;
   std::uint64_t sequence_length = std::uint64_t{1} << 16;  // random positions, reused cyclically
   std::chrono::milliseconds loop_time{0};
-  std::chrono::milliseconds warmup_time{0};  // untimed, after one pass over every session
+  std::chrono::milliseconds warmup_time{0};  // untimed, after one pass over the worker's own sessions
   std::uint64_t seed = 0;
+  int processes = 1;
+  Routing routing = Routing::Sticky;
 };
 
-CycleConfig cycle_config(const RunOptions& options) {
+CycleConfig cycle_config(const RunOptions& options, const CycleSetup& setup) {
   CycleConfig config;
   config.loop_time = std::chrono::milliseconds{options.quick ? 400 : 3000};
   config.warmup_time = config.loop_time / 10;
   config.seed = options.seed;
+  config.processes = setup.processes;
+  config.routing = setup.processes > 1 ? setup.routing : Routing::Sticky;  // one process: the same
   return config;
 }
 
-// The sessions and the order requests visit them in: from the seed only,
-// so both sides see the same sequence.
+// The sessions and the order one worker's requests visit them in: from the
+// seed and the worker's index only, so both sides see the same sequences.
+// Worker w owns (fills, and first visits) the sessions s with s % N == w;
+// sticky routing draws its requests from those, random routing from all.
 struct CycleInputs {
-  std::vector<std::string> ids;
+  std::vector<std::string> ids;  // of every session
+  std::vector<std::uint32_t> owned;
   std::vector<std::uint32_t> order;
 
   std::uint32_t index_at(std::uint64_t k) const { return order[k % order.size()]; }
 };
 
-CycleInputs make_inputs(const CycleConfig& config) {
+CycleInputs make_inputs(const CycleConfig& config, int worker) {
   CycleInputs inputs;
-  for (std::uint64_t s = 0; s < config.sessions; ++s) inputs.ids.push_back(session_id(s));
-  SplitMix64 random(config.seed);
+  for (std::uint64_t s = 0; s < config.sessions; ++s) {
+    inputs.ids.push_back(session_id(s));
+    if (s % static_cast<std::uint64_t>(config.processes) == static_cast<std::uint64_t>(worker))
+      inputs.owned.push_back(static_cast<std::uint32_t>(s));
+  }
+  // Worker 0 keeps the seed itself: one process visits what it always did.
+  SplitMix64 random(config.seed + static_cast<std::uint64_t>(worker) * 0x632be59bd9b4e019ull);
   inputs.order.reserve(config.sequence_length);
-  for (std::uint64_t k = 0; k < config.sequence_length; ++k)
-    inputs.order.push_back(static_cast<std::uint32_t>(random.below(config.sessions)));
+  for (std::uint64_t k = 0; k < config.sequence_length; ++k) {
+    inputs.order.push_back(config.routing == Routing::Random
+                               ? static_cast<std::uint32_t>(random.below(config.sessions))
+                               : inputs.owned[random.below(inputs.owned.size())]);
+  }
   return inputs;
+}
+
+// Where the workers of one loop meet once each has filled its own sessions.
+using FillLine = ForkShared<std::atomic<int>>;
+
+void wait_for_fills(std::atomic<int>& filled, int processes) {
+  filled.fetch_add(1, std::memory_order_acq_rel);
+  while (filled.load(std::memory_order_acquire) < processes)
+    std::this_thread::sleep_for(std::chrono::microseconds{100});
 }
 
 // The initial values of session `s`, the same on both sides.
@@ -88,23 +116,26 @@ void check_page(std::uint64_t figures, const std::string& id) {
   if (figures == 0) throw std::runtime_error("the request of " + id + " read empty attributes");
 }
 
-// Runs cycle(session index, k) once per session in index order (so every
-// copy is current and every lock held), then along the random sequence:
-// untimed for the warm-up time, then measured for the loop time.
-template <class Cycle>
-void warm_then_measure(WorkerContext& ctx, const CycleConfig& config, const CycleInputs& inputs, Cycle&& cycle) {
+// Runs cycle(session index, k) once per owned session in index order (so
+// every copy is current and every lock held), then along the random
+// sequence: untimed for the warm-up time, then (after `measuring`)
+// measured for the loop time.
+template <class Cycle, class Measuring>
+void warm_then_measure(WorkerContext& ctx, const CycleConfig& config, const CycleInputs& inputs, Cycle&& cycle,
+                       Measuring&& measuring) {
   std::uint64_t k = 0;
-  for (; k < inputs.ids.size(); ++k) cycle(static_cast<std::uint32_t>(k), k);
+  for (; k < inputs.owned.size(); ++k) cycle(inputs.owned[k], k);
   const std::uint64_t warmup_end = monotonic_ns() + static_cast<std::uint64_t>(
       std::chrono::nanoseconds(config.warmup_time).count());
   for (; monotonic_ns() < warmup_end; ++k) cycle(inputs.index_at(k), k);
+  measuring();
   ctx.measure_for(config.loop_time, [&](std::uint64_t i) { cycle(inputs.index_at(k + i), k + i); });
 }
 
 // --- shmsession -------------------------------------------------------------
 
 void fill_sessions(sync::Client& client, const CycleConfig& config, const CycleInputs& inputs) {
-  for (std::uint64_t s = 0; s < config.sessions; ++s) {
+  for (const std::uint32_t s : inputs.owned) {
     sync::SessionHandle session = client.open(inputs.ids[s]);
     session.put(kProfile, initial_profile(config, s));
     session.put(kRecent, initial_recent(config, s));
@@ -113,34 +144,80 @@ void fill_sessions(sync::Client& client, const CycleConfig& config, const CycleI
   }
 }
 
-void our_cycle(sync::Client& client, const std::string& id, std::uint64_t k) {
-  sync::SessionHandle session = client.open(id);
+// `probe` (random routing only): stamps the request's steps for the
+// hand-over breakdown.
+void our_cycle(sync::Client& client, const std::string& id, std::uint64_t k, HandOverProbe* probe) {
+  if (probe != nullptr) probe->request_begins();
   {
-    const sync::ReadHandle<Cart> cart = session.get<Cart>(kCart);
-    const sync::ReadHandle<Profile> profile = session.get<Profile>(kProfile);
-    const sync::ReadHandle<RecentProducts> recent = session.get<RecentProducts>(kRecent);
-    check_page(page_figures(*profile, *recent, *cart), id);
+    sync::SessionHandle session = client.open(id);
+    if (probe != nullptr) probe->opened();
+    {
+      const sync::ReadHandle<Cart> cart = session.get<Cart>(kCart);
+      const sync::ReadHandle<Profile> profile = session.get<Profile>(kProfile);
+      const sync::ReadHandle<RecentProducts> recent = session.get<RecentProducts>(kRecent);
+      check_page(page_figures(*profile, *recent, *cart), id);
+    }
+    change_one_quantity(*session.edit<Cart>(kCart), k);
+    if (probe != nullptr) probe->commit_begins();
+    const sync::CommitOutcome outcome = session.commit();
+    if (probe != nullptr) probe->committed();
+    if (outcome.written.size() != 1 || outcome.written.front() != kCart)
+      throw std::runtime_error("the commit of " + id + " did not write exactly the cart");
   }
-  change_one_quantity(*session.edit<Cart>(kCart), k);
-  const sync::CommitOutcome outcome = session.commit();
-  if (outcome.written.size() != 1 || outcome.written.front() != kCart)
-    throw std::runtime_error("the commit of " + id + " did not write exactly the cart");
+  if (probe != nullptr) probe->request_ends();
 }
 
-ThroughputRow measure_ours(const CycleConfig& config, const RunOptions& options, sync::Comparison comparison) {
+std::string scratch_tag(const CycleConfig& config, bool graph) {
+  std::string tag = graph ? "cycle_graph" : "cycle_binary";
+  if (config.processes > 1)
+    tag += "_" + std::to_string(config.processes) + std::string(routing_name(config.routing));
+  return tag;
+}
+
+ThroughputRow routed_row(std::string operation, std::string_view system, const CycleConfig& config,
+                         const LoopResult& loop) {
+  ThroughputRow row = throughput_row(std::move(operation), system, loop);
+  if (config.processes > 1) row.routing = std::string(routing_name(config.routing));
+  return row;
+}
+
+// Our rows of one setup; under random routing with several processes also
+// the hand-over breakdown (into `phases`).
+ThroughputRow measure_ours(const CycleConfig& config, const RunOptions& options, sync::Comparison comparison,
+                           std::vector<HandOverPhaseRow>& phases) {
   const bool graph = comparison == sync::Comparison::ObjectGraph;
   const std::string operation(graph ? kCycleObjectGraph : kCycleBinary);
-  ScratchStore scratch(graph ? "cycle_graph" : "cycle_binary", kSegmentBytes);
-  progress(options, kName, "shmsession: " + operation);
-  const LoopResult loop = run_in_processes(1, [&](WorkerContext& ctx) {
+  ScratchStore scratch(scratch_tag(config, graph), kSegmentBytes);
+  const bool breakdown = config.routing == Routing::Random && config.processes > 1;
+  std::optional<HandOverProbe> probe;
+  if (breakdown) probe.emplace();
+  FillLine filled;
+  std::string what = "shmsession: " + operation;
+  if (config.processes > 1)
+    what += ", " + std::to_string(config.processes) + " processes, " + std::string(routing_name(config.routing));
+  progress(options, kName, what);
+  const LoopResult loop = run_in_processes(config.processes, [&](WorkerContext& ctx) {
     Store store = Store::attach(scratch.name());
     sync::Client client(store, sync::ClientOptions{.comparison = comparison});
-    const CycleInputs inputs = make_inputs(config);
+    const CycleInputs inputs = make_inputs(config, ctx.index());
     fill_sessions(client, config, inputs);
-    warm_then_measure(ctx, config, inputs,
-                      [&](std::uint32_t index, std::uint64_t k) { our_cycle(client, inputs.ids[index], k); });
+    wait_for_fills(*filled, config.processes);
+    HandOverProbe* stamps = nullptr;
+    if (probe && HandOverProbe::available()) {
+      probe->install(ctx.index());
+      stamps = &*probe;
+    }
+    warm_then_measure(
+        ctx, config, inputs,
+        [&](std::uint32_t index, std::uint64_t k) { our_cycle(client, inputs.ids[index], k, stamps); },
+        [&] {
+          if (stamps != nullptr) stamps->start_recording();
+        });
   }, kPhaseTimeout);
-  return throughput_row(operation, kOurSystem, loop);
+  if (probe) {
+    for (HandOverPhaseRow& row : probe->rows(operation, config.processes)) phases.push_back(std::move(row));
+  }
+  return routed_row(operation, kOurSystem, config, loop);
 }
 
 // --- Redis --------------------------------------------------------------------
@@ -156,7 +233,7 @@ std::shared_ptr<T> decoded(const redisReply* element) {
 }
 
 void load_sessions(RedisConnection& redis, const CycleConfig& config, const CycleInputs& inputs) {
-  for (std::uint64_t s = 0; s < config.sessions; ++s) {
+  for (const std::uint32_t s : inputs.owned) {
     const std::string profile = encoded(initial_profile(config, s));
     const std::string recent = encoded(initial_recent(config, s));
     const std::string cart = encoded(initial_cart(config, s));
@@ -200,27 +277,55 @@ class RedisCycle {
 };
 
 ThroughputRow measure_redis(const CycleConfig& config, const RunOptions& options, const RedisServer& server) {
-  progress(options, kName, "redis: lock + HMGET + HSET + unlock");
-  const LoopResult loop = run_in_processes(1, [&](WorkerContext& ctx) {
+  std::string what = "redis: lock + HMGET + HSET + unlock";
+  if (config.processes > 1)
+    what += ", " + std::to_string(config.processes) + " processes, " + std::string(routing_name(config.routing));
+  progress(options, kName, what);
+  {
     RedisConnection redis = RedisConnection::connect(server.port());
-    redis.command({"FLUSHALL"});
-    const CycleInputs inputs = make_inputs(config);
-    load_sessions(redis, config, inputs);
+    redis.command({"FLUSHALL"});  // before the workers load: nothing of an earlier setup stays
     RedisSessionLock::load_release_script(redis);
+  }
+  FillLine filled;
+  const LoopResult loop = run_in_processes(config.processes, [&](WorkerContext& ctx) {
+    RedisConnection redis = RedisConnection::connect(server.port());  // each process its own connection
+    const CycleInputs inputs = make_inputs(config, ctx.index());
+    load_sessions(redis, config, inputs);
+    wait_for_fills(*filled, config.processes);
     RedisCycle cycle(redis, inputs);
-    warm_then_measure(ctx, config, inputs,
-                      [&](std::uint32_t index, std::uint64_t k) { cycle.run(inputs.ids[index], index, k); });
+    warm_then_measure(
+        ctx, config, inputs, [&](std::uint32_t index, std::uint64_t k) { cycle.run(inputs.ids[index], index, k); },
+        [] {});
   }, kPhaseTimeout);
-  return throughput_row(std::string(kCycleRedis), kRedisSystem, loop);
+  return routed_row(std::string(kCycleRedis), kRedisSystem, config, loop);
 }
 
 // --- the report -----------------------------------------------------------------
 
-void describe(BenchReport& report, const CycleConfig& config) {
+bool only_one_process(const std::vector<CycleSetup>& setups) {
+  return setups.size() == 1 && setups.front().processes == 1;
+}
+
+// "1 process; 2 processes, random; ..."
+std::string setups_text(const std::vector<CycleSetup>& setups) {
+  std::string text;
+  for (const CycleSetup& setup : setups) {
+    if (!text.empty()) text += "; ";
+    text += std::to_string(setup.processes) + (setup.processes == 1 ? " process" : " processes");
+    if (setup.processes > 1) text += ", " + std::string(routing_name(setup.routing));
+  }
+  return text;
+}
+
+void describe(BenchReport& report, const CycleConfig& config, const std::vector<CycleSetup>& setups) {
+  const bool one = only_one_process(setups);
   report.description =
-      "one request's session cycle in one process: open (process lock held from the previous request), read "
+      std::string(one ? "one request's session cycle in one process: open (process lock held from the previous "
+                        "request), read "
+                      : "one request's session cycle in N processes sharing the store (sticky routing: session k "
+                        "always to process k % N; random: any process), each request: open, read ") +
       "profile + recent + cart, edit one line item's qty in cart, commit; redis: phpredis lock, HMGET of the 3, "
-      "decode, HSET cart, unlock";
+      "decode, HSET cart, unlock" + (one ? "" : " (each process its own connection, routed the same way)");
   const std::size_t profile = encoded(initial_profile(config, 0)).size();
   const std::size_t cart = encoded(initial_cart(config, 0)).size();
   const std::size_t recent = encoded(initial_recent(config, 0)).size();
@@ -232,19 +337,39 @@ void describe(BenchReport& report, const CycleConfig& config) {
                        {"loop_s", std::chrono::duration<double>(config.loop_time).count()},
                        {"warmup_s", std::chrono::duration<double>(config.warmup_time).count()},
                        {"seed", config.seed}};
+  if (!one) report.parameters["setups"] = setups_text(setups);
 }
 
-void add_notes(BenchReport& report) {
+void add_notes(BenchReport& report, const std::vector<CycleSetup>& setups) {
+  const bool random = std::any_of(setups.begin(), setups.end(), [](const CycleSetup& setup) {
+    return setup.processes > 1 && setup.routing == Routing::Random;
+  });
   report.notes.push_back(
+      std::string(only_one_process(setups) ? "" : "one process or sticky routing: ") +
       "shmsession's open() reuses the process lock this process still holds and refreshes nothing (the "
       "session version did not move): the steady state of a sticky process; a session last written by "
       "another process would first be copied in");
+  if (random) {
+    report.notes.push_back(
+        "random routing: a session's lock stays with the process that served it last (sticky lock), so about "
+        "(N-1)/N of the requests wait for a hand-over: release request to the holder's watcher, its flush and "
+        "release, the wake-up, the copy's refresh; the table after the cycle's gives each phase (probes "
+        "in the library, CLOCK_MONOTONIC; the whole request runs from open() to the handle's end, so it also "
+        "holds the reads, the edit and the lock request itself)");
+    if (!HandOverProbe::available())
+      report.notes.push_back(
+          "hand-over phases are n/a: the library was built without SHMSESSION_TEST_HOOKS (its lock probes)");
+  }
   report.notes.push_back(
       "both sides encode with sync/attribute_codec.hpp (Boost binary archive); redis decodes the 3 values on "
       "every request (as PHP unserializes $_SESSION), shmsession decodes only what the primary changed");
   report.notes.push_back(
       "redis lock: phpredis's recipe (SET NX PX 30000, EVALSHA compare-and-delete), uncontended: "
       "4 round trips per cycle on 127.0.0.1");
+  if (!only_one_process(setups))
+    report.notes.push_back(
+        "several processes: ops/s is the sum over them (first start to last end), p50/p99 over all their "
+        "requests; a redis lock found taken is retried after phpredis's 20 ms lock_wait_time");
 }
 
 }  // namespace
@@ -252,16 +377,28 @@ void add_notes(BenchReport& report) {
 BenchReport run_cycle(const RunOptions& options) {
   const auto started = std::chrono::steady_clock::now();
   BenchReport report = start_report(kName, options);
-  const CycleConfig config = cycle_config(options);
-  describe(report, config);
+  const std::vector<CycleSetup>& setups = options.cycle_setups;
+  for (const CycleSetup& setup : setups)
+    if (setup.processes < 1 || setup.processes > kMaxCycleProcesses)
+      throw Error(Errc::InvalidArgument, "cycle: processes must be 1.." + std::to_string(kMaxCycleProcesses));
+  describe(report, cycle_config(options, CycleSetup{}), setups);
   progress(options, kName, "starting the redis peer");
   std::optional<RedisServer> peer = start_redis_peer(options, report);
 
-  report.results.push_back(measure_ours(config, options, sync::Comparison::ObjectGraph));
-  report.results.push_back(measure_ours(config, options, sync::Comparison::Binary));
-  report.results.push_back(peer ? measure_redis(config, options, *peer)
-                                : unavailable_row(std::string(kCycleRedis), kRedisSystem, 1));
-  add_notes(report);
+  for (const CycleSetup& setup : setups) {
+    const CycleConfig config = cycle_config(options, setup);
+    report.results.push_back(
+        measure_ours(config, options, sync::Comparison::ObjectGraph, report.hand_over_phases));
+    report.results.push_back(measure_ours(config, options, sync::Comparison::Binary, report.hand_over_phases));
+    if (peer) {
+      report.results.push_back(measure_redis(config, options, *peer));
+    } else {
+      ThroughputRow row = unavailable_row(std::string(kCycleRedis), kRedisSystem, config.processes);
+      if (config.processes > 1) row.routing = std::string(routing_name(config.routing));
+      report.results.push_back(std::move(row));
+    }
+  }
+  add_notes(report, setups);
 
   if (peer) peer->stop();
   progress(options, kName, "done");

@@ -1,6 +1,9 @@
 // The `cycle` workload: one web request's whole session cycle, in one
-// process, against shmsession's client state (sync/client.hpp) and against
-// a Redis peer started by the same run:
+// process or in N processes sharing one store (RunOptions::cycle_setups:
+// sticky routing, session k always to process k % N, or random routing,
+// any request to any process), against shmsession's client state
+// (sync/client.hpp) and against a Redis peer started by the same run,
+// driven from as many processes routed the same way:
 //   shmsession  client.open(id) (the process lock is still held from this
 //               session's previous request, so open() reuses it and copies
 //               nothing unless the primary moved), get<T> of profile,
@@ -11,9 +14,11 @@
 //               attributes, decoding them, HSET of the re-encoded cart,
 //               compare-and-delete unlock
 // on a pool of sessions visited in a random order (the same on both sides).
+// Under random routing with several processes, HandOverProbe
+// (hand_over_probe.hpp) also tells where a moved session's time goes.
 //
-// Thread safety: run_cycle runs on one thread and forks one worker per
-// measured loop (the Client, with its watcher thread, lives in the worker).
+// Thread safety: run_cycle runs on one thread and forks N workers per
+// measured loop (each Client, with its watcher thread, lives in a worker).
 #pragma once
 
 #include <string_view>
@@ -23,11 +28,14 @@
 namespace shmsession::bench {
 
 inline constexpr std::string_view kCycleDetails =
-    "Measures one request's session cycle, one process, for shmsession's client state and\n"
-    "a Redis peer started by this run on 127.0.0.1:\n"
+    "Measures one request's session cycle for shmsession's client state and a Redis peer\n"
+    "started by this run on 127.0.0.1, in --procs worker processes (default 1) sharing one\n"
+    "store, each with its own Client (and its own Redis connection):\n"
     "  shmsession: client.open(id) with the process lock still held from the session's\n"
     "              previous request (sticky: reused, and the local copy refreshed only if\n"
-    "              the primary moved, which it did not: this process is its only writer);\n"
+    "              the primary moved, which it did not: this process is its only writer;\n"
+    "              under random routing the lock is mostly held by another process, which\n"
+    "              is asked to release it, and the copy is refreshed after the hand-over);\n"
     "              get<T> of profile, recent and cart; edit<Cart>: one line item's qty;\n"
     "              commit() writes cart only. Twice: object-graph comparison (default)\n"
     "              and binary comparison (ClientOptions::comparison = Binary).\n"
@@ -38,9 +46,21 @@ inline constexpr std::string_view kCycleDetails =
     "(Boost binary archive behind a 12-byte type prefix). Session: profile (Profile,\n"
     "~200 B), cart (Cart, 20 line items, ~1.2 KiB), recent (RecentProducts, 30 ids).\n"
     "1,000 sessions visited in a random order from --seed, the same on both sides.\n"
-    "Each loop runs 3 s (--quick: 0.4 s) after one untimed pass over every session and\n"
-    "an untimed warm-up of a tenth of that. ops/s = request cycles per second;\n"
-    "p50/p99 of one cycle. ours/redis: ops/s ratio (>1: shmsession faster).";
+    "--routing sticky (default): session k is always served by process k % procs (each\n"
+    "process visits only its own sessions); random: every request goes to any process\n"
+    "(each draws its own random sessions from the whole pool, as SO_REUSEPORT or PHP-FPM\n"
+    "workers do), so about (procs-1)/procs of our requests wait for another process to\n"
+    "hand the session's lock over. With one process the two are the same.\n"
+    "Each process fills its own sessions (k % procs), then every loop runs 3 s (--quick:\n"
+    "0.4 s) after one untimed pass over them and an untimed warm-up of a tenth of that.\n"
+    "ops/s = request cycles per second over all processes; p50/p99 of one cycle over all\n"
+    "requests. ours/redis: ops/s ratio (>1: shmsession faster). With several processes\n"
+    "and random routing a second table breaks a moved session's request down (samples,\n"
+    "mean, p50, p99 in us): release request delivery (requester asks -> holder's watcher\n"
+    "runs), holder flush (-> the lock handed over), hand-over wake (-> waiter running),\n"
+    "waiter bookkeeping, refresh of the copy, commit; from lock probes compiled into the\n"
+    "library with SHMSESSION_TEST_HOOKS (on in builds with tests), else n/a.\n"
+    "`shmbench all` runs 1 process, then 2 and 4 processes random and sticky.";
 
 // Throws shmsession::Error or std::runtime_error if a phase fails; every
 // segment and peer process it started is gone when it returns or throws.
