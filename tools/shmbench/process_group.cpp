@@ -153,6 +153,8 @@ LoopResult merge_samples(const SharedSlots& slots) {
   for (int i = 0; i < slots.count(); ++i) {
     const WorkerSample& sample = slots.sample(i);
     result.ops += sample.ops;
+    result.worker_ops_min = i == 0 ? sample.ops : std::min(result.worker_ops_min, sample.ops);
+    result.worker_ops_max = std::max(result.worker_ops_max, sample.ops);
     result.latency.merge(sample.latency);
     first_start = std::min(first_start, sample.start_ns);
     last_end = std::max(last_end, sample.end_ns);

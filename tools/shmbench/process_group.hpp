@@ -48,6 +48,8 @@ struct WorkerSample {
 struct LoopResult {
   int processes = 0;
   std::uint64_t ops = 0;
+  std::uint64_t worker_ops_min = 0;  // the fewest and most ops one worker did:
+  std::uint64_t worker_ops_max = 0;  // how evenly the workers shared the loop
   double wall_s = 0;  // first start to last end
   LatencyHistogram latency;
 

@@ -22,6 +22,7 @@
 #include "tools/shmbench/scratch_store.hpp"
 #include "tools/shmbench/session_objects.hpp"
 #include "tools/shmbench/session_shape.hpp"
+#include "tools/shmbench/text_table.hpp"
 
 namespace shmsession::bench {
 
@@ -181,10 +182,23 @@ ThroughputRow routed_row(std::string operation, std::string_view system, const C
   return row;
 }
 
+// "4 processes, random, object-graph comparison: 75% of 23778 requests
+// moved ...": how many requests waited for a hand-over, and how evenly the
+// processes shared the requests (a process whose requests keep waiting
+// serves fewer, so fewer sessions move away from the others).
+std::string moved_note(const CycleConfig& config, const std::string& operation, const LoopResult& loop,
+                       const std::vector<HandOverPhaseRow>& rows) {
+  const std::uint64_t moved = rows.empty() ? 0 : rows.front().samples;  // the whole-request phase
+  const double share = loop.ops > 0 ? 100.0 * static_cast<double>(moved) / static_cast<double>(loop.ops) : 0.0;
+  return std::to_string(config.processes) + " processes, random, " + operation + ": " + fixed(share, 0) + "% of " +
+         std::to_string(loop.ops) + " measured requests waited for a hand-over; requests per process " +
+         std::to_string(loop.worker_ops_min) + ".." + std::to_string(loop.worker_ops_max);
+}
+
 // Our rows of one setup; under random routing with several processes also
-// the hand-over breakdown (into `phases`).
+// the hand-over breakdown (into `phases`) and a note of how many moved.
 ThroughputRow measure_ours(const CycleConfig& config, const RunOptions& options, sync::Comparison comparison,
-                           std::vector<HandOverPhaseRow>& phases) {
+                           std::vector<HandOverPhaseRow>& phases, std::vector<std::string>& notes) {
   const bool graph = comparison == sync::Comparison::ObjectGraph;
   const std::string operation(graph ? kCycleObjectGraph : kCycleBinary);
   ScratchStore scratch(scratch_tag(config, graph), kSegmentBytes);
@@ -215,7 +229,9 @@ ThroughputRow measure_ours(const CycleConfig& config, const RunOptions& options,
         });
   }, kPhaseTimeout);
   if (probe) {
-    for (HandOverPhaseRow& row : probe->rows(operation, config.processes)) phases.push_back(std::move(row));
+    std::vector<HandOverPhaseRow> rows = probe->rows(operation, config.processes);
+    if (HandOverProbe::available()) notes.push_back(moved_note(config, operation, loop, rows));
+    for (HandOverPhaseRow& row : rows) phases.push_back(std::move(row));
   }
   return routed_row(operation, kOurSystem, config, loop);
 }
@@ -385,11 +401,13 @@ BenchReport run_cycle(const RunOptions& options) {
   progress(options, kName, "starting the redis peer");
   std::optional<RedisServer> peer = start_redis_peer(options, report);
 
+  std::vector<std::string> moved_notes;
   for (const CycleSetup& setup : setups) {
     const CycleConfig config = cycle_config(options, setup);
     report.results.push_back(
-        measure_ours(config, options, sync::Comparison::ObjectGraph, report.hand_over_phases));
-    report.results.push_back(measure_ours(config, options, sync::Comparison::Binary, report.hand_over_phases));
+        measure_ours(config, options, sync::Comparison::ObjectGraph, report.hand_over_phases, moved_notes));
+    report.results.push_back(
+        measure_ours(config, options, sync::Comparison::Binary, report.hand_over_phases, moved_notes));
     if (peer) {
       report.results.push_back(measure_redis(config, options, *peer));
     } else {
@@ -399,6 +417,7 @@ BenchReport run_cycle(const RunOptions& options) {
     }
   }
   add_notes(report, setups);
+  report.notes.insert(report.notes.end(), moved_notes.begin(), moved_notes.end());
 
   if (peer) peer->stop();
   progress(options, kName, "done");
