@@ -256,7 +256,11 @@ BOOST_AUTO_TEST_CASE(standby_converges_across_a_veth_link_and_after_a_cut,
     const AgentStatus before = published_status(primary);
     BOOST_TEST(before.alive);
     BOOST_TEST(before.backup == b.address + ":" + std::to_string(kPort));
-    BOOST_TEST(before.full_resyncs == 1u);
+    // The first sync is a full one. Under load it may start over: the
+    // short acknowledgement deadline this test sets can expire while the
+    // backup applies the snapshot, and the agent then reconnects and sends
+    // it again (what that deadline is for). The cut below must not need one.
+    BOOST_TEST(before.full_resyncs >= 1u);
     // The stream crossed the veth: A's loopback has no daemon, and the
     // daemon listens on B's veth address only.
     BOOST_TEST(connect_from(a.netns, "127.0.0.1", kPort) == ECONNREFUSED);

@@ -22,6 +22,7 @@
 #include "sync/backup/backup_server.hpp"
 #include "sync/wire/key.hpp"
 #include "test/support/test_support.hpp"
+#include "tools/common/loopback_port.hpp"
 
 namespace shmsession::test {
 
@@ -31,12 +32,9 @@ inline sync::wire::Key replication_key(std::uint8_t fill = 0x42) {
   return sync::wire::Key(bytes);
 }
 
-// A port nobody listens on right now (bind to 0, read it, close).
-inline std::uint16_t free_port() {
-  boost::asio::io_context io;
-  boost::asio::ip::tcp::acceptor acceptor(io, {boost::asio::ip::make_address("127.0.0.1"), 0});
-  return acceptor.local_endpoint().port();
-}
+// A loopback port nobody listens on right now, out of the range the
+// kernel gives connect()s (tools/common/loopback_port.hpp says why).
+inline std::uint16_t free_port() { return tools::free_loopback_port(); }
 
 inline Store make_store(const std::string& name, std::uint32_t log_capacity = 1 << 16,
                         std::uint64_t size = std::uint64_t{64} << 20) {

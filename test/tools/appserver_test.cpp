@@ -87,21 +87,11 @@ class HttpConnection {
   beast::flat_buffer buffer_;
 };
 
-bool port_is_free(std::uint16_t port) {
-  try {
-    asio::io_context io;
-    tcp::acceptor a(io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), port));
-    return true;
-  } catch (const std::exception&) {
-    return false;
-  }
-}
-
 // Two consecutive free ports (for --worker-ports BASE with 2 workers).
 std::uint16_t free_port_pair() {
   for (int attempt = 0; attempt < 50; ++attempt) {
     const std::uint16_t base = free_port();
-    if (base < 65535 && port_is_free(static_cast<std::uint16_t>(base + 1))) return base;
+    if (base < 65535 && tools::loopback_port_is_free(static_cast<std::uint16_t>(base + 1))) return base;
   }
   BOOST_FAIL("no two consecutive free ports");
   return 0;

@@ -14,6 +14,7 @@
 #include <stdexcept>
 #include <thread>
 
+#include "tools/common/loopback_port.hpp"
 #include "tools/shmbench/interrupt_cleanup.hpp"
 
 extern char** environ;
@@ -24,20 +25,7 @@ namespace {
 constexpr auto kStopGrace = std::chrono::seconds{3};
 }  // namespace
 
-int pick_free_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) throw std::runtime_error(std::string("socket: ") + std::strerror(errno));
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t length = sizeof address;
-  const bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0 &&
-                  ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) == 0;
-  const int saved = errno;
-  ::close(fd);
-  if (!ok) throw std::runtime_error(std::string("finding a free port: ") + std::strerror(saved));
-  return ntohs(address.sin_port);
-}
+int pick_free_port() { return tools::free_loopback_port(); }
 
 pid_t spawn_quietly(std::vector<std::string> args) {
   std::vector<char*> argv;

@@ -17,8 +17,9 @@
 
 namespace shmsession::bench {
 
-// A port that was free a moment ago (bind port 0 on loopback, read, close).
-// Throws std::runtime_error if no socket can be bound.
+// A loopback port that was free a moment ago, below the ephemeral range so
+// no connect() takes it before the peer binds it (tools/common/loopback_port.hpp).
+// Throws std::runtime_error if none is free.
 int pick_free_port();
 
 // Spawns argv[0] (looked up in PATH) with stdin/stdout/stderr on /dev/null:
