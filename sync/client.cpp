@@ -260,8 +260,10 @@ void Client::end_request(detail::ClientState& state) {
   if (left == 0) account(state);
   if (left > 0) return;
   // The end of the last request is the safe point. Ask the store as well as
-  // the watcher's flag: the watcher thread may not have run yet.
-  if (!state.release_requested) {
+  // the watcher's flag: the watcher thread may not have run yet. The
+  // per-request policy releases without being asked.
+  const bool per_request = options_.lock_policy == LockPolicy::PerRequest;
+  if (!per_request && !state.release_requested) {
     std::optional<LockToken> token = state.token();
     try {
       if (!token || !store_.release_requested(state.id(), *token)) return;
@@ -271,7 +273,8 @@ void Client::end_request(detail::ClientState& state) {
     state.release_requested = true;
   }
   std::lock_guard<std::mutex> open_guard(state.open_mutex);
-  if (state.active_requests == 0 && state.release_requested) flush_and_release(state, Flush::Release);
+  if (state.active_requests == 0 && (state.release_requested || (per_request && state.token())))
+    flush_and_release(state, Flush::Release);
 }
 
 void Client::account(detail::ClientState& state) {

@@ -20,6 +20,11 @@
 // holder commits pending edits and releases at its next safe point: at once
 // if no request of this process has the session open, else when the last
 // SessionHandle of it is destroyed. release() gives a lock up early.
+// With LockPolicy::PerRequest the holder does that at the end of every
+// request instead (the last SessionHandle of the session destroyed): no
+// other process ever has to ask, which suits any-worker-serves-any-request
+// routing (PHP-FPM, SO_REUSEPORT); the copy is kept, so the next open()
+// takes the free lock and copies only if the session moved meanwhile.
 //
 // Bounded client state: a Client keeps at most `max_sessions` sessions (a
 // copy and a sticky process lock each) and about `max_bytes` of copies;
@@ -106,8 +111,15 @@ struct UnflushedEdits {
   bool dropped = false;
 };
 
+// When a Client gives a session's process lock up (see Client).
+enum class LockPolicy {
+  Sticky,      // keep it until another process asks for it
+  PerRequest,  // release it at the end of every request
+};
+
 struct ClientOptions {
   Comparison comparison = Comparison::ObjectGraph;
+  LockPolicy lock_policy = LockPolicy::Sticky;
   std::chrono::milliseconds lock_timeout{5000};
   bool create_missing_sessions = true;  // open() of an absent session creates it
   // Bounds of the client state (see Client). A worker serving many

@@ -92,12 +92,17 @@ void add_run_options(CLI::App& command, RunOptions& options, bool& quiet) {
 }
 
 // The cycle workload's --procs and --routing (its setup for `shmbench cycle`).
-void add_cycle_options(CLI::App& command, int& processes, std::string& routing) {
+void add_cycle_options(CLI::App& command, int& processes, std::string& routing, std::string& lock_policy) {
   command.add_option("--procs", processes, "worker processes sharing the store (each its own redis connection)")
       ->check(CLI::Range(1, shmsession::bench::kMaxCycleProcesses))
       ->capture_default_str();
   command.add_option("--routing", routing, "sticky: session k always to process k % procs; random: any process")
       ->check(CLI::IsMember({"sticky", "random"}))
+      ->capture_default_str();
+  command.add_option("--lock-policy", lock_policy,
+                     "sticky: keep a session's lock until another process asks; per-request: release it at the "
+                     "end of every request")
+      ->check(CLI::IsMember({"sticky", "per-request"}))
       ->capture_default_str();
 }
 
@@ -204,11 +209,12 @@ int main(int argc, char** argv) {
   bool quiet = false;
   int cycle_processes = 1;
   std::string cycle_routing = "sticky";
+  std::string cycle_lock_policy = "sticky";
   for (const Workload& workload : shmsession::bench::workloads()) {
     CLI::App* command = app.add_subcommand(std::string(workload.name), std::string(workload.summary));
     command->footer(std::string(workload.details));
     add_run_options(*command, options, quiet);
-    if (workload.name == "cycle") add_cycle_options(*command, cycle_processes, cycle_routing);
+    if (workload.name == "cycle") add_cycle_options(*command, cycle_processes, cycle_routing, cycle_lock_policy);
   }
   CLI::App* all = app.add_subcommand("all", "every workload in turn, then a one-table summary beside the peers");
   all->footer(kAllDetails);
@@ -228,6 +234,7 @@ int main(int argc, char** argv) {
   const auto routing = cycle_routing == "random" && cycle_processes > 1 ? shmsession::bench::Routing::Random
                                                                         : shmsession::bench::Routing::Sticky;
   options.cycle_setups = {{cycle_processes, routing}};
+  options.cycle_per_request = cycle_lock_policy == "per-request";
   for (const Workload& workload : shmsession::bench::workloads())
     if (workload.name == chosen) return run_workload(workload, options);
   return 1;

@@ -51,6 +51,10 @@ struct RunOptions {
   // `cycle` only: the setups it measures, in order (`shmbench cycle`: the
   // one of --procs and --routing; `shmbench all`: kAllCycleSetups).
   std::vector<CycleSetup> cycle_setups{CycleSetup{}};
+  // `cycle` only: the Client's lock policy (--lock-policy): false keeps the
+  // lock until another process asks (sticky), true releases it at the end
+  // of every request (sync::LockPolicy::PerRequest).
+  bool cycle_per_request = false;
 };
 
 struct Workload {

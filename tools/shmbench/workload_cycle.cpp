@@ -46,6 +46,7 @@ struct CycleConfig {
   std::uint64_t seed = 0;
   int processes = 1;
   Routing routing = Routing::Sticky;
+  bool per_request = false;  // the Client's lock policy (RunOptions::cycle_per_request)
 };
 
 CycleConfig cycle_config(const RunOptions& options, const CycleSetup& setup) {
@@ -55,6 +56,7 @@ CycleConfig cycle_config(const RunOptions& options, const CycleSetup& setup) {
   config.seed = options.seed;
   config.processes = setup.processes;
   config.routing = setup.processes > 1 ? setup.routing : Routing::Sticky;  // one process: the same
+  config.per_request = options.cycle_per_request;
   return config;
 }
 
@@ -209,10 +211,17 @@ ThroughputRow measure_ours(const CycleConfig& config, const RunOptions& options,
   std::string what = "shmsession: " + operation;
   if (config.processes > 1)
     what += ", " + std::to_string(config.processes) + " processes, " + std::string(routing_name(config.routing));
+  if (config.per_request) {
+    what += ", per-request locks";
+    notes.push_back(operation + ": lock policy per-request (each request ends by releasing the session's lock; "
+                                "the next open takes it free and copies only if the session moved)");
+  }
   progress(options, kName, what);
   const LoopResult loop = run_in_processes(config.processes, [&](WorkerContext& ctx) {
     Store store = Store::attach(scratch.name());
-    sync::Client client(store, sync::ClientOptions{.comparison = comparison});
+    sync::Client client(store, sync::ClientOptions{.comparison = comparison,
+                                                   .lock_policy = config.per_request ? sync::LockPolicy::PerRequest
+                                                                                     : sync::LockPolicy::Sticky});
     const CycleInputs inputs = make_inputs(config, ctx.index());
     fill_sessions(client, config, inputs);
     wait_for_fills(*filled, config.processes);
