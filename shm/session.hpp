@@ -51,6 +51,15 @@ struct Attribute {
   std::string value;
   std::uint64_t version = 0;  // session version of the commit that wrote it
   std::uint32_t flags = 0;
+  // Store::read_moved only: the value was not copied (empty), because the
+  // caller's copy holds this version already.
+  bool value_omitted = false;
+};
+
+// An attribute version a caller's copy holds (Store::read_moved).
+struct KnownAttribute {
+  std::string_view name;
+  std::uint64_t version = 0;
 };
 
 // A consistent copy of one session version (or of a subset of its

@@ -176,17 +176,41 @@ bool Store::create_session(std::string_view id, std::optional<std::uint32_t> idl
   return impl_->run([&](Generation& s) { return create_session_in(s, id, idle_timeout_s); });
 }
 
-// Copies a session out under its shard lock; `touch` refreshes its last access.
+// What a caller's copy holds already (Store::read_moved).
+struct CopyHeld {
+  SessionVersion seen;
+  std::span<const KnownAttribute> known;
+};
+
+// Copies a session out under its shard lock; `touch` refreshes its last
+// access. With `held`: nothing if the session is still at held->seen, and
+// only the values the copy lacks.
 static bool copy_session(Generation& s, std::string_view id, std::span<const std::string_view> names,
-                         bool touch, std::optional<LockToken> token, SessionSnapshot& out) {
+                         bool touch, std::optional<LockToken> token, SessionSnapshot& out,
+                         const CopyHeld* held = nullptr) {
   std::uint64_t now = segment_ms();
   LockedSession locked(s, id, now);
   SessionRecord* r = locked.record();
   if (r == nullptr) return false;
   check_token(r, token, id);
-  if (touch) r->last_access_unix_ms.store(now, std::memory_order_relaxed);
   const BlobHeader* b = r->blob.get();
-  copy_attributes(b, s.bounds, id, names, out.attributes);  // verifies b first
+  if (held != nullptr) {
+    if (b != nullptr && !s.bounds.holds(b))
+      throw Error(Errc::Corrupt, "session '" + std::string(id) +
+                                     "' is damaged in the segment (its blob link leaves the segment); "
+                                     "run 'shmctl check'");
+    if (SessionVersion{version_of(r), r->incarnation} == held->seen) {
+      out.id.assign(id);
+      out.version = held->seen.version;
+      out.incarnation = held->seen.incarnation;
+      out.attributes.clear();
+      return true;
+    }
+  }
+  if (touch) r->last_access_unix_ms.store(now, std::memory_order_relaxed);
+  const bool same_incarnation = held != nullptr && held->seen.incarnation == r->incarnation;
+  copy_attributes(b, s.bounds, id, names, out.attributes,
+                  same_incarnation ? held->known : std::span<const KnownAttribute>());  // verifies b first
   out.id.assign(id);
   out.version = b ? b->version : 0;
   out.incarnation = r->incarnation;
@@ -452,6 +476,12 @@ std::optional<SessionSnapshot> Store::read(std::string_view id, LockToken token,
 bool Store::read_into(std::string_view id, LockToken token, std::span<const std::string_view> names,
                       SessionSnapshot& out) {
   return impl_->run([&](Generation& g) { return copy_session(g, id, names, true, token, out); });
+}
+
+bool Store::read_moved(std::string_view id, LockToken token, SessionVersion seen, std::span<const KnownAttribute> known,
+                       SessionSnapshot& out) {
+  const CopyHeld held{seen, known};
+  return impl_->run([&](Generation& g) { return copy_session(g, id, {}, true, token, out, &held); });
 }
 
 bool Store::remove_session(std::string_view id) {

@@ -160,23 +160,32 @@ const AttributeEntry* find_entry(const BlobHeader* b, std::string_view name) noe
 }
 
 void copy_attributes(const BlobHeader* b, const SegmentBounds& bounds, std::string_view id,
-                     std::span<const std::string_view> names, std::vector<Attribute>& out) {
+                     std::span<const std::string_view> names, std::vector<Attribute>& out,
+                     std::span<const KnownAttribute> known) {
   if (b != nullptr && !blob_fits(b, bounds))
     throw Error(Errc::Corrupt, "session '" + std::string(id) +
                                    "' is damaged in the segment (its attribute table fails its bounds); "
                                    "run 'shmctl check'");
   std::size_t n = 0;
+  auto held = [&](std::string_view name, std::uint64_t version) {
+    auto it = std::lower_bound(known.begin(), known.end(), name,
+                               [](const KnownAttribute& k, std::string_view n) { return k.name < n; });
+    return it != known.end() && it->name == name && it->version == version;
+  };
   auto emit = [&](const AttributeEntry& e) {
-    const std::string_view value = entry_value(b, e);
-    if (value_checksum(value) != e.checksum)
-      throw Error(Errc::Corrupt, "attribute '" + std::string(entry_name(b, e)) + "' of session '" + std::string(id) +
+    const std::string_view name = entry_name(b, e);
+    const bool omit = !known.empty() && held(name, e.version);
+    const std::string_view value = omit ? std::string_view() : entry_value(b, e);
+    if (!omit && value_checksum(value) != e.checksum)
+      throw Error(Errc::Corrupt, "attribute '" + std::string(name) + "' of session '" + std::string(id) +
                                      "' fails its checksum (the segment is damaged); run 'shmctl check'");
     if (n == out.size()) out.emplace_back();
     Attribute& a = out[n++];
-    a.name.assign(entry_name(b, e));
+    a.name.assign(name);
     a.value.assign(value);
     a.version = e.version;
     a.flags = e.flags;
+    a.value_omitted = omit;
   };
   if (b != nullptr) {
     if (names.empty()) {

@@ -79,8 +79,13 @@ const AttributeEntry* find_entry(const BlobHeader* b, std::string_view name) noe
 // measures it).
 // Throws: Error(Corrupt) naming the session (and the attribute whose value
 // fails its checksum); `out` is then unspecified.
+// Copies the attributes `names` (all if empty) out of `b` into `out`,
+// verifying the blob and each copied value's checksum. An attribute that
+// `known` (sorted by name) holds at its version is listed without its value
+// (value_omitted). Throws: Corrupt.
 void copy_attributes(const BlobHeader* b, const SegmentBounds& bounds, std::string_view id,
-                     std::span<const std::string_view> names, std::vector<Attribute>& out);
+                     std::span<const std::string_view> names, std::vector<Attribute>& out,
+                     std::span<const KnownAttribute> known = {});
 
 std::uint64_t value_checksum(std::string_view value) noexcept;
 

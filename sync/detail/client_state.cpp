@@ -78,24 +78,34 @@ std::size_t ClientState::footprint() const {
   return bytes;
 }
 
-std::vector<std::string> ClientState::refresh(Store& store, LockToken token) {
+RefreshOutcome ClientState::refresh(Store& store, LockToken token) {
   std::lock_guard<std::mutex> commit_guard(commit_mutex_);
-  std::vector<std::string> dropped;
-  std::optional<SessionVersion> now = store.version(id_);
-  if (!now) throw Error(Errc::NotFound, "session '" + id_ + "' does not exist");
-  if (*now == seen_) return dropped;  // the benchmark is current: nothing to copy
-  std::optional<SessionSnapshot> snap = store.read(id_, token);
-  if (!snap) throw Error(Errc::NotFound, "session '" + id_ + "' does not exist");
-  const bool reborn = snap->incarnation != seen_.incarnation;
-  std::vector<std::pair<std::string, Slot*>> all;
-  for (const Attribute& a : snap->attributes) slot(a.name);
+  RefreshOutcome outcome;
+  // What the copy holds: in_primary and benchmark_version change only under
+  // commit_mutex_, which this thread holds.
+  known_.clear();
+  {
+    std::lock_guard<std::mutex> g(slots_mutex_);
+    for (auto& [name, s] : slots_)
+      if (s->in_primary) known_.push_back({name, s->benchmark_version});
+  }
+  SessionSnapshot& snap = scratch_;
+  if (!store.read_moved(id_, token, seen_, known_, snap))
+    throw Error(Errc::NotFound, "session '" + id_ + "' does not exist");
+  if (SessionVersion{snap.version, snap.incarnation} == seen_) return outcome;  // the benchmark is current
+  outcome.moved = true;
+  outcome.first = seen_ == kNeverSeen;
+  const bool reborn = snap.incarnation != seen_.incarnation;
+  std::vector<std::pair<std::string_view, Slot*>> all;
+  for (const Attribute& a : snap.attributes) slot(a.name);
   {
     std::lock_guard<std::mutex> g(slots_mutex_);
     for (auto& [name, s] : slots_) all.emplace_back(name, s.get());
   }
   for (auto& [name, s] : all) {  // ascending names: the documented lock order
+    const Attribute* a = snap.find(name);
+    if (a != nullptr && a->value_omitted) continue;  // the copy holds this version
     std::unique_lock<oneapi::tbb::rw_mutex> w(s->lock);
-    const Attribute* a = snap->find(name);
     if (a != nullptr && !reborn && s->in_primary && s->benchmark_version == a->version) continue;
     if (a == nullptr && !s->in_primary && !reborn) continue;  // local only, not yet committed
     s->object.reset();
@@ -106,11 +116,11 @@ std::vector<std::string> ClientState::refresh(Store& store, LockToken token) {
     s->benchmark_version = a ? a->version : 0;
     s->flags = a ? a->flags : 0;
     s->removed = false;
-    if (s->tracked.load()) dropped.push_back(name);  // the primary moved under a pending change: it wins
+    if (s->tracked.load()) outcome.dropped.emplace_back(name);  // the primary moved under a pending change: it wins
     s->tracked = false;
   }
-  seen_ = {snap->version, snap->incarnation};
-  return dropped;
+  seen_ = {snap.version, snap.incarnation};
+  return outcome;
 }
 
 void ClientState::materialize(Slot& s, std::string_view name, const TypeOps& ops) {

@@ -81,6 +81,46 @@ BOOST_AUTO_TEST_CASE(read_of_named_subset_skips_absent_names) {
   BOOST_TEST(reuse.attributes.size() == 2u);
 }
 
+// A lock holder catching its copy up: nothing while the session stays at
+// the version seen; then every attribute listed, the values the copy holds
+// at that version left out; all of them after a remove and re-create.
+BOOST_AUTO_TEST_CASE(read_moved_copies_only_what_the_copy_lacks) {
+  store.create_session("s");
+  store.commit("s", CommitBatch{}.put("a", "1").put("b", "2").put("c", "3"));
+  LockToken token = *store.try_acquire("s");
+  const SessionVersion seen = *store.version("s");
+  SessionSnapshot out = *store.read("s");
+  const std::array<KnownAttribute, 3> known{{{"a", 1}, {"b", 1}, {"c", 1}}};
+  BOOST_TEST(store.read_moved("s", token, seen, known, out));
+  BOOST_TEST(out.version == 1u);
+  BOOST_TEST(out.attributes.empty());
+
+  store.commit("s", token, CommitBatch{}.put("b", "22").remove("c").put("d", "4"));
+  BOOST_TEST(store.read_moved("s", token, seen, known, out));
+  BOOST_TEST(out.version == 2u);
+  BOOST_REQUIRE(out.attributes.size() == 3u);
+  BOOST_TEST(out.find("a")->value_omitted);
+  BOOST_TEST(out.find("a")->value.empty());
+  BOOST_TEST(out.find("a")->version == 1u);
+  BOOST_TEST(!out.find("b")->value_omitted);
+  BOOST_TEST(out.find("b")->value == "22");
+  BOOST_TEST(out.find("d")->value == "4");
+  BOOST_TEST(out.find("c") == nullptr);
+  store.release("s", token);
+
+  store.remove_session("s");
+  store.create_session("s");
+  store.commit("s", CommitBatch{}.put("a", "new"));
+  token = *store.try_acquire("s");
+  BOOST_TEST(store.read_moved("s", token, {2, seen.incarnation}, known, out));
+  BOOST_REQUIRE(out.attributes.size() == 1u);
+  BOOST_TEST(!out.find("a")->value_omitted);  // same name and version, another incarnation
+  BOOST_TEST(out.find("a")->value == "new");
+  BOOST_TEST((code_of([&] { store.read_moved("s", LockToken{token.value + 1}, seen, known, out); }) ==
+              Errc::StaleToken));
+  BOOST_TEST(!store.read_moved("gone", token, seen, known, out));
+}
+
 BOOST_AUTO_TEST_CASE(values_are_binary_safe) {
   store.create_session("s");
   std::string bin;
@@ -274,6 +314,7 @@ BOOST_AUTO_TEST_CASE(a_damaged_value_is_refused_by_every_read) {
   LockToken token = *store.try_acquire("s1");
   refused([&] { store.read("s1", token); });
   refused([&] { store.read_into("s1", token, cart, out); });
+  refused([&] { store.read_moved("s1", token, SessionVersion{}, {}, out); });
   store.release("s1", token);
 
   BOOST_TEST(store.peek("s1", profile)->find("profile")->value == "sound profile");

@@ -5,6 +5,8 @@
 #include <boost/serialization/string.hpp>
 #include <boost/serialization/vector.hpp>
 
+#include <thread>
+
 #include "sync/client.hpp"
 #include "test/support/segment_damage.hpp"
 #include "test/support/test_support.hpp"
@@ -269,6 +271,156 @@ BOOST_AUTO_TEST_CASE(the_per_request_policy_frees_the_lock_at_the_end_of_each_re
   SessionHandle s = client.open("u7", std::chrono::milliseconds(0));
   BOOST_TEST(s.get<Counter>("visits")->n == 41);
   BOOST_TEST(&*s.get<Cart>("cart") == before);  // unchanged attribute kept as it was
+}
+
+// Waits (yielding) until `done` holds; false after `timeout`: a watcher
+// thread's bookkeeping may trail the hand-over another process saw.
+template <class F>
+bool eventually(F done, std::chrono::milliseconds timeout = 30s) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!done())
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    else std::this_thread::yield();
+  return true;
+}
+
+// The default policy: sticky while this process alone serves the session;
+// released at the end of each request once another process asked for it;
+// sticky again after quiet takes of the free lock (2, then 4 after a
+// relapse); a take that finds the session written by another process is
+// not quiet.
+BOOST_AUTO_TEST_CASE(the_adaptive_policy_follows_who_serves_the_session) {
+  BOOST_TEST((ClientOptions{}.lock_policy == LockPolicy::Adaptive));
+  shmsession::test::Signal go, done;
+  shmsession::test::ChildProcess other([&] {
+    Store mine = Store::attach(guard.name());
+    for (long round = 1; round <= 2; ++round) {
+      if (!go.wait(std::chrono::seconds(60))) return 3;
+      Client writer(mine);
+      {
+        SessionHandle w = writer.open("ad", std::chrono::seconds(30));  // asks the parent
+        w.edit<Counter>("visits")->n += 100;
+        w.commit();
+      }
+      // Destroyed: releases. (Sticky in between would hold the lock until
+      // asked, which is tested from the parent's side.)
+      done.notify();
+    }
+    return 0;
+  });
+  Client client(store);
+  auto request = [&] {
+    SessionHandle s = client.open("ad", std::chrono::seconds(30));
+    s.edit<Counter>("visits")->n += 1;
+    s.commit();
+  };
+  {
+    SessionHandle s = client.open("ad");
+    s.put("visits", Counter{0});
+    s.commit();
+  }
+  BOOST_TEST(client.holds("ad"));  // nobody else asked: sticky
+  BOOST_TEST(client.stats().sessions_per_request == 0u);
+
+  go.notify();  // the other process asks; idle here, the watcher hands over
+  BOOST_REQUIRE(done.wait(std::chrono::seconds(60)));
+  BOOST_REQUIRE(eventually([&] { return client.stats().released_on_request == 1; }));
+  BOOST_TEST(client.stats().sessions_per_request == 1u);
+  request();  // the other process wrote it: not quiet
+  BOOST_TEST(!client.holds("ad"));  // released at the request's end
+  BOOST_TEST(client.stats().released_at_request_end == 1u);
+  {
+    SessionHandle s = client.open("ad");
+    BOOST_TEST(s.get<Counter>("visits")->n == 101);
+  }
+  BOOST_TEST(!client.holds("ad"));  // 1 quiet take of the 2 needed
+  request();                        // written by this process only: quiet
+  BOOST_TEST(client.holds("ad"));   // 2 quiet takes: sticky again
+  BOOST_TEST(client.stats().sessions_per_request == 0u);
+  BOOST_TEST(client.stats().released_at_request_end == 2u);
+
+  go.notify();  // asked again: a relapse
+  BOOST_REQUIRE(done.wait(std::chrono::seconds(60)));
+  BOOST_REQUIRE(eventually([&] { return client.stats().released_on_request == 2; }));
+  BOOST_TEST(client.stats().sessions_per_request == 1u);
+  request();  // moved: not quiet
+  for (int quiet = 1; quiet < 4; ++quiet) {
+    request();
+    BOOST_TEST(!client.holds("ad"), "quiet take " << quiet << " of 4");
+  }
+  request();
+  BOOST_TEST(client.holds("ad"));
+  BOOST_TEST(other.wait() == 0);
+  SessionHandle s = client.open("ad");
+  BOOST_TEST(s.get<Counter>("visits")->n == 0 + 1 + 100 + 1 + 100 + 5);
+}
+
+// A session without evidence of its own follows the Client's lean: after
+// release requests for a dozen sessions, a new session is released at the
+// end of its first request; a Client whose locks serve again and again
+// keeps it.
+BOOST_AUTO_TEST_CASE(a_new_session_follows_the_clients_lean) {
+  constexpr int kShared = 12;  // asks: the lean passes one half after 11
+  auto id = [](int i) { return "ln" + std::to_string(i); };
+  shmsession::test::Signal go, done;
+  shmsession::test::ChildProcess other([&] {
+    if (!go.wait(std::chrono::seconds(60))) return 3;
+    Store mine = Store::attach(guard.name());
+    {
+      Client asker(mine);  // its destruction releases them all
+      for (int i = 0; i < kShared; ++i) SessionHandle s = asker.open(id(i), std::chrono::seconds(30));
+    }
+    done.notify();
+    return 0;
+  });
+  Client client(store);
+  for (int i = 0; i < kShared; ++i) {
+    SessionHandle s = client.open(id(i));
+    s.put("visits", Counter{i});
+    s.commit();
+  }
+  for (int i = 0; i < 3; ++i) SessionHandle s = client.open(id(0));  // reused: leans towards keeping
+  BOOST_TEST(!client.stats().lean_per_request);
+  { SessionHandle s = client.open("before"); }
+  BOOST_TEST(client.holds("before"));  // lean towards keeping: sticky
+
+  go.notify();
+  BOOST_REQUIRE(done.wait(std::chrono::seconds(60)));
+  BOOST_REQUIRE(eventually([&] { return client.stats().released_on_request == kShared; }));
+  BOOST_TEST(client.stats().lean_per_request);
+  { SessionHandle s = client.open("after"); }
+  BOOST_TEST(!client.holds("after"));  // no evidence of its own: released per request
+  BOOST_TEST(client.holds("before"));  // never asked: still kept
+  BOOST_TEST(other.wait() == 0);
+}
+
+// One open() can give the policy of its request: per-request on a sticky
+// Client releases at the end, sticky on a per-request Client keeps it.
+BOOST_AUTO_TEST_CASE(an_open_can_choose_the_lock_policy_of_its_request) {
+  ClientOptions sticky;
+  sticky.lock_policy = LockPolicy::Sticky;
+  Client client(store, sticky);
+  {
+    SessionHandle s = client.open("po", OpenOptions{.lock_policy = LockPolicy::PerRequest});
+    s.put("visits", Counter{1});
+    SessionHandle t = client.open("po");  // a second request, no policy given: the first's still holds
+    s.commit();
+  }
+  BOOST_TEST(!client.holds("po"));
+  BOOST_TEST(client.stats().released_at_request_end == 1u);
+  { SessionHandle s = client.open("po"); }
+  BOOST_TEST(client.holds("po"));  // the choice lasted one request
+  BOOST_TEST(store.version("po")->version == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(a_sticky_request_keeps_the_lock_of_a_per_request_client) {
+  ClientOptions per_request;
+  per_request.lock_policy = LockPolicy::PerRequest;
+  Client client(store, per_request);
+  { SessionHandle s = client.open("pk", OpenOptions{.lock_policy = LockPolicy::Sticky}); }
+  BOOST_TEST(client.holds("pk"));
+  { SessionHandle s = client.open("pk"); }
+  BOOST_TEST(!client.holds("pk"));
 }
 
 BOOST_AUTO_TEST_SUITE_END()
