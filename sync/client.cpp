@@ -193,7 +193,29 @@ void Client::open_locked(detail::ClientState& state, std::chrono::milliseconds t
 void Client::lean(bool shared) noexcept {
   const std::uint32_t now = lean_.load(std::memory_order_relaxed);
   const std::uint32_t next = shared ? now + ((kLeanOne - now) >> 4) : now - (now >> 4);
-  if (next != now) lean_.store(next, std::memory_order_relaxed);
+  if (next == now) return;
+  lean_.store(next, std::memory_order_relaxed);
+  if (now <= kLeanOne / 2 && next > kLeanOne / 2) sweep_.store(true);  // see release_idle_undecided
+}
+
+// The lean turned to per-request: the locks this Client still holds of
+// idle sessions without evidence of their own (kept since their first
+// request) would each cost another process a release request and a
+// hand-over; let them go now instead.
+void Client::release_idle_undecided() {
+  std::vector<std::shared_ptr<detail::ClientState>> idle;
+  {
+    std::lock_guard<std::mutex> g(states_mutex_);
+    for (const auto& [id, state] : states_)
+      if (state->active_requests == 0 && state->adaptive.load() == detail::ClientState::Adaptive::Undecided)
+        idle.push_back(state);
+  }
+  for (const std::shared_ptr<detail::ClientState>& state : idle) {
+    std::unique_lock<std::mutex> open_guard(state->open_mutex, std::try_to_lock);
+    if (!open_guard.owns_lock() || state->active_requests != 0 || !state->token()) continue;
+    if (!releases_at_end(*state)) return;  // the lean turned back meanwhile
+    if (flush_and_release(*state, Flush::Release)) ++released_at_end_;
+  }
 }
 
 void Client::note_open(detail::ClientState& state, Took took, bool moved) {
@@ -219,7 +241,10 @@ void Client::note_asked(detail::ClientState& state) {
   lean(true);
   state.quiet_takes = 0;
   if (state.adaptive.load() == Adaptive::PerRequest) return;
-  if (state.went_sticky) state.quiet_needed = std::min(state.quiet_needed * 2, 64);  // a relapse
+  // A relapse: needing more quiet next time. A session kept sticky by
+  // mistake costs a hand-over per request of another process; one released
+  // by mistake only a free lock taken again, so the need grows fast.
+  if (state.went_sticky) state.quiet_needed = std::min(state.quiet_needed * 2, detail::ClientState::kMostQuietTakes);
   state.adaptive = Adaptive::PerRequest;
 }
 
@@ -275,6 +300,7 @@ SessionHandle Client::open(std::string_view id, const OpenOptions& options) {
   SessionHandle handle(this, state);
   state.reset();
   enforce_bounds(0);  // the byte bound, and the idle age
+  if (sweep_.load(std::memory_order_relaxed) && sweep_.exchange(false)) release_idle_undecided();
   return handle;
 }
 

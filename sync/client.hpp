@@ -30,10 +30,12 @@
 // of each of its requests; when it has taken the free lock back several
 // times in a row with nobody having held or written it in between, it
 // keeps it (sticky), and each relapse doubles the quiet spell needed next
-// time (2, 4, ... 64 requests). A session without evidence of its own
+// time (8, 16, ... 256 requests). A session without evidence of its own
 // follows the Client's lean: per request while most of the Client's recent
 // evidence (release requests, sessions found moved or held by another
 // process, against locks kept and reused) says its sessions are shared.
+// When the lean turns so, the next open() also releases the idle locks of
+// such sessions the Client still holds.
 // open(id, OpenOptions) overrides the policy for one request.
 //
 // Bounded client state: a Client keeps at most `max_sessions` sessions (a
@@ -417,6 +419,7 @@ class Client {
   bool releases_at_end(const detail::ClientState& state) const;
   // Moves lean_ on evidence that sessions are shared (true) or kept.
   void lean(bool shared) noexcept;
+  void release_idle_undecided();
   void open_locked(detail::ClientState& state, std::chrono::milliseconds timeout);
   void end_request(detail::ClientState& state);
   void on_release_request(const std::string& id);
@@ -452,6 +455,7 @@ class Client {
   // Client's sessions turn out shared between processes (see Client).
   static constexpr std::uint32_t kLeanOne = 1u << 16;
   std::atomic<std::uint32_t> lean_{0};
+  std::atomic<bool> sweep_{false};  // the lean turned to per-request: release_idle_undecided due
   // Removed sessions: the change-log position read up to, and the store's
   // retired count seen there.
   std::mutex vanish_mutex_;

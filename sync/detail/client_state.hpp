@@ -106,7 +106,9 @@ class ClientState {
   enum class Adaptive : int { Undecided, PerRequest, Sticky };
   std::atomic<Adaptive> adaptive{Adaptive::Undecided};
   int quiet_takes = 0;
-  int quiet_needed = 2;
+  static constexpr int kFirstQuietTakes = 8;
+  static constexpr int kMostQuietTakes = 256;
+  int quiet_needed = kFirstQuietTakes;
   bool went_sticky = false;
   // A policy an open() gave for the requests now running (0: none, else
   // 1 + LockPolicy); cleared when the last of them ends.
