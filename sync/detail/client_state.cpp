@@ -150,7 +150,7 @@ void ClientState::examine(const std::string& name, Slot& s, CommitBatch& batch, 
     g = s.ops->build_graph(s.object.get());
     if (graph::equivalent(*g, *s.benchmark_graph)) return;  // an edit that changed nothing
   }
-  std::string bytes = s.ops->encode(s.object.get());
+  std::string bytes = s.ops->encode(s.object.get(), s.benchmark_bytes.size()).bytes;
   if (!by_graph && !s.ops->immutable && s.in_primary && bytes == s.benchmark_bytes) return;
   batch.put(name, bytes, flags);
   pending.push_back({&s, std::move(bytes), std::move(g), flags, false});
