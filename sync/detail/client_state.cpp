@@ -128,11 +128,22 @@ void ClientState::materialize(Slot& s, std::string_view name, const TypeOps& ops
   s.ops = &ops;
 }
 
-void ClientState::prepare_edit(Slot& s) const {
-  bool graph_mode = comparison_ == Comparison::ObjectGraph && !s.ops->binary;
-  if (graph_mode && s.in_primary && !s.benchmark_graph && !s.tracked) s.benchmark_graph = s.ops->build_graph(s.object.get());
+const graph::ObjectGraph& ClientState::benchmark_graph(Slot& s) {
+  if (!s.benchmark_graph) {
+    // The benchmark's bytes are the value before the edits (the object was
+    // decoded from them or they were encoded from it), so its graph is
+    // built from them only now that a comparison needs it.
+    const std::shared_ptr<void> before = s.ops->decode(s.benchmark_bytes);
+    s.benchmark_graph = s.ops->build_graph(before.get());
+  }
+  return *s.benchmark_graph;
 }
 
+// Bytes first: equal bytes are an equal value under either comparison, and
+// for a value whose every type has a graph no coarser than its bytes
+// (graph::kGraphCoarserThanBytes) different bytes are a different graph, so
+// only values holding keyed containers, floats or text-saved types need
+// graphs to decide, and then the benchmark's is kept for the next commit.
 void ClientState::examine(const std::string& name, Slot& s, CommitBatch& batch, std::vector<Pending>& pending) {
   if (s.removed) {
     if (s.in_primary) {
@@ -143,17 +154,18 @@ void ClientState::examine(const std::string& name, Slot& s, CommitBatch& batch, 
   }
   if (!s.object) return;
   const std::uint32_t flags = s.ops->immutable ? kAttributeImmutable : 0;
-  const bool by_graph = comparison_ == Comparison::ObjectGraph && !s.ops->binary && !s.ops->immutable &&
-                        s.in_primary && s.benchmark_graph.has_value();
+  const bool compared = !s.ops->immutable && s.in_primary;
+  EncodedValue value = s.ops->encode(s.object.get(), s.benchmark_bytes.size());
+  if (compared && value.bytes == s.benchmark_bytes) return;  // an edit that changed nothing
   std::optional<graph::ObjectGraph> g;
+  const bool by_graph = compared && !value.bytes_decide && comparison_ == Comparison::ObjectGraph &&
+                        !s.ops->binary && tag_of(s.benchmark_bytes, name) == s.ops->tag;
   if (by_graph) {
     g = s.ops->build_graph(s.object.get());
-    if (graph::equivalent(*g, *s.benchmark_graph)) return;  // an edit that changed nothing
+    if (graph::equivalent(*g, benchmark_graph(s))) return;  // other bytes, the same value
   }
-  std::string bytes = s.ops->encode(s.object.get(), s.benchmark_bytes.size()).bytes;
-  if (!by_graph && !s.ops->immutable && s.in_primary && bytes == s.benchmark_bytes) return;
-  batch.put(name, bytes, flags);
-  pending.push_back({&s, std::move(bytes), std::move(g), flags, false});
+  batch.put(name, value.bytes, flags);
+  pending.push_back({&s, std::move(value.bytes), std::move(g), flags, false});
 }
 
 CommitOutcome ClientState::commit(Store& store, LockToken token) {
