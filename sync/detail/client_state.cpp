@@ -5,8 +5,9 @@
 namespace shmsession::sync::detail {
 
 struct ClientState::Pending {
+  static constexpr std::size_t kNoPut = ~std::size_t{0};
   Slot* slot;
-  std::string bytes;
+  std::size_t put;  // index in the batch's puts, whose bytes become the benchmark; kNoPut: a removal
   std::optional<graph::ObjectGraph> graph;
   std::uint32_t flags = 0;
   bool removed = false;
@@ -148,7 +149,7 @@ void ClientState::examine(const std::string& name, Slot& s, CommitBatch& batch, 
   if (s.removed) {
     if (s.in_primary) {
       batch.remove(name);
-      pending.push_back({&s, {}, std::nullopt, 0, true});
+      pending.push_back({&s, Pending::kNoPut, std::nullopt, 0, true});
     }
     return;
   }
@@ -164,8 +165,8 @@ void ClientState::examine(const std::string& name, Slot& s, CommitBatch& batch, 
     g = s.ops->build_graph(s.object.get());
     if (graph::equivalent(*g, benchmark_graph(s))) return;  // other bytes, the same value
   }
-  batch.put(name, value.bytes, flags);
-  pending.push_back({&s, std::move(value.bytes), std::move(g), flags, false});
+  pending.push_back({&s, batch.puts.size(), std::move(g), flags, false});
+  batch.put(name, std::move(value.bytes), flags);  // moved back into the benchmark once committed
 }
 
 CommitOutcome ClientState::commit(Store& store, LockToken token) {
@@ -186,7 +187,8 @@ CommitOutcome ClientState::commit(Store& store, LockToken token) {
   if (!batch.empty()) outcome.version = store.commit(id_, token, batch);
   for (Pending& p : pending) {
     p.slot->in_primary = !p.removed;
-    p.slot->benchmark_bytes = std::move(p.bytes);
+    if (p.put == Pending::kNoPut) p.slot->benchmark_bytes = std::string();
+    else p.slot->benchmark_bytes.swap(batch.puts[p.put].value);
     p.slot->benchmark_graph = std::move(p.graph);
     p.slot->benchmark_version = outcome.version;
     p.slot->flags = p.flags;
