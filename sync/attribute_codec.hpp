@@ -123,6 +123,7 @@ EncodedValue encode_value(const void* object, std::size_t size_hint) {
   out.bytes = prefix;
   AttributeOArchive archive(out.bytes);
   archive << *static_cast<const T*>(object);
+  archive.finish();
   out.bytes_decide = !archive.graph_coarser_than_bytes();
   return out;
 }

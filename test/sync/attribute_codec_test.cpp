@@ -159,6 +159,7 @@ BOOST_AUTO_TEST_CASE(attribute_bytes_are_binary_oarchive_bytes) {
   check_same_bytes(Samples{});
   check_same_bytes(Indirect{});
   check_same_bytes(Plain{});  // null pointers, defaults
+  check_same_bytes(std::vector<std::string>(5000, "abcdefgh"));  // grows its buffer many times
 }
 
 BOOST_AUTO_TEST_CASE(attribute_bytes_decode_to_the_value) {
