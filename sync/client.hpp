@@ -282,7 +282,6 @@ class SessionHandle {
     check_order(name, "edit");
     std::unique_lock<oneapi::tbb::rw_mutex> w(s.lock);
     state_->materialize(s, name, detail::type_ops<T>());
-    state_->prepare_edit(s);
     s.tracked = true;
     return EditHandle<T>(std::move(w), s.object, mark(name));
   }
@@ -309,10 +308,7 @@ class SessionHandle {
     std::array<std::unique_lock<oneapi::tbb::rw_mutex>, n> lock;
     for (std::size_t i : order) lock[i] = std::unique_lock<oneapi::tbb::rw_mutex>(slot[i]->lock);
     const std::array<const detail::TypeOps*, n> ops{&detail::type_ops<T>()...};
-    for (std::size_t i = 0; i < n; ++i) {
-      state_->materialize(*slot[i], name[i], *ops[i]);
-      state_->prepare_edit(*slot[i]);
-    }
+    for (std::size_t i = 0; i < n; ++i) state_->materialize(*slot[i], name[i], *ops[i]);
     for (std::size_t i = 0; i < n; ++i) slot[i]->tracked = true;
     return make_edits<T...>(lock, slot, name, std::make_index_sequence<n>{});
   }
@@ -324,9 +320,6 @@ class SessionHandle {
     detail::Slot& s = state_->slot(name);
     check_order(name, "put");
     std::unique_lock<oneapi::tbb::rw_mutex> w(s.lock);
-    if (!s.object && s.in_primary && !s.removed && detail::tag_of(s.benchmark_bytes, name) == ops.tag)
-      state_->materialize(s, name, ops);  // so that putting an equal value writes nothing
-    if (s.object && s.ops == &ops && !ops.immutable) state_->prepare_edit(s);
     s.object = std::make_shared<T>(std::move(value));
     s.ops = &ops;
     s.removed = false;

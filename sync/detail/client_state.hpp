@@ -37,6 +37,8 @@ struct Slot {
   // Benchmark: the primary state's value at the last synchronization.
   bool in_primary = false;
   std::string benchmark_bytes;
+  // Built only when a commit needs it (ClientState::examine), then kept
+  // until the benchmark changes.
   std::optional<graph::ObjectGraph> benchmark_graph;
   std::uint64_t benchmark_version = 0;  // the attribute's version in the primary state
   std::uint32_t flags = 0;
@@ -79,8 +81,6 @@ class ClientState {
   // Decodes the slot's value as `ops`' type if not done yet (write lock held).
   // Throws: Error(InvalidArgument) for another type, Error(Corrupt).
   void materialize(Slot& slot, std::string_view name, const TypeOps& ops);
-  // Builds the benchmark graph before a first mutable access (write lock held).
-  void prepare_edit(Slot& slot) const;
 
   // Compares every mutably accessed attribute with its benchmark and commits
   // the modified ones in one atomic commit. Throws: StaleToken, SegmentFull...
@@ -126,6 +126,9 @@ class ClientState {
 
  private:
   struct Pending;
+  // The slot's benchmark graph, built from the benchmark bytes if not kept
+  // (write lock held). Throws: Error(Corrupt), as decoding.
+  const graph::ObjectGraph& benchmark_graph(Slot& slot);
   void examine(const std::string& name, Slot& slot, CommitBatch& batch, std::vector<Pending>& pending);
 
   const std::string id_;

@@ -3,9 +3,12 @@
 #include <boost/test/unit_test.hpp>
 
 #include <boost/serialization/string.hpp>
+#include <boost/serialization/unordered_map.hpp>
 #include <boost/serialization/vector.hpp>
 
 #include <thread>
+#include <type_traits>
+#include <unordered_map>
 
 #include "sync/client.hpp"
 #include "test/support/segment_damage.hpp"
@@ -57,7 +60,36 @@ struct Counter {
 };
 SHMSESSION_COMPARE_BINARY(Counter);
 
+// Object graphs built of these (GraphOArchive walks of their serialize()).
+int graph_walks = 0;
+
+struct Basket {
+  std::vector<Item> items;
+  template <class A>
+  void serialize(A& a, unsigned) {
+    if constexpr (std::is_same_v<A, graph::GraphOArchive>) ++graph_walks;
+    a& boost::serialization::make_nvp("items", items);
+  }
+};
+
+// Its bytes follow the hash buckets' order; its graph does not.
+struct Tally {
+  std::unordered_map<std::string, int> counts;
+  template <class A>
+  void serialize(A& a, unsigned) {
+    if constexpr (std::is_same_v<A, graph::GraphOArchive>) ++graph_walks;
+    a& boost::serialization::make_nvp("counts", counts);
+  }
+};
+
 namespace {
+
+Tally make_tally(std::size_t buckets) {
+  Tally t;
+  t.counts.reserve(buckets);
+  for (int i = 0; i < 40; ++i) t.counts["k" + std::to_string(i)] = i;
+  return t;
+}
 
 struct Fixture {
   SegmentGuard guard{"client"};
@@ -205,6 +237,65 @@ BOOST_AUTO_TEST_CASE(binary_comparison_mode_gives_the_same_answers) {
   BOOST_TEST(s.commit().written.empty());
   s.edit<Cart>("cart")->coupon = "X";
   BOOST_TEST(s.commit().written.size() == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(graph_comparison_builds_no_graph_when_the_bytes_decide) {
+  Client client(store);  // object-graph comparison, the default
+  SessionHandle s = client.open("g1");
+  s.put("basket", Basket{{{"A-1", 1}, {"B-2", 2}}});
+  s.commit();
+  graph_walks = 0;
+  { auto b = s.edit<Basket>("basket"); }
+  BOOST_TEST(s.commit().written.empty());
+  s.edit<Basket>("basket")->items[0].qty = 5;
+  BOOST_TEST(s.commit().written.size() == 1u);
+  auto front = [&] {
+    auto b = s.edit<Basket>("basket");
+    b->items.insert(b->items.begin(), Item{"Z-0", 1});
+  };
+  front();
+  BOOST_TEST(s.commit().written.size() == 1u);
+  s.put("basket", Basket{{{"Z-0", 1}, {"A-1", 5}, {"B-2", 2}}});  // equal to what was committed
+  BOOST_TEST(s.commit().written.empty());
+  // A Basket holds no type whose graph is coarser than its bytes: the
+  // bytes decided every time.
+  BOOST_TEST(graph_walks == 0);
+  const std::optional<SessionSnapshot> snap = store.peek("g1");
+  BOOST_REQUIRE(snap && snap->find("basket"));
+  const Basket stored = decode_attribute<Basket>(snap->find("basket")->value);
+  BOOST_REQUIRE(stored.items.size() == 3u);
+  BOOST_TEST(stored.items[0].sku == "Z-0");
+  BOOST_TEST(stored.items[1].qty == 5);
+}
+
+BOOST_AUTO_TEST_CASE(graph_comparison_still_sees_an_unordered_map_in_another_order_as_unchanged) {
+  BOOST_REQUIRE(encode_attribute(make_tally(0)) != encode_attribute(make_tally(1000)));  // same contents
+  {
+    Client client(store);
+    SessionHandle s = client.open("g2");
+    s.put("tally", make_tally(0));
+    s.commit();
+    s.put("tally", make_tally(1000));
+    BOOST_TEST(s.commit().written.empty());
+    s.edit<Tally>("tally")->counts["k3"] = 99;
+    BOOST_TEST(s.commit().written.size() == 1u);
+    {  // the graph of what was just written decides the next commit
+      auto t = s.edit<Tally>("tally");
+      *t = make_tally(1000);
+      t->counts["k3"] = 99;
+    }
+    BOOST_TEST(s.commit().written.empty());
+    s.edit<Tally>("tally")->counts.erase("k7");
+    BOOST_TEST(s.commit().written.size() == 1u);
+  }
+  ClientOptions options;
+  options.comparison = Comparison::Binary;
+  Client client(store, options);
+  SessionHandle s = client.open("g3");
+  s.put("tally", make_tally(0));
+  s.commit();
+  s.put("tally", make_tally(1000));
+  BOOST_TEST(s.commit().written.size() == 1u);  // bytes are all binary comparison sees
 }
 
 BOOST_AUTO_TEST_CASE(the_copy_is_refreshed_only_when_the_primary_moved) {
