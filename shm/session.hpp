@@ -15,6 +15,9 @@ namespace shmsession {
 
 // Attribute flags, stored with each attribute value.
 inline constexpr std::uint32_t kAttributeImmutable = 1u << 0;
+// The flag bits a store keeps (16 per attribute, in the segment's attribute
+// table); a commit with any other bit set is refused (InvalidArgument).
+inline constexpr std::uint32_t kAttributeFlagsMask = 0xFFFFu;
 
 // Limits checked on every call (violations are Errc::InvalidArgument).
 inline constexpr std::size_t kMaxSessionIdBytes = 128;

@@ -3,6 +3,7 @@
 // already allocated, publish); allocation and freeing of segment memory
 // happen outside it, except in the rare fallback noted in commit_impl.
 #include <algorithm>
+#include <limits>
 #include <vector>
 
 #include "shm/detail/blob.hpp"
@@ -34,24 +35,26 @@ void check_token(const SessionRecord* r, std::optional<LockToken> token, std::st
 
 std::uint64_t version_of(const SessionRecord* r) { return r->blob ? r->blob->version : 0; }
 
+// Requires: r's blob, if any, passed blob_fits.
 void fill_info(const SessionRecord* r, SessionInfo& info) {
   const BlobHeader* b = r->blob.get();
   info.id.assign(record_id(r));
   info.version = b ? b->version : 0;
   info.incarnation = r->incarnation;
-  info.created_unix_ms = r->created_unix_ms;
+  info.created_unix_ms = std::uint64_t{r->created_unix_s} * 1000;
   info.last_access_unix_ms = to_unix_ms(r->last_access_unix_ms.load(std::memory_order_relaxed));
   info.idle_timeout_s = r->idle_timeout_s;
   info.attribute_count = b ? b->attr_count : 0;
-  info.payload_bytes = b ? b->payload_bytes : 0;
+  info.payload_bytes = b ? blob_payload_bytes(b) : 0;
 }
 
 // Shard statistics follow a record entering or leaving the table.
+// Requires: r's blob, if any, passed blob_fits (or was just built).
 void count_record(Shard& shard, const SessionRecord* r, int sign) REQUIRES(shard.mutex) {
   const BlobHeader* b = r->blob.get();
   shard.sessions += sign;
   shard.attributes += sign * static_cast<std::int64_t>(b ? b->attr_count : 0);
-  shard.payload_bytes += sign * static_cast<std::int64_t>(b ? b->payload_bytes : 0);
+  shard.payload_bytes += sign * static_cast<std::int64_t>(b ? blob_payload_bytes(b) : 0);
 }
 
 // What a commit saw of a session when it planned the new blob; the plan
@@ -135,7 +138,7 @@ static bool create_session_in(Generation& s, std::string_view id, std::optional<
   rec->id_size = static_cast<std::uint16_t>(id.size());
   rec->idle_timeout_s = idle_timeout_s.value_or(s.root->default_idle_timeout_s);
   rec->hash = hash;
-  rec->created_unix_ms = unix_ms();  // a date to show; never compared
+  rec->created_unix_s = static_cast<std::uint32_t>(unix_ms() / 1000);  // a date to show; never compared
   rec->last_access_unix_ms.store(now);
   std::copy(id.begin(), id.end(), rec->id());
 
@@ -214,7 +217,7 @@ static bool copy_session(Generation& s, std::string_view id, std::span<const std
   out.id.assign(id);
   out.version = b ? b->version : 0;
   out.incarnation = r->incarnation;
-  out.created_unix_ms = r->created_unix_ms;
+  out.created_unix_ms = std::uint64_t{r->created_unix_s} * 1000;
   out.last_access_unix_ms = to_unix_ms(r->last_access_unix_ms.load(std::memory_order_relaxed));
   out.idle_timeout_s = r->idle_timeout_s;
   return true;
@@ -283,8 +286,10 @@ static void* take_spare(Generation& s, Shard& shard, std::uint64_t size, std::ui
   }
   // The header's capacity, but never more than the allocator's block: a
   // capacity a stray write raised must not let a commit write past it.
-  const std::uint64_t usable =
-      std::min<std::uint64_t>(spare->capacity, s.segment.get_segment_manager()->size(spare));
+  // (The header's field is 32-bit: build_blob records at most 4 GiB - 1.)
+  const std::uint64_t usable = std::min<std::uint64_t>(
+      std::min<std::uint64_t>(spare->capacity, s.segment.get_segment_manager()->size(spare)),
+      std::numeric_limits<std::uint32_t>::max());
   if (usable < size || usable > 2 * size + 64) return nullptr;
   shard.spare = nullptr;
   capacity = usable;
@@ -308,7 +313,7 @@ static void* keep_as_spare(Shard& shard, BlobHeader* blob) REQUIRES(shard.mutex)
 static void* keep_raw_as_spare(Shard& shard, void* mem, std::uint64_t allocated) REQUIRES(shard.mutex) {
   if (shard.spare) return mem;
   auto* b = new (mem) BlobHeader{};
-  b->capacity = allocated;
+  b->capacity = static_cast<std::uint32_t>(allocated);  // a plan's size: < 4 GiB
   return keep_as_spare(shard, b);
 }
 
@@ -567,8 +572,9 @@ void Store::for_each_session(const std::function<bool(const SessionInfo&)>& visi
         ShardGuard guard(s, shard);
         std::uint64_t now = segment_ms();
         for_each_record(shard, s.bounds_of(shard), [&](SessionRecord* r) {
-          // A damaged blob pointer leaves the record out (check reports it).
-          if (expired(r, now) || (r->blob && !s.bounds.holds(r->blob.get()))) return;
+          // A damaged blob (its link or its attribute table) leaves the
+          // record out (check reports it): its payload is summed over the table.
+          if (expired(r, now) || (r->blob && !blob_fits(r->blob.get(), s.bounds))) return;
           fill_info(r, batch.emplace_back());
         });
       }
