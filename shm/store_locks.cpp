@@ -294,6 +294,21 @@ static bool release_requested_in(Generation& s, std::string_view id, LockToken t
   return r->lock.release_requested_unix_ms != 0;
 }
 
+std::uint32_t Store::release_request_epoch() const noexcept {
+  try {
+    Generation& g = impl_->gen_checked();
+    const pid_t self = self_identity().pid;
+    std::uint32_t slot = 0;
+    {
+      MutexLock l(g.locks_mutex);
+      if (g.process_slot_pid == self) slot = g.process_slot;
+    }
+    return slot == 0 ? 0 : g.lock_context().processes[slot - 1].requests.load(std::memory_order_acquire);
+  } catch (...) {
+    return 0;  // the caller asks the store instead
+  }
+}
+
 bool Store::release_requested(std::string_view id, LockToken token) const {
   return impl_->run([&](Generation& s) { return release_requested_in(s, id, token); });
 }

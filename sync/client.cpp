@@ -137,15 +137,9 @@ std::shared_ptr<detail::ClientState> Client::state_for(std::string_view id, bool
 }
 
 Client::Took Client::take_lock(detail::ClientState& state, std::chrono::milliseconds timeout) {
-  if (std::optional<LockToken> held = state.token()) {
-    try {
-      store_.release_requested(state.id(), *held);  // throws unless still current
-      return Took::Reused;                         // sticky: reuse it
-    } catch (const Error& e) {
-      if (e.code() != Errc::StaleToken && e.code() != Errc::NotFound) throw;
-      state.set_token(std::nullopt);  // revoked, or the session vanished: take it anew
-    }
-  }
+  // Sticky: reuse it. The refresh that follows presents the token: if it was
+  // revoked or the session vanished meanwhile, open_locked takes it anew.
+  if (state.token()) return Took::Reused;
   auto take = [&] {
     if (std::optional<LockToken> free = store_.try_acquire(state.id())) {
       state.set_token(*free);
@@ -366,13 +360,21 @@ void Client::end_request(detail::ClientState& state) {
   // The end of the last request is the safe point. Ask the store as well as
   // the watcher's flag: the watcher thread may not have run yet. A policy
   // that releases at the end of requests does not need to be asked.
+  // The look is skipped while this process's release-request counter has
+  // not moved since a look found no request for this lock: a request marks
+  // the lock before it moves the counter, and one that marks it after the
+  // look is the watcher's to deliver anyway.
   if (!releases_at_end(state) && !state.release_requested) {
     std::optional<LockToken> token = state.token();
+    const std::uint64_t epoch = detail::ClientState::kEpochKnown | store_.release_request_epoch();
     bool asked = false;
-    try {
-      asked = token && store_.release_requested(state.id(), *token);
-    } catch (const Error&) {
-      // lost or removed: nothing to hand over
+    if (token && state.quiet_epoch.load() != epoch) {
+      try {
+        asked = store_.release_requested(state.id(), *token);
+        if (!asked) state.quiet_epoch = epoch;
+      } catch (const Error&) {
+        // lost or removed: nothing to hand over
+      }
     }
     if (asked) {
       state.release_requested = true;

@@ -20,6 +20,7 @@ std::optional<LockToken> ClientState::token() const {
 
 void ClientState::set_token(std::optional<LockToken> token) {
   std::lock_guard<std::mutex> g(slots_mutex_);
+  if (token != token_) quiet_epoch = 0;
   token_ = token;
 }
 

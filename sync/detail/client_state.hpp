@@ -97,6 +97,11 @@ class ClientState {
 
   std::atomic<int> active_requests{0};
   std::atomic<bool> release_requested{false};
+  // kEpochKnown | Store::release_request_epoch() read before a look at the
+  // store found no release request for the lock held; 0 when unknown (a
+  // new token clears it). See Client::end_request.
+  static constexpr std::uint64_t kEpochKnown = std::uint64_t{1} << 32;
+  std::atomic<std::uint64_t> quiet_epoch{0};
   std::mutex open_mutex;  // serializes taking the process lock
   // The adaptive lock policy (Client): what this session's own evidence
   // says (Undecided: nothing yet, the Client's lean decides), and (guarded

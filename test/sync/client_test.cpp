@@ -10,6 +10,7 @@
 #include <type_traits>
 #include <unordered_map>
 
+#include "shm/detail/test_hooks.hpp"
 #include "sync/client.hpp"
 #include "test/support/segment_damage.hpp"
 #include "test/support/test_support.hpp"
@@ -488,6 +489,57 @@ BOOST_AUTO_TEST_CASE(a_new_session_follows_the_clients_lean) {
   BOOST_TEST(!client.holds("before"));  // idle, no evidence: released when the lean turned
   BOOST_TEST(other.wait() == 0);
 }
+
+#ifdef SHMSESSION_TEST_HOOKS
+std::atomic<bool> g_park_watcher{false};
+
+// Keeps the release-request watcher at the top of its turns while the test
+// wants it out of the way (60 s bounds it if the test never says go).
+void park_watcher(shm::detail::HookPoint point) {
+  if (point != shm::detail::HookPoint::kWatcherLooks) return;
+  for (int i = 0; i < 60000 && g_park_watcher; ++i) std::this_thread::sleep_for(1ms);
+}
+
+// The end of a request looks for release requests itself, so a lock is
+// handed over at that safe point even when the watcher thread never runs;
+// it skips the look while the process's release-request counter stays
+// where it was at a look that found none, and looks again once it moves.
+BOOST_AUTO_TEST_CASE(the_end_of_a_request_hands_over_without_the_watcher) {
+  shmsession::test::Signal go, granted;
+  shmsession::test::ChildProcess other([&] {
+    if (!go.wait(std::chrono::seconds(60))) return 3;
+    Store mine = Store::attach(guard.name());
+    LockToken t = mine.acquire("ep", std::chrono::seconds(30));  // queues behind the parent's request
+    granted.notify();
+    mine.release("ep", t);
+    return 0;
+  });
+  g_park_watcher = true;
+  shm::detail::set_test_hook(park_watcher);
+  ClientOptions sticky;
+  sticky.lock_policy = LockPolicy::Sticky;
+  {
+    Client client(store, sticky);
+    {
+      SessionHandle s = client.open("ep");
+      s.put("visits", Counter{1});
+      s.commit();
+    }  // looks: no request; the counter noted
+    { SessionHandle s = client.open("ep"); }  // the counter did not move: no look
+    BOOST_TEST(client.holds("ep"));
+    {
+      SessionHandle s = client.open("ep");
+      go.notify();
+      BOOST_REQUIRE(shmsession::test::wait_until_in_futex(other.pid(), std::chrono::seconds(30)));
+    }  // the counter moved: looks, finds the request, hands over
+    BOOST_TEST(granted.wait(std::chrono::seconds(30)), "the waiter was not granted at the request's end");
+    BOOST_TEST(!client.holds("ep"));
+    g_park_watcher = false;
+  }
+  shm::detail::set_test_hook(nullptr);
+  BOOST_TEST(other.wait() == 0);
+}
+#endif
 
 // One open() can give the policy of its request: per-request on a sticky
 // Client releases at the end, sticky on a per-request Client keeps it.
