@@ -36,7 +36,8 @@ int main(int argc, char** argv) {
   ServeOptions serve_options;
   unsigned idle_s = 30;
   std::string sessions_in = "store";
-  CLI::App* serve_cmd = app.add_subcommand("serve", "run N worker processes on one port and one store");
+  CLI::App* serve_cmd = app.add_subcommand(
+      "serve", "run N worker processes on one port, sessions in one store (or in Redis: --sessions redis)");
   serve_cmd->add_option("--sessions", sessions_in,
                         "where sessions are kept: store (the shmsession store --store), or redis (a redis-server "
                         "this command starts on a free loopback port and stops, sessions as hashes behind "
