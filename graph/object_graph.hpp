@@ -83,6 +83,16 @@ ObjectGraph build_graph(const T& value) {
   return ObjectGraph(archive.release());
 }
 
+// Whether a value holding a T (as itself or anywhere inside) may have a
+// graph equivalent to another value's while the two serialize to different
+// Boost archive bytes (keyed containers, float, long double, types saved as
+// text, arrays of bitwise-serializable classes: see
+// detail::GraphCoarserThanBytes). When no type a value holds is,
+// its bytes decide: equal bytes, equivalent graphs; different bytes,
+// different graphs (a 64-bit hash collision aside, as for equivalent()).
+template <class T>
+inline constexpr bool kGraphCoarserThanBytes = detail::kGraphCoarserThanBytes<T>;
+
 enum class ChangeKind { Added, Removed, Modified };
 
 struct Change {

@@ -229,7 +229,7 @@ void copy_records(const KeptRecords& kept, Generation& to, RecoveryReport& repor
       copy->idle_timeout_s = r->idle_timeout_s;
       copy->hash = r->hash;
       copy->incarnation = r->incarnation;
-      copy->created_unix_ms = r->created_unix_ms;
+      copy->created_unix_s = r->created_unix_s;
       copy->last_access_unix_ms.store(r->last_access_unix_ms.load(std::memory_order_relaxed));
       std::memcpy(copy->id(), r->id(), r->id_size);
       if (const BlobHeader* b = r->blob.get()) {
@@ -240,7 +240,7 @@ void copy_records(const KeptRecords& kept, Generation& to, RecoveryReport& repor
         blob->capacity = b->size;
         copy->blob = blob;
         dst.attributes += b->attr_count;
-        dst.payload_bytes += b->payload_bytes;
+        dst.payload_bytes += blob_payload_bytes(b);  // sound: blob_fits held
       }
       link_record(dst, copy);
       ++dst.sessions;
@@ -474,7 +474,7 @@ std::uint64_t check_shard(Generation& g, Shard& shard, CheckReport& report) REQU
     if (const BlobHeader* b = r->blob.get()) {
       bytes += block_bytes(g, b);
       attributes += b->attr_count;
-      payload += b->payload_bytes;
+      payload += blob_payload_bytes(b);  // sound: blob_fits held
     }
     if (!lock_state_fits(c, r->lock)) {
       ++report.damaged_lock_queues;

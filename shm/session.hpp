@@ -15,6 +15,9 @@ namespace shmsession {
 
 // Attribute flags, stored with each attribute value.
 inline constexpr std::uint32_t kAttributeImmutable = 1u << 0;
+// The flag bits a store keeps (16 per attribute, in the segment's attribute
+// table); a commit with any other bit set is refused (InvalidArgument).
+inline constexpr std::uint32_t kAttributeFlagsMask = 0xFFFFu;
 
 // Limits checked on every call (violations are Errc::InvalidArgument).
 inline constexpr std::size_t kMaxSessionIdBytes = 128;
@@ -51,6 +54,15 @@ struct Attribute {
   std::string value;
   std::uint64_t version = 0;  // session version of the commit that wrote it
   std::uint32_t flags = 0;
+  // Store::read_moved only: the value was not copied (empty), because the
+  // caller's copy holds this version already.
+  bool value_omitted = false;
+};
+
+// An attribute version a caller's copy holds (Store::read_moved).
+struct KnownAttribute {
+  std::string_view name;
+  std::uint64_t version = 0;
 };
 
 // A consistent copy of one session version (or of a subset of its

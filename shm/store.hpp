@@ -216,6 +216,15 @@ class Store {
                                       std::span<const std::string_view> names = {});
   bool read_into(std::string_view id, LockToken token, std::span<const std::string_view> names,
                  SessionSnapshot& out);
+  // Catches a copy up in one look (on behalf of the lock holder): false if
+  // the session is absent. `out` gets the session's version and incarnation;
+  // if they are still `seen`, no attributes. Else every attribute is listed
+  // and its value copied (checksum verified) unless the incarnation is
+  // `seen`'s and `known` (sorted by name) holds that name at that version:
+  // such a value is left empty with value_omitted set. Touches the session
+  // when something moved. Throws: StaleToken, Corrupt.
+  bool read_moved(std::string_view id, LockToken token, SessionVersion seen, std::span<const KnownAttribute> known,
+                  SessionSnapshot& out);
   std::uint64_t commit(std::string_view id, LockToken token, const CommitBatch& batch);
   // Runs `callback(session, token)` on a watcher thread of this process
   // whenever another process asks for a lock this Store holds. Replaces a

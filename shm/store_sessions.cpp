@@ -3,6 +3,7 @@
 // already allocated, publish); allocation and freeing of segment memory
 // happen outside it, except in the rare fallback noted in commit_impl.
 #include <algorithm>
+#include <limits>
 #include <vector>
 
 #include "shm/detail/blob.hpp"
@@ -34,24 +35,26 @@ void check_token(const SessionRecord* r, std::optional<LockToken> token, std::st
 
 std::uint64_t version_of(const SessionRecord* r) { return r->blob ? r->blob->version : 0; }
 
+// Requires: r's blob, if any, passed blob_fits.
 void fill_info(const SessionRecord* r, SessionInfo& info) {
   const BlobHeader* b = r->blob.get();
   info.id.assign(record_id(r));
   info.version = b ? b->version : 0;
   info.incarnation = r->incarnation;
-  info.created_unix_ms = r->created_unix_ms;
+  info.created_unix_ms = std::uint64_t{r->created_unix_s} * 1000;
   info.last_access_unix_ms = to_unix_ms(r->last_access_unix_ms.load(std::memory_order_relaxed));
   info.idle_timeout_s = r->idle_timeout_s;
   info.attribute_count = b ? b->attr_count : 0;
-  info.payload_bytes = b ? b->payload_bytes : 0;
+  info.payload_bytes = b ? blob_payload_bytes(b) : 0;
 }
 
 // Shard statistics follow a record entering or leaving the table.
+// Requires: r's blob, if any, passed blob_fits (or was just built).
 void count_record(Shard& shard, const SessionRecord* r, int sign) REQUIRES(shard.mutex) {
   const BlobHeader* b = r->blob.get();
   shard.sessions += sign;
   shard.attributes += sign * static_cast<std::int64_t>(b ? b->attr_count : 0);
-  shard.payload_bytes += sign * static_cast<std::int64_t>(b ? b->payload_bytes : 0);
+  shard.payload_bytes += sign * static_cast<std::int64_t>(b ? blob_payload_bytes(b) : 0);
 }
 
 // What a commit saw of a session when it planned the new blob; the plan
@@ -135,7 +138,7 @@ static bool create_session_in(Generation& s, std::string_view id, std::optional<
   rec->id_size = static_cast<std::uint16_t>(id.size());
   rec->idle_timeout_s = idle_timeout_s.value_or(s.root->default_idle_timeout_s);
   rec->hash = hash;
-  rec->created_unix_ms = unix_ms();  // a date to show; never compared
+  rec->created_unix_s = static_cast<std::uint32_t>(unix_ms() / 1000);  // a date to show; never compared
   rec->last_access_unix_ms.store(now);
   std::copy(id.begin(), id.end(), rec->id());
 
@@ -176,21 +179,45 @@ bool Store::create_session(std::string_view id, std::optional<std::uint32_t> idl
   return impl_->run([&](Generation& s) { return create_session_in(s, id, idle_timeout_s); });
 }
 
-// Copies a session out under its shard lock; `touch` refreshes its last access.
+// What a caller's copy holds already (Store::read_moved).
+struct CopyHeld {
+  SessionVersion seen;
+  std::span<const KnownAttribute> known;
+};
+
+// Copies a session out under its shard lock; `touch` refreshes its last
+// access. With `held`: nothing if the session is still at held->seen, and
+// only the values the copy lacks.
 static bool copy_session(Generation& s, std::string_view id, std::span<const std::string_view> names,
-                         bool touch, std::optional<LockToken> token, SessionSnapshot& out) {
+                         bool touch, std::optional<LockToken> token, SessionSnapshot& out,
+                         const CopyHeld* held = nullptr) {
   std::uint64_t now = segment_ms();
   LockedSession locked(s, id, now);
   SessionRecord* r = locked.record();
   if (r == nullptr) return false;
   check_token(r, token, id);
-  if (touch) r->last_access_unix_ms.store(now, std::memory_order_relaxed);
   const BlobHeader* b = r->blob.get();
-  copy_attributes(b, s.bounds, id, names, out.attributes);  // verifies b first
+  if (held != nullptr) {
+    if (b != nullptr && !s.bounds.holds(b))
+      throw Error(Errc::Corrupt, "session '" + std::string(id) +
+                                     "' is damaged in the segment (its blob link leaves the segment); "
+                                     "run 'shmctl check'");
+    if (SessionVersion{version_of(r), r->incarnation} == held->seen) {
+      out.id.assign(id);
+      out.version = held->seen.version;
+      out.incarnation = held->seen.incarnation;
+      out.attributes.clear();
+      return true;
+    }
+  }
+  if (touch) r->last_access_unix_ms.store(now, std::memory_order_relaxed);
+  const bool same_incarnation = held != nullptr && held->seen.incarnation == r->incarnation;
+  copy_attributes(b, s.bounds, id, names, out.attributes,
+                  same_incarnation ? held->known : std::span<const KnownAttribute>());  // verifies b first
   out.id.assign(id);
   out.version = b ? b->version : 0;
   out.incarnation = r->incarnation;
-  out.created_unix_ms = r->created_unix_ms;
+  out.created_unix_ms = std::uint64_t{r->created_unix_s} * 1000;
   out.last_access_unix_ms = to_unix_ms(r->last_access_unix_ms.load(std::memory_order_relaxed));
   out.idle_timeout_s = r->idle_timeout_s;
   return true;
@@ -259,8 +286,10 @@ static void* take_spare(Generation& s, Shard& shard, std::uint64_t size, std::ui
   }
   // The header's capacity, but never more than the allocator's block: a
   // capacity a stray write raised must not let a commit write past it.
-  const std::uint64_t usable =
-      std::min<std::uint64_t>(spare->capacity, s.segment.get_segment_manager()->size(spare));
+  // (The header's field is 32-bit: build_blob records at most 4 GiB - 1.)
+  const std::uint64_t usable = std::min<std::uint64_t>(
+      std::min<std::uint64_t>(spare->capacity, s.segment.get_segment_manager()->size(spare)),
+      std::numeric_limits<std::uint32_t>::max());
   if (usable < size || usable > 2 * size + 64) return nullptr;
   shard.spare = nullptr;
   capacity = usable;
@@ -284,7 +313,7 @@ static void* keep_as_spare(Shard& shard, BlobHeader* blob) REQUIRES(shard.mutex)
 static void* keep_raw_as_spare(Shard& shard, void* mem, std::uint64_t allocated) REQUIRES(shard.mutex) {
   if (shard.spare) return mem;
   auto* b = new (mem) BlobHeader{};
-  b->capacity = allocated;
+  b->capacity = static_cast<std::uint32_t>(allocated);  // a plan's size: < 4 GiB
   return keep_as_spare(shard, b);
 }
 
@@ -454,6 +483,12 @@ bool Store::read_into(std::string_view id, LockToken token, std::span<const std:
   return impl_->run([&](Generation& g) { return copy_session(g, id, names, true, token, out); });
 }
 
+bool Store::read_moved(std::string_view id, LockToken token, SessionVersion seen, std::span<const KnownAttribute> known,
+                       SessionSnapshot& out) {
+  const CopyHeld held{seen, known};
+  return impl_->run([&](Generation& g) { return copy_session(g, id, {}, true, token, out, &held); });
+}
+
 bool Store::remove_session(std::string_view id) {
   validate_session_id(id);
   std::uint64_t hash = hash_session_id(id);
@@ -537,8 +572,9 @@ void Store::for_each_session(const std::function<bool(const SessionInfo&)>& visi
         ShardGuard guard(s, shard);
         std::uint64_t now = segment_ms();
         for_each_record(shard, s.bounds_of(shard), [&](SessionRecord* r) {
-          // A damaged blob pointer leaves the record out (check reports it).
-          if (expired(r, now) || (r->blob && !s.bounds.holds(r->blob.get()))) return;
+          // A damaged blob (its link or its attribute table) leaves the
+          // record out (check reports it): its payload is summed over the table.
+          if (expired(r, now) || (r->blob && !blob_fits(r->blob.get(), s.bounds))) return;
           fill_info(r, batch.emplace_back());
         });
       }

@@ -1,6 +1,12 @@
 #include "sync/attribute_codec.hpp"
 
+#include <boost/archive/impl/archive_serializer_map.ipp>
+
 #include <xxhash.h>
+
+// Boost keeps one serializer registry per archive type; AttributeOArchive's
+// is instantiated here.
+template class boost::archive::detail::archive_serializer_map<shmsession::sync::detail::AttributeOArchive>;
 
 namespace shmsession::sync::detail {
 

@@ -2,6 +2,9 @@
 // primary state and back: a Boost.Serialization binary archive behind a
 // 12-byte prefix (magic + a tag of the C++ type), so that reading an
 // attribute as the wrong type is a clear error, never undefined behaviour.
+// Encoding writes binary_oarchive's bytes through AttributeOArchive
+// (sync/detail/attribute_oarchive.hpp), which also tells whether the value's
+// bytes decide its object-graph equivalence.
 //
 // Types opt into two traits:
 //   SHMSESSION_IMMUTABLE_TYPE(T)  values of T never change once written:
@@ -15,6 +18,7 @@
 // the tag is derived from the compiler's type name.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <memory>
@@ -26,11 +30,12 @@
 #include <typeinfo>
 
 #include <boost/archive/binary_iarchive.hpp>
-#include <boost/archive/binary_oarchive.hpp>
+#include <boost/archive/binary_oarchive.hpp>  // for users' BOOST_CLASS_EXPORT, as before
 
 #include "graph/object_graph.hpp"
 #include "graph/std_optional.hpp"  // std::optional members in attribute types
 #include "shm/error.hpp"
+#include "sync/detail/attribute_oarchive.hpp"
 
 namespace shmsession::sync {
 
@@ -73,6 +78,15 @@ class ViewStreamBuf : public std::streambuf {
   }
 };
 
+// An encoded value, and whether its bytes decide graph equivalence (false:
+// it holds a type whose graph is coarser than its bytes, see
+// graph::kGraphCoarserThanBytes, so values with other bytes may still have
+// an equivalent graph).
+struct EncodedValue {
+  std::string bytes;
+  bool bytes_decide = true;
+};
+
 // What the client state needs to know of a C++ type, erased.
 struct TypeOps {
   const char* name;
@@ -80,7 +94,8 @@ struct TypeOps {
   bool immutable;
   bool binary;  // compares by bytes whatever the client's default
   std::shared_ptr<void> (*decode)(std::string_view encoded);  // Throws: Error(Corrupt)
-  std::string (*encode)(const void* object);
+  // `size_hint`: the expected size (of the benchmark, say), to allocate once.
+  EncodedValue (*encode)(const void* object, std::size_t size_hint);
   graph::ObjectGraph (*build_graph)(const void* object);
 };
 
@@ -101,14 +116,16 @@ std::shared_ptr<void> decode_value(std::string_view encoded) {
 }
 
 template <class T>
-std::string encode_value(const void* object) {
-  std::ostringstream out;
-  out << value_prefix(type_tag(typeid(T).name()));
-  {
-    boost::archive::binary_oarchive archive(out, kArchiveFlags);
-    archive << *static_cast<const T*>(object);
-  }
-  return std::move(out).str();
+EncodedValue encode_value(const void* object, std::size_t size_hint) {
+  static const std::string prefix = value_prefix(type_tag(typeid(T).name()));
+  EncodedValue out;
+  out.bytes.reserve(std::max(size_hint, kValuePrefixBytes + 64));
+  out.bytes = prefix;
+  AttributeOArchive archive(out.bytes);
+  archive << *static_cast<const T*>(object);
+  archive.finish();
+  out.bytes_decide = !archive.graph_coarser_than_bytes();
+  return out;
 }
 
 template <class T>
@@ -132,7 +149,7 @@ namespace shmsession::sync {
 // must hold byte-identical values (benchmarks, migrations).
 template <class T>
 std::string encode_attribute(const T& value) {
-  return detail::encode_value<T>(&value);
+  return detail::encode_value<T>(&value, 0).bytes;
 }
 
 // The value of attribute bytes written for a T.

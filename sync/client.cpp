@@ -136,22 +136,30 @@ std::shared_ptr<detail::ClientState> Client::state_for(std::string_view id, bool
   return state;
 }
 
-void Client::take_lock(detail::ClientState& state, std::chrono::milliseconds timeout) {
+Client::Took Client::take_lock(detail::ClientState& state, std::chrono::milliseconds timeout) {
   if (std::optional<LockToken> held = state.token()) {
     try {
       store_.release_requested(state.id(), *held);  // throws unless still current
-      return;                                      // sticky: reuse it
+      return Took::Reused;                         // sticky: reuse it
     } catch (const Error& e) {
       if (e.code() != Errc::StaleToken && e.code() != Errc::NotFound) throw;
       state.set_token(std::nullopt);  // revoked, or the session vanished: take it anew
     }
   }
-  try {
+  auto take = [&] {
+    if (std::optional<LockToken> free = store_.try_acquire(state.id())) {
+      state.set_token(*free);
+      return Took::Free;
+    }
     state.set_token(store_.acquire(state.id(), timeout));
+    return Took::Waited;
+  };
+  try {
+    return take();
   } catch (const Error& e) {
     if (e.code() != Errc::NotFound || !options_.create_missing_sessions) throw;
     store_.create_session(state.id());
-    state.set_token(store_.acquire(state.id(), timeout));
+    return take();
   }
 }
 
@@ -161,11 +169,12 @@ void Client::take_lock(detail::ClientState& state, std::chrono::milliseconds tim
 void Client::open_locked(detail::ClientState& state, std::chrono::milliseconds timeout) {
   for (int attempt = 1;; ++attempt) {
     try {
-      take_lock(state, timeout);
+      const Took took = take_lock(state, timeout);
       shm::detail::run_lock_probe(shm::detail::LockProbe::kRefreshBegins, state.id());
-      std::vector<std::string> dropped = state.refresh(store_, *state.token());
-      if (!dropped.empty())
-        report(state, std::move(dropped), Errc::StaleToken,
+      detail::RefreshOutcome refreshed = state.refresh(store_, *state.token());
+      if (!refreshed.first) note_open(state, took, refreshed.moved);  // a first copy says nothing of sharing
+      if (!refreshed.dropped.empty())
+        report(state, std::move(refreshed.dropped), Errc::StaleToken,
                "session '" + state.id() + "' changed in the store under uncommitted edits (the lock was lost)",
                true);
       return;
@@ -177,9 +186,97 @@ void Client::open_locked(detail::ClientState& state, std::chrono::milliseconds t
   }
 }
 
-SessionHandle Client::open(std::string_view id) { return open(id, options_.lock_timeout); }
+// The Client's lean moves a sixteenth of the way towards 1 on evidence of
+// sessions shared between processes, towards 0 on evidence of sessions kept
+// by this one; written only when it changes (a sticky Client's requests
+// leave its cache line alone).
+void Client::lean(bool shared) noexcept {
+  const std::uint32_t now = lean_.load(std::memory_order_relaxed);
+  const std::uint32_t next = shared ? now + ((kLeanOne - now) >> 4) : now - (now >> 4);
+  if (next == now) return;
+  lean_.store(next, std::memory_order_relaxed);
+  if (now <= kLeanOne / 2 && next > kLeanOne / 2) sweep_.store(true);  // see release_idle_undecided
+}
+
+// The lean turned to per-request: the locks this Client still holds of
+// idle sessions without evidence of their own (kept since their first
+// request) would each cost another process a release request and a
+// hand-over; let them go now instead.
+void Client::release_idle_undecided() {
+  std::vector<std::shared_ptr<detail::ClientState>> idle;
+  {
+    std::lock_guard<std::mutex> g(states_mutex_);
+    for (const auto& [id, state] : states_)
+      if (state->active_requests == 0 && state->adaptive.load() == detail::ClientState::Adaptive::Undecided)
+        idle.push_back(state);
+  }
+  for (const std::shared_ptr<detail::ClientState>& state : idle) {
+    std::unique_lock<std::mutex> open_guard(state->open_mutex, std::try_to_lock);
+    if (!open_guard.owns_lock() || state->active_requests != 0 || !state->token()) continue;
+    if (!releases_at_end(*state)) return;  // the lean turned back meanwhile
+    if (flush_and_release(*state, Flush::Release)) ++released_at_end_;
+  }
+}
+
+void Client::note_open(detail::ClientState& state, Took took, bool moved) {
+  using Adaptive = detail::ClientState::Adaptive;
+  if (took == Took::Reused) {  // the sticky lock served
+    lean(false);
+    return;
+  }
+  if (took == Took::Waited || moved) {  // another process held it, or wrote it, since this one let it go
+    lean(true);
+    state.quiet_takes = 0;
+    return;
+  }
+  lean(false);
+  if (state.adaptive.load() == Adaptive::Sticky || ++state.quiet_takes < state.quiet_needed) return;
+  state.adaptive = Adaptive::Sticky;  // served by this process alone lately: keep it
+  state.quiet_takes = 0;
+  state.went_sticky = true;
+}
+
+void Client::note_asked(detail::ClientState& state) {
+  using Adaptive = detail::ClientState::Adaptive;
+  lean(true);
+  state.quiet_takes = 0;
+  if (state.adaptive.load() == Adaptive::PerRequest) return;
+  // A relapse: needing more quiet next time. A session kept sticky by
+  // mistake costs a hand-over per request of another process; one released
+  // by mistake only a free lock taken again, so the need grows fast.
+  if (state.went_sticky) state.quiet_needed = std::min(state.quiet_needed * 2, detail::ClientState::kMostQuietTakes);
+  state.adaptive = Adaptive::PerRequest;
+}
+
+bool Client::releases_at_end(const detail::ClientState& state) const {
+  using Adaptive = detail::ClientState::Adaptive;
+  const int given = state.request_policy.load();
+  switch (given != 0 ? static_cast<LockPolicy>(given - 1) : options_.lock_policy) {
+    case LockPolicy::Sticky:
+      return false;
+    case LockPolicy::PerRequest:
+      return true;
+    case LockPolicy::Adaptive:
+      switch (state.adaptive.load()) {
+        case Adaptive::PerRequest:
+          return true;
+        case Adaptive::Sticky:
+          return false;
+        case Adaptive::Undecided:
+          return lean_.load(std::memory_order_relaxed) > kLeanOne / 2;
+      }
+  }
+  return false;
+}
+
+SessionHandle Client::open(std::string_view id) { return open(id, OpenOptions{}); }
 
 SessionHandle Client::open(std::string_view id, std::chrono::milliseconds timeout) {
+  return open(id, OpenOptions{.timeout = timeout});
+}
+
+SessionHandle Client::open(std::string_view id, const OpenOptions& options) {
+  const std::chrono::milliseconds timeout = options.timeout.value_or(options_.lock_timeout);
   drop_vanished();
   std::shared_ptr<detail::ClientState> state = state_for(id, false, true);
   if (!state) {
@@ -197,11 +294,13 @@ SessionHandle Client::open(std::string_view id, std::chrono::milliseconds timeou
       throw e;
     }
     open_locked(*state, timeout);
+    if (options.lock_policy) state->request_policy = 1 + static_cast<int>(*options.lock_policy);
     ++state->active_requests;  // under open_mutex: the release callback sees it
   }
   SessionHandle handle(this, state);
   state.reset();
   enforce_bounds(0);  // the byte bound, and the idle age
+  if (sweep_.load(std::memory_order_relaxed) && sweep_.exchange(false)) release_idle_undecided();
   return handle;
 }
 
@@ -246,12 +345,17 @@ ClientStats Client::stats() {
   std::lock_guard<std::mutex> g(states_mutex_);
   st.sessions = states_.size();
   st.bytes = bytes_;
-  for (const auto& [id, state] : states_)
+  for (const auto& [id, state] : states_) {
     if (state->token()) ++st.locks_held;
+    if (state->adaptive.load() == detail::ClientState::Adaptive::PerRequest) ++st.sessions_per_request;
+  }
   st.evictions = evictions_;
   st.vanished = vanished_;
   st.unflushed = unflushed_.load();
   st.dropped_edits = dropped_edits_.load();
+  st.released_at_request_end = released_at_end_.load();
+  st.released_on_request = released_on_request_.load();
+  st.lean_per_request = lean_.load(std::memory_order_relaxed) > kLeanOne / 2;
   return st;
 }
 
@@ -260,21 +364,30 @@ void Client::end_request(detail::ClientState& state) {
   if (left == 0) account(state);
   if (left > 0) return;
   // The end of the last request is the safe point. Ask the store as well as
-  // the watcher's flag: the watcher thread may not have run yet. The
-  // per-request policy releases without being asked.
-  const bool per_request = options_.lock_policy == LockPolicy::PerRequest;
-  if (!per_request && !state.release_requested) {
+  // the watcher's flag: the watcher thread may not have run yet. A policy
+  // that releases at the end of requests does not need to be asked.
+  if (!releases_at_end(state) && !state.release_requested) {
     std::optional<LockToken> token = state.token();
+    bool asked = false;
     try {
-      if (!token || !store_.release_requested(state.id(), *token)) return;
+      asked = token && store_.release_requested(state.id(), *token);
     } catch (const Error&) {
-      return;  // lost or removed: nothing to hand over
+      // lost or removed: nothing to hand over
     }
-    state.release_requested = true;
+    if (asked) {
+      state.release_requested = true;
+    } else if (state.request_policy.load() == 0) {
+      return;
+    }
   }
   std::lock_guard<std::mutex> open_guard(state.open_mutex);
-  if (state.active_requests == 0 && (state.release_requested || (per_request && state.token())))
-    flush_and_release(state, Flush::Release);
+  if (state.active_requests != 0) return;  // a new request began: its end decides
+  const bool at_end = releases_at_end(state);
+  state.request_policy = 0;
+  if (state.release_requested || (at_end && state.token())) {
+    const bool by_policy = !state.release_requested;
+    if (flush_and_release(state, Flush::Release) && by_policy) ++released_at_end_;
+  }
 }
 
 void Client::account(detail::ClientState& state) {
@@ -317,6 +430,7 @@ void Client::report(detail::ClientState& state, std::vector<std::string> names, 
 bool Client::flush_and_release(detail::ClientState& state, Flush why) noexcept {
   std::optional<LockToken> token = state.token();
   const bool requested = state.release_requested.exchange(false);
+  if (requested) note_asked(state);  // another process wants this session: evidence for the adaptive policy
   if (state.has_pending()) {
     Errc code = Errc::Io;
     std::string message;
@@ -350,6 +464,7 @@ bool Client::flush_and_release(detail::ClientState& state, Flush why) noexcept {
   if (token) {
     try {
       store_.release(state.id(), *token);
+      if (requested) ++released_on_request_;
     } catch (...) {
       // Revoked or removed meanwhile: nothing left to release.
     }

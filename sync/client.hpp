@@ -24,7 +24,19 @@
 // request instead (the last SessionHandle of the session destroyed): no
 // other process ever has to ask, which suits any-worker-serves-any-request
 // routing (PHP-FPM, SO_REUSEPORT); the copy is kept, so the next open()
-// takes the free lock and copies only if the session moved meanwhile.
+// takes the free lock and copies only the attributes that moved meanwhile.
+// LockPolicy::Adaptive (the default) chooses per session by evidence: once
+// another process asks for a session, this process releases it at the end
+// of each of its requests; when it has taken the free lock back several
+// times in a row with nobody having held or written it in between, it
+// keeps it (sticky), and each relapse doubles the quiet spell needed next
+// time (8, 16, ... 256 requests). A session without evidence of its own
+// follows the Client's lean: per request while most of the Client's recent
+// evidence (release requests, sessions found moved or held by another
+// process, against locks kept and reused) says its sessions are shared.
+// When the lean turns so, the next open() also releases the idle locks of
+// such sessions the Client still holds.
+// open(id, OpenOptions) overrides the policy for one request.
 //
 // Bounded client state: a Client keeps at most `max_sessions` sessions (a
 // copy and a sticky process lock each) and about `max_bytes` of copies;
@@ -82,6 +94,7 @@
 #include <list>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <shared_mutex>
 #include <string>
 #include <string_view>
@@ -115,11 +128,12 @@ struct UnflushedEdits {
 enum class LockPolicy {
   Sticky,      // keep it until another process asks for it
   PerRequest,  // release it at the end of every request
+  Adaptive,    // per session: sticky until other processes ask, then per request
 };
 
 struct ClientOptions {
   Comparison comparison = Comparison::ObjectGraph;
-  LockPolicy lock_policy = LockPolicy::Sticky;
+  LockPolicy lock_policy = LockPolicy::Adaptive;
   std::chrono::milliseconds lock_timeout{5000};
   bool create_missing_sessions = true;  // open() of an absent session creates it
   // Bounds of the client state (see Client). A worker serving many
@@ -147,6 +161,16 @@ struct ClientStats {
   std::uint64_t vanished = 0;     // sessions dropped because the store removed or expired them
   std::uint64_t unflushed = 0;    // flushes that failed (on_unflushed_edits calls)
   std::uint64_t dropped_edits = 0;  // of which the edits were gone
+  std::uint64_t released_at_request_end = 0;  // locks released at a request's end by the policy
+  std::uint64_t released_on_request = 0;      // locks released because another process asked
+  std::size_t sessions_per_request = 0;       // kept sessions the adaptive policy releases per request
+  bool lean_per_request = false;  // sessions without evidence of their own are released per request
+};
+
+// Options of one open() (see Client::open).
+struct OpenOptions {
+  std::optional<std::chrono::milliseconds> timeout;  // unset: ClientOptions::lock_timeout
+  std::optional<LockPolicy> lock_policy;             // unset: ClientOptions::lock_policy
 };
 
 namespace detail {
@@ -258,7 +282,6 @@ class SessionHandle {
     check_order(name, "edit");
     std::unique_lock<oneapi::tbb::rw_mutex> w(s.lock);
     state_->materialize(s, name, detail::type_ops<T>());
-    state_->prepare_edit(s);
     s.tracked = true;
     return EditHandle<T>(std::move(w), s.object, mark(name));
   }
@@ -285,10 +308,7 @@ class SessionHandle {
     std::array<std::unique_lock<oneapi::tbb::rw_mutex>, n> lock;
     for (std::size_t i : order) lock[i] = std::unique_lock<oneapi::tbb::rw_mutex>(slot[i]->lock);
     const std::array<const detail::TypeOps*, n> ops{&detail::type_ops<T>()...};
-    for (std::size_t i = 0; i < n; ++i) {
-      state_->materialize(*slot[i], name[i], *ops[i]);
-      state_->prepare_edit(*slot[i]);
-    }
+    for (std::size_t i = 0; i < n; ++i) state_->materialize(*slot[i], name[i], *ops[i]);
     for (std::size_t i = 0; i < n; ++i) slot[i]->tracked = true;
     return make_edits<T...>(lock, slot, name, std::make_index_sequence<n>{});
   }
@@ -300,9 +320,6 @@ class SessionHandle {
     detail::Slot& s = state_->slot(name);
     check_order(name, "put");
     std::unique_lock<oneapi::tbb::rw_mutex> w(s.lock);
-    if (!s.object && s.in_primary && !s.removed && detail::tag_of(s.benchmark_bytes, name) == ops.tag)
-      state_->materialize(s, name, ops);  // so that putting an equal value writes nothing
-    if (s.object && s.ops == &ops && !ops.immutable) state_->prepare_edit(s);
     s.object = std::make_shared<T>(std::move(value));
     s.ops = &ops;
     s.removed = false;
@@ -357,6 +374,11 @@ class Client {
   // check_handle_order). StaleToken never (a lost lock is retaken).
   SessionHandle open(std::string_view id);
   SessionHandle open(std::string_view id, std::chrono::milliseconds timeout);
+  // With a lock policy for this request: PerRequest releases the lock when
+  // the session's last request ends (whichever request asked), Sticky keeps
+  // it then (release requests are still honoured), Adaptive lets the
+  // evidence decide (see above).
+  SessionHandle open(std::string_view id, const OpenOptions& options);
   // Commits pending edits and releases the session's lock now; the copy
   // stays. Throws the commit's error (the lock and the edits kept).
   void release(std::string_view id);
@@ -379,7 +401,18 @@ class Client {
   // The kept state of `id`; made (and kept) if absent and `create`. With
   // `opening` it becomes the most recently used.
   std::shared_ptr<detail::ClientState> state_for(std::string_view id, bool create, bool opening = false);
-  void take_lock(detail::ClientState& state, std::chrono::milliseconds timeout);
+  // How the lock was had: this process held it still, took it free, or
+  // had to wait for another holder.
+  enum class Took { Reused, Free, Waited };
+  Took take_lock(detail::ClientState& state, std::chrono::milliseconds timeout);
+  // The adaptive policy's evidence (open_mutex held).
+  void note_open(detail::ClientState& state, Took took, bool moved);
+  void note_asked(detail::ClientState& state);
+  // Whether the request ending now releases the lock by policy.
+  bool releases_at_end(const detail::ClientState& state) const;
+  // Moves lean_ on evidence that sessions are shared (true) or kept.
+  void lean(bool shared) noexcept;
+  void release_idle_undecided();
   void open_locked(detail::ClientState& state, std::chrono::milliseconds timeout);
   void end_request(detail::ClientState& state);
   void on_release_request(const std::string& id);
@@ -409,6 +442,13 @@ class Client {
   std::uint64_t vanished_ = 0;
   std::atomic<std::uint64_t> unflushed_{0};
   std::atomic<std::uint64_t> dropped_edits_{0};
+  std::atomic<std::uint64_t> released_at_end_{0};
+  std::atomic<std::uint64_t> released_on_request_{0};
+  // The adaptive policy's lean, 0..kLeanOne: towards kLeanOne as this
+  // Client's sessions turn out shared between processes (see Client).
+  static constexpr std::uint32_t kLeanOne = 1u << 16;
+  std::atomic<std::uint32_t> lean_{0};
+  std::atomic<bool> sweep_{false};  // the lean turned to per-request: release_idle_undecided due
   // Removed sessions: the change-log position read up to, and the store's
   // retired count seen there.
   std::mutex vanish_mutex_;

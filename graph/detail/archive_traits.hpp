@@ -7,8 +7,11 @@
 
 #include "graph/detail/graph_data.hpp"
 
+#include <boost/archive/basic_archive.hpp>
 #include <boost/serialization/array_wrapper.hpp>
 #include <boost/serialization/collection_size_type.hpp>
+#include <boost/serialization/level.hpp>
+#include <boost/serialization/is_bitwise_serializable.hpp>
 #include <boost/serialization/item_version_type.hpp>
 #include <boost/serialization/library_version_type.hpp>
 
@@ -73,5 +76,40 @@ constexpr NodeKind kind_of() {
   else if constexpr (IsFixedArray<T>::value || std::is_array_v<T>) return NodeKind::Sequence;
   else return NodeKind::Struct;  // becomes a Sequence if Boost writes a count
 }
+
+// Boost's own records: they describe the bytes and never reach a node.
+template <class T>
+inline constexpr bool kIsArchiveRecord =
+    kIsSchemaDetail<T> || std::is_same_v<T, boost::serialization::collection_size_type> ||
+    std::is_same_v<T, boost::archive::object_id_type> || std::is_same_v<T, boost::archive::object_reference_type> ||
+    std::is_same_v<T, boost::archive::class_id_type> || std::is_same_v<T, boost::archive::class_id_optional_type> ||
+    std::is_same_v<T, boost::archive::class_id_reference_type> ||
+    std::is_same_v<T, boost::archive::class_name_type> || std::is_same_v<T, boost::archive::version_type> ||
+    std::is_same_v<T, boost::archive::tracking_type>;
+
+// Whether a value holding a T may have a graph equivalent to another
+// value's while their Boost binary archives differ: keyed containers (their
+// children compare as unordered: an unordered_map in another order, a
+// multiset's equivalent elements), float and long double (compared as
+// doubles: long double narrows, a signalling float NaN turns quiet),
+// primitive-level types recorded through their operator<< text, and arrays
+// of those or of bitwise-serializable classes (a binary archive writes such
+// an array as one block, without visiting its items). For values of every
+// other type the graph is a function of the bytes and back (the same Boost
+// walk records the same shape, values and write order), so equal bytes
+// mean equivalent graphs and different bytes different graphs.
+template <class T>
+struct GraphCoarserThanBytes
+    : std::bool_constant<KeyedContainer<T> || std::is_same_v<T, float> || std::is_same_v<T, long double> ||
+                         (boost::serialization::implementation_level<T>::value ==
+                              boost::serialization::primitive_type &&
+                          !kIsLeafValue<T> && !kIsArchiveRecord<T> && !std::is_pointer_v<T>)> {};
+template <class T>
+struct GraphCoarserThanBytes<boost::serialization::array_wrapper<T>>
+    : std::bool_constant<GraphCoarserThanBytes<std::remove_cv_t<T>>::value ||
+                         (std::is_class_v<T> && boost::serialization::is_bitwise_serializable<std::remove_cv_t<T>>::value)> {};
+
+template <class T>
+inline constexpr bool kGraphCoarserThanBytes = GraphCoarserThanBytes<std::remove_cv_t<T>>::value;
 
 }  // namespace shmsession::graph::detail

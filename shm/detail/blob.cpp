@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <limits>
 #include <string>
 
 #include "shm/detail/names.hpp"
@@ -62,11 +63,14 @@ PreparedBatch prepare_batch(const CommitBatch& batch) {
   prepared.ops.reserve(batch.puts.size() + batch.removes.size());
   for (const AttributeWrite& w : batch.puts) {
     validate_attribute_name(w.name);
+    if ((w.flags & ~kAttributeFlagsMask) != 0)
+      throw Error(Errc::InvalidArgument, "attribute '" + w.name + "' has flags " + std::to_string(w.flags) +
+                                             "; a store keeps only the low 16 bits (kAttributeFlagsMask)");
     if (w.value.size() > kMaxAttributeValueBytes)
       throw Error(Errc::InvalidArgument, "attribute '" + w.name + "' is " + std::to_string(w.value.size()) +
                                              " bytes, more than the limit of " +
                                              std::to_string(kMaxAttributeValueBytes));
-    prepared.ops.push_back({w.name, w.value, w.flags, value_checksum(w.value), false});
+    prepared.ops.push_back({w.name, w.value, w.flags, stored_checksum(value_checksum(w.value)), false});
   }
   for (const std::string& name : batch.removes) {
     validate_attribute_name(name);
@@ -105,7 +109,7 @@ MergePlan plan_merge(const BlobHeader* current, const PreparedBatch& batch) {
                                            " attributes; this commit would leave " +
                                            std::to_string(plan.attr_count));
   plan.size = round_up8(sizeof(BlobHeader) + std::uint64_t{plan.attr_count} * sizeof(AttributeEntry) + bytes);
-  if (plan.size >= (std::uint64_t{1} << 32))  // entries address names with 32-bit offsets
+  if (plan.size >= (std::uint64_t{1} << 32))  // entries and the header hold 32-bit offsets and sizes
     throw Error(Errc::InvalidArgument, "a session may hold at most 4 GiB; this commit would make it " +
                                            std::to_string(plan.size) + " bytes");
   return plan;
@@ -117,24 +121,24 @@ void build_blob(void* memory, std::uint64_t capacity, const MergePlan& plan, con
   char* base = static_cast<char*>(memory);
   auto* entries = reinterpret_cast<AttributeEntry*>(b + 1);
   std::uint64_t cursor = sizeof(BlobHeader) + std::uint64_t{plan.attr_count} * sizeof(AttributeEntry);
-  std::uint64_t payload = 0;
   std::uint32_t n = 0;
-  auto append = [&](std::string_view name, std::string_view value, std::uint64_t v, std::uint64_t sum,
+  // Sizes fit their fields: plan_merge keeps the blob < 4 GiB, names are
+  // at most 255 bytes and flags 16 bits (prepare_batch, or a blob that
+  // passed blob_fits).
+  auto append = [&](std::string_view name, std::string_view value, std::uint64_t v, std::uint32_t sum,
                     std::uint32_t flags) {
     AttributeEntry& e = entries[n++];
     e = AttributeEntry{};
-    e.name_offset = static_cast<std::uint32_t>(cursor);
-    e.name_size = static_cast<std::uint16_t>(name.size());
+    e.name_size = static_cast<std::uint8_t>(name.size());
     std::memcpy(base + cursor, name.data(), name.size());
     cursor += name.size();
-    e.value_offset = cursor;
-    e.value_size = value.size();
+    e.value_offset = static_cast<std::uint32_t>(cursor);
+    e.value_size = static_cast<std::uint32_t>(value.size());
     if (!value.empty()) std::memcpy(base + cursor, value.data(), value.size());
     cursor += value.size();
     e.version = v;
     e.checksum = sum;
-    e.flags = flags;
-    payload += value.size();
+    e.flags = static_cast<std::uint16_t>(flags);
   };
   merge_walk(
       current, batch,
@@ -144,10 +148,9 @@ void build_blob(void* memory, std::uint64_t capacity, const MergePlan& plan, con
       [&](const PreparedOp& op) { append(op.name, op.value, version, op.checksum, op.flags); });
   b->attr_count = n;
   b->version = version;
-  b->size = plan.size;
-  b->payload_bytes = payload;
+  b->size = static_cast<std::uint32_t>(plan.size);
   b->commit_seq = commit_seq;
-  b->capacity = capacity;
+  b->capacity = static_cast<std::uint32_t>(std::min<std::uint64_t>(capacity, std::numeric_limits<std::uint32_t>::max()));
   b->magic = kBlobMagic;
 }
 
@@ -160,23 +163,32 @@ const AttributeEntry* find_entry(const BlobHeader* b, std::string_view name) noe
 }
 
 void copy_attributes(const BlobHeader* b, const SegmentBounds& bounds, std::string_view id,
-                     std::span<const std::string_view> names, std::vector<Attribute>& out) {
+                     std::span<const std::string_view> names, std::vector<Attribute>& out,
+                     std::span<const KnownAttribute> known) {
   if (b != nullptr && !blob_fits(b, bounds))
     throw Error(Errc::Corrupt, "session '" + std::string(id) +
                                    "' is damaged in the segment (its attribute table fails its bounds); "
                                    "run 'shmctl check'");
   std::size_t n = 0;
+  auto held = [&](std::string_view name, std::uint64_t version) {
+    auto it = std::lower_bound(known.begin(), known.end(), name,
+                               [](const KnownAttribute& k, std::string_view n) { return k.name < n; });
+    return it != known.end() && it->name == name && it->version == version;
+  };
   auto emit = [&](const AttributeEntry& e) {
-    const std::string_view value = entry_value(b, e);
-    if (value_checksum(value) != e.checksum)
-      throw Error(Errc::Corrupt, "attribute '" + std::string(entry_name(b, e)) + "' of session '" + std::string(id) +
+    const std::string_view name = entry_name(b, e);
+    const bool omit = !known.empty() && held(name, e.version);
+    const std::string_view value = omit ? std::string_view() : entry_value(b, e);
+    if (!omit && stored_checksum(value_checksum(value)) != e.checksum)
+      throw Error(Errc::Corrupt, "attribute '" + std::string(name) + "' of session '" + std::string(id) +
                                      "' fails its checksum (the segment is damaged); run 'shmctl check'");
     if (n == out.size()) out.emplace_back();
     Attribute& a = out[n++];
-    a.name.assign(entry_name(b, e));
+    a.name.assign(name);
     a.value.assign(value);
     a.version = e.version;
     a.flags = e.flags;
+    a.value_omitted = omit;
   };
   if (b != nullptr) {
     if (names.empty()) {
@@ -192,6 +204,13 @@ void copy_attributes(const BlobHeader* b, const SegmentBounds& bounds, std::stri
   out.resize(n);
 }
 
+std::uint64_t blob_payload_bytes(const BlobHeader* b) noexcept {
+  std::uint64_t total = 0;
+  const AttributeEntry* entries = blob_entries(b);
+  for (std::uint32_t i = 0; i < b->attr_count; ++i) total += entries[i].value_size;
+  return total;
+}
+
 bool blob_fits(const BlobHeader* b, const SegmentBounds& bounds) noexcept {
   if (!bounds.holds(b)) return false;
   if (b->magic != kBlobMagic || b->size > bounds.room(b) || b->size > b->capacity) return false;
@@ -201,8 +220,9 @@ bool blob_fits(const BlobHeader* b, const SegmentBounds& bounds) noexcept {
   const AttributeEntry* entries = blob_entries(b);
   for (std::uint32_t i = 0; i < b->attr_count; ++i) {
     const AttributeEntry& e = entries[i];
-    if (e.name_offset < table_end || e.name_offset + std::uint64_t{e.name_size} > b->size) return false;
-    if (e.value_offset < table_end || e.value_size > b->size || e.value_offset > b->size - e.value_size)
+    // The name lies just before the value, both after the table.
+    if (e.value_offset < table_end + std::uint64_t{e.name_size} || e.value_size > b->size ||
+        e.value_offset > b->size - e.value_size)
       return false;
   }
   return true;
@@ -212,7 +232,7 @@ bool blob_is_sound(const BlobHeader* b, const SegmentBounds& bounds) noexcept {
   if (!blob_fits(b, bounds)) return false;
   const AttributeEntry* entries = blob_entries(b);
   for (std::uint32_t i = 0; i < b->attr_count; ++i)
-    if (value_checksum(entry_value(b, entries[i])) != entries[i].checksum) return false;
+    if (stored_checksum(value_checksum(entry_value(b, entries[i]))) != entries[i].checksum) return false;
   return true;
 }
 

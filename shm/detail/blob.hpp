@@ -25,7 +25,7 @@ struct PreparedOp {
   std::string_view name;
   std::string_view value;
   std::uint32_t flags = 0;
-  std::uint64_t checksum = 0;
+  std::uint32_t checksum = 0;  // stored_checksum of the value
   bool remove = false;
 };
 
@@ -46,7 +46,9 @@ struct MergePlan {
 // Throws: Error(InvalidArgument) if the result exceeds kMaxAttributesPerSession.
 MergePlan plan_merge(const BlobHeader* current, const PreparedBatch& batch);
 
-// Writes the merged blob into `memory` (`capacity` >= plan.size bytes).
+// Writes the merged blob into `memory` (`capacity` >= plan.size bytes; a
+// capacity of 4 GiB or more is recorded as 4 GiB - 1, never more than the
+// block).
 void build_blob(void* memory, std::uint64_t capacity, const MergePlan& plan, const BlobHeader* current,
                 const PreparedBatch& batch, std::uint64_t version, std::uint64_t commit_seq);
 
@@ -54,11 +56,15 @@ inline const AttributeEntry* blob_entries(const BlobHeader* b) noexcept {
   return reinterpret_cast<const AttributeEntry*>(b + 1);
 }
 inline std::string_view entry_name(const BlobHeader* b, const AttributeEntry& e) noexcept {
-  return {reinterpret_cast<const char*>(b) + e.name_offset, e.name_size};
+  return {reinterpret_cast<const char*>(b) + e.value_offset - e.name_size, e.name_size};
 }
 inline std::string_view entry_value(const BlobHeader* b, const AttributeEntry& e) noexcept {
   return {reinterpret_cast<const char*>(b) + e.value_offset, static_cast<std::size_t>(e.value_size)};
 }
+
+// The sum of the value sizes (what the shard counts as payload).
+// Requires: blob_fits, or a blob this process just built.
+std::uint64_t blob_payload_bytes(const BlobHeader* b) noexcept;
 
 // Whether the blob lies inside the segment and its header, entry table,
 // names and values inside the blob: what must hold before any entry is
@@ -79,9 +85,19 @@ const AttributeEntry* find_entry(const BlobHeader* b, std::string_view name) noe
 // measures it).
 // Throws: Error(Corrupt) naming the session (and the attribute whose value
 // fails its checksum); `out` is then unspecified.
+// Copies the attributes `names` (all if empty) out of `b` into `out`,
+// verifying the blob and each copied value's checksum. An attribute that
+// `known` (sorted by name) holds at its version is listed without its value
+// (value_omitted). Throws: Corrupt.
 void copy_attributes(const BlobHeader* b, const SegmentBounds& bounds, std::string_view id,
-                     std::span<const std::string_view> names, std::vector<Attribute>& out);
+                     std::span<const std::string_view> names, std::vector<Attribute>& out,
+                     std::span<const KnownAttribute> known = {});
 
+// XXH3-64 of the value; an AttributeEntry keeps its low 32 bits
+// (stored_checksum).
 std::uint64_t value_checksum(std::string_view value) noexcept;
+inline std::uint32_t stored_checksum(std::uint64_t checksum) noexcept {
+  return static_cast<std::uint32_t>(checksum);
+}
 
 }  // namespace shmsession::shm::detail

@@ -21,7 +21,7 @@ namespace shmsession::shm::detail {
 namespace bip = boost::interprocess;
 
 inline constexpr std::uint64_t kSegmentMagic = 0x31'4E'4F'49'53'53'45'53ULL;  // "SESSION1"
-inline constexpr std::uint32_t kLayoutVersion = 9;
+inline constexpr std::uint32_t kLayoutVersion = 10;
 inline constexpr char kHeaderObjectName[] = "shmsession.header";
 
 inline constexpr std::uint32_t kInitCreating = 1;
@@ -49,32 +49,34 @@ struct CAPABILITY("mutex") RobustMutexStorage {
 };
 
 // One version of a session's attributes, immutable once published.
-// Layout: BlobHeader, AttributeEntry[attr_count] sorted by name, then the
-// names and values packed at the offsets the entries give.
+// Layout: BlobHeader, AttributeEntry[attr_count] sorted by name, then per
+// attribute its name immediately followed by its value, at the offsets
+// the entries give. Sizes and offsets are 32-bit: a blob is < 4 GiB
+// (plan_merge refuses more). The sum of the value sizes is not stored:
+// blob_payload_bytes adds it up (a few entries; a commit walks them anyway).
 struct BlobHeader {
   std::uint32_t magic;
   std::uint32_t attr_count;
+  std::uint32_t size;       // total bytes of the blob
+  std::uint32_t capacity;   // bytes allocated (>= size when a spare is reused)
   std::uint64_t version;
-  std::uint64_t size;           // total bytes of the blob
-  std::uint64_t payload_bytes;  // sum of value sizes
-  std::uint64_t commit_seq;     // change-log sequence that published it
-  std::uint64_t capacity;       // bytes allocated (>= size when a spare is reused)
+  std::uint64_t commit_seq;  // change-log sequence that published it
 };
 inline constexpr std::uint32_t kBlobMagic = 0x424C4F42;  // "BLOB"
-static_assert(sizeof(BlobHeader) == 48);
+static_assert(sizeof(BlobHeader) == 32);
 
+// One attribute of a blob. Its name is the name_size bytes just before its
+// value (value_offset - name_size), so no name offset is stored.
 struct AttributeEntry {
-  std::uint64_t value_offset;  // from the blob start
-  std::uint64_t value_size;
+  std::uint32_t value_offset;  // from the blob start
+  std::uint32_t value_size;
   std::uint64_t version;
-  std::uint64_t checksum;      // XXH3-64 of the value
-  std::uint32_t name_offset;
-  std::uint16_t name_size;
-  std::uint16_t reserved;
-  std::uint32_t flags;
-  std::uint32_t reserved2;
+  std::uint32_t checksum;  // low 32 bits of the value's XXH3-64 (value_checksum)
+  std::uint8_t name_size;  // names are at most 255 bytes (kMaxAttributeNameBytes)
+  std::uint8_t reserved;
+  std::uint16_t flags;     // kAttributeFlagsMask: higher bits are refused at commit
 };
-static_assert(sizeof(AttributeEntry) == 48);
+static_assert(sizeof(AttributeEntry) == 24);
 
 // The process lock of one session (see shm/lock.hpp). Guarded by the shard
 // mutex. Waiters are WaiterSlot indexes + 1 (0: none), chained by
@@ -107,10 +109,9 @@ struct SessionRecord {
   std::uint16_t id_size;
   std::uint16_t reserved;
   std::uint32_t idle_timeout_s;
-  std::uint32_t reserved2;
+  std::uint32_t created_unix_s;  // wall clock, seconds (shown only, never compared)
   std::uint64_t hash;
   std::uint64_t incarnation;
-  std::uint64_t created_unix_ms;                    // wall clock, shown only
   std::atomic<std::uint64_t> last_access_unix_ms;  // segment_ms(); written without the lock
   bip::offset_ptr<BlobHeader> blob;                // null: version 0, no attributes
   // Chain links, one per table parity, so a table can be rebuilt without
@@ -123,7 +124,7 @@ struct SessionRecord {
 };
 inline constexpr std::uint32_t kRecordMagic = 0x53455353;  // "SESS"
 static_assert(std::is_standard_layout_v<SessionRecord>);
-static_assert(sizeof(SessionRecord) == 128);
+static_assert(sizeof(SessionRecord) == 120);
 
 // A shard's bucket array; `heads` follows the struct.
 struct BucketTable {

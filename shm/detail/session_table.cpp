@@ -2,6 +2,7 @@
 
 #include <xxhash.h>
 
+#include "shm/detail/blob.hpp"
 #include "shm/detail/test_hooks.hpp"
 #include "shm/session.hpp"
 
@@ -177,7 +178,9 @@ ShardRepair repair_shard_table(Shard& shard, const ShardBounds& where) noexcept 
       ++sessions;
       if (blob != nullptr) {
         attributes += blob->attr_count;
-        payload += blob->payload_bytes;
+        // The payload is summed over the entries, so only a table that fits
+        // is walked (check counts the same way: it skips what fails).
+        if (blob_fits(blob, where.segment)) payload += blob_payload_bytes(blob);
       }
       link = &r->next[p];
     }

@@ -5,8 +5,9 @@
 namespace shmsession::sync::detail {
 
 struct ClientState::Pending {
+  static constexpr std::size_t kNoPut = ~std::size_t{0};
   Slot* slot;
-  std::string bytes;
+  std::size_t put;  // index in the batch's puts, whose bytes become the benchmark; kNoPut: a removal
   std::optional<graph::ObjectGraph> graph;
   std::uint32_t flags = 0;
   bool removed = false;
@@ -78,24 +79,34 @@ std::size_t ClientState::footprint() const {
   return bytes;
 }
 
-std::vector<std::string> ClientState::refresh(Store& store, LockToken token) {
+RefreshOutcome ClientState::refresh(Store& store, LockToken token) {
   std::lock_guard<std::mutex> commit_guard(commit_mutex_);
-  std::vector<std::string> dropped;
-  std::optional<SessionVersion> now = store.version(id_);
-  if (!now) throw Error(Errc::NotFound, "session '" + id_ + "' does not exist");
-  if (*now == seen_) return dropped;  // the benchmark is current: nothing to copy
-  std::optional<SessionSnapshot> snap = store.read(id_, token);
-  if (!snap) throw Error(Errc::NotFound, "session '" + id_ + "' does not exist");
-  const bool reborn = snap->incarnation != seen_.incarnation;
-  std::vector<std::pair<std::string, Slot*>> all;
-  for (const Attribute& a : snap->attributes) slot(a.name);
+  RefreshOutcome outcome;
+  // What the copy holds: in_primary and benchmark_version change only under
+  // commit_mutex_, which this thread holds.
+  known_.clear();
+  {
+    std::lock_guard<std::mutex> g(slots_mutex_);
+    for (auto& [name, s] : slots_)
+      if (s->in_primary) known_.push_back({name, s->benchmark_version});
+  }
+  SessionSnapshot& snap = scratch_;
+  if (!store.read_moved(id_, token, seen_, known_, snap))
+    throw Error(Errc::NotFound, "session '" + id_ + "' does not exist");
+  if (SessionVersion{snap.version, snap.incarnation} == seen_) return outcome;  // the benchmark is current
+  outcome.moved = true;
+  outcome.first = seen_ == kNeverSeen;
+  const bool reborn = snap.incarnation != seen_.incarnation;
+  std::vector<std::pair<std::string_view, Slot*>> all;
+  for (const Attribute& a : snap.attributes) slot(a.name);
   {
     std::lock_guard<std::mutex> g(slots_mutex_);
     for (auto& [name, s] : slots_) all.emplace_back(name, s.get());
   }
   for (auto& [name, s] : all) {  // ascending names: the documented lock order
+    const Attribute* a = snap.find(name);
+    if (a != nullptr && a->value_omitted) continue;  // the copy holds this version
     std::unique_lock<oneapi::tbb::rw_mutex> w(s->lock);
-    const Attribute* a = snap->find(name);
     if (a != nullptr && !reborn && s->in_primary && s->benchmark_version == a->version) continue;
     if (a == nullptr && !s->in_primary && !reborn) continue;  // local only, not yet committed
     s->object.reset();
@@ -106,11 +117,11 @@ std::vector<std::string> ClientState::refresh(Store& store, LockToken token) {
     s->benchmark_version = a ? a->version : 0;
     s->flags = a ? a->flags : 0;
     s->removed = false;
-    if (s->tracked.load()) dropped.push_back(name);  // the primary moved under a pending change: it wins
+    if (s->tracked.load()) outcome.dropped.emplace_back(name);  // the primary moved under a pending change: it wins
     s->tracked = false;
   }
-  seen_ = {snap->version, snap->incarnation};
-  return dropped;
+  seen_ = {snap.version, snap.incarnation};
+  return outcome;
 }
 
 void ClientState::materialize(Slot& s, std::string_view name, const TypeOps& ops) {
@@ -128,32 +139,44 @@ void ClientState::materialize(Slot& s, std::string_view name, const TypeOps& ops
   s.ops = &ops;
 }
 
-void ClientState::prepare_edit(Slot& s) const {
-  bool graph_mode = comparison_ == Comparison::ObjectGraph && !s.ops->binary;
-  if (graph_mode && s.in_primary && !s.benchmark_graph && !s.tracked) s.benchmark_graph = s.ops->build_graph(s.object.get());
+const graph::ObjectGraph& ClientState::benchmark_graph(Slot& s) {
+  if (!s.benchmark_graph) {
+    // The benchmark's bytes are the value before the edits (the object was
+    // decoded from them or they were encoded from it), so its graph is
+    // built from them only now that a comparison needs it.
+    const std::shared_ptr<void> before = s.ops->decode(s.benchmark_bytes);
+    s.benchmark_graph = s.ops->build_graph(before.get());
+  }
+  return *s.benchmark_graph;
 }
 
+// Bytes first: equal bytes are an equal value under either comparison, and
+// for a value whose every type has a graph no coarser than its bytes
+// (graph::kGraphCoarserThanBytes) different bytes are a different graph, so
+// only values holding keyed containers, floats or text-saved types need
+// graphs to decide, and then the benchmark's is kept for the next commit.
 void ClientState::examine(const std::string& name, Slot& s, CommitBatch& batch, std::vector<Pending>& pending) {
   if (s.removed) {
     if (s.in_primary) {
       batch.remove(name);
-      pending.push_back({&s, {}, std::nullopt, 0, true});
+      pending.push_back({&s, Pending::kNoPut, std::nullopt, 0, true});
     }
     return;
   }
   if (!s.object) return;
   const std::uint32_t flags = s.ops->immutable ? kAttributeImmutable : 0;
-  const bool by_graph = comparison_ == Comparison::ObjectGraph && !s.ops->binary && !s.ops->immutable &&
-                        s.in_primary && s.benchmark_graph.has_value();
+  const bool compared = !s.ops->immutable && s.in_primary;
+  EncodedValue value = s.ops->encode(s.object.get(), s.benchmark_bytes.size());
+  if (compared && value.bytes == s.benchmark_bytes) return;  // an edit that changed nothing
   std::optional<graph::ObjectGraph> g;
+  const bool by_graph = compared && !value.bytes_decide && comparison_ == Comparison::ObjectGraph &&
+                        !s.ops->binary && tag_of(s.benchmark_bytes, name) == s.ops->tag;
   if (by_graph) {
     g = s.ops->build_graph(s.object.get());
-    if (graph::equivalent(*g, *s.benchmark_graph)) return;  // an edit that changed nothing
+    if (graph::equivalent(*g, benchmark_graph(s))) return;  // other bytes, the same value
   }
-  std::string bytes = s.ops->encode(s.object.get());
-  if (!by_graph && !s.ops->immutable && s.in_primary && bytes == s.benchmark_bytes) return;
-  batch.put(name, bytes, flags);
-  pending.push_back({&s, std::move(bytes), std::move(g), flags, false});
+  pending.push_back({&s, batch.puts.size(), std::move(g), flags, false});
+  batch.put(name, std::move(value.bytes), flags);  // moved back into the benchmark once committed
 }
 
 CommitOutcome ClientState::commit(Store& store, LockToken token) {
@@ -174,7 +197,8 @@ CommitOutcome ClientState::commit(Store& store, LockToken token) {
   if (!batch.empty()) outcome.version = store.commit(id_, token, batch);
   for (Pending& p : pending) {
     p.slot->in_primary = !p.removed;
-    p.slot->benchmark_bytes = std::move(p.bytes);
+    if (p.put == Pending::kNoPut) p.slot->benchmark_bytes = std::string();
+    else p.slot->benchmark_bytes.swap(batch.puts[p.put].value);
     p.slot->benchmark_graph = std::move(p.graph);
     p.slot->benchmark_version = outcome.version;
     p.slot->flags = p.flags;

@@ -37,6 +37,8 @@ struct Slot {
   // Benchmark: the primary state's value at the last synchronization.
   bool in_primary = false;
   std::string benchmark_bytes;
+  // Built only when a commit needs it (ClientState::examine), then kept
+  // until the benchmark changes.
   std::optional<graph::ObjectGraph> benchmark_graph;
   std::uint64_t benchmark_version = 0;  // the attribute's version in the primary state
   std::uint32_t flags = 0;
@@ -51,6 +53,12 @@ struct CommitOutcome {
   std::size_t examined = 0;              // mutably accessed attributes compared
 };
 
+struct RefreshOutcome {
+  bool moved = false;                 // the primary had moved since the copy was current
+  bool first = false;                 // there was no copy yet (moved too)
+  std::vector<std::string> dropped;   // pending edits dropped (see ClientState::refresh)
+};
+
 class ClientState {
  public:
   ClientState(std::string id, Comparison comparison, bool check_order)
@@ -61,10 +69,11 @@ class ClientState {
   void set_token(std::optional<LockToken> token);
 
   // Reloads the attributes whose primary version moved (all of them after a
-  // remove-and-recreate), if the session version moved. Returns the names
-  // of pending local edits it had to drop (the primary moved under them:
+  // remove-and-recreate), if the session version moved, copying only those
+  // values out of the store (Store::read_moved). Says whether it moved and
+  // which pending local edits it had to drop (the primary moved under them:
   // the lock was lost). Throws: as Store.
-  std::vector<std::string> refresh(Store& store, LockToken token);
+  RefreshOutcome refresh(Store& store, LockToken token);
   // The slot of `name`, created empty if absent.
   Slot& slot(std::string_view name);
   // The slot of `name` if it holds a value (local or primary), else nullptr.
@@ -72,8 +81,6 @@ class ClientState {
   // Decodes the slot's value as `ops`' type if not done yet (write lock held).
   // Throws: Error(InvalidArgument) for another type, Error(Corrupt).
   void materialize(Slot& slot, std::string_view name, const TypeOps& ops);
-  // Builds the benchmark graph before a first mutable access (write lock held).
-  void prepare_edit(Slot& slot) const;
 
   // Compares every mutably accessed attribute with its benchmark and commits
   // the modified ones in one atomic commit. Throws: StaleToken, SegmentFull...
@@ -91,6 +98,21 @@ class ClientState {
   std::atomic<int> active_requests{0};
   std::atomic<bool> release_requested{false};
   std::mutex open_mutex;  // serializes taking the process lock
+  // The adaptive lock policy (Client): what this session's own evidence
+  // says (Undecided: nothing yet, the Client's lean decides), and (guarded
+  // by open_mutex) the quiet takes of the free lock counted towards going
+  // sticky, how many are needed, and whether it went sticky before (a
+  // relapse doubles the need).
+  enum class Adaptive : int { Undecided, PerRequest, Sticky };
+  std::atomic<Adaptive> adaptive{Adaptive::Undecided};
+  int quiet_takes = 0;
+  static constexpr int kFirstQuietTakes = 8;
+  static constexpr int kMostQuietTakes = 256;
+  int quiet_needed = kFirstQuietTakes;
+  bool went_sticky = false;
+  // A policy an open() gave for the requests now running (0: none, else
+  // 1 + LockPolicy); cleared when the last of them ends.
+  std::atomic<int> request_policy{0};
   // Guarded by open_mutex: the error of the last failed flush, thrown by
   // the next open.
   std::optional<Error> flush_error;
@@ -104,6 +126,9 @@ class ClientState {
 
  private:
   struct Pending;
+  // The slot's benchmark graph, built from the benchmark bytes if not kept
+  // (write lock held). Throws: Error(Corrupt), as decoding.
+  const graph::ObjectGraph& benchmark_graph(Slot& slot);
   void examine(const std::string& name, Slot& slot, CommitBatch& batch, std::vector<Pending>& pending);
 
   const std::string id_;
@@ -111,8 +136,12 @@ class ClientState {
   mutable std::mutex slots_mutex_;
   std::map<std::string, std::unique_ptr<Slot>, std::less<>> slots_;
   std::optional<LockToken> token_;
-  SessionVersion seen_{~std::uint64_t{0}, 0};  // primary version of the benchmark
+  static constexpr SessionVersion kNeverSeen{~std::uint64_t{0}, 0};
+  SessionVersion seen_ = kNeverSeen;  // primary version of the benchmark
   std::mutex commit_mutex_;
+  // refresh's buffers, kept to spare allocations (commit_mutex_ held).
+  std::vector<KnownAttribute> known_;
+  SessionSnapshot scratch_;
 };
 
 }  // namespace shmsession::sync::detail

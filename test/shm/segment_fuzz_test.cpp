@@ -232,9 +232,9 @@ std::vector<Region> map_regions(const std::string& name) NO_THREAD_SAFETY_ANALYS
         if (blob == nullptr) continue;
         add(blob, FIELD(BlobHeader, magic), kBlobMeta, true, id);
         add(blob, FIELD(BlobHeader, attr_count), kBlobMeta, true, id);
-        add(blob, FIELD(BlobHeader, version), kBlobMeta, false, id);
         add(blob, FIELD(BlobHeader, size), kBlobMeta, false, id);
-        add(blob, FIELD(BlobHeader, payload_bytes), kBlobMeta, true, id);
+        add(blob, FIELD(BlobHeader, capacity), kBlobMeta, false, id);
+        add(blob, FIELD(BlobHeader, version), kBlobMeta, false, id);
         add(blob, offsetof(BlobHeader, commit_seq), sizeof(BlobHeader), kBlobMeta, false, id);
         const auto* entries = reinterpret_cast<const AttributeEntry*>(blob + 1);
         std::size_t names_end = sizeof(BlobHeader) + blob->attr_count * sizeof(AttributeEntry);
@@ -248,11 +248,12 @@ std::vector<Region> map_regions(const std::string& name) NO_THREAD_SAFETY_ANALYS
               true, id);
           add(blob, eo + offsetof(AttributeEntry, version), eo + offsetof(AttributeEntry, checksum), kBlobMeta,
               false, id);
-          add(blob, eo + offsetof(AttributeEntry, checksum), eo + offsetof(AttributeEntry, name_offset),
+          add(blob, eo + offsetof(AttributeEntry, checksum), eo + offsetof(AttributeEntry, name_size),
               kBlobMeta, true, id);
-          // Names carry no checksum: a renamed attribute is invisible damage.
-          add(blob, eo + offsetof(AttributeEntry, name_offset), eo + sizeof(AttributeEntry), kBlobMeta, false, id);
-          add(blob, en.name_offset, en.name_offset + en.name_size, kBlobMeta, false, id);
+          // Names carry no checksum: a renamed attribute (its bytes, or its
+          // size, which moves where it starts) is invisible damage.
+          add(blob, eo + offsetof(AttributeEntry, name_size), eo + sizeof(AttributeEntry), kBlobMeta, false, id);
+          add(blob, en.value_offset - en.name_size, en.value_offset, kBlobMeta, false, id);
           if (en.value_size != 0) add(blob, en.value_offset, en.value_offset + en.value_size, kValues, true, id);
           names_end = std::max<std::size_t>(names_end, en.value_offset + en.value_size);
         }

@@ -2,11 +2,13 @@
 #include <boost/test/unit_test.hpp>
 
 #include <array>
+#include <chrono>
 #include <cstring>
 #include <functional>
 #include <map>
 #include <random>
 #include <set>
+#include <vector>
 
 #include "shm/store.hpp"
 #include "test/support/segment_damage.hpp"
@@ -79,6 +81,46 @@ BOOST_AUTO_TEST_CASE(read_of_named_subset_skips_absent_names) {
   SessionSnapshot reuse = *store.read("s");
   BOOST_TEST(store.read_into("s", names, reuse));
   BOOST_TEST(reuse.attributes.size() == 2u);
+}
+
+// A lock holder catching its copy up: nothing while the session stays at
+// the version seen; then every attribute listed, the values the copy holds
+// at that version left out; all of them after a remove and re-create.
+BOOST_AUTO_TEST_CASE(read_moved_copies_only_what_the_copy_lacks) {
+  store.create_session("s");
+  store.commit("s", CommitBatch{}.put("a", "1").put("b", "2").put("c", "3"));
+  LockToken token = *store.try_acquire("s");
+  const SessionVersion seen = *store.version("s");
+  SessionSnapshot out = *store.read("s");
+  const std::array<KnownAttribute, 3> known{{{"a", 1}, {"b", 1}, {"c", 1}}};
+  BOOST_TEST(store.read_moved("s", token, seen, known, out));
+  BOOST_TEST(out.version == 1u);
+  BOOST_TEST(out.attributes.empty());
+
+  store.commit("s", token, CommitBatch{}.put("b", "22").remove("c").put("d", "4"));
+  BOOST_TEST(store.read_moved("s", token, seen, known, out));
+  BOOST_TEST(out.version == 2u);
+  BOOST_REQUIRE(out.attributes.size() == 3u);
+  BOOST_TEST(out.find("a")->value_omitted);
+  BOOST_TEST(out.find("a")->value.empty());
+  BOOST_TEST(out.find("a")->version == 1u);
+  BOOST_TEST(!out.find("b")->value_omitted);
+  BOOST_TEST(out.find("b")->value == "22");
+  BOOST_TEST(out.find("d")->value == "4");
+  BOOST_TEST(out.find("c") == nullptr);
+  store.release("s", token);
+
+  store.remove_session("s");
+  store.create_session("s");
+  store.commit("s", CommitBatch{}.put("a", "new"));
+  token = *store.try_acquire("s");
+  BOOST_TEST(store.read_moved("s", token, {2, seen.incarnation}, known, out));
+  BOOST_REQUIRE(out.attributes.size() == 1u);
+  BOOST_TEST(!out.find("a")->value_omitted);  // same name and version, another incarnation
+  BOOST_TEST(out.find("a")->value == "new");
+  BOOST_TEST((code_of([&] { store.read_moved("s", LockToken{token.value + 1}, seen, known, out); }) ==
+              Errc::StaleToken));
+  BOOST_TEST(!store.read_moved("gone", token, seen, known, out));
 }
 
 BOOST_AUTO_TEST_CASE(values_are_binary_safe) {
@@ -274,6 +316,7 @@ BOOST_AUTO_TEST_CASE(a_damaged_value_is_refused_by_every_read) {
   LockToken token = *store.try_acquire("s1");
   refused([&] { store.read("s1", token); });
   refused([&] { store.read_into("s1", token, cart, out); });
+  refused([&] { store.read_moved("s1", token, SessionVersion{}, {}, out); });
   store.release("s1", token);
 
   BOOST_TEST(store.peek("s1", profile)->find("profile")->value == "sound profile");
@@ -295,20 +338,109 @@ BOOST_AUTO_TEST_CASE(a_damaged_attribute_table_is_refused_by_reads) {
     shmsession::test::MappedSegment segment(guard.name());
     std::vector<std::size_t> at = segment.find_all(value);
     BOOST_TEST_REQUIRE(at.size() == 1u);
-    // Layout (segment_format.hpp): BlobHeader (48), one AttributeEntry (48)
-    // whose first field is the value's offset, the name "only", the value.
-    const std::size_t blob = at[0] - 48 - 48 - 4;
+    // Layout (segment_format.hpp): BlobHeader (32), one AttributeEntry (24)
+    // whose first field is the value's 32-bit offset, the name "only", the value.
+    const std::size_t blob = at[0] - 32 - 24 - 4;
     std::uint32_t magic = 0;
     std::memcpy(&magic, segment.data() + blob, sizeof magic);
     BOOST_TEST_REQUIRE(magic == 0x424C4F42u);  // kBlobMagic
-    segment.data()[blob + 48 + 5] ^= 0x40;  // value_offset += 1 << 46
+    segment.data()[blob + 32 + 3] ^= 0x40;  // value_offset += 1 << 30
   }
   BOOST_TEST((code_of([&] { store.read("t1"); }) == Errc::Corrupt));
   BOOST_TEST((code_of([&] { store.peek("t1"); }) == Errc::Corrupt));
   BOOST_TEST((code_of([&] { store.describe("t1"); }) == Errc::Corrupt));
+  // The listing leaves it out rather than sum the sizes of a table that
+  // leads outside the blob (the payload is not stored apart since layout 9).
+  std::vector<std::string> listed;
+  store.for_each_session([&](const SessionInfo& info) {
+    listed.push_back(info.id);
+    return true;
+  });
+  BOOST_TEST(listed.empty());
   BOOST_TEST(store.check().damaged_sessions == 1u);
   // Writes refuse it too: a commit would merge through that table.
   BOOST_TEST((code_of([&] { store.commit("t1", CommitBatch{}.put("other", "x")); }) == Errc::Corrupt));
+}
+
+// The attribute table of layout 9 (segment_format.md, Blob): a 32-byte
+// header, 24 bytes per attribute, each name just before its value; the
+// sizes the listing and describe report are summed from that table.
+BOOST_AUTO_TEST_CASE(blob_layout_keeps_each_name_just_before_its_value) {
+  const std::string big = "layout-value-big:" + std::string(100, 'b');
+  const std::string small = "layout-value-small";
+  store.create_session("lay");
+  store.commit("lay", CommitBatch{}.put("zeta", small, kAttributeImmutable).put("alpha", big).put("mid", ""));
+  {
+    shmsession::test::MappedSegment segment(guard.name());
+    std::vector<std::size_t> at = segment.find_all(big);
+    BOOST_TEST_REQUIRE(at.size() == 1u);
+    // Entries sorted by name: alpha, mid, zeta; alpha's name and value come first.
+    const std::size_t blob = at[0] - 5 - 3 * 24 - 32;
+    BOOST_TEST(std::memcmp(segment.data() + at[0] - 5, "alpha", 5) == 0);
+    std::uint32_t header[4];  // magic, attr_count, size, capacity
+    std::memcpy(header, segment.data() + blob, sizeof header);
+    BOOST_TEST_REQUIRE(header[0] == 0x424C4F42u);  // kBlobMagic
+    BOOST_TEST(header[1] == 3u);
+    BOOST_TEST(header[2] == ((32 + 3 * 24 + 5 + big.size() + 3 + 4 + small.size() + 7) & ~std::size_t{7}));
+    BOOST_TEST(header[3] >= header[2]);
+    const char* names[] = {"alpha", "mid", "zeta"};
+    const std::string* values[] = {&big, nullptr, &small};
+    for (int e = 0; e < 3; ++e) {
+      const unsigned char* entry = segment.data() + blob + 32 + 24 * e;
+      std::uint32_t value_offset = 0, value_size = 0;
+      std::uint16_t flags = 0;
+      std::memcpy(&value_offset, entry, 4);
+      std::memcpy(&value_size, entry + 4, 4);
+      std::memcpy(&flags, entry + 22, 2);
+      const std::size_t name_size = std::strlen(names[e]);
+      BOOST_TEST(entry[20] == name_size);
+      BOOST_TEST(std::memcmp(segment.data() + blob + value_offset - name_size, names[e], name_size) == 0);
+      BOOST_TEST(value_size == (values[e] ? values[e]->size() : 0u));
+      if (values[e]) BOOST_TEST(std::memcmp(segment.data() + blob + value_offset, values[e]->data(), value_size) == 0);
+      BOOST_TEST(flags == (e == 2 ? kAttributeImmutable : 0u));
+    }
+  }
+  const auto info = store.describe("lay");
+  BOOST_REQUIRE(info);
+  BOOST_TEST(info->payload_bytes == big.size() + small.size());
+  BOOST_TEST(store.stats().payload_bytes == big.size() + small.size());
+  const auto snap = store.read("lay");
+  BOOST_REQUIRE(snap);
+  BOOST_TEST(snap->find("zeta")->flags == kAttributeImmutable);
+  BOOST_TEST(snap->find("alpha")->value == big);
+  BOOST_TEST(store.check().clean());
+}
+
+// Flags are kept in 16 bits: a commit asking for more is refused whole and
+// changes nothing (never stored cut, which would hand back other flags).
+BOOST_AUTO_TEST_CASE(flags_beyond_16_bits_are_refused) {
+  store.create_session("fl");
+  store.commit("fl", CommitBatch{}.put("a", "1", 0x8001u));
+  BOOST_TEST(store.read("fl")->find("a")->flags == 0x8001u);
+  BOOST_TEST((code_of([&] { store.commit("fl", CommitBatch{}.put("a", "2", 1u << 16)); }) == Errc::InvalidArgument));
+  BOOST_TEST((code_of([&] { store.commit("fl", CommitBatch{}.put("b", "2", 0xFFFF'FFFFu)); }) == Errc::InvalidArgument));
+  const auto snap = store.read("fl");
+  BOOST_TEST(snap->version == 1u);
+  BOOST_TEST(snap->attributes.size() == 1u);
+  BOOST_TEST(snap->find("a")->value == "1");
+}
+
+// The creation date is kept in whole seconds (layout 9): shown, never compared.
+BOOST_AUTO_TEST_CASE(creation_date_is_whole_seconds) {
+  const auto unix_now_ms = [] {
+    return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                          std::chrono::system_clock::now().time_since_epoch())
+                                          .count());
+  };
+  const std::uint64_t before = unix_now_ms();
+  store.create_session("cd");
+  const std::uint64_t after = unix_now_ms();
+  const auto info = store.describe("cd");
+  BOOST_REQUIRE(info);
+  BOOST_TEST(info->created_unix_ms % 1000 == 0u);
+  BOOST_TEST(info->created_unix_ms >= before / 1000 * 1000);
+  BOOST_TEST(info->created_unix_ms <= after);
+  BOOST_TEST(store.read("cd")->created_unix_ms == info->created_unix_ms);
 }
 
 // A flipped bit in a chain link (the link now leads 2^54 bytes away) used

@@ -3,7 +3,12 @@
 #include <boost/test/unit_test.hpp>
 
 #include <boost/serialization/string.hpp>
+#include <boost/serialization/unordered_map.hpp>
 #include <boost/serialization/vector.hpp>
+
+#include <thread>
+#include <type_traits>
+#include <unordered_map>
 
 #include "sync/client.hpp"
 #include "test/support/segment_damage.hpp"
@@ -55,7 +60,36 @@ struct Counter {
 };
 SHMSESSION_COMPARE_BINARY(Counter);
 
+// Object graphs built of these (GraphOArchive walks of their serialize()).
+int graph_walks = 0;
+
+struct Basket {
+  std::vector<Item> items;
+  template <class A>
+  void serialize(A& a, unsigned) {
+    if constexpr (std::is_same_v<A, graph::GraphOArchive>) ++graph_walks;
+    a& boost::serialization::make_nvp("items", items);
+  }
+};
+
+// Its bytes follow the hash buckets' order; its graph does not.
+struct Tally {
+  std::unordered_map<std::string, int> counts;
+  template <class A>
+  void serialize(A& a, unsigned) {
+    if constexpr (std::is_same_v<A, graph::GraphOArchive>) ++graph_walks;
+    a& boost::serialization::make_nvp("counts", counts);
+  }
+};
+
 namespace {
+
+Tally make_tally(std::size_t buckets) {
+  Tally t;
+  t.counts.reserve(buckets);
+  for (int i = 0; i < 40; ++i) t.counts["k" + std::to_string(i)] = i;
+  return t;
+}
 
 struct Fixture {
   SegmentGuard guard{"client"};
@@ -205,6 +239,65 @@ BOOST_AUTO_TEST_CASE(binary_comparison_mode_gives_the_same_answers) {
   BOOST_TEST(s.commit().written.size() == 1u);
 }
 
+BOOST_AUTO_TEST_CASE(graph_comparison_builds_no_graph_when_the_bytes_decide) {
+  Client client(store);  // object-graph comparison, the default
+  SessionHandle s = client.open("g1");
+  s.put("basket", Basket{{{"A-1", 1}, {"B-2", 2}}});
+  s.commit();
+  graph_walks = 0;
+  { auto b = s.edit<Basket>("basket"); }
+  BOOST_TEST(s.commit().written.empty());
+  s.edit<Basket>("basket")->items[0].qty = 5;
+  BOOST_TEST(s.commit().written.size() == 1u);
+  auto front = [&] {
+    auto b = s.edit<Basket>("basket");
+    b->items.insert(b->items.begin(), Item{"Z-0", 1});
+  };
+  front();
+  BOOST_TEST(s.commit().written.size() == 1u);
+  s.put("basket", Basket{{{"Z-0", 1}, {"A-1", 5}, {"B-2", 2}}});  // equal to what was committed
+  BOOST_TEST(s.commit().written.empty());
+  // A Basket holds no type whose graph is coarser than its bytes: the
+  // bytes decided every time.
+  BOOST_TEST(graph_walks == 0);
+  const std::optional<SessionSnapshot> snap = store.peek("g1");
+  BOOST_REQUIRE(snap && snap->find("basket"));
+  const Basket stored = decode_attribute<Basket>(snap->find("basket")->value);
+  BOOST_REQUIRE(stored.items.size() == 3u);
+  BOOST_TEST(stored.items[0].sku == "Z-0");
+  BOOST_TEST(stored.items[1].qty == 5);
+}
+
+BOOST_AUTO_TEST_CASE(graph_comparison_still_sees_an_unordered_map_in_another_order_as_unchanged) {
+  BOOST_REQUIRE(encode_attribute(make_tally(0)) != encode_attribute(make_tally(1000)));  // same contents
+  {
+    Client client(store);
+    SessionHandle s = client.open("g2");
+    s.put("tally", make_tally(0));
+    s.commit();
+    s.put("tally", make_tally(1000));
+    BOOST_TEST(s.commit().written.empty());
+    s.edit<Tally>("tally")->counts["k3"] = 99;
+    BOOST_TEST(s.commit().written.size() == 1u);
+    {  // the graph of what was just written decides the next commit
+      auto t = s.edit<Tally>("tally");
+      *t = make_tally(1000);
+      t->counts["k3"] = 99;
+    }
+    BOOST_TEST(s.commit().written.empty());
+    s.edit<Tally>("tally")->counts.erase("k7");
+    BOOST_TEST(s.commit().written.size() == 1u);
+  }
+  ClientOptions options;
+  options.comparison = Comparison::Binary;
+  Client client(store, options);
+  SessionHandle s = client.open("g3");
+  s.put("tally", make_tally(0));
+  s.commit();
+  s.put("tally", make_tally(1000));
+  BOOST_TEST(s.commit().written.size() == 1u);  // bytes are all binary comparison sees
+}
+
 BOOST_AUTO_TEST_CASE(the_copy_is_refreshed_only_when_the_primary_moved) {
   Client client(store);
   const Cart* before;
@@ -269,6 +362,160 @@ BOOST_AUTO_TEST_CASE(the_per_request_policy_frees_the_lock_at_the_end_of_each_re
   SessionHandle s = client.open("u7", std::chrono::milliseconds(0));
   BOOST_TEST(s.get<Counter>("visits")->n == 41);
   BOOST_TEST(&*s.get<Cart>("cart") == before);  // unchanged attribute kept as it was
+}
+
+// Waits (yielding) until `done` holds; false after `timeout`: a watcher
+// thread's bookkeeping may trail the hand-over another process saw.
+template <class F>
+bool eventually(F done, std::chrono::milliseconds timeout = 30s) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!done())
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    else std::this_thread::yield();
+  return true;
+}
+
+// The default policy: sticky while this process alone serves the session;
+// released at the end of each request once another process asked for it;
+// sticky again after quiet takes of the free lock (8, then 16 after a
+// relapse); a take that finds the session written by another process is
+// not quiet.
+BOOST_AUTO_TEST_CASE(the_adaptive_policy_follows_who_serves_the_session) {
+  BOOST_TEST((ClientOptions{}.lock_policy == LockPolicy::Adaptive));
+  shmsession::test::Signal go, done;
+  shmsession::test::ChildProcess other([&] {
+    Store mine = Store::attach(guard.name());
+    for (long round = 1; round <= 2; ++round) {
+      if (!go.wait(std::chrono::seconds(60))) return 3;
+      Client writer(mine);
+      {
+        SessionHandle w = writer.open("ad", std::chrono::seconds(30));  // asks the parent
+        w.edit<Counter>("visits")->n += 100;
+        w.commit();
+      }
+      // Destroyed: releases. (Sticky in between would hold the lock until
+      // asked, which is tested from the parent's side.)
+      done.notify();
+    }
+    return 0;
+  });
+  Client client(store);
+  auto request = [&] {
+    SessionHandle s = client.open("ad", std::chrono::seconds(30));
+    s.edit<Counter>("visits")->n += 1;
+    s.commit();
+  };
+  {
+    SessionHandle s = client.open("ad");
+    s.put("visits", Counter{0});
+    s.commit();
+  }
+  BOOST_TEST(client.holds("ad"));  // nobody else asked: sticky
+  BOOST_TEST(client.stats().sessions_per_request == 0u);
+
+  go.notify();  // the other process asks; idle here, the watcher hands over
+  BOOST_REQUIRE(done.wait(std::chrono::seconds(60)));
+  BOOST_REQUIRE(eventually([&] { return client.stats().released_on_request == 1; }));
+  BOOST_TEST(client.stats().sessions_per_request == 1u);
+  request();  // the other process wrote it: not quiet
+  BOOST_TEST(!client.holds("ad"));  // released at the request's end
+  BOOST_TEST(client.stats().released_at_request_end == 1u);
+  {
+    SessionHandle s = client.open("ad");
+    BOOST_TEST(s.get<Counter>("visits")->n == 101);
+  }
+  BOOST_TEST(!client.holds("ad"));  // 1 quiet take of the 8 needed
+  for (int quiet = 2; quiet < 8; ++quiet) {
+    request();  // written by this process only: quiet
+    BOOST_TEST(!client.holds("ad"), "quiet take " << quiet << " of 8");
+  }
+  request();
+  BOOST_TEST(client.holds("ad"));  // 8 quiet takes: sticky again
+  BOOST_TEST(client.stats().sessions_per_request == 0u);
+  BOOST_TEST(client.stats().released_at_request_end == 8u);
+
+  go.notify();  // asked again: a relapse
+  BOOST_REQUIRE(done.wait(std::chrono::seconds(60)));
+  BOOST_REQUIRE(eventually([&] { return client.stats().released_on_request == 2; }));
+  BOOST_TEST(client.stats().sessions_per_request == 1u);
+  request();  // moved: not quiet
+  for (int quiet = 1; quiet < 16; ++quiet) {
+    request();
+    BOOST_TEST(!client.holds("ad"), "quiet take " << quiet << " of 16");
+  }
+  request();
+  BOOST_TEST(client.holds("ad"));
+  BOOST_TEST(other.wait() == 0);
+  SessionHandle s = client.open("ad");
+  BOOST_TEST(s.get<Counter>("visits")->n == 0 + 100 + 8 + 100 + 17);
+}
+
+// A session without evidence of its own follows the Client's lean: after
+// release requests for a dozen sessions, a new session is released at the
+// end of its first request, and the idle lock of one kept since its first
+// request is let go; a Client whose locks serve again and again keeps them.
+BOOST_AUTO_TEST_CASE(a_new_session_follows_the_clients_lean) {
+  constexpr int kShared = 12;  // asks: the lean passes one half after 11
+  auto id = [](int i) { return "ln" + std::to_string(i); };
+  shmsession::test::Signal go, done;
+  shmsession::test::ChildProcess other([&] {
+    if (!go.wait(std::chrono::seconds(60))) return 3;
+    Store mine = Store::attach(guard.name());
+    {
+      Client asker(mine);  // its destruction releases them all
+      for (int i = 0; i < kShared; ++i) SessionHandle s = asker.open(id(i), std::chrono::seconds(30));
+    }
+    done.notify();
+    return 0;
+  });
+  Client client(store);
+  for (int i = 0; i < kShared; ++i) {
+    SessionHandle s = client.open(id(i));
+    s.put("visits", Counter{i});
+    s.commit();
+  }
+  for (int i = 0; i < 3; ++i) SessionHandle s = client.open(id(0));  // reused: leans towards keeping
+  BOOST_TEST(!client.stats().lean_per_request);
+  { SessionHandle s = client.open("before"); }
+  BOOST_TEST(client.holds("before"));  // lean towards keeping: sticky
+
+  go.notify();
+  BOOST_REQUIRE(done.wait(std::chrono::seconds(60)));
+  BOOST_REQUIRE(eventually([&] { return client.stats().released_on_request == kShared; }));
+  BOOST_TEST(client.stats().lean_per_request);
+  { SessionHandle s = client.open("after"); }
+  BOOST_TEST(!client.holds("after"));   // no evidence of its own: released per request
+  BOOST_TEST(!client.holds("before"));  // idle, no evidence: released when the lean turned
+  BOOST_TEST(other.wait() == 0);
+}
+
+// One open() can give the policy of its request: per-request on a sticky
+// Client releases at the end, sticky on a per-request Client keeps it.
+BOOST_AUTO_TEST_CASE(an_open_can_choose_the_lock_policy_of_its_request) {
+  ClientOptions sticky;
+  sticky.lock_policy = LockPolicy::Sticky;
+  Client client(store, sticky);
+  {
+    SessionHandle s = client.open("po", OpenOptions{.lock_policy = LockPolicy::PerRequest});
+    s.put("visits", Counter{1});
+    SessionHandle t = client.open("po");  // a second request, no policy given: the first's still holds
+    s.commit();
+  }
+  BOOST_TEST(!client.holds("po"));
+  BOOST_TEST(client.stats().released_at_request_end == 1u);
+  { SessionHandle s = client.open("po"); }
+  BOOST_TEST(client.holds("po"));  // the choice lasted one request
+  BOOST_TEST(store.version("po")->version == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(a_sticky_request_keeps_the_lock_of_a_per_request_client) {
+  ClientOptions per_request;
+  per_request.lock_policy = LockPolicy::PerRequest;
+  Client client(store, per_request);
+  { SessionHandle s = client.open("pk", OpenOptions{.lock_policy = LockPolicy::Sticky}); }
+  BOOST_TEST(client.holds("pk"));
+  { SessionHandle s = client.open("pk"); }
+  BOOST_TEST(!client.holds("pk"));
 }
 
 BOOST_AUTO_TEST_SUITE_END()

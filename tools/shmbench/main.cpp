@@ -100,9 +100,10 @@ void add_cycle_options(CLI::App& command, int& processes, std::string& routing, 
       ->check(CLI::IsMember({"sticky", "random"}))
       ->capture_default_str();
   command.add_option("--lock-policy", lock_policy,
-                     "sticky: keep a session's lock until another process asks; per-request: release it at the "
-                     "end of every request")
-      ->check(CLI::IsMember({"sticky", "per-request"}))
+                     "adaptive (the Client's default): per session, sticky until another process asks, then "
+                     "released at the end of each request until quiet again; sticky: keep a session's lock until "
+                     "another process asks; per-request: release it at the end of every request")
+      ->check(CLI::IsMember({"adaptive", "sticky", "per-request"}))
       ->capture_default_str();
 }
 
@@ -209,7 +210,7 @@ int main(int argc, char** argv) {
   bool quiet = false;
   int cycle_processes = 1;
   std::string cycle_routing = "sticky";
-  std::string cycle_lock_policy = "sticky";
+  std::string cycle_lock_policy = "adaptive";
   for (const Workload& workload : shmsession::bench::workloads()) {
     CLI::App* command = app.add_subcommand(std::string(workload.name), std::string(workload.summary));
     command->footer(std::string(workload.details));
@@ -234,7 +235,9 @@ int main(int argc, char** argv) {
   const auto routing = cycle_routing == "random" && cycle_processes > 1 ? shmsession::bench::Routing::Random
                                                                         : shmsession::bench::Routing::Sticky;
   options.cycle_setups = {{cycle_processes, routing}};
-  options.cycle_per_request = cycle_lock_policy == "per-request";
+  options.cycle_lock_policy = cycle_lock_policy == "sticky"        ? shmsession::bench::CycleLockPolicy::Sticky
+                              : cycle_lock_policy == "per-request" ? shmsession::bench::CycleLockPolicy::PerRequest
+                                                                   : shmsession::bench::CycleLockPolicy::Adaptive;
   for (const Workload& workload : shmsession::bench::workloads())
     if (workload.name == chosen) return run_workload(workload, options);
   return 1;

@@ -29,6 +29,7 @@ namespace shmsession::bench {
 // random, each request to any process (SO_REUSEPORT, PHP-FPM). With one
 // process the two are the same.
 enum class Routing { Sticky, Random };
+enum class CycleLockPolicy { Adaptive, Sticky, PerRequest };
 std::string_view routing_name(Routing routing) noexcept;
 
 struct CycleSetup {
@@ -51,10 +52,11 @@ struct RunOptions {
   // `cycle` only: the setups it measures, in order (`shmbench cycle`: the
   // one of --procs and --routing; `shmbench all`: kAllCycleSetups).
   std::vector<CycleSetup> cycle_setups{CycleSetup{}};
-  // `cycle` only: the Client's lock policy (--lock-policy): false keeps the
-  // lock until another process asks (sticky), true releases it at the end
-  // of every request (sync::LockPolicy::PerRequest).
-  bool cycle_per_request = false;
+  // `cycle` only: the Client's lock policy (--lock-policy, as
+  // sync::LockPolicy): adaptive (the Client's default), sticky (keep the
+  // lock until another process asks) or per-request (release it at the end
+  // of every request).
+  CycleLockPolicy cycle_lock_policy = CycleLockPolicy::Adaptive;
 };
 
 struct Workload {

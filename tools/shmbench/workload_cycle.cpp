@@ -46,7 +46,7 @@ struct CycleConfig {
   std::uint64_t seed = 0;
   int processes = 1;
   Routing routing = Routing::Sticky;
-  bool per_request = false;  // the Client's lock policy (RunOptions::cycle_per_request)
+  CycleLockPolicy lock_policy = CycleLockPolicy::Adaptive;  // the Client's (RunOptions::cycle_lock_policy)
 };
 
 CycleConfig cycle_config(const RunOptions& options, const CycleSetup& setup) {
@@ -56,7 +56,7 @@ CycleConfig cycle_config(const RunOptions& options, const CycleSetup& setup) {
   config.seed = options.seed;
   config.processes = setup.processes;
   config.routing = setup.processes > 1 ? setup.routing : Routing::Sticky;  // one process: the same
-  config.per_request = options.cycle_per_request;
+  config.lock_policy = options.cycle_lock_policy;
   return config;
 }
 
@@ -197,6 +197,49 @@ std::string moved_note(const CycleConfig& config, const std::string& operation, 
          std::to_string(loop.worker_ops_min) + ".." + std::to_string(loop.worker_ops_max);
 }
 
+const char* policy_name(CycleLockPolicy policy) {
+  switch (policy) {
+    case CycleLockPolicy::Sticky:
+      return "sticky";
+    case CycleLockPolicy::PerRequest:
+      return "per-request";
+    case CycleLockPolicy::Adaptive:
+      break;
+  }
+  return "adaptive";
+}
+
+sync::LockPolicy client_policy(CycleLockPolicy policy) {
+  switch (policy) {
+    case CycleLockPolicy::Sticky:
+      return sync::LockPolicy::Sticky;
+    case CycleLockPolicy::PerRequest:
+      return sync::LockPolicy::PerRequest;
+    case CycleLockPolicy::Adaptive:
+      break;
+  }
+  return sync::LockPolicy::Adaptive;
+}
+
+// How the measured requests of all workers gave their locks up (sums of
+// sync::ClientStats over the measured phase).
+struct ReleaseCounts {
+  std::atomic<std::uint64_t> at_request_end{0};  // by the policy, at a request's end
+  std::atomic<std::uint64_t> on_request{0};      // because another process asked
+};
+
+std::string policy_note(const CycleConfig& config, const std::string& operation, const LoopResult& loop,
+                        const ReleaseCounts& releases) {
+  auto share = [&](std::uint64_t n) {
+    return fixed(loop.ops > 0 ? 100.0 * static_cast<double>(n) / static_cast<double>(loop.ops) : 0.0, 1) + "%";
+  };
+  return std::to_string(config.processes) + " processes, " + std::string(routing_name(config.routing)) + ", " +
+         operation + ": lock policy " + policy_name(config.lock_policy) + "; of " + std::to_string(loop.ops) +
+         " measured requests, " + share(releases.at_request_end.load()) +
+         " ended by releasing the lock (the policy's choice), " + share(releases.on_request.load()) +
+         " handed it over because another process asked";
+}
+
 // Our rows of one setup; under random routing with several processes also
 // the hand-over breakdown (into `phases`) and a note of how many moved.
 ThroughputRow measure_ours(const CycleConfig& config, const RunOptions& options, sync::Comparison comparison,
@@ -211,17 +254,14 @@ ThroughputRow measure_ours(const CycleConfig& config, const RunOptions& options,
   std::string what = "shmsession: " + operation;
   if (config.processes > 1)
     what += ", " + std::to_string(config.processes) + " processes, " + std::string(routing_name(config.routing));
-  if (config.per_request) {
-    what += ", per-request locks";
-    notes.push_back(operation + ": lock policy per-request (each request ends by releasing the session's lock; "
-                                "the next open takes it free and copies only if the session moved)");
-  }
+  if (config.lock_policy != CycleLockPolicy::Adaptive) what += std::string(", ") + policy_name(config.lock_policy) + " locks";
   progress(options, kName, what);
+  ForkShared<ReleaseCounts> releases;
   const LoopResult loop = run_in_processes(config.processes, [&](WorkerContext& ctx) {
+    sync::ClientStats before;
     Store store = Store::attach(scratch.name());
     sync::Client client(store, sync::ClientOptions{.comparison = comparison,
-                                                   .lock_policy = config.per_request ? sync::LockPolicy::PerRequest
-                                                                                     : sync::LockPolicy::Sticky});
+                                                   .lock_policy = client_policy(config.lock_policy)});
     const CycleInputs inputs = make_inputs(config, ctx.index());
     fill_sessions(client, config, inputs);
     wait_for_fills(*filled, config.processes);
@@ -235,8 +275,13 @@ ThroughputRow measure_ours(const CycleConfig& config, const RunOptions& options,
         [&](std::uint32_t index, std::uint64_t k) { our_cycle(client, inputs.ids[index], k, stamps); },
         [&] {
           if (stamps != nullptr) stamps->start_recording();
+          before = client.stats();
         });
+    const sync::ClientStats after = client.stats();
+    releases->at_request_end += after.released_at_request_end - before.released_at_request_end;
+    releases->on_request += after.released_on_request - before.released_on_request;
   }, kPhaseTimeout);
+  if (config.processes > 1) notes.push_back(policy_note(config, operation, loop, *releases));
   if (probe) {
     std::vector<HandOverPhaseRow> rows = probe->rows(operation, config.processes);
     if (HandOverProbe::available()) notes.push_back(moved_note(config, operation, loop, rows));
@@ -376,11 +421,14 @@ void add_notes(BenchReport& report, const std::vector<CycleSetup>& setups) {
       "another process would first be copied in");
   if (random) {
     report.notes.push_back(
-        "random routing: a session's lock stays with the process that served it last (sticky lock), so about "
-        "(N-1)/N of the requests wait for a hand-over: release request to the holder's watcher, its flush and "
-        "release, the wake-up, the copy's refresh; the table after the cycle's gives each phase (probes "
-        "in the library, CLOCK_MONOTONIC; the whole request runs from open() to the handle's end, so it also "
-        "holds the reads, the edit and the lock request itself)");
+        "random routing: with sticky locks a session's lock stays with the process that served it last, so "
+        "about (N-1)/N of the requests wait for a hand-over: release request to the holder's watcher, its "
+        "flush and release, the wake-up, the copy's refresh; the adaptive policy (the Client's default) "
+        "releases a session at the end of each request once another process asked for it, so the next "
+        "request finds it free and copies only the attributes that moved; a request still waits when the "
+        "session is in another process's request at that moment; the hand-over table gives each phase of the "
+        "requests that waited (probes in the library, CLOCK_MONOTONIC; the whole request runs from open() to "
+        "the handle's end, so it also holds the reads, the edit and the lock request itself)");
     if (!HandOverProbe::available())
       report.notes.push_back(
           "hand-over phases are n/a: the library was built without SHMSESSION_TEST_HOOKS (its lock probes)");
