@@ -253,11 +253,15 @@ void copy_records(const KeptRecords& kept, Generation& to, RecoveryReport& repor
 // (so a follower goes on at the same sequence), the replica position, the
 // agent's claim and status. Tokens keep growing from where they were; no
 // lock is carried (every holder's token is stale in the new generation).
-void copy_root(Generation& from, Generation& to, std::uint64_t locks_revoked) {
+// The commit count is the old root's plus every old shard's (the caller
+// holds every shard lock, which the thread-safety analysis cannot follow).
+void copy_root(Generation& from, Generation& to, std::uint64_t locks_revoked) NO_THREAD_SAFETY_ANALYSIS {
   StoreRoot& a = *from.root;
   StoreRoot& b = *to.root;
   b.next_change_seq.store(a.next_change_seq.load());
-  b.commits.store(a.commits.load());
+  std::uint64_t commits = a.commits.load();
+  for (std::uint32_t i = 0; i < a.shard_count; ++i) commits += from.shards[i].commits;
+  b.commits.store(commits);
   b.expirations.store(a.expirations.load());
   b.retired.store(a.retired.load());
   b.unflushed_edits.store(a.unflushed_edits.load());

@@ -183,6 +183,7 @@ void bind_root(Generation& g) {
   g.shards = g.root->shards.get();
   g.ring = g.root->ring.get();
   g.shard_mask = g.root->shard_count - 1;
+  g.change_capacity = g.root->change_capacity;
 }
 
 // Checks the header of a segment found under a store's name. A store is
@@ -383,11 +384,12 @@ StoreStats Store::stats() const {
       st.sessions += shard.sessions;
       st.attributes += shard.attributes;
       st.payload_bytes += shard.payload_bytes;
+      st.commits += shard.commits;
     }
     st.size_bytes = g.segment.get_size();
     st.free_bytes = g.segment.get_free_memory();
     st.used_bytes = st.size_bytes - st.free_bytes;
-    st.commits = g.root->commits.load(std::memory_order_relaxed);
+    st.commits += g.root->commits.load(std::memory_order_relaxed);
     st.expirations = g.root->expirations.load(std::memory_order_relaxed);
     st.lock_recoveries = g.root->lock_recoveries.load(std::memory_order_relaxed);
     st.next_change_seq = g.root->next_change_seq.load(std::memory_order_relaxed);
@@ -508,7 +510,7 @@ std::uint64_t Generation::begin_change(Shard& shard, SessionRecord* record, Chan
 
 void Generation::end_change(Shard& shard, std::uint64_t seq, ChangeKind kind, std::uint64_t version,
                              std::string_view id) noexcept {
-  write_change_slot(ring, root->change_capacity, seq, kind, version, id);
+  write_change_slot(ring, change_capacity, seq, kind, version, id);
   shard.pending.seq.store(0, std::memory_order_release);
   if (root->change_waiters.load(std::memory_order_seq_cst) != 0) {
     root->change_signal.fetch_add(1, std::memory_order_seq_cst);

@@ -329,6 +329,7 @@ static std::uint64_t publish(Generation& s, Shard& shard, SessionRecord* r, cons
   count_record(shard, r, -1);
   r->blob = static_cast<BlobHeader*>(mem);  // the publishing store
   count_record(shard, r, +1);
+  ++shard.commits;
   r->last_access_unix_ms.store(now, std::memory_order_relaxed);
   run_test_hook(HookPoint::kCommitAfterPublish);
   s.end_change(shard, seq, ChangeKind::Committed, version, record_id(r));
@@ -428,7 +429,6 @@ static CommitRound commit_round(Generation& s, Shard& shard, std::string_view id
     }
   }
   s.deallocate(to_free);
-  if (round.version) s.root->commits.fetch_add(1, std::memory_order_relaxed);
   return round;
 }
 

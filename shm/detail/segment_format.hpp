@@ -21,7 +21,7 @@ namespace shmsession::shm::detail {
 namespace bip = boost::interprocess;
 
 inline constexpr std::uint64_t kSegmentMagic = 0x31'4E'4F'49'53'53'45'53ULL;  // "SESSION1"
-inline constexpr std::uint32_t kLayoutVersion = 9;
+inline constexpr std::uint32_t kLayoutVersion = 10;
 inline constexpr char kHeaderObjectName[] = "shmsession.header";
 
 inline constexpr std::uint32_t kInitCreating = 1;
@@ -163,8 +163,11 @@ struct alignas(64) Shard {
   // so that steady same-size updates never touch the segment allocator
   // (whose mutex every process would otherwise contend on).
   bip::offset_ptr<BlobHeader> spare GUARDED_BY(mutex);
+  // Commits published in this shard (Store::stats adds StoreRoot::commits).
+  std::uint64_t commits GUARDED_BY(mutex);
 };
 static_assert(std::is_standard_layout_v<Shard>);
+static_assert(sizeof(Shard) == 128, "two cache lines: a shard shares none with its neighbours");
 
 inline constexpr std::size_t kChangeIdBytes = 128;
 
@@ -275,6 +278,9 @@ struct StoreRoot {
   std::uint32_t default_idle_timeout_s;
   std::uint32_t reserved;
   std::atomic<std::uint64_t> next_change_seq;  // next sequence to hand out; starts at 1
+  // Commits of the generations before this one (a rebuild carries the
+  // total over); each Shard counts its own, so that commits to different
+  // shards write no common cache line but next_change_seq's.
   std::atomic<std::uint64_t> commits;
   std::atomic<std::uint64_t> expirations;
   std::atomic<std::uint64_t> lock_recoveries;

@@ -71,6 +71,9 @@ struct Generation {
   Shard* shards = nullptr;
   ChangeSlot* ring = nullptr;
   std::uint32_t shard_mask = 0;
+  // root->change_capacity, read here on every change: the root's first
+  // cache line holds next_change_seq, which every change writes.
+  std::uint32_t change_capacity = 0;
   SegmentBounds bounds;  // the segment manager's bytes: links are checked against them
 
   // Process locks held through this generation (guarded by locks_mutex).

@@ -158,9 +158,12 @@ BOOST_AUTO_TEST_CASE(the_change_log_and_identity_survive_a_rebuild) {
   Store s = make(g);
   const StoreInfo info = s.info();
   const std::uint64_t next = s.next_change_seq();
+  const std::uint64_t commits = s.stats().commits;  // each shard counts its own: the rebuild adds them up
+  BOOST_TEST(commits == std::uint64_t{kSessions});
   RecoveryReport rec = s.recover(true);
   BOOST_TEST(rec.action == "rebuilt");
   BOOST_TEST(rec.reason == "requested");
+  BOOST_TEST(s.stats().commits == commits);
   BOOST_TEST(rec.from_generation == 1u);
   BOOST_TEST(rec.to_generation == 2u);
   BOOST_TEST(rec.sessions_copied == std::uint64_t{kSessions});
@@ -172,6 +175,7 @@ BOOST_AUTO_TEST_CASE(the_change_log_and_identity_survive_a_rebuild) {
   BOOST_TEST(log.entries.size() == next - 1);
   s.commit("s1", CommitBatch{}.put("a", "x"));
   BOOST_TEST(s.read_changes(next, 10).entries.size() == 1u);
+  BOOST_TEST(s.stats().commits == commits + 1);
 }
 
 BOOST_AUTO_TEST_CASE(a_rebuild_revokes_locks_and_fences_their_holders) {

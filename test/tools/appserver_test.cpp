@@ -11,10 +11,14 @@
 // request sees the previous one's change, whichever worker made it.
 #include <boost/test/unit_test.hpp>
 
+#include <fcntl.h>
 #include <signal.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <map>
 #include <optional>
 #include <thread>
 
@@ -27,6 +31,7 @@
 #include "sync/attribute_codec.hpp"
 #include "test/support/test_support.hpp"
 #include "test/sync/replication_fixture.hpp"
+#include "tools/appserver/catalog.hpp"
 #include "tools/appserver/request_params.hpp"
 #include "tools/appserver/shop_model.hpp"
 
@@ -311,6 +316,183 @@ BOOST_AUTO_TEST_CASE(sessions_reset_every_50_ms_under_load_never_give_a_server_e
   for (const LockInfo& lock : primary.locks()) BOOST_TEST(lock.holder_pid == 0, "lock of " << lock.session << " still held");
 }
 
+namespace {
+
+// A private directory, removed with what it holds even when the test fails.
+class TempDir {
+ public:
+  TempDir() {
+    char name[] = "/tmp/appserver_test.XXXXXX";
+    if (::mkdtemp(name) == nullptr) throw std::runtime_error("mkdtemp failed");
+    path_ = name;
+  }
+  ~TempDir() {
+    std::error_code ignored;
+    std::filesystem::remove_all(path_, ignored);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+// The shop with `--sessions redis` (2 workers, --worker-ports), its log in
+// `log_path` (where it names its redis-server's pid).
+ChildProcess start_redis_server(std::uint16_t port, std::uint16_t worker_ports, const std::string& log_path) {
+  const std::string p = std::to_string(port), w = std::to_string(worker_ports);
+  return ChildProcess([=] {
+    const int fd = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0 || ::dup2(fd, 2) < 0) return 127;
+    ::execl(APPSERVER_PATH, "shmsession-appserver", "serve", "--sessions", "redis", "--port", p.c_str(), "--workers",
+            "2", "--worker-ports", w.c_str(), static_cast<char*>(nullptr));
+    std::perror("exec shmsession-appserver");
+    return 127;
+  });
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+// The pid in the server's "serving sessions in Redis (redis-server pid N"
+// line, once it logged it (it does once every worker listens).
+pid_t logged_redis_pid(ChildProcess& server, const std::string& log_path) {
+  const std::string mark = "redis-server pid ";
+  const auto end = std::chrono::steady_clock::now() + 60s;
+  for (;;) {
+    const std::string log = read_file(log_path);
+    if (const std::size_t at = log.find(mark); at != std::string::npos)
+      return static_cast<pid_t>(std::stol(log.substr(at + mark.size())));
+    BOOST_REQUIRE_MESSAGE(server.wait_for(0ms) == -1, "the server exited at start: " << log);
+    BOOST_REQUIRE_MESSAGE(std::chrono::steady_clock::now() < end, "the server never named its redis-server: " << log);
+    std::this_thread::sleep_for(20ms);
+  }
+}
+
+// Running, not a zombie (an orphan's zombie may wait for a reaper).
+bool process_running(pid_t pid) {
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string text;
+  if (!std::getline(stat, text)) return false;
+  const std::size_t close = text.rfind(')');
+  return close != std::string::npos && close + 2 < text.size() && text[close + 2] != 'Z';
+}
+
+void wait_gone(pid_t pid, const char* what) {
+  const auto end = std::chrono::steady_clock::now() + 30s;
+  while (process_running(pid)) {
+    BOOST_REQUIRE_MESSAGE(std::chrono::steady_clock::now() < end, what << " (pid " << pid << ") still runs");
+    std::this_thread::sleep_for(20ms);
+  }
+}
+
+// The cart of an /api/session document priced from the catalog: its lines
+// (sku -> qty) and total must agree with what the test put in.
+void check_cart(const json::object& doc, const std::map<std::string, int>& expected) {
+  const json::array& lines = doc.at("lines").as_array();
+  BOOST_TEST(lines.size() == expected.size());
+  std::int64_t total = 0, items = 0;
+  for (const json::value& v : lines) {
+    const json::object& line = v.as_object();
+    const std::string sku(line.at("sku").as_string());
+    const appserver::Product* product = appserver::find_product(sku);
+    BOOST_REQUIRE_MESSAGE(product != nullptr, sku);
+    BOOST_TEST(field(line, "unit_price_cents") == product->price_cents, sku);
+    auto it = expected.find(sku);
+    BOOST_REQUIRE_MESSAGE(it != expected.end(), sku << " is in the cart");
+    BOOST_TEST(field(line, "qty") == it->second, sku);
+    total += it->second * product->price_cents;
+    items += it->second;
+  }
+  BOOST_TEST(field(doc, "total_cents") == total);
+  BOOST_TEST(field(doc, "items") == items);
+}
+
+}  // namespace
+
+// The shop's peer in the demo's summary: the same shop with its sessions in
+// a redis-server it starts (phpredis's lock recipe), the same requests.
+BOOST_AUTO_TEST_CASE(sessions_in_redis_serve_requests_whose_cart_totals_check_out) {
+  TempDir dir;
+  const std::string log_path = dir.path() + "/appserver.log";
+  const std::uint16_t port = free_port(), base = free_port_pair();
+  ChildProcess server = start_redis_server(port, base, log_path);
+  wait_listening(server, {static_cast<std::uint16_t>(base), static_cast<std::uint16_t>(base + 1), port});
+  const pid_t redis = logged_redis_pid(server, log_path);
+  BOOST_TEST(process_running(redis));
+  HttpConnection worker[2] = {HttpConnection(base), HttpConnection(static_cast<std::uint16_t>(base + 1))};
+
+  const Reply first = worker[0].send(http::verb::get, "/api/session");
+  json::object doc = session_doc(first);
+  BOOST_REQUIRE(first.set_cookie.starts_with("sid="));
+  const std::string cookie = first.set_cookie;
+  BOOST_TEST(doc.at("new_session").as_bool());
+  std::int64_t version = field(doc, "version");
+  std::map<std::string, int> cart;
+  // Adds, a second add of one line, a quantity change and a removal,
+  // alternating workers: each sees the previous one's change.
+  for (int i = 0; i < 6; ++i) {
+    const int w = (i + 1) % 2, qty = i % 3 + 1;
+    char sku[16];
+    std::snprintf(sku, sizeof sku, "SKU-%04d", i % 5 + 1);
+    doc = session_doc(worker[w].send(http::verb::post, std::string("/cart/items?sku=") + sku + "&qty=" +
+                                                            std::to_string(qty), cookie));
+    cart[sku] += qty;
+    BOOST_TEST(field(doc, "worker") == w);
+    BOOST_TEST(field(doc, "version") == ++version, "request " << i << " sees the previous commit");
+    check_cart(doc, cart);
+  }
+  doc = session_doc(worker[0].send(http::verb::post, "/cart/items/SKU-0002?qty=9", cookie));
+  cart["SKU-0002"] = 9;
+  BOOST_TEST(field(doc, "version") == ++version);
+  check_cart(doc, cart);
+  doc = session_doc(worker[1].send(http::verb::post, "/cart/items/SKU-0003", cookie, "qty=0"));
+  cart.erase("SKU-0003");
+  BOOST_TEST(field(doc, "version") == ++version);
+  check_cart(doc, cart);
+  BOOST_TEST(worker[0].send(http::verb::get, "/view/SKU-0042", cookie).status == 200u);
+  doc = session_doc(worker[1].send(http::verb::get, "/api/session", cookie));
+  BOOST_TEST(field(doc, "version") == ++version);
+  BOOST_TEST(doc.at("recently_viewed").as_array().at(0).as_string() == "SKU-0042");
+  check_cart(doc, cart);
+  BOOST_TEST(worker[0].send(http::verb::post, "/cart/items?sku=NOPE", cookie).status == 400u);
+
+  // The load client's mix on the shared port: served, no error of any kind.
+  const CommandResult load = run_command({APPSERVER_PATH, "load", "--port", std::to_string(port), "--connections", "4",
+                                          "--sessions", "32", "--seconds", "1", "--json", "--quiet"},
+                                         {}, 120s);
+  BOOST_TEST_REQUIRE(!load.out.empty(), load.err);
+  const json::object summary = json::parse(load.out).as_object();
+  BOOST_TEST(field(summary, "requests") > 0);
+  BOOST_TEST(field(summary, "errors") == 0, load.out);
+  // The first session kept its cart through the load on other sessions.
+  doc = session_doc(worker[0].send(http::verb::get, "/api/session", cookie));
+  BOOST_TEST(field(doc, "version") == version);
+  check_cart(doc, cart);
+
+  // SIGTERM: workers and the redis-server stop.
+  server.kill(SIGTERM);
+  BOOST_TEST(server.wait() == 0);
+  BOOST_TEST(!process_running(redis));
+}
+
+// A supervisor that dies without its cleanup (SIGKILL, as ~ChildProcess
+// kills a server when a test fails) leaves no redis-server behind.
+BOOST_AUTO_TEST_CASE(sessions_in_redis_server_dies_with_a_killed_supervisor) {
+  TempDir dir;
+  const std::string log_path = dir.path() + "/appserver.log";
+  const std::uint16_t port = free_port(), base = free_port_pair();
+  ChildProcess server = start_redis_server(port, base, log_path);
+  const pid_t redis = logged_redis_pid(server, log_path);
+  BOOST_TEST(process_running(redis));
+  server.kill(SIGKILL);
+  BOOST_TEST(server.wait() == 128 + SIGKILL);
+  wait_gone(redis, "the redis-server of a killed supervisor");
+}
+
 BOOST_AUTO_TEST_CASE(request_parameters_refuse_malformed_input) {
   using appserver::cookie_value;
   using appserver::parse_form;
@@ -335,6 +517,13 @@ BOOST_AUTO_TEST_CASE(server_refuses_a_missing_store_and_a_wrong_command_line) {
   CommandResult r = run_command({APPSERVER_PATH, "serve", "--store", missing.name(), "--port", port});
   BOOST_TEST(r.exit_code == 1);
   BOOST_TEST(r.err.find("cannot attach store '" + missing.name() + "'") != std::string::npos, r.err);
+  r = run_command({APPSERVER_PATH, "serve", "--port", port});
+  BOOST_TEST(r.exit_code == 2);
+  BOOST_TEST(r.err.find("--store is required") != std::string::npos, r.err);
+  r = run_command({APPSERVER_PATH, "serve", "--sessions", "redis", "--store", missing.name(), "--port", port});
+  BOOST_TEST(r.exit_code == 2);
+  r = run_command({APPSERVER_PATH, "serve", "--sessions", "memcached", "--port", port});
+  BOOST_TEST(r.exit_code == 2);
   r = run_command({APPSERVER_PATH, "serve", "--store", missing.name(), "--workers", "0"});
   BOOST_TEST(r.exit_code == 2);
   BOOST_TEST(r.err.find("usage") != std::string::npos, r.err);

@@ -60,7 +60,7 @@ Response to_http(ShopResponse shop, unsigned version, bool keep_alive, int index
   return res;
 }
 
-Response serve_request(Shop& shop, const Request& req, int index) {
+Response serve_request(RequestHandler& shop, const Request& req, int index) {
   ShopRequest r;
   r.method = req.method_string();
   r.target = req.target();
@@ -73,7 +73,7 @@ Response serve_request(Shop& shop, const Request& req, int index) {
 
 // One connection: requests in sequence until the client closes, asks to
 // close, stays silent for idle_timeout, or sends something that is not HTTP.
-asio::awaitable<void> serve_connection(tcp::socket socket, Shop& shop, const WorkerOptions& options,
+asio::awaitable<void> serve_connection(tcp::socket socket, RequestHandler& shop, const WorkerOptions& options,
                                        WorkerCounters& counters) {
   beast::tcp_stream stream(std::move(socket));
   beast::flat_buffer buffer;
@@ -109,7 +109,7 @@ asio::awaitable<void> serve_connection(tcp::socket socket, Shop& shop, const Wor
   stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
 }
 
-asio::awaitable<void> accept_loop(tcp::acceptor& acceptor, Shop& shop, const WorkerOptions& options,
+asio::awaitable<void> accept_loop(tcp::acceptor& acceptor, RequestHandler& shop, const WorkerOptions& options,
                                   WorkerCounters& counters) {
   for (;;) {
     auto [error, socket] = co_await acceptor.async_accept(kAsTuple);
@@ -178,10 +178,20 @@ int run_worker(const WorkerOptions& options) {
   sigaddset(&stop, SIGTERM);
   std::optional<Store> store;
   std::optional<sync::Client> client;
+  std::optional<ShmSessions> shm_sessions;
+  std::optional<RedisSessions> redis_sessions;
+  std::unique_ptr<RequestHandler> shop;
   std::vector<tcp::acceptor> acceptors;
   try {
-    store.emplace(Store::attach(options.store));
-    client.emplace(*store);
+    if (options.sessions == SessionsIn::Redis) {
+      redis_sessions.emplace(options.redis_port);
+      shop = std::make_unique<RedisShop>(*redis_sessions, options.index);
+    } else {
+      store.emplace(Store::attach(options.store));
+      client.emplace(*store);
+      shm_sessions.emplace(*store, *client);
+      shop = std::make_unique<Shop>(*shm_sessions, options.index);
+    }
     acceptors.push_back(listen_on(io, options.address, options.port, true));
     if (options.direct_port != 0) acceptors.push_back(listen_on(io, options.address, options.direct_port, false));
   } catch (const std::exception& e) {
@@ -189,10 +199,9 @@ int run_worker(const WorkerOptions& options) {
     return 1;
   }
   ::pthread_sigmask(SIG_UNBLOCK, &stop, nullptr);
-  Shop shop(*store, *client, options.index);
   WorkerCounters counters;
-  for (tcp::acceptor& a : acceptors) asio::co_spawn(io, accept_loop(a, shop, options, counters), asio::detached);
-  if (options.index == 0) asio::co_spawn(io, sweep_expired(*store, options.index), asio::detached);
+  for (tcp::acceptor& a : acceptors) asio::co_spawn(io, accept_loop(a, *shop, options, counters), asio::detached);
+  if (options.index == 0 && store) asio::co_spawn(io, sweep_expired(*store, options.index), asio::detached);
   signals.async_wait([&](const beast::error_code& error, int) {
     if (error) return;
     for (tcp::acceptor& a : acceptors) {
@@ -209,6 +218,7 @@ int run_worker(const WorkerOptions& options) {
     ::close(options.ready_fd);
   }
   io.run();
+  shop.reset();
   client.reset();  // commits what is pending, releases every process lock
   log_worker(options.index, "stopped after " + std::to_string(counters.requests) + " requests on " +
                                 std::to_string(counters.connections) + " connections");

@@ -1,5 +1,6 @@
 // One app-server worker process: attaches the store, makes the process's
-// sync::Client and serves HTTP/1.1 (Boost.Beast, keep-alive) on a socket of
+// sync::Client (or, with sessions in Redis, connects to the redis-server the
+// supervisor started: tools/appserver/redis_sessions.hpp) and serves HTTP/1.1 (Boost.Beast, keep-alive) on a socket of
 // its own bound with SO_REUSEPORT to the port every worker shares, so the
 // kernel spreads connections over the workers; optionally also on a port of
 // its own (`direct_port`), so that a test or a person can address worker k.
@@ -7,7 +8,8 @@
 // (a session cycle takes microseconds; a lock held by another worker is
 // handed over at that worker's next safe point, by its Client's watcher).
 //
-// Worker 0 also sweeps expired sessions (Store::expire) every 10 s.
+// Worker 0 also sweeps expired sessions (Store::expire) every 10 s; Redis
+// expires its sessions by itself.
 //
 // SIGTERM/SIGINT: stop accepting, close the connections, destroy the Client
 // (it commits pending edits and releases every process lock), exit 0.
@@ -23,8 +25,13 @@
 
 namespace shmsession::appserver {
 
+// Where the shop keeps its sessions.
+enum class SessionsIn { Store, Redis };
+
 struct WorkerOptions {
-  std::string store;
+  SessionsIn sessions = SessionsIn::Store;
+  std::string store;                 // with SessionsIn::Store
+  int redis_port = 0;                // with SessionsIn::Redis: its redis-server on 127.0.0.1
   std::string address = "127.0.0.1";
   std::uint16_t port = 8080;         // shared by every worker (SO_REUSEPORT)
   std::uint16_t direct_port = 0;     // this worker's own port; 0: none

@@ -1,8 +1,12 @@
 // shmsession-appserver: the demo shop over HTTP on a shmsession store.
 //   shmsession-appserver serve --store NAME [--port 8080] [--workers 4]
 //                              [--address 127.0.0.1] [--worker-ports BASE]
+//   shmsession-appserver serve --sessions redis [...]
 //     N worker processes share the port (SO_REUSEPORT) and the store; any
-//     worker serves any request of any session. Stops on SIGTERM/SIGINT.
+//     worker serves any request of any session. With --sessions redis the
+//     same shop keeps its sessions in a redis-server it starts (phpredis's
+//     lock recipe; tools/appserver/redis_sessions.hpp) instead, the peer
+//     the demo sets beside it. Stops on SIGTERM/SIGINT.
 //   shmsession-appserver load --port P [--connections 8] [--seconds 5]
 //                             [--sessions 64] [--json]
 //     drives the shop with a realistic request mix; progress on stderr,
@@ -31,8 +35,17 @@ int main(int argc, char** argv) {
 
   ServeOptions serve_options;
   unsigned idle_s = 30;
-  CLI::App* serve_cmd = app.add_subcommand("serve", "run N worker processes on one port and one store");
-  serve_cmd->add_option("--store", serve_options.store, "store name (create it with shmctl create)")->required();
+  std::string sessions_in = "store";
+  CLI::App* serve_cmd = app.add_subcommand(
+      "serve", "run N worker processes on one port, sessions in one store (or in Redis: --sessions redis)");
+  serve_cmd->add_option("--sessions", sessions_in,
+                        "where sessions are kept: store (the shmsession store --store), or redis (a redis-server "
+                        "this command starts on a free loopback port and stops, sessions as hashes behind "
+                        "phpredis's lock recipe)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"store", "redis"}));
+  serve_cmd->add_option("--store", serve_options.store, "store name (create it with shmctl create); required with "
+                                                        "--sessions store");
   serve_cmd->add_option("--address", serve_options.address, "address to listen on")->capture_default_str();
   serve_cmd->add_option("--port", serve_options.port, "port every worker shares (SO_REUSEPORT)")
       ->capture_default_str()
@@ -74,6 +87,15 @@ int main(int argc, char** argv) {
     return kExitUsage;
   }
   if (serve_cmd->parsed()) {
+    serve_options.sessions = sessions_in == "redis" ? SessionsIn::Redis : SessionsIn::Store;
+    if (serve_options.sessions == SessionsIn::Store && serve_options.store.empty()) {
+      std::cerr << "shmsession-appserver: usage: --store is required (or --sessions redis)\n";
+      return kExitUsage;
+    }
+    if (serve_options.sessions == SessionsIn::Redis && !serve_options.store.empty()) {
+      std::cerr << "shmsession-appserver: usage: --store has no use with --sessions redis\n";
+      return kExitUsage;
+    }
     if (serve_options.direct_port_base != 0 &&
         serve_options.direct_port_base + serve_options.workers - 1 > 65535) {
       std::cerr << "shmsession-appserver: usage: --worker-ports leaves no room for " << serve_options.workers

@@ -68,7 +68,8 @@ std::int64_t now_unix() {
 
 // Puts the attributes a session lacks (a new session: all three). Returns
 // true if it put any, so that a read-only request still commits them.
-bool ensure_attributes(sync::SessionHandle& s) {
+template <class Handle>
+bool ensure_attributes(Handle& s) {
   bool put = false;
   if (!s.contains(kCartAttribute)) {
     s.put(kCartAttribute, Cart{});
@@ -120,14 +121,15 @@ std::string cart_html(const Cart& cart, const UserProfile& profile) {
 
 }  // namespace
 
-Shop::Shop(Store& store, sync::Client& client, int worker_index)
-    : store_(store), client_(client), worker_index_(worker_index) {
+template <class Sessions>
+BasicShop<Sessions>::BasicShop(Sessions& sessions, int worker_index) : sessions_(sessions), worker_index_(worker_index) {
   std::random_device device;
   std::seed_seq seed{device(), device(), device(), static_cast<unsigned>(::getpid())};
   rng_.seed(seed);
 }
 
-ShopResponse Shop::handle(const ShopRequest& request) {
+template <class Sessions>
+ShopResponse BasicShop<Sessions>::handle(const ShopRequest& request) {
   try {
     std::optional<Target> target = parse_target(request.target);
     if (!target) return reply(400, "bad request target");
@@ -157,7 +159,8 @@ ShopResponse Shop::handle(const ShopRequest& request) {
   }
 }
 
-ShopResponse Shop::route(const ShopRequest& request, const Target& target, const Params& params) {
+template <class Sessions>
+ShopResponse BasicShop<Sessions>::route(const ShopRequest& request, const Target& target, const Params& params) {
   const std::string& path = target.path;
   const bool get = request.method == "GET";
   const bool post = request.method == "POST";
@@ -195,14 +198,16 @@ ShopResponse Shop::route(const ShopRequest& request, const Target& target, const
   return reply(404, "no such path: " + path);
 }
 
-Shop::Session Shop::resolve_session(std::string_view cookie_header) {
+template <class Sessions>
+typename BasicShop<Sessions>::Session BasicShop<Sessions>::resolve_session(std::string_view cookie_header) {
   if (std::optional<std::string> sid = cookie_value(cookie_header, kSessionCookie))
-    if (valid_session_id(*sid) && store_.version(*sid)) return Session{std::move(*sid), false};
+    if (valid_session_id(*sid) && sessions_.live(*sid)) return Session{std::move(*sid), false};
   // Never adopt an id the client made up (session fixation): a fresh one.
   return Session{new_session_id(), true};
 }
 
-std::string Shop::new_session_id() {
+template <class Sessions>
+std::string BasicShop<Sessions>::new_session_id() {
   std::uint64_t words[2];
   {
     std::lock_guard<std::mutex> g(rng_mutex_);
@@ -215,14 +220,15 @@ std::string Shop::new_session_id() {
   return buf;
 }
 
-ShopResponse Shop::show_cart(const Session& session, bool html) {
-  sync::SessionHandle s = client_.open(session.id);
+template <class Sessions>
+ShopResponse BasicShop<Sessions>::show_cart(const Session& session, bool html) {
+  Handle s = sessions_.open(session.id);
   if (ensure_attributes(s)) s.commit();
   ShopResponse r;
   {
-    sync::ReadHandle<Cart> cart = s.get<Cart>(kCartAttribute);
+    auto cart = s.template get<Cart>(kCartAttribute);
     if (html) {
-      sync::ReadHandle<UserProfile> profile = s.get<UserProfile>(kProfileAttribute);  // after cart: name order
+      auto profile = s.template get<UserProfile>(kProfileAttribute);  // after cart: name order
       r.content_type = "text/html; charset=utf-8";
       r.body = cart_html(*cart, *profile);
     } else {
@@ -233,7 +239,8 @@ ShopResponse Shop::show_cart(const Session& session, bool html) {
   return r;
 }
 
-ShopResponse Shop::add_item(const Session& session, const Params& params, bool html) {
+template <class Sessions>
+ShopResponse BasicShop<Sessions>::add_item(const Session& session, const Params& params, bool html) {
   auto sku_it = params.find("sku");
   if (sku_it == params.end()) return reply(400, "missing sku");
   const Product* product = find_product(sku_it->second);
@@ -244,12 +251,12 @@ ShopResponse Shop::add_item(const Session& session, const Params& params, bool h
     if (!parsed) return reply(400, "qty must be an integer from 1 to " + std::to_string(kMaxQty));
     qty = *parsed;
   }
-  sync::SessionHandle s = client_.open(session.id);
+  Handle s = sessions_.open(session.id);
   const bool initialized = ensure_attributes(s);
   std::string refusal;
   {
     // Checked before the edit, so that a refused add leaves nothing tracked.
-    sync::ReadHandle<Cart> cart = s.get<Cart>(kCartAttribute);
+    auto cart = s.template get<Cart>(kCartAttribute);
     const LineItem* line = nullptr;
     for (const LineItem& i : cart->items)
       if (i.sku == product->sku) line = &i;
@@ -265,24 +272,25 @@ ShopResponse Shop::add_item(const Session& session, const Params& params, bool h
     return r;
   }
   {
-    sync::EditHandle<Cart> cart = s.edit<Cart>(kCartAttribute);
+    auto cart = s.template edit<Cart>(kCartAttribute);
     if (LineItem* line = cart->find(product->sku)) line->qty += qty;
     else cart->items.push_back(LineItem{product->sku, product->title, qty, product->price_cents});
   }
-  const sync::CommitOutcome outcome = s.commit();
+  const auto outcome = s.commit();
   return after_post(s, outcome.version, session, html);
 }
 
-ShopResponse Shop::set_quantity(const Session& session, const std::string& sku, const Params& params, bool html) {
+template <class Sessions>
+ShopResponse BasicShop<Sessions>::set_quantity(const Session& session, const std::string& sku, const Params& params, bool html) {
   auto q = params.find("qty");
   if (q == params.end()) return reply(400, "missing qty");
   std::optional<std::int32_t> qty = parse_qty(q->second, 0);
   if (!qty) return reply(400, "qty must be an integer from 0 to " + std::to_string(kMaxQty));
-  sync::SessionHandle s = client_.open(session.id);
+  Handle s = sessions_.open(session.id);
   const bool initialized = ensure_attributes(s);
   bool present = false;
   {
-    sync::ReadHandle<Cart> cart = s.get<Cart>(kCartAttribute);
+    auto cart = s.template get<Cart>(kCartAttribute);
     for (const LineItem& i : cart->items) present = present || i.sku == sku;
   }
   if (!present) {
@@ -292,21 +300,22 @@ ShopResponse Shop::set_quantity(const Session& session, const std::string& sku, 
     return r;
   }
   {
-    sync::EditHandle<Cart> cart = s.edit<Cart>(kCartAttribute);
+    auto cart = s.template edit<Cart>(kCartAttribute);
     auto line = std::find_if(cart->items.begin(), cart->items.end(), [&](const LineItem& i) { return i.sku == sku; });
     if (*qty == 0) cart->items.erase(line);
     else line->qty = *qty;
   }
-  const sync::CommitOutcome outcome = s.commit();
+  const auto outcome = s.commit();
   return after_post(s, outcome.version, session, html);
 }
 
-ShopResponse Shop::view_product(const Session& session, const std::string& sku, bool html) {
+template <class Sessions>
+ShopResponse BasicShop<Sessions>::view_product(const Session& session, const std::string& sku, bool html) {
   const Product* product = find_product(sku);
-  sync::SessionHandle s = client_.open(session.id);
+  Handle s = sessions_.open(session.id);
   ensure_attributes(s);
   {
-    sync::EditHandle<RecentlyViewed> recent = s.edit<RecentlyViewed>(kRecentAttribute);
+    auto recent = s.template edit<RecentlyViewed>(kRecentAttribute);
     std::vector<std::string>& skus = recent->skus;
     skus.erase(std::remove(skus.begin(), skus.end(), sku), skus.end());
     skus.insert(skus.begin(), sku);
@@ -327,11 +336,12 @@ ShopResponse Shop::view_product(const Session& session, const std::string& sku, 
   return r;
 }
 
-ShopResponse Shop::session_json(const Session& session) {
-  sync::SessionHandle s = client_.open(session.id);
+template <class Sessions>
+ShopResponse BasicShop<Sessions>::session_json(const Session& session) {
+  Handle s = sessions_.open(session.id);
   std::uint64_t version = 0;
   if (ensure_attributes(s)) version = s.commit().version;
-  else version = store_.version(session.id).value_or(SessionVersion{}).version;
+  else version = sessions_.version(s);
   ShopResponse r;
   r.content_type = "application/json";
   r.body = describe(s, version, session.is_new);
@@ -339,11 +349,12 @@ ShopResponse Shop::session_json(const Session& session) {
   return r;
 }
 
-std::string Shop::describe(sync::SessionHandle& s, std::uint64_t version, bool is_new) {
+template <class Sessions>
+std::string BasicShop<Sessions>::describe(Handle& s, std::uint64_t version, bool is_new) {
   boost::json::array lines;
   std::int64_t items = 0, total = 0;
   {
-    sync::ReadHandle<Cart> cart = s.get<Cart>(kCartAttribute);
+    auto cart = s.template get<Cart>(kCartAttribute);
     for (const LineItem& i : cart->items) {
       lines.push_back(boost::json::object{
           {"sku", i.sku}, {"title", i.title}, {"qty", i.qty}, {"unit_price_cents", i.unit_price_cents}});
@@ -353,12 +364,12 @@ std::string Shop::describe(sync::SessionHandle& s, std::uint64_t version, bool i
   }
   std::string user;
   {
-    sync::ReadHandle<UserProfile> profile = s.get<UserProfile>(kProfileAttribute);
+    auto profile = s.template get<UserProfile>(kProfileAttribute);
     user = profile->name;
   }
   boost::json::array recent;
   {
-    sync::ReadHandle<RecentlyViewed> viewed = s.get<RecentlyViewed>(kRecentAttribute);
+    auto viewed = s.template get<RecentlyViewed>(kRecentAttribute);
     for (const std::string& sku : viewed->skus) recent.push_back(boost::json::string(sku));
   }
   boost::json::object doc{{"worker", worker_index_},
@@ -374,7 +385,8 @@ std::string Shop::describe(sync::SessionHandle& s, std::uint64_t version, bool i
   return boost::json::serialize(doc) + "\n";
 }
 
-ShopResponse Shop::after_post(sync::SessionHandle& s, std::uint64_t version, const Session& session, bool html) {
+template <class Sessions>
+ShopResponse BasicShop<Sessions>::after_post(Handle& s, std::uint64_t version, const Session& session, bool html) {
   ShopResponse r;
   if (html) {
     r.status = 303;
@@ -386,5 +398,8 @@ ShopResponse Shop::after_post(sync::SessionHandle& s, std::uint64_t version, con
   if (session.is_new) r.set_cookie = session.id;
   return r;
 }
+
+template class BasicShop<ShmSessions>;
+template class BasicShop<RedisSessions>;
 
 }  // namespace shmsession::appserver

@@ -11,9 +11,11 @@
 #include <cstdio>
 #include <cstring>
 #include <map>
+#include <optional>
 #include <string>
 
 #include "shm/store.hpp"
+#include "tools/shmbench/redis_peer.hpp"
 #include "tools/appserver/http_worker.hpp"
 #include "tools/appserver/server_log.hpp"
 
@@ -33,7 +35,7 @@ std::string describe_status(int status) {
 
 class Workers {
  public:
-  explicit Workers(const ServeOptions& options) : options_(options) {}
+  Workers(const ServeOptions& options, int redis_port) : options_(options), redis_port_(redis_port) {}
 
   // Forks worker `index`; its readiness byte goes to ready_fd.
   void start(int index, int ready_read_fd, int ready_write_fd) {
@@ -45,7 +47,9 @@ class Workers {
       ::prctl(PR_SET_PDEATHSIG, SIGTERM);
       if (::getppid() != parent) ::_exit(1);  // the supervisor died before prctl
       WorkerOptions w;
+      w.sessions = options_.sessions;
       w.store = options_.store;
+      w.redis_port = redis_port_;
       w.address = options_.address;
       w.port = options_.port;
       w.direct_port = options_.direct_port_base == 0 ? 0 : static_cast<std::uint16_t>(options_.direct_port_base + index);
@@ -114,6 +118,7 @@ class Workers {
 
  private:
   const ServeOptions& options_;
+  const int redis_port_;
   std::map<pid_t, int> live_;  // pid -> worker index
 };
 
@@ -138,14 +143,26 @@ bool wait_ready(int fd, int expected, Workers& workers) {
   return true;
 }
 
+// The redis-server of `--sessions redis`, or nullopt and *why.
+std::optional<bench::RedisServer> start_session_server(std::string* why) {
+  try {
+    return bench::RedisServer::start("redis-server", why, {}, /*die_with_parent=*/true);
+  } catch (const std::exception& e) {
+    *why = e.what();
+    return std::nullopt;
+  }
+}
+
 }  // namespace
 
 int serve(const ServeOptions& options) {
-  try {
-    Store probe = Store::attach(options.store);  // a clear error before forking; detached again below
-  } catch (const std::exception& e) {
-    log("cannot attach store '" + options.store + "': " + e.what());
-    return 1;
+  if (options.sessions == SessionsIn::Store) {
+    try {
+      Store probe = Store::attach(options.store);  // a clear error before forking; detached again below
+    } catch (const std::exception& e) {
+      log("cannot attach store '" + options.store + "': " + e.what());
+      return 1;
+    }
   }
   if (std::optional<std::string> why = probe_listen(options.address, options.port, true)) {
     log(*why);
@@ -157,6 +174,15 @@ int serve(const ServeOptions& options) {
       log(*why);
       return 1;
     }
+  // Started before the signal mask below (a server must not inherit it) and
+  // stopped by its destructor on every return.
+  std::string why;
+  std::optional<bench::RedisServer> redis =
+      options.sessions == SessionsIn::Redis ? start_session_server(&why) : std::nullopt;
+  if (options.sessions == SessionsIn::Redis && !redis) {
+    log("cannot start redis-server for the sessions: " + why);
+    return 1;
+  }
   sigset_t waited;
   sigemptyset(&waited);
   sigaddset(&waited, SIGINT);
@@ -168,7 +194,7 @@ int serve(const ServeOptions& options) {
     log(std::string("pipe: ") + std::strerror(errno));
     return 1;
   }
-  Workers workers(options);
+  Workers workers(options, redis ? redis->port() : 0);
   try {
     for (int k = 0; k < options.workers; ++k) workers.start(k, ready[0], ready[1]);
   } catch (const std::exception& e) {
@@ -186,8 +212,10 @@ int serve(const ServeOptions& options) {
   std::string where = "http://" + options.address + ":" + std::to_string(options.port) + "/";
   if (options.direct_port_base != 0)
     where += " (worker k also on port " + std::to_string(options.direct_port_base) + "+k)";
-  log(std::to_string(options.workers) + " workers (pids " + workers.pids() + ") serving store '" + options.store +
-      "' on " + where);
+  const std::string sessions = redis ? "sessions in Redis (redis-server pid " + std::to_string(redis->pid()) +
+                                          " on 127.0.0.1:" + std::to_string(redis->port()) + ")"
+                                    : "store '" + options.store + "'";
+  log(std::to_string(options.workers) + " workers (pids " + workers.pids() + ") serving " + sessions + " on " + where);
   int failures = 0;
   for (;;) {
     int signal = 0;

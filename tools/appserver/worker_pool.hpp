@@ -6,6 +6,11 @@
 // not restarted (the others keep serving the port; the locks it held pass
 // to the next asker within 25 ms, as for any dead holder).
 //
+// With sessions in Redis it first starts a redis-server of its own on a free
+// loopback port (as shmbench starts its peers: no persistence, stopped by
+// pid when the supervisor stops, and by the kernel's SIGTERM if the
+// supervisor dies: PR_SET_PDEATHSIG); the workers connect to it.
+//
 // Thread safety: serve() forks; call it from a single-threaded process that
 // has not attached the store.
 #pragma once
@@ -14,10 +19,13 @@
 #include <cstdint>
 #include <string>
 
+#include "tools/appserver/http_worker.hpp"
+
 namespace shmsession::appserver {
 
 struct ServeOptions {
-  std::string store;
+  SessionsIn sessions = SessionsIn::Store;
+  std::string store;  // with SessionsIn::Store
   std::string address = "127.0.0.1";
   std::uint16_t port = 8080;
   int workers = 4;

@@ -2,9 +2,12 @@
 # README command (1): installs what is missing, builds, and runs the demo on
 # one machine: a store, the backup daemon with its standby store, the sync
 # agent, the demo shop (shmsession-appserver) with 4 worker processes on one
-# port, ~5 s of HTTP load, then a summary (throughput, latency, commits,
-# bytes shipped to the backup against whole-session replication, lag), a
-# look at one session on the primary and on the standby, and a clean stop.
+# port, ~5 s of HTTP load, then the same load on the same shop keeping its
+# sessions in Redis (`serve --sessions redis`: a redis-server it starts and
+# stops, phpredis's lock recipe), then a summary (throughput and latency of
+# both, commits, bytes shipped to the backup against whole-session
+# replication, lag), a look at one session on the primary and on the
+# standby, and a clean stop.
 #
 #   bash tools/scripts/demo.sh                  the story above
 #   bash tools/scripts/demo.sh --keep-running   start everything and leave it
@@ -18,7 +21,7 @@ keep_running=0
 for arg in "$@"; do
   case $arg in
     --keep-running) keep_running=1 ;;
-    -h | --help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "demo.sh: unknown option '$arg' (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -38,7 +41,7 @@ load_seconds=5
 connections=8
 sessions=200
 tmp=$(mktemp -d /tmp/shmsession-demo.XXXXXX)
-server_pid='' agent_pid='' backupd_pid=''
+server_pid='' agent_pid='' backupd_pid='' redis_shop_pid=''
 
 # Stops one process we started: SIGTERM, up to 10 s, then SIGKILL; prints
 # its exit status unless told to be quiet.
@@ -57,6 +60,7 @@ stop() {
 cleanup() {
   local status=$?
   trap - EXIT INT TERM
+  stop "$redis_shop_pid" "Redis shop" quiet
   stop "$server_pid" "app server" quiet
   stop "$agent_pid" "agent" quiet
   stop "$backupd_pid" "backup daemon" quiet
@@ -176,6 +180,28 @@ catch_up_ms=$((($(date +%s%N) - catch_up_start) / 1000000))
 sleep 0.2  # the agent publishes its counters every 100 ms
 info=$("$shmctl" info "$store" --json)
 load=$(cat "$tmp/load.json")
+
+# The same shop, workers, connections, sessions and request mix, with the
+# sessions in Redis: the shop starts its own redis-server on a free loopback
+# port and stops it by pid when stopped. The store's shop idles meanwhile.
+redis_port=$(free_port $((port + 1)))
+echo
+echo "== the same load on the same shop, sessions in Redis (shmsession-appserver serve --sessions redis)"
+setsid "$appserver" serve --sessions redis --port "$redis_port" --workers "$workers" 2>"$tmp/appserver-redis.log" &
+redis_shop_pid=$!
+wait_for_line "$redis_shop_pid" "serving sessions in Redis" "$tmp/appserver-redis.log" "shmsession-appserver --sessions redis"
+sed 's/^[^ ]* //' "$tmp/appserver-redis.log"
+load_status=0
+"$appserver" load --port "$redis_port" --connections "$connections" --sessions "$sessions" --seconds "$load_seconds" \
+  --json >"$tmp/load-redis.json" || load_status=$?
+if ((load_status != 0)); then
+  echo "demo: the load client reported failures on the Redis shop (exit $load_status): $(cat "$tmp/load-redis.json")" >&2
+  exit 1
+fi
+stop "$redis_shop_pid" "Redis shop"
+redis_shop_pid=''
+redis_load=$(cat "$tmp/load-redis.json")
+
 max_lag=$(sort -n "$tmp/lag_samples" 2>/dev/null | tail -n 1)
 
 commits=$(json_num commits <<<"$info")
@@ -184,15 +210,23 @@ delta=$(json_num delta_bytes <<<"$info")
 whole=$(json_num whole_bytes <<<"$info")
 wire=$(json_num wire_bytes <<<"$info")
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.1fx", a / b; else print "n/a" }'; }
-# fmt FORMAT KEY: a number of the load summary (Boost.JSON writes 1.2E4), formatted.
-fmt() { awk -v f="$1" -v x="$(json_num "$2" <<<"$load")" 'BEGIN { printf f, x }'; }
+# fmt FORMAT KEY [JSON]: a number of a load summary (the store's by
+# default; Boost.JSON writes 1.2E4), formatted.
+fmt() { awk -v f="$1" -v x="$(json_num "$2" <<<"${3:-$load}")" 'BEGIN { printf f, x }'; }
+store_rate=$(fmt %.0f requests_per_s)
+redis_rate=$(fmt %.0f requests_per_s "$redis_load")
 
 echo
 echo "== summary"
 printf '%-44s %s\n' \
   "requests" "$(fmt %d requests) in $(fmt %.2f seconds) s over $connections connections, $(fmt %d errors) errors" \
-  "requests/s" "$(fmt %.0f requests_per_s)" \
+  "requests/s" "$store_rate ($(ratio "$store_rate" "$redis_rate") the same shop with sessions in Redis)" \
   "latency p50 / p99" "$(fmt %.2f p50_ms) ms / $(fmt %.2f p99_ms) ms (max $(fmt %.1f max_ms) ms)" \
+  "sessions in Redis: requests" \
+  "$(fmt %d requests "$redis_load") in $(fmt %.2f seconds "$redis_load") s over $connections connections, $(fmt %d errors "$redis_load") errors" \
+  "sessions in Redis: requests/s" "$redis_rate" \
+  "sessions in Redis: latency p50 / p99" \
+  "$(fmt %.2f p50_ms "$redis_load") ms / $(fmt %.2f p99_ms "$redis_load") ms (max $(fmt %.1f max_ms "$redis_load") ms)" \
   "sessions in the store" "$store_sessions" \
   "commits" "$commits" \
   "bytes shipped to the backup (deltas)" "$delta ($wire on the wire, frames and MACs included)" \
@@ -201,7 +235,12 @@ printf '%-44s %s\n' \
   "backup caught up after the load" "$caught_up, in $catch_up_ms ms"
 cat <<'EOF'
 
-notes: both byte counts are the sync agent's own counters (shmctl info): for every delta it
+notes: "sessions in Redis" is the same shop binary, workers, connections, sessions and request
+mix with each session a Redis hash (same attribute bytes) on a redis-server the shop started
+on loopback (no persistence, no replica), and every request runs phpredis's session cycle:
+EXISTS (strict mode), SET NX PX lock, HGETALL, HSET + HINCRBY + EXPIRE (one round trip) or
+EXPIRE, unlock script; the store's run also shipped every change to the backup meanwhile.
+Both byte counts are the sync agent's own counters (shmctl info): for every delta it
 shipped, the delta frame's payload, and the frame that would have carried the whole session
 (every attribute, same format) instead. The agent ships one delta per changed session per poll
 of the change log: one per commit while it keeps up, fewer under a backlog (then replicating

@@ -15,8 +15,9 @@ packages=(
   libsodium-dev
   # clang with libFuzzer for the fuzz targets
   clang libclang-rt-14-dev
-  # benchmark peers, started and stopped by shmbench itself (never as
-  # services: see policy-rc.d below); memcached is primary's second peer
+  # benchmark peers, started and stopped by shmbench itself and Redis by the
+  # demo shop's `serve --sessions redis` (never as services: see
+  # policy-rc.d below); memcached is primary's second peer
   redis-server libhiredis-dev
   memcached libmemcached-dev
   # process inspection used by the tests

@@ -5,6 +5,7 @@
 #include <netinet/in.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -27,10 +28,64 @@ constexpr auto kStopGrace = std::chrono::seconds{3};
 
 int pick_free_port() { return tools::free_loopback_port(); }
 
-pid_t spawn_quietly(std::vector<std::string> args) {
+namespace {
+
+// fork + exec, for what posix_spawn cannot do (PR_SET_PDEATHSIG). The child
+// runs only async-signal-safe calls; an exec failure comes back as errno
+// through a close-on-exec pipe.
+pid_t spawn_tied_to_parent(std::vector<char*>& argv) {
+  int report[2];
+  if (::pipe2(report, O_CLOEXEC) != 0) return -errno;
+  const int null_fd = ::open("/dev/null", O_RDWR | O_CLOEXEC);
+  if (null_fd < 0) {
+    const int error = errno;
+    ::close(report[0]);
+    ::close(report[1]);
+    return -error;
+  }
+  const pid_t parent = ::getpid();
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    int error = 0;
+    if (::prctl(PR_SET_PDEATHSIG, SIGTERM) != 0 || ::getppid() != parent) error = ESRCH;
+    sigset_t none;
+    sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    for (int fd = 0; fd <= 2 && error == 0; ++fd)
+      if (::dup2(null_fd, fd) < 0) error = errno;
+    if (error == 0) {
+      ::execvp(argv[0], argv.data());
+      error = errno;
+    }
+    [[maybe_unused]] const ssize_t n = ::write(report[1], &error, sizeof error);
+    ::_exit(127);
+  }
+  const int fork_error = pid < 0 ? errno : 0;
+  ::close(report[1]);
+  ::close(null_fd);
+  int error = fork_error;
+  if (pid > 0) {
+    ssize_t n = 0;
+    while ((n = ::read(report[0], &error, sizeof error)) < 0 && errno == EINTR) {
+    }
+    if (n == static_cast<ssize_t>(sizeof error)) {
+      while (::waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
+      }
+    } else {
+      error = 0;  // exec succeeded: the pipe closed with nothing in it
+    }
+  }
+  ::close(report[0]);
+  return error == 0 ? pid : -error;
+}
+
+}  // namespace
+
+pid_t spawn_quietly(std::vector<std::string> args, bool die_with_parent) {
   std::vector<char*> argv;
   for (auto& arg : args) argv.push_back(arg.data());
   argv.push_back(nullptr);
+  if (die_with_parent) return spawn_tied_to_parent(argv);
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
   for (int fd = 0; fd <= 2; ++fd)

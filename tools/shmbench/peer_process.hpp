@@ -24,8 +24,12 @@ int pick_free_port();
 
 // Spawns argv[0] (looked up in PATH) with stdin/stdout/stderr on /dev/null:
 // nothing of it may reach our stdout. Returns the pid, or -errno if the
-// program could not be run.
-pid_t spawn_quietly(std::vector<std::string> argv);
+// program could not be run. With `die_with_parent` the program gets SIGTERM
+// when the calling thread ends (PR_SET_PDEATHSIG), so a caller killed by
+// SIGKILL leaves no server behind; only for a caller whose calling thread
+// lives as long as the server should (the shop's supervisor), and it starts
+// with no signal blocked whatever the caller blocks.
+pid_t spawn_quietly(std::vector<std::string> argv, bool die_with_parent = false);
 
 // SIGTERM, then SIGKILL if still running after `grace`; reaps the process.
 void kill_and_reap(pid_t pid, std::chrono::milliseconds grace) noexcept;

@@ -20,11 +20,12 @@ constexpr auto kStopGrace = std::chrono::seconds{3};
 constexpr int kStartAttempts = 3;
 
 // The standard arguments: no persistence, loopback only, in the foreground.
-pid_t spawn_server(const std::string& program, int port, const std::vector<std::string>& extra_args) {
+pid_t spawn_server(const std::string& program, int port, const std::vector<std::string>& extra_args,
+                   bool die_with_parent) {
   std::vector<std::string> args = {program, "--port", std::to_string(port), "--bind", "127.0.0.1", "--save", "",
                                    "--appendonly", "no", "--daemonize", "no", "--dir", "/tmp"};
   args.insert(args.end(), extra_args.begin(), extra_args.end());
-  return spawn_quietly(std::move(args));
+  return spawn_quietly(std::move(args), die_with_parent);
 }
 
 bool answers_ping(int port) {
@@ -56,11 +57,11 @@ Startup wait_until_ready(pid_t pid, int port) {
 }  // namespace
 
 std::optional<RedisServer> RedisServer::start(const std::string& program, std::string* why,
-                                              const std::vector<std::string>& extra_args) {
+                                              const std::vector<std::string>& extra_args, bool die_with_parent) {
   std::string last_failure;
   for (int attempt = 0; attempt < kStartAttempts; ++attempt) {
     const int port = pick_free_port();
-    const pid_t pid = spawn_server(program, port, extra_args);
+    const pid_t pid = spawn_server(program, port, extra_args, die_with_parent);
     if (pid < 0) {
       if (why != nullptr) *why = "cannot run " + program + ": " + std::strerror(static_cast<int>(-pid));
       return std::nullopt;

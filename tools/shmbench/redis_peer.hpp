@@ -32,9 +32,11 @@ class RedisServer {
   // that one was taken. `extra_args` follow the standard ones (e.g.
   // {"--replicaof", "127.0.0.1", "6379"}). Returns nullopt and sets *why if
   // the program cannot be run at all (not installed); throws
-  // std::runtime_error if it runs but never answers.
+  // std::runtime_error if it runs but never answers. `die_with_parent`: see
+  // spawn_quietly (peer_process.hpp).
   static std::optional<RedisServer> start(const std::string& program, std::string* why,
-                                          const std::vector<std::string>& extra_args = {});
+                                          const std::vector<std::string>& extra_args = {},
+                                          bool die_with_parent = false);
 
   RedisServer(RedisServer&& other) noexcept;
   RedisServer& operator=(RedisServer&&) = delete;
