@@ -126,6 +126,15 @@ Plain sample_plain() {
   return p;
 }
 
+// A Plain whose pointer cycle is broken when it goes, so that the leak
+// checker of the sanitized build sees nothing left behind.
+struct Cyclic {
+  Plain value;
+  ~Cyclic() {
+    if (value.head && value.head->next) value.head->next->next.reset();
+  }
+};
+
 // What binary_oarchive writes for `value` (the flags attribute values use).
 template <class T>
 std::string boost_bytes(const T& value) {
@@ -152,7 +161,7 @@ bool bytes_decide(const T& value) {
 }  // namespace
 
 BOOST_AUTO_TEST_CASE(attribute_bytes_are_binary_oarchive_bytes) {
-  check_same_bytes(sample_plain());
+  check_same_bytes(Cyclic{sample_plain()}.value);
   check_same_bytes(Keyed{});
   check_same_bytes(Hashed{});
   check_same_bytes(Price{});
@@ -163,7 +172,9 @@ BOOST_AUTO_TEST_CASE(attribute_bytes_are_binary_oarchive_bytes) {
 }
 
 BOOST_AUTO_TEST_CASE(attribute_bytes_decode_to_the_value) {
-  const Plain back = decode_attribute<Plain>(encode_attribute(sample_plain()));
+  const Cyclic sample{sample_plain()};
+  const Cyclic decoded{decode_attribute<Plain>(encode_attribute(sample.value))};
+  const Plain& back = decoded.value;
   BOOST_TEST(back.text == "caf\xc3\xa9");
   BOOST_TEST((back.ids == std::vector<std::uint64_t>{1, 2, 3, 4, 5}));
   BOOST_TEST(back.maybe.value_or(0) == 7);
@@ -174,7 +185,7 @@ BOOST_AUTO_TEST_CASE(attribute_bytes_decode_to_the_value) {
 }
 
 BOOST_AUTO_TEST_CASE(bytes_decide_unless_the_value_holds_a_type_its_graph_sees_coarser) {
-  BOOST_TEST(bytes_decide(sample_plain()));
+  BOOST_TEST(bytes_decide(Cyclic{sample_plain()}.value));
   BOOST_TEST(bytes_decide(std::vector<std::string>{"a", "b"}));
   BOOST_TEST(!bytes_decide(Keyed{}));
   BOOST_TEST(!bytes_decide(Hashed{}));
