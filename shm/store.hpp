@@ -212,10 +212,10 @@ class Store {
   bool release_requested(std::string_view id, LockToken token) const;
   // A counter every release request for a lock this process holds moves
   // (after marking the lock; the watcher sleeps on it): while it stays put,
-  // no lock of this process was asked for anew. One atomic load; 0 before
-  // this process first acquired a lock, or if the store's newest generation
-  // cannot be mapped.
-  std::uint32_t release_request_epoch() const noexcept;
+  // no lock of this process was asked for anew. One atomic load; nullopt
+  // (ask the store instead) before this process first acquired a lock, or
+  // while the store's newest generation cannot be mapped.
+  std::optional<std::uint32_t> release_request_epoch() const noexcept;
   // Reads and commits on behalf of a lock holder: as read/commit, refused
   // with StaleToken unless `token` is the session's current token.
   std::optional<SessionSnapshot> read(std::string_view id, LockToken token,

@@ -294,7 +294,7 @@ static bool release_requested_in(Generation& s, std::string_view id, LockToken t
   return r->lock.release_requested_unix_ms != 0;
 }
 
-std::uint32_t Store::release_request_epoch() const noexcept {
+std::optional<std::uint32_t> Store::release_request_epoch() const noexcept {
   try {
     Generation& g = impl_->gen_checked();
     const pid_t self = self_identity().pid;
@@ -303,9 +303,10 @@ std::uint32_t Store::release_request_epoch() const noexcept {
       MutexLock l(g.locks_mutex);
       if (g.process_slot_pid == self) slot = g.process_slot;
     }
-    return slot == 0 ? 0 : g.lock_context().processes[slot - 1].requests.load(std::memory_order_acquire);
+    if (slot == 0) return std::nullopt;
+    return g.lock_context().processes[slot - 1].requests.load(std::memory_order_acquire);
   } catch (...) {
-    return 0;  // the caller asks the store instead
+    return std::nullopt;
   }
 }
 

@@ -179,6 +179,15 @@ bool Store::create_session(std::string_view id, std::optional<std::uint32_t> idl
   return impl_->run([&](Generation& s) { return create_session_in(s, id, idle_timeout_s); });
 }
 
+// Throws Corrupt if r's blob link leaves the segment: what reading the
+// blob's version needs before anything else of it is trusted.
+static void check_blob_link(const Generation& s, const SessionRecord* r, std::string_view id) {
+  if (r->blob && !s.bounds.holds(r->blob.get()))
+    throw Error(Errc::Corrupt, "session '" + std::string(id) +
+                                   "' is damaged in the segment (its blob link leaves the segment); "
+                                   "run 'shmctl check'");
+}
+
 // What a caller's copy holds already (Store::read_moved).
 struct CopyHeld {
   SessionVersion seen;
@@ -198,10 +207,7 @@ static bool copy_session(Generation& s, std::string_view id, std::span<const std
   check_token(r, token, id);
   const BlobHeader* b = r->blob.get();
   if (held != nullptr) {
-    if (b != nullptr && !s.bounds.holds(b))
-      throw Error(Errc::Corrupt, "session '" + std::string(id) +
-                                     "' is damaged in the segment (its blob link leaves the segment); "
-                                     "run 'shmctl check'");
+    check_blob_link(s, r, id);
     if (SessionVersion{version_of(r), r->incarnation} == held->seen) {
       out.id.assign(id);
       out.version = held->seen.version;
@@ -244,10 +250,7 @@ std::optional<SessionVersion> Store::version(std::string_view id) const {
     LockedSession locked(g, id, segment_ms());
     SessionRecord* r = locked.record();
     if (r == nullptr) return std::nullopt;
-    if (r->blob && !g.bounds.holds(r->blob.get()))
-      throw Error(Errc::Corrupt, "session '" + std::string(id) +
-                                     "' is damaged in the segment (its blob link leaves the segment); "
-                                     "run 'shmctl check'");
+    check_blob_link(g, r, id);
     return SessionVersion{version_of(r), r->incarnation};
   });
 }

@@ -366,9 +366,10 @@ void Client::end_request(detail::ClientState& state) {
   // look is the watcher's to deliver anyway.
   if (!releases_at_end(state) && !state.release_requested) {
     std::optional<LockToken> token = state.token();
-    const std::uint64_t epoch = detail::ClientState::kEpochKnown | store_.release_request_epoch();
+    const std::optional<std::uint32_t> counter = store_.release_request_epoch();
+    const std::uint64_t epoch = counter ? detail::ClientState::kEpochKnown | *counter : 0;  // 0: unknown
     bool asked = false;
-    if (token && state.quiet_epoch.load() != epoch) {
+    if (token && (epoch == 0 || state.quiet_epoch.load() != epoch)) {
       try {
         asked = store_.release_requested(state.id(), *token);
         if (!asked) state.quiet_epoch = epoch;

@@ -105,7 +105,11 @@ RefreshOutcome ClientState::refresh(Store& store, LockToken token) {
     for (auto& [name, s] : slots_) all.emplace_back(name, s.get());
   }
   for (auto& [name, s] : all) {  // ascending names: the documented lock order
-    const Attribute* a = snap.find(name);
+    // Mutable: a value copied is moved into the benchmark, so the reused
+    // snapshot keeps no second copy of it.
+    auto it = std::lower_bound(snap.attributes.begin(), snap.attributes.end(), name,
+                               [](const Attribute& x, std::string_view n) { return x.name < n; });
+    Attribute* a = it != snap.attributes.end() && it->name == name ? &*it : nullptr;
     if (a != nullptr && a->value_omitted) continue;  // the copy holds this version
     std::unique_lock<oneapi::tbb::rw_mutex> w(s->lock);
     if (a != nullptr && !reborn && s->in_primary && s->benchmark_version == a->version) continue;
@@ -114,7 +118,7 @@ RefreshOutcome ClientState::refresh(Store& store, LockToken token) {
     s->ops = nullptr;
     s->benchmark_graph.reset();
     s->in_primary = a != nullptr;
-    s->benchmark_bytes = a ? a->value : std::string();
+    s->benchmark_bytes = a ? std::move(a->value) : std::string();
     s->benchmark_version = a ? a->version : 0;
     s->flags = a ? a->flags : 0;
     s->removed = false;
