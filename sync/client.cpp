@@ -50,7 +50,7 @@ SessionHandle::SessionHandle(SessionHandle&& other) noexcept : client_(other.cli
 }
 
 SessionHandle::~SessionHandle() {
-  if (client_ != nullptr && state_) client_->end_request(*state_);
+  if (client_ != nullptr && state_) client_->end_request(state_);
 }
 
 LockToken SessionHandle::token() const {
@@ -195,21 +195,49 @@ void Client::lean(bool shared) noexcept {
 // The lean turned to per-request: the locks this Client still holds of
 // idle sessions without evidence of their own (kept since their first
 // request) would each cost another process a release request and a
-// hand-over; let them go now instead.
+// hand-over; let them go now instead. Only the sessions listed as kept
+// that way since the last sweep are looked at: the lean can cross one half
+// every few requests, and a walk over every kept session each time cost a
+// random-routing request more than its own work.
 void Client::release_idle_undecided() {
-  std::vector<std::shared_ptr<detail::ClientState>> idle;
+  std::vector<std::weak_ptr<detail::ClientState>> listed;
   {
     std::lock_guard<std::mutex> g(states_mutex_);
-    for (const auto& [id, state] : states_)
-      if (state->active_requests == 0 && state->adaptive.load() == detail::ClientState::Adaptive::Undecided)
-        idle.push_back(state);
+    listed.swap(kept_undecided_);
   }
-  for (const std::shared_ptr<detail::ClientState>& state : idle) {
+  for (std::size_t i = 0; i < listed.size(); ++i) {
+    const std::shared_ptr<detail::ClientState> state = listed[i].lock();
+    if (!state) continue;  // dropped
+    if (!releases_at_end(*state)) {  // the lean turned back meanwhile: the rest wait for the next turn
+      std::lock_guard<std::mutex> g(states_mutex_);
+      kept_undecided_.insert(kept_undecided_.end(), listed.begin() + static_cast<std::ptrdiff_t>(i), listed.end());
+      return;
+    }
+    state->kept_listed = false;  // before the look: a request keeping it from now on lists it again
+    shm::detail::run_test_hook(shm::detail::HookPoint::kSweepLooks);
     std::unique_lock<std::mutex> open_guard(state->open_mutex, std::try_to_lock);
-    if (!open_guard.owns_lock() || state->active_requests != 0 || !state->token()) continue;
-    if (!releases_at_end(*state)) return;  // the lean turned back meanwhile
+    if (!open_guard.owns_lock() || state->active_requests != 0 || !state->token() ||
+        state->adaptive.load() != detail::ClientState::Adaptive::Undecided)
+      continue;  // in a request (whose end decides), let go already, or decided by its own evidence
     if (flush_and_release(*state, Flush::Release)) ++released_at_end_;
   }
+}
+
+// The end of a request kept the lock of a session without evidence of its
+// own, on the lean's word: listed for the sweep should the lean turn. The
+// list holds weak references: a listed state is no less idle for it (drop
+// and the bounds count references).
+void Client::list_kept_undecided(const std::shared_ptr<detail::ClientState>& state) {
+  if (state->adaptive.load() != detail::ClientState::Adaptive::Undecided || state->kept_listed.load() ||
+      state->kept_listed.exchange(true))
+    return;
+  std::lock_guard<std::mutex> g(states_mutex_);
+  // States dropped from the client state stay listed until a sweep: prune
+  // them once they could outnumber the kept ones, so that a Client that
+  // never sweeps does not grow the list with every eviction.
+  if (kept_undecided_.size() >= 2 * states_.size() + 64)
+    std::erase_if(kept_undecided_, [](const std::weak_ptr<detail::ClientState>& s) { return s.expired(); });
+  kept_undecided_.push_back(state);
 }
 
 void Client::note_open(detail::ClientState& state, Took took, bool moved) {
@@ -353,7 +381,8 @@ ClientStats Client::stats() {
   return st;
 }
 
-void Client::end_request(detail::ClientState& state) {
+void Client::end_request(const std::shared_ptr<detail::ClientState>& held) {
+  detail::ClientState& state = *held;
   const int left = --state.active_requests;
   if (left == 0) account(state);
   if (left > 0) return;
@@ -380,6 +409,7 @@ void Client::end_request(detail::ClientState& state) {
     if (asked) {
       state.release_requested = true;
     } else if (state.request_policy.load() == 0) {
+      if (token) list_kept_undecided(held);
       return;
     }
   }
@@ -390,6 +420,8 @@ void Client::end_request(detail::ClientState& state) {
   if (state.release_requested || (at_end && state.token())) {
     const bool by_policy = !state.release_requested;
     if (flush_and_release(state, Flush::Release) && by_policy) ++released_at_end_;
+  } else if (state.token()) {
+    list_kept_undecided(held);
   }
 }
 

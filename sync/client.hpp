@@ -413,8 +413,9 @@ class Client {
   // Moves lean_ on evidence that sessions are shared (true) or kept.
   void lean(bool shared) noexcept;
   void release_idle_undecided();
+  void list_kept_undecided(const std::shared_ptr<detail::ClientState>& state);
   void open_locked(detail::ClientState& state, std::chrono::milliseconds timeout);
-  void end_request(detail::ClientState& state);
+  void end_request(const std::shared_ptr<detail::ClientState>& held);
   void on_release_request(const std::string& id);
   // Commits pending edits and releases the lock (open_mutex held). Returns
   // false if the commit failed and the lock and edits were kept.
@@ -449,6 +450,9 @@ class Client {
   static constexpr std::uint32_t kLeanOne = 1u << 16;
   std::atomic<std::uint32_t> lean_{0};
   std::atomic<bool> sweep_{false};  // the lean turned to per-request: release_idle_undecided due
+  // Guarded by states_mutex_: the sessions whose lock a request's end kept
+  // on the lean's word since the last sweep (ClientState::kept_listed).
+  std::vector<std::weak_ptr<detail::ClientState>> kept_undecided_;
   // Removed sessions: the change-log position read up to, and the store's
   // retired count seen there.
   std::mutex vanish_mutex_;

@@ -62,6 +62,13 @@ enum class HookPoint {
   // In fork()'s prepare handler (pthread_atfork), before it takes every
   // Store's process-private mutexes.
   kForkPrepare,
+  // In sync::Client's sweep of idle locks kept on the lean's word (the
+  // lean turned to per-request), about to look at one listed session (no
+  // lock held).
+  kSweepLooks,
+  // A locker of one of the segment's robust mutexes found it held and is
+  // about to spin before it sleeps (robust_mutex.cpp; the mutex not held).
+  kRobustLockSpins,
 };
 
 using TestHook = void (*)(HookPoint);

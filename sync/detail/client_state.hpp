@@ -115,6 +115,9 @@ class ClientState {
   static constexpr int kMostQuietTakes = 256;
   int quiet_needed = kFirstQuietTakes;
   bool went_sticky = false;
+  // In Client::kept_undecided_ (set once per listing, cleared by the sweep
+  // that takes it off).
+  std::atomic<bool> kept_listed{false};
   // A policy an open() gave for the requests now running (0: none, else
   // 1 + LockPolicy); cleared when the last of them ends.
   std::atomic<int> request_policy{0};

@@ -539,6 +539,70 @@ BOOST_AUTO_TEST_CASE(the_end_of_a_request_hands_over_without_the_watcher) {
   shm::detail::set_test_hook(nullptr);
   BOOST_TEST(other.wait() == 0);
 }
+
+std::atomic<int> g_sweep_looks{0};
+
+void count_sweep_looks(shm::detail::HookPoint point) {
+  if (point == shm::detail::HookPoint::kSweepLooks) ++g_sweep_looks;
+}
+
+// The sweep that lets idle locks go when the lean turns looks only at the
+// sessions kept on the lean's word since the last sweep, not at every
+// session the Client keeps: the lean of a Client serving random routing
+// crosses one half every few requests.
+BOOST_AUTO_TEST_CASE(the_sweep_looks_only_at_sessions_kept_since_the_last) {
+  constexpr int kIdle = 200;
+  constexpr int kAsked = 12;  // each round: the lean passes one half after at most 11
+  auto idle = [](int i) { return "sw-idle" + std::to_string(i); };
+  auto asked = [](int round, int i) { return "sw" + std::to_string(round) + "-" + std::to_string(i); };
+  shmsession::test::Signal go[2], done[2];
+  shmsession::test::ChildProcess other([&] {
+    Store mine = Store::attach(guard.name());
+    for (int round = 0; round < 2; ++round) {
+      if (!go[round].wait(std::chrono::seconds(60))) return 3;
+      Client asker(mine);  // its destruction releases them all
+      for (int i = 0; i < kAsked; ++i) SessionHandle s = asker.open(asked(round, i), std::chrono::seconds(30));
+      done[round].notify();
+    }
+    return 0;
+  });
+  shm::detail::set_test_hook(count_sweep_looks);
+  Client client(store);
+  auto keep = [&](const std::string& id) {
+    SessionHandle s = client.open(id);
+    s.put("visits", Counter{1});
+    s.commit();
+  };
+  for (int i = 0; i < kIdle; ++i) keep(idle(i));
+  for (int i = 0; i < kAsked; ++i) keep(asked(0, i));
+  BOOST_TEST(!client.stats().lean_per_request);
+  go[0].notify();
+  BOOST_REQUIRE(done[0].wait(std::chrono::seconds(60)));
+  BOOST_REQUIRE(eventually([&] { return client.stats().released_on_request == kAsked; }));
+  BOOST_REQUIRE(client.stats().lean_per_request);
+  keep("sw-turn");  // sweeps: every session kept so far is looked at, the idle ones let go
+  BOOST_TEST(g_sweep_looks.load() >= kIdle);
+  BOOST_TEST(!client.holds(idle(0)));
+  BOOST_TEST(!client.holds(idle(kIdle - 1)));
+
+  // Back towards keeping (free takes of a session nobody else wants), then
+  // a second round of asks turns the lean again.
+  for (int i = 0; i < 32 && client.stats().lean_per_request; ++i) keep("sw-back");
+  BOOST_REQUIRE(!client.stats().lean_per_request);
+  for (int i = 0; i < kAsked; ++i) keep(asked(1, i));
+  BOOST_TEST(client.holds(asked(1, 0)));
+  g_sweep_looks = 0;
+  go[1].notify();
+  BOOST_REQUIRE(done[1].wait(std::chrono::seconds(60)));
+  BOOST_REQUIRE(eventually([&] { return client.stats().released_on_request == 2 * kAsked; }));
+  BOOST_REQUIRE(client.stats().lean_per_request);
+  keep("sw-turn");
+  // The second round's sessions and the two kept meanwhile, not the idle ones.
+  BOOST_TEST(g_sweep_looks.load() <= kAsked + 2);
+  BOOST_TEST(!client.holds("sw-back"));
+  shm::detail::set_test_hook(nullptr);
+  BOOST_TEST(other.wait() == 0);
+}
 #endif
 
 // One open() can give the policy of its request: per-request on a sticky
