@@ -8,6 +8,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -422,3 +423,84 @@ BOOST_AUTO_TEST_CASE(a_woken_waiter_killed_before_it_takes_the_lock_strands_nobo
   BOOST_TEST(code == 0, "the second waiter was left asleep on a free lock (lock word "
                             << m.native.__data.__lock << ")");
 }
+
+#ifdef SHMSESSION_TEST_HOOKS
+namespace {
+
+// 1 once the locker reached its spin, 2 once the holder let go. Both sides
+// wait by spinning: a sleep would be the voluntary context switch the test
+// counts.
+std::atomic<int> g_spin_stage{0};
+
+void hold_spinner_until_let_go(HookPoint point) {
+  if (point != HookPoint::kRobustLockSpins) return;
+  g_spin_stage = 1;
+  for (long i = 0; g_spin_stage.load() != 2; ++i)
+    if (i > 30'000'000'000L) return;  // fail instead of hang: the holder never let go
+}
+
+// Voluntary context switches of the calling thread so far.
+long voluntary_switches() {
+  rusage usage{};
+  ::getrusage(RUSAGE_THREAD, &usage);
+  return usage.ru_nvcsw;
+}
+
+}  // namespace
+
+// A locker that finds a shard lock held spins a few microseconds before it
+// sleeps: a holder letting go within the spin hands it over without a
+// futex sleep and wake-up (which, with more runnable processes than CPUs,
+// cost the waiter up to a scheduler tick); a holder that keeps it past the
+// spin finds the locker asleep, and the unlock still wakes it.
+BOOST_AUTO_TEST_CASE(a_locker_spins_before_it_sleeps_and_sleeps_after) {
+  SharedMutex shared;
+  shm::detail::RobustMutexStorage& m = *shared.m;
+  shm::detail::set_test_hook(hold_spinner_until_let_go);
+  struct Outcome {
+    std::atomic<pid_t> tid{0};
+    std::atomic<bool> took{false};
+    long slept = -1;
+  };
+  auto locker = [&m](Outcome& out) {
+    out.tid = static_cast<pid_t>(::gettid());
+    const long before = voluntary_switches();
+    {
+      shm::detail::RobustLockGuard taken(m);
+      out.slept = voluntary_switches() - before;
+    }
+    out.took = true;
+  };
+
+  // Let go within the spin (once the locker reached it, or, with no spin,
+  // once it sleeps in the kernel: then the count below fails the test).
+  BOOST_REQUIRE(pthread_mutex_lock(&m.native) == 0);
+  Outcome within;
+  g_spin_stage = 0;
+  std::thread first(locker, std::ref(within));
+  bool spinning = false;
+  for (;;) {
+    if ((spinning = g_spin_stage.load() == 1)) break;
+    const pid_t tid = within.tid.load();
+    if (tid != 0 && shmsession::test::wait_until_thread_in_futex(tid, 1ms)) break;
+  }
+  pthread_mutex_unlock(&m.native);
+  g_spin_stage = 2;
+  first.join();
+  BOOST_TEST(spinning, "the locker slept without spinning first");
+  BOOST_TEST(within.took.load());
+  BOOST_TEST(within.slept == 0, "the locker slept " << within.slept << " time(s) for a lock let go within its spin");
+
+  // Kept past the spin: the locker sleeps, and the unlock wakes it.
+  shm::detail::set_test_hook(nullptr);
+  BOOST_REQUIRE(pthread_mutex_lock(&m.native) == 0);
+  Outcome past;
+  std::thread second(locker, std::ref(past));
+  while (past.tid.load() == 0) std::this_thread::yield();
+  BOOST_REQUIRE(shmsession::test::wait_until_thread_in_futex(past.tid.load(), 10s));
+  pthread_mutex_unlock(&m.native);
+  second.join();
+  BOOST_TEST(past.took.load());
+  BOOST_TEST(past.slept >= 1);
+}
+#endif
