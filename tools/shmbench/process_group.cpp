@@ -1,6 +1,8 @@
 #include "tools/shmbench/process_group.hpp"
 
+#include <poll.h>
 #include <signal.h>
+#include <sys/syscall.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
@@ -133,15 +135,37 @@ bool reap_one(std::vector<pid_t>& pids, const SharedSlots& slots) {
 // Reaps every worker; throws on the first failure or at the deadline (the
 // Workers destructor then kills the rest).
 void wait_for_workers(Workers& workers, const SharedSlots& slots, std::chrono::seconds timeout) {
+  // Sleeps until a worker ends (a pidfd per worker, polled together)
+  // rather than waking every few milliseconds to look: on a machine with
+  // fewer cores than workers each such wake-up could take a core from a
+  // worker in the middle of a timed operation.
+  std::vector<int> pidfds;
+  struct Close {
+    std::vector<int>& fds;
+    ~Close() {
+      for (int fd : fds) ::close(fd);
+    }
+  } close_all{pidfds};
+  for (pid_t pid : workers.pids()) {
+    const int fd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+    if (fd < 0) throw std::runtime_error(std::string("pidfd_open: ") + std::strerror(errno));
+    pidfds.push_back(fd);
+  }
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   for (std::size_t left = workers.pids().size(); left > 0;) {
     if (reap_one(workers.pids(), slots)) {
       --left;
       continue;
     }
-    if (std::chrono::steady_clock::now() > deadline)
+    const auto now = std::chrono::steady_clock::now();
+    if (now > deadline)
       throw std::runtime_error("workers still running after " + std::to_string(timeout.count()) + " s");
-    std::this_thread::sleep_for(std::chrono::milliseconds{2});
+    std::vector<pollfd> watch;
+    for (std::size_t i = 0; i < pidfds.size(); ++i)
+      if (workers.pids()[i] > 0) watch.push_back(pollfd{pidfds[i], POLLIN, 0});
+    const auto wait_ms = std::chrono::ceil<std::chrono::milliseconds>(deadline - now).count() + 1;
+    if (::poll(watch.data(), watch.size(), static_cast<int>(wait_ms)) < 0 && errno != EINTR)
+      throw std::runtime_error(std::string("poll: ") + std::strerror(errno));
   }
 }
 
