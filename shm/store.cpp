@@ -184,6 +184,7 @@ void bind_root(Generation& g) {
   g.ring = g.root->ring.get();
   g.shard_mask = g.root->shard_count - 1;
   g.change_capacity = g.root->change_capacity;
+  g.change_stride = change_ring_stride(g.change_capacity);
 }
 
 // Checks the header of a segment found under a store's name. A store is
@@ -510,7 +511,7 @@ std::uint64_t Generation::begin_change(Shard& shard, SessionRecord* record, Chan
 
 void Generation::end_change(Shard& shard, std::uint64_t seq, ChangeKind kind, std::uint64_t version,
                              std::string_view id) noexcept {
-  write_change_slot(ring, change_capacity, seq, kind, version, id);
+  write_change_slot(ring, change_capacity, change_stride, seq, kind, version, id);
   shard.pending.seq.store(0, std::memory_order_release);
   if (root->change_waiters.load(std::memory_order_seq_cst) != 0) {
     root->change_signal.fetch_add(1, std::memory_order_seq_cst);

@@ -21,7 +21,7 @@ namespace shmsession::shm::detail {
 namespace bip = boost::interprocess;
 
 inline constexpr std::uint64_t kSegmentMagic = 0x31'4E'4F'49'53'53'45'53ULL;  // "SESSION1"
-inline constexpr std::uint32_t kLayoutVersion = 10;
+inline constexpr std::uint32_t kLayoutVersion = 11;
 inline constexpr char kHeaderObjectName[] = "shmsession.header";
 
 inline constexpr std::uint32_t kInitCreating = 1;

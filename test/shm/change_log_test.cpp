@@ -2,10 +2,12 @@
 // an honest "fell behind" when the ring overflows.
 #include <boost/test/unit_test.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <memory>
 #include <thread>
+#include <vector>
 
 #include "shm/detail/change_ring.hpp"
 #include "shm/store.hpp"
@@ -128,13 +130,14 @@ BOOST_AUTO_TEST_CASE(a_commit_wakes_a_follower_asleep_on_the_log) {
 BOOST_AUTO_TEST_CASE(a_reader_racing_a_writer_reads_whole_entries) {
   using namespace shmsession::shm::detail;
   constexpr std::uint32_t kCapacity = 4;
+  const std::uint32_t stride = change_ring_stride(kCapacity);
   constexpr std::uint64_t kEntries = 20000;
   auto ring = std::make_unique<ChangeSlot[]>(kCapacity);
   for (std::uint32_t i = 0; i < kCapacity; ++i) ring[i].stamp.store(0);
   std::atomic<std::uint64_t> written{0};
   std::thread writer([&] {
     for (std::uint64_t seq = 1; seq <= kEntries; ++seq) {
-      write_change_slot(ring.get(), kCapacity, seq, ChangeKind::Committed, seq * 7,
+      write_change_slot(ring.get(), kCapacity, stride, seq, ChangeKind::Committed, seq * 7,
                         "session-" + std::to_string(seq));
       written.store(seq, std::memory_order_release);
     }
@@ -142,7 +145,7 @@ BOOST_AUTO_TEST_CASE(a_reader_racing_a_writer_reads_whole_entries) {
   std::uint64_t whole = 0, torn = 0;
   ChangeEntry entry;
   for (std::uint64_t seq = 1; seq <= kEntries;) {
-    switch (read_change_slot(ring.get(), kCapacity, seq, entry)) {
+    switch (read_change_slot(ring.get(), kCapacity, stride, seq, entry)) {
       case SlotRead::kOk:
         ++whole;
         if (entry.version != seq * 7 || entry.session_id != "session-" + std::to_string(seq)) ++torn;
@@ -155,4 +158,28 @@ BOOST_AUTO_TEST_CASE(a_reader_racing_a_writer_reads_whole_entries) {
   writer.join();
   BOOST_TEST(torn == 0u);
   BOOST_TEST(whole > 0u);
+}
+
+// Consecutive entries, which processes committing at the same time write
+// at once, share no cache line (side by side, 152-byte slots did), and
+// every slot of the ring is still used exactly once per lap.
+BOOST_AUTO_TEST_CASE(consecutive_entries_share_no_cache_line) {
+  using namespace shmsession::shm::detail;
+  constexpr std::uint64_t kLine = 64;
+  for (std::uint32_t capacity : {16u, 17u, 30u, 210u, 2310u, 30030u, 65536u, 1u << 24}) {
+    const std::uint32_t stride = change_ring_stride(capacity);
+    std::vector<bool> used(capacity, false);
+    std::uint64_t reused = 0, sharing = 0;
+    for (std::uint64_t seq = 1; seq <= capacity; ++seq) {
+      const std::uint32_t slot = change_slot_index(seq, capacity, stride);
+      if (used[slot]) ++reused;
+      used[slot] = true;
+      const std::uint64_t next = change_slot_index(seq + 1, capacity, stride);
+      const std::uint64_t a = std::min<std::uint64_t>(slot, next), b = std::max<std::uint64_t>(slot, next);
+      // The last line of the lower slot against the first of the upper one.
+      if ((a * sizeof(ChangeSlot) + sizeof(ChangeSlot) - 1) / kLine >= b * sizeof(ChangeSlot) / kLine) ++sharing;
+    }
+    BOOST_TEST(reused == 0u, "capacity " << capacity << ": a slot used twice in one lap");
+    BOOST_TEST(sharing == 0u, "capacity " << capacity << ": " << sharing << " consecutive entries share a line");
+  }
 }
