@@ -455,7 +455,9 @@ bool index_sound(Generation& g) { return find_header(g.segment) == g.header; }
 // its tables, records and blobs occupy in the segment.
 std::uint64_t check_shard(Generation& g, Shard& shard, CheckReport& report) REQUIRES(shard.mutex) {
   std::uint64_t bytes = table_fits(shard.table.get(), g.bounds) ? block_bytes(g, shard.table.get()) : 0;
-  if (const BlobHeader* spare = shard.spare.get(); spare != nullptr && g.bounds.holds(spare)) {
+  for (const bip::offset_ptr<BlobHeader>& kept : shard.spares) {
+    const BlobHeader* spare = kept.get();
+    if (spare == nullptr || !g.bounds.holds(spare)) continue;
     bytes += block_bytes(g, spare);
     // take_spare trusts the recorded capacity: more than the block holds
     // would let the next commit write past it.

@@ -2,6 +2,8 @@
 // only for bounded work on that shard (find, copy out, build from memory
 // already allocated, publish); allocation and freeing of segment memory
 // happen outside it, except in the rare fallback noted in commit_impl.
+#include <sched.h>
+
 #include <algorithm>
 #include <limits>
 #include <vector>
@@ -277,14 +279,21 @@ std::optional<SessionInfo> Store::describe(std::string_view id) const {
   });
 }
 
-// The shard's spare blob if the plan fits in it without wasting more than
-// half of it; the caller then needs no allocation. Shard lock held.
-static void* take_spare(Generation& s, Shard& shard, std::uint64_t size, std::uint64_t& capacity)
+// Which of a shard's spares a commit running here takes and leaves
+// (Shard::spares): the CPU's, so the blob it writes was last read here.
+static unsigned spare_slot_here() noexcept {
+  const int cpu = ::sched_getcpu();
+  return cpu < 0 ? 0 : static_cast<unsigned>(cpu) % kShardSpares;
+}
+
+// The shard's spare blob of `slot` if the plan fits in it without wasting
+// more than half of it; the caller then needs no allocation. Shard lock held.
+static void* take_spare(Generation& s, Shard& shard, unsigned slot, std::uint64_t size, std::uint64_t& capacity)
     REQUIRES(shard.mutex) {
-  BlobHeader* spare = shard.spare.get();
+  BlobHeader* spare = shard.spares[slot].get();
   if (spare == nullptr) return nullptr;
   if (!s.bounds.holds(spare, sizeof(BlobHeader))) {  // a damaged link: leak the block (check reports it)
-    shard.spare = nullptr;
+    shard.spares[slot] = nullptr;
     return nullptr;
   }
   // The header's capacity, but never more than the allocator's block: a
@@ -294,37 +303,39 @@ static void* take_spare(Generation& s, Shard& shard, std::uint64_t size, std::ui
       std::min<std::uint64_t>(spare->capacity, s.segment.get_segment_manager()->size(spare)),
       std::numeric_limits<std::uint32_t>::max());
   if (usable < size || usable > 2 * size + 64) return nullptr;
-  shard.spare = nullptr;
+  shard.spares[slot] = nullptr;
   capacity = usable;
   return spare;
 }
 
-// Keeps a built blob nobody references any more as the shard's spare if
-// the slot is free; returns what the caller must free after unlocking.
-// Requires: `blob`'s header was written by build_blob (its capacity is the
-// bytes really allocated: take_spare trusts it). Shard lock held.
-static void* keep_as_spare(Shard& shard, BlobHeader* blob) REQUIRES(shard.mutex) {
-  if (blob == nullptr || shard.spare) return blob;
-  shard.spare = blob;
+// Keeps a built blob nobody references any more as the shard's spare of
+// `slot` if that is free; returns what the caller must free after
+// unlocking. Requires: `blob`'s header was written by build_blob (its
+// capacity is the bytes really allocated: take_spare trusts it). Shard
+// lock held.
+static void* keep_as_spare(Shard& shard, unsigned slot, BlobHeader* blob) REQUIRES(shard.mutex) {
+  if (blob == nullptr || shard.spares[slot]) return blob;
+  shard.spares[slot] = blob;
   return nullptr;
 }
 
 // Keeps a block that was allocated for a commit and never built (the
-// session moved while it was allocated) as the spare: memory from the
+// session moved while it was allocated) as a spare: memory from the
 // allocator is raw, whatever an earlier blob left there, so its header is
 // written first. Shard lock held; returns what the caller must free.
-static void* keep_raw_as_spare(Shard& shard, void* mem, std::uint64_t allocated) REQUIRES(shard.mutex) {
-  if (shard.spare) return mem;
+static void* keep_raw_as_spare(Shard& shard, unsigned slot, void* mem, std::uint64_t allocated)
+    REQUIRES(shard.mutex) {
+  if (shard.spares[slot]) return mem;
   auto* b = new (mem) BlobHeader{};
   b->capacity = static_cast<std::uint32_t>(allocated);  // a plan's size: < 4 GiB
-  return keep_as_spare(shard, b);
+  return keep_as_spare(shard, slot, b);
 }
 
 // Builds and publishes the next version into `mem` (shard lock held). The
 // blob it replaces becomes the spare or lands in `to_free`.
-static std::uint64_t publish(Generation& s, Shard& shard, SessionRecord* r, const MergePlan& plan,
-                             const PreparedBatch& batch, void* mem, std::uint64_t capacity, std::uint64_t now,
-                             std::uint64_t version, void*& to_free) REQUIRES(shard.mutex) {
+static std::uint64_t publish(Generation& s, Shard& shard, unsigned spare_slot, SessionRecord* r,
+                             const MergePlan& plan, const PreparedBatch& batch, void* mem, std::uint64_t capacity,
+                             std::uint64_t now, std::uint64_t version, void*& to_free) REQUIRES(shard.mutex) {
   BlobHeader* old = r->blob.get();
   std::uint64_t seq = s.begin_change(shard, r, ChangeKind::Committed);
   build_blob(mem, capacity, plan, old, batch, version, seq);
@@ -336,7 +347,7 @@ static std::uint64_t publish(Generation& s, Shard& shard, SessionRecord* r, cons
   r->last_access_unix_ms.store(now, std::memory_order_relaxed);
   run_test_hook(HookPoint::kCommitAfterPublish);
   s.end_change(shard, seq, ChangeKind::Committed, version, record_id(r));
-  to_free = keep_as_spare(shard, old);
+  to_free = keep_as_spare(shard, spare_slot, old);
   return version;
 }
 
@@ -377,6 +388,7 @@ static CommitRound commit_round(Generation& s, Shard& shard, std::string_view id
   Observed seen;
   void* to_free = nullptr;
   CommitRound round;
+  const unsigned spare_slot = spare_slot_here();
   {
     ShardGuard guard(s, shard);
     SessionRecord* r = find_session(s, shard, id, hash);
@@ -394,13 +406,13 @@ static CommitRound commit_round(Generation& s, Shard& shard, std::string_view id
     }
     const std::uint64_t version = next_version(r, rules, id);
     std::uint64_t capacity = plan.size;
-    void* mem = take_spare(s, shard, plan.size, capacity);
+    void* mem = take_spare(s, shard, spare_slot, plan.size, capacity);
     if (mem == nullptr && allocate_under_lock) {  // contended beyond reason: cannot be overtaken now
       mem = s.allocate(plan.size);
       if (mem == nullptr) s.throw_full(plan.size, "this commit");
     }
     if (mem != nullptr) {
-      round.version = publish(s, shard, r, plan, prepared, mem, capacity, now, version, to_free);
+      round.version = publish(s, shard, spare_slot, r, plan, prepared, mem, capacity, now, version, to_free);
     } else {
       seen = {r, r->incarnation, r->blob.get(), r->blob ? r->blob->commit_seq : 0};
     }
@@ -421,9 +433,10 @@ static CommitRound commit_round(Generation& s, Shard& shard, std::string_view id
       // A token revoked meanwhile fails the plan too; the next round refuses it.
       if (r != nullptr && seen.still_current(r) && (!token || r->lock.token == token->value)) {
         // Same blob as planned, so the same version to build on.
-        round.version = publish(s, shard, r, plan, prepared, mem, plan.size, now, next_version(r, rules, id), to_free);
+        round.version =
+            publish(s, shard, spare_slot, r, plan, prepared, mem, plan.size, now, next_version(r, rules, id), to_free);
       } else {
-        to_free = keep_raw_as_spare(shard, mem, plan.size);
+        to_free = keep_raw_as_spare(shard, spare_slot, mem, plan.size);
       }
     }
     if (damaged) {

@@ -147,6 +147,8 @@ struct PendingChange {
   std::uint32_t reserved;
 };
 
+inline constexpr unsigned kShardSpares = 8;  // one cache line of offset pointers
+
 struct alignas(64) Shard {
   RobustMutexStorage mutex;
   // 1 once a rebuild replaced this generation: read under the mutex by
@@ -159,15 +161,21 @@ struct alignas(64) Shard {
   std::uint64_t attributes GUARDED_BY(mutex);
   std::uint64_t payload_bytes GUARDED_BY(mutex);
   PendingChange pending;
-  // A retired blob kept for the next commit of this shard that fits in it,
-  // so that steady same-size updates never touch the segment allocator
-  // (whose mutex every process would otherwise contend on).
-  bip::offset_ptr<BlobHeader> spare GUARDED_BY(mutex);
   // Commits published in this shard (Store::stats adds StoreRoot::commits).
   std::uint64_t commits GUARDED_BY(mutex);
+  std::uint64_t reserved2;
+  // Retired blobs kept for the next commits of this shard that fit in
+  // them, so that steady same-size updates never touch the segment
+  // allocator (whose mutex every process would otherwise contend on). One
+  // per CPU (modulo kShardSpares): a commit takes and leaves the spare of
+  // the CPU it runs on, so the blob it writes is one this CPU itself read
+  // last. With one spare per shard, half the commits of two processes
+  // wrote a blob the other core had just read, and each of its lines (~20
+  // for a 1 KiB attribute) had to be taken back from that core.
+  bip::offset_ptr<BlobHeader> spares[kShardSpares] GUARDED_BY(mutex);
 };
 static_assert(std::is_standard_layout_v<Shard>);
-static_assert(sizeof(Shard) == 128, "two cache lines: a shard shares none with its neighbours");
+static_assert(sizeof(Shard) == 192, "three cache lines: a shard shares none with its neighbours");
 
 inline constexpr std::size_t kChangeIdBytes = 128;
 

@@ -6,6 +6,10 @@
 // for it is kept as the shard's spare.
 #include <boost/test/unit_test.hpp>
 
+#include <sched.h>
+
+#include <thread>
+
 #include <signal.h>
 #include <unistd.h>
 
@@ -223,6 +227,17 @@ void pause_after_allocating(shm::detail::HookPoint point) {
 // the spare must claim only what was allocated, and a later larger commit
 // must not be written into it.
 BOOST_AUTO_TEST_CASE(a_block_allocated_for_a_session_that_moved_becomes_a_sound_spare) {
+  // One CPU for both processes: a shard keeps a spare per CPU, and the
+  // later commits must meet the spare the committer left.
+  cpu_set_t saved, one;
+  BOOST_REQUIRE(::sched_getaffinity(0, sizeof saved, &saved) == 0);
+  CPU_ZERO(&one);
+  CPU_SET(::sched_getcpu(), &one);
+  BOOST_REQUIRE(::sched_setaffinity(0, sizeof one, &one) == 0);
+  struct Restore {
+    cpu_set_t& saved;
+    ~Restore() { ::sched_setaffinity(0, sizeof saved, &saved); }
+  } restore{saved};
   SegmentGuard g("spare");
   CreateOptions o;
   o.size_bytes = 8 << 20;
@@ -260,4 +275,57 @@ BOOST_AUTO_TEST_CASE(a_block_allocated_for_a_session_that_moved_becomes_a_sound_
   auto snap = s.peek("s");
   BOOST_REQUIRE(snap);
   BOOST_TEST(snap->find("a")->value == make_value(4, 10 * 1024));
+}
+
+namespace {
+
+// Runs `work` with the calling thread on CPU `cpu` only.
+template <class Work>
+void on_cpu(int cpu, Work&& work) {
+  cpu_set_t saved, one;
+  BOOST_REQUIRE(::sched_getaffinity(0, sizeof saved, &saved) == 0);
+  CPU_ZERO(&one);
+  CPU_SET(cpu, &one);
+  BOOST_REQUIRE(::sched_setaffinity(0, sizeof one, &one) == 0);
+  work();
+  ::sched_setaffinity(0, sizeof saved, &saved);
+}
+
+}  // namespace
+
+// A shard keeps a spare blob per CPU: a commit writes into the blob a
+// commit on its own CPU retired (whose lines that CPU read last), and
+// commits on another CPU neither take it nor replace it. With one spare a
+// shard, the commit on the second CPU took the first CPU's blob, and the
+// first CPU's next commit then wrote into a blob the second had read.
+BOOST_AUTO_TEST_CASE(each_cpu_commits_into_the_spare_it_left) {
+  if (std::thread::hardware_concurrency() < 2) return;  // nothing to tell apart
+  SegmentGuard g("percpu");
+  CreateOptions o;
+  o.size_bytes = 8 << 20;
+  o.shards = 1;
+  Store s = Store::create(g.name(), o);
+  s.create_session("a");
+  s.create_session("b");
+  constexpr std::size_t kValue = 4000;
+  auto commit = [&](const char* id, int seed) { s.commit(id, CommitBatch{}.put("v", make_value(seed, kValue))); };
+  on_cpu(0, [&] {
+    commit("a", 1);
+    commit("a", 2);  // retires a's first blob: CPU 0's spare
+  });
+  const std::uint64_t with_one_spare = s.stats().used_bytes;
+  on_cpu(1, [&] {
+    commit("b", 11);
+    commit("b", 12);  // CPU 1 has no spare yet: allocates, and keeps b's first blob
+  });
+  const std::uint64_t b_blobs = s.stats().used_bytes - with_one_spare;
+  // b's two blocks and nothing taken from CPU 0: three blobs' worth more
+  // than CPU 0's spare alone would leave (b's current blob, its spare, and
+  // CPU 0's spare still kept).
+  on_cpu(0, [&] { commit("a", 3); });  // takes CPU 0's spare, keeps a's previous blob there
+  on_cpu(1, [&] { commit("b", 13); });  // the same on CPU 1
+  BOOST_TEST(s.stats().used_bytes == with_one_spare + b_blobs,
+             "the commits reused their own CPU's spares (no allocation, nothing freed)");
+  BOOST_TEST(b_blobs >= 2 * kValue, "CPU 1's commits took CPU 0's spare instead of keeping their own");
+  require_sound(s);
 }
