@@ -61,7 +61,7 @@ void drop_lock_state(Generation& g, Shard& shard, SessionRecord* r) noexcept;
 // record's slot or repeat one already seen, settles each lock queue
 // (repair_lock_queue) and rebuilds the free list from every slot no record
 // references.
-void repair_lock_table(Generation& g, Shard& shard) noexcept;
+void repair_lock_table(Generation& g, Shard& shard) noexcept REQUIRES(shard.mutex);
 
 // What check found in a shard's table.
 struct LockTableCheck {
@@ -71,6 +71,6 @@ struct LockTableCheck {
   std::uint64_t bad_references = 0;  // records whose reference is out of range, or leads to a free or foreign slot
   std::string damage;             // the table's own damage, empty if none
 };
-LockTableCheck check_lock_table(Generation& g, Shard& shard);
+LockTableCheck check_lock_table(Generation& g, Shard& shard) REQUIRES(shard.mutex);
 
 }  // namespace shmsession::shm::detail
