@@ -22,6 +22,7 @@
 #include "shm/detail/clock.hpp"
 #include "shm/detail/futex.hpp"
 #include "shm/detail/lock_queue.hpp"
+#include "shm/detail/lock_table.hpp"
 #include "shm/detail/process_identity.hpp"
 #include "shm/detail/session_table.hpp"
 #include "shm/detail/segment_file.hpp"
@@ -203,10 +204,12 @@ void collect_unlinked(Generation& from, KeptRecords& kept, RecoveryReport& repor
   }
 }
 
-// Copies the kept records into the fresh generation `to`.
+// Copies the kept records of `from` into the fresh generation `to`; the
+// copies have no lock state (locks are not carried, copy_root says why).
 // The new generation is private to this rebuilder until it is published:
 // its shard fields are written without its shard locks.
-void copy_records(const KeptRecords& kept, Generation& to, RecoveryReport& report) NO_THREAD_SAFETY_ANALYSIS {
+void copy_records(Generation& from, const KeptRecords& kept, Generation& to,
+                  RecoveryReport& report) NO_THREAD_SAFETY_ANALYSIS {
   for (std::uint32_t i = 0; i < to.root->shard_count; ++i) {
     const std::vector<const SessionRecord*>& records = kept.by_shard[i];
     Shard& dst = to.shards[i];
@@ -219,7 +222,8 @@ void copy_records(const KeptRecords& kept, Generation& to, RecoveryReport& repor
       dst.table = init_bucket_table(mem, buckets, 0);
     }
     for (const SessionRecord* r : records) {
-      if (r->lock.token != 0) ++report.locks_revoked;
+      const LockState* lock = lock_state_or_null(from, from.shard_for(r->hash), r);
+      if (lock != nullptr && lock->token != 0) ++report.locks_revoked;
       const std::uint64_t record_bytes = sizeof(SessionRecord) + r->id_size;
       void* rec_mem = to.allocate(record_bytes);
       if (rec_mem == nullptr) to.throw_full(record_bytes, "rebuilding the store");
@@ -343,7 +347,7 @@ bool rebuild_generation(Generation& g, RecoveryReport& report) {
     KeptRecords kept;
     collect_chained(g, kept, report);
     if (kept.damage_seen) collect_unlinked(g, kept, report);
-    copy_records(kept, *next, report);
+    copy_records(g, kept, *next, report);
     copy_root(g, *next, report.locks_revoked);
     next->header->init_state.store(kInitReady, std::memory_order_release);
     run_test_hook(HookPoint::kRebuildBeforeRename);
@@ -478,12 +482,23 @@ std::uint64_t check_shard(Generation& g, Shard& shard, CheckReport& report) REQU
       attributes += b->attr_count;
       payload += blob_payload_bytes(b);  // sound: blob_fits held
     }
-    if (!lock_state_fits(c, r->lock)) {
+    const LockState* lock = lock_state_or_null(g, shard, r);  // a damaged reference: counted below
+    if (lock == nullptr) return;
+    if (!lock_state_fits(c, *lock)) {
       ++report.damaged_lock_queues;
       return;
     }
-    if (r->lock.token != 0 && !process_alive(r->lock.holder_pid, r->lock.holder_start)) ++report.dead_lock_holders;
+    if (lock->token != 0 && !process_alive(lock->holder_pid, lock->holder_start)) ++report.dead_lock_holders;
   });
+  const LockTableCheck locks = check_lock_table(g, shard);
+  bytes += locks.bytes;
+  report.lock_states += locks.in_use;
+  report.damaged_lock_references += locks.bad_references;
+  if (!locks.damage.empty()) {
+    ++report.damaged_lock_tables;
+    if (report.lock_table_damage.size() < kListedIds)
+      report.lock_table_damage.push_back("shard " + std::to_string(&shard - g.shards) + ": " + locks.damage);
+  }
   report.broken_links += damage.total();
   report.sessions += sessions;
   report.attributes += attributes;
@@ -535,6 +550,17 @@ void check_generation(Generation& g, CheckReport& report) {
     report.problems.push_back(std::to_string(report.damaged_lock_queues) +
                               " session lock state(s) are damaged; 'shmctl recover --rebuild' clears them "
                               "(every lock is revoked)");
+  if (report.damaged_lock_references != 0)
+    report.problems.push_back(std::to_string(report.damaged_lock_references) +
+                              " session(s) reference a lock state that is out of range, free or another "
+                              "session's; 'shmctl recover --rebuild' clears them (every lock is revoked)");
+  if (report.damaged_lock_tables != 0) {
+    std::string where;
+    for (const std::string& d : report.lock_table_damage) where += (where.empty() ? " (" : "; ") + d;
+    report.problems.push_back(std::to_string(report.damaged_lock_tables) +
+                              " shard lock-state table(s) are inconsistent" + (where.empty() ? "" : where + ")") +
+                              "; 'shmctl recover --rebuild' builds them anew (every lock is revoked)");
+  }
   if (report.miscounted_shards != 0)
     report.problems.push_back(std::to_string(report.miscounted_shards) +
                               " shard(s) have counters that disagree with their records");
@@ -565,7 +591,9 @@ namespace {
 void repair_locks(Generation& g, const LockContext& c, Shard& shard, RecoveryReport& report) REQUIRES(shard.mutex) {
   const std::uint64_t now = segment_ms();
   for_each_record(shard, g.bounds_of(shard), [&](SessionRecord* r) {
-    LockState& lock = r->lock;
+    LockState* state = lock_state_or_null(g, shard, r);
+    if (state == nullptr) return;  // none, or a damaged reference (check reports it)
+    LockState& lock = *state;
     if (!lock_state_fits(c, lock)) return;  // check reports it; the rebuild clears it
     for (std::uint32_t w = lock.queue_head; w != 0;) {
       WaiterSlot& slot = c.waiters[w - 1];
@@ -580,6 +608,7 @@ void repair_locks(Generation& g, const LockContext& c, Shard& shard, RecoveryRep
       revoke(c, lock, now);
       ++report.locks_revoked;
     }
+    settle_lock_state(g, shard, r);
   });
 }
 
@@ -612,6 +641,10 @@ RecoveryReport Store::recover(bool rebuild) {
     else if (found.broken_links != 0) report.reason = std::to_string(found.broken_links) + " damaged chain link(s)";
     else if (found.damaged_lock_queues != 0)
       report.reason = std::to_string(found.damaged_lock_queues) + " damaged lock state(s)";
+    else if (found.damaged_lock_references != 0)
+      report.reason = std::to_string(found.damaged_lock_references) + " damaged lock-state reference(s)";
+    else if (found.damaged_lock_tables != 0)
+      report.reason = std::to_string(found.damaged_lock_tables) + " inconsistent lock-state table(s)";
     else if (found.miscounted_shards != 0) report.reason = "shard counters disagree with their records";
     else if (found.damaged_spares != 0) report.reason = "a spare blob claims more bytes than it was given";
     else if (rebuild) report.reason = "requested";

@@ -146,6 +146,11 @@ struct StoreStats {
   std::uint64_t next_lock_token = 0;
   std::uint64_t generation = 0;  // 1 for a store never rebuilt; each rebuild adds one
   std::uint64_t unflushed_edits = 0;  // edits sync::Clients could not commit (Store::count_unflushed_edits)
+  // Session lock states in use (a lock held, waited for or asked back) and
+  // the slots the shards' lock-state tables hold for them (they grow to
+  // the most ever in use at once and are reused from then on).
+  std::uint64_t lock_states = 0;
+  std::uint64_t lock_state_slots = 0;
 };
 
 // What Store::check found. A check is an access like any other: a shard
@@ -162,6 +167,12 @@ struct CheckReport {
   std::uint64_t broken_links = 0;        // bucket tables and chain links failing their bounds, magic
                                          // or bucket (the records beyond are unreachable), and loops
   std::uint64_t damaged_lock_queues = 0; // session lock states whose queue or holder slot is out of range
+  std::uint64_t damaged_lock_references = 0;  // sessions whose lock-state reference is out of range, or
+                                              // leads to a free slot or another session's
+  std::uint64_t damaged_lock_tables = 0; // shards whose lock-state table is inconsistent (chunks, free list,
+                                         // slots neither free nor referenced)
+  std::vector<std::string> lock_table_damage;  // the first few findings, one line each
+  std::uint64_t lock_states = 0;         // lock states in use (referenced by a session)
   std::uint64_t shard_repairs = 0;       // shard locks this check took over from a dead holder
   std::uint64_t miscounted_shards = 0;   // shard counters that disagree with a recount
   std::uint64_t damaged_spares = 0;      // shard spare blobs claiming more bytes than their block

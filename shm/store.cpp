@@ -5,6 +5,7 @@
 #include <sys/random.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -16,6 +17,7 @@
 
 #include "shm/detail/change_ring.hpp"
 #include "shm/detail/futex.hpp"
+#include "shm/detail/lock_table.hpp"
 #include "shm/detail/names.hpp"
 #include "shm/detail/segment_file.hpp"
 #include "shm/detail/session_table.hpp"
@@ -98,7 +100,8 @@ bool build_root(Generation& g, const CreateOptions& o, std::uint64_t generation)
   void* ring_mem = sm.allocate(sizeof(ChangeSlot) * std::uint64_t{o.change_log_capacity}, std::nothrow);
   void* waiter_mem = sm.allocate(sizeof(WaiterSlot) * kWaiterSlots, std::nothrow);
   void* process_mem = sm.allocate(sizeof(ProcessSlot) * kProcessSlots, std::nothrow);
-  if (!root_mem || !shard_mem || !ring_mem || !waiter_mem || !process_mem) return false;
+  void* lock_table_mem = sm.allocate_aligned(sizeof(LockTable) * o.shards, alignof(LockTable), std::nothrow);
+  if (!root_mem || !shard_mem || !ring_mem || !waiter_mem || !process_mem || !lock_table_mem) return false;
   auto* root = new (root_mem) StoreRoot{};
   root->shard_count = o.shards;
   root->change_capacity = o.change_log_capacity;
@@ -117,6 +120,10 @@ bool build_root(Generation& g, const CreateOptions& o, std::uint64_t generation)
   for (std::uint32_t i = 0; i < kProcessSlots; ++i) new (&processes[i]) ProcessSlot{};
   root->waiters = waiters;
   root->processes = processes;
+  // Empty: a shard's first lock state allocates its first chunk.
+  auto* lock_tables = static_cast<LockTable*>(lock_table_mem);
+  for (std::uint32_t i = 0; i < o.shards; ++i) new (&lock_tables[i]) LockTable{};
+  root->lock_tables = lock_tables;
   robust_mutex_init(root->replica_mutex);
   robust_mutex_init(root->agent.claim_mutex);
   robust_mutex_init(root->recovery_mutex);
@@ -176,11 +183,14 @@ void bind_root(Generation& g) {
     damaged("the waiter slots");
   if (!is_block(r.processes.get(), sizeof(ProcessSlot) * std::uint64_t{r.process_capacity}, alignof(ProcessSlot)))
     damaged("the process slots");
+  if (!is_block(r.lock_tables.get(), sizeof(LockTable) * std::uint64_t{r.shard_count}, alignof(LockTable)))
+    damaged("the lock-state tables");
   // A pointer to the shards that a flipped bit moved within the segment
   // leads to bytes that are no mutexes: refuse them before anyone locks one.
   for (std::uint32_t i = 0; i < r.shard_count; ++i)
     if (!robust_mutex_plausible(r.shards[i].mutex, r.allocator_mutex)) damaged("the shard array");
   g.shards = g.root->shards.get();
+  g.lock_tables = g.root->lock_tables.get();
   g.ring = g.root->ring.get();
   g.shard_mask = g.root->shard_count - 1;
   g.change_capacity = g.root->change_capacity;
@@ -386,6 +396,9 @@ StoreStats Store::stats() const {
       st.attributes += shard.attributes;
       st.payload_bytes += shard.payload_bytes;
       st.commits += shard.commits;
+      const LockTable& locks = g.lock_table(shard);
+      st.lock_state_slots += locks.capacity;
+      st.lock_states += locks.capacity - std::min(locks.free_count, locks.capacity);
     }
     st.size_bytes = g.segment.get_size();
     st.free_bytes = g.segment.get_free_memory();
@@ -526,10 +539,8 @@ void Generation::repair(Shard& shard) noexcept {
   // then moves on); if not, nothing can replace it while this lock is held.
   if (root->rebuilding.load(std::memory_order_acquire) != 0) settle_abandoned_rebuild(*this);
   ShardRepair fixed = repair_shard_table(shard, bounds_of(shard));
-  // A lock queue change cut short (a hand-over's dequeue, a waiter joining
-  // or giving up): recount each queue and settle its moving waiter.
-  const LockContext locks = lock_context();
-  for_each_record(shard, bounds_of(shard), [&](SessionRecord* r) { repair_lock_queue(locks, r->lock); });
+  // A lock state taken or given back halfway, a queue change cut short.
+  repair_lock_table(*this, shard);
   if (std::uint64_t seq = shard.pending.seq.load(std::memory_order_acquire)) {
     SessionRecord* r = shard.pending.record.get();
     bool sound = r != nullptr && r->magic == kRecordMagic;

@@ -197,12 +197,15 @@ class Store {
 
   // Grants the session's lock to this process at once, or returns nullopt
   // if another process holds it (nothing is queued). If this process holds
-  // it already, returns the current token. Throws: NotFound.
+  // it already, returns the current token. Throws: NotFound; SegmentFull
+  // when the session needs a lock state and its shard's table must grow
+  // in a full segment (nothing changed); Corrupt for a damaged lock state.
   std::optional<LockToken> try_acquire(std::string_view id);
   // Grants the lock, queueing behind the holder (and asking it to release)
   // for at most `timeout`. Throws: LockTimeout (left the queue cleanly),
   // NotFound (absent, or removed while waiting), LockTimeout with "queue
-  // full" when max_lock_queue processes already wait.
+  // full" when max_lock_queue processes already wait; SegmentFull and
+  // Corrupt as try_acquire.
   LockToken acquire(std::string_view id, std::chrono::milliseconds timeout);
   // Releases the lock and hands it to the first live waiter.
   // Throws: StaleToken if `token` is no longer current, NotFound.
@@ -314,7 +317,8 @@ class Store {
   CheckReport check() const;
   // Runs the recovery by hand: repairs every shard, revokes locks held by
   // dead processes, frees their slots; and when the allocator or the index
-  // is poisoned, a record, link or lock state is damaged, or `rebuild` is
+  // is poisoned, a record, link, lock state, lock-state reference or
+  // lock-state table is damaged, or `rebuild` is
   // true, copies every verified live record (also those a broken link cut
   // off its chain) into a fresh generation of the segment (under the
   // same name and store id) that attached processes move to on their next

@@ -9,6 +9,7 @@
 
 #include "shm/detail/futex.hpp"
 #include "shm/detail/lock_queue.hpp"
+#include "shm/detail/lock_table.hpp"
 #include "shm/detail/names.hpp"
 #include "shm/detail/session_table.hpp"
 #include "shm/detail/clock.hpp"
@@ -167,7 +168,11 @@ void Generation::release_held_locks() noexcept NO_THREAD_SAFETY_ANALYSIS {
     try {
       ShardGuard guard(*this, shard);
       SessionRecord* r = find_record_checked(shard, bounds_of(shard), id, hash).record;
-      if (r != nullptr && r->lock.token == token) hand_over(lock_context(), r->lock, segment_ms());
+      LockState* lock = r != nullptr ? lock_state_or_null(*this, shard, r) : nullptr;
+      if (lock != nullptr && lock->token == token) {
+        hand_over(lock_context(), *lock, segment_ms());
+        settle_lock_state(*this, shard, r);
+      }
     } catch (...) {
       // Best effort: waiters revoke a holder that is gone anyway (and a
       // rebuild revoked every lock of a replaced generation).
@@ -188,8 +193,9 @@ static std::optional<LockToken> try_acquire_in(Generation& s, std::string_view i
   std::uint64_t now = segment_ms();
   LockedSession locked(s, id, now);
   SessionRecord* r = live_record(locked, id);
-  std::optional<std::uint64_t> token = try_grant(s.lock_context(), r->lock, self_identity(), process, now);
-  if (!token) return std::nullopt;
+  std::optional<std::uint64_t> token =
+      try_grant(s.lock_context(), take_lock_state(s, locked.shard(), r), self_identity(), process, now);
+  if (!token) return std::nullopt;  // held or queued: the lock state stays
   r->last_access_unix_ms.store(now, std::memory_order_relaxed);
   s.remember_lock(id, *token);  // under the shard lock: known as held before anyone can ask for it back
   return LockToken{*token};
@@ -197,6 +203,18 @@ static std::optional<LockToken> try_acquire_in(Generation& s, std::string_view i
 
 std::optional<LockToken> Store::try_acquire(std::string_view id) {
   return impl_->run([&](Generation& s) { return try_acquire_in(s, id); });
+}
+
+// The lock state a waiter's look works on, taken if the session has none
+// (a hand-over that died after dequeuing the waiter may have left the lock
+// idle, and the repair free). A look must not fail: a state that cannot be
+// taken now (a full segment, a damaged reference) waits for the next look.
+static LockState* lock_state_for_look(Generation& s, Shard& shard, SessionRecord* r) noexcept REQUIRES(shard.mutex) {
+  try {
+    return &take_lock_state(s, shard, r);
+  } catch (...) {
+    return nullptr;
+  }
 }
 
 // Sleeps on the waiter slot until granted, told the session is gone, or out
@@ -227,16 +245,20 @@ static LockToken wait_for_grant(Generation& s, std::string_view id, std::uint64_
     if (now >= deadline) {
       ShardGuard guard(s, shard);
       if (slot.outcome.load(std::memory_order_acquire) != kWaitPending) continue;  // granted at the last moment
-      if (SessionRecord* r = find_record_checked(shard, s.bounds_of(shard), id, hash).record)
-        dequeue_waiter(s.lock_context(), r->lock, waiter);
+      if (SessionRecord* r = find_record_checked(shard, s.bounds_of(shard), id, hash).record) {
+        if (LockState* lock = lock_state_or_null(s, shard, r)) dequeue_waiter(s.lock_context(), *lock, waiter);
+        settle_lock_state(s, shard, r);
+      }
       free_waiter_slot(slot);
       throw Error(Errc::LockTimeout, "timed out waiting for the lock of session '" + std::string(id) + "'");
     }
     futex_wait(slot.outcome, kWaitPending, std::min<Clock::duration>(kHolderCheckInterval, deadline - now));
     if (slot.outcome.load(std::memory_order_acquire) != kWaitPending) continue;
     ShardGuard guard(s, shard);
-    if (SessionRecord* r = find_record_checked(shard, s.bounds_of(shard), id, hash).record)
-      look_after_lock(s.lock_context(), r->lock, waiter, segment_ms());
+    if (SessionRecord* r = find_record_checked(shard, s.bounds_of(shard), id, hash).record) {
+      if (LockState* lock = lock_state_for_look(s, shard, r)) look_after_lock(s.lock_context(), *lock, waiter, segment_ms());
+      settle_lock_state(s, shard, r);
+    }
   }
 }
 
@@ -252,17 +274,19 @@ static LockToken acquire_in(Generation& s, std::string_view id, Clock::time_poin
     std::uint64_t now = segment_ms();
     LockedSession locked(s, id, now);
     SessionRecord* r = live_record(locked, id);
-    if (std::optional<std::uint64_t> token = try_grant(s.lock_context(), r->lock, self, process, now)) {
+    LockState& lock = take_lock_state(s, locked.shard(), r);
+    if (std::optional<std::uint64_t> token = try_grant(s.lock_context(), lock, self, process, now)) {
       s.remember_lock(id, *token);  // released between the two looks
       return LockToken{*token};
     }
-    if (r->lock.queue_length >= s.root->max_lock_queue)
+    // Not granted: held or queued, so the lock state stays taken.
+    if (lock.queue_length >= s.root->max_lock_queue)
       throw Error(Errc::LockTimeout, "the lock queue of session '" + std::string(id) + "' is full (" +
                                          std::to_string(s.root->max_lock_queue) + " waiting processes)");
     waiter = claim_waiter_slot(s.lock_context(), self, process);
     if (waiter == 0) throw Error(Errc::LockTimeout, "every lock waiter slot of the store is in use");
-    enqueue_waiter(s.lock_context(), r->lock, waiter);
-    request_release(s.lock_context(), r->lock, now);
+    enqueue_waiter(s.lock_context(), lock, waiter);
+    request_release(s.lock_context(), lock, now);
   }
   run_lock_probe(LockProbe::kReleaseRequested, id);
   return wait_for_grant(s, id, hash_session_id(id), waiter, deadline);
@@ -281,17 +305,20 @@ void Store::release(std::string_view id, LockToken token) {
     LockedSession locked(s, id, segment_ms());
     s.forget_lock(id, token.value);  // a lock lost or gone is no longer held either
     SessionRecord* r = live_record(locked, id);
-    if (r->lock.token != token.value) throw stale(id, token);
+    LockState* lock = find_lock_state(s, locked.shard(), r);
+    if (lock == nullptr || lock->token != token.value) throw stale(id, token);
     run_lock_probe(LockProbe::kHandingOver, id);
-    hand_over(s.lock_context(), r->lock, segment_ms());
+    hand_over(s.lock_context(), *lock, segment_ms());
+    settle_lock_state(s, locked.shard(), r);  // free with nobody queued: the slot goes back
   });
 }
 
 static bool release_requested_in(Generation& s, std::string_view id, LockToken token) {
   LockedSession locked(s, id, segment_ms());
   SessionRecord* r = live_record(locked, id);
-  if (r->lock.token != token.value) throw stale(id, token);
-  return r->lock.release_requested_unix_ms != 0;
+  const LockState* lock = find_lock_state(s, locked.shard(), r);
+  if (lock == nullptr || lock->token != token.value) throw stale(id, token);
+  return lock->release_requested_unix_ms != 0;
 }
 
 std::optional<std::uint32_t> Store::release_request_epoch() const noexcept {
@@ -318,8 +345,10 @@ bool Store::force_unlock(std::string_view id) {
   return impl_->run([&](Generation& s) {
     LockedSession locked(s, id, segment_ms());
     SessionRecord* r = live_record(locked, id);
-    if (r->lock.token == 0) return false;
-    revoke(s.lock_context(), r->lock, segment_ms());
+    LockState* lock = find_lock_state(s, locked.shard(), r);
+    if (lock == nullptr || lock->token == 0) return false;
+    revoke(s.lock_context(), *lock, segment_ms());
+    settle_lock_state(s, locked.shard(), r);
     return true;
   });
 }
@@ -331,10 +360,11 @@ static std::vector<LockInfo> locks_in(Generation& s) {
     ShardGuard guard(s, shard);
     std::uint64_t now = segment_ms();
     for_each_record(shard, s.bounds_of(shard), [&](SessionRecord* r) {
-      if (r->lock.token == 0 && r->lock.queue_head == 0) return;
+      const LockState* lock = lock_state_or_null(s, shard, r);  // a damaged reference: check reports it
+      if (lock == nullptr || (lock->token == 0 && lock->queue_head == 0)) return;
       LockInfo& info = out.emplace_back();
       info.session.assign(record_id(r));
-      fill_lock_info(s.lock_context(), r->lock, now, info);
+      fill_lock_info(s.lock_context(), *lock, now, info);
     });
   }
   std::sort(out.begin(), out.end(), [](const LockInfo& a, const LockInfo& b) { return a.session < b.session; });

@@ -12,6 +12,7 @@
 #include "shm/detail/change_ring.hpp"
 #include "shm/detail/futex.hpp"
 #include "shm/detail/lock_queue.hpp"
+#include "shm/detail/lock_table.hpp"
 #include "shm/detail/names.hpp"
 #include "shm/detail/session_table.hpp"
 #include "shm/detail/clock.hpp"
@@ -28,9 +29,13 @@ namespace {
 // Optimistic commits retried this often before building under the lock.
 constexpr int kOptimisticAttempts = 8;
 
-// Fencing: a holder's read or commit must present the current token.
-void check_token(const SessionRecord* r, std::optional<LockToken> token, std::string_view id) {
-  if (!token || r->lock.token == token->value) return;
+// Fencing: a holder's read or commit must present the current token (a
+// session with no lock state is not locked: any token is stale).
+// Throws: StaleToken; Corrupt for a damaged lock-state reference.
+void check_token(Generation& g, Shard& shard, SessionRecord* r, std::optional<LockToken> token, std::string_view id) {
+  if (!token) return;
+  const LockState* lock = find_lock_state(g, shard, r);
+  if (lock != nullptr && lock->token == token->value) return;
   throw Error(Errc::StaleToken, "lock token " + std::to_string(token->value) + " of session '" + std::string(id) +
                                     "' is no longer current (the lock was released, revoked or passed on)");
 }
@@ -84,7 +89,8 @@ static void retire_record(Generation& s, Shard& shard, SessionRecord* r, ChangeK
   // Before the sequence is taken (both seq_cst): see StoreRoot::retired.
   s.root->retired.fetch_add(1, std::memory_order_seq_cst);
   std::uint64_t seq = s.begin_change(shard, r, kind);
-  release_all_for_removal(s.lock_context(), r->lock);
+  if (LockState* lock = lock_state_or_null(s, shard, r)) release_all_for_removal(s.lock_context(), *lock);
+  drop_lock_state(s, shard, r);
   unlink_record(shard, r);
   count_record(shard, r, -1);
   s.end_change(shard, seq, kind, version_of(r), record_id(r));
@@ -206,7 +212,7 @@ static bool copy_session(Generation& s, std::string_view id, std::span<const std
   LockedSession locked(s, id, now);
   SessionRecord* r = locked.record();
   if (r == nullptr) return false;
-  check_token(r, token, id);
+  check_token(s, locked.shard(), r, token, id);
   const BlobHeader* b = r->blob.get();
   if (held != nullptr) {
     check_blob_link(s, r, id);
@@ -393,7 +399,7 @@ static CommitRound commit_round(Generation& s, Shard& shard, std::string_view id
     ShardGuard guard(s, shard);
     SessionRecord* r = find_session(s, shard, id, hash);
     if (r == nullptr || expired(r, now)) throw Error(Errc::NotFound, "session '" + std::string(id) + "' does not exist");
-    check_token(r, token, id);
+    check_token(s, shard, r, token, id);
     if (r->blob && !blob_fits(r->blob.get(), s.bounds))  // plan_merge follows its entries
       throw Error(Errc::Corrupt, "session '" + std::string(id) +
                                      "' is damaged in the segment (its attribute table fails its bounds); "
@@ -431,7 +437,8 @@ static CommitRound commit_round(Generation& s, Shard& shard, std::string_view id
         damaged = e;  // the block is kept or freed below, after the lock
       }
       // A token revoked meanwhile fails the plan too; the next round refuses it.
-      if (r != nullptr && seen.still_current(r) && (!token || r->lock.token == token->value)) {
+      const LockState* lock = r != nullptr && token ? lock_state_or_null(s, shard, r) : nullptr;
+      if (r != nullptr && seen.still_current(r) && (!token || (lock != nullptr && lock->token == token->value))) {
         // Same blob as planned, so the same version to build on.
         round.version =
             publish(s, shard, spare_slot, r, plan, prepared, mem, plan.size, now, next_version(r, rules, id), to_free);

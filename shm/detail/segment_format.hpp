@@ -102,6 +102,41 @@ struct LockState {
 };
 static_assert(sizeof(LockState) == 56);
 
+// A slot of a shard's lock-state table (LockTable). Guarded by the shard
+// mutex. A slot is in use while a record references it (owner != 0, the
+// owner's lock_owner_tag), free otherwise (owner 0, chained by next_free).
+struct LockSlot {
+  LockState lock;
+  std::uint32_t owner;      // lock_owner_tag of the referencing record; 0: free
+  std::uint32_t next_free;  // next free slot (index + 1), 0: last; only while free
+};
+static_assert(sizeof(LockSlot) == 64);
+
+// Chunk c of a lock table holds kLockChunkBase << c slots; slot indexes
+// (1-based) run through the chunks in order, so index -> (chunk, offset)
+// is arithmetic and a chunk never moves once published.
+inline constexpr std::uint32_t kLockChunkBase = 16;
+inline constexpr std::uint32_t kLockChunks = 24;  // up to 16 * (2^24 - 1) slots per shard
+
+// A shard's lock states: only a session whose lock is held, waited for or
+// asked back has one (SessionRecord::lock_slot); a free lock with nobody
+// waiting needs none, so a session's record carries 4 bytes for its lock
+// instead of 56. Guarded by the shard mutex (not annotated: it is reached
+// through StoreRoot::lock_tables, indexed like the shards).
+// Invariant (restored by the repair of a shard whose locker died): every
+// slot below `capacity` is either referenced by exactly one record of the
+// shard (owner set) or on the free list (owner 0); free_count is the free
+// list's length; chunks[0, chunk_count) are published, the others null.
+struct alignas(64) LockTable {
+  std::uint32_t capacity;     // slots in the published chunks
+  std::uint32_t free_head;    // index + 1 of the first free slot, 0: none
+  std::uint32_t free_count;
+  std::uint32_t chunk_count;
+  bip::offset_ptr<LockSlot> chunks[kLockChunks];
+};
+static_assert(std::is_standard_layout_v<LockTable>);
+static_assert(sizeof(LockTable) == 256);
+
 // A live session. The id follows the struct (id_size bytes).
 // Invariant: reachable from exactly one chain of its shard's current table.
 struct SessionRecord {
@@ -117,14 +152,17 @@ struct SessionRecord {
   // Chain links, one per table parity, so a table can be rebuilt without
   // breaking the chains of the table still in use.
   bip::offset_ptr<SessionRecord> next[2];
-  LockState lock;
+  // The session's lock state in its shard's LockTable (index + 1); 0: none
+  // (the lock is free, nobody waits, nobody asked).
+  std::uint32_t lock_slot;
+  std::uint32_t reserved2;
 
   char* id() noexcept { return reinterpret_cast<char*>(this + 1); }
   const char* id() const noexcept { return reinterpret_cast<const char*>(this + 1); }
 };
 inline constexpr std::uint32_t kRecordMagic = 0x53455353;  // "SESS"
 static_assert(std::is_standard_layout_v<SessionRecord>);
-static_assert(sizeof(SessionRecord) == 120);
+static_assert(sizeof(SessionRecord) == 72);
 
 // A shard's bucket array; `heads` follows the struct.
 struct BucketTable {
@@ -303,6 +341,8 @@ struct StoreRoot {
   std::uint32_t process_capacity;
   bip::offset_ptr<WaiterSlot> waiters;
   bip::offset_ptr<ProcessSlot> processes;
+  // One LockTable per shard, indexed like `shards`.
+  bip::offset_ptr<LockTable> lock_tables;
   // Replication position of a standby (all zero on a primary), guarded by
   // replica_mutex: which primary it follows and the last change-log
   // sequence of that primary it has applied.

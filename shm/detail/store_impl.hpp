@@ -69,6 +69,7 @@ struct Generation {
   SegmentHeader* header = nullptr;
   StoreRoot* root = nullptr;
   Shard* shards = nullptr;
+  LockTable* lock_tables = nullptr;  // one per shard
   ChangeSlot* ring = nullptr;
   std::uint32_t shard_mask = 0;
   // root->change_capacity, read here on every change: the root's first
@@ -96,6 +97,8 @@ struct Generation {
   void release_held_locks() noexcept;
 
   Shard& shard_for(std::uint64_t hash) noexcept { return shards[(hash >> 32) & shard_mask]; }
+  // The lock states of `shard` (guarded by its mutex; see lock_table.hpp).
+  LockTable& lock_table(const Shard& shard) noexcept { return lock_tables[&shard - shards]; }
   // Where `shard`'s records may be, for the checked walks (for_each_record).
   ShardBounds bounds_of(const Shard& shard) const noexcept {
     return {bounds, shard_mask, static_cast<std::uint32_t>(&shard - shards)};

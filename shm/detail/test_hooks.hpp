@@ -59,6 +59,14 @@ enum class HookPoint {
   // The release-request watcher thread holding its generation's
   // process-private `locks_mutex` (copying the locks it holds).
   kWatcherHoldingLocks,
+  // Inside a shard critical section, a lock state's slot just taken from
+  // the shard's free list (owned, off the list) and not yet referenced by
+  // its session's record.
+  kLockStateTaken,
+  // Inside a shard critical section, a session's record no longer
+  // referencing its lock state's slot, the slot not yet back on the free
+  // list.
+  kLockStateGivenBack,
   // In fork()'s prepare handler (pthread_atfork), before it takes every
   // Store's process-private mutexes.
   kForkPrepare,

@@ -40,6 +40,8 @@ constexpr std::array<ModeInfo, kKillModes> kModes{{
     {"rebuild-before-rename", 2},
     {"rebuild-after-rename", 2},
     {"hand-over", 1},
+    {"lock-state-taken", 1},
+    {"lock-state-given-back", 1},
 }};
 
 std::string locked_id(int k) { return "shared-" + std::to_string(k); }
@@ -362,6 +364,12 @@ void Supervisor::run_round(KillMode mode) {
     case KillMode::RebuildBeforeRename:
     case KillMode::RebuildAfterRename: restart.push_back(kill_a_rebuilder(w, mode)); break;
     case KillMode::HandOver: kill_at_hook(w, HookPoint::kLockHandOver, static_cast<int>(rng_() % 3), mode); break;
+    case KillMode::LockStateTaken:
+      kill_at_hook(w, HookPoint::kLockStateTaken, static_cast<int>(rng_() % 3), mode);
+      break;
+    case KillMode::LockStateGivenBack:
+      kill_at_hook(w, HookPoint::kLockStateGivenBack, static_cast<int>(rng_() % 3), mode);
+      break;
   }
   stage_ = "verify right after the kill";
   verify_acknowledged();

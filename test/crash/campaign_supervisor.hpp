@@ -58,11 +58,14 @@ enum class KillMode {
   RebuildBeforeRename,  // an allocator kill, then the survivor that rebuilds, at kRebuildBeforeRename
   RebuildAfterRename,   // the same at kRebuildAfterRename
   HandOver,             // parked at kLockHandOver (releasing a process lock others wait for)
+  LockStateTaken,       // parked at kLockStateTaken (a lock state's slot off the free list, unreferenced)
+  LockStateGivenBack,   // parked at kLockStateGivenBack (a slot unreferenced, not yet free)
 };
-inline constexpr int kKillModes = 9;
+inline constexpr int kKillModes = 11;
 
 // "random", "before-publish", "after-publish", "table-grow", "allocator",
-// "index", "rebuild-before-rename", "rebuild-after-rename", "hand-over".
+// "index", "rebuild-before-rename", "rebuild-after-rename", "hand-over",
+// "lock-state-taken", "lock-state-given-back".
 const char* kill_mode_name(KillMode mode) noexcept;
 std::optional<KillMode> kill_mode_named(std::string_view name) noexcept;
 // Kills one round of the mode makes (index and rebuild rounds make two).

@@ -27,7 +27,9 @@
 //                                         before-publish, after-publish,
 //                                         table-grow, allocator, index,
 //                                         rebuild-before-rename,
-//                                         rebuild-after-rename, hand-over
+//                                         rebuild-after-rename, hand-over,
+//                                         lock-state-taken,
+//                                         lock-state-given-back
 // A worker's store call that reaches kLongestWaitAllowed is pictured on
 // stderr while it lasts (stacks through gdb, when installed).
 #include <boost/test/unit_test.hpp>

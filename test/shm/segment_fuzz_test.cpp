@@ -205,6 +205,12 @@ std::vector<Region> map_regions(const std::string& name) NO_THREAD_SAFETY_ANALYS
     add(&sh, FIELD(Shard, attributes), kShards, true);
     add(&sh, FIELD(Shard, payload_bytes), kShards, true);
     add(&sh, offsetof(Shard, pending), sizeof(Shard), kShards, false);
+    // The shard's lock-state table and its chunks (the dead holder's lock
+    // has a slot there).
+    const LockTable& locks = root->lock_tables.get()[i];
+    add(&locks, 0, sizeof(LockTable), kShards, false);
+    for (std::uint32_t c = 0; c < locks.chunk_count && c < kLockChunks; ++c)
+      add(locks.chunks[c].get(), 0, std::size_t{kLockChunkBase << c} * sizeof(LockSlot), kShards, false);
 
     const BucketTable* t = sh.table.get();
     add(t, FIELD(BucketTable, bucket_count), kTables, true);
@@ -226,7 +232,10 @@ std::vector<Region> map_regions(const std::string& name) NO_THREAD_SAFETY_ANALYS
         add(r, link, link + 8, kRecords, true, id);
         const std::size_t other = offsetof(SessionRecord, next) + (p ^ 1u) * 8;
         add(r, other, other + 8, kRecords, false, id);
-        add(r, FIELD(SessionRecord, lock), kRecords, false, id);
+        // A reference moved anywhere leads out of range or to a slot that is
+        // free or another session's (the slot names its owner).
+        add(r, FIELD(SessionRecord, lock_slot), kRecords, true, id);
+        add(r, FIELD(SessionRecord, reserved2), kRecords, false, id);
         add(r, sizeof(SessionRecord), sizeof(SessionRecord) + r->id_size, kRecords, true, id);
         const BlobHeader* blob = r->blob.get();
         if (blob == nullptr) continue;

@@ -75,12 +75,12 @@ inline std::size_t flip_in_segment(const std::string& store, std::string_view ne
 // Breaks one chain link of the session table: finds a record (ids of 1 to
 // 3 bytes) with a successor and flips bit 54 of its parity-0 link, which
 // then points 2^54 bytes away; the records after it are cut off their
-// chain. Layout (segment_format.hpp): SessionRecord is 120 bytes, magic
+// chain. Layout (segment_format.hpp): SessionRecord is 72 bytes, magic
 // "SESS" first, id size at 4, the parity-0 link at 48 (an offset_ptr: the
 // distance to the next record, 1 for none). Returns false if no record
 // has a successor.
 inline bool break_a_chain_link(MappedSegment& segment) {
-  for (std::size_t at = 0; at + 120 <= segment.size(); at += 8) {
+  for (std::size_t at = 0; at + 72 <= segment.size(); at += 8) {
     std::uint32_t magic = 0;
     std::uint16_t id_size = 0;
     std::int64_t link = 0;

@@ -270,6 +270,42 @@ BOOST_AUTO_TEST_CASE(tools_survive_a_broken_chain_link_and_the_rebuild_keeps_eve
   expect_values(g, values);
 }
 
+// A session's lock-state reference moved onto a free slot (a stray write):
+// check names the damage (exit 3), the lock of that session is refused with
+// one line, and the rebuild clears it.
+BOOST_AUTO_TEST_CASE(check_reports_a_damaged_lock_reference_and_the_rebuild_clears_it) {
+  SegmentGuard g("lockref");
+  const Values values = fill(g, 8);
+  {
+    shmsession::Store store = shmsession::Store::attach(g.name());
+    shmsession::LockToken t = store.acquire("s1", 1s);  // the table gets its first chunk
+    store.release("s1", t);
+    MappedSegment segment(g.name());
+    // s5's record: magic "SESS" 72 bytes before its id; the reference at 64.
+    bool damaged = false;
+    for (std::size_t at : segment.find_all("s5")) {
+      if (at < 72 || std::memcmp(segment.data() + at - 72, "SSES", 4) != 0) continue;
+      std::uint32_t slot = 3;
+      std::memcpy(segment.data() + at - 72 + 64, &slot, 4);
+      damaged = true;
+    }
+    BOOST_TEST_REQUIRE(damaged);
+  }
+  json::object check = report_of({"check", g.name()}, 3);
+  BOOST_TEST(!check.at("clean").as_bool());
+  BOOST_TEST(number(check, "damaged_lock_references") == 1u);
+  CommandResult text = shmctl({"check", g.name()});
+  BOOST_TEST(text.exit_code == 3, text.err);
+  BOOST_TEST(field(text.out, "damaged lock references") == "1");
+  BOOST_TEST(text.out.find("reference a lock state") != std::string::npos, text.out);
+
+  json::object report = report_of({"recover", g.name()});
+  BOOST_TEST(report.at("action").as_string() == "rebuilt");
+  BOOST_TEST(number(report, "sessions_copied") == values.size());
+  BOOST_TEST(report_of({"check", g.name()}).at("clean").as_bool());
+  expect_values(g, values);
+}
+
 BOOST_AUTO_TEST_CASE(help_and_usage_errors) {
   for (const char* command : {"check", "recover"}) {
     CommandResult r = shmctl({command, "--help"});

@@ -68,12 +68,14 @@ void print_throughput(std::ostream& out, const BenchReport& report) {
 }
 
 void print_memory(std::ostream& out, const BenchReport& report) {
-  TextTable table({"sessions", "system", "bytes/session", "payload/session", "overhead", "ours/peer"}, 2);
+  TextTable table({"sessions", "system", "bytes/session", "payload/session", "overhead", "ours/peer", "footprint/session"},
+                  2);
   for (const auto& row : report.memory) {
     const std::string na = "n/a";
     table.add({std::to_string(row.sessions), row.system, row.measured ? fixed(row.bytes_per_session, 0) : na,
                fixed(row.payload_per_session, 0), row.measured ? fixed(row.overhead_per_session(), 0) : na,
-               ratio_text(memory_ratio(report, row))});
+               ratio_text(memory_ratio(report, row)),
+               row.footprint_per_session ? fixed(*row.footprint_per_session, 0) : ""});
   }
   table.print(out);
 }
@@ -190,7 +192,10 @@ boost::json::object to_json(const BenchReport& report) {
                       {"bytes_per_session", number_or_null(row.measured, row.bytes_per_session)},
                       {"payload_per_session", row.payload_per_session},
                       {"overhead_per_session", number_or_null(row.measured, row.overhead_per_session())},
-                      {"ours_per_peer", ratio_json(memory_ratio(report, row))}});
+                      {"ours_per_peer", ratio_json(memory_ratio(report, row))},
+                      {"footprint_per_session", row.footprint_per_session
+                                                    ? boost::json::value(*row.footprint_per_session)
+                                                    : boost::json::value(nullptr)}});
   }
   doc["memory"] = std::move(memory);
   boost::json::array notes(report.notes.begin(), report.notes.end());

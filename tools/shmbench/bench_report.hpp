@@ -63,6 +63,10 @@ struct MemoryRow {
   bool measured = false;
   double bytes_per_session = 0;    // segment (or used_memory) growth / sessions
   double payload_per_session = 0;  // attribute names and values
+  // Another measure of the same memory, shown beside bytes_per_session and
+  // never compared (memcached: slab chunks in use + its hash table, where
+  // bytes_per_session is its `stats bytes`).
+  std::optional<double> footprint_per_session;
   double overhead_per_session() const noexcept { return bytes_per_session - payload_per_session; }
 };
 

@@ -12,6 +12,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
+#include <map>
 #include <stdexcept>
 #include <thread>
 #include <vector>
@@ -148,6 +149,44 @@ std::uint64_t MemcachedConnection::stats_bytes() {
   const std::uint64_t bytes = stats->bytes;
   memcached_stat_free(handle_, stats);
   return bytes;
+}
+
+namespace {
+
+// One `stats [args]` answer as name -> value (libmemcached calls back per line).
+std::map<std::string, std::string> stats_lines(memcached_st* handle, const char* args, const std::string& what) {
+  std::map<std::string, std::string> lines;
+  const memcached_stat_fn collect = [](const memcached_instance_st*, const char* key, std::size_t key_length,
+                                       const char* value, std::size_t value_length,
+                                       void* context) -> memcached_return_t {
+    (*static_cast<std::map<std::string, std::string>*>(context))[std::string(key, key_length)] =
+        std::string(value, value_length);
+    return MEMCACHED_SUCCESS;
+  };
+  const memcached_return_t rc = memcached_stat_execute(handle, args, collect, &lines);
+  if (rc != MEMCACHED_SUCCESS) throw failure(handle, rc, what);
+  return lines;
+}
+
+std::uint64_t number_of(const std::map<std::string, std::string>& lines, const std::string& key,
+                        const std::string& what) {
+  auto it = lines.find(key);
+  if (it == lines.end()) throw std::runtime_error("memcached: " + what + " has no " + key);
+  return std::stoull(it->second);
+}
+
+}  // namespace
+
+std::uint64_t MemcachedConnection::slab_footprint() {
+  const std::map<std::string, std::string> slabs = stats_lines(handle_, "slabs", "stats slabs");
+  std::uint64_t bytes = 0;
+  for (const auto& [key, value] : slabs) {
+    // Per class: "<class>:used_chunks" beside "<class>:chunk_size".
+    const std::size_t colon = key.find(':');
+    if (colon == std::string::npos || key.compare(colon + 1, std::string::npos, "used_chunks") != 0) continue;
+    bytes += std::stoull(value) * number_of(slabs, key.substr(0, colon) + ":chunk_size", "stats slabs");
+  }
+  return bytes + number_of(stats_lines(handle_, nullptr, "stats"), "hash_bytes", "stats");
 }
 
 void MemcachedConnection::load_sessions(std::uint64_t first, std::uint64_t last) {

@@ -65,6 +65,11 @@ class MemcachedConnection {
   // Figures of `stats`: version and bytes (the items' sizes, headers included).
   std::string version();
   std::uint64_t stats_bytes();
+  // What the items really occupy: the chunks in use times their slab
+  // class's chunk size (`stats slabs`: used_chunks x chunk_size, summed over
+  // the classes), so slab-class rounding is counted, plus the hash table
+  // (`stats`: hash_bytes). stats_bytes leaves both out.
+  std::uint64_t slab_footprint();
 
   // Sessions session:<first> .. session:<last - 1>, every attribute, as
   // pipelined sets on a connection of its own; returns when the server has

@@ -298,6 +298,7 @@ std::vector<MemoryRow> measure_memcached_memory(const PrimaryConfig& config, con
   // bytes stay counted until the same keys are set again.)
   MemcachedConnection memcached = MemcachedConnection::connect(server.port());
   const std::uint64_t before = memcached.stats_bytes();
+  const std::uint64_t footprint_before = memcached.slab_footprint();
   std::vector<MemoryRow> rows;
   std::uint64_t loaded = 0;
   for (std::uint64_t sessions : config.memory_sessions) {
@@ -305,9 +306,12 @@ std::vector<MemoryRow> measure_memcached_memory(const PrimaryConfig& config, con
     memcached.load_sessions(loaded, sessions);
     loaded = sessions;
     const std::uint64_t used = memcached.stats_bytes();
+    const std::uint64_t footprint = memcached.slab_footprint();
     rows.push_back({sessions, std::string(kMemcachedSystem), true,
                     (static_cast<double>(used) - static_cast<double>(before)) / static_cast<double>(sessions),
-                    static_cast<double>(shape_payload_bytes())});
+                    static_cast<double>(shape_payload_bytes()),
+                    (static_cast<double>(footprint) - static_cast<double>(footprint_before)) /
+                        static_cast<double>(sessions)});
   }
   return rows;
 }
@@ -389,7 +393,9 @@ BenchReport run_primary(const RunOptions& options) {
   report.memory = side_by_side(ours_memory, redis_memory, memcached_memory);
   report.notes.push_back("memcached: each attribute is the item <session id>:<attribute>; commit = set of it, "
                          "read = one multi-get of the 3 (ASCII protocol, libmemcached); bytes/session from "
-                         "stats bytes (item sizes with headers, not slab-class rounding)");
+                         "stats bytes (item sizes with headers, not slab-class rounding), the figure ours/peer "
+                         "compares with; its footprint/session column adds what that leaves out: slab chunks in use x "
+                         "chunk size (stats slabs) plus its hash table (stats hash_bytes)");
   progress(options, kName, "done");
   report.elapsed_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   return report;

@@ -44,6 +44,10 @@ boost::json::object check_json(const std::string& store, const CheckReport& r) {
       {"damaged_ids", json_strings(r.damaged_ids)},
       {"broken_links", r.broken_links},
       {"damaged_lock_queues", r.damaged_lock_queues},
+      {"damaged_lock_references", r.damaged_lock_references},
+      {"damaged_lock_tables", r.damaged_lock_tables},
+      {"lock_table_damage", json_strings(r.lock_table_damage)},
+      {"lock_states", r.lock_states},
       {"shard_repairs", r.shard_repairs},
       {"miscounted_shards", r.miscounted_shards},
       {"damaged_spares", r.damaged_spares},
@@ -66,6 +70,9 @@ FieldList check_fields(const std::string& store, const CheckReport& r) {
       .add("damaged sessions", count_with_ids(r.damaged_sessions, r.damaged_ids))
       .add("broken links", std::to_string(r.broken_links))
       .add("damaged lock queues", std::to_string(r.damaged_lock_queues))
+      .add("damaged lock references", std::to_string(r.damaged_lock_references))
+      .add("damaged lock tables", std::to_string(r.damaged_lock_tables))
+      .add("lock states in use", std::to_string(r.lock_states))
       .add("shard locks repaired",
            std::to_string(r.shard_repairs) + (r.shard_repairs ? " (by this check, as any access would)" : ""))
       .add("miscounted shards", std::to_string(r.miscounted_shards))

@@ -39,6 +39,8 @@ boost::json::object info_json(const StoreInfo& info, const StoreStats& stats, co
       {"expirations", stats.expirations},
       {"lock_recoveries", stats.lock_recoveries},
       {"lock_revocations", stats.lock_revocations},
+      {"lock_states", stats.lock_states},
+      {"lock_state_slots", stats.lock_state_slots},
       {"unflushed_edits", stats.unflushed_edits},
       {"lock_lease_ms", info.lock_lease_ms},
       {"max_lock_queue", info.max_lock_queue},
@@ -68,6 +70,8 @@ FieldList info_fields(const StoreInfo& info, const StoreStats& stats, const Repl
       .add("expirations", std::to_string(stats.expirations))
       .add("lock recoveries", std::to_string(stats.lock_recoveries))
       .add("lock revocations", std::to_string(stats.lock_revocations))
+      .add("lock states", std::to_string(stats.lock_states) + " in use, " + std::to_string(stats.lock_state_slots) +
+                              " slots")
       .add("unflushed edits", std::to_string(stats.unflushed_edits))
       .add("lock lease", info.lock_lease_ms ? std::to_string(info.lock_lease_ms) + "ms" : "none")
       .add("max lock queue", std::to_string(info.max_lock_queue))
