@@ -277,6 +277,12 @@ std::optional<SessionInfo> Store::describe(std::string_view id) const {
   });
 }
 
+// Whether a blob of `capacity` bytes takes a commit of `size` bytes
+// without wasting more than half of it.
+static bool spare_fits(std::uint64_t capacity, std::uint64_t size) noexcept {
+  return capacity >= size && capacity <= 2 * size + 64;
+}
+
 // The shard's spare blob if the plan fits in it without wasting more than
 // half of it; the caller then needs no allocation. Shard lock held.
 static void* take_spare(Generation& s, Shard& shard, std::uint64_t size, std::uint64_t& capacity)
@@ -293,31 +299,48 @@ static void* take_spare(Generation& s, Shard& shard, std::uint64_t size, std::ui
   const std::uint64_t usable = std::min<std::uint64_t>(
       std::min<std::uint64_t>(spare->capacity, s.segment.get_segment_manager()->size(spare)),
       std::numeric_limits<std::uint32_t>::max());
-  if (usable < size || usable > 2 * size + 64) return nullptr;
+  if (!spare_fits(usable, size)) return nullptr;
   shard.spare = nullptr;
   capacity = usable;
   return spare;
 }
 
 // Keeps a built blob nobody references any more as the shard's spare if
-// the slot is free; returns what the caller must free after unlocking.
+// the slot is free, or instead of a spare that did not fit this commit's
+// `size` when the blob is larger (or the spare too large); returns what
+// the caller must free after unlocking. The sessions of a shard differ in
+// size: a spare too small for the next commit is not taken, and keeping
+// it while larger blobs were freed made most commits of a steady workload
+// allocate (and free) a block. Blobs built in a spare keep its capacity,
+// so the spare grows to fit the shard's sessions, within take_spare's
+// bound on waste.
 // Requires: `blob`'s header was written by build_blob (its capacity is the
 // bytes really allocated: take_spare trusts it). Shard lock held.
-static void* keep_as_spare(Shard& shard, BlobHeader* blob) REQUIRES(shard.mutex) {
-  if (blob == nullptr || shard.spare) return blob;
+static void* keep_as_spare(const Generation& s, Shard& shard, BlobHeader* blob, std::uint64_t size)
+    REQUIRES(shard.mutex) {
+  if (blob == nullptr) return nullptr;
+  BlobHeader* spare = shard.spare.get();
+  if (spare == nullptr) {
+    shard.spare = blob;
+    return nullptr;
+  }
+  // A damaged link stays for take_spare to drop (and check to report).
+  if (!s.bounds.holds(spare, sizeof(BlobHeader)) || spare_fits(spare->capacity, size)) return blob;
+  if (blob->capacity <= spare->capacity && spare->capacity <= 2 * size + 64) return blob;
   shard.spare = blob;
-  return nullptr;
+  return spare;
 }
 
 // Keeps a block that was allocated for a commit and never built (the
 // session moved while it was allocated) as the spare: memory from the
 // allocator is raw, whatever an earlier blob left there, so its header is
 // written first. Shard lock held; returns what the caller must free.
-static void* keep_raw_as_spare(Shard& shard, void* mem, std::uint64_t allocated) REQUIRES(shard.mutex) {
+static void* keep_raw_as_spare(const Generation& s, Shard& shard, void* mem, std::uint64_t allocated)
+    REQUIRES(shard.mutex) {
   if (shard.spare) return mem;
   auto* b = new (mem) BlobHeader{};
   b->capacity = static_cast<std::uint32_t>(allocated);  // a plan's size: < 4 GiB
-  return keep_as_spare(shard, b);
+  return keep_as_spare(s, shard, b, allocated);
 }
 
 // Builds and publishes the next version into `mem` (shard lock held). The
@@ -336,7 +359,7 @@ static std::uint64_t publish(Generation& s, Shard& shard, SessionRecord* r, cons
   r->last_access_unix_ms.store(now, std::memory_order_relaxed);
   run_test_hook(HookPoint::kCommitAfterPublish);
   s.end_change(shard, seq, ChangeKind::Committed, version, record_id(r));
-  to_free = keep_as_spare(shard, old);
+  to_free = keep_as_spare(s, shard, old, plan.size);
   return version;
 }
 
@@ -423,7 +446,7 @@ static CommitRound commit_round(Generation& s, Shard& shard, std::string_view id
         // Same blob as planned, so the same version to build on.
         round.version = publish(s, shard, r, plan, prepared, mem, plan.size, now, next_version(r, rules, id), to_free);
       } else {
-        to_free = keep_raw_as_spare(shard, mem, plan.size);
+        to_free = keep_raw_as_spare(s, shard, mem, plan.size);
       }
     }
     if (damaged) {
