@@ -143,12 +143,20 @@ class ClientState {
   const Comparison comparison_;
   mutable std::mutex slots_mutex_;
   std::map<std::string, std::unique_ptr<Slot>, std::less<>> slots_;
-  std::optional<LockToken> token_;
+  // The process lock's token, 0 when none (tokens start at 1): an atomic
+  // rather than under slots_mutex_, as every request reads it several
+  // times. Set only under open_mutex.
+  std::atomic<std::uint64_t> token_{0};
   static constexpr SessionVersion kNeverSeen{~std::uint64_t{0}, 0};
   SessionVersion seen_ = kNeverSeen;  // primary version of the benchmark
   std::mutex commit_mutex_;
   // refresh's buffers, kept to spare allocations (commit_mutex_ held).
+  // known_ lists what the copy holds (names viewing slots_' keys, which
+  // live as long as the state); it is rebuilt only after a refresh or a
+  // commit changed it (known_current_ false), so that the open of a copy
+  // that did not move does not walk the slots.
   std::vector<KnownAttribute> known_;
+  bool known_current_ = false;
   SessionSnapshot scratch_;
 };
 

@@ -190,7 +190,7 @@ void check_same_bytes(const T& value) {
 
 template <class T>
 bool bytes_decide(const T& value) {
-  return detail::encode_value<T>(&value, 0).bytes_decide;
+  return detail::encode_value<T>(&value).bytes_decide;
 }
 
 }  // namespace
