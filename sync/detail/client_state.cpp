@@ -215,6 +215,27 @@ void ClientState::examine(const std::string& name, Slot& s, CommitBatch& batch, 
   batch.put(name, std::move(value.bytes), flags);  // moved back into the benchmark once committed
 }
 
+// After a commit: the attributes it put are held at `version` now. known_
+// is brought up to date in place (every request of a sticky session
+// commits, and a rebuild walks every slot); a put of an attribute it did
+// not list, or a removal, has it rebuilt at the next refresh.
+void ClientState::note_known(const CommitBatch& batch, std::uint64_t version) {
+  if (!known_current_ || batch.empty()) return;
+  if (!batch.removes.empty()) {
+    known_current_ = false;
+    return;
+  }
+  for (const AttributeWrite& w : batch.puts) {
+    auto it = std::lower_bound(known_.begin(), known_.end(), w.name,
+                               [](const KnownAttribute& k, std::string_view n) { return k.name < n; });
+    if (it == known_.end() || it->name != w.name) {
+      known_current_ = false;
+      return;
+    }
+    it->version = version;
+  }
+}
+
 CommitOutcome ClientState::commit(Store& store, LockToken token) {
   std::lock_guard<std::mutex> commit_guard(commit_mutex_);
   std::vector<std::pair<std::string, Slot*>> tracked;
@@ -231,7 +252,7 @@ CommitOutcome ClientState::commit(Store& store, LockToken token) {
   CommitOutcome outcome{seen_.version, {}, tracked.size()};
   const std::uint64_t before = seen_.version;
   if (!batch.empty()) outcome.version = store.commit(id_, token, batch);
-  if (!pending.empty()) known_current_ = false;
+  note_known(batch, outcome.version);
   for (Pending& p : pending) {
     p.slot->in_primary = !p.removed;
     if (p.put == Pending::kNoPut) {
