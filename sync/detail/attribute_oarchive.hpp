@@ -10,7 +10,11 @@
 // (basic_binary_oarchive: class ids, versions, tracking, names) is Boost's
 // own, so the records are the same; only the primitives are written here,
 // as basic_binary_oprimitive writes them (native bytes, sizes as
-// std::size_t, the same array optimization).
+// std::size_t, the same array optimization). One shortcut past that layer:
+// an object of an untracked class type whose class information this
+// archive wrote already is serialized directly (save_class_object), as
+// Boost's own serializer would after its bookkeeping, which writes nothing
+// more for it.
 //
 // Usage: detail::encode_value<T> (sync/attribute_codec.hpp). Polymorphic
 // pointees must be exported with this header included before
