@@ -292,6 +292,12 @@ static unsigned spare_slot_here() noexcept {
   return cpu < 0 ? 0 : static_cast<unsigned>(cpu) % kShardSpares;
 }
 
+// Whether a blob of `capacity` bytes takes a commit of `size` bytes
+// without wasting more than half of it.
+static bool spare_fits(std::uint64_t capacity, std::uint64_t size) noexcept {
+  return capacity >= size && capacity <= 2 * size + 64;
+}
+
 // The shard's spare blob of `slot` if the plan fits in it without wasting
 // more than half of it; the caller then needs no allocation. Shard lock held.
 static void* take_spare(Generation& s, Shard& shard, unsigned slot, std::uint64_t size, std::uint64_t& capacity)
@@ -308,33 +314,48 @@ static void* take_spare(Generation& s, Shard& shard, unsigned slot, std::uint64_
   const std::uint64_t usable = std::min<std::uint64_t>(
       std::min<std::uint64_t>(spare->capacity, s.segment.get_segment_manager()->size(spare)),
       std::numeric_limits<std::uint32_t>::max());
-  if (usable < size || usable > 2 * size + 64) return nullptr;
+  if (!spare_fits(usable, size)) return nullptr;
   shard.spares[slot] = nullptr;
   capacity = usable;
   return spare;
 }
 
 // Keeps a built blob nobody references any more as the shard's spare of
-// `slot` if that is free; returns what the caller must free after
-// unlocking. Requires: `blob`'s header was written by build_blob (its
-// capacity is the bytes really allocated: take_spare trusts it). Shard
-// lock held.
-static void* keep_as_spare(Shard& shard, unsigned slot, BlobHeader* blob) REQUIRES(shard.mutex) {
-  if (blob == nullptr || shard.spares[slot]) return blob;
+// `slot` if that is free, or instead of a spare that did not fit this
+// commit's `size` when the blob is larger (or the spare too large);
+// returns what the caller must free after unlocking. The sessions of a
+// shard differ in size: a spare too small for the next commit is not
+// taken, and keeping it while larger blobs were freed made most commits of
+// a steady workload allocate (and free) a block. Blobs built in a spare
+// keep its capacity, so the spare grows to fit the shard's sessions,
+// within take_spare's bound on waste.
+// Requires: `blob`'s header was written by build_blob (its capacity is the
+// bytes really allocated: take_spare trusts it). Shard lock held.
+static void* keep_as_spare(const Generation& s, Shard& shard, unsigned slot, BlobHeader* blob, std::uint64_t size)
+    REQUIRES(shard.mutex) {
+  if (blob == nullptr) return nullptr;
+  BlobHeader* spare = shard.spares[slot].get();
+  if (spare == nullptr) {
+    shard.spares[slot] = blob;
+    return nullptr;
+  }
+  // A damaged link stays for take_spare to drop (and check to report).
+  if (!s.bounds.holds(spare, sizeof(BlobHeader)) || spare_fits(spare->capacity, size)) return blob;
+  if (blob->capacity <= spare->capacity && spare->capacity <= 2 * size + 64) return blob;
   shard.spares[slot] = blob;
-  return nullptr;
+  return spare;
 }
 
 // Keeps a block that was allocated for a commit and never built (the
 // session moved while it was allocated) as a spare: memory from the
 // allocator is raw, whatever an earlier blob left there, so its header is
 // written first. Shard lock held; returns what the caller must free.
-static void* keep_raw_as_spare(Shard& shard, unsigned slot, void* mem, std::uint64_t allocated)
+static void* keep_raw_as_spare(const Generation& s, Shard& shard, unsigned slot, void* mem, std::uint64_t allocated)
     REQUIRES(shard.mutex) {
   if (shard.spares[slot]) return mem;
   auto* b = new (mem) BlobHeader{};
   b->capacity = static_cast<std::uint32_t>(allocated);  // a plan's size: < 4 GiB
-  return keep_as_spare(shard, slot, b);
+  return keep_as_spare(s, shard, slot, b, allocated);
 }
 
 // Builds and publishes the next version into `mem` (shard lock held). The
@@ -353,7 +374,7 @@ static std::uint64_t publish(Generation& s, Shard& shard, unsigned spare_slot, S
   r->last_access_unix_ms.store(now, std::memory_order_relaxed);
   run_test_hook(HookPoint::kCommitAfterPublish);
   s.end_change(shard, seq, ChangeKind::Committed, version, record_id(r));
-  to_free = keep_as_spare(shard, spare_slot, old);
+  to_free = keep_as_spare(s, shard, spare_slot, old, plan.size);
   return version;
 }
 
@@ -443,7 +464,7 @@ static CommitRound commit_round(Generation& s, Shard& shard, std::string_view id
         round.version =
             publish(s, shard, spare_slot, r, plan, prepared, mem, plan.size, now, next_version(r, rules, id), to_free);
       } else {
-        to_free = keep_raw_as_spare(shard, spare_slot, mem, plan.size);
+        to_free = keep_raw_as_spare(s, shard, spare_slot, mem, plan.size);
       }
     }
     if (damaged) {

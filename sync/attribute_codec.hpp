@@ -94,8 +94,9 @@ struct TypeOps {
   bool immutable;
   bool binary;  // compares by bytes whatever the client's default
   std::shared_ptr<void> (*decode)(std::string_view encoded);  // Throws: Error(Corrupt)
-  // `size_hint`: the expected size (of the benchmark, say), to allocate once.
-  EncodedValue (*encode)(const void* object, std::size_t size_hint);
+  // Encodes into `buffer`, whose content is dropped and whose memory is
+  // reused (a caller may keep one across encodings).
+  EncodedValue (*encode)(const void* object, std::string buffer);
   graph::ObjectGraph (*build_graph)(const void* object);
 };
 
@@ -116,11 +117,11 @@ std::shared_ptr<void> decode_value(std::string_view encoded) {
 }
 
 template <class T>
-EncodedValue encode_value(const void* object, std::size_t size_hint) {
+EncodedValue encode_value(const void* object, std::string buffer = {}) {
   static const std::string prefix = value_prefix(type_tag(typeid(T).name()));
-  EncodedValue out;
-  out.bytes.reserve(std::max(size_hint, kValuePrefixBytes + 64));
-  out.bytes = prefix;
+  EncodedValue out{std::move(buffer)};
+  if (out.bytes.capacity() < kValuePrefixBytes + 64) out.bytes.reserve(kValuePrefixBytes + 64);
+  out.bytes.assign(prefix);
   AttributeOArchive archive(out.bytes);
   archive << *static_cast<const T*>(object);
   archive.finish();
@@ -149,7 +150,7 @@ namespace shmsession::sync {
 // must hold byte-identical values (benchmarks, migrations).
 template <class T>
 std::string encode_attribute(const T& value) {
-  return detail::encode_value<T>(&value, 0).bytes;
+  return detail::encode_value<T>(&value).bytes;
 }
 
 // The value of attribute bytes written for a T.

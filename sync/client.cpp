@@ -114,7 +114,7 @@ Client::~Client() {
 
 std::shared_ptr<detail::ClientState> Client::state_for(std::string_view id, bool create, bool opening) {
   std::lock_guard<std::mutex> g(states_mutex_);
-  auto it = states_.find(std::string(id));
+  auto it = states_.find(id);
   if (it != states_.end()) {
     detail::ClientState& s = *it->second;
     if (opening) {  // most recently used now

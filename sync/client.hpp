@@ -436,7 +436,13 @@ class Client {
   std::mutex states_mutex_;
   // Kept sessions, and the same in least recently opened order (front:
   // most recent). A state is in lru_ unless drop() is working on it.
-  std::unordered_map<std::string, std::shared_ptr<detail::ClientState>> states_;
+  // Transparent: open(id) looks a session up by the caller's string_view,
+  // without building a std::string (an allocation per request).
+  struct IdHash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view id) const noexcept { return std::hash<std::string_view>{}(id); }
+  };
+  std::unordered_map<std::string, std::shared_ptr<detail::ClientState>, IdHash, std::equal_to<>> states_;
   std::list<std::shared_ptr<detail::ClientState>> lru_;
   std::size_t bytes_ = 0;  // sum of the kept states' footprint
   std::uint64_t evictions_ = 0;

@@ -10,7 +10,11 @@
 // (basic_binary_oarchive: class ids, versions, tracking, names) is Boost's
 // own, so the records are the same; only the primitives are written here,
 // as basic_binary_oprimitive writes them (native bytes, sizes as
-// std::size_t, the same array optimization).
+// std::size_t, the same array optimization). One shortcut past that layer:
+// an object of an untracked class type whose class information this
+// archive wrote already is serialized directly (save_class_object), as
+// Boost's own serializer would after its bookkeeping, which writes nothing
+// more for it.
 //
 // Usage: detail::encode_value<T> (sync/attribute_codec.hpp). Polymorphic
 // pointees must be exported with this header included before
@@ -23,6 +27,7 @@
 #include <boost/archive/basic_archive.hpp>
 #include <boost/config.hpp>
 #include <boost/archive/basic_binary_oarchive.hpp>
+#include <boost/archive/detail/oserializer.hpp>
 #include <boost/archive/detail/register_archive.hpp>
 #include <boost/serialization/array_wrapper.hpp>
 #include <boost/serialization/is_bitwise_serializable.hpp>
@@ -31,6 +36,7 @@
 #include <cstring>
 #include <cwchar>
 #include <algorithm>
+#include <array>
 #include <string>
 #include <type_traits>
 
@@ -92,7 +98,40 @@ class AttributeOArchive : public boost::archive::basic_binary_oarchive<Attribute
   template <class T>
   void save_override(const T& t) {
     if constexpr (graph::kGraphCoarserThanBytes<T>) coarser_ = true;
+    if constexpr (kSavedWithClassInfo<T>) {
+      save_class_object(t);
+    } else {
+      this->boost::archive::basic_binary_oarchive<AttributeOArchive>::save_override(t);
+    }
+  }
+
+  // Objects Boost saves with class information (save_standard): the first
+  // of a type in this archive goes through Boost (it registers the type,
+  // writes its class information once and decides its tracking). Later
+  // ones of an untracked type would only look the type up again in
+  // Boost's registry and call its serializer through a virtual call, which
+  // writes nothing else: for a cart's 20 line items that bookkeeping was a
+  // third of the encoding. They are serialized directly instead, as
+  // oserializer<Archive, T>::save_object_data does, so the bytes are
+  // Boost's. A tracked type (saved through a pointer somewhere) always goes
+  // through Boost: its objects get ids.
+  template <class T>
+  static constexpr bool kSavedWithClassInfo =
+      std::is_class_v<T> && !std::is_pointer_v<T> &&
+      boost::serialization::implementation_level<T>::value >= boost::serialization::object_class_info;
+
+  template <class T>
+  void save_class_object(const T& t) {
+    const boost::archive::detail::basic_oserializer* serializer =
+        &boost::serialization::singleton<boost::archive::detail::oserializer<AttributeOArchive, T>>::get_const_instance();
+    for (std::size_t i = 0; i < untracked_count_; ++i)
+      if (untracked_[i] == serializer) {
+        boost::serialization::serialize_adl(*this, const_cast<T&>(t), boost::serialization::version<T>::value);
+        return;
+      }
     this->boost::archive::basic_binary_oarchive<AttributeOArchive>::save_override(t);
+    if (untracked_count_ < untracked_.size() && !serializer->tracking(this->get_flags()))
+      untracked_[untracked_count_++] = serializer;
   }
 
   // The primitives, byte for byte as basic_binary_oprimitive<...>::save.
@@ -128,6 +167,10 @@ class AttributeOArchive : public boost::archive::basic_binary_oarchive<Attribute
   }
 
   static constexpr std::size_t kMinRoom = 64;
+  // Untracked types already saved once with their class information (see
+  // save_class_object); a value holds few types, the rest go through Boost.
+  std::array<const boost::archive::detail::basic_oserializer*, 8> untracked_{};
+  std::size_t untracked_count_ = 0;
   std::string& out_;
   std::size_t written_;  // bytes of `out_` written; the rest is room
   std::size_t room_ = 0;

@@ -4,6 +4,31 @@
 
 namespace shmsession::sync::detail {
 
+namespace {
+
+// The buffer a commit encodes into, reused by this thread's commits: the
+// bytes either are dropped (equal to the benchmark) or become the
+// benchmark, whose previous bytes come back here. Without it every commit
+// allocated and freed a block the size of the value. A buffer larger than
+// kMostBufferKept is let go.
+constexpr std::size_t kMostBufferKept = std::size_t{64} << 10;
+thread_local std::string encode_buffer;
+
+std::string take_encode_buffer(std::size_t size_hint) {
+  std::string buffer = std::move(encode_buffer);
+  encode_buffer = std::string();
+  buffer.clear();
+  if (buffer.capacity() < size_hint) buffer.reserve(size_hint);
+  return buffer;
+}
+
+void keep_encode_buffer(std::string& buffer) noexcept {
+  if (buffer.capacity() <= kMostBufferKept && buffer.capacity() > encode_buffer.capacity())
+    encode_buffer.swap(buffer);
+}
+
+}  // namespace
+
 struct ClientState::Pending {
   static constexpr std::size_t kNoPut = ~std::size_t{0};
   Slot* slot;
@@ -14,14 +39,15 @@ struct ClientState::Pending {
 };
 
 std::optional<LockToken> ClientState::token() const {
-  std::lock_guard<std::mutex> g(slots_mutex_);
-  return token_;
+  const std::uint64_t value = token_.load(std::memory_order_acquire);
+  if (value == 0) return std::nullopt;
+  return LockToken{value};
 }
 
 void ClientState::set_token(std::optional<LockToken> token) {
-  std::lock_guard<std::mutex> g(slots_mutex_);
-  if (token != token_) quiet_epoch = 0;
-  token_ = token;
+  const std::uint64_t value = token ? token->value : 0;
+  if (value != token_.load(std::memory_order_relaxed)) quiet_epoch = 0;  // before the new token shows
+  token_.store(value, std::memory_order_release);
 }
 
 Slot& ClientState::slot(std::string_view name) {
@@ -85,11 +111,12 @@ RefreshOutcome ClientState::refresh(Store& store, LockToken token) {
   RefreshOutcome outcome;
   // What the copy holds: in_primary and benchmark_version change only under
   // commit_mutex_, which this thread holds.
-  known_.clear();
-  {
+  if (!known_current_) {
+    known_.clear();
     std::lock_guard<std::mutex> g(slots_mutex_);
     for (auto& [name, s] : slots_)
       if (s->in_primary) known_.push_back({name, s->benchmark_version});
+    known_current_ = true;
   }
   SessionSnapshot& snap = scratch_;
   if (!store.read_moved(id_, token, seen_, known_, snap))
@@ -97,6 +124,7 @@ RefreshOutcome ClientState::refresh(Store& store, LockToken token) {
   if (SessionVersion{snap.version, snap.incarnation} == seen_) return outcome;  // the benchmark is current
   outcome.moved = true;
   outcome.first = seen_ == kNeverSeen;
+  known_current_ = false;
   const bool reborn = snap.incarnation != seen_.incarnation;
   std::vector<std::pair<std::string_view, Slot*>> all;
   for (const Attribute& a : snap.attributes) slot(a.name);
@@ -171,8 +199,11 @@ void ClientState::examine(const std::string& name, Slot& s, CommitBatch& batch, 
   if (!s.object) return;
   const std::uint32_t flags = s.ops->immutable ? kAttributeImmutable : 0;
   const bool compared = !s.ops->immutable && s.in_primary;
-  EncodedValue value = s.ops->encode(s.object.get(), s.benchmark_bytes.size());
-  if (compared && value.bytes == s.benchmark_bytes) return;  // an edit that changed nothing
+  EncodedValue value = s.ops->encode(s.object.get(), take_encode_buffer(s.benchmark_bytes.size()));
+  if (compared && value.bytes == s.benchmark_bytes) {  // an edit that changed nothing
+    keep_encode_buffer(value.bytes);
+    return;
+  }
   std::optional<graph::ObjectGraph> g;
   const bool by_graph = compared && !value.bytes_decide && comparison_ == Comparison::ObjectGraph &&
                         !s.ops->binary && tag_of(s.benchmark_bytes, name) == s.ops->tag;
@@ -182,6 +213,27 @@ void ClientState::examine(const std::string& name, Slot& s, CommitBatch& batch, 
   }
   pending.push_back({&s, batch.puts.size(), std::move(g), flags, false});
   batch.put(name, std::move(value.bytes), flags);  // moved back into the benchmark once committed
+}
+
+// After a commit: the attributes it put are held at `version` now. known_
+// is brought up to date in place (every request of a sticky session
+// commits, and a rebuild walks every slot); a put of an attribute it did
+// not list, or a removal, has it rebuilt at the next refresh.
+void ClientState::note_known(const CommitBatch& batch, std::uint64_t version) {
+  if (!known_current_ || batch.empty()) return;
+  if (!batch.removes.empty()) {
+    known_current_ = false;
+    return;
+  }
+  for (const AttributeWrite& w : batch.puts) {
+    auto it = std::lower_bound(known_.begin(), known_.end(), w.name,
+                               [](const KnownAttribute& k, std::string_view n) { return k.name < n; });
+    if (it == known_.end() || it->name != w.name) {
+      known_current_ = false;
+      return;
+    }
+    it->version = version;
+  }
 }
 
 CommitOutcome ClientState::commit(Store& store, LockToken token) {
@@ -200,10 +252,15 @@ CommitOutcome ClientState::commit(Store& store, LockToken token) {
   CommitOutcome outcome{seen_.version, {}, tracked.size()};
   const std::uint64_t before = seen_.version;
   if (!batch.empty()) outcome.version = store.commit(id_, token, batch);
+  note_known(batch, outcome.version);
   for (Pending& p : pending) {
     p.slot->in_primary = !p.removed;
-    if (p.put == Pending::kNoPut) p.slot->benchmark_bytes = std::string();
-    else p.slot->benchmark_bytes.swap(batch.puts[p.put].value);
+    if (p.put == Pending::kNoPut) {
+      p.slot->benchmark_bytes = std::string();
+    } else {
+      p.slot->benchmark_bytes.swap(batch.puts[p.put].value);
+      keep_encode_buffer(batch.puts[p.put].value);  // the previous benchmark's
+    }
     p.slot->benchmark_graph = std::move(p.graph);
     p.slot->benchmark_version = outcome.version;
     p.slot->flags = p.flags;

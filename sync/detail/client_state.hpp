@@ -138,17 +138,27 @@ class ClientState {
   // (write lock held). Throws: Error(Corrupt), as decoding.
   const graph::ObjectGraph& benchmark_graph(Slot& slot);
   void examine(const std::string& name, Slot& slot, CommitBatch& batch, std::vector<Pending>& pending);
+  void note_known(const CommitBatch& batch, std::uint64_t version);
 
   const std::string id_;
   const Comparison comparison_;
   mutable std::mutex slots_mutex_;
   std::map<std::string, std::unique_ptr<Slot>, std::less<>> slots_;
-  std::optional<LockToken> token_;
+  // The process lock's token, 0 when none (tokens start at 1): an atomic
+  // rather than under slots_mutex_, as every request reads it several
+  // times. Set only under open_mutex.
+  std::atomic<std::uint64_t> token_{0};
   static constexpr SessionVersion kNeverSeen{~std::uint64_t{0}, 0};
   SessionVersion seen_ = kNeverSeen;  // primary version of the benchmark
   std::mutex commit_mutex_;
   // refresh's buffers, kept to spare allocations (commit_mutex_ held).
+  // known_ lists what the copy holds, sorted by name (names viewing
+  // slots_' keys, which live as long as the state); a commit updates it in
+  // place (note_known), and it is rebuilt only after a refresh moved the
+  // copy or a commit added or removed an attribute (known_current_
+  // false), so that the open of a copy that did not move walks no slot.
   std::vector<KnownAttribute> known_;
+  bool known_current_ = false;
   SessionSnapshot scratch_;
 };
 

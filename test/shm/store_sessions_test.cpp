@@ -1,7 +1,10 @@
 // Session operations of one process: create, read, commit, remove, iterate.
 #include <boost/test/unit_test.hpp>
 
+#include <sched.h>
+
 #include <array>
+#include <atomic>
 #include <chrono>
 #include <cstring>
 #include <functional>
@@ -10,6 +13,7 @@
 #include <set>
 #include <vector>
 
+#include "shm/detail/test_hooks.hpp"
 #include "shm/store.hpp"
 #include "test/support/segment_damage.hpp"
 #include "test/support/test_support.hpp"
@@ -486,6 +490,52 @@ BOOST_AUTO_TEST_CASE(writers_survive_a_broken_chain_link) {
     return corrupt > 0 && worked > 0 ? 0 : 1;
   });
   BOOST_TEST(writer.wait() == 0);
+}
+
+// The sessions of a shard differ in size. Commits that go round them keep
+// reusing the shard's spare blob rather than allocating a block each: a
+// spare too small for a commit gives way to the larger blob that commit
+// frees, and blobs built in the spare keep its capacity, so after a few
+// rounds every commit fits (before, the smallest blob stayed the spare and
+// every larger session's commit allocated one).
+std::atomic<int> g_commit_allocations{0};
+
+BOOST_AUTO_TEST_CASE(commits_of_sessions_of_different_sizes_reuse_the_spare) {
+  if (!shm::detail::kTestHooksCompiled) {
+    BOOST_TEST_MESSAGE("needs SHMSESSION_TEST_HOOKS (counts the commits that allocate)");
+    return;
+  }
+  // One CPU throughout: a shard keeps a spare per CPU (a process moved to
+  // another CPU meets that CPU's spare, which has yet to grow).
+  cpu_set_t saved, one;
+  BOOST_REQUIRE(::sched_getaffinity(0, sizeof saved, &saved) == 0);
+  CPU_ZERO(&one);
+  CPU_SET(::sched_getcpu(), &one);
+  BOOST_REQUIRE(::sched_setaffinity(0, sizeof one, &one) == 0);
+  struct Restore {
+    cpu_set_t& saved;
+    ~Restore() { ::sched_setaffinity(0, sizeof saved, &saved); }
+  } restore{saved};
+  SegmentGuard g("spare_reuse");
+  CreateOptions o;
+  o.size_bytes = 8 << 20;
+  o.shards = 1;
+  Store s = Store::create(g.name(), o);
+  const std::array<std::pair<const char*, std::size_t>, 3> sessions{{{"a", 1000}, {"b", 1100}, {"c", 1200}}};
+  auto round = [&](int r) {
+    for (const auto& [id, size] : sessions)
+      s.commit(id, CommitBatch{}.put("v", std::string(size, static_cast<char>('a' + r % 26))));
+  };
+  for (const auto& [id, size] : sessions) s.create_session(id);
+  for (int r = 0; r < 4; ++r) round(r);  // the spare grows to fit
+  g_commit_allocations = 0;
+  shm::detail::set_test_hook([](shm::detail::HookPoint p) {
+    if (p == shm::detail::HookPoint::kCommitAllocated) ++g_commit_allocations;
+  });
+  for (int r = 4; r < 24; ++r) round(r);
+  shm::detail::set_test_hook(nullptr);
+  BOOST_TEST(g_commit_allocations.load() == 0);
+  BOOST_TEST(s.peek("c")->find("v")->value == std::string(1200, static_cast<char>('a' + 23)));
 }
 
 BOOST_AUTO_TEST_SUITE_END()
