@@ -413,16 +413,22 @@ void Client::end_request(const std::shared_ptr<detail::ClientState>& held) {
       return;
     }
   }
-  std::lock_guard<std::mutex> open_guard(state.open_mutex);
-  if (state.active_requests != 0) return;  // a new request began: its end decides
-  const bool at_end = releases_at_end(state);
-  state.request_policy = 0;
-  if (state.release_requested || (at_end && state.token())) {
-    const bool by_policy = !state.release_requested;
-    if (flush_and_release(state, Flush::Release) && by_policy) ++released_at_end_;
-  } else if (state.token()) {
-    list_kept_undecided(held);
+  bool kept = false;
+  {
+    std::lock_guard<std::mutex> open_guard(state.open_mutex);
+    if (state.active_requests != 0) return;  // a new request began: its end decides
+    const bool at_end = releases_at_end(state);
+    state.request_policy = 0;
+    if (state.release_requested || (at_end && state.token())) {
+      const bool by_policy = !state.release_requested;
+      if (flush_and_release(state, Flush::Release) && by_policy) ++released_at_end_;
+    } else {
+      kept = state.token().has_value();
+    }
   }
+  // After open_mutex: listing takes states_mutex_, which is taken before
+  // open_mutex elsewhere.
+  if (kept) list_kept_undecided(held);
 }
 
 void Client::account(detail::ClientState& state) {
