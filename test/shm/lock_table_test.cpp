@@ -6,6 +6,8 @@
 // and cleared by a rebuild.
 #include <boost/test/unit_test.hpp>
 
+#include <cstdint>
+
 #include <signal.h>
 
 #include <cstring>
@@ -53,7 +55,11 @@ std::vector<std::string> sessions(Store& s, const std::string& prefix, int n) {
 fmt::SessionRecord* find_record(MappedSegment& segment, const std::string& id) {
   for (std::size_t at : segment.find_all(id)) {
     if (at < sizeof(fmt::SessionRecord)) continue;
-    auto* r = reinterpret_cast<fmt::SessionRecord*>(segment.data() + at - sizeof(fmt::SessionRecord));
+    // A record is 8-byte aligned; an id found elsewhere (a change-log slot,
+    // a value) may not be, and is not a record to read.
+    auto* place = segment.data() + at - sizeof(fmt::SessionRecord);
+    if (reinterpret_cast<std::uintptr_t>(place) % alignof(fmt::SessionRecord) != 0) continue;
+    auto* r = reinterpret_cast<fmt::SessionRecord*>(place);
     if (r->magic == fmt::kRecordMagic && r->id_size == id.size()) return r;
   }
   return nullptr;
