@@ -229,15 +229,7 @@ void pause_after_allocating(shm::detail::HookPoint point) {
 BOOST_AUTO_TEST_CASE(a_block_allocated_for_a_session_that_moved_becomes_a_sound_spare) {
   // One CPU for both processes: a shard keeps a spare per CPU, and the
   // later commits must meet the spare the committer left.
-  cpu_set_t saved, one;
-  BOOST_REQUIRE(::sched_getaffinity(0, sizeof saved, &saved) == 0);
-  CPU_ZERO(&one);
-  CPU_SET(::sched_getcpu(), &one);
-  BOOST_REQUIRE(::sched_setaffinity(0, sizeof one, &one) == 0);
-  struct Restore {
-    cpu_set_t& saved;
-    ~Restore() { ::sched_setaffinity(0, sizeof saved, &saved); }
-  } restore{saved};
+  shmsession::test::PinnedToCpu pinned;
   SegmentGuard g("spare");
   CreateOptions o;
   o.size_bytes = 8 << 20;
@@ -282,13 +274,8 @@ namespace {
 // Runs `work` with the calling thread on CPU `cpu` only.
 template <class Work>
 void on_cpu(int cpu, Work&& work) {
-  cpu_set_t saved, one;
-  BOOST_REQUIRE(::sched_getaffinity(0, sizeof saved, &saved) == 0);
-  CPU_ZERO(&one);
-  CPU_SET(cpu, &one);
-  BOOST_REQUIRE(::sched_setaffinity(0, sizeof one, &one) == 0);
+  shmsession::test::PinnedToCpu pinned(cpu);
   work();
-  ::sched_setaffinity(0, sizeof saved, &saved);
 }
 
 }  // namespace

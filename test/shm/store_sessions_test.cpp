@@ -507,15 +507,7 @@ BOOST_AUTO_TEST_CASE(commits_of_sessions_of_different_sizes_reuse_the_spare) {
   }
   // One CPU throughout: a shard keeps a spare per CPU (a process moved to
   // another CPU meets that CPU's spare, which has yet to grow).
-  cpu_set_t saved, one;
-  BOOST_REQUIRE(::sched_getaffinity(0, sizeof saved, &saved) == 0);
-  CPU_ZERO(&one);
-  CPU_SET(::sched_getcpu(), &one);
-  BOOST_REQUIRE(::sched_setaffinity(0, sizeof one, &one) == 0);
-  struct Restore {
-    cpu_set_t& saved;
-    ~Restore() { ::sched_setaffinity(0, sizeof saved, &saved); }
-  } restore{saved};
+  shmsession::test::PinnedToCpu pinned;
   SegmentGuard g("spare_reuse");
   CreateOptions o;
   o.size_bytes = 8 << 20;

@@ -1,5 +1,7 @@
 #include "test/support/test_support.hpp"
 
+#include <system_error>
+
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -246,6 +248,18 @@ bool wait_until_syscall_is_futex(const std::string& path, bool gone_is_final, st
 }
 
 }  // namespace
+
+PinnedToCpu::PinnedToCpu(int cpu) {
+  if (::sched_getaffinity(0, sizeof saved_, &saved_) != 0)
+    throw std::system_error(errno, std::generic_category(), "sched_getaffinity");
+  cpu_set_t one;
+  CPU_ZERO(&one);
+  CPU_SET(cpu >= 0 ? cpu : ::sched_getcpu(), &one);
+  if (::sched_setaffinity(0, sizeof one, &one) != 0)
+    throw std::system_error(errno, std::generic_category(), "sched_setaffinity to CPU " + std::to_string(cpu));
+}
+
+PinnedToCpu::~PinnedToCpu() { ::sched_setaffinity(0, sizeof saved_, &saved_); }
 
 bool wait_until_in_futex(pid_t pid, std::chrono::milliseconds timeout) {
   return wait_until_syscall_is_futex("/proc/" + std::to_string(pid) + "/syscall", false, timeout);

@@ -5,6 +5,7 @@
 // Thread safety: each object belongs to the thread that made it.
 #pragma once
 
+#include <sched.h>
 #include <sys/types.h>
 
 #include <chrono>
@@ -83,6 +84,21 @@ bool wait_until_in_futex(pid_t pid, std::chrono::milliseconds timeout);
 // one of its threads is blocked on a lock. False on timeout, or at once
 // when the thread has ended.
 bool wait_until_thread_in_futex(pid_t tid, std::chrono::milliseconds timeout);
+
+// Keeps the calling thread, and the processes it forks meanwhile, on one
+// CPU (`cpu`, or the one it runs on now) until it goes away, then gives it
+// back the CPUs it had: for tests of per-CPU state (a shard's spare blob
+// per CPU). Throws std::system_error if the CPU cannot be had.
+class PinnedToCpu {
+ public:
+  explicit PinnedToCpu(int cpu = -1);
+  ~PinnedToCpu();
+  PinnedToCpu(const PinnedToCpu&) = delete;
+  PinnedToCpu& operator=(const PinnedToCpu&) = delete;
+
+ private:
+  cpu_set_t saved_{};
+};
 
 struct CommandResult {
   int exit_code = -1;
