@@ -44,15 +44,17 @@ function(shmsession_tool name)
   set_property(GLOBAL APPEND PROPERTY SHMSESSION_TOOLS ${name})
 endfunction()
 
-# shmsession_test(NAME SOURCES ... DEPS ... [LABELS ...] [TIMEOUT s] [NO_PCH])
+# shmsession_test(NAME SOURCES ... DEPS ... [LABELS ...] [TIMEOUT s] [COST s] [NO_PCH])
 # A Boost.Test executable registered with CTest; every test goes through
 # here so none silently drops out of the suite. It reuses the tests' shared
 # precompiled header (test/CMakeLists.txt) unless NO_PCH: g++ 12 rejects
 # graph_oarchive_test's brace-initialised vectors of graph::Change when
 # they are compiled against the precompiled header (it builds with the same
-# header included as text).
+# header included as text). COST is the test's usual run time in seconds:
+# CTest starts the costliest tests first, which keeps both CI slots busy to
+# the end (a fresh clone has no timing history to order them by).
 function(shmsession_test name)
-  cmake_parse_arguments(ARG "NO_PCH" "TIMEOUT" "SOURCES;DEPS;LABELS" ${ARGN})
+  cmake_parse_arguments(ARG "NO_PCH" "TIMEOUT;COST" "SOURCES;DEPS;LABELS" ${ARGN})
   add_executable(${name} ${ARG_SOURCES})
   target_link_libraries(${name} PRIVATE ${ARG_DEPS} shmsession_test_support)
   shmsession_target_options(${name})
@@ -64,6 +66,9 @@ function(shmsession_test name)
     set(ARG_TIMEOUT 300)
   endif()
   set_tests_properties(${name} PROPERTIES TIMEOUT ${ARG_TIMEOUT} LABELS "${ARG_LABELS}")
+  if(ARG_COST)
+    set_tests_properties(${name} PROPERTIES COST ${ARG_COST})
+  endif()
   # Suites whose processes run several threads make up the ThreadSanitizer
   # pass (tools/scripts/test.sh builds shmsession_thread_suites alone there).
   if("threads" IN_LIST ARG_LABELS)
