@@ -33,6 +33,7 @@
 #include <boost/serialization/is_bitwise_serializable.hpp>
 
 #include <cstddef>
+#include <cstdint>
 #include <cstring>
 #include <cwchar>
 #include <algorithm>
@@ -51,10 +52,11 @@ class AttributeOArchive : public boost::archive::basic_binary_oarchive<Attribute
   explicit AttributeOArchive(std::string& out)
       : boost::archive::basic_binary_oarchive<AttributeOArchive>(boost::archive::no_header |
                                                                  boost::archive::no_codecvt),
-        out_(out),
-        written_(out.size()) {
-    out_.resize(std::max(out_.capacity(), written_ + kMinRoom));
-    room_ = out_.size() - written_;
+        out_(out) {
+    const std::size_t written = out_.size();
+    out_.resize(std::max(out_.capacity(), written + kMinRoom + kSlack));
+    pos_ = out_.data() + written;
+    end_ = out_.data() + out_.size() - kSlack;
   }
   AttributeOArchive(const AttributeOArchive&) = delete;
   AttributeOArchive& operator=(const AttributeOArchive&) = delete;
@@ -62,8 +64,9 @@ class AttributeOArchive : public boost::archive::basic_binary_oarchive<Attribute
 
   // Cuts `out` to what was written. Idempotent.
   void finish() {
-    out_.resize(written_);
-    room_ = 0;
+    const std::size_t written = static_cast<std::size_t>(pos_ - out_.data());
+    out_.resize(written);
+    pos_ = end_ = out_.data() + written;  // no slack: the next save grows
   }
 
   // Whether anything saved so far was of a type whose graph is coarser
@@ -81,13 +84,11 @@ class AttributeOArchive : public boost::archive::basic_binary_oarchive<Attribute
     save_binary(a.address(), a.count() * sizeof(ValueType));
   }
   // Writes into room kept in `out` rather than appending: a call into
-  // std::string per primitive was a third of the encoding time. Inlined so
-  // that a number's copy has a constant size.
+  // std::string per primitive was a third of the encoding time.
   BOOST_FORCEINLINE void save_binary(const void* address, std::size_t count) {
-    if (count > room_) grow(count);
-    std::memcpy(out_.data() + written_, address, count);
-    written_ += count;
-    room_ -= count;
+    if (count > static_cast<std::size_t>(end_ - pos_)) grow(count);
+    copy_bytes(pos_, static_cast<const char*>(address), count);
+    pos_ += count;
   }
 
  private:
@@ -134,12 +135,32 @@ class AttributeOArchive : public boost::archive::basic_binary_oarchive<Attribute
       untracked_[untracked_count_++] = serializer;
   }
 
+  // Boost calls end_preamble() before each primitive (save_access): the
+  // base's is a no-op (it closes a tag in XML archives), but a call into
+  // libboost_serialization that the compiler cannot see through, so every
+  // primitive of a value reloaded the write position from memory around it
+  // (that was most of a cart's encoding time). Hidden by an inline no-op.
+  void end_preamble() noexcept {}
+
   // The primitives, byte for byte as basic_binary_oprimitive<...>::save.
+  // Numbers are stored whole (see Word): one store each, past which the
+  // slack may take a few bytes that the next save overwrites.
   template <class T>
-  void save(const T& t) {
-    save_binary(&t, sizeof(T));
+  BOOST_FORCEINLINE void save(const T& t) {
+    if constexpr (std::is_arithmetic_v<T> && sizeof(T) <= 8) {
+      if (sizeof(T) > static_cast<std::size_t>(end_ - pos_)) grow(sizeof(T));
+      if constexpr (sizeof(T) == 8) {
+        store<Word64>(pos_, load<Word64>(&t));
+      } else {
+        std::uint32_t w = 0;
+        std::memcpy(&w, &t, sizeof(T));
+        store<Word32>(pos_, Word32{w});  // 1, 2 or 4 bytes of it count
+      }
+      pos_ += sizeof(T);
+    } else {
+      save_binary(&t, sizeof(T));
+    }
   }
-  void save(const bool t) { save_binary(&t, sizeof(t)); }
   void save(const std::string& s) {
     const std::size_t l = s.size();
     save(l);
@@ -162,18 +183,65 @@ class AttributeOArchive : public boost::archive::basic_binary_oarchive<Attribute
   }
 
   BOOST_NOINLINE void grow(std::size_t count) {
-    out_.resize(std::max(2 * out_.size(), written_ + count));
-    room_ = out_.size() - written_;
+    const std::size_t written = static_cast<std::size_t>(pos_ - out_.data());
+    out_.resize(std::max(2 * out_.size(), written + count + kSlack));
+    pos_ = out_.data() + written;
+    end_ = out_.data() + out_.size() - kSlack;
+  }
+
+  // Bytes are written through integer types, not char: a char store may
+  // alias anything, the archive's own write position included, so after
+  // each one the compiler reloaded the position from memory, and the
+  // encoding of a cart's 20 line items was one long chain of store-to-load
+  // waits (~60% of its time). Integer stores cannot alias the char*
+  // members, which stay in registers. Reads of the source go through
+  // std::memcpy into a local (any object may be read as bytes); stores go
+  // through packed structs (alignment 1: any address is theirs).
+  struct [[gnu::packed]] Word64 {
+    unsigned long long value;
+  };
+  struct [[gnu::packed]] Word32 {
+    std::uint32_t value;
+  };
+  template <class W>
+  BOOST_FORCEINLINE static W load(const void* from) {
+    W w;
+    std::memcpy(&w, from, sizeof(W));
+    return w;
+  }
+  template <class W>
+  BOOST_FORCEINLINE static void store(char* to, W w) {
+    *reinterpret_cast<W*>(to) = w;
+  }
+  // Copies n bytes without reading past `from + n`; may write up to 3
+  // bytes past `to + n` (into the slack). Short runs, a string's usual
+  // size, are a few overlapping word copies; long ones std::memcpy.
+  BOOST_FORCEINLINE static void copy_bytes(char* to, const char* from, std::size_t n) {
+    if (n >= 8) {
+      if (n > 64) {
+        std::memcpy(to, from, n);
+        return;
+      }
+      for (std::size_t i = 0; i + 8 < n; i += 8) store<Word64>(to + i, load<Word64>(from + i));
+      store<Word64>(to + n - 8, load<Word64>(from + n - 8));
+    } else if (n >= 4) {
+      store<Word32>(to, load<Word32>(from));
+      store<Word32>(to + n - 4, load<Word32>(from + n - 4));
+    } else if (n > 0) {  // bytes 0, n/2 and n-1 cover 1 to 3 bytes
+      const auto byte = [&](std::size_t i) { return static_cast<std::uint32_t>(static_cast<unsigned char>(from[i])); };
+      store<Word32>(to, Word32{byte(0) | byte(n / 2) << 8 | byte(n - 1) << 16});
+    }
   }
 
   static constexpr std::size_t kMinRoom = 64;
+  static constexpr std::size_t kSlack = 8;  // past end_: whole-word stores of short runs
   // Untracked types already saved once with their class information (see
   // save_class_object); a value holds few types, the rest go through Boost.
   std::array<const boost::archive::detail::basic_oserializer*, 8> untracked_{};
   std::size_t untracked_count_ = 0;
   std::string& out_;
-  std::size_t written_;  // bytes of `out_` written; the rest is room
-  std::size_t room_ = 0;
+  char* pos_ = nullptr;  // next byte to write in `out_`
+  char* end_ = nullptr;  // of the room; kSlack more bytes follow it in `out_`
   bool coarser_ = false;
 };
 

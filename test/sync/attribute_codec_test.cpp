@@ -193,6 +193,22 @@ bool bytes_decide(const T& value) {
   return detail::encode_value<T>(&value).bytes_decide;
 }
 
+// A string and numbers of each size (see the run-length test).
+struct Run {
+  std::string text;
+  bool b = true;
+  std::int16_t s = -2;
+  std::uint32_t i = 0xa1b2c3d4;
+  std::uint64_t l = 0x0102030405060708;
+  char c = 'z';
+  template <class A>
+  void serialize(A& a, unsigned) {
+    a& boost::serialization::make_nvp("text", text) & boost::serialization::make_nvp("b", b) &
+        boost::serialization::make_nvp("s", s) & boost::serialization::make_nvp("i", i) &
+        boost::serialization::make_nvp("l", l) & boost::serialization::make_nvp("c", c);
+  }
+};
+
 }  // namespace
 
 BOOST_AUTO_TEST_CASE(attribute_bytes_are_binary_oarchive_bytes) {
@@ -206,6 +222,26 @@ BOOST_AUTO_TEST_CASE(attribute_bytes_are_binary_oarchive_bytes) {
   check_same_bytes(std::vector<std::string>(5000, "abcdefgh"));  // grows its buffer many times
   check_same_bytes(sample_order());
   check_same_bytes(std::vector<Order>(3, sample_order()));
+}
+
+// The archive copies short runs as overlapping words that may write past
+// the run into its slack, and numbers as whole words: every string length
+// on each side of the word sizes and of the long-run cut, each followed by
+// 1-, 2-, 4- and 8-byte numbers (which must overwrite that slack), and
+// runs that straddle a buffer growth.
+BOOST_AUTO_TEST_CASE(attribute_bytes_are_boosts_for_every_run_length_and_number_size) {
+  std::vector<Run> runs;
+  for (std::size_t n = 0; n <= 200; ++n) {
+    Run run;
+    for (std::size_t k = 0; k < n; ++k) run.text.push_back(static_cast<char>('A' + (k * 7 + n) % 53));
+    run.b = n % 2 == 0;
+    run.s = static_cast<std::int16_t>(-static_cast<int>(n));
+    run.c = static_cast<char>(n);
+    check_same_bytes(run);
+    runs.push_back(run);
+  }
+  check_same_bytes(runs);  // every length at every offset of a growing buffer
+  for (std::size_t n = 0; n <= 40; ++n) check_same_bytes(std::string(n, 'q'));
 }
 
 BOOST_AUTO_TEST_CASE(attribute_bytes_decode_to_the_value) {
