@@ -132,7 +132,7 @@ std::shared_ptr<detail::ClientState> Client::state_for(std::string_view id, bool
   lru_.push_front(state);
   state->lru_pos = lru_.begin();
   state->in_lru = true;
-  states_.emplace(std::string(id), state);
+  states_.emplace(std::string_view(state->id()), state);
   return state;
 }
 
@@ -601,7 +601,7 @@ void Client::drop_vanished() {
   if (behind) {  // the log overflowed: ask the store about each idle session
     std::lock_guard<std::mutex> g(states_mutex_);
     for (const auto& [id, state] : states_)
-      if (state->active_requests == 0) gone.push_back(id);
+      if (state->active_requests == 0) gone.emplace_back(id);
     pos = next;
   }
   if (pos >= next) {

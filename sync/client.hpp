@@ -99,9 +99,10 @@
 #include <string>
 #include <string_view>
 #include <tuple>
-#include <unordered_map>
 #include <utility>
 #include <vector>
+
+#include <boost/unordered/unordered_flat_map.hpp>
 
 #include "shm/store.hpp"
 #include "sync/attribute_codec.hpp"
@@ -442,7 +443,10 @@ class Client {
     using is_transparent = void;
     std::size_t operator()(std::string_view id) const noexcept { return std::hash<std::string_view>{}(id); }
   };
-  std::unordered_map<std::string, std::shared_ptr<detail::ClientState>, IdHash, std::equal_to<>> states_;
+  // Open addressing, keyed by a view of the state's own id (which the
+  // value keeps alive): a lookup reads a metadata group, a slot and the id,
+  // where a node map also read its bucket, node and key copy.
+  boost::unordered_flat_map<std::string_view, std::shared_ptr<detail::ClientState>, IdHash> states_;
   std::list<std::shared_ptr<detail::ClientState>> lru_;
   std::size_t bytes_ = 0;  // sum of the kept states' footprint
   std::uint64_t evictions_ = 0;

@@ -50,29 +50,39 @@ void ClientState::set_token(std::optional<LockToken> token) {
   token_.store(value, std::memory_order_release);
 }
 
+std::vector<ClientState::NamedSlot>::iterator ClientState::find_slot(std::string_view name) {
+  return std::lower_bound(slots_.begin(), slots_.end(), name,
+                          [](const NamedSlot& s, std::string_view n) { return s.name < n; });
+}
+
 Slot& ClientState::slot(std::string_view name) {
   std::lock_guard<std::mutex> g(slots_mutex_);
-  auto it = slots_.find(name);
-  if (it == slots_.end()) it = slots_.emplace(std::string(name), std::make_unique<Slot>()).first;
-  return *it->second;
+  auto it = find_slot(name);
+  if (it == slots_.end() || it->name != name) {
+    auto made = std::make_unique<Slot>();
+    made->name = std::string(name);
+    const std::string_view own = made->name;
+    it = slots_.insert(it, NamedSlot{own, std::move(made)});
+  }
+  return *it->slot;
 }
 
 Slot* ClientState::existing_slot(std::string_view name) {
   std::lock_guard<std::mutex> g(slots_mutex_);
-  auto it = slots_.find(name);
-  return it == slots_.end() ? nullptr : it->second.get();
+  auto it = find_slot(name);
+  return it == slots_.end() || it->name != name ? nullptr : it->slot.get();
 }
 
 bool ClientState::has_pending() const {
   std::lock_guard<std::mutex> g(slots_mutex_);
-  return std::any_of(slots_.begin(), slots_.end(), [](const auto& kv) { return kv.second->tracked.load(); });
+  return std::any_of(slots_.begin(), slots_.end(), [](const NamedSlot& s) { return s.slot->tracked.load(); });
 }
 
 std::vector<std::string> ClientState::pending_names() const {
   std::lock_guard<std::mutex> g(slots_mutex_);
   std::vector<std::string> names;
   for (const auto& [name, s] : slots_)
-    if (s->tracked.load()) names.push_back(name);
+    if (s->tracked.load()) names.emplace_back(name);
   return names;
 }
 
@@ -99,7 +109,7 @@ std::size_t ClientState::footprint() const {
   std::lock_guard<std::mutex> g(slots_mutex_);
   std::size_t bytes = kSession + id_.capacity();
   for (const auto& [name, s] : slots_) {
-    bytes += kSlot + name.capacity() + s->benchmark_bytes.capacity();
+    bytes += kSlot + s->name.capacity() + s->benchmark_bytes.capacity();
     if (s->object) bytes += s->benchmark_bytes.size();  // the decoded object, counted as its encoded size
     if (s->benchmark_graph) bytes += s->benchmark_graph->node_count() * 64;
   }

@@ -14,7 +14,7 @@
 #include <atomic>
 #include <chrono>
 #include <list>
-#include <map>
+#include <string_view>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -30,6 +30,7 @@
 namespace shmsession::sync::detail {
 
 struct Slot {
+  std::string name;  // set once, before the slot is listed
   oneapi::tbb::rw_mutex lock;
   // The local value; null until first accessed (decoded lazily).
   std::shared_ptr<void> object;
@@ -143,7 +144,16 @@ class ClientState {
   const std::string id_;
   const Comparison comparison_;
   mutable std::mutex slots_mutex_;
-  std::map<std::string, std::unique_ptr<Slot>, std::less<>> slots_;
+  // Ascending names, a binary search away: a session holds few attributes,
+  // and one array (beside the slots it finds) is fewer cache lines than a
+  // tree's nodes. `name` views the slot's own name, which stays put (the
+  // Slot is on the heap and never removed), as do the views handed out.
+  struct NamedSlot {
+    std::string_view name;
+    std::unique_ptr<Slot> slot;
+  };
+  std::vector<NamedSlot> slots_;
+  std::vector<NamedSlot>::iterator find_slot(std::string_view name);
   // The process lock's token, 0 when none (tokens start at 1): an atomic
   // rather than under slots_mutex_, as every request reads it several
   // times. Set only under open_mutex.

@@ -327,6 +327,35 @@ BOOST_AUTO_TEST_CASE(the_copy_is_refreshed_only_when_the_primary_moved) {
   BOOST_TEST(&*s.get<Cart>("cart") == before);  // unchanged attribute kept as it was
 }
 
+// Attributes are found by name whatever order they came in, across
+// requests that add more of them while the copy's list of what it holds
+// (names viewed, not copied) is kept between refreshes; another client's
+// writes reach exactly the attributes it moved.
+BOOST_AUTO_TEST_CASE(many_attributes_in_any_order_are_found_by_name) {
+  Client client(store);
+  std::vector<std::string> names;
+  for (int i = 0; i < 60; ++i) names.push_back("attr-" + std::to_string((i * 37) % 60));  // a shuffle
+  for (std::size_t from = 0; from < names.size(); from += 12) {
+    SessionHandle s = client.open("many");
+    for (std::size_t i = from; i < from + 12; ++i) s.put(names[i], Counter{static_cast<long>(i)});
+    BOOST_TEST(s.commit().written.size() == 12u);
+  }
+  client.release("many");
+  Store other = Store::attach(guard.name());
+  {
+    Client writer(other);
+    SessionHandle w = writer.open("many");
+    for (std::size_t i = 0; i < names.size(); i += 7) w.edit<Counter>(names[i])->n += 1000;
+    BOOST_TEST(w.commit().written.size() == 9u);
+  }
+  SessionHandle s = client.open("many");
+  for (std::size_t i = 0; i < names.size(); ++i)
+    BOOST_TEST(s.get<Counter>(names[i])->n == static_cast<long>(i) + (i % 7 == 0 ? 1000 : 0), names[i]);
+  BOOST_TEST(!s.contains("attr-60"));
+  BOOST_TEST(!s.contains("attr-"));
+  BOOST_CHECK_THROW(s.get<Counter>("attr-600"), Error);
+}
+
 // This process's own commit leaves its copy current: once another process
 // moves a different attribute, the next open reloads only that one, not
 // the attribute this process committed (what the copy holds follows the
