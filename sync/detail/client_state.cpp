@@ -1,5 +1,7 @@
 #include "sync/detail/client_state.hpp"
 
+#include <xxhash.h>
+
 #include <algorithm>
 
 namespace shmsession::sync::detail {
@@ -36,6 +38,7 @@ struct ClientState::Pending {
   std::optional<graph::ObjectGraph> graph;
   std::uint32_t flags = 0;
   bool removed = false;
+  std::uint64_t hash = 0;  // of the put's bytes
 };
 
 std::optional<LockToken> ClientState::token() const {
@@ -157,6 +160,7 @@ RefreshOutcome ClientState::refresh(Store& store, LockToken token) {
     s->benchmark_graph.reset();
     s->in_primary = a != nullptr;
     s->benchmark_bytes = a ? std::move(a->value) : std::string();
+    s->benchmark_hashed = false;
     s->benchmark_version = a ? a->version : 0;
     s->flags = a ? a->flags : 0;
     s->removed = false;
@@ -210,7 +214,12 @@ void ClientState::examine(const std::string& name, Slot& s, CommitBatch& batch, 
   const std::uint32_t flags = s.ops->immutable ? kAttributeImmutable : 0;
   const bool compared = !s.ops->immutable && s.in_primary;
   EncodedValue value = s.ops->encode(s.object.get(), take_encode_buffer(s.benchmark_bytes.size()));
-  if (compared && value.bytes == s.benchmark_bytes) {  // an edit that changed nothing
+  const std::uint64_t hash = XXH3_64bits(value.bytes.data(), value.bytes.size());
+  // Another hash: other bytes for certain. The same (or none known yet):
+  // the bytes decide.
+  if (compared && !(s.benchmark_hashed && hash != s.benchmark_hash) && value.bytes == s.benchmark_bytes) {
+    s.benchmark_hash = hash;  // an edit that changed nothing
+    s.benchmark_hashed = true;
     keep_encode_buffer(value.bytes);
     return;
   }
@@ -221,7 +230,7 @@ void ClientState::examine(const std::string& name, Slot& s, CommitBatch& batch, 
     g = s.ops->build_graph(s.object.get());
     if (graph::equivalent(*g, benchmark_graph(s))) return;  // other bytes, the same value
   }
-  pending.push_back({&s, batch.puts.size(), std::move(g), flags, false});
+  pending.push_back({&s, batch.puts.size(), std::move(g), flags, false, hash});
   batch.put(name, std::move(value.bytes), flags);  // moved back into the benchmark once committed
 }
 
@@ -267,8 +276,11 @@ CommitOutcome ClientState::commit(Store& store, LockToken token) {
     p.slot->in_primary = !p.removed;
     if (p.put == Pending::kNoPut) {
       p.slot->benchmark_bytes = std::string();
+      p.slot->benchmark_hashed = false;
     } else {
       p.slot->benchmark_bytes.swap(batch.puts[p.put].value);
+      p.slot->benchmark_hash = p.hash;
+      p.slot->benchmark_hashed = true;
       keep_encode_buffer(batch.puts[p.put].value);  // the previous benchmark's
     }
     p.slot->benchmark_graph = std::move(p.graph);

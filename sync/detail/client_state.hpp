@@ -38,6 +38,11 @@ struct Slot {
   // Benchmark: the primary state's value at the last synchronization.
   bool in_primary = false;
   std::string benchmark_bytes;
+  // XXH3 of benchmark_bytes once known (from the commit that wrote them):
+  // an edit whose bytes hash otherwise changed, with no need to read the
+  // benchmark (cold by the next request) to find the first difference.
+  std::uint64_t benchmark_hash = 0;
+  bool benchmark_hashed = false;
   // Built only when a commit needs it (ClientState::examine), then kept
   // until the benchmark changes.
   std::optional<graph::ObjectGraph> benchmark_graph;
