@@ -327,6 +327,41 @@ BOOST_AUTO_TEST_CASE(the_copy_is_refreshed_only_when_the_primary_moved) {
   BOOST_TEST(&*s.get<Cart>("cart") == before);  // unchanged attribute kept as it was
 }
 
+// An edit is compared with what the last commit wrote (its hash kept) or,
+// after a refresh from another process's write, with the bytes alone:
+// either way a value of the same size that differs is written and one
+// that went back to what is stored is not.
+BOOST_AUTO_TEST_CASE(an_edit_is_compared_with_what_was_last_written_by_either_side) {
+  Client client(store);
+  const auto qty_of = [&](int q) {
+    SessionHandle s = client.open("cmp");
+    s.edit<Cart>("cart")->items[0].qty = q;
+    return s.commit().written.size();
+  };
+  {
+    SessionHandle s = client.open("cmp");
+    s.put("cart", sample_cart());
+    s.commit();
+  }
+  BOOST_TEST(qty_of(5) == 1u);  // other bytes, another hash
+  BOOST_TEST(qty_of(5) == 0u);  // the same bytes as written
+  BOOST_TEST(qty_of(1) == 1u);
+  client.release("cmp");
+  Store other = Store::attach(guard.name());
+  {
+    Client writer(other);
+    SessionHandle w = writer.open("cmp");
+    w.edit<Cart>("cart")->items[0].qty = 7;
+    BOOST_TEST(w.commit().written.size() == 1u);
+  }
+  BOOST_TEST(qty_of(7) == 0u);  // refreshed: no hash yet, the bytes decide
+  BOOST_TEST(qty_of(8) == 1u);
+  BOOST_TEST(qty_of(8) == 0u);
+  SessionHandle s = client.open("cmp");
+  BOOST_TEST(s.get<Cart>("cart")->items[0].qty == 8);
+  BOOST_TEST(attribute_version(store, "cmp", "cart") == 5u);
+}
+
 // Attributes are found by name whatever order they came in, across
 // requests that add more of them while the copy's list of what it holds
 // (names viewed, not copied) is kept between refreshes; another client's
