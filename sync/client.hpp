@@ -212,34 +212,40 @@ class HeldMark {
 };
 }  // namespace detail
 
-// Shared access to one attribute for as long as the handle lives.
+// Shared access to one attribute for as long as the handle lives. A
+// handle points at the slot's object without holding a reference to it:
+// the slot's lock, which the handle holds, keeps the object in place (it
+// is replaced or dropped only under that lock held exclusively), where a
+// reference taken and given back was two atomic read-modify-writes per
+// handle. Like its lock, a handle must not outlive its SessionHandle.
 template <class T>
 class ReadHandle {
  public:
-  ReadHandle(std::shared_lock<oneapi::tbb::rw_mutex> lock, std::shared_ptr<void> object, detail::HeldMark mark = {})
-      : mark_(std::move(mark)), lock_(std::move(lock)), object_(std::move(object)) {}
-  const T& operator*() const noexcept { return *static_cast<const T*>(object_.get()); }
-  const T* operator->() const noexcept { return static_cast<const T*>(object_.get()); }
+  ReadHandle(std::shared_lock<oneapi::tbb::rw_mutex> lock, const void* object, detail::HeldMark mark = {})
+      : mark_(std::move(mark)), lock_(std::move(lock)), object_(static_cast<const T*>(object)) {}
+  const T& operator*() const noexcept { return *object_; }
+  const T* operator->() const noexcept { return object_; }
 
  private:
   detail::HeldMark mark_;  // destroyed after the lock is released
   std::shared_lock<oneapi::tbb::rw_mutex> lock_;
-  std::shared_ptr<void> object_;
+  const T* object_;
 };
 
-// Exclusive, tracked access to one attribute for as long as the handle lives.
+// Exclusive, tracked access to one attribute for as long as the handle
+// lives (held as ReadHandle holds its object).
 template <class T>
 class EditHandle {
  public:
-  EditHandle(std::unique_lock<oneapi::tbb::rw_mutex> lock, std::shared_ptr<void> object, detail::HeldMark mark = {})
-      : mark_(std::move(mark)), lock_(std::move(lock)), object_(std::move(object)) {}
-  T& operator*() const noexcept { return *static_cast<T*>(object_.get()); }
-  T* operator->() const noexcept { return static_cast<T*>(object_.get()); }
+  EditHandle(std::unique_lock<oneapi::tbb::rw_mutex> lock, void* object, detail::HeldMark mark = {})
+      : mark_(std::move(mark)), lock_(std::move(lock)), object_(static_cast<T*>(object)) {}
+  T& operator*() const noexcept { return *object_; }
+  T* operator->() const noexcept { return object_; }
 
  private:
   detail::HeldMark mark_;
   std::unique_lock<oneapi::tbb::rw_mutex> lock_;
-  std::shared_ptr<void> object_;
+  T* object_;
 };
 
 class Client;
@@ -263,7 +269,7 @@ class SessionHandle {
     check_order(name, "get");
     {
       std::shared_lock<oneapi::tbb::rw_mutex> r(s.lock);
-      if (s.object && s.ops == &ops) return ReadHandle<T>(std::move(r), s.object, mark(name));
+      if (s.object && s.ops == &ops) return ReadHandle<T>(std::move(r), s.object.get(), mark(name));
     }
     {
       std::unique_lock<oneapi::tbb::rw_mutex> w(s.lock);
@@ -272,7 +278,7 @@ class SessionHandle {
     std::shared_lock<oneapi::tbb::rw_mutex> r(s.lock);
     if (!s.object || s.ops != &ops)  // removed or replaced between the two locks
       throw Error(Errc::NotFound, "attribute '" + std::string(name) + "' changed while being read; read it again");
-    return ReadHandle<T>(std::move(r), s.object, mark(name));
+    return ReadHandle<T>(std::move(r), s.object.get(), mark(name));
   }
 
   // Mutable access, tracked for the next commit. Throws: as get.
@@ -284,7 +290,7 @@ class SessionHandle {
     std::unique_lock<oneapi::tbb::rw_mutex> w(s.lock);
     state_->materialize(s, name, detail::type_ops<T>());
     s.tracked = true;
-    return EditHandle<T>(std::move(w), s.object, mark(name));
+    return EditHandle<T>(std::move(w), s.object.get(), mark(name));
   }
 
   // Mutable access to several attributes at once, in any order of names:
@@ -352,7 +358,7 @@ class SessionHandle {
   std::tuple<EditHandle<T>...> make_edits(std::array<std::unique_lock<oneapi::tbb::rw_mutex>, N>& lock,
                                           const std::array<detail::Slot*, N>& slot,
                                           const std::array<std::string_view, N>& name, std::index_sequence<I...>) {
-    return std::tuple<EditHandle<T>...>(EditHandle<T>(std::move(lock[I]), slot[I]->object, mark(name[I]))...);
+    return std::tuple<EditHandle<T>...>(EditHandle<T>(std::move(lock[I]), slot[I]->object.get(), mark(name[I]))...);
   }
 
   Client* client_;
