@@ -446,7 +446,6 @@ class Client {
   // Transparent: open(id) looks a session up by the caller's string_view,
   // without building a std::string (an allocation per request).
   struct IdHash {
-    using is_transparent = void;
     std::size_t operator()(std::string_view id) const noexcept { return std::hash<std::string_view>{}(id); }
   };
   // Open addressing, keyed by a view of the state's own id (which the
