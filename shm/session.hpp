@@ -7,6 +7,7 @@
 
 #include <array>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -30,7 +31,16 @@ struct AttributeWrite {
   std::string name;
   std::string value;  // arbitrary bytes
   std::uint32_t flags = 0;
+  // attribute_checksum(value), when the caller has it already (a Client
+  // hashes what it encoded to compare it): the store keeps it instead of
+  // hashing the value again. A wrong one makes the value read as Corrupt.
+  std::optional<std::uint64_t> checksum;
 };
+
+// The XXH3-64 a store keeps of each value (the low 32 bits, checked on
+// every read). The fastest entry point the CPU runs; the same hash as
+// XXH3_64bits everywhere.
+std::uint64_t attribute_checksum(std::string_view value) noexcept;
 
 // The changes of one atomic commit: puts (insert or replace) and removals.
 // A name may appear once in the whole batch.
@@ -38,8 +48,9 @@ struct CommitBatch {
   std::vector<AttributeWrite> puts;
   std::vector<std::string> removes;
 
-  CommitBatch& put(std::string name, std::string value, std::uint32_t flags = 0) {
-    puts.push_back({std::move(name), std::move(value), flags});
+  CommitBatch& put(std::string name, std::string value, std::uint32_t flags = 0,
+                   std::optional<std::uint64_t> checksum = std::nullopt) {
+    puts.push_back({std::move(name), std::move(value), flags, checksum});
     return *this;
   }
   CommitBatch& remove(std::string name) {

@@ -2,6 +2,7 @@
 
 #include <iostream>
 
+#include "shm/detail/clock.hpp"
 #include "shm/detail/test_hooks.hpp"
 
 namespace shmsession::sync {
@@ -119,8 +120,11 @@ std::shared_ptr<detail::ClientState> Client::state_for(std::string_view id, bool
     detail::ClientState& s = *it->second;
     if (opening) {  // most recently used now
       ++s.opens;
-      s.last_used = std::chrono::steady_clock::now();
-      if (s.in_lru) lru_.splice(lru_.begin(), lru_, s.lru_pos);
+      s.last_used_ms = shm::detail::client_ms();
+      if (s.in_lru) {
+        if (std::next(s.lru_pos) == lru_.end()) idle_check_due_ms_ = 0;  // the oldest moves: look again
+        lru_.splice(lru_.begin(), lru_, s.lru_pos);
+      }
     }
     return it->second;
   }
@@ -128,7 +132,7 @@ std::shared_ptr<detail::ClientState> Client::state_for(std::string_view id, bool
   auto state = std::make_shared<detail::ClientState>(std::string(id), options_.comparison, check_order_);
   state->opens = 1;
   state->kept = true;
-  state->last_used = std::chrono::steady_clock::now();
+  state->last_used_ms = shm::detail::client_ms();
   lru_.push_front(state);
   state->lru_pos = lru_.begin();
   state->in_lru = true;
@@ -437,7 +441,7 @@ void Client::account(detail::ClientState& state) {
   if (!state.kept) return;  // dropped meanwhile
   bytes_ = bytes_ - state.counted_bytes + bytes;
   state.counted_bytes = bytes;
-  state.last_used = std::chrono::steady_clock::now();
+  state.last_used_ms = shm::detail::client_ms();
 }
 
 void Client::on_release_request(const std::string& id) {
@@ -549,7 +553,8 @@ bool Client::drop(const std::shared_ptr<detail::ClientState>& state) {
 }
 
 void Client::enforce_bounds(std::size_t room) {
-  const auto now = std::chrono::steady_clock::now();
+  const std::uint64_t now = shm::detail::client_ms();
+  const auto max_idle = static_cast<std::uint64_t>(options_.max_idle.count());
   // Bounded work per call: a state that cannot go (in use, a failing
   // flush) moves to the front, so the next call looks at others.
   for (int looked = 0; looked < 16; ++looked) {
@@ -557,10 +562,17 @@ void Client::enforce_bounds(std::size_t room) {
     {
       std::lock_guard<std::mutex> g(states_mutex_);
       const bool over = states_.size() + room > options_.max_sessions || bytes_ > options_.max_bytes;
+      // Within the bounds, the oldest state's age says when the next could
+      // go idle: until then the list is not walked (its tail is another
+      // session's state, most likely out of the cache).
+      if (!over && (max_idle == 0 || now < idle_check_due_ms_)) return;
       for (auto it = lru_.rbegin(); it != lru_.rend(); ++it) {
         detail::ClientState& s = **it;
-        const bool idle_too_long = options_.max_idle.count() > 0 && now - s.last_used > options_.max_idle;
-        if (!over && !idle_too_long) break;  // the rest were used more recently
+        const bool idle_too_long = max_idle > 0 && now - std::min(now, s.last_used_ms) > max_idle;
+        if (!over && !idle_too_long) {  // the rest were used more recently
+          idle_check_due_ms_ = s.last_used_ms + max_idle + 1;
+          break;
+        }
         if (it->use_count() > 2 || s.active_requests > 0) continue;
         victim = *it;
         break;

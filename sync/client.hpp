@@ -453,6 +453,9 @@ class Client {
   // where a node map also read its bucket, node and key copy.
   boost::unordered_flat_map<std::string_view, std::shared_ptr<detail::ClientState>, IdHash> states_;
   std::list<std::shared_ptr<detail::ClientState>> lru_;
+  // client_ms() before which no state kept can be idle for max_idle
+  // (enforce_bounds); 0: look. Guarded by states_mutex_.
+  std::uint64_t idle_check_due_ms_ = 0;
   std::size_t bytes_ = 0;  // sum of the kept states' footprint
   std::uint64_t evictions_ = 0;
   std::uint64_t vanished_ = 0;

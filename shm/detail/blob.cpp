@@ -1,10 +1,5 @@
 #include "shm/detail/blob.hpp"
 
-#include <xxhash.h>
-#if defined(__x86_64__)
-#include <xxh_x86dispatch.h>  // libxxhash picks AVX2/AVX-512 at run time: ~2x on values of KBs
-#endif
-
 #include <algorithm>
 #include <cstring>
 #include <limits>
@@ -47,16 +42,7 @@ void merge_walk(const BlobHeader* current, const PreparedBatch& batch, Keep&& ke
 
 }  // namespace
 
-// Every value is hashed when it is committed and again each time it is
-// read (copy_attributes), so the fastest XXH3 the CPU runs matters: the
-// dispatching entry point gives the same hash as XXH3_64bits.
-std::uint64_t value_checksum(std::string_view value) noexcept {
-#if defined(__x86_64__)
-  return XXH3_64bits_dispatch(value.data(), value.size());
-#else
-  return XXH3_64bits(value.data(), value.size());
-#endif
-}
+std::uint64_t value_checksum(std::string_view value) noexcept { return attribute_checksum(value); }
 
 PreparedBatch prepare_batch(const CommitBatch& batch) {
   PreparedBatch prepared;
@@ -70,7 +56,7 @@ PreparedBatch prepare_batch(const CommitBatch& batch) {
       throw Error(Errc::InvalidArgument, "attribute '" + w.name + "' is " + std::to_string(w.value.size()) +
                                              " bytes, more than the limit of " +
                                              std::to_string(kMaxAttributeValueBytes));
-    prepared.ops.push_back({w.name, w.value, w.flags, stored_checksum(value_checksum(w.value)), false});
+    prepared.ops.push_back({w.name, w.value, w.flags, stored_checksum(w.checksum ? *w.checksum : value_checksum(w.value)), false});
   }
   for (const std::string& name : batch.removes) {
     validate_attribute_name(name);

@@ -31,7 +31,7 @@ void run_lock_probe(LockProbe point, std::string_view session) noexcept {
 
 namespace shmsession::shm::detail {
 namespace {
-std::atomic<std::int64_t> g_clock_offsets[2]{};
+std::atomic<std::int64_t> g_clock_offsets[3]{};
 }
 
 void set_test_clock_offset_ms(TestClock clock, std::int64_t offset_ms) noexcept {

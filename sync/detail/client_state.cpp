@@ -1,7 +1,5 @@
 #include "sync/detail/client_state.hpp"
 
-#include <xxhash.h>
-
 #include <algorithm>
 
 namespace shmsession::sync::detail {
@@ -214,7 +212,7 @@ void ClientState::examine(const std::string& name, Slot& s, CommitBatch& batch, 
   const std::uint32_t flags = s.ops->immutable ? kAttributeImmutable : 0;
   const bool compared = !s.ops->immutable && s.in_primary;
   EncodedValue value = s.ops->encode(s.object.get(), take_encode_buffer(s.benchmark_bytes.size()));
-  const std::uint64_t hash = XXH3_64bits(value.bytes.data(), value.bytes.size());
+  const std::uint64_t hash = attribute_checksum(value.bytes);
   // Another hash: other bytes for certain. The same (or none known yet):
   // the bytes decide.
   if (compared && !(s.benchmark_hashed && hash != s.benchmark_hash) && value.bytes == s.benchmark_bytes) {
@@ -231,7 +229,7 @@ void ClientState::examine(const std::string& name, Slot& s, CommitBatch& batch, 
     if (graph::equivalent(*g, benchmark_graph(s))) return;  // other bytes, the same value
   }
   pending.push_back({&s, batch.puts.size(), std::move(g), flags, false, hash});
-  batch.put(name, std::move(value.bytes), flags);  // moved back into the benchmark once committed
+  batch.put(name, std::move(value.bytes), flags, hash);  // moved back into the benchmark once committed
 }
 
 // After a commit: the attributes it put are held at `version` now. known_

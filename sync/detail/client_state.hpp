@@ -132,7 +132,7 @@ class ClientState {
   std::optional<Error> flush_error;
   // Guarded by Client::states_mutex_.
   std::uint64_t opens = 0;
-  std::chrono::steady_clock::time_point last_used{};
+  std::uint64_t last_used_ms = 0;  // shm::detail::client_ms()
   std::size_t counted_bytes = 0;  // this state's share of Client::bytes_
   bool kept = false;              // in Client::states_
   bool in_lru = false;

@@ -13,6 +13,8 @@
 #include <set>
 #include <vector>
 
+#include <xxhash.h>
+
 #include "shm/detail/test_hooks.hpp"
 #include "shm/store.hpp"
 #include "test/support/segment_damage.hpp"
@@ -70,6 +72,25 @@ BOOST_AUTO_TEST_CASE(commit_bumps_version_and_keeps_untouched_attributes) {
   BOOST_TEST(snap->find("b")->version == 2u);
   BOOST_TEST(snap->find("c") == nullptr);
   BOOST_TEST(snap->find("d")->flags == kAttributeImmutable);
+}
+
+// A Client hands the store the checksum it computed to compare the value
+// (AttributeWrite::checksum): the store keeps that one. The dispatching
+// XXH3 gives XXH3_64bits's hash at every length (the scalar, SSE2 and AVX2
+// code paths change at 16, 128, 240 bytes and with each stripe).
+BOOST_AUTO_TEST_CASE(a_commit_keeps_the_checksum_its_caller_computed) {
+  std::string value;
+  for (std::size_t n = 0; n <= 3000; ++n) {
+    BOOST_TEST(attribute_checksum(value) == XXH3_64bits(value.data(), value.size()), n);
+    value.push_back(static_cast<char>(n * 131 + 7));
+  }
+  store.create_session("s");
+  const std::string cart(1400, 'c');
+  BOOST_TEST(store.commit("s", CommitBatch{}.put("cart", cart, 0, attribute_checksum(cart))) == 1u);
+  BOOST_TEST(store.read("s")->find("cart")->value == cart);
+  // A wrong one is kept too: the value then reads as damaged.
+  BOOST_TEST(store.commit("s", CommitBatch{}.put("cart", cart + "x", 0, attribute_checksum(cart))) == 2u);
+  BOOST_TEST((code_of([&] { store.read("s"); }) == Errc::Corrupt));
 }
 
 BOOST_AUTO_TEST_CASE(read_of_named_subset_skips_absent_names) {

@@ -13,6 +13,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <thread>
 
@@ -274,17 +275,63 @@ BOOST_AUTO_TEST_CASE(the_byte_bound_and_the_idle_age_drop_sessions_too) {
     BOOST_TEST(st.sessions <= 4u);
     BOOST_TEST(st.evictions >= 16u);
   }
+  using shm::detail::TestClock;
   ClientOptions o;
-  o.max_idle = 1ms;
+  o.max_idle = 1000ms;
   Client client(store, o);
   for (const char* id : {"i1", "i2", "i3"}) client.open(id);
-  BOOST_TEST(client.stats().sessions >= 1u);
+  BOOST_TEST(client.stats().sessions == 3u);
   // After max_idle without an open, trim() drops every session.
-  const auto start = std::chrono::steady_clock::now();
-  while (std::chrono::steady_clock::now() - start < 3ms) std::this_thread::yield();
+  shm::detail::set_test_clock_offset_ms(TestClock::kClient, 2000);
   client.trim();
+  shm::detail::set_test_clock_offset_ms(TestClock::kClient, 0);
   BOOST_TEST(client.stats().sessions == 0u);
   BOOST_TEST(store.locks().empty());
+}
+
+// enforce_bounds does not walk the list while no state can be idle yet
+// (Client::idle_check_due_ms_). The time of the next look must follow the
+// oldest state, also when that one is opened again and the next oldest was
+// last used before it (a request that ended later counts as a later use).
+BOOST_AUTO_TEST_CASE(the_idle_bound_drops_each_session_once_its_own_age_passes) {
+  using shm::detail::TestClock;
+  SegmentGuard g("idle");
+  Store store = make(g);
+  ClientOptions o;
+  o.max_idle = 100s;
+  Client client(store, o);
+  auto at = [](std::int64_t ms) { shm::detail::set_test_clock_offset_ms(TestClock::kClient, ms); };
+  struct Reset {
+    ~Reset() { shm::detail::set_test_clock_offset_ms(TestClock::kClient, 0); }
+  } reset;
+  // Steps seconds apart: the coarse clock's own progress decides nothing.
+  at(0);
+  client.open("a");
+  at(1'000'000);
+  client.open("b");
+  BOOST_TEST(!client.holds("a"));  // idle 1000 s
+  BOOST_TEST(client.holds("b"));
+
+  at(2'000'000);
+  std::optional<SessionHandle> d = client.open("d");  // d's request runs on
+  at(2'010'000);
+  client.open("e");  // e last used at 2'010'000
+  at(2'050'000);
+  d.reset();  // d last used at 2'050'000, still the oldest opened
+  at(2'105'000);
+  client.trim();  // d (55 s) is the oldest: nothing can go before 2'150'001
+  BOOST_TEST(client.holds("d"));
+  BOOST_TEST(client.holds("e"));
+  at(2'106'000);
+  client.open("d");  // e is the oldest now, idle from 2'110'001
+  at(2'120'000);
+  client.trim();
+  BOOST_TEST(!client.holds("e"));  // with the look left at 2'150'001, e stayed
+  BOOST_TEST(client.holds("d"));
+  at(2'300'000);
+  client.trim();
+  BOOST_TEST(!client.holds("d"));
+  BOOST_TEST(client.stats().sessions == 0u);
 }
 
 BOOST_AUTO_TEST_CASE(removed_and_expired_sessions_are_dropped_at_once) {
