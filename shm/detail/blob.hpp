@@ -13,6 +13,8 @@
 #include <cstdint>
 #include <span>
 #include <string_view>
+
+#include <boost/container/small_vector.hpp>
 #include <vector>
 
 #include "shm/detail/segment_bounds.hpp"
@@ -31,7 +33,9 @@ struct PreparedOp {
 
 // Ops sorted by name, each name once.
 struct PreparedBatch {
-  std::vector<PreparedOp> ops;
+  // A request's commit puts an attribute or three: held inline, no
+  // allocation per commit.
+  boost::container::small_vector<PreparedOp, 4> ops;
 };
 
 // Throws: Error(InvalidArgument) for bad names, sizes or a name used twice.

@@ -200,10 +200,10 @@ const graph::ObjectGraph& ClientState::benchmark_graph(Slot& s) {
 // (graph::kGraphCoarserThanBytes) different bytes are a different graph, so
 // only values holding keyed containers, floats or text-saved types need
 // graphs to decide, and then the benchmark's is kept for the next commit.
-void ClientState::examine(const std::string& name, Slot& s, CommitBatch& batch, std::vector<Pending>& pending) {
+void ClientState::examine(std::string_view name, Slot& s, CommitBatch& batch, PendingList& pending) {
   if (s.removed) {
     if (s.in_primary) {
-      batch.remove(name);
+      batch.remove(std::string(name));
       pending.push_back({&s, Pending::kNoPut, std::nullopt, 0, true});
     }
     return;
@@ -229,7 +229,7 @@ void ClientState::examine(const std::string& name, Slot& s, CommitBatch& batch, 
     if (graph::equivalent(*g, benchmark_graph(s))) return;  // other bytes, the same value
   }
   pending.push_back({&s, batch.puts.size(), std::move(g), flags, false, hash});
-  batch.put(name, std::move(value.bytes), flags, hash);  // moved back into the benchmark once committed
+  batch.put(std::string(name), std::move(value.bytes), flags, hash);  // moved back into the benchmark once committed
 }
 
 // After a commit: the attributes it put are held at `version` now. known_
@@ -255,16 +255,19 @@ void ClientState::note_known(const CommitBatch& batch, std::uint64_t version) {
 
 CommitOutcome ClientState::commit(Store& store, LockToken token) {
   std::lock_guard<std::mutex> commit_guard(commit_mutex_);
-  std::vector<std::pair<std::string, Slot*>> tracked;
+  // A request edits an attribute or a few: inline, no allocation per commit.
+  // The names are the slots' own (Slot::name): a slot lives as long as the
+  // state, and commit_mutex_ keeps it from being reset meanwhile.
+  boost::container::small_vector<std::pair<std::string_view, Slot*>, 4> tracked;
   {
     std::lock_guard<std::mutex> g(slots_mutex_);
     for (auto& [name, s] : slots_)
       if (s->tracked.load()) tracked.emplace_back(name, s.get());
   }
-  std::vector<std::unique_lock<oneapi::tbb::rw_mutex>> locks;  // ascending names
+  boost::container::small_vector<std::unique_lock<oneapi::tbb::rw_mutex>, 4> locks;  // ascending names
   for (auto& [name, s] : tracked) locks.emplace_back(s->lock);
   CommitBatch batch;
-  std::vector<Pending> pending;
+  PendingList pending;
   for (auto& [name, s] : tracked) examine(name, *s, batch, pending);
   CommitOutcome outcome{seen_.version, {}, tracked.size()};
   const std::uint64_t before = seen_.version;

@@ -21,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include <boost/container/small_vector.hpp>
 #include <oneapi/tbb/rw_mutex.h>
 
 #include "graph/object_graph.hpp"
@@ -140,10 +141,11 @@ class ClientState {
 
  private:
   struct Pending;
+  using PendingList = boost::container::small_vector<Pending, 4>;  // a commit's, inline
   // The slot's benchmark graph, built from the benchmark bytes if not kept
   // (write lock held). Throws: Error(Corrupt), as decoding.
   const graph::ObjectGraph& benchmark_graph(Slot& slot);
-  void examine(const std::string& name, Slot& slot, CommitBatch& batch, std::vector<Pending>& pending);
+  void examine(std::string_view name, Slot& slot, CommitBatch& batch, PendingList& pending);
   void note_known(const CommitBatch& batch, std::uint64_t version);
 
   const std::string id_;
