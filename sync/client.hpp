@@ -139,7 +139,8 @@ struct ClientOptions {
   bool create_missing_sessions = true;  // open() of an absent session creates it
   // Bounds of the client state (see Client). A worker serving many
   // sessions keeps the most recent ones (a revisit finds the copy and the
-  // lock) and lets the rest go. 0 for max_idle: no idle bound.
+  // lock) and lets the rest go. 0 for max_idle: no idle bound. Idle time is
+  // read on the coarse monotonic clock: to within its tick (1-4 ms).
   std::size_t max_sessions = 4096;
   std::size_t max_bytes = std::size_t{64} << 20;  // copies, as counted by ClientStats::bytes
   std::chrono::milliseconds max_idle{std::chrono::minutes(10)};
