@@ -1,6 +1,6 @@
 # Dependencies come from Debian 12 packages installed by
 # tools/scripts/install-deps.sh. Boost must be 1.81: 1.74's interprocess
-# mutexes hang forever when a holder dies (see DESIGN.md).
+# mutexes hang forever when a holder dies (shm/detail/robust_mutex.hpp).
 find_package(Boost 1.81 CONFIG QUIET COMPONENTS unit_test_framework json serialization)
 if(NOT Boost_FOUND)
   find_package(Boost CONFIG QUIET)

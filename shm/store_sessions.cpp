@@ -1,7 +1,9 @@
-// Store session operations. Lock discipline: one shard lock at a time, held
-// only for bounded work on that shard (find, copy out, build from memory
-// already allocated, publish); allocation and freeing of segment memory
-// happen outside it, except in the rare fallback noted in commit_impl.
+// Store session operations. Lock discipline: each operation here holds one
+// shard lock at a time, only for bounded work on that shard (find, copy
+// out, build from memory already allocated, publish); allocation and
+// freeing of segment memory happen outside it, except in the rare fallback
+// noted in commit_round. (The rebuild, in recovery.cpp, holds every shard
+// lock at once; README.md, "Lock order", has the whole order.)
 #include <sched.h>
 
 #include <algorithm>

@@ -1,5 +1,5 @@
-// Time as the store keeps it, read through one seam (STYLE.md: one clock
-// every process shares and no operator can step; tests drive it).
+// Time as the store keeps it, read through one seam (one clock every
+// process shares and no operator can step; tests drive it).
 //
 // segment_ms(): CLOCK_BOOTTIME, the clock of every time the segment
 // compares: lock grants, release requests and leases, sessions' last

@@ -4,7 +4,7 @@
 // Why not boost::interprocess::interprocess_mutex: in Boost 1.81 a mutex
 // whose holder was SIGKILLed throws not_recoverable forever. A robust pthread
 // mutex reports EOWNERDEAD to the next locker, which repairs the protected
-// state and marks it consistent (DESIGN.md, measured facts).
+// state and marks it consistent (shm/recovery.md has what each repair does).
 //
 // Thread and process safety: any thread of any process may lock it. The
 // guard must be released by the thread that took it.

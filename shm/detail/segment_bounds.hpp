@@ -1,8 +1,7 @@
 // Bounds of a mapped segment, for following links read from it on the
 // paths that must survive damage (reads handing values out, check, recover,
 // the rebuild, list): a link is followed only if the struct it points to
-// lies wholly inside the segment and is aligned for its type (STYLE.md,
-// Shared memory rules). A bit flipped in an offset_ptr then makes the
+// lies wholly inside the segment and is aligned for its type. A bit flipped in an offset_ptr then makes the
 // target fail this check, or its magic, instead of faulting.
 //
 // Thread and process safety: a plain value; set once at attach.

@@ -1,6 +1,6 @@
 // Test-only hooks: named points inside dangerous sections where a test can
-// park or kill a process on purpose (STYLE.md: force the interleaving rather
-// than hope a sleep finds it). Compiled to nothing unless the build defines
+// park or kill a process on purpose (a test forces the interleaving rather
+// than hoping a sleep finds it). Compiled to nothing unless the build defines
 // SHMSESSION_TEST_HOOKS.
 //
 // Thread safety: set_test_hook and set_lock_probe are meant for a test's

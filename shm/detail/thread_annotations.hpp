@@ -1,6 +1,6 @@
 // Clang thread-safety annotations (-Wthread-safety): which mutex guards a
 // member, and which a function needs held, said to the compiler rather than
-// only in prose (STYLE.md, Concurrency). Other compilers ignore them; CI's
+// only in prose. Other compilers ignore them; CI's
 // ThreadSanitizer pass builds with clang and -Werror=thread-safety
 // (cmake/ShmsessionHelpers.cmake).
 //

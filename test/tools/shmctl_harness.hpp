@@ -1,7 +1,7 @@
 // Helpers shared by the tests that drive the built shmctl binary as an
 // operator would: running it, reading its one JSON document, and checking
 // that a failure is the one "shmctl: <what failed>: <why>" line the tools
-// promise (STYLE.md, Errors).
+// promise (README.md, "shmctl").
 //
 // Requires: SHMCTL_PATH names the binary (shmctl_binary_test in
 // test/tools/CMakeLists.txt defines it); Boost.Test's main comes from

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages shmsession needs to build, test and
 # benchmark. Idempotent: when everything is present it only checks and exits.
-# Boost is pinned to 1.81 (never 1.74, never libboost-all-dev): see
-# ../shared/DESIGN.md, "Facts measured on this machine".
+# Boost is pinned to 1.81 (never 1.74, whose interprocess mutexes hang
+# forever when a holder dies; never libboost-all-dev, which pulls 1.74).
 set -euo pipefail
 
 packages=(
