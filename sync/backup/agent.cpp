@@ -35,8 +35,42 @@ std::uint64_t ms_between(Clock::time_point from, Clock::time_point to) {
 }
 }  // namespace
 
+// The agent's control flow: three state variables, each changed only
+// where its transitions say (all on the io_context's one thread).
+//
+// Link, the connection to the backup daemon:
+//   Down -> Connecting        connect(): at start, and when the backoff
+//                             after a drop ends
+//   Connecting -> Handshake   the TCP connection is up: Hello sent
+//   Handshake -> Streaming    the daemon's Welcome: partial resync from its
+//                             position, or a full one (Resync::Due)
+//   any -> Down               drop(): an error, a timeout, a bad frame
+//                             (retried after a backoff), or finish()
+// Resync, a full resync of the backup (meaningful while Streaming):
+//   None -> Due               the Welcome finds the backup's position not
+//                             covered by the change log, or the log
+//                             overflowed while the backup lagged
+//   Due -> Sending            pump(): SnapshotBegin and the session list
+//   Sending -> None           pump(): every session sent, SnapshotEnd
+//   any -> None               a Welcome that allows a partial resync
+//   (drop() keeps Due; a Welcome decides again)
+// Life:
+//   Running -> Stopping       stop() (or SIGTERM/SIGINT) while Streaming:
+//                             ship up to the change log's head at that
+//                             moment, until stop_timeout
+//   Running -> Stopped        stop() while not Streaming
+//   Stopping -> Stopped       everything up to the target acknowledged
+//                             (run() returns true), the link lost, or
+//                             stop_timeout passed (false)
+// Besides: `write` says whether a socket write is in flight (one at a time;
+// frames added meanwhile wait in `out`), `poll` whether a wait for the next
+// change is posted (one at a time).
 struct Agent::Impl {
   enum class Link { Down, Connecting, Handshake, Streaming };
+  enum class Resync { None, Due, Sending };
+  enum class Life { Running, Stopping, Stopped };
+  enum class Write { Idle, InFlight };
+  enum class Poll { Idle, Posted };
 
   struct Inflight {
     std::uint64_t seq;
@@ -78,7 +112,9 @@ struct Agent::Impl {
   void tick();
   void sample_lag();
   void publish(AgentState state);
-  void finish();
+  AgentState published_state() const;
+  void finish(bool flushed);
+  bool shipped_everything() const;
   void log(const std::string& line) const { options.log(line); }
 
   Store& primary;
@@ -101,13 +137,12 @@ struct Agent::Impl {
   std::array<char, kAgentReadBytes> read_buffer{};
   std::string out;      // frames ready to write
   std::string writing;  // the write in flight
-  bool write_busy = false;
-  bool poll_armed = false;
+  Write write_state = Write::Idle;
+  Poll poll = Poll::Idle;
   std::chrono::milliseconds backoff{0};
 
   // Replication state.
-  bool need_snapshot = false;
-  bool in_snapshot = false;
+  Resync resync = Resync::None;
   DeltaSource::SnapshotPlan plan;
   std::size_t plan_next = 0;
   std::deque<std::string> resend;
@@ -127,9 +162,8 @@ struct Agent::Impl {
   Clock::time_point last_second = Clock::now();
 
   // Stopping.
-  bool stopping = false;
-  bool stopped = false;
-  bool flushed = false;
+  Life life = Life::Running;
+  bool flushed = false;  // what run() returns: set as Stopped is reached
   std::uint64_t stop_target = 0;
   Clock::time_point stop_deadline{};
 };
@@ -137,7 +171,7 @@ struct Agent::Impl {
 // ---- connection --------------------------------------------------------
 
 void Agent::Impl::connect() {
-  if (stopping) return finish();
+  if (life != Life::Running) return finish(false);
   link = Link::Connecting;
   publish(AgentState::Connecting);
   const std::uint64_t gen = generation;
@@ -223,16 +257,15 @@ void Agent::Impl::on_welcome(const wire::Frame& frame) {
   inflight.clear();
   unacked_bytes = 0;
   resend.clear();
-  in_snapshot = false;
   if (covered) {
     source.resume(position, forget);
     acked_seq = sent_seq = heartbeat_seq = position;
-    need_snapshot = false;
+    resync = Resync::None;
     ++status.partial_resyncs;
     log("connected to backup " + backup + ": partial resync from seq " + std::to_string(position) + " (" +
         std::to_string(primary.next_change_seq() - position) + " changes behind)");
   } else {
-    need_snapshot = true;
+    resync = Resync::Due;
     ++status.full_resyncs;
     log("connected to backup " + backup + ": full resync (" +
         (welcome.store_id == wire::StoreId{} ? std::string("backup holds nothing")
@@ -246,7 +279,7 @@ void Agent::Impl::on_welcome(const wire::Frame& frame) {
   status.connected_unix_ms = unix_ms();
   status.last_error.clear();
   last_ack = Clock::now();
-  publish(need_snapshot ? AgentState::FullResync : AgentState::Streaming);
+  publish(published_state());
   pump();
 }
 
@@ -259,10 +292,7 @@ void Agent::Impl::on_ack(std::uint64_t seq) {
     inflight.pop_front();
   }
   while (!lag_samples.empty() && lag_samples.front().second <= seq) lag_samples.pop_front();
-  if (stopping && acked_seq >= stop_target && inflight.empty() && !in_snapshot && !need_snapshot) {
-    flushed = true;
-    return finish();
-  }
+  if (life == Life::Stopping && shipped_everything()) return finish(true);
   pump();
 }
 
@@ -273,17 +303,17 @@ void Agent::Impl::drop(const std::string& reason) {
   socket.close(ignored);
   resolver.cancel();
   link_timer.cancel();
-  poll_armed = false;
-  write_busy = false;
+  poll = Poll::Idle;
+  write_state = Write::Idle;
   out.clear();
   writing.clear();
   const bool was_up = link == Link::Streaming;
   link = Link::Down;
   status.last_error = reason;
   status.connected_unix_ms = 0;
-  if (stopping) {
+  if (life != Life::Running) {
     log("link to backup " + backup + " lost while stopping: " + reason);
-    return finish();
+    return finish(false);
   }
   backoff = was_up || backoff.count() == 0 ? options.backoff_min : std::min(backoff * 2, options.backoff_max);
   log("link to backup " + backup + " " + (was_up ? "lost" : "failed") + ": " + reason + "; retrying in " +
@@ -315,8 +345,7 @@ void Agent::Impl::add_item(const Outgoing& item, wire::FrameType type, std::uint
 void Agent::Impl::start_snapshot() {
   plan = source.begin_snapshot();
   plan_next = 0;
-  in_snapshot = true;
-  need_snapshot = false;
+  resync = Resync::Sending;
   lag_samples.emplace_back(Clock::now(), plan.seq);
   add(wire::Frame{wire::FrameType::SnapshotBegin, plan.seq, {}}, {});
   log("full resync: " + std::to_string(plan.ids.size()) + " sessions at seq " + std::to_string(plan.seq));
@@ -324,7 +353,7 @@ void Agent::Impl::start_snapshot() {
 }
 
 void Agent::Impl::pump() {
-  if (link != Link::Streaming || stopped) return;
+  if (link != Link::Streaming || life == Life::Stopped) return;
   bool caught_up = false;
   while (out.size() < kMaxWriteBytes && unacked_bytes < options.max_unacked_bytes) {
     if (!resend.empty()) {  // the backup asked for these in full
@@ -333,17 +362,17 @@ void Agent::Impl::pump() {
       if (std::optional<Outgoing> item = source.full_session(id)) add_item(*item, wire::FrameType::Delta, sent_seq);
       continue;
     }
-    if (need_snapshot) {
+    if (resync == Resync::Due) {
       start_snapshot();
       continue;
     }
-    if (in_snapshot) {
+    if (resync == Resync::Sending) {
       if (plan_next < plan.ids.size()) {
         if (std::optional<Outgoing> item = source.snapshot_item(plan.ids[plan_next++], plan.seq))
           add_item(*item, wire::FrameType::SnapshotSession, plan.seq);
       } else {
         add(wire::Frame{wire::FrameType::SnapshotEnd, plan.seq, {}}, {});
-        in_snapshot = false;
+        resync = Resync::None;
         plan = {};
         publish(AgentState::Streaming);
       }
@@ -353,7 +382,7 @@ void Agent::Impl::pump() {
     if (batch.full_resync) {
       log("change log overflowed while the backup lagged: full resync");
       ++status.full_resyncs;
-      need_snapshot = true;
+      resync = Resync::Due;
       continue;
     }
     for (const Outgoing& item : batch.items) add_item(item, wire::FrameType::Delta, item.seq);
@@ -376,10 +405,8 @@ void Agent::Impl::pump() {
   }
   sample_lag();
   if (!out.empty()) write();
-  if (stopping && caught_up && inflight.empty() && out.empty() && !write_busy && acked_seq >= stop_target) {
-    flushed = true;
-    return finish();
-  }
+  if (life == Life::Stopping && caught_up && out.empty() && write_state == Write::Idle && shipped_everything())
+    return finish(true);
   if (caught_up) schedule_poll();
 }
 
@@ -387,26 +414,26 @@ void Agent::Impl::pump() {
 // look again. Posted, so the socket's and timers' ready handlers run first;
 // they wait at most idle_wait behind the sleep.
 void Agent::Impl::schedule_poll() {
-  if (poll_armed) return;
-  poll_armed = true;
+  if (poll == Poll::Posted) return;
+  poll = Poll::Posted;
   const std::uint64_t gen = generation;
   asio::post(io, [this, gen] {
-    poll_armed = false;
-    if (gen != generation || stopped) return;
+    poll = Poll::Idle;
+    if (gen != generation || life == Life::Stopped) return;
     primary.wait_for_change(source.next_seq(), options.idle_wait);
     pump();
   });
 }
 
 void Agent::Impl::write() {
-  if (write_busy || out.empty() || link == Link::Down) return;
-  write_busy = true;
+  if (write_state == Write::InFlight || out.empty() || link == Link::Down) return;
+  write_state = Write::InFlight;
   writing.swap(out);
   out.clear();
   const std::uint64_t gen = generation;
   asio::async_write(socket, asio::buffer(writing), [this, gen](boost::system::error_code ec, std::size_t n) {
     if (gen != generation) return;
-    write_busy = false;
+    write_state = Write::Idle;
     if (ec) return drop("write failed: " + ec.message());
     status.wire_bytes += n;
     last_write = Clock::now();
@@ -432,16 +459,17 @@ void Agent::Impl::sample_lag() {
 void Agent::Impl::tick() {
   tick_timer.expires_after(options.status_interval);
   tick_timer.async_wait([this](boost::system::error_code ec) {
-    if (ec || stopped) return;
+    if (ec || life == Life::Stopped) return;
     const Clock::time_point now = Clock::now();
-    if (stopping && now >= stop_deadline) return finish();
+    if (life == Life::Stopping && now >= stop_deadline) return finish(false);
     if (link == Link::Streaming) {
       // Frames or a Heartbeat not answered: an idle link that died
       // silently is noticed too.
       const bool waiting = !inflight.empty() || last_heartbeat > last_ack;
       if (waiting && now - last_ack > options.ack_timeout)
         drop("no acknowledgement for " + std::to_string(options.ack_timeout.count()) + " ms");
-      else if (now - last_write >= options.heartbeat_interval && out.empty() && !write_busy && !in_snapshot) {
+      else if (now - last_write >= options.heartbeat_interval && out.empty() && write_state == Write::Idle &&
+               resync != Resync::Sending) {
         out += codec->encode(wire::make_heartbeat(sent_seq));
         heartbeat_seq = sent_seq;
         last_heartbeat = now;
@@ -449,9 +477,7 @@ void Agent::Impl::tick() {
       }
     }
     sample_lag();
-    publish(link == Link::Streaming ? (in_snapshot || need_snapshot ? AgentState::FullResync : AgentState::Streaming)
-            : link == Link::Down    ? AgentState::Connecting
-                                    : (link == Link::Handshake ? AgentState::Handshake : AgentState::Connecting));
+    publish(published_state());
     tick();
   });
 }
@@ -474,9 +500,31 @@ void Agent::Impl::publish(AgentState state) {
   primary.publish_agent_status(status);
 }
 
-void Agent::Impl::finish() {
-  if (stopped) return;
-  stopped = true;
+// What the status shows (AgentState) for the states above.
+AgentState Agent::Impl::published_state() const {
+  if (life == Life::Stopped) return AgentState::Stopped;
+  switch (link) {
+    case Link::Down:
+    case Link::Connecting:
+      return AgentState::Connecting;
+    case Link::Handshake:
+      return AgentState::Handshake;
+    case Link::Streaming:
+      break;
+  }
+  return resync == Resync::None ? AgentState::Streaming : AgentState::FullResync;
+}
+
+// Stopping: the backup acknowledged everything up to the target, and no
+// full resync is due or under way.
+bool Agent::Impl::shipped_everything() const {
+  return acked_seq >= stop_target && inflight.empty() && resync == Resync::None;
+}
+
+void Agent::Impl::finish(bool shipped) {
+  if (life == Life::Stopped) return;
+  life = Life::Stopped;
+  flushed = shipped;
   const std::uint64_t behind = primary.next_change_seq() - std::min(acked_seq, primary.next_change_seq());
   log(flushed ? "stopped: the backup acknowledged everything up to seq " + std::to_string(acked_seq)
               : "stopped with the backup " + std::to_string(behind) + " changes behind (acknowledged up to seq " +
@@ -539,11 +587,11 @@ bool Agent::run() {
 void Agent::stop() {
   asio::post(impl_->io, [this] {
     Impl& s = *impl_;
-    if (s.stopping || s.stopped) return;
-    s.stopping = true;
+    if (s.life != Impl::Life::Running) return;
     s.stop_target = s.primary.next_change_seq();
     s.stop_deadline = Clock::now() + s.options.stop_timeout;
-    if (s.link != Impl::Link::Streaming) return s.finish();
+    if (s.link != Impl::Link::Streaming) return s.finish(false);
+    s.life = Impl::Life::Stopping;
     s.pump();
   });
 }
