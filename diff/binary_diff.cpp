@@ -164,10 +164,14 @@ std::string apply_patch(std::string_view base, std::string_view patch, std::size
   reader.u8("method");
   const std::size_t size = reader.varint_at_most(max_result_bytes, "result size");
   switch (method) {
-    case PatchMethod::Runs: return apply_runs_patch(base, reader, size);
-    case PatchMethod::ZstdPrefix: return apply_zstd_prefix_patch(base, reader, size);
-    case PatchMethod::WholeCompressed: return apply_whole_compressed_patch(reader, size);
-    case PatchMethod::WholeRaw: return apply_whole_raw_patch(reader, size);
+    case PatchMethod::Runs:
+      return apply_runs_patch(base, reader, size);
+    case PatchMethod::ZstdPrefix:
+      return apply_zstd_prefix_patch(base, reader, size);
+    case PatchMethod::WholeCompressed:
+      return apply_whole_compressed_patch(reader, size);
+    case PatchMethod::WholeRaw:
+      return apply_whole_raw_patch(reader, size);
   }
   reader.fail("unknown method");
 }
@@ -182,10 +186,14 @@ PatchMethod patch_method(std::string_view patch) {
 
 std::string_view patch_method_name(PatchMethod method) noexcept {
   switch (method) {
-    case PatchMethod::Runs: return "Runs";
-    case PatchMethod::ZstdPrefix: return "ZstdPrefix";
-    case PatchMethod::WholeCompressed: return "WholeCompressed";
-    case PatchMethod::WholeRaw: return "WholeRaw";
+    case PatchMethod::Runs:
+      return "Runs";
+    case PatchMethod::ZstdPrefix:
+      return "ZstdPrefix";
+    case PatchMethod::WholeCompressed:
+      return "WholeCompressed";
+    case PatchMethod::WholeRaw:
+      return "WholeRaw";
   }
   return "Unknown";
 }

@@ -34,9 +34,9 @@ struct AttributeChange {
   enum class Kind : std::uint8_t { Put = 1, Patch = 2, Remove = 3 };
   std::string name;
   Kind kind = Kind::Put;
-  std::string bytes;             // Put: the whole value; Patch: make_patch() output; Remove: empty
-  std::uint32_t flags = 0;       // flags of the resulting attribute (0 for Remove)
-  std::uint64_t checksum = 0;    // checksum of the resulting value (0 for Remove)
+  std::string bytes;           // Put: the whole value; Patch: make_patch() output; Remove: empty
+  std::uint32_t flags = 0;     // flags of the resulting attribute (0 for Remove)
+  std::uint64_t checksum = 0;  // checksum of the resulting value (0 for Remove)
 
   bool operator==(const AttributeChange&) const = default;
 };

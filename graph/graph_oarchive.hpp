@@ -65,8 +65,8 @@ class GraphOArchive : public boost::archive::detail::common_oarchive<GraphOArchi
   // numbers or strings: recorded as their operator<< text.
   template <class T>
   void save(const T& value) {
-    static_assert(requires(std::ostream& os) { os << value; },
-                  "GraphOArchive records primitive-level types through operator<<");
+    static_assert(
+        requires(std::ostream & os) { os << value; }, "GraphOArchive records primitive-level types through operator<<");
     std::ostringstream text;
     text << value;
     builder_.set_bytes(detail::ValueTag::Text, text.str());
@@ -163,9 +163,12 @@ void GraphOArchive::save_leaf(const char* name, const T& t) {
 
 template <class T>
 bool GraphOArchive::absorbed_by_open_node() const noexcept {
-  if constexpr (detail::kIsPointerLike<T>) return builder_.absorbs(Absorb::Pointer);
-  else if constexpr (std::is_array_v<T>) return builder_.absorbs(Absorb::Array);
-  else return false;
+  if constexpr (detail::kIsPointerLike<T>)
+    return builder_.absorbs(Absorb::Pointer);
+  else if constexpr (std::is_array_v<T>)
+    return builder_.absorbs(Absorb::Array);
+  else
+    return false;
 }
 
 }  // namespace shmsession::graph

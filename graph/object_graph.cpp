@@ -20,18 +20,19 @@ std::string ObjectGraph::to_text() const { return data_ ? detail::graph_to_text(
 
 std::string_view to_string(ChangeKind kind) noexcept {
   switch (kind) {
-    case ChangeKind::Added: return "Added";
-    case ChangeKind::Removed: return "Removed";
-    case ChangeKind::Modified: return "Modified";
+    case ChangeKind::Added:
+      return "Added";
+    case ChangeKind::Removed:
+      return "Removed";
+    case ChangeKind::Modified:
+      return "Modified";
   }
   return "Unknown";
 }
 
 std::ostream& operator<<(std::ostream& out, ChangeKind kind) { return out << to_string(kind); }
 
-std::ostream& operator<<(std::ostream& out, const Change& change) {
-  return out << change.kind << ' ' << change.path;
-}
+std::ostream& operator<<(std::ostream& out, const Change& change) { return out << change.kind << ' ' << change.path; }
 
 bool equivalent(const ObjectGraph& a, const ObjectGraph& b) {
   return a.node_count() == b.node_count() && a.root_hash() == b.root_hash();

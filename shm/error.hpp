@@ -45,15 +45,24 @@ enum class Errc {
 // Short stable name of a code, as printed by tools and in JSON ("SegmentFull").
 inline std::string_view errc_name(Errc code) noexcept {
   switch (code) {
-    case Errc::SegmentFull: return "SegmentFull";
-    case Errc::NotFound: return "NotFound";
-    case Errc::AlreadyExists: return "AlreadyExists";
-    case Errc::StaleToken: return "StaleToken";
-    case Errc::LockTimeout: return "LockTimeout";
-    case Errc::LayoutMismatch: return "LayoutMismatch";
-    case Errc::InvalidArgument: return "InvalidArgument";
-    case Errc::Corrupt: return "Corrupt";
-    case Errc::Io: return "Io";
+    case Errc::SegmentFull:
+      return "SegmentFull";
+    case Errc::NotFound:
+      return "NotFound";
+    case Errc::AlreadyExists:
+      return "AlreadyExists";
+    case Errc::StaleToken:
+      return "StaleToken";
+    case Errc::LockTimeout:
+      return "LockTimeout";
+    case Errc::LayoutMismatch:
+      return "LayoutMismatch";
+    case Errc::InvalidArgument:
+      return "InvalidArgument";
+    case Errc::Corrupt:
+      return "Corrupt";
+    case Errc::Io:
+      return "Io";
   }
   return "Unknown";
 }

@@ -24,8 +24,8 @@
 #include "shm/detail/lock_queue.hpp"
 #include "shm/detail/lock_table.hpp"
 #include "shm/detail/process_identity.hpp"
-#include "shm/detail/session_table.hpp"
 #include "shm/detail/segment_file.hpp"
+#include "shm/detail/session_table.hpp"
 #include "shm/detail/store_impl.hpp"
 #include "shm/detail/test_hooks.hpp"
 #include "shm/store.hpp"
@@ -41,7 +41,6 @@ constexpr std::size_t kListedIds = 16;  // ids a report names
 // The private name a rebuild builds under; '~' is not allowed in store
 // names, so it never meets a user's store.
 std::string rebuild_name(const std::string& name) { return name + "~rebuild"; }
-
 
 bool same_store(const Generation& a, const Generation& b) {
   return std::memcmp(a.header->store_id, b.header->store_id, sizeof a.header->store_id) == 0;
@@ -185,7 +184,8 @@ void collect_unlinked(Generation& from, KeptRecords& kept, RecoveryReport& repor
       if (data < 0) break;
       off_t hole = ::lseek(fd, data, SEEK_HOLE);
       if (hole < 0) hole = file_end;
-      scan(std::max<std::uintptr_t>(map_base + data, bounds.begin), std::min<std::uintptr_t>(map_base + hole, bounds.end));
+      scan(std::max<std::uintptr_t>(map_base + data, bounds.begin),
+           std::min<std::uintptr_t>(map_base + hole, bounds.end));
       at = hole;
     }
     ::close(fd);
@@ -330,7 +330,8 @@ bool rebuild_generation(Generation& g, RecoveryReport& report) {
     std::vector<std::unique_ptr<RobustLockGuard>> shard_locks;
     shard_locks.reserve(root.shard_count);
     for (std::uint32_t i = 0; i < root.shard_count; ++i)
-      shard_locks.push_back(std::make_unique<RobustLockGuard>(g.shards[i].mutex, [&g, i]() NO_THREAD_SAFETY_ANALYSIS { g.repair(g.shards[i]); }));
+      shard_locks.push_back(std::make_unique<RobustLockGuard>(
+          g.shards[i].mutex, [&g, i]() NO_THREAD_SAFETY_ANALYSIS { g.repair(g.shards[i]); }));
     if (root.moved.load(std::memory_order_acquire) != 0) {  // settled by a shard's repair meanwhile
       bip::shared_memory_object::remove(temp.c_str());
       return false;
@@ -402,7 +403,8 @@ Store::Impl::Impl(std::unique_ptr<Generation> first) : name(first->name) {
 
 Generation& Store::Impl::gen_checked() {
   Generation& g = gen();
-  if (g.root->moved.load(std::memory_order_acquire) == 0) [[likely]] return g;
+  if (g.root->moved.load(std::memory_order_acquire) == 0) [[likely]]
+    return g;
   return move_on(g);
 }
 
@@ -524,7 +526,8 @@ void check_generation(Generation& g, CheckReport& report) {
   const LockContext c = g.lock_context();
   for (std::uint32_t i = 0; i < g.root->waiter_capacity; ++i) {
     const WaiterSlot& w = c.waiters[i];
-    if (slot_in_use(w.state.load(std::memory_order_acquire)) && !process_alive(w.pid, w.start_time)) ++report.dead_waiters;
+    if (slot_in_use(w.state.load(std::memory_order_acquire)) && !process_alive(w.pid, w.start_time))
+      ++report.dead_waiters;
   }
   for (std::uint32_t i = 0; i < g.root->process_capacity; ++i) {
     const ProcessSlot& p = c.processes[i];
@@ -568,10 +571,12 @@ void check_generation(Generation& g, CheckReport& report) {
     report.problems.push_back(std::to_string(report.damaged_spares) +
                               " shard(s) keep a spare blob that claims more bytes than it was given; "
                               "'shmctl recover' rebuilds the store");
-  if (!report.allocator_ok) report.problems.push_back(allocator_why + "; the next allocation (or 'shmctl recover') rebuilds the store");
+  if (!report.allocator_ok)
+    report.problems.push_back(allocator_why + "; the next allocation (or 'shmctl recover') rebuilds the store");
   if (!report.index_ok)
-    report.problems.push_back("the named-object index no longer leads to the store's header (the segment is "
-                              "damaged); 'shmctl recover' rebuilds the store");
+    report.problems.push_back(
+        "the named-object index no longer leads to the store's header (the segment is "
+        "damaged); 'shmctl recover' rebuilds the store");
 }
 
 }  // namespace
@@ -635,19 +640,26 @@ RecoveryReport Store::recover(bool rebuild) {
     report.shard_repairs = g.root->lock_recoveries.load() - repairs_before;
     CheckReport found;
     check_generation(g, found);
-    if (!found.allocator_ok) report.reason = "the allocator is poisoned";
-    else if (!found.index_ok) report.reason = "the named-object index is damaged";
-    else if (found.damaged_sessions != 0) report.reason = std::to_string(found.damaged_sessions) + " damaged session(s)";
-    else if (found.broken_links != 0) report.reason = std::to_string(found.broken_links) + " damaged chain link(s)";
+    if (!found.allocator_ok)
+      report.reason = "the allocator is poisoned";
+    else if (!found.index_ok)
+      report.reason = "the named-object index is damaged";
+    else if (found.damaged_sessions != 0)
+      report.reason = std::to_string(found.damaged_sessions) + " damaged session(s)";
+    else if (found.broken_links != 0)
+      report.reason = std::to_string(found.broken_links) + " damaged chain link(s)";
     else if (found.damaged_lock_queues != 0)
       report.reason = std::to_string(found.damaged_lock_queues) + " damaged lock state(s)";
     else if (found.damaged_lock_references != 0)
       report.reason = std::to_string(found.damaged_lock_references) + " damaged lock-state reference(s)";
     else if (found.damaged_lock_tables != 0)
       report.reason = std::to_string(found.damaged_lock_tables) + " inconsistent lock-state table(s)";
-    else if (found.miscounted_shards != 0) report.reason = "shard counters disagree with their records";
-    else if (found.damaged_spares != 0) report.reason = "a spare blob claims more bytes than it was given";
-    else if (rebuild) report.reason = "requested";
+    else if (found.miscounted_shards != 0)
+      report.reason = "shard counters disagree with their records";
+    else if (found.damaged_spares != 0)
+      report.reason = "a spare blob claims more bytes than it was given";
+    else if (rebuild)
+      report.reason = "requested";
     if (report.shard_repairs + report.locks_revoked + report.slots_freed != 0) report.action = "repaired";
     if (report.reason.empty()) return;
     const std::uint64_t revoked_before = report.locks_revoked;

@@ -51,21 +51,30 @@ bool ReplicaPosition::follows_a_primary() const noexcept {
 
 std::string_view change_kind_name(ChangeKind kind) noexcept {
   switch (kind) {
-    case ChangeKind::Created: return "created";
-    case ChangeKind::Committed: return "committed";
-    case ChangeKind::Removed: return "removed";
-    case ChangeKind::Expired: return "expired";
+    case ChangeKind::Created:
+      return "created";
+    case ChangeKind::Committed:
+      return "committed";
+    case ChangeKind::Removed:
+      return "removed";
+    case ChangeKind::Expired:
+      return "expired";
   }
   return "unknown";
 }
 
 std::string_view agent_state_name(AgentState state) noexcept {
   switch (state) {
-    case AgentState::Stopped: return "stopped";
-    case AgentState::Connecting: return "connecting";
-    case AgentState::Handshake: return "handshake";
-    case AgentState::FullResync: return "full-resync";
-    case AgentState::Streaming: return "streaming";
+    case AgentState::Stopped:
+      return "stopped";
+    case AgentState::Connecting:
+      return "connecting";
+    case AgentState::Handshake:
+      return "handshake";
+    case AgentState::FullResync:
+      return "full-resync";
+    case AgentState::Streaming:
+      return "streaming";
   }
   return "unknown";
 }

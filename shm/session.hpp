@@ -84,7 +84,7 @@ struct SessionSnapshot {
   std::uint64_t incarnation = 0;  // differs when a session is removed and created again
   std::uint64_t created_unix_ms = 0;
   std::uint64_t last_access_unix_ms = 0;
-  std::uint32_t idle_timeout_s = 0;  // 0: never expires
+  std::uint32_t idle_timeout_s = 0;   // 0: never expires
   std::vector<Attribute> attributes;  // sorted by name
 
   // The attribute of that name, or nullptr.
@@ -113,7 +113,7 @@ struct SessionInfo {
   std::uint64_t last_access_unix_ms = 0;
   std::uint32_t idle_timeout_s = 0;
   std::uint32_t attribute_count = 0;
-  std::uint64_t payload_bytes = 0;  // sum of attribute value sizes
+  std::uint64_t payload_bytes = 0;        // sum of attribute value sizes
   std::vector<AttributeInfo> attributes;  // filled by Store::describe only
 };
 
@@ -155,7 +155,7 @@ struct StoreStats {
   std::uint64_t next_change_seq = 0;
   std::uint64_t lock_revocations = 0;  // process locks taken from dead, overdue or forced holders
   std::uint64_t next_lock_token = 0;
-  std::uint64_t generation = 0;  // 1 for a store never rebuilt; each rebuild adds one
+  std::uint64_t generation = 0;       // 1 for a store never rebuilt; each rebuild adds one
   std::uint64_t unflushed_edits = 0;  // edits sync::Clients could not commit (Store::count_unflushed_edits)
   // Session lock states in use (a lock held, waited for or asked back) and
   // the slots the shards' lock-state tables hold for them (they grow to
@@ -171,32 +171,32 @@ struct StoreStats {
 // automatic rebuild on the next allocation) clears them.
 struct CheckReport {
   std::uint64_t generation = 0;
-  std::uint64_t sessions = 0;            // records walked
-  std::uint64_t attributes = 0;          // attribute values whose checksum was verified
-  std::uint64_t damaged_sessions = 0;    // record or blob failing its magic, bounds or a checksum
-  std::vector<std::string> damaged_ids;  // the first few of them
-  std::uint64_t broken_links = 0;        // bucket tables and chain links failing their bounds, magic
-                                         // or bucket (the records beyond are unreachable), and loops
-  std::uint64_t damaged_lock_queues = 0; // session lock states whose queue or holder slot is out of range
-  std::uint64_t damaged_lock_references = 0;  // sessions whose lock-state reference is out of range, or
-                                              // leads to a free slot or another session's
-  std::uint64_t damaged_lock_tables = 0; // shards whose lock-state table is inconsistent (chunks, free list,
-                                         // slots neither free nor referenced)
+  std::uint64_t sessions = 0;                  // records walked
+  std::uint64_t attributes = 0;                // attribute values whose checksum was verified
+  std::uint64_t damaged_sessions = 0;          // record or blob failing its magic, bounds or a checksum
+  std::vector<std::string> damaged_ids;        // the first few of them
+  std::uint64_t broken_links = 0;              // bucket tables and chain links failing their bounds, magic
+                                               // or bucket (the records beyond are unreachable), and loops
+  std::uint64_t damaged_lock_queues = 0;       // session lock states whose queue or holder slot is out of range
+  std::uint64_t damaged_lock_references = 0;   // sessions whose lock-state reference is out of range, or
+                                               // leads to a free slot or another session's
+  std::uint64_t damaged_lock_tables = 0;       // shards whose lock-state table is inconsistent (chunks, free list,
+                                               // slots neither free nor referenced)
   std::vector<std::string> lock_table_damage;  // the first few findings, one line each
-  std::uint64_t lock_states = 0;         // lock states in use (referenced by a session)
-  std::uint64_t shard_repairs = 0;       // shard locks this check took over from a dead holder
-  std::uint64_t miscounted_shards = 0;   // shard counters that disagree with a recount
-  std::uint64_t damaged_spares = 0;      // shard spare blobs claiming more bytes than their block
-  std::uint64_t dead_lock_holders = 0;   // session locks held by processes that no longer run
-  std::uint64_t dead_waiters = 0;        // lock waiter slots of processes that no longer run
-  std::uint64_t dead_process_slots = 0;  // process slots of processes that no longer run
-  bool allocator_ok = true;              // the segment allocator's mutex and free tree are sound
-  bool index_ok = true;                  // the segment's named-object index is usable
-  bool moved = false;                    // this generation was replaced by a newer one
-  std::uint64_t unreferenced_bytes = 0;  // allocated but reachable from no record (a killed
-                                         // process's unpublished or unfreed blocks); exact only
-                                         // on a quiet store; freed by a rebuild
-  std::vector<std::string> problems;     // one line each
+  std::uint64_t lock_states = 0;               // lock states in use (referenced by a session)
+  std::uint64_t shard_repairs = 0;             // shard locks this check took over from a dead holder
+  std::uint64_t miscounted_shards = 0;         // shard counters that disagree with a recount
+  std::uint64_t damaged_spares = 0;            // shard spare blobs claiming more bytes than their block
+  std::uint64_t dead_lock_holders = 0;         // session locks held by processes that no longer run
+  std::uint64_t dead_waiters = 0;              // lock waiter slots of processes that no longer run
+  std::uint64_t dead_process_slots = 0;        // process slots of processes that no longer run
+  bool allocator_ok = true;                    // the segment allocator's mutex and free tree are sound
+  bool index_ok = true;                        // the segment's named-object index is usable
+  bool moved = false;                          // this generation was replaced by a newer one
+  std::uint64_t unreferenced_bytes = 0;        // allocated but reachable from no record (a killed
+                                               // process's unpublished or unfreed blocks); exact only
+                                               // on a quiet store; freed by a rebuild
+  std::vector<std::string> problems;           // one line each
 
   bool clean() const noexcept { return problems.empty(); }
 };
@@ -207,16 +207,16 @@ struct RecoveryReport {
   // repairs, dead holders' locks revoked, dead processes' slots freed);
   // "rebuilt": the live records were copied into a fresh generation.
   std::string action = "none";
-  std::string reason;                 // why it rebuilt (empty otherwise)
+  std::string reason;  // why it rebuilt (empty otherwise)
   std::uint64_t from_generation = 0;
   std::uint64_t to_generation = 0;
   std::uint64_t shard_repairs = 0;
-  std::uint64_t locks_revoked = 0;    // dead holders' locks (and, on a rebuild, every lock)
-  std::uint64_t slots_freed = 0;      // waiter and process slots of dead processes
-  std::uint64_t sessions_copied = 0;  // rebuild: records verified and copied
-  std::uint64_t sessions_dropped = 0; // rebuild: records that failed verification
-  std::uint64_t sessions_relinked = 0; // rebuild: sound records found outside every chain (a broken
-                                       // link cut them off), copied too (counted in sessions_copied)
+  std::uint64_t locks_revoked = 0;      // dead holders' locks (and, on a rebuild, every lock)
+  std::uint64_t slots_freed = 0;        // waiter and process slots of dead processes
+  std::uint64_t sessions_copied = 0;    // rebuild: records verified and copied
+  std::uint64_t sessions_dropped = 0;   // rebuild: records that failed verification
+  std::uint64_t sessions_relinked = 0;  // rebuild: sound records found outside every chain (a broken
+                                        // link cut them off), copied too (counted in sessions_copied)
   std::vector<std::string> dropped_ids;
   std::uint64_t bytes_reclaimed = 0;  // rebuild: used bytes before minus after
 };
@@ -243,17 +243,17 @@ inline constexpr std::size_t kMaxAgentErrorBytes = 191;
 // Store::publish_agent_status). A change-log position is as
 // ChangeBatch::next_seq: the first sequence not yet covered.
 struct AgentStatus {
-  std::int32_t pid = 0;   // the agent, or the last one; 0: no agent has ever claimed this store
-  bool alive = false;     // filled by agent_status(): that process (pid + start time) still runs and holds the claim
+  std::int32_t pid = 0;  // the agent, or the last one; 0: no agent has ever claimed this store
+  bool alive = false;    // filled by agent_status(): that process (pid + start time) still runs and holds the claim
   AgentState state = AgentState::Stopped;
-  std::string backup;      // "host:port" of the backup daemon; cut to kMaxAgentBackupBytes
-  std::string last_error;  // last connection error, one line; cut to kMaxAgentErrorBytes
+  std::string backup;                   // "host:port" of the backup daemon; cut to kMaxAgentBackupBytes
+  std::string last_error;               // last connection error, one line; cut to kMaxAgentErrorBytes
   std::uint64_t started_unix_ms = 0;    // when the agent claimed the store (it claims as it starts)
   std::uint64_t updated_unix_ms = 0;    // last publish (0 when publishing: the store stamps the time)
   std::uint64_t connected_unix_ms = 0;  // current connection established (0: not connected)
-  std::uint64_t sent_seq = 0;    // change-log position of the last frame sent
-  std::uint64_t acked_seq = 0;   // change-log position the backup acknowledged
-  std::uint64_t lag_ms = 0;      // age of the oldest change not yet acknowledged
+  std::uint64_t sent_seq = 0;           // change-log position of the last frame sent
+  std::uint64_t acked_seq = 0;          // change-log position the backup acknowledged
+  std::uint64_t lag_ms = 0;             // age of the oldest change not yet acknowledged
   std::uint64_t frames_sent = 0;
   std::uint64_t frames_per_s = 0;
   std::uint64_t wire_bytes = 0;   // frame bytes sent, headers and MACs included
@@ -262,7 +262,7 @@ struct AgentStatus {
   std::uint64_t full_resyncs = 0;
   std::uint64_t partial_resyncs = 0;
   std::uint64_t reconnects = 0;
-  std::uint64_t resends = 0;      // sessions re-sent in full at the backup's request
+  std::uint64_t resends = 0;  // sessions re-sent in full at the backup's request
 };
 
 enum class ChangeKind : std::uint8_t {

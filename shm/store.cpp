@@ -16,12 +16,12 @@
 #include <boost/interprocess/shared_memory_object.hpp>
 
 #include "shm/detail/change_ring.hpp"
+#include "shm/detail/clock.hpp"
 #include "shm/detail/futex.hpp"
 #include "shm/detail/lock_table.hpp"
 #include "shm/detail/names.hpp"
 #include "shm/detail/segment_file.hpp"
 #include "shm/detail/session_table.hpp"
-#include "shm/detail/clock.hpp"
 #include "shm/detail/store_impl.hpp"
 #include "shm/detail/test_hooks.hpp"
 
@@ -156,8 +156,8 @@ void bind_root(Generation& g) {
                                    "); destroy it and restore it from the backup");
   };
   if (g.header->root_handle >= g.segment.get_size()) damaged("its offset is outside the segment");
-  g.root = static_cast<StoreRoot*>(g.segment.get_address_from_handle(
-      static_cast<bip::managed_shared_memory::handle_t>(g.header->root_handle)));
+  g.root = static_cast<StoreRoot*>(
+      g.segment.get_address_from_handle(static_cast<bip::managed_shared_memory::handle_t>(g.header->root_handle)));
   // Each array is one block of the allocator, sized for it at creation: a
   // pointer a flipped bit moved elsewhere in the segment does not start
   // such a block (writes through it, as recover's to dead process slots,
@@ -211,9 +211,8 @@ void check_header(Generation& g) {
   const SegmentHeader& h = *g.header;
   if (h.magic != kSegmentMagic) throw Error(Errc::Corrupt, "segment '" + g.name + "' is not a shmsession store");
   if (h.layout_version != kLayoutVersion)
-    throw Error(Errc::LayoutMismatch, "store '" + g.name + "' has layout version " +
-                                          std::to_string(h.layout_version) + " but this build reads layout version " +
-                                          std::to_string(kLayoutVersion) +
+    throw Error(Errc::LayoutMismatch, "store '" + g.name + "' has layout version " + std::to_string(h.layout_version) +
+                                          " but this build reads layout version " + std::to_string(kLayoutVersion) +
                                           "; run one build everywhere or recreate the store");
   if (h.root_size != sizeof(StoreRoot))
     throw Error(Errc::LayoutMismatch, "store '" + g.name + "' has a root of " + std::to_string(h.root_size) +
@@ -268,7 +267,8 @@ std::unique_ptr<Generation> create_generation(const std::string& shm_name, const
     auto& sm = *g->segment.get_segment_manager();
     std::uint64_t tables = 0;
     for (std::uint32_t i = 0; i < g->root->shard_count; ++i) tables += sm.size(g->shards[i].table.get());
-    g->root->fixed_bytes = sm.get_size() - sm.get_free_memory() - tables - g->root->shard_count * g->root->block_overhead;
+    g->root->fixed_bytes =
+        sm.get_size() - sm.get_free_memory() - tables - g->root->shard_count * g->root->block_overhead;
     // A new store is ready once its root is built, and is published only
     // then: attach never waits for a creator (nor takes the index lock to
     // read a header being constructed). A rebuilt generation is published
@@ -523,7 +523,7 @@ std::uint64_t Generation::begin_change(Shard& shard, SessionRecord* record, Chan
 }
 
 void Generation::end_change(Shard& shard, std::uint64_t seq, ChangeKind kind, std::uint64_t version,
-                             std::string_view id) noexcept {
+                            std::string_view id) noexcept {
   write_change_slot(ring, change_capacity, change_stride, seq, kind, version, id);
   shard.pending.seq.store(0, std::memory_order_release);
   if (root->change_waiters.load(std::memory_order_seq_cst) != 0) {

@@ -64,11 +64,11 @@ struct CreateOptions {
   unsigned mode = 0600;  // permission bits of the segment
   // 0 for both: sized from size_bytes (a shard per 64 KiB up to 256, a log
   // entry per 2 KiB up to 16384), so that every size from 1 MiB fits.
-  std::uint32_t shards = 0;  // power of two, 1..65536
-  std::uint32_t change_log_capacity = 0;  // entries, 16..(1<<24)
+  std::uint32_t shards = 0;                     // power of two, 1..65536
+  std::uint32_t change_log_capacity = 0;        // entries, 16..(1<<24)
   std::uint32_t default_idle_timeout_s = 1800;  // 0: sessions never expire
   // Process locks (see shm/lock.hpp).
-  std::uint32_t lock_lease_ms = kDefaultLockLeaseMs;  // 0: no lease; at most kMaxLockLeaseMs
+  std::uint32_t lock_lease_ms = kDefaultLockLeaseMs;    // 0: no lease; at most kMaxLockLeaseMs
   std::uint32_t max_lock_queue = kDefaultMaxLockQueue;  // waiters per session, 1..1024
 };
 
@@ -128,16 +128,13 @@ class Store {
   // the attribute) when the segment is damaged there: a value fails its
   // checksum, its attribute table or a link on the way to it fails its
   // bounds (shm/recovery.md, Damage); InvalidArgument for a bad id.
-  std::optional<SessionSnapshot> read(std::string_view id,
-                                      std::span<const std::string_view> names = {});
+  std::optional<SessionSnapshot> read(std::string_view id, std::span<const std::string_view> names = {});
   // The same into `out`, reusing its buffers; returns false if absent.
-  bool read_into(std::string_view id, std::span<const std::string_view> names,
-                 SessionSnapshot& out);
+  bool read_into(std::string_view id, std::span<const std::string_view> names, SessionSnapshot& out);
 
   // Like read, but leaves the last access as it was: for operators' views,
   // which must not keep a session alive.
-  std::optional<SessionSnapshot> peek(std::string_view id,
-                                      std::span<const std::string_view> names = {}) const;
+  std::optional<SessionSnapshot> peek(std::string_view id, std::span<const std::string_view> names = {}) const;
 
   // The session's version and incarnation, nothing copied, no touch: how a
   // client tells cheaply whether its copy is still current. Throws: Corrupt
@@ -156,8 +153,7 @@ class Store {
   std::uint64_t commit(std::string_view id, const CommitBatch& batch);
   // Commits only if the session is still at `expected_version`; nullopt if
   // it moved (optimistic concurrency). Throws as commit.
-  std::optional<std::uint64_t> commit_if_version(std::string_view id,
-                                                 std::uint64_t expected_version,
+  std::optional<std::uint64_t> commit_if_version(std::string_view id, std::uint64_t expected_version,
                                                  const CommitBatch& batch);
 
   // Backup side: applies a commit made on the primary so that the session
@@ -223,8 +219,7 @@ class Store {
   // with StaleToken unless `token` is the session's current token.
   std::optional<SessionSnapshot> read(std::string_view id, LockToken token,
                                       std::span<const std::string_view> names = {});
-  bool read_into(std::string_view id, LockToken token, std::span<const std::string_view> names,
-                 SessionSnapshot& out);
+  bool read_into(std::string_view id, LockToken token, std::span<const std::string_view> names, SessionSnapshot& out);
   // Catches a copy up in one look (on behalf of the lock holder): false if
   // the session is absent. `out` gets the session's version and incarnation;
   // if they are still `seen`, no attributes. Else every attribute is listed

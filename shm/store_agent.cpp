@@ -78,8 +78,8 @@ void Store::publish_agent_status(const AgentStatus& status) {
   });
   if (published) return;
   throw Error(Errc::InvalidArgument,
-              "process " + std::to_string(self.pid) + " does not hold the agent claim of store '" + impl_->name +
-                  "'" + (claim.held ? " (process " + std::to_string(claim.pid) + " does)" : std::string()) +
+              "process " + std::to_string(self.pid) + " does not hold the agent claim of store '" + impl_->name + "'" +
+                  (claim.held ? " (process " + std::to_string(claim.pid) + " does)" : std::string()) +
                   "; call claim_agent first");
 }
 

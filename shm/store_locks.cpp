@@ -7,12 +7,12 @@
 #include <chrono>
 #include <cstdio>
 
+#include "shm/detail/clock.hpp"
 #include "shm/detail/futex.hpp"
 #include "shm/detail/lock_queue.hpp"
 #include "shm/detail/lock_table.hpp"
 #include "shm/detail/names.hpp"
 #include "shm/detail/session_table.hpp"
-#include "shm/detail/clock.hpp"
 #include "shm/detail/store_impl.hpp"
 #include "shm/detail/test_hooks.hpp"
 #include "shm/store.hpp"
@@ -29,7 +29,9 @@ constexpr auto kHolderCheckInterval = std::chrono::milliseconds(25);
 // How often the watcher thread looks for a stop request.
 constexpr auto kWatcherPoll = std::chrono::milliseconds(200);
 
-Error not_found(std::string_view id) { return Error(Errc::NotFound, "session '" + std::string(id) + "' does not exist"); }
+Error not_found(std::string_view id) {
+  return Error(Errc::NotFound, "session '" + std::string(id) + "' does not exist");
+}
 
 Error stale(std::string_view id, LockToken token) {
   return Error(Errc::StaleToken, "lock token " + std::to_string(token.value) + " of session '" + std::string(id) +
@@ -256,7 +258,8 @@ static LockToken wait_for_grant(Generation& s, std::string_view id, std::uint64_
     if (slot.outcome.load(std::memory_order_acquire) != kWaitPending) continue;
     ShardGuard guard(s, shard);
     if (SessionRecord* r = find_record_checked(shard, s.bounds_of(shard), id, hash).record) {
-      if (LockState* lock = lock_state_for_look(s, shard, r)) look_after_lock(s.lock_context(), *lock, waiter, segment_ms());
+      if (LockState* lock = lock_state_for_look(s, shard, r))
+        look_after_lock(s.lock_context(), *lock, waiter, segment_ms());
       settle_lock_state(s, shard, r);
     }
   }

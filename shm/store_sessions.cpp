@@ -12,12 +12,12 @@
 
 #include "shm/detail/blob.hpp"
 #include "shm/detail/change_ring.hpp"
+#include "shm/detail/clock.hpp"
 #include "shm/detail/futex.hpp"
 #include "shm/detail/lock_queue.hpp"
 #include "shm/detail/lock_table.hpp"
 #include "shm/detail/names.hpp"
 #include "shm/detail/session_table.hpp"
-#include "shm/detail/clock.hpp"
 #include "shm/detail/store_impl.hpp"
 #include "shm/detail/test_hooks.hpp"
 #include "shm/store.hpp"
@@ -207,9 +207,8 @@ struct CopyHeld {
 // Copies a session out under its shard lock; `touch` refreshes its last
 // access. With `held`: nothing if the session is still at held->seen, and
 // only the values the copy lacks.
-static bool copy_session(Generation& s, std::string_view id, std::span<const std::string_view> names,
-                         bool touch, std::optional<LockToken> token, SessionSnapshot& out,
-                         const CopyHeld* held = nullptr) {
+static bool copy_session(Generation& s, std::string_view id, std::span<const std::string_view> names, bool touch,
+                         std::optional<LockToken> token, SessionSnapshot& out, const CopyHeld* held = nullptr) {
   std::uint64_t now = segment_ms();
   LockedSession locked(s, id, now);
   SessionRecord* r = locked.record();
@@ -245,13 +244,15 @@ bool Store::read_into(std::string_view id, std::span<const std::string_view> nam
 
 std::optional<SessionSnapshot> Store::read(std::string_view id, std::span<const std::string_view> names) {
   SessionSnapshot snap;
-  if (!impl_->run([&](Generation& g) { return copy_session(g, id, names, true, std::nullopt, snap); })) return std::nullopt;
+  if (!impl_->run([&](Generation& g) { return copy_session(g, id, names, true, std::nullopt, snap); }))
+    return std::nullopt;
   return snap;
 }
 
 std::optional<SessionSnapshot> Store::peek(std::string_view id, std::span<const std::string_view> names) const {
   SessionSnapshot snap;
-  if (!impl_->run([&](Generation& g) { return copy_session(g, id, names, false, std::nullopt, snap); })) return std::nullopt;
+  if (!impl_->run([&](Generation& g) { return copy_session(g, id, names, false, std::nullopt, snap); }))
+    return std::nullopt;
   return snap;
 }
 
@@ -280,8 +281,8 @@ std::optional<SessionInfo> Store::describe(std::string_view id) const {
     if (b != nullptr) {
       const AttributeEntry* entries = blob_entries(b);
       for (std::uint32_t i = 0; i < b->attr_count; ++i)
-        info.attributes.push_back({std::string(entry_name(b, entries[i])), entries[i].version,
-                                   entries[i].value_size, entries[i].flags});
+        info.attributes.push_back(
+            {std::string(entry_name(b, entries[i])), entries[i].version, entries[i].value_size, entries[i].flags});
     }
     return info;
   });
@@ -313,9 +314,9 @@ static void* take_spare(Generation& s, Shard& shard, unsigned slot, std::uint64_
   // The header's capacity, but never more than the allocator's block: a
   // capacity a stray write raised must not let a commit write past it.
   // (The header's field is 32-bit: build_blob records at most 4 GiB - 1.)
-  const std::uint64_t usable = std::min<std::uint64_t>(
-      std::min<std::uint64_t>(spare->capacity, s.segment.get_segment_manager()->size(spare)),
-      std::numeric_limits<std::uint32_t>::max());
+  const std::uint64_t usable =
+      std::min<std::uint64_t>(std::min<std::uint64_t>(spare->capacity, s.segment.get_segment_manager()->size(spare)),
+                              std::numeric_limits<std::uint32_t>::max());
   if (!spare_fits(usable, size)) return nullptr;
   shard.spares[slot] = nullptr;
   capacity = usable;
@@ -362,9 +363,9 @@ static void* keep_raw_as_spare(const Generation& s, Shard& shard, unsigned slot,
 
 // Builds and publishes the next version into `mem` (shard lock held). The
 // blob it replaces becomes the spare or lands in `to_free`.
-static std::uint64_t publish(Generation& s, Shard& shard, unsigned spare_slot, SessionRecord* r,
-                             const MergePlan& plan, const PreparedBatch& batch, void* mem, std::uint64_t capacity,
-                             std::uint64_t now, std::uint64_t version, void*& to_free) REQUIRES(shard.mutex) {
+static std::uint64_t publish(Generation& s, Shard& shard, unsigned spare_slot, SessionRecord* r, const MergePlan& plan,
+                             const PreparedBatch& batch, void* mem, std::uint64_t capacity, std::uint64_t now,
+                             std::uint64_t version, void*& to_free) REQUIRES(shard.mutex) {
   BlobHeader* old = r->blob.get();
   std::uint64_t seq = s.begin_change(shard, r, ChangeKind::Committed);
   build_blob(mem, capacity, plan, old, batch, version, seq);
@@ -421,7 +422,8 @@ static CommitRound commit_round(Generation& s, Shard& shard, std::string_view id
   {
     ShardGuard guard(s, shard);
     SessionRecord* r = find_session(s, shard, id, hash);
-    if (r == nullptr || expired(r, now)) throw Error(Errc::NotFound, "session '" + std::string(id) + "' does not exist");
+    if (r == nullptr || expired(r, now))
+      throw Error(Errc::NotFound, "session '" + std::string(id) + "' does not exist");
     check_token(s, shard, r, token, id);
     if (r->blob && !blob_fits(r->blob.get(), s.bounds))  // plan_merge follows its entries
       throw Error(Errc::Corrupt, "session '" + std::string(id) +
@@ -584,7 +586,6 @@ static void sweep_from(Generation& s, ChangeKind kind, Select& select, std::uint
     total += doomed.size();
   }
 }
-
 
 // A rebuild keeps the shard count, so after a move the sweep goes on from
 // the shard it had reached (the shards already swept were copied swept).

@@ -27,8 +27,8 @@ std::uint64_t tag_of(std::string_view encoded, std::string_view attribute) {
     std::memcpy(&tag, encoded.data() + 4, 8);
   }
   if (magic != kValueMagic)
-    throw Error(Errc::Corrupt, "attribute '" + std::string(attribute) +
-                                   "' was not written by a shmsession client (no value prefix)");
+    throw Error(Errc::Corrupt,
+                "attribute '" + std::string(attribute) + "' was not written by a shmsession client (no value prefix)");
   return tag;
 }
 

@@ -61,7 +61,7 @@ struct compares_binary : std::false_type {};
 namespace shmsession::sync::detail {
 
 inline constexpr std::uint32_t kValueMagic = 0x31565353;  // "SSV1"
-inline constexpr std::size_t kValuePrefixBytes = 12;     // magic + type tag
+inline constexpr std::size_t kValuePrefixBytes = 12;      // magic + type tag
 
 std::uint64_t type_tag(const char* type_name) noexcept;
 // The prefix of an encoded value of the type with `tag`.
@@ -92,7 +92,7 @@ struct TypeOps {
   const char* name;
   std::uint64_t tag;
   bool immutable;
-  bool binary;  // compares by bytes whatever the client's default
+  bool binary;                                                // compares by bytes whatever the client's default
   std::shared_ptr<void> (*decode)(std::string_view encoded);  // Throws: Error(Corrupt)
   // Encodes into `buffer`, whose content is dropped and whose memory is
   // reused (a caller may keep one across encodings).
@@ -136,8 +136,12 @@ graph::ObjectGraph graph_of(const void* object) {
 
 template <class T>
 const TypeOps& type_ops() {
-  static const TypeOps ops{typeid(T).name(),       type_tag(typeid(T).name()), is_immutable<T>::value,
-                           compares_binary<T>::value, &decode_value<T>,          &encode_value<T>,
+  static const TypeOps ops{typeid(T).name(),
+                           type_tag(typeid(T).name()),
+                           is_immutable<T>::value,
+                           compares_binary<T>::value,
+                           &decode_value<T>,
+                           &encode_value<T>,
                            &graph_of<T>};
   return ops;
 }

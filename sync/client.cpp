@@ -173,8 +173,7 @@ void Client::open_locked(detail::ClientState& state, std::chrono::milliseconds t
       if (!refreshed.first) note_open(state, took, refreshed.moved);  // a first copy says nothing of sharing
       if (!refreshed.dropped.empty())
         report(state, std::move(refreshed.dropped), Errc::StaleToken,
-               "session '" + state.id() + "' changed in the store under uncommitted edits (the lock was lost)",
-               true);
+               "session '" + state.id() + "' changed in the store under uncommitted edits (the lock was lost)", true);
       return;
     } catch (const Error& e) {
       if ((e.code() != Errc::NotFound && e.code() != Errc::StaleToken) || attempt == 8) throw;
@@ -211,7 +210,7 @@ void Client::release_idle_undecided() {
   }
   for (std::size_t i = 0; i < listed.size(); ++i) {
     const std::shared_ptr<detail::ClientState> state = listed[i].lock();
-    if (!state) continue;  // dropped
+    if (!state) continue;            // dropped
     if (!releases_at_end(*state)) {  // the lean turned back meanwhile: the rest wait for the next turn
       std::lock_guard<std::mutex> g(states_mutex_);
       kept_undecided_.insert(kept_undecided_.end(), listed.begin() + static_cast<std::ptrdiff_t>(i), listed.end());

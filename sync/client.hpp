@@ -155,18 +155,18 @@ struct ClientOptions {
 };
 
 struct ClientStats {
-  std::size_t sessions = 0;       // kept
-  std::size_t bytes = 0;          // of the kept copies: values (encoded size twice once decoded),
-                                  // benchmark graphs, names, a fixed overhead per attribute and session
-  std::size_t locks_held = 0;     // process locks held by this Client
-  std::uint64_t evictions = 0;    // sessions dropped by the bounds, trim and forget
-  std::uint64_t vanished = 0;     // sessions dropped because the store removed or expired them
-  std::uint64_t unflushed = 0;    // flushes that failed (on_unflushed_edits calls)
-  std::uint64_t dropped_edits = 0;  // of which the edits were gone
+  std::size_t sessions = 0;                   // kept
+  std::size_t bytes = 0;                      // of the kept copies: values (encoded size twice once decoded),
+                                              // benchmark graphs, names, a fixed overhead per attribute and session
+  std::size_t locks_held = 0;                 // process locks held by this Client
+  std::uint64_t evictions = 0;                // sessions dropped by the bounds, trim and forget
+  std::uint64_t vanished = 0;                 // sessions dropped because the store removed or expired them
+  std::uint64_t unflushed = 0;                // flushes that failed (on_unflushed_edits calls)
+  std::uint64_t dropped_edits = 0;            // of which the edits were gone
   std::uint64_t released_at_request_end = 0;  // locks released at a request's end by the policy
   std::uint64_t released_on_request = 0;      // locks released because another process asked
   std::size_t sessions_per_request = 0;       // kept sessions the adaptive policy releases per request
-  bool lean_per_request = false;  // sessions without evidence of their own are released per request
+  bool lean_per_request = false;              // sessions without evidence of their own are released per request
 };
 
 // Options of one open() (see Client::open).
@@ -299,8 +299,8 @@ class SessionHandle {
   // The locks are taken in ascending name order whatever the order given.
   // Throws: as edit; InvalidArgument for a name given twice.
   template <class... T, class... Names>
-    requires(sizeof...(T) >= 2 && sizeof...(T) == sizeof...(Names))
-  std::tuple<EditHandle<T>...> edit(const Names&... names) {
+  requires(sizeof...(T) >= 2 &&
+           sizeof...(T) == sizeof...(Names)) std::tuple<EditHandle<T>...> edit(const Names&... names) {
     static_assert((!is_immutable<T>::value && ...), "an immutable type is written once: put a new value instead");
     constexpr std::size_t n = sizeof...(T);
     const std::array<std::string_view, n> name{std::string_view(names)...};

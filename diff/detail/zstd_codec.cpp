@@ -97,8 +97,7 @@ std::size_t frame_content_size(std::string_view frame, std::string_view context)
   if (declared == ZSTD_CONTENTSIZE_ERROR) corrupt(context, "bad zstd frame header");
   if (declared == ZSTD_CONTENTSIZE_UNKNOWN) corrupt(context, "zstd frame does not declare its content size");
   const std::size_t compressed = ZSTD_findFrameCompressedSize(frame.data(), frame.size());
-  if (ZSTD_isError(compressed))
-    corrupt(context, std::string("bad zstd frame: ") + ZSTD_getErrorName(compressed));
+  if (ZSTD_isError(compressed)) corrupt(context, std::string("bad zstd frame: ") + ZSTD_getErrorName(compressed));
   if (compressed != frame.size())
     corrupt(context, std::to_string(frame.size() - compressed) + " bytes follow the zstd frame");
   // No block expands more than kZstdMaxExpansion times, so a larger claim is
@@ -112,8 +111,7 @@ std::size_t frame_content_size(std::string_view frame, std::string_view context)
 void decompress_frame(std::string_view prefix, std::string_view frame, char* out, std::size_t size,
                       std::string_view context) {
   ZSTD_DCtx* dctx = decompression_context();
-  if (!prefix.empty() && ZSTD_isError(ZSTD_DCtx_refPrefix(dctx, prefix.data(), prefix.size())))
-    throw std::bad_alloc();
+  if (!prefix.empty() && ZSTD_isError(ZSTD_DCtx_refPrefix(dctx, prefix.data(), prefix.size()))) throw std::bad_alloc();
   // One-shot decoding writes straight into `out` and stops at `size` bytes:
   // no window buffer, no allocation that depends on the input.
   const std::size_t written = ZSTD_decompressDCtx(dctx, out, size, frame.data(), frame.size());

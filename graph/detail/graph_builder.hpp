@@ -84,7 +84,7 @@ class GraphBuilder {
   };
   std::unordered_map<std::string, std::uint32_t, NameHash, std::equal_to<>> name_index_;
   std::array<NameSlot, 64> name_cache_{};
-  std::vector<std::uint32_t> type_index_;       // TypeEntry::id -> index in data_.types
+  std::vector<std::uint32_t> type_index_;  // TypeEntry::id -> index in data_.types
 };
 
 // Computes every node's hash and kEscapes flag (see graph_data.hpp).

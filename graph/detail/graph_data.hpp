@@ -58,7 +58,7 @@ struct Node {
   // A reference's target; an inline scalar's little-endian bytes; or the
   // offset and size of a value's bytes in GraphData::values.
   std::array<char, 8> payload{};
-  std::uint16_t type = 0;         // index in GraphData::types
+  std::uint16_t type = 0;  // index in GraphData::types
   NodeKind kind = NodeKind::Struct;
   ValueTag tag = ValueTag::None;
   std::uint8_t flags = 0;

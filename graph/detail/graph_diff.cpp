@@ -25,7 +25,8 @@ struct KeyedEntry {
 
 std::vector<KeyedEntry> keyed_entries(const GraphData& g, std::uint32_t container) {
   std::vector<KeyedEntry> entries;
-  for (std::uint32_t c : g.children(container)) entries.push_back({g.nodes[key_node(g, c)].hash, g.nodes[c].ordinal, c});
+  for (std::uint32_t c : g.children(container))
+    entries.push_back({g.nodes[key_node(g, c)].hash, g.nodes[c].ordinal, c});
   std::sort(entries.begin(), entries.end(), [](const KeyedEntry& x, const KeyedEntry& y) {
     return std::tie(x.key_hash, x.ordinal) < std::tie(y.key_hash, y.ordinal);
   });
@@ -89,10 +90,13 @@ void GraphDiff::compare(std::uint32_t a, std::uint32_t b) {
     case NodeKind::Value:
       if (before_.value_of(a) != after_.value_of(b)) report(ChangeKind::Modified);
       return;
-    case NodeKind::Struct: return compare_members(a, b);
-    case NodeKind::Sequence: return compare_sequence(a, b);
+    case NodeKind::Struct:
+      return compare_members(a, b);
+    case NodeKind::Sequence:
+      return compare_sequence(a, b);
     case NodeKind::Set:
-    case NodeKind::Map: return compare_keyed(a, b);
+    case NodeKind::Map:
+      return compare_keyed(a, b);
     case NodeKind::Pointer:
     case NodeKind::Optional:
       // null / non-null, empty / set
@@ -149,9 +153,15 @@ void GraphDiff::compare_sequence(std::uint32_t a, std::uint32_t b) {
   const std::vector<std::uint64_t> hb = child_hashes(after_, cb);
   for (const AlignmentStep& step : align_sequences(ha, hb)) {
     switch (step.op) {
-      case AlignmentStep::Op::Pair: compare_child(ca[step.before], cb[step.after]); break;
-      case AlignmentStep::Op::Removed: report_child(ChangeKind::Removed, before_, ca[step.before]); break;
-      case AlignmentStep::Op::Added: report_child(ChangeKind::Added, after_, cb[step.after]); break;
+      case AlignmentStep::Op::Pair:
+        compare_child(ca[step.before], cb[step.after]);
+        break;
+      case AlignmentStep::Op::Removed:
+        report_child(ChangeKind::Removed, before_, ca[step.before]);
+        break;
+      case AlignmentStep::Op::Added:
+        report_child(ChangeKind::Added, after_, cb[step.after]);
+        break;
     }
   }
 }
@@ -177,8 +187,10 @@ void GraphDiff::compare_keyed(std::uint32_t a, std::uint32_t b) {
   std::sort(matched.begin(), matched.end());
   for (std::uint32_t node : removed) report_child(ChangeKind::Removed, before_, node);
   for (auto [after_node, before_node] : matched) {
-    if (before_node == kNoIndex) report_child(ChangeKind::Added, after_, after_node);
-    else compare_child(before_node, after_node);
+    if (before_node == kNoIndex)
+      report_child(ChangeKind::Added, after_, after_node);
+    else
+      compare_child(before_node, after_node);
   }
 }
 
@@ -211,4 +223,3 @@ void GraphDiff::check_references() {
 }
 
 }  // namespace shmsession::graph::detail
-

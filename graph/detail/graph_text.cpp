@@ -22,12 +22,23 @@ std::uint64_t scalar_of(std::string_view bytes) {
 
 void append_escaped(std::string& out, char32_t c) {
   switch (c) {
-    case '"': out += "\\\""; return;
-    case '\\': out += "\\\\"; return;
-    case '\n': out += "\\n"; return;
-    case '\t': out += "\\t"; return;
-    case '\r': out += "\\r"; return;
-    default: break;
+    case '"':
+      out += "\\\"";
+      return;
+    case '\\':
+      out += "\\\\";
+      return;
+    case '\n':
+      out += "\\n";
+      return;
+    case '\t':
+      out += "\\t";
+      return;
+    case '\r':
+      out += "\\r";
+      return;
+    default:
+      break;
   }
   if (c >= 0x20 && c < 0x7f) {
     out += static_cast<char>(c);
@@ -42,8 +53,10 @@ std::string quoted(std::string_view bytes) {
   std::string out = "\"";
   for (char c : bytes) {
     // UTF-8 passes through; only ASCII controls are escaped.
-    if (static_cast<unsigned char>(c) >= 0x80) out += c;
-    else append_escaped(out, static_cast<unsigned char>(c));
+    if (static_cast<unsigned char>(c) >= 0x80)
+      out += c;
+    else
+      append_escaped(out, static_cast<unsigned char>(c));
   }
   return out + "\"";
 }
@@ -107,11 +120,15 @@ void append_key_text(const GraphData& g, std::uint32_t n, std::string& out) {
     return;
   }
   switch (node.kind) {
-    case NodeKind::Value: out += value_text(g, n); return;
+    case NodeKind::Value:
+      out += value_text(g, n);
+      return;
     case NodeKind::Pointer:
     case NodeKind::Optional:
-      if (node.size == 1) out += node.kind == NodeKind::Pointer ? "null" : "none";
-      else append_key_text(g, n + 1, out);
+      if (node.size == 1)
+        out += node.kind == NodeKind::Pointer ? "null" : "none";
+      else
+        append_key_text(g, n + 1, out);
       return;
     case NodeKind::Struct:
       out += '{';
@@ -180,15 +197,24 @@ std::string path_of(const GraphData& g, std::uint32_t n, std::string_view root_n
 std::string value_text(const GraphData& g, std::uint32_t n) {
   const std::string_view bytes = g.value_of(n);
   switch (g.nodes[n].tag) {
-    case ValueTag::Bool: return scalar_of(bytes) != 0 ? "true" : "false";
-    case ValueTag::Signed: return number_text(static_cast<std::int64_t>(scalar_of(bytes)));
-    case ValueTag::Unsigned: return number_text(scalar_of(bytes));
-    case ValueTag::Float: return number_text(std::bit_cast<double>(scalar_of(bytes)));
-    case ValueTag::String: return quoted(bytes);
-    case ValueTag::WideString: return quoted_wide(bytes);
-    case ValueTag::Binary: return hex_bytes(bytes);
-    case ValueTag::Text: return std::string{bytes};
-    case ValueTag::None: break;
+    case ValueTag::Bool:
+      return scalar_of(bytes) != 0 ? "true" : "false";
+    case ValueTag::Signed:
+      return number_text(static_cast<std::int64_t>(scalar_of(bytes)));
+    case ValueTag::Unsigned:
+      return number_text(scalar_of(bytes));
+    case ValueTag::Float:
+      return number_text(std::bit_cast<double>(scalar_of(bytes)));
+    case ValueTag::String:
+      return quoted(bytes);
+    case ValueTag::WideString:
+      return quoted_wide(bytes);
+    case ValueTag::Binary:
+      return hex_bytes(bytes);
+    case ValueTag::Text:
+      return std::string{bytes};
+    case ValueTag::None:
+      break;
   }
   return {};
 }
@@ -210,10 +236,14 @@ std::string graph_to_text(const GraphData& g) {
     out += dump_label(g, n);
     out += ": ";
     out += g.type_of(n);
-    if (node.is_reference()) out += " -> " + path_of(g, node.ref(), "$");
-    else if (node.kind == NodeKind::Value) out += " = " + value_text(g, n);
-    else if (node.kind == NodeKind::Pointer && node.size == 1) out += " = null";
-    else if (node.kind == NodeKind::Optional && node.size == 1) out += " = none";
+    if (node.is_reference())
+      out += " -> " + path_of(g, node.ref(), "$");
+    else if (node.kind == NodeKind::Value)
+      out += " = " + value_text(g, n);
+    else if (node.kind == NodeKind::Pointer && node.size == 1)
+      out += " = null";
+    else if (node.kind == NodeKind::Optional && node.size == 1)
+      out += " = none";
     else if (node.kind == NodeKind::Sequence || node.kind == NodeKind::Set || node.kind == NodeKind::Map) {
       out += " [" + std::to_string(g.child_count(n)) + "]";
     }

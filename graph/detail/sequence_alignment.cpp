@@ -85,8 +85,8 @@ std::optional<IndexPairs> longest_common_subsequence(std::span<const std::uint64
   return std::nullopt;
 }
 
-std::vector<AlignmentStep> align_sequences(std::span<const std::uint64_t> before,
-                                           std::span<const std::uint64_t> after, std::size_t max_edits) {
+std::vector<AlignmentStep> align_sequences(std::span<const std::uint64_t> before, std::span<const std::uint64_t> after,
+                                           std::size_t max_edits) {
   const auto n = static_cast<std::uint32_t>(before.size());
   const auto m = static_cast<std::uint32_t>(after.size());
   std::uint32_t prefix = 0;

@@ -43,8 +43,7 @@ std::optional<std::vector<std::pair<std::uint32_t, std::uint32_t>>> longest_comm
 // between two equal pairs, leftover elements are paired by position
 // (modification candidates) and the surplus is Removed or Added.
 // Throws: std::bad_alloc.
-std::vector<AlignmentStep> align_sequences(std::span<const std::uint64_t> before,
-                                           std::span<const std::uint64_t> after,
+std::vector<AlignmentStep> align_sequences(std::span<const std::uint64_t> before, std::span<const std::uint64_t> after,
                                            std::size_t max_edits = kMaxAlignmentEdits);
 
 }  // namespace shmsession::graph::detail

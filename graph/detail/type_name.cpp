@@ -12,8 +12,8 @@ namespace {
 
 // Template arguments that only repeat the defaults and make names unreadable.
 constexpr std::string_view kDefaultArguments[] = {
-    ", std::allocator<", ", std::less<", ", std::hash<", ", std::equal_to<",
-    ", std::char_traits<", ", std::default_delete<",
+    ", std::allocator<", ", std::less<",        ", std::hash<",
+    ", std::equal_to<",  ", std::char_traits<", ", std::default_delete<",
 };
 
 // Index just past the '>' that closes the '<' ending at `open_end`.

@@ -7,8 +7,8 @@
 #include <thread>
 
 #include "shm/detail/clock.hpp"
-#include "shm/error.hpp"
 #include "shm/detail/test_hooks.hpp"
+#include "shm/error.hpp"
 
 namespace shmsession::shm::detail {
 namespace {
@@ -156,8 +156,9 @@ AgentRecord read_agent_status(const AgentStatusBlock& block) {
     // A writer fills the copy that is not current, so the current one stays
     // half-written only if the segment is damaged: say so, never spin.
     if (attempt == kMaxReadAttempts)
-      throw Error(Errc::Corrupt, "the replication agent's status in the segment is damaged (its current copy "
-                                 "stays half-written); 'shmctl recover --rebuild' makes it readable");
+      throw Error(Errc::Corrupt,
+                  "the replication agent's status in the segment is damaged (its current copy "
+                  "stays half-written); 'shmctl recover --rebuild' makes it readable");
   }
   AgentRecord record;
   record.claim = {raw.pid, raw.start_time, raw.started_unix_ms, raw.claimed != 0};

@@ -56,7 +56,8 @@ PreparedBatch prepare_batch(const CommitBatch& batch) {
       throw Error(Errc::InvalidArgument, "attribute '" + w.name + "' is " + std::to_string(w.value.size()) +
                                              " bytes, more than the limit of " +
                                              std::to_string(kMaxAttributeValueBytes));
-    prepared.ops.push_back({w.name, w.value, w.flags, stored_checksum(w.checksum ? *w.checksum : value_checksum(w.value)), false});
+    prepared.ops.push_back(
+        {w.name, w.value, w.flags, stored_checksum(w.checksum ? *w.checksum : value_checksum(w.value)), false});
   }
   for (const std::string& name : batch.removes) {
     validate_attribute_name(name);
@@ -92,12 +93,11 @@ MergePlan plan_merge(const BlobHeader* current, const PreparedBatch& batch) {
   if (plan.attr_count != before + puts) plan.changes = true;
   if (plan.attr_count > kMaxAttributesPerSession)
     throw Error(Errc::InvalidArgument, "a session may hold at most " + std::to_string(kMaxAttributesPerSession) +
-                                           " attributes; this commit would leave " +
-                                           std::to_string(plan.attr_count));
+                                           " attributes; this commit would leave " + std::to_string(plan.attr_count));
   plan.size = round_up8(sizeof(BlobHeader) + std::uint64_t{plan.attr_count} * sizeof(AttributeEntry) + bytes);
   if (plan.size >= (std::uint64_t{1} << 32))  // entries and the header hold 32-bit offsets and sizes
-    throw Error(Errc::InvalidArgument, "a session may hold at most 4 GiB; this commit would make it " +
-                                           std::to_string(plan.size) + " bytes");
+    throw Error(Errc::InvalidArgument,
+                "a session may hold at most 4 GiB; this commit would make it " + std::to_string(plan.size) + " bytes");
   return plan;
 }
 
@@ -136,7 +136,8 @@ void build_blob(void* memory, std::uint64_t capacity, const MergePlan& plan, con
   b->version = version;
   b->size = static_cast<std::uint32_t>(plan.size);
   b->commit_seq = commit_seq;
-  b->capacity = static_cast<std::uint32_t>(std::min<std::uint64_t>(capacity, std::numeric_limits<std::uint32_t>::max()));
+  b->capacity =
+      static_cast<std::uint32_t>(std::min<std::uint64_t>(capacity, std::numeric_limits<std::uint32_t>::max()));
   b->magic = kBlobMagic;
 }
 

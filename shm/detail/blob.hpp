@@ -42,9 +42,9 @@ struct PreparedBatch {
 PreparedBatch prepare_batch(const CommitBatch& batch);
 
 struct MergePlan {
-  std::uint64_t size = 0;        // bytes of the merged blob
+  std::uint64_t size = 0;  // bytes of the merged blob
   std::uint32_t attr_count = 0;
-  bool changes = false;          // false: the batch leaves the session as it is
+  bool changes = false;  // false: the batch leaves the session as it is
 };
 
 // Throws: Error(InvalidArgument) if the result exceeds kMaxAttributesPerSession.
@@ -100,8 +100,6 @@ void copy_attributes(const BlobHeader* b, const SegmentBounds& bounds, std::stri
 // XXH3-64 of the value; an AttributeEntry keeps its low 32 bits
 // (stored_checksum).
 std::uint64_t value_checksum(std::string_view value) noexcept;
-inline std::uint32_t stored_checksum(std::uint64_t checksum) noexcept {
-  return static_cast<std::uint32_t>(checksum);
-}
+inline std::uint32_t stored_checksum(std::uint64_t checksum) noexcept { return static_cast<std::uint32_t>(checksum); }
 
 }  // namespace shmsession::shm::detail

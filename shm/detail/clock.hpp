@@ -58,5 +58,4 @@ inline std::uint64_t to_unix_ms(std::uint64_t segment_time) noexcept {
   return segment_time == 0 ? 0 : segment_time + unix_ms() - segment_ms();
 }
 
-
 }  // namespace shmsession::shm::detail

@@ -141,8 +141,7 @@ bool holder_forfeits(const LockContext& c, const LockState& lock, std::uint64_t 
 static void settle_if_damaged(const LockContext& c, LockState& lock) noexcept {
   const std::uint32_t cap = c.root->waiter_capacity;
   if (lock.holder_process > c.root->process_capacity) lock.holder_process = 0;
-  if (lock.queue_head <= cap && lock.queue_tail <= cap && lock.queue_length <= cap && lock.moving_waiter <= cap)
-    return;
+  if (lock.queue_head <= cap && lock.queue_tail <= cap && lock.queue_length <= cap && lock.moving_waiter <= cap) return;
   if (lock.queue_head > cap) lock.queue_head = 0;
   if (lock.moving_waiter > cap) lock.moving_waiter = 0;
   repair_lock_queue(c, lock);

@@ -29,8 +29,8 @@ Error damaged_reference(const Generation& g, const SessionRecord* r) {
 }
 
 Error damaged_table(const Generation& g, const Shard& shard) {
-  return Error(Errc::Corrupt, "the lock-state table of shard " + std::to_string(shard_index(g, shard)) +
-                                  " of store '" + g.name + "' is damaged (its free list); run 'shmctl check'");
+  return Error(Errc::Corrupt, "the lock-state table of shard " + std::to_string(shard_index(g, shard)) + " of store '" +
+                                  g.name + "' is damaged (its free list); run 'shmctl check'");
 }
 
 // Adds chunk `chunk_count` to the table, all of it free. Its slots are
@@ -156,8 +156,8 @@ void drop_lock_state(Generation& g, Shard& shard, SessionRecord* r) noexcept {
 void repair_lock_table(Generation& g, Shard& shard) noexcept {
   LockTable& t = g.lock_table(shard);
   std::uint32_t chunks = 0;
-  while (chunks < kLockChunks && g.bounds.holds(t.chunks[chunks].get(),
-                                                 std::uint64_t{chunk_slots(chunks)} * sizeof(LockSlot)))
+  while (chunks < kLockChunks &&
+         g.bounds.holds(t.chunks[chunks].get(), std::uint64_t{chunk_slots(chunks)} * sizeof(LockSlot)))
     ++chunks;
   for (std::uint32_t c = chunks; c < kLockChunks; ++c) t.chunks[c] = nullptr;  // a damaged link: the block leaks
   t.chunk_count = chunks;
@@ -228,8 +228,8 @@ LockTableCheck check_lock_table(Generation& g, Shard& shard) {
     ++listed;
     i = slot->next_free;
   }
-  if (listed != t.free_count) damage("its free list holds " + std::to_string(listed) + " slots, not " +
-                                     std::to_string(t.free_count));
+  if (listed != t.free_count)
+    damage("its free list holds " + std::to_string(listed) + " slots, not " + std::to_string(t.free_count));
   for_each_record(shard, g.bounds_of(shard), [&](SessionRecord* r) {
     if (r->lock_slot == 0) return;
     const LockSlot* slot = r->lock_slot <= out.capacity ? lock_slot_at(t, r->lock_slot, g.bounds) : nullptr;

@@ -65,11 +65,11 @@ void repair_lock_table(Generation& g, Shard& shard) noexcept REQUIRES(shard.mute
 
 // What check found in a shard's table.
 struct LockTableCheck {
-  std::uint64_t bytes = 0;        // the chunks' allocator blocks
-  std::uint32_t in_use = 0;       // slots referenced by a record
+  std::uint64_t bytes = 0;   // the chunks' allocator blocks
+  std::uint32_t in_use = 0;  // slots referenced by a record
   std::uint32_t capacity = 0;
   std::uint64_t bad_references = 0;  // records whose reference is out of range, or leads to a free or foreign slot
-  std::string damage;             // the table's own damage, empty if none
+  std::string damage;                // the table's own damage, empty if none
 };
 LockTableCheck check_lock_table(Generation& g, Shard& shard) REQUIRES(shard.mutex);
 

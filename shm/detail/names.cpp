@@ -42,20 +42,18 @@ void validate_store_name(std::string_view name) {
   static constexpr std::size_t kMax = 200;
   bool ok = !name.empty() && name.size() <= kMax && name.front() != '.';
   for (char c : name) {
-    bool allowed = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                   c == '.' || c == '_' || c == '-';
+    bool allowed =
+        (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
     ok = ok && allowed;
   }
   if (!ok)
-    throw Error(Errc::InvalidArgument,
-                "invalid store name " + quoted(name) +
-                    ": use 1-200 characters from A-Z a-z 0-9 . _ - not starting with '.'");
+    throw Error(Errc::InvalidArgument, "invalid store name " + quoted(name) +
+                                           ": use 1-200 characters from A-Z a-z 0-9 . _ - not starting with '.'");
 }
 
 void validate_session_id(std::string_view id) {
   if (id.empty() || id.size() > kMaxSessionIdBytes || !printable(id))
-    throw Error(Errc::InvalidArgument,
-                "invalid session id " + quoted(id) + ": use 1-128 printable ASCII characters");
+    throw Error(Errc::InvalidArgument, "invalid session id " + quoted(id) + ": use 1-128 printable ASCII characters");
 }
 
 void validate_attribute_name(std::string_view name) {

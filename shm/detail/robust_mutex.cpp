@@ -121,7 +121,8 @@ bool RobustLockGuard::lock_raw() {
   if (rc == 0) return false;
   if (rc == EOWNERDEAD) return true;
   if (rc == ENOTRECOVERABLE)
-    throw Error(Errc::Corrupt, "a lock in the store's segment is unrecoverable (its repair failed); run 'shmctl check'");
+    throw Error(Errc::Corrupt,
+                "a lock in the store's segment is unrecoverable (its repair failed); run 'shmctl check'");
   throw Error(Errc::Io, std::string("cannot take a lock in the store's segment: ") + std::strerror(rc));
 }
 

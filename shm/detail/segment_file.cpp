@@ -89,8 +89,8 @@ std::string segment_path(const std::string& shm_name) { return "/dev/shm/" + shm
 std::string draft_name(const std::string& shm_name) {
   static std::atomic<std::uint64_t> drafts{0};
   const ProcessIdentity self = self_identity();
-  return shm_name + std::string(kDraftInfix) + std::to_string(self.pid) + "." + std::to_string(self.start_time) +
-         "." + std::to_string(drafts.fetch_add(1, std::memory_order_relaxed));
+  return shm_name + std::string(kDraftInfix) + std::to_string(self.pid) + "." + std::to_string(self.start_time) + "." +
+         std::to_string(drafts.fetch_add(1, std::memory_order_relaxed));
 }
 
 // (A dead builder's draft would hold its reserved memory until a reboot.)
@@ -112,13 +112,11 @@ void remove_abandoned_drafts(const std::string& shm_name) noexcept {
   ::closedir(dir);
 }
 
-
 void map_draft(bip::managed_shared_memory& segment, const std::string& draft, const std::string& shm_name,
                const CreateOptions& o) {
   // The same Boost segment layout either way, so the draft built through a
   // file mapping is attached as shared memory below.
-  static_assert(std::is_same_v<bip::managed_mapped_file::segment_manager,
-                               bip::managed_shared_memory::segment_manager>);
+  static_assert(std::is_same_v<bip::managed_mapped_file::segment_manager, bip::managed_shared_memory::segment_manager>);
   bip::permissions perm;
   perm.set_permissions(o.mode);
   try {
@@ -140,7 +138,6 @@ void publish_draft(const std::string& draft, const std::string& shm_name) {
   if (errno == EEXIST) throw Error(Errc::AlreadyExists, "store '" + shm_name + "' already exists");
   throw Error(Errc::Io, "cannot create store '" + shm_name + "': " + std::strerror(errno));
 }
-
 
 std::vector<AttachedProcess> processes_mapping(const std::string& shm_name) {
   std::vector<AttachedProcess> out;

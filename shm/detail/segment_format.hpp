@@ -33,12 +33,12 @@ inline constexpr std::uint32_t kInitReady = 2;
 struct SegmentHeader {
   std::uint64_t magic;
   std::uint32_t layout_version;
-  std::uint32_t root_size;           // sizeof(StoreRoot) of the creating build
+  std::uint32_t root_size;  // sizeof(StoreRoot) of the creating build
   std::atomic<std::uint32_t> init_state;
   std::uint32_t reserved;
-  std::uint8_t store_id[16];         // random, identifies the store to a backup
+  std::uint8_t store_id[16];  // random, identifies the store to a backup
   std::uint64_t created_unix_ms;
-  std::uint64_t root_handle;         // segment handle (offset) of StoreRoot
+  std::uint64_t root_handle;  // segment handle (offset) of StoreRoot
 };
 static_assert(std::is_standard_layout_v<SegmentHeader>);
 static_assert(sizeof(SegmentHeader) == 56);
@@ -57,8 +57,8 @@ struct CAPABILITY("mutex") RobustMutexStorage {
 struct BlobHeader {
   std::uint32_t magic;
   std::uint32_t attr_count;
-  std::uint32_t size;       // total bytes of the blob
-  std::uint32_t capacity;   // bytes allocated (>= size when a spare is reused)
+  std::uint32_t size;      // total bytes of the blob
+  std::uint32_t capacity;  // bytes allocated (>= size when a spare is reused)
   std::uint64_t version;
   std::uint64_t commit_seq;  // change-log sequence that published it
 };
@@ -74,7 +74,7 @@ struct AttributeEntry {
   std::uint32_t checksum;  // low 32 bits of the value's XXH3-64 (value_checksum)
   std::uint8_t name_size;  // names are at most 255 bytes (kMaxAttributeNameBytes)
   std::uint8_t reserved;
-  std::uint16_t flags;     // kAttributeFlagsMask: higher bits are refused at commit
+  std::uint16_t flags;  // kAttributeFlagsMask: higher bits are refused at commit
 };
 static_assert(sizeof(AttributeEntry) == 24);
 
@@ -128,8 +128,8 @@ inline constexpr std::uint32_t kLockChunks = 24;  // up to 16 * (2^24 - 1) slots
 // shard (owner set) or on the free list (owner 0); free_count is the free
 // list's length; chunks[0, chunk_count) are published, the others null.
 struct alignas(64) LockTable {
-  std::uint32_t capacity;     // slots in the published chunks
-  std::uint32_t free_head;    // index + 1 of the first free slot, 0: none
+  std::uint32_t capacity;   // slots in the published chunks
+  std::uint32_t free_head;  // index + 1 of the first free slot, 0: none
   std::uint32_t free_count;
   std::uint32_t chunk_count;
   bip::offset_ptr<LockSlot> chunks[kLockChunks];
@@ -239,7 +239,7 @@ struct WaiterSlot {
   std::uint64_t start_time;
   std::uint64_t token;  // granted token, valid once outcome is kWaitGranted
   std::uint64_t enqueued_unix_ms;
-  std::uint32_t next;   // next waiter in the session's queue (index + 1)
+  std::uint32_t next;    // next waiter in the session's queue (index + 1)
   std::uint32_t queued;  // 1 while linked in a queue
 };
 static_assert(sizeof(WaiterSlot) == 48);
@@ -268,8 +268,8 @@ inline constexpr std::uint32_t kWaitGone = 2;
 // Text in an agent status copy: byte 0 is the length, the bytes follow, all
 // packed into 64-bit words in memory order (so 1 + kMaxAgent*Bytes fills the
 // words exactly).
-inline constexpr std::size_t kAgentBackupWords = 8;   // 63 bytes of text
-inline constexpr std::size_t kAgentErrorWords = 24;   // 191 bytes of text
+inline constexpr std::size_t kAgentBackupWords = 8;  // 63 bytes of text
+inline constexpr std::size_t kAgentErrorWords = 24;  // 191 bytes of text
 
 // One copy of the replication agent's status, written under a seqlock.
 // Invariant: written only by the holder of AgentStatusBlock::claim_mutex,

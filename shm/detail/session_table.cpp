@@ -65,8 +65,8 @@ bool table_fits(const BucketTable* t, const SegmentBounds& bounds) noexcept {
   return bounds.holds(t, bucket_table_bytes(n));
 }
 
-ChainLength measure_chain(SessionRecord* first, std::uint32_t parity, std::uint64_t bucket,
-                          std::uint64_t bucket_count, const ShardBounds& where) noexcept {
+ChainLength measure_chain(SessionRecord* first, std::uint32_t parity, std::uint64_t bucket, std::uint64_t bucket_count,
+                          const ShardBounds& where) noexcept {
   auto belongs = [&](const SessionRecord* r) {
     return record_fits(r, where.segment) && (r->hash & (bucket_count - 1)) == bucket &&
            ((r->hash >> 32) & where.shard_mask) == where.shard_index;

@@ -94,8 +94,8 @@ struct ChainLength {
   bool cut = false;
   bool cycle = false;
 };
-ChainLength measure_chain(SessionRecord* first, std::uint32_t parity, std::uint64_t bucket,
-                          std::uint64_t bucket_count, const ShardBounds& where) noexcept;
+ChainLength measure_chain(SessionRecord* first, std::uint32_t parity, std::uint64_t bucket, std::uint64_t bucket_count,
+                          const ShardBounds& where) noexcept;
 
 // Calls visit(record) once for every record reachable from the shard's
 // current table through links that pass the checks above; never follows a

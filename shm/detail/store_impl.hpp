@@ -40,8 +40,8 @@
 #include "shm/detail/lock_queue.hpp"
 #include "shm/detail/robust_mutex.hpp"
 #include "shm/detail/segment_bounds.hpp"
-#include "shm/detail/session_table.hpp"
 #include "shm/detail/segment_format.hpp"
+#include "shm/detail/session_table.hpp"
 #include "shm/store.hpp"
 
 namespace shmsession {
@@ -76,7 +76,7 @@ struct Generation {
   // cache line holds next_change_seq, which every change writes.
   std::uint32_t change_capacity = 0;
   std::uint32_t change_stride = 2;  // change_ring_stride(change_capacity)
-  SegmentBounds bounds;  // the segment manager's bytes: links are checked against them
+  SegmentBounds bounds;             // the segment manager's bytes: links are checked against them
 
   // Process locks held through this generation (guarded by locks_mutex).
   Mutex locks_mutex;
@@ -128,8 +128,8 @@ struct Generation {
   // held): begin takes the sequence and records the pending change; end
   // stamps the slot and clears it.
   std::uint64_t begin_change(Shard& shard, SessionRecord* record, ChangeKind kind) noexcept REQUIRES(shard.mutex);
-  void end_change(Shard& shard, std::uint64_t seq, ChangeKind kind, std::uint64_t version,
-                  std::string_view id) noexcept REQUIRES(shard.mutex);
+  void end_change(Shard& shard, std::uint64_t seq, ChangeKind kind, std::uint64_t version, std::string_view id) noexcept
+      REQUIRES(shard.mutex);
 };
 
 // The segment's header, looked up in Boost's named-object index without
@@ -251,7 +251,8 @@ class SCOPED_CAPABILITY ShardGuard : public RobustLockGuard {
       // The repair runs with the lock just taken (inside the base constructor).
       : RobustLockGuard(shard.mutex, [&]() NO_THREAD_SAFETY_ANALYSIS { g.repair(shard); }) {
     // Throwing here runs the base's destructor, which unlocks.
-    if (shard.moved.load(std::memory_order_acquire) != 0) [[unlikely]] throw GenerationMoved{};
+    if (shard.moved.load(std::memory_order_acquire) != 0) [[unlikely]]
+      throw GenerationMoved{};
   }
   ~ShardGuard() RELEASE() {}
 };

@@ -7,7 +7,7 @@ namespace shmsession::shm::detail {
 namespace {
 std::atomic<TestHook> g_hook{nullptr};
 std::atomic<LockProbeHook> g_lock_probe{nullptr};
-}
+}  // namespace
 
 void set_test_hook(TestHook hook) noexcept { g_hook.store(hook); }
 

@@ -26,12 +26,14 @@ constexpr std::size_t kMaxLagSamples = 100000;
 
 std::uint64_t unix_ms() {
   return static_cast<std::uint64_t>(
-      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count());
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+          .count());
 }
 
 std::uint64_t ms_between(Clock::time_point from, Clock::time_point to) {
-  return to > from ? static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(to - from).count())
-                   : 0;
+  return to > from
+             ? static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(to - from).count())
+             : 0;
 }
 }  // namespace
 
@@ -236,12 +238,14 @@ void Agent::Impl::on_frame(const wire::Frame& frame) {
     return on_welcome(frame);
   }
   switch (frame.type) {
-    case FrameType::Ack: return on_ack(wire::parse_ack(frame));
+    case FrameType::Ack:
+      return on_ack(wire::parse_ack(frame));
     case FrameType::ResendSession:
       resend.push_back(wire::parse_resend_session(frame));
       ++status.resends;
       return pump();
-    default: return drop("unexpected " + std::string(wire::frame_type_name(frame.type)) + " frame from the backup");
+    default:
+      return drop("unexpected " + std::string(wire::frame_type_name(frame.type)) + " frame from the backup");
   }
 }
 
@@ -249,8 +253,8 @@ void Agent::Impl::on_welcome(const wire::Frame& frame) {
   const wire::Welcome welcome = wire::parse_welcome(frame);
   const std::uint64_t position = welcome.last_applied_seq;
   const bool same_store = welcome.store_id == store_id && position > 0;
-  const bool covered = same_store && position <= primary.next_change_seq() &&
-                       !primary.read_changes(position, 0).fell_behind;
+  const bool covered =
+      same_store && position <= primary.next_change_seq() && !primary.read_changes(position, 0).fell_behind;
   std::vector<std::string> forget;
   for (const Inflight& f : inflight)
     if (!f.session_id.empty()) forget.push_back(f.session_id);

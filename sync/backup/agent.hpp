@@ -43,10 +43,10 @@ struct AgentOptions {
   // commit wakes it at once. This bounds one sleep, after which it handles
   // what its socket and timers have for it (Acks, heartbeats) and sleeps again.
   std::chrono::microseconds idle_wait{5000};
-  std::size_t max_batch_entries = 4096;            // change-log entries per poll
-  std::size_t max_unacked_bytes = 32u << 20;       // frames sent and not yet acknowledged
+  std::size_t max_batch_entries = 4096;             // change-log entries per poll
+  std::size_t max_unacked_bytes = 32u << 20;        // frames sent and not yet acknowledged
   std::chrono::milliseconds connect_timeout{3000};  // connect + handshake
-  std::chrono::milliseconds ack_timeout{10000};    // unacknowledged frames and no Ack for this long: reconnect
+  std::chrono::milliseconds ack_timeout{10000};     // unacknowledged frames and no Ack for this long: reconnect
   std::chrono::milliseconds heartbeat_interval{1000};
   std::chrono::milliseconds backoff_min{100};
   std::chrono::milliseconds backoff_max{5000};

@@ -69,12 +69,12 @@ class BackupServer::Impl::Connection : public std::enable_shared_from_this<Conne
 
  private:
   void read() {
-    socket_.async_read_some(asio::buffer(buffer_), [self = shared_from_this()](boost::system::error_code ec,
-                                                                                std::size_t n) {
-      if (self->closed_) return;
-      if (ec) return self->close(ec == asio::error::eof ? std::string("peer closed the connection") : ec.message());
-      self->on_bytes(std::string_view(self->buffer_.data(), n));
-    });
+    socket_.async_read_some(
+        asio::buffer(buffer_), [self = shared_from_this()](boost::system::error_code ec, std::size_t n) {
+          if (self->closed_) return;
+          if (ec) return self->close(ec == asio::error::eof ? std::string("peer closed the connection") : ec.message());
+          self->on_bytes(std::string_view(self->buffer_.data(), n));
+        });
   }
 
   void on_bytes(std::string_view bytes) {

@@ -47,8 +47,10 @@ std::optional<Outgoing> DeltaSource::delta_for(const std::string& id) {
     return removal;
   }
   Benchmark& bench = benchmark_[id];
-  if (bench.incarnation != snap->incarnation) bench = Benchmark{snap->incarnation, 0, {}};  // removed and re-created
-  else if (known != benchmark_.end() && bench.version == snap->version) return std::nullopt;  // already shipped
+  if (bench.incarnation != snap->incarnation)
+    bench = Benchmark{snap->incarnation, 0, {}};  // removed and re-created
+  else if (known != benchmark_.end() && bench.version == snap->version)
+    return std::nullopt;  // already shipped
   diff::AttributeMap now = attribute_map(*snap);
   Outgoing out{Outgoing::Kind::Delta, diff::make_delta(id, bench.version, snap->version, bench.attributes, now),
                snap->idle_timeout_s};

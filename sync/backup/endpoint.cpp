@@ -17,8 +17,10 @@ Endpoint parse_endpoint(std::string_view text, bool allow_zero) {
   if (colon == std::string_view::npos) throw bad("no port");
   std::string_view host = text.substr(0, colon);
   const std::string_view port = text.substr(colon + 1);
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
-  else if (host.find(':') != std::string_view::npos) throw bad("write an IPv6 address in brackets, [::1]:7480");
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']')
+    host = host.substr(1, host.size() - 2);
+  else if (host.find(':') != std::string_view::npos)
+    throw bad("write an IPv6 address in brackets, [::1]:7480");
   if (host.empty()) throw bad("empty host");
   unsigned value = 0;
   const auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), value);

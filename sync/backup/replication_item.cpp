@@ -10,9 +10,8 @@ namespace shmsession::sync {
 wire::Frame make_item_frame(const Outgoing& item, wire::FrameType type, std::uint64_t seq) {
   if (item.kind == Outgoing::Kind::Removal) return wire::make_removal(seq, item.delta.session_id);
   if (type != wire::FrameType::Delta && type != wire::FrameType::SnapshotSession)
-    throw Error(Errc::InvalidArgument,
-                "a session delta travels in a Delta or SnapshotSession frame, not " +
-                    std::string(wire::frame_type_name(type)));
+    throw Error(Errc::InvalidArgument, "a session delta travels in a Delta or SnapshotSession frame, not " +
+                                           std::string(wire::frame_type_name(type)));
   wire::Frame frame{type, seq, {}};
   diff::detail::ByteWriter(frame.payload).u32(item.idle_timeout_s);
   frame.payload += item.encoded.empty() ? diff::encode_delta(item.delta) : item.encoded;

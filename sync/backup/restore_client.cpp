@@ -19,33 +19,44 @@ namespace {
 // Blocking reads and writes with one deadline per operation.
 class TimedSocket {
  public:
-  TimedSocket(const Endpoint& to, std::chrono::milliseconds timeout) : socket_(io_), timeout_(timeout), where_(to.to_string()) {
+  TimedSocket(const Endpoint& to, std::chrono::milliseconds timeout)
+      : socket_(io_), timeout_(timeout), where_(to.to_string()) {
     tcp::resolver resolver(io_);
-    run([&](auto done) {
-      resolver.async_resolve(to.host, std::to_string(to.port), [&, done](boost::system::error_code e, const tcp::resolver::results_type& r) {
-        if (e) return done(e);
-        asio::async_connect(socket_, r, [done](boost::system::error_code e2, const tcp::endpoint&) { done(e2); });
-      });
-    }, "connect to " + where_);
+    run(
+        [&](auto done) {
+          resolver.async_resolve(to.host, std::to_string(to.port),
+                                 [&, done](boost::system::error_code e, const tcp::resolver::results_type& r) {
+                                   if (e) return done(e);
+                                   asio::async_connect(
+                                       socket_, r,
+                                       [done](boost::system::error_code e2, const tcp::endpoint&) { done(e2); });
+                                 });
+        },
+        "connect to " + where_);
   }
 
   void write(const std::string& bytes) {
-    run([&](auto done) {
-      asio::async_write(socket_, asio::buffer(bytes), [done](boost::system::error_code e, std::size_t) { done(e); });
-    }, "send to " + where_);
+    run(
+        [&](auto done) {
+          asio::async_write(socket_, asio::buffer(bytes),
+                            [done](boost::system::error_code e, std::size_t) { done(e); });
+        },
+        "send to " + where_);
   }
 
   // Returns the bytes read; 0 at end of stream.
   std::size_t read(std::array<char, 65536>& buffer) {
     std::size_t got = 0;
     bool eof = false;
-    run([&](auto done) {
-      socket_.async_read_some(asio::buffer(buffer), [&, done](boost::system::error_code e, std::size_t n) {
-        got = n;
-        if (e == asio::error::eof) eof = true, e = {};
-        done(e);
-      });
-    }, "read from " + where_);
+    run(
+        [&](auto done) {
+          socket_.async_read_some(asio::buffer(buffer), [&, done](boost::system::error_code e, std::size_t n) {
+            got = n;
+            if (e == asio::error::eof) eof = true, e = {};
+            done(e);
+          });
+        },
+        "read from " + where_);
     return eof ? 0 : got;
   }
 
@@ -109,8 +120,8 @@ RestoreResult restore_from_backup(Store& primary, const Endpoint& from, const wi
         }
         case Step::Begin:
           if (frame->type != wire::FrameType::SnapshotBegin)
-            throw Error(Errc::Corrupt, "restore: expected SnapshotBegin, got " +
-                                           std::string(wire::frame_type_name(frame->type)));
+            throw Error(Errc::Corrupt,
+                        "restore: expected SnapshotBegin, got " + std::string(wire::frame_type_name(frame->type)));
           step = Step::Sessions;
           break;
         case Step::Sessions:
@@ -119,13 +130,14 @@ RestoreResult restore_from_backup(Store& primary, const Endpoint& from, const wi
             break;
           }
           if (frame->type != wire::FrameType::SnapshotSession)
-            throw Error(Errc::Corrupt, "restore: expected SnapshotSession, got " +
-                                           std::string(wire::frame_type_name(frame->type)));
+            throw Error(Errc::Corrupt,
+                        "restore: expected SnapshotSession, got " + std::string(wire::frame_type_name(frame->type)));
           if (applier.apply(parse_item_frame(*frame)) != StandbyApplier::Outcome::Applied)
             throw Error(Errc::Corrupt, "restore: a session from the backup fails its checksums");
           ++result.sessions;
           break;
-        case Step::Done: break;
+        case Step::Done:
+          break;
       }
     }
   }

@@ -51,9 +51,8 @@ StandbyApplier::Outcome StandbyApplier::apply_delta(const Outgoing& item) {
   }
   std::optional<std::uint64_t> base = current ? std::optional<std::uint64_t>(current->version) : std::nullopt;
   try {
-    return standby_.apply_replica(d.session_id, base, d.new_version, batch, item.idle_timeout_s)
-               ? Outcome::Applied
-               : Outcome::NeedFull;
+    return standby_.apply_replica(d.session_id, base, d.new_version, batch, item.idle_timeout_s) ? Outcome::Applied
+                                                                                                 : Outcome::NeedFull;
   } catch (const Error&) {
     // apply_replica creates an absent session before committing to it: a
     // refused commit (SegmentFull, a name the store refuses) must not leave

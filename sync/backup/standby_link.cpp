@@ -60,16 +60,20 @@ void StandbyLink::handle(const wire::Frame& frame, Output& out) {
     return;
   }
   if (role_ == Role::Restore)
-    return fail("a restore client sends nothing after RestoreRequest, got " +
-                    std::string(wire::frame_type_name(frame.type)),
-                out);
+    return fail(
+        "a restore client sends nothing after RestoreRequest, got " + std::string(wire::frame_type_name(frame.type)),
+        out);
   switch (frame.type) {
     case FrameType::Delta:
     case FrameType::SnapshotSession:
-    case FrameType::Removal: return on_item(frame, out);
-    case FrameType::SnapshotBegin: return on_snapshot_begin(frame, out);
-    case FrameType::SnapshotEnd: return on_snapshot_end(frame, out);
-    case FrameType::Heartbeat: return on_heartbeat(frame, out);
+    case FrameType::Removal:
+      return on_item(frame, out);
+    case FrameType::SnapshotBegin:
+      return on_snapshot_begin(frame, out);
+    case FrameType::SnapshotEnd:
+      return on_snapshot_end(frame, out);
+    case FrameType::Heartbeat:
+      return on_heartbeat(frame, out);
     default:
       return fail("unexpected " + std::string(wire::frame_type_name(frame.type)) + " frame from an agent", out);
   }
@@ -150,8 +154,8 @@ void StandbyLink::on_snapshot_end(const wire::Frame& frame, Output& out) {
   const std::uint64_t stale = applier_.end_full();
   in_snapshot_ = false;
   valid_ = true;
-  out.log.push_back("full resync complete at seq " + std::to_string(frame.seq) + " (" +
-                    std::to_string(stale) + " stale sessions removed)");
+  out.log.push_back("full resync complete at seq " + std::to_string(frame.seq) + " (" + std::to_string(stale) +
+                    " stale sessions removed)");
   advance(last_seq_);
 }
 

@@ -39,9 +39,9 @@ class StandbyLink {
   enum class Role { Unknown, Agent, Restore };
 
   struct Output {
-    std::string bytes;            // to send, in order
-    bool close = false;           // close once `bytes` is sent
-    std::string reason;           // why it closes (one line), for the log
+    std::string bytes;             // to send, in order
+    bool close = false;            // close once `bytes` is sent
+    std::string reason;            // why it closes (one line), for the log
     std::vector<std::string> log;  // other events worth a log line
   };
 
@@ -88,8 +88,8 @@ class StandbyLink {
   bool in_snapshot_ = false;
   std::uint64_t snapshot_seq_ = 0;
   std::uint64_t position_ = 0;
-  std::uint64_t last_seq_ = 0;   // highest item seq applied
-  std::uint64_t acked_ = 0;      // last position acknowledged
+  std::uint64_t last_seq_ = 0;  // highest item seq applied
+  std::uint64_t acked_ = 0;     // last position acknowledged
   // Sessions the standby could not apply exactly, asked for in full: the
   // position does not move until every one has arrived.
   std::set<std::string> pending_;

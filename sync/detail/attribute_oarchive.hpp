@@ -25,19 +25,19 @@
 #pragma once
 
 #include <boost/archive/basic_archive.hpp>
-#include <boost/config.hpp>
 #include <boost/archive/basic_binary_oarchive.hpp>
 #include <boost/archive/detail/oserializer.hpp>
 #include <boost/archive/detail/register_archive.hpp>
+#include <boost/config.hpp>
 #include <boost/serialization/array_wrapper.hpp>
 #include <boost/serialization/is_bitwise_serializable.hpp>
 
+#include <algorithm>
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <cwchar>
-#include <algorithm>
-#include <array>
 #include <string>
 #include <type_traits>
 
@@ -123,8 +123,8 @@ class AttributeOArchive : public boost::archive::basic_binary_oarchive<Attribute
 
   template <class T>
   void save_class_object(const T& t) {
-    const boost::archive::detail::basic_oserializer* serializer =
-        &boost::serialization::singleton<boost::archive::detail::oserializer<AttributeOArchive, T>>::get_const_instance();
+    const boost::archive::detail::basic_oserializer* serializer = &boost::serialization::singleton<
+        boost::archive::detail::oserializer<AttributeOArchive, T>>::get_const_instance();
     for (std::size_t i = 0; i < untracked_count_; ++i)
       if (untracked_[i] == serializer) {
         boost::serialization::serialize_adl(*this, const_cast<T&>(t), boost::serialization::version<T>::value);

@@ -23,8 +23,7 @@ std::string take_encode_buffer(std::size_t size_hint) {
 }
 
 void keep_encode_buffer(std::string& buffer) noexcept {
-  if (buffer.capacity() <= kMostBufferKept && buffer.capacity() > encode_buffer.capacity())
-    encode_buffer.swap(buffer);
+  if (buffer.capacity() <= kMostBufferKept && buffer.capacity() > encode_buffer.capacity()) encode_buffer.swap(buffer);
 }
 
 }  // namespace
@@ -172,8 +171,8 @@ RefreshOutcome ClientState::refresh(Store& store, LockToken token) {
 void ClientState::materialize(Slot& s, std::string_view name, const TypeOps& ops) {
   if (s.object) {
     if (s.ops != &ops)
-      throw Error(Errc::InvalidArgument, "attribute '" + std::string(name) + "' holds a " + s.ops->name +
-                                             ", not a " + ops.name);
+      throw Error(Errc::InvalidArgument,
+                  "attribute '" + std::string(name) + "' holds a " + s.ops->name + ", not a " + ops.name);
     return;
   }
   if (!s.in_primary || s.removed)
@@ -222,8 +221,8 @@ void ClientState::examine(std::string_view name, Slot& s, CommitBatch& batch, Pe
     return;
   }
   std::optional<graph::ObjectGraph> g;
-  const bool by_graph = compared && !value.bytes_decide && comparison_ == Comparison::ObjectGraph &&
-                        !s.ops->binary && tag_of(s.benchmark_bytes, name) == s.ops->tag;
+  const bool by_graph = compared && !value.bytes_decide && comparison_ == Comparison::ObjectGraph && !s.ops->binary &&
+                        tag_of(s.benchmark_bytes, name) == s.ops->tag;
   if (by_graph) {
     g = s.ops->build_graph(s.object.get());
     if (graph::equivalent(*g, benchmark_graph(s))) return;  // other bytes, the same value

@@ -14,15 +14,15 @@
 #include <atomic>
 #include <chrono>
 #include <list>
-#include <string_view>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
-#include <boost/container/small_vector.hpp>
 #include <oneapi/tbb/rw_mutex.h>
+#include <boost/container/small_vector.hpp>
 
 #include "graph/object_graph.hpp"
 #include "shm/store.hpp"
@@ -55,15 +55,15 @@ struct Slot {
 };
 
 struct CommitOutcome {
-  std::uint64_t version = 0;             // session version after the commit
-  std::vector<std::string> written;      // attributes written (puts and removals)
-  std::size_t examined = 0;              // mutably accessed attributes compared
+  std::uint64_t version = 0;         // session version after the commit
+  std::vector<std::string> written;  // attributes written (puts and removals)
+  std::size_t examined = 0;          // mutably accessed attributes compared
 };
 
 struct RefreshOutcome {
-  bool moved = false;                 // the primary had moved since the copy was current
-  bool first = false;                 // there was no copy yet (moved too)
-  std::vector<std::string> dropped;   // pending edits dropped (see ClientState::refresh)
+  bool moved = false;                // the primary had moved since the copy was current
+  bool first = false;                // there was no copy yet (moved too)
+  std::vector<std::string> dropped;  // pending edits dropped (see ClientState::refresh)
 };
 
 class ClientState {
@@ -134,8 +134,8 @@ class ClientState {
   // Guarded by Client::states_mutex_.
   std::uint64_t opens = 0;
   std::uint64_t last_used_ms = 0;  // shm::detail::client_ms()
-  std::size_t counted_bytes = 0;  // this state's share of Client::bytes_
-  bool kept = false;              // in Client::states_
+  std::size_t counted_bytes = 0;   // this state's share of Client::bytes_
+  bool kept = false;               // in Client::states_
   bool in_lru = false;
   std::list<std::shared_ptr<ClientState>>::iterator lru_pos;
 

@@ -70,8 +70,8 @@ bool parse_contents(const char* text, std::size_t size, Key::Bytes& out) {
   if (size != kKeyHexChars) return false;
   std::size_t decoded = 0;
   const char* end = nullptr;
-  return sodium_hex2bin(out.data(), out.size(), text, size, nullptr, &decoded, &end) == 0 &&
-         decoded == kKeyBytes && end == text + size;
+  return sodium_hex2bin(out.data(), out.size(), text, size, nullptr, &decoded, &end) == 0 && decoded == kKeyBytes &&
+         end == text + size;
 }
 
 }  // namespace

@@ -35,7 +35,7 @@ struct Hello {
 };
 
 struct Welcome {
-  StoreId store_id{};                 // the backup's store, zeros if empty
+  StoreId store_id{};                  // the backup's store, zeros if empty
   std::uint64_t last_applied_seq = 0;  // highest change seq the backup applied
 
   bool operator==(const Welcome&) const = default;

@@ -71,18 +71,30 @@ inline constexpr std::uint8_t kLastFrameType = 12;
 // Stable name for logs ("Hello"); "Unknown" for a value outside the list.
 constexpr std::string_view frame_type_name(FrameType type) noexcept {
   switch (type) {
-    case FrameType::Hello: return "Hello";
-    case FrameType::Welcome: return "Welcome";
-    case FrameType::Delta: return "Delta";
-    case FrameType::SnapshotBegin: return "SnapshotBegin";
-    case FrameType::SnapshotSession: return "SnapshotSession";
-    case FrameType::SnapshotEnd: return "SnapshotEnd";
-    case FrameType::Ack: return "Ack";
-    case FrameType::ResendSession: return "ResendSession";
-    case FrameType::Error: return "Error";
-    case FrameType::Removal: return "Removal";
-    case FrameType::RestoreRequest: return "RestoreRequest";
-    case FrameType::Heartbeat: return "Heartbeat";
+    case FrameType::Hello:
+      return "Hello";
+    case FrameType::Welcome:
+      return "Welcome";
+    case FrameType::Delta:
+      return "Delta";
+    case FrameType::SnapshotBegin:
+      return "SnapshotBegin";
+    case FrameType::SnapshotSession:
+      return "SnapshotSession";
+    case FrameType::SnapshotEnd:
+      return "SnapshotEnd";
+    case FrameType::Ack:
+      return "Ack";
+    case FrameType::ResendSession:
+      return "ResendSession";
+    case FrameType::Error:
+      return "Error";
+    case FrameType::Removal:
+      return "Removal";
+    case FrameType::RestoreRequest:
+      return "RestoreRequest";
+    case FrameType::Heartbeat:
+      return "Heartbeat";
   }
   return "Unknown";
 }

@@ -46,9 +46,9 @@ AckWriter::~AckWriter() {
 
 void AckWriter::append(char kind, std::string_view session, std::uint64_t version, std::uint64_t checksum) {
   char line[256];
-  int n = std::snprintf(line, sizeof line, "%c %.*s %llu %llx\n", kind, static_cast<int>(session.size()),
-                        session.data(), static_cast<unsigned long long>(version),
-                        static_cast<unsigned long long>(checksum));
+  int n =
+      std::snprintf(line, sizeof line, "%c %.*s %llu %llx\n", kind, static_cast<int>(session.size()), session.data(),
+                    static_cast<unsigned long long>(version), static_cast<unsigned long long>(checksum));
   if (n <= 0 || static_cast<std::size_t>(n) >= sizeof line) throw std::runtime_error("ack record too long");
   for (;;) {
     ssize_t w = ::write(fd_, line, static_cast<std::size_t>(n));

@@ -82,8 +82,8 @@ std::vector<KillMode> plan_rounds(const CampaignSettings& s, std::mt19937_64& rn
   };
   for (int m = 1; m < kKillModes; ++m) {
     if (!s.enabled[m]) continue;
-    int rounds = static_cast<KillMode>(m) == KillMode::TableGrow ? std::min(per_hook_mode, kMaxTableGrowRounds)
-                                                                  : per_hook_mode;
+    int rounds =
+        static_cast<KillMode>(m) == KillMode::TableGrow ? std::min(per_hook_mode, kMaxTableGrowRounds) : per_hook_mode;
     for (int i = 0; i < rounds; ++i) add(static_cast<KillMode>(m));
   }
   // The rest: random kills, or (random disabled) the enabled hook modes in
@@ -187,8 +187,8 @@ Supervisor::~Supervisor() {
 
 void Supervisor::run() {
   started_ = Clock::now();
-  stall_reporter_ = std::make_unique<ChildProcess>(
-      [this] { return run_stall_reporter(controls_, kWorkers, kLongestWaitAllowed); });
+  stall_reporter_ =
+      std::make_unique<ChildProcess>([this] { return run_stall_reporter(controls_, kWorkers, kLongestWaitAllowed); });
   for (int w = 0; w < kWorkers; ++w) start_worker(w, std::nullopt, 0);
   stage_ = "first progress";
   require_progress();
@@ -267,7 +267,8 @@ void Supervisor::arm(int w, HookPoint point, int passes) {
 
 void Supervisor::require_running(int w) {
   int code = workers_[w]->wait_for(0ms);
-  if (code != -1) fail("worker ", w, " exited with status ", code, " (a survivor must not crash): ", controls_[w].error);
+  if (code != -1)
+    fail("worker ", w, " exited with status ", code, " (a survivor must not crash): ", controls_[w].error);
 }
 
 void Supervisor::kill_worker(int w, KillMode how) {
@@ -340,14 +341,18 @@ void Supervisor::run_round(KillMode mode) {
   std::vector<int> restart{w};
   stage_ = "kill";
   switch (mode) {
-    case KillMode::Random: kill_at_random_moment(w); break;
+    case KillMode::Random:
+      kill_at_random_moment(w);
+      break;
     case KillMode::BeforePublish:
       kill_at_hook(w, HookPoint::kCommitBeforePublish, static_cast<int>(rng_() % 4), mode);
       break;
     case KillMode::AfterPublish:
       kill_at_hook(w, HookPoint::kCommitAfterPublish, static_cast<int>(rng_() % 4), mode);
       break;
-    case KillMode::TableGrow: kill_at_hook(w, HookPoint::kTableGrow, 0, mode); break;
+    case KillMode::TableGrow:
+      kill_at_hook(w, HookPoint::kTableGrow, 0, mode);
+      break;
     case KillMode::InsideAllocator:
       kill_at_hook(w, HookPoint::kInsideAllocator, static_cast<int>(rng_() % 9), mode);
       break;
@@ -362,8 +367,12 @@ void Supervisor::run_round(KillMode mode) {
       kill_worker(w, mode);
       break;
     case KillMode::RebuildBeforeRename:
-    case KillMode::RebuildAfterRename: restart.push_back(kill_a_rebuilder(w, mode)); break;
-    case KillMode::HandOver: kill_at_hook(w, HookPoint::kLockHandOver, static_cast<int>(rng_() % 3), mode); break;
+    case KillMode::RebuildAfterRename:
+      restart.push_back(kill_a_rebuilder(w, mode));
+      break;
+    case KillMode::HandOver:
+      kill_at_hook(w, HookPoint::kLockHandOver, static_cast<int>(rng_() % 3), mode);
+      break;
     case KillMode::LockStateTaken:
       kill_at_hook(w, HookPoint::kLockStateTaken, static_cast<int>(rng_() % 3), mode);
       break;
@@ -409,8 +418,7 @@ void Supervisor::stop_workers() {
 
 void Supervisor::verify_acknowledged() {
   for (int w = 0; w < kWorkers; ++w) ledger_.follow(log_[w], false);
-  std::string problem =
-      verify_ledger(*store_, ledger_, figures_.session_reads, figures_.longest_supervisor_read);
+  std::string problem = verify_ledger(*store_, ledger_, figures_.session_reads, figures_.longest_supervisor_read);
   if (!problem.empty()) fail(problem);
   ++figures_.verifications;
 }
@@ -464,9 +472,7 @@ void Supervisor::require_check_clean() {
        again.exit_code, "): ", again.out, again.err);
 }
 
-CommandResult Supervisor::run_check() {
-  return run_command({SHMCTL_PATH, "check", "--json", name_}, {}, 60s);
-}
+CommandResult Supervisor::run_check() { return run_command({SHMCTL_PATH, "check", "--json", name_}, {}, 60s); }
 
 // A rebuild may start the counters of the new generation afresh:
 // accumulate what each sample adds either way.

@@ -101,20 +101,20 @@ struct CampaignFigures {
   int kills = 0;
   std::array<int, kKillModes> kills_by_mode{};
   std::array<std::uint64_t, kKillModes> rebuilds_after{};  // generations added during rounds of each mode
-  std::uint64_t shard_repairs = 0;   // StoreStats::lock_recoveries, summed over generations
-  std::uint64_t locks_revoked = 0;   // StoreStats::lock_revocations, summed over generations
-  std::uint64_t generation = 0;      // rebuilds = generation - 1
-  std::uint64_t ack_records = 0;     // acknowledged creations and commits read from the logs
+  std::uint64_t shard_repairs = 0;                         // StoreStats::lock_recoveries, summed over generations
+  std::uint64_t locks_revoked = 0;                         // StoreStats::lock_revocations, summed over generations
+  std::uint64_t generation = 0;                            // rebuilds = generation - 1
+  std::uint64_t ack_records = 0;                           // acknowledged creations and commits read from the logs
   std::uint64_t acked_sessions = 0;
   std::uint64_t truncated_acks = 0;  // last lines a SIGKILL cut (ignored)
   std::uint64_t verifications = 0;   // passes over every acknowledged session
   std::uint64_t session_reads = 0;
-  std::uint64_t checks = 0;          // shmctl check runs, each clean
-  std::uint64_t worker_ops = 0;      // timed store calls of every worker
-  std::uint64_t retries = 0;         // StaleToken / LockTimeout, retried
+  std::uint64_t checks = 0;      // shmctl check runs, each clean
+  std::uint64_t worker_ops = 0;  // timed store calls of every worker
+  std::uint64_t retries = 0;     // StaleToken / LockTimeout, retried
   std::chrono::nanoseconds longest_wait{0};
   int longest_wait_worker = 0;
-  int longest_wait_kind = 0;  // an OpKind
+  int longest_wait_kind = 0;                     // an OpKind
   std::chrono::nanoseconds slowest_progress{0};  // from a restart to every worker's new acks
   std::chrono::nanoseconds longest_supervisor_read{0};
   std::chrono::nanoseconds elapsed{0};

@@ -9,9 +9,7 @@
 namespace shmsession::test::crash {
 namespace {
 
-char pattern_byte(std::uint64_t counter, std::size_t i) {
-  return static_cast<char>('a' + (counter * 31 + i * 7) % 26);
-}
+char pattern_byte(std::uint64_t counter, std::size_t i) { return static_cast<char>('a' + (counter * 31 + i * 7) % 26); }
 
 // Reads "<digits>:" at the front of `text`.
 bool take_number(std::string_view& text, std::uint64_t& out) {

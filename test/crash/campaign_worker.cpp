@@ -142,9 +142,8 @@ class Worker {
       for (const LockInfo& l : store_.locks())
         if (l.session == session) {
           lock = "; lock now: holder " + std::to_string(l.holder_pid) + " (" + process_state(l.holder_pid) +
-                 ") token " + std::to_string(l.token) +
-                 (l.release_requested ? " (release requested)" : "") + ", " + std::to_string(l.queue.size()) +
-                 " waiting";
+                 ") token " + std::to_string(l.token) + (l.release_requested ? " (release requested)" : "") + ", " +
+                 std::to_string(l.queue.size()) + " waiting";
         }
     } catch (const std::exception& e) {
       lock = std::string("; locks() failed: ") + e.what();
@@ -284,11 +283,16 @@ void record_failure(WorkerControl& control, int index, const char* what) {
 
 const char* op_kind_name(int kind) noexcept {
   switch (static_cast<OpKind>(kind)) {
-    case OpKind::Attach: return "attach";
-    case OpKind::Create: return "create a session";
-    case OpKind::OwnCommit: return "commit to an own session";
-    case OpKind::LockedCommit: return "acquire + commit + release of a shared session";
-    case OpKind::ClientCommit: return "sync::Client open + commit";
+    case OpKind::Attach:
+      return "attach";
+    case OpKind::Create:
+      return "create a session";
+    case OpKind::OwnCommit:
+      return "commit to an own session";
+    case OpKind::LockedCommit:
+      return "acquire + commit + release of a shared session";
+    case OpKind::ClientCommit:
+      return "sync::Client open + commit";
   }
   return "?";
 }
@@ -307,9 +311,7 @@ SharedControls::SharedControls(int workers) : count_(workers) {
   for (int i = 0; i < workers; ++i) new (&controls_[i]) WorkerControl{};
 }
 
-SharedControls::~SharedControls() {
-  ::munmap(reporting_, mapped_bytes());
-}
+SharedControls::~SharedControls() { ::munmap(reporting_, mapped_bytes()); }
 
 int run_worker(const WorkerPlan& plan) {
   g_control = plan.control;

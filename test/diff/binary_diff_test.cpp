@@ -20,7 +20,6 @@ using namespace shmsession::diff;
 
 namespace {
 
-
 std::string random_bytes(std::mt19937_64& rng, std::size_t size) {
   std::string out(size, '\0');
   for (char& c : out) c = static_cast<char>(rng());
@@ -66,8 +65,8 @@ std::size_t whole_raw_size(std::size_t value_size) {
 
 void check_round_trip(const std::string& base, const std::string& target) {
   const std::string patch = make_patch(base, target);
-  BOOST_TEST_REQUIRE((apply_patch(base, patch) == target), "round trip failed: base " << base.size() << " B, target "
-                                                                                      << target.size() << " B");
+  BOOST_TEST_REQUIRE((apply_patch(base, patch) == target),
+                     "round trip failed: base " << base.size() << " B, target " << target.size() << " B");
   BOOST_TEST(patch.size() <= whole_raw_size(target.size()));
   if (patch_method(patch) == PatchMethod::Runs) BOOST_TEST(base.size() == target.size());
 }

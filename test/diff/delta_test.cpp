@@ -36,7 +36,6 @@ Error error_of(const std::function<void()>& f) {
   return Error(Errc::Io, "");
 }
 
-
 bool message_has(const std::function<void()>& f, const std::string& text) {
   const std::string what = error_of(f).what();
   BOOST_TEST_MESSAGE("error: " << what);
@@ -175,8 +174,11 @@ BOOST_AUTO_TEST_CASE(make_delta_then_apply_delta_round_trip) {
 }
 
 BOOST_AUTO_TEST_CASE(make_delta_omits_unchanged_and_patches_only_when_smaller) {
-  AttributeMap base{{"big", {std::string(100000, 'b'), 0}}, {"same", {"s", 1}}, {"small", {"ab", 0}},
-                    {"flagged", {"f", 0}}, {"old", {"o", 0}}};
+  AttributeMap base{{"big", {std::string(100000, 'b'), 0}},
+                    {"same", {"s", 1}},
+                    {"small", {"ab", 0}},
+                    {"flagged", {"f", 0}},
+                    {"old", {"o", 0}}};
   AttributeMap target = base;
   target["big"].first[5000] = 'X';
   target["small"].first = "cd";

@@ -23,7 +23,7 @@ using namespace shmsession::diff;
 namespace {
 
 std::string word(std::mt19937_64& rng) {
-  static const char* const kWords[] = {"alpha", "basket", "cobalt", "delta", "ember", "falcon", "garnet", "harbor",
+  static const char* const kWords[] = {"alpha",  "basket",  "cobalt", "delta", "ember",  "falcon", "garnet", "harbor",
                                        "indigo", "juniper", "kettle", "lumen", "meadow", "nickel", "orchid", "pepper"};
   return kWords[rng() % 16];
 }

@@ -78,10 +78,18 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (size == 0) return 0;
   const std::string_view payload(reinterpret_cast<const char*>(data) + 1, size - 1);
   switch (static_cast<Mode>(data[0] % fuzz::kModeCount)) {
-    case Mode::Frame: fuzz_frame(payload); break;
-    case Mode::Body: fuzz_frame(wrap_body(payload)); break;
-    case Mode::Patch: fuzz_patch(payload); break;
-    case Mode::Diff: fuzz_diff(payload); break;
+    case Mode::Frame:
+      fuzz_frame(payload);
+      break;
+    case Mode::Body:
+      fuzz_frame(wrap_body(payload));
+      break;
+    case Mode::Patch:
+      fuzz_patch(payload);
+      break;
+    case Mode::Diff:
+      fuzz_diff(payload);
+      break;
   }
   return 0;
 }

@@ -35,9 +35,9 @@ struct Seeds {
 std::vector<diff::AttributeMap> targets() {
   const diff::AttributeMap base = fuzz::fixed_base();
   std::vector<diff::AttributeMap> out(6, base);
-  out[0]["cart"].first[10] = '9';                          // Runs
-  out[1]["cart"].first.insert(100, "item{id=77,qty=1};");  // ZstdPrefix
-  out[2]["cart"].first = std::string(3000, 'c');           // WholeCompressed
+  out[0]["cart"].first[10] = '9';                                  // Runs
+  out[1]["cart"].first.insert(100, "item{id=77,qty=1};");          // ZstdPrefix
+  out[2]["cart"].first = std::string(3000, 'c');                   // WholeCompressed
   out[3]["token"].first = "\x01\x02\x03\x04\x05\x06\x07\x08\x09";  // WholeRaw or Put
   out[4].erase("profile");
   out[4]["new"] = {"fresh value", 2};

@@ -217,7 +217,7 @@ void check_output(const sync::StandbyLink::Output& out, FrameCodec& decoder, std
   } catch (const Error&) {
     __builtin_trap();
   }
-  if (decoder.buffered_bytes() != 0) __builtin_trap();  // whole frames only
+  if (decoder.buffered_bytes() != 0) __builtin_trap();                   // whole frames only
   const bool peer_reported = out.reason.starts_with("peer reported: ");  // closes without answering
   if (out.close && !peer_reported) {
     if (replies.empty() || replies.back().type != FrameType::Error) __builtin_trap();
@@ -273,8 +273,8 @@ void run_link(std::string_view payload, std::uint8_t chunking) {
         if (stored.primary_store_id != link.agent_store() || stored.applied_seq < reply.seq) __builtin_trap();
         acked = reply.seq;
       }
-      if (out.close && !out.reason.starts_with("peer reported: ") &&
-          !out.reason.starts_with("cannot apply session ") && !(digest(standby) == before))
+      if (out.close && !out.reason.starts_with("peer reported: ") && !out.reason.starts_with("cannot apply session ") &&
+          !(digest(standby) == before))
         __builtin_trap();
     }
     if (link.closed()) return;
@@ -293,9 +293,15 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const std::string_view payload(reinterpret_cast<const char*>(data) + fuzz::kFramePrefixBytes,
                                  size - fuzz::kFramePrefixBytes);
   switch (static_cast<FrameMode>(data[0] % fuzz::kFrameModeCount)) {
-    case FrameMode::Stream: decode_stream(payload, data[1]); break;
-    case FrameMode::Records: decode_stream(encode_records(payload), data[1]); break;
-    case FrameMode::Link: run_link(payload, data[1]); break;
+    case FrameMode::Stream:
+      decode_stream(payload, data[1]);
+      break;
+    case FrameMode::Records:
+      decode_stream(encode_records(payload), data[1]);
+      break;
+    case FrameMode::Link:
+      run_link(payload, data[1]);
+      break;
   }
   return 0;
 }

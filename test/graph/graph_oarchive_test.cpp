@@ -78,14 +78,14 @@ struct Ledger {
   template <class Archive>
   void serialize(Archive& ar, unsigned /*version*/) {
     ar& BOOST_SERIALIZATION_NVP(balance);
-    ar& boost::serialization::make_nvp("digest", boost::serialization::make_binary_object(digest.data(), digest.size()));
+    ar& boost::serialization::make_nvp("digest",
+                                       boost::serialization::make_binary_object(digest.data(), digest.size()));
   }
 };
 
 bool contains_line(const std::string& text, const std::string& line) {
   return ("\n" + text).find("\n" + line + "\n") != std::string::npos;
 }
-
 
 }  // namespace
 
@@ -123,10 +123,9 @@ BOOST_AUTO_TEST_CASE(enums_arrays_unique_ptr_and_optional) {
   palette.weights[1] = 20;
   palette.legacy[0] = 70;
   palette.main = Color::Blue;
-  BOOST_TEST(diff(before, build_graph(palette), "p") ==
-                 (std::vector<Change>{{"p.main", ChangeKind::Modified},
-                                      {"p.weights[1]", ChangeKind::Modified},
-                                      {"p.legacy[0]", ChangeKind::Modified}}),
+  BOOST_TEST(diff(before, build_graph(palette), "p") == (std::vector<Change>{{"p.main", ChangeKind::Modified},
+                                                                             {"p.weights[1]", ChangeKind::Modified},
+                                                                             {"p.legacy[0]", ChangeKind::Modified}}),
              boost::test_tools::per_element());
   palette.special = std::make_unique<Item>(Item{"U", 1, 1});
   palette.maybe = Item{"M", 2, 2};
@@ -176,7 +175,8 @@ BOOST_AUTO_TEST_CASE(pointer_to_an_object_saved_by_value_is_a_reference) {
 
 BOOST_AUTO_TEST_CASE(map_keys_are_rendered_readably) {
   Holder<std::map<std::string, int>> strings{{{"quote\"d\n", 1}}};
-  BOOST_TEST(contains_line(build_graph(strings).to_text(), "    [\"quote\\\"d\\n\"]: std::pair<std::string const, int>"));
+  BOOST_TEST(
+      contains_line(build_graph(strings).to_text(), "    [\"quote\\\"d\\n\"]: std::pair<std::string const, int>"));
   Holder<std::map<std::pair<int, bool>, int>> pairs{{{{3, true}, 1}}};
   auto changed = pairs;
   changed.items.begin()->second = 2;
@@ -202,11 +202,11 @@ BOOST_AUTO_TEST_CASE(primitive_level_types_and_binary_objects) {
 BOOST_AUTO_TEST_CASE(type_names_are_shortened) {
   using detail::pretty_type_name;
   BOOST_TEST(pretty_type_name("std::vector<int, std::allocator<int> >") == "std::vector<int>");
-  BOOST_TEST(pretty_type_name("std::map<std::__cxx11::basic_string<char, std::char_traits<char>, std::allocator<char> >, "
-                              "int, std::less<std::__cxx11::basic_string<char, std::char_traits<char>, "
-                              "std::allocator<char> > >, std::allocator<std::pair<std::__cxx11::basic_string<char, "
-                              "std::char_traits<char>, std::allocator<char> > const, int> > >") ==
-             "std::map<std::string, int>");
+  BOOST_TEST(pretty_type_name(
+                 "std::map<std::__cxx11::basic_string<char, std::char_traits<char>, std::allocator<char> >, "
+                 "int, std::less<std::__cxx11::basic_string<char, std::char_traits<char>, "
+                 "std::allocator<char> > >, std::allocator<std::pair<std::__cxx11::basic_string<char, "
+                 "std::char_traits<char>, std::allocator<char> > const, int> > >") == "std::map<std::string, int>");
   BOOST_TEST(pretty_type_name("std::vector<std::vector<int, std::allocator<int> >, std::allocator<std::vector<int, "
                               "std::allocator<int> > > >") == "std::vector<std::vector<int>>");
   BOOST_TEST(detail::type_entry<std::string>().name == "std::string");
@@ -224,7 +224,10 @@ BOOST_AUTO_TEST_CASE(boost_refusals_become_invalid_argument) {
 }
 
 BOOST_AUTO_TEST_CASE(an_archive_holds_exactly_one_value) {
-  BOOST_TEST((code_of([] { GraphOArchive archive; archive.release(); }) == Errc::InvalidArgument));
+  BOOST_TEST((code_of([] {
+                GraphOArchive archive;
+                archive.release();
+              }) == Errc::InvalidArgument));
   BOOST_TEST((code_of([] {
                 GraphOArchive archive;
                 const int a = 1;
@@ -267,7 +270,8 @@ BOOST_AUTO_TEST_CASE(ten_thousand_element_vector_builds_and_diffs) {
   for (int round = 0; round < 5; ++round) {
     const auto start = std::chrono::steady_clock::now();
     before = build_graph(value);
-    best_build_ms = std::min(best_build_ms, std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
+    best_build_ms = std::min(
+        best_build_ms, std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
   }
   BOOST_TEST(before.node_count() == 1u + 1u + 10000u * 4u);
 
@@ -279,10 +283,12 @@ BOOST_AUTO_TEST_CASE(ten_thousand_element_vector_builds_and_diffs) {
   for (int round = 0; round < 3; ++round) {
     const auto start = std::chrono::steady_clock::now();
     changes = diff(before, after, "v");
-    diff_ms = std::min(diff_ms, std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
+    diff_ms =
+        std::min(diff_ms, std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
   }
-  BOOST_TEST(changes == (std::vector<Change>{{"v.items[0]", ChangeKind::Added}, {"v.items[5001].qty", ChangeKind::Modified}}),
-             boost::test_tools::per_element());
+  BOOST_TEST(
+      changes == (std::vector<Change>{{"v.items[0]", ChangeKind::Added}, {"v.items[5001].qty", ChangeKind::Modified}}),
+      boost::test_tools::per_element());
   BOOST_TEST_MESSAGE("10,000 Items (" << before.node_count() << " nodes): build best of 5 " << best_build_ms
                                       << " ms, diff best of 3 " << diff_ms << " ms");
   // Figures only: a wall-clock bound fails on a loaded machine, not on a

@@ -139,9 +139,9 @@ BOOST_AUTO_TEST_CASE(list_insert_at_front_is_one_added_element) {
 BOOST_AUTO_TEST_CASE(insert_remove_and_modify_are_told_apart) {
   const Cart before = sample_cart();
   Cart after = before;
-  after.items.erase(after.items.begin() + 1);           // SKU-1 goes
+  after.items.erase(after.items.begin() + 1);                // SKU-1 goes
   after.items.insert(after.items.begin(), Item{"N", 1, 1});  // N arrives first
-  after.items[3].qty = 77;                              // was SKU-3 at index 3 in before
+  after.items[3].qty = 77;                                   // was SKU-3 at index 3 in before
   const Changes expected{added("cart.items[0]"), removed("cart.items[1]"), modified("cart.items[3].qty")};
   BOOST_TEST(changes(before, after, "cart") == expected, per_element());
 }

@@ -43,8 +43,7 @@ void check_covers(const std::vector<AlignmentStep>& steps, std::size_t n, std::s
 }  // namespace
 
 BOOST_AUTO_TEST_CASE(insert_at_front_is_one_added_step) {
-  const std::vector<AlignmentStep> expected{
-      {Op::Added, 0, 0}, {Op::Pair, 0, 1}, {Op::Pair, 1, 2}, {Op::Pair, 2, 3}};
+  const std::vector<AlignmentStep> expected{{Op::Added, 0, 0}, {Op::Pair, 0, 1}, {Op::Pair, 1, 2}, {Op::Pair, 2, 3}};
   BOOST_TEST(align_sequences(Hashes{1, 2, 3}, Hashes{0, 1, 2, 3}) == expected, boost::test_tools::per_element());
 }
 
@@ -88,7 +87,8 @@ BOOST_AUTO_TEST_CASE(random_sequences_match_the_dynamic_programming_lcs) {
     BOOST_TEST_REQUIRE(pairs->size() == lcs_length_by_table(a, b));
     for (std::size_t k = 0; k < pairs->size(); ++k) {
       BOOST_TEST_REQUIRE(a[(*pairs)[k].first] == b[(*pairs)[k].second]);
-      if (k > 0) BOOST_TEST_REQUIRE(((*pairs)[k].first > (*pairs)[k - 1].first && (*pairs)[k].second > (*pairs)[k - 1].second));
+      if (k > 0)
+        BOOST_TEST_REQUIRE(((*pairs)[k].first > (*pairs)[k - 1].first && (*pairs)[k].second > (*pairs)[k - 1].second));
     }
     check_covers(align_sequences(a, b), a.size(), b.size());
   }

@@ -37,9 +37,9 @@ AgentStatus status_of(std::uint64_t n) {
   s.state = static_cast<AgentState>(n % 5);
   s.backup = "backup-" + std::to_string(n) + ":7001";
   s.last_error = "error " + std::to_string(n);
-  for (std::uint64_t* field : {&s.updated_unix_ms, &s.connected_unix_ms, &s.sent_seq, &s.acked_seq, &s.lag_ms,
-                               &s.frames_sent, &s.frames_per_s, &s.wire_bytes, &s.delta_bytes, &s.whole_bytes,
-                               &s.full_resyncs, &s.partial_resyncs, &s.reconnects, &s.resends})
+  for (std::uint64_t* field :
+       {&s.updated_unix_ms, &s.connected_unix_ms, &s.sent_seq, &s.acked_seq, &s.lag_ms, &s.frames_sent, &s.frames_per_s,
+        &s.wire_bytes, &s.delta_bytes, &s.whole_bytes, &s.full_resyncs, &s.partial_resyncs, &s.reconnects, &s.resends})
     *field = n;
   return s;
 }
@@ -47,9 +47,9 @@ AgentStatus status_of(std::uint64_t n) {
 // The `n` of a status made by status_of, or nullopt if its fields disagree.
 std::optional<std::uint64_t> counter_of(const AgentStatus& s) {
   const std::uint64_t n = s.updated_unix_ms;
-  for (std::uint64_t v : {s.connected_unix_ms, s.sent_seq, s.acked_seq, s.lag_ms, s.frames_sent, s.frames_per_s,
-                          s.wire_bytes, s.delta_bytes, s.whole_bytes, s.full_resyncs, s.partial_resyncs,
-                          s.reconnects, s.resends})
+  for (std::uint64_t v :
+       {s.connected_unix_ms, s.sent_seq, s.acked_seq, s.lag_ms, s.frames_sent, s.frames_per_s, s.wire_bytes,
+        s.delta_bytes, s.whole_bytes, s.full_resyncs, s.partial_resyncs, s.reconnects, s.resends})
     if (v != n) return std::nullopt;
   if (s.state != static_cast<AgentState>(n % 5)) return std::nullopt;
   if (s.backup != "backup-" + std::to_string(n) + ":7001" || s.last_error != "error " + std::to_string(n))
@@ -182,8 +182,8 @@ BOOST_AUTO_TEST_CASE(release_stops_the_agent_and_lets_another_claim) {
   store.release_agent();
   AgentStatus released = store.agent_status();
   BOOST_TEST((released.state == AgentState::Stopped));
-  BOOST_TEST(released.pid == ::getpid());  // the last agent, for inspection
-  BOOST_TEST(!released.alive);             // it holds no claim any more
+  BOOST_TEST(released.pid == ::getpid());   // the last agent, for inspection
+  BOOST_TEST(!released.alive);              // it holds no claim any more
   BOOST_TEST(released.frames_sent == 42u);  // figures stay
   BOOST_TEST(released.backup == status_of(42).backup);
   BOOST_TEST(released.updated_unix_ms > 42u);

@@ -105,7 +105,7 @@ BOOST_AUTO_TEST_CASE(a_commit_wakes_a_follower_asleep_on_the_log) {
   s.create_session("a");
   const std::uint64_t head = s.next_change_seq();
   BOOST_TEST(!s.wait_for_change(head, std::chrono::milliseconds(50)));  // nothing new: a timeout
-  BOOST_TEST(s.wait_for_change(head - 1, std::chrono::seconds(30)));     // already there: at once
+  BOOST_TEST(s.wait_for_change(head - 1, std::chrono::seconds(30)));    // already there: at once
 
   ChildProcess follower([&] {
     Store mine = Store::attach(g.name());
@@ -151,8 +151,12 @@ BOOST_AUTO_TEST_CASE(a_reader_racing_a_writer_reads_whole_entries) {
         if (entry.version != seq * 7 || entry.session_id != "session-" + std::to_string(seq)) ++torn;
         ++seq;
         break;
-      case SlotRead::kOverwritten: ++seq; break;  // the writer lapped the reader: skip ahead
-      case SlotRead::kNotYetWritten: std::this_thread::yield(); break;
+      case SlotRead::kOverwritten:
+        ++seq;
+        break;  // the writer lapped the reader: skip ahead
+      case SlotRead::kNotYetWritten:
+        std::this_thread::yield();
+        break;
     }
   }
   writer.join();

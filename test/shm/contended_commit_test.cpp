@@ -91,10 +91,14 @@ std::string session_id(int k) { return "hot-" + std::to_string(k); }
 // differs in size from the one before, so blocks are split and merged.
 std::size_t draw_size(std::mt19937_64& rng) {
   switch (rng() % 4) {
-    case 0: return 64 + rng() % 192;
-    case 1: return 256 + rng() % 2048;
-    case 2: return 2048 + rng() % 8192;
-    default: return 8192 + rng() % (20 * 1024 - 8192);
+    case 0:
+      return 64 + rng() % 192;
+    case 1:
+      return 256 + rng() % 2048;
+    case 2:
+      return 2048 + rng() % 8192;
+    default:
+      return 8192 + rng() % (20 * 1024 - 8192);
   }
 }
 
@@ -133,8 +137,10 @@ int writer(const std::string& store, int w, int ops) {
       const int attrs = 1 + static_cast<int>(rng() % 3);
       for (int a = 0; a < attrs; ++a) {
         const std::string name = "a" + std::to_string(rng() % 5);
-        if (rng() % 8 == 0) batch.remove(name);
-        else batch.put(name, make_value(rng(), draw_size(rng)));
+        if (rng() % 8 == 0)
+          batch.remove(name);
+        else
+          batch.put(name, make_value(rng(), draw_size(rng)));
       }
       s.commit(id, batch);
     } catch (const Error& e) {
@@ -309,7 +315,7 @@ BOOST_AUTO_TEST_CASE(each_cpu_commits_into_the_spare_it_left) {
   // b's two blocks and nothing taken from CPU 0: three blobs' worth more
   // than CPU 0's spare alone would leave (b's current blob, its spare, and
   // CPU 0's spare still kept).
-  on_cpu(0, [&] { commit("a", 3); });  // takes CPU 0's spare, keeps a's previous blob there
+  on_cpu(0, [&] { commit("a", 3); });   // takes CPU 0's spare, keeps a's previous blob there
   on_cpu(1, [&] { commit("b", 13); });  // the same on CPU 1
   BOOST_TEST(s.stats().used_bytes == with_one_spare + b_blobs,
              "the commits reused their own CPU's spares (no allocation, nothing freed)");

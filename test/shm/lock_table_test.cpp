@@ -168,8 +168,7 @@ BOOST_AUTO_TEST_CASE(a_lock_state_in_a_full_segment_is_segment_full) {
       const std::string id = "f" + std::to_string(n);
       if (code_of([&] { s.create_session(id); }) == Errc::SegmentFull) break;
       ++n;
-      if (value != 0 && code_of([&] { s.commit(id, CommitBatch{}.put("v", std::string(value, 'x'))); }))
-        break;
+      if (value != 0 && code_of([&] { s.commit(id, CommitBatch{}.put("v", std::string(value, 'x'))); })) break;
     }
   }
   BOOST_TEST_REQUIRE(n > 0);
@@ -206,7 +205,7 @@ BOOST_AUTO_TEST_CASE(a_damaged_lock_reference_is_reported_and_rebuilt) {
   BOOST_TEST(report.damaged_lock_tables == 0u);
   BOOST_TEST((code_of([&] { s.acquire("s2", 1s); }) == Errc::Corrupt));
   BOOST_TEST((code_of([&] { s.commit("s2", LockToken{held.value}, CommitBatch{}.put("x", "y")); }) == Errc::Corrupt));
-  BOOST_TEST(s.read("s2").has_value());  // reads without a token need no lock state
+  BOOST_TEST(s.read("s2").has_value());                                 // reads without a token need no lock state
   BOOST_TEST(s.commit("s1", held, CommitBatch{}.put("x", "y")) == 1u);  // other sessions carry on
 
   RecoveryReport recovered = s.recover(false);

@@ -125,8 +125,8 @@ Content build_store(const std::string& name) {
       const int n = 1 + static_cast<int>(rng() % 5);
       for (int a = 0; a < n; ++a) {
         const std::string attr = "attr" + std::to_string(rng() % 6);
-        if (s.attributes.count(attr) || std::any_of(batch.puts.begin(), batch.puts.end(),
-                                                    [&](const AttributeWrite& w) { return w.name == attr; }))
+        if (s.attributes.count(attr) ||
+            std::any_of(batch.puts.begin(), batch.puts.end(), [&](const AttributeWrite& w) { return w.name == attr; }))
           continue;
         std::string value = random_bytes(rng, rng() % 4 == 0 ? 0 : rng() % 2000);
         s.attributes[attr] = value;
@@ -251,14 +251,14 @@ std::vector<Region> map_regions(const std::string& name) NO_THREAD_SAFETY_ANALYS
           const AttributeEntry& en = entries[e];
           const std::size_t eo = sizeof(BlobHeader) + e * sizeof(AttributeEntry);
           // An empty value read from elsewhere is still empty.
-          add(blob, eo + offsetof(AttributeEntry, value_offset), eo + offsetof(AttributeEntry, value_size),
-              kBlobMeta, en.value_size != 0, id);
-          add(blob, eo + offsetof(AttributeEntry, value_size), eo + offsetof(AttributeEntry, version), kBlobMeta,
-              true, id);
-          add(blob, eo + offsetof(AttributeEntry, version), eo + offsetof(AttributeEntry, checksum), kBlobMeta,
-              false, id);
-          add(blob, eo + offsetof(AttributeEntry, checksum), eo + offsetof(AttributeEntry, name_size),
-              kBlobMeta, true, id);
+          add(blob, eo + offsetof(AttributeEntry, value_offset), eo + offsetof(AttributeEntry, value_size), kBlobMeta,
+              en.value_size != 0, id);
+          add(blob, eo + offsetof(AttributeEntry, value_size), eo + offsetof(AttributeEntry, version), kBlobMeta, true,
+              id);
+          add(blob, eo + offsetof(AttributeEntry, version), eo + offsetof(AttributeEntry, checksum), kBlobMeta, false,
+              id);
+          add(blob, eo + offsetof(AttributeEntry, checksum), eo + offsetof(AttributeEntry, name_size), kBlobMeta, true,
+              id);
           // Names carry no checksum: a renamed attribute (its bytes, or its
           // size, which moves where it starts) is invisible damage.
           add(blob, eo + offsetof(AttributeEntry, name_size), eo + sizeof(AttributeEntry), kBlobMeta, false, id);
@@ -412,7 +412,8 @@ int run_round(const std::string& name, const Content& original, const std::vecto
             return fail("session " + id + " attribute " + a.name + " changed in the rebuild");
         }
       } catch (const Error& e) {
-        if (after_rebuild && !hit.count(id)) return fail("session " + id + ", not hit, fails after the rebuild: " + e.what());
+        if (after_rebuild && !hit.count(id))
+          return fail("session " + id + ", not hit, fails after the rebuild: " + e.what());
       }
     }
     return 0;
@@ -471,18 +472,17 @@ int run_writes(const std::string& name, const Content& original) {
 // never a signal, never a hang (run_command fails the test after a minute).
 void run_shmctl_on(const std::string& name, const std::string& session, const std::string& attribute,
                    const std::vector<Flip>& flips) {
-  const std::vector<std::vector<std::string>> commands = {{"check"}, {"list", "--limit", "0"}, {"info"},
-                                                          {"get", session, attribute},
-                                                          {"show", session}, {"recover", "--rebuild"},
-                                                          {"check"}};
+  const std::vector<std::vector<std::string>> commands = {
+      {"check"},         {"list", "--limit", "0"}, {"info"}, {"get", session, attribute},
+      {"show", session}, {"recover", "--rebuild"}, {"check"}};
   for (std::vector<std::string> args : commands) {
     args.insert(args.begin() + 1, name);
     args.insert(args.begin(), SHMCTL_PATH);
     shmsession::test::CommandResult r = shmsession::test::run_command(args);
     const bool one_line = r.err.rfind("shmctl: ", 0) == 0 && std::count(r.err.begin(), r.err.end(), '\n') == 1;
-    BOOST_TEST_REQUIRE((r.exit_code == 0 || ((r.exit_code == 1 || r.exit_code == 3) && (one_line || r.err.empty()))),
-                       "shmctl " << args[1] << " exit " << r.exit_code << ": " << r.err
-                                 << "; flipped offset:bit" << describe(flips));
+    BOOST_TEST_REQUIRE(
+        (r.exit_code == 0 || ((r.exit_code == 1 || r.exit_code == 3) && (one_line || r.err.empty()))),
+        "shmctl " << args[1] << " exit " << r.exit_code << ": " << r.err << "; flipped offset:bit" << describe(flips));
   }
 }
 #endif
@@ -528,8 +528,8 @@ BOOST_AUTO_TEST_CASE(random_bit_flips_never_crash_hang_or_lose_sound_sessions) {
     return;
   }
 #ifdef SHMCTL_PATH
-  const auto with_values = std::find_if(original.begin(), original.end(),
-                                        [](const auto& s) { return !s.second.attributes.empty(); });
+  const auto with_values =
+      std::find_if(original.begin(), original.end(), [](const auto& s) { return !s.second.attributes.empty(); });
   for (std::size_t r = 0; r < rounds.size(); r += 50) {  // the binaries too, on a few of the damaged stores
     BOOST_TEST_REQUIRE(prepare(name, snapshot, rounds[r]));
     run_shmctl_on(name, with_values->first, with_values->second.attributes.begin()->first, rounds[r]);
@@ -558,9 +558,11 @@ BOOST_AUTO_TEST_CASE(random_bit_flips_never_crash_hang_or_lose_sound_sessions) {
     });
     const int status = child.wait_for(120s);
     if (status == -1) child.kill(SIGKILL);
-    BOOST_TEST_REQUIRE(status == 0, what(*current) << ": " << (status == -1    ? "hung"
-                                                               : status > 128 ? "crashed with signal " + std::to_string(status - 128)
-                                                                              : "failed (exit " + std::to_string(status) + ")"));
+    BOOST_TEST_REQUIRE(status == 0, what(*current)
+                                        << ": "
+                                        << (status == -1   ? "hung"
+                                            : status > 128 ? "crashed with signal " + std::to_string(status - 128)
+                                                           : "failed (exit " + std::to_string(status) + ")"));
   }
   ::munmap(current, sizeof(std::size_t));
   bip::shared_memory_object::remove((name + "~rebuild").c_str());

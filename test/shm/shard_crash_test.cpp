@@ -19,17 +19,17 @@
 #include "shm/detail/robust_mutex.hpp"
 #include "shm/detail/test_hooks.hpp"
 #include "shm/store.hpp"
-#include "test/support/test_support.hpp"
 #include "test/shm/crash_hooks.hpp"
+#include "test/support/test_support.hpp"
 
 using namespace shmsession;
 using namespace std::chrono_literals;
 using shmsession::shm::detail::HookPoint;
+using shmsession::test::check_without_hanging;
 using shmsession::test::ChildProcess;
 using shmsession::test::kill_child_at;
 using shmsession::test::SegmentGuard;
 using shmsession::test::Signal;
-using shmsession::test::check_without_hanging;
 using shmsession::test::wait_until_in_futex;
 
 namespace {
@@ -60,8 +60,7 @@ std::unique_ptr<ChildProcess> lock_waiter(const std::string& store, const std::s
 // releases it and parks halfway through the hand-over (at `where`), to be
 // killed there.
 std::unique_ptr<ChildProcess> dying_releaser(const std::string& store, const std::string& id, Signal& holding,
-                                             Signal& go, Signal& parked,
-                                             HookPoint where = HookPoint::kLockHandOver) {
+                                             Signal& go, Signal& parked, HookPoint where = HookPoint::kLockHandOver) {
   return std::make_unique<ChildProcess>([&, store, id, where] {
     test::g_parked = &parked;
     test::g_target = where;
@@ -420,8 +419,8 @@ BOOST_AUTO_TEST_CASE(a_woken_waiter_killed_before_it_takes_the_lock_strands_nobo
   pthread_mutex_unlock(&m.native);
   // W2 asleep on a free lock: only its own re-check can get it the lock.
   const int code = w2->wait_for(30s);
-  BOOST_TEST(code == 0, "the second waiter was left asleep on a free lock (lock word "
-                            << m.native.__data.__lock << ")");
+  BOOST_TEST(code == 0,
+             "the second waiter was left asleep on a free lock (lock word " << m.native.__data.__lock << ")");
 }
 
 #ifdef SHMSESSION_TEST_HOOKS

@@ -34,7 +34,6 @@ Store make(const SegmentGuard& g, std::uint32_t lease_ms = kDefaultLockLeaseMs, 
   return s;
 }
 
-
 // Polls the operators' view until the session's queue has `n` waiters.
 bool wait_queue_length(Store& s, std::size_t n, std::chrono::milliseconds limit = 60s) {
   auto deadline = std::chrono::steady_clock::now() + limit;

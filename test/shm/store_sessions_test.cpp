@@ -40,7 +40,6 @@ struct Fixture {
   }
 };
 
-
 }  // namespace
 
 BOOST_FIXTURE_TEST_SUITE(sessions, Fixture)
@@ -143,8 +142,8 @@ BOOST_AUTO_TEST_CASE(read_moved_copies_only_what_the_copy_lacks) {
   BOOST_REQUIRE(out.attributes.size() == 1u);
   BOOST_TEST(!out.find("a")->value_omitted);  // same name and version, another incarnation
   BOOST_TEST(out.find("a")->value == "new");
-  BOOST_TEST((code_of([&] { store.read_moved("s", LockToken{token.value + 1}, seen, known, out); }) ==
-              Errc::StaleToken));
+  BOOST_TEST(
+      (code_of([&] { store.read_moved("s", LockToken{token.value + 1}, seen, known, out); }) == Errc::StaleToken));
   BOOST_TEST(!store.read_moved("gone", token, seen, known, out));
 }
 
@@ -169,12 +168,11 @@ BOOST_AUTO_TEST_CASE(batch_that_changes_nothing_keeps_the_version) {
 BOOST_AUTO_TEST_CASE(bad_batches_are_refused_and_change_nothing) {
   store.create_session("s");
   store.commit("s", CommitBatch{}.put("a", "1"));
-  BOOST_TEST((code_of([&] { store.commit("s", CommitBatch{}.put("a", "2").put("a", "3")); }) ==
-              Errc::InvalidArgument));
+  BOOST_TEST((code_of([&] { store.commit("s", CommitBatch{}.put("a", "2").put("a", "3")); }) == Errc::InvalidArgument));
   BOOST_TEST((code_of([&] { store.commit("s", CommitBatch{}.put("a", "2").remove("a")); }) == Errc::InvalidArgument));
   BOOST_TEST((code_of([&] { store.commit("s", CommitBatch{}.put("", "2")); }) == Errc::InvalidArgument));
-  BOOST_TEST((code_of([&] { store.commit("s", CommitBatch{}.put(std::string(256, 'n'), "2")); }) ==
-              Errc::InvalidArgument));
+  BOOST_TEST(
+      (code_of([&] { store.commit("s", CommitBatch{}.put(std::string(256, 'n'), "2")); }) == Errc::InvalidArgument));
   BOOST_TEST((code_of([&] { store.commit("s", CommitBatch{}.put("tab\there", "2")); }) == Errc::InvalidArgument));
   BOOST_TEST((code_of([&] { store.commit("missing", CommitBatch{}.put("a", "2")); }) == Errc::NotFound));
   auto snap = store.read("s");
@@ -369,7 +367,7 @@ BOOST_AUTO_TEST_CASE(a_damaged_attribute_table_is_refused_by_reads) {
     std::uint32_t magic = 0;
     std::memcpy(&magic, segment.data() + blob, sizeof magic);
     BOOST_TEST_REQUIRE(magic == 0x424C4F42u);  // kBlobMagic
-    segment.data()[blob + 32 + 3] ^= 0x40;  // value_offset += 1 << 30
+    segment.data()[blob + 32 + 3] ^= 0x40;     // value_offset += 1 << 30
   }
   BOOST_TEST((code_of([&] { store.read("t1"); }) == Errc::Corrupt));
   BOOST_TEST((code_of([&] { store.peek("t1"); }) == Errc::Corrupt));
@@ -443,7 +441,8 @@ BOOST_AUTO_TEST_CASE(flags_beyond_16_bits_are_refused) {
   store.commit("fl", CommitBatch{}.put("a", "1", 0x8001u));
   BOOST_TEST(store.read("fl")->find("a")->flags == 0x8001u);
   BOOST_TEST((code_of([&] { store.commit("fl", CommitBatch{}.put("a", "2", 1u << 16)); }) == Errc::InvalidArgument));
-  BOOST_TEST((code_of([&] { store.commit("fl", CommitBatch{}.put("b", "2", 0xFFFF'FFFFu)); }) == Errc::InvalidArgument));
+  BOOST_TEST(
+      (code_of([&] { store.commit("fl", CommitBatch{}.put("b", "2", 0xFFFF'FFFFu)); }) == Errc::InvalidArgument));
   const auto snap = store.read("fl");
   BOOST_TEST(snap->version == 1u);
   BOOST_TEST(snap->attributes.size() == 1u);
@@ -453,9 +452,9 @@ BOOST_AUTO_TEST_CASE(flags_beyond_16_bits_are_refused) {
 // The creation date is kept in whole seconds (layout 9): shown, never compared.
 BOOST_AUTO_TEST_CASE(creation_date_is_whole_seconds) {
   const auto unix_now_ms = [] {
-    return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                          std::chrono::system_clock::now().time_since_epoch())
-                                          .count());
+    return static_cast<std::uint64_t>(
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+            .count());
   };
   const std::uint64_t before = unix_now_ms();
   store.create_session("cd");

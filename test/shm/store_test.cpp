@@ -64,7 +64,6 @@ std::optional<Errc> fill(Store& s) {
   }
 }
 
-
 }  // namespace
 
 BOOST_AUTO_TEST_CASE(create_then_attach_sees_same_store) {
@@ -146,7 +145,7 @@ BOOST_AUTO_TEST_CASE(mode_defaults_to_0600_and_can_be_set) {
   CreateOptions o = small();
   o.mode = 0640;
   Store::create(g2.name(), o);
-  struct stat st{};
+  struct stat st {};
   BOOST_REQUIRE(::stat(("/dev/shm/" + g1.name()).c_str(), &st) == 0);
   BOOST_TEST((st.st_mode & 0777) == 0600u);
   BOOST_REQUIRE(::stat(("/dev/shm/" + g2.name()).c_str(), &st) == 0);
@@ -171,8 +170,7 @@ BOOST_AUTO_TEST_CASE(layout_mismatch_names_both_versions) {
     std::string what = e.what();
     BOOST_TEST(what.find("layout version " + std::to_string(shm::detail::kLayoutVersion + 1)) != std::string::npos,
                what);
-    BOOST_TEST(what.find("layout version " + std::to_string(shm::detail::kLayoutVersion)) != std::string::npos,
-               what);
+    BOOST_TEST(what.find("layout version " + std::to_string(shm::detail::kLayoutVersion)) != std::string::npos, what);
   }
 }
 
@@ -228,8 +226,8 @@ BOOST_AUTO_TEST_CASE(stats_count_sessions_attributes_and_bytes) {
 // name can be created again at once.
 BOOST_AUTO_TEST_CASE(a_failed_create_leaves_nothing_under_the_name) {
   SegmentGuard g("failed");
-  for (std::uint64_t size : {std::uint64_t{1} << 62, std::uint64_t{1} << 63, ~std::uint64_t{0},
-                             std::uint64_t{100000} << 30}) {
+  for (std::uint64_t size :
+       {std::uint64_t{1} << 62, std::uint64_t{1} << 63, ~std::uint64_t{0}, std::uint64_t{100000} << 30}) {
     CreateOptions o;
     o.size_bytes = size;
     std::optional<Errc> code = code_of([&] { Store::create(g.name(), o); });

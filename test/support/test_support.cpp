@@ -17,8 +17,8 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <thread>
 #include <stdexcept>
+#include <thread>
 
 #include "shm/store.hpp"
 
@@ -266,8 +266,8 @@ bool wait_until_in_futex(pid_t pid, std::chrono::milliseconds timeout) {
 }
 
 bool wait_until_thread_in_futex(pid_t tid, std::chrono::milliseconds timeout) {
-  return wait_until_syscall_is_futex("/proc/" + std::to_string(::getpid()) + "/task/" + std::to_string(tid) + "/syscall",
-                                     true, timeout);
+  return wait_until_syscall_is_futex(
+      "/proc/" + std::to_string(::getpid()) + "/task/" + std::to_string(tid) + "/syscall", true, timeout);
 }
 
 }  // namespace shmsession::test

@@ -56,7 +56,7 @@ struct Plain {
   std::vector<std::string> words{"a", "", "ccc"};
   std::optional<std::int32_t> maybe = 7;
   std::optional<std::string> none;
-  std::shared_ptr<Node> head;  // a cycle: head -> second -> head
+  std::shared_ptr<Node> head;   // a cycle: head -> second -> head
   std::shared_ptr<Node> alias;  // shares head's second node
   template <class A>
   void serialize(A& a, unsigned) {
@@ -218,7 +218,7 @@ BOOST_AUTO_TEST_CASE(attribute_bytes_are_binary_oarchive_bytes) {
   check_same_bytes(Price{});
   check_same_bytes(Samples{});
   check_same_bytes(Indirect{});
-  check_same_bytes(Plain{});  // null pointers, defaults
+  check_same_bytes(Plain{});                                     // null pointers, defaults
   check_same_bytes(std::vector<std::string>(5000, "abcdefgh"));  // grows its buffer many times
   check_same_bytes(sample_order());
   check_same_bytes(std::vector<Order>(3, sample_order()));

@@ -8,8 +8,8 @@
 
 #include <array>
 #include <cctype>
-#include <cstdio>
 #include <condition_variable>
+#include <cstdio>
 #include <mutex>
 #include <string>
 #include <thread>

@@ -553,5 +553,5 @@ BOOST_AUTO_TEST_CASE(several_attributes_are_taken_at_once_in_a_safe_order) {
   BOOST_TEST((code_of([&] { s.edit<Visits, Visits>("a", "a"); }) == Errc::InvalidArgument));
   BOOST_TEST((code_of([&] { s.edit<Visits, Note>("a", "missing"); }) == Errc::NotFound));
   BOOST_TEST((code_of([&] { s.edit<Note, Note>("a", "z"); }) == Errc::InvalidArgument));  // a is a Visits
-  s.commit();  // every handle is gone again
+  s.commit();                                                                             // every handle is gone again
 }

@@ -109,7 +109,6 @@ std::uint64_t attribute_version(Store& store, const std::string& id, const std::
   return 0;
 }
 
-
 Cart sample_cart() { return Cart{{{"A-1", 1}, {"B-2", 2}}, ""}; }
 
 }  // namespace
@@ -469,8 +468,10 @@ template <class F>
 bool eventually(F done, std::chrono::milliseconds timeout = 30s) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   while (!done())
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    else std::this_thread::yield();
+    if (std::chrono::steady_clock::now() > deadline)
+      return false;
+    else
+      std::this_thread::yield();
   return true;
 }
 
@@ -516,7 +517,7 @@ BOOST_AUTO_TEST_CASE(the_adaptive_policy_follows_who_serves_the_session) {
   BOOST_REQUIRE(done.wait(std::chrono::seconds(60)));
   BOOST_REQUIRE(eventually([&] { return client.stats().released_on_request == 1; }));
   BOOST_TEST(client.stats().sessions_per_request == 1u);
-  request();  // the other process wrote it: not quiet
+  request();                        // the other process wrote it: not quiet
   BOOST_TEST(!client.holds("ad"));  // released at the request's end
   BOOST_TEST(client.stats().released_at_request_end == 1u);
   {
@@ -622,7 +623,7 @@ BOOST_AUTO_TEST_CASE(the_end_of_a_request_hands_over_without_the_watcher) {
       SessionHandle s = client.open("ep");
       s.put("visits", Counter{1});
       s.commit();
-    }  // looks: no request; the counter noted
+    }                                         // looks: no request; the counter noted
     { SessionHandle s = client.open("ep"); }  // the counter did not move: no look
     BOOST_TEST(client.holds("ep"));
     {

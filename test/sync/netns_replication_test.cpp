@@ -220,7 +220,6 @@ void require_running(ChildProcess& child, const char* what) {
   BOOST_REQUIRE_MESSAGE(code == -1, what << " exited with code " << code);
 }
 
-
 }  // namespace
 
 BOOST_AUTO_TEST_CASE(standby_converges_across_a_veth_link_and_after_a_cut,

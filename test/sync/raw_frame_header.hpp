@@ -13,8 +13,7 @@
 namespace shmsession::test {
 
 inline std::string raw_frame_header(sync::wire::FrameType type, std::uint32_t length,
-                                    std::uint8_t version = sync::wire::kFrameFormatVersion,
-                                    std::uint16_t flags = 0) {
+                                    std::uint8_t version = sync::wire::kFrameFormatVersion, std::uint16_t flags = 0) {
   std::string out;
   diff::detail::ByteWriter writer(out);
   writer.u32(sync::wire::kFrameMagic);

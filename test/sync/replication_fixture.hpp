@@ -5,10 +5,10 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <functional>
-#include <cstdint>
 #include <optional>
 #include <random>
 #include <string>
@@ -156,8 +156,8 @@ inline ChildProcess start_writer(const std::string& primary, int seed, std::chro
 }
 
 // A writer that makes exactly `commits` rounds.
-inline ChildProcess start_counted_writer(const std::string& primary, int seed, long commits,
-                                         int per_second = 20000, bool removals = true) {
+inline ChildProcess start_counted_writer(const std::string& primary, int seed, long commits, int per_second = 20000,
+                                         bool removals = true) {
   return ChildProcess(
       [=] { return write_random(primary, seed, per_second, removals, [&](long n) { return n < commits; }); });
 }

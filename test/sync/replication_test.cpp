@@ -25,7 +25,6 @@ void write_for(const std::string& primary, std::chrono::milliseconds duration, i
   for (ChildProcess& c : children) BOOST_REQUIRE_EQUAL(c.wait(), 0);
 }
 
-
 }  // namespace
 
 BOOST_AUTO_TEST_CASE(standby_equals_primary_after_writers_stop) {
@@ -68,10 +67,9 @@ BOOST_AUTO_TEST_CASE(agent_killed_and_restarted_while_writing_converges) {
   writers.push_back(start_writer_until(pg.name(), 12, stop, 50000));
   {
     ChildProcess agent = start_agent(pg.name(), port);
-    BOOST_REQUIRE_MESSAGE(poll_until([&] {
-                            return standby->replica_position().primary_store_id == primary.info().store_id;
-                          }),
-                          "the first agent never finished its full resync");
+    BOOST_REQUIRE_MESSAGE(
+        poll_until([&] { return standby->replica_position().primary_store_id == primary.info().store_id; }),
+        "the first agent never finished its full resync");
     agent.kill(SIGKILL);
     agent.wait();
   }
@@ -89,7 +87,7 @@ BOOST_AUTO_TEST_CASE(agent_killed_and_restarted_while_writing_converges) {
   const AgentStatus status = published_status(primary);
   BOOST_TEST_MESSAGE("last agent: " << status.partial_resyncs << " partial, " << status.full_resyncs
                                     << " full resyncs, " << status.reconnects << " reconnects");
-  BOOST_TEST(status.full_resyncs == 0u);  // a restarted agent resumes from the log...
+  BOOST_TEST(status.full_resyncs == 0u);     // a restarted agent resumes from the log...
   BOOST_TEST(status.partial_resyncs >= 1u);  // ...(once, unless its link dropped under load)
 }
 
@@ -113,7 +111,8 @@ BOOST_AUTO_TEST_CASE(connection_dropped_by_the_backup_converges) {
   for (std::size_t i = 0; i < writers.size(); ++i) stop.notify();
   for (ChildProcess& w : writers) BOOST_REQUIRE_EQUAL(w.wait(), 0);
   BOOST_REQUIRE_MESSAGE(cut_often, "the agent did not resume 5 times: " << status.reconnects << " reconnects, "
-                                                                        << status.partial_resyncs << " partial resyncs");
+                                                                        << status.partial_resyncs
+                                                                        << " partial resyncs");
   std::optional<Store> standby = attach_when_created(sg.name());
   BOOST_REQUIRE(standby.has_value());
   BOOST_REQUIRE(wait_caught_up(primary, *standby));
@@ -257,12 +256,14 @@ BOOST_AUTO_TEST_CASE(restore_fills_an_empty_primary_from_the_backup) {
   BOOST_TEST((result.backup_position.primary_store_id == primary.info().store_id));
   check_equal(primary, restored);
   // Only an empty store is filled; the wrong key is refused by the daemon.
-  BOOST_TEST((code_of([&] { sync::restore_from_backup(restored, {"127.0.0.1", port}, replication_key()); }) ==
-              Errc::InvalidArgument));
+  BOOST_TEST((code_of([&] {
+                sync::restore_from_backup(restored, {"127.0.0.1", port}, replication_key());
+              }) == Errc::InvalidArgument));
   SegmentGuard eg("rep_e");
   Store empty = make_store(eg.name());
-  const std::optional<Errc> wrong = code_of(
-      [&] { sync::restore_from_backup(empty, {"127.0.0.1", port}, replication_key(0x99), 2000ms); });
+  const std::optional<Errc> wrong = code_of([&] {
+    sync::restore_from_backup(empty, {"127.0.0.1", port}, replication_key(0x99), 2000ms);
+  });
   BOOST_TEST((wrong == Errc::Io || wrong == Errc::Corrupt));
   BOOST_TEST(empty.stats().sessions == 0u);
 }

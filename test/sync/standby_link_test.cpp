@@ -318,7 +318,7 @@ BOOST_FIXTURE_TEST_CASE(a_delta_on_another_base_asks_for_the_session_in_full, Re
   BOOST_REQUIRE(ex.replies.size() == 1u);
   BOOST_TEST(wire::parse_resend_session(ex.replies[0]) == "s1");
   BOOST_TEST(ex.out.log.size() == 1u);
-  BOOST_TEST(standby.replica_position().applied_seq == position);  // frozen
+  BOOST_TEST(standby.replica_position().applied_seq == position);                // frozen
   BOOST_TEST(standby.peek("s2")->version == primary.store.peek("s2")->version);  // applied meanwhile
   // A heartbeat past it is answered with the old position.
   ex = link->send(wire::make_heartbeat(next));
@@ -473,10 +473,10 @@ BOOST_FIXTURE_TEST_CASE(a_snapshot_end_with_the_wrong_seq_is_refused, Replicated
   BOOST_REQUIRE(!standby.replica_position().follows_a_primary());
   const std::string before = dump(standby);
   const Exchange ex = link->send(Frame{FrameType::SnapshotEnd, seq + 1, {}});
-  expect_refused(*link, ex,
-                 "SnapshotEnd for seq " + std::to_string(seq + 1) + " ends the resync begun at seq " +
-                     std::to_string(seq),
-                 before, standby);
+  expect_refused(
+      *link, ex,
+      "SnapshotEnd for seq " + std::to_string(seq + 1) + " ends the resync begun at seq " + std::to_string(seq), before,
+      standby);
   LinkUnderTest next(standby);
   const Exchange welcome = next.send(primary.hello());
   BOOST_REQUIRE(welcome.replies.size() == 1u);

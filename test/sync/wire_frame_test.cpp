@@ -130,8 +130,9 @@ BOOST_AUTO_TEST_CASE(typed_payloads_refuse_bad_frames) {
   const Frame long_id{FrameType::ResendSession, 0, std::string(1, '\xc8') + '\x01' + std::string(200, 'i')};
   for (const Frame& bad : {trailing, short_hello, seq_hello, make_hello(Hello{2, {}, 0})})
     BOOST_TEST((code_of([&] { parse_hello(bad); }) == Errc::Corrupt));
-  BOOST_TEST(message_of([&] { parse_hello(make_hello(Hello{2, {}, 0})); }).find("protocol version 2") !=
-             std::string::npos);
+  BOOST_TEST(message_of([&] {
+               parse_hello(make_hello(Hello{2, {}, 0}));
+             }).find("protocol version 2") != std::string::npos);
   BOOST_TEST((code_of([&] { parse_welcome(hello); }) == Errc::Corrupt));
   BOOST_TEST((code_of([&] { parse_ack(ack_with_payload); }) == Errc::Corrupt));
   BOOST_TEST((code_of([&] { parse_resend_session(long_id); }) == Errc::Corrupt));
@@ -208,8 +209,10 @@ BOOST_AUTO_TEST_CASE(header_checks_name_the_field) {
     return message_of([&] { receiver.next(); });
   };
   BOOST_TEST(message_for(raw_frame_header(FrameType::Ack, 0, 2)).find("format version 2") != std::string::npos);
-  BOOST_TEST(message_for(raw_frame_header(static_cast<FrameType>(0), 0)).find("unknown frame type 0") != std::string::npos);
-  BOOST_TEST(message_for(raw_frame_header(static_cast<FrameType>(13), 0)).find("unknown frame type 13") != std::string::npos);
+  BOOST_TEST(message_for(raw_frame_header(static_cast<FrameType>(0), 0)).find("unknown frame type 0") !=
+             std::string::npos);
+  BOOST_TEST(message_for(raw_frame_header(static_cast<FrameType>(13), 0)).find("unknown frame type 13") !=
+             std::string::npos);
   BOOST_TEST(message_for(raw_frame_header(FrameType::Ack, 0, kFrameFormatVersion, 1)).find("unknown flags") !=
              std::string::npos);
 }
@@ -234,11 +237,13 @@ BOOST_AUTO_TEST_CASE(oversized_payload_is_refused_from_the_header_alone) {
     BOOST_TEST(message.find("payload length 4294967295 exceeds the limit of 1024") != std::string::npos, message);
     BOOST_TEST(probe.largest() < std::size_t{1} << 12, "largest allocation " << probe.largest());
   }
-  BOOST_TEST((code_of([&] { sender.encode(Frame{FrameType::Delta, 3, std::string(1025, 'd')}); }) ==
-              Errc::InvalidArgument));
+  BOOST_TEST((code_of([&] {
+                sender.encode(Frame{FrameType::Delta, 3, std::string(1025, 'd')});
+              }) == Errc::InvalidArgument));
   BOOST_TEST((code_of([&] { sender.encode(Frame{static_cast<FrameType>(0), 3, {}}); }) == Errc::InvalidArgument));
-  BOOST_TEST((code_of([] { FrameCodec(fixed_key(1), FrameLimits{std::size_t{1} << 32, 256}); }) ==
-              Errc::InvalidArgument));
+  BOOST_TEST((code_of([] {
+                FrameCodec(fixed_key(1), FrameLimits{std::size_t{1} << 32, 256});
+              }) == Errc::InvalidArgument));
 }
 
 BOOST_AUTO_TEST_CASE(garbage_bytes_are_corrupt) {

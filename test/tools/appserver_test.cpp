@@ -60,8 +60,7 @@ class HttpConnection {
     socket_.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port));
   }
 
-  Reply send(http::verb verb, const std::string& target, const std::string& cookie = {},
-             const std::string& form = {}) {
+  Reply send(http::verb verb, const std::string& target, const std::string& cookie = {}, const std::string& form = {}) {
     http::request<http::string_body> req{verb, target, 11};
     req.set(http::field::host, "127.0.0.1");
     if (!cookie.empty()) req.set(http::field::cookie, cookie);
@@ -118,8 +117,8 @@ bool accepts(std::uint16_t port) {
 ChildProcess start_server(const std::string& store, std::uint16_t port, std::uint16_t worker_ports) {
   const std::string p = std::to_string(port), w = std::to_string(worker_ports);
   return ChildProcess([=] {
-    ::execl(APPSERVER_PATH, "shmsession-appserver", "serve", "--store", store.c_str(), "--port", p.c_str(),
-            "--workers", "2", "--worker-ports", w.c_str(), static_cast<char*>(nullptr));
+    ::execl(APPSERVER_PATH, "shmsession-appserver", "serve", "--store", store.c_str(), "--port", p.c_str(), "--workers",
+            "2", "--worker-ports", w.c_str(), static_cast<char*>(nullptr));
     std::perror("exec shmsession-appserver");
     return 127;
   });
@@ -261,7 +260,8 @@ BOOST_AUTO_TEST_CASE(one_session_alternating_between_two_workers_is_consistent_a
   // SIGTERM: workers stop and release every process lock they held.
   server.kill(SIGTERM);
   BOOST_TEST(server.wait() == 0);
-  for (const LockInfo& lock : primary.locks()) BOOST_TEST(lock.holder_pid == 0, "lock of " << lock.session << " still held");
+  for (const LockInfo& lock : primary.locks())
+    BOOST_TEST(lock.holder_pid == 0, "lock of " << lock.session << " still held");
   BOOST_TEST(!accepts(base));
   agent.kill(SIGTERM);
   BOOST_TEST(agent.wait() == 0);
@@ -292,10 +292,9 @@ BOOST_AUTO_TEST_CASE(sessions_reset_every_50_ms_under_load_never_give_a_server_e
   std::uint64_t requests = 0, resets_under_load = 0;
   for (int run = 0; run < 10 && resets_under_load < 40; ++run) {
     const std::uint64_t before = resets;
-    const CommandResult load =
-        run_command({APPSERVER_PATH, "load", "--port", std::to_string(port), "--connections", "8", "--sessions",
-                     "64", "--seconds", "2", "--json", "--quiet"},
-                    {}, 120s);
+    const CommandResult load = run_command({APPSERVER_PATH, "load", "--port", std::to_string(port), "--connections",
+                                            "8", "--sessions", "64", "--seconds", "2", "--json", "--quiet"},
+                                           {}, 120s);
     resets_under_load += resets - before;
     BOOST_TEST_REQUIRE(!load.out.empty(), load.err);
     const json::object doc = json::parse(load.out).as_object();
@@ -313,7 +312,8 @@ BOOST_AUTO_TEST_CASE(sessions_reset_every_50_ms_under_load_never_give_a_server_e
   BOOST_TEST(removed > 0u);
   server.kill(SIGTERM);
   BOOST_TEST(server.wait() == 0);
-  for (const LockInfo& lock : primary.locks()) BOOST_TEST(lock.holder_pid == 0, "lock of " << lock.session << " still held");
+  for (const LockInfo& lock : primary.locks())
+    BOOST_TEST(lock.holder_pid == 0, "lock of " << lock.session << " still held");
 }
 
 namespace {
@@ -438,8 +438,8 @@ BOOST_AUTO_TEST_CASE(sessions_in_redis_serve_requests_whose_cart_totals_check_ou
     const int w = (i + 1) % 2, qty = i % 3 + 1;
     char sku[16];
     std::snprintf(sku, sizeof sku, "SKU-%04d", i % 5 + 1);
-    doc = session_doc(worker[w].send(http::verb::post, std::string("/cart/items?sku=") + sku + "&qty=" +
-                                                            std::to_string(qty), cookie));
+    doc = session_doc(worker[w].send(http::verb::post,
+                                     std::string("/cart/items?sku=") + sku + "&qty=" + std::to_string(qty), cookie));
     cart[sku] += qty;
     BOOST_TEST(field(doc, "worker") == w);
     BOOST_TEST(field(doc, "version") == ++version, "request " << i << " sees the previous commit");

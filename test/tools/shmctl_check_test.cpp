@@ -116,8 +116,8 @@ BOOST_AUTO_TEST_CASE(check_of_a_healthy_store_is_clean) {
   BOOST_TEST(report.at("allocator_ok").as_bool());
   BOOST_TEST(report.at("index_ok").as_bool());
   BOOST_TEST(!report.at("moved").as_bool());
-  for (const char* key : {"damaged_sessions", "shard_repairs", "miscounted_shards", "dead_lock_holders",
-                          "dead_waiters", "dead_process_slots"})
+  for (const char* key : {"damaged_sessions", "shard_repairs", "miscounted_shards", "dead_lock_holders", "dead_waiters",
+                          "dead_process_slots"})
     BOOST_TEST(number(report, key) == 0u, key);
   BOOST_TEST(number(report, "unreferenced_bytes") == 0u);  // a quiet store, no process killed
 
@@ -178,8 +178,8 @@ BOOST_AUTO_TEST_CASE(recover_of_a_healthy_store_keeps_its_generation) {
   BOOST_TEST(number(report, "to_generation") == 1u);
   BOOST_TEST(number(report, "sessions_dropped") == 0u);
   BOOST_TEST(report.at("dropped_ids").as_array().empty());
-  for (const char* key : {"reason", "shard_repairs", "locks_revoked", "slots_freed", "sessions_copied",
-                          "bytes_reclaimed"})
+  for (const char* key :
+       {"reason", "shard_repairs", "locks_revoked", "slots_freed", "sessions_copied", "bytes_reclaimed"})
     BOOST_TEST(report.contains(key), key);
 
   CommandResult text = shmctl({"recover", g.name()});
@@ -356,7 +356,7 @@ BOOST_AUTO_TEST_CASE(check_repairs_a_shard_whose_holder_died_and_stays_clean) {
   BOOST_TEST(report.at("clean").as_bool(), json::serialize(report));
   BOOST_TEST(number(report, "shard_repairs") == 1u);
   BOOST_TEST(number(report, "sessions") == 2u);
-  BOOST_TEST(number(report, "unreferenced_bytes") > unreferenced);  // the blob built, never published
+  BOOST_TEST(number(report, "unreferenced_bytes") > unreferenced);            // the blob built, never published
   BOOST_TEST(number(report_of({"check", g.name()}), "shard_repairs") == 0u);  // repaired once
   BOOST_TEST(shmctl({"get", g.name(), "s1", "cart"}).out == "items=7");
 }

@@ -31,8 +31,7 @@ inline CommandResult shmctl(std::vector<std::string> args, const std::string& in
 
 // Runs shmctl with --json, requires `exit_code` and nothing on stderr, checks
 // that stdout is exactly one line, and parses that one document.
-inline boost::json::value shmctl_json(std::vector<std::string> args, const std::string& input = {},
-                                      int exit_code = 0) {
+inline boost::json::value shmctl_json(std::vector<std::string> args, const std::string& input = {}, int exit_code = 0) {
   args.push_back("--json");
   CommandResult r = shmctl(args, input);
   BOOST_TEST_REQUIRE(r.exit_code == exit_code, "shmctl " << args.front() << ": " << r.err << r.out);

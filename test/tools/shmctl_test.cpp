@@ -9,9 +9,9 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <csignal>
 #include <memory>
-#include <chrono>
 #include <string>
 #include <thread>
 #include <vector>
@@ -67,13 +67,13 @@ std::string field_line(const std::string& key, const std::string& value, std::si
 
 BOOST_AUTO_TEST_CASE(create_then_info_reports_options_and_statistics) {
   SegmentGuard guard("info");
-  json::value created = shmctl_json({"create", guard.name(), "--size", "16M", "--shards", "16",
-                                     "--log-capacity", "64", "--idle-timeout", "60"});
+  json::value created = shmctl_json(
+      {"create", guard.name(), "--size", "16M", "--shards", "16", "--log-capacity", "64", "--idle-timeout", "60"});
   BOOST_TEST(created.at("name").as_string() == guard.name());
 
   json::object info = shmctl_json({"info", guard.name()}).as_object();
-  for (const char* key : {"layout_version", "size_bytes", "free_bytes", "sessions", "store_id",
-                          "used_bytes", "commits", "expirations", "lock_recoveries", "next_change_seq"})
+  for (const char* key : {"layout_version", "size_bytes", "free_bytes", "sessions", "store_id", "used_bytes", "commits",
+                          "expirations", "lock_recoveries", "next_change_seq"})
     BOOST_TEST(info.contains(key), key);
   BOOST_TEST(info.at("layout_version").to_number<std::uint64_t>() >= 1u);
   BOOST_TEST(info.at("size_bytes").to_number<std::uint64_t>() == std::uint64_t{16} << 20);
@@ -96,8 +96,7 @@ BOOST_AUTO_TEST_CASE(create_then_info_reports_options_and_statistics) {
 BOOST_AUTO_TEST_CASE(create_on_existing_name_fails_with_one_line) {
   SegmentGuard guard("twice");
   create_store(guard);
-  check_one_line_error(shmctl({"create", guard.name(), "--size", "16M"}), 1,
-                       "shmctl: create '" + guard.name() + "': ");
+  check_one_line_error(shmctl({"create", guard.name(), "--size", "16M"}), 1, "shmctl: create '" + guard.name() + "': ");
 }
 
 BOOST_AUTO_TEST_CASE(create_mode_sets_segment_permissions) {
@@ -414,8 +413,8 @@ BOOST_AUTO_TEST_CASE(info_shows_the_replication_agent) {
   status.last_error = "connect: Connection refused";
   status.updated_unix_ms = 1700000000000;
   status.connected_unix_ms = 1700000000001;
-  status.sent_seq = next_seq;        // both changes sent...
-  status.acked_seq = next_seq - 1;   // ...the second not yet acknowledged
+  status.sent_seq = next_seq;       // both changes sent...
+  status.acked_seq = next_seq - 1;  // ...the second not yet acknowledged
   status.lag_ms = 12;
   status.frames_sent = 40;
   status.frames_per_s = 4;
@@ -437,11 +436,20 @@ BOOST_AUTO_TEST_CASE(info_shows_the_replication_agent) {
   BOOST_TEST(agent.at("last_error").as_string() == "connect: Connection refused");
   BOOST_TEST(agent.at("started_unix_ms").to_number<std::uint64_t>() > 0u);
   BOOST_TEST(agent.at("lag_changes").to_number<std::uint64_t>() == 1u);
-  const std::pair<const char*, std::uint64_t> figures[] = {
-      {"updated_unix_ms", 1700000000000}, {"connected_unix_ms", 1700000000001},
-      {"sent_seq", next_seq}, {"acked_seq", next_seq - 1}, {"lag_ms", 12}, {"frames_sent", 40},
-      {"frames_per_s", 4}, {"wire_bytes", 900}, {"delta_bytes", 250}, {"whole_bytes", 1000},
-      {"full_resyncs", 1}, {"partial_resyncs", 2}, {"reconnects", 3}, {"resends", 5}};
+  const std::pair<const char*, std::uint64_t> figures[] = {{"updated_unix_ms", 1700000000000},
+                                                           {"connected_unix_ms", 1700000000001},
+                                                           {"sent_seq", next_seq},
+                                                           {"acked_seq", next_seq - 1},
+                                                           {"lag_ms", 12},
+                                                           {"frames_sent", 40},
+                                                           {"frames_per_s", 4},
+                                                           {"wire_bytes", 900},
+                                                           {"delta_bytes", 250},
+                                                           {"whole_bytes", 1000},
+                                                           {"full_resyncs", 1},
+                                                           {"partial_resyncs", 2},
+                                                           {"reconnects", 3},
+                                                           {"resends", 5}};
   for (const auto& [key, value] : figures) BOOST_TEST(agent.at(key).to_number<std::uint64_t>() == value, key);
 
   lines = lines_of(shmctl_ok({"info", guard.name()}));

@@ -6,12 +6,12 @@ namespace shmsession::appserver {
 namespace {
 
 std::vector<Product> make_catalog() {
-  static const char* const kAdjectives[] = {"Classic", "Compact", "Deluxe", "Rugged", "Organic",
+  static const char* const kAdjectives[] = {"Classic",  "Compact", "Deluxe",   "Rugged",  "Organic",
                                             "Wireless", "Vintage", "Foldable", "Ceramic", "Bamboo"};
-  static const char* const kNouns[] = {"Teapot",   "Backpack", "Desk Lamp",   "Notebook", "Headphones",
-                                       "Umbrella", "Kettle",   "Water Bottle", "Chair",   "Blanket",
-                                       "Mug",      "Speaker",  "Cutting Board", "Jacket", "Candle",
-                                       "Clock",    "Planter",  "Sunglasses",  "Scarf",    "Wallet"};
+  static const char* const kNouns[] = {"Teapot",   "Backpack", "Desk Lamp",     "Notebook", "Headphones",
+                                       "Umbrella", "Kettle",   "Water Bottle",  "Chair",    "Blanket",
+                                       "Mug",      "Speaker",  "Cutting Board", "Jacket",   "Candle",
+                                       "Clock",    "Planter",  "Sunglasses",    "Scarf",    "Wallet"};
   std::vector<Product> products;
   products.reserve(kCatalogSize);
   for (std::size_t n = 0; n < kCatalogSize; ++n) {

@@ -21,8 +21,8 @@
 
 #include "shm/store.hpp"
 #include "sync/client.hpp"
-#include "tools/appserver/shop.hpp"
 #include "tools/appserver/server_log.hpp"
+#include "tools/appserver/shop.hpp"
 
 namespace shmsession::appserver {
 namespace {
@@ -52,7 +52,8 @@ Response to_http(ShopResponse shop, unsigned version, bool keep_alive, int index
   res.set(http::field::content_type, shop.content_type);
   res.set("X-Worker", std::to_string(index));
   if (!shop.set_cookie.empty())
-    res.set(http::field::set_cookie, std::string(kSessionCookie) + "=" + shop.set_cookie + "; Path=/; HttpOnly; SameSite=Lax");
+    res.set(http::field::set_cookie,
+            std::string(kSessionCookie) + "=" + shop.set_cookie + "; Path=/; HttpOnly; SameSite=Lax");
   if (!shop.location.empty()) res.set(http::field::location, shop.location);
   res.body() = std::move(shop.body);
   res.keep_alive(keep_alive);
@@ -66,7 +67,8 @@ Response serve_request(RequestHandler& shop, const Request& req, int index) {
   r.target = req.target();
   if (auto it = req.find(http::field::cookie); it != req.end()) r.cookie = it->value();
   if (auto it = req.find(http::field::content_type); it != req.end()) r.content_type = it->value();
-  if (auto it = req.find(http::field::accept); it != req.end()) r.wants_html = it->value().find("text/html") != beast::string_view::npos;
+  if (auto it = req.find(http::field::accept); it != req.end())
+    r.wants_html = it->value().find("text/html") != beast::string_view::npos;
   r.body = req.body();
   return to_http(shop.handle(r), req.version(), req.keep_alive(), index);
 }

@@ -30,14 +30,14 @@ enum class SessionsIn { Store, Redis };
 
 struct WorkerOptions {
   SessionsIn sessions = SessionsIn::Store;
-  std::string store;                 // with SessionsIn::Store
-  int redis_port = 0;                // with SessionsIn::Redis: its redis-server on 127.0.0.1
+  std::string store;   // with SessionsIn::Store
+  int redis_port = 0;  // with SessionsIn::Redis: its redis-server on 127.0.0.1
   std::string address = "127.0.0.1";
-  std::uint16_t port = 8080;         // shared by every worker (SO_REUSEPORT)
-  std::uint16_t direct_port = 0;     // this worker's own port; 0: none
-  int index = 0;                     // shown in /api/session
+  std::uint16_t port = 8080;              // shared by every worker (SO_REUSEPORT)
+  std::uint16_t direct_port = 0;          // this worker's own port; 0: none
+  int index = 0;                          // shown in /api/session
   std::chrono::seconds idle_timeout{30};  // a keep-alive connection silent this long is closed
-  int ready_fd = -1;                 // one byte written here once listening (-1: none)
+  int ready_fd = -1;                      // one byte written here once listening (-1: none)
 };
 
 // Opens and closes a listening socket on address:port as a worker would

@@ -49,7 +49,7 @@ struct Totals {
   std::uint64_t status_errors = 0;        // answers other than 2xx/3xx
   std::uint64_t server_errors = 0;        // of which 5xx
   std::string last_server_error;
-  std::uint64_t transport_errors = 0;     // connect, read or write failures
+  std::uint64_t transport_errors = 0;  // connect, read or write failures
   std::array<std::uint64_t, kActions> by_action{};
   std::string last_error;
 };
@@ -78,8 +78,8 @@ class Load {
   const Totals& totals() const { return totals_; }
   double elapsed_s() const { return std::chrono::duration<double>(stopped_ - start_).count(); }
   std::size_t sessions_started() const {
-    return static_cast<std::size_t>(std::count_if(sessions_.begin(), sessions_.end(),
-                                                  [](const SessionState& s) { return !s.cookie.empty(); }));
+    return static_cast<std::size_t>(
+        std::count_if(sessions_.begin(), sessions_.end(), [](const SessionState& s) { return !s.cookie.empty(); }));
   }
 
  private:
@@ -113,7 +113,8 @@ class Load {
       http::response_parser<http::string_body> parser;
       parser.body_limit(1 << 20);
       beast::error_code read_error = write_error;
-      if (!write_error) std::tie(read_error, std::ignore) = co_await http::async_read(*stream, buffer, parser, kLoadAsTuple);
+      if (!write_error)
+        std::tie(read_error, std::ignore) = co_await http::async_read(*stream, buffer, parser, kLoadAsTuple);
       if (read_error) {
         fail_transport(std::string(kActionNames[action]) + ": " + read_error.message());
         stream.reset();
@@ -185,8 +186,8 @@ class Load {
     ++totals_.by_action[action];
     if (status >= 400) {
       ++totals_.status_errors;
-      totals_.last_error = std::to_string(status) + " on " + kActionNames[action] + ": " +
-                           body.substr(0, body.find('\n'));
+      totals_.last_error =
+          std::to_string(status) + " on " + kActionNames[action] + ": " + body.substr(0, body.find('\n'));
       if (status >= 500) {
         ++totals_.server_errors;
         totals_.last_server_error = totals_.last_error;
@@ -258,7 +259,8 @@ void print_summary(const LoadOptions& options, const Load& load) {
   std::printf("latency       p50 %.2f ms, p99 %.2f ms, max %.2f ms\n", p50, p99, max);
   std::printf("mix           ");
   for (int a = 0; a < kActions; ++a)
-    std::printf("%s %llu%s", kActionNames[a], static_cast<unsigned long long>(t.by_action[a]), a + 1 < kActions ? ", " : "\n");
+    std::printf("%s %llu%s", kActionNames[a], static_cast<unsigned long long>(t.by_action[a]),
+                a + 1 < kActions ? ", " : "\n");
   std::printf("errors        %llu", static_cast<unsigned long long>(errors));
   if (errors > 0) std::printf(" (last: %s)", t.last_error.c_str());
   std::printf("\n");

@@ -29,8 +29,7 @@ constexpr int kExitUsage = 2;
 
 int main(int argc, char** argv) {
   using namespace shmsession::appserver;
-  CLI::App app{"Demo shop over HTTP on a shmsession store: an app server and its load client.",
-               "shmsession-appserver"};
+  CLI::App app{"Demo shop over HTTP on a shmsession store: an app server and its load client.", "shmsession-appserver"};
   app.require_subcommand(1);
 
   ServeOptions serve_options;
@@ -38,14 +37,16 @@ int main(int argc, char** argv) {
   std::string sessions_in = "store";
   CLI::App* serve_cmd = app.add_subcommand(
       "serve", "run N worker processes on one port, sessions in one store (or in Redis: --sessions redis)");
-  serve_cmd->add_option("--sessions", sessions_in,
-                        "where sessions are kept: store (the shmsession store --store), or redis (a redis-server "
-                        "this command starts on a free loopback port and stops, sessions as hashes behind "
-                        "phpredis's lock recipe)")
+  serve_cmd
+      ->add_option("--sessions", sessions_in,
+                   "where sessions are kept: store (the shmsession store --store), or redis (a redis-server "
+                   "this command starts on a free loopback port and stops, sessions as hashes behind "
+                   "phpredis's lock recipe)")
       ->capture_default_str()
       ->check(CLI::IsMember({"store", "redis"}));
-  serve_cmd->add_option("--store", serve_options.store, "store name (create it with shmctl create); required with "
-                                                        "--sessions store");
+  serve_cmd->add_option("--store", serve_options.store,
+                        "store name (create it with shmctl create); required with "
+                        "--sessions store");
   serve_cmd->add_option("--address", serve_options.address, "address to listen on")->capture_default_str();
   serve_cmd->add_option("--port", serve_options.port, "port every worker shares (SO_REUSEPORT)")
       ->capture_default_str()
@@ -53,8 +54,9 @@ int main(int argc, char** argv) {
   serve_cmd->add_option("--workers", serve_options.workers, "worker processes")
       ->capture_default_str()
       ->check(CLI::Range(1, 64));
-  serve_cmd->add_option("--worker-ports", serve_options.direct_port_base,
-                        "worker k also listens alone on BASE+k (to address one worker; 0: off)")
+  serve_cmd
+      ->add_option("--worker-ports", serve_options.direct_port_base,
+                   "worker k also listens alone on BASE+k (to address one worker; 0: off)")
       ->capture_default_str()
       ->check(CLI::Range(0, 65000));
   serve_cmd->add_option("--idle-timeout", idle_s, "close a keep-alive connection silent this long (s)")
@@ -96,8 +98,7 @@ int main(int argc, char** argv) {
       std::cerr << "shmsession-appserver: usage: --store has no use with --sessions redis\n";
       return kExitUsage;
     }
-    if (serve_options.direct_port_base != 0 &&
-        serve_options.direct_port_base + serve_options.workers - 1 > 65535) {
+    if (serve_options.direct_port_base != 0 && serve_options.direct_port_base + serve_options.workers - 1 > 65535) {
       std::cerr << "shmsession-appserver: usage: --worker-ports leaves no room for " << serve_options.workers
                 << " workers\n";
       return kExitUsage;

@@ -126,14 +126,15 @@ RedisSessionHandle RedisSessions::open(const std::string& id) {
     }
     RedisSessionHandle s(*this, id, std::move(lock));
     const bench::RedisReplyPtr reply = connection().command({"HGETALL", hash_key(id)});
-    if (reply->type != REDIS_REPLY_ARRAY)
-      throw std::runtime_error("redis: HGETALL answered no array");
+    if (reply->type != REDIS_REPLY_ARRAY) throw std::runtime_error("redis: HGETALL answered no array");
     for (std::size_t i = 0; i + 1 < reply->elements; i += 2) {
       const redisReply* field = reply->element[i];
       const redisReply* value = reply->element[i + 1];
       const std::string_view name(field->str, field->len);
-      if (name == kVersionField) s.version_ = std::stoull(std::string(value->str, value->len));
-      else s.attributes_[std::string(name)].bytes.assign(value->str, value->len);
+      if (name == kVersionField)
+        s.version_ = std::stoull(std::string(value->str, value->len));
+      else
+        s.attributes_[std::string(name)].bytes.assign(value->str, value->len);
     }
     return s;
   } catch (const Error&) {

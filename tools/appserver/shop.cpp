@@ -44,7 +44,8 @@ std::optional<std::int32_t> parse_qty(std::string_view text, std::int32_t min_qt
 
 std::string money(std::int64_t cents) {
   char buf[32];
-  std::snprintf(buf, sizeof buf, "%lld.%02lld", static_cast<long long>(cents / 100), static_cast<long long>(cents % 100));
+  std::snprintf(buf, sizeof buf, "%lld.%02lld", static_cast<long long>(cents / 100),
+                static_cast<long long>(cents % 100));
   return buf;
 }
 
@@ -52,11 +53,20 @@ std::string html_escape(std::string_view text) {
   std::string out;
   for (char c : text) {
     switch (c) {
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '&': out += "&amp;"; break;
-      case '"': out += "&quot;"; break;
-      default: out.push_back(c);
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '&':
+        out += "&amp;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      default:
+        out.push_back(c);
     }
   }
   return out;
@@ -105,7 +115,8 @@ std::string cart_text(const Cart& cart) {
 
 std::string cart_html(const Cart& cart, const UserProfile& profile) {
   std::string out = "<!doctype html><html><head><title>Cart</title></head><body><h1>Cart of " +
-                    html_escape(profile.name) + "</h1><table border=1 cellpadding=4><tr><th>SKU</th><th>Product</th>"
+                    html_escape(profile.name) +
+                    "</h1><table border=1 cellpadding=4><tr><th>SKU</th><th>Product</th>"
                     "<th>Qty</th><th>Price</th><th></th></tr>";
   for (const LineItem& i : cart.items) {
     out += "<tr><td>" + html_escape(i.sku) + "</td><td>" + html_escape(i.title) + "</td><td>" + std::to_string(i.qty) +
@@ -122,7 +133,8 @@ std::string cart_html(const Cart& cart, const UserProfile& profile) {
 }  // namespace
 
 template <class Sessions>
-BasicShop<Sessions>::BasicShop(Sessions& sessions, int worker_index) : sessions_(sessions), worker_index_(worker_index) {
+BasicShop<Sessions>::BasicShop(Sessions& sessions, int worker_index)
+    : sessions_(sessions), worker_index_(worker_index) {
   std::random_device device;
   std::seed_seq seed{device(), device(), device(), static_cast<unsigned>(::getpid())};
   rng_.seed(seed);
@@ -273,15 +285,18 @@ ShopResponse BasicShop<Sessions>::add_item(const Session& session, const Params&
   }
   {
     auto cart = s.template edit<Cart>(kCartAttribute);
-    if (LineItem* line = cart->find(product->sku)) line->qty += qty;
-    else cart->items.push_back(LineItem{product->sku, product->title, qty, product->price_cents});
+    if (LineItem* line = cart->find(product->sku))
+      line->qty += qty;
+    else
+      cart->items.push_back(LineItem{product->sku, product->title, qty, product->price_cents});
   }
   const auto outcome = s.commit();
   return after_post(s, outcome.version, session, html);
 }
 
 template <class Sessions>
-ShopResponse BasicShop<Sessions>::set_quantity(const Session& session, const std::string& sku, const Params& params, bool html) {
+ShopResponse BasicShop<Sessions>::set_quantity(const Session& session, const std::string& sku, const Params& params,
+                                               bool html) {
   auto q = params.find("qty");
   if (q == params.end()) return reply(400, "missing qty");
   std::optional<std::int32_t> qty = parse_qty(q->second, 0);
@@ -302,8 +317,10 @@ ShopResponse BasicShop<Sessions>::set_quantity(const Session& session, const std
   {
     auto cart = s.template edit<Cart>(kCartAttribute);
     auto line = std::find_if(cart->items.begin(), cart->items.end(), [&](const LineItem& i) { return i.sku == sku; });
-    if (*qty == 0) cart->items.erase(line);
-    else line->qty = *qty;
+    if (*qty == 0)
+      cart->items.erase(line);
+    else
+      line->qty = *qty;
   }
   const auto outcome = s.commit();
   return after_post(s, outcome.version, session, html);
@@ -326,8 +343,11 @@ ShopResponse BasicShop<Sessions>::view_product(const Session& session, const std
   if (html) {
     r.content_type = "text/html; charset=utf-8";
     r.body = "<!doctype html><html><body><h1>" + html_escape(product->title) + "</h1><p>" + product->sku + ", " +
-             money(product->price_cents) + "</p><form method=post action=\"/cart/items\"><input type=hidden "
-             "name=sku value=" + product->sku + "><input name=qty size=3 value=1><button>add to cart</button>"
+             money(product->price_cents) +
+             "</p><form method=post action=\"/cart/items\"><input type=hidden "
+             "name=sku value=" +
+             product->sku +
+             "><input name=qty size=3 value=1><button>add to cart</button>"
              "</form><p><a href=\"/cart\">cart</a></p></body></html>";
   } else {
     r.body = product->sku + "  " + product->title + "  " + money(product->price_cents) + "\n";
@@ -340,8 +360,10 @@ template <class Sessions>
 ShopResponse BasicShop<Sessions>::session_json(const Session& session) {
   Handle s = sessions_.open(session.id);
   std::uint64_t version = 0;
-  if (ensure_attributes(s)) version = s.commit().version;
-  else version = sessions_.version(s);
+  if (ensure_attributes(s))
+    version = s.commit().version;
+  else
+    version = sessions_.version(s);
   ShopResponse r;
   r.content_type = "application/json";
   r.body = describe(s, version, session.is_new);
@@ -372,16 +394,11 @@ std::string BasicShop<Sessions>::describe(Handle& s, std::uint64_t version, bool
     auto viewed = s.template get<RecentlyViewed>(kRecentAttribute);
     for (const std::string& sku : viewed->skus) recent.push_back(boost::json::string(sku));
   }
-  boost::json::object doc{{"worker", worker_index_},
-                          {"pid", static_cast<std::int64_t>(::getpid())},
-                          {"session", s.id()},
-                          {"new_session", is_new},
-                          {"version", version},
-                          {"user", user},
-                          {"lines", std::move(lines)},
-                          {"items", items},
-                          {"total_cents", total},
-                          {"recently_viewed", std::move(recent)}};
+  boost::json::object doc{{"worker", worker_index_},   {"pid", static_cast<std::int64_t>(::getpid())},
+                          {"session", s.id()},         {"new_session", is_new},
+                          {"version", version},        {"user", user},
+                          {"lines", std::move(lines)}, {"items", items},
+                          {"total_cents", total},      {"recently_viewed", std::move(recent)}};
   return boost::json::serialize(doc) + "\n";
 }
 

@@ -25,7 +25,7 @@ namespace shmsession::appserver {
 inline constexpr char kProfileAttribute[] = "profile";
 inline constexpr char kCartAttribute[] = "cart";
 inline constexpr char kRecentAttribute[] = "recent";
-inline constexpr std::size_t kMaxRecent = 10;    // RecentlyViewed keeps this many
+inline constexpr std::size_t kMaxRecent = 10;     // RecentlyViewed keeps this many
 inline constexpr std::size_t kMaxCartLines = 50;  // an add beyond it is refused (400)
 inline constexpr std::int32_t kMaxQty = 999;
 

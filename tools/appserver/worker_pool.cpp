@@ -15,9 +15,9 @@
 #include <string>
 
 #include "shm/store.hpp"
-#include "tools/shmbench/redis_peer.hpp"
 #include "tools/appserver/http_worker.hpp"
 #include "tools/appserver/server_log.hpp"
+#include "tools/shmbench/redis_peer.hpp"
 
 namespace shmsession::appserver {
 namespace {
@@ -52,7 +52,8 @@ class Workers {
       w.redis_port = redis_port_;
       w.address = options_.address;
       w.port = options_.port;
-      w.direct_port = options_.direct_port_base == 0 ? 0 : static_cast<std::uint16_t>(options_.direct_port_base + index);
+      w.direct_port =
+          options_.direct_port_base == 0 ? 0 : static_cast<std::uint16_t>(options_.direct_port_base + index);
       w.index = index;
       w.idle_timeout = options_.idle_timeout;
       w.ready_fd = ready_write_fd;
@@ -213,8 +214,8 @@ int serve(const ServeOptions& options) {
   if (options.direct_port_base != 0)
     where += " (worker k also on port " + std::to_string(options.direct_port_base) + "+k)";
   const std::string sessions = redis ? "sessions in Redis (redis-server pid " + std::to_string(redis->pid()) +
-                                          " on 127.0.0.1:" + std::to_string(redis->port()) + ")"
-                                    : "store '" + options.store + "'";
+                                           " on 127.0.0.1:" + std::to_string(redis->port()) + ")"
+                                     : "store '" + options.store + "'";
   log(std::to_string(options.workers) + " workers (pids " + workers.pids() + ") serving " + sessions + " on " + where);
   int failures = 0;
   for (;;) {

@@ -46,7 +46,8 @@ inline std::uint16_t free_loopback_port() {
   int ephemeral_low = 32768;  // Linux's default, if /proc does not say
   std::ifstream("/proc/sys/net/ipv4/ip_local_port_range") >> ephemeral_low;
   constexpr int kLowest = 10000;
-  if (ephemeral_low <= kLowest + 1000) throw std::runtime_error("the ephemeral port range starts too low to choose a port below it");
+  if (ephemeral_low <= kLowest + 1000)
+    throw std::runtime_error("the ephemeral port range starts too low to choose a port below it");
   thread_local std::mt19937 rng{std::random_device{}()};
   std::uniform_int_distribution<int> pick(kLowest, ephemeral_low - 1);
   for (int attempt = 0; attempt < 1000; ++attempt) {

@@ -30,8 +30,7 @@ struct WorkerResult {
 std::string session_id(int k) { return "user-" + std::to_string(k); }
 
 // One request: read, change, commit if the session did not move meanwhile.
-void serve(Store& store, const std::string& id, int worker, long request, SessionSnapshot& snap,
-           WorkerResult& result) {
+void serve(Store& store, const std::string& id, int worker, long request, SessionSnapshot& snap, WorkerResult& result) {
   for (;;) {
     if (!store.read_into(id, {}, snap)) {
       store.create_session(id);

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# README command (2): installs what is missing, builds everything, and runs
+# README command (2): installs what is missing, checks the format, builds
+# everything, and runs
 # every test under CTest; then builds the suites again with clang,
 # AddressSanitizer and UndefinedBehaviorSanitizer and runs them once more (benchmarks, the
 # clang fuzz targets, which carry their own sanitizers, and the demo shop are
@@ -23,6 +24,10 @@ timed() {
   step_start=$SECONDS
 }
 timed "installing dependencies"
+# Formatting first (.clang-format; clang-format 14): seconds, and a badly
+# formatted tree fails before the builds.
+bash tools/scripts/check-format.sh
+timed "checking the format"
 # -g1 (line tables: file:line in stacks and sanitizer reports) compiles
 # faster than full debug info and keeps CI within its 15 minutes.
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSHMSESSION_BUILD_TESTS=ON \

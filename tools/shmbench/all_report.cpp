@@ -52,8 +52,8 @@ void primary_headlines(const BenchReport& report, std::vector<HeadlineRow>& rows
     if (row.sessions == largest && row.system == kOurSystem && row.measured) ours = row.bytes_per_session;
   for (const MemoryRow& row : report.memory) {
     if (row.sessions != largest || row.system == kOurSystem) continue;
-    rows.push_back({report.workload, "memory at " + std::to_string(largest) + " sessions", "B/session", kLower,
-                    ours, row.system, row.measured ? std::optional<double>(row.bytes_per_session) : std::nullopt});
+    rows.push_back({report.workload, "memory at " + std::to_string(largest) + " sessions", "B/session", kLower, ours,
+                    row.system, row.measured ? std::optional<double>(row.bytes_per_session) : std::nullopt});
   }
 }
 
@@ -90,8 +90,7 @@ void cycle_headlines(const BenchReport& report, std::vector<HeadlineRow>& rows) 
     if (row.system != kOurSystem) continue;
     const ThroughputRow* peer = nullptr;
     for (const ThroughputRow& other : report.results)
-      if (other.system != kOurSystem && other.processes == row.processes && other.routing == row.routing)
-        peer = &other;
+      if (other.system != kOurSystem && other.processes == row.processes && other.routing == row.routing) peer = &other;
     std::string measure = row.operation;
     if (row.processes > 1) measure += ", " + std::to_string(row.processes) + " procs, " + row.routing;
     rows.push_back({report.workload, measure, "cycles/s", kHigher, ops_per_s(&row),
@@ -154,8 +153,8 @@ void worker_headlines(const BenchReport& report, std::vector<HeadlineRow>& rows)
   const std::string over = sessions != nullptr ? ", " + boost::json::serialize(*sessions) + " sessions" : "";
   rows.push_back({report.workload, "requests/s, one worker" + over, "requests/s", kHigher, ops_per_s(ours),
                   std::string(kRedisSystem), ops_per_s(peer)});
-  rows.push_back({report.workload, "request p99, one worker" + over, "us", kLower, p99(ours),
-                  std::string(kRedisSystem), p99(peer)});
+  rows.push_back({report.workload, "request p99, one worker" + over, "us", kLower, p99(ours), std::string(kRedisSystem),
+                  p99(peer)});
 }
 
 // Three significant digits or more: 0.412, 41.2, 412, 41200.
@@ -182,12 +181,18 @@ std::optional<double> HeadlineRow::advantage() const {
 
 std::vector<HeadlineRow> headlines(const BenchReport& report) {
   std::vector<HeadlineRow> rows;
-  if (report.workload == "primary") primary_headlines(report, rows);
-  else if (report.workload == "lock") lock_headlines(report, rows);
-  else if (report.workload == "cycle") cycle_headlines(report, rows);
-  else if (report.workload == "delta") delta_headlines(report, rows);
-  else if (report.workload == "replicate") replicate_headlines(report, rows);
-  else if (report.workload == "worker") worker_headlines(report, rows);
+  if (report.workload == "primary")
+    primary_headlines(report, rows);
+  else if (report.workload == "lock")
+    lock_headlines(report, rows);
+  else if (report.workload == "cycle")
+    cycle_headlines(report, rows);
+  else if (report.workload == "delta")
+    delta_headlines(report, rows);
+  else if (report.workload == "replicate")
+    replicate_headlines(report, rows);
+  else if (report.workload == "worker")
+    worker_headlines(report, rows);
   return rows;
 }
 

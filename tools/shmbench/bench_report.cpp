@@ -4,8 +4,8 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cstdlib>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 
 #include <boost/json/serialize.hpp>
@@ -68,8 +68,8 @@ void print_throughput(std::ostream& out, const BenchReport& report) {
 }
 
 void print_memory(std::ostream& out, const BenchReport& report) {
-  TextTable table({"sessions", "system", "bytes/session", "payload/session", "overhead", "ours/peer", "footprint/session"},
-                  2);
+  TextTable table(
+      {"sessions", "system", "bytes/session", "payload/session", "overhead", "ours/peer", "footprint/session"}, 2);
   for (const auto& row : report.memory) {
     const std::string na = "n/a";
     table.add({std::to_string(row.sessions), row.system, row.measured ? fixed(row.bytes_per_session, 0) : na,
@@ -123,8 +123,11 @@ std::string machine_line(const MachineInfo& machine) {
 }
 
 boost::json::object machine_json(const MachineInfo& machine) {
-  return {{"cpus", machine.cpus}, {"cpu_model", machine.cpu_model}, {"kernel", machine.kernel},
-          {"os", machine.os}, {"load_average", machine.load_average}};
+  return {{"cpus", machine.cpus},
+          {"cpu_model", machine.cpu_model},
+          {"kernel", machine.kernel},
+          {"os", machine.os},
+          {"load_average", machine.load_average}};
 }
 
 ThroughputRow throughput_row(std::string operation, std::string_view system, const LoopResult& loop) {
@@ -176,8 +179,11 @@ boost::json::object to_json(const BenchReport& report) {
   doc["parameters"] = report.parameters;
   boost::json::array results;
   for (const auto& row : report.results) {
-    boost::json::object line{{"operation", row.operation}, {"system", row.system}, {"processes", row.processes},
-                             {"ops", row.ops}, {"wall_s", number_or_null(row.measured, row.wall_s)},
+    boost::json::object line{{"operation", row.operation},
+                             {"system", row.system},
+                             {"processes", row.processes},
+                             {"ops", row.ops},
+                             {"wall_s", number_or_null(row.measured, row.wall_s)},
                              {"ops_per_s", number_or_null(row.measured, row.ops_per_s)},
                              {"p50_us", number_or_null(row.measured, row.p50_us)},
                              {"p99_us", number_or_null(row.measured, row.p99_us)},
@@ -188,14 +194,15 @@ boost::json::object to_json(const BenchReport& report) {
   doc["results"] = std::move(results);
   boost::json::array memory;
   for (const auto& row : report.memory) {
-    memory.push_back({{"sessions", row.sessions}, {"system", row.system},
-                      {"bytes_per_session", number_or_null(row.measured, row.bytes_per_session)},
-                      {"payload_per_session", row.payload_per_session},
-                      {"overhead_per_session", number_or_null(row.measured, row.overhead_per_session())},
-                      {"ours_per_peer", ratio_json(memory_ratio(report, row))},
-                      {"footprint_per_session", row.footprint_per_session
-                                                    ? boost::json::value(*row.footprint_per_session)
-                                                    : boost::json::value(nullptr)}});
+    memory.push_back(
+        {{"sessions", row.sessions},
+         {"system", row.system},
+         {"bytes_per_session", number_or_null(row.measured, row.bytes_per_session)},
+         {"payload_per_session", row.payload_per_session},
+         {"overhead_per_session", number_or_null(row.measured, row.overhead_per_session())},
+         {"ours_per_peer", ratio_json(memory_ratio(report, row))},
+         {"footprint_per_session",
+          row.footprint_per_session ? boost::json::value(*row.footprint_per_session) : boost::json::value(nullptr)}});
   }
   doc["memory"] = std::move(memory);
   boost::json::array notes(report.notes.begin(), report.notes.end());

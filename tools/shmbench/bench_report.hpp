@@ -75,15 +75,15 @@ struct MemoryRow {
 // fast the patch is made and applied, and what the object-graph diff finds.
 struct DeltaRow {
   std::string scenario;
-  std::uint64_t whole_bytes = 0;  // the new value, encoded
-  std::uint64_t patch_bytes = 0;  // diff::make_patch
-  std::string method;             // the patch method make_patch chose
-  std::uint64_t frame_bytes = 0;  // encode_delta of the one-attribute session delta
-  double diff_mb_per_s = 0;       // make_patch: whole_bytes / time per call
-  double apply_mb_per_s = 0;      // apply_patch, the same way
+  std::uint64_t whole_bytes = 0;    // the new value, encoded
+  std::uint64_t patch_bytes = 0;    // diff::make_patch
+  std::string method;               // the patch method make_patch chose
+  std::uint64_t frame_bytes = 0;    // encode_delta of the one-attribute session delta
+  double diff_mb_per_s = 0;         // make_patch: whole_bytes / time per call
+  double apply_mb_per_s = 0;        // apply_patch, the same way
   std::uint64_t graph_changes = 0;  // paths graph::diff reports
   std::string graph_first_path;     // e.g. "Modified history.orders[1850].total_cents"
-  double graph_ms = 0;  // build_graph of the new value + graph::diff (the benchmark's graph is cached)
+  double graph_ms = 0;              // build_graph of the new value + graph::diff (the benchmark's graph is cached)
 };
 
 // One phase of the requests whose session another process held (the
@@ -105,9 +105,9 @@ struct HandOverPhaseRow {
 // commit beside what whole-session replication would send.
 struct ReplicationRow {
   std::string system;
-  int processes = 1;  // writer processes; 0: the lag prober alone
+  int processes = 1;              // writer processes; 0: the lag prober alone
   std::uint32_t paced_per_s = 0;  // the writers' pace (commits a second); 0: unpaced
-  bool measured = false;  // false: the peer was not available ("n/a")
+  bool measured = false;          // false: the peer was not available ("n/a")
   double commits_per_s_alone = 0;
   double commits_per_s_replicated = 0;
   std::uint64_t lag_samples = 0;  // probes whose arrival was seen
@@ -119,14 +119,14 @@ struct ReplicationRow {
   // phase's start until the backup had them all, and what was sent for them.
   std::uint64_t commits_shipped = 0;
   std::uint64_t wire_bytes = 0;
-  std::uint64_t delta_bytes = 0;  // ours: encoded deltas in those frames; redis: 0
-  std::uint64_t frames = 0;  // ours: frames the agent sent; redis: 0 (a stream, not frames)
+  std::uint64_t delta_bytes = 0;                 // ours: encoded deltas in those frames; redis: 0
+  std::uint64_t frames = 0;                      // ours: frames the agent sent; redis: 0 (a stream, not frames)
   std::optional<double> whole_bytes_per_commit;  // whole-session replication; nullopt: n/a
-  double catch_up_s = 0;      // writers' end until the backup had every commit
-  std::uint64_t full_resyncs = 0;  // during the replicated phase (ours)
-  std::uint64_t reconnects = 0;    // of the agent, during the replicated phase (ours)
-  bool backup_equal = false;  // the backup held the primary's sessions after catching up
-  std::string backup_difference;  // the first difference found, if not equal
+  double catch_up_s = 0;                         // writers' end until the backup had every commit
+  std::uint64_t full_resyncs = 0;                // during the replicated phase (ours)
+  std::uint64_t reconnects = 0;                  // of the agent, during the replicated phase (ours)
+  bool backup_equal = false;                     // the backup held the primary's sessions after catching up
+  std::string backup_difference;                 // the first difference found, if not equal
 
   double slowdown_pct() const noexcept {
     return commits_per_s_alone > 0 ? (1.0 - commits_per_s_replicated / commits_per_s_alone) * 100.0 : 0.0;
@@ -182,17 +182,17 @@ struct BenchReport {
   bool quick = false;
   MachineInfo machine;
   bool machine_above = false;  // printed once above several reports (shmbench all): no machine line
-  std::string peer;  // "redis 7.0.15", or "n/a"
+  std::string peer;            // "redis 7.0.15", or "n/a"
   std::string peer_origin = "same run, 127.0.0.1";  // printed after the peer's name
-  boost::json::object parameters;  // sizes and counts the workload ran with
+  boost::json::object parameters;                   // sizes and counts the workload ran with
   std::vector<ThroughputRow> results;
   std::vector<MemoryRow> memory;
-  std::vector<DeltaRow> deltas;  // printed by the delta workload's own layout
+  std::vector<DeltaRow> deltas;                    // printed by the delta workload's own layout
   std::vector<HandOverPhaseRow> hand_over_phases;  // printed by the cycle workload's own layout
-  std::vector<ReplicationRow> replication;  // printed by the replicate workload's own layout
-  std::vector<ResidencyRow> residency;  // printed by the worker workload's own layout
-  std::vector<WorkerRow> workers;       // likewise
-  std::vector<std::string> notes;  // e.g. why the peer is missing
+  std::vector<ReplicationRow> replication;         // printed by the replicate workload's own layout
+  std::vector<ResidencyRow> residency;             // printed by the worker workload's own layout
+  std::vector<WorkerRow> workers;                  // likewise
+  std::vector<std::string> notes;                  // e.g. why the peer is missing
   // Checks that did not hold (e.g. a backup that differs from its primary):
   // the report is still printed, then shmbench exits 1.
   std::vector<std::string> failures;

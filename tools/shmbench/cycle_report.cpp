@@ -66,8 +66,8 @@ void print_cycle_table(std::ostream& out, const BenchReport& report) {
     std::vector<std::string> cells{row.operation, row.system};
     if (routed) cells.insert(cells.end(), {std::to_string(row.processes), routing_text(row)});
     cells.insert(cells.end(), {row.measured ? fixed(row.ops_per_s, 0) : na, row.measured ? fixed(row.p50_us, 2) : na,
-                               row.measured ? fixed(row.p99_us, 2) : na, ratio_text(ratios.ops),
-                               ratio_text(ratios.p50), ratio_text(ratios.p99)});
+                               row.measured ? fixed(row.p99_us, 2) : na, ratio_text(ratios.ops), ratio_text(ratios.p50),
+                               ratio_text(ratios.p99)});
     table.add(std::move(cells));
   }
   table.print(out);
@@ -88,8 +88,7 @@ void print_hand_over_table(std::ostream& out, const BenchReport& report) {
     const bool figures = row.measured && row.samples > 0;
     table.add({std::to_string(row.processes), comparison_of(row.operation), row.phase,
                row.measured ? std::to_string(row.samples) : na, figures ? fixed(row.mean_us, 2) : na,
-               figures ? fixed(row.p50_us, 2) : na,
-               figures ? fixed(row.p99_us, 2) : na});
+               figures ? fixed(row.p50_us, 2) : na, figures ? fixed(row.p99_us, 2) : na});
   }
   table.print(out);
 }

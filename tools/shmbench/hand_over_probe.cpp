@@ -30,7 +30,7 @@ struct RequestStamps {
   std::uint64_t begins = 0;
   std::uint64_t requested = 0;  // 0: the lock was not waited for
   std::uint64_t granted = 0;
-  std::uint64_t delivered = 0;     // the holder's stamps, read at the grant
+  std::uint64_t delivered = 0;  // the holder's stamps, read at the grant
   std::uint64_t handing_over = 0;
   std::uint64_t refresh_begins = 0;
   std::uint64_t opened = 0;

@@ -23,8 +23,7 @@ class LatencyHistogram {
   static constexpr std::uint64_t kExactLimit = std::uint64_t{1} << kSubBucketBits;
   // Largest recorded value (~18 minutes); longer ones are clamped to it.
   static constexpr std::uint64_t kMaxValueNs = (std::uint64_t{1} << 40) - 1;
-  static constexpr std::size_t kBucketCount =
-      kExactLimit + (40 - kSubBucketBits) * (kExactLimit / 2);
+  static constexpr std::size_t kBucketCount = kExactLimit + (40 - kSubBucketBits) * (kExactLimit / 2);
 
   void record(std::uint64_t ns) noexcept;
   void merge(const LatencyHistogram& other) noexcept;

@@ -35,10 +35,10 @@ inline constexpr int kMaxLockWorkers = 8;
 // the holder before it releases, and read by the next holder after its
 // acquire returned.
 struct HandoffBoard {
-  std::atomic<int> holder{-1};                 // worker that last acquired
-  std::atomic<std::uint64_t> release_ns{0};    // CLOCK_MONOTONIC of the last release
-  std::array<std::atomic<int>, 2> waiting{};   // set by a side whose attempt was refused
-  std::array<LatencyHistogram, 2> handoff{};   // release -> granted, by the granted worker
+  std::atomic<int> holder{-1};                // worker that last acquired
+  std::atomic<std::uint64_t> release_ns{0};   // CLOCK_MONOTONIC of the last release
+  std::array<std::atomic<int>, 2> waiting{};  // set by a side whose attempt was refused
+  std::array<LatencyHistogram, 2> handoff{};  // release -> granted, by the granted worker
 };
 
 struct ContendedBoard {
@@ -88,7 +88,8 @@ void measure_handoffs(WorkerContext& ctx, Side& side, HandoffBoard& board, std::
   if (self == 0) {
     take(false);
   } else {
-    while (board.holder.load(std::memory_order_acquire) != 0) std::this_thread::sleep_for(std::chrono::microseconds{50});
+    while (board.holder.load(std::memory_order_acquire) != 0)
+      std::this_thread::sleep_for(std::chrono::microseconds{50});
   }
   ctx.measure(warmup_rounds + rounds, [&](std::uint64_t k) {
     const bool record = k >= warmup_rounds;

@@ -9,8 +9,8 @@
 
 #include <chrono>
 #include <exception>
-#include <iterator>
 #include <iostream>
+#include <iterator>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -84,8 +84,7 @@ void add_run_options(CLI::App& command, RunOptions& options, bool& quiet) {
   command.add_flag("--quick", options.quick, "CI/smoke sizes: the whole run takes a few seconds");
   command.add_flag("--json", options.json, "print one JSON document on stdout instead of tables");
   command.add_flag("--quiet", quiet, "no progress lines on stderr");
-  command.add_option("--redis-server", options.redis_program, "the peer's server program")
-      ->capture_default_str();
+  command.add_option("--redis-server", options.redis_program, "the peer's server program")->capture_default_str();
   command.add_option("--memcached", options.memcached_program, "the second peer's server program (primary)")
       ->capture_default_str();
   command.add_option("--seed", options.seed, "seed of the random session sequences")->capture_default_str();
@@ -99,10 +98,11 @@ void add_cycle_options(CLI::App& command, int& processes, std::string& routing, 
   command.add_option("--routing", routing, "sticky: session k always to process k % procs; random: any process")
       ->check(CLI::IsMember({"sticky", "random"}))
       ->capture_default_str();
-  command.add_option("--lock-policy", lock_policy,
-                     "adaptive (the Client's default): per session, sticky until another process asks, then "
-                     "released at the end of each request until quiet again; sticky: keep a session's lock until "
-                     "another process asks; per-request: release it at the end of every request")
+  command
+      .add_option("--lock-policy", lock_policy,
+                  "adaptive (the Client's default): per session, sticky until another process asks, then "
+                  "released at the end of each request until quiet again; sticky: keep a session's lock until "
+                  "another process asks; per-request: release it at the end of every request")
       ->check(CLI::IsMember({"adaptive", "sticky", "per-request"}))
       ->capture_default_str();
 }

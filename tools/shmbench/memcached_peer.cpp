@@ -48,8 +48,8 @@ std::optional<MemcachedServer> MemcachedServer::start(const std::string& program
   std::string last_failure;
   for (int attempt = 0; attempt < kStartAttempts; ++attempt) {
     const int port = pick_free_port();
-    std::vector<std::string> args = {program, "-l", "127.0.0.1", "-p", std::to_string(port),
-                                     "-U", "0", "-m", "2048", "-t", "2"};
+    std::vector<std::string> args = {program, "-l",   "127.0.0.1", "-p", std::to_string(port), "-U", "0",
+                                     "-m",    "2048", "-t",        "2"};
     if (::geteuid() == 0) args.insert(args.end(), {"-u", "root"});
     const pid_t pid = spawn_quietly(std::move(args));
     if (pid < 0) {

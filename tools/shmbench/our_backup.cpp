@@ -18,8 +18,7 @@ constexpr auto kListenTimeout = std::chrono::seconds{10};
 constexpr auto kPollPause = std::chrono::milliseconds{1};
 
 ServiceProcess start_daemon(const std::string& standby_name, const sync::wire::Key& key,
-                            const std::function<void(const std::string&)>& log,
-                            std::atomic<std::uint32_t>& port) {
+                            const std::function<void(const std::string&)>& log, std::atomic<std::uint32_t>& port) {
   return ServiceProcess::start("backup daemon", [&] {
     Store standby = Store::attach(standby_name);
     sync::BackupServerOptions options;
@@ -118,7 +117,8 @@ std::string first_difference(Store& primary, Store& standby) {
     const std::optional<SessionSnapshot> ours = primary.peek(info.id);
     const std::optional<SessionSnapshot> theirs = standby.peek(info.id);
     if (!ours) return true;  // expired meanwhile
-    if (!theirs) why = "the standby lacks " + info.id;
+    if (!theirs)
+      why = "the standby lacks " + info.id;
     else if (ours->version != theirs->version)
       why = info.id + " is at version " + std::to_string(theirs->version) + " on the standby, " +
             std::to_string(ours->version) + " on the primary";
@@ -135,8 +135,8 @@ std::string first_difference(Store& primary, Store& standby) {
   });
   const std::uint64_t standby_sessions = standby.stats().sessions;
   if (why.empty() && standby_sessions != sessions)
-    why = "the standby holds " + std::to_string(standby_sessions) + " sessions, the primary " +
-          std::to_string(sessions);
+    why =
+        "the standby holds " + std::to_string(standby_sessions) + " sessions, the primary " + std::to_string(sessions);
   return why;
 }
 

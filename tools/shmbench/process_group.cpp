@@ -2,9 +2,9 @@
 
 #include <poll.h>
 #include <signal.h>
-#include <sys/syscall.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -39,8 +39,7 @@ namespace {
 class SharedSlots {
  public:
   explicit SharedSlots(int count) : count_(count) {
-    bytes_ = sizeof(std::atomic<int>) + alignof(WorkerSample) +
-             sizeof(WorkerSample) * static_cast<std::size_t>(count);
+    bytes_ = sizeof(std::atomic<int>) + alignof(WorkerSample) + sizeof(WorkerSample) * static_cast<std::size_t>(count);
     void* base = ::mmap(nullptr, bytes_, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     if (base == MAP_FAILED) throw std::runtime_error(std::string("mmap: ") + std::strerror(errno));
     base_ = base;

@@ -16,11 +16,11 @@
 // up (or throws) is SIGKILLed and reaped.
 #pragma once
 
+#include <time.h>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
-#include <time.h>
 
 #include "tools/shmbench/latency.hpp"
 
@@ -29,8 +29,7 @@ namespace shmsession::bench {
 inline std::uint64_t monotonic_ns() noexcept {
   timespec now{};
   ::clock_gettime(CLOCK_MONOTONIC, &now);  // one clock for every process
-  return static_cast<std::uint64_t>(now.tv_sec) * 1'000'000'000u +
-         static_cast<std::uint64_t>(now.tv_nsec);
+  return static_cast<std::uint64_t>(now.tv_sec) * 1'000'000'000u + static_cast<std::uint64_t>(now.tv_nsec);
 }
 
 // What one worker measured. Invariant: lives in shared memory, so it holds
@@ -50,7 +49,7 @@ struct LoopResult {
   std::uint64_t ops = 0;
   std::uint64_t worker_ops_min = 0;  // the fewest and most ops one worker did:
   std::uint64_t worker_ops_max = 0;  // how evenly the workers shared the loop
-  double wall_s = 0;  // first start to last end
+  double wall_s = 0;                 // first start to last end
   LatencyHistogram latency;
 
   double ops_per_s() const noexcept { return wall_s > 0 ? static_cast<double>(ops) / wall_s : 0; }

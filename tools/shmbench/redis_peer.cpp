@@ -22,8 +22,8 @@ constexpr int kStartAttempts = 3;
 // The standard arguments: no persistence, loopback only, in the foreground.
 pid_t spawn_server(const std::string& program, int port, const std::vector<std::string>& extra_args,
                    bool die_with_parent) {
-  std::vector<std::string> args = {program, "--port", std::to_string(port), "--bind", "127.0.0.1", "--save", "",
-                                   "--appendonly", "no", "--daemonize", "no", "--dir", "/tmp"};
+  std::vector<std::string> args = {program,        "--port", std::to_string(port), "--bind", "127.0.0.1", "--save", "",
+                                   "--appendonly", "no",     "--daemonize",        "no",     "--dir",     "/tmp"};
   args.insert(args.end(), extra_args.begin(), extra_args.end());
   return spawn_quietly(std::move(args), die_with_parent);
 }
@@ -76,8 +76,7 @@ std::optional<RedisServer> RedisServer::start(const std::string& program, std::s
       last_failure = "did not answer PING within 5 s on port " + std::to_string(port);
     }
   }
-  throw std::runtime_error(program + " " + last_failure + " (" + std::to_string(kStartAttempts) +
-                           " attempts)");
+  throw std::runtime_error(program + " " + last_failure + " (" + std::to_string(kStartAttempts) + " attempts)");
 }
 
 RedisServer::RedisServer(pid_t pid, int port)

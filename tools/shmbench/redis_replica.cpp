@@ -14,8 +14,7 @@ constexpr auto kSyncPause = std::chrono::milliseconds{2};
 
 std::map<std::string, std::string, std::less<>> hash_of(RedisConnection& server, const std::string& key) {
   const RedisReplyPtr reply = server.command({"HGETALL", key});
-  if (reply->type != REDIS_REPLY_ARRAY)
-    throw std::runtime_error("redis: HGETALL " + key + " did not return a hash");
+  if (reply->type != REDIS_REPLY_ARRAY) throw std::runtime_error("redis: HGETALL " + key + " did not return a hash");
   std::map<std::string, std::string, std::less<>> hash;
   for (std::size_t i = 0; i + 1 < reply->elements; i += 2) {
     const redisReply* field = reply->element[i];
@@ -40,10 +39,8 @@ RedisServer start_redis_replica(const std::string& program, RedisConnection& pri
   primary.command({"CONFIG", "SET", "repl-diskless-sync", "yes"});
   primary.command({"CONFIG", "SET", "repl-diskless-sync-delay", "0"});
   std::string why;
-  std::optional<RedisServer> replica =
-      RedisServer::start(program, &why,
-                         {"--replicaof", "127.0.0.1", std::to_string(primary_port), "--repl-diskless-load",
-                          "on-empty-db"});
+  std::optional<RedisServer> replica = RedisServer::start(
+      program, &why, {"--replicaof", "127.0.0.1", std::to_string(primary_port), "--repl-diskless-load", "on-empty-db"});
   if (!replica) throw std::runtime_error("redis replica: " + why);
   return std::move(*replica);
 }
@@ -58,8 +55,8 @@ std::chrono::nanoseconds wait_replica_synced(RedisConnection& primary, RedisConn
     if (link == "up" && theirs == ours) return std::chrono::steady_clock::now() - started;
     if (std::chrono::steady_clock::now() - started > timeout)
       throw std::runtime_error("redis replica not in sync within " + std::to_string(timeout.count()) +
-                               " s: master_link_status " + link + ", offset " + std::to_string(theirs) +
-                               " of " + std::to_string(ours));
+                               " s: master_link_status " + link + ", offset " + std::to_string(theirs) + " of " +
+                               std::to_string(ours));
     std::this_thread::sleep_for(kSyncPause);
   }
 }
@@ -70,8 +67,7 @@ std::uint64_t replication_offset(RedisConnection& primary) {
 
 std::uint64_t hset_calls(RedisConnection& server) {
   const RedisReplyPtr reply = server.command({"INFO", "commandstats"});
-  if (reply->type != REDIS_REPLY_STRING)
-    throw std::runtime_error("redis: INFO did not return text");
+  if (reply->type != REDIS_REPLY_STRING) throw std::runtime_error("redis: INFO did not return text");
   const std::string_view text(reply->str, reply->len);
   constexpr std::string_view kKey = "cmdstat_hset:calls=";
   const std::size_t at = text.find(kKey);

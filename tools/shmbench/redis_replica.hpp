@@ -37,7 +37,7 @@ std::uint64_t replication_offset(RedisConnection& primary);
 std::uint64_t hset_calls(RedisConnection& server);
 
 struct ReplicaCheck {
-  std::string difference;  // empty: equal
+  std::string difference;      // empty: equal
   double payload_per_key = 0;  // field and value bytes of a compared hash, mean
 };
 

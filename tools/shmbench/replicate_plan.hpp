@@ -47,13 +47,13 @@ struct ReplicateConfig {
   // One row each: a paced writer (a rate both backups keep up with, so a
   // commit is shipped on its own) and unpaced writers (the backups' limits).
   std::vector<WriterMix> mixes;
-  ProbeTiming probe;  // ~500 probes a second, a look at the backup every 20 us
+  ProbeTiming probe;                             // ~500 probes a second, a look at the backup every 20 us
   std::chrono::milliseconds probe_only_time{0};  // the prober alone, backup attached
   // Our primary's change log: long enough to hold what the writers commit
   // while the agent lags, so the replicated phase ships deltas, not a full
   // resync (resyncs are counted and reported if they happen anyway).
   std::uint32_t change_log_capacity = 0;
-  std::uint64_t redis_check_sample = 200;  // replica sessions compared by HGETALL
+  std::uint64_t redis_check_sample = 200;                  // replica sessions compared by HGETALL
   std::uint64_t sequence_length = std::uint64_t{1} << 18;  // steps per writer, reused cyclically
   std::uint64_t seed = 0;
 };

@@ -13,9 +13,7 @@ namespace {
 const std::string kNa = "n/a";
 
 // Three significant digits or more: 0.412, 41.2, 412, 41200.
-std::string figure_text(double value) {
-  return fixed(value, value < 1 ? 3 : value < 10 ? 2 : value < 100 ? 1 : 0);
-}
+std::string figure_text(double value) { return fixed(value, value < 1 ? 3 : value < 10 ? 2 : value < 100 ? 1 : 0); }
 
 // "31.8%"; "0.0%" rather than "-0.0%".
 std::string percent_text(double value) { return fixed(std::fabs(value) < 0.05 ? 0.0 : value, 1) + "%"; }
@@ -37,8 +35,8 @@ std::string lag_text(const ReplicationRow& row, double value) {
 }
 
 void print_comparison(std::ostream& out, const BenchReport& report) {
-  TextTable table({"system", "writers", "commits/s alone", "commits/s backup", "slowdown", "lag p50 us",
-                   "lag p99 us", "lag max us", "wire B/commit", "whole B/commit", "whole/wire"},
+  TextTable table({"system", "writers", "commits/s alone", "commits/s backup", "slowdown", "lag p50 us", "lag p99 us",
+                   "lag max us", "wire B/commit", "whole B/commit", "whole/wire"},
                   1);
   for (const ReplicationRow& row : report.replication) {
     if (row.processes == 0) continue;
@@ -65,9 +63,9 @@ void print_detail(std::ostream& out, const BenchReport& report) {
         row.frames > 0 ? static_cast<double>(row.commits_shipped) / static_cast<double>(row.frames) : 0.0;
     table.add({row.system, writers_text(row), std::to_string(row.commits_shipped), std::to_string(row.wire_bytes),
                ours ? std::to_string(row.delta_bytes) : kNa, ours ? std::to_string(row.frames) : kNa,
-               ours && row.frames > 0 ? figure_text(per_frame) : kNa,
-               std::to_string(row.lag_samples), std::to_string(row.lag_unseen), fixed(row.catch_up_s, 3),
-               ours ? std::to_string(row.full_resyncs) : kNa, row.backup_equal ? "yes" : "no"});
+               ours && row.frames > 0 ? figure_text(per_frame) : kNa, std::to_string(row.lag_samples),
+               std::to_string(row.lag_unseen), fixed(row.catch_up_s, 3), ours ? std::to_string(row.full_resyncs) : kNa,
+               row.backup_equal ? "yes" : "no"});
   }
   table.print(out);
 }
@@ -138,31 +136,31 @@ boost::json::object replicate_report_json(const BenchReport& report) {
   for (const ReplicationRow& row : report.replication) {
     const bool lag = row.measured && row.lag_samples > 0;
     const bool m = row.measured && row.processes > 0;  // probe-only rows have lag figures only
-    rows.push_back({{"system", row.system},
-                    {"processes", row.processes},
-                    {"paced_per_s", row.paced_per_s > 0 ? boost::json::value(row.paced_per_s)
-                                                        : boost::json::value(nullptr)},
-                    {"measured", row.measured},
-                    {"commits_per_s_alone", number_or_null(m, row.commits_per_s_alone)},
-                    {"commits_per_s_replicated", number_or_null(m, row.commits_per_s_replicated)},
-                    {"slowdown_pct", number_or_null(m, row.slowdown_pct())},
-                    {"lag_p50_us", number_or_null(lag, row.lag_p50_us)},
-                    {"lag_p99_us", number_or_null(lag, row.lag_p99_us)},
-                    {"lag_max_us", number_or_null(lag, row.lag_max_us)},
-                    {"lag_samples", row.lag_samples},
-                    {"lag_unseen", row.lag_unseen},
-                    {"commits_shipped", row.commits_shipped},
-                    {"wire_bytes", row.wire_bytes},
-                    {"delta_bytes", row.delta_bytes},
-                    {"wire_bytes_per_commit", number_or_null(m, row.wire_bytes_per_commit())},
-                    {"whole_bytes_per_commit", optional_json(m ? row.whole_bytes_per_commit : std::nullopt)},
-                    {"whole_per_wire", optional_json(whole_per_wire(row))},
-                    {"frames", row.frames},
-                    {"catch_up_s", number_or_null(m, row.catch_up_s)},
-                    {"full_resyncs", row.full_resyncs},
-                    {"reconnects", row.reconnects},
-                    {"backup_equal", m ? boost::json::value(row.backup_equal) : boost::json::value(nullptr)},
-                    {"backup_difference", row.backup_difference}});
+    rows.push_back(
+        {{"system", row.system},
+         {"processes", row.processes},
+         {"paced_per_s", row.paced_per_s > 0 ? boost::json::value(row.paced_per_s) : boost::json::value(nullptr)},
+         {"measured", row.measured},
+         {"commits_per_s_alone", number_or_null(m, row.commits_per_s_alone)},
+         {"commits_per_s_replicated", number_or_null(m, row.commits_per_s_replicated)},
+         {"slowdown_pct", number_or_null(m, row.slowdown_pct())},
+         {"lag_p50_us", number_or_null(lag, row.lag_p50_us)},
+         {"lag_p99_us", number_or_null(lag, row.lag_p99_us)},
+         {"lag_max_us", number_or_null(lag, row.lag_max_us)},
+         {"lag_samples", row.lag_samples},
+         {"lag_unseen", row.lag_unseen},
+         {"commits_shipped", row.commits_shipped},
+         {"wire_bytes", row.wire_bytes},
+         {"delta_bytes", row.delta_bytes},
+         {"wire_bytes_per_commit", number_or_null(m, row.wire_bytes_per_commit())},
+         {"whole_bytes_per_commit", optional_json(m ? row.whole_bytes_per_commit : std::nullopt)},
+         {"whole_per_wire", optional_json(whole_per_wire(row))},
+         {"frames", row.frames},
+         {"catch_up_s", number_or_null(m, row.catch_up_s)},
+         {"full_resyncs", row.full_resyncs},
+         {"reconnects", row.reconnects},
+         {"backup_equal", m ? boost::json::value(row.backup_equal) : boost::json::value(nullptr)},
+         {"backup_difference", row.backup_difference}});
   }
   doc["replication"] = std::move(rows);
   const std::string ours_equal = equal_text(report, kOurSystem);
@@ -178,7 +176,8 @@ void add_replicate_notes(BenchReport& report) {
       parameter_number(report, "probe_pause_us") +
       " us: ours reads the standby's applied position (shared memory), redis sends HGET to the replica "
       "(one round trip); an idle agent sleeps on the change log's futex and a commit wakes it "
-      "(at most " + parameter_number(report, "agent_idle_wait_us") + " us per sleep, AgentOptions default)");
+      "(at most " +
+      parameter_number(report, "agent_idle_wait_us") + " us per sleep, AgentOptions default)");
   report.notes.push_back(
       "wire B/commit: ours, the agent's frame bytes (headers, MACs, heartbeats); redis, master_repl_offset "
       "growth (the RESP commands it streams); over every commit from the phase's start (warm-up and probes "
@@ -196,11 +195,11 @@ void add_replicate_notes(BenchReport& report) {
     if (row.system != kOurSystem || !row.measured || row.processes == 0) continue;
     if (row.full_resyncs > 0 || row.reconnects > 0)
       report.notes.push_back("our agent did " + std::to_string(row.full_resyncs) + " full resync(s) and " +
-                             std::to_string(row.reconnects) + " reconnect(s) during the " +
-                             writers_text(row) + " writer phase: its bytes include them");
+                             std::to_string(row.reconnects) + " reconnect(s) during the " + writers_text(row) +
+                             " writer phase: its bytes include them");
     if (row.lag_unseen > 0)
-      report.notes.push_back("a probe was not seen on the standby within the wait limit (writers " +
-                             writers_text(row) + "): probing stopped there");
+      report.notes.push_back("a probe was not seen on the standby within the wait limit (writers " + writers_text(row) +
+                             "): probing stopped there");
   }
 }
 

@@ -10,9 +10,9 @@ namespace shmsession::bench {
 
 namespace {
 
-constexpr std::array<std::string_view, 16> kWords = {"alpine", "basket",  "cobalt", "denim",  "ember",  "falcon",
-                                                     "garnet", "harbor",  "indigo", "juniper", "kettle", "linen",
-                                                     "meadow", "nickel",  "orchid", "pepper"};
+constexpr std::array<std::string_view, 16> kWords = {"alpine", "basket", "cobalt", "denim",   "ember",  "falcon",
+                                                     "garnet", "harbor", "indigo", "juniper", "kettle", "linen",
+                                                     "meadow", "nickel", "orchid", "pepper"};
 constexpr std::array<std::string_view, 4> kStatuses = {"placed", "paid", "shipped", "delivered"};
 constexpr std::array<std::string_view, 6> kLocales = {"en_GB", "de_DE", "fr_FR", "es_ES", "it_IT", "nl_NL"};
 
@@ -28,8 +28,8 @@ Profile make_profile(std::uint64_t seed) {
   SplitMix64 random(seed);
   Profile profile;
   profile.user_id = "u-" + digits(random.below(100'000'000), 8);
-  profile.display_name = std::string(kWords[random.below(kWords.size())]) + " " +
-                         std::string(kWords[random.below(kWords.size())]);
+  profile.display_name =
+      std::string(kWords[random.below(kWords.size())]) + " " + std::string(kWords[random.below(kWords.size())]);
   profile.email = profile.display_name.substr(0, profile.display_name.find(' ')) + "." +
                   digits(random.below(10'000), 4) + "@mail.example.com";
   profile.locale = std::string(kLocales[random.below(kLocales.size())]);

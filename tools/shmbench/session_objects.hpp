@@ -39,10 +39,9 @@ struct Profile {
   template <class Archive>
   void serialize(Archive& ar, unsigned /*version*/) {
     ar& boost::serialization::make_nvp("user_id", user_id) &
-        boost::serialization::make_nvp("display_name", display_name) &
-        boost::serialization::make_nvp("email", email) & boost::serialization::make_nvp("locale", locale) &
-        boost::serialization::make_nvp("country", country) & boost::serialization::make_nvp("age", age) &
-        boost::serialization::make_nvp("visits", visits) &
+        boost::serialization::make_nvp("display_name", display_name) & boost::serialization::make_nvp("email", email) &
+        boost::serialization::make_nvp("locale", locale) & boost::serialization::make_nvp("country", country) &
+        boost::serialization::make_nvp("age", age) & boost::serialization::make_nvp("visits", visits) &
         boost::serialization::make_nvp("customer_since_unix", customer_since_unix) &
         boost::serialization::make_nvp("last_login_unix", last_login_unix);
   }
@@ -94,9 +93,9 @@ struct Order {
   template <class Archive>
   void serialize(Archive& ar, unsigned /*version*/) {
     ar& boost::serialization::make_nvp("order_id", order_id) &
-        boost::serialization::make_nvp("placed_unix", placed_unix) &
-        boost::serialization::make_nvp("status", status) & boost::serialization::make_nvp("ship_to", ship_to) &
-        boost::serialization::make_nvp("lines", lines) & boost::serialization::make_nvp("total_cents", total_cents);
+        boost::serialization::make_nvp("placed_unix", placed_unix) & boost::serialization::make_nvp("status", status) &
+        boost::serialization::make_nvp("ship_to", ship_to) & boost::serialization::make_nvp("lines", lines) &
+        boost::serialization::make_nvp("total_cents", total_cents);
   }
 };
 

@@ -7,8 +7,7 @@ namespace shmsession::bench {
 
 std::string session_id(std::uint64_t index) {
   char text[32];
-  const int length = std::snprintf(text, sizeof text, "session:%08llu",
-                                   static_cast<unsigned long long>(index));
+  const int length = std::snprintf(text, sizeof text, "session:%08llu", static_cast<unsigned long long>(index));
   return std::string(text, static_cast<std::size_t>(length));
 }
 
@@ -32,8 +31,6 @@ CommitBatch fill_batch() {
   return batch;
 }
 
-void stamp_value(std::string& value, std::uint64_t stamp) noexcept {
-  std::memcpy(value.data(), &stamp, sizeof stamp);
-}
+void stamp_value(std::string& value, std::uint64_t stamp) noexcept { std::memcpy(value.data(), &stamp, sizeof stamp); }
 
 }  // namespace shmsession::bench

@@ -56,9 +56,7 @@ const ThroughputRow* request_row(const BenchReport& report, std::string_view sys
   return nullptr;
 }
 
-std::string count_text(const std::optional<std::uint64_t>& value) {
-  return value ? std::to_string(*value) : "-";
-}
+std::string count_text(const std::optional<std::uint64_t>& value) { return value ? std::to_string(*value) : "-"; }
 
 std::string tenths_text(const std::optional<double>& value) { return value ? fixed(*value, 1) : "-"; }
 
@@ -98,8 +96,7 @@ std::vector<std::vector<std::string>> summary_rows(const BenchReport& report) {
     std::vector<std::string> line{std::move(measure)};
     for (const WorkerRow& worker : report.workers) {
       const ThroughputRow* loop = request_row(report, worker.system);
-      line.push_back(worker.measured && loop != nullptr ? figure(worker, *loop, peaks_of(report, worker.system))
-                                                        : na);
+      line.push_back(worker.measured && loop != nullptr ? figure(worker, *loop, peaks_of(report, worker.system)) : na);
     }
     line.push_back(std::move(limit));
     rows.push_back(std::move(line));
@@ -107,33 +104,54 @@ std::vector<std::vector<std::string>> summary_rows(const BenchReport& report) {
   using W = const WorkerRow&;
   using L = const ThroughputRow&;
   using P = const Peaks&;
-  add("requests", [](W w, L, P) { return std::to_string(w.requests); }, "");
-  add("distinct sessions", [](W w, L, P) { return std::to_string(w.sessions); }, "");
-  add("requests new / follow-up / returning", [](W w, L, P) {
-    return std::to_string(w.new_visits) + " / " + std::to_string(w.follow_ups) + " / " + std::to_string(w.returning);
-  }, "");
-  add("requests/s", [](W, L l, P) { return fixed(l.ops_per_s, 0); }, "");
-  add("request p50 us", [](W, L l, P) { return fixed(l.p50_us, 2); }, "");
-  add("request p99 us", [](W, L l, P) { return fixed(l.p99_us, 2); }, "");
-  add("worker RssAnon at start, MiB", [](W, L, P p) { return fixed(p.rss_start_mib, 1); }, "");
-  add("worker RssAnon peak, MiB", [](W, L, P p) { return fixed(p.rss_peak_mib, 1); }, "");
-  add("worker RssAnon peak growth, MiB", [](W, L, P p) { return fixed(p.rss_peak_mib - p.rss_start_mib, 1); }, "");
-  add("store memory at the end, MiB", [](W, L, P p) { return fixed(p.store_end_mib, 1); }, "");
-  add("peak kept sessions", [](W, L, P p) { return count_text(p.kept); },
+  add(
+      "requests", [](W w, L, P) { return std::to_string(w.requests); }, "");
+  add(
+      "distinct sessions", [](W w, L, P) { return std::to_string(w.sessions); }, "");
+  add(
+      "requests new / follow-up / returning",
+      [](W w, L, P) {
+        return std::to_string(w.new_visits) + " / " + std::to_string(w.follow_ups) + " / " +
+               std::to_string(w.returning);
+      },
+      "");
+  add(
+      "requests/s", [](W, L l, P) { return fixed(l.ops_per_s, 0); }, "");
+  add(
+      "request p50 us", [](W, L l, P) { return fixed(l.p50_us, 2); }, "");
+  add(
+      "request p99 us", [](W, L l, P) { return fixed(l.p99_us, 2); }, "");
+  add(
+      "worker RssAnon at start, MiB", [](W, L, P p) { return fixed(p.rss_start_mib, 1); }, "");
+  add(
+      "worker RssAnon peak, MiB", [](W, L, P p) { return fixed(p.rss_peak_mib, 1); }, "");
+  add(
+      "worker RssAnon peak growth, MiB", [](W, L, P p) { return fixed(p.rss_peak_mib - p.rss_start_mib, 1); }, "");
+  add(
+      "store memory at the end, MiB", [](W, L, P p) { return fixed(p.store_end_mib, 1); }, "");
+  add(
+      "peak kept sessions", [](W, L, P p) { return count_text(p.kept); },
       std::to_string(parameter(report, "max_sessions")));
-  add("peak kept MiB", [](W, L, P p) { return tenths_text(p.kept_mib); },
+  add(
+      "peak kept MiB", [](W, L, P p) { return tenths_text(p.kept_mib); },
       fixed(static_cast<double>(parameter(report, "max_bytes")) / kMiB, 1));
-  add("peak locks held", [](W, L, P p) { return count_text(p.locks); },
+  add(
+      "peak locks held", [](W, L, P p) { return count_text(p.locks); },
       std::to_string(parameter(report, "max_sessions")));
-  add("peak locks in store (scan)", [](W, L, P p) { return count_text(p.locks_in_store); },
+  add(
+      "peak locks in store (scan)", [](W, L, P p) { return count_text(p.locks_in_store); },
       std::to_string(parameter(report, "max_sessions")));
-  add("evictions", [](W, L, P p) { return count_text(p.evictions); }, "");
-  add("revisits whose copy was let go", [](W w, L, P) { return count_text(w.reopened); }, "");
-  add("longest sample, ms", [](W w, L, P) { return fixed(w.longest_sample_ms, 1); }, "");
-  add("longest Store::locks() scan, ms", [](W w, L, P) { return tenths_text(w.longest_scan_ms); }, "");
-  add("sessions read back / differing", [](W w, L, P) {
-    return std::to_string(w.verified) + " / " + std::to_string(w.mismatched);
-  }, "");
+  add(
+      "evictions", [](W, L, P p) { return count_text(p.evictions); }, "");
+  add(
+      "revisits whose copy was let go", [](W w, L, P) { return count_text(w.reopened); }, "");
+  add(
+      "longest sample, ms", [](W w, L, P) { return fixed(w.longest_sample_ms, 1); }, "");
+  add(
+      "longest Store::locks() scan, ms", [](W w, L, P) { return tenths_text(w.longest_scan_ms); }, "");
+  add(
+      "sessions read back / differing",
+      [](W w, L, P) { return std::to_string(w.verified) + " / " + std::to_string(w.mismatched); }, "");
   return rows;
 }
 

@@ -70,8 +70,10 @@ void ResidencySampler::sample() {
   fill_(tick);
   tick.at_ns = began - start_ns_;
   record_.longest_sample_ns = std::max(record_.longest_sample_ns, monotonic_ns() - began);
-  if (record_.tick_count < kMaxResidencyTicks) record_.ticks[record_.tick_count++] = tick;
-  else record_.ticks_dropped = true;
+  if (record_.tick_count < kMaxResidencyTicks)
+    record_.ticks[record_.tick_count++] = tick;
+  else
+    record_.ticks_dropped = true;
 }
 
 }  // namespace shmsession::bench

@@ -16,14 +16,13 @@ namespace shmsession::bench {
 namespace {
 
 constexpr Workload kWorkloads[] = {
-    {"primary", "commit 1 KiB / read 3 attributes, 1 and 2 processes; bytes per session",
-     kPrimaryDetails, &run_primary},
-    {"lock", "session lock: uncontended cycle, 2-process handoff, 4 processes on 1 session",
-     kLockDetails, &run_lock},
+    {"primary", "commit 1 KiB / read 3 attributes, 1 and 2 processes; bytes per session", kPrimaryDetails,
+     &run_primary},
+    {"lock", "session lock: uncontended cycle, 2-process handoff, 4 processes on 1 session", kLockDetails, &run_lock},
     {"cycle", "request cycle: open, read 3, edit 1, commit, in N processes, sticky or random routing; beside redis",
      kCycleDetails, &run_cycle},
-    {"delta", "replication bytes of one edit: our binary delta vs the whole attribute; diff MB/s",
-     kDeltaDetails, &run_delta},
+    {"delta", "replication bytes of one edit: our binary delta vs the whole attribute; diff MB/s", kDeltaDetails,
+     &run_delta},
     {"replicate", "commits/s with our backup attached vs without, lag, bytes per commit; beside a redis replica",
      kReplicateDetails, &run_replicate},
     {"worker", "one long-running worker, 1M sessions over time: RSS, kept sessions, locks each second vs limits",

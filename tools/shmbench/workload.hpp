@@ -43,12 +43,12 @@ inline constexpr CycleSetup kAllCycleSetups[] = {
     {1, Routing::Sticky}, {2, Routing::Random}, {2, Routing::Sticky}, {4, Routing::Random}, {4, Routing::Sticky}};
 
 struct RunOptions {
-  bool quick = false;       // CI/smoke sizes: the whole run takes seconds
-  bool json = false;        // one JSON document on stdout instead of tables
-  bool progress = true;     // progress lines on stderr
+  bool quick = false;    // CI/smoke sizes: the whole run takes seconds
+  bool json = false;     // one JSON document on stdout instead of tables
+  bool progress = true;  // progress lines on stderr
   std::string redis_program = "redis-server";
   std::string memcached_program = "memcached";  // the second peer, where a workload fits it
-  std::uint64_t seed = 20240601;  // of every random session sequence
+  std::uint64_t seed = 20240601;                // of every random session sequence
   // `cycle` only: the setups it measures, in order (`shmbench cycle`: the
   // one of --procs and --routing; `shmbench all`: kAllCycleSetups).
   std::vector<CycleSetup> cycle_setups{CycleSetup{}};

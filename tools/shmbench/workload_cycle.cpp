@@ -83,9 +83,8 @@ CycleInputs make_inputs(const CycleConfig& config, int worker) {
   SplitMix64 random(config.seed + static_cast<std::uint64_t>(worker) * 0x632be59bd9b4e019ull);
   inputs.order.reserve(config.sequence_length);
   for (std::uint64_t k = 0; k < config.sequence_length; ++k) {
-    inputs.order.push_back(config.routing == Routing::Random
-                               ? static_cast<std::uint32_t>(random.below(config.sessions))
-                               : inputs.owned[random.below(inputs.owned.size())]);
+    inputs.order.push_back(config.routing == Routing::Random ? static_cast<std::uint32_t>(random.below(config.sessions))
+                                                             : inputs.owned[random.below(inputs.owned.size())]);
   }
   return inputs;
 }
@@ -128,8 +127,8 @@ void warm_then_measure(WorkerContext& ctx, const CycleConfig& config, const Cycl
                        Measuring&& measuring) {
   std::uint64_t k = 0;
   for (; k < inputs.owned.size(); ++k) cycle(inputs.owned[k], k);
-  const std::uint64_t warmup_end = monotonic_ns() + static_cast<std::uint64_t>(
-      std::chrono::nanoseconds(config.warmup_time).count());
+  const std::uint64_t warmup_end =
+      monotonic_ns() + static_cast<std::uint64_t>(std::chrono::nanoseconds(config.warmup_time).count());
   for (; monotonic_ns() < warmup_end; ++k) cycle(inputs.index_at(k), k);
   measuring();
   ctx.measure_for(config.loop_time, [&](std::uint64_t i) { cycle(inputs.index_at(k + i), k + i); });
@@ -172,8 +171,7 @@ void our_cycle(sync::Client& client, const std::string& id, std::uint64_t k, Han
 
 std::string scratch_tag(const CycleConfig& config, bool graph) {
   std::string tag = graph ? "cycle_graph" : "cycle_binary";
-  if (config.processes > 1)
-    tag += "_" + std::to_string(config.processes) + std::string(routing_name(config.routing));
+  if (config.processes > 1) tag += "_" + std::to_string(config.processes) + std::string(routing_name(config.routing));
   return tag;
 }
 
@@ -254,33 +252,37 @@ ThroughputRow measure_ours(const CycleConfig& config, const RunOptions& options,
   std::string what = "shmsession: " + operation;
   if (config.processes > 1)
     what += ", " + std::to_string(config.processes) + " processes, " + std::string(routing_name(config.routing));
-  if (config.lock_policy != CycleLockPolicy::Adaptive) what += std::string(", ") + policy_name(config.lock_policy) + " locks";
+  if (config.lock_policy != CycleLockPolicy::Adaptive)
+    what += std::string(", ") + policy_name(config.lock_policy) + " locks";
   progress(options, kName, what);
   ForkShared<ReleaseCounts> releases;
-  const LoopResult loop = run_in_processes(config.processes, [&](WorkerContext& ctx) {
-    sync::ClientStats before;
-    Store store = Store::attach(scratch.name());
-    sync::Client client(store, sync::ClientOptions{.comparison = comparison,
-                                                   .lock_policy = client_policy(config.lock_policy)});
-    const CycleInputs inputs = make_inputs(config, ctx.index());
-    fill_sessions(client, config, inputs);
-    wait_for_fills(*filled, config.processes);
-    HandOverProbe* stamps = nullptr;
-    if (probe && HandOverProbe::available()) {
-      probe->install(ctx.index());
-      stamps = &*probe;
-    }
-    warm_then_measure(
-        ctx, config, inputs,
-        [&](std::uint32_t index, std::uint64_t k) { our_cycle(client, inputs.ids[index], k, stamps); },
-        [&] {
-          if (stamps != nullptr) stamps->start_recording();
-          before = client.stats();
-        });
-    const sync::ClientStats after = client.stats();
-    releases->at_request_end += after.released_at_request_end - before.released_at_request_end;
-    releases->on_request += after.released_on_request - before.released_on_request;
-  }, kPhaseTimeout);
+  const LoopResult loop = run_in_processes(
+      config.processes,
+      [&](WorkerContext& ctx) {
+        sync::ClientStats before;
+        Store store = Store::attach(scratch.name());
+        sync::Client client(
+            store, sync::ClientOptions{.comparison = comparison, .lock_policy = client_policy(config.lock_policy)});
+        const CycleInputs inputs = make_inputs(config, ctx.index());
+        fill_sessions(client, config, inputs);
+        wait_for_fills(*filled, config.processes);
+        HandOverProbe* stamps = nullptr;
+        if (probe && HandOverProbe::available()) {
+          probe->install(ctx.index());
+          stamps = &*probe;
+        }
+        warm_then_measure(
+            ctx, config, inputs,
+            [&](std::uint32_t index, std::uint64_t k) { our_cycle(client, inputs.ids[index], k, stamps); },
+            [&] {
+              if (stamps != nullptr) stamps->start_recording();
+              before = client.stats();
+            });
+        const sync::ClientStats after = client.stats();
+        releases->at_request_end += after.released_at_request_end - before.released_at_request_end;
+        releases->on_request += after.released_on_request - before.released_on_request;
+      },
+      kPhaseTimeout);
   if (config.processes > 1) notes.push_back(policy_note(config, operation, loop, *releases));
   if (probe) {
     std::vector<HandOverPhaseRow> rows = probe->rows(operation, config.processes);
@@ -357,16 +359,19 @@ ThroughputRow measure_redis(const CycleConfig& config, const RunOptions& options
     RedisSessionLock::load_release_script(redis);
   }
   FillLine filled;
-  const LoopResult loop = run_in_processes(config.processes, [&](WorkerContext& ctx) {
-    RedisConnection redis = RedisConnection::connect(server.port());  // each process its own connection
-    const CycleInputs inputs = make_inputs(config, ctx.index());
-    load_sessions(redis, config, inputs);
-    wait_for_fills(*filled, config.processes);
-    RedisCycle cycle(redis, inputs);
-    warm_then_measure(
-        ctx, config, inputs, [&](std::uint32_t index, std::uint64_t k) { cycle.run(inputs.ids[index], index, k); },
-        [] {});
-  }, kPhaseTimeout);
+  const LoopResult loop = run_in_processes(
+      config.processes,
+      [&](WorkerContext& ctx) {
+        RedisConnection redis = RedisConnection::connect(server.port());  // each process its own connection
+        const CycleInputs inputs = make_inputs(config, ctx.index());
+        load_sessions(redis, config, inputs);
+        wait_for_fills(*filled, config.processes);
+        RedisCycle cycle(redis, inputs);
+        warm_then_measure(
+            ctx, config, inputs, [&](std::uint32_t index, std::uint64_t k) { cycle.run(inputs.ids[index], index, k); },
+            [] {});
+      },
+      kPhaseTimeout);
   return routed_row(std::string(kCycleRedis), kRedisSystem, config, loop);
 }
 
@@ -395,7 +400,8 @@ void describe(BenchReport& report, const CycleConfig& config, const std::vector<
                       : "one request's session cycle in N processes sharing the store (sticky routing: session k "
                         "always to process k % N; random: any process), each request: open, read ") +
       "profile + recent + cart, edit one line item's qty in cart, commit; redis: phpredis lock, HMGET of the 3, "
-      "decode, HSET cart, unlock" + (one ? "" : " (each process its own connection, routed the same way)");
+      "decode, HSET cart, unlock" +
+      (one ? "" : " (each process its own connection, routed the same way)");
   const std::size_t profile = encoded(initial_profile(config, 0)).size();
   const std::size_t cart = encoded(initial_cart(config, 0)).size();
   const std::size_t recent = encoded(initial_recent(config, 0)).size();

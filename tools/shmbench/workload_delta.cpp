@@ -142,8 +142,10 @@ Edit<OrderHistory> scattered(const OrderHistory& history, std::uint64_t seed) {
     std::swap(picks[i], picks[i + random.below(picks.size() - i)]);
   for (std::size_t i = 0; i < kScatteredEdits; ++i) {
     Order& order = edit.after.orders[picks[i]];
-    if (i % 2 == 0) order.total_cents += 1 + static_cast<std::int64_t>(random.below(1000));
-    else order.lines.front().qty = order.lines.front().qty % 9 + 1;
+    if (i % 2 == 0)
+      order.total_cents += 1 + static_cast<std::int64_t>(random.below(1000));
+    else
+      order.lines.front().qty = order.lines.front().qty % 9 + 1;
   }
   return edit;
 }

@@ -45,9 +45,9 @@ constexpr std::uint64_t kPhpredisAttempts = kPhpredisLockRetries + 1;
 
 struct LockConfig {
   std::chrono::milliseconds uncontended_time{0};
-  std::chrono::milliseconds warmup_time{0};    // untimed, before the uncontended loop
-  std::uint64_t our_handoff_rounds = 0;        // per worker; each round receives one handoff
-  std::uint64_t redis_handoff_rounds = 0;      // each costs ~lock_wait_time
+  std::chrono::milliseconds warmup_time{0};  // untimed, before the uncontended loop
+  std::uint64_t our_handoff_rounds = 0;      // per worker; each round receives one handoff
+  std::uint64_t redis_handoff_rounds = 0;    // each costs ~lock_wait_time
   std::chrono::milliseconds contended_time{0};
   std::uint64_t seed = 0;
 };
@@ -155,7 +155,7 @@ struct ContendedOutcome {
   ThroughputRow row;
   std::uint64_t fewest_cycles = 0;  // of one process
   std::uint64_t most_cycles = 0;
-  std::uint64_t over_limit = 0;     // acquisitions past phpredis's attempt limit
+  std::uint64_t over_limit = 0;  // acquisitions past phpredis's attempt limit
   double longest_cycle_ms = 0;
 };
 
@@ -166,20 +166,26 @@ struct SystemFigures {
 
 template <class MakeSide>
 ThroughputRow run_uncontended(const LockConfig& config, std::string_view system, MakeSide& make_side) {
-  const LoopResult loop = run_in_processes(1, [&](WorkerContext& ctx) {
-    auto side = make_side(ctx, nullptr);
-    measure_uncontended(ctx, side, config.warmup_time, config.uncontended_time);
-  }, kPhaseTimeout);
+  const LoopResult loop = run_in_processes(
+      1,
+      [&](WorkerContext& ctx) {
+        auto side = make_side(ctx, nullptr);
+        measure_uncontended(ctx, side, config.warmup_time, config.uncontended_time);
+      },
+      kPhaseTimeout);
   return throughput_row(std::string(kUncontendedOperation), system, loop);
 }
 
 template <class MakeSide>
 ThroughputRow run_handoff(std::uint64_t rounds, std::string_view system, MakeSide& make_side) {
   ForkShared<HandoffBoard> board;
-  const LoopResult loop = run_in_processes(kHandoffProcesses, [&](WorkerContext& ctx) {
-    auto side = make_side(ctx, &*board);
-    measure_handoffs(ctx, side, *board, rounds / 10, rounds);
-  }, kPhaseTimeout);
+  const LoopResult loop = run_in_processes(
+      kHandoffProcesses,
+      [&](WorkerContext& ctx) {
+        auto side = make_side(ctx, &*board);
+        measure_handoffs(ctx, side, *board, rounds / 10, rounds);
+      },
+      kPhaseTimeout);
   LatencyHistogram handoffs = board->handoff[0];
   handoffs.merge(board->handoff[1]);
   ThroughputRow row{std::string(kHandoffOperation), std::string(system), kHandoffProcesses};
@@ -195,10 +201,13 @@ ThroughputRow run_handoff(std::uint64_t rounds, std::string_view system, MakeSid
 template <class MakeSide>
 ContendedOutcome run_contended(const LockConfig& config, std::string_view system, MakeSide& make_side) {
   ForkShared<ContendedBoard> board;
-  const LoopResult loop = run_in_processes(kContendedProcesses, [&](WorkerContext& ctx) {
-    auto side = make_side(ctx, nullptr);
-    measure_contended(ctx, side, *board, config.contended_time, kPhpredisAttempts);
-  }, kPhaseTimeout);
+  const LoopResult loop = run_in_processes(
+      kContendedProcesses,
+      [&](WorkerContext& ctx) {
+        auto side = make_side(ctx, nullptr);
+        measure_contended(ctx, side, *board, config.contended_time, kPhpredisAttempts);
+      },
+      kPhaseTimeout);
   ContendedOutcome outcome{throughput_row(std::string(kContendedOperation), system, loop)};
   const auto cycles = std::span(board->cycles).first(kContendedProcesses);
   const auto over = std::span(board->over_limit).first(kContendedProcesses);
@@ -240,10 +249,9 @@ SystemFigures measure_redis(const LockConfig& config, const RunOptions& options,
     RedisSessionLock::load_release_script(redis);
   }
   const int port = server.port();
-  return measure_system(config, options, kRedisSystem, config.redis_handoff_rounds,
-                        [&](WorkerContext& ctx, HandoffBoard* board) {
-                          return RedisLockSide(port, board, ctx.index(), config.seed);
-                        });
+  return measure_system(
+      config, options, kRedisSystem, config.redis_handoff_rounds,
+      [&](WorkerContext& ctx, HandoffBoard* board) { return RedisLockSide(port, board, ctx.index(), config.seed); });
 }
 
 // --- the report -----------------------------------------------------------
@@ -255,11 +263,12 @@ std::string fixed(double value, int decimals) {
 }
 
 void describe(BenchReport& report, const LockConfig& config) {
-  report.description =
-      "the process lock of one session (" + session_id(0) + "): uncontended acquire+release; handoff "
-      "latency between 2 processes (release -> acquire returns, CLOCK_MONOTONIC); 4 processes each "
-      "acquire, read " + std::string(kReadAttribute) + ", commit " + std::string(kCommitAttribute) + " (" +
-      std::to_string(kCommitBytes) + " B), release. Redis: phpredis's session-lock recipe";
+  report.description = "the process lock of one session (" + session_id(0) +
+                       "): uncontended acquire+release; handoff "
+                       "latency between 2 processes (release -> acquire returns, CLOCK_MONOTONIC); 4 processes each "
+                       "acquire, read " +
+                       std::string(kReadAttribute) + ", commit " + std::string(kCommitAttribute) + " (" +
+                       std::to_string(kCommitBytes) + " B), release. Redis: phpredis's session-lock recipe";
   report.parameters = {{"uncontended_s", std::chrono::duration<double>(config.uncontended_time).count()},
                        {"handoffs", 2 * config.our_handoff_rounds},
                        {"redis_handoffs", 2 * config.redis_handoff_rounds},
@@ -280,17 +289,19 @@ void add_notes(BenchReport& report, const SystemFigures& ours, const std::option
       "redis recipe (phpredis redis_session.c): SET lock:<session> <hostname|pid> NX PX " +
       std::to_string(kLockExpireMs) + ", retried every " + std::to_string(kPhpredisLockWaitTime.count()) +
       " us (redis.session.lock_wait_time default 20000 us, lock_retries default 100: phpredis redis.c INI "
-      "entries and README); release EVALSHA " + std::string(kReleaseScriptSha) +
-      " (phpredis's compare-and-delete script, SCRIPT LOAD once; EVAL on NOSCRIPT)");
+      "entries and README); release EVALSHA " +
+      std::string(kReleaseScriptSha) + " (phpredis's compare-and-delete script, SCRIPT LOAD once; EVAL on NOSCRIPT)");
   report.notes.push_back(
       "handoff: a shmsession waiter sleeps on a futex and the release wakes it; a redis waiter polls, "
       "so its wait is the rest of its 20 ms retry interval (the holder releases at a random point of it)");
   report.notes.push_back("uncontended figures include one clock read per cycle (the loop's timing)");
   std::string contended = "contended: " + contended_summary(kOurSystem, ours.contended) + " (FIFO queue)";
   if (theirs) {
-    contended += "; " + contended_summary(kRedisSystem, theirs->contended) + "; redis acquisitions needing more "
-                 "than " + std::to_string(kPhpredisAttempts) + " attempts (phpredis would give up): " +
-                 std::to_string(theirs->contended.over_limit);
+    contended += "; " + contended_summary(kRedisSystem, theirs->contended) +
+                 "; redis acquisitions needing more "
+                 "than " +
+                 std::to_string(kPhpredisAttempts) +
+                 " attempts (phpredis would give up): " + std::to_string(theirs->contended.over_limit);
   }
   report.notes.push_back(contended);
 }

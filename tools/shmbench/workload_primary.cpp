@@ -31,9 +31,9 @@ std::string operation_name(Operation op) { return op == Operation::Commit ? "com
 
 struct PrimaryConfig {
   std::uint64_t sessions = 0;
-  std::chrono::milliseconds loop_time{0};    // of each measured loop
-  std::chrono::milliseconds warmup_time{0};  // untimed, before each loop
-  std::uint64_t sequence_length = 0;  // random positions per worker, reused cyclically
+  std::chrono::milliseconds loop_time{0};      // of each measured loop
+  std::chrono::milliseconds warmup_time{0};    // untimed, before each loop
+  std::uint64_t sequence_length = 0;           // random positions per worker, reused cyclically
   std::vector<std::uint64_t> memory_sessions;  // ascending
   std::uint64_t seed = 0;
 };
@@ -44,8 +44,8 @@ PrimaryConfig primary_config(const RunOptions& options) {
   config.loop_time = std::chrono::milliseconds{options.quick ? 250 : 3000};
   config.warmup_time = config.loop_time / 10;
   config.sequence_length = std::uint64_t{1} << 18;
-  config.memory_sessions = options.quick ? std::vector<std::uint64_t>{10'000, 100'000}
-                                         : std::vector<std::uint64_t>{100'000, 1'000'000};
+  config.memory_sessions =
+      options.quick ? std::vector<std::uint64_t>{10'000, 100'000} : std::vector<std::uint64_t>{100'000, 1'000'000};
   config.seed = options.seed;
   return config;
 }
@@ -54,8 +54,8 @@ PrimaryConfig primary_config(const RunOptions& options) {
 // random order that depends only on the seed, the process count and the
 // worker, so shmsession and Redis see the same sequence.
 struct WorkerInputs {
-  std::vector<std::string> ids;       // of the worker's sessions
-  std::vector<std::uint32_t> order;   // indexes into ids, used cyclically
+  std::vector<std::string> ids;      // of the worker's sessions
+  std::vector<std::uint32_t> order;  // indexes into ids, used cyclically
 
   const std::string& id_at(std::uint64_t k) const { return ids[order[k % order.size()]]; }
 };
@@ -78,8 +78,8 @@ WorkerInputs make_inputs(const PrimaryConfig& config, const WorkerContext& ctx) 
 // time, continuing the same sequence of positions k.
 template <class Op>
 void warm_then_measure(WorkerContext& ctx, const PrimaryConfig& config, Op&& op) {
-  const std::uint64_t warmup_end = monotonic_ns() + static_cast<std::uint64_t>(
-      std::chrono::nanoseconds(config.warmup_time).count());
+  const std::uint64_t warmup_end =
+      monotonic_ns() + static_cast<std::uint64_t>(std::chrono::nanoseconds(config.warmup_time).count());
   std::uint64_t k = 0;
   while (monotonic_ns() < warmup_end) op(k++);
   ctx.measure_for(config.loop_time, [&](std::uint64_t i) { op(k + i); });
@@ -92,8 +92,8 @@ std::uint64_t stamp_base(int run, const WorkerContext& ctx) {
 
 // --- shmsession ---------------------------------------------------------
 
-void ours_worker(WorkerContext& ctx, const std::string& store_name, const PrimaryConfig& config,
-                 Operation op, int run) {
+void ours_worker(WorkerContext& ctx, const std::string& store_name, const PrimaryConfig& config, Operation op,
+                 int run) {
   Store store = Store::attach(store_name);
   const WorkerInputs inputs = make_inputs(config, ctx);
   if (op == Operation::Commit) {
@@ -125,9 +125,8 @@ std::vector<ThroughputRow> measure_ours(const PrimaryConfig& config, const RunOp
     for (int processes : kProcessCounts) {
       ++run;
       progress(options, kName, "shmsession: " + operation_name(op) + ", " + std::to_string(processes) + " process(es)");
-      const LoopResult loop = run_in_processes(processes, [&](WorkerContext& ctx) {
-        ours_worker(ctx, scratch.name(), config, op, run);
-      });
+      const LoopResult loop =
+          run_in_processes(processes, [&](WorkerContext& ctx) { ours_worker(ctx, scratch.name(), config, op, run); });
       rows.push_back(throughput_row(operation_name(op), kOurSystem, loop));
     }
   }
@@ -205,8 +204,10 @@ std::vector<ThroughputRow> measure_redis(const PrimaryConfig& config, const RunO
       const LoopResult loop = run_in_processes(processes, [&](WorkerContext& ctx) {
         RedisConnection own = RedisConnection::connect(server.port());
         const WorkerInputs inputs = make_inputs(config, ctx);
-        if (op == Operation::Commit) redis_commit_worker(ctx, own, config, inputs, run);
-        else redis_read_worker(ctx, own, config, inputs);
+        if (op == Operation::Commit)
+          redis_commit_worker(ctx, own, config, inputs, run);
+        else
+          redis_read_worker(ctx, own, config, inputs);
       });
       rows.push_back(throughput_row(operation_name(op), kRedisSystem, loop));
     }
@@ -240,8 +241,8 @@ std::vector<std::array<std::string, 3>> memcached_keys(const WorkerInputs& input
   std::vector<std::array<std::string, 3>> keys;
   keys.reserve(inputs.ids.size());
   for (const std::string& id : inputs.ids)
-    keys.push_back({memcached_key(id, kShapeNames[0]), memcached_key(id, kShapeNames[1]),
-                    memcached_key(id, kShapeNames[2])});
+    keys.push_back(
+        {memcached_key(id, kShapeNames[0]), memcached_key(id, kShapeNames[1]), memcached_key(id, kShapeNames[2])});
   return keys;
 }
 
@@ -279,8 +280,7 @@ std::vector<ThroughputRow> measure_memcached(const PrimaryConfig& config, const 
   for (Operation op : kOperations) {
     for (int processes : kProcessCounts) {
       ++run;
-      progress(options, kName,
-               "memcached: " + operation_name(op) + ", " + std::to_string(processes) + " client(s)");
+      progress(options, kName, "memcached: " + operation_name(op) + ", " + std::to_string(processes) + " client(s)");
       const LoopResult loop = run_in_processes(processes, [&](WorkerContext& ctx) {
         MemcachedConnection own = MemcachedConnection::connect(server.port());
         const WorkerInputs inputs = make_inputs(config, ctx);
@@ -307,11 +307,11 @@ std::vector<MemoryRow> measure_memcached_memory(const PrimaryConfig& config, con
     loaded = sessions;
     const std::uint64_t used = memcached.stats_bytes();
     const std::uint64_t footprint = memcached.slab_footprint();
-    rows.push_back({sessions, std::string(kMemcachedSystem), true,
-                    (static_cast<double>(used) - static_cast<double>(before)) / static_cast<double>(sessions),
-                    static_cast<double>(shape_payload_bytes()),
-                    (static_cast<double>(footprint) - static_cast<double>(footprint_before)) /
-                        static_cast<double>(sessions)});
+    rows.push_back(
+        {sessions, std::string(kMemcachedSystem), true,
+         (static_cast<double>(used) - static_cast<double>(before)) / static_cast<double>(sessions),
+         static_cast<double>(shape_payload_bytes()),
+         (static_cast<double>(footprint) - static_cast<double>(footprint_before)) / static_cast<double>(sessions)});
   }
   return rows;
 }
@@ -319,8 +319,10 @@ std::vector<MemoryRow> measure_memcached_memory(const PrimaryConfig& config, con
 // --- the report ---------------------------------------------------------
 
 void describe(BenchReport& report, const PrimaryConfig& config) {
-  report.description = std::string("commit: one 1 KiB attribute (profile) to a random session; "
-                                   "read: all 3 attributes; ") + std::string(kShapeSummary);
+  report.description = std::string(
+                           "commit: one 1 KiB attribute (profile) to a random session; "
+                           "read: all 3 attributes; ") +
+                       std::string(kShapeSummary);
   boost::json::array memory_sessions(config.memory_sessions.begin(), config.memory_sessions.end());
   report.parameters = {{"sessions", config.sessions},
                        {"loop_s", std::chrono::duration<double>(config.loop_time).count()},
@@ -331,8 +333,7 @@ void describe(BenchReport& report, const PrimaryConfig& config) {
 
 // Ours and the peers' rows side by side: per operation, per process count.
 // A peer that was not available has n/a rows.
-std::vector<ThroughputRow> side_by_side(const std::vector<ThroughputRow>& ours,
-                                        const std::vector<ThroughputRow>& redis,
+std::vector<ThroughputRow> side_by_side(const std::vector<ThroughputRow>& ours, const std::vector<ThroughputRow>& redis,
                                         const std::vector<ThroughputRow>& memcached) {
   std::vector<ThroughputRow> rows;
   for (std::size_t i = 0; i < ours.size(); ++i) {
@@ -391,11 +392,12 @@ BenchReport run_primary(const RunOptions& options) {
 
   report.results = side_by_side(ours, redis, memcached);
   report.memory = side_by_side(ours_memory, redis_memory, memcached_memory);
-  report.notes.push_back("memcached: each attribute is the item <session id>:<attribute>; commit = set of it, "
-                         "read = one multi-get of the 3 (ASCII protocol, libmemcached); bytes/session from "
-                         "stats bytes (item sizes with headers, not slab-class rounding), the figure ours/peer "
-                         "compares with; its footprint/session column adds what that leaves out: slab chunks in use x "
-                         "chunk size (stats slabs) plus its hash table (stats hash_bytes)");
+  report.notes.push_back(
+      "memcached: each attribute is the item <session id>:<attribute>; commit = set of it, "
+      "read = one multi-get of the 3 (ASCII protocol, libmemcached); bytes/session from "
+      "stats bytes (item sizes with headers, not slab-class rounding), the figure ours/peer "
+      "compares with; its footprint/session column adds what that leaves out: slab chunks in use x "
+      "chunk size (stats slabs) plus its hash table (stats hash_bytes)");
   progress(options, kName, "done");
   report.elapsed_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   return report;

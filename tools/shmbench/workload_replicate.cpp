@@ -31,7 +31,7 @@ namespace {
 
 constexpr std::string_view kName = "replicate";
 constexpr auto kPhaseTimeout = std::chrono::seconds{120};
-constexpr auto kSyncTimeout = std::chrono::seconds{60};     // initial resync / sync, settled status
+constexpr auto kSyncTimeout = std::chrono::seconds{60};      // initial resync / sync, settled status
 constexpr auto kCatchUpTimeout = std::chrono::seconds{120};  // the backup after the writers
 constexpr std::uint64_t kSegmentBase = std::uint64_t{64} << 20;
 // Segment bytes reserved per session; pages cost memory only when touched.
@@ -137,21 +137,24 @@ LagProber::Position our_position(Store& standby) {
 
 LoopResult our_writers(const ReplicatePlan& plan, const std::string& store_name, const WriterMix& mix, int run,
                        WriterLine* line) {
-  return run_in_processes(mix.writers, [&](WorkerContext& ctx) {
-    Store store = Store::attach(store_name);
-    const WriterInputs inputs = plan.writer_inputs(ctx.count(), ctx.index());
-    CommitBatch batch;
-    batch.put(plan.attribute(0), plan.value(0));
-    AttributeWrite& put = batch.puts.front();
-    const std::uint64_t base = stamp_base(run, ctx);
-    warm_then_measure(ctx, plan.config(), mix, line, [&](std::uint64_t k) {
-      const WriterStep& step = inputs.step_at(k);
-      put.name = plan.attribute(step.attribute);
-      put.value = plan.value(step.value);
-      stamp_value(put.value, base | k);
-      store.commit(inputs.ids[step.session], batch);
-    });
-  }, kPhaseTimeout);
+  return run_in_processes(
+      mix.writers,
+      [&](WorkerContext& ctx) {
+        Store store = Store::attach(store_name);
+        const WriterInputs inputs = plan.writer_inputs(ctx.count(), ctx.index());
+        CommitBatch batch;
+        batch.put(plan.attribute(0), plan.value(0));
+        AttributeWrite& put = batch.puts.front();
+        const std::uint64_t base = stamp_base(run, ctx);
+        warm_then_measure(ctx, plan.config(), mix, line, [&](std::uint64_t k) {
+          const WriterStep& step = inputs.step_at(k);
+          put.name = plan.attribute(step.attribute);
+          put.value = plan.value(step.value);
+          stamp_value(put.value, base | k);
+          store.commit(inputs.ids[step.session], batch);
+        });
+      },
+      kPhaseTimeout);
 }
 
 ReplicationRow our_replicated(const ReplicatePlan& plan, ScratchStore& primary_scratch, Store& standby,
@@ -236,26 +239,29 @@ SideFigures measure_ours(const ReplicatePlan& plan, const RunOptions& options, B
 // --- Redis --------------------------------------------------------------
 
 LoopResult redis_writers(const ReplicatePlan& plan, int port, const WriterMix& mix, int run, WriterLine* line) {
-  return run_in_processes(mix.writers, [&](WorkerContext& ctx) {
-    RedisConnection redis = RedisConnection::connect(port);
-    const WriterInputs inputs = plan.writer_inputs(ctx.count(), ctx.index());
-    std::string value = plan.value(0);
-    const std::uint64_t base = stamp_base(run, ctx);
-    std::array<const char*, 4> argv{};
-    std::array<std::size_t, 4> lengths{4, 0, 0, kReplicateValueBytes};
-    warm_then_measure(ctx, plan.config(), mix, line, [&](std::uint64_t k) {
-      const WriterStep& step = inputs.step_at(k);
-      const std::string& key = inputs.ids[step.session];
-      const std::string& field = plan.attribute(step.attribute);
-      value = plan.value(step.value);
-      stamp_value(value, base | k);
-      argv = {"HSET", key.data(), field.data(), value.data()};
-      lengths[1] = key.size();
-      lengths[2] = field.size();
-      if (redis.command(4, argv.data(), lengths.data())->type != REDIS_REPLY_INTEGER)
-        throw std::runtime_error("redis: HSET did not answer an integer");
-    });
-  }, kPhaseTimeout);
+  return run_in_processes(
+      mix.writers,
+      [&](WorkerContext& ctx) {
+        RedisConnection redis = RedisConnection::connect(port);
+        const WriterInputs inputs = plan.writer_inputs(ctx.count(), ctx.index());
+        std::string value = plan.value(0);
+        const std::uint64_t base = stamp_base(run, ctx);
+        std::array<const char*, 4> argv{};
+        std::array<std::size_t, 4> lengths{4, 0, 0, kReplicateValueBytes};
+        warm_then_measure(ctx, plan.config(), mix, line, [&](std::uint64_t k) {
+          const WriterStep& step = inputs.step_at(k);
+          const std::string& key = inputs.ids[step.session];
+          const std::string& field = plan.attribute(step.attribute);
+          value = plan.value(step.value);
+          stamp_value(value, base | k);
+          argv = {"HSET", key.data(), field.data(), value.data()};
+          lengths[1] = key.size();
+          lengths[2] = field.size();
+          if (redis.command(4, argv.data(), lengths.data())->type != REDIS_REPLY_INTEGER)
+            throw std::runtime_error("redis: HSET did not answer an integer");
+        });
+      },
+      kPhaseTimeout);
 }
 
 // The prober's own connections, and its counter: a probe's mark, growing
@@ -370,12 +376,11 @@ SideFigures measure_redis(const ReplicatePlan& plan, const RunOptions& options, 
 
 void describe(BenchReport& report, const ReplicatePlan& plan) {
   const ReplicateConfig& config = plan.config();
-  report.description =
-      "each commit: one attribute (a new " + std::to_string(kReplicateValueBytes) +
-      " B value) of a random session; sessions of " + std::to_string(kReplicateAttributes) + " attributes x " +
-      std::to_string(kReplicateValueBytes) +
-      " B; backup: our sync agent + backup daemon over TCP (127.0.0.1) into a standby segment, "
-      "beside a Redis replica (--replicaof)";
+  report.description = "each commit: one attribute (a new " + std::to_string(kReplicateValueBytes) +
+                       " B value) of a random session; sessions of " + std::to_string(kReplicateAttributes) +
+                       " attributes x " + std::to_string(kReplicateValueBytes) +
+                       " B; backup: our sync agent + backup daemon over TCP (127.0.0.1) into a standby segment, "
+                       "beside a Redis replica (--replicaof)";
   boost::json::array writers;
   for (const WriterMix& mix : config.mixes) writers.push_back(boost::json::string(mix.label()));
   const sync::AgentOptions agent_defaults;

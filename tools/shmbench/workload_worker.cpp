@@ -21,8 +21,8 @@
 #include "tools/shmbench/scratch_store.hpp"
 #include "tools/shmbench/session_objects.hpp"
 #include "tools/shmbench/visit_pattern.hpp"
-#include "tools/shmbench/worker_sampler.hpp"
 #include "tools/shmbench/worker_report.hpp"
+#include "tools/shmbench/worker_sampler.hpp"
 
 namespace shmsession::bench {
 
@@ -42,8 +42,7 @@ struct VisitLog {
 
   template <class Archive>
   void serialize(Archive& ar, unsigned /*version*/) {
-    ar& boost::serialization::make_nvp("pages", pages) &
-        boost::serialization::make_nvp("last_request", last_request);
+    ar& boost::serialization::make_nvp("pages", pages) & boost::serialization::make_nvp("last_request", last_request);
   }
 };
 
@@ -71,8 +70,10 @@ WorkerConfig worker_config(const RunOptions& options) {
 void view_page(Cart& cart, VisitLog& log, std::uint64_t session, std::uint64_t request, std::uint64_t seed) {
   ++log.pages;
   log.last_request = request;
-  if (log.pages <= 2) cart.items.push_back(make_line_item(seed ^ (session * 4 + log.pages)));
-  else change_one_quantity(cart, request);
+  if (log.pages <= 2)
+    cart.items.push_back(make_line_item(seed ^ (session * 4 + log.pages)));
+  else
+    change_one_quantity(cart, request);
 }
 
 // Runs the whole sequence in a forked worker through a `Server` built
@@ -82,20 +83,23 @@ void view_page(Cart& cart, VisitLog& log, std::uint64_t session, std::uint64_t r
 template <class Server, class... Args>
 LoopResult serve_sequence(const WorkerConfig& config, WorkerRecord& record, const Args&... args) {
   const std::uint64_t requests = VisitPattern::count_requests(config.sessions, config.seed);
-  return run_in_processes(1, [&](WorkerContext& ctx) {
-    Server server(config, record, args...);
-    WorkerProgress progress;
-    VisitPattern pattern(config.sessions, config.seed);
-    ResidencySampler sampler(record, progress, [&](ResidencyTick& tick) { server.fill(tick); });
-    ctx.measure(requests, [&](std::uint64_t k) {
-      const Visit visit = *pattern.next();
-      ++record.kinds[static_cast<std::size_t>(visit.kind)];
-      server.request(visit, k);
-      progress.requests.store(k + 1, std::memory_order_relaxed);
-      progress.sessions_seen.store(pattern.started(), std::memory_order_relaxed);
-    });
-    sampler.stop();
-  }, kPhaseTimeout);
+  return run_in_processes(
+      1,
+      [&](WorkerContext& ctx) {
+        Server server(config, record, args...);
+        WorkerProgress progress;
+        VisitPattern pattern(config.sessions, config.seed);
+        ResidencySampler sampler(record, progress, [&](ResidencyTick& tick) { server.fill(tick); });
+        ctx.measure(requests, [&](std::uint64_t k) {
+          const Visit visit = *pattern.next();
+          ++record.kinds[static_cast<std::size_t>(visit.kind)];
+          server.request(visit, k);
+          progress.requests.store(k + 1, std::memory_order_relaxed);
+          progress.sessions_seen.store(pattern.started(), std::memory_order_relaxed);
+        });
+        sampler.stop();
+      },
+      kPhaseTimeout);
 }
 
 // --- shmsession -------------------------------------------------------------
@@ -110,7 +114,10 @@ std::uint64_t locks_held_by(const Store& store, pid_t pid) {
 class OurWorker {
  public:
   OurWorker(const WorkerConfig& config, WorkerRecord& record, const ScratchStore& scratch)
-      : config_(config), record_(record), store_(Store::attach(scratch.name())), client_(store_, config.client),
+      : config_(config),
+        record_(record),
+        store_(Store::attach(scratch.name())),
+        client_(store_, config.client),
         pid_(::getpid()) {}
 
   void request(const Visit& visit, std::uint64_t k) {
@@ -158,7 +165,8 @@ class OurWorker {
 class RedisWorker {
  public:
   RedisWorker(const WorkerConfig& config, WorkerRecord& /*record*/, const RedisServer& server)
-      : config_(config), redis_(RedisConnection::connect(server.port())),
+      : config_(config),
+        redis_(RedisConnection::connect(server.port())),
         sampler_(RedisConnection::connect(server.port())) {
     redis_.command({"FLUSHALL"});
   }
@@ -224,9 +232,12 @@ std::string compare_sessions(const std::unordered_map<std::uint64_t, Written>& e
     const std::pair<std::optional<std::string>, std::optional<std::string>> stored = lookup(id);
     ++row.verified;
     std::string why;
-    if (!stored.first || !stored.second) why = "is missing an attribute";
-    else if (*stored.first != sync::encode_attribute(written.cart)) why = "holds another cart than written";
-    else if (*stored.second != sync::encode_attribute(written.log)) why = "holds other visits than written";
+    if (!stored.first || !stored.second)
+      why = "is missing an attribute";
+    else if (*stored.first != sync::encode_attribute(written.cart))
+      why = "holds another cart than written";
+    else if (*stored.second != sync::encode_attribute(written.log))
+      why = "holds other visits than written";
     if (why.empty()) continue;
     ++row.mismatched;
     if (first.empty()) first = id + " " + why;
@@ -248,12 +259,12 @@ void verify_ours(Store& store, const std::unordered_map<std::uint64_t, Written>&
     return std::pair{attribute(snapshot, kCart), attribute(snapshot, kVisits)};
   });
   if (!first.empty())
-    report.failures.push_back("shmsession: " + std::to_string(row.mismatched) + " of " +
-                              std::to_string(row.verified) + " sessions read back differ: " + first);
+    report.failures.push_back("shmsession: " + std::to_string(row.mismatched) + " of " + std::to_string(row.verified) +
+                              " sessions read back differ: " + first);
 }
 
-void verify_redis(const RedisServer& server, const std::unordered_map<std::uint64_t, Written>& expected,
-                  WorkerRow& row, BenchReport& report) {
+void verify_redis(const RedisServer& server, const std::unordered_map<std::uint64_t, Written>& expected, WorkerRow& row,
+                  BenchReport& report) {
   RedisConnection redis = RedisConnection::connect(server.port());
   const auto value = [](const redisReply* element) -> std::optional<std::string> {
     if (element->type != REDIS_REPLY_STRING) return std::nullopt;

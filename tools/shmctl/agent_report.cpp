@@ -75,8 +75,8 @@ void add_agent_fields(FieldList& fields, const AgentStatus& agent, const StoreSt
   fields
       .add("agent", "pid " + std::to_string(agent.pid) + (agent.alive ? " (running), " : " (not running), ") +
                         agent_activity(agent))
-      .add("agent lag", std::to_string(agent_lag_changes(agent, stats)) + " changes, " +
-                            std::to_string(agent.lag_ms) + " ms")
+      .add("agent lag",
+           std::to_string(agent_lag_changes(agent, stats)) + " changes, " + std::to_string(agent.lag_ms) + " ms")
       .add("agent shipped", std::to_string(agent.delta_bytes) + " delta bytes for " +
                                 std::to_string(agent.whole_bytes) + " whole-session bytes (" + delta_ratio(agent) +
                                 "), " + std::to_string(agent.frames_sent) + " frames, " +
@@ -86,7 +86,6 @@ void add_agent_fields(FieldList& fields, const AgentStatus& agent, const StoreSt
                                 std::to_string(agent.reconnects) + ", resends " + std::to_string(agent.resends));
   if (!agent.last_error.empty()) fields.add("agent last error", agent_text(agent.last_error));
 }
-
 
 void print_agent_report(std::ostream& out, const Store& store, bool json) {
   const AgentStatus agent = store.agent_status();

@@ -33,8 +33,7 @@ constexpr std::uint64_t kMaxU32 = std::numeric_limits<std::uint32_t>::max();
 
 // A subcommand with the options every command has: --json and the NAME of
 // the store.
-CLI::App* add_command(CLI::App& app, Options& options, const std::string& name,
-                      const std::string& description) {
+CLI::App* add_command(CLI::App& app, Options& options, const std::string& name, const std::string& description) {
   CLI::App* command = app.add_subcommand(name, description);
   command->add_option("NAME", options.store, "store name (A-Z a-z 0-9 . _ -)")->required();
   command->add_flag("--json", options.json, "print one JSON document instead of text");
@@ -62,13 +61,14 @@ CLI::App* add_create(CLI::App& app, Options& options) {
       ->type_name("N")
       ->default_str("auto: 1 per 2K of size, at most 16384")
       ->transform(decimal(kMaxU32));
-  command->add_option("--idle-timeout", options.create.default_idle_timeout_s,
-                      "default session idle timeout, 0 for never")
+  command
+      ->add_option("--idle-timeout", options.create.default_idle_timeout_s, "default session idle timeout, 0 for never")
       ->type_name("SECONDS")
       ->capture_default_str()
       ->transform(decimal(kMaxU32));
-  command->add_option("--lock-lease", options.create.lock_lease_ms,
-                      "revoke a lock holder this long after a release was requested, 0 for never")
+  command
+      ->add_option("--lock-lease", options.create.lock_lease_ms,
+                   "revoke a lock holder this long after a release was requested, 0 for never")
       ->type_name("MS")
       ->capture_default_str()
       ->transform(decimal(kMaxU32));
@@ -95,8 +95,7 @@ CLI::App* add_show(CLI::App& app, Options& options) {
 }
 
 CLI::App* add_get(CLI::App& app, Options& options) {
-  CLI::App* command =
-      add_command(app, options, "get", "write an attribute's raw value to standard output");
+  CLI::App* command = add_command(app, options, "get", "write an attribute's raw value to standard output");
   command->add_option("SESSION", options.session, "session id")->required();
   command->add_option("ATTR", options.attribute, "attribute name")->required();
   return command;
@@ -148,8 +147,8 @@ CLI::App* add_restore(CLI::App& app, Options& options) {
 }
 
 CLI::App* add_check(CLI::App& app, Options& options) {
-  CLI::App* command = add_command(app, options, "check",
-                                  "verify every record, checksum, lock slot, the allocator and the index");
+  CLI::App* command =
+      add_command(app, options, "check", "verify every record, checksum, lock slot, the allocator and the index");
   command->footer(
       "Repairs only what any access repairs (a shard lock whose holder died).\n"
       "Exit status: 0 clean, 3 problems found (the report is printed), 1 error, 2 usage.\n");
@@ -157,8 +156,8 @@ CLI::App* add_check(CLI::App& app, Options& options) {
 }
 
 CLI::App* add_recover(CLI::App& app, Options& options) {
-  CLI::App* command = add_command(app, options, "recover",
-                                  "free what dead processes left; rebuild into a new generation if damaged");
+  CLI::App* command =
+      add_command(app, options, "recover", "free what dead processes left; rebuild into a new generation if damaged");
   command->add_flag("--rebuild", options.rebuild,
                     "copy the live records into a new generation even when nothing requires it "
                     "(revokes every process lock)");

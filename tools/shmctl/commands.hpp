@@ -40,7 +40,7 @@ struct Options {
   std::string store;
   std::string session;
   std::string attribute;
-  std::string value;          // "-": read the value from standard input
+  std::string value;  // "-": read the value from standard input
   bool json = false;
   bool all = false;           // reset: every session
   bool immutable = false;     // put: flag the attribute kAttributeImmutable

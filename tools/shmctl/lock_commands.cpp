@@ -42,8 +42,12 @@ void run_locks(const Options& options, std::ostream& out) {
     print_json(out, doc);
     return;
   }
-  Table table({{"SESSION"}, {"HOLDER", Align::Right}, {"TOKEN", Align::Right}, {"HELD FOR", Align::Right},
-               {"RELEASE REQUESTED"}, {"QUEUE"}});
+  Table table({{"SESSION"},
+               {"HOLDER", Align::Right},
+               {"TOKEN", Align::Right},
+               {"HELD FOR", Align::Right},
+               {"RELEASE REQUESTED"},
+               {"QUEUE"}});
   for (const LockInfo& l : locks) {
     table.add_row({quote(l.session), l.holder_pid ? std::to_string(l.holder_pid) : "-", std::to_string(l.token),
                    std::to_string(l.held_for_ms) + "ms", l.release_requested ? "yes" : "no", queue_text(l.queue)});

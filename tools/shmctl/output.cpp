@@ -22,8 +22,8 @@ void print_padded(std::ostream& out, const std::string& cell, std::size_t width,
 
 // Prints one row; the last column is not padded when left-aligned, so no
 // line ends in blanks.
-void print_row(std::ostream& out, const std::vector<std::string>& cells,
-               const std::vector<Column>& columns, const std::vector<std::size_t>& widths) {
+void print_row(std::ostream& out, const std::vector<std::string>& cells, const std::vector<Column>& columns,
+               const std::vector<std::size_t>& widths) {
   for (std::size_t i = 0; i < cells.size(); ++i) {
     if (i > 0) out << "  ";
     bool last = i + 1 == cells.size();
@@ -71,9 +71,7 @@ void FieldList::print(std::ostream& out) const {
   }
 }
 
-void print_json(std::ostream& out, const boost::json::value& doc) {
-  out << boost::json::serialize(doc) << '\n';
-}
+void print_json(std::ostream& out, const boost::json::value& doc) { out << boost::json::serialize(doc) << '\n'; }
 
 std::string quote(std::string_view text) {
   static constexpr char kHex[] = "0123456789abcdef";
@@ -133,8 +131,7 @@ std::string to_valid_utf8(std::string_view bytes, bool* lossy) {
 }
 
 std::string base64_encode(std::string_view bytes) {
-  static constexpr char kAlphabet[] =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  static constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
   std::string out;
   out.reserve((bytes.size() + 2) / 3 * 4);
   for (std::size_t i = 0; i < bytes.size(); i += 3) {
@@ -151,8 +148,7 @@ std::string base64_encode(std::string_view bytes) {
 
 std::uint64_t now_unix_ms() {
   auto since_epoch = std::chrono::system_clock::now().time_since_epoch();
-  return static_cast<std::uint64_t>(
-      std::chrono::duration_cast<std::chrono::milliseconds>(since_epoch).count());
+  return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(since_epoch).count());
 }
 
 std::uint64_t seconds_between(std::uint64_t unix_ms, std::uint64_t now_ms) {

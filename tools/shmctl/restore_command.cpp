@@ -22,9 +22,8 @@ void run_restore(const Options& options, std::ostream& out) {
     return Store::create(options.store, options.create);
   });
   const sync::RestoreResult result = run_step(what, [&] { return sync::restore_from_backup(store, from, key); });
-  const std::string followed = result.backup_position.follows_a_primary()
-                                   ? result.backup_position.primary_store_id_hex()
-                                   : std::string("none");
+  const std::string followed =
+      result.backup_position.follows_a_primary() ? result.backup_position.primary_store_id_hex() : std::string("none");
   if (options.json) {
     print_json(out, boost::json::object{{"store", options.store},
                                         {"created", created},

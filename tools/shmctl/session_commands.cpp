@@ -42,8 +42,8 @@ std::string read_stdin_value() {
     std::size_t n = std::fread(buf, 1, sizeof buf, stdin);
     value.append(buf, n);
     if (value.size() > kMaxAttributeValueBytes) {
-      throw CommandError(what, "more than " + std::to_string(kMaxAttributeValueBytes) +
-                                   " bytes, the attribute value limit");
+      throw CommandError(what,
+                         "more than " + std::to_string(kMaxAttributeValueBytes) + " bytes, the attribute value limit");
     }
     if (n < sizeof buf) break;
   }
@@ -55,8 +55,7 @@ void print_session(const SessionInfo& s, bool json, std::ostream& out) {
   if (json) {
     boost::json::array attributes;
     for (const AttributeInfo& a : s.attributes) {
-      attributes.push_back(
-          {{"name", a.name}, {"version", a.version}, {"size", a.size}, {"flags", a.flags}});
+      attributes.push_back({{"name", a.name}, {"version", a.version}, {"size", a.size}, {"flags", a.flags}});
     }
     print_json(out, boost::json::object{{"id", s.id},
                                         {"version", s.version},
@@ -87,12 +86,9 @@ void print_session(const SessionInfo& s, bool json, std::ostream& out) {
 // "value_base64" beside a readable, lossy "value".
 boost::json::object attribute_json(const SessionSnapshot& snapshot, const Attribute& attribute) {
   bool lossy = false;
-  boost::json::object doc{{"session", snapshot.id},
-                          {"name", attribute.name},
-                          {"version", attribute.version},
-                          {"session_version", snapshot.version},
-                          {"flags", attribute.flags},
-                          {"value", to_valid_utf8(attribute.value, &lossy)}};
+  boost::json::object doc{{"session", snapshot.id},       {"name", attribute.name},
+                          {"version", attribute.version}, {"session_version", snapshot.version},
+                          {"flags", attribute.flags},     {"value", to_valid_utf8(attribute.value, &lossy)}};
   if (lossy) doc["value_base64"] = base64_encode(attribute.value);
   return doc;
 }
@@ -111,8 +107,7 @@ void run_get(const Options& options, std::ostream& out) {
   Store store = attach_store(options.store);
   const std::string what = "get " + quote(options.attribute) + " of session " + quote(options.session);
   const std::array<std::string_view, 1> names{options.attribute};
-  std::optional<SessionSnapshot> snapshot =
-      run_step(what, [&] { return store.peek(options.session, names); });
+  std::optional<SessionSnapshot> snapshot = run_step(what, [&] { return store.peek(options.session, names); });
   if (!snapshot) throw CommandError(what, no_such_session(options));
   const Attribute* attribute = snapshot->find(options.attribute);
   if (attribute == nullptr) throw CommandError(what, "the session has no such attribute");
@@ -157,8 +152,7 @@ void run_reset(const Options& options, std::ostream& out) {
   Store store = attach_store(options.store);
   std::uint64_t removed = 0;
   if (options.all) {
-    removed = run_step("reset all sessions of " + quote(options.store),
-                       [&] { return store.remove_all_sessions(); });
+    removed = run_step("reset all sessions of " + quote(options.store), [&] { return store.remove_all_sessions(); });
   } else {
     const std::string what = "reset session " + quote(options.session);
     if (!run_step(what, [&] { return store.remove_session(options.session); }))

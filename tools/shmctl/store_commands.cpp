@@ -17,8 +17,8 @@ namespace {
 boost::json::object info_json(const StoreInfo& info, const StoreStats& stats, const ReplicaPosition& replica,
                               const AgentStatus& agent) {
   return {
-      {"replica_of", replica.follows_a_primary() ? boost::json::value(replica.primary_store_id_hex())
-                                                 : boost::json::value(nullptr)},
+      {"replica_of",
+       replica.follows_a_primary() ? boost::json::value(replica.primary_store_id_hex()) : boost::json::value(nullptr)},
       {"replica_applied_seq", replica.applied_seq},
       {"name", info.name},
       {"layout_version", info.layout_version},
@@ -70,8 +70,8 @@ FieldList info_fields(const StoreInfo& info, const StoreStats& stats, const Repl
       .add("expirations", std::to_string(stats.expirations))
       .add("lock recoveries", std::to_string(stats.lock_recoveries))
       .add("lock revocations", std::to_string(stats.lock_revocations))
-      .add("lock states", std::to_string(stats.lock_states) + " in use, " + std::to_string(stats.lock_state_slots) +
-                              " slots")
+      .add("lock states",
+           std::to_string(stats.lock_states) + " in use, " + std::to_string(stats.lock_state_slots) + " slots")
       .add("unflushed edits", std::to_string(stats.unflushed_edits))
       .add("lock lease", info.lock_lease_ms ? std::to_string(info.lock_lease_ms) + "ms" : "none")
       .add("max lock queue", std::to_string(info.max_lock_queue))
@@ -98,8 +98,7 @@ void print_info(const Store& store, const Options& options, std::ostream& out) {
 
 // Up to `limit` sessions (all for 0) in visiting order, and whether more
 // were left out.
-std::pair<std::vector<SessionInfo>, bool> collect_sessions(const Store& store,
-                                                           std::uint64_t limit) {
+std::pair<std::vector<SessionInfo>, bool> collect_sessions(const Store& store, std::uint64_t limit) {
   std::vector<SessionInfo> sessions;
   bool truncated = false;
   store.for_each_session([&](const SessionInfo& session) {
@@ -132,11 +131,14 @@ void print_sessions(const std::vector<SessionInfo>& sessions, bool json, std::os
     print_json(out, array);
     return;
   }
-  Table table({{"ID"}, {"VERSION", Align::Right}, {"ATTRIBUTES", Align::Right},
-               {"BYTES", Align::Right}, {"IDLE", Align::Right}, {"TIMEOUT", Align::Right}});
+  Table table({{"ID"},
+               {"VERSION", Align::Right},
+               {"ATTRIBUTES", Align::Right},
+               {"BYTES", Align::Right},
+               {"IDLE", Align::Right},
+               {"TIMEOUT", Align::Right}});
   for (const SessionInfo& s : sessions) {
-    table.add_row({s.id, std::to_string(s.version), std::to_string(s.attribute_count),
-                   std::to_string(s.payload_bytes),
+    table.add_row({s.id, std::to_string(s.version), std::to_string(s.attribute_count), std::to_string(s.payload_bytes),
                    std::to_string(seconds_between(s.last_access_unix_ms, now)) + "s",
                    format_timeout(s.idle_timeout_s)});
   }
@@ -150,8 +152,8 @@ Store attach_store(const std::string& name) {
 }
 
 void run_create(const Options& options, std::ostream& out) {
-  Store store = run_step("create " + quote(options.store),
-                         [&] { return Store::create(options.store, options.create); });
+  Store store =
+      run_step("create " + quote(options.store), [&] { return Store::create(options.store, options.create); });
   print_info(store, options, out);
 }
 
@@ -162,10 +164,9 @@ void run_info(const Options& options, std::ostream& out) {
 
 void run_list(const Options& options, std::ostream& out) {
   Store store = attach_store(options.store);
-  auto [sessions, truncated] = run_step("list sessions of " + quote(options.store),
-                                        [&] { return collect_sessions(store, options.limit); });
-  std::sort(sessions.begin(), sessions.end(),
-            [](const SessionInfo& a, const SessionInfo& b) { return a.id < b.id; });
+  auto [sessions, truncated] =
+      run_step("list sessions of " + quote(options.store), [&] { return collect_sessions(store, options.limit); });
+  std::sort(sessions.begin(), sessions.end(), [](const SessionInfo& a, const SessionInfo& b) { return a.id < b.id; });
   print_sessions(sessions, options.json, out);
   if (truncated && !options.json) {
     out << "(first " << options.limit << " sessions shown; --limit 0 shows all)\n";
@@ -174,8 +175,7 @@ void run_list(const Options& options, std::ostream& out) {
 
 void run_expire(const Options& options, std::ostream& out) {
   Store store = attach_store(options.store);
-  std::uint64_t expired =
-      run_step("expire sessions of " + quote(options.store), [&] { return store.expire(); });
+  std::uint64_t expired = run_step("expire sessions of " + quote(options.store), [&] { return store.expire(); });
   if (options.json) {
     print_json(out, boost::json::object{{"store", options.store}, {"expired", expired}});
   } else {

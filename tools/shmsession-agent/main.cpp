@@ -14,8 +14,8 @@
 #include "sync/backup/agent.hpp"
 #include "sync/backup/endpoint.hpp"
 #include "sync/wire/key.hpp"
-#include "tools/shmctl/log_line.hpp"
 #include "tools/shmctl/agent_report.hpp"
+#include "tools/shmctl/log_line.hpp"
 
 namespace {
 
@@ -75,8 +75,7 @@ int main(int argc, char** argv) {
   CLI::App* run = app.add_subcommand("run", "ship the store's changes until SIGTERM");
   run->add_option("STORE", args.store, "primary store name")->required();
   run->add_option("--backup", args.backup, "the backup daemon, HOST:PORT")->required();
-  run->add_option("--key", args.key_file, "pre-shared key file (32 raw bytes or 64 hex digits, mode 0600)")
-      ->required();
+  run->add_option("--key", args.key_file, "pre-shared key file (32 raw bytes or 64 hex digits, mode 0600)")->required();
   run->add_option("--idle-wait-ms", args.idle_wait_ms,
                   "longest sleep on the change log when idle (a commit wakes the agent at once)")
       ->capture_default_str()
