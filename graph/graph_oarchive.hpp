@@ -118,8 +118,8 @@ void GraphOArchive::save_named(const char* name, const T& t) {
     builder_.note_count();
   } else if constexpr (detail::kIsSchemaDetail<U>) {
     // versions of the bytes, not the value
-  } else if constexpr (detail::IsArrayWrapper<U>::value) {
-    boost::archive::save(*this, t);  // its items belong to the enclosing array
+  } else if constexpr (detail::IsArrayWrapper<U>::value) {  // NOLINT(bugprone-branch-clone): chosen at compile time
+    boost::archive::save(*this, t);                         // its items belong to the enclosing array
   } else if constexpr (detail::kIsLeafValue<U>) {
     if (std::is_same_v<U, bool> && name != nullptr && std::strcmp(name, "initialized") == 0 &&
         builder_.absorbs(Absorb::OptionalFlag)) {

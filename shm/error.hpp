@@ -11,6 +11,7 @@
 // Thread safety: Error is an immutable value; safe to copy between threads.
 #pragma once
 
+#include <cstring>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -78,5 +79,13 @@ class Error : public std::runtime_error {
  private:
   Errc code_;
 };
+
+// The text of an errno value, as std::strerror gives it, but safe from any
+// thread (strerror may hand every caller one shared buffer; the GNU
+// strerror_r writes into the caller's, or returns a constant string).
+inline std::string errno_text(int errnum) {
+  char buffer[256];
+  return ::strerror_r(errnum, buffer, sizeof buffer);
+}
 
 }  // namespace shmsession

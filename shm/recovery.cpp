@@ -163,8 +163,9 @@ void collect_unlinked(Generation& from, KeptRecords& kept, RecoveryReport& repor
   auto scan = [&](std::uintptr_t from_addr, std::uintptr_t to_addr) {
     constexpr std::uintptr_t step = alignof(SessionRecord);
     for (std::uintptr_t a = (from_addr + step - 1) & ~(step - 1); a + sizeof(SessionRecord) <= to_addr; a += step) {
-      if (*reinterpret_cast<const std::uint32_t*>(a) != kRecordMagic) continue;
-      const auto* r = reinterpret_cast<const SessionRecord*>(a);
+      // A scan of raw segment memory by address, for records no link reaches.
+      if (*reinterpret_cast<const std::uint32_t*>(a) != kRecordMagic) continue;  // NOLINT(performance-no-int-to-ptr)
+      const auto* r = reinterpret_cast<const SessionRecord*>(a);                 // NOLINT(performance-no-int-to-ptr)
       if (kept.chained.count(r) != 0 || r->incarnation == 0 || inside_a_value(a)) continue;
       if (!record_is_sound(r, from.bounds)) continue;
       found.push_back(r);
@@ -353,7 +354,7 @@ bool rebuild_generation(Generation& g, RecoveryReport& report) {
     next->header->init_state.store(kInitReady, std::memory_order_release);
     run_test_hook(HookPoint::kRebuildBeforeRename);
     if (::rename(segment_path(temp).c_str(), segment_path(g.name).c_str()) != 0)
-      throw Error(Errc::Io, "cannot put the rebuilt store '" + g.name + "' in place: " + std::strerror(errno));
+      throw Error(Errc::Io, "cannot put the rebuilt store '" + g.name + "' in place: " + shmsession::errno_text(errno));
     run_test_hook(HookPoint::kRebuildAfterRename);
     mark_moved(g);
     root.rebuilding.store(0, std::memory_order_release);

@@ -79,7 +79,7 @@ void validate_options(const CreateOptions& o) {
 }
 
 std::string describe_ipc_error(const bip::interprocess_exception& e) {
-  return std::string(e.what()) + " (" + std::strerror(e.get_native_error()) + ")";
+  return std::string(e.what()) + " (" + shmsession::errno_text(e.get_native_error()) + ")";
 }
 
 // Builds the root, shards, change ring and initial tables of a fresh segment.

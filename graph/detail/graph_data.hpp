@@ -65,10 +65,12 @@ struct Node {
 
   std::uint32_t payload_word(int i) const noexcept {
     std::uint32_t word;
-    std::memcpy(&word, payload.data() + 4 * i, sizeof word);
+    std::memcpy(&word, payload.data() + std::ptrdiff_t{4} * i, sizeof word);
     return word;
   }
-  void set_payload_word(int i, std::uint32_t word) noexcept { std::memcpy(payload.data() + 4 * i, &word, sizeof word); }
+  void set_payload_word(int i, std::uint32_t word) noexcept {
+    std::memcpy(payload.data() + std::ptrdiff_t{4} * i, &word, sizeof word);
+  }
   bool is_reference() const noexcept { return (flags & kReference) != 0; }
   std::uint32_t ref() const noexcept { return is_reference() ? payload_word(0) : kNoIndex; }
 };

@@ -232,7 +232,7 @@ std::string graph_to_text(const GraphData& g) {
   for (std::uint32_t n = 0; n < g.nodes.size(); ++n) {
     const Node& node = g.nodes[n];
     if (node.parent != kNoIndex) depth[n] = depth[node.parent] + 1;
-    out.append(2 * depth[n], ' ');
+    out.append(std::size_t{2} * depth[n], ' ');
     out += dump_label(g, n);
     out += ": ";
     out += g.type_of(n);

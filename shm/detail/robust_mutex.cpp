@@ -19,7 +19,7 @@ void robust_mutex_init(RobustMutexStorage& m) {
   if (rc == 0) rc = pthread_mutexattr_setrobust(&attr, PTHREAD_MUTEX_ROBUST);
   if (rc == 0) rc = pthread_mutex_init(&m.native, &attr);
   pthread_mutexattr_destroy(&attr);
-  if (rc != 0) throw Error(Errc::Io, std::string("cannot initialize a robust mutex: ") + std::strerror(rc));
+  if (rc != 0) throw Error(Errc::Io, std::string("cannot initialize a robust mutex: ") + shmsession::errno_text(rc));
 }
 
 bool robust_mutex_plausible(const RobustMutexStorage& m, const RobustMutexStorage& reference) noexcept {
@@ -123,7 +123,7 @@ bool RobustLockGuard::lock_raw() {
   if (rc == ENOTRECOVERABLE)
     throw Error(Errc::Corrupt,
                 "a lock in the store's segment is unrecoverable (its repair failed); run 'shmctl check'");
-  throw Error(Errc::Io, std::string("cannot take a lock in the store's segment: ") + std::strerror(rc));
+  throw Error(Errc::Io, std::string("cannot take a lock in the store's segment: ") + shmsession::errno_text(rc));
 }
 
 void RobustLockGuard::make_consistent() { pthread_mutex_consistent(&m_.native); }

@@ -24,7 +24,7 @@ namespace shmsession::shm::detail {
 namespace {
 
 std::string describe_ipc_error(const bip::interprocess_exception& e) {
-  return std::string(e.what()) + " (" + std::strerror(e.get_native_error()) + ")";
+  return std::string(e.what()) + " (" + shmsession::errno_text(e.get_native_error()) + ")";
 }
 
 constexpr std::string_view kDraftInfix = "~creating.";
@@ -41,7 +41,7 @@ void reserve_pages(const std::string& draft, const std::string& shm_name, std::u
   }
   if (err != 0)
     throw Error(Errc::Io, "cannot reserve " + std::to_string(size) + " bytes of memory for store '" + shm_name +
-                              "' in /dev/shm: " + std::strerror(err) +
+                              "' in /dev/shm: " + shmsession::errno_text(err) +
                               " (create it smaller, or without reserving its memory)");
 }
 
@@ -136,7 +136,7 @@ void map_draft(bip::managed_shared_memory& segment, const std::string& draft, co
 void publish_draft(const std::string& draft, const std::string& shm_name) {
   if (::link(segment_path(draft).c_str(), segment_path(shm_name).c_str()) == 0) return;
   if (errno == EEXIST) throw Error(Errc::AlreadyExists, "store '" + shm_name + "' already exists");
-  throw Error(Errc::Io, "cannot create store '" + shm_name + "': " + std::strerror(errno));
+  throw Error(Errc::Io, "cannot create store '" + shm_name + "': " + shmsession::errno_text(errno));
 }
 
 std::vector<AttachedProcess> processes_mapping(const std::string& shm_name) {
@@ -146,7 +146,7 @@ std::vector<AttachedProcess> processes_mapping(const std::string& shm_name) {
   const std::string draft_prefix = segment_path(shm_name) + "~";
   const pid_t self = ::getpid();
   DIR* proc = ::opendir("/proc");
-  if (proc == nullptr) throw Error(Errc::Io, std::string("cannot list /proc: ") + std::strerror(errno));
+  if (proc == nullptr) throw Error(Errc::Io, std::string("cannot list /proc: ") + shmsession::errno_text(errno));
   while (const dirent* entry = ::readdir(proc)) {
     pid_t pid = 0;
     std::string_view file(entry->d_name);

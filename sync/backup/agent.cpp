@@ -20,7 +20,7 @@ using asio::ip::tcp;
 using Clock = std::chrono::steady_clock;
 
 namespace {
-constexpr std::size_t kAgentReadBytes = 64 * 1024;
+constexpr std::size_t kAgentReadBytes = std::size_t{64} * 1024;
 constexpr std::size_t kMaxWriteBytes = 4u << 20;  // frames gathered into one socket write
 constexpr std::size_t kMaxLagSamples = 100000;
 
@@ -80,9 +80,9 @@ struct Agent::Impl {
     std::string session_id;  // empty for control frames
   };
 
-  Impl(Store& p, wire::Key k, AgentOptions o)
+  Impl(Store& p, const wire::Key& k, AgentOptions o)
       : primary(p),
-        key(std::move(k)),
+        key(k),
         options(std::move(o)),
         source(p),
         socket(io),
@@ -490,7 +490,8 @@ void Agent::Impl::publish(AgentState state) {
   const Clock::time_point now = Clock::now();
   if (now - last_second >= std::chrono::seconds(1)) {
     const auto elapsed = std::chrono::duration<double>(now - last_second).count();
-    status.frames_per_s = static_cast<std::uint64_t>((status.frames_sent - frames_at_last_second) / elapsed);
+    status.frames_per_s =
+        static_cast<std::uint64_t>(static_cast<double>(status.frames_sent - frames_at_last_second) / elapsed);
     frames_at_last_second = status.frames_sent;
     last_second = now;
   }
@@ -548,13 +549,13 @@ void Agent::Impl::finish(bool shipped) {
 
 // ---- Agent -------------------------------------------------------------
 
-Agent::Agent(Store& primary, wire::Key key, AgentOptions options) {
+Agent::Agent(Store& primary, const wire::Key& key, AgentOptions options) {
   if (options.port == 0) throw Error(Errc::InvalidArgument, "the backup daemon's port must be 1..65535");
   if (!primary.claim_agent())
     throw Error(Errc::AlreadyExists, "another sync agent (pid " + std::to_string(primary.agent_status().pid) +
                                          ") runs on store '" + primary.info().name + "'");
   try {
-    impl_ = std::make_unique<Impl>(primary, std::move(key), std::move(options));
+    impl_ = std::make_unique<Impl>(primary, key, std::move(options));
   } catch (...) {
     primary.release_agent();
     throw;

@@ -63,7 +63,7 @@ class Agent {
   // Claims the store's agent slot.
   // Throws: Error(AlreadyExists) naming the pid when another live agent
   // runs on this store; Error(InvalidArgument) for a port of 0.
-  Agent(Store& primary, wire::Key key, AgentOptions options);
+  Agent(Store& primary, const wire::Key& key, AgentOptions options);
   // Gives the claim up (the last status stays readable).
   ~Agent();
   Agent(const Agent&) = delete;

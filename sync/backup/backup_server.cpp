@@ -16,15 +16,15 @@ namespace asio = boost::asio;
 using asio::ip::tcp;
 
 namespace {
-constexpr std::size_t kServerReadBytes = 256 * 1024;
+constexpr std::size_t kServerReadBytes = std::size_t{256} * 1024;
 constexpr std::size_t kRestoreChunkBytes = 1 << 20;
 }  // namespace
 
 struct BackupServer::Impl {
   class Connection;
 
-  Impl(Store& s, wire::Key k, BackupServerOptions o)
-      : standby(s), key(std::move(k)), options(std::move(o)), acceptor(io), signals(io) {
+  Impl(Store& s, const wire::Key& k, BackupServerOptions o)
+      : standby(s), key(k), options(std::move(o)), acceptor(io), signals(io) {
     if (!options.log) options.log = [](const std::string& line) { std::cerr << line << '\n'; };
   }
 
@@ -186,8 +186,8 @@ void BackupServer::Impl::accept() {
   });
 }
 
-BackupServer::BackupServer(Store& standby, wire::Key key, BackupServerOptions options)
-    : impl_(std::make_unique<Impl>(standby, std::move(key), std::move(options))) {
+BackupServer::BackupServer(Store& standby, const wire::Key& key, BackupServerOptions options)
+    : impl_(std::make_unique<Impl>(standby, key, std::move(options))) {
   Impl& s = *impl_;
   const std::string where = s.options.address + ":" + std::to_string(s.options.port);
   boost::system::error_code ec;

@@ -41,7 +41,7 @@ class BackupServer {
  public:
   // Binds and listens at once, so port() is known before run().
   // Throws: Error(Io) naming the address when it cannot bind or listen.
-  BackupServer(Store& standby, wire::Key key, BackupServerOptions options);
+  BackupServer(Store& standby, const wire::Key& key, BackupServerOptions options);
   ~BackupServer();
   BackupServer(const BackupServer&) = delete;
   BackupServer& operator=(const BackupServer&) = delete;

@@ -24,8 +24,8 @@ bool is_zero(const wire::StoreId& id) {
 
 }  // namespace
 
-StandbyLink::StandbyLink(Store& standby, wire::Key key, wire::FrameLimits limits)
-    : standby_(standby), codec_(std::move(key), limits), applier_(standby) {}
+StandbyLink::StandbyLink(Store& standby, const wire::Key& key, wire::FrameLimits limits)
+    : standby_(standby), codec_(key, limits), applier_(standby) {}
 
 StandbyLink::Output StandbyLink::feed(std::string_view bytes) {
   Output out;

@@ -45,7 +45,7 @@ class StandbyLink {
     std::vector<std::string> log;  // other events worth a log line
   };
 
-  StandbyLink(Store& standby, wire::Key key, wire::FrameLimits limits = {});
+  StandbyLink(Store& standby, const wire::Key& key, wire::FrameLimits limits = {});
 
   // Feeds bytes received from the peer; never throws for anything the peer
   // sent (that becomes close + reason). Throws: std::bad_alloc only.

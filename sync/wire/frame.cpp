@@ -30,7 +30,7 @@ std::string hex(std::uint64_t value, int digits) {
 
 }  // namespace
 
-FrameCodec::FrameCodec(Key key, FrameLimits limits) : key_(std::move(key)), limits_(limits) {
+FrameCodec::FrameCodec(const Key& key, FrameLimits limits) : key_(key), limits_(limits) {
   if (limits_.max_payload_bytes > std::numeric_limits<std::uint32_t>::max())
     throw Error(Errc::InvalidArgument, "wire frame: max_payload_bytes " + std::to_string(limits_.max_payload_bytes) +
                                            " exceeds the u32 length field");

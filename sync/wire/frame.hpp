@@ -49,7 +49,7 @@ class FrameCodec {
  public:
   // Throws: Error(InvalidArgument) when max_payload_bytes exceeds the u32
   // length field; Error(Io) when libsodium cannot initialize.
-  explicit FrameCodec(Key key, FrameLimits limits = {});
+  explicit FrameCodec(const Key& key, FrameLimits limits = {});
 
   // The bytes of `frame`, MAC included.
   // Throws: Error(InvalidArgument) for a type outside FrameType or a payload

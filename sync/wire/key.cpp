@@ -40,7 +40,7 @@ std::string mode_text(mode_t mode) {
 
 void check_file(int fd, const std::string& path) {
   struct stat st {};
-  if (::fstat(fd, &st) != 0) fail(Errc::Io, path, std::string("cannot stat: ") + std::strerror(errno));
+  if (::fstat(fd, &st) != 0) fail(Errc::Io, path, std::string("cannot stat: ") + shmsession::errno_text(errno));
   if (!S_ISREG(st.st_mode)) fail(Errc::InvalidArgument, path, "not a regular file");
   if ((st.st_mode & 077) != 0)
     fail(Errc::InvalidArgument, path,
@@ -54,7 +54,7 @@ std::size_t read_bounded(int fd, const std::string& path, char* buffer, std::siz
   while (size < capacity) {
     const ssize_t got = ::read(fd, buffer + size, capacity - size);
     if (got < 0 && errno == EINTR) continue;
-    if (got < 0) fail(Errc::Io, path, std::string("cannot read: ") + std::strerror(errno));
+    if (got < 0) fail(Errc::Io, path, std::string("cannot read: ") + shmsession::errno_text(errno));
     if (got == 0) break;
     size += static_cast<std::size_t>(got);
   }
@@ -84,7 +84,7 @@ bool operator==(const Key& a, const Key& b) noexcept {
 
 Key load_key_file(const std::string& path) {
   const FileDescriptor file{::open(path.c_str(), O_RDONLY | O_CLOEXEC)};
-  if (file.fd < 0) fail(Errc::Io, path, std::string("cannot open: ") + std::strerror(errno));
+  if (file.fd < 0) fail(Errc::Io, path, std::string("cannot open: ") + shmsession::errno_text(errno));
   check_file(file.fd, path);
   char text[kMaxKeyFileBytes + 1];
   const std::size_t size = read_bounded(file.fd, path, text, sizeof text);

@@ -9,11 +9,13 @@
 #include <cstring>
 #include <stdexcept>
 
+#include "shm/error.hpp"
+
 namespace shmsession::test::crash {
 namespace {
 
 std::runtime_error system_error(const std::string& what) {
-  return std::runtime_error(what + ": " + std::strerror(errno));
+  return std::runtime_error(what + ": " + shmsession::errno_text(errno));
 }
 
 // Splits "<kind> <session> <version> <checksum>"; false if malformed.

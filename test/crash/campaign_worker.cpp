@@ -305,7 +305,7 @@ std::uint64_t monotonic_ns() noexcept {
 
 SharedControls::SharedControls(int workers) : count_(workers) {
   void* p = ::mmap(nullptr, mapped_bytes(), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-  if (p == MAP_FAILED) throw std::runtime_error(std::string("mmap: ") + std::strerror(errno));
+  if (p == MAP_FAILED) throw std::runtime_error(std::string("mmap: ") + shmsession::errno_text(errno));
   reporting_ = new (p) std::atomic<int>(0);
   controls_ = reinterpret_cast<WorkerControl*>(static_cast<char*>(p) + kHeaderBytes);
   for (int i = 0; i < workers; ++i) new (&controls_[i]) WorkerControl{};

@@ -45,7 +45,7 @@ BOOST_AUTO_TEST_CASE(own_sessions_get_every_commit) {
     mine.create_session(id);
     for (int i = 0; i < kCommits; ++i)
       if (mine.commit(id, CommitBatch{}.put("n", std::to_string(i)).put("p", std::to_string(p))) !=
-          static_cast<std::uint64_t>(i + 1))
+          static_cast<std::uint64_t>(i) + 1)
         return 1;
     return 0;
   });

@@ -496,7 +496,7 @@ std::uint64_t env_number(const char* name, std::uint64_t fallback) {
 
 BOOST_AUTO_TEST_CASE(random_bit_flips_never_crash_hang_or_lose_sound_sessions) {
   SegmentGuard guard("fuzz");
-  const std::string name = guard.name();
+  const std::string& name = guard.name();
   const Content original = build_store(name);
   const std::vector<Region> regions = map_regions(name);
   const std::vector<unsigned char> snapshot = read_file("/dev/shm/" + name);

@@ -69,7 +69,7 @@ SegmentGuard::~SegmentGuard() {
 ChildProcess::ChildProcess(const std::function<int()>& body) {
   std::fflush(nullptr);
   pid_ = ::fork();
-  if (pid_ < 0) throw std::runtime_error(std::string("fork: ") + std::strerror(errno));
+  if (pid_ < 0) throw std::runtime_error(std::string("fork: ") + shmsession::errno_text(errno));
   if (pid_ == 0) {
     int code = 99;
     try {
@@ -167,6 +167,7 @@ CommandResult run_command(const std::vector<std::string>& argv, const std::strin
   posix_spawn_file_actions_adddup2(&fa, out[1], 1);
   posix_spawn_file_actions_adddup2(&fa, err[1], 2);
   std::vector<char*> args;
+  args.reserve(argv.size() + 1);
   for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
   pid_t pid = -1;
@@ -179,7 +180,7 @@ CommandResult run_command(const std::vector<std::string>& argv, const std::strin
     ::close(in[1]);
     ::close(out[0]);
     ::close(err[0]);
-    throw std::runtime_error("posix_spawn " + argv[0] + ": " + std::strerror(rc));
+    throw std::runtime_error("posix_spawn " + argv[0] + ": " + shmsession::errno_text(rc));
   }
   ::signal(SIGPIPE, SIG_IGN);
   std::size_t written = 0;

@@ -96,9 +96,9 @@ std::optional<std::string> reason_to_skip() {
     ChildProcess probe([] { return ::unshare(CLONE_NEWNET) == 0 ? 0 : errno; });
     const std::string name = "shms-" + std::to_string(::getpid()) + "-probe";
     if (probe.wait() == EPERM) {
-      why = "cannot create a network namespace: unshare(CLONE_NEWNET): " + std::string(std::strerror(EPERM));
+      why = "cannot create a network namespace: unshare(CLONE_NEWNET): " + std::string(shmsession::errno_text(EPERM));
     } else if (const CommandResult r = run_ip({"netns", "add", name}); r.exit_code != 0) {
-      if (r.err.find(std::strerror(EPERM)) != std::string::npos)
+      if (r.err.find(shmsession::errno_text(EPERM)) != std::string::npos)
         why = "cannot create a network namespace: ip netns add: " + r.err.substr(0, r.err.find('\n'));
     } else {
       ip({"netns", "del", name});
@@ -179,11 +179,11 @@ class NetnsPair {
 void enter_netns(const std::string& name) {
   const std::string path = "/run/netns/" + name;
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) throw std::runtime_error("open " + path + ": " + std::strerror(errno));
+  if (fd < 0) throw std::runtime_error("open " + path + ": " + shmsession::errno_text(errno));
   const int rc = ::setns(fd, CLONE_NEWNET);
   const int error = errno;
   ::close(fd);
-  if (rc != 0) throw std::runtime_error("setns " + path + ": " + std::strerror(error));
+  if (rc != 0) throw std::runtime_error("setns " + path + ": " + shmsession::errno_text(error));
 }
 
 // From namespace `netns`, a TCP connect to address:port: 0 when it was
@@ -233,7 +233,7 @@ BOOST_AUTO_TEST_CASE(standby_converges_across_a_veth_link_and_after_a_cut,
                                      << net.b().address << ")");
     SegmentGuard pg("nsrep_p"), sg("nsrep_s");
     Store primary = make_store(pg.name(), 1 << 18, std::uint64_t{128} << 20);  // the log covers the cut
-    const NetnsPair::Side a = net.a(), b = net.b();
+    const NetnsPair::Side &a = net.a(), &b = net.b();
     ChildProcess backup([&] {
       enter_netns(b.netns);
       return serve_backup(sg.name(), b.address, kPort);

@@ -77,7 +77,7 @@ struct TempDir {
   ~TempDir() { std::filesystem::remove_all(path); }
 
   std::string write(const std::string& name, const std::string& contents, mode_t mode) const {
-    const std::string file = (path / name).string();
+    std::string file = (path / name).string();
     std::ofstream(file, std::ios::binary | std::ios::trunc) << contents;
     BOOST_REQUIRE(::chmod(file.c_str(), mode) == 0);
     return file;

@@ -33,7 +33,7 @@ namespace http = beast::http;
 using tcp = asio::ip::tcp;
 constexpr auto kAsTuple = asio::as_tuple(asio::use_awaitable);
 
-constexpr std::uint64_t kMaxBodyBytes = 64 * 1024;
+constexpr std::uint64_t kMaxBodyBytes = std::uint64_t{64} * 1024;
 constexpr std::uint32_t kMaxHeaderBytes = 16 * 1024;
 constexpr auto kSweepPeriod = std::chrono::seconds(10);
 

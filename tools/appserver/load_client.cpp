@@ -212,7 +212,7 @@ class Load {
       from = totals_.latency_us.size();
       std::fprintf(stderr, "load: %3ds  %7zu req/s  p50 %6.2f ms  p99 %6.2f ms  sessions %zu  errors %llu\n", second,
                    window.size(), percentile_ms(window, 0.50), percentile_ms(window, 0.99), sessions_started(),
-                   static_cast<unsigned long long>(totals_.status_errors + totals_.transport_errors));
+                   static_cast<unsigned long long>(totals_.status_errors) + totals_.transport_errors);
     }
   }
 

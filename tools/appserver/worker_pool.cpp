@@ -27,9 +27,15 @@ constexpr auto kStopTimeout = std::chrono::seconds(10);
 
 void log(const std::string& line) { log_line(line); }
 
+// A signal's description (sigdescr_np: glibc's thread-safe strsignal).
+std::string signal_text(int signal) {
+  const char* text = ::sigdescr_np(signal);
+  return text != nullptr ? text : "signal " + std::to_string(signal);
+}
+
 std::string describe_status(int status) {
   if (WIFEXITED(status)) return "exited with status " + std::to_string(WEXITSTATUS(status));
-  if (WIFSIGNALED(status)) return std::string("killed by signal ") + ::strsignal(WTERMSIG(status));
+  if (WIFSIGNALED(status)) return "killed by signal " + signal_text(WTERMSIG(status));
   return "stopped";
 }
 
@@ -41,7 +47,7 @@ class Workers {
   void start(int index, int ready_read_fd, int ready_write_fd) {
     const pid_t parent = ::getpid();
     const pid_t pid = ::fork();
-    if (pid < 0) throw std::runtime_error(std::string("fork: ") + std::strerror(errno));
+    if (pid < 0) throw std::runtime_error(std::string("fork: ") + shmsession::errno_text(errno));
     if (pid == 0) {
       ::close(ready_read_fd);
       ::prctl(PR_SET_PDEATHSIG, SIGTERM);
@@ -100,7 +106,8 @@ class Workers {
           ::kill(pid, SIGKILL);
         }
         ++failures;
-        ::sleep(1);
+        timespec second{1, 0};
+        ::sigtimedwait(&waited, nullptr, &second);  // their SIGCHLD, or a second at most
         continue;
       }
       timespec tick{0, 50'000'000};
@@ -189,10 +196,10 @@ int serve(const ServeOptions& options) {
   sigaddset(&waited, SIGINT);
   sigaddset(&waited, SIGTERM);
   sigaddset(&waited, SIGCHLD);
-  ::sigprocmask(SIG_BLOCK, &waited, nullptr);  // the workers inherit it and unblock once ready
+  ::pthread_sigmask(SIG_BLOCK, &waited, nullptr);  // the workers inherit it and unblock once ready
   int ready[2];
   if (::pipe2(ready, O_CLOEXEC) != 0) {
-    log(std::string("pipe: ") + std::strerror(errno));
+    log(std::string("pipe: ") + shmsession::errno_text(errno));
     return 1;
   }
   Workers workers(options, redis ? redis->port() : 0);
@@ -229,7 +236,7 @@ int serve(const ServeOptions& options) {
       }
       continue;
     }
-    log(std::string("stopping (") + ::strsignal(signal) + ")");
+    log("stopping (" + signal_text(signal) + ")");
     failures += workers.stop(waited);
     log(failures == 0 ? "stopped" : "stopped; a worker failed");
     return failures == 0 ? 0 : 1;

@@ -110,7 +110,8 @@ int main(int argc, char** argv) {
       bool ok = ::read(fds[0], &r, sizeof r) == sizeof r;
       ::waitpid(pids[w], &status, 0);
       if (!ok || !WIFEXITED(status) || WEXITSTATUS(status) != 0) throw std::runtime_error("a worker failed");
-      std::printf("%-8d %-8d %10ld %8ld %10.0f\n", w, pids[w], r.requests, r.retries, r.requests / seconds);
+      std::printf("%-8d %-8d %10ld %8ld %10.0f\n", w, pids[w], r.requests, r.retries,
+                  static_cast<double>(r.requests) / seconds);
       requests += r.requests;
       retries += r.retries;
     }
@@ -119,7 +120,8 @@ int main(int argc, char** argv) {
       visits += std::stol(store.read(info.id)->find("visits")->value);
       return true;
     });
-    std::printf("total: %ld requests (%.0f/s), %ld optimistic retries\n", requests, requests / seconds, retries);
+    std::printf("total: %ld requests (%.0f/s), %ld optimistic retries\n", requests,
+                static_cast<double>(requests) / seconds, retries);
     std::printf("check: visit counters add up to %ld of %ld requests: %s\n", visits, requests,
                 visits == requests ? "no update lost" : "UPDATES LOST");
     return visits == requests ? 0 : 1;

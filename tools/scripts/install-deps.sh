@@ -13,9 +13,9 @@ packages=(
   libboost-json1.81-dev libtbb-dev libxxhash-dev libcli11-dev libzstd-dev
   # HMAC of the agent <-> backup wire frames (sync/wire)
   libsodium-dev
-  # clang with libFuzzer for the fuzz targets; clang-format for the format
-  # check (.clang-format, tools/scripts/check-format.sh)
-  clang libclang-rt-14-dev clang-format-14
+  # clang with libFuzzer for the fuzz targets; clang-format and clang-tidy
+  # for the checks before the builds (tools/scripts/check-format.sh, tidy.sh)
+  clang libclang-rt-14-dev clang-format-14 clang-tidy-14
   # benchmark peers, started and stopped by shmbench itself and Redis by the
   # demo shop's `serve --sessions redis` (never as services: see
   # policy-rc.d below); memcached is primary's second peer

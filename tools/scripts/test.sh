@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# README command (2): installs what is missing, checks the format, builds
+# README command (2): installs what is missing, checks the format and runs
+# clang-tidy over what changed since its last whole pass, builds
 # everything, and runs
 # every test under CTest; then builds the suites again with clang,
 # AddressSanitizer and UndefinedBehaviorSanitizer and runs them once more (benchmarks, the
@@ -28,6 +29,10 @@ timed "installing dependencies"
 # formatted tree fails before the builds.
 bash tools/scripts/check-format.sh
 timed "checking the format"
+# clang-tidy (.clang-tidy) over the C++ files changed since the commit in
+# .ci/tidy-base, whose whole tree passed (the whole tree takes ~7 minutes).
+bash tools/scripts/tidy.sh
+timed "clang-tidy on the files changed since .ci/tidy-base"
 # -g1 (line tables: file:line in stacks and sanitizer reports) compiles
 # faster than full debug info and keeps CI within its 15 minutes.
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSHMSESSION_BUILD_TESTS=ON \

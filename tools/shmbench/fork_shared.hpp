@@ -19,6 +19,8 @@
 #include <string>
 #include <type_traits>
 
+#include "shm/error.hpp"
+
 namespace shmsession::bench {
 
 template <class T>
@@ -29,7 +31,7 @@ class ForkShared {
   // Throws std::runtime_error if the mapping cannot be made.
   ForkShared() {
     void* base = ::mmap(nullptr, sizeof(T), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-    if (base == MAP_FAILED) throw std::runtime_error(std::string("mmap: ") + std::strerror(errno));
+    if (base == MAP_FAILED) throw std::runtime_error(std::string("mmap: ") + shmsession::errno_text(errno));
     object_ = new (base) T{};
   }
   ~ForkShared() {

@@ -28,7 +28,7 @@ LagProber::LagProber(const WriterLine& line, int writers, ProbeTiming timing, Pr
       timing_(timing),
       probe_(std::move(probe)),
       position_(std::move(position)),
-      thread_([this](std::stop_token stop) { run(stop); }) {}
+      thread_([this](const std::stop_token& stop) { run(stop); }) {}
 
 LagProber::~LagProber() {
   thread_.request_stop();
@@ -42,7 +42,7 @@ LagResult LagProber::finish() {
   return result_;
 }
 
-void LagProber::run(std::stop_token stop) {
+void LagProber::run(const std::stop_token& stop) {
   // The default 50 us timer slack would stretch every 20 us pause to ~70 us
   // and blur the lag by as much; this thread only.
   ::prctl(PR_SET_TIMERSLACK, 1UL);

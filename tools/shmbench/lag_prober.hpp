@@ -71,7 +71,7 @@ class LagProber {
   LagResult finish();
 
  private:
-  void run(std::stop_token stop);
+  void run(const std::stop_token& stop);
 
   const WriterLine& line_;
   int writers_;

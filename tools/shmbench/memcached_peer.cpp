@@ -17,6 +17,7 @@
 #include <thread>
 #include <vector>
 
+#include "shm/error.hpp"
 #include "tools/shmbench/session_shape.hpp"
 
 namespace shmsession::bench {
@@ -53,7 +54,7 @@ std::optional<MemcachedServer> MemcachedServer::start(const std::string& program
     if (::geteuid() == 0) args.insert(args.end(), {"-u", "root"});
     const pid_t pid = spawn_quietly(std::move(args));
     if (pid < 0) {
-      if (why != nullptr) *why = "cannot run " + program + ": " + std::strerror(static_cast<int>(-pid));
+      if (why != nullptr) *why = "cannot run " + program + ": " + shmsession::errno_text(static_cast<int>(-pid));
       return std::nullopt;
     }
     PeerProcess process(pid, port);  // stops it on every failing path below
@@ -194,7 +195,7 @@ void MemcachedConnection::load_sessions(std::uint64_t first, std::uint64_t last)
   // then (seen with libmemcached 1.1.4): the loader speaks the ASCII protocol
   // itself, pipelined, and checks every STORED.
   const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) throw std::runtime_error(std::string("memcached: socket: ") + std::strerror(errno));
+  if (fd < 0) throw std::runtime_error(std::string("memcached: socket: ") + shmsession::errno_text(errno));
   const struct Closer {
     int fd;
     ~Closer() { ::close(fd); }
@@ -204,7 +205,7 @@ void MemcachedConnection::load_sessions(std::uint64_t first, std::uint64_t last)
   address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   address.sin_port = htons(static_cast<std::uint16_t>(port_));
   if (::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0)
-    throw std::runtime_error(std::string("memcached: loader connect: ") + std::strerror(errno));
+    throw std::runtime_error(std::string("memcached: loader connect: ") + shmsession::errno_text(errno));
   const CommitBatch batch = fill_batch();
   constexpr std::uint64_t kSessionsPerBatch = 500;
   std::string request;
@@ -224,7 +225,7 @@ void MemcachedConnection::load_sessions(std::uint64_t first, std::uint64_t last)
     for (std::size_t sent = 0; sent < request.size();) {
       const ssize_t n = ::send(fd, request.data() + sent, request.size() - sent, MSG_NOSIGNAL);
       if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) throw std::runtime_error(std::string("memcached: loader send: ") + std::strerror(errno));
+      if (n <= 0) throw std::runtime_error(std::string("memcached: loader send: ") + shmsession::errno_text(errno));
       sent += static_cast<std::size_t>(n);
     }
     // Replies are small and in order: read until `expected` lines arrived.

@@ -50,7 +50,7 @@ pid_t spawn_tied_to_parent(std::vector<char*>& argv) {
     if (::prctl(PR_SET_PDEATHSIG, SIGTERM) != 0 || ::getppid() != parent) error = ESRCH;
     sigset_t none;
     sigemptyset(&none);
-    ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    ::pthread_sigmask(SIG_SETMASK, &none, nullptr);
     for (int fd = 0; fd <= 2 && error == 0; ++fd)
       if (::dup2(null_fd, fd) < 0) error = errno;
     if (error == 0) {
@@ -83,6 +83,7 @@ pid_t spawn_tied_to_parent(std::vector<char*>& argv) {
 
 pid_t spawn_quietly(std::vector<std::string> args, bool die_with_parent) {
   std::vector<char*> argv;
+  argv.reserve(args.size() + 1);
   for (auto& arg : args) argv.push_back(arg.data());
   argv.push_back(nullptr);
   if (die_with_parent) return spawn_tied_to_parent(argv);

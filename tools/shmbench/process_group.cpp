@@ -1,4 +1,5 @@
 #include "tools/shmbench/process_group.hpp"
+#include "shm/error.hpp"
 
 #include <poll.h>
 #include <signal.h>
@@ -41,7 +42,7 @@ class SharedSlots {
   explicit SharedSlots(int count) : count_(count) {
     bytes_ = sizeof(std::atomic<int>) + alignof(WorkerSample) + sizeof(WorkerSample) * static_cast<std::size_t>(count);
     void* base = ::mmap(nullptr, bytes_, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-    if (base == MAP_FAILED) throw std::runtime_error(std::string("mmap: ") + std::strerror(errno));
+    if (base == MAP_FAILED) throw std::runtime_error(std::string("mmap: ") + shmsession::errno_text(errno));
     base_ = base;
     ready_ = new (base) std::atomic<int>(0);
     auto* first = static_cast<char*>(base) + alignof(WorkerSample);
@@ -121,7 +122,7 @@ bool reap_one(std::vector<pid_t>& pids, const SharedSlots& slots) {
     int status = 0;
     const pid_t pid = ::waitpid(pids[index], &status, WNOHANG);
     if (pid == 0 || (pid < 0 && errno == EINTR)) continue;
-    if (pid < 0) throw std::runtime_error(std::string("waitpid: ") + std::strerror(errno));
+    if (pid < 0) throw std::runtime_error(std::string("waitpid: ") + shmsession::errno_text(errno));
     pids[index] = -1;
     const WorkerSample& sample = slots.sample(static_cast<int>(index));
     if (!sample.done || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
@@ -147,7 +148,7 @@ void wait_for_workers(Workers& workers, const SharedSlots& slots, std::chrono::s
   } close_all{pidfds};
   for (pid_t pid : workers.pids()) {
     const int fd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
-    if (fd < 0) throw std::runtime_error(std::string("pidfd_open: ") + std::strerror(errno));
+    if (fd < 0) throw std::runtime_error(std::string("pidfd_open: ") + shmsession::errno_text(errno));
     pidfds.push_back(fd);
   }
   const auto deadline = std::chrono::steady_clock::now() + timeout;
@@ -164,7 +165,7 @@ void wait_for_workers(Workers& workers, const SharedSlots& slots, std::chrono::s
       if (workers.pids()[i] > 0) watch.push_back(pollfd{pidfds[i], POLLIN, 0});
     const auto wait_ms = std::chrono::ceil<std::chrono::milliseconds>(deadline - now).count() + 1;
     if (::poll(watch.data(), watch.size(), static_cast<int>(wait_ms)) < 0 && errno != EINTR)
-      throw std::runtime_error(std::string("poll: ") + std::strerror(errno));
+      throw std::runtime_error(std::string("poll: ") + shmsession::errno_text(errno));
   }
 }
 
@@ -196,7 +197,7 @@ LoopResult run_in_processes(int processes, const WorkerBody& body, std::chrono::
   const pid_t parent = ::getpid();
   for (int i = 0; i < processes; ++i) {
     const pid_t pid = ::fork();
-    if (pid < 0) throw std::runtime_error(std::string("fork: ") + std::strerror(errno));
+    if (pid < 0) throw std::runtime_error(std::string("fork: ") + shmsession::errno_text(errno));
     if (pid == 0) run_worker(i, parent, slots, body);
     workers.add(pid);
   }

@@ -8,6 +8,7 @@
 #include <stdexcept>
 #include <thread>
 
+#include "shm/error.hpp"
 #include "tools/shmbench/interrupt_cleanup.hpp"
 #include "tools/shmbench/peer_process.hpp"
 
@@ -63,7 +64,7 @@ std::optional<RedisServer> RedisServer::start(const std::string& program, std::s
     const int port = pick_free_port();
     const pid_t pid = spawn_server(program, port, extra_args, die_with_parent);
     if (pid < 0) {
-      if (why != nullptr) *why = "cannot run " + program + ": " + std::strerror(static_cast<int>(-pid));
+      if (why != nullptr) *why = "cannot run " + program + ": " + shmsession::errno_text(static_cast<int>(-pid));
       return std::nullopt;
     }
     RedisServer server(pid, port);  // stops it on every failing path below

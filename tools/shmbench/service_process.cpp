@@ -12,6 +12,7 @@
 #include <stdexcept>
 #include <thread>
 
+#include "shm/error.hpp"
 #include "tools/shmbench/interrupt_cleanup.hpp"
 
 namespace shmsession::bench {
@@ -42,7 +43,7 @@ ServiceProcess ServiceProcess::start(std::string name, const std::function<int()
   std::fflush(nullptr);  // nothing buffered may be written twice
   const pid_t parent = ::getpid();
   const pid_t pid = ::fork();
-  if (pid < 0) throw std::runtime_error("fork of " + name + ": " + std::strerror(errno));
+  if (pid < 0) throw std::runtime_error("fork of " + name + ": " + shmsession::errno_text(errno));
   if (pid == 0) run_child(name, parent, body);
   return ServiceProcess(std::move(name), pid);
 }

@@ -240,7 +240,7 @@ std::string compare_sessions(const std::unordered_map<std::uint64_t, Written>& e
       why = "holds other visits than written";
     if (why.empty()) continue;
     ++row.mismatched;
-    if (first.empty()) first = id + " " + why;
+    if (first.empty()) first.append(id).append(" ").append(why);
   }
   return first;
 }

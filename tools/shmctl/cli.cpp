@@ -13,7 +13,7 @@ namespace {
 // A validator that replaces the option's text by its value in canonical
 // decimal (what CLI11 then reads), or reports why the text is wrong.
 template <typename Parse>
-CLI::Validator canonical(Parse parse, std::string expected) {
+CLI::Validator canonical(Parse parse, const std::string& expected) {
   return CLI::Validator(
       [parse, expected](std::string& text) -> std::string {
         auto value = parse(text);

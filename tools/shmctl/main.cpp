@@ -48,7 +48,7 @@ int run(const CLI::App& app, const Command& command, const Options& options) {
     const int status = command.run(options, std::cout);
     std::cout.flush();
     if (!std::cout) {
-      print_error("write output", std::strerror(errno));
+      print_error("write output", shmsession::errno_text(errno));
       return kExitFailure;
     }
     return status;

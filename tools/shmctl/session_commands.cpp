@@ -47,7 +47,7 @@ std::string read_stdin_value() {
     }
     if (n < sizeof buf) break;
   }
-  if (std::ferror(stdin)) throw CommandError(what, std::strerror(errno));
+  if (std::ferror(stdin)) throw CommandError(what, shmsession::errno_text(errno));
   return value;
 }
 
