@@ -29,10 +29,10 @@ timed "installing dependencies"
 # formatted tree fails before the builds.
 bash tools/scripts/check-format.sh
 timed "checking the format"
-# clang-tidy (.clang-tidy) over the C++ files changed since the commit in
-# .ci/tidy-base, whose whole tree passed (the whole tree takes ~7 minutes).
+# clang-tidy (.clang-tidy) over the C++ files that differ from the last
+# whole pass (.ci/tidy-base; the whole tree takes ~7 minutes).
 bash tools/scripts/tidy.sh
-timed "clang-tidy on the files changed since .ci/tidy-base"
+timed "clang-tidy on the files changed since its last whole pass"
 # -g1 (line tables: file:line in stacks and sanitizer reports) compiles
 # faster than full debug info and keeps CI within its 15 minutes.
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSHMSESSION_BUILD_TESTS=ON \
