@@ -106,11 +106,10 @@
 
 #include "shm/store.hpp"
 #include "sync/attribute_codec.hpp"
+#include "sync/commit_outcome.hpp"
 #include "sync/detail/client_state.hpp"
 
 namespace shmsession::sync {
-
-using detail::CommitOutcome;
 
 // Edits a flush could not commit (see Client, "No silent loss").
 struct UnflushedEdits {

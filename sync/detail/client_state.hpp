@@ -27,6 +27,7 @@
 #include "graph/object_graph.hpp"
 #include "shm/store.hpp"
 #include "sync/attribute_codec.hpp"
+#include "sync/commit_outcome.hpp"
 
 namespace shmsession::sync::detail {
 
@@ -54,11 +55,7 @@ struct Slot {
   std::atomic<bool> tracked{false};  // mutably accessed since the last commit
 };
 
-struct CommitOutcome {
-  std::uint64_t version = 0;         // session version after the commit
-  std::vector<std::string> written;  // attributes written (puts and removals)
-  std::size_t examined = 0;          // mutably accessed attributes compared
-};
+using sync::CommitOutcome;
 
 struct RefreshOutcome {
   bool moved = false;                // the primary had moved since the copy was current
