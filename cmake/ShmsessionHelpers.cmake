@@ -17,6 +17,14 @@ function(shmsession_target_options target)
   endif()
 endfunction()
 
+# The options of a test program or of the tests' support code: the shared
+# ones and SHMSESSION_TEST_CXX_FLAGS, which come after the build type's.
+function(shmsession_test_options target)
+  shmsession_target_options(${target})
+  separate_arguments(test_flags UNIX_COMMAND "${SHMSESSION_TEST_CXX_FLAGS}")
+  target_compile_options(${target} PRIVATE ${test_flags})
+endfunction()
+
 # shmsession_module(NAME SOURCES a.cpp ... DEPS target ... [PRIVATE_DEPS ...])
 # One static library per module with the alias shmsession::NAME.
 function(shmsession_module name)
@@ -57,7 +65,7 @@ function(shmsession_test name)
   cmake_parse_arguments(ARG "NO_PCH" "TIMEOUT;COST" "SOURCES;DEPS;LABELS" ${ARGN})
   add_executable(${name} ${ARG_SOURCES})
   target_link_libraries(${name} PRIVATE ${ARG_DEPS} shmsession_test_support)
-  shmsession_target_options(${name})
+  shmsession_test_options(${name})
   if(NOT ARG_NO_PCH)
     target_precompile_headers(${name} REUSE_FROM shmsession_test_pch)
   endif()
