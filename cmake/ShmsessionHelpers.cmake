@@ -25,21 +25,56 @@ function(shmsession_test_options target)
   target_compile_options(${target} PRIVATE ${test_flags})
 endfunction()
 
-# shmsession_module(NAME SOURCES a.cpp ... DEPS target ... [PRIVATE_DEPS ...])
-# One static library per module with the alias shmsession::NAME.
+# The targets a test program links for `deps`: a module that has test
+# hooks (shmsession_module ... TEST_HOOKS) is replaced by its tests' copy.
+function(shmsession_test_deps out)
+  set(mapped "")
+  foreach(dep IN LISTS ARGN)
+    string(REGEX REPLACE "^shmsession::" "shmsession_" plain "${dep}")
+    if(TARGET ${plain}_hooks)
+      list(APPEND mapped ${plain}_hooks)
+    else()
+      list(APPEND mapped ${dep})
+    endif()
+  endforeach()
+  set(${out} ${mapped} PARENT_SCOPE)
+endfunction()
+
+# shmsession_module(NAME SOURCES a.cpp ... DEPS target ... [PRIVATE_DEPS ...] [TEST_HOOKS])
+# One static library per module with the alias shmsession::NAME: what the
+# tools, the benchmarks and the installed package link. TEST_HOOKS: the
+# module's sources call the test hooks (shm/detail/test_hooks.hpp); a build
+# with tests then also compiles them into shmsession_NAME_hooks, with the
+# hooks in, for the test programs alone (never installed). The module's
+# targets (one or both) are listed in SHMSESSION_NAME_TARGETS for the
+# caller's own settings.
 function(shmsession_module name)
-  cmake_parse_arguments(ARG "" "" "SOURCES;DEPS;PRIVATE_DEPS" ${ARGN})
-  add_library(shmsession_${name} STATIC ${ARG_SOURCES})
-  add_library(shmsession::${name} ALIAS shmsession_${name})
-  set_target_properties(shmsession_${name} PROPERTIES EXPORT_NAME ${name} OUTPUT_NAME shmsession_${name})
-  target_include_directories(shmsession_${name} PUBLIC
-    $<BUILD_INTERFACE:${PROJECT_SOURCE_DIR}>
-    $<INSTALL_INTERFACE:include/shmsession>)
-  target_compile_features(shmsession_${name} PUBLIC cxx_std_20)
-  target_link_libraries(shmsession_${name} PUBLIC ${ARG_DEPS} PRIVATE ${ARG_PRIVATE_DEPS})
-  shmsession_target_options(shmsession_${name})
-  set_target_properties(shmsession_${name} PROPERTIES UNITY_BUILD ${SHMSESSION_UNITY_BUILD})
-  set_property(GLOBAL APPEND PROPERTY SHMSESSION_MODULES shmsession_${name})
+  cmake_parse_arguments(ARG "TEST_HOOKS" "" "SOURCES;DEPS;PRIVATE_DEPS" ${ARGN})
+  set(targets shmsession_${name})
+  if(ARG_TEST_HOOKS AND SHMSESSION_BUILD_TESTS)
+    list(APPEND targets shmsession_${name}_hooks)
+  endif()
+  foreach(target IN LISTS targets)
+    set(deps ${ARG_DEPS})
+    if(target MATCHES "_hooks$")
+      shmsession_test_deps(deps ${ARG_DEPS})
+      add_library(${target} STATIC ${ARG_SOURCES})
+      target_compile_definitions(${target} PUBLIC SHMSESSION_TEST_HOOKS)
+    else()
+      add_library(${target} STATIC ${ARG_SOURCES})
+      add_library(shmsession::${name} ALIAS ${target})
+      set_target_properties(${target} PROPERTIES EXPORT_NAME ${name} OUTPUT_NAME ${target})
+      set_property(GLOBAL APPEND PROPERTY SHMSESSION_MODULES ${target})
+    endif()
+    target_include_directories(${target} PUBLIC
+      $<BUILD_INTERFACE:${PROJECT_SOURCE_DIR}>
+      $<INSTALL_INTERFACE:include/shmsession>)
+    target_compile_features(${target} PUBLIC cxx_std_20)
+    target_link_libraries(${target} PUBLIC ${deps} PRIVATE ${ARG_PRIVATE_DEPS})
+    shmsession_target_options(${target})
+    set_target_properties(${target} PROPERTIES UNITY_BUILD ${SHMSESSION_UNITY_BUILD})
+  endforeach()
+  set(SHMSESSION_${name}_TARGETS ${targets} PARENT_SCOPE)
 endfunction()
 
 # shmsession_tool(NAME SOURCES ... DEPS ...): an executable under tools/.
@@ -53,7 +88,8 @@ function(shmsession_tool name)
 endfunction()
 
 # shmsession_test(NAME SOURCES ... DEPS ... [LABELS ...] [TIMEOUT s] [COST s] [NO_PCH])
-# A Boost.Test executable registered with CTest; every test goes through
+# A Boost.Test executable registered with CTest, linked with the modules'
+# tests' copies (the test hooks in: shmsession_test_deps); every test goes through
 # here so none silently drops out of the suite. It reuses the tests' shared
 # precompiled header (test/CMakeLists.txt) unless NO_PCH: g++ 12 rejects
 # graph_oarchive_test's brace-initialised vectors of graph::Change when
@@ -64,7 +100,8 @@ endfunction()
 function(shmsession_test name)
   cmake_parse_arguments(ARG "NO_PCH" "TIMEOUT;COST" "SOURCES;DEPS;LABELS" ${ARGN})
   add_executable(${name} ${ARG_SOURCES})
-  target_link_libraries(${name} PRIVATE ${ARG_DEPS} shmsession_test_support)
+  shmsession_test_deps(deps ${ARG_DEPS})
+  target_link_libraries(${name} PRIVATE ${deps} shmsession_test_support)
   shmsession_test_options(${name})
   if(NOT ARG_NO_PCH)
     target_precompile_headers(${name} REUSE_FROM shmsession_test_pch)

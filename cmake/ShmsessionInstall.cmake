@@ -43,16 +43,6 @@ if(SHMSESSION_SANITIZE)
   endforeach()
 endif()
 
-# Test hooks (shm/detail/test_hooks.hpp) stay in the installed libraries of a
-# build with tests: they do nothing unless a test sets a hook, and the
-# exported SHMSESSION_TEST_HOOKS definition keeps consumers' view of the
-# header in step with the library. A release package is built with
-# -DSHMSESSION_BUILD_TESTS=OFF, which compiles them out.
-if(SHMSESSION_TEST_HOOKS)
-  message(STATUS "shmsession: installed libraries will carry the (inert) test hooks; "
-                 "configure with -DSHMSESSION_BUILD_TESTS=OFF for a release package")
-endif()
-
 install(TARGETS ${modules} EXPORT shmsessionTargets
   ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
   INCLUDES DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/shmsession)
@@ -61,9 +51,11 @@ if(tools)
 endif()
 # Headers keep their repository-rooted paths (include/shmsession/shm/store.hpp)
 # so their own #include "shm/..." lines resolve against include/shmsession.
+# The installed libraries are the modules without test hooks, and the
+# hooks' header is not installed either.
 foreach(dir shm graph diff sync)
   install(DIRECTORY ${PROJECT_SOURCE_DIR}/${dir}/ DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/shmsession/${dir}
-    FILES_MATCHING PATTERN "*.hpp")
+    FILES_MATCHING PATTERN "*.hpp" PATTERN "test_hooks.hpp" EXCLUDE)
 endforeach()
 install(EXPORT shmsessionTargets NAMESPACE shmsession:: DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/shmsession)
 configure_package_config_file(${PROJECT_SOURCE_DIR}/cmake/shmsessionConfig.cmake.in

@@ -9,6 +9,7 @@
 
 #include "shm/detail/clock.hpp"
 #include "shm/detail/futex.hpp"
+#include "shm/detail/lock_probe.hpp"
 #include "shm/detail/lock_queue.hpp"
 #include "shm/detail/lock_table.hpp"
 #include "shm/detail/names.hpp"
@@ -231,7 +232,7 @@ static LockToken wait_for_grant(Generation& s, std::string_view id, std::uint64_
       LockToken token{slot.token};
       free_waiter_slot(slot);
       run_test_hook(HookPoint::kWaiterGranted);
-      run_lock_probe(LockProbe::kGranted, id);
+      run_lock_probe(shm::LockProbe::kGranted, id);
       s.remember_lock(id, token.value);
       // The hand-over may have asked for the lock back already (others
       // queued), before this process knew it held it: its watcher, if it
@@ -291,7 +292,7 @@ static LockToken acquire_in(Generation& s, std::string_view id, Clock::time_poin
     enqueue_waiter(s.lock_context(), lock, waiter);
     request_release(s.lock_context(), lock, now);
   }
-  run_lock_probe(LockProbe::kReleaseRequested, id);
+  run_lock_probe(shm::LockProbe::kReleaseRequested, id);
   return wait_for_grant(s, id, hash_session_id(id), waiter, deadline);
 }
 
@@ -310,7 +311,7 @@ void Store::release(std::string_view id, LockToken token) {
     SessionRecord* r = live_record(locked, id);
     LockState* lock = find_lock_state(s, locked.shard(), r);
     if (lock == nullptr || lock->token != token.value) throw stale(id, token);
-    run_lock_probe(LockProbe::kHandingOver, id);
+    run_lock_probe(shm::LockProbe::kHandingOver, id);
     hand_over(s.lock_context(), *lock, segment_ms());
     settle_lock_state(s, locked.shard(), r);  // free with nobody queued: the slot goes back
   });
@@ -466,7 +467,7 @@ static void watch_release_requests(Store::Impl* s) {
         break;  // the next turn follows the store
       }
       notified[id] = token;  // one call per grant, even if the callback throws
-      run_lock_probe(LockProbe::kReleaseRequestDelivered, id);
+      run_lock_probe(shm::LockProbe::kReleaseRequestDelivered, id);
       if (callback) run_callback(*s, callback, id, LockToken{token});
     }
   }

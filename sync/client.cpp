@@ -3,6 +3,7 @@
 #include <iostream>
 
 #include "shm/detail/clock.hpp"
+#include "shm/detail/lock_probe.hpp"
 #include "shm/detail/test_hooks.hpp"
 
 namespace shmsession::sync {
@@ -168,7 +169,7 @@ void Client::open_locked(detail::ClientState& state, std::chrono::milliseconds t
   for (int attempt = 1;; ++attempt) {
     try {
       const Took took = take_lock(state, timeout);
-      shm::detail::run_lock_probe(shm::detail::LockProbe::kRefreshBegins, state.id());
+      shm::detail::run_lock_probe(shm::LockProbe::kRefreshBegins, state.id());
       detail::RefreshOutcome refreshed = state.refresh(store_, *state.token());
       if (!refreshed.first) note_open(state, took, refreshed.moved);  // a first copy says nothing of sharing
       if (!refreshed.dropped.empty())

@@ -6,7 +6,6 @@
 namespace shmsession::shm::detail {
 namespace {
 std::atomic<TestHook> g_hook{nullptr};
-std::atomic<LockProbeHook> g_lock_probe{nullptr};
 }  // namespace
 
 void set_test_hook(TestHook hook) noexcept { g_hook.store(hook); }
@@ -16,12 +15,6 @@ void run_test_hook(HookPoint point) noexcept {
 }
 
 bool test_hook_active() noexcept { return g_hook.load(std::memory_order_relaxed) != nullptr; }
-
-void set_lock_probe(LockProbeHook probe) noexcept { g_lock_probe.store(probe); }
-
-void run_lock_probe(LockProbe point, std::string_view session) noexcept {
-  if (LockProbeHook probe = g_lock_probe.load(std::memory_order_relaxed)) probe(point, session);
-}
 
 }  // namespace shmsession::shm::detail
 #endif

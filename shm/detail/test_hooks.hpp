@@ -3,12 +3,10 @@
 // than hoping a sleep finds it). Compiled to nothing unless the build defines
 // SHMSESSION_TEST_HOOKS.
 //
-// Thread safety: set_test_hook and set_lock_probe are meant for a test's
-// (or benchmark's) single thread, or a forked child, before it calls into
-// the store; the hook and the probe then run on any thread of the process.
+// Thread safety: set_test_hook is meant for a test's single thread, or a
+// forked child, before it calls into the store; the hook then runs on any
+// thread of the process.
 #pragma once
-
-#include <string_view>
 
 namespace shmsession::shm::detail {
 
@@ -81,32 +79,6 @@ enum class HookPoint {
 
 using TestHook = void (*)(HookPoint);
 
-// Points on a process lock's way from one process to another, each with
-// the session it concerns, so that a benchmark can tell where a hand-over's
-// time goes (shmbench cycle --routing random). A probe only records (a
-// clock read, a store): it may run under a shard lock, must not throw and
-// must not call into the store.
-enum class LockProbe {
-  // In the requesting process, its wait queued and the holder asked to
-  // release (no lock held).
-  kReleaseRequested,
-  // On the holder's watcher thread, about to run the release-request
-  // callback for the session (no lock held).
-  kReleaseRequestDelivered,
-  // In the releasing process, inside Store::release's shard critical
-  // section, just before the lock is handed to the head of its queue (so
-  // it happens before the waiter can see the grant).
-  kHandingOver,
-  // In a waiting process whose wait just ended in a grant (the waiter is
-  // running again), before it records the lock as held.
-  kGranted,
-  // In sync::Client::open, the lock held, before the local copy is
-  // refreshed from the primary.
-  kRefreshBegins,
-};
-
-using LockProbeHook = void (*)(LockProbe, std::string_view session);
-
 #ifdef SHMSESSION_TEST_HOOKS
 inline constexpr bool kTestHooksCompiled = true;
 void set_test_hook(TestHook hook) noexcept;
@@ -114,15 +86,11 @@ void run_test_hook(HookPoint point) noexcept;
 // Whether a hook is set (points that must take a lock to be reached ask
 // first, so a test-hooks build without a hook pays nothing for them).
 bool test_hook_active() noexcept;
-void set_lock_probe(LockProbeHook probe) noexcept;
-void run_lock_probe(LockProbe point, std::string_view session) noexcept;
 #else
 inline constexpr bool kTestHooksCompiled = false;
 inline void set_test_hook(TestHook) noexcept {}
 inline void run_test_hook(HookPoint) noexcept {}
 inline bool test_hook_active() noexcept { return false; }
-inline void set_lock_probe(LockProbeHook) noexcept {}
-inline void run_lock_probe(LockProbe, std::string_view) noexcept {}
 #endif
 
 }  // namespace shmsession::shm::detail

@@ -1,11 +1,12 @@
 # Run by `cmake -P` from package_consumer_test (see CMakeLists.txt here):
 #   1. cmake --install SHMSESSION_BINARY_DIR --prefix WORK_DIR/prefix
-#   2. checks the installed tree (tools, headers, package files)
+#   2. checks the installed tree (tools, headers, package files; no test
+#      hook in a library or header)
 #   3. configures CONSUMER_SOURCE_DIR with CMAKE_PREFIX_PATH=WORK_DIR/prefix in
 #      WORK_DIR/build, builds it and runs the consumer.
 # Any failure ends the script with FATAL_ERROR naming the step. WORK_DIR is
 # removed before and after a run (kept after a failure, for a look).
-foreach(var SHMSESSION_BINARY_DIR CONSUMER_SOURCE_DIR WORK_DIR CXX_COMPILER GENERATOR)
+foreach(var SHMSESSION_BINARY_DIR CONSUMER_SOURCE_DIR WORK_DIR CXX_COMPILER GENERATOR NM)
   if(NOT ${var})
     message(FATAL_ERROR "run_consumer.cmake: ${var} not set")
   endif()
@@ -51,6 +52,25 @@ if(NOT config_files)
 endif()
 if(missing)
   message(FATAL_ERROR "package_consumer_test: not installed under ${prefix}: ${missing}")
+endif()
+# A build with tests compiles the test hooks into the tests' copies of the
+# modules only: no installed library may define or call one (nm: the
+# archive's symbol table; debug information may still name the inline
+# no-ops) and the hooks' header must not be installed.
+file(GLOB_RECURSE installed_archives ${prefix}/*.a)
+if(NOT installed_archives)
+  message(FATAL_ERROR "package_consumer_test: no library installed under ${prefix}")
+endif()
+foreach(archive IN LISTS installed_archives)
+  run("nm ${archive}" COMMAND ${NM} ${archive})
+  string(REGEX MATCH "[^\n]*(set_test_hook|run_test_hook|test_clock_offset)[^\n]*" hook_symbol "${step_output}")
+  if(hook_symbol)
+    message(FATAL_ERROR "package_consumer_test: ${archive} carries the test hooks: ${hook_symbol}")
+  endif()
+endforeach()
+file(GLOB_RECURSE hook_headers ${prefix}/*/test_hooks.hpp)
+if(hook_headers)
+  message(FATAL_ERROR "package_consumer_test: the test hooks' header is installed: ${hook_headers}")
 endif()
 
 run("configuring the consumer" COMMAND ${CMAKE_COMMAND} -S ${CONSUMER_SOURCE_DIR} -B ${build} -G ${GENERATOR}

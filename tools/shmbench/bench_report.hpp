@@ -92,7 +92,7 @@ struct HandOverPhaseRow {
   std::string operation;  // the cycle row it belongs to
   int processes = 0;
   std::string phase;
-  bool measured = false;  // false: the library was built without SHMSESSION_TEST_HOOKS (no probes)
+  bool measured = false;  // false: no request of this setup waited for a hand-over
   std::uint64_t samples = 0;
   double mean_us = 0;  // means add up (medians do not): the phases' share of the whole
   double p50_us = 0;

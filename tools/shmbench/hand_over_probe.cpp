@@ -3,7 +3,7 @@
 #include <charconv>
 #include <optional>
 
-#include "shm/detail/test_hooks.hpp"
+#include "shm/lock_probe.hpp"
 #include "tools/shmbench/process_group.hpp"
 
 namespace shmsession::bench {
@@ -20,7 +20,7 @@ const std::array<std::string_view, kHandOverPhaseCount> kHandOverPhases = {
 
 namespace {
 
-using shm::detail::LockProbe;
+using shm::LockProbe;
 
 enum Phase : std::size_t { kWhole, kDelivery, kFlush, kWake, kBookkeeping, kRefresh, kCommit };
 
@@ -89,12 +89,10 @@ void record(LatencyHistogram& histogram, std::uint64_t from, std::uint64_t to) n
 
 }  // namespace
 
-bool HandOverProbe::available() noexcept { return shm::detail::kTestHooksCompiled; }
-
 void HandOverProbe::install(int worker) noexcept {
   worker_ = worker;
   g_stamps = &*shared_;
-  shm::detail::set_lock_probe(&on_lock_probe);
+  shm::set_lock_probe(&on_lock_probe);
 }
 
 void HandOverProbe::request_begins() noexcept {
@@ -130,7 +128,7 @@ std::vector<HandOverPhaseRow> HandOverProbe::rows(const std::string& operation, 
     for (int w = 0; w < processes && w < kMaxCycleProcesses; ++w)
       merged.merge(shared_->phases[static_cast<std::size_t>(w)][p]);
     HandOverPhaseRow row{operation, processes, std::string(kHandOverPhases[p])};
-    row.measured = available();
+    row.measured = merged.count() > 0;
     row.samples = merged.count();
     row.mean_us = merged.mean_ns() / 1000.0;
     row.p50_us = merged.percentile_ns(0.50) / 1000.0;

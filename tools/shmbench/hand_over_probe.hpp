@@ -1,7 +1,7 @@
 // HandOverProbe: where the time of a request goes when its session's
 // process lock is held by another process (the `cycle` workload under
-// random routing). The library's lock probes (shm/detail/test_hooks.hpp,
-// compiled in with SHMSESSION_TEST_HOOKS) stamp each step of the lock's way
+// random routing). The library's lock probes (shm/lock_probe.hpp) stamp
+// each step of the lock's way
 // with CLOCK_MONOTONIC, the clock every process shares:
 //   requester  kReleaseRequested (queued, holder asked), kGranted (running
 //              again), kRefreshBegins (Client::open, before the copy's refresh)
@@ -65,9 +65,6 @@ struct HandOverStamps {
 
 class HandOverProbe {
  public:
-  // Whether the library has its lock probes (SHMSESSION_TEST_HOOKS).
-  static bool available() noexcept;
-
   // Sessions are known by their ids, session_id(i) for i below
   // HandOverStamps::kMaxSessions; others are not stamped.
   // Throws std::runtime_error if the mapping cannot be made.

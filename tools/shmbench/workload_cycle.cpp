@@ -266,11 +266,8 @@ ThroughputRow measure_ours(const CycleConfig& config, const RunOptions& options,
         const CycleInputs inputs = make_inputs(config, ctx.index());
         fill_sessions(client, config, inputs);
         wait_for_fills(*filled, config.processes);
-        HandOverProbe* stamps = nullptr;
-        if (probe && HandOverProbe::available()) {
-          probe->install(ctx.index());
-          stamps = &*probe;
-        }
+        HandOverProbe* stamps = probe ? &*probe : nullptr;
+        if (stamps != nullptr) stamps->install(ctx.index());
         warm_then_measure(
             ctx, config, inputs,
             [&](std::uint32_t index, std::uint64_t k) { our_cycle(client, inputs.ids[index], k, stamps); },
@@ -286,7 +283,7 @@ ThroughputRow measure_ours(const CycleConfig& config, const RunOptions& options,
   if (config.processes > 1) notes.push_back(policy_note(config, operation, loop, *releases));
   if (probe) {
     std::vector<HandOverPhaseRow> rows = probe->rows(operation, config.processes);
-    if (HandOverProbe::available()) notes.push_back(moved_note(config, operation, loop, rows));
+    notes.push_back(moved_note(config, operation, loop, rows));
     for (HandOverPhaseRow& row : rows) phases.push_back(std::move(row));
   }
   return routed_row(operation, kOurSystem, config, loop);
@@ -435,9 +432,6 @@ void add_notes(BenchReport& report, const std::vector<CycleSetup>& setups) {
         "session is in another process's request at that moment; the hand-over table gives each phase of the "
         "requests that waited (probes in the library, CLOCK_MONOTONIC; the whole request runs from open() to "
         "the handle's end, so it also holds the reads, the edit and the lock request itself)");
-    if (!HandOverProbe::available())
-      report.notes.push_back(
-          "hand-over phases are n/a: the library was built without SHMSESSION_TEST_HOOKS (its lock probes)");
   }
   report.notes.push_back(
       "both sides encode with sync/attribute_codec.hpp (Boost binary archive); redis decodes the 3 values on "

@@ -63,8 +63,8 @@ inline constexpr std::string_view kCycleDetails =
     "process to hand the lock over (samples,\n"
     "mean, p50, p99 in us): release request delivery (requester asks -> holder's watcher\n"
     "runs), holder flush (-> the lock handed over), hand-over wake (-> waiter running),\n"
-    "waiter bookkeeping, refresh of the copy, commit; from lock probes compiled into the\n"
-    "library with SHMSESSION_TEST_HOOKS (on in builds with tests), else n/a.\n"
+    "waiter bookkeeping, refresh of the copy, commit; from the library's lock probes\n"
+    "(shm/lock_probe.hpp); n/a where no request waited.\n"
     "A note per setup gives how the locks were given up (ClientStats).\n"
     "`shmbench all` runs 1 process, then 2 and 4 processes random and sticky, with the\n"
     "default (adaptive) lock policy.";
