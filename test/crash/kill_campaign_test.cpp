@@ -130,10 +130,7 @@ std::string hex(std::uint64_t v) {
 BOOST_AUTO_TEST_CASE(the_verifier_sees_lost_changed_and_torn_sessions) {
   SegmentGuard guard("verdict");
   LogDirectory logs;
-  CreateOptions o;
-  o.size_bytes = 4 << 20;
-  o.shards = 1;
-  Store store = Store::create(guard.name(), o);
+  Store store = make_store(guard, {.size_bytes = 4 << 20, .shards = 1});
   const std::string a = make_value("w0.1", 1, 40), b = make_value("w0.1", 1, 21);
   store.create_session("s");
   BOOST_REQUIRE(store.commit("s", CommitBatch{}.put("a", a).put("b", b)) == 1u);

@@ -123,9 +123,9 @@ BOOST_AUTO_TEST_CASE(enums_arrays_unique_ptr_and_optional) {
   palette.weights[1] = 20;
   palette.legacy[0] = 70;
   palette.main = Color::Blue;
-  BOOST_TEST(diff(before, build_graph(palette), "p") == (std::vector<Change>{{"p.main", ChangeKind::Modified},
-                                                                             {"p.weights[1]", ChangeKind::Modified},
-                                                                             {"p.legacy[0]", ChangeKind::Modified}}),
+  BOOST_TEST(diff(before, build_graph(palette), "p") == (std::vector<Change>{{"p.main", graph::ChangeKind::Modified},
+                                                                             {"p.weights[1]", graph::ChangeKind::Modified},
+                                                                             {"p.legacy[0]", graph::ChangeKind::Modified}}),
              boost::test_tools::per_element());
   palette.special = std::make_unique<Item>(Item{"U", 1, 1});
   palette.maybe = Item{"M", 2, 2};
@@ -133,7 +133,7 @@ BOOST_AUTO_TEST_CASE(enums_arrays_unique_ptr_and_optional) {
   palette.special->qty = 5;
   palette.maybe->qty = 6;
   BOOST_TEST(diff(filled, build_graph(palette), "p") ==
-                 (std::vector<Change>{{"p.special.qty", ChangeKind::Modified}, {"p.maybe.qty", ChangeKind::Modified}}),
+                 (std::vector<Change>{{"p.special.qty", graph::ChangeKind::Modified}, {"p.maybe.qty", graph::ChangeKind::Modified}}),
              boost::test_tools::per_element());
 }
 
@@ -169,7 +169,7 @@ BOOST_AUTO_TEST_CASE(pointer_to_an_object_saved_by_value_is_a_reference) {
   BOOST_TEST(contains_line(before.to_text(), "  pointer: shmsession::graph::test::Item* -> $.value"));
   Item other{"V", 1, 1};
   holding.pointer = &other;  // an equal value, but not the member any more
-  BOOST_TEST(diff(before, build_graph(holding), "h") == (std::vector<Change>{{"h.pointer", ChangeKind::Modified}}),
+  BOOST_TEST(diff(before, build_graph(holding), "h") == (std::vector<Change>{{"h.pointer", graph::ChangeKind::Modified}}),
              boost::test_tools::per_element());
 }
 
@@ -181,7 +181,7 @@ BOOST_AUTO_TEST_CASE(map_keys_are_rendered_readably) {
   auto changed = pairs;
   changed.items.begin()->second = 2;
   BOOST_TEST(diff(build_graph(pairs), build_graph(changed), "m") ==
-                 (std::vector<Change>{{"m.items[{first=3, second=true}]", ChangeKind::Modified}}),
+                 (std::vector<Change>{{"m.items[{first=3, second=true}]", graph::ChangeKind::Modified}}),
              boost::test_tools::per_element());
 }
 
@@ -195,7 +195,7 @@ BOOST_AUTO_TEST_CASE(primitive_level_types_and_binary_objects) {
   ledger.balance.cents = 1;
   ledger.digest[3] = 0;
   BOOST_TEST(diff(before, build_graph(ledger), "l") ==
-                 (std::vector<Change>{{"l.balance", ChangeKind::Modified}, {"l.digest", ChangeKind::Modified}}),
+                 (std::vector<Change>{{"l.balance", graph::ChangeKind::Modified}, {"l.digest", graph::ChangeKind::Modified}}),
              boost::test_tools::per_element());
 }
 
@@ -287,7 +287,7 @@ BOOST_AUTO_TEST_CASE(ten_thousand_element_vector_builds_and_diffs) {
         std::min(diff_ms, std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
   }
   BOOST_TEST(
-      changes == (std::vector<Change>{{"v.items[0]", ChangeKind::Added}, {"v.items[5001].qty", ChangeKind::Modified}}),
+      changes == (std::vector<Change>{{"v.items[0]", graph::ChangeKind::Added}, {"v.items[5001].qty", graph::ChangeKind::Modified}}),
       boost::test_tools::per_element());
   BOOST_TEST_MESSAGE("10,000 Items (" << before.node_count() << " nodes): build best of 5 " << best_build_ms
                                       << " ms, diff best of 3 " << diff_ms << " ms");

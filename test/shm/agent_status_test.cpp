@@ -23,12 +23,7 @@ using shmsession::test::Signal;
 
 namespace {
 
-Store make(const SegmentGuard& g) {
-  CreateOptions o;
-  o.size_bytes = 16 << 20;
-  o.shards = 8;
-  return Store::create(g.name(), o);
-}
+Store make(const SegmentGuard& g) { return make_store(g, {.size_bytes = 16 << 20, .shards = 8}); }
 
 // A status whose every caller-set number is `n`, its state and texts derived
 // from `n` too, so a mix of two publishes shows.

@@ -9,21 +9,20 @@
 #include <thread>
 #include <vector>
 
+#include <boost/interprocess/managed_shared_memory.hpp>
+
 #include "shm/detail/change_ring.hpp"
 #include "shm/store.hpp"
 #include "test/support/test_support.hpp"
 
 using namespace shmsession;
 using shmsession::test::ChildProcess;
+using shmsession::test::make_store;
 using shmsession::test::SegmentGuard;
 
 namespace {
 Store make(const SegmentGuard& g, std::uint32_t capacity) {
-  CreateOptions o;
-  o.size_bytes = 16 << 20;
-  o.shards = 4;
-  o.change_log_capacity = capacity;
-  return Store::create(g.name(), o);
+  return make_store(g, {.size_bytes = 16 << 20, .shards = 4, .change_log_capacity = capacity});
 }
 }  // namespace
 
@@ -130,22 +129,20 @@ BOOST_AUTO_TEST_CASE(a_commit_wakes_a_follower_asleep_on_the_log) {
 BOOST_AUTO_TEST_CASE(a_reader_racing_a_writer_reads_whole_entries) {
   using namespace shmsession::shm::detail;
   constexpr std::uint32_t kCapacity = 4;
-  const std::uint32_t stride = change_ring_stride(kCapacity);
   constexpr std::uint64_t kEntries = 20000;
   auto ring = std::make_unique<ChangeSlot[]>(kCapacity);
   for (std::uint32_t i = 0; i < kCapacity; ++i) ring[i].stamp.store(0);
   std::atomic<std::uint64_t> written{0};
   std::thread writer([&] {
     for (std::uint64_t seq = 1; seq <= kEntries; ++seq) {
-      write_change_slot(ring.get(), kCapacity, stride, seq, ChangeKind::Committed, seq * 7,
-                        "session-" + std::to_string(seq));
+      write_change_slot(ring.get(), kCapacity, seq, ChangeKind::Committed, seq * 7, "session-" + std::to_string(seq));
       written.store(seq, std::memory_order_release);
     }
   });
   std::uint64_t whole = 0, torn = 0;
   ChangeEntry entry;
   for (std::uint64_t seq = 1; seq <= kEntries;) {
-    switch (read_change_slot(ring.get(), kCapacity, stride, seq, entry)) {
+    switch (read_change_slot(ring.get(), kCapacity, seq, entry)) {
       case SlotRead::kOk:
         ++whole;
         if (entry.version != seq * 7 || entry.session_id != "session-" + std::to_string(seq)) ++torn;
@@ -165,25 +162,36 @@ BOOST_AUTO_TEST_CASE(a_reader_racing_a_writer_reads_whole_entries) {
 }
 
 // Consecutive entries, which processes committing at the same time write
-// at once, share no cache line (side by side, 152-byte slots did), and
-// every slot of the ring is still used exactly once per lap.
+// at once, share no cache line (side by side, 152-byte slots did), an
+// entry of a short id is written in one line, and every slot of the ring
+// is used exactly once per lap. Read off a store's own ring.
 BOOST_AUTO_TEST_CASE(consecutive_entries_share_no_cache_line) {
   using namespace shmsession::shm::detail;
-  constexpr std::uint64_t kLine = 64;
-  for (std::uint32_t capacity : {16u, 17u, 30u, 210u, 2310u, 30030u, 65536u, 1u << 24}) {
-    const std::uint32_t stride = change_ring_stride(capacity);
+  constexpr std::uintptr_t kLine = 64;
+  for (std::uint32_t capacity : {16u, 17u, 30u, 2310u, 65536u}) {
+    SegmentGuard g("lines" + std::to_string(capacity));
+    make_store(g, {.size_bytes = 32 << 20, .shards = 4, .change_log_capacity = capacity});
+    boost::interprocess::managed_shared_memory seg(boost::interprocess::open_only, g.name().c_str());
+    const auto* header = seg.find<SegmentHeader>(kHeaderObjectName).first;
+    BOOST_REQUIRE(header != nullptr);
+    const auto* root = static_cast<const StoreRoot*>(seg.get_address_from_handle(header->root_handle));
+    const ChangeSlot* ring = root->ring.get();
     std::vector<bool> used(capacity, false);
-    std::uint64_t reused = 0, sharing = 0;
+    std::uint64_t reused = 0, sharing = 0, first_line_only = 0;
     for (std::uint64_t seq = 1; seq <= capacity; ++seq) {
-      const std::uint32_t slot = change_slot_index(seq, capacity, stride);
+      const std::uint32_t slot = change_slot_index(seq, capacity);
       if (used[slot]) ++reused;
       used[slot] = true;
-      const std::uint64_t next = change_slot_index(seq + 1, capacity, stride);
-      const std::uint64_t a = std::min<std::uint64_t>(slot, next), b = std::max<std::uint64_t>(slot, next);
+      const auto here = reinterpret_cast<std::uintptr_t>(&ring[slot]);
+      const auto next = reinterpret_cast<std::uintptr_t>(&ring[change_slot_index(seq + 1, capacity)]);
+      const std::uintptr_t lo = std::min(here, next), hi = std::max(here, next);
       // The last line of the lower slot against the first of the upper one.
-      if ((a * sizeof(ChangeSlot) + sizeof(ChangeSlot) - 1) / kLine >= b * sizeof(ChangeSlot) / kLine) ++sharing;
+      if ((lo + sizeof(ChangeSlot) - 1) / kLine >= hi / kLine) ++sharing;
+      // A 46-byte id: the stamp, version, kind, size and id in one line.
+      if (here / kLine == (here + offsetof(ChangeSlot, id) + 45) / kLine) ++first_line_only;
     }
     BOOST_TEST(reused == 0u, "capacity " << capacity << ": a slot used twice in one lap");
     BOOST_TEST(sharing == 0u, "capacity " << capacity << ": " << sharing << " consecutive entries share a line");
+    BOOST_TEST(first_line_only == capacity, "capacity " << capacity << ": entries spanning two lines");
   }
 }

@@ -192,10 +192,7 @@ BOOST_AUTO_TEST_CASE(self_verifying_values_notice_damage) {
 // and every value verifies against its own content.
 BOOST_AUTO_TEST_CASE(contended_commits_of_varying_sizes_leave_the_segment_sound) {
   SegmentGuard g("contended");
-  CreateOptions o;
-  o.size_bytes = 64 << 20;
-  o.shards = 4;
-  Store s = Store::create(g.name(), o);
+  Store s = make_store(g, {.size_bytes = 64 << 20, .shards = 4});
   for (int k = 0; k < kSessions; ++k) s.create_session(session_id(k));
   const int ops = count_ops();
   Signal stop;
@@ -237,10 +234,7 @@ BOOST_AUTO_TEST_CASE(a_block_allocated_for_a_session_that_moved_becomes_a_sound_
   // later commits must meet the spare the committer left.
   shmsession::test::PinnedToCpu pinned;
   SegmentGuard g("spare");
-  CreateOptions o;
-  o.size_bytes = 8 << 20;
-  o.shards = 1;
-  Store s = Store::create(g.name(), o);
+  Store s = make_store(g, {.size_bytes = 8 << 20, .shards = 1});
   s.create_session("s");
   s.commit("s", CommitBatch{}.put("a", make_value(1, 100)));
   // A 16 KB blob freed: its header (capacity ~16 KB) stays in free memory.
@@ -294,10 +288,7 @@ void on_cpu(int cpu, Work&& work) {
 BOOST_AUTO_TEST_CASE(each_cpu_commits_into_the_spare_it_left) {
   if (std::thread::hardware_concurrency() < 2) return;  // nothing to tell apart
   SegmentGuard g("percpu");
-  CreateOptions o;
-  o.size_bytes = 8 << 20;
-  o.shards = 1;
-  Store s = Store::create(g.name(), o);
+  Store s = make_store(g, {.size_bytes = 8 << 20, .shards = 1});
   s.create_session("a");
   s.create_session("b");
   constexpr std::size_t kValue = 4000;

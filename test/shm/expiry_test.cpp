@@ -20,11 +20,7 @@ namespace {
 constexpr std::uint32_t kIdleTimeoutS = 60;
 
 Store make(const SegmentGuard& g) {
-  CreateOptions o;
-  o.size_bytes = 8 << 20;
-  o.shards = 8;
-  o.default_idle_timeout_s = kIdleTimeoutS;
-  return Store::create(g.name(), o);
+  return make_store(g, {.size_bytes = 8 << 20, .shards = 8, .default_idle_timeout_s = kIdleTimeoutS});
 }
 
 // Moves this process's segment clock forward; back to the real clock when

@@ -34,11 +34,8 @@ namespace {
 namespace fmt = shmsession::shm::detail;
 
 Store make(const SegmentGuard& g, std::uint64_t bytes = 16 << 20) {
-  CreateOptions o;
-  o.size_bytes = bytes;
-  o.shards = 1;  // every session's lock state in the one table
-  o.change_log_capacity = 64;
-  return Store::create(g.name(), o);
+  // One shard: every session's lock state in the one table.
+  return make_store(g, {.size_bytes = bytes, .shards = 1, .change_log_capacity = 64});
 }
 
 std::vector<std::string> sessions(Store& s, const std::string& prefix, int n) {

@@ -18,12 +18,7 @@ constexpr int kProcesses = 4;
 constexpr int kCommits = 10000;
 constexpr int kShared = 4;
 
-Store make(const SegmentGuard& g) {
-  CreateOptions o;
-  o.size_bytes = 64 << 20;
-  o.shards = 64;
-  return Store::create(g.name(), o);
-}
+Store make(const SegmentGuard& g) { return make_store(g, {.size_bytes = 64 << 20, .shards = 64}); }
 
 // Runs `body(p)` in kProcesses children at once; requires all to exit 0.
 void run_writers(const std::function<int(int)>& body) {

@@ -32,11 +32,7 @@ namespace {
 constexpr int kSessions = 40;
 
 Store make(const SegmentGuard& g) {
-  CreateOptions o;
-  o.size_bytes = 8 << 20;
-  o.shards = 4;
-  o.change_log_capacity = 256;
-  Store s = Store::create(g.name(), o);
+  Store s = make_store(g, {.size_bytes = 8 << 20, .shards = 4, .change_log_capacity = 256});
   for (int i = 0; i < kSessions; ++i) {
     std::string id = "s" + std::to_string(i);
     s.create_session(id);

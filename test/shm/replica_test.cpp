@@ -16,12 +16,7 @@ struct Fixture {
   Store primary = make(primary_name);
   Store standby = make(standby_name);
 
-  static Store make(const SegmentGuard& g) {
-    CreateOptions o;
-    o.size_bytes = 16 << 20;
-    o.shards = 8;
-    return Store::create(g.name(), o);
-  }
+  static Store make(const SegmentGuard& g) { return make_store(g, {.size_bytes = 16 << 20, .shards = 8}); }
 };
 
 // The standby equals the primary attribute by attribute, versions included.

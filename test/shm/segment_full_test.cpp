@@ -18,11 +18,7 @@ std::string value_for(int session, int round) {
 }
 
 Store make_small(const SegmentGuard& g) {
-  CreateOptions o;
-  o.size_bytes = 1 << 20;
-  o.shards = 2;
-  o.change_log_capacity = 16;
-  return Store::create(g.name(), o);
+  return make_store(g, {.size_bytes = 1 << 20, .shards = 2, .change_log_capacity = 16});
 }
 
 void expect_full(const std::function<void()>& f) {

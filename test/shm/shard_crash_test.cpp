@@ -35,12 +35,9 @@ using shmsession::test::wait_until_in_futex;
 namespace {
 
 Store make(const SegmentGuard& g, std::uint32_t max_lock_queue = kDefaultMaxLockQueue) {
-  CreateOptions o;
-  o.size_bytes = 16 << 20;
-  o.shards = 1;  // every session shares the one shard the child dies in
-  o.change_log_capacity = 256;
-  o.max_lock_queue = max_lock_queue;
-  return Store::create(g.name(), o);
+  // One shard: every session shares the one shard the child dies in.
+  return make_store(
+      g, {.size_bytes = 16 << 20, .shards = 1, .change_log_capacity = 256, .max_lock_queue = max_lock_queue});
 }
 
 // A child that waits (up to 120 s: longer than the parent waits for it) for

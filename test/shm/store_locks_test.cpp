@@ -24,12 +24,8 @@ using shmsession::test::Signal;
 namespace {
 
 Store make(const SegmentGuard& g, std::uint32_t lease_ms = kDefaultLockLeaseMs, std::uint32_t max_queue = 64) {
-  CreateOptions o;
-  o.size_bytes = 16 << 20;
-  o.shards = 16;
-  o.lock_lease_ms = lease_ms;
-  o.max_lock_queue = max_queue;
-  Store s = Store::create(g.name(), o);
+  Store s =
+      make_store(g, {.size_bytes = 16 << 20, .shards = 16, .lock_lease_ms = lease_ms, .max_lock_queue = max_queue});
   s.create_session("s");
   return s;
 }

@@ -31,13 +31,7 @@ struct Fixture {
   SegmentGuard guard{"sess"};
   Store store = make();
 
-  Store make() {
-    CreateOptions o;
-    o.size_bytes = 64 << 20;
-    o.shards = 4;
-    o.change_log_capacity = 1024;
-    return Store::create(guard.name(), o);
-  }
+  Store make() { return make_store(guard, {.size_bytes = 64 << 20, .shards = 4, .change_log_capacity = 1024}); }
 };
 
 }  // namespace
@@ -529,10 +523,7 @@ BOOST_AUTO_TEST_CASE(commits_of_sessions_of_different_sizes_reuse_the_spare) {
   // another CPU meets that CPU's spare, which has yet to grow).
   shmsession::test::PinnedToCpu pinned;
   SegmentGuard g("spare_reuse");
-  CreateOptions o;
-  o.size_bytes = 8 << 20;
-  o.shards = 1;
-  Store s = Store::create(g.name(), o);
+  Store s = make_store(g, {.size_bytes = 8 << 20, .shards = 1});
   const std::array<std::pair<const char*, std::size_t>, 3> sessions{{{"a", 1000}, {"b", 1100}, {"c", 1200}}};
   auto round = [&](int r) {
     for (const auto& [id, size] : sessions)

@@ -52,6 +52,8 @@ void remove_store_segments(const std::string& name) {
 }
 }  // namespace
 
+Store make_store(const SegmentGuard& g, const CreateOptions& options) { return Store::create(g.name(), options); }
+
 SegmentGuard::SegmentGuard(const std::string& tag)
     : name_("t" + std::to_string(::getpid()) + "_" + tag + "_" + std::to_string(g_counter++)) {
   remove_store_segments(name_);

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "shm/error.hpp"
+#include "shm/store.hpp"
 
 namespace shmsession::test {
 
@@ -32,6 +33,12 @@ class SegmentGuard {
  private:
   std::string name_;
 };
+
+// The store the suites test: created under the guard's name with
+// `options`, which a suite gives as designated initializers for what its
+// tests need ({.size_bytes = 16 << 20, .shards = 1}); by default a 16 MiB
+// store of 8 shards.
+Store make_store(const SegmentGuard& g, const CreateOptions& options = {.size_bytes = 16 << 20, .shards = 8});
 
 // A forked child running `body`; its exit status is body's return value (an
 // escaping exception gives 99 and prints what()). The destructor SIGKILLs and

@@ -18,11 +18,7 @@ using shmsession::test::SegmentGuard;
 namespace {
 
 Store make(const SegmentGuard& g, std::uint32_t log_capacity = 1 << 16) {
-  CreateOptions o;
-  o.size_bytes = 64 << 20;
-  o.shards = 16;
-  o.change_log_capacity = log_capacity;
-  return Store::create(g.name(), o);
+  return make_store(g, {.size_bytes = 64 << 20, .shards = 16, .change_log_capacity = log_capacity});
 }
 
 // Session versions and attribute values are equal; attribute versions may

@@ -50,11 +50,7 @@ struct Visits {
 
 namespace {
 
-Store make(const SegmentGuard& g, std::uint64_t size = 32 << 20) {
-  CreateOptions o;
-  o.size_bytes = size;
-  return Store::create(g.name(), o);
-}
+Store make(const SegmentGuard& g, std::uint64_t size = 32 << 20) { return make_store(g, {.size_bytes = size}); }
 
 // Private memory of this process (anonymous resident pages: the heap, not
 // the shared segment), from /proc/self/status.

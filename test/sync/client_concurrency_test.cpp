@@ -31,12 +31,7 @@ struct Tally {
 };
 
 namespace {
-Store make(const SegmentGuard& g) {
-  CreateOptions o;
-  o.size_bytes = 64 << 20;
-  o.shards = 16;
-  return Store::create(g.name(), o);
-}
+Store make(const SegmentGuard& g) { return make_store(g, {.size_bytes = 64 << 20, .shards = 16}); }
 }  // namespace
 
 BOOST_AUTO_TEST_CASE(threads_on_one_attribute_serialize_and_on_others_proceed) {

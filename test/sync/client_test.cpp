@@ -94,12 +94,7 @@ Tally make_tally(std::size_t buckets) {
 
 struct Fixture {
   SegmentGuard guard{"client"};
-  Store store = [this] {
-    CreateOptions o;
-    o.size_bytes = 32 << 20;
-    o.shards = 16;
-    return Store::create(guard.name(), o);
-  }();
+  Store store = [this] { return make_store(guard, {.size_bytes = 32 << 20, .shards = 16}); }();
 };
 
 std::uint64_t attribute_version(Store& store, const std::string& id, const std::string& name) {
