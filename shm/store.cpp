@@ -97,7 +97,8 @@ bool build_root(Generation& g, const CreateOptions& o, std::uint64_t generation)
   sm.deallocate(probe);
   void* root_mem = sm.allocate(sizeof(StoreRoot), std::nothrow);
   void* shard_mem = sm.allocate_aligned(sizeof(Shard) * o.shards, alignof(Shard), std::nothrow);
-  void* ring_mem = sm.allocate(sizeof(ChangeSlot) * std::uint64_t{o.change_log_capacity}, std::nothrow);
+  void* ring_mem =
+      sm.allocate_aligned(sizeof(ChangeSlot) * std::uint64_t{o.change_log_capacity}, alignof(ChangeSlot), std::nothrow);
   void* waiter_mem = sm.allocate(sizeof(WaiterSlot) * kWaiterSlots, std::nothrow);
   void* process_mem = sm.allocate(sizeof(ProcessSlot) * kProcessSlots, std::nothrow);
   void* lock_table_mem = sm.allocate_aligned(sizeof(LockTable) * o.shards, alignof(LockTable), std::nothrow);
@@ -194,7 +195,6 @@ void bind_root(Generation& g) {
   g.ring = g.root->ring.get();
   g.shard_mask = g.root->shard_count - 1;
   g.change_capacity = g.root->change_capacity;
-  g.change_stride = change_ring_stride(g.change_capacity);
 }
 
 // Checks the header of a segment found under a store's name. A store is
@@ -524,7 +524,7 @@ std::uint64_t Generation::begin_change(Shard& shard, SessionRecord* record, Chan
 
 void Generation::end_change(Shard& shard, std::uint64_t seq, ChangeKind kind, std::uint64_t version,
                             std::string_view id) noexcept {
-  write_change_slot(ring, change_capacity, change_stride, seq, kind, version, id);
+  write_change_slot(ring, change_capacity, seq, kind, version, id);
   shard.pending.seq.store(0, std::memory_order_release);
   if (root->change_waiters.load(std::memory_order_seq_cst) != 0) {
     root->change_signal.fetch_add(1, std::memory_order_seq_cst);

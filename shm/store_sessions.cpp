@@ -688,7 +688,7 @@ static ChangeBatch read_changes_in(Generation& s, std::uint64_t from_seq, std::s
   bool unstuck = false;
   while (seq < next && out.entries.size() < max) {
     ChangeEntry entry;
-    SlotRead r = read_change_slot(s.ring, cap, s.change_stride, seq, entry);
+    SlotRead r = read_change_slot(s.ring, cap, seq, entry);
     if (r == SlotRead::kOk) {
       out.entries.push_back(std::move(entry));
       ++seq;

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <atomic>
-#include <numeric>
 
 namespace shmsession::shm::detail {
 namespace {
@@ -24,15 +23,9 @@ void store(T& field, T value) noexcept {
 
 }  // namespace
 
-std::uint32_t change_ring_stride(std::uint32_t capacity) noexcept {
-  std::uint32_t stride = 2;
-  while (std::gcd(stride, capacity) != 1) ++stride;
-  return stride;
-}
-
-void write_change_slot(ChangeSlot* ring, std::uint32_t capacity, std::uint32_t stride, std::uint64_t seq,
-                       ChangeKind kind, std::uint64_t version, std::string_view id) noexcept {
-  ChangeSlot& slot = ring[change_slot_index(seq, capacity, stride)];
+void write_change_slot(ChangeSlot* ring, std::uint32_t capacity, std::uint64_t seq, ChangeKind kind,
+                       std::uint64_t version, std::string_view id) noexcept {
+  ChangeSlot& slot = ring[change_slot_index(seq, capacity)];
   std::uint64_t stamp = slot.stamp.load(std::memory_order_acquire);
   // Never move a slot backwards: a newer sequence owns it.
   while (stamp == kStampWriting || stamp < seq) {
@@ -50,9 +43,8 @@ void write_change_slot(ChangeSlot* ring, std::uint32_t capacity, std::uint32_t s
   slot.stamp.store(seq, std::memory_order_release);
 }
 
-SlotRead read_change_slot(const ChangeSlot* ring, std::uint32_t capacity, std::uint32_t stride, std::uint64_t seq,
-                          ChangeEntry& out) {
-  const ChangeSlot& slot = ring[change_slot_index(seq, capacity, stride)];
+SlotRead read_change_slot(const ChangeSlot* ring, std::uint32_t capacity, std::uint64_t seq, ChangeEntry& out) {
+  const ChangeSlot& slot = ring[change_slot_index(seq, capacity)];
   std::uint64_t before = slot.stamp.load(std::memory_order_acquire);
   if (before == kStampWriting || before < seq) return SlotRead::kNotYetWritten;
   if (before > seq) return SlotRead::kOverwritten;

@@ -21,28 +21,21 @@
 
 namespace shmsession::shm::detail {
 
-// The distance in slots between consecutive entries: the smallest s >= 2
-// that shares no factor with `capacity` (so that entry -> slot is a
-// bijection). Processes committing at the same time write consecutive
-// entries; 152-byte slots side by side share a cache line, which then went
-// back and forth between their cores on every commit. Two slots apart
-// (304 bytes) they share none.
-std::uint32_t change_ring_stride(std::uint32_t capacity) noexcept;
-
-// The slot of entry `seq`.
-inline std::uint32_t change_slot_index(std::uint64_t seq, std::uint32_t capacity, std::uint32_t stride) noexcept {
-  return static_cast<std::uint32_t>((seq % capacity) * stride % capacity);
+// The slot of entry `seq`: consecutive entries side by side, each slot in
+// cache lines of its own (ChangeSlot), so that one process's entries are
+// written in address order.
+inline std::uint32_t change_slot_index(std::uint64_t seq, std::uint32_t capacity) noexcept {
+  return static_cast<std::uint32_t>(seq % capacity);
 }
 
 // Writes entry `seq` into its slot, unless a newer entry already took the
 // slot (the ring wrapped while a dead writer's slot waited for recovery).
-void write_change_slot(ChangeSlot* ring, std::uint32_t capacity, std::uint32_t stride, std::uint64_t seq,
-                       ChangeKind kind, std::uint64_t version, std::string_view id) noexcept;
+void write_change_slot(ChangeSlot* ring, std::uint32_t capacity, std::uint64_t seq, ChangeKind kind,
+                       std::uint64_t version, std::string_view id) noexcept;
 
 enum class SlotRead { kOk, kNotYetWritten, kOverwritten };
 
 // Copies entry `seq` into `out` if its slot holds it, consistently.
-SlotRead read_change_slot(const ChangeSlot* ring, std::uint32_t capacity, std::uint32_t stride, std::uint64_t seq,
-                          ChangeEntry& out);
+SlotRead read_change_slot(const ChangeSlot* ring, std::uint32_t capacity, std::uint64_t seq, ChangeEntry& out);
 
 }  // namespace shmsession::shm::detail

@@ -21,7 +21,7 @@ namespace shmsession::shm::detail {
 namespace bip = boost::interprocess;
 
 inline constexpr std::uint64_t kSegmentMagic = 0x31'4E'4F'49'53'53'45'53ULL;  // "SESSION1"
-inline constexpr std::uint32_t kLayoutVersion = 11;
+inline constexpr std::uint32_t kLayoutVersion = 12;
 inline constexpr char kHeaderObjectName[] = "shmsession.header";
 
 inline constexpr std::uint32_t kInitCreating = 1;
@@ -218,8 +218,11 @@ static_assert(sizeof(Shard) == 192, "three cache lines: a shard shares none with
 inline constexpr std::size_t kChangeIdBytes = 128;
 
 // One change-log ring slot. `stamp` is the sequence of the entry it holds,
-// kStampWriting while a writer fills it, 0 when never written.
-struct ChangeSlot {
+// kStampWriting while a writer fills it, 0 when never written. Slots start
+// on cache lines: an entry of an id up to 46 bytes is written in one line,
+// and consecutive entries, which processes committing at once write at the
+// same time, share none.
+struct alignas(64) ChangeSlot {
   std::atomic<std::uint64_t> stamp;
   std::uint64_t version;
   std::uint8_t kind;
@@ -227,7 +230,8 @@ struct ChangeSlot {
   char id[kChangeIdBytes];
 };
 inline constexpr std::uint64_t kStampWriting = ~std::uint64_t{0};
-static_assert(sizeof(ChangeSlot) == 152);
+static_assert(sizeof(ChangeSlot) == 192);
+static_assert(offsetof(ChangeSlot, id) + 46 == 64, "the stamp, version, kind and 46 id bytes fill the first line");
 
 // A process waiting for a session lock. Claimed by CAS on `state`; the
 // waiter sleeps on `outcome` (a futex word) until the releaser sets it.

@@ -75,8 +75,7 @@ struct Generation {
   // root->change_capacity, read here on every change: the root's first
   // cache line holds next_change_seq, which every change writes.
   std::uint32_t change_capacity = 0;
-  std::uint32_t change_stride = 2;  // change_ring_stride(change_capacity)
-  SegmentBounds bounds;             // the segment manager's bytes: links are checked against them
+  SegmentBounds bounds;  // the segment manager's bytes: links are checked against them
 
   // Process locks held through this generation (guarded by locks_mutex).
   Mutex locks_mutex;
