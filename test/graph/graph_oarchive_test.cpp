@@ -123,18 +123,20 @@ BOOST_AUTO_TEST_CASE(enums_arrays_unique_ptr_and_optional) {
   palette.weights[1] = 20;
   palette.legacy[0] = 70;
   palette.main = Color::Blue;
-  BOOST_TEST(diff(before, build_graph(palette), "p") == (std::vector<Change>{{"p.main", graph::ChangeKind::Modified},
-                                                                             {"p.weights[1]", graph::ChangeKind::Modified},
-                                                                             {"p.legacy[0]", graph::ChangeKind::Modified}}),
-             boost::test_tools::per_element());
+  BOOST_TEST(
+      diff(before, build_graph(palette), "p") == (std::vector<Change>{{"p.main", graph::ChangeKind::Modified},
+                                                                      {"p.weights[1]", graph::ChangeKind::Modified},
+                                                                      {"p.legacy[0]", graph::ChangeKind::Modified}}),
+      boost::test_tools::per_element());
   palette.special = std::make_unique<Item>(Item{"U", 1, 1});
   palette.maybe = Item{"M", 2, 2};
   const ObjectGraph filled = build_graph(palette);
   palette.special->qty = 5;
   palette.maybe->qty = 6;
-  BOOST_TEST(diff(filled, build_graph(palette), "p") ==
-                 (std::vector<Change>{{"p.special.qty", graph::ChangeKind::Modified}, {"p.maybe.qty", graph::ChangeKind::Modified}}),
-             boost::test_tools::per_element());
+  BOOST_TEST(
+      diff(filled, build_graph(palette), "p") == (std::vector<Change>{{"p.special.qty", graph::ChangeKind::Modified},
+                                                                      {"p.maybe.qty", graph::ChangeKind::Modified}}),
+      boost::test_tools::per_element());
 }
 
 BOOST_AUTO_TEST_CASE(shared_object_appears_once_as_a_reference) {
@@ -169,8 +171,9 @@ BOOST_AUTO_TEST_CASE(pointer_to_an_object_saved_by_value_is_a_reference) {
   BOOST_TEST(contains_line(before.to_text(), "  pointer: shmsession::graph::test::Item* -> $.value"));
   Item other{"V", 1, 1};
   holding.pointer = &other;  // an equal value, but not the member any more
-  BOOST_TEST(diff(before, build_graph(holding), "h") == (std::vector<Change>{{"h.pointer", graph::ChangeKind::Modified}}),
-             boost::test_tools::per_element());
+  BOOST_TEST(
+      diff(before, build_graph(holding), "h") == (std::vector<Change>{{"h.pointer", graph::ChangeKind::Modified}}),
+      boost::test_tools::per_element());
 }
 
 BOOST_AUTO_TEST_CASE(map_keys_are_rendered_readably) {
@@ -194,8 +197,8 @@ BOOST_AUTO_TEST_CASE(primitive_level_types_and_binary_objects) {
   BOOST_TEST(contains_line(text, "  digest: boost::serialization::binary_object = 0xdeadbeef"));
   ledger.balance.cents = 1;
   ledger.digest[3] = 0;
-  BOOST_TEST(diff(before, build_graph(ledger), "l") ==
-                 (std::vector<Change>{{"l.balance", graph::ChangeKind::Modified}, {"l.digest", graph::ChangeKind::Modified}}),
+  BOOST_TEST(diff(before, build_graph(ledger), "l") == (std::vector<Change>{{"l.balance", graph::ChangeKind::Modified},
+                                                                            {"l.digest", graph::ChangeKind::Modified}}),
              boost::test_tools::per_element());
 }
 
@@ -286,9 +289,9 @@ BOOST_AUTO_TEST_CASE(ten_thousand_element_vector_builds_and_diffs) {
     diff_ms =
         std::min(diff_ms, std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
   }
-  BOOST_TEST(
-      changes == (std::vector<Change>{{"v.items[0]", graph::ChangeKind::Added}, {"v.items[5001].qty", graph::ChangeKind::Modified}}),
-      boost::test_tools::per_element());
+  BOOST_TEST(changes == (std::vector<Change>{{"v.items[0]", graph::ChangeKind::Added},
+                                             {"v.items[5001].qty", graph::ChangeKind::Modified}}),
+             boost::test_tools::per_element());
   BOOST_TEST_MESSAGE("10,000 Items (" << before.node_count() << " nodes): build best of 5 " << best_build_ms
                                       << " ms, diff best of 3 " << diff_ms << " ms");
   // Figures only: a wall-clock bound fails on a loaded machine, not on a
