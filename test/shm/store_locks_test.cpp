@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "shm/detail/test_hooks.hpp"
+#include "shm/lock_probe.hpp"
 #include "shm/store.hpp"
 #include "test/support/test_support.hpp"
 
@@ -177,6 +178,46 @@ BOOST_AUTO_TEST_CASE(holder_is_asked_to_release_and_hands_over_at_once) {
   BOOST_TEST(asked.wait(30s));
   BOOST_TEST(s.read("s", t)->find("flushed")->value == "yes");
   BOOST_TEST(holder.wait() == 0);
+  s.release("s", t);
+}
+
+// The lock probes (shm/lock_probe.hpp) each process sets see a hand-over
+// from both sides, for the session concerned: the requester asks and is
+// granted; the holder's watcher gets the request and hands the lock over.
+std::atomic<unsigned> g_probe_points{0};
+
+constexpr unsigned probe_bit(shm::LockProbe point) { return 1u << static_cast<unsigned>(point); }
+
+void record_probe(shm::LockProbe point, std::string_view session) noexcept {
+  if (session == "s") g_probe_points.fetch_or(probe_bit(point));
+}
+
+BOOST_AUTO_TEST_CASE(lock_probes_see_a_hand_over_from_both_sides) {
+  SegmentGuard g("probes");
+  Store s = make(g);
+  Signal holding;
+  ChildProcess holder([&] {
+    shm::set_lock_probe(&record_probe);
+    Store mine = Store::attach(g.name());
+    std::atomic<bool> released{false};
+    mine.acquire("s", 60s);
+    mine.on_release_request([&](const std::string& session, LockToken token) {
+      mine.release(session, token);
+      released = true;
+      released.notify_all();
+    });
+    holding.notify();
+    released.wait(false);
+    const unsigned want = probe_bit(shm::LockProbe::kReleaseRequestDelivered) | probe_bit(shm::LockProbe::kHandingOver);
+    return (g_probe_points.load() & want) == want ? 0 : 1;
+  });
+  BOOST_REQUIRE(holding.wait(60s));
+  shm::set_lock_probe(&record_probe);
+  LockToken t = s.acquire("s", 60s);  // granted by the holder's release
+  shm::set_lock_probe(nullptr);
+  BOOST_TEST(holder.wait() == 0, "the holder's probe missed the request's delivery or the hand-over");
+  BOOST_TEST((g_probe_points.load() & probe_bit(shm::LockProbe::kReleaseRequested)) != 0u);
+  BOOST_TEST((g_probe_points.load() & probe_bit(shm::LockProbe::kGranted)) != 0u);
   s.release("s", t);
 }
 

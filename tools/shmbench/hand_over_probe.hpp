@@ -1,8 +1,8 @@
 // HandOverProbe: where the time of a request goes when its session's
 // process lock is held by another process (the `cycle` workload under
 // random routing). The library's lock probes (shm/lock_probe.hpp) stamp
-// each step of the lock's way
-// with CLOCK_MONOTONIC, the clock every process shares:
+// each step of the lock's way with CLOCK_MONOTONIC, the clock every
+// process shares:
 //   requester  kReleaseRequested (queued, holder asked), kGranted (running
 //              again), kRefreshBegins (Client::open, before the copy's refresh)
 //   holder     kReleaseRequestDelivered (its watcher thread got the request),
