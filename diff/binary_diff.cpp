@@ -8,8 +8,8 @@
 #include "diff/detail/compare.hpp"
 #include "diff/detail/runs.hpp"
 #include "diff/detail/zstd_codec.hpp"
+#include "diff/error.hpp"
 #include "diff/patch_format.hpp"
-#include "shm/error.hpp"
 
 namespace shmsession::diff {
 namespace {
@@ -177,10 +177,10 @@ std::string apply_patch(std::string_view base, std::string_view patch, std::size
 }
 
 PatchMethod patch_method(std::string_view patch) {
-  if (patch.empty()) throw Error(Errc::Corrupt, "patch: empty");
+  if (patch.empty()) throw CorruptInput("patch: empty");
   const auto tag = static_cast<std::uint8_t>(patch[0]);
   if (tag < static_cast<std::uint8_t>(PatchMethod::Runs) || tag > static_cast<std::uint8_t>(PatchMethod::WholeRaw))
-    throw Error(Errc::Corrupt, "patch: unknown method " + std::to_string(tag));
+    throw CorruptInput("patch: unknown method " + std::to_string(tag));
   return static_cast<PatchMethod>(tag);
 }
 

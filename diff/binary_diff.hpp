@@ -20,7 +20,7 @@
 #include <string>
 #include <string_view>
 
-#include "shm/error.hpp"  // the Error these functions throw
+#include "diff/error.hpp"  // what these functions throw
 
 namespace shmsession::diff {
 
@@ -35,12 +35,12 @@ std::string make_patch(std::string_view base, std::string_view target);
 // The value `patch` turns `base` into. Untrusted patches are safe: every size
 // is checked against the patch's own bytes and `max_result_bytes` before
 // anything is allocated, and decompression never writes past the declared size.
-// Throws: Error(Corrupt) for a malformed patch, a patch made for a base of
+// Throws: CorruptInput for a malformed patch, a patch made for a base of
 // another size, or a result that exceeds `max_result_bytes`.
 std::string apply_patch(std::string_view base, std::string_view patch, std::size_t max_result_bytes = 64u << 20);
 
 // The method byte of `patch`.
-// Throws: Error(Corrupt) for an empty patch or an unknown method.
+// Throws: CorruptInput for an empty patch or an unknown method.
 PatchMethod patch_method(std::string_view patch);
 
 // Short stable name of a method ("ZstdPrefix"), for logs and tools.

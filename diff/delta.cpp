@@ -7,7 +7,7 @@
 #include <algorithm>
 
 #include "diff/binary_diff.hpp"
-#include "shm/error.hpp"
+#include "diff/error.hpp"
 
 namespace shmsession::diff {
 namespace {
@@ -31,20 +31,19 @@ AttributeChange changed(std::string_view base_bytes, const Attribute& attribute)
 }
 
 [[noreturn]] void corrupt(const AttributeChange& change, const std::string& message) {
-  throw Error(Errc::Corrupt, "delta: attribute '" + change.name + "': " + message);
+  throw CorruptInput("delta: attribute '" + change.name + "': " + message);
 }
 
 void check_names(const SessionDelta& delta, const DeltaLimits& limits) {
   if (delta.changes.size() > limits.max_changes)
-    throw Error(Errc::InvalidArgument, "delta: " + std::to_string(delta.changes.size()) +
-                                           " changes exceed the limit of " + std::to_string(limits.max_changes));
+    throw RefusedInput("delta: " + std::to_string(delta.changes.size()) + " changes exceed the limit of " +
+                       std::to_string(limits.max_changes));
   std::vector<std::string_view> names;
   names.reserve(delta.changes.size());
   for (const AttributeChange& change : delta.changes) names.push_back(change.name);
   std::sort(names.begin(), names.end());
   const auto same = std::adjacent_find(names.begin(), names.end());
-  if (same != names.end())
-    throw Error(Errc::InvalidArgument, "delta: attribute '" + std::string(*same) + "' changes twice");
+  if (same != names.end()) throw RefusedInput("delta: attribute '" + std::string(*same) + "' changes twice");
 }
 
 // The value a Put or Patch produces, its checksum verified.
@@ -52,15 +51,15 @@ std::string resulting_value(const AttributeMap& attrs, const AttributeChange& ch
   std::string value;
   if (change.kind == Kind::Put) {
     if (change.bytes.size() > limits.max_value_bytes)
-      throw Error(Errc::InvalidArgument, "delta: value of '" + change.name + "' exceeds the limit of " +
-                                             std::to_string(limits.max_value_bytes) + " bytes");
+      throw RefusedInput("delta: value of '" + change.name + "' exceeds the limit of " +
+                         std::to_string(limits.max_value_bytes) + " bytes");
     value = change.bytes;
   } else {
     const auto base = attrs.find(change.name);
     if (base == attrs.end()) corrupt(change, "patch for an attribute the base does not have");
     try {
       value = apply_patch(base->second.first, change.bytes, limits.max_value_bytes);
-    } catch (const Error& e) {
+    } catch (const CorruptInput& e) {
       corrupt(change, e.what());
     }
   }
@@ -109,7 +108,7 @@ void apply_delta(AttributeMap& attrs, const SessionDelta& delta, const DeltaLimi
     } else if (change.kind == Kind::Put || change.kind == Kind::Patch) {
       staged.emplace(change.name, std::pair(resulting_value(attrs, change, limits), change.flags));
     } else {
-      throw Error(Errc::InvalidArgument, "delta: attribute '" + change.name + "' has an unknown change kind");
+      throw RefusedInput("delta: attribute '" + change.name + "' has an unknown change kind");
     }
   }
   for (const auto it : removed) attrs.erase(it);

@@ -7,7 +7,7 @@
 // checksummed frame (diff/delta_format.md). decode_delta takes untrusted
 // bytes: it never reads outside them, never allocates more than their size
 // (plus a fixed overhead per change), and refuses anything over DeltaLimits
-// with Error(Corrupt) naming what is wrong.
+// with CorruptInput naming what is wrong.
 //
 // Thread safety: all functions are reentrant; distinct objects may be used
 // from many threads at once, one object from one thread at a time.
@@ -23,7 +23,7 @@
 #include <utility>
 #include <vector>
 
-#include "shm/error.hpp"  // the Error these functions throw
+#include "diff/error.hpp"  // what these functions throw
 
 namespace shmsession::diff {
 
@@ -61,12 +61,12 @@ struct DeltaLimits {
 
 // The frame for `delta`; changes are written sorted by name, so
 // decode_delta(encode_delta(d)) lists them in that order.
-// Throws: Error(InvalidArgument) when the delta breaks the format or `limits`
+// Throws: RefusedInput when the delta breaks the format or `limits`
 // (empty id or name, duplicate name, unknown kind, a Remove with bytes, flags
 // or checksum, a size over a cap), so a sender never makes a frame its peer refuses.
 std::string encode_delta(const SessionDelta& delta, const DeltaLimits& limits = {});
 
-// Throws: Error(Corrupt) naming what is wrong (bad magic/version, truncated,
+// Throws: CorruptInput naming what is wrong (bad magic/version, truncated,
 // length over a cap, checksum of the frame, a field breaking the format).
 SessionDelta decode_delta(std::string_view bytes, const DeltaLimits& limits = {});
 
@@ -83,8 +83,8 @@ SessionDelta make_delta(std::string_view session_id, std::uint64_t base_version,
 // Applies `delta` to `attrs`, which must hold the attributes at
 // delta.base_version (the caller checks the version), verifying the checksum
 // of every resulting value.
-// Throws: Error(Corrupt) on a checksum mismatch, a patch that does not apply,
-// a patch or removal of a missing attribute; Error(InvalidArgument) for a
+// Throws: CorruptInput on a checksum mismatch, a patch that does not apply,
+// a patch or removal of a missing attribute; RefusedInput for a
 // delta that breaks the format or `limits` (duplicate name, unknown kind).
 // On any exception `attrs` is unchanged (strong guarantee).
 void apply_delta(AttributeMap& attrs, const SessionDelta& delta, const DeltaLimits& limits = {});

@@ -6,7 +6,7 @@
 #include "diff/delta.hpp"
 #include "diff/delta_format.hpp"
 #include "diff/detail/byte_io.hpp"
-#include "shm/error.hpp"
+#include "diff/error.hpp"
 
 namespace shmsession::diff {
 namespace {
@@ -19,7 +19,7 @@ bool known_kind(std::uint8_t kind) noexcept {
   return kind >= static_cast<std::uint8_t>(Kind::Put) && kind <= static_cast<std::uint8_t>(Kind::Remove);
 }
 
-[[noreturn]] void invalid(const std::string& message) { throw Error(Errc::InvalidArgument, "delta: " + message); }
+[[noreturn]] void invalid(const std::string& message) { throw RefusedInput("delta: " + message); }
 
 void check_size(std::size_t size, std::size_t cap, std::string_view what) {
   if (size > cap)
@@ -56,7 +56,7 @@ std::vector<const AttributeChange*> sorted_changes(const SessionDelta& delta, co
   return sorted;
 }
 
-[[noreturn]] void corrupt(const std::string& message) { throw Error(Errc::Corrupt, "delta: " + message); }
+[[noreturn]] void corrupt(const std::string& message) { throw CorruptInput("delta: " + message); }
 
 // Checks the header and the frame checksum; returns the frame length.
 std::size_t check_frame(std::string_view bytes, const DeltaLimits& limits) {

@@ -58,7 +58,7 @@ class GraphOArchive : public boost::archive::detail::common_oarchive<GraphOArchi
   GraphOArchive& operator=(const GraphOArchive&) = delete;
 
   // The graph of the one value saved. Call once, after saving.
-  // Throws: Error(InvalidArgument) if nothing was saved.
+  // Throws: UnsupportedValue if nothing was saved.
   std::shared_ptr<const detail::GraphData> release();
 
   // Called by Boost for types of primitive implementation level that are not

@@ -25,8 +25,8 @@
 // build_graph may run in several threads at once on different values.
 #pragma once
 
+#include "graph/error.hpp"
 #include "graph/graph_oarchive.hpp"
-#include "shm/error.hpp"
 
 #include <boost/archive/archive_exception.hpp>
 
@@ -68,7 +68,7 @@ class ObjectGraph {
 };
 
 // Builds the object graph of `value`.
-// Throws: Error(InvalidArgument) when Boost.Serialization refuses the value
+// Throws: UnsupportedValue when Boost.Serialization refuses the value
 // (an unregistered polymorphic pointee, an object saved by value after it
 // was saved through a pointer); whatever the value's serialize() throws;
 // std::bad_alloc.
@@ -78,7 +78,7 @@ ObjectGraph build_graph(const T& value) {
   try {
     archive << value;
   } catch (const boost::archive::archive_exception& e) {
-    throw Error(Errc::InvalidArgument, std::string("graph: Boost.Serialization cannot save the value: ") + e.what());
+    throw UnsupportedValue(std::string("graph: Boost.Serialization cannot save the value: ") + e.what());
   }
   return ObjectGraph(archive.release());
 }

@@ -1,6 +1,6 @@
 #include "diff/detail/byte_io.hpp"
 
-#include "shm/error.hpp"
+#include "diff/error.hpp"
 
 namespace shmsession::diff::detail {
 
@@ -13,8 +13,11 @@ std::size_t varint_size(std::uint64_t value) noexcept {
   return size;
 }
 
+void throw_corrupt_input(const std::string& message) { throw CorruptInput(message); }
+
 void ByteReader::fail(const std::string& message) const {
-  throw Error(Errc::Corrupt, std::string(context_) + ": " + message + " (at byte " + std::to_string(pos_) + ")");
+  failure_(std::string(context_) + ": " + message + " (at byte " + std::to_string(pos_) + ")");
+  throw CorruptInput("a ByteReader failure returned");  // a Failure must throw; never reached
 }
 
 void ByteReader::need(std::size_t size, std::string_view field) const {

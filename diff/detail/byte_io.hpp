@@ -1,7 +1,8 @@
 // Bounded little-endian readers and writers for diff/'s wire formats.
 //
 // ByteReader never reads past the view it was given: every read first checks
-// the bytes that remain and throws Error(Corrupt) naming the field, the
+// the bytes that remain and throws CorruptInput (or what its owner chose)
+// naming the field, the
 // offset and what was expected. Lengths read from the input are checked
 // against both the remaining bytes and a caller cap before the caller can
 // allocate anything. Varints are LEB128 (7 bits per byte, low group first),
@@ -24,24 +25,33 @@ inline constexpr std::size_t kMaxVarintBytes = 10;
 // Bytes the LEB128 encoding of `value` takes.
 std::size_t varint_size(std::uint64_t value) noexcept;
 
+// Throws diff::CorruptInput(message): how a ByteReader fails by default.
+[[noreturn]] void throw_corrupt_input(const std::string& message);
+
 class ByteReader {
  public:
-  // `context` prefixes every error message ("delta", "patch").
-  ByteReader(std::string_view bytes, std::string_view context) noexcept : bytes_(bytes), context_(context) {}
+  // Reports a failure by throwing; it must not return.
+  using Failure = void (*)(const std::string& message);
+
+  // `context` prefixes every error message ("delta", "patch"). `failure`
+  // throws the exception the caller's module speaks (sync/'s wire formats
+  // throw shmsession::Error(Corrupt)).
+  ByteReader(std::string_view bytes, std::string_view context, Failure failure = throw_corrupt_input) noexcept
+      : bytes_(bytes), context_(context), failure_(failure) {}
 
   std::size_t position() const noexcept { return pos_; }
   std::size_t remaining() const noexcept { return bytes_.size() - pos_; }
   bool at_end() const noexcept { return pos_ == bytes_.size(); }
 
-  // Throws: Error(Corrupt) when the field is truncated (all reads below).
+  // Fails (CorruptInput by default) when the field is truncated (all reads below).
   std::uint8_t u8(std::string_view field);
   std::uint16_t u16(std::string_view field);
   std::uint32_t u32(std::string_view field);
   std::uint64_t u64(std::string_view field);
-  // Throws: Error(Corrupt) also for an overlong (non-minimal) or >64-bit varint.
+  // Fails also for an overlong (non-minimal) or >64-bit varint.
   std::uint64_t varint(std::string_view field);
   // A varint that must be <= cap, returned as a size.
-  // Throws: Error(Corrupt) naming the field and the cap when it is larger.
+  // Fails naming the field and the cap when it is larger.
   std::size_t varint_at_most(std::uint64_t cap, std::string_view field);
   // The next `size` bytes, as a view into the input (no copy).
   std::string_view bytes(std::size_t size, std::string_view field);
@@ -51,7 +61,8 @@ class ByteReader {
   // The rest of the input.
   std::string_view rest() noexcept;
 
-  // Throws Error(Corrupt) "<context>: <message> (at byte <position>)".
+  // Fails with "<context>: <message> (at byte <position>)": CorruptInput
+  // unless the constructor was given another failure.
   [[noreturn]] void fail(const std::string& message) const;
 
  private:
@@ -62,6 +73,7 @@ class ByteReader {
 
   std::string_view bytes_;
   std::string_view context_;
+  Failure failure_;
   std::size_t pos_ = 0;
 };
 

@@ -20,7 +20,7 @@ bool append_runs(std::string_view base, std::string_view target, std::size_t max
 
 // Reads runs until the end of `reader` and writes them over `result`, which
 // holds a copy of the base.
-// Throws: Error(Corrupt) for a run that is empty or ends past the value.
+// Throws: CorruptInput for a run that is empty or ends past the value.
 void apply_runs(ByteReader& reader, std::string& result);
 
 }  // namespace shmsession::diff::detail

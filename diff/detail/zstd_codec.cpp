@@ -8,8 +8,8 @@
 #include <cstdint>
 #include <new>
 
+#include "diff/error.hpp"
 #include "diff/patch_format.hpp"
-#include "shm/error.hpp"
 
 namespace shmsession::diff::detail {
 namespace {
@@ -46,7 +46,7 @@ ZSTD_DCtx* decompression_context() {
 }
 
 [[noreturn]] void corrupt(std::string_view context, const std::string& message) {
-  throw Error(Errc::Corrupt, std::string(context) + ": " + message);
+  throw CorruptInput(std::string(context) + ": " + message);
 }
 
 // A window that reaches from the end of the source back to the start of the
@@ -81,7 +81,7 @@ bool compress_frame(std::string_view prefix, std::string_view source, int level,
     out.resize(old_size);
     if (ZSTD_getErrorCode(written) == ZSTD_error_dstSize_tooSmall) return false;
     if (ZSTD_getErrorCode(written) == ZSTD_error_memory_allocation) throw std::bad_alloc();
-    throw Error(Errc::InvalidArgument, std::string("zstd compression failed: ") + ZSTD_getErrorName(written));
+    throw RefusedInput(std::string("zstd compression failed: ") + ZSTD_getErrorName(written));
   }
   out.resize(old_size + written);
   return true;

@@ -27,13 +27,13 @@ bool compress_frame(std::string_view prefix, std::string_view source, int level,
 // The content size a frame declares, after checking it is one whole zstd
 // frame (right magic, no trailing bytes) whose declared size is known and
 // plausible for its compressed size.
-// Throws: Error(Corrupt) naming what is wrong, prefixed by `context`.
+// Throws: CorruptInput naming what is wrong, prefixed by `context`.
 std::size_t frame_content_size(std::string_view frame, std::string_view context);
 
 // Decompresses `frame` into exactly out[0..size), where `size` is
 // frame_content_size(frame); `prefix` must be the one given to
 // compress_frame. Writes never go past `size`.
-// Throws: Error(Corrupt) when the frame does not decode to `size` bytes.
+// Throws: CorruptInput when the frame does not decode to `size` bytes.
 void decompress_frame(std::string_view prefix, std::string_view frame, char* out, std::size_t size,
                       std::string_view context);
 

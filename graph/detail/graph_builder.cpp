@@ -1,6 +1,6 @@
 #include "graph/detail/graph_builder.hpp"
 
-#include "shm/error.hpp"
+#include "graph/error.hpp"
 
 #include <algorithm>
 #include <cstring>
@@ -97,7 +97,7 @@ void compute_hashes(GraphData& g) {
 
 std::uint32_t GraphBuilder::new_node(const char* name, const TypeEntry& type, NodeKind kind) {
   if (data_.nodes.size() >= kNoIndex - 1) {
-    throw Error(Errc::InvalidArgument, "graph: more than 4294967294 nodes in one value");
+    throw UnsupportedValue("graph: more than 4294967294 nodes in one value");
   }
   const auto index = static_cast<std::uint32_t>(data_.nodes.size());
   Node node;
@@ -110,7 +110,7 @@ std::uint32_t GraphBuilder::new_node(const char* name, const TypeEntry& type, No
     node.ordinal = parent.child_count++;
     parent.last_child = index;
   } else if (!data_.nodes.empty()) {
-    throw Error(Errc::InvalidArgument, "graph: an archive holds one value; save a struct of several instead");
+    throw UnsupportedValue("graph: an archive holds one value; save a struct of several instead");
   }
   data_.nodes.push_back(node);
   return index;
@@ -142,7 +142,7 @@ std::uint16_t GraphBuilder::intern_type(const TypeEntry& type) {
   std::uint32_t& index = type_index_[type.id];
   if (index == kNoIndex) {
     if (data_.types.size() > std::numeric_limits<std::uint16_t>::max()) {
-      throw Error(Errc::InvalidArgument, "graph: more than 65536 distinct types in one value");
+      throw UnsupportedValue("graph: more than 65536 distinct types in one value");
     }
     index = static_cast<std::uint32_t>(data_.types.size());
     data_.types.push_back(type.name);
@@ -153,7 +153,7 @@ std::uint16_t GraphBuilder::intern_type(const TypeEntry& type) {
 
 std::uint32_t GraphBuilder::append_value(std::string_view bytes) {
   if (data_.values.size() + bytes.size() > std::numeric_limits<std::uint32_t>::max()) {
-    throw Error(Errc::InvalidArgument, "graph: more than 4 GiB of primitive values in one value");
+    throw UnsupportedValue("graph: more than 4 GiB of primitive values in one value");
   }
   const auto offset = static_cast<std::uint32_t>(data_.values.size());
   data_.values.append(bytes);
@@ -240,15 +240,15 @@ void GraphBuilder::resolve_references() {
     // Boost refers only to objects saved earlier; anything else would break
     // the preorder invariants the diff relies on.
     if (target == kNoIndex || target >= n) {
-      throw Error(Errc::Corrupt, "graph: the archive referred to an object it had not saved");
+      throw UnsupportedValue("graph: the archive referred to an object it had not saved");
     }
     data_.nodes[n].set_payload_word(0, target);
   }
 }
 
 std::shared_ptr<const GraphData> GraphBuilder::finish() {
-  if (data_.nodes.empty()) throw Error(Errc::InvalidArgument, "graph: nothing was saved");
-  if (!stack_.empty()) throw Error(Errc::InvalidArgument, "graph: finish() inside an unfinished save");
+  if (data_.nodes.empty()) throw UnsupportedValue("graph: nothing was saved");
+  if (!stack_.empty()) throw UnsupportedValue("graph: finish() inside an unfinished save");
   resolve_references();
   compute_hashes(data_);
   return std::make_shared<const GraphData>(std::move(data_));

@@ -32,12 +32,12 @@ class GraphBuilder {
   enum class Absorb : std::uint8_t { Nothing, Pointer, Array, OptionalFlag };
 
   // Opens a child of the open node (the root if none is open).
-  // Throws: Error(InvalidArgument) for a second root, more than 2^32-2 nodes
+  // Throws: UnsupportedValue for a second root, more than 2^32-2 nodes
   // or more than 65536 types.
   void open(const char* name, const TypeEntry& type, NodeKind kind, Absorb absorb);
   void close();
   // A primitive child: 8 little-endian bytes of `bits`, or `bytes`.
-  // Throws: as open(); Error(InvalidArgument) past 4 GiB of values.
+  // Throws: as open(); UnsupportedValue past 4 GiB of values.
   void add_scalar(const char* name, const TypeEntry& type, ValueTag tag, std::uint64_t bits);
   void add_bytes(const char* name, const TypeEntry& type, ValueTag tag, std::string_view bytes);
   // The open node itself is a primitive (a user type of primitive level,
@@ -51,7 +51,7 @@ class GraphBuilder {
   bool absorbs(Absorb what) const noexcept;
 
   // Requires: every open() closed. Resolves references and computes hashes.
-  // Throws: Error(InvalidArgument) if nothing was saved.
+  // Throws: UnsupportedValue if nothing was saved.
   std::shared_ptr<const GraphData> finish();
 
  private:

@@ -3,6 +3,7 @@
 #include <set>
 
 #include "diff/detail/byte_io.hpp"
+#include "sync/detail/foreign_errors.hpp"
 
 namespace shmsession::sync {
 namespace {
@@ -55,7 +56,7 @@ std::optional<Outgoing> DeltaSource::delta_for(const std::string& id) {
   Outgoing out{Outgoing::Kind::Delta, diff::make_delta(id, bench.version, snap->version, bench.attributes, now),
                snap->idle_timeout_s};
   try {
-    out.encoded = diff::encode_delta(out.delta);
+    out.encoded = detail::with_store_errors([&] { return diff::encode_delta(out.delta); });
   } catch (const Error& e) {
     // Over a frame cap (a session of more than 256 MiB of changes): the
     // backup keeps the last version that fitted; counted and reported.

@@ -3,6 +3,7 @@
 #include <string>
 
 #include "diff/detail/byte_io.hpp"
+#include "sync/detail/foreign_errors.hpp"
 #include "sync/wire/payloads.hpp"
 
 namespace shmsession::sync {
@@ -14,7 +15,8 @@ wire::Frame make_item_frame(const Outgoing& item, wire::FrameType type, std::uin
                                            std::string(wire::frame_type_name(type)));
   wire::Frame frame{type, seq, {}};
   diff::detail::ByteWriter(frame.payload).u32(item.idle_timeout_s);
-  frame.payload += item.encoded.empty() ? diff::encode_delta(item.delta) : item.encoded;
+  frame.payload +=
+      item.encoded.empty() ? detail::with_store_errors([&] { return diff::encode_delta(item.delta); }) : item.encoded;
   return frame;
 }
 
@@ -29,9 +31,9 @@ Outgoing parse_item_frame(const wire::Frame& frame) {
   if (frame.type != wire::FrameType::Delta && frame.type != wire::FrameType::SnapshotSession)
     throw Error(Errc::Corrupt, "expected a Delta, SnapshotSession or Removal frame, got " +
                                    std::string(wire::frame_type_name(frame.type)));
-  diff::detail::ByteReader reader(frame.payload, wire::frame_type_name(frame.type));
+  diff::detail::ByteReader reader(frame.payload, wire::frame_type_name(frame.type), detail::throw_corrupt);
   item.idle_timeout_s = reader.u32("idle timeout");
-  item.delta = diff::decode_delta(reader.rest());
+  item.delta = detail::with_store_errors([&] { return diff::decode_delta(reader.rest()); });
   return item;
 }
 

@@ -2,6 +2,8 @@
 
 #include <vector>
 
+#include "sync/detail/foreign_errors.hpp"
+
 namespace shmsession::sync {
 
 StandbyApplier::Outcome StandbyApplier::apply(const Outgoing& item) {
@@ -22,7 +24,8 @@ StandbyApplier::Outcome StandbyApplier::apply_delta(const Outgoing& item) {
   if (current && !from_empty)
     for (const Attribute& a : current->attributes) attrs.emplace(a.name, std::make_pair(a.value, a.flags));
   try {
-    diff::apply_delta(attrs, d);  // verifies every resulting checksum; all or nothing
+    // Verifies every resulting checksum; all or nothing.
+    detail::with_store_errors([&] { diff::apply_delta(attrs, d); });
   } catch (const Error& e) {
     if (e.code() == Errc::Corrupt) return Outcome::NeedFull;
     throw;

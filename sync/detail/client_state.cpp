@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "sync/detail/foreign_errors.hpp"
+
 namespace shmsession::sync::detail {
 
 namespace {
@@ -189,7 +191,7 @@ const graph::ObjectGraph& ClientState::benchmark_graph(Slot& s) {
     // decoded from them or they were encoded from it), so its graph is
     // built from them only now that a comparison needs it.
     const std::shared_ptr<void> before = s.ops->decode(s.benchmark_bytes);
-    s.benchmark_graph = s.ops->build_graph(before.get());
+    s.benchmark_graph = with_store_errors([&] { return s.ops->build_graph(before.get()); });
   }
   return *s.benchmark_graph;
 }
@@ -224,7 +226,7 @@ void ClientState::examine(std::string_view name, Slot& s, CommitBatch& batch, Pe
   const bool by_graph = compared && !value.bytes_decide && comparison_ == Comparison::ObjectGraph && !s.ops->binary &&
                         tag_of(s.benchmark_bytes, name) == s.ops->tag;
   if (by_graph) {
-    g = s.ops->build_graph(s.object.get());
+    g = with_store_errors([&] { return s.ops->build_graph(s.object.get()); });
     if (graph::equivalent(*g, benchmark_graph(s))) return;  // other bytes, the same value
   }
   pending.push_back({&s, batch.puts.size(), std::move(g), flags, false, hash});

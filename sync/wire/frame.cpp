@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "diff/detail/byte_io.hpp"
+#include "sync/detail/foreign_errors.hpp"
 #include "sync/wire/detail/sodium.hpp"
 
 namespace shmsession::sync::wire {
@@ -88,7 +89,7 @@ std::size_t FrameCodec::payload_cap() const noexcept {
 }
 
 FrameCodec::Header FrameCodec::read_header(std::string_view header, const std::string& context) const {
-  ByteReader reader(header, context);
+  ByteReader reader(header, context, sync::detail::throw_corrupt);
   const std::uint32_t magic = reader.u32("magic");
   if (magic != kFrameMagic) reader.fail("bad magic " + hex(magic, 8) + " (not a shmsession wire frame)");
   const std::uint8_t version = reader.u8("format version");

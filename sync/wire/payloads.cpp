@@ -4,6 +4,7 @@
 
 #include "diff/detail/byte_io.hpp"
 #include "shm/session.hpp"  // kMaxSessionIdBytes
+#include "sync/detail/foreign_errors.hpp"
 
 namespace shmsession::sync::wire {
 
@@ -20,7 +21,7 @@ ByteReader open_payload(const Frame& frame, FrameType expected, bool zero_seq) {
     throw Error(Errc::Corrupt, std::string(name) + ": got a " + std::string(frame_type_name(frame.type)) + " frame");
   if (zero_seq && frame.seq != 0)
     throw Error(Errc::Corrupt, std::string(name) + ": sequence must be 0, got " + std::to_string(frame.seq));
-  return ByteReader(frame.payload, name);
+  return ByteReader(frame.payload, name, sync::detail::throw_corrupt);
 }
 
 void expect_end(ByteReader& reader) {

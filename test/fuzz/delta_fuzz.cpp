@@ -1,6 +1,7 @@
 // libFuzzer target for the delta decoder: decode_delta, apply_delta and
-// apply_patch on untrusted bytes, and a make_patch round trip. Only
-// shmsession::Error may escape the library; any other exception, a crash, a
+// apply_patch on untrusted bytes, and a make_patch round trip. Only diff/'s
+// own CorruptInput and RefusedInput may escape the library; any other
+// exception, a crash, a
 // sanitizer report, an allocation over -malloc_limit_mb, or a broken oracle
 // (trap) is a finding. Input layout: delta_fuzz_input.hpp.
 #include <xxhash.h>
@@ -14,7 +15,7 @@
 #include "diff/delta.hpp"
 #include "diff/delta_format.hpp"
 #include "diff/detail/byte_io.hpp"
-#include "shm/error.hpp"
+#include "diff/error.hpp"
 #include "test/fuzz/delta_fuzz_input.hpp"
 
 namespace {
@@ -39,7 +40,7 @@ void fuzz_frame(std::string_view frame) {
   diff::SessionDelta delta;
   try {
     delta = diff::decode_delta(frame, limits);
-  } catch (const Error&) {
+  } catch (const diff::CorruptInput&) {
     return;
   }
   // The format has one encoding per delta: what decodes must re-encode to
@@ -49,8 +50,10 @@ void fuzz_frame(std::string_view frame) {
   const diff::AttributeMap before = attrs;
   try {
     diff::apply_delta(attrs, delta, limits);
-  } catch (const Error&) {
+  } catch (const diff::CorruptInput&) {
     if (attrs != before) __builtin_trap();  // strong guarantee
+  } catch (const diff::RefusedInput&) {
+    if (attrs != before) __builtin_trap();
   }
 }
 
@@ -58,7 +61,7 @@ void fuzz_patch(std::string_view patch) {
   for (const std::string& base : {fuzz::patch_base(), std::string()}) {
     try {
       (void)diff::apply_patch(base, patch, fuzz::fuzz_limits().max_value_bytes);
-    } catch (const Error&) {
+    } catch (const diff::CorruptInput&) {
     }
   }
 }

@@ -16,14 +16,14 @@
 #include <thread>
 
 #include "graph/detail/type_name.hpp"
+#include "graph/error.hpp"
 #include "graph/graph_oarchive.hpp"
 #include "graph/object_graph.hpp"
-#include "shm/error.hpp"
 #include "test/graph/graph_test_types.hpp"
 
 #include "test/support/test_support.hpp"
 
-using shmsession::test::code_of;
+using shmsession::test::throws;
 
 using namespace shmsession;
 using namespace shmsession::graph;
@@ -220,23 +220,23 @@ BOOST_AUTO_TEST_SUITE_END()
 
 BOOST_AUTO_TEST_SUITE(errors)
 
-BOOST_AUTO_TEST_CASE(boost_refusals_become_invalid_argument) {
+BOOST_AUTO_TEST_CASE(boost_refusals_become_unsupported_value) {
   Conflicting conflicting;
   conflicting.pointer = &conflicting.value;
-  BOOST_TEST((code_of([&] { build_graph(conflicting); }) == Errc::InvalidArgument));
+  BOOST_TEST(throws<graph::UnsupportedValue>([&] { build_graph(conflicting); }));
 }
 
 BOOST_AUTO_TEST_CASE(an_archive_holds_exactly_one_value) {
-  BOOST_TEST((code_of([] {
-                GraphOArchive archive;
-                archive.release();
-              }) == Errc::InvalidArgument));
-  BOOST_TEST((code_of([] {
-                GraphOArchive archive;
-                const int a = 1;
-                const int b = 2;
-                archive << a << b;
-              }) == Errc::InvalidArgument));
+  BOOST_TEST(throws<graph::UnsupportedValue>([] {
+    GraphOArchive archive;
+    archive.release();
+  }));
+  BOOST_TEST(throws<graph::UnsupportedValue>([] {
+    GraphOArchive archive;
+    const int a = 1;
+    const int b = 2;
+    archive << a << b;
+  }));
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -83,6 +83,18 @@ class Signal {
 // Usable in forked children: it asserts nothing itself.
 std::optional<Errc> code_of(const std::function<void()>& f);
 
+// Whether `f` throws an E: graph/ and diff/ throw their own exceptions, not
+// shmsession::Error. Another exception escapes; false if none is thrown.
+template <class E>
+bool throws(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const E&) {
+    return true;
+  }
+  return false;
+}
+
 // Waits until the single-threaded process `pid` is asleep in a futex wait
 // (its current system call, /proc/PID/syscall): how a test knows a child is
 // blocked on a lock before it kills the lock's holder. False on timeout.
