@@ -2,8 +2,8 @@
 // the rest of shmsession: bad bytes (a patch, a delta frame, a compressed
 // block that fails a check) are CorruptInput; input diff/ refuses (a delta
 // over its limits, a name twice) is RefusedInput; memory is std::bad_alloc.
-// sync/, which calls diff/ on shmsession's behalf, turns the first two into shmsession::Error (Corrupt, InvalidArgument) at its
-// boundary, so users of the store meet one error family.
+// sync/, which calls diff/ on shmsession's behalf, turns the first two into shmsession::Error (Corrupt,
+// InvalidArgument) at its boundary, so users of the store meet one error family.
 //
 // Thread safety: an immutable value; safe to copy between threads.
 #pragma once

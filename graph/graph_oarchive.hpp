@@ -30,9 +30,8 @@
 // filled during static initialisation and then only read).
 #pragma once
 
-#include "graph/detail/archive_traits.hpp"
-#include "graph/detail/graph_builder.hpp"
-#include "graph/detail/type_name.hpp"
+#include "graph/archive_traits.hpp"
+#include "graph/node_types.hpp"
 
 #include <boost/archive/basic_archive.hpp>
 #include <boost/archive/detail/common_oarchive.hpp>
@@ -50,6 +49,11 @@
 
 namespace shmsession::graph {
 
+class ObjectGraph;
+namespace detail {
+class GraphBuilder;
+}  // namespace detail
+
 class GraphOArchive : public boost::archive::detail::common_oarchive<GraphOArchive> {
  public:
   GraphOArchive();
@@ -59,7 +63,7 @@ class GraphOArchive : public boost::archive::detail::common_oarchive<GraphOArchi
 
   // The graph of the one value saved. Call once, after saving.
   // Throws: UnsupportedValue if nothing was saved.
-  std::shared_ptr<const detail::GraphData> release();
+  ObjectGraph release();
 
   // Called by Boost for types of primitive implementation level that are not
   // numbers or strings: recorded as their operator<< text.
@@ -69,7 +73,7 @@ class GraphOArchive : public boost::archive::detail::common_oarchive<GraphOArchi
         requires(std::ostream & os) { os << value; }, "GraphOArchive records primitive-level types through operator<<");
     std::ostringstream text;
     text << value;
-    builder_.set_bytes(detail::ValueTag::Text, text.str());
+    set_bytes(ValueTag::Text, text.str());
   }
   // Called by Boost for binary_object (make_binary_object).
   void save_binary(const void* address, std::size_t count);
@@ -78,8 +82,6 @@ class GraphOArchive : public boost::archive::detail::common_oarchive<GraphOArchi
   friend class boost::archive::detail::interface_oarchive<GraphOArchive>;
   friend class boost::archive::detail::common_oarchive<GraphOArchive>;
   friend class boost::archive::save_access;
-  using Absorb = detail::GraphBuilder::Absorb;
-
   template <class T>
   void save_override(const boost::serialization::nvp<T>& t) {
     save_named(t.name(), t.const_value());
@@ -108,65 +110,75 @@ class GraphOArchive : public boost::archive::detail::common_oarchive<GraphOArchi
   template <class T>
   bool absorbed_by_open_node() const noexcept;
 
-  detail::GraphBuilder builder_;
+  // What the templates above record, passed on to the builder (detail/
+  // graph_builder.hpp, which says what each throws).
+  void open_node(const char* name, const TypeEntry& type, NodeKind kind, Absorb absorb);
+  void close_node();
+  void add_scalar(const char* name, const TypeEntry& type, ValueTag tag, std::uint64_t bits);
+  void add_bytes(const char* name, const TypeEntry& type, ValueTag tag, std::string_view bytes);
+  void set_bytes(ValueTag tag, std::string_view bytes);
+  void note_count();
+  bool absorbs(Absorb what) const noexcept;
+
+  std::unique_ptr<detail::GraphBuilder> builder_;
 };
 
 template <class T>
 void GraphOArchive::save_named(const char* name, const T& t) {
   using U = std::remove_cv_t<T>;
   if constexpr (std::is_same_v<U, boost::serialization::collection_size_type>) {
-    builder_.note_count();
-  } else if constexpr (detail::kIsSchemaDetail<U>) {
+    note_count();
+  } else if constexpr (traits::kIsSchemaDetail<U>) {
     // versions of the bytes, not the value
-  } else if constexpr (detail::IsArrayWrapper<U>::value) {  // NOLINT(bugprone-branch-clone): chosen at compile time
+  } else if constexpr (traits::IsArrayWrapper<U>::value) {  // NOLINT(bugprone-branch-clone): chosen at compile time
     boost::archive::save(*this, t);                         // its items belong to the enclosing array
-  } else if constexpr (detail::kIsLeafValue<U>) {
+  } else if constexpr (traits::kIsLeafValue<U>) {
     if (std::is_same_v<U, bool> && name != nullptr && std::strcmp(name, "initialized") == 0 &&
-        builder_.absorbs(Absorb::OptionalFlag)) {
+        absorbs(Absorb::OptionalFlag)) {
       return;  // an optional's presence is its child count
     }
     save_leaf(name, t);
   } else if (absorbed_by_open_node<U>()) {
     boost::archive::save(*this, t);
   } else {
-    constexpr Absorb absorb = detail::IsSmartPointer<U>::value ? Absorb::Pointer
-                              : detail::IsOptional<U>::value   ? Absorb::OptionalFlag
-                              : detail::IsFixedArray<U>::value ? Absorb::Array
+    constexpr Absorb absorb = traits::IsSmartPointer<U>::value ? Absorb::Pointer
+                              : traits::IsOptional<U>::value   ? Absorb::OptionalFlag
+                              : traits::IsFixedArray<U>::value ? Absorb::Array
                                                                : Absorb::Nothing;
-    builder_.open(name, detail::type_entry<U>(), detail::kind_of<U>(), absorb);
+    open_node(name, type_entry<U>(), traits::kind_of<U>(), absorb);
     boost::archive::save(*this, t);
-    builder_.close();
+    close_node();
   }
 }
 
 template <class T>
 void GraphOArchive::save_leaf(const char* name, const T& t) {
-  const detail::TypeEntry& type = detail::type_entry<T>();
+  const TypeEntry& type = type_entry<T>();
   if constexpr (std::is_same_v<T, bool>) {
-    builder_.add_scalar(name, type, detail::ValueTag::Bool, t ? 1 : 0);
+    add_scalar(name, type, ValueTag::Bool, t ? 1 : 0);
   } else if constexpr (std::is_enum_v<T>) {
     using Underlying = std::underlying_type_t<T>;
-    const auto tag = std::is_signed_v<Underlying> ? detail::ValueTag::Signed : detail::ValueTag::Unsigned;
-    builder_.add_scalar(name, type, tag, static_cast<std::uint64_t>(static_cast<Underlying>(t)));
+    const auto tag = std::is_signed_v<Underlying> ? ValueTag::Signed : ValueTag::Unsigned;
+    add_scalar(name, type, tag, static_cast<std::uint64_t>(static_cast<Underlying>(t)));
   } else if constexpr (std::is_floating_point_v<T>) {
-    builder_.add_scalar(name, type, detail::ValueTag::Float, std::bit_cast<std::uint64_t>(static_cast<double>(t)));
+    add_scalar(name, type, ValueTag::Float, std::bit_cast<std::uint64_t>(static_cast<double>(t)));
   } else if constexpr (std::is_integral_v<T>) {
-    const auto tag = std::is_signed_v<T> ? detail::ValueTag::Signed : detail::ValueTag::Unsigned;
-    builder_.add_scalar(name, type, tag, static_cast<std::uint64_t>(t));
+    const auto tag = std::is_signed_v<T> ? ValueTag::Signed : ValueTag::Unsigned;
+    add_scalar(name, type, tag, static_cast<std::uint64_t>(t));
   } else if constexpr (std::is_same_v<T, std::string>) {
-    builder_.add_bytes(name, type, detail::ValueTag::String, t);
+    add_bytes(name, type, ValueTag::String, t);
   } else {
     const std::string_view bytes{reinterpret_cast<const char*>(t.data()), t.size() * sizeof(wchar_t)};
-    builder_.add_bytes(name, type, detail::ValueTag::WideString, bytes);
+    add_bytes(name, type, ValueTag::WideString, bytes);
   }
 }
 
 template <class T>
 bool GraphOArchive::absorbed_by_open_node() const noexcept {
-  if constexpr (detail::kIsPointerLike<T>)
-    return builder_.absorbs(Absorb::Pointer);
+  if constexpr (traits::kIsPointerLike<T>)
+    return absorbs(Absorb::Pointer);
   else if constexpr (std::is_array_v<T>)
-    return builder_.absorbs(Absorb::Array);
+    return absorbs(Absorb::Array);
   else
     return false;
 }

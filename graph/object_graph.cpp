@@ -42,7 +42,7 @@ std::vector<Change> diff(const ObjectGraph& before, const ObjectGraph& after, st
   if (equivalent(before, after)) return {};
   if (before.empty()) return {Change{std::string{root_name}, ChangeKind::Added}};
   if (after.empty()) return {Change{std::string{root_name}, ChangeKind::Removed}};
-  std::vector<Change> changes = detail::GraphDiff(*before.data(), *after.data(), root_name).run();
+  std::vector<Change> changes = detail::GraphDiff(*before.data_, *after.data_, root_name).run();
   // The hashes differ, so something does: never claim otherwise.
   if (changes.empty()) changes.push_back(Change{std::string{root_name}, ChangeKind::Modified});
   return changes;

@@ -40,12 +40,23 @@
 
 namespace shmsession::graph {
 
+namespace detail {
+struct GraphData;
+}  // namespace detail
+
+enum class ChangeKind { Added, Removed, Modified };
+
+struct Change {
+  std::string path;
+  ChangeKind kind;
+  friend bool operator==(const Change&, const Change&) = default;
+};
+
 class ObjectGraph {
  public:
-  // The graph of no value: node_count() 0, root_hash() 0.
+  // The graph of no value: node_count() 0, root_hash() 0. A graph of a value
+  // comes from build_graph() or GraphOArchive::release().
   ObjectGraph() = default;
-  // Wraps what GraphOArchive::release() returns.
-  explicit ObjectGraph(std::shared_ptr<const detail::GraphData> data) noexcept;
 
   // Hash of the whole graph: shape, types, names, values and aliasing.
   std::uint64_t root_hash() const noexcept;
@@ -60,11 +71,13 @@ class ObjectGraph {
   // Throws: std::bad_alloc.
   std::string to_text() const;
 
-  // The storage, for the graph module's algorithms; null when empty.
-  const detail::GraphData* data() const noexcept { return data_.get(); }
+  friend std::vector<Change> diff(const ObjectGraph& before, const ObjectGraph& after, std::string_view root_name);
 
  private:
-  std::shared_ptr<const detail::GraphData> data_;
+  friend class GraphOArchive;
+  explicit ObjectGraph(std::shared_ptr<const detail::GraphData> data) noexcept;
+
+  std::shared_ptr<const detail::GraphData> data_;  // null when empty
 };
 
 // Builds the object graph of `value`.
@@ -80,26 +93,18 @@ ObjectGraph build_graph(const T& value) {
   } catch (const boost::archive::archive_exception& e) {
     throw UnsupportedValue(std::string("graph: Boost.Serialization cannot save the value: ") + e.what());
   }
-  return ObjectGraph(archive.release());
+  return archive.release();
 }
 
 // Whether a value holding a T (as itself or anywhere inside) may have a
 // graph equivalent to another value's while the two serialize to different
 // Boost archive bytes (keyed containers, float, long double, types saved as
 // text, arrays of bitwise-serializable classes: see
-// detail::GraphCoarserThanBytes). When no type a value holds is,
+// traits::GraphCoarserThanBytes). When no type a value holds is,
 // its bytes decide: equal bytes, equivalent graphs; different bytes,
 // different graphs (a 64-bit hash collision aside, as for equivalent()).
 template <class T>
-inline constexpr bool kGraphCoarserThanBytes = detail::kGraphCoarserThanBytes<T>;
-
-enum class ChangeKind { Added, Removed, Modified };
-
-struct Change {
-  std::string path;
-  ChangeKind kind;
-  friend bool operator==(const Change&, const Change&) = default;
-};
+inline constexpr bool kGraphCoarserThanBytes = traits::kGraphCoarserThanBytes<T>;
 
 // "Added", "Removed", "Modified".
 std::string_view to_string(ChangeKind kind) noexcept;

@@ -10,7 +10,7 @@
 #pragma once
 
 #include "graph/detail/graph_data.hpp"
-#include "graph/detail/type_name.hpp"
+#include "graph/node_types.hpp"
 
 #include <array>
 #include <cstddef>
@@ -26,11 +26,6 @@ namespace shmsession::graph::detail {
 
 class GraphBuilder {
  public:
-  // What an open node takes over from its first child instead of nesting it:
-  // a smart pointer its raw pointer, std::array its C array, an optional its
-  // "initialized" flag.
-  enum class Absorb : std::uint8_t { Nothing, Pointer, Array, OptionalFlag };
-
   // Opens a child of the open node (the root if none is open).
   // Throws: UnsupportedValue for a second root, more than 2^32-2 nodes
   // or more than 65536 types.

@@ -26,23 +26,11 @@
 #include <string_view>
 #include <vector>
 
+#include "graph/node_types.hpp"
+
 namespace shmsession::graph::detail {
 
 inline constexpr std::uint32_t kNoIndex = 0xffffffffu;
-
-enum class NodeKind : std::uint8_t {
-  Value,     // a primitive: number, bool, enum, string, bytes
-  Struct,    // a class: children are members, by NVP name or position
-  Sequence,  // vector, list, deque, array: children by index
-  Set,       // set-like container: children are the keys
-  Map,       // map-like container: children are (first, second) pairs
-  Pointer,   // raw or smart pointer: no child (null), one child (the
-             // pointee, first reached here) or `ref` (reached before)
-  Optional,  // std::optional / boost::optional: zero or one child
-};
-
-// How the bytes of a Value are to be read.
-enum class ValueTag : std::uint8_t { None, Bool, Signed, Unsigned, Float, String, WideString, Binary, Text };
 
 // 40 bytes: a 10,000-element vector of small structs is ~40,000 nodes.
 struct Node {

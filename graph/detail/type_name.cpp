@@ -1,5 +1,7 @@
 #include "graph/detail/type_name.hpp"
 
+#include "graph/node_types.hpp"
+
 #include <boost/core/demangle.hpp>
 
 #include <deque>
@@ -76,16 +78,20 @@ std::string pretty_type_name(std::string_view demangled) {
   return name;
 }
 
+}  // namespace shmsession::graph::detail
+
+namespace shmsession::graph {
+
 const TypeEntry& register_type_name(const std::type_info& info) {
-  Registry& reg = registry();
+  detail::Registry& reg = detail::registry();
   std::lock_guard lock(reg.mutex);
   auto found = reg.by_type.find(std::type_index(info));
   if (found != reg.by_type.end()) return *found->second;
   TypeEntry& entry = reg.entries.emplace_back();
   entry.id = static_cast<std::uint32_t>(reg.entries.size() - 1);
-  entry.name = pretty_type_name(boost::core::demangle(info.name()));
+  entry.name = detail::pretty_type_name(boost::core::demangle(info.name()));
   reg.by_type.emplace(std::type_index(info), &entry);
   return entry;
 }
 
-}  // namespace shmsession::graph::detail
+}  // namespace shmsession::graph

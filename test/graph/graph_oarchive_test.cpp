@@ -212,8 +212,8 @@ BOOST_AUTO_TEST_CASE(type_names_are_shortened) {
                  "std::char_traits<char>, std::allocator<char> > const, int> > >") == "std::map<std::string, int>");
   BOOST_TEST(pretty_type_name("std::vector<std::vector<int, std::allocator<int> >, std::allocator<std::vector<int, "
                               "std::allocator<int> > > >") == "std::vector<std::vector<int>>");
-  BOOST_TEST(detail::type_entry<std::string>().name == "std::string");
-  BOOST_TEST(&detail::type_entry<int>() == &detail::register_type_name(typeid(int)));
+  BOOST_TEST(type_entry<std::string>().name == "std::string");
+  BOOST_TEST(&type_entry<int>() == &register_type_name(typeid(int)));
 }
 
 BOOST_AUTO_TEST_SUITE_END()
@@ -229,7 +229,7 @@ BOOST_AUTO_TEST_CASE(boost_refusals_become_unsupported_value) {
 BOOST_AUTO_TEST_CASE(an_archive_holds_exactly_one_value) {
   BOOST_TEST(throws<graph::UnsupportedValue>([] {
     GraphOArchive archive;
-    archive.release();
+    (void)archive.release();
   }));
   BOOST_TEST(throws<graph::UnsupportedValue>([] {
     GraphOArchive archive;

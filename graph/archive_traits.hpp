@@ -5,7 +5,7 @@
 // Thread safety: compile-time only.
 #pragma once
 
-#include "graph/detail/graph_data.hpp"
+#include "graph/node_types.hpp"
 
 #include <boost/archive/basic_archive.hpp>
 #include <boost/serialization/array_wrapper.hpp>
@@ -33,7 +33,7 @@ template <class T, std::size_t N>
 class array;
 }  // namespace boost
 
-namespace shmsession::graph::detail {
+namespace shmsession::graph::traits {
 
 template <class T>
 struct IsSmartPointer : std::false_type {};
@@ -141,4 +141,4 @@ struct GraphCoarserThanBytes<boost::serialization::array_wrapper<T>>
 template <class T>
 inline constexpr bool kGraphCoarserThanBytes = GraphCoarserThanBytes<std::remove_cv_t<T>>::value;
 
-}  // namespace shmsession::graph::detail
+}  // namespace shmsession::graph::traits
