@@ -51,11 +51,13 @@ if(tools)
 endif()
 # Headers keep their repository-rooted paths (include/shmsession/shm/store.hpp)
 # so their own #include "shm/..." lines resolve against include/shmsession.
-# The installed libraries are the modules without test hooks, and the
-# hooks' header is not installed either.
+# The installed libraries are the modules without test hooks. No detail/
+# header is installed (the hooks' header among them): no public header
+# includes one, which package_consumer_test checks by compiling every
+# installed header against the installed tree alone.
 foreach(dir shm graph diff sync)
   install(DIRECTORY ${PROJECT_SOURCE_DIR}/${dir}/ DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/shmsession/${dir}
-    FILES_MATCHING PATTERN "*.hpp" PATTERN "test_hooks.hpp" EXCLUDE)
+    FILES_MATCHING PATTERN "*.hpp" PATTERN "detail" EXCLUDE)
 endforeach()
 install(EXPORT shmsessionTargets NAMESPACE shmsession:: DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/shmsession)
 configure_package_config_file(${PROJECT_SOURCE_DIR}/cmake/shmsessionConfig.cmake.in

@@ -6,9 +6,9 @@
 
 // Boost keeps one serializer registry per archive type; AttributeOArchive's
 // is instantiated here.
-template class boost::archive::detail::archive_serializer_map<shmsession::sync::detail::AttributeOArchive>;
+template class boost::archive::detail::archive_serializer_map<shmsession::sync::AttributeOArchive>;
 
-namespace shmsession::sync::detail {
+namespace shmsession::sync {
 
 std::uint64_t type_tag(const char* type_name) noexcept { return XXH3_64bits(type_name, std::strlen(type_name)); }
 
@@ -32,4 +32,4 @@ std::uint64_t tag_of(std::string_view encoded, std::string_view attribute) {
   return tag;
 }
 
-}  // namespace shmsession::sync::detail
+}  // namespace shmsession::sync

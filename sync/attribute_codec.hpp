@@ -3,7 +3,7 @@
 // 12-byte prefix (magic + a tag of the C++ type), so that reading an
 // attribute as the wrong type is a clear error, never undefined behaviour.
 // Encoding writes binary_oarchive's bytes through AttributeOArchive
-// (sync/detail/attribute_oarchive.hpp), which also tells whether the value's
+// (sync/attribute_oarchive.hpp), which also tells whether the value's
 // bytes decide its object-graph equivalence.
 //
 // Types opt into two traits:
@@ -35,7 +35,7 @@
 #include "graph/object_graph.hpp"
 #include "graph/std_optional.hpp"  // std::optional members in attribute types
 #include "shm/error.hpp"
-#include "sync/detail/attribute_oarchive.hpp"
+#include "sync/attribute_oarchive.hpp"
 
 namespace shmsession::sync {
 
@@ -58,7 +58,12 @@ struct compares_binary : std::false_type {};
   template <>                        \
   struct shmsession::sync::compares_binary<T> : std::true_type {}
 
-namespace shmsession::sync::detail {
+namespace shmsession::sync {
+
+// The codec's type-erased layer: what a Client keeps of each C++ type it
+// holds (TypeOps, made once per type by type_ops<T>()), and the functions
+// behind it. Public because SessionHandle's and encode_attribute's
+// templates instantiate them in the user's code.
 
 inline constexpr std::uint32_t kValueMagic = 0x31565353;  // "SSV1"
 inline constexpr std::size_t kValuePrefixBytes = 12;      // magic + type tag
@@ -146,23 +151,19 @@ const TypeOps& type_ops() {
   return ops;
 }
 
-}  // namespace shmsession::sync::detail
-
-namespace shmsession::sync {
-
 // The attribute bytes a Client writes for `value`: for tools and peers that
 // must hold byte-identical values (benchmarks, migrations).
 template <class T>
 std::string encode_attribute(const T& value) {
-  return detail::encode_value<T>(&value).bytes;
+  return encode_value<T>(&value).bytes;
 }
 
 // The value of attribute bytes written for a T.
 // Throws: Error(InvalidArgument) if they hold another type, Error(Corrupt).
 template <class T>
 T decode_attribute(std::string_view bytes) {
-  const detail::TypeOps& ops = detail::type_ops<T>();
-  if (detail::tag_of(bytes, "(value)") != ops.tag)
+  const TypeOps& ops = type_ops<T>();
+  if (tag_of(bytes, "(value)") != ops.tag)
     throw Error(Errc::InvalidArgument, std::string("the bytes hold another type than ") + ops.name);
   return std::move(*std::static_pointer_cast<T>(ops.decode(bytes)));
 }

@@ -2,6 +2,8 @@
 
 #include <iostream>
 
+#include "sync/detail/client_state.hpp"
+
 #include "shm/detail/clock.hpp"
 #include "shm/detail/lock_probe.hpp"
 #include "shm/detail/test_hooks.hpp"
@@ -10,6 +12,18 @@ namespace shmsession::sync {
 
 namespace detail {
 
+// The handles a thread holds (only with check_handle_order): session state
+// and attribute name, for the order check.
+struct HeldHandle {
+  const void* state;
+  std::string name;
+  std::uint64_t id;
+};
+thread_local std::vector<HeldHandle> held_handles;
+thread_local std::uint64_t next_held_handle = 0;
+
+// Throws InvalidArgument if this thread holds a handle of `state` whose
+// name is not below `name` (`name` empty: any handle of `state`).
 void check_handle_order(const void* state, const std::string& session, std::string_view name, const char* what) {
   for (const HeldHandle& h : held_handles) {
     if (h.state != state) continue;
@@ -46,6 +60,85 @@ std::string joined(const std::vector<std::string>& names) {
 }  // namespace
 
 // ---- SessionHandle ---------------------------------------------------------
+
+void HandleMark::forget() noexcept {
+  for (auto it = detail::held_handles.begin(); it != detail::held_handles.end(); ++it)
+    if (it->id == id_) {
+      detail::held_handles.erase(it);
+      break;
+    }
+}
+
+SessionHandle::SessionHandle(Client* client, std::shared_ptr<detail::ClientState> state)
+    : client_(client), state_(std::move(state)) {}
+
+const std::string& SessionHandle::id() const noexcept { return state_->id(); }
+
+void SessionHandle::check_order(std::string_view name, const char* what) const {
+  if (state_->check_order) detail::check_handle_order(state_.get(), state_->id(), name, what);
+}
+
+HandleMark SessionHandle::mark(std::string_view name) const {
+  if (!state_->check_order) return HandleMark();
+  const std::uint64_t id = ++detail::next_held_handle;
+  detail::held_handles.push_back({state_.get(), std::string(name), id});
+  return HandleMark(id);
+}
+
+SessionHandle::ReadAccess SessionHandle::read_access(std::string_view name, const TypeOps& ops) {
+  detail::Slot& s = existing(name);
+  check_order(name, "get");
+  {
+    std::shared_lock<oneapi::tbb::rw_mutex> r(s.lock);
+    if (s.object && s.ops == &ops) return ReadAccess{std::move(r), s.object.get(), mark(name)};
+  }
+  {
+    std::unique_lock<oneapi::tbb::rw_mutex> w(s.lock);
+    state_->materialize(s, name, ops);
+  }
+  std::shared_lock<oneapi::tbb::rw_mutex> r(s.lock);
+  if (!s.object || s.ops != &ops)  // removed or replaced between the two locks
+    throw Error(Errc::NotFound, "attribute '" + std::string(name) + "' changed while being read; read it again");
+  return ReadAccess{std::move(r), s.object.get(), mark(name)};
+}
+
+SessionHandle::EditAccess SessionHandle::edit_access(std::string_view name, const TypeOps& ops) {
+  detail::Slot& s = existing(name);
+  check_order(name, "edit");
+  std::unique_lock<oneapi::tbb::rw_mutex> w(s.lock);
+  state_->materialize(s, name, ops);
+  s.tracked = true;
+  return EditAccess{std::move(w), s.object.get(), mark(name)};
+}
+
+void SessionHandle::edit_all(const std::string_view* names, const TypeOps* const* ops, EditAccess* out, std::size_t n) {
+  boost::container::small_vector<std::size_t, 4> order(n);
+  for (std::size_t i = 0; i < n; ++i) order[i] = i;
+  std::sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return names[a] < names[b]; });
+  for (std::size_t i = 1; i < n; ++i)
+    if (names[order[i]] == names[order[i - 1]])
+      throw Error(Errc::InvalidArgument, "attribute '" + std::string(names[order[i]]) + "' named twice in one edit");
+  boost::container::small_vector<detail::Slot*, 4> slot(n);
+  for (std::size_t i = 0; i < n; ++i) slot[i] = &existing(names[i]);
+  check_order(names[order[0]], "edit");
+  for (std::size_t i : order) out[i].lock = std::unique_lock<oneapi::tbb::rw_mutex>(slot[i]->lock);
+  for (std::size_t i = 0; i < n; ++i) state_->materialize(*slot[i], names[i], *ops[i]);
+  for (std::size_t i = 0; i < n; ++i) {
+    slot[i]->tracked = true;
+    out[i].object = slot[i]->object.get();
+    out[i].mark = mark(names[i]);
+  }
+}
+
+void SessionHandle::put_object(std::string_view name, const TypeOps& ops, std::shared_ptr<void> object) {
+  detail::Slot& s = state_->slot(name);
+  check_order(name, "put");
+  std::unique_lock<oneapi::tbb::rw_mutex> w(s.lock);
+  s.object = std::move(object);
+  s.ops = &ops;
+  s.removed = false;
+  s.tracked = true;
+}
 
 SessionHandle::SessionHandle(SessionHandle&& other) noexcept : client_(other.client_), state_(std::move(other.state_)) {
   other.client_ = nullptr;

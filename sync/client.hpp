@@ -102,12 +102,12 @@
 #include <utility>
 #include <vector>
 
+#include <oneapi/tbb/rw_mutex.h>
 #include <boost/unordered/unordered_flat_map.hpp>
 
 #include "shm/store.hpp"
 #include "sync/attribute_codec.hpp"
 #include "sync/commit_outcome.hpp"
-#include "sync/detail/client_state.hpp"
 
 namespace shmsession::sync {
 
@@ -175,42 +175,37 @@ struct OpenOptions {
 };
 
 namespace detail {
-// The handles a thread holds (only with check_handle_order): session state
-// and attribute name, for the order check.
-struct HeldHandle {
-  const void* state;
-  std::string name;
-  std::uint64_t id;
-};
-inline thread_local std::vector<HeldHandle> held_handles;
-inline thread_local std::uint64_t next_held_handle = 0;
+class ClientState;
+struct Slot;
+}  // namespace detail
 
-// Throws InvalidArgument if this thread holds a handle of `state` whose
-// name is not below `name` (`name` empty: any handle of `state`).
-void check_handle_order(const void* state, const std::string& session, std::string_view name, const char* what);
+class SessionHandle;
 
-// An entry of held_handles for as long as the handle lives (id 0: none).
-class HeldMark {
+// While ClientOptions::check_handle_order is on, a handle's entry in its
+// thread's list of held handles, for as long as the handle lives (else
+// empty: nothing to do). Move-only.
+class HandleMark {
  public:
-  HeldMark() = default;
-  HeldMark(const void* state, std::string_view name) : id_(++next_held_handle) {
-    held_handles.push_back({state, std::string(name), id_});
+  HandleMark() = default;
+  HandleMark(HandleMark&& other) noexcept : id_(std::exchange(other.id_, 0)) {}
+  HandleMark& operator=(HandleMark&& other) noexcept {
+    if (this != &other) {
+      if (id_ != 0) forget();
+      id_ = std::exchange(other.id_, 0);
+    }
+    return *this;
   }
-  HeldMark(HeldMark&& other) noexcept : id_(std::exchange(other.id_, 0)) {}
-  HeldMark& operator=(HeldMark&&) = delete;
-  ~HeldMark() {
-    if (id_ == 0) return;
-    for (auto it = held_handles.begin(); it != held_handles.end(); ++it)
-      if (it->id == id_) {
-        held_handles.erase(it);
-        break;
-      }
+  ~HandleMark() {
+    if (id_ != 0) forget();
   }
 
  private:
+  friend class SessionHandle;
+  explicit HandleMark(std::uint64_t id) noexcept : id_(id) {}
+  void forget() noexcept;
+
   std::uint64_t id_ = 0;
 };
-}  // namespace detail
 
 // Shared access to one attribute for as long as the handle lives. A
 // handle points at the slot's object without holding a reference to it:
@@ -221,13 +216,15 @@ class HeldMark {
 template <class T>
 class ReadHandle {
  public:
-  ReadHandle(std::shared_lock<oneapi::tbb::rw_mutex> lock, const void* object, detail::HeldMark mark = {})
-      : mark_(std::move(mark)), lock_(std::move(lock)), object_(static_cast<const T*>(object)) {}
   const T& operator*() const noexcept { return *object_; }
   const T* operator->() const noexcept { return object_; }
 
  private:
-  detail::HeldMark mark_;  // destroyed after the lock is released
+  friend class SessionHandle;
+  ReadHandle(std::shared_lock<oneapi::tbb::rw_mutex> lock, const void* object, HandleMark mark)
+      : mark_(std::move(mark)), lock_(std::move(lock)), object_(static_cast<const T*>(object)) {}
+
+  HandleMark mark_;  // destroyed after the lock is released
   std::shared_lock<oneapi::tbb::rw_mutex> lock_;
   const T* object_;
 };
@@ -237,13 +234,15 @@ class ReadHandle {
 template <class T>
 class EditHandle {
  public:
-  EditHandle(std::unique_lock<oneapi::tbb::rw_mutex> lock, void* object, detail::HeldMark mark = {})
-      : mark_(std::move(mark)), lock_(std::move(lock)), object_(static_cast<T*>(object)) {}
   T& operator*() const noexcept { return *object_; }
   T* operator->() const noexcept { return object_; }
 
  private:
-  detail::HeldMark mark_;
+  friend class SessionHandle;
+  EditHandle(std::unique_lock<oneapi::tbb::rw_mutex> lock, void* object, HandleMark mark)
+      : mark_(std::move(mark)), lock_(std::move(lock)), object_(static_cast<T*>(object)) {}
+
+  HandleMark mark_;
   std::unique_lock<oneapi::tbb::rw_mutex> lock_;
   T* object_;
 };
@@ -257,40 +256,23 @@ class SessionHandle {
   SessionHandle& operator=(SessionHandle&&) = delete;
   ~SessionHandle();
 
-  const std::string& id() const noexcept { return state_->id(); }
+  const std::string& id() const noexcept;
   LockToken token() const;
 
   // Read access. Throws: NotFound (no such attribute), InvalidArgument (it
   // holds another type, or a handle out of order), Corrupt.
   template <class T>
   ReadHandle<T> get(std::string_view name) {
-    const detail::TypeOps& ops = detail::type_ops<T>();
-    detail::Slot& s = existing(name);
-    check_order(name, "get");
-    {
-      std::shared_lock<oneapi::tbb::rw_mutex> r(s.lock);
-      if (s.object && s.ops == &ops) return ReadHandle<T>(std::move(r), s.object.get(), mark(name));
-    }
-    {
-      std::unique_lock<oneapi::tbb::rw_mutex> w(s.lock);
-      state_->materialize(s, name, ops);
-    }
-    std::shared_lock<oneapi::tbb::rw_mutex> r(s.lock);
-    if (!s.object || s.ops != &ops)  // removed or replaced between the two locks
-      throw Error(Errc::NotFound, "attribute '" + std::string(name) + "' changed while being read; read it again");
-    return ReadHandle<T>(std::move(r), s.object.get(), mark(name));
+    ReadAccess a = read_access(name, type_ops<T>());
+    return ReadHandle<T>(std::move(a.lock), a.object, std::move(a.mark));
   }
 
   // Mutable access, tracked for the next commit. Throws: as get.
   template <class T>
   EditHandle<T> edit(std::string_view name) {
     static_assert(!is_immutable<T>::value, "an immutable type is written once: put a new value instead");
-    detail::Slot& s = existing(name);
-    check_order(name, "edit");
-    std::unique_lock<oneapi::tbb::rw_mutex> w(s.lock);
-    state_->materialize(s, name, detail::type_ops<T>());
-    s.tracked = true;
-    return EditHandle<T>(std::move(w), s.object.get(), mark(name));
+    EditAccess a = edit_access(name, type_ops<T>());
+    return EditHandle<T>(std::move(a.lock), a.object, std::move(a.mark));
   }
 
   // Mutable access to several attributes at once, in any order of names:
@@ -303,34 +285,16 @@ class SessionHandle {
     static_assert((!is_immutable<T>::value && ...), "an immutable type is written once: put a new value instead");
     constexpr std::size_t n = sizeof...(T);
     const std::array<std::string_view, n> name{std::string_view(names)...};
-    std::array<std::size_t, n> order{};
-    for (std::size_t i = 0; i < n; ++i) order[i] = i;
-    std::sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return name[a] < name[b]; });
-    for (std::size_t i = 1; i < n; ++i)
-      if (name[order[i]] == name[order[i - 1]])
-        throw Error(Errc::InvalidArgument, "attribute '" + std::string(name[order[i]]) + "' named twice in one edit");
-    std::array<detail::Slot*, n> slot{};
-    for (std::size_t i = 0; i < n; ++i) slot[i] = &existing(name[i]);
-    check_order(name[order[0]], "edit");
-    std::array<std::unique_lock<oneapi::tbb::rw_mutex>, n> lock;
-    for (std::size_t i : order) lock[i] = std::unique_lock<oneapi::tbb::rw_mutex>(slot[i]->lock);
-    const std::array<const detail::TypeOps*, n> ops{&detail::type_ops<T>()...};
-    for (std::size_t i = 0; i < n; ++i) state_->materialize(*slot[i], name[i], *ops[i]);
-    for (std::size_t i = 0; i < n; ++i) slot[i]->tracked = true;
-    return make_edits<T...>(lock, slot, name, std::make_index_sequence<n>{});
+    const std::array<const TypeOps*, n> ops{&type_ops<T>()...};
+    std::array<EditAccess, n> access;
+    edit_all(name.data(), ops.data(), access.data(), n);
+    return make_edits<T...>(access, std::make_index_sequence<n>{});
   }
 
   // Sets an attribute (created if absent), tracked for the next commit.
   template <class T>
   void put(std::string_view name, T value) {
-    const detail::TypeOps& ops = detail::type_ops<T>();
-    detail::Slot& s = state_->slot(name);
-    check_order(name, "put");
-    std::unique_lock<oneapi::tbb::rw_mutex> w(s.lock);
-    s.object = std::make_shared<T>(std::move(value));
-    s.ops = &ops;
-    s.removed = false;
-    s.tracked = true;
+    put_object(name, type_ops<T>(), std::make_shared<T>(std::move(value)));
   }
 
   // Removes an attribute at the next commit; false if it was not there.
@@ -343,22 +307,35 @@ class SessionHandle {
 
  private:
   friend class Client;
-  SessionHandle(Client* client, std::shared_ptr<detail::ClientState> state)
-      : client_(client), state_(std::move(state)) {}
+  // A held attribute: its lock, its object (of the type asked for) and its
+  // order mark, which the handle takes over.
+  struct ReadAccess {
+    std::shared_lock<oneapi::tbb::rw_mutex> lock;
+    const void* object = nullptr;
+    HandleMark mark;
+  };
+  struct EditAccess {
+    std::unique_lock<oneapi::tbb::rw_mutex> lock;
+    void* object = nullptr;
+    HandleMark mark;
+  };
+
+  SessionHandle(Client* client, std::shared_ptr<detail::ClientState> state);
+  // What get, edit and put do whatever the type (sync/client.cpp).
+  ReadAccess read_access(std::string_view name, const TypeOps& ops);
+  EditAccess edit_access(std::string_view name, const TypeOps& ops);
+  // Requires: n >= 2. Takes the locks in ascending name order.
+  void edit_all(const std::string_view* names, const TypeOps* const* ops, EditAccess* out, std::size_t n);
+  void put_object(std::string_view name, const TypeOps& ops, std::shared_ptr<void> object);
   detail::Slot& existing(std::string_view name);
   // With check_handle_order: throws InvalidArgument if this thread holds a
   // handle of this session named `name` or above.
-  void check_order(std::string_view name, const char* what) const {
-    if (state_->check_order) detail::check_handle_order(state_.get(), state_->id(), name, what);
-  }
-  detail::HeldMark mark(std::string_view name) const {
-    return state_->check_order ? detail::HeldMark(state_.get(), name) : detail::HeldMark();
-  }
+  void check_order(std::string_view name, const char* what) const;
+  HandleMark mark(std::string_view name) const;
   template <class... T, std::size_t... I, std::size_t N>
-  std::tuple<EditHandle<T>...> make_edits(std::array<std::unique_lock<oneapi::tbb::rw_mutex>, N>& lock,
-                                          const std::array<detail::Slot*, N>& slot,
-                                          const std::array<std::string_view, N>& name, std::index_sequence<I...>) {
-    return std::tuple<EditHandle<T>...>(EditHandle<T>(std::move(lock[I]), slot[I]->object.get(), mark(name[I]))...);
+  static std::tuple<EditHandle<T>...> make_edits(std::array<EditAccess, N>& access, std::index_sequence<I...>) {
+    return std::tuple<EditHandle<T>...>(
+        EditHandle<T>(std::move(access[I].lock), access[I].object, std::move(access[I].mark))...);
   }
 
   Client* client_;

@@ -1,7 +1,8 @@
 # Run by `cmake -P` from package_consumer_test (see CMakeLists.txt here):
 #   1. cmake --install SHMSESSION_BINARY_DIR --prefix WORK_DIR/prefix
 #   2. checks the installed tree (tools, headers, package files; no test
-#      hook in a library or header)
+#      hook in a library, no detail/ header; every installed header compiles
+#      against the installed tree alone)
 #   3. configures CONSUMER_SOURCE_DIR with CMAKE_PREFIX_PATH=WORK_DIR/prefix in
 #      WORK_DIR/build, builds it and runs the consumer.
 # Any failure ends the script with FATAL_ERROR naming the step. WORK_DIR is
@@ -40,7 +41,7 @@ set(missing "")
 foreach(path
     bin/shmctl bin/shmsession-agent bin/shmsession-backupd
     include/shmsession/shm/store.hpp include/shmsession/shm/error.hpp
-    include/shmsession/sync/client.hpp include/shmsession/sync/detail/client_state.hpp
+    include/shmsession/sync/client.hpp include/shmsession/sync/attribute_codec.hpp
     include/shmsession/graph/object_graph.hpp include/shmsession/diff/delta.hpp)
   if(NOT EXISTS ${prefix}/${path})
     list(APPEND missing ${path})
@@ -72,6 +73,21 @@ file(GLOB_RECURSE hook_headers ${prefix}/*/test_hooks.hpp)
 if(hook_headers)
   message(FATAL_ERROR "package_consumer_test: the test hooks' header is installed: ${hook_headers}")
 endif()
+# No detail/ header is installed, and every installed header compiles
+# against the installed tree alone: none includes a header left out.
+file(GLOB_RECURSE installed_headers RELATIVE ${prefix}/include/shmsession ${prefix}/include/shmsession/*.hpp)
+list(FILTER installed_headers INCLUDE REGEX "(^|/)detail/")
+if(installed_headers)
+  message(FATAL_ERROR "package_consumer_test: detail/ headers are installed: ${installed_headers}")
+endif()
+file(GLOB_RECURSE installed_headers RELATIVE ${prefix}/include/shmsession ${prefix}/include/shmsession/*.hpp)
+set(every_header "")
+foreach(header IN LISTS installed_headers)
+  string(APPEND every_header "#include \"${header}\"\n")
+endforeach()
+file(WRITE ${WORK_DIR}/every_header.cpp "${every_header}")
+run("compiling every installed header" COMMAND ${CXX_COMPILER} -std=c++20 -fsyntax-only
+  -I${prefix}/include/shmsession ${WORK_DIR}/every_header.cpp)
 
 run("configuring the consumer" COMMAND ${CMAKE_COMMAND} -S ${CONSUMER_SOURCE_DIR} -B ${build} -G ${GENERATOR}
   -DCMAKE_PREFIX_PATH=${prefix} -DCMAKE_FIND_PACKAGE_NO_PACKAGE_REGISTRY=ON ${build_type_arg}

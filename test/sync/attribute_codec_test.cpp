@@ -175,7 +175,7 @@ template <class T>
 std::string boost_bytes(const T& value) {
   std::ostringstream out;
   {
-    boost::archive::binary_oarchive archive(out, detail::kArchiveFlags);
+    boost::archive::binary_oarchive archive(out, kArchiveFlags);
     archive << value;
   }
   return std::move(out).str();
@@ -184,13 +184,13 @@ std::string boost_bytes(const T& value) {
 template <class T>
 void check_same_bytes(const T& value) {
   const std::string ours = encode_attribute(value);
-  BOOST_REQUIRE(ours.size() >= detail::kValuePrefixBytes);
-  BOOST_TEST(ours.substr(detail::kValuePrefixBytes) == boost_bytes(value));
+  BOOST_REQUIRE(ours.size() >= kValuePrefixBytes);
+  BOOST_TEST(ours.substr(kValuePrefixBytes) == boost_bytes(value));
 }
 
 template <class T>
 bool bytes_decide(const T& value) {
-  return detail::encode_value<T>(&value).bytes_decide;
+  return encode_value<T>(&value).bytes_decide;
 }
 
 // A string and numbers of each size (see the run-length test).

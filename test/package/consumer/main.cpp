@@ -1,6 +1,7 @@
 // A minimal application of the installed package: creates a store, edits a
 // session through one sync::Client, reads it back through a second Store and
-// Client (and Store::peek), prints one line and removes the store. Exits
+// Client (and Store::peek), diffs the object graphs of two carts, prints one
+// line and removes the store. Exits
 // non-zero with a line on stderr if anything is not as written.
 #include <unistd.h>
 
@@ -12,6 +13,7 @@
 #include <boost/serialization/string.hpp>
 #include <boost/serialization/vector.hpp>
 
+#include "graph/object_graph.hpp"
 #include "shm/store.hpp"
 #include "sync/client.hpp"
 
@@ -81,6 +83,12 @@ int main() {
     const std::vector<std::string> items = s.get<Cart>("cart")->items;
     if (items != std::vector<std::string>{"apple", "pear"})
       return fail("cart read back with " + std::to_string(items.size()) + " items, expected apple,pear");
+
+    // The object graph of a value, through the installed graph/ alone.
+    const std::vector<shmsession::graph::Change> changes = shmsession::graph::diff(
+        shmsession::graph::build_graph(Cart{{"apple"}}), shmsession::graph::build_graph(Cart{items}), "cart");
+    if (changes.size() != 1 || changes[0].kind != shmsession::graph::ChangeKind::Added)
+      return fail("the graph diff of one added item gave " + std::to_string(changes.size()) + " changes");
 
     std::printf("shmsession-consumer: store %s session %s version %llu cart %s,%s\n", name.c_str(), id.c_str(),
                 static_cast<unsigned long long>(snapshot->version), items[0].c_str(), items[1].c_str());

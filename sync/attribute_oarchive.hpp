@@ -16,7 +16,7 @@
 // Boost's own serializer would after its bookkeeping, which writes nothing
 // more for it.
 //
-// Usage: detail::encode_value<T> (sync/attribute_codec.hpp). Polymorphic
+// Usage: encode_value<T> (sync/attribute_codec.hpp). Polymorphic
 // pointees must be exported with this header included before
 // BOOST_CLASS_EXPORT, as for any archive (attribute_codec.hpp includes it).
 //
@@ -43,7 +43,7 @@
 
 #include "graph/object_graph.hpp"
 
-namespace shmsession::sync::detail {
+namespace shmsession::sync {
 
 class AttributeOArchive : public boost::archive::basic_binary_oarchive<AttributeOArchive> {
  public:
@@ -245,7 +245,7 @@ class AttributeOArchive : public boost::archive::basic_binary_oarchive<Attribute
   bool coarser_ = false;
 };
 
-}  // namespace shmsession::sync::detail
+}  // namespace shmsession::sync
 
-BOOST_SERIALIZATION_REGISTER_ARCHIVE(shmsession::sync::detail::AttributeOArchive)
-BOOST_SERIALIZATION_USE_ARRAY_OPTIMIZATION(shmsession::sync::detail::AttributeOArchive)
+BOOST_SERIALIZATION_REGISTER_ARCHIVE(shmsession::sync::AttributeOArchive)
+BOOST_SERIALIZATION_USE_ARRAY_OPTIMIZATION(shmsession::sync::AttributeOArchive)
