@@ -9,11 +9,16 @@
 
 #include <boost/asio.hpp>
 
-#include "sync/backup/delta_source.hpp"
-#include "sync/backup/replication_item.hpp"
-#include "sync/wire/payloads.hpp"
+#include "sync/backup/detail/delta_source.hpp"
+#include "sync/backup/detail/replication_item.hpp"
+#include "sync/wire/detail/payloads.hpp"
 
 namespace shmsession::sync {
+
+using detail::DeltaSource;
+using detail::make_item_frame;
+using detail::Outgoing;
+using detail::SourceBatch;
 
 namespace asio = boost::asio;
 using asio::ip::tcp;
@@ -99,16 +104,16 @@ struct Agent::Impl {
   void connect();
   void on_connected();
   void read();
-  void on_frame(const wire::Frame& frame);
-  void on_welcome(const wire::Frame& frame);
+  void on_frame(const wire::detail::Frame& frame);
+  void on_welcome(const wire::detail::Frame& frame);
   void on_ack(std::uint64_t seq);
   void drop(const std::string& reason);
 
   // Shipping.
   void pump();
   void schedule_poll();
-  void add(const wire::Frame& frame, const std::string& session_id);
-  void add_item(const Outgoing& item, wire::FrameType type, std::uint64_t seq);
+  void add(const wire::detail::Frame& frame, const std::string& session_id);
+  void add_item(const Outgoing& item, wire::detail::FrameType type, std::uint64_t seq);
   void start_snapshot();
   void write();
   void tick();
@@ -135,7 +140,7 @@ struct Agent::Impl {
 
   Link link = Link::Down;
   std::uint64_t generation = 0;  // bumps on every drop: stale handlers return
-  std::optional<wire::FrameCodec> codec;
+  std::optional<wire::detail::FrameCodec> codec;
   std::array<char, kAgentReadBytes> read_buffer{};
   std::string out;      // frames ready to write
   std::string writing;  // the write in flight
@@ -201,10 +206,10 @@ void Agent::Impl::on_connected() {
   codec.emplace(key, options.limits);
   link = Link::Handshake;
   publish(AgentState::Handshake);
-  wire::Hello hello;
+  wire::detail::Hello hello;
   hello.store_id = store_id;
   hello.next_seq = primary.next_change_seq();
-  out = codec->encode(wire::make_hello(hello));  // needs no Ack: not in flight
+  out = codec->encode(wire::detail::make_hello(hello));  // needs no Ack: not in flight
   write();
   read();
 }
@@ -217,7 +222,7 @@ void Agent::Impl::read() {
     try {
       codec->feed(std::string_view(read_buffer.data(), n));
       while (gen == generation) {
-        std::optional<wire::Frame> frame = codec->next();
+        std::optional<wire::detail::Frame> frame = codec->next();
         if (!frame) break;
         on_frame(*frame);
       }
@@ -229,28 +234,28 @@ void Agent::Impl::read() {
   });
 }
 
-void Agent::Impl::on_frame(const wire::Frame& frame) {
-  using wire::FrameType;
-  if (frame.type == FrameType::Error) return drop("backup refused: " + wire::parse_error(frame));
+void Agent::Impl::on_frame(const wire::detail::Frame& frame) {
+  using wire::detail::FrameType;
+  if (frame.type == FrameType::Error) return drop("backup refused: " + wire::detail::parse_error(frame));
   if (link == Link::Handshake) {
     if (frame.type != FrameType::Welcome)
-      return drop("expected Welcome, got " + std::string(wire::frame_type_name(frame.type)));
+      return drop("expected Welcome, got " + std::string(wire::detail::frame_type_name(frame.type)));
     return on_welcome(frame);
   }
   switch (frame.type) {
     case FrameType::Ack:
-      return on_ack(wire::parse_ack(frame));
+      return on_ack(wire::detail::parse_ack(frame));
     case FrameType::ResendSession:
-      resend.push_back(wire::parse_resend_session(frame));
+      resend.push_back(wire::detail::parse_resend_session(frame));
       ++status.resends;
       return pump();
     default:
-      return drop("unexpected " + std::string(wire::frame_type_name(frame.type)) + " frame from the backup");
+      return drop("unexpected " + std::string(wire::detail::frame_type_name(frame.type)) + " frame from the backup");
   }
 }
 
-void Agent::Impl::on_welcome(const wire::Frame& frame) {
-  const wire::Welcome welcome = wire::parse_welcome(frame);
+void Agent::Impl::on_welcome(const wire::detail::Frame& frame) {
+  const wire::detail::Welcome welcome = wire::detail::parse_welcome(frame);
   const std::uint64_t position = welcome.last_applied_seq;
   const bool same_store = welcome.store_id == store_id && position > 0;
   const bool covered =
@@ -272,9 +277,9 @@ void Agent::Impl::on_welcome(const wire::Frame& frame) {
     resync = Resync::Due;
     ++status.full_resyncs;
     log("connected to backup " + backup + ": full resync (" +
-        (welcome.store_id == wire::StoreId{} ? std::string("backup holds nothing")
-         : !same_store                       ? std::string("backup holds another store")
-                                             : "change log no longer covers seq " + std::to_string(position)) +
+        (welcome.store_id == wire::detail::StoreId{} ? std::string("backup holds nothing")
+         : !same_store                               ? std::string("backup holds another store")
+                                                     : "change log no longer covers seq " + std::to_string(position)) +
         ")");
   }
   link = Link::Streaming;
@@ -333,7 +338,7 @@ void Agent::Impl::drop(const std::string& reason) {
 
 // ---- shipping ----------------------------------------------------------
 
-void Agent::Impl::add(const wire::Frame& frame, const std::string& session_id) {
+void Agent::Impl::add(const wire::detail::Frame& frame, const std::string& session_id) {
   const std::string bytes = codec->encode(frame);
   out += bytes;
   inflight.push_back(Inflight{frame.seq, bytes.size(), session_id});
@@ -342,7 +347,7 @@ void Agent::Impl::add(const wire::Frame& frame, const std::string& session_id) {
   sent_seq = std::max(sent_seq, frame.seq);
 }
 
-void Agent::Impl::add_item(const Outgoing& item, wire::FrameType type, std::uint64_t seq) {
+void Agent::Impl::add_item(const Outgoing& item, wire::detail::FrameType type, std::uint64_t seq) {
   add(make_item_frame(item, type, seq), item.delta.session_id);
 }
 
@@ -351,7 +356,7 @@ void Agent::Impl::start_snapshot() {
   plan_next = 0;
   resync = Resync::Sending;
   lag_samples.emplace_back(Clock::now(), plan.seq);
-  add(wire::Frame{wire::FrameType::SnapshotBegin, plan.seq, {}}, {});
+  add(wire::detail::Frame{wire::detail::FrameType::SnapshotBegin, plan.seq, {}}, {});
   log("full resync: " + std::to_string(plan.ids.size()) + " sessions at seq " + std::to_string(plan.seq));
   publish(AgentState::FullResync);
 }
@@ -363,7 +368,8 @@ void Agent::Impl::pump() {
     if (!resend.empty()) {  // the backup asked for these in full
       const std::string id = resend.front();
       resend.pop_front();
-      if (std::optional<Outgoing> item = source.full_session(id)) add_item(*item, wire::FrameType::Delta, sent_seq);
+      if (std::optional<Outgoing> item = source.full_session(id))
+        add_item(*item, wire::detail::FrameType::Delta, sent_seq);
       continue;
     }
     if (resync == Resync::Due) {
@@ -373,9 +379,9 @@ void Agent::Impl::pump() {
     if (resync == Resync::Sending) {
       if (plan_next < plan.ids.size()) {
         if (std::optional<Outgoing> item = source.snapshot_item(plan.ids[plan_next++], plan.seq))
-          add_item(*item, wire::FrameType::SnapshotSession, plan.seq);
+          add_item(*item, wire::detail::FrameType::SnapshotSession, plan.seq);
       } else {
-        add(wire::Frame{wire::FrameType::SnapshotEnd, plan.seq, {}}, {});
+        add(wire::detail::Frame{wire::detail::FrameType::SnapshotEnd, plan.seq, {}}, {});
         resync = Resync::None;
         plan = {};
         publish(AgentState::Streaming);
@@ -389,7 +395,7 @@ void Agent::Impl::pump() {
       resync = Resync::Due;
       continue;
     }
-    for (const Outgoing& item : batch.items) add_item(item, wire::FrameType::Delta, item.seq);
+    for (const Outgoing& item : batch.items) add_item(item, wire::detail::FrameType::Delta, item.seq);
     if (batch.items.empty()) {
       // Changes of sessions already shipped still move the position.
       sent_seq = std::max(sent_seq, batch.next_seq);
@@ -403,7 +409,7 @@ void Agent::Impl::pump() {
   // A position reached without a frame (the changes were shipped earlier)
   // is told with a Heartbeat, so the backup stores and acknowledges it.
   if (caught_up && out.empty() && sent_seq > acked_seq && sent_seq > heartbeat_seq) {
-    out = codec->encode(wire::make_heartbeat(sent_seq));
+    out = codec->encode(wire::detail::make_heartbeat(sent_seq));
     heartbeat_seq = sent_seq;
     last_heartbeat = Clock::now();
   }
@@ -474,7 +480,7 @@ void Agent::Impl::tick() {
         drop("no acknowledgement for " + std::to_string(options.ack_timeout.count()) + " ms");
       else if (now - last_write >= options.heartbeat_interval && out.empty() && write_state == Write::Idle &&
                resync != Resync::Sending) {
-        out += codec->encode(wire::make_heartbeat(sent_seq));
+        out += codec->encode(wire::detail::make_heartbeat(sent_seq));
         heartbeat_seq = sent_seq;
         last_heartbeat = now;
         write();

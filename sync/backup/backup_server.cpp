@@ -8,9 +8,11 @@
 
 #include <boost/asio.hpp>
 
-#include "sync/backup/standby_link.hpp"
+#include "sync/backup/detail/standby_link.hpp"
 
 namespace shmsession::sync {
+
+using detail::StandbyLink;
 
 namespace asio = boost::asio;
 using asio::ip::tcp;

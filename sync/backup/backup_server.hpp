@@ -21,7 +21,8 @@
 #include <string>
 
 #include "shm/store.hpp"
-#include "sync/wire/frame.hpp"
+#include "sync/wire/frame_limits.hpp"
+#include "sync/wire/key.hpp"
 
 namespace shmsession::sync {
 

@@ -5,11 +5,14 @@
 
 #include <boost/asio.hpp>
 
-#include "sync/backup/replication_item.hpp"
-#include "sync/backup/standby_applier.hpp"
-#include "sync/wire/payloads.hpp"
+#include "sync/backup/detail/replication_item.hpp"
+#include "sync/backup/detail/standby_applier.hpp"
+#include "sync/wire/detail/payloads.hpp"
 
 namespace shmsession::sync {
+
+using detail::parse_item_frame;
+using detail::StandbyApplier;
 
 namespace asio = boost::asio;
 using asio::ip::tcp;
@@ -94,8 +97,8 @@ RestoreResult restore_from_backup(Store& primary, const Endpoint& from, const wi
     throw Error(Errc::InvalidArgument, "store '" + primary.info().name + "' holds " + std::to_string(present) +
                                            " sessions: restore fills an empty store only");
   TimedSocket socket(from, timeout);
-  wire::FrameCodec codec(key);
-  socket.write(codec.encode(wire::make_restore_request()));
+  wire::detail::FrameCodec codec(key);
+  socket.write(codec.encode(wire::detail::make_restore_request()));
   StandbyApplier applier(primary);
   RestoreResult result;
   enum class Step { Welcome, Begin, Sessions, Done } step = Step::Welcome;
@@ -106,32 +109,32 @@ RestoreResult restore_from_backup(Store& primary, const Endpoint& from, const wi
     result.bytes_received += n;
     codec.feed(std::string_view(buffer.data(), n));
     while (step != Step::Done) {
-      std::optional<wire::Frame> frame = codec.next();
+      std::optional<wire::detail::Frame> frame = codec.next();
       if (!frame) break;
-      if (frame->type == wire::FrameType::Error)
-        throw Error(Errc::Io, "backup " + from.to_string() + " refused: " + wire::parse_error(*frame));
+      if (frame->type == wire::detail::FrameType::Error)
+        throw Error(Errc::Io, "backup " + from.to_string() + " refused: " + wire::detail::parse_error(*frame));
       switch (step) {
         case Step::Welcome: {
-          const wire::Welcome welcome = wire::parse_welcome(*frame);
+          const wire::detail::Welcome welcome = wire::detail::parse_welcome(*frame);
           result.backup_position.primary_store_id = welcome.store_id;
           result.backup_position.applied_seq = welcome.last_applied_seq;
           step = Step::Begin;
           break;
         }
         case Step::Begin:
-          if (frame->type != wire::FrameType::SnapshotBegin)
-            throw Error(Errc::Corrupt,
-                        "restore: expected SnapshotBegin, got " + std::string(wire::frame_type_name(frame->type)));
+          if (frame->type != wire::detail::FrameType::SnapshotBegin)
+            throw Error(Errc::Corrupt, "restore: expected SnapshotBegin, got " +
+                                           std::string(wire::detail::frame_type_name(frame->type)));
           step = Step::Sessions;
           break;
         case Step::Sessions:
-          if (frame->type == wire::FrameType::SnapshotEnd) {
+          if (frame->type == wire::detail::FrameType::SnapshotEnd) {
             step = Step::Done;
             break;
           }
-          if (frame->type != wire::FrameType::SnapshotSession)
-            throw Error(Errc::Corrupt,
-                        "restore: expected SnapshotSession, got " + std::string(wire::frame_type_name(frame->type)));
+          if (frame->type != wire::detail::FrameType::SnapshotSession)
+            throw Error(Errc::Corrupt, "restore: expected SnapshotSession, got " +
+                                           std::string(wire::detail::frame_type_name(frame->type)));
           if (applier.apply(parse_item_frame(*frame)) != StandbyApplier::Outcome::Applied)
             throw Error(Errc::Corrupt, "restore: a session from the backup fails its checksums");
           ++result.sessions;

@@ -16,7 +16,8 @@
 
 #include "shm/store.hpp"
 #include "sync/backup/endpoint.hpp"
-#include "sync/wire/frame.hpp"
+#include "sync/wire/frame_limits.hpp"
+#include "sync/wire/key.hpp"
 
 namespace shmsession::sync {
 

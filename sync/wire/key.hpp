@@ -14,10 +14,14 @@
 #include <cstdint>
 #include <string>
 
+#include <cstddef>
 #include "shm/error.hpp"  // the Error these functions throw
-#include "sync/wire/wire_format.hpp"
 
 namespace shmsession::sync::wire {
+
+inline constexpr std::size_t kKeyBytes = 32;
+// A key file holds the key raw, or as hex (an optional final '\n' allowed).
+inline constexpr std::size_t kKeyHexChars = 2 * kKeyBytes;
 
 class Key {
  public:

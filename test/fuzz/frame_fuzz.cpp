@@ -18,16 +18,17 @@
 #include "diff/error.hpp"
 #include "shm/error.hpp"
 #include "shm/store.hpp"
-#include "sync/backup/replication_item.hpp"
-#include "sync/backup/standby_link.hpp"
-#include "sync/wire/frame.hpp"
-#include "sync/wire/payloads.hpp"
+#include "sync/backup/detail/replication_item.hpp"
+#include "sync/backup/detail/standby_link.hpp"
+#include "sync/wire/detail/frame.hpp"
+#include "sync/wire/detail/payloads.hpp"
 #include "test/fuzz/frame_fuzz_input.hpp"
 
 namespace {
 
 using namespace shmsession;
 using namespace shmsession::sync::wire;
+using namespace shmsession::sync::wire::detail;
 using shmsession::fuzz::FrameMode;
 
 // Each parser must accept only the canonical encoding: what parses must
@@ -48,17 +49,17 @@ void check_canonical(const Frame& frame, Parse parse, Make make) {
 // the same type and seq, to the same frame; and what parses, a sender can
 // make (make_item_frame does not refuse it).
 void parse_item(const Frame& frame) {
-  sync::Outgoing item;
+  sync::detail::Outgoing item;
   try {
-    item = sync::parse_item_frame(frame);
+    item = sync::detail::parse_item_frame(frame);
   } catch (const Error&) {
     return;
   }
   if (item.seq != frame.seq) __builtin_trap();
-  if ((item.kind == sync::Outgoing::Kind::Removal) != (frame.type == FrameType::Removal)) __builtin_trap();
+  if ((item.kind == sync::detail::Outgoing::Kind::Removal) != (frame.type == FrameType::Removal)) __builtin_trap();
   std::optional<Frame> again;
   try {
-    again = sync::make_item_frame(item, frame.type, frame.seq);
+    again = sync::detail::make_item_frame(item, frame.type, frame.seq);
   } catch (const Error&) {
     __builtin_trap();
   }
@@ -182,7 +183,8 @@ bool within_fuzz_caps(const Record& record) {
   const auto type = static_cast<FrameType>(record.type);
   if (type != FrameType::Delta && type != FrameType::SnapshotSession) return true;
   try {
-    const sync::Outgoing item = sync::parse_item_frame(Frame{type, record.seq, std::string(record.payload)});
+    const sync::detail::Outgoing item =
+        sync::detail::parse_item_frame(Frame{type, record.seq, std::string(record.payload)});
     for (const diff::AttributeChange& change : item.delta.changes) {
       if (change.kind != diff::AttributeChange::Kind::Patch) continue;
       diff::detail::ByteReader reader(change.bytes, "patch");
@@ -209,7 +211,7 @@ StandbyDigest digest(const Store& standby) { return {standby.next_change_seq(), 
 
 // Checks one Output of the link and decodes what it sends back (with the
 // key: the link always answers under it) into `replies`.
-void check_output(const sync::StandbyLink::Output& out, FrameCodec& decoder, std::vector<Frame>& replies) {
+void check_output(const sync::detail::StandbyLink::Output& out, FrameCodec& decoder, std::vector<Frame>& replies) {
   if (out.close == out.reason.empty()) __builtin_trap();
   if (std::any_of(out.reason.begin(), out.reason.end(), [](char c) { return c < 0x20 || c > 0x7e; }))
     __builtin_trap();  // one log line, whatever the peer sent
@@ -243,7 +245,7 @@ void run_link(std::string_view payload, std::uint8_t chunking) {
   Store& standby = scratch_standby();
   standby.remove_all_sessions();
   standby.set_replica_position(ReplicaPosition{});
-  sync::StandbyLink link(standby, fuzz::frame_fuzz_key(), fuzz::frame_fuzz_limits());
+  sync::detail::StandbyLink link(standby, fuzz::frame_fuzz_key(), fuzz::frame_fuzz_limits());
   const FrameCodec encoder(fuzz::frame_fuzz_key(), fuzz::frame_fuzz_limits());
   // An Error reason may be 1 KiB: more than the fuzz limits' first-frame cap.
   FrameCodec decoder(fuzz::frame_fuzz_key(), FrameLimits{std::size_t{1} << 16, 4096});
@@ -266,7 +268,7 @@ void run_link(std::string_view payload, std::uint8_t chunking) {
     const StandbyDigest before = digest(standby);
     for (std::size_t pos = 0; pos < bytes.size();) {
       const std::size_t size = std::min(sizes.next(bytes.size() - pos), bytes.size() - pos);
-      const sync::StandbyLink::Output out = link.feed(std::string_view(bytes).substr(pos, size));
+      const sync::detail::StandbyLink::Output out = link.feed(std::string_view(bytes).substr(pos, size));
       pos += size;
       check_output(out, decoder, replies);
       if (!whole_frames) continue;
@@ -282,7 +284,7 @@ void run_link(std::string_view payload, std::uint8_t chunking) {
     }
     if (link.closed()) return;
     while (link.restore_pending()) {
-      sync::StandbyLink::Output chunk;
+      sync::detail::StandbyLink::Output chunk;
       chunk.bytes = link.next_restore_chunk(4096);
       check_output(chunk, decoder, replies);
     }

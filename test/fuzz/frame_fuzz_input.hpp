@@ -13,7 +13,7 @@
 //            key); the stream goes to a StandbyLink over a scratch standby
 //            store, record by record, each in chunks.
 // Every frame that comes out is passed to the typed payload parsers and to
-// the session payload parser (sync/backup/replication_item.hpp).
+// the session payload parser (sync/backup/detail/replication_item.hpp).
 //
 // Thread safety: constants and pure functions only.
 #pragma once
@@ -24,7 +24,7 @@
 #include <string_view>
 
 #include "diff/detail/byte_io.hpp"
-#include "sync/wire/frame.hpp"
+#include "sync/wire/detail/frame.hpp"
 
 namespace shmsession::fuzz {
 

@@ -12,15 +12,16 @@
 #include <vector>
 
 #include "diff/delta.hpp"
-#include "sync/backup/replication_item.hpp"
-#include "sync/wire/frame.hpp"
-#include "sync/wire/payloads.hpp"
+#include "sync/backup/detail/replication_item.hpp"
+#include "sync/wire/detail/frame.hpp"
+#include "sync/wire/detail/payloads.hpp"
 #include "test/fuzz/frame_fuzz_input.hpp"
 
 namespace {
 
 using namespace shmsession;
 using namespace shmsession::sync::wire;
+using namespace shmsession::sync::wire::detail;
 using shmsession::fuzz::FrameMode;
 
 struct Seeds {
@@ -37,9 +38,9 @@ struct Seeds {
   }
 };
 
-sync::Outgoing session_item(const std::string& id, std::uint64_t base, std::uint64_t version,
-                            const diff::AttributeMap& from, const diff::AttributeMap& to) {
-  sync::Outgoing item;
+sync::detail::Outgoing session_item(const std::string& id, std::uint64_t base, std::uint64_t version,
+                                    const diff::AttributeMap& from, const diff::AttributeMap& to) {
+  sync::detail::Outgoing item;
   item.delta = diff::make_delta(id, base, version, from, to);
   item.idle_timeout_s = 1800;
   return item;
@@ -62,20 +63,21 @@ std::vector<Frame> replication(const StoreId& store) {
   diff::AttributeMap v10 = v4;
   v10.erase("lang");
   v10["cart"].first += "item{id=2000,qty=1};";
-  sync::Outgoing removal;
-  removal.kind = sync::Outgoing::Kind::Removal;
+  sync::detail::Outgoing removal;
+  removal.kind = sync::detail::Outgoing::Kind::Removal;
   removal.delta.session_id = "s2";
   return {
       make_hello(Hello{kProtocolVersion, store, 5}),
       Frame{FrameType::SnapshotBegin, 5, {}},
-      sync::make_item_frame(session_item("s1", 0, 3, {}, v3), FrameType::SnapshotSession, 5),
-      sync::make_item_frame(session_item("s2", 0, 1, {}, {{"user", {"bob", 0}}}), FrameType::SnapshotSession, 5),
+      sync::detail::make_item_frame(session_item("s1", 0, 3, {}, v3), FrameType::SnapshotSession, 5),
+      sync::detail::make_item_frame(session_item("s2", 0, 1, {}, {{"user", {"bob", 0}}}), FrameType::SnapshotSession,
+                                    5),
       Frame{FrameType::SnapshotEnd, 5, {}},
-      sync::make_item_frame(session_item("s1", 3, 4, v3, v4), FrameType::Delta, 7),
-      sync::make_item_frame(removal, FrameType::Delta, 8),
+      sync::detail::make_item_frame(session_item("s1", 3, 4, v3, v4), FrameType::Delta, 7),
+      sync::detail::make_item_frame(removal, FrameType::Delta, 8),
       make_heartbeat(9),
-      sync::make_item_frame(session_item("s1", 9, 10, v4, v10), FrameType::Delta, 10),
-      sync::make_item_frame(session_item("s1", 0, 10, {}, v10), FrameType::Delta, 10),
+      sync::detail::make_item_frame(session_item("s1", 9, 10, v4, v10), FrameType::Delta, 10),
+      sync::detail::make_item_frame(session_item("s1", 0, 10, {}, v10), FrameType::Delta, 10),
   };
 }
 

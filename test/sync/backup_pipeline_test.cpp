@@ -5,13 +5,14 @@
 
 #include <random>
 
-#include "sync/backup/delta_source.hpp"
-#include "sync/backup/standby_applier.hpp"
+#include "sync/backup/detail/delta_source.hpp"
+#include "sync/backup/detail/standby_applier.hpp"
 #include "test/support/segment_damage.hpp"
 #include "test/support/test_support.hpp"
 
 using namespace shmsession;
 using namespace shmsession::sync;
+using namespace shmsession::sync::detail;
 using shmsession::test::ChildProcess;
 using shmsession::test::SegmentGuard;
 

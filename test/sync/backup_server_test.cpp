@@ -16,16 +16,16 @@
 #include <vector>
 
 #include "diff/detail/byte_io.hpp"
-#include "sync/backup/replication_item.hpp"
-#include "sync/wire/payloads.hpp"
+#include "sync/backup/detail/replication_item.hpp"
+#include "sync/wire/detail/payloads.hpp"
 #include "test/sync/raw_frame_header.hpp"
 #include "test/sync/replication_fixture.hpp"
 
 using namespace shmsession;
 using namespace shmsession::test;
 using namespace std::chrono_literals;
-using sync::wire::Frame;
-using sync::wire::FrameType;
+using sync::wire::detail::Frame;
+using sync::wire::detail::FrameType;
 namespace asio = boost::asio;
 namespace wire = sync::wire;
 using asio::ip::tcp;
@@ -188,8 +188,8 @@ class RawPeer {
   asio::io_context io_;
   tcp::socket socket_;
   std::string name_;
-  const wire::FrameCodec codec_{replication_key()};
-  wire::FrameCodec reader_{replication_key()};
+  const wire::detail::FrameCodec codec_{replication_key()};
+  wire::detail::FrameCodec reader_{replication_key()};
   std::vector<Frame> frames_;
   bool closed_ = false;
 };
@@ -231,8 +231,9 @@ struct ServedStandby {
     return o;
   }
 
-  wire::Frame hello() const {
-    return wire::make_hello(wire::Hello{wire::kProtocolVersion, primary.info().store_id, primary.next_change_seq()});
+  wire::detail::Frame hello() const {
+    return wire::detail::make_hello(
+        wire::detail::Hello{wire::detail::kProtocolVersion, primary.info().store_id, primary.next_change_seq()});
   }
 
   // Commits a few changes, runs a real agent until the standby holds them,
@@ -262,7 +263,7 @@ struct ServedStandby {
       BOOST_REQUIRE(!peer.frames().empty());
       const Frame& last = peer.frames().back();
       BOOST_TEST((last.type == FrameType::Error));
-      BOOST_TEST(wire::parse_error(last).find(reason) != std::string::npos, wire::parse_error(last));
+      BOOST_TEST(wire::detail::parse_error(last).find(reason) != std::string::npos, wire::detail::parse_error(last));
     }
     expect_logged_close(peer.name(), reason);
     expect_standby_unchanged();
@@ -307,7 +308,7 @@ BOOST_FIXTURE_TEST_CASE(garbage_closes_the_connection, ServedStandby) {
 
 BOOST_FIXTURE_TEST_CASE(a_hello_under_the_wrong_key_closes_the_connection, ServedStandby) {
   RawPeer peer(server.port());
-  peer.write(wire::FrameCodec(replication_key(0x99)).encode(hello()));
+  peer.write(wire::detail::FrameCodec(replication_key(0x99)).encode(hello()));
   expect_closed(peer, "MAC mismatch: wrong key or damaged frame");
 }
 
@@ -316,11 +317,12 @@ BOOST_FIXTURE_TEST_CASE(a_truncated_frame_then_close_applies_nothing, ServedStan
   RawPeer peer(server.port());
   peer.send(hello());
   BOOST_REQUIRE(peer.wait_frames(1).size() == 1u);
-  BOOST_TEST((wire::parse_welcome(peer.frames()[0]) == wire::Welcome{primary.info().store_id, position.applied_seq}));
-  sync::Outgoing item;
+  BOOST_TEST((wire::detail::parse_welcome(peer.frames()[0]) ==
+              wire::detail::Welcome{primary.info().store_id, position.applied_seq}));
+  sync::detail::Outgoing item;
   item.delta = diff::make_delta("s0", 0, 99, {}, {{"cart", {"never applied", 0}}});
-  const std::string delta =
-      wire::FrameCodec(replication_key()).encode(sync::make_item_frame(item, FrameType::Delta, position.applied_seq));
+  const std::string delta = wire::detail::FrameCodec(replication_key())
+                                .encode(sync::detail::make_item_frame(item, FrameType::Delta, position.applied_seq));
   peer.write(std::string_view(delta).substr(0, delta.size() - 5));
   peer.close();
   expect_logged_close(peer.name(), "peer closed the connection");
@@ -347,17 +349,19 @@ BOOST_FIXTURE_TEST_CASE(a_delta_for_another_store_closes_the_connection, ServedS
   Store other = make_store(other_guard.name(), 1024, kSegmentBytes);
   other.create_session("q1");
   other.commit("q1", CommitBatch().put("user", "mallory"));
-  sync::DeltaSource source(other);
+  sync::detail::DeltaSource source(other);
   source.snapshot();
   other.commit("q1", CommitBatch().put("user", "mallory2"));
-  const sync::SourceBatch batch = source.poll(100);
+  const sync::detail::SourceBatch batch = source.poll(100);
   BOOST_REQUIRE(batch.items.size() == 1u);
 
   RawPeer peer(server.port());
-  peer.send(wire::make_hello(wire::Hello{wire::kProtocolVersion, other.info().store_id, other.next_change_seq()}));
+  peer.send(wire::detail::make_hello(
+      wire::detail::Hello{wire::detail::kProtocolVersion, other.info().store_id, other.next_change_seq()}));
   BOOST_REQUIRE(peer.wait_frames(1).size() == 1u);
-  BOOST_TEST((wire::parse_welcome(peer.frames()[0]) == wire::Welcome{primary.info().store_id, position.applied_seq}));
-  peer.send(sync::make_item_frame(batch.items[0], FrameType::Delta, batch.items[0].seq));
+  BOOST_TEST((wire::detail::parse_welcome(peer.frames()[0]) ==
+              wire::detail::Welcome{primary.info().store_id, position.applied_seq}));
+  peer.send(sync::detail::make_item_frame(batch.items[0], FrameType::Delta, batch.items[0].seq));
   expect_closed(peer, "Delta for store " + other.info().store_id_hex() + " but the standby follows store " +
                           primary.info().store_id_hex());
 }
@@ -365,7 +369,7 @@ BOOST_FIXTURE_TEST_CASE(a_delta_for_another_store_closes_the_connection, ServedS
 // Silence, or a first frame that never completes: closed after
 // handshake_timeout (300 ms here), not before.
 BOOST_FIXTURE_TEST_CASE(a_silent_connection_is_closed_after_the_handshake_timeout, QuickHandshake) {
-  const std::string partial_hello = wire::FrameCodec(replication_key()).encode(hello()).substr(0, 30);
+  const std::string partial_hello = wire::detail::FrameCodec(replication_key()).encode(hello()).substr(0, 30);
   for (const std::string& first_bytes : {std::string(), partial_hello}) {
     const auto start = Clock::now();
     RawPeer peer(server.port());
@@ -393,9 +397,9 @@ BOOST_FIXTURE_TEST_CASE(a_second_agent_connection_supersedes_the_first, ServedSt
   BOOST_TEST(first.frames().size() == 1u);  // the Welcome, no Error: closed without a word
   expect_logged_close(first.name(), "superseded by a new agent connection from " + second.name());
 
-  second.send(wire::make_heartbeat(position.applied_seq));
+  second.send(wire::detail::make_heartbeat(position.applied_seq));
   BOOST_REQUIRE(second.wait_frames(2).size() == 2u);
-  BOOST_TEST((second.frames()[1] == wire::make_ack(position.applied_seq)));
+  BOOST_TEST((second.frames()[1] == wire::detail::make_ack(position.applied_seq)));
   second.close();
   expect_standby_unchanged();
   agent_session();

@@ -8,15 +8,16 @@
 #include <string>
 
 #include "diff/detail/byte_io.hpp"
-#include "sync/wire/wire_format.hpp"
+#include "sync/wire/detail/wire_format.hpp"
 
 namespace shmsession::test {
 
-inline std::string raw_frame_header(sync::wire::FrameType type, std::uint32_t length,
-                                    std::uint8_t version = sync::wire::kFrameFormatVersion, std::uint16_t flags = 0) {
+inline std::string raw_frame_header(sync::wire::detail::FrameType type, std::uint32_t length,
+                                    std::uint8_t version = sync::wire::detail::kFrameFormatVersion,
+                                    std::uint16_t flags = 0) {
   std::string out;
   diff::detail::ByteWriter writer(out);
-  writer.u32(sync::wire::kFrameMagic);
+  writer.u32(sync::wire::detail::kFrameMagic);
   writer.u8(version);
   writer.u8(static_cast<std::uint8_t>(type));
   writer.u16(flags);

@@ -14,19 +14,19 @@
 #include <vector>
 
 #include "diff/detail/byte_io.hpp"
-#include "sync/backup/delta_source.hpp"
-#include "sync/backup/replication_item.hpp"
-#include "sync/backup/standby_link.hpp"
-#include "sync/wire/frame.hpp"
-#include "sync/wire/payloads.hpp"
+#include "sync/backup/detail/delta_source.hpp"
+#include "sync/backup/detail/replication_item.hpp"
+#include "sync/backup/detail/standby_link.hpp"
+#include "sync/wire/detail/frame.hpp"
+#include "sync/wire/detail/payloads.hpp"
 #include "test/sync/raw_frame_header.hpp"
 #include "test/sync/replication_fixture.hpp"
 
 using namespace shmsession;
 using namespace shmsession::test;
-using sync::StandbyLink;
-using sync::wire::Frame;
-using sync::wire::FrameType;
+using sync::detail::StandbyLink;
+using sync::wire::detail::Frame;
+using sync::wire::detail::FrameType;
 namespace wire = sync::wire;
 
 namespace {
@@ -37,7 +37,7 @@ constexpr std::uint64_t kSegmentBytes = std::uint64_t{8} << 20;
 struct Primary {
   explicit Primary(const std::string& tag) : guard(tag), store(make_store(guard.name(), 1024, kSegmentBytes)) {}
 
-  wire::StoreId id() const { return store.info().store_id; }
+  wire::detail::StoreId id() const { return store.info().store_id; }
 
   void put(const std::string& session, const std::string& name, const std::string& value) {
     store.create_session(session);
@@ -46,36 +46,36 @@ struct Primary {
     store.commit(session, batch);
   }
 
-  wire::Frame hello() const {
-    return wire::make_hello(wire::Hello{wire::kProtocolVersion, id(), store.next_change_seq()});
+  wire::detail::Frame hello() const {
+    return wire::detail::make_hello(wire::detail::Hello{wire::detail::kProtocolVersion, id(), store.next_change_seq()});
   }
 
   // A full resync as the agent streams it: SnapshotBegin, one
   // SnapshotSession per session, SnapshotEnd; all at the snapshot's seq.
   std::vector<Frame> snapshot(std::uint64_t& seq) {
-    const sync::SourceBatch batch = source.snapshot();
+    const sync::detail::SourceBatch batch = source.snapshot();
     seq = batch.next_seq;
     std::vector<Frame> frames{Frame{FrameType::SnapshotBegin, seq, {}}};
-    for (const sync::Outgoing& item : batch.items)
-      frames.push_back(sync::make_item_frame(item, FrameType::SnapshotSession, seq));
+    for (const sync::detail::Outgoing& item : batch.items)
+      frames.push_back(sync::detail::make_item_frame(item, FrameType::SnapshotSession, seq));
     frames.push_back(Frame{FrameType::SnapshotEnd, seq, {}});
     return frames;
   }
 
   // What changed since the last poll: Delta and Removal frames.
   std::vector<Frame> deltas(std::uint64_t& next_seq) {
-    const sync::SourceBatch batch = source.poll(1000);
+    const sync::detail::SourceBatch batch = source.poll(1000);
     BOOST_REQUIRE(!batch.full_resync);
     next_seq = batch.next_seq;
     std::vector<Frame> frames;
-    for (const sync::Outgoing& item : batch.items)
-      frames.push_back(sync::make_item_frame(item, FrameType::Delta, item.seq));
+    for (const sync::detail::Outgoing& item : batch.items)
+      frames.push_back(sync::detail::make_item_frame(item, FrameType::Delta, item.seq));
     return frames;
   }
 
   SegmentGuard guard;
   Store store;
-  sync::DeltaSource source{store};
+  sync::detail::DeltaSource source{store};
 };
 
 // Everything a reader of the standby can observe, as text (so a failed
@@ -140,12 +140,12 @@ class LinkUnderTest {
 
  private:
   StandbyLink link_;
-  const wire::FrameCodec sender_{replication_key()};
-  wire::FrameCodec replies_{replication_key()};
+  const wire::detail::FrameCodec sender_{replication_key()};
+  wire::detail::FrameCodec replies_{replication_key()};
 };
 
 bool is_ack(const std::vector<Frame>& replies, std::uint64_t seq) {
-  return replies.size() == 1 && replies[0] == wire::make_ack(seq);
+  return replies.size() == 1 && replies[0] == wire::detail::make_ack(seq);
 }
 
 // The link closed because of the peer's bad input: one line naming
@@ -160,10 +160,10 @@ void expect_refused(LinkUnderTest& link, const Exchange& ex, const std::string& 
              "reason '" << ex.out.reason << "' names '" << reason << "'");
   BOOST_REQUIRE(!ex.replies.empty());
   BOOST_TEST((ex.replies.back().type == FrameType::Error));
-  BOOST_TEST(wire::parse_error(ex.replies.back()) == ex.out.reason);
+  BOOST_TEST(wire::detail::parse_error(ex.replies.back()) == ex.out.reason);
   BOOST_TEST(dump(standby) == before);
   // A closed link takes nothing more, not even a valid frame.
-  const std::string heartbeat = wire::FrameCodec(replication_key()).encode(wire::make_heartbeat(1));
+  const std::string heartbeat = wire::detail::FrameCodec(replication_key()).encode(wire::detail::make_heartbeat(1));
   const StandbyLink::Output after = link.link().feed(heartbeat);
   BOOST_TEST(after.bytes.empty());
   BOOST_TEST(dump(standby) == before);
@@ -194,7 +194,7 @@ struct Replicated {
     auto link = std::make_unique<LinkUnderTest>(standby);
     const Exchange ex = link->send(primary.hello());
     BOOST_REQUIRE(ex.replies.size() == 1);
-    BOOST_REQUIRE((wire::parse_welcome(ex.replies[0]) == wire::Welcome{primary.id(), position}));
+    BOOST_REQUIRE((wire::detail::parse_welcome(ex.replies[0]) == wire::detail::Welcome{primary.id(), position}));
     return link;
   }
 
@@ -222,7 +222,7 @@ BOOST_AUTO_TEST_CASE(full_resync_then_deltas_heartbeat_and_removal_are_acknowled
   Exchange ex = link.send(primary.hello());
   BOOST_TEST(!ex.out.close);
   BOOST_REQUIRE(ex.replies.size() == 1u);
-  BOOST_TEST((wire::parse_welcome(ex.replies[0]) == wire::Welcome{}));
+  BOOST_TEST((wire::detail::parse_welcome(ex.replies[0]) == wire::detail::Welcome{}));
   BOOST_TEST((link.link().role() == StandbyLink::Role::Agent));
   BOOST_TEST((link.link().agent_store() == primary.id()));
 
@@ -249,7 +249,7 @@ BOOST_AUTO_TEST_CASE(full_resync_then_deltas_heartbeat_and_removal_are_acknowled
   std::uint64_t next = 0;
   const std::vector<Frame> deltas = primary.deltas(next);
   BOOST_REQUIRE(deltas.size() == 3u);
-  BOOST_TEST(sync::parse_item_frame(deltas[0]).delta.base_version != 0u);  // a patch, not a whole copy
+  BOOST_TEST(sync::detail::parse_item_frame(deltas[0]).delta.base_version != 0u);  // a patch, not a whole copy
   ex = link.send(deltas);
   BOOST_TEST(!ex.out.close);
   BOOST_TEST(is_ack(ex.replies, next));
@@ -263,11 +263,11 @@ BOOST_AUTO_TEST_CASE(full_resync_then_deltas_heartbeat_and_removal_are_acknowled
   std::uint64_t later = 0;
   BOOST_TEST(primary.deltas(later).empty());
   BOOST_REQUIRE(later > next);
-  ex = link.send(wire::make_heartbeat(later));
+  ex = link.send(wire::detail::make_heartbeat(later));
   BOOST_TEST(is_ack(ex.replies, later));
   BOOST_TEST(standby.replica_position().applied_seq == later);
   // A heartbeat with nothing new is still answered (the agent's liveness).
-  ex = link.send(wire::make_heartbeat(later));
+  ex = link.send(wire::detail::make_heartbeat(later));
   BOOST_TEST(is_ack(ex.replies, later));
 
   // A removal.
@@ -316,19 +316,19 @@ BOOST_FIXTURE_TEST_CASE(a_delta_on_another_base_asks_for_the_session_in_full, Re
   Exchange ex = link->send(deltas);
   BOOST_TEST(!ex.out.close);
   BOOST_REQUIRE(ex.replies.size() == 1u);
-  BOOST_TEST(wire::parse_resend_session(ex.replies[0]) == "s1");
+  BOOST_TEST(wire::detail::parse_resend_session(ex.replies[0]) == "s1");
   BOOST_TEST(ex.out.log.size() == 1u);
   BOOST_TEST(standby.replica_position().applied_seq == position);                // frozen
   BOOST_TEST(standby.peek("s2")->version == primary.store.peek("s2")->version);  // applied meanwhile
   // A heartbeat past it is answered with the old position.
-  ex = link->send(wire::make_heartbeat(next));
+  ex = link->send(wire::detail::make_heartbeat(next));
   BOOST_TEST(is_ack(ex.replies, position));
   BOOST_TEST(standby.replica_position().applied_seq == position);
 
   // The whole session (as the agent resends it: at its latest seq).
-  const std::optional<sync::Outgoing> full = primary.source.full_session("s1");
+  const std::optional<sync::detail::Outgoing> full = primary.source.full_session("s1");
   BOOST_REQUIRE(full.has_value());
-  ex = link->send(sync::make_item_frame(*full, FrameType::Delta, next));
+  ex = link->send(sync::detail::make_item_frame(*full, FrameType::Delta, next));
   BOOST_TEST(is_ack(ex.replies, next));
   BOOST_TEST((standby.replica_position() == ReplicaPosition{primary.id(), next}));
   check_equal(primary.store, standby);
@@ -339,7 +339,7 @@ BOOST_FIXTURE_TEST_CASE(a_delta_on_another_base_asks_for_the_session_in_full, Re
 BOOST_FIXTURE_TEST_CASE(a_first_frame_under_another_key_is_refused, Replicated) {
   const std::string before = dump(standby);
   LinkUnderTest link(standby);
-  const Exchange ex = link.feed(wire::FrameCodec(replication_key(0x99)).encode(primary.hello()));
+  const Exchange ex = link.feed(wire::detail::FrameCodec(replication_key(0x99)).encode(primary.hello()));
   expect_refused(link, ex, "MAC mismatch: wrong key", before, standby);
   BOOST_TEST((link.link().role() == StandbyLink::Role::Unknown));
 }
@@ -347,7 +347,7 @@ BOOST_FIXTURE_TEST_CASE(a_first_frame_under_another_key_is_refused, Replicated) 
 BOOST_FIXTURE_TEST_CASE(a_hello_of_another_protocol_version_is_refused, Replicated) {
   const std::string before = dump(standby);
   LinkUnderTest link(standby);
-  const Exchange ex = link.send(wire::make_hello(wire::Hello{2, primary.id(), 1}));
+  const Exchange ex = link.send(wire::detail::make_hello(wire::detail::Hello{2, primary.id(), 1}));
   expect_refused(link, ex, "protocol version 2", before, standby);
 }
 
@@ -358,7 +358,7 @@ BOOST_FIXTURE_TEST_CASE(a_truncated_frame_is_waited_for_and_applies_nothing, Rep
   const std::string before = dump(standby);
   {
     LinkUnderTest link(standby);
-    const std::string hello = wire::FrameCodec(replication_key()).encode(primary.hello());
+    const std::string hello = wire::detail::FrameCodec(replication_key()).encode(primary.hello());
     const Exchange ex = link.feed(std::string_view(hello).substr(0, hello.size() / 2));
     BOOST_TEST(ex.out.bytes.empty());
     BOOST_TEST(!ex.out.close);
@@ -368,8 +368,8 @@ BOOST_FIXTURE_TEST_CASE(a_truncated_frame_is_waited_for_and_applies_nothing, Rep
   std::uint64_t next = 0;
   const std::vector<Frame> deltas = primary.deltas(next);
   BOOST_REQUIRE(deltas.size() == 1u);
-  const std::string bytes = wire::FrameCodec(replication_key()).encode(deltas[0]);
-  for (std::size_t cut : {std::size_t{1}, wire::kFrameHeaderBytes, bytes.size() - 1}) {
+  const std::string bytes = wire::detail::FrameCodec(replication_key()).encode(deltas[0]);
+  for (std::size_t cut : {std::size_t{1}, wire::detail::kFrameHeaderBytes, bytes.size() - 1}) {
     std::unique_ptr<LinkUnderTest> link = agent();
     const Exchange ex = link->feed(std::string_view(bytes).substr(0, cut));
     BOOST_TEST(ex.out.bytes.empty(), "cut at " << cut);
@@ -438,7 +438,7 @@ BOOST_FIXTURE_TEST_CASE(a_delta_for_another_store_is_refused, Replicated) {
   LinkUnderTest link(standby);
   Exchange ex = link.send(other.hello());
   BOOST_REQUIRE(ex.replies.size() == 1u);
-  BOOST_TEST((wire::parse_welcome(ex.replies[0]) == wire::Welcome{primary.id(), position}));
+  BOOST_TEST((wire::detail::parse_welcome(ex.replies[0]) == wire::detail::Welcome{primary.id(), position}));
   BOOST_TEST(ex.out.log.size() == 1u);  // "standby follows store A; agent of store B connected ..."
   const std::string a = primary.store.info().store_id_hex(), b = other.store.info().store_id_hex();
   ex = link.send(deltas);
@@ -480,16 +480,16 @@ BOOST_FIXTURE_TEST_CASE(a_snapshot_end_with_the_wrong_seq_is_refused, Replicated
   LinkUnderTest next(standby);
   const Exchange welcome = next.send(primary.hello());
   BOOST_REQUIRE(welcome.replies.size() == 1u);
-  BOOST_TEST((wire::parse_welcome(welcome.replies[0]) == wire::Welcome{}));
+  BOOST_TEST((wire::detail::parse_welcome(welcome.replies[0]) == wire::detail::Welcome{}));
 }
 
 BOOST_FIXTURE_TEST_CASE(a_snapshot_session_outside_a_snapshot_is_refused, Replicated) {
   std::unique_ptr<LinkUnderTest> link = agent();
   primary.put("s9", "user", "intruder");
-  const std::optional<sync::Outgoing> whole = primary.source.full_session("s9");
+  const std::optional<sync::detail::Outgoing> whole = primary.source.full_session("s9");
   BOOST_REQUIRE(whole.has_value());
   const std::string before = dump(standby);
-  const Exchange ex = link->send(sync::make_item_frame(*whole, FrameType::SnapshotSession, position));
+  const Exchange ex = link->send(sync::detail::make_item_frame(*whole, FrameType::SnapshotSession, position));
   expect_refused(*link, ex, "SnapshotSession outside its full resync", before, standby);
   BOOST_TEST(!standby.peek("s9").has_value());
 }
@@ -525,13 +525,13 @@ BOOST_FIXTURE_TEST_CASE(a_session_id_the_store_refuses_closes_the_link_on_one_li
   const std::string evil = "s1\nconnection from 10.0.0.1:9 closed: forged";
   {
     std::unique_ptr<LinkUnderTest> link = agent();
-    const Exchange ex = link->send(wire::make_removal(position, evil));
+    const Exchange ex = link->send(wire::detail::make_removal(position, evil));
     expect_refused(*link, ex, "cannot apply session", before, standby);
   }
-  sync::Outgoing item;
+  sync::detail::Outgoing item;
   item.delta = diff::make_delta(evil, 0, 1, {}, {{"user", {"x", 0}}});
   std::unique_ptr<LinkUnderTest> link = agent();
-  const Exchange ex = link->send(sync::make_item_frame(item, FrameType::Delta, position));
+  const Exchange ex = link->send(sync::detail::make_item_frame(item, FrameType::Delta, position));
   expect_refused(*link, ex, "cannot apply session", before, standby);
 }
 
@@ -539,10 +539,10 @@ BOOST_FIXTURE_TEST_CASE(a_session_id_the_store_refuses_closes_the_link_on_one_li
 // it does not allow) leaves no empty session behind.
 BOOST_FIXTURE_TEST_CASE(a_whole_copy_the_store_refuses_leaves_no_session_behind, Replicated) {
   const std::string before = dump(standby);
-  sync::Outgoing item;
+  sync::detail::Outgoing item;
   item.delta = diff::make_delta("s7", 0, 1, {}, {{"bad\nname", {"x", 0}}});
   std::unique_ptr<LinkUnderTest> link = agent();
-  const Exchange ex = link->send(sync::make_item_frame(item, FrameType::Delta, position));
+  const Exchange ex = link->send(sync::detail::make_item_frame(item, FrameType::Delta, position));
   expect_refused(*link, ex, "cannot apply session s7", before, standby);
   BOOST_TEST(!standby.peek("s7").has_value());
 }
@@ -553,7 +553,7 @@ BOOST_FIXTURE_TEST_CASE(an_error_from_the_agent_closes_the_link_with_its_reason,
   const std::string before = dump(standby);
   {
     std::unique_ptr<LinkUnderTest> link = agent();
-    const Exchange ex = link->send(wire::make_error("primary store detached\nbye"));
+    const Exchange ex = link->send(wire::detail::make_error("primary store detached\nbye"));
     BOOST_TEST(ex.out.close);
     BOOST_TEST(ex.out.reason == "peer reported: primary store detached?bye");
     BOOST_TEST(ex.replies.empty());

@@ -15,9 +15,9 @@
 #include <vector>
 
 #include "diff/detail/byte_io.hpp"
-#include "sync/wire/frame.hpp"
+#include "sync/wire/detail/frame.hpp"
+#include "sync/wire/detail/payloads.hpp"
 #include "sync/wire/key.hpp"
-#include "sync/wire/payloads.hpp"
 #include "test/diff/allocation_probe.hpp"
 #include "test/support/test_support.hpp"
 #include "test/sync/raw_frame_header.hpp"
@@ -25,6 +25,7 @@
 using shmsession::test::raw_frame_header;
 using namespace shmsession;
 using namespace shmsession::sync::wire;
+using namespace shmsession::sync::wire::detail;
 using shmsession::test::code_of;
 
 namespace {

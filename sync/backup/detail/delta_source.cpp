@@ -1,11 +1,11 @@
-#include "sync/backup/delta_source.hpp"
+#include "sync/backup/detail/delta_source.hpp"
 
 #include <set>
 
 #include "diff/detail/byte_io.hpp"
 #include "sync/detail/foreign_errors.hpp"
 
-namespace shmsession::sync {
+namespace shmsession::sync::detail {
 namespace {
 
 diff::AttributeMap attribute_map(const SessionSnapshot& snap) {
@@ -139,4 +139,4 @@ std::optional<Outgoing> DeltaSource::full_session(const std::string& id) {
   return Outgoing{Outgoing::Kind::Removal, {id, 0, 0, {}}, 0, 0};  // gone here: gone there too
 }
 
-}  // namespace shmsession::sync
+}  // namespace shmsession::sync::detail

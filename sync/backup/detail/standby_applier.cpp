@@ -1,10 +1,10 @@
-#include "sync/backup/standby_applier.hpp"
+#include "sync/backup/detail/standby_applier.hpp"
 
 #include <vector>
 
 #include "sync/detail/foreign_errors.hpp"
 
-namespace shmsession::sync {
+namespace shmsession::sync::detail {
 
 StandbyApplier::Outcome StandbyApplier::apply(const Outgoing& item) {
   if (in_full_) full_ids_.insert(item.delta.session_id);
@@ -82,4 +82,4 @@ std::uint64_t StandbyApplier::end_full() {
   return stale.size();
 }
 
-}  // namespace shmsession::sync
+}  // namespace shmsession::sync::detail

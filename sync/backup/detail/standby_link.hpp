@@ -28,11 +28,11 @@
 #include <vector>
 
 #include "shm/store.hpp"
-#include "sync/backup/standby_applier.hpp"
-#include "sync/wire/frame.hpp"
-#include "sync/wire/payloads.hpp"
+#include "sync/backup/detail/standby_applier.hpp"
+#include "sync/wire/detail/frame.hpp"
+#include "sync/wire/detail/payloads.hpp"
 
-namespace shmsession::sync {
+namespace shmsession::sync::detail {
 
 class StandbyLink {
  public:
@@ -59,28 +59,28 @@ class StandbyLink {
   Role role() const noexcept { return role_; }
   bool closed() const noexcept { return closed_; }
   // The store id the agent announced (zeros before a Hello).
-  const wire::StoreId& agent_store() const noexcept { return agent_store_; }
+  const wire::detail::StoreId& agent_store() const noexcept { return agent_store_; }
   std::uint64_t frames_applied() const noexcept { return frames_applied_; }
   std::uint64_t position() const noexcept { return position_; }
 
  private:
-  void handle(const wire::Frame& frame, Output& out);
-  void on_hello(const wire::Frame& frame, Output& out);
-  void on_restore_request(const wire::Frame& frame, Output& out);
-  void on_item(const wire::Frame& frame, Output& out);
-  void on_snapshot_begin(const wire::Frame& frame, Output& out);
-  void on_snapshot_end(const wire::Frame& frame, Output& out);
-  void on_heartbeat(const wire::Frame& frame, Output& out);
+  void handle(const wire::detail::Frame& frame, Output& out);
+  void on_hello(const wire::detail::Frame& frame, Output& out);
+  void on_restore_request(const wire::detail::Frame& frame, Output& out);
+  void on_item(const wire::detail::Frame& frame, Output& out);
+  void on_snapshot_begin(const wire::detail::Frame& frame, Output& out);
+  void on_snapshot_end(const wire::detail::Frame& frame, Output& out);
+  void on_heartbeat(const wire::detail::Frame& frame, Output& out);
   void advance(std::uint64_t seq);
-  void send(const wire::Frame& frame, Output& out) const;
+  void send(const wire::detail::Frame& frame, Output& out) const;
   void fail(const std::string& reason, Output& out);
 
   Store& standby_;
-  wire::FrameCodec codec_;
+  wire::detail::FrameCodec codec_;
   StandbyApplier applier_;
   Role role_ = Role::Unknown;
   bool closed_ = false;
-  wire::StoreId agent_store_{};
+  wire::detail::StoreId agent_store_{};
   // The standby reflects the agent's store up to position_ (all changes
   // below it); valid_ once a partial resync continues from a stored
   // position, or a full resync ended.
@@ -100,4 +100,4 @@ class StandbyLink {
   std::uint64_t restore_seq_ = 0;
 };
 
-}  // namespace shmsession::sync
+}  // namespace shmsession::sync::detail

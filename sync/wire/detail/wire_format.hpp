@@ -1,5 +1,5 @@
 // The bytes of an agent <-> backup wire frame (FrameCodec) and of the typed
-// payloads (sync/wire/payloads.hpp). See sync/wire/wire_format.md for the
+// payloads (sync/wire/detail/payloads.hpp). See sync/wire/wire_format.md for the
 // prose. Delta payloads are diff/ delta frames: diff/delta_format.md.
 //
 // Thread safety: constants and a pure function only.
@@ -9,7 +9,10 @@
 #include <cstdint>
 #include <string_view>
 
-namespace shmsession::sync::wire {
+#include "sync/wire/frame_limits.hpp"
+#include "sync/wire/key.hpp"
+
+namespace shmsession::sync::wire::detail {
 
 // "SSWF" as it appears on the wire (little-endian u32).
 inline constexpr std::uint32_t kFrameMagic = 0x46575353;
@@ -35,21 +38,6 @@ inline constexpr std::uint16_t kFrameKnownFlags = 0;
 // HMAC-SHA-256 (libsodium crypto_auth_hmacsha256) of every byte before it,
 // keyed with the pre-shared key, at the end of the frame.
 inline constexpr std::size_t kFrameMacBytes = 32;
-inline constexpr std::size_t kKeyBytes = 32;
-// A key file holds the key raw, or as hex (an optional final '\n' allowed).
-inline constexpr std::size_t kKeyHexChars = 2 * kKeyBytes;
-
-// Payload caps. The defaults of FrameLimits; a receiver may lower them.
-// Session payloads (Delta, SnapshotSession) are a 4-byte item header and
-// one diff/ delta frame of at most 256 MiB (DeltaLimits), so any delta the
-// sender can encode fits in one frame: a session is never split, and the
-// standby applies it atomically.
-inline constexpr std::size_t kItemHeaderBytes = 4;
-inline constexpr std::size_t kDefaultMaxPayloadBytes = (std::size_t{256} << 20) + kItemHeaderBytes;
-// Cap while no frame from the peer has passed its MAC check: the first
-// frame of either side (Hello, Welcome or Error) is small, so a peer without
-// the key cannot make the receiver buffer more than this.
-inline constexpr std::size_t kDefaultMaxFirstPayloadBytes = 4096;
 
 enum class FrameType : std::uint8_t {
   Hello = 1,            // agent -> backup: protocol version, store id, agent's next change seq
@@ -99,7 +87,7 @@ constexpr std::string_view frame_type_name(FrameType type) noexcept {
   return "Unknown";
 }
 
-// Typed payloads (sync/wire/payloads.hpp).
+// Typed payloads (sync/wire/detail/payloads.hpp).
 inline constexpr std::size_t kStoreIdBytes = 16;
 // protocol version (2) + store id (16) + next change seq (8).
 inline constexpr std::size_t kHelloPayloadBytes = 2 + kStoreIdBytes + 8;
@@ -108,4 +96,4 @@ inline constexpr std::size_t kWelcomePayloadBytes = kStoreIdBytes + 8;
 // Longer reasons are cut by make_error and refused by parse_error.
 inline constexpr std::size_t kMaxErrorReasonBytes = 1024;
 
-}  // namespace shmsession::sync::wire
+}  // namespace shmsession::sync::wire::detail

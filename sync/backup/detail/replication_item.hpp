@@ -10,20 +10,20 @@
 #include <cstdint>
 
 #include "shm/error.hpp"  // the Error these functions throw
-#include "sync/backup/delta_source.hpp"
-#include "sync/wire/frame.hpp"
+#include "sync/backup/detail/delta_source.hpp"
+#include "sync/wire/detail/frame.hpp"
 
-namespace shmsession::sync {
+namespace shmsession::sync::detail {
 
 // A Delta or SnapshotSession frame (as `type`) for a Delta item, a Removal
 // frame for a Removal item; the frame's sequence is `seq`.
 // Throws: Error(InvalidArgument) when the delta breaks diff/'s format or caps.
-wire::Frame make_item_frame(const Outgoing& item, wire::FrameType type, std::uint64_t seq);
+wire::detail::Frame make_item_frame(const Outgoing& item, wire::detail::FrameType type, std::uint64_t seq);
 
 // The item a Delta, SnapshotSession or Removal frame carries; its seq is the
 // frame's. Takes frames from the network: every length is checked before use.
 // Throws: Error(Corrupt) naming what is wrong (another frame type, a
 // truncated payload, a delta frame that fails diff/'s checks).
-Outgoing parse_item_frame(const wire::Frame& frame);
+Outgoing parse_item_frame(const wire::detail::Frame& frame);
 
-}  // namespace shmsession::sync
+}  // namespace shmsession::sync::detail

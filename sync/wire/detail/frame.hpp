@@ -24,10 +24,11 @@
 #include <string_view>
 
 #include "shm/error.hpp"  // the Error these functions throw
+#include "sync/wire/detail/wire_format.hpp"
+#include "sync/wire/frame_limits.hpp"
 #include "sync/wire/key.hpp"
-#include "sync/wire/wire_format.hpp"
 
-namespace shmsession::sync::wire {
+namespace shmsession::sync::wire::detail {
 
 struct Frame {
   FrameType type = FrameType::Error;
@@ -35,14 +36,6 @@ struct Frame {
   std::string payload;
 
   bool operator==(const Frame&) const = default;
-};
-
-struct FrameLimits {
-  // Larger payloads are refused by encode (InvalidArgument) and by the
-  // decoder (Corrupt). At most 2^32 - 1 (the length field is a u32).
-  std::size_t max_payload_bytes = kDefaultMaxPayloadBytes;
-  // The decoder's cap until one frame from the peer has passed its MAC check.
-  std::size_t max_first_payload_bytes = kDefaultMaxFirstPayloadBytes;
 };
 
 class FrameCodec {
@@ -92,4 +85,4 @@ class FrameCodec {
   std::optional<Error> failed_;
 };
 
-}  // namespace shmsession::sync::wire
+}  // namespace shmsession::sync::wire::detail

@@ -15,9 +15,9 @@
 
 #include "diff/delta.hpp"
 #include "shm/store.hpp"
-#include "sync/backup/delta_source.hpp"
+#include "sync/backup/detail/delta_source.hpp"
 
-namespace shmsession::sync {
+namespace shmsession::sync::detail {
 
 class StandbyApplier {
  public:
@@ -45,4 +45,4 @@ class StandbyApplier {
   std::set<std::string> full_ids_;
 };
 
-}  // namespace shmsession::sync
+}  // namespace shmsession::sync::detail

@@ -1,4 +1,4 @@
-#include "sync/wire/frame.hpp"
+#include "sync/wire/detail/frame.hpp"
 
 #include <sodium.h>
 
@@ -11,7 +11,7 @@
 #include "sync/detail/foreign_errors.hpp"
 #include "sync/wire/detail/sodium.hpp"
 
-namespace shmsession::sync::wire {
+namespace shmsession::sync::wire::detail {
 
 static_assert(kFrameMacBytes == crypto_auth_hmacsha256_BYTES);
 static_assert(kFrameHeaderBytes == kFrameSeqOffset + 8);
@@ -126,4 +126,4 @@ std::optional<Frame> FrameCodec::next_frame() {
   return frame;
 }
 
-}  // namespace shmsession::sync::wire
+}  // namespace shmsession::sync::wire::detail

@@ -1,14 +1,14 @@
-#include "sync/backup/standby_link.hpp"
+#include "sync/backup/detail/standby_link.hpp"
 
 #include <algorithm>
 
 #include "diff/delta.hpp"
-#include "sync/backup/replication_item.hpp"
+#include "sync/backup/detail/replication_item.hpp"
 
-namespace shmsession::sync {
+namespace shmsession::sync::detail {
 namespace {
 
-std::string hex(const wire::StoreId& id) {
+std::string hex(const wire::detail::StoreId& id) {
   static constexpr char kDigits[] = "0123456789abcdef";
   std::string out;
   for (std::uint8_t b : id) {
@@ -18,7 +18,7 @@ std::string hex(const wire::StoreId& id) {
   return out;
 }
 
-bool is_zero(const wire::StoreId& id) {
+bool is_zero(const wire::detail::StoreId& id) {
   return std::all_of(id.begin(), id.end(), [](std::uint8_t b) { return b == 0; });
 }
 
@@ -33,7 +33,7 @@ StandbyLink::Output StandbyLink::feed(std::string_view bytes) {
   try {
     codec_.feed(bytes);
     while (!closed_) {
-      std::optional<wire::Frame> frame = codec_.next();
+      std::optional<wire::detail::Frame> frame = codec_.next();
       if (!frame) break;
       handle(*frame, out);
     }
@@ -41,28 +41,29 @@ StandbyLink::Output StandbyLink::feed(std::string_view bytes) {
     fail(e.what(), out);
   }
   if (!closed_ && role_ == Role::Agent && pending_.empty() && valid_ && !in_snapshot_ && position_ > acked_) {
-    send(wire::make_ack(position_), out);
+    send(wire::detail::make_ack(position_), out);
     acked_ = position_;
   }
   return out;
 }
 
-void StandbyLink::handle(const wire::Frame& frame, Output& out) {
-  using wire::FrameType;
+void StandbyLink::handle(const wire::detail::Frame& frame, Output& out) {
+  using wire::detail::FrameType;
   if (role_ == Role::Unknown) {
     if (frame.type == FrameType::Hello) return on_hello(frame, out);
     if (frame.type == FrameType::RestoreRequest) return on_restore_request(frame, out);
-    return fail("expected Hello or RestoreRequest first, got " + std::string(wire::frame_type_name(frame.type)), out);
+    return fail("expected Hello or RestoreRequest first, got " + std::string(wire::detail::frame_type_name(frame.type)),
+                out);
   }
   if (frame.type == FrameType::Error) {
-    out.reason = "peer reported: " + wire::parse_error(frame);  // a malformed one fails the link instead
+    out.reason = "peer reported: " + wire::detail::parse_error(frame);  // a malformed one fails the link instead
     out.close = closed_ = true;
     return;
   }
   if (role_ == Role::Restore)
-    return fail(
-        "a restore client sends nothing after RestoreRequest, got " + std::string(wire::frame_type_name(frame.type)),
-        out);
+    return fail("a restore client sends nothing after RestoreRequest, got " +
+                    std::string(wire::detail::frame_type_name(frame.type)),
+                out);
   switch (frame.type) {
     case FrameType::Delta:
     case FrameType::SnapshotSession:
@@ -75,17 +76,17 @@ void StandbyLink::handle(const wire::Frame& frame, Output& out) {
     case FrameType::Heartbeat:
       return on_heartbeat(frame, out);
     default:
-      return fail("unexpected " + std::string(wire::frame_type_name(frame.type)) + " frame from an agent", out);
+      return fail("unexpected " + std::string(wire::detail::frame_type_name(frame.type)) + " frame from an agent", out);
   }
 }
 
-void StandbyLink::on_hello(const wire::Frame& frame, Output& out) {
-  const wire::Hello hello = wire::parse_hello(frame);
+void StandbyLink::on_hello(const wire::detail::Frame& frame, Output& out) {
+  const wire::detail::Hello hello = wire::detail::parse_hello(frame);
   if (is_zero(hello.store_id)) return fail("Hello names no store (all-zero store id)", out);
   role_ = Role::Agent;
   agent_store_ = hello.store_id;
   const ReplicaPosition stored = standby_.replica_position();
-  wire::Welcome welcome;
+  wire::detail::Welcome welcome;
   welcome.store_id = stored.primary_store_id;
   welcome.last_applied_seq = stored.applied_seq;
   valid_ = stored.primary_store_id == hello.store_id && stored.applied_seq > 0;
@@ -93,11 +94,11 @@ void StandbyLink::on_hello(const wire::Frame& frame, Output& out) {
   if (!valid_ && stored.follows_a_primary())
     out.log.push_back("standby follows store " + hex(stored.primary_store_id) + "; agent of store " +
                       hex(hello.store_id) + " connected: it must send a full resync");
-  send(wire::make_welcome(welcome), out);
+  send(wire::detail::make_welcome(welcome), out);
 }
 
-void StandbyLink::on_restore_request(const wire::Frame& frame, Output& out) {
-  wire::parse_restore_request(frame);
+void StandbyLink::on_restore_request(const wire::detail::Frame& frame, Output& out) {
+  wire::detail::parse_restore_request(frame);
   role_ = Role::Restore;
   const ReplicaPosition stored = standby_.replica_position();
   restore_seq_ = stored.applied_seq;
@@ -105,8 +106,8 @@ void StandbyLink::on_restore_request(const wire::Frame& frame, Output& out) {
     restore_ids_.push_back(info.id);
     return true;
   });
-  send(wire::make_welcome(wire::Welcome{stored.primary_store_id, stored.applied_seq}), out);
-  send(wire::Frame{wire::FrameType::SnapshotBegin, restore_seq_, {}}, out);
+  send(wire::detail::make_welcome(wire::detail::Welcome{stored.primary_store_id, stored.applied_seq}), out);
+  send(wire::detail::Frame{wire::detail::FrameType::SnapshotBegin, restore_seq_, {}}, out);
   out.log.push_back("restore: streaming " + std::to_string(restore_ids_.size()) + " sessions");
 }
 
@@ -121,16 +122,16 @@ std::string StandbyLink::next_restore_chunk(std::size_t max_bytes) {
     Outgoing item;
     item.delta = diff::make_delta(id, 0, snap->version, {}, attrs);
     item.idle_timeout_s = snap->idle_timeout_s;
-    chunk += codec_.encode(make_item_frame(item, wire::FrameType::SnapshotSession, restore_seq_));
+    chunk += codec_.encode(make_item_frame(item, wire::detail::FrameType::SnapshotSession, restore_seq_));
   }
   if (restore_next_ == restore_ids_.size() && chunk.size() < max_bytes) {
-    chunk += codec_.encode(wire::Frame{wire::FrameType::SnapshotEnd, restore_seq_, {}});
+    chunk += codec_.encode(wire::detail::Frame{wire::detail::FrameType::SnapshotEnd, restore_seq_, {}});
     ++restore_next_;
   }
   return chunk;
 }
 
-void StandbyLink::on_snapshot_begin(const wire::Frame& frame, Output& out) {
+void StandbyLink::on_snapshot_begin(const wire::detail::Frame& frame, Output& out) {
   if (in_snapshot_) return fail("SnapshotBegin inside a full resync", out);
   if (!frame.payload.empty()) return fail("SnapshotBegin carries no payload", out);
   // Until SnapshotEnd the standby mixes old and new sessions: forget the
@@ -145,7 +146,7 @@ void StandbyLink::on_snapshot_begin(const wire::Frame& frame, Output& out) {
   out.log.push_back("full resync from store " + hex(agent_store_) + " at seq " + std::to_string(frame.seq));
 }
 
-void StandbyLink::on_snapshot_end(const wire::Frame& frame, Output& out) {
+void StandbyLink::on_snapshot_end(const wire::detail::Frame& frame, Output& out) {
   if (!in_snapshot_) return fail("SnapshotEnd without SnapshotBegin", out);
   if (frame.seq != snapshot_seq_ || !frame.payload.empty())
     return fail("SnapshotEnd for seq " + std::to_string(frame.seq) + " ends the resync begun at seq " +
@@ -159,17 +160,17 @@ void StandbyLink::on_snapshot_end(const wire::Frame& frame, Output& out) {
   advance(last_seq_);
 }
 
-void StandbyLink::on_item(const wire::Frame& frame, Output& out) {
+void StandbyLink::on_item(const wire::detail::Frame& frame, Output& out) {
   if (!valid_ && !in_snapshot_) {
     const ReplicaPosition stored = standby_.replica_position();
-    return fail(std::string(wire::frame_type_name(frame.type)) + " for store " + hex(agent_store_) +
+    return fail(std::string(wire::detail::frame_type_name(frame.type)) + " for store " + hex(agent_store_) +
                     " but the standby " +
                     (stored.follows_a_primary() ? "follows store " + hex(stored.primary_store_id)
                                                 : std::string("holds no replica")) +
                     " and no full resync began",
                 out);
   }
-  if (frame.type == wire::FrameType::SnapshotSession && (!in_snapshot_ || frame.seq != snapshot_seq_))
+  if (frame.type == wire::detail::FrameType::SnapshotSession && (!in_snapshot_ || frame.seq != snapshot_seq_))
     return fail("SnapshotSession outside its full resync", out);
   if (frame.seq < last_seq_)
     return fail("sequence went back from " + std::to_string(last_seq_) + " to " + std::to_string(frame.seq), out);
@@ -184,7 +185,7 @@ void StandbyLink::on_item(const wire::Frame& frame, Output& out) {
   ++frames_applied_;
   if (outcome == StandbyApplier::Outcome::NeedFull) {
     if (pending_.insert(id).second) {
-      send(wire::make_resend_session(id), out);
+      send(wire::detail::make_resend_session(id), out);
       out.log.push_back("session " + id + " cannot be applied exactly at seq " + std::to_string(frame.seq) +
                         ": asked for it in full");
     }
@@ -198,13 +199,13 @@ void StandbyLink::on_item(const wire::Frame& frame, Output& out) {
 // The agent's position: every frame before it was applied, so the changes
 // below it are reflected (they were shipped earlier). Always answered, so
 // the agent knows the link is alive.
-void StandbyLink::on_heartbeat(const wire::Frame& frame, Output& out) {
-  const std::uint64_t seq = wire::parse_heartbeat(frame);
+void StandbyLink::on_heartbeat(const wire::detail::Frame& frame, Output& out) {
+  const std::uint64_t seq = wire::detail::parse_heartbeat(frame);
   if (valid_ && !in_snapshot_ && seq >= last_seq_) {
     last_seq_ = seq;
     advance(seq);
   }
-  if (position_ <= acked_ || !pending_.empty() || in_snapshot_ || !valid_) send(wire::make_ack(acked_), out);
+  if (position_ <= acked_ || !pending_.empty() || in_snapshot_ || !valid_) send(wire::detail::make_ack(acked_), out);
 }
 
 // Stores the new position before it is acknowledged (feed() sends the Ack),
@@ -218,7 +219,7 @@ void StandbyLink::advance(std::uint64_t seq) {
   standby_.set_replica_position(stored);
 }
 
-void StandbyLink::send(const wire::Frame& frame, Output& out) const { out.bytes += codec_.encode(frame); }
+void StandbyLink::send(const wire::detail::Frame& frame, Output& out) const { out.bytes += codec_.encode(frame); }
 
 void StandbyLink::fail(const std::string& reason, Output& out) {
   if (closed_) return;
@@ -229,10 +230,10 @@ void StandbyLink::fail(const std::string& reason, Output& out) {
   for (char& c : out.reason)
     if (c < 0x20 || c > 0x7e) c = '?';
   try {
-    send(wire::make_error(out.reason), out);
+    send(wire::detail::make_error(out.reason), out);
   } catch (const Error&) {
     // Reporting must not fail: the connection closes anyway.
   }
 }
 
-}  // namespace shmsession::sync
+}  // namespace shmsession::sync::detail

@@ -1,4 +1,4 @@
-#include "sync/wire/payloads.hpp"
+#include "sync/wire/detail/payloads.hpp"
 
 #include <algorithm>
 
@@ -6,7 +6,7 @@
 #include "shm/session.hpp"  // kMaxSessionIdBytes
 #include "sync/detail/foreign_errors.hpp"
 
-namespace shmsession::sync::wire {
+namespace shmsession::sync::wire::detail {
 
 namespace {
 
@@ -161,4 +161,4 @@ std::string parse_error(const Frame& frame) {
   return reason;
 }
 
-}  // namespace shmsession::sync::wire
+}  // namespace shmsession::sync::wire::detail

@@ -17,10 +17,10 @@
 #include <string_view>
 
 #include "shm/error.hpp"  // the Error these functions throw
-#include "sync/wire/frame.hpp"
-#include "sync/wire/wire_format.hpp"
+#include "sync/wire/detail/frame.hpp"
+#include "sync/wire/detail/wire_format.hpp"
 
-namespace shmsession::sync::wire {
+namespace shmsession::sync::wire::detail {
 
 // A store's random identity (shm's StoreInfo::store_id); all zeros for a
 // backup that holds no store yet.
@@ -84,4 +84,4 @@ Frame make_error(std::string_view reason);
 // can be logged on one line.
 std::string parse_error(const Frame& frame);
 
-}  // namespace shmsession::sync::wire
+}  // namespace shmsession::sync::wire::detail

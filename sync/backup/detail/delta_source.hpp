@@ -18,7 +18,7 @@
 #include "diff/delta.hpp"
 #include "shm/store.hpp"
 
-namespace shmsession::sync {
+namespace shmsession::sync::detail {
 
 struct Outgoing {
   enum class Kind { Delta, Removal };
@@ -112,4 +112,4 @@ class DeltaSource {
   std::string last_damaged_;
 };
 
-}  // namespace shmsession::sync
+}  // namespace shmsession::sync::detail
