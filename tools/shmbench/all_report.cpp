@@ -36,7 +36,7 @@ std::vector<std::string> peers_of(const BenchReport& report) {
   return peers;
 }
 
-void primary_headlines(const BenchReport& report, std::vector<HeadlineRow>& rows) {
+void primary_headlines(const BenchReport& report, std::vector<ComparisonRow>& rows) {
   const std::vector<std::string> peers = peers_of(report);
   for (std::string_view operation : {"commit", "read"}) {
     for (const std::string& peer : peers) {
@@ -57,35 +57,22 @@ void primary_headlines(const BenchReport& report, std::vector<HeadlineRow>& rows
   }
 }
 
-void lock_headlines(const BenchReport& report, std::vector<HeadlineRow>& rows) {
-  const auto mean_ns = [](const ThroughputRow* row) -> std::optional<double> {
-    if (row == nullptr || !row->measured || row->ops_per_s <= 0) return std::nullopt;
-    return 1e9 / row->ops_per_s;
-  };
-  const auto p50_us = [](const ThroughputRow* row) -> std::optional<double> {
-    if (row == nullptr || !row->measured) return std::nullopt;
-    return row->p50_us;
-  };
-  for (const std::string& peer : peers_of(report)) {
-    const auto first = [&](std::string_view operation, std::string_view system) -> const ThroughputRow* {
-      for (const ThroughputRow& row : report.results)
-        if (row.operation == operation && row.system == system) return &row;
-      return nullptr;
-    };
-    rows.push_back({report.workload, "uncontended acquire+release, mean", "ns", kLower,
-                    mean_ns(first(kUncontendedOperation, kOurSystem)), peer,
-                    mean_ns(first(kUncontendedOperation, peer))});
-    rows.push_back({report.workload, "handoff between 2 processes, p50", "us", kLower,
-                    p50_us(first(kHandoffOperation, kOurSystem)), peer, p50_us(first(kHandoffOperation, peer))});
-    rows.push_back({report.workload, "4 processes on 1 session", "cycles/s", kHigher,
-                    ops_per_s(first(kContendedOperation, kOurSystem)), peer,
-                    ops_per_s(first(kContendedOperation, peer))});
-  }
+// Three lines of the lock workload's comparison, under shorter names.
+void lock_headlines(const BenchReport& report, std::vector<ComparisonRow>& rows) {
+  if (peers_of(report).empty()) return;
+  constexpr std::pair<std::string_view, std::string_view> kShown[] = {
+      {"uncontended acquire+release, mean", "uncontended acquire+release, mean"},
+      {"handoff between 2 processes, p50", "handoff between 2 processes, p50"},
+      {"contended, 4 processes on 1 session", "4 processes on 1 session"}};
+  const std::vector<ComparisonRow> lines = lock_comparison(report);
+  for (const auto& [label, headline] : kShown)
+    for (const ComparisonRow& line : lines)
+      if (line.measure == label) rows.emplace_back(line).measure = std::string(headline);
 }
 
 // Each of our rows beside the peer's row of the same process count and
 // routing; a setup of several processes names both in the measure.
-void cycle_headlines(const BenchReport& report, std::vector<HeadlineRow>& rows) {
+void cycle_headlines(const BenchReport& report, std::vector<ComparisonRow>& rows) {
   for (const ThroughputRow& row : report.results) {
     if (row.system != kOurSystem) continue;
     const ThroughputRow* peer = nullptr;
@@ -98,14 +85,14 @@ void cycle_headlines(const BenchReport& report, std::vector<HeadlineRow>& rows) 
   }
 }
 
-void delta_headlines(const BenchReport& report, std::vector<HeadlineRow>& rows) {
+void delta_headlines(const BenchReport& report, std::vector<ComparisonRow>& rows) {
   for (const DeltaRow& row : report.deltas) {
     rows.push_back({report.workload, row.scenario, "B sent", kLower, static_cast<double>(row.frame_bytes),
                     "whole attribute", static_cast<double>(row.whole_bytes)});
   }
 }
 
-void replicate_headlines(const BenchReport& report, std::vector<HeadlineRow>& rows) {
+void replicate_headlines(const BenchReport& report, std::vector<ComparisonRow>& rows) {
   const auto find = [&](std::string_view system, int processes, bool paced) -> const ReplicationRow* {
     for (const ReplicationRow& row : report.replication)
       if (row.system == system && row.processes == processes && (row.paced_per_s > 0) == paced && row.measured)
@@ -137,7 +124,7 @@ void replicate_headlines(const BenchReport& report, std::vector<HeadlineRow>& ro
                   figure(find(kRedisSystem, 1, false), replicated)});
 }
 
-void worker_headlines(const BenchReport& report, std::vector<HeadlineRow>& rows) {
+void worker_headlines(const BenchReport& report, std::vector<ComparisonRow>& rows) {
   const auto find = [&](std::string_view system) -> const ThroughputRow* {
     for (const ThroughputRow& row : report.results)
       if (row.system == system) return &row;
@@ -157,30 +144,10 @@ void worker_headlines(const BenchReport& report, std::vector<HeadlineRow>& rows)
                   p99(peer)});
 }
 
-// Three significant digits or more: 0.412, 41.2, 412, 41200.
-std::string figure_text(std::optional<double> value) {
-  if (!value) return "n/a";
-  return fixed(*value, *value < 1 ? 3 : *value < 10 ? 2 : *value < 100 ? 1 : 0);
-}
-
-std::string advantage_text(std::optional<double> advantage) {
-  if (!advantage) return "";
-  return fixed(*advantage, *advantage < 10 ? 2 : *advantage < 1000 ? 1 : 0) + "x";
-}
-
-boost::json::value optional_json(std::optional<double> value) {
-  return value ? boost::json::value(*value) : boost::json::value(nullptr);
-}
-
 }  // namespace
 
-std::optional<double> HeadlineRow::advantage() const {
-  if (!ours || !peer_figure || *ours <= 0 || *peer_figure <= 0) return std::nullopt;
-  return higher_is_better ? *ours / *peer_figure : *peer_figure / *ours;
-}
-
-std::vector<HeadlineRow> headlines(const BenchReport& report) {
-  std::vector<HeadlineRow> rows;
+std::vector<ComparisonRow> headlines(const BenchReport& report) {
+  std::vector<ComparisonRow> rows;
   if (report.workload == "primary")
     primary_headlines(report, rows);
   else if (report.workload == "lock")
@@ -200,24 +167,24 @@ void print_workload_heading(std::ostream& out, const BenchReport& report) {
   out << "=== " << report.workload << " (load " << fixed(report.machine.load_average, 2) << " at its start) ===\n\n";
 }
 
-void print_summary(std::ostream& out, std::span<const HeadlineRow> rows) {
+void print_summary(std::ostream& out, std::span<const ComparisonRow> rows) {
   TextTable table({"workload", "measure", "unit", std::string(kOurSystem), "peer", "peer's", "ours better by"}, 3);
-  for (const HeadlineRow& row : rows)
+  for (const ComparisonRow& row : rows)
     table.add({row.workload, row.measure, row.unit, figure_text(row.ours), row.peer, figure_text(row.peer_figure),
-               advantage_text(row.advantage())});
+               times_text(row.advantage())});
   table.print(out);
 }
 
-boost::json::array summary_json(std::span<const HeadlineRow> rows) {
+boost::json::array summary_json(std::span<const ComparisonRow> rows) {
   boost::json::array lines;
-  for (const HeadlineRow& row : rows) {
+  for (const ComparisonRow& row : rows) {
     lines.push_back({{"workload", row.workload},
                      {"measure", row.measure},
                      {"unit", row.unit},
-                     {"shmsession", optional_json(row.ours)},
+                     {"shmsession", json_or_null(row.ours)},
                      {"peer", row.peer},
-                     {"peer_figure", optional_json(row.peer_figure)},
-                     {"ours_better_by", optional_json(row.advantage())},
+                     {"peer_figure", json_or_null(row.peer_figure)},
+                     {"ours_better_by", json_or_null(row.advantage())},
                      {"better_by_is", row.higher_is_better ? "ours/peer" : "peer/ours"}});
   }
   return lines;
