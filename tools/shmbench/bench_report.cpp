@@ -54,11 +54,9 @@ std::string parameter_text(const boost::json::value& value) {
 TextTable throughput_table(const BenchReport& report) {
   TextTable table({"workload", "operation", "system", "procs", "ops/s", "p50_us", "p99_us", "ours/peer"}, 3);
   for (const auto& row : report.results) {
-    const auto figure = [&](double value, int decimals) {
-      return row.measured ? fixed(value, decimals) : kNotAvailable;
-    };
-    table.add({report.workload, row.operation, row.system, std::to_string(row.processes), figure(row.ops_per_s, 0),
-               figure(row.p50_us, 2), figure(row.p99_us, 2), times_text(throughput_ratio(report, row))});
+    table.add({report.workload, row.operation, row.system, std::to_string(row.processes),
+               fixed_if(row.measured, row.ops_per_s, 0), fixed_if(row.measured, row.p50_us, 2),
+               fixed_if(row.measured, row.p99_us, 2), times_text(throughput_ratio(report, row))});
   }
   return table;
 }
@@ -67,8 +65,8 @@ TextTable memory_table(const BenchReport& report) {
   TextTable table(
       {"sessions", "system", "bytes/session", "payload/session", "overhead", "ours/peer", "footprint/session"}, 2);
   for (const auto& row : report.memory) {
-    table.add({std::to_string(row.sessions), row.system, row.measured ? fixed(row.bytes_per_session, 0) : kNotAvailable,
-               fixed(row.payload_per_session, 0), row.measured ? fixed(row.overhead_per_session(), 0) : kNotAvailable,
+    table.add({std::to_string(row.sessions), row.system, fixed_if(row.measured, row.bytes_per_session, 0),
+               fixed(row.payload_per_session, 0), fixed_if(row.measured, row.overhead_per_session(), 0),
                times_text(memory_ratio(report, row)),
                row.footprint_per_session ? fixed(*row.footprint_per_session, 0) : ""});
   }

@@ -49,13 +49,11 @@ TextTable cycle_table(const BenchReport& report) {
   TextTable table(header, routed ? 4 : 2);
   for (const ThroughputRow& row : report.results) {
     const Ratios ratios = ratios_of(report, row);
-    const auto figure = [&](double value, int decimals) {
-      return row.measured ? fixed(value, decimals) : kNotAvailable;
-    };
     std::vector<std::string> cells{row.operation, row.system};
     if (routed) cells.insert(cells.end(), {std::to_string(row.processes), row.routing.empty() ? "-" : row.routing});
-    cells.insert(cells.end(), {figure(row.ops_per_s, 0), figure(row.p50_us, 2), figure(row.p99_us, 2),
-                               times_text(ratios.ops), times_text(ratios.p50), times_text(ratios.p99)});
+    cells.insert(cells.end(), {fixed_if(row.measured, row.ops_per_s, 0), fixed_if(row.measured, row.p50_us, 2),
+                               fixed_if(row.measured, row.p99_us, 2), times_text(ratios.ops), times_text(ratios.p50),
+                               times_text(ratios.p99)});
     table.add(std::move(cells));
   }
   return table;
@@ -71,10 +69,10 @@ std::string comparison_of(const std::string& operation) {
 TextTable hand_over_table(const BenchReport& report) {
   TextTable table({"procs", "comparison", "phase", "samples", "mean_us", "p50_us", "p99_us"}, 3);
   for (const HandOverPhaseRow& row : report.hand_over_phases) {
-    const auto figure = [&](double value) { return row.measured && row.samples > 0 ? fixed(value, 2) : kNotAvailable; };
+    const bool figures = row.measured && row.samples > 0;
     table.add({std::to_string(row.processes), comparison_of(row.operation), row.phase,
-               row.measured ? std::to_string(row.samples) : kNotAvailable, figure(row.mean_us), figure(row.p50_us),
-               figure(row.p99_us)});
+               row.measured ? std::to_string(row.samples) : kNotAvailable, fixed_if(figures, row.mean_us, 2),
+               fixed_if(figures, row.p50_us, 2), fixed_if(figures, row.p99_us, 2)});
   }
   return table;
 }

@@ -36,8 +36,8 @@ TextTable comparison_table(const BenchReport& report) {
   for (const ReplicationRow& row : report.replication) {
     if (row.processes == 0) continue;
     const std::optional<double> ratio = whole_per_wire(row);
-    table.add({row.system, writers_text(row), row.measured ? fixed(row.commits_per_s_alone, 0) : kNotAvailable,
-               row.measured ? fixed(row.commits_per_s_replicated, 0) : kNotAvailable,
+    table.add({row.system, writers_text(row), fixed_if(row.measured, row.commits_per_s_alone, 0),
+               fixed_if(row.measured, row.commits_per_s_replicated, 0),
                row.measured ? percent_text(row.slowdown_pct()) : kNotAvailable, lag_text(row, row.lag_p50_us),
                lag_text(row, row.lag_p99_us), lag_text(row, row.lag_max_us),
                row.measured ? figure_text(row.wire_bytes_per_commit()) : kNotAvailable,

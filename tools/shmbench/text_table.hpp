@@ -28,6 +28,11 @@ std::string fixed(double value, int decimals);
 
 inline const std::string kNotAvailable = "n/a";
 
+// fixed(value, decimals) if the figure was measured, else "n/a".
+inline std::string fixed_if(bool measured, double value, int decimals) {
+  return measured ? fixed(value, decimals) : kNotAvailable;
+}
+
 // Three significant digits or more: 0.412, 41.2, 412, 41200; "n/a" if none.
 std::string figure_text(std::optional<double> value);
 // How many times one figure is another: "3.14x", "41.2x", "4120x"; "" if none.
