@@ -1,7 +1,7 @@
 // The `all` run's summary: one line per headline figure of every workload
-// (ours, a peer's, and how many times better ours is), read off the
-// workloads' BenchReports; and the heading lines and JSON document that
-// hold the workloads' own reports together.
+// (ours, a peer's, and how many times better ours is; each workload's
+// ReportLayout::headlines reads them off its BenchReport); and the heading
+// lines that hold the workloads' own reports together.
 //
 // Thread safety: plain functions of their arguments.
 #pragma once
@@ -16,10 +16,6 @@
 #include "tools/shmbench/bench_report.hpp"
 
 namespace shmsession::bench {
-
-// The headline figures of one workload's report (none for a workload this
-// summary does not know).
-std::vector<ComparisonRow> headlines(const BenchReport& report);
 
 // "=== primary (load 1.05 at its start) ===" before each workload's tables
 // (the machine line is printed once, above them all).

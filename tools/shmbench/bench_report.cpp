@@ -73,6 +73,45 @@ TextTable memory_table(const BenchReport& report) {
   return table;
 }
 
+const ThroughputRow* find_row(const BenchReport& report, std::string_view operation, std::string_view system,
+                              int processes) {
+  for (const ThroughputRow& row : report.results)
+    if (row.operation == operation && row.system == system && row.processes == processes) return &row;
+  return nullptr;
+}
+
+// Every peer system in the report's throughput rows, in order of appearance.
+std::vector<std::string> peers_of(const BenchReport& report) {
+  std::vector<std::string> peers;
+  for (const ThroughputRow& row : report.results)
+    if (row.system != kOurSystem && std::find(peers.begin(), peers.end(), row.system) == peers.end())
+      peers.push_back(row.system);
+  return peers;
+}
+
+std::vector<ComparisonRow> primary_headlines(const BenchReport& report) {
+  std::vector<ComparisonRow> rows;
+  const std::vector<std::string> peers = peers_of(report);
+  for (std::string_view operation : {"commit", "read"}) {
+    for (const std::string& peer : peers) {
+      rows.push_back({report.workload, std::string(operation) + ", 1 process", "ops/s", kHigherIsBetter,
+                      rate_of(find_row(report, operation, kOurSystem, 1)), peer,
+                      rate_of(find_row(report, operation, peer, 1))});
+    }
+  }
+  if (report.memory.empty()) return rows;
+  const std::uint64_t largest = report.memory.back().sessions;
+  std::optional<double> ours;
+  for (const MemoryRow& row : report.memory)
+    if (row.sessions == largest && row.system == kOurSystem && row.measured) ours = row.bytes_per_session;
+  for (const MemoryRow& row : report.memory) {
+    if (row.sessions != largest || row.system == kOurSystem) continue;
+    rows.push_back({report.workload, "memory at " + std::to_string(largest) + " sessions", "B/session", kLowerIsBetter,
+                    ours, row.system, row.measured ? std::optional<double>(row.bytes_per_session) : std::nullopt});
+  }
+  return rows;
+}
+
 std::vector<ReportSection> generic_sections(const BenchReport& report) {
   std::vector<ReportSection> sections;
   if (!report.results.empty()) sections.push_back({"", throughput_table(report)});
@@ -147,7 +186,12 @@ ThroughputRow unavailable_row(std::string operation, std::string_view system, in
   return ThroughputRow{std::move(operation), std::string(system), processes};
 }
 
-const ReportLayout kGenericLayout{&generic_sections};
+const ReportLayout kGenericLayout{&generic_sections, nullptr, nullptr, &primary_headlines};
+
+std::optional<double> rate_of(const ThroughputRow* row) {
+  if (row == nullptr || !row->measured) return std::nullopt;
+  return row->ops_per_s;
+}
 
 std::optional<double> ComparisonRow::advantage() const {
   if (!ours || !peer_figure || *ours <= 0 || *peer_figure <= 0) return std::nullopt;

@@ -203,6 +203,8 @@ struct BenchReport {
 
 // One figure of ours beside a peer's (the lock workload's comparison, the
 // `all` summary's headlines).
+inline constexpr bool kHigherIsBetter = true;  // ComparisonRow::higher_is_better: rates
+inline constexpr bool kLowerIsBetter = false;  // times and sizes
 struct ComparisonRow {
   std::string workload;
   std::string measure;
@@ -233,6 +235,8 @@ struct ReportLayout {
   std::vector<ReportSection> (*sections)(const BenchReport& report);
   std::vector<std::string> (*closing_lines)(const BenchReport& report) = nullptr;
   void (*add_json)(const BenchReport& report, boost::json::object& doc) = nullptr;
+  // Its lines of the `all` summary (all_report.hpp).
+  std::vector<ComparisonRow> (*headlines)(const BenchReport& report) = nullptr;
 };
 
 // The throughput table (with ours/peer ops/s on each peer's row) and the
@@ -240,12 +244,16 @@ struct ReportLayout {
 // if it has rows. JSON: {"machine", "workload", "description", "quick",
 // "peer", "parameters", "results", "memory", "notes", "elapsed_s"}; figures
 // the peer could not give are null; "ours_per_peer" is set on peer rows
-// (null on ours).
+// (null on ours). Headlines: commit and read at 1 process, memory at the
+// largest session count, ours beside each peer.
 extern const ReportLayout kGenericLayout;
 
 // The one printer of every workload's report.
 void print_report(std::ostream& out, const BenchReport& report, const ReportLayout& layout);
 boost::json::object report_json(const BenchReport& report, const ReportLayout& layout);
+
+// The row's ops/s; nullopt if there is no row or it was not measured.
+std::optional<double> rate_of(const ThroughputRow* row);
 
 // A figure, or null where there is none.
 boost::json::value json_or_null(std::optional<double> value);

@@ -28,7 +28,8 @@ inline constexpr std::string_view kCycleRedis = "request cycle, lock+HMGET+HSET+
 // and "routing" too on rows of several processes); null where the peer gave
 // no figure. With random routing also "hand_over": [{"operation",
 // "processes", "routing", "phase", "samples", "mean_us", "p50_us", "p99_us"}] (null
-// figures without the library's probes or samples).
+// figures without the library's probes or samples). Headlines: each of our
+// rows' ops/s beside the peer's of the same setup.
 extern const ReportLayout kCycleLayout;
 
 }  // namespace shmsession::bench

@@ -43,8 +43,17 @@ void add_delta_json(const BenchReport& report, boost::json::object& doc) {
   doc["deltas"] = std::move(rows);
 }
 
+std::vector<ComparisonRow> delta_headlines(const BenchReport& report) {
+  std::vector<ComparisonRow> rows;
+  for (const DeltaRow& row : report.deltas) {
+    rows.push_back({report.workload, row.scenario, "B sent", kLowerIsBetter, static_cast<double>(row.frame_bytes),
+                    "whole attribute", static_cast<double>(row.whole_bytes)});
+  }
+  return rows;
+}
+
 }  // namespace
 
-const ReportLayout kDeltaLayout{&delta_sections, nullptr, &add_delta_json};
+const ReportLayout kDeltaLayout{&delta_sections, nullptr, &add_delta_json, &delta_headlines};
 
 }  // namespace shmsession::bench

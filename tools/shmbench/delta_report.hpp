@@ -15,6 +15,7 @@ namespace shmsession::bench {
 // and "deltas": [{"scenario", "whole_bytes", "patch_bytes", "method",
 // "frame_bytes", "whole_per_patch", "whole_per_frame", "diff_mb_per_s",
 // "apply_mb_per_s", "graph_changes", "graph_first_path", "graph_ms"}].
+// Headlines: each edit's frame bytes beside the whole attribute's.
 extern const ReportLayout kDeltaLayout;
 
 }  // namespace shmsession::bench

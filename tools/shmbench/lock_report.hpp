@@ -28,9 +28,8 @@ inline constexpr std::string_view kContendedOperation = "contended cycle";
 // JSON adds "comparison": [{"measure", "unit", "shmsession", "peer",
 // "speedup", "speedup_is": "peer/ours" | "ours/peer"}]; figures the peer
 // could not give are null.
+// Headlines: the mean uncontended cycle, the handoff p50 and the contended
+// rate, as in the comparison.
 extern const ReportLayout kLockLayout;
-
-// The comparison's lines (workload "lock", peer the peer's system).
-std::vector<ComparisonRow> lock_comparison(const BenchReport& report);
 
 }  // namespace shmsession::bench

@@ -148,7 +148,8 @@ int run_all(const RunOptions& options) {
       std::cout.flush();
     }
     if (!report_failures(workload, *report)) failed.emplace_back(workload.name);
-    for (ComparisonRow& row : shmsession::bench::headlines(*report)) summary.push_back(std::move(row));
+    if (workload.layout->headlines != nullptr)
+      for (ComparisonRow& row : workload.layout->headlines(*report)) summary.push_back(std::move(row));
   }
   const double elapsed_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   if (options.json) {

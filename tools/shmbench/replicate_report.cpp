@@ -153,9 +153,44 @@ void add_replicate_json(const BenchReport& report, boost::json::object& doc) {
   doc["failures"] = std::move(failures);
 }
 
+std::vector<ComparisonRow> replicate_headlines(const BenchReport& report) {
+  std::vector<ComparisonRow> rows;
+  const auto find = [&](std::string_view system, int processes, bool paced) -> const ReplicationRow* {
+    for (const ReplicationRow& row : report.replication)
+      if (row.system == system && row.processes == processes && (row.paced_per_s > 0) == paced && row.measured)
+        return &row;
+    return nullptr;
+  };
+  const auto figure = [](const ReplicationRow* row, auto&& get) -> std::optional<double> {
+    if (row == nullptr) return std::nullopt;
+    return get(*row);
+  };
+  const ReplicationRow* ours_paced = find(kOurSystem, 1, true);
+  const ReplicationRow* redis_paced = find(kRedisSystem, 1, true);
+  const std::string paced =
+      ours_paced != nullptr ? " at " + std::to_string(ours_paced->paced_per_s) + " commits/s" : std::string();
+  const auto lag = [](const ReplicationRow& row) -> std::optional<double> {
+    if (row.lag_samples == 0) return std::nullopt;
+    return row.lag_p50_us;
+  };
+  rows.push_back({report.workload, "lag to the backup, p50" + paced, "us", kLowerIsBetter, figure(ours_paced, lag),
+                  std::string(kRedisSystem), figure(redis_paced, lag)});
+  const auto wire = [](const ReplicationRow& row) -> std::optional<double> { return row.wire_bytes_per_commit(); };
+  rows.push_back({report.workload, "bytes sent per commit" + paced, "B/commit", kLowerIsBetter,
+                  figure(ours_paced, wire), std::string(kRedisSystem), figure(redis_paced, wire)});
+  const auto replicated = [](const ReplicationRow& row) -> std::optional<double> {
+    return row.commits_per_s_replicated;
+  };
+  rows.push_back({report.workload, "commits/s, 1 writer, backup attached", "commits/s", kHigherIsBetter,
+                  figure(find(kOurSystem, 1, false), replicated), std::string(kRedisSystem),
+                  figure(find(kRedisSystem, 1, false), replicated)});
+  return rows;
+}
+
 }  // namespace
 
-const ReportLayout kReplicateLayout{&replicate_sections, &replicate_closing_lines, &add_replicate_json};
+const ReportLayout kReplicateLayout{&replicate_sections, &replicate_closing_lines, &add_replicate_json,
+                                    &replicate_headlines};
 
 void add_replicate_notes(BenchReport& report) {
   report.notes.push_back(

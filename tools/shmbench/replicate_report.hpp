@@ -23,7 +23,8 @@ namespace shmsession::bench {
 // "whole_bytes_per_commit", "whole_per_wire", "frames", "catch_up_s",
 // "full_resyncs", "reconnects", "backup_equal", "backup_difference"}],
 // "standby_equal" (ours, every row) and "failures"; figures a system could
-// not give are null.
+// not give are null. Headlines: lag p50 and bytes per commit of the paced
+// writer, and the commit rate of one writer with the backup attached.
 extern const ReportLayout kReplicateLayout;
 
 // Notes explaining the figures (what lag and bytes include), and any full

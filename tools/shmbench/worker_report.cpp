@@ -6,6 +6,7 @@
 #include <vector>
 
 #include <boost/json/array.hpp>
+#include <boost/json/serialize.hpp>
 
 #include "tools/shmbench/text_table.hpp"
 
@@ -219,6 +220,21 @@ void add_worker_json(const BenchReport& report, boost::json::object& doc) {
   doc["summary"] = std::move(summary);
 }
 
+std::vector<ComparisonRow> worker_headlines(const BenchReport& report) {
+  const ThroughputRow* ours = request_row(report, kOurSystem);
+  const ThroughputRow* peer = request_row(report, kRedisSystem);
+  const auto p99 = [](const ThroughputRow* row) -> std::optional<double> {
+    if (row == nullptr || !row->measured) return std::nullopt;
+    return row->p99_us;
+  };
+  const boost::json::value* sessions = report.parameters.if_contains("sessions");
+  const std::string over = sessions != nullptr ? ", " + boost::json::serialize(*sessions) + " sessions" : "";
+  return {{report.workload, "requests/s, one worker" + over, "requests/s", kHigherIsBetter, rate_of(ours),
+           std::string(kRedisSystem), rate_of(peer)},
+          {report.workload, "request p99, one worker" + over, "us", kLowerIsBetter, p99(ours),
+           std::string(kRedisSystem), p99(peer)}};
+}
+
 }  // namespace
 
 void add_worker_notes(BenchReport& report) {
@@ -234,6 +250,6 @@ void add_worker_notes(BenchReport& report) {
       "of the sequence: attribute bytes equal to the encoding of what was written");
 }
 
-const ReportLayout kWorkerLayout{&worker_sections, nullptr, &add_worker_json};
+const ReportLayout kWorkerLayout{&worker_sections, nullptr, &add_worker_json, &worker_headlines};
 
 }  // namespace shmsession::bench

@@ -30,7 +30,7 @@ void add_worker_notes(BenchReport& report);
 // rss_anon_peak_mib, rss_anon_peak_growth_mib, store_end_mib,
 // peak_kept_sessions, peak_kept_mib, peak_locks_held, peak_locks_in_store, evictions, reopened,
 // new_visits, follow_ups, returning, longest_sample_ms, longest_scan_ms, verified,
-// mismatched}}.
+// mismatched}}. Headlines: requests/s and request p99 beside the peer's.
 extern const ReportLayout kWorkerLayout;
 
 }  // namespace shmsession::bench
