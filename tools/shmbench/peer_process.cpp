@@ -96,11 +96,7 @@ pid_t spawn_quietly(std::vector<std::string> args, bool die_with_parent) {
 }
 
 [[noreturn]] void run_child(const std::string& name, pid_t parent, const std::function<int()>& body) {
-  for (int signal_number : {SIGINT, SIGTERM, SIGHUP})
-    ::signal(signal_number, SIG_DFL);  // the parent's interrupt cleanup is not ours
-  // A parent killed outright cannot stop us: do not outlive it.
-  ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-  if (::getppid() != parent) ::_exit(2);
+  follow_parent(parent);
   int status = 1;
   try {
     status = body();
@@ -114,6 +110,14 @@ pid_t spawn_quietly(std::vector<std::string> args, bool die_with_parent) {
 }
 
 }  // namespace
+
+void follow_parent(pid_t parent) noexcept {
+  for (int signal_number : {SIGINT, SIGTERM, SIGHUP})
+    ::signal(signal_number, SIG_DFL);  // the parent's interrupt cleanup is not ours
+  // A parent killed outright cannot stop or reap us: do not outlive it.
+  ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+  if (::getppid() != parent) ::_exit(2);
+}
 
 std::optional<PeerProcess> PeerProcess::launch(const ServerLaunch& launch, std::string* why) {
   std::string last_failure;

@@ -43,6 +43,12 @@ struct ServerLaunch {
   bool die_with_parent = false;
 };
 
+// First thing in a child just forked from `parent` (a PeerProcess::fork
+// service, a ProcessGroup worker): resets the interrupt handlers (the
+// parent's cleanup is not the child's) and makes the child die with its
+// parent (SIGKILL); _exits at once if the parent is already gone.
+void follow_parent(pid_t parent) noexcept;
+
 class PeerProcess {
  public:
   enum class Readiness { Ready, Ended, TimedOut };
