@@ -1,6 +1,8 @@
 // BenchReport: what one shmbench workload measured, ours and the peer's from
-// the same run, and the two ways to print it: aligned tables for people
-// (and the README) and one JSON document for scripts.
+// the same run, and the one printer of every workload's report in its two
+// forms: aligned tables for people (and the README), print_report, and one
+// JSON document for scripts, report_json; each laid out by the workload's
+// ReportLayout (kGenericLayout here, the others in <workload>_report.hpp).
 //
 // Thread safety: plain values; the printers only read the report.
 // Cross-process safety: not shared between processes.
