@@ -200,7 +200,7 @@ struct BenchReport {
   // Checks that did not hold (e.g. a backup that differs from its primary):
   // the report is still printed, then shmbench exits 1.
   std::vector<std::string> failures;
-  double elapsed_s = 0;
+  double elapsed_s = 0;  // the whole run of the workload, peers included (main.cpp times it)
 };
 
 // One figure of ours beside a peer's (the lock workload's comparison, the

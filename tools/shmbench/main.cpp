@@ -80,11 +80,14 @@ void add_cycle_options(CLI::App& command, int& processes, std::string& routing, 
       ->capture_default_str();
 }
 
-// Runs one workload; on failure prints "shmbench: <workload>: <why>" and
-// returns nullopt.
+// Runs one workload and sets the report's elapsed time; on failure prints
+// "shmbench: <workload>: <why>" and returns nullopt.
 std::optional<BenchReport> run_reporting_errors(const Workload& workload, const RunOptions& options) {
   try {
-    return workload.run(options);
+    const auto started = std::chrono::steady_clock::now();
+    BenchReport report = workload.run(options);
+    report.elapsed_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    return report;
   } catch (const shmsession::Error& e) {
     std::cerr << "shmbench: " << workload.name << ": " << shmsession::errc_name(e.code()) << ": " << e.what()
               << std::endl;

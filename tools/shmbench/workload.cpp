@@ -59,6 +59,7 @@ void progress(const RunOptions& options, std::string_view workload, const std::s
 }
 
 std::optional<RedisServer> start_redis_peer(const RunOptions& options, BenchReport& report) {
+  progress(options, report.workload, "starting the redis peer");
   std::string why;
   std::optional<RedisServer> server = RedisServer::start(options.redis_program, &why);
   if (!server) {
@@ -74,6 +75,7 @@ std::optional<RedisServer> start_redis_peer(const RunOptions& options, BenchRepo
 }
 
 std::optional<MemcachedServer> start_memcached_peer(const RunOptions& options, BenchReport& report) {
+  progress(options, report.workload, "starting the memcached peer");
   std::string why;
   std::optional<MemcachedServer> server = MemcachedServer::start(options.memcached_program, &why);
   if (report.peer == "n/a") report.peer = "redis n/a";  // which peer is missing, now that there are two

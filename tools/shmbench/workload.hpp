@@ -77,10 +77,10 @@ BenchReport start_report(std::string_view workload, const RunOptions& options);
 // "shmbench: <name>: <message>" on stderr, unless progress is off.
 void progress(const RunOptions& options, std::string_view workload, const std::string& message);
 
-// Starts the Redis peer. If redis cannot be run at all, prints a one-line
-// note on stderr, records it in the report, sets report.peer to "n/a" and
-// returns nullopt: the peer's figures are then reported as n/a. Throws if
-// redis runs but does not answer.
+// Starts the Redis peer (with a progress line). If redis cannot be run at
+// all, prints a one-line note on stderr, records it in the report, sets
+// report.peer to "n/a" and returns nullopt: the peer's figures are then
+// reported as n/a. Throws if redis runs but does not answer.
 std::optional<RedisServer> start_redis_peer(const RunOptions& options, BenchReport& report);
 
 // Starts the memcached peer, likewise: if memcached cannot be run, a note
