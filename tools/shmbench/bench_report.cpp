@@ -17,11 +17,6 @@ namespace shmsession::bench {
 
 namespace {
 
-std::string ratio_text(std::optional<double> ratio) {
-  if (!ratio) return "";
-  return fixed(*ratio, *ratio < 10 ? 2 : 1) + "x";
-}
-
 // A ratio stands on its peer's row (there may be several peers): ours / that
 // peer, from our row of the same operation and process count.
 std::optional<double> throughput_ratio(const BenchReport& report, const ThroughputRow& peer) {
@@ -56,36 +51,82 @@ std::string parameter_text(const boost::json::value& value) {
   return boost::json::serialize(value);
 }
 
-void print_throughput(std::ostream& out, const BenchReport& report) {
+TextTable throughput_table(const BenchReport& report) {
   TextTable table({"workload", "operation", "system", "procs", "ops/s", "p50_us", "p99_us", "ours/peer"}, 3);
   for (const auto& row : report.results) {
-    const std::string na = "n/a";
     table.add({report.workload, row.operation, row.system, std::to_string(row.processes),
-               row.measured ? fixed(row.ops_per_s, 0) : na, row.measured ? fixed(row.p50_us, 2) : na,
-               row.measured ? fixed(row.p99_us, 2) : na, ratio_text(throughput_ratio(report, row))});
+               fixed_if(row.measured, row.ops_per_s, 0), fixed_if(row.measured, row.p50_us, 2),
+               fixed_if(row.measured, row.p99_us, 2), times_text(throughput_ratio(report, row))});
   }
-  table.print(out);
+  return table;
 }
 
-void print_memory(std::ostream& out, const BenchReport& report) {
+TextTable memory_table(const BenchReport& report) {
   TextTable table(
       {"sessions", "system", "bytes/session", "payload/session", "overhead", "ours/peer", "footprint/session"}, 2);
   for (const auto& row : report.memory) {
-    const std::string na = "n/a";
-    table.add({std::to_string(row.sessions), row.system, row.measured ? fixed(row.bytes_per_session, 0) : na,
-               fixed(row.payload_per_session, 0), row.measured ? fixed(row.overhead_per_session(), 0) : na,
-               ratio_text(memory_ratio(report, row)),
+    table.add({std::to_string(row.sessions), row.system, fixed_if(row.measured, row.bytes_per_session, 0),
+               fixed(row.payload_per_session, 0), fixed_if(row.measured, row.overhead_per_session(), 0),
+               times_text(memory_ratio(report, row)),
                row.footprint_per_session ? fixed(*row.footprint_per_session, 0) : ""});
   }
-  table.print(out);
+  return table;
 }
 
-boost::json::value number_or_null(bool measured, double value) {
-  return measured ? boost::json::value(value) : boost::json::value(nullptr);
+const ThroughputRow* find_row(const BenchReport& report, std::string_view operation, std::string_view system,
+                              int processes) {
+  for (const ThroughputRow& row : report.results)
+    if (row.operation == operation && row.system == system && row.processes == processes) return &row;
+  return nullptr;
 }
 
-boost::json::value ratio_json(std::optional<double> ratio) {
-  return ratio ? boost::json::value(*ratio) : boost::json::value(nullptr);
+// Every peer system in the report's throughput rows, in order of appearance.
+std::vector<std::string> peers_of(const BenchReport& report) {
+  std::vector<std::string> peers;
+  for (const ThroughputRow& row : report.results)
+    if (row.system != kOurSystem && std::find(peers.begin(), peers.end(), row.system) == peers.end())
+      peers.push_back(row.system);
+  return peers;
+}
+
+std::vector<ComparisonRow> primary_headlines(const BenchReport& report) {
+  std::vector<ComparisonRow> rows;
+  const std::vector<std::string> peers = peers_of(report);
+  for (std::string_view operation : {"commit", "read"}) {
+    for (const std::string& peer : peers) {
+      rows.push_back({report.workload, std::string(operation) + ", 1 process", "ops/s", kHigherIsBetter,
+                      rate_of(find_row(report, operation, kOurSystem, 1)), peer,
+                      rate_of(find_row(report, operation, peer, 1))});
+    }
+  }
+  if (report.memory.empty()) return rows;
+  const std::uint64_t largest = report.memory.back().sessions;
+  std::optional<double> ours;
+  for (const MemoryRow& row : report.memory)
+    if (row.sessions == largest && row.system == kOurSystem && row.measured) ours = row.bytes_per_session;
+  for (const MemoryRow& row : report.memory) {
+    if (row.sessions != largest || row.system == kOurSystem) continue;
+    rows.push_back({report.workload, "memory at " + std::to_string(largest) + " sessions", "B/session", kLowerIsBetter,
+                    ours, row.system, row.measured ? std::optional<double>(row.bytes_per_session) : std::nullopt});
+  }
+  return rows;
+}
+
+std::vector<ReportSection> generic_sections(const BenchReport& report) {
+  std::vector<ReportSection> sections;
+  if (!report.results.empty()) sections.push_back({"", throughput_table(report)});
+  if (!report.memory.empty()) sections.push_back({"", memory_table(report)});
+  return sections;
+}
+
+void print_report_header(std::ostream& out, const BenchReport& report) {
+  if (!report.machine_above) out << "machine: " << machine_line(report.machine) << '\n';
+  out << "peer: " << report.peer << " (" << report.peer_origin << ")\n";
+  out << "workload: " << report.workload << (report.quick ? " (--quick)" : "");
+  for (const auto& [key, value] : report.parameters) out << "  " << key << "=" << parameter_text(value);
+  out << '\n';
+  if (!report.description.empty()) out << report.description << '\n';
+  out << '\n';
 }
 
 // The value of the first line starting with `key` ("model name\t: AMD",
@@ -145,31 +186,41 @@ ThroughputRow unavailable_row(std::string operation, std::string_view system, in
   return ThroughputRow{std::move(operation), std::string(system), processes};
 }
 
-void print_report_header(std::ostream& out, const BenchReport& report) {
-  if (!report.machine_above) out << "machine: " << machine_line(report.machine) << '\n';
-  out << "peer: " << report.peer << " (" << report.peer_origin << ")\n";
-  out << "workload: " << report.workload << (report.quick ? " (--quick)" : "");
-  for (const auto& [key, value] : report.parameters) out << "  " << key << "=" << parameter_text(value);
-  out << '\n';
-  if (!report.description.empty()) out << report.description << '\n';
-  out << '\n';
+const ReportLayout kGenericLayout{&generic_sections, nullptr, nullptr, &primary_headlines};
+
+std::optional<double> rate_of(const ThroughputRow* row) {
+  if (row == nullptr || !row->measured) return std::nullopt;
+  return row->ops_per_s;
 }
 
-void print_tables(std::ostream& out, const BenchReport& report) {
+std::optional<double> ComparisonRow::advantage() const {
+  if (!ours || !peer_figure || *ours <= 0 || *peer_figure <= 0) return std::nullopt;
+  return higher_is_better ? *ours / *peer_figure : *peer_figure / *ours;
+}
+
+boost::json::value json_or_null(std::optional<double> value) {
+  return value ? boost::json::value(*value) : boost::json::value(nullptr);
+}
+
+boost::json::value json_or_null(std::optional<std::uint64_t> value) {
+  return value ? boost::json::value(*value) : boost::json::value(nullptr);
+}
+
+void print_report(std::ostream& out, const BenchReport& report, const ReportLayout& layout) {
   print_report_header(out, report);
-  if (!report.results.empty()) {
-    print_throughput(out, report);
+  for (const ReportSection& section : layout.sections(report)) {
+    if (!section.title.empty()) out << section.title << '\n';
+    if (section.table) section.table->print(out);
     out << '\n';
   }
-  if (!report.memory.empty()) {
-    print_memory(out, report);
-    out << '\n';
-  }
+  if (layout.closing_lines != nullptr)
+    for (const std::string& line : layout.closing_lines(report)) out << line << '\n';
   for (const auto& note : report.notes) out << "note: " << note << '\n';
+  for (const auto& failure : report.failures) out << "FAILED: " << failure << '\n';
   out << "elapsed: " << fixed(report.elapsed_s, 1) << " s\n";
 }
 
-boost::json::object to_json(const BenchReport& report) {
+boost::json::object report_json(const BenchReport& report, const ReportLayout& layout) {
   boost::json::object doc;
   doc["machine"] = machine_json(report.machine);
   doc["workload"] = report.workload;
@@ -183,31 +234,30 @@ boost::json::object to_json(const BenchReport& report) {
                              {"system", row.system},
                              {"processes", row.processes},
                              {"ops", row.ops},
-                             {"wall_s", number_or_null(row.measured, row.wall_s)},
-                             {"ops_per_s", number_or_null(row.measured, row.ops_per_s)},
-                             {"p50_us", number_or_null(row.measured, row.p50_us)},
-                             {"p99_us", number_or_null(row.measured, row.p99_us)},
-                             {"ours_per_peer", ratio_json(throughput_ratio(report, row))}};
+                             {"wall_s", json_if(row.measured, row.wall_s)},
+                             {"ops_per_s", json_if(row.measured, row.ops_per_s)},
+                             {"p50_us", json_if(row.measured, row.p50_us)},
+                             {"p99_us", json_if(row.measured, row.p99_us)},
+                             {"ours_per_peer", json_or_null(throughput_ratio(report, row))}};
     if (!row.routing.empty()) line["routing"] = row.routing;
     results.push_back(std::move(line));
   }
   doc["results"] = std::move(results);
   boost::json::array memory;
   for (const auto& row : report.memory) {
-    memory.push_back(
-        {{"sessions", row.sessions},
-         {"system", row.system},
-         {"bytes_per_session", number_or_null(row.measured, row.bytes_per_session)},
-         {"payload_per_session", row.payload_per_session},
-         {"overhead_per_session", number_or_null(row.measured, row.overhead_per_session())},
-         {"ours_per_peer", ratio_json(memory_ratio(report, row))},
-         {"footprint_per_session",
-          row.footprint_per_session ? boost::json::value(*row.footprint_per_session) : boost::json::value(nullptr)}});
+    memory.push_back({{"sessions", row.sessions},
+                      {"system", row.system},
+                      {"bytes_per_session", json_if(row.measured, row.bytes_per_session)},
+                      {"payload_per_session", row.payload_per_session},
+                      {"overhead_per_session", json_if(row.measured, row.overhead_per_session())},
+                      {"ours_per_peer", json_or_null(memory_ratio(report, row))},
+                      {"footprint_per_session", json_or_null(row.footprint_per_session)}});
   }
   doc["memory"] = std::move(memory);
   boost::json::array notes(report.notes.begin(), report.notes.end());
   doc["notes"] = std::move(notes);
   doc["elapsed_s"] = report.elapsed_s;
+  if (layout.add_json != nullptr) layout.add_json(report, doc);
   return doc;
 }
 

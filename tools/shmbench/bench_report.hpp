@@ -1,6 +1,8 @@
 // BenchReport: what one shmbench workload measured, ours and the peer's from
-// the same run, and the two ways to print it: aligned tables for people
-// (and the README) and one JSON document for scripts.
+// the same run, and the one printer of every workload's report in its two
+// forms: aligned tables for people (and the README), print_report, and one
+// JSON document for scripts, report_json; each laid out by the workload's
+// ReportLayout (kGenericLayout here, the others in <workload>_report.hpp).
 //
 // Thread safety: plain values; the printers only read the report.
 // Cross-process safety: not shared between processes.
@@ -14,6 +16,8 @@
 #include <vector>
 
 #include <boost/json/object.hpp>
+
+#include "tools/shmbench/text_table.hpp"
 
 namespace shmsession::bench {
 
@@ -196,20 +200,68 @@ struct BenchReport {
   // Checks that did not hold (e.g. a backup that differs from its primary):
   // the report is still printed, then shmbench exits 1.
   std::vector<std::string> failures;
-  double elapsed_s = 0;
+  double elapsed_s = 0;  // the whole run of the workload, peers included (main.cpp times it)
 };
 
-// Machine line, parameters, the throughput table (with ours/peer ops/s on
-// each peer's row) and the memory table (with ours/peer bytes per session on
-// each peer's row), then notes.
-// The lines above every table: machine, peer, workload and its parameters,
-// the description, then a blank line.
-void print_report_header(std::ostream& out, const BenchReport& report);
-void print_tables(std::ostream& out, const BenchReport& report);
+// One figure of ours beside a peer's (the lock workload's comparison, the
+// `all` summary's headlines).
+inline constexpr bool kHigherIsBetter = true;  // ComparisonRow::higher_is_better: rates
+inline constexpr bool kLowerIsBetter = false;  // times and sizes
+struct ComparisonRow {
+  std::string workload;
+  std::string measure;
+  std::string unit;
+  bool higher_is_better = true;
+  std::optional<double> ours;  // nullopt: not measured
+  std::string peer;            // "redis", "memcached", "whole attribute"
+  std::optional<double> peer_figure;
 
-// {"machine", "workload", "description", "quick", "peer", "parameters", "results",
-//  "memory", "notes", "elapsed_s"}; figures the peer could not give are null.
-// "ours_per_peer" is set on peer rows (null on ours).
-boost::json::object to_json(const BenchReport& report);
+  // How many times better ours is: ours/peer for rates, peer/ours for
+  // times and sizes; below 1 the peer is better. nullopt if either is missing.
+  std::optional<double> advantage() const;
+};
+
+// One block of a report's text: a line above it (none if empty), a table
+// (none if absent), then a blank line.
+struct ReportSection {
+  std::string title;
+  std::optional<TextTable> table;
+};
+
+// What one workload's report shows beyond what every report shows. Every
+// report reads: the header lines (machine, peer, workload and parameters,
+// description), the workload's sections, its closing lines, then notes,
+// failures ("FAILED: ...") and the elapsed time; in JSON, the keys every
+// report has (kGenericLayout's) plus what add_json adds.
+struct ReportLayout {
+  std::vector<ReportSection> (*sections)(const BenchReport& report);
+  std::vector<std::string> (*closing_lines)(const BenchReport& report) = nullptr;
+  void (*add_json)(const BenchReport& report, boost::json::object& doc) = nullptr;
+  // Its lines of the `all` summary (all_report.hpp).
+  std::vector<ComparisonRow> (*headlines)(const BenchReport& report) = nullptr;
+};
+
+// The throughput table (with ours/peer ops/s on each peer's row) and the
+// memory table (with ours/peer bytes per session on each peer's row), each
+// if it has rows. JSON: {"machine", "workload", "description", "quick",
+// "peer", "parameters", "results", "memory", "notes", "elapsed_s"}; figures
+// the peer could not give are null; "ours_per_peer" is set on peer rows
+// (null on ours). Headlines: commit and read at 1 process, memory at the
+// largest session count, ours beside each peer.
+extern const ReportLayout kGenericLayout;
+
+// The one printer of every workload's report.
+void print_report(std::ostream& out, const BenchReport& report, const ReportLayout& layout);
+boost::json::object report_json(const BenchReport& report, const ReportLayout& layout);
+
+// The row's ops/s; nullopt if there is no row or it was not measured.
+std::optional<double> rate_of(const ThroughputRow* row);
+
+// A figure, or null where there is none.
+boost::json::value json_or_null(std::optional<double> value);
+boost::json::value json_or_null(std::optional<std::uint64_t> value);
+inline boost::json::value json_if(bool measured, double value) {
+  return json_or_null(measured ? std::optional<double>(value) : std::nullopt);
+}
 
 }  // namespace shmsession::bench

@@ -4,8 +4,6 @@
 #include <string>
 #include <vector>
 
-#include "tools/shmbench/text_table.hpp"
-
 namespace shmsession::bench {
 
 namespace {
@@ -29,8 +27,6 @@ bool several_processes(const BenchReport& report) {
   return false;
 }
 
-std::string routing_text(const ThroughputRow& row) { return row.routing.empty() ? "-" : row.routing; }
-
 std::optional<double> quotient(double numerator, double denominator) {
   if (numerator <= 0 || denominator <= 0) return std::nullopt;
   return numerator / denominator;
@@ -43,34 +39,24 @@ Ratios ratios_of(const BenchReport& report, const ThroughputRow& ours) {
           quotient(peer->p99_us, ours.p99_us)};
 }
 
-std::string ratio_text(std::optional<double> ratio) {
-  if (!ratio) return "";
-  return fixed(*ratio, *ratio < 10 ? 2 : 1) + "x";
-}
-
-boost::json::value ratio_json(std::optional<double> ratio) {
-  return ratio ? boost::json::value(*ratio) : boost::json::value(nullptr);
-}
-
 // With one process only, the layout of the one-process cycle (no procs
 // and routing columns).
-void print_cycle_table(std::ostream& out, const BenchReport& report) {
+TextTable cycle_table(const BenchReport& report) {
   const bool routed = several_processes(report);
   std::vector<std::string> header{"operation", "system"};
   if (routed) header.insert(header.end(), {"procs", "routing"});
   header.insert(header.end(), {"ops/s", "p50_us", "p99_us", "ops/s ours/peer", "p50 peer/ours", "p99 peer/ours"});
   TextTable table(header, routed ? 4 : 2);
-  const std::string na = "n/a";
   for (const ThroughputRow& row : report.results) {
     const Ratios ratios = ratios_of(report, row);
     std::vector<std::string> cells{row.operation, row.system};
-    if (routed) cells.insert(cells.end(), {std::to_string(row.processes), routing_text(row)});
-    cells.insert(cells.end(), {row.measured ? fixed(row.ops_per_s, 0) : na, row.measured ? fixed(row.p50_us, 2) : na,
-                               row.measured ? fixed(row.p99_us, 2) : na, ratio_text(ratios.ops), ratio_text(ratios.p50),
-                               ratio_text(ratios.p99)});
+    if (routed) cells.insert(cells.end(), {std::to_string(row.processes), row.routing.empty() ? "-" : row.routing});
+    cells.insert(cells.end(), {fixed_if(row.measured, row.ops_per_s, 0), fixed_if(row.measured, row.p50_us, 2),
+                               fixed_if(row.measured, row.p99_us, 2), times_text(ratios.ops), times_text(ratios.p50),
+                               times_text(ratios.p99)});
     table.add(std::move(cells));
   }
-  table.print(out);
+  return table;
 }
 
 // "request cycle, binary comparison" -> "binary".
@@ -80,43 +66,36 @@ std::string comparison_of(const std::string& operation) {
   return operation;
 }
 
-void print_hand_over_table(std::ostream& out, const BenchReport& report) {
-  out << "where a moved session's time goes (random routing: requests that waited for another process's lock)\n";
+TextTable hand_over_table(const BenchReport& report) {
   TextTable table({"procs", "comparison", "phase", "samples", "mean_us", "p50_us", "p99_us"}, 3);
-  const std::string na = "n/a";
   for (const HandOverPhaseRow& row : report.hand_over_phases) {
     const bool figures = row.measured && row.samples > 0;
     table.add({std::to_string(row.processes), comparison_of(row.operation), row.phase,
-               row.measured ? std::to_string(row.samples) : na, figures ? fixed(row.mean_us, 2) : na,
-               figures ? fixed(row.p50_us, 2) : na, figures ? fixed(row.p99_us, 2) : na});
+               row.measured ? std::to_string(row.samples) : kNotAvailable, fixed_if(figures, row.mean_us, 2),
+               fixed_if(figures, row.p50_us, 2), fixed_if(figures, row.p99_us, 2)});
   }
-  table.print(out);
+  return table;
 }
 
-}  // namespace
-
-void print_cycle_tables(std::ostream& out, const BenchReport& report) {
-  print_report_header(out, report);
-  print_cycle_table(out, report);
-  out << '\n';
-  if (!report.hand_over_phases.empty()) {
-    print_hand_over_table(out, report);
-    out << '\n';
-  }
-  for (const auto& note : report.notes) out << "note: " << note << '\n';
-  out << "elapsed: " << fixed(report.elapsed_s, 1) << " s\n";
+std::vector<ReportSection> cycle_sections(const BenchReport& report) {
+  std::vector<ReportSection> sections{{"", cycle_table(report)}};
+  if (!report.hand_over_phases.empty())
+    sections.push_back(
+        {"where a moved session's time goes (random routing: requests that waited for another "
+         "process's lock)",
+         hand_over_table(report)});
+  return sections;
 }
 
-boost::json::object cycle_report_json(const BenchReport& report) {
-  boost::json::object doc = to_json(report);
+void add_cycle_json(const BenchReport& report, boost::json::object& doc) {
   boost::json::array lines;
   for (const ThroughputRow& row : report.results) {
     if (row.system != kOurSystem) continue;
     const Ratios ratios = ratios_of(report, row);
     boost::json::object line{{"operation", row.operation},
-                             {"ops_per_s_ours_per_peer", ratio_json(ratios.ops)},
-                             {"p50_peer_per_ours", ratio_json(ratios.p50)},
-                             {"p99_peer_per_ours", ratio_json(ratios.p99)}};
+                             {"ops_per_s_ours_per_peer", json_or_null(ratios.ops)},
+                             {"p50_peer_per_ours", json_or_null(ratios.p50)},
+                             {"p99_peer_per_ours", json_or_null(ratios.p99)}};
     if (!row.routing.empty()) {
       line["processes"] = row.processes;
       line["routing"] = row.routing;
@@ -124,22 +103,39 @@ boost::json::object cycle_report_json(const BenchReport& report) {
     lines.push_back(std::move(line));
   }
   doc["comparison"] = std::move(lines);
-  if (!report.hand_over_phases.empty()) {
-    boost::json::array phases;
-    for (const HandOverPhaseRow& row : report.hand_over_phases) {
-      const bool figures = row.measured && row.samples > 0;
-      phases.push_back({{"operation", row.operation},
-                        {"processes", row.processes},
-                        {"routing", "random"},
-                        {"phase", row.phase},
-                        {"samples", row.measured ? boost::json::value(row.samples) : boost::json::value(nullptr)},
-                        {"mean_us", figures ? boost::json::value(row.mean_us) : boost::json::value(nullptr)},
-                        {"p50_us", figures ? boost::json::value(row.p50_us) : boost::json::value(nullptr)},
-                        {"p99_us", figures ? boost::json::value(row.p99_us) : boost::json::value(nullptr)}});
-    }
-    doc["hand_over"] = std::move(phases);
+  if (report.hand_over_phases.empty()) return;
+  boost::json::array phases;
+  for (const HandOverPhaseRow& row : report.hand_over_phases) {
+    const bool figures = row.measured && row.samples > 0;
+    phases.push_back({{"operation", row.operation},
+                      {"processes", row.processes},
+                      {"routing", "random"},
+                      {"phase", row.phase},
+                      {"samples", row.measured ? boost::json::value(row.samples) : boost::json::value(nullptr)},
+                      {"mean_us", json_if(figures, row.mean_us)},
+                      {"p50_us", json_if(figures, row.p50_us)},
+                      {"p99_us", json_if(figures, row.p99_us)}});
   }
-  return doc;
+  doc["hand_over"] = std::move(phases);
 }
+
+// Each of our rows beside the peer's row of the same process count and
+// routing; a setup of several processes names both in the measure.
+std::vector<ComparisonRow> cycle_headlines(const BenchReport& report) {
+  std::vector<ComparisonRow> rows;
+  for (const ThroughputRow& row : report.results) {
+    if (row.system != kOurSystem) continue;
+    const ThroughputRow* peer = peer_row(report, row);
+    std::string measure = row.operation;
+    if (row.processes > 1) measure += ", " + std::to_string(row.processes) + " procs, " + row.routing;
+    rows.push_back({report.workload, measure, "cycles/s", kHigherIsBetter, rate_of(&row),
+                    peer != nullptr ? peer->system : std::string(kRedisSystem), rate_of(peer)});
+  }
+  return rows;
+}
+
+}  // namespace
+
+const ReportLayout kCycleLayout{&cycle_sections, nullptr, &add_cycle_json, &cycle_headlines};
 
 }  // namespace shmsession::bench

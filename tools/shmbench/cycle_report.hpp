@@ -8,10 +8,7 @@
 // Cross-process safety: not shared between processes.
 #pragma once
 
-#include <ostream>
 #include <string_view>
-
-#include <boost/json/object.hpp>
 
 #include "tools/shmbench/bench_report.hpp"
 
@@ -22,19 +19,17 @@ inline constexpr std::string_view kCycleObjectGraph = "request cycle, object-gra
 inline constexpr std::string_view kCycleBinary = "request cycle, binary comparison";
 inline constexpr std::string_view kCycleRedis = "request cycle, lock+HMGET+HSET+unlock";
 
-// Machine, peer, parameters, description, the table (ops/s, p50, p99, and
-// for ours: ops/s ours/peer and p50, p99 peer/ours, >1 = shmsession
-// better; procs and routing columns only if a setup has several
-// processes), the hand-over phases (samples, p50, p99 in us) if any, notes
-// and elapsed time.
-void print_cycle_tables(std::ostream& out, const BenchReport& report);
-
-// to_json(report) plus "comparison": [{"operation", "ops_per_s_ours_per_peer",
+// The table (ops/s, p50, p99, and for ours: ops/s ours/peer and p50, p99
+// peer/ours, >1 = shmsession better; procs and routing columns only if a
+// setup has several processes), then the hand-over phases (samples, p50,
+// p99 in us) if any.
+// JSON adds "comparison": [{"operation", "ops_per_s_ours_per_peer",
 // "p50_peer_per_ours", "p99_peer_per_ours"}] for each of ours ("processes"
 // and "routing" too on rows of several processes); null where the peer gave
 // no figure. With random routing also "hand_over": [{"operation",
 // "processes", "routing", "phase", "samples", "mean_us", "p50_us", "p99_us"}] (null
-// figures without the library's probes or samples).
-boost::json::object cycle_report_json(const BenchReport& report);
+// figures without the library's probes or samples). Headlines: each of our
+// rows' ops/s beside the peer's of the same setup.
+extern const ReportLayout kCycleLayout;
 
 }  // namespace shmsession::bench

@@ -2,8 +2,6 @@
 
 #include <string>
 
-#include "tools/shmbench/text_table.hpp"
-
 namespace shmsession::bench {
 
 namespace {
@@ -12,44 +10,20 @@ double quotient(std::uint64_t numerator, std::uint64_t denominator) {
   return denominator == 0 ? 0.0 : static_cast<double>(numerator) / static_cast<double>(denominator);
 }
 
-std::string ratio_text(double ratio) { return fixed(ratio, ratio < 10 ? 2 : ratio < 1000 ? 1 : 0) + "x"; }
-
-// Three significant digits or more: 0.412, 41.2, 412, 41200.
-std::string figure_text(double value) { return fixed(value, value < 1 ? 3 : value < 10 ? 2 : value < 100 ? 1 : 0); }
-
-void print_bytes(std::ostream& out, const BenchReport& report) {
-  TextTable table({"edit", "whole B", "patch B", "method", "frame B", "whole/patch", "whole/frame"}, 1);
+std::vector<ReportSection> delta_sections(const BenchReport& report) {
+  TextTable bytes({"edit", "whole B", "patch B", "method", "frame B", "whole/patch", "whole/frame"}, 1);
+  TextTable speed({"edit", "diff MB/s", "apply MB/s", "graph paths", "graph ms", "first graph path"}, 1);
   for (const DeltaRow& row : report.deltas) {
-    table.add({row.scenario, std::to_string(row.whole_bytes), std::to_string(row.patch_bytes), row.method,
-               std::to_string(row.frame_bytes), ratio_text(quotient(row.whole_bytes, row.patch_bytes)),
-               ratio_text(quotient(row.whole_bytes, row.frame_bytes))});
-  }
-  table.print(out);
-}
-
-void print_speed(std::ostream& out, const BenchReport& report) {
-  TextTable table({"edit", "diff MB/s", "apply MB/s", "graph paths", "graph ms", "first graph path"}, 1);
-  for (const DeltaRow& row : report.deltas) {
-    table.add({row.scenario, figure_text(row.diff_mb_per_s), figure_text(row.apply_mb_per_s),
+    bytes.add({row.scenario, std::to_string(row.whole_bytes), std::to_string(row.patch_bytes), row.method,
+               std::to_string(row.frame_bytes), times_text(quotient(row.whole_bytes, row.patch_bytes)),
+               times_text(quotient(row.whole_bytes, row.frame_bytes))});
+    speed.add({row.scenario, figure_text(row.diff_mb_per_s), figure_text(row.apply_mb_per_s),
                std::to_string(row.graph_changes), figure_text(row.graph_ms), row.graph_first_path});
   }
-  table.print(out);
+  return {{"", std::move(bytes)}, {"", std::move(speed)}};
 }
 
-}  // namespace
-
-void print_delta_tables(std::ostream& out, const BenchReport& report) {
-  print_report_header(out, report);
-  print_bytes(out, report);
-  out << '\n';
-  print_speed(out, report);
-  out << '\n';
-  for (const auto& note : report.notes) out << "note: " << note << '\n';
-  out << "elapsed: " << fixed(report.elapsed_s, 1) << " s\n";
-}
-
-boost::json::object delta_report_json(const BenchReport& report) {
-  boost::json::object doc = to_json(report);
+void add_delta_json(const BenchReport& report, boost::json::object& doc) {
   doc["peer_origin"] = report.peer_origin;
   boost::json::array rows;
   for (const DeltaRow& row : report.deltas) {
@@ -67,7 +41,19 @@ boost::json::object delta_report_json(const BenchReport& report) {
                     {"graph_ms", row.graph_ms}});
   }
   doc["deltas"] = std::move(rows);
-  return doc;
 }
+
+std::vector<ComparisonRow> delta_headlines(const BenchReport& report) {
+  std::vector<ComparisonRow> rows;
+  for (const DeltaRow& row : report.deltas) {
+    rows.push_back({report.workload, row.scenario, "B sent", kLowerIsBetter, static_cast<double>(row.frame_bytes),
+                    "whole attribute", static_cast<double>(row.whole_bytes)});
+  }
+  return rows;
+}
+
+}  // namespace
+
+const ReportLayout kDeltaLayout{&delta_sections, nullptr, &add_delta_json, &delta_headlines};
 
 }  // namespace shmsession::bench

@@ -7,22 +7,15 @@
 // Cross-process safety: not shared between processes.
 #pragma once
 
-#include <ostream>
-
-#include <boost/json/object.hpp>
-
 #include "tools/shmbench/bench_report.hpp"
 
 namespace shmsession::bench {
 
-// Machine, peer, parameters, description, the bytes table, the speed and
-// graph table, notes and elapsed time.
-void print_delta_tables(std::ostream& out, const BenchReport& report);
-
-// to_json(report) plus "deltas": [{"scenario", "whole_bytes", "patch_bytes",
-// "method", "frame_bytes", "whole_per_patch", "whole_per_frame",
-// "diff_mb_per_s", "apply_mb_per_s", "graph_changes", "graph_first_path",
-// "graph_ms"}].
-boost::json::object delta_report_json(const BenchReport& report);
+// The bytes table, then the speed and graph table. JSON adds "peer_origin"
+// and "deltas": [{"scenario", "whole_bytes", "patch_bytes", "method",
+// "frame_bytes", "whole_per_patch", "whole_per_frame", "diff_mb_per_s",
+// "apply_mb_per_s", "graph_changes", "graph_first_path", "graph_ms"}].
+// Headlines: each edit's frame bytes beside the whole attribute's.
+extern const ReportLayout kDeltaLayout;
 
 }  // namespace shmsession::bench

@@ -6,8 +6,9 @@
 //
 // Thread safety: register/unregister from one thread (the main one).
 // Async-signal safety: the handler only reads registered slots and calls
-// shm_unlink(3), kill(2), signal(2) and raise(3). Forked workers reset the
-// handlers (process_group.cpp), so only the owning process cleans up.
+// shm_unlink(3), kill(2), signal(2) and raise(3). Forked children reset the
+// handlers (follow_parent, peer_process.hpp), so only the owning process
+// cleans up.
 #pragma once
 
 #include <sys/types.h>

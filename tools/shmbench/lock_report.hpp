@@ -9,10 +9,8 @@
 // Cross-process safety: not shared between processes.
 #pragma once
 
-#include <ostream>
 #include <string_view>
-
-#include <boost/json/object.hpp>
+#include <vector>
 
 #include "tools/shmbench/bench_report.hpp"
 
@@ -26,13 +24,12 @@ inline constexpr std::string_view kUncontendedOperation = "acquire+release";
 inline constexpr std::string_view kHandoffOperation = "handoff";
 inline constexpr std::string_view kContendedOperation = "contended cycle";
 
-// Machine, peer, parameters, description, the comparison table, notes and
-// elapsed time, laid out as print_tables lays out other workloads.
-void print_lock_tables(std::ostream& out, const BenchReport& report);
-
-// to_json(report) plus "comparison": [{"measure", "unit", "shmsession",
-// "peer", "speedup", "speedup_is": "peer/ours" | "ours/peer"}]; figures the
-// peer could not give are null.
-boost::json::object lock_report_json(const BenchReport& report);
+// The comparison table, ours beside the peer's for each measure.
+// JSON adds "comparison": [{"measure", "unit", "shmsession", "peer",
+// "speedup", "speedup_is": "peer/ours" | "ours/peer"}]; figures the peer
+// could not give are null.
+// Headlines: the mean uncontended cycle, the handoff p50 and the contended
+// rate, as in the comparison.
+extern const ReportLayout kLockLayout;
 
 }  // namespace shmsession::bench

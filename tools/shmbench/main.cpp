@@ -22,43 +22,16 @@
 
 #include "shm/error.hpp"
 #include "tools/shmbench/all_report.hpp"
-#include "tools/shmbench/cycle_report.hpp"
-#include "tools/shmbench/delta_report.hpp"
 #include "tools/shmbench/interrupt_cleanup.hpp"
-#include "tools/shmbench/lock_report.hpp"
-#include "tools/shmbench/replicate_report.hpp"
 #include "tools/shmbench/text_table.hpp"
-#include "tools/shmbench/worker_report.hpp"
 #include "tools/shmbench/workload.hpp"
 
 namespace {
 
 using shmsession::bench::BenchReport;
-using shmsession::bench::HeadlineRow;
+using shmsession::bench::ComparisonRow;
 using shmsession::bench::RunOptions;
 using shmsession::bench::Workload;
-
-// Workloads whose figures read better in a layout of their own than in the
-// generic tables (print_tables / to_json); every other workload uses those.
-struct ReportLayout {
-  std::string_view workload;
-  void (*print)(std::ostream& out, const BenchReport& report);
-  boost::json::object (*json)(const BenchReport& report);
-};
-
-constexpr ReportLayout kLayouts[] = {
-    {"lock", &shmsession::bench::print_lock_tables, &shmsession::bench::lock_report_json},
-    {"cycle", &shmsession::bench::print_cycle_tables, &shmsession::bench::cycle_report_json},
-    {"delta", &shmsession::bench::print_delta_tables, &shmsession::bench::delta_report_json},
-    {"replicate", &shmsession::bench::print_replicate_tables, &shmsession::bench::replicate_report_json},
-    {"worker", &shmsession::bench::print_worker_tables, &shmsession::bench::worker_report_json},
-};
-
-ReportLayout layout_of(std::string_view workload) {
-  for (const ReportLayout& layout : kLayouts)
-    if (layout.workload == workload) return layout;
-  return {workload, &shmsession::bench::print_tables, &shmsession::bench::to_json};
-}
 
 constexpr const char* kFooter =
     "Every workload with a server peer starts its own redis-server on 127.0.0.1 (a free\n"
@@ -107,11 +80,14 @@ void add_cycle_options(CLI::App& command, int& processes, std::string& routing, 
       ->capture_default_str();
 }
 
-// Runs one workload; on failure prints "shmbench: <workload>: <why>" and
-// returns nullopt.
+// Runs one workload and sets the report's elapsed time; on failure prints
+// "shmbench: <workload>: <why>" and returns nullopt.
 std::optional<BenchReport> run_reporting_errors(const Workload& workload, const RunOptions& options) {
   try {
-    return workload.run(options);
+    const auto started = std::chrono::steady_clock::now();
+    BenchReport report = workload.run(options);
+    report.elapsed_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    return report;
   } catch (const shmsession::Error& e) {
     std::cerr << "shmbench: " << workload.name << ": " << shmsession::errc_name(e.code()) << ": " << e.what()
               << std::endl;
@@ -132,11 +108,10 @@ bool report_failures(const Workload& workload, const BenchReport& report) {
 int run_workload(const Workload& workload, const RunOptions& options) {
   const std::optional<BenchReport> report = run_reporting_errors(workload, options);
   if (!report) return 1;
-  const ReportLayout layout = layout_of(workload.name);
   if (options.json) {
-    std::cout << boost::json::serialize(layout.json(*report)) << std::endl;
+    std::cout << boost::json::serialize(shmsession::bench::report_json(*report, *workload.layout)) << std::endl;
   } else {
-    layout.print(std::cout, *report);
+    shmsession::bench::print_report(std::cout, *report, *workload.layout);
     std::cout.flush();
   }
   const bool checks_held = report_failures(workload, *report);
@@ -152,7 +127,7 @@ int run_all(const RunOptions& options) {
               << " its peers measured in the same run\n\n";
     std::cout.flush();
   }
-  std::vector<HeadlineRow> summary;
+  std::vector<ComparisonRow> summary;
   boost::json::object reports;
   boost::json::array failed;
   for (const Workload& workload : shmsession::bench::workloads()) {
@@ -164,20 +139,20 @@ int run_all(const RunOptions& options) {
       continue;
     }
     report->machine_above = true;
-    const ReportLayout layout = layout_of(workload.name);
     if (options.json) {
-      boost::json::object doc = layout.json(*report);
+      boost::json::object doc = shmsession::bench::report_json(*report, *workload.layout);
       doc.erase("machine");  // the document's one machine is at its top
       doc["load_average"] = report->machine.load_average;
       reports[workload.name] = std::move(doc);
     } else {
       shmsession::bench::print_workload_heading(std::cout, *report);
-      layout.print(std::cout, *report);
+      shmsession::bench::print_report(std::cout, *report, *workload.layout);
       std::cout << '\n';
       std::cout.flush();
     }
     if (!report_failures(workload, *report)) failed.emplace_back(workload.name);
-    for (HeadlineRow& row : shmsession::bench::headlines(*report)) summary.push_back(std::move(row));
+    if (workload.layout->headlines != nullptr)
+      for (ComparisonRow& row : workload.layout->headlines(*report)) summary.push_back(std::move(row));
   }
   const double elapsed_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   if (options.json) {

@@ -4,17 +4,14 @@
 #include <libmemcached/memcached.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
-#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <map>
 #include <stdexcept>
-#include <thread>
 #include <vector>
 
 #include "shm/error.hpp"
@@ -23,9 +20,6 @@
 namespace shmsession::bench {
 
 namespace {
-
-constexpr auto kStartupTimeout = std::chrono::seconds{5};
-constexpr int kStartAttempts = 3;
 
 bool accepts_connections(int port) {
   const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
@@ -46,33 +40,15 @@ std::runtime_error failure(memcached_st* handle, memcached_return_t rc, std::str
 }  // namespace
 
 std::optional<MemcachedServer> MemcachedServer::start(const std::string& program, std::string* why) {
-  std::string last_failure;
-  for (int attempt = 0; attempt < kStartAttempts; ++attempt) {
-    const int port = pick_free_port();
-    std::vector<std::string> args = {program, "-l",   "127.0.0.1", "-p", std::to_string(port), "-U", "0",
-                                     "-m",    "2048", "-t",        "2"};
+  const auto args = [](int port) {
+    std::vector<std::string> args = {"-l", "127.0.0.1", "-p", std::to_string(port), "-U", "0", "-m", "2048", "-t", "2"};
     if (::geteuid() == 0) args.insert(args.end(), {"-u", "root"});
-    const pid_t pid = spawn_quietly(std::move(args));
-    if (pid < 0) {
-      if (why != nullptr) *why = "cannot run " + program + ": " + shmsession::errno_text(static_cast<int>(-pid));
-      return std::nullopt;
-    }
-    PeerProcess process(pid, port);  // stops it on every failing path below
-    const auto deadline = std::chrono::steady_clock::now() + kStartupTimeout;
-    bool exited = false;
-    while (std::chrono::steady_clock::now() < deadline) {
-      if (::waitpid(pid, nullptr, WNOHANG) == pid) {
-        exited = true;
-        break;
-      }
-      if (accepts_connections(port)) return MemcachedServer(std::move(process));
-      std::this_thread::sleep_for(std::chrono::milliseconds{20});
-    }
-    if (exited) process.forget_reaped();
-    last_failure = (exited ? "exited during startup on port " : "did not accept connections within 5 s on port ") +
-                   std::to_string(port);
-  }
-  throw std::runtime_error(program + " " + last_failure + " (" + std::to_string(kStartAttempts) + " attempts)");
+    return args;
+  };
+  std::optional<PeerProcess> process =
+      PeerProcess::launch({program, args, &accepts_connections, "accept connections"}, why);
+  if (!process) return std::nullopt;
+  return MemcachedServer(std::move(*process));
 }
 
 MemcachedConnection MemcachedConnection::connect(int port) {

@@ -31,14 +31,14 @@ class MemcachedServer {
  public:
   // Starts `program` (looked up in PATH): `-l 127.0.0.1 -p PORT -U 0
   // -m 2048 -t 2`, plus `-u root` when run as root (memcached refuses root
-  // otherwise); waits until it accepts connections (at most 5 s per
-  // attempt) and retries on another port if that one was taken. Returns
-  // nullopt and sets *why if the program cannot be run at all; throws
-  // std::runtime_error if it runs but never accepts.
+  // otherwise), and waits until it accepts connections (PeerProcess::launch:
+  // retries on another port if one was taken). Returns nullopt and sets
+  // *why if the program cannot be run at all; throws std::runtime_error if
+  // it runs but never accepts.
   static std::optional<MemcachedServer> start(const std::string& program, std::string* why);
 
   int port() const noexcept { return process_.port(); }
-  // SIGTERM, then SIGKILL after 3 s; does nothing outside the starting process.
+  // SIGTERM, then SIGKILL after 5 s; does nothing outside the starting process.
   void stop() noexcept { process_.stop(); }
 
  private:

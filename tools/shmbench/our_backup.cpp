@@ -17,9 +17,9 @@ namespace {
 constexpr auto kListenTimeout = std::chrono::seconds{10};
 constexpr auto kPollPause = std::chrono::milliseconds{1};
 
-ServiceProcess start_daemon(const std::string& standby_name, const sync::wire::Key& key,
-                            const std::function<void(const std::string&)>& log, std::atomic<std::uint32_t>& port) {
-  return ServiceProcess::start("backup daemon", [&] {
+PeerProcess start_daemon(const std::string& standby_name, const sync::wire::Key& key,
+                         const std::function<void(const std::string&)>& log, std::atomic<std::uint32_t>& port) {
+  return PeerProcess::fork("backup daemon", [&] {
     Store standby = Store::attach(standby_name);
     sync::BackupServerOptions options;
     options.port = 0;  // any free port: no race with another listener
@@ -32,9 +32,9 @@ ServiceProcess start_daemon(const std::string& standby_name, const sync::wire::K
   });
 }
 
-ServiceProcess start_agent(const std::string& primary_name, const sync::wire::Key& key, std::uint16_t port,
-                           const std::function<void(const std::string&)>& log) {
-  return ServiceProcess::start("sync agent", [&] {
+PeerProcess start_agent(const std::string& primary_name, const sync::wire::Key& key, std::uint16_t port,
+                        const std::function<void(const std::string&)>& log) {
+  return PeerProcess::fork("sync agent", [&] {
     Store primary = Store::attach(primary_name);
     sync::AgentOptions options;  // the defaults, poll interval included
     options.port = port;
@@ -52,21 +52,19 @@ OurBackup::OurBackup(const std::string& primary_name, const std::string& standby
   const sync::wire::Key key = sync::wire::generate_key();
   ForkShared<std::atomic<std::uint32_t>> port;
   daemon_.emplace(start_daemon(standby_name, key, log, *port));
-  const auto deadline = std::chrono::steady_clock::now() + kListenTimeout;
-  while (port->load(std::memory_order_acquire) == 0) {
-    if (!daemon_->running())
-      throw std::runtime_error("the backup daemon " + daemon_->how_it_ended() + " before listening");
-    if (std::chrono::steady_clock::now() > deadline)
-      throw std::runtime_error("the backup daemon did not listen within " + std::to_string(kListenTimeout.count()) +
-                               " s");
-    std::this_thread::sleep_for(kPollPause);
-  }
+  const PeerProcess::Readiness listening =
+      daemon_->wait_ready([&] { return port->load(std::memory_order_acquire) != 0; }, kListenTimeout);
+  if (listening == PeerProcess::Readiness::Ended)
+    throw std::runtime_error("the backup daemon " + daemon_->how_it_ended() + " before listening");
+  if (listening == PeerProcess::Readiness::TimedOut)
+    throw std::runtime_error("the backup daemon did not listen within " + std::to_string(kListenTimeout.count()) +
+                             " s");
   port_ = static_cast<std::uint16_t>(port->load(std::memory_order_acquire));
   agent_.emplace(start_agent(primary_name, key, port_, log));
 }
 
 void OurBackup::check_running() {
-  for (std::optional<ServiceProcess>* child : {&daemon_, &agent_})
+  for (std::optional<PeerProcess>* child : {&daemon_, &agent_})
     if (!(*child)->running()) throw std::runtime_error("the " + (*child)->name() + " " + (*child)->how_it_ended());
 }
 
@@ -102,7 +100,7 @@ AgentStatus OurBackup::settled_status(Store& primary, std::uint64_t target, std:
 
 std::string OurBackup::stop() {
   std::string how;
-  for (std::optional<ServiceProcess>* child : {&agent_, &daemon_}) {
+  for (std::optional<PeerProcess>* child : {&agent_, &daemon_}) {
     if (!*child || (*child)->stop()) continue;
     how += (how.empty() ? "the " : "; the ") + (*child)->name() + " " + (*child)->how_it_ended();
   }

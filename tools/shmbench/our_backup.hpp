@@ -2,7 +2,7 @@
 // a primary: the backup daemon (sync::BackupServer on 127.0.0.1, a port it
 // picks itself, serving a standby segment) and the sync agent
 // (sync::Agent, AgentOptions defaults but for the port, the log and
-// stopping on signals), each in a forked child (ServiceProcess), with one
+// stopping on signals), each in a forked child (PeerProcess::fork), with one
 // fresh pre-shared key. Both stop on SIGTERM (the agent ships what is left
 // first) and are reaped.
 //
@@ -19,7 +19,7 @@
 #include <string>
 
 #include "shm/store.hpp"
-#include "tools/shmbench/service_process.hpp"
+#include "tools/shmbench/peer_process.hpp"
 
 namespace shmsession::bench {
 
@@ -53,8 +53,8 @@ class OurBackup {
   void check_running();
 
   std::uint16_t port_ = 0;
-  std::optional<ServiceProcess> daemon_;
-  std::optional<ServiceProcess> agent_;
+  std::optional<PeerProcess> daemon_;
+  std::optional<PeerProcess> agent_;
 };
 
 // Empty if `standby` holds exactly `primary`'s sessions (the same ids,

@@ -1,10 +1,10 @@
 #include "tools/shmbench/process_group.hpp"
 #include "shm/error.hpp"
+#include "tools/shmbench/peer_process.hpp"
 
 #include <poll.h>
 #include <signal.h>
 #include <sys/mman.h>
-#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -84,11 +84,7 @@ class Workers {
 };
 
 [[noreturn]] void run_worker(int index, pid_t parent, SharedSlots& slots, const WorkerBody& body) {
-  for (int signal_number : {SIGINT, SIGTERM, SIGHUP})
-    ::signal(signal_number, SIG_DFL);  // the parent's interrupt cleanup is not ours
-  // A parent killed outright cannot reap us: do not outlive it.
-  ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-  if (::getppid() != parent) ::_exit(2);
+  follow_parent(parent);
   WorkerSample& sample = slots.sample(index);
   int status = 0;
   try {

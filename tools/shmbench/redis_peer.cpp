@@ -1,33 +1,16 @@
 #include "tools/shmbench/redis_peer.hpp"
 
 #include <hiredis/hiredis.h>
-#include <sys/wait.h>
 
 #include <cerrno>
 #include <cstring>
 #include <stdexcept>
-#include <thread>
 
-#include "shm/error.hpp"
-#include "tools/shmbench/interrupt_cleanup.hpp"
 #include "tools/shmbench/peer_process.hpp"
 
 namespace shmsession::bench {
 
 namespace {
-
-constexpr auto kStartupTimeout = std::chrono::seconds{5};
-constexpr auto kStopGrace = std::chrono::seconds{3};
-constexpr int kStartAttempts = 3;
-
-// The standard arguments: no persistence, loopback only, in the foreground.
-pid_t spawn_server(const std::string& program, int port, const std::vector<std::string>& extra_args,
-                   bool die_with_parent) {
-  std::vector<std::string> args = {program,        "--port", std::to_string(port), "--bind", "127.0.0.1", "--save", "",
-                                   "--appendonly", "no",     "--daemonize",        "no",     "--dir",     "/tmp"};
-  args.insert(args.end(), extra_args.begin(), extra_args.end());
-  return spawn_quietly(std::move(args), die_with_parent);
-}
 
 bool answers_ping(int port) {
   const timeval timeout{0, 200'000};
@@ -42,61 +25,22 @@ bool answers_ping(int port) {
   return ok;
 }
 
-enum class Startup { Ready, Exited, TimedOut };
-
-// Waits for the server at `pid` to answer on `port`; reaps it if it exited.
-Startup wait_until_ready(pid_t pid, int port) {
-  const auto deadline = std::chrono::steady_clock::now() + kStartupTimeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (::waitpid(pid, nullptr, WNOHANG) == pid) return Startup::Exited;
-    if (answers_ping(port)) return Startup::Ready;
-    std::this_thread::sleep_for(std::chrono::milliseconds{20});
-  }
-  return Startup::TimedOut;
-}
-
 }  // namespace
 
 std::optional<RedisServer> RedisServer::start(const std::string& program, std::string* why,
                                               const std::vector<std::string>& extra_args, bool die_with_parent) {
-  std::string last_failure;
-  for (int attempt = 0; attempt < kStartAttempts; ++attempt) {
-    const int port = pick_free_port();
-    const pid_t pid = spawn_server(program, port, extra_args, die_with_parent);
-    if (pid < 0) {
-      if (why != nullptr) *why = "cannot run " + program + ": " + shmsession::errno_text(static_cast<int>(-pid));
-      return std::nullopt;
-    }
-    RedisServer server(pid, port);  // stops it on every failing path below
-    const Startup startup = wait_until_ready(pid, port);
-    if (startup == Startup::Ready) return server;
-    if (startup == Startup::Exited) {
-      server.pid_ = -1;  // already reaped; stop() only unregisters it
-      last_failure = "exited during startup on port " + std::to_string(port);
-    } else {
-      last_failure = "did not answer PING within 5 s on port " + std::to_string(port);
-    }
-  }
-  throw std::runtime_error(program + " " + last_failure + " (" + std::to_string(kStartAttempts) + " attempts)");
-}
-
-RedisServer::RedisServer(pid_t pid, int port)
-    : pid_(pid), port_(port), owner_(::getpid()), cleanup_slot_(register_process_cleanup(pid)) {}
-
-RedisServer::RedisServer(RedisServer&& other) noexcept
-    : pid_(other.pid_), port_(other.port_), owner_(other.owner_), cleanup_slot_(other.cleanup_slot_) {
-  other.pid_ = -1;
-  other.cleanup_slot_ = -1;
-}
-
-RedisServer::~RedisServer() { stop(); }
-
-void RedisServer::stop() noexcept {
-  if (::getpid() != owner_) return;
-  if (pid_ > 0) kill_and_reap(pid_, kStopGrace);
-  pid_ = -1;
-  unregister_cleanup(cleanup_slot_);
-  cleanup_slot_ = -1;
+  // The standard arguments: no persistence, loopback only, in the foreground.
+  const auto args = [&](int port) {
+    std::vector<std::string> args = {
+        "--port", std::to_string(port), "--bind", "127.0.0.1", "--save", "", "--appendonly",
+        "no",     "--daemonize",        "no",     "--dir",     "/tmp"};
+    args.insert(args.end(), extra_args.begin(), extra_args.end());
+    return args;
+  };
+  std::optional<PeerProcess> process =
+      PeerProcess::launch({program, args, &answers_ping, "answer PING", die_with_parent}, why);
+  if (!process) return std::nullopt;
+  return RedisServer(std::move(*process));
 }
 
 void RedisReplyDeleter::operator()(redisReply* reply) const noexcept {

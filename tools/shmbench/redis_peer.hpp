@@ -20,6 +20,8 @@
 #include <string_view>
 #include <vector>
 
+#include "tools/shmbench/peer_process.hpp"
+
 struct redisContext;
 struct redisReply;
 
@@ -27,35 +29,26 @@ namespace shmsession::bench {
 
 class RedisServer {
  public:
-  // Starts `program` (looked up in PATH) without persistence, waits until it
-  // answers PING (at most 5 s per attempt) and retries on another port if
-  // that one was taken. `extra_args` follow the standard ones (e.g.
-  // {"--replicaof", "127.0.0.1", "6379"}). Returns nullopt and sets *why if
-  // the program cannot be run at all (not installed); throws
-  // std::runtime_error if it runs but never answers. `die_with_parent`: see
-  // spawn_quietly (peer_process.hpp).
+  // Starts `program` (looked up in PATH) without persistence and waits until
+  // it answers PING (PeerProcess::launch: retries on another port if one was
+  // taken). `extra_args` follow the standard ones (e.g. {"--replicaof",
+  // "127.0.0.1", "6379"}). Returns nullopt and sets *why if the program
+  // cannot be run at all (not installed); throws std::runtime_error if it
+  // runs but never answers. `die_with_parent`: see ServerLaunch.
   static std::optional<RedisServer> start(const std::string& program, std::string* why,
                                           const std::vector<std::string>& extra_args = {},
                                           bool die_with_parent = false);
 
-  RedisServer(RedisServer&& other) noexcept;
-  RedisServer& operator=(RedisServer&&) = delete;
-  RedisServer(const RedisServer&) = delete;
-  ~RedisServer();
-
-  int port() const noexcept { return port_; }
-  pid_t pid() const noexcept { return pid_; }
-  // SIGTERM, then SIGKILL if still running after 3 s; reaps the process.
+  int port() const noexcept { return process_.port(); }
+  pid_t pid() const noexcept { return process_.pid(); }
+  // SIGTERM, then SIGKILL if still running after 5 s; reaps the process.
   // Does nothing outside the starting process or when already stopped.
-  void stop() noexcept;
+  void stop() noexcept { process_.stop(); }
 
  private:
-  RedisServer(pid_t pid, int port);
+  explicit RedisServer(PeerProcess process) : process_(std::move(process)) {}
 
-  pid_t pid_ = -1;
-  int port_ = 0;
-  pid_t owner_ = -1;
-  int cleanup_slot_ = -1;  // see interrupt_cleanup.hpp
+  PeerProcess process_;
 };
 
 struct RedisReplyDeleter {

@@ -10,11 +10,6 @@ namespace shmsession::bench {
 
 namespace {
 
-const std::string kNa = "n/a";
-
-// Three significant digits or more: 0.412, 41.2, 412, 41200.
-std::string figure_text(double value) { return fixed(value, value < 1 ? 3 : value < 10 ? 2 : value < 100 ? 1 : 0); }
-
 // "31.8%"; "0.0%" rather than "-0.0%".
 std::string percent_text(double value) { return fixed(std::fabs(value) < 0.05 ? 0.0 : value, 1) + "%"; }
 
@@ -31,28 +26,28 @@ std::optional<double> whole_per_wire(const ReplicationRow& row) {
 }
 
 std::string lag_text(const ReplicationRow& row, double value) {
-  return row.measured && row.lag_samples > 0 ? figure_text(value) : kNa;
+  return row.measured && row.lag_samples > 0 ? figure_text(value) : kNotAvailable;
 }
 
-void print_comparison(std::ostream& out, const BenchReport& report) {
+TextTable comparison_table(const BenchReport& report) {
   TextTable table({"system", "writers", "commits/s alone", "commits/s backup", "slowdown", "lag p50 us", "lag p99 us",
                    "lag max us", "wire B/commit", "whole B/commit", "whole/wire"},
                   1);
   for (const ReplicationRow& row : report.replication) {
     if (row.processes == 0) continue;
     const std::optional<double> ratio = whole_per_wire(row);
-    table.add({row.system, writers_text(row), row.measured ? fixed(row.commits_per_s_alone, 0) : kNa,
-               row.measured ? fixed(row.commits_per_s_replicated, 0) : kNa,
-               row.measured ? percent_text(row.slowdown_pct()) : kNa, lag_text(row, row.lag_p50_us),
+    table.add({row.system, writers_text(row), fixed_if(row.measured, row.commits_per_s_alone, 0),
+               fixed_if(row.measured, row.commits_per_s_replicated, 0),
+               row.measured ? percent_text(row.slowdown_pct()) : kNotAvailable, lag_text(row, row.lag_p50_us),
                lag_text(row, row.lag_p99_us), lag_text(row, row.lag_max_us),
-               row.measured ? figure_text(row.wire_bytes_per_commit()) : kNa,
-               row.measured && row.whole_bytes_per_commit ? figure_text(*row.whole_bytes_per_commit) : kNa,
-               ratio ? fixed(*ratio, 2) + "x" : kNa});
+               row.measured ? figure_text(row.wire_bytes_per_commit()) : kNotAvailable,
+               row.measured && row.whole_bytes_per_commit ? figure_text(*row.whole_bytes_per_commit) : kNotAvailable,
+               ratio ? fixed(*ratio, 2) + "x" : kNotAvailable});
   }
-  table.print(out);
+  return table;
 }
 
-void print_detail(std::ostream& out, const BenchReport& report) {
+TextTable detail_table(const BenchReport& report) {
   TextTable table({"system", "writers", "commits shipped", "wire bytes", "delta bytes", "frames", "commits/frame",
                    "lag probes", "unseen", "catch-up s", "full resyncs", "backup equal"},
                   1);
@@ -62,26 +57,27 @@ void print_detail(std::ostream& out, const BenchReport& report) {
     const double per_frame =
         row.frames > 0 ? static_cast<double>(row.commits_shipped) / static_cast<double>(row.frames) : 0.0;
     table.add({row.system, writers_text(row), std::to_string(row.commits_shipped), std::to_string(row.wire_bytes),
-               ours ? std::to_string(row.delta_bytes) : kNa, ours ? std::to_string(row.frames) : kNa,
-               ours && row.frames > 0 ? figure_text(per_frame) : kNa, std::to_string(row.lag_samples),
-               std::to_string(row.lag_unseen), fixed(row.catch_up_s, 3), ours ? std::to_string(row.full_resyncs) : kNa,
-               row.backup_equal ? "yes" : "no"});
+               ours ? std::to_string(row.delta_bytes) : kNotAvailable,
+               ours ? std::to_string(row.frames) : kNotAvailable,
+               ours && row.frames > 0 ? figure_text(per_frame) : kNotAvailable, std::to_string(row.lag_samples),
+               std::to_string(row.lag_unseen), fixed(row.catch_up_s, 3),
+               ours ? std::to_string(row.full_resyncs) : kNotAvailable, row.backup_equal ? "yes" : "no"});
   }
-  table.print(out);
+  return table;
 }
 
-void print_probe_only(std::ostream& out, const BenchReport& report) {
-  TextTable table({"system", "writers", "lag probes", "lag p50 us", "lag p99 us", "lag max us"}, 1);
-  bool any = false;
+// Nullopt if no row is of the lag prober alone.
+std::optional<TextTable> probe_only_table(const BenchReport& report) {
+  std::optional<TextTable> table;
   for (const ReplicationRow& row : report.replication) {
     if (row.processes != 0) continue;
-    any = true;
-    table.add({row.system, writers_text(row), row.measured ? std::to_string(row.lag_samples) : kNa,
-               lag_text(row, row.lag_p50_us), lag_text(row, row.lag_p99_us), lag_text(row, row.lag_max_us)});
+    if (!table)
+      table.emplace(
+          std::vector<std::string>{"system", "writers", "lag probes", "lag p50 us", "lag p99 us", "lag max us"}, 1);
+    table->add({row.system, writers_text(row), row.measured ? std::to_string(row.lag_samples) : kNotAvailable,
+                lag_text(row, row.lag_p50_us), lag_text(row, row.lag_p99_us), lag_text(row, row.lag_max_us)});
   }
-  if (!any) return;
-  table.print(out);
-  out << '\n';
+  return table;
 }
 
 // "yes", "no", or "n/a" when the system has no measured row.
@@ -92,7 +88,7 @@ std::string equal_text(const BenchReport& report, std::string_view system) {
     if (!row.backup_equal) return "no";
     any = true;
   }
-  return any ? "yes" : kNa;
+  return any ? "yes" : kNotAvailable;
 }
 
 // A number among the parameters as text ("500"), "?" if absent.
@@ -105,32 +101,19 @@ std::string parameter_number(const BenchReport& report, std::string_view key) {
   return "?";
 }
 
-boost::json::value number_or_null(bool measured, double value) {
-  return measured ? boost::json::value(value) : boost::json::value(nullptr);
+std::vector<ReportSection> replicate_sections(const BenchReport& report) {
+  std::vector<ReportSection> sections{{"", comparison_table(report)}};
+  if (std::optional<TextTable> probes = probe_only_table(report)) sections.push_back({"", std::move(probes)});
+  sections.push_back({"", detail_table(report)});
+  return sections;
 }
 
-boost::json::value optional_json(std::optional<double> value) {
-  return value ? boost::json::value(*value) : boost::json::value(nullptr);
+std::vector<std::string> replicate_closing_lines(const BenchReport& report) {
+  return {"standby equal: " + equal_text(report, kOurSystem) + " (every session, attribute by attribute)",
+          "redis replica equal: " + equal_text(report, kRedisSystem) + " (DBSIZE and sampled hashes)"};
 }
 
-}  // namespace
-
-void print_replicate_tables(std::ostream& out, const BenchReport& report) {
-  print_report_header(out, report);
-  print_comparison(out, report);
-  out << '\n';
-  print_probe_only(out, report);
-  print_detail(out, report);
-  out << '\n';
-  out << "standby equal: " << equal_text(report, kOurSystem) << " (every session, attribute by attribute)\n";
-  out << "redis replica equal: " << equal_text(report, kRedisSystem) << " (DBSIZE and sampled hashes)\n";
-  for (const auto& note : report.notes) out << "note: " << note << '\n';
-  for (const auto& failure : report.failures) out << "FAILED: " << failure << '\n';
-  out << "elapsed: " << fixed(report.elapsed_s, 1) << " s\n";
-}
-
-boost::json::object replicate_report_json(const BenchReport& report) {
-  boost::json::object doc = to_json(report);
+void add_replicate_json(const BenchReport& report, boost::json::object& doc) {
   doc["peer_origin"] = report.peer_origin;
   boost::json::array rows;
   for (const ReplicationRow& row : report.replication) {
@@ -141,22 +124,22 @@ boost::json::object replicate_report_json(const BenchReport& report) {
          {"processes", row.processes},
          {"paced_per_s", row.paced_per_s > 0 ? boost::json::value(row.paced_per_s) : boost::json::value(nullptr)},
          {"measured", row.measured},
-         {"commits_per_s_alone", number_or_null(m, row.commits_per_s_alone)},
-         {"commits_per_s_replicated", number_or_null(m, row.commits_per_s_replicated)},
-         {"slowdown_pct", number_or_null(m, row.slowdown_pct())},
-         {"lag_p50_us", number_or_null(lag, row.lag_p50_us)},
-         {"lag_p99_us", number_or_null(lag, row.lag_p99_us)},
-         {"lag_max_us", number_or_null(lag, row.lag_max_us)},
+         {"commits_per_s_alone", json_if(m, row.commits_per_s_alone)},
+         {"commits_per_s_replicated", json_if(m, row.commits_per_s_replicated)},
+         {"slowdown_pct", json_if(m, row.slowdown_pct())},
+         {"lag_p50_us", json_if(lag, row.lag_p50_us)},
+         {"lag_p99_us", json_if(lag, row.lag_p99_us)},
+         {"lag_max_us", json_if(lag, row.lag_max_us)},
          {"lag_samples", row.lag_samples},
          {"lag_unseen", row.lag_unseen},
          {"commits_shipped", row.commits_shipped},
          {"wire_bytes", row.wire_bytes},
          {"delta_bytes", row.delta_bytes},
-         {"wire_bytes_per_commit", number_or_null(m, row.wire_bytes_per_commit())},
-         {"whole_bytes_per_commit", optional_json(m ? row.whole_bytes_per_commit : std::nullopt)},
-         {"whole_per_wire", optional_json(whole_per_wire(row))},
+         {"wire_bytes_per_commit", json_if(m, row.wire_bytes_per_commit())},
+         {"whole_bytes_per_commit", json_or_null(m ? row.whole_bytes_per_commit : std::nullopt)},
+         {"whole_per_wire", json_or_null(whole_per_wire(row))},
          {"frames", row.frames},
-         {"catch_up_s", number_or_null(m, row.catch_up_s)},
+         {"catch_up_s", json_if(m, row.catch_up_s)},
          {"full_resyncs", row.full_resyncs},
          {"reconnects", row.reconnects},
          {"backup_equal", m ? boost::json::value(row.backup_equal) : boost::json::value(nullptr)},
@@ -164,11 +147,50 @@ boost::json::object replicate_report_json(const BenchReport& report) {
   }
   doc["replication"] = std::move(rows);
   const std::string ours_equal = equal_text(report, kOurSystem);
-  doc["standby_equal"] = ours_equal == kNa ? boost::json::value(nullptr) : boost::json::value(ours_equal == "yes");
+  doc["standby_equal"] =
+      ours_equal == kNotAvailable ? boost::json::value(nullptr) : boost::json::value(ours_equal == "yes");
   boost::json::array failures(report.failures.begin(), report.failures.end());
   doc["failures"] = std::move(failures);
-  return doc;
 }
+
+std::vector<ComparisonRow> replicate_headlines(const BenchReport& report) {
+  std::vector<ComparisonRow> rows;
+  const auto find = [&](std::string_view system, int processes, bool paced) -> const ReplicationRow* {
+    for (const ReplicationRow& row : report.replication)
+      if (row.system == system && row.processes == processes && (row.paced_per_s > 0) == paced && row.measured)
+        return &row;
+    return nullptr;
+  };
+  const auto figure = [](const ReplicationRow* row, auto&& get) -> std::optional<double> {
+    if (row == nullptr) return std::nullopt;
+    return get(*row);
+  };
+  const ReplicationRow* ours_paced = find(kOurSystem, 1, true);
+  const ReplicationRow* redis_paced = find(kRedisSystem, 1, true);
+  const std::string paced =
+      ours_paced != nullptr ? " at " + std::to_string(ours_paced->paced_per_s) + " commits/s" : std::string();
+  const auto lag = [](const ReplicationRow& row) -> std::optional<double> {
+    if (row.lag_samples == 0) return std::nullopt;
+    return row.lag_p50_us;
+  };
+  rows.push_back({report.workload, "lag to the backup, p50" + paced, "us", kLowerIsBetter, figure(ours_paced, lag),
+                  std::string(kRedisSystem), figure(redis_paced, lag)});
+  const auto wire = [](const ReplicationRow& row) -> std::optional<double> { return row.wire_bytes_per_commit(); };
+  rows.push_back({report.workload, "bytes sent per commit" + paced, "B/commit", kLowerIsBetter,
+                  figure(ours_paced, wire), std::string(kRedisSystem), figure(redis_paced, wire)});
+  const auto replicated = [](const ReplicationRow& row) -> std::optional<double> {
+    return row.commits_per_s_replicated;
+  };
+  rows.push_back({report.workload, "commits/s, 1 writer, backup attached", "commits/s", kHigherIsBetter,
+                  figure(find(kOurSystem, 1, false), replicated), std::string(kRedisSystem),
+                  figure(find(kRedisSystem, 1, false), replicated)});
+  return rows;
+}
+
+}  // namespace
+
+const ReportLayout kReplicateLayout{&replicate_sections, &replicate_closing_lines, &add_replicate_json,
+                                    &replicate_headlines};
 
 void add_replicate_notes(BenchReport& report) {
   report.notes.push_back(

@@ -10,27 +10,22 @@
 // Cross-process safety: not shared between processes.
 #pragma once
 
-#include <ostream>
-
-#include <boost/json/object.hpp>
-
 #include "tools/shmbench/bench_report.hpp"
 
 namespace shmsession::bench {
 
-// Machine, peer, parameters, description, the comparison table, the detail
-// table, the equality lines, notes and elapsed time.
-void print_replicate_tables(std::ostream& out, const BenchReport& report);
-
-// to_json(report) plus "replication": [{"system", "processes", "measured",
-// "commits_per_s_alone", "commits_per_s_replicated", "slowdown_pct",
-// "lag_p50_us", "lag_p99_us", "lag_max_us", "lag_samples", "lag_unseen",
-// "commits_shipped", "wire_bytes", "delta_bytes", "wire_bytes_per_commit",
+// The comparison table, the probe-only table (if any), the detail table,
+// then the equality lines. JSON adds "peer_origin", "replication":
+// [{"system", "processes", "paced_per_s", "measured", "commits_per_s_alone",
+// "commits_per_s_replicated", "slowdown_pct", "lag_p50_us", "lag_p99_us",
+// "lag_max_us", "lag_samples", "lag_unseen", "commits_shipped",
+// "wire_bytes", "delta_bytes", "wire_bytes_per_commit",
 // "whole_bytes_per_commit", "whole_per_wire", "frames", "catch_up_s",
 // "full_resyncs", "reconnects", "backup_equal", "backup_difference"}],
 // "standby_equal" (ours, every row) and "failures"; figures a system could
-// not give are null.
-boost::json::object replicate_report_json(const BenchReport& report);
+// not give are null. Headlines: lag p50 and bytes per commit of the paced
+// writer, and the commit rate of one writer with the backup attached.
+extern const ReportLayout kReplicateLayout;
 
 // Notes explaining the figures (what lag and bytes include), and any full
 // resync or reconnect of our agent during a measured phase.

@@ -33,4 +33,14 @@ std::string fixed(double value, int decimals) {
   return text;
 }
 
+std::string figure_text(std::optional<double> value) {
+  if (!value) return kNotAvailable;
+  return fixed(*value, *value < 1 ? 3 : *value < 10 ? 2 : *value < 100 ? 1 : 0);
+}
+
+std::string times_text(std::optional<double> ratio) {
+  if (!ratio) return "";
+  return fixed(*ratio, *ratio < 10 ? 2 : *ratio < 1000 ? 1 : 0) + "x";
+}
+
 }  // namespace shmsession::bench

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include <boost/json/array.hpp>
+#include <boost/json/serialize.hpp>
 
 #include "tools/shmbench/text_table.hpp"
 
@@ -65,110 +66,104 @@ std::uint64_t parameter(const BenchReport& report, std::string_view key) {
   return value != nullptr && value->is_number() ? value->to_number<std::uint64_t>() : 0;
 }
 
-void print_samples(std::ostream& out, const BenchReport& report, std::string_view system) {
+// Nullopt if the system has no samples.
+std::optional<ReportSection> samples_section(const BenchReport& report, std::string_view system) {
   std::vector<const ResidencyRow*> rows;
   for (const ResidencyRow& row : report.residency)
     if (row.system == system) rows.push_back(&row);
-  if (rows.empty()) return;
+  if (rows.empty()) return std::nullopt;
   const std::size_t step = (rows.size() + kShownSamples - 1) / kShownSamples;
-  out << "samples, " << system << " (" << rows.size() << " samples, one a second"
-      << (step > 1 ? ", one in " + std::to_string(step) + " and the last shown; --json has all" : std::string())
-      << ")\n";
-  TextTable table({"time_s", "requests", "sessions", "RssAnon MiB", "store MiB", "kept", "kept MiB", "evictions",
-                   "locks", "locks in store"},
-                  0);
+  ReportSection section{
+      "samples, " + std::string(system) + " (" + std::to_string(rows.size()) + " samples, one a second" +
+          (step > 1 ? ", one in " + std::to_string(step) + " and the last shown; --json has all" : std::string()) + ")",
+      TextTable({"time_s", "requests", "sessions", "RssAnon MiB", "store MiB", "kept", "kept MiB", "evictions", "locks",
+                 "locks in store"},
+                0)};
   for (std::size_t i = 0; i < rows.size(); ++i) {
     if (i % step != 0 && i + 1 != rows.size()) continue;
     const ResidencyRow& row = *rows[i];
-    table.add({fixed(row.time_s, 1), std::to_string(row.requests), std::to_string(row.sessions_seen),
-               fixed(row.worker_rss_anon_mib, 1), fixed(row.store_mib, 1), count_text(row.kept_sessions),
-               tenths_text(row.kept_mib), count_text(row.evictions), count_text(row.locks_held),
-               count_text(row.locks_in_store)});
+    section.table->add({fixed(row.time_s, 1), std::to_string(row.requests), std::to_string(row.sessions_seen),
+                        fixed(row.worker_rss_anon_mib, 1), fixed(row.store_mib, 1), count_text(row.kept_sessions),
+                        tenths_text(row.kept_mib), count_text(row.evictions), count_text(row.locks_held),
+                        count_text(row.locks_in_store)});
   }
-  table.print(out);
-  out << '\n';
+  return section;
 }
 
-std::vector<std::vector<std::string>> summary_rows(const BenchReport& report) {
-  const std::string na = "n/a";
-  std::vector<std::vector<std::string>> rows;
-  const auto add = [&](std::string measure, auto&& figure, std::string limit) {
-    std::vector<std::string> line{std::move(measure)};
-    for (const WorkerRow& worker : report.workers) {
-      const ThroughputRow* loop = request_row(report, worker.system);
-      line.push_back(worker.measured && loop != nullptr ? figure(worker, *loop, peaks_of(report, worker.system)) : na);
-    }
-    line.push_back(std::move(limit));
-    rows.push_back(std::move(line));
-  };
-  using W = const WorkerRow&;
-  using L = const ThroughputRow&;
-  using P = const Peaks&;
-  add(
-      "requests", [](W w, L, P) { return std::to_string(w.requests); }, "");
-  add(
-      "distinct sessions", [](W w, L, P) { return std::to_string(w.sessions); }, "");
-  add(
-      "requests new / follow-up / returning",
-      [](W w, L, P) {
-        return std::to_string(w.new_visits) + " / " + std::to_string(w.follow_ups) + " / " +
-               std::to_string(w.returning);
-      },
-      "");
-  add(
-      "requests/s", [](W, L l, P) { return fixed(l.ops_per_s, 0); }, "");
-  add(
-      "request p50 us", [](W, L l, P) { return fixed(l.p50_us, 2); }, "");
-  add(
-      "request p99 us", [](W, L l, P) { return fixed(l.p99_us, 2); }, "");
-  add(
-      "worker RssAnon at start, MiB", [](W, L, P p) { return fixed(p.rss_start_mib, 1); }, "");
-  add(
-      "worker RssAnon peak, MiB", [](W, L, P p) { return fixed(p.rss_peak_mib, 1); }, "");
-  add(
-      "worker RssAnon peak growth, MiB", [](W, L, P p) { return fixed(p.rss_peak_mib - p.rss_start_mib, 1); }, "");
-  add(
-      "store memory at the end, MiB", [](W, L, P p) { return fixed(p.store_end_mib, 1); }, "");
-  add(
-      "peak kept sessions", [](W, L, P p) { return count_text(p.kept); },
-      std::to_string(parameter(report, "max_sessions")));
-  add(
-      "peak kept MiB", [](W, L, P p) { return tenths_text(p.kept_mib); },
-      fixed(static_cast<double>(parameter(report, "max_bytes")) / kMiB, 1));
-  add(
-      "peak locks held", [](W, L, P p) { return count_text(p.locks); },
-      std::to_string(parameter(report, "max_sessions")));
-  add(
-      "peak locks in store (scan)", [](W, L, P p) { return count_text(p.locks_in_store); },
-      std::to_string(parameter(report, "max_sessions")));
-  add(
-      "evictions", [](W, L, P p) { return count_text(p.evictions); }, "");
-  add(
-      "revisits whose copy was let go", [](W w, L, P) { return count_text(w.reopened); }, "");
-  add(
-      "longest sample, ms", [](W w, L, P) { return fixed(w.longest_sample_ms, 1); }, "");
-  add(
-      "longest Store::locks() scan, ms", [](W w, L, P) { return tenths_text(w.longest_scan_ms); }, "");
-  add(
-      "sessions read back / differing",
-      [](W w, L, P) { return std::to_string(w.verified) + " / " + std::to_string(w.mismatched); }, "");
-  return rows;
+// One line of the summary: its figure for one system, and the limit it is
+// held against (none: "").
+enum class Limit { None, MaxSessions, MaxMiB };
+struct SummaryMeasure {
+  std::string_view label;
+  std::string (*figure)(const WorkerRow& worker, const ThroughputRow& loop, const Peaks& peaks);
+  Limit limit = Limit::None;
+};
+
+using W = const WorkerRow&;
+using L = const ThroughputRow&;
+using P = const Peaks&;
+
+const SummaryMeasure kSummary[] = {
+    {"requests", [](W w, L, P) { return std::to_string(w.requests); }},
+    {"distinct sessions", [](W w, L, P) { return std::to_string(w.sessions); }},
+    {"requests new / follow-up / returning",
+     [](W w, L, P) {
+       return std::to_string(w.new_visits) + " / " + std::to_string(w.follow_ups) + " / " + std::to_string(w.returning);
+     }},
+    {"requests/s", [](W, L l, P) { return fixed(l.ops_per_s, 0); }},
+    {"request p50 us", [](W, L l, P) { return fixed(l.p50_us, 2); }},
+    {"request p99 us", [](W, L l, P) { return fixed(l.p99_us, 2); }},
+    {"worker RssAnon at start, MiB", [](W, L, P p) { return fixed(p.rss_start_mib, 1); }},
+    {"worker RssAnon peak, MiB", [](W, L, P p) { return fixed(p.rss_peak_mib, 1); }},
+    {"worker RssAnon peak growth, MiB", [](W, L, P p) { return fixed(p.rss_peak_mib - p.rss_start_mib, 1); }},
+    {"store memory at the end, MiB", [](W, L, P p) { return fixed(p.store_end_mib, 1); }},
+    {"peak kept sessions", [](W, L, P p) { return count_text(p.kept); }, Limit::MaxSessions},
+    {"peak kept MiB", [](W, L, P p) { return tenths_text(p.kept_mib); }, Limit::MaxMiB},
+    {"peak locks held", [](W, L, P p) { return count_text(p.locks); }, Limit::MaxSessions},
+    {"peak locks in store (scan)", [](W, L, P p) { return count_text(p.locks_in_store); }, Limit::MaxSessions},
+    {"evictions", [](W, L, P p) { return count_text(p.evictions); }},
+    {"revisits whose copy was let go", [](W w, L, P) { return count_text(w.reopened); }},
+    {"longest sample, ms", [](W w, L, P) { return fixed(w.longest_sample_ms, 1); }},
+    {"longest Store::locks() scan, ms", [](W w, L, P) { return tenths_text(w.longest_scan_ms); }},
+    {"sessions read back / differing",
+     [](W w, L, P) { return std::to_string(w.verified) + " / " + std::to_string(w.mismatched); }},
+};
+
+std::string max_mib_text(const BenchReport& report) {
+  return fixed(static_cast<double>(parameter(report, "max_bytes")) / kMiB, 1);
 }
 
-void print_summary_table(std::ostream& out, const BenchReport& report) {
+TextTable summary_table(const BenchReport& report) {
   std::vector<std::string> header{"measure"};
   for (const WorkerRow& worker : report.workers) header.push_back(worker.system);
   header.push_back("limit");
   TextTable table(std::move(header), 1);
-  for (std::vector<std::string>& row : summary_rows(report)) table.add(std::move(row));
-  table.print(out);
+  for (const SummaryMeasure& measure : kSummary) {
+    std::vector<std::string> line{std::string(measure.label)};
+    for (const WorkerRow& worker : report.workers) {
+      const ThroughputRow* loop = request_row(report, worker.system);
+      line.push_back(worker.measured && loop != nullptr ? measure.figure(worker, *loop, peaks_of(report, worker.system))
+                                                        : kNotAvailable);
+    }
+    line.push_back(measure.limit == Limit::MaxSessions ? std::to_string(parameter(report, "max_sessions"))
+                   : measure.limit == Limit::MaxMiB    ? max_mib_text(report)
+                                                       : "");
+    table.add(std::move(line));
+  }
+  return table;
 }
 
-boost::json::value optional_json(const std::optional<std::uint64_t>& value) {
-  return value ? boost::json::value(*value) : boost::json::value(nullptr);
-}
-boost::json::value optional_json(const std::optional<double>& value) {
-  return value ? boost::json::value(*value) : boost::json::value(nullptr);
+std::vector<ReportSection> worker_sections(const BenchReport& report) {
+  std::vector<ReportSection> sections{{"limits of the worker's Client: max_sessions " +
+                                           std::to_string(parameter(report, "max_sessions")) + ", max_bytes " +
+                                           max_mib_text(report) + " MiB, max_idle " +
+                                           std::to_string(parameter(report, "max_idle_s")) + " s",
+                                       std::nullopt}};
+  for (const WorkerRow& worker : report.workers)
+    if (std::optional<ReportSection> samples = samples_section(report, worker.system))
+      sections.push_back(std::move(*samples));
+  sections.push_back({"", summary_table(report)});
+  return sections;
 }
 
 boost::json::object summary_json(const BenchReport& report, const WorkerRow& worker) {
@@ -185,20 +180,59 @@ boost::json::object summary_json(const BenchReport& report, const WorkerRow& wor
   doc["rss_anon_peak_mib"] = peaks.rss_peak_mib;
   doc["rss_anon_peak_growth_mib"] = peaks.rss_peak_mib - peaks.rss_start_mib;
   doc["store_end_mib"] = peaks.store_end_mib;
-  doc["peak_kept_sessions"] = optional_json(peaks.kept);
-  doc["peak_kept_mib"] = optional_json(peaks.kept_mib);
-  doc["peak_locks_held"] = optional_json(peaks.locks);
-  doc["peak_locks_in_store"] = optional_json(peaks.locks_in_store);
-  doc["evictions"] = optional_json(peaks.evictions);
-  doc["reopened"] = optional_json(worker.reopened);
+  doc["peak_kept_sessions"] = json_or_null(peaks.kept);
+  doc["peak_kept_mib"] = json_or_null(peaks.kept_mib);
+  doc["peak_locks_held"] = json_or_null(peaks.locks);
+  doc["peak_locks_in_store"] = json_or_null(peaks.locks_in_store);
+  doc["evictions"] = json_or_null(peaks.evictions);
+  doc["reopened"] = json_or_null(worker.reopened);
   doc["new_visits"] = worker.new_visits;
   doc["follow_ups"] = worker.follow_ups;
   doc["returning"] = worker.returning;
   doc["longest_sample_ms"] = worker.longest_sample_ms;
-  doc["longest_scan_ms"] = optional_json(worker.longest_scan_ms);
+  doc["longest_scan_ms"] = json_or_null(worker.longest_scan_ms);
   doc["verified"] = worker.verified;
   doc["mismatched"] = worker.mismatched;
   return doc;
+}
+
+void add_worker_json(const BenchReport& report, boost::json::object& doc) {
+  doc["limits"] = {{"max_sessions", parameter(report, "max_sessions")},
+                   {"max_bytes", parameter(report, "max_bytes")},
+                   {"max_idle_s", parameter(report, "max_idle_s")}};
+  boost::json::array samples;
+  for (const ResidencyRow& row : report.residency) {
+    samples.push_back({{"system", row.system},
+                       {"time_s", row.time_s},
+                       {"requests", row.requests},
+                       {"sessions_seen", row.sessions_seen},
+                       {"worker_rss_anon_mib", row.worker_rss_anon_mib},
+                       {"store_mib", row.store_mib},
+                       {"kept_sessions", json_or_null(row.kept_sessions)},
+                       {"kept_mib", json_or_null(row.kept_mib)},
+                       {"evictions", json_or_null(row.evictions)},
+                       {"locks_held", json_or_null(row.locks_held)},
+                       {"locks_in_store", json_or_null(row.locks_in_store)}});
+  }
+  doc["samples"] = std::move(samples);
+  boost::json::object summary;
+  for (const WorkerRow& worker : report.workers) summary[worker.system] = summary_json(report, worker);
+  doc["summary"] = std::move(summary);
+}
+
+std::vector<ComparisonRow> worker_headlines(const BenchReport& report) {
+  const ThroughputRow* ours = request_row(report, kOurSystem);
+  const ThroughputRow* peer = request_row(report, kRedisSystem);
+  const auto p99 = [](const ThroughputRow* row) -> std::optional<double> {
+    if (row == nullptr || !row->measured) return std::nullopt;
+    return row->p99_us;
+  };
+  const boost::json::value* sessions = report.parameters.if_contains("sessions");
+  const std::string over = sessions != nullptr ? ", " + boost::json::serialize(*sessions) + " sessions" : "";
+  return {{report.workload, "requests/s, one worker" + over, "requests/s", kHigherIsBetter, rate_of(ours),
+           std::string(kRedisSystem), rate_of(peer)},
+          {report.workload, "request p99, one worker" + over, "us", kLowerIsBetter, p99(ours),
+           std::string(kRedisSystem), p99(peer)}};
 }
 
 }  // namespace
@@ -216,42 +250,6 @@ void add_worker_notes(BenchReport& report) {
       "of the sequence: attribute bytes equal to the encoding of what was written");
 }
 
-void print_worker_tables(std::ostream& out, const BenchReport& report) {
-  print_report_header(out, report);
-  out << "limits of the worker's Client: max_sessions " << parameter(report, "max_sessions") << ", max_bytes "
-      << fixed(static_cast<double>(parameter(report, "max_bytes")) / kMiB, 1) << " MiB, max_idle "
-      << parameter(report, "max_idle_s") << " s\n\n";
-  for (const WorkerRow& worker : report.workers) print_samples(out, report, worker.system);
-  print_summary_table(out, report);
-  out << '\n';
-  for (const auto& note : report.notes) out << "note: " << note << '\n';
-  out << "elapsed: " << fixed(report.elapsed_s, 1) << " s\n";
-}
-
-boost::json::object worker_report_json(const BenchReport& report) {
-  boost::json::object doc = to_json(report);
-  doc["limits"] = {{"max_sessions", parameter(report, "max_sessions")},
-                   {"max_bytes", parameter(report, "max_bytes")},
-                   {"max_idle_s", parameter(report, "max_idle_s")}};
-  boost::json::array samples;
-  for (const ResidencyRow& row : report.residency) {
-    samples.push_back({{"system", row.system},
-                       {"time_s", row.time_s},
-                       {"requests", row.requests},
-                       {"sessions_seen", row.sessions_seen},
-                       {"worker_rss_anon_mib", row.worker_rss_anon_mib},
-                       {"store_mib", row.store_mib},
-                       {"kept_sessions", optional_json(row.kept_sessions)},
-                       {"kept_mib", optional_json(row.kept_mib)},
-                       {"evictions", optional_json(row.evictions)},
-                       {"locks_held", optional_json(row.locks_held)},
-                       {"locks_in_store", optional_json(row.locks_in_store)}});
-  }
-  doc["samples"] = std::move(samples);
-  boost::json::object summary;
-  for (const WorkerRow& worker : report.workers) summary[worker.system] = summary_json(report, worker);
-  doc["summary"] = std::move(summary);
-  return doc;
-}
+const ReportLayout kWorkerLayout{&worker_sections, nullptr, &add_worker_json, &worker_headlines};
 
 }  // namespace shmsession::bench

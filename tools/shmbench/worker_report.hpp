@@ -9,10 +9,7 @@
 // Cross-process safety: not shared between processes.
 #pragma once
 
-#include <ostream>
 #include <string_view>
-
-#include <boost/json/object.hpp>
 
 #include "tools/shmbench/bench_report.hpp"
 
@@ -24,9 +21,8 @@ inline constexpr std::string_view kWorkerRequest = "request, revisit pattern";
 // Notes on what the columns mean, appended to report.notes.
 void add_worker_notes(BenchReport& report);
 
-void print_worker_tables(std::ostream& out, const BenchReport& report);
-
-// to_json(report) plus "limits" {max_sessions, max_bytes, max_idle_s},
+// The Client's limits, each system's samples, then the summary table.
+// JSON adds "limits" {max_sessions, max_bytes, max_idle_s},
 // "samples" [{system, time_s, requests, sessions_seen, worker_rss_anon_mib,
 // store_mib, kept_sessions, kept_mib, evictions, locks_held, locks_in_store}] (null where a
 // system has no such figure) and "summary" {<system>: {measured, requests,
@@ -34,7 +30,7 @@ void print_worker_tables(std::ostream& out, const BenchReport& report);
 // rss_anon_peak_mib, rss_anon_peak_growth_mib, store_end_mib,
 // peak_kept_sessions, peak_kept_mib, peak_locks_held, peak_locks_in_store, evictions, reopened,
 // new_visits, follow_ups, returning, longest_sample_ms, longest_scan_ms, verified,
-// mismatched}}.
-boost::json::object worker_report_json(const BenchReport& report);
+// mismatched}}. Headlines: requests/s and request p99 beside the peer's.
+extern const ReportLayout kWorkerLayout;
 
 }  // namespace shmsession::bench

@@ -4,6 +4,11 @@
 #include <cstdio>
 #include <iostream>
 
+#include "tools/shmbench/cycle_report.hpp"
+#include "tools/shmbench/delta_report.hpp"
+#include "tools/shmbench/lock_report.hpp"
+#include "tools/shmbench/replicate_report.hpp"
+#include "tools/shmbench/worker_report.hpp"
 #include "tools/shmbench/workload_cycle.hpp"
 #include "tools/shmbench/workload_delta.hpp"
 #include "tools/shmbench/workload_lock.hpp"
@@ -16,17 +21,18 @@ namespace shmsession::bench {
 namespace {
 
 constexpr Workload kWorkloads[] = {
-    {"primary", "commit 1 KiB / read 3 attributes, 1 and 2 processes; bytes per session", kPrimaryDetails,
-     &run_primary},
-    {"lock", "session lock: uncontended cycle, 2-process handoff, 4 processes on 1 session", kLockDetails, &run_lock},
+    {"primary", "commit 1 KiB / read 3 attributes, 1 and 2 processes; bytes per session", kPrimaryDetails, &run_primary,
+     &kGenericLayout},
+    {"lock", "session lock: uncontended cycle, 2-process handoff, 4 processes on 1 session", kLockDetails, &run_lock,
+     &kLockLayout},
     {"cycle", "request cycle: open, read 3, edit 1, commit, in N processes, sticky or random routing; beside redis",
-     kCycleDetails, &run_cycle},
+     kCycleDetails, &run_cycle, &kCycleLayout},
     {"delta", "replication bytes of one edit: our binary delta vs the whole attribute; diff MB/s", kDeltaDetails,
-     &run_delta},
+     &run_delta, &kDeltaLayout},
     {"replicate", "commits/s with our backup attached vs without, lag, bytes per commit; beside a redis replica",
-     kReplicateDetails, &run_replicate},
+     kReplicateDetails, &run_replicate, &kReplicateLayout},
     {"worker", "one long-running worker, 1M sessions over time: RSS, kept sessions, locks each second vs limits",
-     kWorkerDetails, &run_worker},
+     kWorkerDetails, &run_worker, &kWorkerLayout},
 };
 
 }  // namespace
@@ -53,6 +59,7 @@ void progress(const RunOptions& options, std::string_view workload, const std::s
 }
 
 std::optional<RedisServer> start_redis_peer(const RunOptions& options, BenchReport& report) {
+  progress(options, report.workload, "starting the redis peer");
   std::string why;
   std::optional<RedisServer> server = RedisServer::start(options.redis_program, &why);
   if (!server) {
@@ -68,6 +75,7 @@ std::optional<RedisServer> start_redis_peer(const RunOptions& options, BenchRepo
 }
 
 std::optional<MemcachedServer> start_memcached_peer(const RunOptions& options, BenchReport& report) {
+  progress(options, report.workload, "starting the memcached peer");
   std::string why;
   std::optional<MemcachedServer> server = MemcachedServer::start(options.memcached_program, &why);
   if (report.peer == "n/a") report.peer = "redis n/a";  // which peer is missing, now that there are two

@@ -5,7 +5,8 @@
 //
 // To add a workload: write workload_<name>.{hpp,cpp} with a
 // `BenchReport run_<name>(const RunOptions&)` and add one line to the table
-// in workload.cpp.
+// in workload.cpp, with the ReportLayout its report is printed with
+// (bench_report.hpp: kGenericLayout, or one of <name>_report.hpp).
 //
 // Thread safety: the registry is immutable; a workload runs on one thread
 // and may fork worker processes (see process_group.hpp).
@@ -64,6 +65,7 @@ struct Workload {
   std::string_view summary;  // one line for `shmbench --help`
   std::string_view details;  // for `shmbench <name> --help`
   BenchReport (*run)(const RunOptions& options);
+  const ReportLayout* layout;  // how print_report and report_json lay its report out
 };
 
 // Every workload, in the order `--help` lists them.
@@ -75,10 +77,10 @@ BenchReport start_report(std::string_view workload, const RunOptions& options);
 // "shmbench: <name>: <message>" on stderr, unless progress is off.
 void progress(const RunOptions& options, std::string_view workload, const std::string& message);
 
-// Starts the Redis peer. If redis cannot be run at all, prints a one-line
-// note on stderr, records it in the report, sets report.peer to "n/a" and
-// returns nullopt: the peer's figures are then reported as n/a. Throws if
-// redis runs but does not answer.
+// Starts the Redis peer (with a progress line). If redis cannot be run at
+// all, prints a one-line note on stderr, records it in the report, sets
+// report.peer to "n/a" and returns nullopt: the peer's figures are then
+// reported as n/a. Throws if redis runs but does not answer.
 std::optional<RedisServer> start_redis_peer(const RunOptions& options, BenchReport& report);
 
 // Starts the memcached peer, likewise: if memcached cannot be run, a note

@@ -448,14 +448,12 @@ void add_notes(BenchReport& report, const std::vector<CycleSetup>& setups) {
 }  // namespace
 
 BenchReport run_cycle(const RunOptions& options) {
-  const auto started = std::chrono::steady_clock::now();
   BenchReport report = start_report(kName, options);
   const std::vector<CycleSetup>& setups = options.cycle_setups;
   for (const CycleSetup& setup : setups)
     if (setup.processes < 1 || setup.processes > kMaxCycleProcesses)
       throw Error(Errc::InvalidArgument, "cycle: processes must be 1.." + std::to_string(kMaxCycleProcesses));
   describe(report, cycle_config(options, CycleSetup{}), setups);
-  progress(options, kName, "starting the redis peer");
   std::optional<RedisServer> peer = start_redis_peer(options, report);
 
   std::vector<std::string> moved_notes;
@@ -478,7 +476,6 @@ BenchReport run_cycle(const RunOptions& options) {
 
   if (peer) peer->stop();
   progress(options, kName, "done");
-  report.elapsed_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   return report;
 }
 

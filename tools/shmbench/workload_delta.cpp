@@ -205,7 +205,6 @@ void add_notes(BenchReport& report) {
 }  // namespace
 
 BenchReport run_delta(const RunOptions& options) {
-  const auto started = std::chrono::steady_clock::now();
   BenchReport report = start_report(kName, options);
   const DeltaConfig config = delta_config(options);
   progress(options, kName, "building the values");
@@ -224,7 +223,6 @@ BenchReport run_delta(const RunOptions& options) {
   add_notes(report);
 
   progress(options, kName, "done");
-  report.elapsed_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   return report;
 }
 

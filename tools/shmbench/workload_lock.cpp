@@ -319,11 +319,9 @@ std::vector<ThroughputRow> pair_rows(const SystemFigures& ours, const std::optio
 }  // namespace
 
 BenchReport run_lock(const RunOptions& options) {
-  const auto started = std::chrono::steady_clock::now();
   BenchReport report = start_report(kName, options);
   const LockConfig config = lock_config(options);
   describe(report, config);
-  progress(options, kName, "starting the redis peer");
   std::optional<RedisServer> peer = start_redis_peer(options, report);
 
   const SystemFigures ours = measure_ours(config, options);
@@ -334,7 +332,6 @@ BenchReport run_lock(const RunOptions& options) {
 
   if (peer) peer->stop();
   progress(options, kName, "done");
-  report.elapsed_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   return report;
 }
 

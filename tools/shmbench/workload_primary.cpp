@@ -363,11 +363,9 @@ std::vector<MemoryRow> side_by_side(const std::vector<MemoryRow>& ours, const st
 }  // namespace
 
 BenchReport run_primary(const RunOptions& options) {
-  const auto started = std::chrono::steady_clock::now();
   BenchReport report = start_report(kName, options);
   const PrimaryConfig config = primary_config(options);
   describe(report, config);
-  progress(options, kName, "starting the redis peer");
   std::optional<RedisServer> peer = start_redis_peer(options, report);
 
   const std::vector<ThroughputRow> ours = measure_ours(config, options);
@@ -379,7 +377,6 @@ BenchReport run_primary(const RunOptions& options) {
 
   // memcached runs once Redis is gone: their largest memory steps never
   // share the machine.
-  progress(options, kName, "starting the memcached peer");
   std::optional<MemcachedServer> second = start_memcached_peer(options, report);
   const std::vector<ThroughputRow> memcached =
       second ? measure_memcached(config, options, *second) : std::vector<ThroughputRow>{};
@@ -399,7 +396,6 @@ BenchReport run_primary(const RunOptions& options) {
       "compares with; its footprint/session column adds what that leaves out: slab chunks in use x "
       "chunk size (stats slabs) plus its hash table (stats hash_bytes)");
   progress(options, kName, "done");
-  report.elapsed_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   return report;
 }
 

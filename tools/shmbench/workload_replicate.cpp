@@ -412,11 +412,9 @@ std::vector<Row> interleave(const std::vector<Row>& ours, const std::vector<Row>
 }  // namespace
 
 BenchReport run_replicate(const RunOptions& options) {
-  const auto started = std::chrono::steady_clock::now();
   BenchReport report = start_report(kName, options);
   const ReplicatePlan plan(replicate_config(options));
   describe(report, plan);
-  progress(options, kName, "starting the redis peer");
   std::optional<RedisServer> peer = start_redis_peer(options, report);
 
   const SideFigures ours = measure_ours(plan, options, report);
@@ -439,7 +437,6 @@ BenchReport run_replicate(const RunOptions& options) {
 
   if (peer) peer->stop();
   progress(options, kName, "done");
-  report.elapsed_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   return report;
 }
 

@@ -338,11 +338,9 @@ void describe(BenchReport& report, const WorkerConfig& config) {
 }  // namespace
 
 BenchReport run_worker(const RunOptions& options) {
-  const auto started = std::chrono::steady_clock::now();
   BenchReport report = start_report(kName, options);
   const WorkerConfig config = worker_config(options);
   describe(report, config);
-  progress(options, kName, "starting the redis peer");
   std::optional<RedisServer> peer = start_redis_peer(options, report);
   progress(options, kName, "replaying the sequence for the verification sample");
   const std::unordered_map<std::uint64_t, Written> expected = expected_sessions(config);
@@ -377,7 +375,6 @@ BenchReport run_worker(const RunOptions& options) {
   }
   add_worker_notes(report);
   progress(options, kName, "done");
-  report.elapsed_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   return report;
 }
 
