@@ -1,14 +1,15 @@
-// The sync agent's status (Store::agent_status) as people and programs
+// The sync agent's status (AgentSeat::status) as people and programs
 // read it: shared by `shmctl info` and `shmsession-agent status`.
 //
 // Thread safety: pure formatting; print_agent_report reads the store
-// without locking (agent_status never blocks).
+// without locking (AgentSeat::status never blocks).
 #pragma once
 
 #include <iosfwd>
 
 #include <boost/json/value.hpp>
 
+#include "shm/agent_seat.hpp"
 #include "shm/store.hpp"
 #include "tools/shmctl/output.hpp"
 
