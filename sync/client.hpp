@@ -212,6 +212,8 @@ class HeldMark {
 };
 }  // namespace detail
 
+class SessionHandle;
+
 // Shared access to one attribute for as long as the handle lives. A
 // handle points at the slot's object without holding a reference to it:
 // the slot's lock, which the handle holds, keeps the object in place (it
@@ -221,12 +223,14 @@ class HeldMark {
 template <class T>
 class ReadHandle {
  public:
-  ReadHandle(std::shared_lock<oneapi::tbb::rw_mutex> lock, const void* object, detail::HeldMark mark = {})
-      : mark_(std::move(mark)), lock_(std::move(lock)), object_(static_cast<const T*>(object)) {}
   const T& operator*() const noexcept { return *object_; }
   const T* operator->() const noexcept { return object_; }
 
  private:
+  friend class SessionHandle;  // the only maker (SessionHandle::get)
+  ReadHandle(std::shared_lock<oneapi::tbb::rw_mutex> lock, const void* object, detail::HeldMark mark = {})
+      : mark_(std::move(mark)), lock_(std::move(lock)), object_(static_cast<const T*>(object)) {}
+
   detail::HeldMark mark_;  // destroyed after the lock is released
   std::shared_lock<oneapi::tbb::rw_mutex> lock_;
   const T* object_;
@@ -237,12 +241,14 @@ class ReadHandle {
 template <class T>
 class EditHandle {
  public:
-  EditHandle(std::unique_lock<oneapi::tbb::rw_mutex> lock, void* object, detail::HeldMark mark = {})
-      : mark_(std::move(mark)), lock_(std::move(lock)), object_(static_cast<T*>(object)) {}
   T& operator*() const noexcept { return *object_; }
   T* operator->() const noexcept { return object_; }
 
  private:
+  friend class SessionHandle;  // the only maker (SessionHandle::edit)
+  EditHandle(std::unique_lock<oneapi::tbb::rw_mutex> lock, void* object, detail::HeldMark mark = {})
+      : mark_(std::move(mark)), lock_(std::move(lock)), object_(static_cast<T*>(object)) {}
+
   detail::HeldMark mark_;
   std::unique_lock<oneapi::tbb::rw_mutex> lock_;
   T* object_;
