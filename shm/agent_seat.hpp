@@ -77,8 +77,9 @@ struct AgentStatus {
 
 class AgentSeat {
  public:
-  // Requires: `store` is not moved-from.
-  explicit AgentSeat(const Store& store) noexcept : impl_(store.impl_.get()) {}
+  // Requires: `store` is not moved-from. A non-const Store, as for the
+  // Store methods that write: claim, publish and release change the segment.
+  explicit AgentSeat(Store& store) noexcept : impl_(store.impl_.get()) {}
 
   // Makes the calling process this store's agent. Returns false if another
   // live process is the agent (status().pid names it). A claim by a

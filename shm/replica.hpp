@@ -41,8 +41,9 @@ struct ReplicaPosition {
 
 class Replica {
  public:
-  // Requires: `store` is not moved-from.
-  explicit Replica(const Store& store) noexcept : impl_(store.impl_.get()) {}
+  // Requires: `store` is not moved-from. A non-const Store, as for the
+  // Store methods that write: apply and set_position change the segment.
+  explicit Replica(Store& store) noexcept : impl_(store.impl_.get()) {}
 
   // Applies a commit made on the primary so that the session reaches
   // exactly the primary's `new_version` (its written attributes take that

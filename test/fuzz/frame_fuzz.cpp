@@ -204,7 +204,7 @@ struct StandbyDigest {
   bool operator==(const StandbyDigest&) const = default;
 };
 
-StandbyDigest digest(const Store& standby) { return {ChangeFeed(standby).next_seq(), Replica(standby).position()}; }
+StandbyDigest digest(Store& standby) { return {ChangeFeed(standby).next_seq(), Replica(standby).position()}; }
 
 // Checks one Output of the link and decodes what it sends back (with the
 // key: the link always answers under it) into `replies`.

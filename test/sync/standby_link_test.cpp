@@ -83,7 +83,7 @@ struct Primary {
 // Everything a reader of the standby can observe, as text (so a failed
 // comparison prints both sides): the position, and per session its version,
 // incarnation, idle timeout and every attribute's version, flags and value.
-std::string dump(const Store& standby) {
+std::string dump(Store& standby) {
   std::ostringstream out;
   const ReplicaPosition position = Replica(standby).position();
   out << "position " << position.primary_store_id_hex() << " @" << position.applied_seq << "\n";
@@ -154,7 +154,7 @@ bool is_ack(const std::vector<Frame>& replies, std::uint64_t seq) {
 // `reason`, an Error frame carrying it, nothing more accepted, and the
 // standby exactly as `before`.
 void expect_refused(LinkUnderTest& link, const Exchange& ex, const std::string& reason, const std::string& before,
-                    const Store& standby) {
+                    Store& standby) {
   BOOST_TEST(ex.out.close);
   BOOST_TEST(link.link().closed());
   BOOST_TEST(ex.out.reason.find_first_of("\r\n") == std::string::npos, "reason is one line: " << ex.out.reason);

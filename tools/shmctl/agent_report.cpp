@@ -88,7 +88,7 @@ void add_agent_fields(FieldList& fields, const AgentStatus& agent, const StoreSt
   if (!agent.last_error.empty()) fields.add("agent last error", agent_text(agent.last_error));
 }
 
-void print_agent_report(std::ostream& out, const Store& store, bool json) {
+void print_agent_report(std::ostream& out, Store& store, bool json) {
   const AgentStatus agent = AgentSeat(store).status();
   const StoreStats stats = store.stats();
   if (json) {

@@ -21,6 +21,7 @@ boost::json::value agent_json(const AgentStatus& agent, const StoreStats& stats)
 // error") lines; "agent  none" when no agent ever ran.
 void add_agent_fields(FieldList& fields, const AgentStatus& agent, const StoreStats& stats);
 // The store's agent section alone: the field list, or {"store", "agent"} as JSON.
-void print_agent_report(std::ostream& out, const Store& store, bool json);
+// Only reads; a Store& because an AgentSeat is made from one.
+void print_agent_report(std::ostream& out, Store& store, bool json);
 
 }  // namespace shmsession::shmctl

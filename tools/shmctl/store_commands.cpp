@@ -85,7 +85,7 @@ FieldList info_fields(const StoreInfo& info, const StoreStats& stats, const Repl
   return fields;
 }
 
-void print_info(const Store& store, const Options& options, std::ostream& out) {
+void print_info(Store& store, const Options& options, std::ostream& out) {
   const std::string what = "read info of " + quote(options.store);
   StoreInfo info = run_step(what, [&] { return store.info(); });
   StoreStats stats = run_step(what, [&] { return store.stats(); });
