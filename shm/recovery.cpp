@@ -1,6 +1,6 @@
 // Crash recovery (shm/recovery.md): moving between generations, the
-// rebuild of a store into a fresh generation, Store::check and
-// Store::recover.
+// rebuild of a store into a fresh generation, check_store and
+// recover_store (shm/recovery.hpp).
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -28,7 +28,7 @@
 #include "shm/detail/session_table.hpp"
 #include "shm/detail/store_impl.hpp"
 #include "shm/detail/test_hooks.hpp"
-#include "shm/store.hpp"
+#include "shm/recovery.hpp"
 
 namespace shmsession {
 
@@ -582,9 +582,9 @@ void check_generation(Generation& g, CheckReport& report) {
 
 }  // namespace
 
-CheckReport Store::check() const {
+CheckReport check_store(const Store& store) {
   CheckReport report;
-  impl_->run([&](Generation& g) { check_generation(g, report); });
+  store.impl_->run([&](Generation& g) { check_generation(g, report); });
   return report;
 }
 
@@ -620,9 +620,9 @@ void repair_locks(Generation& g, const LockContext& c, Shard& shard, RecoveryRep
 
 }  // namespace
 
-RecoveryReport Store::recover(bool rebuild) {
+RecoveryReport recover_store(Store& store, bool rebuild) {
   RecoveryReport report;
-  impl_->run([&](Generation& g) {
+  store.impl_->run([&](Generation& g) {
     report = RecoveryReport{};
     report.from_generation = report.to_generation = g.root->generation;
     const std::uint64_t repairs_before = g.root->lock_recoveries.load();
@@ -668,7 +668,7 @@ RecoveryReport Store::recover(bool rebuild) {
     rebuild_or_wait(g, report);
     report.locks_revoked += revoked_before;
   });
-  impl_->gen_checked();
+  store.impl_->gen_checked();
   return report;
 }
 

@@ -41,42 +41,4 @@ std::string hex(const std::array<std::uint8_t, 16>& bytes) {
 
 std::string StoreInfo::store_id_hex() const { return hex(store_id); }
 
-std::string ReplicaPosition::primary_store_id_hex() const { return hex(primary_store_id); }
-
-bool ReplicaPosition::follows_a_primary() const noexcept {
-  for (std::uint8_t b : primary_store_id)
-    if (b != 0) return true;
-  return false;
-}
-
-std::string_view change_kind_name(ChangeKind kind) noexcept {
-  switch (kind) {
-    case ChangeKind::Created:
-      return "created";
-    case ChangeKind::Committed:
-      return "committed";
-    case ChangeKind::Removed:
-      return "removed";
-    case ChangeKind::Expired:
-      return "expired";
-  }
-  return "unknown";
-}
-
-std::string_view agent_state_name(AgentState state) noexcept {
-  switch (state) {
-    case AgentState::Stopped:
-      return "stopped";
-    case AgentState::Connecting:
-      return "connecting";
-    case AgentState::Handshake:
-      return "handshake";
-    case AgentState::FullResync:
-      return "full-resync";
-    case AgentState::Streaming:
-      return "streaming";
-  }
-  return "unknown";
-}
-
 }  // namespace shmsession

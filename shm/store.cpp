@@ -15,6 +15,7 @@
 #include <boost/interprocess/exceptions.hpp>
 #include <boost/interprocess/shared_memory_object.hpp>
 
+#include "shm/change_feed.hpp"
 #include "shm/detail/change_ring.hpp"
 #include "shm/detail/clock.hpp"
 #include "shm/detail/futex.hpp"
@@ -88,7 +89,7 @@ std::string describe_ipc_error(const bip::interprocess_exception& e) {
 // without their locks.
 bool build_root(Generation& g, const CreateOptions& o, std::uint64_t generation) NO_THREAD_SAFETY_ANALYSIS {
   auto& sm = *g.segment.get_segment_manager();
-  // The allocator's overhead per block, for check()'s accounting: measured
+  // The allocator's overhead per block, for check_store's accounting: measured
   // here, where nothing else allocates yet.
   const std::uint64_t free_before_probe = sm.get_free_memory();
   void* probe = sm.allocate(1, std::nothrow);
@@ -415,43 +416,6 @@ StoreStats Store::stats() const {
   });
 }
 
-namespace {
-// A writer that died mid-update may have left a new primary id beside an old
-// sequence: forget the position, so the backup asks for a full resync.
-void forget_position(StoreRoot& root) {
-  std::memset(root.replica_of, 0, sizeof root.replica_of);
-  root.replica_applied_seq = 0;
-}
-
-// The replica position's lock; GenerationMoved once a rebuild copied it
-// (the rebuilder holds this lock while it copies and marks the move).
-class ReplicaGuard : public RobustLockGuard {
- public:
-  explicit ReplicaGuard(StoreRoot& root) : RobustLockGuard(root.replica_mutex, [&] { forget_position(root); }) {
-    if (root.moved.load(std::memory_order_acquire) != 0) throw GenerationMoved{};
-  }
-};
-
-}  // namespace
-
-ReplicaPosition Store::replica_position() const {
-  return impl_->run([](Generation& g) {
-    ReplicaGuard guard(*g.root);
-    ReplicaPosition position;
-    std::memcpy(position.primary_store_id.data(), g.root->replica_of, position.primary_store_id.size());
-    position.applied_seq = g.root->replica_applied_seq;
-    return position;
-  });
-}
-
-void Store::set_replica_position(const ReplicaPosition& position) {
-  impl_->run([&](Generation& g) {
-    ReplicaGuard guard(*g.root);
-    std::memcpy(g.root->replica_of, position.primary_store_id.data(), position.primary_store_id.size());
-    g.root->replica_applied_seq = position.applied_seq;
-  });
-}
-
 // ---- Impl helpers ---------------------------------------------------------
 
 Generation::Place Generation::place(std::string_view id) {
@@ -513,7 +477,7 @@ void Generation::throw_full(std::uint64_t bytes, const char* what) const {
 }
 
 std::uint64_t Generation::begin_change(Shard& shard, SessionRecord* record, ChangeKind kind) noexcept {
-  // seq_cst, like change_waiters in end_change and wait_for_change: either
+  // seq_cst, like change_waiters in end_change and ChangeFeed::wait: either
   // a follower about to sleep sees this change, or end_change sees it.
   std::uint64_t seq = root->next_change_seq.fetch_add(1, std::memory_order_seq_cst);
   shard.pending.record = record;

@@ -7,6 +7,17 @@
 // A bounded change log records every creation, commit and removal so that a
 // follower (the sync agent) finds what changed without scanning.
 //
+// This header, shm/session.hpp (the values exchanged) and shm/lock.hpp
+// (process locks) are what an application server needs. The other roles
+// have their own headers, each a view of a Store or free functions over
+// one:
+//   shm/change_feed.hpp  ChangeFeed: follow the change log (sync::Client,
+//                        the replication agent)
+//   shm/agent_seat.hpp   AgentSeat: the replication agent's claim and the
+//                        status it publishes
+//   shm/replica.hpp      Replica: apply a primary's commits on a standby
+//   shm/recovery.hpp     check_store, recover_store (shm/recovery.md)
+//
 // Thread safety: a Store may be used by any number of threads at once.
 // Cross-process safety: any number of processes may attach the same segment
 // and call any operation concurrently. Internal locks are robust, per-shard
@@ -43,6 +54,9 @@
 #include "shm/session.hpp"
 
 namespace shmsession {
+
+struct CheckReport;     // shm/recovery.hpp
+struct RecoveryReport;  // shm/recovery.hpp
 
 inline constexpr std::uint64_t kDefaultSegmentBytes = std::uint64_t{256} << 20;
 inline constexpr std::uint64_t kMinSegmentBytes = std::uint64_t{1} << 20;
@@ -156,25 +170,6 @@ class Store {
   std::optional<std::uint64_t> commit_if_version(std::string_view id, std::uint64_t expected_version,
                                                  const CommitBatch& batch);
 
-  // Backup side: applies a commit made on the primary so that the session
-  // reaches exactly the primary's `new_version` (its written attributes take
-  // that version too). A session absent here is created (idle timeout as
-  // given, else the store's) when `expected_base` is empty or 0. Returns
-  // nullopt if `expected_base` is given and the session is not at it (the
-  // caller then asks for the session in full). A full copy of a session is
-  // a batch that also removes every local attribute the primary lacks.
-  // Throws: InvalidArgument (new_version not newer than the session's, bad
-  // names), SegmentFull.
-  std::optional<std::uint64_t> apply_replica(std::string_view id, std::optional<std::uint64_t> expected_base,
-                                             std::uint64_t new_version, const CommitBatch& batch,
-                                             std::optional<std::uint32_t> idle_timeout_s = {});
-
-  // A standby's position in its primary's change log, kept in the segment
-  // so a restarted backup daemon resumes where it stopped. The daemon sets
-  // it after applying and before acknowledging.
-  ReplicaPosition replica_position() const;
-  void set_replica_position(const ReplicaPosition& position);
-
   // Removes a session; false if it was not there.
   bool remove_session(std::string_view id);
   // Removes every session; returns how many.
@@ -248,84 +243,26 @@ class Store {
   // hands it to the first waiter. Returns false if it was not held.
   bool force_unlock(std::string_view id);
 
-  // Reads up to `max` change-log entries starting at `from_seq`.
-  ChangeBatch read_changes(std::uint64_t from_seq, std::size_t max) const;
-
-  // ---- Replication agent ----
-  // One process at a time is a store's agent: it claims the store, publishes
-  // its status every few milliseconds, and releases the claim when it stops.
-  // The claim belongs to the process (pid + start time), not to this Store
-  // object: it ends with release_agent, or when the process dies. Readers
-  // (agent_status) never wait for the agent and never see a status half
-  // written, even when the agent stalls or dies mid-publish.
-
-  // Makes the calling process this store's agent. Returns false if another
-  // live process is the agent (agent_status().pid names it). A claim by a
-  // process that died is taken over; a second claim by the same process
-  // returns true and changes nothing. A new claim starts from a blank
-  // status (state Stopped, every figure 0). Throws: Corrupt, Io (the claim
-  // lock is unusable).
-  bool claim_agent();
-  // Publishes the status. pid, alive and started_unix_ms are filled by the
-  // store from the claim (the caller's values are ignored); texts longer
-  // than kMaxAgentBackupBytes / kMaxAgentErrorBytes are cut; an
-  // updated_unix_ms of 0 is stamped with the current time. No system call,
-  // no allocation: meant for the agent's hot path.
-  // Throws: InvalidArgument if this process does not hold the claim, or the
-  // state is not an AgentState.
-  void publish_agent_status(const AgentStatus& status);
-  // Gives the claim up: the state becomes Stopped, the other figures stay
-  // for inspection, and another process may claim. No-op if this process
-  // does not hold the claim.
-  void release_agent();
-  // The last published status (all zero when no agent ever ran), with
-  // `alive` computed now: whether the claim is held and its process runs.
-  AgentStatus agent_status() const;
-  // The sequence the next change will get (stats().next_change_seq without
-  // visiting the shards): one atomic load.
-  std::uint64_t next_change_seq() const noexcept;
-  // For a follower that has read every change below `seq`: sleeps until a
-  // change at `seq` or later is logged, at most `timeout`; true if one is.
-  // A commit wakes it at once (a futex wake, paid only while a follower
-  // sleeps), so a follower need not poll. May return early (a signal):
-  // check the result. Throws nothing. Meant for the store's agent (the one
-  // sleeping follower): claim_agent() clears the count a killed one left.
-  bool wait_for_change(std::uint64_t seq, std::chrono::microseconds timeout) const;
-  // Sessions removed or expired so far (every process; one atomic load).
-  // It moves before the removal's change is logged: read next_change_seq
-  // first, then this; if it did not move since an earlier look, no removal
-  // lies below that sequence.
-  std::uint64_t retired_count() const noexcept;
   // Counts one commit of a sync::Client's pending edits that failed (the
   // edits kept or, if they could never be committed, reported dropped):
-  // StoreStats::unflushed_edits, `shmctl info`.
+  // StoreStats::unflushed_edits, `shmctl info`. sync::Client calls it; it
+  // is the write side of a figure stats() reads, so it lives here. One
+  // relaxed atomic add.
   void count_unflushed_edits() noexcept;
-
-  // ---- Crash recovery (shm/recovery.md) ----
-
-  // Verifies the store: the header, every record and blob (magic, bounds,
-  // every value's checksum), every chain link and bucket table (bounds,
-  // bucket, loops), shard counters, lock and process slots whose
-  // owners are dead, the allocator's mutex and free tree, the named-object
-  // index. Repairs nothing beyond what any access repairs (a shard whose
-  // lock holder died). Throws: Io.
-  CheckReport check() const;
-  // Runs the recovery by hand: repairs every shard, revokes locks held by
-  // dead processes, frees their slots; and when the allocator or the index
-  // is poisoned, a record, link, lock state, lock-state reference or
-  // lock-state table is damaged, or `rebuild` is
-  // true, copies every verified live record (also those a broken link cut
-  // off its chain) into a fresh generation of the segment (under the
-  // same name and store id) that attached processes move to on their next
-  // access. A rebuild revokes every process lock (holders get StaleToken).
-  // Throws: SegmentFull (the new generation could not be built; the store
-  // is left as it was), Io.
-  RecoveryReport recover(bool rebuild = false);
 
   // Opaque to users; defined in shm/detail/store_impl.hpp.
   struct Impl;
 
  private:
+  // The roles beyond the common case reach the attachment directly (each
+  // is a view holding the Impl pointer, or a free function): no call
+  // through them costs more than the Store method it replaced.
+  friend class ChangeFeed;                                          // shm/change_feed.hpp
+  friend class AgentSeat;                                           // shm/agent_seat.hpp
+  friend class Replica;                                             // shm/replica.hpp
+  friend CheckReport check_store(const Store& store);               // shm/recovery.hpp
+  friend RecoveryReport recover_store(Store& store, bool rebuild);  // shm/recovery.hpp
+
   explicit Store(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };

@@ -10,6 +10,7 @@
 #include <limits>
 #include <vector>
 
+#include "shm/change_feed.hpp"
 #include "shm/detail/blob.hpp"
 #include "shm/detail/change_ring.hpp"
 #include "shm/detail/clock.hpp"
@@ -20,6 +21,7 @@
 #include "shm/detail/session_table.hpp"
 #include "shm/detail/store_impl.hpp"
 #include "shm/detail/test_hooks.hpp"
+#include "shm/replica.hpp"
 #include "shm/store.hpp"
 
 namespace shmsession {
@@ -184,9 +186,13 @@ static bool create_session_in(Generation& s, std::string_view id, std::optional<
   return created;
 }
 
-bool Store::create_session(std::string_view id, std::optional<std::uint32_t> idle_timeout_s) {
+static bool create_session_of(Store::Impl& impl, std::string_view id, std::optional<std::uint32_t> idle_timeout_s) {
   validate_session_id(id);
-  return impl_->run([&](Generation& s) { return create_session_in(s, id, idle_timeout_s); });
+  return impl.run([&](Generation& s) { return create_session_in(s, id, idle_timeout_s); });
+}
+
+bool Store::create_session(std::string_view id, std::optional<std::uint32_t> idle_timeout_s) {
+  return create_session_of(*impl_, id, idle_timeout_s);
 }
 
 // Throws Corrupt if r's blob link leaves the segment: what reading the
@@ -256,8 +262,8 @@ std::optional<SessionSnapshot> Store::peek(std::string_view id, std::span<const 
   return snap;
 }
 
-std::optional<SessionVersion> Store::version(std::string_view id) const {
-  return impl_->run([&](Generation& g) -> std::optional<SessionVersion> {
+static std::optional<SessionVersion> version_of_session(Store::Impl& impl, std::string_view id) {
+  return impl.run([&](Generation& g) -> std::optional<SessionVersion> {
     LockedSession locked(g, id, segment_ms());
     SessionRecord* r = locked.record();
     if (r == nullptr) return std::nullopt;
@@ -265,6 +271,8 @@ std::optional<SessionVersion> Store::version(std::string_view id) const {
     return SessionVersion{version_of(r), r->incarnation};
   });
 }
+
+std::optional<SessionVersion> Store::version(std::string_view id) const { return version_of_session(*impl_, id); }
 
 std::optional<SessionInfo> Store::describe(std::string_view id) const {
   return impl_->run([&](Generation& g) -> std::optional<SessionInfo> {
@@ -504,12 +512,14 @@ std::optional<std::uint64_t> Store::commit_if_version(std::string_view id, std::
   return commit_impl(*impl_, id, {expected_version, std::nullopt, std::nullopt}, batch);
 }
 
-std::optional<std::uint64_t> Store::apply_replica(std::string_view id, std::optional<std::uint64_t> expected_base,
-                                                  std::uint64_t new_version, const CommitBatch& batch,
-                                                  std::optional<std::uint32_t> idle_timeout_s) {
-  if (!version(id)) {
+// Replica::apply (shm/replica.hpp) lives here, beside the commit whose
+// rules it shares; the rest of Replica is in shm/replica.cpp.
+std::optional<std::uint64_t> Replica::apply(std::string_view id, std::optional<std::uint64_t> expected_base,
+                                            std::uint64_t new_version, const CommitBatch& batch,
+                                            std::optional<std::uint32_t> idle_timeout_s) {
+  if (!version_of_session(*impl_, id)) {
     if (expected_base && *expected_base != 0) return std::nullopt;  // the standby lacks the base
-    create_session(id, idle_timeout_s);
+    create_session_of(*impl_, id, idle_timeout_s);
     if (new_version == 0 && batch.empty()) return 0;  // created on the primary, nothing committed yet
   }
   return commit_impl(*impl_, id, {expected_base, std::nullopt, new_version}, batch);
@@ -634,89 +644,8 @@ void Store::for_each_session(const std::function<bool(const SessionInfo&)>& visi
   });
 }
 
-// The current generation for a noexcept read of a root word: the one this
-// Store is on when a newer one cannot be mapped (the next call that may
-// throw reports why).
-static Generation& current_or_mapped(Store::Impl& impl) noexcept {
-  try {
-    return impl.gen_checked();
-  } catch (...) {
-    return impl.gen();
-  }
-}
-
-std::uint64_t Store::next_change_seq() const noexcept {
-  return current_or_mapped(*impl_).root->next_change_seq.load(std::memory_order_acquire);
-}
-
-std::uint64_t Store::retired_count() const noexcept {
-  return current_or_mapped(*impl_).root->retired.load(std::memory_order_seq_cst);
-}
-
 void Store::count_unflushed_edits() noexcept {
-  current_or_mapped(*impl_).root->unflushed_edits.fetch_add(1, std::memory_order_relaxed);
+  impl_->current_or_mapped().root->unflushed_edits.fetch_add(1, std::memory_order_relaxed);
 }
 
-bool Store::wait_for_change(std::uint64_t seq, std::chrono::microseconds timeout) const {
-  Generation* g = &impl_->gen();
-  try {
-    g = &impl_->gen_checked();
-  } catch (...) {
-    return false;  // the caller's next call reports why
-  }
-  StoreRoot& root = *g->root;
-  if (root.next_change_seq.load(std::memory_order_acquire) > seq) return true;
-  root.change_waiters.fetch_add(1, std::memory_order_seq_cst);
-  const std::uint32_t signal = root.change_signal.load(std::memory_order_seq_cst);
-  if (root.next_change_seq.load(std::memory_order_seq_cst) <= seq) futex_wait(root.change_signal, signal, timeout);
-  root.change_waiters.fetch_sub(1, std::memory_order_seq_cst);
-  return root.next_change_seq.load(std::memory_order_acquire) > seq;
-}
-
-static ChangeBatch read_changes_in(Generation& s, std::uint64_t from_seq, std::size_t max) {
-  if (s.root->moved.load(std::memory_order_acquire) != 0) throw GenerationMoved{};
-  const std::uint32_t cap = s.root->change_capacity;
-  ChangeBatch out;
-  std::uint64_t next = s.root->next_change_seq.load(std::memory_order_acquire);
-  std::uint64_t oldest = next > cap ? next - cap : 1;
-  std::uint64_t seq = std::max<std::uint64_t>(from_seq, 1);
-  if (seq < oldest) {
-    out.fell_behind = true;
-    out.next_seq = next;
-    return out;
-  }
-  bool unstuck = false;
-  while (seq < next && out.entries.size() < max) {
-    ChangeEntry entry;
-    SlotRead r = read_change_slot(s.ring, cap, seq, entry);
-    if (r == SlotRead::kOk) {
-      out.entries.push_back(std::move(entry));
-      ++seq;
-      continue;
-    }
-    if (r == SlotRead::kOverwritten || seq + cap <= s.root->next_change_seq.load(std::memory_order_acquire)) {
-      out.fell_behind = true;
-      out.next_seq = s.root->next_change_seq.load(std::memory_order_acquire);
-      return out;
-    }
-    // Its writer is still inside the critical section: return what is
-    // there rather than wait (the next read continues from here).
-    if (unstuck || !out.entries.empty()) break;
-    // The writer of this slot is inside its shard's critical section, or
-    // died there: taking that shard's lock waits for it or repairs it.
-    unstuck = true;
-    for (std::uint32_t i = 0; i < s.root->shard_count; ++i) {
-      if (s.shards[i].pending.seq.load(std::memory_order_acquire) == seq) {
-        ShardGuard guard(s, s.shards[i]);
-        break;
-      }
-    }
-  }
-  out.next_seq = seq;
-  return out;
-}
-
-ChangeBatch Store::read_changes(std::uint64_t from_seq, std::size_t max) const {
-  return impl_->run([&](Generation& s) { return read_changes_in(s, from_seq, max); });
-}
 }  // namespace shmsession

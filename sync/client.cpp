@@ -2,6 +2,7 @@
 
 #include <iostream>
 
+#include "shm/change_feed.hpp"
 #include "sync/detail/client_state.hpp"
 
 #include "shm/detail/clock.hpp"
@@ -193,8 +194,9 @@ Client::Client(Store& store, ClientOptions options)
     : store_(store),
       options_(std::move(options)),
       check_order_(options_.check_handle_order.value_or(default_check_order())) {
-  change_pos_ = store_.next_change_seq();
-  retired_seen_ = store_.retired_count();
+  const ChangeFeed feed(store_);
+  change_pos_ = feed.next_seq();
+  retired_seen_ = feed.retired_count();
   store_.on_release_request([this](const std::string& id, LockToken) { on_release_request(id); });
 }
 
@@ -682,9 +684,10 @@ void Client::enforce_bounds(std::size_t room) {
 void Client::drop_vanished() {
   std::unique_lock<std::mutex> guard(vanish_mutex_, std::try_to_lock);
   if (!guard.owns_lock()) return;  // another thread is at it
-  // next_change_seq first, then the retired count (StoreRoot::retired).
-  const std::uint64_t next = store_.next_change_seq();
-  const std::uint64_t retired = store_.retired_count();
+  // next_seq first, then the retired count (StoreRoot::retired).
+  const ChangeFeed feed(store_);  // a pointer copy: this runs on every open
+  const std::uint64_t next = feed.next_seq();
+  const std::uint64_t retired = feed.retired_count();
   if (retired == retired_seen_) {
     change_pos_ = next;
     return;
@@ -693,7 +696,7 @@ void Client::drop_vanished() {
   bool behind = false;
   std::uint64_t pos = change_pos_;
   for (int batches = 0; pos < next && batches < 4; ++batches) {
-    ChangeBatch batch = store_.read_changes(pos, 1024);
+    ChangeBatch batch = feed.read(pos, 1024);
     if (batch.fell_behind) {
       behind = true;
       break;

@@ -207,6 +207,8 @@ class HandleMark {
   std::uint64_t id_ = 0;
 };
 
+class SessionHandle;
+
 // Shared access to one attribute for as long as the handle lives. A
 // handle points at the slot's object without holding a reference to it:
 // the slot's lock, which the handle holds, keeps the object in place (it

@@ -13,8 +13,8 @@
 
 #include <cstdint>
 
+#include "shm/agent_seat.hpp"
 #include "shm/detail/segment_format.hpp"
-#include "shm/session.hpp"
 
 namespace shmsession::shm::detail {
 

@@ -16,8 +16,8 @@
 #include <cstdint>
 #include <string_view>
 
+#include "shm/change_feed.hpp"
 #include "shm/detail/segment_format.hpp"
-#include "shm/session.hpp"
 
 namespace shmsession::shm::detail {
 

@@ -309,7 +309,7 @@ struct AgentStatusCopy {
 static_assert(std::is_standard_layout_v<AgentStatusCopy>);
 static_assert(sizeof(AgentStatusCopy) == 408);
 
-// The replication agent's claim and status (see Store::claim_agent). Writers
+// The replication agent's claim and status (see AgentSeat::claim). Writers
 // (claim, publish, release) hold claim_mutex and fill the copy that is not
 // current, then make it current; readers never lock and read the current
 // copy, so a writer that stalls or dies mid-write leaves the last complete
@@ -355,7 +355,7 @@ struct StoreRoot {
   std::uint64_t replica_applied_seq;
   // The replication agent of a primary (all zero until one claims it).
   AgentStatusBlock agent;
-  // Followers of the change log asleep in Store::wait_for_change, and the
+  // Followers of the change log asleep in ChangeFeed::wait, and the
   // futex word they sleep on: a change logged while one sleeps bumps it and
   // wakes them (one syscall, only while someone sleeps).
   std::atomic<std::uint32_t> change_waiters;
@@ -370,7 +370,7 @@ struct StoreRoot {
   std::atomic<std::uint32_t> moved;
   std::atomic<std::uint32_t> rebuilding;
   RobustMutexStorage recovery_mutex;
-  // Memory accounting for check(): segment bytes used by the fixed
+  // Memory accounting for check_store: segment bytes used by the fixed
   // structures (everything allocated at creation but the bucket tables),
   // and the allocator's overhead per block.
   std::uint64_t fixed_bytes;

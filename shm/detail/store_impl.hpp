@@ -37,6 +37,7 @@
 
 #include <boost/interprocess/managed_shared_memory.hpp>
 
+#include "shm/change_feed.hpp"
 #include "shm/detail/lock_queue.hpp"
 #include "shm/detail/robust_mutex.hpp"
 #include "shm/detail/segment_bounds.hpp"
@@ -195,6 +196,16 @@ struct Store::Impl {
   // gen_checked(), which looks at the root's `moved` word (one atomic load).
   shm::detail::Generation& gen() noexcept { return *current.load(std::memory_order_acquire); }
   shm::detail::Generation& gen_checked();
+  // The current generation for a noexcept read of a root word: the one this
+  // Store is on when a newer one cannot be mapped (the next call that may
+  // throw reports why).
+  shm::detail::Generation& current_or_mapped() noexcept {
+    try {
+      return gen_checked();
+    } catch (...) {
+      return gen();
+    }
+  }
   // Maps the generation that replaced `from` and makes it current (if
   // another thread has not already). Throws: Corrupt when the name now
   // holds another store, and what attach throws.

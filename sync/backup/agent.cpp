@@ -9,6 +9,8 @@
 
 #include <boost/asio.hpp>
 
+#include "shm/agent_seat.hpp"
+#include "shm/change_feed.hpp"
 #include "sync/backup/detail/delta_source.hpp"
 #include "sync/backup/detail/replication_item.hpp"
 #include "sync/wire/detail/payloads.hpp"
@@ -87,6 +89,8 @@ struct Agent::Impl {
 
   Impl(Store& p, const wire::Key& k, AgentOptions o)
       : primary(p),
+        feed(p),
+        seat(p),
         key(k),
         options(std::move(o)),
         source(p),
@@ -125,6 +129,8 @@ struct Agent::Impl {
   void log(const std::string& line) const { options.log(line); }
 
   Store& primary;
+  ChangeFeed feed;  // views of `primary`
+  AgentSeat seat;
   wire::Key key;
   AgentOptions options;
   DeltaSource source;
@@ -208,7 +214,7 @@ void Agent::Impl::on_connected() {
   publish(AgentState::Handshake);
   wire::detail::Hello hello;
   hello.store_id = store_id;
-  hello.next_seq = primary.next_change_seq();
+  hello.next_seq = feed.next_seq();
   out = codec->encode(wire::detail::make_hello(hello));  // needs no Ack: not in flight
   write();
   read();
@@ -258,8 +264,7 @@ void Agent::Impl::on_welcome(const wire::detail::Frame& frame) {
   const wire::detail::Welcome welcome = wire::detail::parse_welcome(frame);
   const std::uint64_t position = welcome.last_applied_seq;
   const bool same_store = welcome.store_id == store_id && position > 0;
-  const bool covered =
-      same_store && position <= primary.next_change_seq() && !primary.read_changes(position, 0).fell_behind;
+  const bool covered = same_store && position <= feed.next_seq() && !feed.read(position, 0).fell_behind;
   std::vector<std::string> forget;
   for (const Inflight& f : inflight)
     if (!f.session_id.empty()) forget.push_back(f.session_id);
@@ -272,7 +277,7 @@ void Agent::Impl::on_welcome(const wire::detail::Frame& frame) {
     resync = Resync::None;
     ++status.partial_resyncs;
     log("connected to backup " + backup + ": partial resync from seq " + std::to_string(position) + " (" +
-        std::to_string(primary.next_change_seq() - position) + " changes behind)");
+        std::to_string(feed.next_seq() - position) + " changes behind)");
   } else {
     resync = Resync::Due;
     ++status.full_resyncs;
@@ -430,7 +435,7 @@ void Agent::Impl::schedule_poll() {
   asio::post(io, [this, gen] {
     poll = Poll::Idle;
     if (gen != generation || life == Life::Stopped) return;
-    primary.wait_for_change(source.next_seq(), options.idle_wait);
+    feed.wait(source.next_seq(), options.idle_wait);
     pump();
   });
 }
@@ -454,7 +459,7 @@ void Agent::Impl::write() {
 }
 
 void Agent::Impl::sample_lag() {
-  const std::uint64_t head = primary.next_change_seq();
+  const std::uint64_t head = feed.next_seq();
   if (head <= acked_seq) {
     lag_samples.clear();
     return;
@@ -508,7 +513,7 @@ void Agent::Impl::publish(AgentState state) {
   status.lag_ms = lag_samples.empty() ? 0 : ms_between(lag_samples.front().first, now);
   status.delta_bytes = source.delta_bytes();
   status.whole_bytes = source.whole_bytes();
-  primary.publish_agent_status(status);
+  seat.publish(status);
 }
 
 // What the status shows (AgentState) for the states above.
@@ -536,7 +541,7 @@ void Agent::Impl::finish(bool shipped) {
   if (life == Life::Stopped) return;
   life = Life::Stopped;
   flushed = shipped;
-  const std::uint64_t behind = primary.next_change_seq() - std::min(acked_seq, primary.next_change_seq());
+  const std::uint64_t behind = feed.next_seq() - std::min(acked_seq, feed.next_seq());
   log(flushed ? "stopped: the backup acknowledged everything up to seq " + std::to_string(acked_seq)
               : "stopped with the backup " + std::to_string(behind) + " changes behind (acknowledged up to seq " +
                     std::to_string(acked_seq) + ")");
@@ -557,13 +562,14 @@ void Agent::Impl::finish(bool shipped) {
 
 Agent::Agent(Store& primary, const wire::Key& key, AgentOptions options) {
   if (options.port == 0) throw Error(Errc::InvalidArgument, "the backup daemon's port must be 1..65535");
-  if (!primary.claim_agent())
-    throw Error(Errc::AlreadyExists, "another sync agent (pid " + std::to_string(primary.agent_status().pid) +
+  AgentSeat seat(primary);
+  if (!seat.claim())
+    throw Error(Errc::AlreadyExists, "another sync agent (pid " + std::to_string(seat.status().pid) +
                                          ") runs on store '" + primary.info().name + "'");
   try {
     impl_ = std::make_unique<Impl>(primary, key, std::move(options));
   } catch (...) {
-    primary.release_agent();
+    seat.release();
     throw;
   }
   impl_->status.started_unix_ms = unix_ms();
@@ -571,7 +577,7 @@ Agent::Agent(Store& primary, const wire::Key& key, AgentOptions options) {
 
 Agent::~Agent() {
   try {
-    impl_->primary.release_agent();
+    impl_->seat.release();
   } catch (const Error&) {
     // The segment went bad: nothing to give back.
   }
@@ -599,7 +605,7 @@ void Agent::stop() {
   asio::post(impl_->io, [this] {
     Impl& s = *impl_;
     if (s.life != Impl::Life::Running) return;
-    s.stop_target = s.primary.next_change_seq();
+    s.stop_target = s.feed.next_seq();
     s.stop_deadline = Clock::now() + s.options.stop_timeout;
     if (s.link != Impl::Link::Streaming) return s.finish(false);
     s.life = Impl::Life::Stopping;

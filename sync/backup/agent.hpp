@@ -21,7 +21,7 @@
 // status_interval, for `shmctl info` and `shmsession-agent status`.
 //
 // Thread safety: run() on one thread; stop() from any thread. Cross-process
-// safety: one agent per store, enforced by Store::claim_agent (a dead
+// safety: one agent per store, enforced by AgentSeat::claim (a dead
 // agent's claim is taken over).
 #pragma once
 
@@ -40,7 +40,7 @@ namespace shmsession::sync {
 struct AgentOptions {
   std::string host = "127.0.0.1";  // the backup daemon: a name or an address
   std::uint16_t port = 0;
-  // An idle agent sleeps on the change log (Store::wait_for_change): a
+  // An idle agent sleeps on the change log (ChangeFeed::wait): a
   // commit wakes it at once. This bounds one sleep, after which it handles
   // what its socket and timers have for it (Acks, heartbeats) and sleeps again.
   std::chrono::microseconds idle_wait{5000};

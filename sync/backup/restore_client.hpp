@@ -1,7 +1,7 @@
 // Restore: fills an empty primary store from a backup daemon's standby
 // (`shmctl restore NAME --from HOST:PORT --key FILE`). The daemon streams
 // its standby as a snapshot; each session is applied with its version
-// (Store::apply_replica), so clients that kept a version see the same one.
+// (Replica::apply), so clients that kept a version see the same one.
 // The restored store is a primary with a new store id: an agent started on
 // it later makes the backup take a full resync.
 //
@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <string>
 
+#include "shm/replica.hpp"
 #include "shm/store.hpp"
 #include "sync/backup/endpoint.hpp"
 #include "sync/wire/frame_limits.hpp"

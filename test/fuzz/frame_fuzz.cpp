@@ -16,7 +16,9 @@
 #include <vector>
 
 #include "diff/error.hpp"
+#include "shm/change_feed.hpp"
 #include "shm/error.hpp"
+#include "shm/replica.hpp"
 #include "shm/store.hpp"
 #include "sync/backup/detail/replication_item.hpp"
 #include "sync/backup/detail/standby_link.hpp"
@@ -207,7 +209,7 @@ struct StandbyDigest {
   bool operator==(const StandbyDigest&) const = default;
 };
 
-StandbyDigest digest(const Store& standby) { return {standby.next_change_seq(), standby.replica_position()}; }
+StandbyDigest digest(Store& standby) { return {ChangeFeed(standby).next_seq(), Replica(standby).position()}; }
 
 // Checks one Output of the link and decodes what it sends back (with the
 // key: the link always answers under it) into `replies`.
@@ -237,14 +239,14 @@ void check_output(const sync::detail::StandbyLink::Output& out, FrameCodec& deco
 //    the store itself refused the change ("cannot apply session ..."): a
 //    refused whole copy of a new session is rolled back by removing it (the
 //    log moves, the sessions do not), and one of a re-created session loses
-//    the old incarnation, because Store::apply_replica replaces an
+//    the old incarnation, because Replica::apply replaces an
 //    incarnation in two steps (reported with the bad-input tests);
 //  - a new acknowledgement is never ahead of the position stored in the
 //    segment (stored first, then acknowledged).
 void run_link(std::string_view payload, std::uint8_t chunking) {
   Store& standby = scratch_standby();
   standby.remove_all_sessions();
-  standby.set_replica_position(ReplicaPosition{});
+  Replica(standby).set_position(ReplicaPosition{});
   sync::detail::StandbyLink link(standby, fuzz::frame_fuzz_key(), fuzz::frame_fuzz_limits());
   const FrameCodec encoder(fuzz::frame_fuzz_key(), fuzz::frame_fuzz_limits());
   // An Error reason may be 1 KiB: more than the fuzz limits' first-frame cap.
@@ -274,7 +276,7 @@ void run_link(std::string_view payload, std::uint8_t chunking) {
       if (!whole_frames) continue;
       for (const Frame& reply : replies) {
         if (reply.type != FrameType::Ack || reply.seq <= acked) continue;
-        const ReplicaPosition stored = standby.replica_position();
+        const ReplicaPosition stored = Replica(standby).position();
         if (stored.primary_store_id != link.agent_store() || stored.applied_seq < reply.seq) __builtin_trap();
         acked = reply.seq;
       }

@@ -7,10 +7,12 @@
 #include <chrono>
 #include <memory>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include <boost/interprocess/managed_shared_memory.hpp>
 
+#include "shm/change_feed.hpp"
 #include "shm/detail/change_ring.hpp"
 #include "shm/store.hpp"
 #include "test/support/test_support.hpp"
@@ -35,7 +37,7 @@ BOOST_AUTO_TEST_CASE(entries_follow_the_changes_in_order) {
   s.commit("a", CommitBatch{});  // no change: no entry
   s.commit("a", CommitBatch{}.put("k", "2"));
   s.remove_session("a");
-  ChangeBatch b = s.read_changes(start, 100);
+  ChangeBatch b = ChangeFeed(s).read(start, 100);
   BOOST_TEST(!b.fell_behind);
   BOOST_REQUIRE(b.entries.size() == 4u);
   BOOST_TEST((b.entries[0].kind == ChangeKind::Created));
@@ -50,10 +52,28 @@ BOOST_AUTO_TEST_CASE(entries_follow_the_changes_in_order) {
   }
   BOOST_TEST(b.next_seq == start + 4);
   // Reading from the end gives nothing, and a bounded read stops at max.
-  BOOST_TEST(s.read_changes(b.next_seq, 100).entries.empty());
-  ChangeBatch two = s.read_changes(start, 2);
+  BOOST_TEST(ChangeFeed(s).read(b.next_seq, 100).entries.empty());
+  ChangeBatch two = ChangeFeed(s).read(start, 2);
   BOOST_TEST(two.entries.size() == 2u);
   BOOST_TEST(two.next_seq == start + 2);
+}
+
+// A view holds the Store's attachment, not the Store object: moving the
+// Store (a Store is returned and kept by value) leaves the view working.
+BOOST_AUTO_TEST_CASE(a_feed_follows_its_store_when_the_store_moves) {
+  SegmentGuard g("log_moved");
+  Store first = make(g, 64);
+  const ChangeFeed feed(first);
+  const std::uint64_t start = feed.next_seq();
+  Store moved = std::move(first);
+  moved.create_session("a");
+  BOOST_TEST(feed.next_seq() == start + 1);
+  BOOST_TEST(feed.retired_count() == 0u);
+  moved.remove_session("a");
+  BOOST_TEST(feed.retired_count() == 1u);
+  ChangeBatch b = feed.read(start, 10);
+  BOOST_REQUIRE(b.entries.size() == 2u);
+  BOOST_TEST((b.entries[1].kind == ChangeKind::Removed));
 }
 
 BOOST_AUTO_TEST_CASE(a_follower_in_another_process_sees_the_changes) {
@@ -70,7 +90,7 @@ BOOST_AUTO_TEST_CASE(a_follower_in_another_process_sees_the_changes) {
     return 0;
   });
   BOOST_REQUIRE(writer.wait() == 0);
-  ChangeBatch b = s.read_changes(start, 1000);
+  ChangeBatch b = ChangeFeed(s).read(start, 1000);
   BOOST_TEST(!b.fell_behind);
   BOOST_REQUIRE(b.entries.size() == 200u);
   for (int i = 0; i < 100; ++i) {
@@ -85,30 +105,30 @@ BOOST_AUTO_TEST_CASE(overflow_tells_the_follower_it_fell_behind) {
   std::uint64_t start = s.stats().next_change_seq;
   s.create_session("x");
   for (int i = 0; i < 40; ++i) s.commit("x", CommitBatch{}.put("n", std::to_string(i)));
-  ChangeBatch b = s.read_changes(start, 100);
+  ChangeBatch b = ChangeFeed(s).read(start, 100);
   BOOST_TEST(b.fell_behind);
   BOOST_TEST(b.entries.empty());
   BOOST_TEST(b.next_seq == s.stats().next_change_seq);
   // The newest `capacity` entries are still there.
-  ChangeBatch recent = s.read_changes(b.next_seq - 16, 100);
+  ChangeBatch recent = ChangeFeed(s).read(b.next_seq - 16, 100);
   BOOST_TEST(!recent.fell_behind);
   BOOST_REQUIRE(recent.entries.size() == 16u);
   BOOST_TEST(recent.entries.back().version == 40u);
 }
 
-// A follower asleep in wait_for_change is woken by a commit in another
+// A follower asleep in ChangeFeed::wait is woken by a commit in another
 // process, long before its timeout; with nothing logged it times out.
 BOOST_AUTO_TEST_CASE(a_commit_wakes_a_follower_asleep_on_the_log) {
   SegmentGuard g("log_wait");
   Store s = make(g, 64);
   s.create_session("a");
-  const std::uint64_t head = s.next_change_seq();
-  BOOST_TEST(!s.wait_for_change(head, std::chrono::milliseconds(50)));  // nothing new: a timeout
-  BOOST_TEST(s.wait_for_change(head - 1, std::chrono::seconds(30)));    // already there: at once
+  const std::uint64_t head = ChangeFeed(s).next_seq();
+  BOOST_TEST(!ChangeFeed(s).wait(head, std::chrono::milliseconds(50)));  // nothing new: a timeout
+  BOOST_TEST(ChangeFeed(s).wait(head - 1, std::chrono::seconds(30)));    // already there: at once
 
   ChildProcess follower([&] {
     Store mine = Store::attach(g.name());
-    return mine.wait_for_change(head, std::chrono::seconds(300)) ? 0 : 1;
+    return ChangeFeed(mine).wait(head, std::chrono::seconds(300)) ? 0 : 1;
   });
   // Asleep in the log's futex before the commit: the wake is what is tested.
   BOOST_REQUIRE(test::wait_until_in_futex(follower.pid(), std::chrono::seconds(60)));

@@ -19,7 +19,9 @@
 #include <string>
 #include <vector>
 
+#include "shm/change_feed.hpp"
 #include "shm/detail/test_hooks.hpp"
+#include "shm/recovery.hpp"
 #include "shm/store.hpp"
 #include "test/support/test_support.hpp"
 
@@ -77,7 +79,7 @@ long verify_store(Store& s) {
 }
 
 void require_sound(Store& s) {
-  CheckReport report = s.check();
+  CheckReport report = check_store(s);
   for (const std::string& p : report.problems) BOOST_TEST_MESSAGE("check: " << p);
   BOOST_TEST(report.clean());
   BOOST_TEST(report.allocator_ok);  // Boost's check_sanity over the free tree
@@ -159,11 +161,11 @@ int writer(const std::string& store, int w, int ops) {
 // Follows the change log and reads each changed session, until told to stop.
 int follower(const std::string& store, Signal& stop) {
   Store s = Store::attach(store);
-  std::uint64_t seq = s.next_change_seq();
+  std::uint64_t seq = ChangeFeed(s).next_seq();
   long read = 0;
   for (;;) {
     const bool last = stop.wait(0ms);
-    ChangeBatch batch = s.read_changes(seq, 256);
+    ChangeBatch batch = ChangeFeed(s).read(seq, 256);
     seq = batch.next_seq;
     for (const ChangeEntry& e : batch.entries) {
       auto snap = s.peek(e.session_id);
@@ -173,7 +175,7 @@ int follower(const std::string& store, Signal& stop) {
       ++read;
     }
     if (last) return read > 0 ? 0 : 4;
-    if (batch.entries.empty()) s.wait_for_change(seq, 10ms);
+    if (batch.entries.empty()) ChangeFeed(s).wait(seq, 10ms);
   }
 }
 

@@ -16,6 +16,7 @@
 
 #include "shm/detail/segment_format.hpp"
 #include "shm/detail/test_hooks.hpp"
+#include "shm/recovery.hpp"
 #include "shm/store.hpp"
 #include "test/shm/crash_hooks.hpp"
 #include "test/support/segment_damage.hpp"
@@ -92,7 +93,7 @@ BOOST_AUTO_TEST_CASE(lock_states_exist_only_while_needed_and_are_reused) {
   StoreStats st = s.stats();
   BOOST_TEST(st.lock_states == 20u);
   BOOST_TEST(st.lock_state_slots == 48u);  // chunks of 16 and 32
-  BOOST_TEST(s.check().lock_states == 20u);
+  BOOST_TEST(check_store(s).lock_states == 20u);
   for (std::size_t i = 0; i < first.size(); ++i) s.release(first[i], held[i]);
   BOOST_TEST(s.stats().lock_states == 0u);
   const std::uint64_t used = s.stats().used_bytes;
@@ -106,7 +107,7 @@ BOOST_AUTO_TEST_CASE(lock_states_exist_only_while_needed_and_are_reused) {
   // A token of a session whose lock state was given back is stale.
   BOOST_TEST((code_of([&] { s.commit(first[0], LockToken{1}, CommitBatch{}.put("x", "y")); }) == Errc::StaleToken));
   for (std::size_t i = 0; i < second.size(); ++i) s.release(second[i], held[i]);
-  CheckReport report = s.check();
+  CheckReport report = check_store(s);
   BOOST_TEST(report.clean());
   BOOST_TEST(report.lock_states == 0u);
 }
@@ -119,7 +120,7 @@ BOOST_AUTO_TEST_CASE(a_slot_taken_by_a_killed_process_returns_to_the_free_list) 
   Store s = make(g);
   std::vector<std::string> ids = sessions(s, "s", 16);
   kill_child_at(g.name(), HookPoint::kLockStateTaken, [](Store& m) { m.acquire("s0", 1s); });
-  CheckReport report = s.check();  // the check's shard lock runs the repair
+  CheckReport report = check_store(s);  // the check's shard lock runs the repair
   BOOST_TEST(report.shard_repairs == 1u);
   BOOST_TEST(report.clean(), (report.problems.empty() ? std::string() : report.problems.front()));
   BOOST_TEST(s.stats().lock_states == 0u);
@@ -128,7 +129,7 @@ BOOST_AUTO_TEST_CASE(a_slot_taken_by_a_killed_process_returns_to_the_free_list) 
   for (const std::string& id : ids) held.push_back(s.acquire(id, 1s));
   BOOST_TEST(s.stats().lock_state_slots == 16u);
   for (std::size_t i = 0; i < ids.size(); ++i) s.release(ids[i], held[i]);
-  BOOST_TEST(s.check().clean());
+  BOOST_TEST(check_store(s).clean());
 }
 
 // A process killed after the record let go of its slot and before the slot
@@ -141,7 +142,7 @@ BOOST_AUTO_TEST_CASE(a_slot_given_back_by_a_killed_process_returns_to_the_free_l
     LockToken t = m.acquire("s0", 1s);
     m.release("s0", t);
   });
-  CheckReport report = s.check();
+  CheckReport report = check_store(s);
   BOOST_TEST(report.shard_repairs == 1u);
   BOOST_TEST(report.clean(), (report.problems.empty() ? std::string() : report.problems.front()));
   BOOST_TEST(s.stats().lock_states == 0u);
@@ -149,7 +150,7 @@ BOOST_AUTO_TEST_CASE(a_slot_given_back_by_a_killed_process_returns_to_the_free_l
   for (const std::string& id : ids) held.push_back(s.acquire(id, 1s));
   BOOST_TEST(s.stats().lock_state_slots == 16u);
   for (std::size_t i = 0; i < ids.size(); ++i) s.release(ids[i], held[i]);
-  BOOST_TEST(s.check().clean());
+  BOOST_TEST(check_store(s).clean());
 }
 
 // The first lock of a shard needs a chunk of the table from the segment:
@@ -173,7 +174,7 @@ BOOST_AUTO_TEST_CASE(a_lock_state_in_a_full_segment_is_segment_full) {
   BOOST_TEST(s.stats().lock_states == 0u);
   BOOST_TEST(s.locks().empty());
   BOOST_TEST(s.read("big")->find("v")->value.size() == (64u << 10));
-  BOOST_TEST(s.check().clean());
+  BOOST_TEST(check_store(s).clean());
   // Room again: the lock is taken.
   s.remove_session("big");
   LockToken t = s.acquire("f0", 1s);
@@ -196,7 +197,7 @@ BOOST_AUTO_TEST_CASE(a_damaged_lock_reference_is_reported_and_rebuilt) {
     BOOST_TEST_REQUIRE(r->lock_slot == 0u);
     r->lock_slot = 5;  // a free slot
   }
-  CheckReport report = s.check();
+  CheckReport report = check_store(s);
   BOOST_TEST(!report.clean());
   BOOST_TEST(report.damaged_lock_references == 1u);
   BOOST_TEST(report.damaged_lock_tables == 0u);
@@ -205,9 +206,9 @@ BOOST_AUTO_TEST_CASE(a_damaged_lock_reference_is_reported_and_rebuilt) {
   BOOST_TEST(s.read("s2").has_value());                                 // reads without a token need no lock state
   BOOST_TEST(s.commit("s1", held, CommitBatch{}.put("x", "y")) == 1u);  // other sessions carry on
 
-  RecoveryReport recovered = s.recover(false);
+  RecoveryReport recovered = recover_store(s, false);
   BOOST_TEST(recovered.action == "rebuilt");
-  BOOST_TEST(s.check().clean());
+  BOOST_TEST(check_store(s).clean());
   LockToken t = s.acquire("s2", 1s);
   s.release("s2", t);
 }
@@ -229,7 +230,7 @@ BOOST_AUTO_TEST_CASE(a_damaged_free_list_is_reported_and_rebuilt) {
     BOOST_TEST_REQUIRE(r->lock_slot != 0u);
     table->free_head = r->lock_slot;
   }
-  CheckReport report = s.check();
+  CheckReport report = check_store(s);
   BOOST_TEST(!report.clean());
   BOOST_TEST(report.damaged_lock_tables == 1u);
   BOOST_REQUIRE(!report.lock_table_damage.empty());
@@ -237,8 +238,8 @@ BOOST_AUTO_TEST_CASE(a_damaged_free_list_is_reported_and_rebuilt) {
   BOOST_TEST((code_of([&] { s.acquire("s1", 1s); }) == Errc::Corrupt));
   BOOST_TEST(s.commit("s0", held, CommitBatch{}.put("x", "y")) == 1u);  // the holder is not disturbed
 
-  BOOST_TEST(s.recover(false).action == "rebuilt");
-  BOOST_TEST(s.check().clean());
+  BOOST_TEST(recover_store(s, false).action == "rebuilt");
+  BOOST_TEST(check_store(s).clean());
   LockToken a = s.acquire("s1", 1s);
   LockToken b = s.acquire("s2", 1s);
   BOOST_TEST(s.stats().lock_states == 2u);

@@ -1,7 +1,7 @@
 // Recovery from damage a killed process leaves beyond one shard: a poisoned
 // allocator or named-object index (rebuilt into a new generation that
 // every attached process moves to), and a rebuilder killed before or after
-// it put the new generation in place. Store::check and Store::recover.
+// it put the new generation in place. check_store and recover_store.
 #include <boost/test/unit_test.hpp>
 
 #include <fcntl.h>
@@ -12,7 +12,9 @@
 #include <string>
 #include <vector>
 
+#include "shm/change_feed.hpp"
 #include "shm/detail/test_hooks.hpp"
+#include "shm/recovery.hpp"
 #include "shm/store.hpp"
 #include "test/shm/crash_hooks.hpp"
 #include "test/support/test_support.hpp"
@@ -64,7 +66,7 @@ bool rebuild_segment_left(const std::string& name) {
 BOOST_AUTO_TEST_CASE(a_healthy_store_checks_clean) {
   SegmentGuard g("healthy");
   Store s = make(g);
-  CheckReport r = s.check();
+  CheckReport r = check_store(s);
   BOOST_TEST(r.clean());
   BOOST_TEST(r.generation == 1u);
   BOOST_TEST(r.sessions == std::uint64_t{kSessions});
@@ -72,7 +74,7 @@ BOOST_AUTO_TEST_CASE(a_healthy_store_checks_clean) {
   BOOST_TEST(r.allocator_ok);
   BOOST_TEST(r.index_ok);
   BOOST_TEST(r.unreferenced_bytes == 0u);
-  RecoveryReport rec = s.recover();
+  RecoveryReport rec = recover_store(s);
   BOOST_TEST(rec.action == "none");
   BOOST_TEST(s.stats().generation == 1u);
 }
@@ -82,7 +84,7 @@ BOOST_AUTO_TEST_CASE(a_process_killed_inside_the_allocator_triggers_a_rebuild) {
   Store s = make(g);
   Store other = Store::attach(g.name());  // attached before: must move on by itself
   kill_child_at(g.name(), HookPoint::kInsideAllocator, [](Store& m) { m.create_session("never"); });
-  CheckReport before = s.check();
+  CheckReport before = check_store(s);
   BOOST_TEST(!before.allocator_ok);
   BOOST_TEST(!before.clean());
   // The next allocation finds the allocator poisoned and rebuilds.
@@ -93,7 +95,7 @@ BOOST_AUTO_TEST_CASE(a_process_killed_inside_the_allocator_triggers_a_rebuild) {
   BOOST_TEST(other.commit("s0", CommitBatch{}.put("a", "moved")) == 2u);
   BOOST_TEST(s.peek("s0")->find("a")->value == "moved");
   BOOST_TEST(other.version("after").has_value());
-  CheckReport after = s.check();
+  CheckReport after = check_store(s);
   BOOST_TEST(after.clean());
   BOOST_TEST(after.generation == 2u);
   BOOST_TEST(after.sessions == std::uint64_t{kSessions + 1});
@@ -138,7 +140,7 @@ BOOST_AUTO_TEST_CASE(processes_waiting_for_the_allocator_when_its_holder_dies_ca
     BOOST_TEST(code != -1, "a process asleep waiting for the allocator was never woken");
     BOOST_TEST(code == 0);
   }
-  BOOST_TEST(s.check().clean());
+  BOOST_TEST(check_store(s).clean());
   BOOST_TEST(s.stats().generation == 2u);  // one rebuild, however many noticed
   BOOST_TEST(all_sessions_intact(s));
   for (int i = 0; i < 2; ++i) {
@@ -153,10 +155,10 @@ BOOST_AUTO_TEST_CASE(the_change_log_and_identity_survive_a_rebuild) {
   SegmentGuard g("log");
   Store s = make(g);
   const StoreInfo info = s.info();
-  const std::uint64_t next = s.next_change_seq();
+  const std::uint64_t next = ChangeFeed(s).next_seq();
   const std::uint64_t commits = s.stats().commits;  // each shard counts its own: the rebuild adds them up
   BOOST_TEST(commits == std::uint64_t{kSessions});
-  RecoveryReport rec = s.recover(true);
+  RecoveryReport rec = recover_store(s, true);
   BOOST_TEST(rec.action == "rebuilt");
   BOOST_TEST(rec.reason == "requested");
   BOOST_TEST(s.stats().commits == commits);
@@ -165,12 +167,12 @@ BOOST_AUTO_TEST_CASE(the_change_log_and_identity_survive_a_rebuild) {
   BOOST_TEST(rec.sessions_copied == std::uint64_t{kSessions});
   BOOST_TEST(rec.sessions_dropped == 0u);
   BOOST_TEST(s.info().store_id == info.store_id);
-  BOOST_TEST(s.next_change_seq() == next);
-  ChangeBatch log = s.read_changes(1, 1000);
+  BOOST_TEST(ChangeFeed(s).next_seq() == next);
+  ChangeBatch log = ChangeFeed(s).read(1, 1000);
   BOOST_TEST(!log.fell_behind);
   BOOST_TEST(log.entries.size() == next - 1);
   s.commit("s1", CommitBatch{}.put("a", "x"));
-  BOOST_TEST(s.read_changes(next, 10).entries.size() == 1u);
+  BOOST_TEST(ChangeFeed(s).read(next, 10).entries.size() == 1u);
   BOOST_TEST(s.stats().commits == commits + 1);
 }
 
@@ -178,7 +180,7 @@ BOOST_AUTO_TEST_CASE(a_rebuild_revokes_locks_and_fences_their_holders) {
   SegmentGuard g("locks");
   Store s = make(g);
   LockToken token = s.acquire("s3", 1s);
-  s.recover(true);
+  recover_store(s, true);
   BOOST_CHECK_THROW(s.commit("s3", token, CommitBatch{}.put("a", "stale")), Error);
   LockToken again = s.acquire("s3", 1s);
   BOOST_TEST(again.value > token.value);
@@ -191,11 +193,11 @@ BOOST_AUTO_TEST_CASE(a_process_killed_inside_attach_keeps_nobody_from_attaching)
   SegmentGuard g("index");
   Store s = make(g);
   kill_child_at(g.name(), HookPoint::kInsideIndex, [](Store&) {});
-  BOOST_TEST(s.check().index_ok);
-  BOOST_TEST(s.check().clean());
+  BOOST_TEST(check_store(s).index_ok);
+  BOOST_TEST(check_store(s).clean());
   check_without_hanging([&] {
     Store fresh = Store::attach(g.name());
-    return fresh.stats().generation == 1 && all_sessions_intact(fresh) && fresh.check().clean() ? 0 : 1;
+    return fresh.stats().generation == 1 && all_sessions_intact(fresh) && check_store(fresh).clean() ? 0 : 1;
   });
 }
 
@@ -209,11 +211,11 @@ BOOST_AUTO_TEST_CASE(attachers_killed_inside_attach_and_inside_rebuilds_keep_nob
   Store s = make(g);
   kill_child_at(g.name(), HookPoint::kInsideIndex, [](Store&) {});
   for (int i = 0; i < 2; ++i)
-    kill_child_at(g.name(), HookPoint::kRebuildBeforeRename, [](Store& m) { m.recover(true); });
+    kill_child_at(g.name(), HookPoint::kRebuildBeforeRename, [](Store& m) { recover_store(m, true); });
   kill_child_at(g.name(), HookPoint::kInsideIndex, [](Store&) {});
   check_without_hanging([&] {
     Store fresh = Store::attach(g.name());
-    return all_sessions_intact(fresh) && fresh.check().clean() ? 0 : 1;
+    return all_sessions_intact(fresh) && check_store(fresh).clean() ? 0 : 1;
   });
   BOOST_TEST(all_sessions_intact(s));
 }
@@ -247,7 +249,7 @@ BOOST_AUTO_TEST_CASE(attachers_killed_at_random_moments_keep_nobody_from_attachi
     slowest = std::max(slowest, std::chrono::steady_clock::now() - start);
     BOOST_TEST(fresh.version("s0").has_value());
   }
-  BOOST_TEST(s.check().clean());
+  BOOST_TEST(check_store(s).clean());
   BOOST_TEST(all_sessions_intact(s));
   BOOST_TEST_MESSAGE("slowest attach after a killed attacher: "
                      << std::chrono::duration_cast<std::chrono::microseconds>(slowest).count() << " us");
@@ -256,12 +258,12 @@ BOOST_AUTO_TEST_CASE(attachers_killed_at_random_moments_keep_nobody_from_attachi
 BOOST_AUTO_TEST_CASE(a_rebuilder_killed_before_the_rename_leaves_the_store_in_place) {
   SegmentGuard g("before_rename");
   Store s = make(g);
-  kill_child_at(g.name(), HookPoint::kRebuildBeforeRename, [](Store& m) { m.recover(true); });
+  kill_child_at(g.name(), HookPoint::kRebuildBeforeRename, [](Store& m) { recover_store(m, true); });
   // Every shard lock is owner-dead; the first access repairs and stays.
   BOOST_TEST(s.commit("s2", CommitBatch{}.put("a", "still-here")) == 2u);
   BOOST_TEST(s.stats().generation == 1u);
-  BOOST_TEST(s.check().clean());
-  RecoveryReport rec = s.recover(true);  // the next rebuild clears what the dead one left
+  BOOST_TEST(check_store(s).clean());
+  RecoveryReport rec = recover_store(s, true);  // the next rebuild clears what the dead one left
   BOOST_TEST(rec.action == "rebuilt");
   BOOST_TEST(!rebuild_segment_left(g.name()));
   BOOST_TEST(s.peek("s2")->find("a")->value == "still-here");
@@ -270,7 +272,7 @@ BOOST_AUTO_TEST_CASE(a_rebuilder_killed_before_the_rename_leaves_the_store_in_pl
 BOOST_AUTO_TEST_CASE(a_rebuilder_killed_after_the_rename_moves_everyone_on) {
   SegmentGuard g("after_rename");
   Store s = make(g);
-  kill_child_at(g.name(), HookPoint::kRebuildAfterRename, [](Store& m) { m.recover(true); });
+  kill_child_at(g.name(), HookPoint::kRebuildAfterRename, [](Store& m) { recover_store(m, true); });
   // The first locker repairs, finds the name holding generation 2 and moves.
   BOOST_TEST(s.commit("s2", CommitBatch{}.put("a", "on-the-new-one")) == 2u);
   BOOST_TEST(s.stats().generation == 2u);

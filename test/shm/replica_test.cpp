@@ -1,7 +1,9 @@
-// apply_replica: a standby store follows a primary's commits and reaches
+// Replica::apply: a standby store follows a primary's commits and reaches
 // exactly the primary's versions.
 #include <boost/test/unit_test.hpp>
 
+#include "shm/change_feed.hpp"
+#include "shm/replica.hpp"
 #include "shm/store.hpp"
 #include "test/support/test_support.hpp"
 
@@ -47,7 +49,7 @@ BOOST_AUTO_TEST_CASE(the_standby_follows_commit_by_commit) {
                                       CommitBatch{}.remove("a")};
   for (const CommitBatch& b : batches) {
     std::uint64_t v = primary.commit("s", b);
-    BOOST_TEST(*standby.apply_replica("s", base, v, b, 60) == v);
+    BOOST_TEST(*Replica(standby).apply("s", base, v, b, 60) == v);
     base = v;
     check_same(primary, standby, "s");
   }
@@ -57,28 +59,28 @@ BOOST_AUTO_TEST_CASE(the_standby_follows_commit_by_commit) {
 BOOST_AUTO_TEST_CASE(a_version_gap_is_reported_not_applied) {
   primary.create_session("s");
   std::uint64_t v1 = primary.commit("s", CommitBatch{}.put("a", "1"));
-  standby.apply_replica("s", 0, v1, CommitBatch{}.put("a", "1"));
+  Replica(standby).apply("s", 0, v1, CommitBatch{}.put("a", "1"));
   primary.commit("s", CommitBatch{}.put("a", "2"));  // lost on the way
   CommitBatch third = CommitBatch{}.put("b", "3");
   std::uint64_t v3 = primary.commit("s", third);
-  BOOST_TEST(!standby.apply_replica("s", v3 - 1, v3, third));
+  BOOST_TEST(!Replica(standby).apply("s", v3 - 1, v3, third));
   BOOST_TEST(standby.peek("s")->version == v1);
-  BOOST_TEST(!standby.apply_replica("other", 5, 6, third));  // base on a session the standby lacks
+  BOOST_TEST(!Replica(standby).apply("other", 5, 6, third));  // base on a session the standby lacks
   BOOST_TEST(!standby.peek("other"));
 }
 
 BOOST_AUTO_TEST_CASE(an_old_or_equal_version_is_refused) {
-  standby.apply_replica("s", std::nullopt, 5, CommitBatch{}.put("a", "1"));
+  Replica(standby).apply("s", std::nullopt, 5, CommitBatch{}.put("a", "1"));
   BOOST_TEST(standby.peek("s")->version == 5u);
-  BOOST_TEST((code_of([&] { standby.apply_replica("s", std::nullopt, 5, CommitBatch{}.put("a", "2")); }) ==
+  BOOST_TEST((code_of([&] { Replica(standby).apply("s", std::nullopt, 5, CommitBatch{}.put("a", "2")); }) ==
               Errc::InvalidArgument));
-  BOOST_TEST((code_of([&] { standby.apply_replica("s", std::nullopt, 3, CommitBatch{}.put("a", "2")); }) ==
+  BOOST_TEST((code_of([&] { Replica(standby).apply("s", std::nullopt, 3, CommitBatch{}.put("a", "2")); }) ==
               Errc::InvalidArgument));
   BOOST_TEST(standby.peek("s")->find("a")->value == "1");
 }
 
 BOOST_AUTO_TEST_CASE(a_full_copy_replaces_whatever_the_standby_had) {
-  standby.apply_replica("s", std::nullopt, 2, CommitBatch{}.put("stale", "x").put("a", "old"));
+  Replica(standby).apply("s", std::nullopt, 2, CommitBatch{}.put("stale", "x").put("a", "old"));
   primary.create_session("s");
   primary.commit("s", CommitBatch{}.put("a", "1"));
   primary.commit("s", CommitBatch{}.put("b", "2"));
@@ -88,7 +90,7 @@ BOOST_AUTO_TEST_CASE(a_full_copy_replaces_whatever_the_standby_had) {
   std::optional<SessionSnapshot> source = primary.peek("s");
   for (const Attribute& a : source->attributes) full.put(a.name, a.value, a.flags);
   full.remove("stale");
-  BOOST_TEST(*standby.apply_replica("s", std::nullopt, v, full) == v);
+  BOOST_TEST(*Replica(standby).apply("s", std::nullopt, v, full) == v);
   auto s = standby.peek("s");
   BOOST_TEST(s->version == v);
   BOOST_TEST(s->attributes.size() == 2u);
@@ -99,28 +101,28 @@ BOOST_AUTO_TEST_CASE(a_full_copy_replaces_whatever_the_standby_had) {
 }
 
 BOOST_AUTO_TEST_CASE(a_session_created_but_never_committed_is_replicated) {
-  BOOST_TEST(*standby.apply_replica("new", std::nullopt, 0, CommitBatch{}, 90) == 0u);
+  BOOST_TEST(*Replica(standby).apply("new", std::nullopt, 0, CommitBatch{}, 90) == 0u);
   BOOST_TEST(standby.peek("new")->version == 0u);
   BOOST_TEST(standby.peek("new")->idle_timeout_s == 90u);
 }
 
 BOOST_AUTO_TEST_CASE(the_standby_logs_what_it_applied) {
   std::uint64_t from = standby.stats().next_change_seq;
-  standby.apply_replica("s", 0, 7, CommitBatch{}.put("a", "1"));
-  ChangeBatch log = standby.read_changes(from, 10);
+  Replica(standby).apply("s", 0, 7, CommitBatch{}.put("a", "1"));
+  ChangeBatch log = ChangeFeed(standby).read(from, 10);
   BOOST_REQUIRE(log.entries.size() == 2u);  // created, committed
   BOOST_TEST(log.entries[1].version == 7u);
 }
 
 BOOST_AUTO_TEST_CASE(the_replica_position_persists_in_the_segment) {
-  BOOST_TEST(!standby.replica_position().follows_a_primary());
-  BOOST_TEST(standby.replica_position().applied_seq == 0u);
+  BOOST_TEST(!Replica(standby).position().follows_a_primary());
+  BOOST_TEST(Replica(standby).position().applied_seq == 0u);
   ReplicaPosition p{primary.info().store_id, 42};
-  standby.set_replica_position(p);
+  Replica(standby).set_position(p);
   Store again = Store::attach(standby_name.name());
-  BOOST_TEST((again.replica_position() == p));
-  BOOST_TEST(again.replica_position().follows_a_primary());
-  BOOST_TEST(!primary.replica_position().follows_a_primary());
+  BOOST_TEST((Replica(again).position() == p));
+  BOOST_TEST(Replica(again).position().follows_a_primary());
+  BOOST_TEST(!Replica(primary).position().follows_a_primary());
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -56,8 +56,11 @@
 
 #include <boost/interprocess/shared_memory_object.hpp>
 
+#include "shm/agent_seat.hpp"
 #include "shm/detail/segment_format.hpp"
 #include "shm/detail/thread_annotations.hpp"
+#include "shm/recovery.hpp"
+#include "shm/replica.hpp"
 #include "shm/store.hpp"
 #include "test/support/segment_damage.hpp"
 #include "test/support/test_support.hpp"
@@ -373,7 +376,7 @@ int run_round(const std::string& name, const Content& original, const std::vecto
   bool reported = false;
   auto tools = [&](bool after_rebuild) {
     try {
-      CheckReport report = store->check();
+      CheckReport report = check_store(*store);
       reported |= !report.clean();
       if (after_rebuild && !report.clean()) return fail("check after the rebuild is not clean: " + report.problems[0]);
     } catch (const Error& e) {
@@ -394,8 +397,8 @@ int run_round(const std::string& name, const Content& original, const std::vecto
     try {
       store->info();
       store->stats();
-      store->replica_position();
-      store->agent_status();
+      Replica(*store).position();
+      AgentSeat(*store).status();
     } catch (const Error&) {
     }
     for (const auto& [id, session] : original) {
@@ -421,7 +424,7 @@ int run_round(const std::string& name, const Content& original, const std::vecto
   if (int rc = tools(false)) return rc;
   if (visible && !reported) return fail("visible damage went unreported");
   try {
-    store->recover(true);
+    recover_store(*store, true);
   } catch (const Error& e) {
     if (store_level) return 0;  // the root or a shard is damaged: reported, not rebuilt
     return fail(std::string("recover --rebuild failed: ") + e.what());
@@ -462,7 +465,7 @@ int run_writes(const std::string& name, const Content& original) {
     ++i;
   }
   attempt([&] { store->expire(); });
-  attempt([&] { store->check(); });
+  attempt([&] { check_store(*store); });
   return 0;
 }
 

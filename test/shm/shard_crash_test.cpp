@@ -16,8 +16,10 @@
 #include <thread>
 #include <vector>
 
+#include "shm/change_feed.hpp"
 #include "shm/detail/robust_mutex.hpp"
 #include "shm/detail/test_hooks.hpp"
+#include "shm/recovery.hpp"
 #include "shm/store.hpp"
 #include "test/shm/crash_hooks.hpp"
 #include "test/support/test_support.hpp"
@@ -103,7 +105,7 @@ BOOST_AUTO_TEST_CASE(killed_before_publish_leaves_the_old_version) {
   BOOST_TEST(st.sessions == 1u);
   BOOST_TEST(st.attributes == 2u);
   // The slot the dead child took is finished, so followers are not stuck.
-  ChangeBatch b = s.read_changes(start, 100);
+  ChangeBatch b = ChangeFeed(s).read(start, 100);
   BOOST_TEST(!b.fell_behind);
   BOOST_REQUIRE(b.entries.size() == 2u);
   BOOST_TEST(b.entries[0].version == 1u);  // the dead commit, reported at the version that stands
@@ -127,7 +129,7 @@ BOOST_AUTO_TEST_CASE(killed_after_publish_leaves_the_new_version) {
   });
   BOOST_TEST(s.stats().lock_recoveries == 1u);
   BOOST_TEST(s.stats().attributes == 2u);
-  ChangeBatch b = s.read_changes(start, 100);
+  ChangeBatch b = ChangeFeed(s).read(start, 100);
   BOOST_REQUIRE(b.entries.size() == 1u);
   BOOST_TEST(b.entries[0].version == 2u);
   BOOST_TEST(b.entries[0].session_id == "victim");
@@ -209,7 +211,7 @@ BOOST_AUTO_TEST_CASE(a_hand_over_killed_halfway_still_reaches_every_waiter) {
   BOOST_REQUIRE(snap);
   BOOST_TEST(snap->version == 2u);
   BOOST_TEST(s.locks().empty());
-  BOOST_TEST(s.check().clean());
+  BOOST_TEST(check_store(s).clean());
 }
 
 // A releaser killed inside the hand-over's dequeue (the queue's head moved
@@ -251,7 +253,7 @@ BOOST_AUTO_TEST_CASE(a_hand_over_killed_inside_its_dequeue_leaves_a_sound_queue)
   }
   s.release("locked", held);
   for (auto& w : waiters) BOOST_TEST(w->wait_for(60s) == 0);
-  BOOST_TEST(s.check().clean());
+  BOOST_TEST(check_store(s).clean());
 }
 
 // The same kill, and another process takes the free lock before the waiter

@@ -11,6 +11,7 @@
 
 #include "shm/detail/test_hooks.hpp"
 #include "shm/lock_probe.hpp"
+#include "shm/recovery.hpp"
 #include "shm/store.hpp"
 #include "test/support/test_support.hpp"
 
@@ -446,8 +447,8 @@ BOOST_AUTO_TEST_CASE(only_a_dead_process_slot_is_reported_and_freed) {
     return 0;
   });
   BOOST_REQUIRE(clean.wait() == 0);
-  BOOST_TEST(s.check().dead_process_slots == 0u);
-  RecoveryReport none = s.recover(false);
+  BOOST_TEST(check_store(s).dead_process_slots == 0u);
+  RecoveryReport none = recover_store(s, false);
   BOOST_TEST(none.action == "none");
   BOOST_TEST(none.slots_freed == 0u);
 
@@ -463,13 +464,13 @@ BOOST_AUTO_TEST_CASE(only_a_dead_process_slot_is_reported_and_freed) {
   BOOST_REQUIRE(holding.wait(60s));
   killed.kill(SIGKILL);
   BOOST_REQUIRE(killed.wait() == 128 + SIGKILL);
-  BOOST_TEST(s.check().dead_process_slots == 1u);
-  RecoveryReport repaired = s.recover(false);
+  BOOST_TEST(check_store(s).dead_process_slots == 1u);
+  RecoveryReport repaired = recover_store(s, false);
   BOOST_TEST(repaired.action == "repaired");
   BOOST_TEST(repaired.slots_freed == 1u);
   BOOST_TEST(repaired.locks_revoked == 1u);
-  BOOST_TEST(s.check().dead_process_slots == 0u);
-  BOOST_TEST(s.recover(false).action == "none");
+  BOOST_TEST(check_store(s).dead_process_slots == 0u);
+  BOOST_TEST(recover_store(s, false).action == "none");
 }
 
 // A release-request callback that throws (here not even a std::exception)
@@ -573,7 +574,7 @@ BOOST_AUTO_TEST_CASE(a_watcher_whose_first_look_fails_keeps_watching) {
     mine.on_release_request([](const std::string&, LockToken) {});
     {
       Store other = Store::attach(g.name());
-      if (other.recover(true).action != "rebuilt") return 1;
+      if (recover_store(other, true).action != "rebuilt") return 1;
     }
     if (::shm_unlink(("/" + g.name()).c_str()) != 0) return 2;  // nothing left to move to
     g_watcher_may_look = true;

@@ -5,6 +5,7 @@
 
 #include <random>
 
+#include "shm/replica.hpp"
 #include "sync/backup/detail/delta_source.hpp"
 #include "sync/backup/detail/standby_applier.hpp"
 #include "test/support/segment_damage.hpp"
@@ -131,7 +132,7 @@ BOOST_AUTO_TEST_CASE(log_overflow_falls_back_to_a_full_resync) {
   Store primary = make(pg, 16), standby = make(sg);
   DeltaSource source(primary);
   StandbyApplier applier(standby);
-  standby.apply_replica("only-on-standby", 0, 3, CommitBatch{}.put("x", "y"));
+  Replica(standby).apply("only-on-standby", 0, 3, CommitBatch{}.put("x", "y"));
   for (int i = 0; i < 30; ++i) {
     std::string id = "s" + std::to_string(i);
     primary.create_session(id);

@@ -16,6 +16,8 @@
 #include <vector>
 
 #include "diff/detail/byte_io.hpp"
+#include "shm/change_feed.hpp"
+#include "shm/replica.hpp"
 #include "sync/backup/detail/replication_item.hpp"
 #include "sync/wire/detail/payloads.hpp"
 #include "test/sync/raw_frame_header.hpp"
@@ -233,7 +235,7 @@ struct ServedStandby {
 
   wire::detail::Frame hello() const {
     return wire::detail::make_hello(
-        wire::detail::Hello{wire::detail::kProtocolVersion, primary.info().store_id, primary.next_change_seq()});
+        wire::detail::Hello{wire::detail::kProtocolVersion, primary.info().store_id, ChangeFeed(primary).next_seq()});
   }
 
   // Commits a few changes, runs a real agent until the standby holds them,
@@ -250,7 +252,7 @@ struct ServedStandby {
     AgentThread agent(primary, server.port());
     BOOST_REQUIRE_MESSAGE(wait_caught_up(primary, standby, 60s), "the standby did not catch up with the agent");
     check_equal(primary, standby);
-    position = standby.replica_position();
+    position = Replica(standby).position();
   }
 
   // The server closed `peer`'s connection after sending an Error frame with
@@ -280,7 +282,7 @@ struct ServedStandby {
   }
 
   void expect_standby_unchanged() {
-    BOOST_TEST((standby.replica_position() == position));
+    BOOST_TEST((Replica(standby).position() == position));
     check_equal(primary, standby);
   }
 
@@ -357,7 +359,7 @@ BOOST_FIXTURE_TEST_CASE(a_delta_for_another_store_closes_the_connection, ServedS
 
   RawPeer peer(server.port());
   peer.send(wire::detail::make_hello(
-      wire::detail::Hello{wire::detail::kProtocolVersion, other.info().store_id, other.next_change_seq()}));
+      wire::detail::Hello{wire::detail::kProtocolVersion, other.info().store_id, ChangeFeed(other).next_seq()}));
   BOOST_REQUIRE(peer.wait_frames(1).size() == 1u);
   BOOST_TEST((wire::detail::parse_welcome(peer.frames()[0]) ==
               wire::detail::Welcome{primary.info().store_id, position.applied_seq}));

@@ -6,6 +6,8 @@
 #include <boost/serialization/unordered_map.hpp>
 #include <boost/serialization/vector.hpp>
 
+#include <mutex>
+#include <shared_mutex>
 #include <thread>
 #include <type_traits>
 #include <unordered_map>
@@ -82,6 +84,13 @@ struct Tally {
     a& boost::serialization::make_nvp("counts", counts);
   }
 };
+
+// Only a SessionHandle makes attribute handles: their constructors, which
+// take the lock and the handle-order mark (a sync::detail type), are not
+// part of the public face (issue 16).
+static_assert(!std::is_constructible_v<ReadHandle<Cart>, std::shared_lock<oneapi::tbb::rw_mutex>, const void*>);
+static_assert(!std::is_constructible_v<EditHandle<Cart>, std::unique_lock<oneapi::tbb::rw_mutex>, void*>);
+static_assert(std::is_nothrow_move_constructible_v<ReadHandle<Cart>>);
 
 // Its graph cannot be built: saved into a graph it reaches an object
 // through a pointer and then saves it by value, which Boost refuses. Its

@@ -25,6 +25,8 @@
 #include <stdexcept>
 #include <vector>
 
+#include "shm/agent_seat.hpp"
+#include "shm/change_feed.hpp"
 #include "test/sync/replication_fixture.hpp"
 
 using namespace shmsession;
@@ -272,14 +274,14 @@ BOOST_AUTO_TEST_CASE(standby_converges_across_a_veth_link_and_after_a_cut,
     Signal stop;
     writers.clear();
     for (int i = 0; i < 2; ++i) writers.push_back(start_writer_until(pg.name(), 11 + i, stop, 50000));
-    const std::uint64_t head = primary.next_change_seq();
-    BOOST_REQUIRE_MESSAGE(poll_until([&] { return primary.next_change_seq() >= head + 1000; }, 60s),
+    const std::uint64_t head = ChangeFeed(primary).next_seq();
+    BOOST_REQUIRE_MESSAGE(poll_until([&] { return ChangeFeed(primary).next_seq() >= head + 1000; }, 60s),
                           "the writers did not commit 1000 changes");
     net.set_link_up(false);
     std::string error_seen;
     const bool noticed = poll_until(
         [&] {
-          const AgentStatus s = primary.agent_status();
+          const AgentStatus s = AgentSeat(primary).status();
           if (!s.last_error.empty()) error_seen = s.last_error;
           return s.state != AgentState::Streaming && s.state != AgentState::FullResync;
         },
@@ -287,7 +289,7 @@ BOOST_AUTO_TEST_CASE(standby_converges_across_a_veth_link_and_after_a_cut,
     net.set_link_up(true);
     BOOST_TEST_MESSAGE("agent during the cut: " << (error_seen.empty() ? "no error" : error_seen));
     const bool resumed =
-        poll_until([&] { return primary.agent_status().partial_resyncs > before.partial_resyncs; }, 60s);
+        poll_until([&] { return AgentSeat(primary).status().partial_resyncs > before.partial_resyncs; }, 60s);
     for (std::size_t i = 0; i < writers.size(); ++i) stop.notify();
     finish_writers(writers);
     BOOST_TEST(noticed, "the agent never left Streaming during the cut");

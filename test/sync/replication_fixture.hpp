@@ -17,6 +17,9 @@
 #include <boost/asio.hpp>
 #include <boost/test/unit_test.hpp>
 
+#include "shm/agent_seat.hpp"
+#include "shm/change_feed.hpp"
+#include "shm/replica.hpp"
 #include "shm/store.hpp"
 #include "sync/backup/agent.hpp"
 #include "sync/backup/backup_server.hpp"
@@ -70,7 +73,7 @@ inline int serve_backup(const std::string& standby, const std::string& address, 
     std::thread cutter([&] {
       // Cuts start once the first full resync is in (a cut during it only
       // means another full resync, which the cut tests do not look at).
-      while (!store.replica_position().follows_a_primary()) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      while (!Replica(store).position().follows_a_primary()) std::this_thread::sleep_for(std::chrono::milliseconds(5));
       for (;;) {
         std::this_thread::sleep_for(drop_every);
         server.drop_agent();
@@ -208,8 +211,8 @@ inline bool wait_caught_up(Store& primary, Store& standby,
                            std::chrono::milliseconds timeout = std::chrono::seconds(120)) {
   const auto end = std::chrono::steady_clock::now() + timeout;
   while (std::chrono::steady_clock::now() < end) {
-    const ReplicaPosition p = standby.replica_position();
-    if (p.primary_store_id == primary.info().store_id && p.applied_seq == primary.next_change_seq()) return true;
+    const ReplicaPosition p = Replica(standby).position();
+    if (p.primary_store_id == primary.info().store_id && p.applied_seq == ChangeFeed(primary).next_seq()) return true;
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   return false;
@@ -242,10 +245,10 @@ inline void check_equal(Store& primary, Store& standby) {
 // wait ends as soon as the agent publishes.
 inline AgentStatus published_status(Store& primary) {
   const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-  AgentStatus status = primary.agent_status();
-  while (status.acked_seq != primary.next_change_seq() && std::chrono::steady_clock::now() < end) {
+  AgentStatus status = AgentSeat(primary).status();
+  while (status.acked_seq != ChangeFeed(primary).next_seq() && std::chrono::steady_clock::now() < end) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    status = primary.agent_status();
+    status = AgentSeat(primary).status();
   }
   return status;
 }

@@ -9,6 +9,9 @@
 #include <set>
 #include <vector>
 
+#include "shm/agent_seat.hpp"
+#include "shm/change_feed.hpp"
+#include "shm/replica.hpp"
 #include "sync/backup/restore_client.hpp"
 #include "sync/client.hpp"
 #include "test/sync/replication_fixture.hpp"
@@ -40,13 +43,13 @@ BOOST_AUTO_TEST_CASE(standby_equals_primary_after_writers_stop) {
   const AgentStatus status = published_status(primary);
   BOOST_TEST(status.alive);
   BOOST_TEST(status.full_resyncs == 1u);  // a new backup: one snapshot, then deltas
-  BOOST_TEST(status.acked_seq == primary.next_change_seq());
+  BOOST_TEST(status.acked_seq == ChangeFeed(primary).next_seq());
   BOOST_TEST(status.lag_ms < 1000u);
   BOOST_TEST(status.delta_bytes < status.whole_bytes);  // patches, not whole sessions
   // SIGTERM: a clean stop with nothing left to acknowledge.
   agent.kill(SIGTERM);
   BOOST_TEST(agent.wait() == 0);
-  BOOST_TEST((primary.agent_status().state == AgentState::Stopped));
+  BOOST_TEST((AgentSeat(primary).status().state == AgentState::Stopped));
 }
 
 // The first agent lives until the standby holds a snapshot of the primary;
@@ -68,7 +71,7 @@ BOOST_AUTO_TEST_CASE(agent_killed_and_restarted_while_writing_converges) {
   {
     ChildProcess agent = start_agent(pg.name(), port);
     BOOST_REQUIRE_MESSAGE(
-        poll_until([&] { return standby->replica_position().primary_store_id == primary.info().store_id; }),
+        poll_until([&] { return Replica(*standby).position().primary_store_id == primary.info().store_id; }),
         "the first agent never finished its full resync");
     agent.kill(SIGKILL);
     agent.wait();
@@ -105,7 +108,7 @@ BOOST_AUTO_TEST_CASE(connection_dropped_by_the_backup_converges) {
   writers.push_back(start_writer_until(pg.name(), 2, stop, 50000));
   AgentStatus status;
   const bool cut_often = poll_until([&] {
-    status = primary.agent_status();
+    status = AgentSeat(primary).status();
     return status.reconnects >= 5 && status.partial_resyncs >= 5;
   });
   for (std::size_t i = 0; i < writers.size(); ++i) stop.notify();
@@ -160,10 +163,10 @@ BOOST_AUTO_TEST_CASE(change_log_overflow_falls_back_to_a_full_resync) {
   }
   backup->kill(SIGKILL);  // the standby keeps its position, but the log moves on
   backup->wait();
-  const std::uint64_t before = primary.next_change_seq();
+  const std::uint64_t before = ChangeFeed(primary).next_seq();
   ChildProcess writer = start_counted_writer(pg.name(), 4, 2000);  // one writer: each round logs a change
   BOOST_REQUIRE_EQUAL(writer.wait(), 0);
-  BOOST_REQUIRE(primary.next_change_seq() - before > 256);
+  BOOST_REQUIRE(ChangeFeed(primary).next_seq() - before > 256);
   backup.emplace(start_backup(sg.name(), port));
   Store standby = Store::attach(sg.name());
   BOOST_REQUIRE(wait_caught_up(primary, standby));
@@ -188,7 +191,7 @@ BOOST_AUTO_TEST_CASE(failover_standby_holds_every_acknowledged_commit) {
   Signal stop;
   // One incarnation per session; the cap keeps every change in the log.
   ChildProcess writer = start_writer_until(pg.name(), 21, stop, 200000, 20000, false);
-  BOOST_REQUIRE_MESSAGE(poll_until([&] { return primary.agent_status().acked_seq >= 2000; }),
+  BOOST_REQUIRE_MESSAGE(poll_until([&] { return AgentSeat(primary).status().acked_seq >= 2000; }),
                         "the backup never acknowledged 2000 changes");
   agent.kill(SIGKILL);  // the primary host "dies" mid-stream
   agent.wait();
@@ -198,19 +201,19 @@ BOOST_AUTO_TEST_CASE(failover_standby_holds_every_acknowledged_commit) {
   backup.wait();
 
   Store standby = Store::attach(sg.name());
-  const ReplicaPosition acked = standby.replica_position();
+  const ReplicaPosition acked = Replica(standby).position();
   BOOST_REQUIRE(acked.primary_store_id == primary.info().store_id);
   BOOST_REQUIRE(acked.applied_seq > 1);
   // The newest version of each session the log records below the position.
   std::map<std::string, ChangeEntry> last;
-  ChangeBatch log = primary.read_changes(1, acked.applied_seq - 1);
+  ChangeBatch log = ChangeFeed(primary).read(1, acked.applied_seq - 1);
   BOOST_REQUIRE(!log.fell_behind);
   for (const ChangeEntry& e : log.entries) last[e.session_id] = e;
   // A session removed after the position may be on the standby as a later
   // incarnation (shipped newer than the position, as allowed), whose
   // versions restart: only sessions of one incarnation since are compared.
   std::set<std::string> reborn;
-  ChangeBatch later = primary.read_changes(acked.applied_seq, primary.next_change_seq());
+  ChangeBatch later = ChangeFeed(primary).read(acked.applied_seq, ChangeFeed(primary).next_seq());
   BOOST_REQUIRE(!later.fell_behind);
   for (const ChangeEntry& e : later.entries)
     if (e.kind != ChangeKind::Committed) reborn.insert(e.session_id);

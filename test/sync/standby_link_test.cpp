@@ -14,6 +14,8 @@
 #include <vector>
 
 #include "diff/detail/byte_io.hpp"
+#include "shm/change_feed.hpp"
+#include "shm/replica.hpp"
 #include "sync/backup/detail/delta_source.hpp"
 #include "sync/backup/detail/replication_item.hpp"
 #include "sync/backup/detail/standby_link.hpp"
@@ -47,7 +49,8 @@ struct Primary {
   }
 
   wire::detail::Frame hello() const {
-    return wire::detail::make_hello(wire::detail::Hello{wire::detail::kProtocolVersion, id(), store.next_change_seq()});
+    return wire::detail::make_hello(
+        wire::detail::Hello{wire::detail::kProtocolVersion, id(), ChangeFeed(store).next_seq()});
   }
 
   // A full resync as the agent streams it: SnapshotBegin, one
@@ -81,9 +84,9 @@ struct Primary {
 // Everything a reader of the standby can observe, as text (so a failed
 // comparison prints both sides): the position, and per session its version,
 // incarnation, idle timeout and every attribute's version, flags and value.
-std::string dump(const Store& standby) {
+std::string dump(Store& standby) {
   std::ostringstream out;
-  const ReplicaPosition position = standby.replica_position();
+  const ReplicaPosition position = Replica(standby).position();
   out << "position " << position.primary_store_id_hex() << " @" << position.applied_seq << "\n";
   std::vector<std::string> ids;
   standby.for_each_session([&](const SessionInfo& info) {
@@ -152,7 +155,7 @@ bool is_ack(const std::vector<Frame>& replies, std::uint64_t seq) {
 // `reason`, an Error frame carrying it, nothing more accepted, and the
 // standby exactly as `before`.
 void expect_refused(LinkUnderTest& link, const Exchange& ex, const std::string& reason, const std::string& before,
-                    const Store& standby) {
+                    Store& standby) {
   BOOST_TEST(ex.out.close);
   BOOST_TEST(link.link().closed());
   BOOST_TEST(ex.out.reason.find_first_of("\r\n") == std::string::npos, "reason is one line: " << ex.out.reason);
@@ -185,7 +188,7 @@ struct Replicated {
     primary.put("s2", "lang", "fr");
     const std::vector<Frame> deltas = primary.deltas(position);
     BOOST_REQUIRE(is_ack(first.send(deltas).replies, position));
-    BOOST_REQUIRE(standby.replica_position().applied_seq == position);
+    BOOST_REQUIRE(Replica(standby).position().applied_seq == position);
     check_equal(primary.store, standby);
   }
 
@@ -235,10 +238,10 @@ BOOST_AUTO_TEST_CASE(full_resync_then_deltas_heartbeat_and_removal_are_acknowled
   snapshot.pop_back();
   ex = link.send(snapshot);
   BOOST_TEST(ex.replies.empty());
-  BOOST_TEST(!standby.replica_position().follows_a_primary());
+  BOOST_TEST(!Replica(standby).position().follows_a_primary());
   ex = link.send(end);
   BOOST_TEST(is_ack(ex.replies, seq));
-  BOOST_TEST((standby.replica_position() == ReplicaPosition{primary.id(), seq}));
+  BOOST_TEST((Replica(standby).position() == ReplicaPosition{primary.id(), seq}));
   check_equal(primary.store, standby);
 
   // Deltas (a patch, a new attribute, a new session) -> Ack of the batch's
@@ -253,7 +256,7 @@ BOOST_AUTO_TEST_CASE(full_resync_then_deltas_heartbeat_and_removal_are_acknowled
   ex = link.send(deltas);
   BOOST_TEST(!ex.out.close);
   BOOST_TEST(is_ack(ex.replies, next));
-  BOOST_TEST((standby.replica_position() == ReplicaPosition{primary.id(), next}));
+  BOOST_TEST((Replica(standby).position() == ReplicaPosition{primary.id(), next}));
   check_equal(primary.store, standby);
 
   // A session created and removed between two polls moves the log but
@@ -265,7 +268,7 @@ BOOST_AUTO_TEST_CASE(full_resync_then_deltas_heartbeat_and_removal_are_acknowled
   BOOST_REQUIRE(later > next);
   ex = link.send(wire::detail::make_heartbeat(later));
   BOOST_TEST(is_ack(ex.replies, later));
-  BOOST_TEST(standby.replica_position().applied_seq == later);
+  BOOST_TEST(Replica(standby).position().applied_seq == later);
   // A heartbeat with nothing new is still answered (the agent's liveness).
   ex = link.send(wire::detail::make_heartbeat(later));
   BOOST_TEST(is_ack(ex.replies, later));
@@ -278,7 +281,7 @@ BOOST_AUTO_TEST_CASE(full_resync_then_deltas_heartbeat_and_removal_are_acknowled
   ex = link.send(removal);
   BOOST_TEST(is_ack(ex.replies, next));
   BOOST_TEST(!standby.peek("s3").has_value());
-  BOOST_TEST(standby.replica_position().applied_seq == next);
+  BOOST_TEST(Replica(standby).position().applied_seq == next);
   check_equal(primary.store, standby);
   BOOST_TEST(!link.link().closed());
   BOOST_TEST(link.link().frames_applied() == 3u + 3u + 1u);
@@ -295,7 +298,7 @@ BOOST_FIXTURE_TEST_CASE(a_new_link_resumes_from_the_stored_position_without_a_sn
   const Exchange ex = link->send(deltas);
   BOOST_TEST(!ex.out.close);
   BOOST_TEST(is_ack(ex.replies, next));
-  BOOST_TEST((standby.replica_position() == ReplicaPosition{primary.id(), next}));
+  BOOST_TEST((Replica(standby).position() == ReplicaPosition{primary.id(), next}));
   check_equal(primary.store, standby);
 }
 
@@ -318,19 +321,19 @@ BOOST_FIXTURE_TEST_CASE(a_delta_on_another_base_asks_for_the_session_in_full, Re
   BOOST_REQUIRE(ex.replies.size() == 1u);
   BOOST_TEST(wire::detail::parse_resend_session(ex.replies[0]) == "s1");
   BOOST_TEST(ex.out.log.size() == 1u);
-  BOOST_TEST(standby.replica_position().applied_seq == position);                // frozen
+  BOOST_TEST(Replica(standby).position().applied_seq == position);               // frozen
   BOOST_TEST(standby.peek("s2")->version == primary.store.peek("s2")->version);  // applied meanwhile
   // A heartbeat past it is answered with the old position.
   ex = link->send(wire::detail::make_heartbeat(next));
   BOOST_TEST(is_ack(ex.replies, position));
-  BOOST_TEST(standby.replica_position().applied_seq == position);
+  BOOST_TEST(Replica(standby).position().applied_seq == position);
 
   // The whole session (as the agent resends it: at its latest seq).
   const std::optional<sync::detail::Outgoing> full = primary.source.full_session("s1");
   BOOST_REQUIRE(full.has_value());
   ex = link->send(sync::detail::make_item_frame(*full, FrameType::Delta, next));
   BOOST_TEST(is_ack(ex.replies, next));
-  BOOST_TEST((standby.replica_position() == ReplicaPosition{primary.id(), next}));
+  BOOST_TEST((Replica(standby).position() == ReplicaPosition{primary.id(), next}));
   check_equal(primary.store, standby);
 }
 
@@ -470,7 +473,7 @@ BOOST_FIXTURE_TEST_CASE(a_snapshot_end_with_the_wrong_seq_is_refused, Replicated
   std::vector<Frame> snapshot = primary.snapshot(seq);
   snapshot.pop_back();
   BOOST_REQUIRE(link->send(snapshot).replies.empty());
-  BOOST_REQUIRE(!standby.replica_position().follows_a_primary());
+  BOOST_REQUIRE(!Replica(standby).position().follows_a_primary());
   const std::string before = dump(standby);
   const Exchange ex = link->send(Frame{FrameType::SnapshotEnd, seq + 1, {}});
   expect_refused(

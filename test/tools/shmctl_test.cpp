@@ -18,7 +18,9 @@
 
 #include <boost/json.hpp>
 
+#include "shm/agent_seat.hpp"
 #include "shm/detail/clock.hpp"
+#include "shm/replica.hpp"
 #include "shm/store.hpp"
 #include "test/support/segment_damage.hpp"
 #include "test/support/test_support.hpp"
@@ -381,7 +383,7 @@ BOOST_AUTO_TEST_CASE(info_shows_a_standby_replication_position) {
     shmsession::ReplicaPosition position;
     position.primary_store_id.fill(0xab);
     position.applied_seq = 77;
-    store.set_replica_position(position);
+    shmsession::Replica(store).set_position(position);
   }
   json::value standby = shmctl_json({"info", guard.name()});
   std::string expected;
@@ -406,7 +408,7 @@ BOOST_AUTO_TEST_CASE(info_shows_the_replication_agent) {
   store.create_session("s1");
   store.commit("s1", shmsession::CommitBatch{}.put("a", "1"));
   const std::uint64_t next_seq = store.stats().next_change_seq;  // 3: created, committed
-  BOOST_TEST_REQUIRE(store.claim_agent());
+  BOOST_TEST_REQUIRE(shmsession::AgentSeat(store).claim());
   shmsession::AgentStatus status;
   status.state = shmsession::AgentState::Streaming;
   status.backup = "127.0.0.1:7001";
@@ -425,7 +427,7 @@ BOOST_AUTO_TEST_CASE(info_shows_the_replication_agent) {
   status.partial_resyncs = 2;
   status.reconnects = 3;
   status.resends = 5;
-  store.publish_agent_status(status);
+  shmsession::AgentSeat(store).publish(status);
 
   const std::string pid = std::to_string(::getpid());
   json::object agent = shmctl_json({"info", guard.name()}).at("agent").as_object();
@@ -467,11 +469,11 @@ BOOST_AUTO_TEST_CASE(info_shows_the_replication_agent) {
 
   // An acknowledgement beyond the log (a restored store) is no negative lag.
   status.acked_seq = next_seq + 5;
-  store.publish_agent_status(status);
+  shmsession::AgentSeat(store).publish(status);
   BOOST_TEST(shmctl_json({"info", guard.name()}).at("agent").at("lag_changes").to_number<std::uint64_t>() == 0u);
 
   // Released: stopped and no longer running, the figures kept.
-  store.release_agent();
+  shmsession::AgentSeat(store).release();
   json::object released = shmctl_json({"info", guard.name()}).at("agent").as_object();
   BOOST_TEST(released.at("state").as_string() == "stopped");
   BOOST_TEST(!released.at("alive").as_bool());

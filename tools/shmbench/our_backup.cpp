@@ -5,6 +5,8 @@
 #include <stdexcept>
 #include <thread>
 
+#include "shm/agent_seat.hpp"
+#include "shm/replica.hpp"
 #include "sync/backup/agent.hpp"
 #include "sync/backup/backup_server.hpp"
 #include "sync/wire/key.hpp"
@@ -73,7 +75,7 @@ std::chrono::nanoseconds OurBackup::wait_applied(Store& primary, Store& standby,
   const auto started = std::chrono::steady_clock::now();
   const auto store_id = primary.info().store_id;
   for (;;) {
-    const ReplicaPosition position = standby.replica_position();
+    const ReplicaPosition position = Replica(standby).position();
     if (position.primary_store_id == store_id && position.applied_seq >= target)
       return std::chrono::steady_clock::now() - started;
     check_running();
@@ -88,7 +90,7 @@ std::chrono::nanoseconds OurBackup::wait_applied(Store& primary, Store& standby,
 AgentStatus OurBackup::settled_status(Store& primary, std::uint64_t target, std::chrono::seconds timeout) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   for (;;) {
-    AgentStatus status = primary.agent_status();
+    AgentStatus status = AgentSeat(primary).status();
     if (status.acked_seq >= target) return status;
     check_running();
     if (std::chrono::steady_clock::now() > deadline)

@@ -18,6 +18,7 @@
 #include <optional>
 #include <string>
 
+#include "shm/agent_seat.hpp"
 #include "shm/store.hpp"
 #include "tools/shmbench/peer_process.hpp"
 

@@ -14,6 +14,9 @@
 #include <thread>
 #include <vector>
 
+#include "shm/agent_seat.hpp"
+#include "shm/change_feed.hpp"
+#include "shm/replica.hpp"
 #include "sync/backup/agent.hpp"
 #include "tools/shmbench/fork_shared.hpp"
 #include "tools/shmbench/lag_prober.hpp"
@@ -127,12 +130,12 @@ LagProber::Probe our_probe(Store& primary) {
   return [&primary, batch](std::uint64_t n) mutable {
     batch.puts.front().value = std::to_string(n);
     primary.commit(kProbeSession, batch);
-    return primary.next_change_seq();
+    return ChangeFeed(primary).next_seq();
   };
 }
 
 LagProber::Position our_position(Store& standby) {
-  return [&standby] { return standby.replica_position().applied_seq; };
+  return [&standby] { return Replica(standby).position().applied_seq; };
 }
 
 LoopResult our_writers(const ReplicatePlan& plan, const std::string& store_name, const WriterMix& mix, int run,
@@ -161,7 +164,7 @@ ReplicationRow our_replicated(const ReplicatePlan& plan, ScratchStore& primary_s
                               OurBackup& backup, const WriterMix& mix, int run, const LoopResult& alone,
                               std::vector<ThroughputRow>& loops) {
   Store& primary = primary_scratch.store();
-  const std::uint64_t start = primary.next_change_seq();
+  const std::uint64_t start = ChangeFeed(primary).next_seq();
   const AgentStatus before = backup.settled_status(primary, start, kSyncTimeout);
   ForkShared<WriterLine> line;
   LoopResult loop;
@@ -173,7 +176,7 @@ ReplicationRow our_replicated(const ReplicatePlan& plan, ScratchStore& primary_s
     writers_end = monotonic_ns();
     lag = prober.finish();
   }
-  const std::uint64_t target = primary.next_change_seq();
+  const std::uint64_t target = ChangeFeed(primary).next_seq();
   backup.wait_applied(primary, standby, target, kCatchUpTimeout);
   const std::uint64_t caught_up = monotonic_ns();
   const AgentStatus after = backup.settled_status(primary, target, kSyncTimeout);
@@ -223,7 +226,7 @@ SideFigures measure_ours(const ReplicatePlan& plan, const RunOptions& options, B
     if (verbose) std::fprintf(stderr, "shmbench: replicate: [backup] %s\n", line.c_str());
   });
   const std::chrono::nanoseconds resync =
-      backup.wait_applied(primary.store(), standby.store(), primary.store().next_change_seq(), kSyncTimeout);
+      backup.wait_applied(primary.store(), standby.store(), ChangeFeed(primary.store()).next_seq(), kSyncTimeout);
   report.parameters["initial_resync_s"] = seconds(resync);
   progress(options, kName, "shmsession: probes only, backup attached");
   figures.rows.push_back(probe_only(kOurSystem, config, our_probe(primary.store()), our_position(standby.store())));

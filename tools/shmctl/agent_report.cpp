@@ -1,4 +1,5 @@
 #include "tools/shmctl/agent_report.hpp"
+#include "shm/agent_seat.hpp"
 
 #include <cstdio>
 #include <ostream>
@@ -87,8 +88,8 @@ void add_agent_fields(FieldList& fields, const AgentStatus& agent, const StoreSt
   if (!agent.last_error.empty()) fields.add("agent last error", agent_text(agent.last_error));
 }
 
-void print_agent_report(std::ostream& out, const Store& store, bool json) {
-  const AgentStatus agent = store.agent_status();
+void print_agent_report(std::ostream& out, Store& store, bool json) {
+  const AgentStatus agent = AgentSeat(store).status();
   const StoreStats stats = store.stats();
   if (json) {
     print_json(out, boost::json::object{{"store", store.info().name}, {"agent", agent_json(agent, stats)}});

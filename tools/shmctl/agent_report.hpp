@@ -1,14 +1,15 @@
-// The sync agent's status (Store::agent_status) as people and programs
+// The sync agent's status (AgentSeat::status) as people and programs
 // read it: shared by `shmctl info` and `shmsession-agent status`.
 //
 // Thread safety: pure formatting; print_agent_report reads the store
-// without locking (agent_status never blocks).
+// without locking (AgentSeat::status never blocks).
 #pragma once
 
 #include <iosfwd>
 
 #include <boost/json/value.hpp>
 
+#include "shm/agent_seat.hpp"
 #include "shm/store.hpp"
 #include "tools/shmctl/output.hpp"
 
@@ -20,6 +21,7 @@ boost::json::value agent_json(const AgentStatus& agent, const StoreStats& stats)
 // error") lines; "agent  none" when no agent ever ran.
 void add_agent_fields(FieldList& fields, const AgentStatus& agent, const StoreStats& stats);
 // The store's agent section alone: the field list, or {"store", "agent"} as JSON.
-void print_agent_report(std::ostream& out, const Store& store, bool json);
+// Only reads; a Store& because an AgentSeat is made from one.
+void print_agent_report(std::ostream& out, Store& store, bool json);
 
 }  // namespace shmsession::shmctl

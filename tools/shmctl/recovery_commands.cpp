@@ -1,5 +1,5 @@
-// Commands about crash recovery (shm/store.hpp, Store::check and
-// Store::recover): check verifies a store and lists its problems; recover
+// Commands about crash recovery (shm/recovery.hpp, check_store and
+// recover_store): check verifies a store and lists its problems; recover
 // repairs what dead processes left and rebuilds a damaged store into a new
 // generation.
 #include <optional>
@@ -10,6 +10,7 @@
 #include <boost/json/array.hpp>
 #include <boost/json/object.hpp>
 
+#include "shm/recovery.hpp"
 #include "tools/shmctl/commands.hpp"
 #include "tools/shmctl/output.hpp"
 
@@ -159,7 +160,7 @@ int run_check(const Options& options, std::ostream& out) {
     if (!header_problem(e.code())) throw CommandError("attach " + quote(options.store), e.what());
     return report_header_problem(options, e, out);
   }
-  const CheckReport report = run_step("check " + quote(options.store), [&] { return store->check(); });
+  const CheckReport report = run_step("check " + quote(options.store), [&] { return check_store(*store); });
   if (options.json) {
     print_json(out, check_json(options.store, report));
   } else {
@@ -171,7 +172,7 @@ int run_check(const Options& options, std::ostream& out) {
 void run_recover(const Options& options, std::ostream& out) {
   Store store = attach_store(options.store);
   const RecoveryReport report =
-      run_step("recover " + quote(options.store), [&] { return store.recover(options.rebuild); });
+      run_step("recover " + quote(options.store), [&] { return recover_store(store, options.rebuild); });
   if (options.json) {
     print_json(out, recovery_json(options.store, report));
   } else {

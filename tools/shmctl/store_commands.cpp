@@ -7,6 +7,8 @@
 #include <boost/json/array.hpp>
 #include <boost/json/object.hpp>
 
+#include "shm/agent_seat.hpp"
+#include "shm/replica.hpp"
 #include "tools/shmctl/agent_report.hpp"
 #include "tools/shmctl/commands.hpp"
 #include "tools/shmctl/output.hpp"
@@ -83,12 +85,12 @@ FieldList info_fields(const StoreInfo& info, const StoreStats& stats, const Repl
   return fields;
 }
 
-void print_info(const Store& store, const Options& options, std::ostream& out) {
+void print_info(Store& store, const Options& options, std::ostream& out) {
   const std::string what = "read info of " + quote(options.store);
   StoreInfo info = run_step(what, [&] { return store.info(); });
   StoreStats stats = run_step(what, [&] { return store.stats(); });
-  ReplicaPosition replica = run_step(what, [&] { return store.replica_position(); });
-  AgentStatus agent = run_step(what, [&] { return store.agent_status(); });
+  ReplicaPosition replica = run_step(what, [&] { return Replica(store).position(); });
+  AgentStatus agent = run_step(what, [&] { return AgentSeat(store).status(); });
   if (options.json) {
     print_json(out, info_json(info, stats, replica, agent));
   } else {

@@ -8,6 +8,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "shm/replica.hpp"
 #include "shm/store.hpp"
 #include "sync/backup/backup_server.hpp"
 #include "sync/backup/endpoint.hpp"
@@ -53,7 +54,7 @@ int main(int argc, char** argv) {
     CreateOptions create;
     create.size_bytes = *size;
     Store standby = Store::open_or_create(store_name, create);
-    const ReplicaPosition position = standby.replica_position();
+    const ReplicaPosition position = Replica(standby).position();
     sync::BackupServerOptions options;
     options.address = where.host;
     options.port = where.port;

@@ -3,6 +3,7 @@
 #include <set>
 
 #include "diff/detail/byte_io.hpp"
+#include "shm/change_feed.hpp"
 #include "sync/detail/foreign_errors.hpp"
 
 namespace shmsession::sync::detail {
@@ -73,7 +74,7 @@ std::optional<Outgoing> DeltaSource::delta_for(const std::string& id) {
 }
 
 SourceBatch DeltaSource::poll(std::size_t max_entries) {
-  ChangeBatch log = primary_.read_changes(next_seq_, max_entries);
+  ChangeBatch log = ChangeFeed(primary_).read(next_seq_, max_entries);
   SourceBatch batch;
   if (log.fell_behind) {
     batch.full_resync = true;
@@ -105,7 +106,7 @@ void DeltaSource::resume(std::uint64_t seq, const std::vector<std::string>& forg
 
 DeltaSource::SnapshotPlan DeltaSource::begin_snapshot() {
   SnapshotPlan plan;
-  plan.seq = primary_.next_change_seq();  // changes from here on are polled later
+  plan.seq = ChangeFeed(primary_).next_seq();  // changes from here on are polled later
   benchmark_.clear();
   complete_ = true;
   primary_.for_each_session([&](const SessionInfo& info) {

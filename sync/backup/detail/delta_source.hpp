@@ -6,7 +6,7 @@
 // on request) it produces a full snapshot instead.
 //
 // Thread safety: one thread uses a DeltaSource (the agent's shipping loop).
-// Cross-process safety: it only reads the store (peek, read_changes), so app
+// Cross-process safety: it only reads the store (peek, ChangeFeed::read), so app
 // servers are never blocked by it; a slow agent only grows the lag.
 #pragma once
 

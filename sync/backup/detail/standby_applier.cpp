@@ -1,4 +1,5 @@
 #include "sync/backup/detail/standby_applier.hpp"
+#include "shm/replica.hpp"
 
 #include <vector>
 
@@ -54,10 +55,10 @@ StandbyApplier::Outcome StandbyApplier::apply_delta(const Outgoing& item) {
   }
   std::optional<std::uint64_t> base = current ? std::optional<std::uint64_t>(current->version) : std::nullopt;
   try {
-    return standby_.apply_replica(d.session_id, base, d.new_version, batch, item.idle_timeout_s) ? Outcome::Applied
-                                                                                                 : Outcome::NeedFull;
+    return Replica(standby_).apply(d.session_id, base, d.new_version, batch, item.idle_timeout_s) ? Outcome::Applied
+                                                                                                  : Outcome::NeedFull;
   } catch (const Error&) {
-    // apply_replica creates an absent session before committing to it: a
+    // Replica::apply creates an absent session before committing to it: a
     // refused commit (SegmentFull, a name the store refuses) must not leave
     // an empty session behind.
     if (!current) standby_.remove_session(d.session_id);

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "diff/delta.hpp"
+#include "shm/replica.hpp"
 #include "sync/backup/detail/replication_item.hpp"
 
 namespace shmsession::sync::detail {
@@ -85,7 +86,7 @@ void StandbyLink::on_hello(const wire::detail::Frame& frame, Output& out) {
   if (is_zero(hello.store_id)) return fail("Hello names no store (all-zero store id)", out);
   role_ = Role::Agent;
   agent_store_ = hello.store_id;
-  const ReplicaPosition stored = standby_.replica_position();
+  const ReplicaPosition stored = Replica(standby_).position();
   wire::detail::Welcome welcome;
   welcome.store_id = stored.primary_store_id;
   welcome.last_applied_seq = stored.applied_seq;
@@ -100,7 +101,7 @@ void StandbyLink::on_hello(const wire::detail::Frame& frame, Output& out) {
 void StandbyLink::on_restore_request(const wire::detail::Frame& frame, Output& out) {
   wire::detail::parse_restore_request(frame);
   role_ = Role::Restore;
-  const ReplicaPosition stored = standby_.replica_position();
+  const ReplicaPosition stored = Replica(standby_).position();
   restore_seq_ = stored.applied_seq;
   standby_.for_each_session([&](const SessionInfo& info) {
     restore_ids_.push_back(info.id);
@@ -136,7 +137,7 @@ void StandbyLink::on_snapshot_begin(const wire::detail::Frame& frame, Output& ou
   if (!frame.payload.empty()) return fail("SnapshotBegin carries no payload", out);
   // Until SnapshotEnd the standby mixes old and new sessions: forget the
   // position so that a link lost midway asks for a full resync again.
-  standby_.set_replica_position(ReplicaPosition{});
+  Replica(standby_).set_position(ReplicaPosition{});
   applier_.begin_full();
   in_snapshot_ = true;
   valid_ = false;
@@ -162,7 +163,7 @@ void StandbyLink::on_snapshot_end(const wire::detail::Frame& frame, Output& out)
 
 void StandbyLink::on_item(const wire::detail::Frame& frame, Output& out) {
   if (!valid_ && !in_snapshot_) {
-    const ReplicaPosition stored = standby_.replica_position();
+    const ReplicaPosition stored = Replica(standby_).position();
     return fail(std::string(wire::detail::frame_type_name(frame.type)) + " for store " + hex(agent_store_) +
                     " but the standby " +
                     (stored.follows_a_primary() ? "follows store " + hex(stored.primary_store_id)
@@ -216,7 +217,7 @@ void StandbyLink::advance(std::uint64_t seq) {
   ReplicaPosition stored;
   stored.primary_store_id = agent_store_;
   stored.applied_seq = position_;
-  standby_.set_replica_position(stored);
+  Replica(standby_).set_position(stored);
 }
 
 void StandbyLink::send(const wire::detail::Frame& frame, Output& out) const { out.bytes += codec_.encode(frame); }

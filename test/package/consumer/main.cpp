@@ -1,8 +1,10 @@
 // A minimal application of the installed package: creates a store, edits a
 // session through one sync::Client, reads it back through a second Store and
-// Client (and Store::peek), diffs the object graphs of two carts, prints one
-// line and removes the store. Exits
-// non-zero with a line on stderr if anything is not as written.
+// Client (and Store::peek), follows its change log and checks it through
+// the role headers (shm/change_feed.hpp, shm/recovery.hpp, installed beside
+// shm/store.hpp), diffs the object graphs of two carts, prints one line and
+// removes the store. Exits non-zero with a line on stderr if anything is not
+// as written.
 #include <unistd.h>
 
 #include <cstdio>
@@ -14,6 +16,8 @@
 #include <boost/serialization/vector.hpp>
 
 #include "graph/object_graph.hpp"
+#include "shm/change_feed.hpp"
+#include "shm/recovery.hpp"
 #include "shm/store.hpp"
 #include "sync/client.hpp"
 
@@ -74,6 +78,11 @@ int main() {
     }  // the Client releases the session's process lock here
 
     Store reader = Store::attach(name);
+    // Created, then two commits: three entries in the change log.
+    const shmsession::ChangeBatch log = shmsession::ChangeFeed(reader).read(1, 16);
+    if (log.entries.size() != 3 || log.entries.front().session_id != id)
+      return fail("the change log holds " + std::to_string(log.entries.size()) + " entries, expected 3 of " + id);
+    if (!shmsession::check_store(reader).clean()) return fail("check_store found problems in a fresh store");
     const auto snapshot = reader.peek(id);
     if (!snapshot) return fail("session " + id + " not found by Store::peek");
     if (!snapshot->find("cart")) return fail("attribute cart not found by Store::peek");

@@ -1,6 +1,8 @@
-// The replication agent's claim and status (behaviour in shm/store.hpp; the
+// The replication agent's claim and status (behaviour in shm/agent_seat.hpp; the
 // seqlocked copies in shm/detail/agent_block.cpp). Writers take the block's
 // robust claim mutex for a few hundred nanoseconds; readers never lock.
+#include "shm/agent_seat.hpp"
+
 #include <string>
 
 #include "shm/detail/agent_block.hpp"
@@ -8,11 +10,26 @@
 #include "shm/detail/process_identity.hpp"
 #include "shm/detail/robust_mutex.hpp"
 #include "shm/detail/store_impl.hpp"
-#include "shm/store.hpp"
 
 namespace shmsession {
 
 using namespace shm::detail;
+
+std::string_view agent_state_name(AgentState state) noexcept {
+  switch (state) {
+    case AgentState::Stopped:
+      return "stopped";
+    case AgentState::Connecting:
+      return "connecting";
+    case AgentState::Handshake:
+      return "handshake";
+    case AgentState::FullResync:
+      return "full-resync";
+    case AgentState::Streaming:
+      return "streaming";
+  }
+  return "unknown";
+}
 
 namespace {
 
@@ -47,7 +64,7 @@ static bool claim_agent_in(Generation& g) {
   if (held_by(claim, self)) return true;
   if (claim.held && process_alive(claim.pid, claim.start_time)) return false;
   // Free, released, or its holder died: a fresh status under our name. A
-  // previous agent killed asleep in wait_for_change left its count there
+  // previous agent killed asleep in ChangeFeed::wait left its count there
   // (the agent is the log's only sleeping follower): start from none, so
   // commits do not pay a futex wake for a dead sleeper.
   g.root->change_waiters.store(0, std::memory_order_seq_cst);
@@ -58,11 +75,11 @@ static bool claim_agent_in(Generation& g) {
   return true;
 }
 
-bool Store::claim_agent() {
+bool AgentSeat::claim() {
   return impl_->run([](Generation& g) { return claim_agent_in(g); });
 }
 
-void Store::publish_agent_status(const AgentStatus& status) {
+void AgentSeat::publish(const AgentStatus& status) {
   if (static_cast<std::uint8_t>(status.state) > static_cast<std::uint8_t>(AgentState::Streaming))
     throw Error(Errc::InvalidArgument,
                 "agent state " + std::to_string(static_cast<unsigned>(status.state)) + " is not an AgentState");
@@ -80,10 +97,10 @@ void Store::publish_agent_status(const AgentStatus& status) {
   throw Error(Errc::InvalidArgument,
               "process " + std::to_string(self.pid) + " does not hold the agent claim of store '" + impl_->name + "'" +
                   (claim.held ? " (process " + std::to_string(claim.pid) + " does)" : std::string()) +
-                  "; call claim_agent first");
+                  "; claim the agent seat first");
 }
 
-void Store::release_agent() {
+void AgentSeat::release() {
   const ProcessIdentity self = self_identity();
   impl_->run([&](Generation& g) {
     AgentStatusBlock& block = g.root->agent;
@@ -98,7 +115,7 @@ void Store::release_agent() {
   });
 }
 
-AgentStatus Store::agent_status() const {
+AgentStatus AgentSeat::status() const {
   AgentRecord record = read_agent_status(impl_->gen_checked().root->agent);
   record.status.alive = record.claim.held && process_alive(record.claim.pid, record.claim.start_time);
   return record.status;
