@@ -12,15 +12,7 @@ namespace shmsession {
 
 using namespace shm::detail;
 
-std::string ReplicaPosition::primary_store_id_hex() const {
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  for (std::uint8_t b : primary_store_id) {
-    out += kHex[b >> 4];
-    out += kHex[b & 15];
-  }
-  return out;
-}
+std::string ReplicaPosition::primary_store_id_hex() const { return hex_store_id(primary_store_id); }
 
 bool ReplicaPosition::follows_a_primary() const noexcept {
   for (std::uint8_t b : primary_store_id)

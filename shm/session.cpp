@@ -27,18 +27,16 @@ const Attribute* SessionSnapshot::find(std::string_view name) const noexcept {
   return (it != attributes.end() && it->name == name) ? &*it : nullptr;
 }
 
-namespace {
-std::string hex(const std::array<std::uint8_t, 16>& bytes) {
+std::string hex_store_id(const std::array<std::uint8_t, 16>& id) {
   static constexpr char kHex[] = "0123456789abcdef";
   std::string out;
-  for (std::uint8_t b : bytes) {
+  for (std::uint8_t b : id) {
     out += kHex[b >> 4];
     out += kHex[b & 15];
   }
   return out;
 }
-}  // namespace
 
-std::string StoreInfo::store_id_hex() const { return hex(store_id); }
+std::string StoreInfo::store_id_hex() const { return hex_store_id(store_id); }
 
 }  // namespace shmsession

@@ -135,6 +135,9 @@ struct StoreInfo {
   std::string store_id_hex() const;
 };
 
+// A store id as 32 lowercase hex digits, as shmctl prints it.
+std::string hex_store_id(const std::array<std::uint8_t, 16>& id);
+
 struct StoreStats {
   std::uint64_t sessions = 0;
   std::uint64_t attributes = 0;

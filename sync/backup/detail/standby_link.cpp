@@ -9,16 +9,6 @@
 namespace shmsession::sync::detail {
 namespace {
 
-std::string hex(const wire::detail::StoreId& id) {
-  static constexpr char kDigits[] = "0123456789abcdef";
-  std::string out;
-  for (std::uint8_t b : id) {
-    out += kDigits[b >> 4];
-    out += kDigits[b & 15];
-  }
-  return out;
-}
-
 bool is_zero(const wire::detail::StoreId& id) {
   return std::all_of(id.begin(), id.end(), [](std::uint8_t b) { return b == 0; });
 }
@@ -93,8 +83,8 @@ void StandbyLink::on_hello(const wire::detail::Frame& frame, Output& out) {
   valid_ = stored.primary_store_id == hello.store_id && stored.applied_seq > 0;
   position_ = last_seq_ = acked_ = valid_ ? stored.applied_seq : 0;
   if (!valid_ && stored.follows_a_primary())
-    out.log.push_back("standby follows store " + hex(stored.primary_store_id) + "; agent of store " +
-                      hex(hello.store_id) + " connected: it must send a full resync");
+    out.log.push_back("standby follows store " + hex_store_id(stored.primary_store_id) + "; agent of store " +
+                      hex_store_id(hello.store_id) + " connected: it must send a full resync");
   send(wire::detail::make_welcome(welcome), out);
 }
 
@@ -144,7 +134,7 @@ void StandbyLink::on_snapshot_begin(const wire::detail::Frame& frame, Output& ou
   snapshot_seq_ = frame.seq;
   last_seq_ = position_ = frame.seq;
   pending_.clear();
-  out.log.push_back("full resync from store " + hex(agent_store_) + " at seq " + std::to_string(frame.seq));
+  out.log.push_back("full resync from store " + hex_store_id(agent_store_) + " at seq " + std::to_string(frame.seq));
 }
 
 void StandbyLink::on_snapshot_end(const wire::detail::Frame& frame, Output& out) {
@@ -164,9 +154,9 @@ void StandbyLink::on_snapshot_end(const wire::detail::Frame& frame, Output& out)
 void StandbyLink::on_item(const wire::detail::Frame& frame, Output& out) {
   if (!valid_ && !in_snapshot_) {
     const ReplicaPosition stored = Replica(standby_).position();
-    return fail(std::string(wire::detail::frame_type_name(frame.type)) + " for store " + hex(agent_store_) +
+    return fail(std::string(wire::detail::frame_type_name(frame.type)) + " for store " + hex_store_id(agent_store_) +
                     " but the standby " +
-                    (stored.follows_a_primary() ? "follows store " + hex(stored.primary_store_id)
+                    (stored.follows_a_primary() ? "follows store " + hex_store_id(stored.primary_store_id)
                                                 : std::string("holds no replica")) +
                     " and no full resync began",
                 out);
