@@ -31,7 +31,8 @@ std::string operation_name(Operation op) { return op == Operation::Commit ? "com
 
 struct PrimaryConfig {
   std::uint64_t sessions = 0;
-  std::chrono::milliseconds loop_time{0};      // of each measured loop
+  int rounds = 0;                              // loops per figure, alternating the process counts
+  std::chrono::milliseconds loop_time{0};      // of each measured loop (a round)
   std::chrono::milliseconds warmup_time{0};    // untimed, before each loop
   std::uint64_t sequence_length = 0;           // random positions per worker, reused cyclically
   std::vector<std::uint64_t> memory_sessions;  // ascending
@@ -41,7 +42,8 @@ struct PrimaryConfig {
 PrimaryConfig primary_config(const RunOptions& options) {
   PrimaryConfig config;
   config.sessions = options.quick ? 10'000 : 100'000;
-  config.loop_time = std::chrono::milliseconds{options.quick ? 250 : 3000};
+  config.rounds = options.quick ? 1 : 3;
+  config.loop_time = std::chrono::milliseconds{options.quick ? 250 : 1000};
   config.warmup_time = config.loop_time / 10;
   config.sequence_length = std::uint64_t{1} << 18;
   config.memory_sessions =
@@ -90,6 +92,48 @@ std::uint64_t stamp_base(int run, const WorkerContext& ctx) {
   return (static_cast<std::uint64_t>(run) << 48) | (static_cast<std::uint64_t>(ctx.index()) << 40);
 }
 
+// Adds one round's loop to what the earlier rounds of its process count
+// measured.
+void merge_round(LoopResult& into, const LoopResult& round) {
+  if (into.processes == 0) {
+    into = round;
+    return;
+  }
+  into.ops += round.ops;
+  into.worker_ops_min = std::min(into.worker_ops_min, round.worker_ops_min);
+  into.worker_ops_max = std::max(into.worker_ops_max, round.worker_ops_max);
+  into.wall_s += round.wall_s;
+  into.latency.merge(round.latency);
+}
+
+// A row per operation and process count for `system`, each measured in
+// config.rounds loops: loop(op, processes, run) measures one (`run`
+// numbers the loops from 1). The rounds alternate the order of the
+// process counts, so a drift of the machine's speed weighs on each count
+// alike. `workers` names a worker in the progress lines.
+template <class Loop>
+std::vector<ThroughputRow> measure_rounds(const PrimaryConfig& config, const RunOptions& options,
+                                          std::string_view system, std::string_view workers, Loop&& loop) {
+  std::vector<ThroughputRow> rows;
+  int run = 0;
+  for (Operation op : kOperations) {
+    std::array<LoopResult, kProcessCounts.size()> merged{};
+    for (int round = 0; round < config.rounds; ++round) {
+      for (std::size_t i = 0; i < kProcessCounts.size(); ++i) {
+        const std::size_t at = round % 2 == 0 ? i : kProcessCounts.size() - 1 - i;
+        const int processes = kProcessCounts[at];
+        progress(options, kName,
+                 std::string(system) + ": " + operation_name(op) + ", " + std::to_string(processes) + " " +
+                     std::string(workers) + ", round " + std::to_string(round + 1) + " of " +
+                     std::to_string(config.rounds));
+        merge_round(merged[at], loop(op, processes, ++run));
+      }
+    }
+    for (const LoopResult& m : merged) rows.push_back(throughput_row(operation_name(op), system, m));
+  }
+  return rows;
+}
+
 // --- shmsession ---------------------------------------------------------
 
 void ours_worker(WorkerContext& ctx, const std::string& store_name, const PrimaryConfig& config, Operation op,
@@ -119,18 +163,9 @@ std::vector<ThroughputRow> measure_ours(const PrimaryConfig& config, const RunOp
   ScratchStore scratch(kName, kSegmentBase + config.sessions * kSegmentPerSession);
   progress(options, kName, "shmsession: filling " + std::to_string(config.sessions) + " sessions");
   fill_store(scratch.store(), 0, config.sessions);
-  std::vector<ThroughputRow> rows;
-  int run = 0;
-  for (Operation op : kOperations) {
-    for (int processes : kProcessCounts) {
-      ++run;
-      progress(options, kName, "shmsession: " + operation_name(op) + ", " + std::to_string(processes) + " process(es)");
-      const LoopResult loop =
-          run_in_processes(processes, [&](WorkerContext& ctx) { ours_worker(ctx, scratch.name(), config, op, run); });
-      rows.push_back(throughput_row(operation_name(op), kOurSystem, loop));
-    }
-  }
-  return rows;
+  return measure_rounds(config, options, kOurSystem, "process(es)", [&](Operation op, int processes, int run) {
+    return run_in_processes(processes, [&](WorkerContext& ctx) { ours_worker(ctx, scratch.name(), config, op, run); });
+  });
 }
 
 std::vector<MemoryRow> measure_ours_memory(const PrimaryConfig& config, const RunOptions& options) {
@@ -195,24 +230,16 @@ std::vector<ThroughputRow> measure_redis(const PrimaryConfig& config, const RunO
   redis.command({"FLUSHALL"});
   progress(options, kName, "redis: loading " + std::to_string(config.sessions) + " sessions");
   load_redis(redis, 0, config.sessions);
-  std::vector<ThroughputRow> rows;
-  int run = 0;
-  for (Operation op : kOperations) {
-    for (int processes : kProcessCounts) {
-      ++run;
-      progress(options, kName, "redis: " + operation_name(op) + ", " + std::to_string(processes) + " client(s)");
-      const LoopResult loop = run_in_processes(processes, [&](WorkerContext& ctx) {
-        RedisConnection own = RedisConnection::connect(server.port());
-        const WorkerInputs inputs = make_inputs(config, ctx);
-        if (op == Operation::Commit)
-          redis_commit_worker(ctx, own, config, inputs, run);
-        else
-          redis_read_worker(ctx, own, config, inputs);
-      });
-      rows.push_back(throughput_row(operation_name(op), kRedisSystem, loop));
-    }
-  }
-  return rows;
+  return measure_rounds(config, options, kRedisSystem, "client(s)", [&](Operation op, int processes, int run) {
+    return run_in_processes(processes, [&](WorkerContext& ctx) {
+      RedisConnection own = RedisConnection::connect(server.port());
+      const WorkerInputs inputs = make_inputs(config, ctx);
+      if (op == Operation::Commit)
+        redis_commit_worker(ctx, own, config, inputs, run);
+      else
+        redis_read_worker(ctx, own, config, inputs);
+    });
+  });
 }
 
 std::vector<MemoryRow> measure_redis_memory(const PrimaryConfig& config, const RunOptions& options,
@@ -275,21 +302,13 @@ std::vector<ThroughputRow> measure_memcached(const PrimaryConfig& config, const 
   MemcachedConnection memcached = MemcachedConnection::connect(server.port());
   progress(options, kName, "memcached: loading " + std::to_string(config.sessions) + " sessions");
   memcached.load_sessions(0, config.sessions);
-  std::vector<ThroughputRow> rows;
-  int run = 0;
-  for (Operation op : kOperations) {
-    for (int processes : kProcessCounts) {
-      ++run;
-      progress(options, kName, "memcached: " + operation_name(op) + ", " + std::to_string(processes) + " client(s)");
-      const LoopResult loop = run_in_processes(processes, [&](WorkerContext& ctx) {
-        MemcachedConnection own = MemcachedConnection::connect(server.port());
-        const WorkerInputs inputs = make_inputs(config, ctx);
-        memcached_worker(ctx, own, config, inputs, op, run);
-      });
-      rows.push_back(throughput_row(operation_name(op), kMemcachedSystem, loop));
-    }
-  }
-  return rows;
+  return measure_rounds(config, options, kMemcachedSystem, "client(s)", [&](Operation op, int processes, int run) {
+    return run_in_processes(processes, [&](WorkerContext& ctx) {
+      MemcachedConnection own = MemcachedConnection::connect(server.port());
+      const WorkerInputs inputs = make_inputs(config, ctx);
+      memcached_worker(ctx, own, config, inputs, op, run);
+    });
+  });
 }
 
 std::vector<MemoryRow> measure_memcached_memory(const PrimaryConfig& config, const RunOptions& options,
@@ -325,6 +344,7 @@ void describe(BenchReport& report, const PrimaryConfig& config) {
                        std::string(kShapeSummary);
   boost::json::array memory_sessions(config.memory_sessions.begin(), config.memory_sessions.end());
   report.parameters = {{"sessions", config.sessions},
+                       {"rounds", config.rounds},
                        {"loop_s", std::chrono::duration<double>(config.loop_time).count()},
                        {"warmup_s", std::chrono::duration<double>(config.warmup_time).count()},
                        {"memory_sessions", std::move(memory_sessions)},

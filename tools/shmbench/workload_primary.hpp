@@ -36,7 +36,10 @@ inline constexpr std::string_view kPrimaryDetails =
     "Session shape, identical on both sides: id session:<8 digits>; attributes\n"
     "profile 1024 B (the committed one), user 64 B, flags 16 B; a read fetches all\n"
     "three. Random sessions come from a fixed seed (--seed), same for both sides.\n"
-    "Each loop runs 3 s (--quick: 0.25 s) after an untimed warm-up of a tenth of that.";
+    "Each figure is measured for 3 s in all, in 3 rounds of 1 s (--quick: one round\n"
+    "of 0.25 s), each after an untimed warm-up of a tenth of that; the rounds\n"
+    "alternate the order of 1 and 2 processes, so that a machine whose speed drifts\n"
+    "during the run (a shared host) moves both figures alike and not their ratio.";
 
 // Throws shmsession::Error or std::runtime_error if a phase fails; every
 // segment and peer process it started is gone when it returns or throws.
