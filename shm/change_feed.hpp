@@ -6,9 +6,20 @@
 // the sessions. A follower that falls more than the ring's capacity behind
 // is told so (ChangeBatch::fell_behind) and must rescan the store.
 //
+// A change writes its entry to a lane of the CPU it runs on, not to the
+// log (so that processes committing at once share no cache line); the
+// followers' calls below move the lanes' entries into the log first
+// ("sequencing", shm/segment_format.md). The entries of one session are
+// logged in the order they were made. A lane holds change_log_capacity /
+// lanes entries (CreateOptions::change_lanes); changes it could not hold
+// until a follower came make the followers that read past them fall
+// behind, like an overflow of the log. A follower killed while sequencing
+// may leave one entry to be logged twice: a follower can read a change
+// twice, and never misses one.
+//
 // A ChangeFeed is a view: it holds a pointer to its Store's attachment and
 // nothing else, so making one costs a pointer copy and every call costs what
-// the Store method it replaces cost (next_seq and retired_count are one
+// the Store method it replaces cost (logged_seq and retired_count are one
 // atomic load each; no allocation, no lock). Lifetime: a view must not
 // outlive its Store (moving the Store moves the attachment, and the view
 // with it; a view of a moved-from Store must not be used).
@@ -61,13 +72,24 @@ class ChangeFeed {
   // Requires: `store` is not moved-from.
   explicit ChangeFeed(const Store& store) noexcept : impl_(store.impl_.get()) {}
 
-  // Reads up to `max` entries starting at `from_seq`.
+  // Reads up to `max` entries starting at `from_seq`, after sequencing the
+  // lanes (waiting for a writer inside its change, or repairing a dead one
+  // by taking its shard lock).
   ChangeBatch read(std::uint64_t from_seq, std::size_t max) const;
-  // The sequence the next change will get (StoreStats::next_change_seq
-  // without visiting the shards): one atomic load.
+  // The sequence the next change will get: sequences the lanes first (not
+  // waiting for a writer still inside its change, whose entry comes later),
+  // so the changes that ended before the call are below it. A load per
+  // lane when the lanes hold nothing, else a pass under the sequencer's
+  // lock.
   std::uint64_t next_seq() const noexcept;
+  // The sequence the log's next entry will get, without sequencing: every
+  // change not logged yet (one still in its lane, or one to come) is
+  // logged at this sequence or later. One atomic load: for a follower that
+  // only needs a point from which to read on (sync::Client on every open).
+  std::uint64_t logged_seq() const noexcept;
   // For a follower that has read every change below `seq`: sleeps until a
-  // change at `seq` or later is logged, at most `timeout`; true if one is.
+  // change at `seq` or later is logged or waits in a lane to be, at most
+  // `timeout`; true if one is (read() then sequences it).
   // A commit wakes it at once (a futex wake, paid only while a follower
   // sleeps), so a follower need not poll. May return early (a signal):
   // check the result. Throws nothing. Meant for the store's agent (the one

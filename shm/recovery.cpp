@@ -19,6 +19,7 @@
 #include <boost/interprocess/shared_memory_object.hpp>
 
 #include "shm/detail/blob.hpp"
+#include "shm/detail/change_ring.hpp"
 #include "shm/detail/clock.hpp"
 #include "shm/detail/futex.hpp"
 #include "shm/detail/lock_queue.hpp"
@@ -263,7 +264,16 @@ void copy_records(Generation& from, const KeptRecords& kept, Generation& to,
 void copy_root(Generation& from, Generation& to, std::uint64_t locks_revoked) NO_THREAD_SAFETY_ANALYSIS {
   StoreRoot& a = *from.root;
   StoreRoot& b = *to.root;
+  // The lanes were sequenced into the log (the caller holds the
+  // sequencer's lock): the new lanes start where these stopped, empty.
+  sequence_changes_locked(from);
   b.next_change_seq.store(a.next_change_seq.load());
+  for (std::uint32_t l = 0; l < std::min(a.lane_count, b.lane_count); ++l) {
+    const std::uint64_t head = std::min(from.lanes[l].head.load(), kMaxLanePosition);
+    to.lanes[l].head.store(head);
+    to.lanes[l].cursor.store(head);
+  }
+  b.next_incarnation.store(a.next_incarnation.load());
   std::uint64_t commits = a.commits.load();
   for (std::uint32_t i = 0; i < a.shard_count; ++i) commits += from.shards[i].commits;
   b.commits.store(commits);
@@ -306,6 +316,7 @@ CreateOptions options_of(Generation& g) {
   o.size_bytes = g.segment.get_size();
   o.shards = g.root->shard_count;
   o.change_log_capacity = g.root->change_capacity;
+  o.change_lanes = g.root->lane_count;
   o.default_idle_timeout_s = g.root->default_idle_timeout_s;
   o.lock_lease_ms = g.root->lock_lease_ms;
   o.max_lock_queue = g.root->max_lock_queue;
@@ -342,6 +353,7 @@ bool rebuild_generation(Generation& g, RecoveryReport& report) {
       root.replica_applied_seq = 0;
     });
     RobustLockGuard claim(root.agent.claim_mutex, [] {});
+    RobustLockGuard sequencer(root.sequencer_mutex, [] {});
     // From here until the move is marked, a rebuilder that dies leaves
     // every shard lock owner-dead and this flag set: the repairs settle it.
     root.rebuilding.store(1, std::memory_order_release);

@@ -128,6 +128,7 @@ struct StoreInfo {
   std::uint64_t size_bytes = 0;
   std::uint32_t shard_count = 0;
   std::uint32_t change_log_capacity = 0;
+  std::uint32_t change_lanes = 0;
   std::uint32_t default_idle_timeout_s = 0;
   std::uint32_t lock_lease_ms = 0;
   std::uint32_t max_lock_queue = 0;

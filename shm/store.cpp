@@ -2,6 +2,7 @@
 // the Impl helpers shared with store_sessions.cpp.
 #include "shm/store.hpp"
 
+#include <sched.h>
 #include <sys/random.h>
 #include <unistd.h>
 
@@ -65,6 +66,11 @@ std::uint32_t power_of_two_at_most(std::uint64_t n, std::uint32_t low, std::uint
 CreateOptions with_sized_defaults(CreateOptions o) {
   if (o.shards == 0) o.shards = power_of_two_at_most(o.size_bytes / (64 << 10), 1, 256);
   if (o.change_log_capacity == 0) o.change_log_capacity = power_of_two_at_most(o.size_bytes / (2 << 10), 16, 16384);
+  if (o.change_lanes == 0) {
+    const unsigned cpus = std::max(1u, std::thread::hardware_concurrency());
+    o.change_lanes = 1;
+    while (o.change_lanes < cpus && o.change_lanes < kMaxChangeLanes) o.change_lanes *= 2;
+  }
   return o;
 }
 
@@ -75,6 +81,8 @@ void validate_options(const CreateOptions& o) {
   if (!is_power_of_two(o.shards) || o.shards > 65536) bad("shard count must be a power of two from 1 to 65536");
   if (o.change_log_capacity < 16 || o.change_log_capacity > (1u << 24))
     bad("change log capacity must be between 16 and 16777216 entries");
+  if (!is_power_of_two(o.change_lanes) || o.change_lanes > kMaxChangeLanes)
+    bad("change lane count must be a power of two from 1 to 64");
   if (o.lock_lease_ms > kMaxLockLeaseMs) bad("lock lease must be at most 3600000 ms (0 disables it)");
   if (o.max_lock_queue < 1 || o.max_lock_queue > 1024) bad("lock queue length must be between 1 and 1024");
 }
@@ -103,13 +111,23 @@ bool build_root(Generation& g, const CreateOptions& o, std::uint64_t generation)
   void* waiter_mem = sm.allocate(sizeof(WaiterSlot) * kWaiterSlots, std::nothrow);
   void* process_mem = sm.allocate(sizeof(ProcessSlot) * kProcessSlots, std::nothrow);
   void* lock_table_mem = sm.allocate_aligned(sizeof(LockTable) * o.shards, alignof(LockTable), std::nothrow);
-  if (!root_mem || !shard_mem || !ring_mem || !waiter_mem || !process_mem || !lock_table_mem) return false;
+  const std::uint32_t lane_capacity = lane_capacity_for(o.change_log_capacity, o.change_lanes);
+  void* lanes_mem = sm.allocate_aligned(sizeof(ChangeLane) * o.change_lanes, alignof(ChangeLane), std::nothrow);
+  void* lane_slots_mem = sm.allocate_aligned(sizeof(ChangeSlot) * std::uint64_t{lane_capacity} * o.change_lanes,
+                                             alignof(ChangeSlot), std::nothrow);
+  void* sequenced_mem = sm.allocate(sizeof(std::uint64_t) * o.shards, std::nothrow);
+  if (!root_mem || !shard_mem || !ring_mem || !waiter_mem || !process_mem || !lock_table_mem || !lanes_mem ||
+      !lane_slots_mem || !sequenced_mem)
+    return false;
   auto* root = new (root_mem) StoreRoot{};
   root->shard_count = o.shards;
   root->change_capacity = o.change_log_capacity;
+  root->lane_count = o.change_lanes;
+  root->lane_capacity = lane_capacity;
   root->default_idle_timeout_s = o.default_idle_timeout_s;
   root->next_change_seq.store(1);
   root->next_token.store(1);
+  root->next_incarnation.store(1);
   root->lock_lease_ms = o.lock_lease_ms;
   root->max_lock_queue = o.max_lock_queue;
   root->waiter_capacity = kWaiterSlots;
@@ -130,6 +148,16 @@ bool build_root(Generation& g, const CreateOptions& o, std::uint64_t generation)
   robust_mutex_init(root->agent.claim_mutex);
   robust_mutex_init(root->recovery_mutex);
   robust_mutex_init(root->allocator_mutex);
+  robust_mutex_init(root->sequencer_mutex);
+  auto* lanes = static_cast<ChangeLane*>(lanes_mem);
+  for (std::uint32_t i = 0; i < o.change_lanes; ++i) new (&lanes[i]) ChangeLane{};
+  auto* lane_slots = static_cast<ChangeSlot*>(lane_slots_mem);
+  for (std::uint64_t i = 0; i < std::uint64_t{lane_capacity} * o.change_lanes; ++i) new (&lane_slots[i]) ChangeSlot{};
+  root->lanes = lanes;
+  root->lane_slots = lane_slots;
+  auto* sequenced = static_cast<std::uint64_t*>(sequenced_mem);
+  std::fill_n(sequenced, o.shards, std::uint64_t{0});
+  root->shard_sequenced = sequenced;
   auto* shards = static_cast<Shard*>(shard_mem);
   for (std::uint32_t i = 0; i < o.shards; ++i) {
     Shard* sh = new (&shards[i]) Shard{};
@@ -191,11 +219,28 @@ void bind_root(Generation& g) {
   // leads to bytes that are no mutexes: refuse them before anyone locks one.
   for (std::uint32_t i = 0; i < r.shard_count; ++i)
     if (!robust_mutex_plausible(r.shards[i].mutex, r.allocator_mutex)) damaged("the shard array");
+  if (!is_power_of_two(r.lane_count) || r.lane_count > kMaxChangeLanes)
+    damaged("change lane count " + std::to_string(r.lane_count));
+  if (r.lane_capacity != lane_capacity_for(r.change_capacity, r.lane_count))
+    damaged("change lane capacity " + std::to_string(r.lane_capacity));
+  if (!is_block(r.lanes.get(), sizeof(ChangeLane) * std::uint64_t{r.lane_count}, alignof(ChangeLane)))
+    damaged("the change lanes");
+  if (!is_block(r.lane_slots.get(), sizeof(ChangeSlot) * std::uint64_t{r.lane_capacity} * r.lane_count,
+                alignof(ChangeSlot)))
+    damaged("the change lane slots");
+  if (!robust_mutex_plausible(r.sequencer_mutex, r.allocator_mutex)) damaged("the change sequencer's lock");
+  if (!is_block(r.shard_sequenced.get(), sizeof(std::uint64_t) * std::uint64_t{r.shard_count}, alignof(std::uint64_t)))
+    damaged("the change sequencer's shard counts");
   g.shards = g.root->shards.get();
   g.lock_tables = g.root->lock_tables.get();
   g.ring = g.root->ring.get();
   g.shard_mask = g.root->shard_count - 1;
   g.change_capacity = g.root->change_capacity;
+  g.lanes = g.root->lanes.get();
+  g.lane_slots = g.root->lane_slots.get();
+  g.lane_count = g.root->lane_count;
+  g.lane_capacity = g.root->lane_capacity;
+  g.shard_sequenced = g.root->shard_sequenced.get();
 }
 
 // Checks the header of a segment found under a store's name. A store is
@@ -381,6 +426,7 @@ StoreInfo Store::info() const {
   info.size_bytes = g.segment.get_size();
   info.shard_count = g.root->shard_count;
   info.change_log_capacity = g.root->change_capacity;
+  info.change_lanes = g.root->lane_count;
   info.default_idle_timeout_s = g.root->default_idle_timeout_s;
   info.lock_lease_ms = g.root->lock_lease_ms;
   info.max_lock_queue = g.root->max_lock_queue;
@@ -407,7 +453,7 @@ StoreStats Store::stats() const {
     st.commits += g.root->commits.load(std::memory_order_relaxed);
     st.expirations = g.root->expirations.load(std::memory_order_relaxed);
     st.lock_recoveries = g.root->lock_recoveries.load(std::memory_order_relaxed);
-    st.next_change_seq = g.root->next_change_seq.load(std::memory_order_relaxed);
+    st.next_change_seq = sequence_changes(g, false);
     st.lock_revocations = g.root->lock_revocations.load(std::memory_order_relaxed);
     st.next_lock_token = g.root->next_token.load(std::memory_order_relaxed);
     st.generation = g.root->generation;
@@ -476,19 +522,31 @@ void Generation::throw_full(std::uint64_t bytes, const char* what) const {
                                      " bytes free (fragmented); nothing was changed");
 }
 
-std::uint64_t Generation::begin_change(Shard& shard, SessionRecord* record, ChangeKind kind) noexcept {
-  // seq_cst, like change_waiters in end_change and ChangeFeed::wait: either
-  // a follower about to sleep sees this change, or end_change sees it.
-  std::uint64_t seq = root->next_change_seq.fetch_add(1, std::memory_order_seq_cst);
-  shard.pending.record = record;
-  shard.pending.kind = static_cast<std::uint32_t>(kind);
-  shard.pending.seq.store(seq, std::memory_order_release);
-  return seq;
+// The lane of the CPU this runs on: processes committing at once on
+// different CPUs write different lanes.
+static std::uint32_t lane_here(std::uint32_t lane_count) noexcept {
+  const int cpu = ::sched_getcpu();
+  return cpu < 0 ? 0 : static_cast<std::uint32_t>(cpu) & (lane_count - 1);
 }
 
-void Generation::end_change(Shard& shard, std::uint64_t seq, ChangeKind kind, std::uint64_t version,
+std::uint64_t Generation::begin_change(Shard& shard, SessionRecord* record, ChangeKind kind) noexcept {
+  const std::uint32_t lane = lane_here(lane_count);
+  // seq_cst, like change_waiters in end_change and ChangeFeed::wait: either
+  // a follower about to sleep sees this change, or end_change sees it.
+  ++shard.changes;  // this change's number, which end_change writes to its slot
+  const std::uint64_t position = lanes[lane].head.fetch_add(1, std::memory_order_seq_cst) + 1;
+  shard.pending.record = record;
+  shard.pending.kind = static_cast<std::uint32_t>(kind);
+  shard.pending.lane.store(lane, std::memory_order_relaxed);
+  shard.pending.seq.store(position, std::memory_order_release);
+  return change_id(lane, position);
+}
+
+void Generation::end_change(Shard& shard, std::uint64_t change, ChangeKind kind, std::uint64_t version,
                             std::string_view id) noexcept {
-  write_change_slot(ring, change_capacity, seq, kind, version, id);
+  const std::uint32_t lane = change_lane(change);
+  const ShardChange where{static_cast<std::uint32_t>(&shard - shards), shard.changes};
+  write_change_slot(lane_ring(lane), lane_capacity, change_position(change), kind, version, id, where);
   shard.pending.seq.store(0, std::memory_order_release);
   if (root->change_waiters.load(std::memory_order_seq_cst) != 0) {
     root->change_signal.fetch_add(1, std::memory_order_seq_cst);
@@ -505,12 +563,16 @@ void Generation::repair(Shard& shard) noexcept {
   ShardRepair fixed = repair_shard_table(shard, bounds_of(shard));
   // A lock state taken or given back halfway, a queue change cut short.
   repair_lock_table(*this, shard);
-  if (std::uint64_t seq = shard.pending.seq.load(std::memory_order_acquire)) {
+  if (std::uint64_t position = shard.pending.seq.load(std::memory_order_acquire)) {
+    const std::uint32_t lane = shard.pending.lane.load(std::memory_order_relaxed);
     SessionRecord* r = shard.pending.record.get();
-    bool sound = r != nullptr && r->magic == kRecordMagic;
+    bool sound = r != nullptr && bounds.holds(r, sizeof(SessionRecord)) && r->magic == kRecordMagic;
     std::uint64_t version = sound && r->blob ? r->blob->version : 0;
     std::string_view id = sound ? record_id(r) : std::string_view{};
-    end_change(shard, seq, static_cast<ChangeKind>(shard.pending.kind), version, id);
+    if (lane < lane_count && position <= kMaxLanePosition)
+      end_change(shard, change_id(lane, position), static_cast<ChangeKind>(shard.pending.kind), version, id);
+    else
+      shard.pending.seq.store(0, std::memory_order_release);  // damage: the sequencer reports a lost change
   }
   deallocate(fixed.abandoned_table);
 }

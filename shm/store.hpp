@@ -78,8 +78,14 @@ struct CreateOptions {
   unsigned mode = 0600;  // permission bits of the segment
   // 0 for both: sized from size_bytes (a shard per 64 KiB up to 256, a log
   // entry per 2 KiB up to 16384), so that every size from 1 MiB fits.
-  std::uint32_t shards = 0;                     // power of two, 1..65536
-  std::uint32_t change_log_capacity = 0;        // entries, 16..(1<<24)
+  std::uint32_t shards = 0;               // power of two, 1..65536
+  std::uint32_t change_log_capacity = 0;  // entries, 16..(1<<24)
+  // Change lanes (shm/detail/change_ring.hpp): a change is first written
+  // to the lane of the CPU it runs on, so that processes committing at
+  // once write no common cache line. 0: the CPUs of this machine, as a
+  // power of two up to 64. Each lane holds change_log_capacity / lanes
+  // entries (16 to 65536) until a follower sequences them into the log.
+  std::uint32_t change_lanes = 0;               // power of two, 1..64
   std::uint32_t default_idle_timeout_s = 1800;  // 0: sessions never expire
   // Process locks (see shm/lock.hpp).
   std::uint32_t lock_lease_ms = kDefaultLockLeaseMs;    // 0: no lease; at most kMaxLockLeaseMs

@@ -167,7 +167,7 @@ static bool create_session_in(Generation& s, std::string_view id, std::optional<
         replaced = existing;
       }
       std::uint64_t seq = s.begin_change(shard, rec, ChangeKind::Created);
-      rec->incarnation = seq;
+      rec->incarnation = s.root->next_incarnation.fetch_add(1, std::memory_order_relaxed);
       link_record(shard, rec);
       count_record(shard, rec, +1);
       s.end_change(shard, seq, ChangeKind::Created, 0, id);

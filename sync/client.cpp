@@ -684,14 +684,17 @@ void Client::enforce_bounds(std::size_t room) {
 void Client::drop_vanished() {
   std::unique_lock<std::mutex> guard(vanish_mutex_, std::try_to_lock);
   if (!guard.owns_lock()) return;  // another thread is at it
-  // next_seq first, then the retired count (StoreRoot::retired).
+  // The log's sequence first, then the retired count (StoreRoot::retired):
+  // two atomic loads on every open while nothing was removed.
   const ChangeFeed feed(store_);  // a pointer copy: this runs on every open
-  const std::uint64_t next = feed.next_seq();
+  const std::uint64_t logged = feed.logged_seq();
   const std::uint64_t retired = feed.retired_count();
   if (retired == retired_seen_) {
-    change_pos_ = next;
+    change_pos_ = logged;
     return;
   }
+  // Something was removed: sequence the lanes, where its entry may wait.
+  const std::uint64_t next = feed.next_seq();
   std::vector<std::string> gone;
   bool behind = false;
   std::uint64_t pos = change_pos_;

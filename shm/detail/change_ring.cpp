@@ -24,7 +24,7 @@ void store(T& field, T value) noexcept {
 }  // namespace
 
 void write_change_slot(ChangeSlot* ring, std::uint32_t capacity, std::uint64_t seq, ChangeKind kind,
-                       std::uint64_t version, std::string_view id) noexcept {
+                       std::uint64_t version, std::string_view id, ShardChange where) noexcept {
   ChangeSlot& slot = ring[change_slot_index(seq, capacity)];
   std::uint64_t stamp = slot.stamp.load(std::memory_order_acquire);
   // Never move a slot backwards: a newer sequence owns it.
@@ -40,10 +40,13 @@ void write_change_slot(ChangeSlot* ring, std::uint32_t capacity, std::uint64_t s
   std::size_t n = std::min(id.size(), kChangeIdBytes);
   store(slot.id_size, static_cast<std::uint8_t>(n));
   for (std::size_t i = 0; i < n; ++i) store(slot.id[i], id[i]);
+  store(slot.shard, where.shard);
+  store(slot.shard_change, where.number);
   slot.stamp.store(seq, std::memory_order_release);
 }
 
-SlotRead read_change_slot(const ChangeSlot* ring, std::uint32_t capacity, std::uint64_t seq, ChangeEntry& out) {
+SlotRead read_change_slot(const ChangeSlot* ring, std::uint32_t capacity, std::uint64_t seq, ChangeEntry& out,
+                          ShardChange* where) {
   const ChangeSlot& slot = ring[change_slot_index(seq, capacity)];
   std::uint64_t before = slot.stamp.load(std::memory_order_acquire);
   if (before == kStampWriting || before < seq) return SlotRead::kNotYetWritten;
@@ -54,6 +57,7 @@ SlotRead read_change_slot(const ChangeSlot* ring, std::uint32_t capacity, std::u
   std::size_t n = std::min<std::size_t>(load(slot.id_size), kChangeIdBytes);
   out.session_id.resize(n);
   for (std::size_t i = 0; i < n; ++i) out.session_id[i] = load(slot.id[i]);
+  if (where != nullptr) *where = {load(slot.shard), load(slot.shard_change)};
   std::atomic_thread_fence(std::memory_order_acquire);
   std::uint64_t after = slot.stamp.load(std::memory_order_relaxed);
   if (after != seq) return after == kStampWriting || after > seq ? SlotRead::kOverwritten : SlotRead::kNotYetWritten;

@@ -21,7 +21,7 @@ namespace shmsession::shm::detail {
 namespace bip = boost::interprocess;
 
 inline constexpr std::uint64_t kSegmentMagic = 0x31'4E'4F'49'53'53'45'53ULL;  // "SESSION1"
-inline constexpr std::uint32_t kLayoutVersion = 12;
+inline constexpr std::uint32_t kLayoutVersion = 13;
 inline constexpr char kHeaderObjectName[] = "shmsession.header";
 
 inline constexpr std::uint32_t kInitCreating = 1;
@@ -177,15 +177,16 @@ struct BucketTable {
 static_assert(sizeof(BucketTable) == 16);
 
 // A change in flight, recorded so that a shard recovering from a dead holder
-// can finish the change-log slot the holder was writing.
+// can finish the lane slot the holder was writing.
 struct PendingChange {
-  std::atomic<std::uint64_t> seq;  // 0: none; read without the lock by change-log readers
+  std::atomic<std::uint64_t> seq;  // lane position; 0: none; read without the lock by the sequencer
   bip::offset_ptr<SessionRecord> record;
   std::uint32_t kind;
-  std::uint32_t reserved;
+  std::atomic<std::uint32_t> lane;  // read without the lock by the sequencer
 };
 
 inline constexpr unsigned kShardSpares = 8;  // one cache line of offset pointers
+inline constexpr std::uint32_t kMaxChangeLanes = 64;
 
 struct alignas(64) Shard {
   RobustMutexStorage mutex;
@@ -201,7 +202,10 @@ struct alignas(64) Shard {
   PendingChange pending;
   // Commits published in this shard (Store::stats adds StoreRoot::commits).
   std::uint64_t commits GUARDED_BY(mutex);
-  std::uint64_t reserved2;
+  // Changes logged in this shard: each lane entry carries its number, so
+  // that the sequencer keeps one shard's entries (one session's) in the
+  // order they were made, whichever lanes they were written to.
+  std::uint64_t changes GUARDED_BY(mutex);
   // Retired blobs kept for the next commits of this shard that fit in
   // them, so that steady same-size updates never touch the segment
   // allocator (whose mutex every process would otherwise contend on). One
@@ -228,6 +232,10 @@ struct alignas(64) ChangeSlot {
   std::uint8_t kind;
   std::uint8_t id_size;
   char id[kChangeIdBytes];
+  // In a lane slot: the shard of the change and its Shard::changes number
+  // (0 in the log's slots).
+  std::uint32_t shard;
+  std::uint64_t shard_change;
 };
 inline constexpr std::uint64_t kStampWriting = ~std::uint64_t{0};
 static_assert(sizeof(ChangeSlot) == 192);
@@ -322,15 +330,30 @@ struct AgentStatusBlock {
 static_assert(std::is_standard_layout_v<AgentStatusBlock>);
 static_assert(sizeof(AgentStatusBlock) == sizeof(RobustMutexStorage) + 8 + 2 * sizeof(AgentStatusCopy));
 
+// One change lane (see shm/detail/change_ring.hpp): the entries of the
+// changes made on the CPUs of this lane, in the order they were begun,
+// before the sequencer gives them their place in the change log. `head`
+// is written by those changes only, `cursor` by the sequencer only, each
+// in a cache line of its own.
+struct alignas(64) ChangeLane {
+  std::atomic<std::uint64_t> head;  // lane positions handed out (the last one; 0: none)
+  std::uint64_t reserved[7];
+  std::atomic<std::uint64_t> cursor;  // lane positions sequenced (the last one)
+  std::uint64_t reserved2[7];
+};
+static_assert(sizeof(ChangeLane) == 128);
+
 struct StoreRoot {
   std::uint32_t shard_count;  // power of two
   std::uint32_t change_capacity;
   std::uint32_t default_idle_timeout_s;
-  std::uint32_t reserved;
-  std::atomic<std::uint64_t> next_change_seq;  // next sequence to hand out; starts at 1
+  std::uint32_t lane_count;  // power of two, 1..kMaxChangeLanes
+  // Next sequence of the change log (starts at 1). Only the sequencer
+  // writes it, under sequencer_mutex; a change writes only its lane.
+  std::atomic<std::uint64_t> next_change_seq;
   // Commits of the generations before this one (a rebuild carries the
   // total over); each Shard counts its own, so that commits to different
-  // shards write no common cache line but next_change_seq's.
+  // shards write no common cache line.
   std::atomic<std::uint64_t> commits;
   std::atomic<std::uint64_t> expirations;
   std::atomic<std::uint64_t> lock_recoveries;
@@ -355,6 +378,18 @@ struct StoreRoot {
   std::uint64_t replica_applied_seq;
   // The replication agent of a primary (all zero until one claims it).
   AgentStatusBlock agent;
+  // The change lanes: lane_count ChangeLanes and lane_count * lane_capacity
+  // slots (lane l's are [l * lane_capacity, (l + 1) * lane_capacity)).
+  std::uint32_t lane_capacity;  // power of two, 16..(1<<24)
+  std::uint32_t reserved3;
+  bip::offset_ptr<ChangeLane> lanes;
+  bip::offset_ptr<ChangeSlot> lane_slots;
+  // Per shard, the Shard::changes number of its last entry the sequencer
+  // logged (shard_count words, written under sequencer_mutex).
+  bip::offset_ptr<std::uint64_t> shard_sequenced;
+  // Held by whoever moves lane entries into the change log (a follower;
+  // change_ring.hpp): a sequencer that died is simply redone.
+  RobustMutexStorage sequencer_mutex;
   // Followers of the change log asleep in ChangeFeed::wait, and the
   // futex word they sleep on: a change logged while one sleeps bumps it and
   // wakes them (one syscall, only while someone sleeps).
@@ -386,6 +421,10 @@ struct StoreRoot {
   // Client that sees it unchanged after reading next_change_seq knows no
   // removal lies below that sequence (sync::Client drops removed sessions).
   std::atomic<std::uint64_t> retired;
+  // The incarnation the next created session gets (starts at 1): tells a
+  // session removed and created again from the one before, and the newer
+  // of two records of one id (recovery).
+  std::atomic<std::uint64_t> next_incarnation;
   // Edits a sync::Client could not commit (a failed flush), reported by
   // the clients of every process (shmctl info).
   std::atomic<std::uint64_t> unflushed_edits;

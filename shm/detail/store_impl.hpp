@@ -73,10 +73,15 @@ struct Generation {
   LockTable* lock_tables = nullptr;  // one per shard
   ChangeSlot* ring = nullptr;
   std::uint32_t shard_mask = 0;
-  // root->change_capacity, read here on every change: the root's first
-  // cache line holds next_change_seq, which every change writes.
+  // root->change_capacity and the lanes, read here on every change: the
+  // root's first cache line holds next_change_seq, which the sequencer writes.
   std::uint32_t change_capacity = 0;
-  SegmentBounds bounds;  // the segment manager's bytes: links are checked against them
+  ChangeLane* lanes = nullptr;
+  ChangeSlot* lane_slots = nullptr;
+  std::uint32_t lane_count = 0;
+  std::uint32_t lane_capacity = 0;
+  std::uint64_t* shard_sequenced = nullptr;  // root->shard_sequenced
+  SegmentBounds bounds;                      // the segment manager's bytes: links are checked against them
 
   // Process locks held through this generation (guarded by locks_mutex).
   Mutex locks_mutex;
@@ -95,6 +100,9 @@ struct Generation {
   void nudge_watcher() noexcept;
   // Releases the locks held through this generation and its process slot.
   void release_held_locks() noexcept;
+
+  // The slots of lane `lane` (< lane_count).
+  ChangeSlot* lane_ring(std::uint32_t lane) const noexcept { return lane_slots + std::uint64_t{lane} * lane_capacity; }
 
   Shard& shard_for(std::uint64_t hash) noexcept { return shards[(hash >> 32) & shard_mask]; }
   // The lock states of `shard` (guarded by its mutex; see lock_table.hpp).
@@ -125,12 +133,30 @@ struct Generation {
   void repair(Shard& shard) noexcept REQUIRES(shard.mutex);
 
   // A change-log entry in two halves around the change itself (shard lock
-  // held): begin takes the sequence and records the pending change; end
-  // stamps the slot and clears it.
+  // held): begin takes a position in the lane of this CPU and records the
+  // pending change; end stamps the lane slot and clears it. begin returns
+  // the change's id (change_id: its lane and position; never 0), which
+  // end takes and a blob records as its commit_seq.
   std::uint64_t begin_change(Shard& shard, SessionRecord* record, ChangeKind kind) noexcept REQUIRES(shard.mutex);
-  void end_change(Shard& shard, std::uint64_t seq, ChangeKind kind, std::uint64_t version, std::string_view id) noexcept
-      REQUIRES(shard.mutex);
+  void end_change(Shard& shard, std::uint64_t change, ChangeKind kind, std::uint64_t version,
+                  std::string_view id) noexcept REQUIRES(shard.mutex);
 };
+
+// Moves the entries the lanes hold into the change log (change_ring.hpp)
+// and returns the log's next sequence: every change that ends after this
+// returns is logged at that sequence or later. `unstick`: a lane whose
+// next entry is still being written waits for its writer (or repairs a
+// dead one) by taking that writer's shard lock, then goes on; without it
+// the lane's entries wait for the next call. Throws: GenerationMoved, and
+// Error(Corrupt) from a damaged shard lock.
+std::uint64_t sequence_changes(Generation& g, bool unstick);
+// Whether a lane holds entries not yet sequenced (seq_cst loads of each
+// lane's head and cursor; no lock).
+bool lanes_pending(const Generation& g) noexcept;
+// The same as sequence_changes for a caller that holds g.root->sequencer_mutex and every
+// shard lock (the rebuild): an entry still being written is damage and
+// logged as lost.
+void sequence_changes_locked(Generation& g);
 
 // The segment's header, looked up in Boost's named-object index without
 // its lock (nullptr if absent). Safe because the index is written only

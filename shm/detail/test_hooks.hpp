@@ -75,6 +75,9 @@ enum class HookPoint {
   // A locker of one of the segment's robust mutexes found it held and is
   // about to spin before it sleeps (robust_mutex.cpp; the mutex not held).
   kRobustLockSpins,
+  // The change sequencer logged a lane entry and has not yet moved the
+  // lane's cursor past it (change_feed.cpp; sequencer's lock held).
+  kSequencerLogged,
 };
 
 using TestHook = void (*)(HookPoint);

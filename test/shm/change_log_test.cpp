@@ -2,10 +2,14 @@
 // an honest "fell behind" when the ring overflows.
 #include <boost/test/unit_test.hpp>
 
+#include <sched.h>
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <map>
 #include <memory>
+#include <string>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -14,6 +18,7 @@
 
 #include "shm/change_feed.hpp"
 #include "shm/detail/change_ring.hpp"
+#include "shm/detail/segment_format.hpp"
 #include "shm/store.hpp"
 #include "test/support/test_support.hpp"
 
@@ -214,4 +219,132 @@ BOOST_AUTO_TEST_CASE(consecutive_entries_share_no_cache_line) {
     BOOST_TEST(sharing == 0u, "capacity " << capacity << ": " << sharing << " consecutive entries share a line");
     BOOST_TEST(first_line_only == capacity, "capacity " << capacity << ": entries spanning two lines");
   }
+}
+
+// ---- change lanes ---------------------------------------------------------
+
+namespace {
+
+// Runs the calling thread on `cpu` only; false if this machine has no such
+// CPU (or the process may not run there).
+bool run_on_cpu(int cpu) {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  CPU_SET(cpu, &set);
+  return ::sched_setaffinity(0, sizeof set, &set) == 0;
+}
+
+// Puts the calling thread back on every CPU when it goes.
+struct AnyCpuAfter {
+  cpu_set_t saved{};
+  AnyCpuAfter() { ::sched_getaffinity(0, sizeof saved, &saved); }
+  ~AnyCpuAfter() { ::sched_setaffinity(0, sizeof saved, &saved); }
+  AnyCpuAfter(const AnyCpuAfter&) = delete;
+  AnyCpuAfter& operator=(const AnyCpuAfter&) = delete;
+};
+
+// The root of a store, read through a mapping of its own segment.
+struct RootView {
+  boost::interprocess::managed_shared_memory segment;
+  const shm::detail::StoreRoot* root = nullptr;
+  explicit RootView(const SegmentGuard& g) : segment(boost::interprocess::open_only, g.name().c_str()) {
+    const auto* header = segment.find<shm::detail::SegmentHeader>(shm::detail::kHeaderObjectName).first;
+    BOOST_REQUIRE(header != nullptr);
+    root = static_cast<const shm::detail::StoreRoot*>(segment.get_address_from_handle(header->root_handle));
+  }
+};
+
+}  // namespace
+
+// A change writes the lane of the CPU it runs on and no store-wide word:
+// two processes committing at once on two CPUs share no change-log line.
+// The log's sequence moves when a follower sequences the lanes. (Before
+// the lanes, every change took its sequence from one store-wide counter,
+// a cache line each commit of every process wrote.)
+BOOST_AUTO_TEST_CASE(changes_write_the_lane_of_their_cpu_and_no_store_wide_word) {
+  AnyCpuAfter restore;
+  if (!run_on_cpu(1)) {
+    BOOST_TEST_MESSAGE("one CPU: nothing to compare");
+    return;
+  }
+  SegmentGuard g("lanes");
+  Store s = make_store(g, {.size_bytes = 16 << 20, .shards = 4, .change_log_capacity = 64, .change_lanes = 2});
+  const std::uint64_t start = ChangeFeed(s).next_seq();
+  RootView view(g);
+  BOOST_REQUIRE(view.root->lane_count == 2u);
+  BOOST_REQUIRE(run_on_cpu(0));
+  s.create_session("a");
+  for (int i = 0; i < 4; ++i) s.commit("a", CommitBatch{}.put("k", "zero-" + std::to_string(i)));
+  BOOST_REQUIRE(run_on_cpu(1));
+  s.create_session("b");
+  for (int i = 0; i < 2; ++i) s.commit("b", CommitBatch{}.put("k", "one-" + std::to_string(i)));
+  BOOST_TEST(view.root->lanes[0].head.load() == 5u);
+  BOOST_TEST(view.root->lanes[1].head.load() == 3u);
+  BOOST_TEST(view.root->next_change_seq.load() == start, "a change wrote the store-wide sequence");
+  ChangeBatch b = ChangeFeed(s).read(start, 100);
+  BOOST_TEST(!b.fell_behind);
+  BOOST_TEST(b.entries.size() == 8u);
+  BOOST_TEST(b.next_seq == start + 8);
+  BOOST_TEST(view.root->next_change_seq.load() == start + 8);
+  BOOST_TEST(view.root->lanes[0].cursor.load() == 5u);
+  BOOST_TEST(view.root->lanes[1].cursor.load() == 3u);
+}
+
+// One session changed on two CPUs has its entries in two lanes; the log
+// still lists them in the order they were made (the sequencer merges the
+// lanes by each shard's change numbers). Sequencing lane by lane listed
+// the later commits of one CPU before the earlier ones of the other.
+BOOST_AUTO_TEST_CASE(one_sessions_entries_keep_their_order_across_lanes) {
+  AnyCpuAfter restore;
+  if (!run_on_cpu(1)) {
+    BOOST_TEST_MESSAGE("one CPU: one lane");
+    return;
+  }
+  SegmentGuard g("lane-order");
+  Store s = make_store(g, {.size_bytes = 16 << 20, .shards = 4, .change_log_capacity = 256, .change_lanes = 2});
+  const std::uint64_t start = ChangeFeed(s).next_seq();
+  const std::vector<std::string> ids{"a", "b", "c"};
+  for (const std::string& id : ids) s.create_session(id);
+  for (int i = 0; i < 30; ++i) {
+    BOOST_REQUIRE(run_on_cpu(i % 5 < 2 ? 0 : 1));  // each session's commits on both CPUs, unevenly
+    const std::string& id = ids[static_cast<std::size_t>(i) % ids.size()];
+    s.commit(id, CommitBatch{}.put("k", std::to_string(i)));
+  }
+  BOOST_REQUIRE(run_on_cpu(0));
+  s.remove_session("b");
+  s.create_session("b");  // another incarnation: its Created after the Removed
+  ChangeBatch log = ChangeFeed(s).read(start, 1000);
+  BOOST_TEST(!log.fell_behind);
+  BOOST_REQUIRE(log.entries.size() == 3u + 30u + 2u);
+  std::map<std::string, std::vector<const ChangeEntry*>> by_session;
+  for (const ChangeEntry& e : log.entries) by_session[e.session_id].push_back(&e);
+  for (const std::string& id : ids) {
+    const std::vector<const ChangeEntry*>& list = by_session[id];
+    BOOST_TEST((list.front()->kind == ChangeKind::Created), id);
+    for (std::size_t i = 1; i < 11; ++i) BOOST_TEST(list[i]->version == i, id << " entry " << i);
+  }
+  const std::vector<const ChangeEntry*>& b = by_session["b"];
+  BOOST_REQUIRE(b.size() == 13u);
+  BOOST_TEST((b[11]->kind == ChangeKind::Removed));
+  BOOST_TEST((b[12]->kind == ChangeKind::Created));
+}
+
+// A lane that fills before any follower sequences it loses its oldest
+// entries: a follower that was reading is told it fell behind, and one
+// that starts afterwards follows the next changes.
+BOOST_AUTO_TEST_CASE(a_lane_that_overflows_tells_followers_they_fell_behind) {
+  SegmentGuard g("lane-full");
+  Store s = make_store(g, {.size_bytes = 16 << 20, .shards = 4, .change_log_capacity = 16, .change_lanes = 1});
+  s.create_session("a");
+  const std::uint64_t reading = ChangeFeed(s).next_seq();
+  for (int i = 0; i < 40; ++i) s.commit("a", CommitBatch{}.put("k", std::to_string(i)));  // 16 fit in the lane
+  ChangeBatch behind = ChangeFeed(s).read(reading, 100);
+  BOOST_TEST(behind.fell_behind);
+  BOOST_TEST(behind.entries.empty());
+  const std::uint64_t fresh = ChangeFeed(s).next_seq();
+  s.commit("a", CommitBatch{}.put("k", "after"));
+  ChangeBatch after = ChangeFeed(s).read(fresh, 100);
+  BOOST_TEST(!after.fell_behind);
+  BOOST_REQUIRE(after.entries.size() == 1u);
+  BOOST_TEST(after.entries[0].version == 41u);
 }

@@ -11,13 +11,17 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
+#include <map>
 #include <memory>
+#include <string>
 #include <thread>
 #include <vector>
 
 #include "shm/change_feed.hpp"
 #include "shm/detail/robust_mutex.hpp"
+#include "shm/detail/session_table.hpp"
 #include "shm/detail/test_hooks.hpp"
 #include "shm/recovery.hpp"
 #include "shm/store.hpp"
@@ -502,3 +506,106 @@ BOOST_AUTO_TEST_CASE(a_locker_spins_before_it_sleeps_and_sleeps_after) {
   BOOST_TEST(past.slept >= 1);
 }
 #endif
+
+// ---- change lanes and their sequencer -----------------------------------
+
+namespace {
+
+bool run_on_cpu(int cpu) {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  CPU_SET(cpu, &set);
+  return ::sched_setaffinity(0, sizeof set, &set) == 0;
+}
+
+struct AnyCpuAfter {
+  cpu_set_t saved{};
+  AnyCpuAfter() { ::sched_getaffinity(0, sizeof saved, &saved); }
+  ~AnyCpuAfter() { ::sched_setaffinity(0, sizeof saved, &saved); }
+  AnyCpuAfter(const AnyCpuAfter&) = delete;
+  AnyCpuAfter& operator=(const AnyCpuAfter&) = delete;
+};
+
+// A session id whose shard (of `shards`) is not `avoid`'s.
+std::string id_in_another_shard(const std::string& avoid, std::uint32_t shards) {
+  using shmsession::shm::detail::hash_session_id;
+  const auto shard_of = [&](const std::string& id) { return (hash_session_id(id) >> 32) & (shards - 1); };
+  for (int i = 0;; ++i)
+    if (std::string id = "other-" + std::to_string(i); shard_of(id) != shard_of(avoid)) return id;
+}
+
+}  // namespace
+
+// A writer inside its critical section holds back the entries of its own
+// lane only: the other CPU's changes are sequenced past it (the branch
+// where the sequencer stops at an entry being written). Once the writer is
+// killed there, a reader repairs its entry through its shard lock.
+BOOST_AUTO_TEST_CASE(a_writer_inside_its_critical_section_holds_back_only_its_lane) {
+  AnyCpuAfter restore;
+  if (!run_on_cpu(1)) {
+    BOOST_TEST_MESSAGE("one CPU: one lane");
+    return;
+  }
+  SegmentGuard g("stuck-lane");
+  Store s = make_store(g, {.size_bytes = 16 << 20, .shards = 4, .change_log_capacity = 256, .change_lanes = 2});
+  const std::string other = id_in_another_shard("victim", 4);
+  s.create_session("victim");
+  s.create_session(other);
+  const std::uint64_t start = ChangeFeed(s).next_seq();
+  Signal parked;
+  ChildProcess writer([&] {
+    if (!run_on_cpu(0)) return 2;
+    shmsession::test::g_parked = &parked;
+    shmsession::test::g_target = HookPoint::kCommitBeforePublish;
+    shm::detail::set_test_hook(shmsession::test::park_here);
+    Store mine = Store::attach(g.name());
+    mine.commit("victim", CommitBatch{}.put("a", "never published"));
+    return 1;  // never reached: the hook parks
+  });
+  BOOST_REQUIRE_MESSAGE(parked.wait(60s), "the writer never reached its critical section");
+  for (int i = 0; i < 3; ++i) s.commit(other, CommitBatch{}.put("k", std::to_string(i)));
+  BOOST_TEST(ChangeFeed(s).next_seq() == start + 3, "the other lane's changes were held back");
+  writer.kill(SIGKILL);
+  BOOST_TEST(writer.wait() == 128 + SIGKILL);
+  check_without_hanging([&] {
+    Store mine = Store::attach(g.name());
+    ChangeBatch b = ChangeFeed(mine).read(start, 100);
+    if (b.fell_behind || b.entries.size() != 4u) return 1;
+    for (std::size_t i = 0; i < 3; ++i)
+      if (b.entries[i].session_id != other || b.entries[i].version != i + 1) return 2;
+    if (b.entries[3].session_id != "victim") return 3;  // the dead commit, finished by the repair
+    return 0;
+  });
+}
+
+// A follower killed inside the sequencer (its lock held, an entry logged
+// and its lane's cursor not yet moved) costs no change: the next follower
+// takes the lock over and logs from where the cursor stands, so an entry
+// may be read twice but none is missed or out of order.
+BOOST_AUTO_TEST_CASE(a_sequencer_killed_mid_pass_loses_no_change) {
+  SegmentGuard g("dead-sequencer");
+  Store s = make_store(g, {.size_bytes = 16 << 20, .shards = 4, .change_log_capacity = 256, .change_lanes = 1});
+  const std::uint64_t start = ChangeFeed(s).next_seq();
+  s.create_session("a");
+  s.create_session("b");
+  for (int i = 0; i < 3; ++i) {
+    s.commit("a", CommitBatch{}.put("k", std::to_string(i)));
+    s.commit("b", CommitBatch{}.put("k", std::to_string(i)));
+  }
+  kill_child_at(g.name(), HookPoint::kSequencerLogged, [start](Store& m) { ChangeFeed(m).read(start, 100); });
+  check_without_hanging([&] {
+    Store mine = Store::attach(g.name());
+    ChangeBatch b = ChangeFeed(mine).read(start, 100);
+    if (b.fell_behind) return 1;
+    std::map<std::string, std::vector<std::uint64_t>> versions;
+    for (const ChangeEntry& e : b.entries) versions[e.session_id].push_back(e.version);
+    for (const char* id : {"a", "b"}) {
+      std::vector<std::uint64_t>& v = versions[id];
+      if (!std::is_sorted(v.begin(), v.end())) return 2;
+      v.erase(std::unique(v.begin(), v.end()), v.end());
+      if (v != std::vector<std::uint64_t>{0, 1, 2, 3}) return 3;
+    }
+    if (b.entries.size() != 8u && b.entries.size() != 9u) return 4;  // the first entry perhaps twice
+    return 0;
+  });
+}

@@ -69,8 +69,8 @@ std::string field_line(const std::string& key, const std::string& value, std::si
 
 BOOST_AUTO_TEST_CASE(create_then_info_reports_options_and_statistics) {
   SegmentGuard guard("info");
-  json::value created = shmctl_json(
-      {"create", guard.name(), "--size", "16M", "--shards", "16", "--log-capacity", "64", "--idle-timeout", "60"});
+  json::value created = shmctl_json({"create", guard.name(), "--size", "16M", "--shards", "16", "--log-capacity", "64",
+                                     "--change-lanes", "4", "--idle-timeout", "60"});
   BOOST_TEST(created.at("name").as_string() == guard.name());
 
   json::object info = shmctl_json({"info", guard.name()}).as_object();
@@ -84,6 +84,7 @@ BOOST_AUTO_TEST_CASE(create_then_info_reports_options_and_statistics) {
   BOOST_TEST(info.at("sessions").to_number<std::uint64_t>() == 0u);
   BOOST_TEST(info.at("shards").to_number<std::uint64_t>() == 16u);
   BOOST_TEST(info.at("change_log_capacity").to_number<std::uint64_t>() == 64u);
+  BOOST_TEST(info.at("change_lanes").to_number<std::uint64_t>() == 4u);
   BOOST_TEST(info.at("default_idle_timeout_s").to_number<std::uint64_t>() == 60u);
   BOOST_TEST(info.at("store_id").as_string().size() == 32u);
 

@@ -62,6 +62,12 @@ CLI::App* add_create(CLI::App& app, Options& options) {
       ->default_str("auto: 1 per 2K of size, at most 16384")
       ->transform(decimal(kMaxU32));
   command
+      ->add_option("--change-lanes", options.create.change_lanes,
+                   "change lanes, a power of two up to 64: a change writes the lane of its CPU")
+      ->type_name("N")
+      ->default_str("auto: this machine's CPUs")
+      ->transform(decimal(kMaxU32));
+  command
       ->add_option("--idle-timeout", options.create.default_idle_timeout_s, "default session idle timeout, 0 for never")
       ->type_name("SECONDS")
       ->capture_default_str()

@@ -33,6 +33,7 @@ boost::json::object info_json(const StoreInfo& info, const StoreStats& stats, co
       {"used_bytes", stats.used_bytes},
       {"shards", info.shard_count},
       {"change_log_capacity", info.change_log_capacity},
+      {"change_lanes", info.change_lanes},
       {"default_idle_timeout_s", info.default_idle_timeout_s},
       {"sessions", stats.sessions},
       {"attributes", stats.attributes},
@@ -64,6 +65,7 @@ FieldList info_fields(const StoreInfo& info, const StoreStats& stats, const Repl
       .add("free", format_bytes(stats.free_bytes))
       .add("shards", std::to_string(info.shard_count))
       .add("change log capacity", std::to_string(info.change_log_capacity))
+      .add("change lanes", std::to_string(info.change_lanes))
       .add("default idle timeout", format_timeout(info.default_idle_timeout_s))
       .add("sessions", std::to_string(stats.sessions))
       .add("attributes", std::to_string(stats.attributes))
