@@ -2,10 +2,14 @@
 
 #include <algorithm>
 #include <array>
+#include <condition_variable>
 #include <csignal>
 #include <deque>
 #include <iostream>
+#include <mutex>
 #include <optional>
+#include <stop_token>
+#include <thread>
 
 #include <boost/asio.hpp>
 
@@ -583,8 +587,44 @@ Agent::~Agent() {
   }
 }
 
+namespace {
+
+// Moves the primary's change lanes into its log (ChangeFeed::next_seq)
+// for as long as it lives, whatever the link does: a lane holds only a
+// share of the log, and an agent that waits on the backup (acknowledgements,
+// a snapshot, a reconnect) polls nothing, so a busy CPU's lane would
+// overflow where the log still had room to keep the changes for deltas.
+// One pass a millisecond while changes come; asleep on the log's futex
+// while none do.
+class LaneDrainer {
+ public:
+  explicit LaneDrainer(const ChangeFeed& feed)
+      : feed_(feed), thread_([this](const std::stop_token& stop) { drain(stop); }) {}
+  LaneDrainer(const LaneDrainer&) = delete;
+  LaneDrainer& operator=(const LaneDrainer&) = delete;
+  ~LaneDrainer() = default;  // the jthread asks its loop to stop and joins it
+
+ private:
+  void drain(const std::stop_token& stop) {
+    std::mutex m;
+    std::condition_variable_any pause;
+    while (!stop.stop_requested()) {
+      // At most 20 ms asleep: how long a stop may wait for this loop.
+      if (feed_.wait(feed_.logged_seq(), std::chrono::milliseconds(20))) feed_.next_seq();
+      std::unique_lock<std::mutex> lock(m);
+      pause.wait_for(lock, stop, std::chrono::milliseconds(1), [] { return false; });
+    }
+  }
+
+  ChangeFeed feed_;
+  std::jthread thread_;  // last: it starts once the feed is set
+};
+
+}  // namespace
+
 bool Agent::run() {
   Impl& s = *impl_;
+  const LaneDrainer drainer(s.feed);
   if (s.options.stop_on_signals) {
     s.signals.add(SIGTERM);
     s.signals.add(SIGINT);

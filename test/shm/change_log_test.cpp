@@ -24,7 +24,9 @@
 
 using namespace shmsession;
 using shmsession::test::ChildProcess;
+using shmsession::test::CpuAffinityKept;
 using shmsession::test::make_store;
+using shmsession::test::run_on_cpu;
 using shmsession::test::SegmentGuard;
 
 namespace {
@@ -225,24 +227,6 @@ BOOST_AUTO_TEST_CASE(consecutive_entries_share_no_cache_line) {
 
 namespace {
 
-// Runs the calling thread on `cpu` only; false if this machine has no such
-// CPU (or the process may not run there).
-bool run_on_cpu(int cpu) {
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  CPU_SET(cpu, &set);
-  return ::sched_setaffinity(0, sizeof set, &set) == 0;
-}
-
-// Puts the calling thread back on every CPU when it goes.
-struct AnyCpuAfter {
-  cpu_set_t saved{};
-  AnyCpuAfter() { ::sched_getaffinity(0, sizeof saved, &saved); }
-  ~AnyCpuAfter() { ::sched_setaffinity(0, sizeof saved, &saved); }
-  AnyCpuAfter(const AnyCpuAfter&) = delete;
-  AnyCpuAfter& operator=(const AnyCpuAfter&) = delete;
-};
-
 // The root of a store, read through a mapping of its own segment.
 struct RootView {
   boost::interprocess::managed_shared_memory segment;
@@ -262,7 +246,7 @@ struct RootView {
 // the lanes, every change took its sequence from one store-wide counter,
 // a cache line each commit of every process wrote.)
 BOOST_AUTO_TEST_CASE(changes_write_the_lane_of_their_cpu_and_no_store_wide_word) {
-  AnyCpuAfter restore;
+  CpuAffinityKept restore;
   if (!run_on_cpu(1)) {
     BOOST_TEST_MESSAGE("one CPU: nothing to compare");
     return;
@@ -295,7 +279,7 @@ BOOST_AUTO_TEST_CASE(changes_write_the_lane_of_their_cpu_and_no_store_wide_word)
 // lanes by each shard's change numbers). Sequencing lane by lane listed
 // the later commits of one CPU before the earlier ones of the other.
 BOOST_AUTO_TEST_CASE(one_sessions_entries_keep_their_order_across_lanes) {
-  AnyCpuAfter restore;
+  CpuAffinityKept restore;
   if (!run_on_cpu(1)) {
     BOOST_TEST_MESSAGE("one CPU: one lane");
     return;

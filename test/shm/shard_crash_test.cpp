@@ -33,7 +33,9 @@ using namespace std::chrono_literals;
 using shmsession::shm::detail::HookPoint;
 using shmsession::test::check_without_hanging;
 using shmsession::test::ChildProcess;
+using shmsession::test::CpuAffinityKept;
 using shmsession::test::kill_child_at;
+using shmsession::test::run_on_cpu;
 using shmsession::test::SegmentGuard;
 using shmsession::test::Signal;
 using shmsession::test::wait_until_in_futex;
@@ -511,21 +513,6 @@ BOOST_AUTO_TEST_CASE(a_locker_spins_before_it_sleeps_and_sleeps_after) {
 
 namespace {
 
-bool run_on_cpu(int cpu) {
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  CPU_SET(cpu, &set);
-  return ::sched_setaffinity(0, sizeof set, &set) == 0;
-}
-
-struct AnyCpuAfter {
-  cpu_set_t saved{};
-  AnyCpuAfter() { ::sched_getaffinity(0, sizeof saved, &saved); }
-  ~AnyCpuAfter() { ::sched_setaffinity(0, sizeof saved, &saved); }
-  AnyCpuAfter(const AnyCpuAfter&) = delete;
-  AnyCpuAfter& operator=(const AnyCpuAfter&) = delete;
-};
-
 // A session id whose shard (of `shards`) is not `avoid`'s.
 std::string id_in_another_shard(const std::string& avoid, std::uint32_t shards) {
   using shmsession::shm::detail::hash_session_id;
@@ -541,7 +528,7 @@ std::string id_in_another_shard(const std::string& avoid, std::uint32_t shards) 
 // where the sequencer stops at an entry being written). Once the writer is
 // killed there, a reader repairs its entry through its shard lock.
 BOOST_AUTO_TEST_CASE(a_writer_inside_its_critical_section_holds_back_only_its_lane) {
-  AnyCpuAfter restore;
+  CpuAffinityKept restore;
   if (!run_on_cpu(1)) {
     BOOST_TEST_MESSAGE("one CPU: one lane");
     return;

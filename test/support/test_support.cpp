@@ -268,6 +268,16 @@ bool wait_until_in_futex(pid_t pid, std::chrono::milliseconds timeout) {
   return wait_until_syscall_is_futex("/proc/" + std::to_string(pid) + "/syscall", false, timeout);
 }
 
+bool run_on_cpu(int cpu) {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  CPU_SET(cpu, &set);
+  return ::sched_setaffinity(0, sizeof set, &set) == 0;
+}
+
+CpuAffinityKept::CpuAffinityKept() { ::sched_getaffinity(0, sizeof saved_, &saved_); }
+CpuAffinityKept::~CpuAffinityKept() { ::sched_setaffinity(0, sizeof saved_, &saved_); }
+
 bool wait_until_thread_in_futex(pid_t tid, std::chrono::milliseconds timeout) {
   return wait_until_syscall_is_futex(
       "/proc/" + std::to_string(::getpid()) + "/task/" + std::to_string(tid) + "/syscall", true, timeout);

@@ -130,4 +130,20 @@ struct CommandResult {
 CommandResult run_command(const std::vector<std::string>& argv, const std::string& input = {},
                           std::chrono::milliseconds timeout = std::chrono::seconds(60));
 
+// Runs the calling thread on `cpu` only: how a test puts changes in a
+// chosen change lane (one per CPU). False if the machine has no such CPU.
+bool run_on_cpu(int cpu);
+
+// The calling thread's CPUs, given back when this goes.
+class CpuAffinityKept {
+ public:
+  CpuAffinityKept();
+  ~CpuAffinityKept();
+  CpuAffinityKept(const CpuAffinityKept&) = delete;
+  CpuAffinityKept& operator=(const CpuAffinityKept&) = delete;
+
+ private:
+  cpu_set_t saved_{};
+};
+
 }  // namespace shmsession::test

@@ -40,11 +40,12 @@ inline sync::wire::Key replication_key(std::uint8_t fill = 0x42) {
 inline std::uint16_t free_port() { return tools::free_loopback_port(); }
 
 inline Store make_store(const std::string& name, std::uint32_t log_capacity = 1 << 16,
-                        std::uint64_t size = std::uint64_t{64} << 20) {
+                        std::uint64_t size = std::uint64_t{64} << 20, std::uint32_t change_lanes = 0) {
   CreateOptions o;
   o.size_bytes = size;
   o.shards = 16;
   o.change_log_capacity = log_capacity;
+  o.change_lanes = change_lanes;
   return Store::create(name, o);
 }
 

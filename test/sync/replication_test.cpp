@@ -179,6 +179,41 @@ BOOST_AUTO_TEST_CASE(change_log_overflow_falls_back_to_a_full_resync) {
   BOOST_TEST(published_status(primary).partial_resyncs == 0u);
 }
 
+// A change lane holds only a share of the log (here 4096 entries: 64
+// lanes; one process writes one of them).
+// While the backup is gone the agent ships nothing, but it keeps moving the
+// lanes' entries into the log, so a backlog larger than a lane and smaller
+// than the log comes back as deltas (a partial resync), not a full one.
+// (Sequenced only when the agent polled, the lane overflowed and the
+// agent resynced in full.)
+BOOST_AUTO_TEST_CASE(a_backlog_larger_than_a_lane_stays_in_the_log) {
+  SegmentGuard pg("rep_p"), sg("rep_s");
+  Store primary = make_store(pg.name(), 1 << 18, std::uint64_t{192} << 20, 64);  // lanes of 4096 entries
+  const std::uint16_t port = free_port();
+  std::optional<ChildProcess> backup;
+  backup.emplace(start_backup(sg.name(), port));
+  ChildProcess agent = start_agent(pg.name(), port);
+  write_for(pg.name(), 300ms, 1, 3);
+  {
+    Store standby = Store::attach(sg.name());
+    BOOST_REQUIRE(wait_caught_up(primary, standby));
+  }
+  backup->kill(SIGKILL);
+  backup->wait();
+  const std::uint64_t before = ChangeFeed(primary).next_seq();
+  ChildProcess writer = start_counted_writer(pg.name(), 4, 100000, 1000000, false);  // each round a commit
+  BOOST_REQUIRE_EQUAL(writer.wait(), 0);
+  const std::uint64_t logged = ChangeFeed(primary).next_seq() - before;
+  BOOST_TEST_MESSAGE("logged " << logged);
+  backup.emplace(start_backup(sg.name(), port));
+  Store standby = Store::attach(sg.name());
+  BOOST_REQUIRE(wait_caught_up(primary, standby));
+  check_equal(primary, standby);
+  BOOST_TEST(logged > 4096u * 4);                            // many times what a lane holds
+  BOOST_TEST(published_status(primary).full_resyncs == 1u);  // the first connection's
+  BOOST_TEST(published_status(primary).partial_resyncs >= 1u);
+}
+
 // Every change below the acknowledged position is on the standby, even when
 // the agent dies mid-stream; then a process fails over to the standby with
 // the ordinary library and carries on.
