@@ -80,11 +80,13 @@ const ThroughputRow* find_row(const BenchReport& report, std::string_view operat
   return nullptr;
 }
 
-// Every peer system in the report's throughput rows, in order of appearance.
+// Every peer system in the report's throughput rows, in order of appearance
+// (primary's separate stores are ours, not a peer).
 std::vector<std::string> peers_of(const BenchReport& report) {
   std::vector<std::string> peers;
   for (const ThroughputRow& row : report.results)
-    if (row.system != kOurSystem && std::find(peers.begin(), peers.end(), row.system) == peers.end())
+    if (row.system != kOurSystem && row.system != kSeparateStoresSystem &&
+        std::find(peers.begin(), peers.end(), row.system) == peers.end())
       peers.push_back(row.system);
   return peers;
 }
@@ -99,6 +101,19 @@ std::vector<ComparisonRow> primary_headlines(const BenchReport& report) {
                       rate_of(find_row(report, operation, peer, 1))});
     }
   }
+  // Scaling: ours with 2 processes on one store against 1 process, beside
+  // 2 processes on separate stores (what the machine gives two processes
+  // sharing nothing): below 1x the store itself costs scaling.
+  const auto per_one = [&](const ThroughputRow* two) -> std::optional<double> {
+    const std::optional<double> one = rate_of(find_row(report, "commit", kOurSystem, 1));
+    const std::optional<double> rate = rate_of(two);
+    if (!one || !rate || *one <= 0) return std::nullopt;
+    return *rate / *one;
+  };
+  if (const ThroughputRow* apart = find_row(report, "commit", kSeparateStoresSystem, 2))
+    rows.push_back({report.workload, "commit, 2 processes / 1 process", "x", kHigherIsBetter,
+                    per_one(find_row(report, "commit", kOurSystem, 2)), std::string(kSeparateStoresSystem),
+                    per_one(apart)});
   if (report.memory.empty()) return rows;
   const std::uint64_t largest = report.memory.back().sessions;
   std::optional<double> ours;

@@ -25,6 +25,9 @@ struct LoopResult;
 
 inline constexpr std::string_view kOurSystem = "shmsession";
 inline constexpr std::string_view kRedisSystem = "redis";
+// primary's reference row: 2 processes, each on a store of its own (nothing
+// shared), doing the same work as ours with 2 processes on one store.
+inline constexpr std::string_view kSeparateStoresSystem = "2 separate stores";
 
 // The machine the figures come from, printed beside them.
 struct MachineInfo {

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <array>
 #include <chrono>
+#include <optional>
 #include <stdexcept>
 #include <vector>
 
@@ -25,7 +26,17 @@ constexpr std::uint64_t kSegmentPerSession = 4096;
 
 enum class Operation { Commit, Read };
 constexpr std::array<Operation, 2> kOperations = {Operation::Commit, Operation::Read};
-constexpr std::array<int, 2> kProcessCounts = {1, 2};
+
+// One loop measured per operation and round: a process count, and for ours
+// whether the 2 processes share one store or each has its own (nothing
+// shared: what this machine gives two processes for the same work).
+struct Arm {
+  int processes;
+  std::string_view system;
+};
+constexpr std::array<Arm, 2> kRedisArms = {Arm{1, kRedisSystem}, Arm{2, kRedisSystem}};
+constexpr std::array<Arm, 2> kMemcachedArms = {Arm{1, kMemcachedSystem}, Arm{2, kMemcachedSystem}};
+constexpr std::array<Arm, 3> kOurArms = {Arm{1, kOurSystem}, Arm{2, kOurSystem}, Arm{2, kSeparateStoresSystem}};
 
 std::string operation_name(Operation op) { return op == Operation::Commit ? "commit" : "read"; }
 
@@ -42,7 +53,7 @@ struct PrimaryConfig {
 PrimaryConfig primary_config(const RunOptions& options) {
   PrimaryConfig config;
   config.sessions = options.quick ? 10'000 : 100'000;
-  config.rounds = options.quick ? 1 : 3;
+  config.rounds = options.quick ? 1 : 5;
   config.loop_time = std::chrono::milliseconds{options.quick ? 250 : 1000};
   config.warmup_time = config.loop_time / 10;
   config.sequence_length = std::uint64_t{1} << 18;
@@ -106,30 +117,29 @@ void merge_round(LoopResult& into, const LoopResult& round) {
   into.latency.merge(round.latency);
 }
 
-// A row per operation and process count for `system`, each measured in
-// config.rounds loops: loop(op, processes, run) measures one (`run`
-// numbers the loops from 1). The rounds alternate the order of the
-// process counts, so a drift of the machine's speed weighs on each count
-// alike. `workers` names a worker in the progress lines.
-template <class Loop>
+// A row per operation and arm, each measured in config.rounds loops:
+// loop(op, arm, run) measures one (`run` numbers the loops from 1). The
+// rounds alternate the order of the arms, so a drift of the machine's speed
+// weighs on each alike. `workers` names a worker in the progress lines.
+template <std::size_t N, class Loop>
 std::vector<ThroughputRow> measure_rounds(const PrimaryConfig& config, const RunOptions& options,
-                                          std::string_view system, std::string_view workers, Loop&& loop) {
+                                          const std::array<Arm, N>& arms, std::string_view workers, Loop&& loop) {
   std::vector<ThroughputRow> rows;
   int run = 0;
   for (Operation op : kOperations) {
-    std::array<LoopResult, kProcessCounts.size()> merged{};
+    std::array<LoopResult, N> merged{};
     for (int round = 0; round < config.rounds; ++round) {
-      for (std::size_t i = 0; i < kProcessCounts.size(); ++i) {
-        const std::size_t at = round % 2 == 0 ? i : kProcessCounts.size() - 1 - i;
-        const int processes = kProcessCounts[at];
+      for (std::size_t i = 0; i < N; ++i) {
+        const std::size_t at = round % 2 == 0 ? i : N - 1 - i;
+        const Arm& arm = arms[at];
         progress(options, kName,
-                 std::string(system) + ": " + operation_name(op) + ", " + std::to_string(processes) + " " +
+                 std::string(arm.system) + ": " + operation_name(op) + ", " + std::to_string(arm.processes) + " " +
                      std::string(workers) + ", round " + std::to_string(round + 1) + " of " +
                      std::to_string(config.rounds));
-        merge_round(merged[at], loop(op, processes, ++run));
+        merge_round(merged[at], loop(op, arm, ++run));
       }
     }
-    for (const LoopResult& m : merged) rows.push_back(throughput_row(operation_name(op), system, m));
+    for (std::size_t i = 0; i < N; ++i) rows.push_back(throughput_row(operation_name(op), arms[i].system, merged[i]));
   }
   return rows;
 }
@@ -160,11 +170,21 @@ void ours_worker(WorkerContext& ctx, const std::string& store_name, const Primar
 }
 
 std::vector<ThroughputRow> measure_ours(const PrimaryConfig& config, const RunOptions& options) {
-  ScratchStore scratch(kName, kSegmentBase + config.sessions * kSegmentPerSession);
-  progress(options, kName, "shmsession: filling " + std::to_string(config.sessions) + " sessions");
-  fill_store(scratch.store(), 0, config.sessions);
-  return measure_rounds(config, options, kOurSystem, "process(es)", [&](Operation op, int processes, int run) {
-    return run_in_processes(processes, [&](WorkerContext& ctx) { ours_worker(ctx, scratch.name(), config, op, run); });
+  // The shared store, and a second one alike for the separate-stores arm,
+  // whose worker 1 works there (worker 0 on the first).
+  std::array<std::optional<ScratchStore>, 2> stores;
+  for (std::size_t i = 0; i < stores.size(); ++i) {
+    stores[i].emplace(i == 0 ? kName : "primary_apart", kSegmentBase + config.sessions * kSegmentPerSession);
+    progress(options, kName,
+             "shmsession: filling " + std::to_string(config.sessions) + " sessions (store " + std::to_string(i + 1) +
+                 " of 2)");
+    fill_store(stores[i]->store(), 0, config.sessions);
+  }
+  return measure_rounds(config, options, kOurArms, "process(es)", [&](Operation op, const Arm& arm, int run) {
+    return run_in_processes(arm.processes, [&](WorkerContext& ctx) {
+      const bool apart = arm.system == kSeparateStoresSystem && ctx.index() == 1;
+      ours_worker(ctx, stores[apart ? 1 : 0]->name(), config, op, run);
+    });
   });
 }
 
@@ -230,8 +250,8 @@ std::vector<ThroughputRow> measure_redis(const PrimaryConfig& config, const RunO
   redis.command({"FLUSHALL"});
   progress(options, kName, "redis: loading " + std::to_string(config.sessions) + " sessions");
   load_redis(redis, 0, config.sessions);
-  return measure_rounds(config, options, kRedisSystem, "client(s)", [&](Operation op, int processes, int run) {
-    return run_in_processes(processes, [&](WorkerContext& ctx) {
+  return measure_rounds(config, options, kRedisArms, "client(s)", [&](Operation op, const Arm& arm, int run) {
+    return run_in_processes(arm.processes, [&](WorkerContext& ctx) {
       RedisConnection own = RedisConnection::connect(server.port());
       const WorkerInputs inputs = make_inputs(config, ctx);
       if (op == Operation::Commit)
@@ -302,8 +322,8 @@ std::vector<ThroughputRow> measure_memcached(const PrimaryConfig& config, const 
   MemcachedConnection memcached = MemcachedConnection::connect(server.port());
   progress(options, kName, "memcached: loading " + std::to_string(config.sessions) + " sessions");
   memcached.load_sessions(0, config.sessions);
-  return measure_rounds(config, options, kMemcachedSystem, "client(s)", [&](Operation op, int processes, int run) {
-    return run_in_processes(processes, [&](WorkerContext& ctx) {
+  return measure_rounds(config, options, kMemcachedArms, "client(s)", [&](Operation op, const Arm& arm, int run) {
+    return run_in_processes(arm.processes, [&](WorkerContext& ctx) {
       MemcachedConnection own = MemcachedConnection::connect(server.port());
       const WorkerInputs inputs = make_inputs(config, ctx);
       memcached_worker(ctx, own, config, inputs, op, run);
@@ -351,16 +371,22 @@ void describe(BenchReport& report, const PrimaryConfig& config) {
                        {"seed", config.seed}};
 }
 
-// Ours and the peers' rows side by side: per operation, per process count.
-// A peer that was not available has n/a rows.
+// Ours and the peers' rows side by side: per operation, per process count;
+// the separate-stores row after ours with 2 processes. A peer that was not
+// available has n/a rows.
 std::vector<ThroughputRow> side_by_side(const std::vector<ThroughputRow>& ours, const std::vector<ThroughputRow>& redis,
                                         const std::vector<ThroughputRow>& memcached) {
+  const auto peer_row = [](const std::vector<ThroughputRow>& peer, const ThroughputRow& mine, std::string_view system) {
+    for (const ThroughputRow& row : peer)
+      if (row.operation == mine.operation && row.processes == mine.processes) return row;
+    return unavailable_row(mine.operation, system, mine.processes);
+  };
   std::vector<ThroughputRow> rows;
-  for (std::size_t i = 0; i < ours.size(); ++i) {
-    rows.push_back(ours[i]);
-    rows.push_back(i < redis.size() ? redis[i] : unavailable_row(ours[i].operation, kRedisSystem, ours[i].processes));
-    rows.push_back(i < memcached.size() ? memcached[i]
-                                        : unavailable_row(ours[i].operation, kMemcachedSystem, ours[i].processes));
+  for (const ThroughputRow& mine : ours) {
+    rows.push_back(mine);
+    if (mine.system != kOurSystem) continue;
+    rows.push_back(peer_row(redis, mine, kRedisSystem));
+    rows.push_back(peer_row(memcached, mine, kMemcachedSystem));
   }
   return rows;
 }
@@ -415,6 +441,12 @@ BenchReport run_primary(const RunOptions& options) {
       "stats bytes (item sizes with headers, not slab-class rounding), the figure ours/peer "
       "compares with; its footprint/session column adds what that leaves out: slab chunks in use x "
       "chunk size (stats slabs) plus its hash table (stats hash_bytes)");
+  report.notes.push_back(
+      "2 separate stores: 2 processes doing what shmsession's 2 do, worker 1 on a second store filled alike: "
+      "nothing shared but the machine; its ours/peer is shmsession's 2-process figure over it (below 1x: what "
+      "sharing one store costs)");
+  report.notes.push_back("rounds per figure: " + std::to_string(config.rounds) +
+                         " (a round measures each row of a system once; the order alternates from round to round)");
   progress(options, kName, "done");
   return report;
 }
