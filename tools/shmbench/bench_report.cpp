@@ -102,8 +102,9 @@ std::vector<ComparisonRow> primary_headlines(const BenchReport& report) {
     }
   }
   // Scaling: ours with 2 processes on one store against 1 process, beside
-  // 2 processes on separate stores (what the machine gives two processes
-  // sharing nothing): below 1x the store itself costs scaling.
+  // 2 processes on separate stores (nothing shared, and the second store's
+  // pages written by its one worker alone): below 1x sharing one store
+  // costs scaling, in lines or in layout.
   const auto per_one = [&](const ThroughputRow* two) -> std::optional<double> {
     const std::optional<double> one = rate_of(find_row(report, "commit", kOurSystem, 1));
     const std::optional<double> rate = rate_of(two);

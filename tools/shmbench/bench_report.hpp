@@ -27,6 +27,8 @@ inline constexpr std::string_view kOurSystem = "shmsession";
 inline constexpr std::string_view kRedisSystem = "redis";
 // primary's reference row: 2 processes, each on a store of its own (nothing
 // shared), doing the same work as ours with 2 processes on one store.
+// Worker 1's store is written by it alone, so its sessions also keep pages
+// of their own: the row bounds what one store could give, layout included.
 inline constexpr std::string_view kSeparateStoresSystem = "2 separate stores";
 
 // The machine the figures come from, printed beside them.

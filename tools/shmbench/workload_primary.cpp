@@ -442,9 +442,11 @@ BenchReport run_primary(const RunOptions& options) {
       "compares with; its footprint/session column adds what that leaves out: slab chunks in use x "
       "chunk size (stats slabs) plus its hash table (stats hash_bytes)");
   report.notes.push_back(
-      "2 separate stores: 2 processes doing what shmsession's 2 do, worker 1 on a second store filled alike: "
-      "nothing shared but the machine; its ours/peer is shmsession's 2-process figure over it (below 1x: what "
-      "sharing one store costs)");
+      "2 separate stores: 2 processes doing what shmsession's 2 do, worker 1 on a second store filled alike "
+      "and written by it alone: nothing shared but the machine, and worker 1's sessions on pages of their own "
+      "(in the first store every row's commits, 1 process's included, have mixed all sessions' blobs over all "
+      "its pages); its ours/peer is shmsession's 2-process figure over it (below 1x: what sharing one store "
+      "costs, in lines and in layout)");
   report.notes.push_back("rounds per figure: " + std::to_string(config.rounds) +
                          " (a round measures each row of a system once; the order alternates from round to round)");
   progress(options, kName, "done");
