@@ -21,6 +21,10 @@ packages=(
   # policy-rc.d below); memcached is primary's second peer
   redis-server libhiredis-dev
   memcached libmemcached-dev
+  # the PHP session save handler (bindings/php): built against php8.2-dev,
+  # tested in a real php-fpm pool behind nginx (both started on loopback
+  # ports by the tests, never as services)
+  php8.2-dev php8.2-cli php8.2-fpm nginx
   # process inspection used by the tests
   procps
   iproute2  # `ip netns` and veth pairs: test/sync/netns_replication_test
