@@ -32,6 +32,11 @@ ini_set('session.use_only_cookies', '0');
 ini_set('session.cache_limiter', '');
 ini_set('shmsession.store_size_mb', '32');
 ini_set('shmsession.lock_wait_ms', '20000');
+// No garbage collection at session_start() unless a check asks for it: PHP
+// runs it there with probability gc_probability/gc_divisor (1/100 by
+// default), which would free the gc check's session before session_gc()
+// could count it.
+ini_set('session.gc_probability', '0');
 
 function check(bool $ok, string $what): void {
     global $failures;
@@ -197,11 +202,16 @@ check($second['version'] === $first['version'], 'lazy_write: an unchanged sessio
 check($second['last_access_unix_ms'] > $first['last_access_unix_ms'], 'lazy_write: its last access moves');
 
 // --- gc frees expired sessions --------------------------------------------------
-$old = ini_get('session.gc_maxlifetime');
-ini_set('session.gc_maxlifetime', '1');
-$expiring = new_id();
-request($expiring, function () { $_SESSION['x'] = 1; });
-ini_set('session.gc_maxlifetime', $old);
+// A session whose idle timeout (gc_maxlifetime when it was written) is 1 s.
+function expiring_session(): string {
+    $old = ini_get('session.gc_maxlifetime');
+    ini_set('session.gc_maxlifetime', '1');
+    $id = new_id();
+    request($id, function () { $_SESSION['x'] = 1; });
+    ini_set('session.gc_maxlifetime', $old);
+    return $id;
+}
+$expiring = expiring_session();
 $freed = 0;
 $until = microtime(true) + 30;  // fails instead of hanging
 $probe = new_id();
@@ -213,6 +223,18 @@ while ($freed < 1 && microtime(true) < $until) {
     session_write_close();
 }
 check($freed >= 1 && shown($expiring) === null, "session_gc() frees the expired session (freed $freed)");
+// PHP's own collection at session_start() (here on every start) calls the
+// same handler.
+$expiring = expiring_session();
+ini_set('session.gc_probability', '1');
+ini_set('session.gc_divisor', '1');
+$until = microtime(true) + 30;
+while (shown($expiring) !== null && microtime(true) < $until) {
+    usleep(100000);
+    request($probe, function () {});
+}
+ini_set('session.gc_probability', '0');
+check(shown($expiring) === null, 'gc at session_start() (gc_probability/gc_divisor) frees the expired session');
 
 // --- a lock not granted in time: a warning, session_start() false, no lost write
 $id = new_id();
