@@ -34,6 +34,7 @@
 #include "tools/appserver/catalog.hpp"
 #include "tools/appserver/request_params.hpp"
 #include "tools/appserver/shop_model.hpp"
+#include "tools/common/temp_dir.hpp"
 
 using namespace shmsession;
 using namespace shmsession::test;
@@ -318,25 +319,7 @@ BOOST_AUTO_TEST_CASE(sessions_reset_every_50_ms_under_load_never_give_a_server_e
 
 namespace {
 
-// A private directory, removed with what it holds even when the test fails.
-class TempDir {
- public:
-  TempDir() {
-    char name[] = "/tmp/appserver_test.XXXXXX";
-    if (::mkdtemp(name) == nullptr) throw std::runtime_error("mkdtemp failed");
-    path_ = name;
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    std::filesystem::remove_all(path_, ignored);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
+using tools::TempDir;
 
 // The shop with `--sessions redis` (2 workers, --worker-ports), its log in
 // `log_path` (where it names its redis-server's pid).
@@ -416,7 +399,7 @@ void check_cart(const json::object& doc, const std::map<std::string, int>& expec
 // The shop's peer in the demo's summary: the same shop with its sessions in
 // a redis-server it starts (phpredis's lock recipe), the same requests.
 BOOST_AUTO_TEST_CASE(sessions_in_redis_serve_requests_whose_cart_totals_check_out) {
-  TempDir dir;
+  TempDir dir("appserver_test");
   const std::string log_path = dir.path() + "/appserver.log";
   const std::uint16_t port = free_port(), base = free_port_pair();
   ChildProcess server = start_redis_server(port, base, log_path);
@@ -482,7 +465,7 @@ BOOST_AUTO_TEST_CASE(sessions_in_redis_serve_requests_whose_cart_totals_check_ou
 // A supervisor that dies without its cleanup (SIGKILL, as ~ChildProcess
 // kills a server when a test fails) leaves no redis-server behind.
 BOOST_AUTO_TEST_CASE(sessions_in_redis_server_dies_with_a_killed_supervisor) {
-  TempDir dir;
+  TempDir dir("appserver_test");
   const std::string log_path = dir.path() + "/appserver.log";
   const std::uint16_t port = free_port(), base = free_port_pair();
   ChildProcess server = start_redis_server(port, base, log_path);

@@ -25,6 +25,9 @@ packages=(
   # tested in a real php-fpm pool behind nginx (both started on loopback
   # ports by the tests, never as services)
   php8.2-dev php8.2-cli php8.2-fpm nginx
+  # `shmbench php`'s other handlers (phpredis, php-memcached) and its load
+  # generator
+  php8.2-redis php8.2-memcached wrk
   # process inspection used by the tests
   procps
   iproute2  # `ip netns` and veth pairs: test/sync/netns_replication_test

@@ -185,6 +185,27 @@ struct WorkerRow {
   std::uint64_t mismatched = 0;           // of which held other values than written
 };
 
+// One PHP session handler behind nginx and php-fpm (the `php` workload):
+// its pool under many sessions (wrk), then 8 requests at a time on one.
+struct PhpHandlerRow {
+  std::string system;     // "shmsession", "files", "redis", "memcached"
+  bool measured = false;  // false: the handler could not run here (why_not)
+  std::string why_not;
+  bool load_measured = false;  // false: wrk could not run
+  std::uint64_t requests = 0;  // many sessions: wrk's requests in the timed run
+  double requests_per_s = 0;
+  double p50_us = 0;
+  double p99_us = 0;
+  std::uint64_t load_failures = 0;  // non-2xx replies and socket errors
+  // One session: requests sent, answered 200, refused (another status or
+  // no reply), n at the end, and increments answered but not in n.
+  std::uint64_t one_sent = 0;
+  std::uint64_t one_answered = 0;
+  std::uint64_t one_refused = 0;
+  std::int64_t one_final_n = 0;
+  std::uint64_t one_lost = 0;
+};
+
 struct BenchReport {
   std::string workload;
   std::string description;  // what is measured, and the session shape
@@ -201,6 +222,7 @@ struct BenchReport {
   std::vector<ReplicationRow> replication;         // printed by the replicate workload's own layout
   std::vector<ResidencyRow> residency;             // printed by the worker workload's own layout
   std::vector<WorkerRow> workers;                  // likewise
+  std::vector<PhpHandlerRow> php;                  // printed by the php workload's own layout
   std::vector<std::string> notes;                  // e.g. why the peer is missing
   // Checks that did not hold (e.g. a backup that differs from its primary):
   // the report is still printed, then shmbench exits 1.

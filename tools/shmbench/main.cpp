@@ -131,6 +131,7 @@ int run_all(const RunOptions& options) {
   boost::json::object reports;
   boost::json::array failed;
   for (const Workload& workload : shmsession::bench::workloads()) {
+    if (!workload.in_all) continue;
     shmsession::bench::progress(options, "all", "workload " + std::string(workload.name));
     std::optional<BenchReport> report = run_reporting_errors(workload, options);
     if (!report) {

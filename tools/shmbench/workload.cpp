@@ -7,11 +7,13 @@
 #include "tools/shmbench/cycle_report.hpp"
 #include "tools/shmbench/delta_report.hpp"
 #include "tools/shmbench/lock_report.hpp"
+#include "tools/shmbench/php_report.hpp"
 #include "tools/shmbench/replicate_report.hpp"
 #include "tools/shmbench/worker_report.hpp"
 #include "tools/shmbench/workload_cycle.hpp"
 #include "tools/shmbench/workload_delta.hpp"
 #include "tools/shmbench/workload_lock.hpp"
+#include "tools/shmbench/workload_php.hpp"
 #include "tools/shmbench/workload_primary.hpp"
 #include "tools/shmbench/workload_replicate.hpp"
 #include "tools/shmbench/workload_worker.hpp"
@@ -33,6 +35,8 @@ constexpr Workload kWorkloads[] = {
      kReplicateDetails, &run_replicate, &kReplicateLayout},
     {"worker", "one long-running worker, 1M sessions over time: RSS, kept sessions, locks each second vs limits",
      kWorkerDetails, &run_worker, &kWorkerLayout},
+    {"php", "PHP's session handlers behind nginx + php-fpm: files, redis, memcached, shmsession (not in `all`)",
+     kPhpDetails, &run_php, &kPhpLayout, false},
 };
 
 }  // namespace

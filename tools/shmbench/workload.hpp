@@ -66,6 +66,7 @@ struct Workload {
   std::string_view details;  // for `shmbench <name> --help`
   BenchReport (*run)(const RunOptions& options);
   const ReportLayout* layout;  // how print_report and report_json lay its report out
+  bool in_all = true;          // run by `shmbench all`
 };
 
 // Every workload, in the order `--help` lists them.

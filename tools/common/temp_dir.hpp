@@ -1,0 +1,48 @@
+// A private directory under /tmp for one run (a test, a benchmark), removed
+// with everything in it when the TempDir goes away, also when the run
+// fails; and writing a whole small file there (a server's configuration).
+//
+// Thread safety: a TempDir belongs to the thread that made it; write_file
+// is a free function.
+#pragma once
+
+#include <stdlib.h>
+
+#include <filesystem>
+#include <fstream>
+#include <stdexcept>
+#include <string>
+#include <system_error>
+
+namespace shmsession::tools {
+
+class TempDir {
+ public:
+  // The directory is /tmp/<prefix>.XXXXXX. Throws std::runtime_error if it
+  // cannot be made.
+  explicit TempDir(const std::string& prefix) {
+    std::string name = "/tmp/" + prefix + ".XXXXXX";
+    if (::mkdtemp(name.data()) == nullptr) throw std::runtime_error("mkdtemp " + name + " failed");
+    path_ = name;
+  }
+  ~TempDir() {
+    std::error_code ignored;
+    std::filesystem::remove_all(path_, ignored);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::string& path() const noexcept { return path_; }
+
+ private:
+  std::string path_;
+};
+
+// Replaces the file at `path` with `text`. Throws std::runtime_error if it
+// cannot be written.
+inline void write_file(const std::string& path, const std::string& text) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out << text;
+  if (!out.flush()) throw std::runtime_error("cannot write " + path);
+}
+
+}  // namespace shmsession::tools
