@@ -283,8 +283,10 @@ void copy_root(Generation& from, Generation& to, std::uint64_t locks_revoked) NO
   b.lock_recoveries.store(a.lock_recoveries.load());
   b.next_token.store(a.next_token.load());
   b.lock_revocations.store(a.lock_revocations.load() + locks_revoked);
-  std::memcpy(b.replica_of, a.replica_of, sizeof b.replica_of);
-  b.replica_applied_seq = a.replica_applied_seq;
+  // The current position (the rebuilder holds its lock: no writer is
+  // halfway), as the new generation's copy 0.
+  b.replica_positions[0] = a.replica_positions[a.replica_current.load() & 1u];
+  b.replica_current.store(0);
   b.agent.published.store(a.agent.published.load());
   for (int c = 0; c < 2; ++c) {
     const AgentStatusCopy& src = a.agent.copies[c];
@@ -348,10 +350,9 @@ bool rebuild_generation(Generation& g, RecoveryReport& report) {
       bip::shared_memory_object::remove(temp.c_str());
       return false;
     }
-    RobustLockGuard replica(root.replica_mutex, [&root] {
-      std::memset(root.replica_of, 0, sizeof root.replica_of);
-      root.replica_applied_seq = 0;
-    });
+    // A position writer that died left its current copy whole: nothing
+    // to repair.
+    RobustLockGuard replica(root.replica_mutex, [] {});
     RobustLockGuard claim(root.agent.claim_mutex, [] {});
     RobustLockGuard sequencer(root.sequencer_mutex, [] {});
     // From here until the move is marked, a rebuilder that dies leaves

@@ -21,7 +21,7 @@ namespace shmsession::shm::detail {
 namespace bip = boost::interprocess;
 
 inline constexpr std::uint64_t kSegmentMagic = 0x31'4E'4F'49'53'53'45'53ULL;  // "SESSION1"
-inline constexpr std::uint32_t kLayoutVersion = 13;
+inline constexpr std::uint32_t kLayoutVersion = 14;
 inline constexpr char kHeaderObjectName[] = "shmsession.header";
 
 inline constexpr std::uint32_t kInitCreating = 1;
@@ -284,6 +284,12 @@ inline constexpr std::size_t kAgentBackupWords = 8;  // 63 bytes of text
 inline constexpr std::size_t kAgentErrorWords = 24;  // 191 bytes of text
 
 // One copy of the replication agent's status, written under a seqlock.
+// One copy of a standby's replication position (StoreRoot::replica_positions).
+struct ReplicaPositionCopy {
+  std::uint8_t primary_store_id[16];
+  std::uint64_t applied_seq;
+};
+
 // Invariant: written only by the holder of AgentStatusBlock::claim_mutex,
 // between an odd and the next even store of `generation`; every other word
 // is an atomic written and read relaxed between the seqlock fences, so a
@@ -370,12 +376,18 @@ struct StoreRoot {
   bip::offset_ptr<ProcessSlot> processes;
   // One LockTable per shard, indexed like `shards`.
   bip::offset_ptr<LockTable> lock_tables;
-  // Replication position of a standby (all zero on a primary), guarded by
-  // replica_mutex: which primary it follows and the last change-log
-  // sequence of that primary it has applied.
+  // Replication position of a standby (all zero on a primary): which
+  // primary it follows and the last change-log sequence of that primary it
+  // has applied. Two copies: a writer (holding replica_mutex) fills the one
+  // that is not current, then makes it current with one atomic store, so a
+  // writer killed at any point leaves the last complete position current
+  // (nothing to forget on repair). Readers hold replica_mutex too, so a
+  // copy is never rewritten while one reads it. replica_current is 0 or 1
+  // (a reader masks it: a damaged value never indexes out of the pair).
   RobustMutexStorage replica_mutex;
-  std::uint8_t replica_of[16];
-  std::uint64_t replica_applied_seq;
+  ReplicaPositionCopy replica_positions[2];
+  std::atomic<std::uint32_t> replica_current;
+  std::uint32_t reserved_replica;
   // The replication agent of a primary (all zero until one claims it).
   AgentStatusBlock agent;
   // The change lanes: lane_count ChangeLanes and lane_count * lane_capacity

@@ -22,6 +22,9 @@ enum class HookPoint {
   // Holding the agent claim mutex, halfway through writing an agent status
   // copy (claim, publish or release): the copy's generation is odd.
   kAgentStatusWrite,
+  // Holding the replica position's mutex, halfway through writing the
+  // position's spare copy (the primary's id written, its sequence not).
+  kReplicaPositionWrite,
   // Holding the segment allocator's own (Boost) mutex, as a process inside
   // allocate() does: a kill here poisons the allocator. Runs on every
   // allocation of a test-hooks build while a hook is set.

@@ -185,14 +185,18 @@ std::vector<Region> map_regions(const std::string& name) NO_THREAD_SAFETY_ANALYS
   add(header, FIELD(SegmentHeader, created_unix_ms), kHeader, false);
   add(header, FIELD(SegmentHeader, root_handle), kHeader, true);
 
-  // The root but its robust mutexes.
+  // The root but its robust mutexes (a flipped owner word can name a live
+  // thread, pid 1's say: a lock nobody can tell from a held one), in the
+  // root's order.
   const std::size_t mutexes[][2] = {
       {FIELD(StoreRoot, replica_mutex)},
       {offsetof(StoreRoot, agent), offsetof(StoreRoot, agent) + sizeof(RobustMutexStorage)},
+      {FIELD(StoreRoot, sequencer_mutex)},
       {FIELD(StoreRoot, recovery_mutex)},
       {FIELD(StoreRoot, allocator_mutex)}};
   std::size_t at = 0;
   for (const auto& m : mutexes) {
+    BOOST_TEST_REQUIRE(m[0] >= at);  // in the root's order
     add(root, at, m[0], kRoot, false);
     at = m[1];
   }
