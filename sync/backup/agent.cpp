@@ -283,6 +283,10 @@ void Agent::Impl::on_welcome(const wire::detail::Frame& frame) {
     log("connected to backup " + backup + ": partial resync from seq " + std::to_string(position) + " (" +
         std::to_string(feed.next_seq() - position) + " changes behind)");
   } else {
+    // This backup holds no position of ours (or one the log no longer
+    // covers): nothing is acknowledged until its snapshot is, whatever an
+    // earlier connection acknowledged.
+    acked_seq = 0;
     resync = Resync::Due;
     ++status.full_resyncs;
     log("connected to backup " + backup + ": full resync (" +

@@ -281,6 +281,46 @@ BOOST_AUTO_TEST_CASE(failover_standby_holds_every_acknowledged_commit) {
   BOOST_TEST(app.wait() == 0);
 }
 
+// An agent that must send a full resync reports nothing acknowledged until
+// the snapshot is: here to a backup whose standby is too small for the
+// primary's sessions, so every snapshot ends in an error and another full
+// resync. It used to keep reporting what the previous backup had
+// acknowledged, as if this one held the primary up to there.
+BOOST_AUTO_TEST_CASE(an_agent_in_full_resync_reports_nothing_acknowledged) {
+  SegmentGuard pg("rep_p"), sg("rep_s"), tg("rep_t");
+  Store primary = make_store(pg.name());
+  for (int i = 0; i < 40; ++i) {  // 8 MB: more than the small standby holds
+    const std::string id = "big-" + std::to_string(i);
+    primary.create_session(id);
+    primary.commit(id, CommitBatch{}.put("value", std::string(200000, static_cast<char>('a' + i % 26))));
+  }
+  const std::uint16_t port = free_port();
+  ChildProcess agent = start_agent(pg.name(), port);
+  std::uint64_t acked_before = 0;
+  {
+    ChildProcess backup = start_backup(sg.name(), port);
+    BOOST_REQUIRE(poll_until([&] { return Store::exists(sg.name()); }));
+    Store standby = Store::attach(sg.name());
+    BOOST_REQUIRE(wait_caught_up(primary, standby));
+    acked_before = published_status(primary).acked_seq;
+    BOOST_REQUIRE(acked_before > 1);
+    backup.kill(SIGKILL);
+    backup.wait();
+  }
+  const std::uint64_t resyncs_before = AgentSeat(primary).status().full_resyncs;
+  CreateOptions small;
+  small.size_bytes = 4 << 20;
+  small.shards = 4;
+  Store::create(tg.name(), small);
+  ChildProcess backup = start_backup(tg.name(), port);  // opens the small standby
+  BOOST_REQUIRE_MESSAGE(poll_until([&] { return AgentSeat(primary).status().full_resyncs >= resyncs_before + 2; }),
+                        "the agent never tried the small standby twice");
+  const AgentStatus status = AgentSeat(primary).status();
+  BOOST_TEST(status.acked_seq < acked_before, "acked " << status.acked_seq << " while no snapshot was acknowledged");
+  Store standby = Store::attach(tg.name());
+  BOOST_TEST(!Replica(standby).position().follows_a_primary());
+}
+
 BOOST_AUTO_TEST_CASE(restore_fills_an_empty_primary_from_the_backup) {
   SegmentGuard pg("rep_p"), sg("rep_s"), rg("rep_r");
   Store primary = make_store(pg.name());
