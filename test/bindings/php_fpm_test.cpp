@@ -17,9 +17,7 @@
 #include <atomic>
 #include <cerrno>
 #include <filesystem>
-#include <fstream>
 #include <mutex>
-#include <sstream>
 #include <stdexcept>
 #include <thread>
 
@@ -44,15 +42,9 @@ namespace {
 
 constexpr auto kFailAfter = 60s;  // every wait below fails instead of hanging past this
 
+using tools::read_file;
 using tools::TempDir;
 using tools::write_file;
-
-std::string read_file(const std::string& path) {
-  std::ifstream in(path);
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
 
 // A server process (its own process group, so its workers go with it):
 // `stop_signal` at the end (SIGQUIT: graceful for nginx and php-fpm),
@@ -84,7 +76,6 @@ class Server {
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
 
-  pid_t pid() const noexcept { return pid_; }
   // True while the master has not exited.
   bool running() {
     if (pid_ <= 0) return false;
@@ -216,7 +207,6 @@ class Site {
   }
 
   Store& store() { return *store_; }
-  std::uint16_t port() const noexcept { return port_; }
   const std::string& dir() const noexcept { return dir_.path(); }
   Reply get(const std::string& query, const std::string& session = {}) { return http_get(port_, query, session); }
   std::string logs() const {

@@ -2,24 +2,17 @@
 // exactly the primary's versions.
 #include <boost/test/unit_test.hpp>
 
-#include <signal.h>
-#include <unistd.h>
-
-#include <chrono>
-
 #include "shm/change_feed.hpp"
 #include "shm/detail/test_hooks.hpp"
 #include "shm/recovery.hpp"
 #include "shm/replica.hpp"
 #include "shm/store.hpp"
+#include "test/shm/crash_hooks.hpp"
 #include "test/support/test_support.hpp"
 
 using namespace shmsession;
-using shmsession::test::ChildProcess;
 using shmsession::test::code_of;
 using shmsession::test::SegmentGuard;
-using shmsession::test::Signal;
-using namespace std::chrono_literals;
 
 namespace {
 
@@ -136,15 +129,6 @@ BOOST_AUTO_TEST_CASE(the_replica_position_persists_in_the_segment) {
 }
 
 #ifdef SHMSESSION_TEST_HOOKS
-namespace {
-Signal* g_parked = nullptr;
-void park_in_position_write(shm::detail::HookPoint point) {
-  if (point != shm::detail::HookPoint::kReplicaPositionWrite) return;
-  g_parked->notify();
-  for (;;) ::pause();  // wait for SIGKILL
-}
-}  // namespace
-
 // A backup daemon killed while it stores its position (it does after every
 // frame it applies) used to leave the position forgotten: the next reader
 // repaired the lock by zeroing it, so the standby no longer said which
@@ -152,20 +136,11 @@ void park_in_position_write(shm::detail::HookPoint point) {
 // sanitized runs that way) and the agent had to send a full resync. The
 // last complete position now stays, also through a rebuild.
 BOOST_AUTO_TEST_CASE(a_writer_killed_while_storing_the_position_leaves_the_last_one) {
-  const ReplicaPosition before{primary.info().store_id, 41};
-  Replica(standby).set_position(before);
-  Signal parked;
-  ChildProcess daemon([&] {
-    Store mine = Store::attach(standby_name.name());
-    Replica(mine).set_position(ReplicaPosition{primary.info().store_id, 42});
-    g_parked = &parked;
-    shm::detail::set_test_hook(park_in_position_write);
-    Replica(mine).set_position(ReplicaPosition{{}, 43});  // parks with the id written, not the sequence
-    return 2;
+  Replica(standby).set_position(ReplicaPosition{primary.info().store_id, 42});
+  // Parks with the new id written, not the sequence, and is killed there.
+  shmsession::test::kill_child_at(standby_name.name(), shm::detail::HookPoint::kReplicaPositionWrite, [](Store& mine) {
+    Replica(mine).set_position(ReplicaPosition{{}, 43});
   });
-  BOOST_TEST_REQUIRE(parked.wait(10s));
-  daemon.kill(SIGKILL);
-  BOOST_TEST(daemon.wait() == 128 + SIGKILL);
   const ReplicaPosition after = Replica(standby).position();  // takes the dead holder's lock over
   BOOST_TEST((after.primary_store_id == primary.info().store_id));
   BOOST_TEST(after.applied_seq == 42u);

@@ -319,6 +319,7 @@ BOOST_AUTO_TEST_CASE(sessions_reset_every_50_ms_under_load_never_give_a_server_e
 
 namespace {
 
+using tools::read_file;
 using tools::TempDir;
 
 // The shop with `--sessions redis` (2 workers, --worker-ports), its log in
@@ -333,11 +334,6 @@ ChildProcess start_redis_server(std::uint16_t port, std::uint16_t worker_ports, 
     std::perror("exec shmsession-appserver");
     return 127;
   });
-}
-
-std::string read_file(const std::string& path) {
-  std::ifstream in(path);
-  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
 }
 
 // The pid in the server's "serving sessions in Redis (redis-server pid N"

@@ -1,6 +1,7 @@
 // A private directory under /tmp for one run (a test, a benchmark), removed
 // with everything in it when the TempDir goes away, also when the run
-// fails; and writing a whole small file there (a server's configuration).
+// fails; and reading or writing a whole small file (a server's
+// configuration, its log).
 //
 // Thread safety: a TempDir belongs to the thread that made it; write_file
 // is a free function.
@@ -10,6 +11,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <stdexcept>
 #include <string>
 #include <system_error>
@@ -36,6 +38,13 @@ class TempDir {
  private:
   std::string path_;
 };
+
+// The whole file at `path` ("" if it cannot be read): a server's log, a
+// pid it wrote.
+inline std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
 
 // Replaces the file at `path` with `text`. Throws std::runtime_error if it
 // cannot be written.

@@ -166,10 +166,11 @@ bool run_wrk(const std::string& dir, int port, int seconds, PhpHandlerRow* row, 
 }
 
 // 8 threads, `each` requests each, on one session; then reads n.
-void one_session(int port, const std::string& handler, int each, PhpHandlerRow& row) {
+void one_session(int nginx_port, const std::string& handler, int each, PhpHandlerRow& row) {
+  const auto port = static_cast<std::uint16_t>(nginx_port);
   const std::string cookie =
       "PHPSESSID=one" + handler + std::string(29 - std::min<std::size_t>(handler.size(), 28), '0');
-  const tools::HttpReply first = tools::http_get(static_cast<std::uint16_t>(port), "/bench.php", cookie);
+  const tools::HttpReply first = tools::http_get(port, "/bench.php", cookie);
   if (first.status != 200) throw std::runtime_error(handler + ": the one session's first request: " + first.body);
   std::atomic<std::uint64_t> answered{0}, refused{0};
   std::vector<std::thread> threads;
@@ -178,7 +179,7 @@ void one_session(int port, const std::string& handler, int each, PhpHandlerRow& 
     threads.emplace_back([&] {
       for (int i = 0; i < each; ++i) {
         try {
-          if (tools::http_get(static_cast<std::uint16_t>(port), "/bench.php", cookie).status == 200)
+          if (tools::http_get(port, "/bench.php", cookie).status == 200)
             ++answered;
           else
             ++refused;
@@ -189,7 +190,7 @@ void one_session(int port, const std::string& handler, int each, PhpHandlerRow& 
     });
   }
   for (std::thread& t : threads) t.join();
-  const tools::HttpReply last = tools::http_get(static_cast<std::uint16_t>(port), "/bench.php?op=read", cookie);
+  const tools::HttpReply last = tools::http_get(port, "/bench.php?op=read", cookie);
   if (last.status != 200) throw std::runtime_error(handler + ": reading the one session: " + last.body);
   row.one_sent = static_cast<std::uint64_t>(kOneSessionThreads) * static_cast<std::uint64_t>(each);
   row.one_answered = answered;
