@@ -41,6 +41,12 @@ enum class Errc {
   Corrupt,
   // An operating-system call failed (permissions, shm_open, mmap...).
   Io,
+  // The store was fenced: another store superseded it (a standby promoted
+  // in its place, shm/replica.hpp) or an operator demoted it. Commits,
+  // creations and removals are refused; reads still work (to drain).
+  // Retrying does not help: write to the promoted store. Also: a backup
+  // daemon's store that was promoted refuses what its old primary sends.
+  Fenced,
 };
 
 // Short stable name of a code, as printed by tools and in JSON ("SegmentFull").
@@ -64,6 +70,8 @@ inline std::string_view errc_name(Errc code) noexcept {
       return "Corrupt";
     case Errc::Io:
       return "Io";
+    case Errc::Fenced:
+      return "Fenced";
   }
   return "Unknown";
 }

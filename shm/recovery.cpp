@@ -287,6 +287,9 @@ void copy_root(Generation& from, Generation& to, std::uint64_t locks_revoked) NO
   // halfway), as the new generation's copy 0.
   b.replica_positions[0] = a.replica_positions[a.replica_current.load() & 1u];
   b.replica_current.store(0);
+  b.failover.store(a.failover.load());  // under the same lock
+  b.fenced_by.store(a.fenced_by.load());
+  b.promoted_from = a.promoted_from;
   b.agent.published.store(a.agent.published.load());
   for (int c = 0; c < 2; ++c) {
     const AgentStatusCopy& src = a.agent.copies[c];

@@ -13,10 +13,10 @@
 // Thread safety: any number of threads may use views of one Store at once.
 // Cross-process safety: apply is a commit like any other (atomic, under the
 // session's shard lock; a process killed mid-apply leaves the session at
-// its old version or its new one). The position is read and written under
-// its own robust mutex in the segment; a writer killed there leaves the
-// position cleared (all zero: the next handshake starts over). One daemon
-// per standby is expected to write it. fork(): as the Store.
+// its old version or its new one). The position and the failover state
+// are read and written under their own robust mutex in the segment; a
+// writer killed there leaves the last complete position. One daemon per
+// standby is expected to write it. fork(): as the Store.
 #pragma once
 
 #include <array>
@@ -39,6 +39,25 @@ struct ReplicaPosition {
   friend bool operator==(const ReplicaPosition&, const ReplicaPosition&) = default;
 };
 
+// A store's place in a failover (Replica::failover_state). Every store
+// has an epoch, 1 when created. A standby takes the epoch of the primary
+// its backup daemon admits (Replica::admit); a promotion goes one past it.
+// So a store promoted in place of another always has a newer epoch than
+// it, and a backup daemon, a standby and an agent can refuse a peer that
+// was superseded (sync/wire/wire_format.md, "Epochs").
+struct FailoverState {
+  std::uint64_t epoch = 0;
+  // Promoted from a standby (Replica::promote): it follows no primary, and
+  // a backup daemon applies nothing to it any more.
+  bool promoted = false;
+  // 0: the store takes commits. Otherwise it was fenced (Replica::fence):
+  // the epoch that superseded it (its own when an operator demoted it);
+  // commits, creations and removals fail with Errc::Fenced.
+  std::uint64_t fenced_by = 0;
+  ReplicaPosition promoted_from;  // the position it held when promoted (zeros if never)
+  friend bool operator==(const FailoverState&, const FailoverState&) = default;
+};
+
 class Replica {
  public:
   // Requires: `store` is not moved-from. A non-const Store, as for the
@@ -53,15 +72,50 @@ class Replica {
   // then asks for the session in full). A full copy of a session is a batch
   // that also removes every local attribute the primary lacks.
   // Throws: InvalidArgument (new_version not newer than the session's, bad
-  // names), SegmentFull.
+  // names), SegmentFull, Fenced (the store was promoted: it follows no
+  // primary any more).
   std::optional<std::uint64_t> apply(std::string_view id, std::optional<std::uint64_t> expected_base,
                                      std::uint64_t new_version, const CommitBatch& batch,
                                      std::optional<std::uint32_t> idle_timeout_s = {});
 
-  // The standby's position in its primary's change log. The daemon sets it
-  // after applying and before acknowledging.
+  // Removes a session as the primary did: a removal refused on a promoted
+  // store only (Errc::Fenced), not on a fenced one (Store::remove_session
+  // is refused there). Returns as Store::remove_session.
+  bool remove(std::string_view id);
+
+  // The standby's position in its primary's change log (zeros once
+  // promoted). The daemon sets it after applying and before
+  // acknowledging. Throws (set_position): Error(Fenced) once promoted.
   ReplicaPosition position() const;
   void set_position(const ReplicaPosition& position);
+
+  // Failover. The state is kept in the segment under the position's
+  // robust mutex; a process killed in promote or fence leaves the state
+  // before or after its one deciding store (promote: epoch and promoted
+  // together; fence: fenced_by), never a mix that takes writes it should not.
+  FailoverState failover_state() const;
+
+  // Makes this store a primary in place of the one it follows: epoch one
+  // past its own, promoted, no longer fenced, its position moved to
+  // promoted_from and cleared. Returns the new epoch once no apply or
+  // removal of a backup daemon can land any more (one in progress
+  // finishes first; later ones fail with Errc::Fenced).
+  std::uint64_t promote();
+
+  // Fences the store (shmctl demote, or an agent that learns its store
+  // was superseded): from when this returns, commits, creations and
+  // removals by applications fail with Errc::Fenced (one publishing now
+  // finishes first); reads, locks and replication into it continue (it
+  // may become the standby of the store that superseded it). `by`: the
+  // superseding epoch, 0 to record the store's own (an operator's demote).
+  // Clears promoted. Returns the recorded fenced_by.
+  std::uint64_t fence(std::uint64_t by = 0);
+
+  // A backup daemon admitting an agent whose store has `epoch`: false,
+  // changing nothing, when this store was promoted or has a newer epoch
+  // (that agent's store was superseded); else raises this store's epoch to
+  // `epoch` and returns true.
+  bool admit(std::uint64_t epoch);
 
  private:
   Store::Impl* impl_;

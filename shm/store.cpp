@@ -133,6 +133,7 @@ bool build_root(Generation& g, const CreateOptions& o, std::uint64_t generation)
   root->waiter_capacity = kWaiterSlots;
   root->process_capacity = kProcessSlots;
   root->generation = generation;
+  root->failover.store(kFirstEpoch << 1);
   root->block_overhead = block_overhead;
   auto* waiters = static_cast<WaiterSlot*>(waiter_mem);
   for (std::uint32_t i = 0; i < kWaiterSlots; ++i) new (&waiters[i]) WaiterSlot{};

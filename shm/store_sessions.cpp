@@ -28,6 +28,20 @@ namespace shmsession {
 
 using namespace shm::detail;
 
+Error shm::detail::writer_refusal(const Generation& g, Writer writer) {
+  const std::uint64_t epoch = g.root->failover.load(std::memory_order_relaxed) >> 1;
+  if (writer == Writer::App) {
+    const std::uint64_t by = g.root->fenced_by.load(std::memory_order_relaxed);
+    return Error(Errc::Fenced, "store '" + g.name + "' is fenced (" +
+                                   (by > epoch ? "superseded by epoch " + std::to_string(by)
+                                               : "demoted at epoch " + std::to_string(by)) +
+                                   "): it takes no commits, creations or removals; write to the store promoted in "
+                                   "its place");
+  }
+  return Error(Errc::Fenced, "store '" + g.name + "' was promoted to a primary (epoch " + std::to_string(epoch) +
+                                 "): it applies nothing from the store it followed any more");
+}
+
 namespace {
 
 // Optimistic commits retried this often before building under the lock.
@@ -138,7 +152,8 @@ static void maybe_grow(Generation& s, Shard& shard) noexcept {
   }
 }
 
-static bool create_session_in(Generation& s, std::string_view id, std::optional<std::uint32_t> idle_timeout_s) {
+static bool create_session_in(Generation& s, std::string_view id, std::optional<std::uint32_t> idle_timeout_s,
+                              Writer writer) {
   std::uint64_t hash = hash_session_id(id);
   Shard& shard = s.shard_for(hash);
   std::uint64_t bytes = sizeof(SessionRecord) + id.size();
@@ -157,10 +172,12 @@ static bool create_session_in(Generation& s, std::string_view id, std::optional<
   SessionRecord* replaced = nullptr;
   bool created = false;
   bool grow = false;
+  std::optional<Error> refused;
   {
     ShardGuard guard(s, shard);
-    SessionRecord* existing = find_session(s, shard, id, hash);
-    if (existing == nullptr || expired(existing, now)) {
+    refused = writer_refused(s, writer);
+    SessionRecord* existing = refused ? nullptr : find_session(s, shard, id, hash);
+    if (!refused && (existing == nullptr || expired(existing, now))) {
       if (existing != nullptr) {
         retire_record(s, shard, existing, ChangeKind::Expired);
         s.root->expirations.fetch_add(1, std::memory_order_relaxed);
@@ -182,17 +199,19 @@ static bool create_session_in(Generation& s, std::string_view id, std::optional<
   // (The record `mem` leaks if the guard above found the generation
   // replaced: it belongs to the old segment, which nobody allocates from.)
   free_record(s, replaced);
+  if (refused) throw *refused;
   if (grow) maybe_grow(s, shard);
   return created;
 }
 
-static bool create_session_of(Store::Impl& impl, std::string_view id, std::optional<std::uint32_t> idle_timeout_s) {
+static bool create_session_of(Store::Impl& impl, std::string_view id, std::optional<std::uint32_t> idle_timeout_s,
+                              Writer writer) {
   validate_session_id(id);
-  return impl.run([&](Generation& s) { return create_session_in(s, id, idle_timeout_s); });
+  return impl.run([&](Generation& s) { return create_session_in(s, id, idle_timeout_s, writer); });
 }
 
 bool Store::create_session(std::string_view id, std::optional<std::uint32_t> idle_timeout_s) {
-  return create_session_of(*impl_, id, idle_timeout_s);
+  return create_session_of(*impl_, id, idle_timeout_s, Writer::App);
 }
 
 // Throws Corrupt if r's blob link leaves the segment: what reading the
@@ -421,6 +440,7 @@ static CommitRound commit_round(Generation& s, Shard& shard, std::string_view id
                                 const PreparedBatch& prepared, const CommitRules& rules, bool allocate_under_lock) {
   const std::optional<std::uint64_t>& expected = rules.expected;
   const std::optional<LockToken>& token = rules.token;
+  const Writer writer = rules.version ? Writer::Replica : Writer::App;  // a replica's commit names its version
   std::uint64_t now = segment_ms();
   MergePlan plan;
   Observed seen;
@@ -429,6 +449,7 @@ static CommitRound commit_round(Generation& s, Shard& shard, std::string_view id
   const unsigned spare_slot = spare_slot_here();
   {
     ShardGuard guard(s, shard);
+    check_writer(s, writer);
     SessionRecord* r = find_session(s, shard, id, hash);
     if (r == nullptr || expired(r, now))
       throw Error(Errc::NotFound, "session '" + std::string(id) + "' does not exist");
@@ -460,14 +481,15 @@ static CommitRound commit_round(Generation& s, Shard& shard, std::string_view id
     void* mem = s.allocate(plan.size);
     if (mem == nullptr) s.throw_full(plan.size, "this commit");
     run_test_hook(HookPoint::kCommitAllocated);
-    std::optional<Error> damaged;
+    std::optional<Error> refused;  // fenced or promoted since the plan, or damage met
     {
       ShardGuard guard(s, shard);
       SessionRecord* r = nullptr;
       try {
+        check_writer(s, writer);
         r = find_session(s, shard, id, hash);
       } catch (const Error& e) {
-        damaged = e;  // the block is kept or freed below, after the lock
+        refused = e;  // the block is kept or freed below, after the lock
       }
       // A token revoked meanwhile fails the plan too; the next round refuses it.
       const LockState* lock = r != nullptr && token ? lock_state_or_null(s, shard, r) : nullptr;
@@ -479,9 +501,9 @@ static CommitRound commit_round(Generation& s, Shard& shard, std::string_view id
         to_free = keep_raw_as_spare(s, shard, spare_slot, mem, plan.size);
       }
     }
-    if (damaged) {
+    if (refused) {
       s.deallocate(to_free);
-      throw *damaged;
+      throw *refused;
     }
   }
   s.deallocate(to_free);
@@ -519,7 +541,7 @@ std::optional<std::uint64_t> Replica::apply(std::string_view id, std::optional<s
                                             std::optional<std::uint32_t> idle_timeout_s) {
   if (!version_of_session(*impl_, id)) {
     if (expected_base && *expected_base != 0) return std::nullopt;  // the standby lacks the base
-    create_session_of(*impl_, id, idle_timeout_s);
+    create_session_of(*impl_, id, idle_timeout_s, Writer::Replica);
     if (new_version == 0 && batch.empty()) return 0;  // created on the primary, nothing committed yet
   }
   return commit_impl(*impl_, id, {expected_base, std::nullopt, new_version}, batch);
@@ -547,15 +569,16 @@ bool Store::read_moved(std::string_view id, LockToken token, SessionVersion seen
   return impl_->run([&](Generation& g) { return copy_session(g, id, {}, true, token, out, &held); });
 }
 
-bool Store::remove_session(std::string_view id) {
+static bool remove_session_of(Store::Impl& impl, std::string_view id, Writer writer) {
   validate_session_id(id);
   std::uint64_t hash = hash_session_id(id);
-  return impl_->run([&](Generation& s) {
+  return impl.run([&](Generation& s) {
     Shard& shard = s.shard_for(hash);
     SessionRecord* r;
     bool live;
     {
       ShardGuard guard(s, shard);
+      check_writer(s, writer);
       r = find_session(s, shard, id, hash);
       if (r == nullptr) return false;
       live = !expired(r, segment_ms());
@@ -565,6 +588,10 @@ bool Store::remove_session(std::string_view id) {
     return live;
   });
 }
+
+bool Store::remove_session(std::string_view id) { return remove_session_of(*impl_, id, Writer::App); }
+
+bool Replica::remove(std::string_view id) { return remove_session_of(*impl_, id, Writer::Replica); }
 
 bool Store::touch(std::string_view id) {
   return impl_->run([&](Generation& g) {
@@ -578,15 +605,17 @@ bool Store::touch(std::string_view id) {
 }
 
 // Retires every record of every shard that `select` picks; returns how many.
+// `writer`: checked in every shard (an expiry sweep checks none).
 template <typename Select>
-static void sweep_from(Generation& s, ChangeKind kind, Select& select, std::uint32_t& next_shard,
-                       std::uint64_t& total) {
+static void sweep_from(Generation& s, ChangeKind kind, Select& select, std::optional<Writer> writer,
+                       std::uint32_t& next_shard, std::uint64_t& total) {
   std::vector<SessionRecord*> doomed;
   for (; next_shard < s.root->shard_count; ++next_shard) {
     Shard& shard = s.shards[next_shard];
     doomed.clear();
     {
       ShardGuard guard(s, shard);
+      if (writer) check_writer(s, *writer);
       for_each_record(shard, s.bounds_of(shard), [&](SessionRecord* r) {
         if (select(r)) doomed.push_back(r);
       });
@@ -600,20 +629,21 @@ static void sweep_from(Generation& s, ChangeKind kind, Select& select, std::uint
 // A rebuild keeps the shard count, so after a move the sweep goes on from
 // the shard it had reached (the shards already swept were copied swept).
 template <typename Select>
-static std::uint64_t sweep(Store::Impl& impl, ChangeKind kind, Select&& select) {
+static std::uint64_t sweep(Store::Impl& impl, ChangeKind kind, std::optional<Writer> writer, Select&& select) {
   std::uint64_t total = 0;
   std::uint32_t next_shard = 0;
-  impl.run([&](Generation& s) { sweep_from(s, kind, select, next_shard, total); });
+  impl.run([&](Generation& s) { sweep_from(s, kind, select, writer, next_shard, total); });
   return total;
 }
 
 std::uint64_t Store::remove_all_sessions() {
-  return sweep(*impl_, ChangeKind::Removed, [](const SessionRecord*) { return true; });
+  return sweep(*impl_, ChangeKind::Removed, Writer::App, [](const SessionRecord*) { return true; });
 }
 
 std::uint64_t Store::expire() {
   std::uint64_t now = segment_ms();
-  std::uint64_t n = sweep(*impl_, ChangeKind::Expired, [now](const SessionRecord* r) { return expired(r, now); });
+  std::uint64_t n =
+      sweep(*impl_, ChangeKind::Expired, std::nullopt, [now](const SessionRecord* r) { return expired(r, now); });
   impl_->gen().root->expirations.fetch_add(n, std::memory_order_relaxed);
   return n;
 }

@@ -21,7 +21,7 @@ namespace shmsession::shm::detail {
 namespace bip = boost::interprocess;
 
 inline constexpr std::uint64_t kSegmentMagic = 0x31'4E'4F'49'53'53'45'53ULL;  // "SESSION1"
-inline constexpr std::uint32_t kLayoutVersion = 14;
+inline constexpr std::uint32_t kLayoutVersion = 15;
 inline constexpr char kHeaderObjectName[] = "shmsession.header";
 
 inline constexpr std::uint32_t kInitCreating = 1;
@@ -285,6 +285,9 @@ inline constexpr std::size_t kAgentErrorWords = 24;  // 191 bytes of text
 
 // One copy of the replication agent's status, written under a seqlock.
 // One copy of a standby's replication position (StoreRoot::replica_positions).
+// The first epoch of every store (StoreRoot::failover).
+inline constexpr std::uint64_t kFirstEpoch = 1;
+inline constexpr std::uint64_t kPromotedBit = 1;
 struct ReplicaPositionCopy {
   std::uint8_t primary_store_id[16];
   std::uint64_t applied_seq;
@@ -388,6 +391,16 @@ struct StoreRoot {
   ReplicaPositionCopy replica_positions[2];
   std::atomic<std::uint32_t> replica_current;
   std::uint32_t reserved_replica;
+  // Failover (shm/replica.hpp), written under replica_mutex and read
+  // without it (a commit reads them under its shard lock). failover:
+  // epoch << 1 | promoted, one word so that a promotion raises the epoch
+  // and marks the store promoted in one store. fenced_by: 0, or the epoch
+  // that superseded this store (its own epoch when an operator demoted
+  // it): commits, creations and removals are refused while it is set.
+  // promoted_from: the position the store held when it was promoted.
+  std::atomic<std::uint64_t> failover;
+  std::atomic<std::uint64_t> fenced_by;
+  ReplicaPositionCopy promoted_from;
   // The replication agent of a primary (all zero until one claims it).
   AgentStatusBlock agent;
   // The change lanes: lane_count ChangeLanes and lane_count * lane_capacity

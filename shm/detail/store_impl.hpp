@@ -30,6 +30,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <unordered_map>
@@ -292,6 +293,33 @@ class SCOPED_CAPABILITY ShardGuard : public RobustLockGuard {
   }
   ~ShardGuard() RELEASE() {}
 };
+
+// Who changes sessions: an application (refused once the store is
+// fenced), or a backup daemon making a standby follow its primary
+// (Replica::apply and remove: refused once the store was promoted, so
+// nothing its old primary sends lands after that; allowed on a fenced
+// store, which may follow the store that superseded it).
+enum class Writer { App, Replica };
+
+// The Error(Fenced) that refuses `writer` on this store now, if any.
+// Checked under the shard lock the change is made under: Replica::fence
+// and promote pass through every shard lock once after changing the
+// state, so none of the changes they refuse lands after they return.
+// (Relaxed loads: the shard lock orders them after the state change.)
+inline bool writer_allowed(const Generation& g, Writer writer) noexcept {
+  return writer == Writer::App ? g.root->fenced_by.load(std::memory_order_relaxed) == 0
+                               : (g.root->failover.load(std::memory_order_relaxed) & kPromotedBit) == 0;
+}
+Error writer_refusal(const Generation& g, Writer writer);
+inline std::optional<Error> writer_refused(const Generation& g, Writer writer) {
+  if (writer_allowed(g, writer)) [[likely]]
+    return std::nullopt;
+  return writer_refusal(g, writer);
+}
+inline void check_writer(const Generation& g, Writer writer) {
+  if (!writer_allowed(g, writer)) [[unlikely]]
+    throw writer_refusal(g, writer);
+}
 
 // Whether a session has idled past its timeout at `now_ms`.
 inline bool expired(const SessionRecord* r, std::uint64_t now_ms) noexcept {

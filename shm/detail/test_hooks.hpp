@@ -25,6 +25,9 @@ enum class HookPoint {
   // Holding the replica position's mutex, halfway through writing the
   // position's spare copy (the primary's id written, its sequence not).
   kReplicaPositionWrite,
+  // Holding the replica position's mutex inside Replica::promote (before
+  // and after its deciding store) or Replica::fence (after it).
+  kFailoverWrite,
   // Holding the segment allocator's own (Boost) mutex, as a process inside
   // allocate() does: a kill here poisons the allocator. Runs on every
   // allocation of a test-hooks build while a hook is set.

@@ -15,6 +15,7 @@
 
 #include "shm/agent_seat.hpp"
 #include "shm/change_feed.hpp"
+#include "shm/replica.hpp"
 #include "sync/backup/detail/delta_source.hpp"
 #include "sync/backup/detail/replication_item.hpp"
 #include "sync/wire/detail/payloads.hpp"
@@ -114,6 +115,7 @@ struct Agent::Impl {
   void read();
   void on_frame(const wire::detail::Frame& frame);
   void on_welcome(const wire::detail::Frame& frame);
+  void superseded(const wire::detail::Welcome& welcome);
   void on_ack(std::uint64_t seq);
   void drop(const std::string& reason);
 
@@ -180,7 +182,8 @@ struct Agent::Impl {
 
   // Stopping.
   Life life = Life::Running;
-  bool flushed = false;  // what run() returns: set as Stopped is reached
+  bool flushed = false;         // what run() returns: set as Stopped is reached
+  std::optional<Error> fenced;  // what run() throws: the backup superseded this store
   std::uint64_t stop_target = 0;
   Clock::time_point stop_deadline{};
 };
@@ -219,6 +222,7 @@ void Agent::Impl::on_connected() {
   wire::detail::Hello hello;
   hello.store_id = store_id;
   hello.next_seq = feed.next_seq();
+  hello.epoch = Replica(primary).failover_state().epoch;
   out = codec->encode(wire::detail::make_hello(hello));  // needs no Ack: not in flight
   write();
   read();
@@ -266,6 +270,14 @@ void Agent::Impl::on_frame(const wire::detail::Frame& frame) {
 
 void Agent::Impl::on_welcome(const wire::detail::Frame& frame) {
   const wire::detail::Welcome welcome = wire::detail::parse_welcome(frame);
+  const std::uint64_t epoch = Replica(primary).failover_state().epoch;
+  if (welcome.promoted && welcome.store_id == store_id && welcome.epoch > epoch) return superseded(welcome);
+  if (welcome.promoted)
+    return drop("the backup's store was promoted to a primary at epoch " + std::to_string(welcome.epoch) +
+                " in place of another store: it is no standby of this one");
+  if (welcome.epoch > epoch)
+    return drop("the backup's standby has epoch " + std::to_string(welcome.epoch) + ", newer than this store's " +
+                std::to_string(epoch) + ": it follows a newer primary");
   const std::uint64_t position = welcome.last_applied_seq;
   const bool same_store = welcome.store_id == store_id && position > 0;
   const bool covered = same_store && position <= feed.next_seq() && !feed.read(position, 0).fell_behind;
@@ -303,6 +315,22 @@ void Agent::Impl::on_welcome(const wire::detail::Frame& frame) {
   last_ack = Clock::now();
   publish(published_state());
   pump();
+}
+
+// The backup's store was promoted in place of this one: this store is
+// fenced (its app servers' commits fail with Fenced instead of diverging
+// from the promoted store), and the agent stops; run() throws.
+void Agent::Impl::superseded(const wire::detail::Welcome& welcome) {
+  const std::uint64_t by = Replica(primary).fence(welcome.epoch);
+  const std::string why = "store '" + primary.name() + "' was superseded: the backup " + backup +
+                          " was promoted to a primary at epoch " + std::to_string(welcome.epoch) +
+                          " (it had applied this store up to seq " + std::to_string(welcome.last_applied_seq) +
+                          "); the store is fenced (by epoch " + std::to_string(by) +
+                          "): commits fail with Fenced, reads continue";
+  log(why);
+  fenced = Error(Errc::Fenced, why);
+  status.last_error = why;
+  finish(false);
 }
 
 void Agent::Impl::on_ack(std::uint64_t seq) {
@@ -570,6 +598,9 @@ void Agent::Impl::finish(bool shipped) {
 
 Agent::Agent(Store& primary, const wire::Key& key, AgentOptions options) {
   if (options.port == 0) throw Error(Errc::InvalidArgument, "the backup daemon's port must be 1..65535");
+  if (const FailoverState state = Replica(primary).failover_state(); state.fenced_by != 0)
+    throw Error(Errc::Fenced, "store '" + primary.name() + "' is fenced (by epoch " + std::to_string(state.fenced_by) +
+                                  "): it takes no commits, so an agent has nothing to ship from it");
   AgentSeat seat(primary);
   if (!seat.claim())
     throw Error(Errc::AlreadyExists, "another sync agent (pid " + std::to_string(seat.status().pid) +
@@ -642,6 +673,7 @@ bool Agent::run() {
   s.connect();
   s.tick();
   s.io.run();
+  if (s.fenced) throw *s.fenced;
   return s.flushed;
 }
 

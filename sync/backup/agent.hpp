@@ -63,7 +63,8 @@ class Agent {
  public:
   // Claims the store's agent slot.
   // Throws: Error(AlreadyExists) naming the pid when another live agent
-  // runs on this store; Error(InvalidArgument) for a port of 0.
+  // runs on this store; Error(InvalidArgument) for a port of 0;
+  // Error(Fenced) for a fenced store (it takes no commits to ship).
   Agent(Store& primary, const wire::Key& key, AgentOptions options);
   // Gives the claim up (the last status stays readable).
   ~Agent();
@@ -72,7 +73,11 @@ class Agent {
 
   // Ships until stop() and its bounded flush. Returns true when everything
   // in the log at the stop was acknowledged. Throws: store errors (the
-  // primary became unreadable); network trouble never throws, it reconnects.
+  // primary became unreadable); Error(Fenced) once the backup says its
+  // store was promoted in place of this one (the agent fences this store
+  // first: its commits fail with Fenced from then on). Network trouble
+  // never throws, it reconnects; so does a backup that refuses this
+  // store's epoch as older than its standby's.
   bool run();
   // Thread-safe; also from a signal handler through stop_on_signals.
   void stop();

@@ -2,6 +2,9 @@
 // exactly the primary's versions.
 #include <boost/test/unit_test.hpp>
 
+#include <chrono>
+#include <string>
+
 #include "shm/change_feed.hpp"
 #include "shm/detail/test_hooks.hpp"
 #include "shm/recovery.hpp"
@@ -11,8 +14,11 @@
 #include "test/support/test_support.hpp"
 
 using namespace shmsession;
+using namespace std::chrono_literals;
+using shmsession::test::ChildProcess;
 using shmsession::test::code_of;
 using shmsession::test::SegmentGuard;
+using shmsession::test::Signal;
 
 namespace {
 
@@ -153,6 +159,190 @@ BOOST_AUTO_TEST_CASE(a_writer_killed_while_storing_the_position_leaves_the_last_
   BOOST_TEST(rebuilt.applied_seq == 44u);
   Store again = Store::attach(standby_name.name());
   BOOST_TEST(Replica(again).position().applied_seq == 44u);
+}
+#endif
+
+// ---- failover: epochs, fencing, promotion -----------------------------------
+
+namespace {
+
+bool message_has(const std::function<void()>& f, const std::string& part) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return std::string(e.what()).find(part) != std::string::npos;
+  }
+  return false;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(a_fenced_store_refuses_app_writes_and_keeps_reads_and_replication) {
+  BOOST_TEST((Replica(primary).failover_state() == FailoverState{1, false, 0, {}}));
+  primary.create_session("s");
+  const std::uint64_t v = primary.commit("s", CommitBatch{}.put("a", "1"));
+  primary.create_session("t");
+  BOOST_TEST(Replica(primary).fence() == 1u);  // an operator's demote records the store's own epoch
+  BOOST_TEST(Replica(primary).failover_state().fenced_by == 1u);
+  const CommitBatch b = CommitBatch{}.put("a", "2");
+  BOOST_TEST((code_of([&] { primary.commit("s", b); }) == Errc::Fenced));
+  BOOST_TEST(message_has([&] { primary.commit("s", b); }, "store '" + primary_name.name() + "' is fenced"));
+  BOOST_TEST((code_of([&] { primary.commit_if_version("s", v, b); }) == Errc::Fenced));
+  BOOST_TEST((code_of([&] { primary.create_session("u"); }) == Errc::Fenced));
+  BOOST_TEST((code_of([&] { primary.remove_session("s"); }) == Errc::Fenced));
+  BOOST_TEST((code_of([&] { primary.remove_all_sessions(); }) == Errc::Fenced));
+  // Locks, reads and touches go on (an app server drains); a lock holder
+  // cannot write either.
+  const LockToken token = primary.acquire("s", 5s);
+  BOOST_TEST((code_of([&] { primary.commit("s", token, b); }) == Errc::Fenced));
+  BOOST_TEST(primary.read("s", token)->find("a")->value == "1");
+  primary.release("s", token);
+  BOOST_TEST(primary.touch("s"));
+  BOOST_TEST(primary.peek("s")->version == v);
+  BOOST_TEST(primary.stats().sessions == 2u);
+  // Replication into it goes on: it may follow the store that superseded it.
+  BOOST_TEST(*Replica(primary).apply("s", v, v + 5, b) == v + 5);
+  BOOST_TEST(Replica(primary).remove("t"));
+  BOOST_TEST(primary.peek("s")->find("a")->value == "2");
+  // A superseding epoch is kept if larger; the state survives a reattach and a rebuild.
+  BOOST_TEST(Replica(primary).fence(7) == 7u);
+  BOOST_TEST(Replica(primary).fence() == 7u);
+  BOOST_TEST(recover_store(primary, true).action == "rebuilt");
+  Store again = Store::attach(primary_name.name());
+  BOOST_TEST((Replica(again).failover_state() == FailoverState{1, false, 7, {}}));
+  BOOST_TEST((code_of([&] { again.commit("s", b); }) == Errc::Fenced));
+  BOOST_TEST(message_has([&] { again.commit("s", b); }, "superseded by epoch 7"));
+}
+
+BOOST_AUTO_TEST_CASE(a_promoted_standby_takes_commits_and_nothing_from_its_old_primary) {
+  primary.create_session("s");
+  const CommitBatch b = CommitBatch{}.put("a", "1");
+  const std::uint64_t v = primary.commit("s", b);
+  BOOST_TEST(*Replica(standby).apply("s", 0, v, b) == v);
+  const ReplicaPosition followed{primary.info().store_id, 42};
+  Replica(standby).set_position(followed);
+  // A daemon admits agents of its epoch or newer, and takes their epoch.
+  BOOST_TEST(Replica(standby).admit(3));
+  BOOST_TEST(!Replica(standby).admit(2));
+  BOOST_TEST(Replica(standby).failover_state().epoch == 3u);
+
+  BOOST_TEST(Replica(standby).promote() == 4u);
+  BOOST_TEST((Replica(standby).failover_state() == FailoverState{4, true, 0, followed}));
+  BOOST_TEST(!Replica(standby).position().follows_a_primary());
+  BOOST_TEST(!Replica(standby).admit(9));
+  const CommitBatch late = CommitBatch{}.put("a", "from the old primary");
+  BOOST_TEST((code_of([&] { Replica(standby).apply("s", v, v + 1, late); }) == Errc::Fenced));
+  BOOST_TEST(message_has([&] { Replica(standby).apply("s", v, v + 1, late); }, "was promoted to a primary (epoch 4)"));
+  BOOST_TEST((code_of([&] { Replica(standby).apply("new", std::nullopt, 1, late); }) == Errc::Fenced));
+  BOOST_TEST(!standby.peek("new"));
+  BOOST_TEST((code_of([&] { Replica(standby).remove("s"); }) == Errc::Fenced));
+  BOOST_TEST((code_of([&] { Replica(standby).set_position(followed); }) == Errc::Fenced));
+  BOOST_TEST(standby.peek("s")->version == v);
+  // Its app servers write to it now.
+  BOOST_TEST(standby.commit("s", CommitBatch{}.put("a", "2")) == v + 1);
+  standby.create_session("t");
+
+  // A rebuild keeps the state; a demote makes it a possible standby again
+  // (not promoted), fenced; a promotion after that unfences it.
+  BOOST_TEST(recover_store(standby, true).action == "rebuilt");
+  BOOST_TEST((Replica(standby).failover_state() == FailoverState{4, true, 0, followed}));
+  BOOST_TEST(Replica(standby).fence(5) == 5u);
+  BOOST_TEST((Replica(standby).failover_state() == FailoverState{4, false, 5, followed}));
+  BOOST_TEST(Replica(standby).admit(5));
+  BOOST_TEST(Replica(standby).promote() == 6u);
+  BOOST_TEST(Replica(standby).failover_state().fenced_by == 0u);
+  BOOST_TEST(standby.commit("s", CommitBatch{}.put("a", "3")) == v + 2);
+}
+
+#ifdef SHMSESSION_TEST_HOOKS
+namespace {
+
+Signal* g_reached = nullptr;
+Signal* g_go_on = nullptr;
+shm::detail::HookPoint g_pause_at;
+
+void pause_once(shm::detail::HookPoint point) {
+  if (point != g_pause_at || g_reached == nullptr) return;
+  g_reached->notify();
+  g_go_on->wait(60s);
+  g_reached = nullptr;
+}
+
+// A child that commits `value` to session "s" of `store`, pausing once at
+// `point`; exits 0 if the commit was published, 3 if it was refused as
+// Fenced, 1 otherwise.
+ChildProcess pausing_committer(const std::string& store, shm::detail::HookPoint point, Signal& reached, Signal& go_on,
+                               const std::string& value) {
+  return ChildProcess([&store, point, &reached, &go_on, value] {
+    g_reached = &reached;
+    g_go_on = &go_on;
+    g_pause_at = point;
+    shm::detail::set_test_hook(pause_once);
+    Store mine = Store::attach(store);
+    const std::optional<Errc> code = code_of([&] { mine.commit("s", CommitBatch{}.put("a", value)); });
+    if (!code) return 0;
+    return *code == Errc::Fenced ? 3 : 1;
+  });
+}
+
+}  // namespace
+
+// The optimistic commit's other branch: planned under the shard lock, the
+// block allocated outside it (no spare fits: the value grows), and the
+// store fenced in between. The publish must check again and refuse.
+BOOST_AUTO_TEST_CASE(a_commit_planned_before_the_fence_is_refused_at_its_publish) {
+  primary.create_session("s");
+  const std::uint64_t v = primary.commit("s", CommitBatch{}.put("a", "small"));
+  Signal reached, go_on;
+  ChildProcess committer = pausing_committer(primary_name.name(), shm::detail::HookPoint::kCommitAllocated, reached,
+                                             go_on, std::string(4096, 'x'));
+  BOOST_REQUIRE_MESSAGE(reached.wait(60s), "the commit never allocated outside the lock");
+  Replica(primary).fence();  // holds no lock the committer waits on: returns
+  go_on.notify();
+  BOOST_TEST(committer.wait_for(60s) == 3);
+  BOOST_TEST(primary.peek("s")->version == v);
+  const CheckReport report = check_store(primary);  // the block it allocated is kept or freed, not lost
+  BOOST_TEST(report.clean());
+  BOOST_TEST(report.unreferenced_bytes == 0u);
+}
+
+// A commit that checked the fence under its shard lock before the store
+// was fenced is publishing: fence() must not return before it has.
+BOOST_AUTO_TEST_CASE(fencing_waits_for_a_commit_publishing_under_its_shard_lock) {
+  primary.create_session("s");
+  const std::uint64_t v = primary.commit("s", CommitBatch{}.put("a", "1"));
+  Signal reached, go_on;
+  ChildProcess committer =
+      pausing_committer(primary_name.name(), shm::detail::HookPoint::kCommitBeforePublish, reached, go_on, "2");
+  BOOST_REQUIRE_MESSAGE(reached.wait(60s), "the commit never reached its publish");
+  ChildProcess fencer([&] {
+    Store mine = Store::attach(primary_name.name());
+    Replica(mine).fence();
+    return 0;
+  });
+  // The fencer sleeps on the shard lock the committer holds, store fenced.
+  BOOST_REQUIRE(shmsession::test::wait_until_in_futex(fencer.pid(), 60s));
+  BOOST_TEST(fencer.wait_for(0ms) == -1, "fence() returned while a commit was publishing");
+  go_on.notify();
+  BOOST_TEST(committer.wait_for(60s) == 0);
+  BOOST_TEST(fencer.wait_for(60s) == 0);
+  BOOST_TEST((code_of([&] { primary.commit("s", CommitBatch{}.put("a", "3")); }) == Errc::Fenced));
+  BOOST_TEST(primary.peek("s")->find("a")->value == "2");
+  BOOST_TEST(primary.peek("s")->version == v + 1);
+}
+
+// A promotion killed before its deciding store leaves the standby as it
+// was: following its primary at the same epoch, taking its applies.
+BOOST_AUTO_TEST_CASE(a_promotion_killed_before_it_decides_leaves_the_standby_following) {
+  const ReplicaPosition followed{primary.info().store_id, 42};
+  Replica(standby).set_position(followed);
+  shmsession::test::kill_child_at(standby_name.name(), shm::detail::HookPoint::kFailoverWrite,
+                                  [](Store& mine) { Replica(mine).promote(); });
+  BOOST_TEST((Replica(standby).failover_state().epoch == 1u));
+  BOOST_TEST(!Replica(standby).failover_state().promoted);
+  BOOST_TEST((Replica(standby).position() == followed));
+  BOOST_TEST(Replica(standby).admit(1));
+  BOOST_TEST(Replica(standby).promote() == 2u);
 }
 #endif
 

@@ -28,6 +28,47 @@ void write_for(const std::string& primary, std::chrono::milliseconds duration, i
   for (ChildProcess& c : children) BOOST_REQUIRE_EQUAL(c.wait(), 0);
 }
 
+// Every session the primary's change log shows committed below the
+// standby's acknowledged position `acked` is on the standby at that version
+// or newer.
+void check_acknowledged_commits(Store& primary, Store& standby, const ReplicaPosition& acked) {
+  BOOST_REQUIRE(acked.primary_store_id == primary.info().store_id);
+  BOOST_REQUIRE(acked.applied_seq > 1);
+  // The newest version of each session the log records below the position.
+  std::map<std::string, ChangeEntry> last;
+  ChangeBatch log = ChangeFeed(primary).read(1, acked.applied_seq - 1);
+  BOOST_REQUIRE(!log.fell_behind);
+  for (const ChangeEntry& e : log.entries) last[e.session_id] = e;
+  // A session removed after the position may be on the standby as a later
+  // incarnation (shipped newer than the position, as allowed), whose
+  // versions restart: only sessions of one incarnation since are compared.
+  std::set<std::string> reborn;
+  ChangeBatch later = ChangeFeed(primary).read(acked.applied_seq, ChangeFeed(primary).next_seq());
+  BOOST_REQUIRE(!later.fell_behind);
+  for (const ChangeEntry& e : later.entries)
+    if (e.kind != ChangeKind::Committed) reborn.insert(e.session_id);
+  std::size_t checked = 0;
+  for (const auto& [id, e] : last) {
+    std::optional<SessionSnapshot> s = standby.peek(id);
+    if (e.kind == ChangeKind::Removed || e.kind == ChangeKind::Expired) continue;  // may be re-created later
+    if (reborn.contains(id)) continue;
+    BOOST_REQUIRE_MESSAGE(s.has_value(), "acknowledged session " << id << " missing on the standby");
+    BOOST_TEST(s->version >= e.version, id);
+    ++checked;
+  }
+  BOOST_TEST(checked > 10u);
+}
+
+// An agent's run() in a child: 5 when it ends in Fenced (the backup's store
+// superseded this one), 4 for another error, its exit code otherwise.
+int run_agent_expecting_fenced(const std::string& primary, std::uint16_t port) {
+  try {
+    return run_agent(primary, "127.0.0.1", port);
+  } catch (const Error& e) {
+    return e.code() == Errc::Fenced ? 5 : 4;
+  }
+}
+
 }  // namespace
 
 BOOST_AUTO_TEST_CASE(standby_equals_primary_after_writers_stop) {
@@ -217,57 +258,33 @@ BOOST_AUTO_TEST_CASE(a_backlog_larger_than_a_lane_stays_in_the_log) {
   BOOST_TEST(published_status(primary).partial_resyncs >= 1u);
 }
 
-// Every change below the acknowledged position is on the standby, even when
-// the agent dies mid-stream; then a process fails over to the standby with
-// the ordinary library and carries on.
-BOOST_AUTO_TEST_CASE(failover_standby_holds_every_acknowledged_commit) {
+// The failover drill: the primary's host dies under load (its agent with
+// it, mid-stream); every change below the acknowledged position is on the
+// standby; the standby is promoted while its backup daemon runs on; app
+// servers write to it with the ordinary library; the old primary comes back. Its agent is refused and
+// fences it, so its app servers' commits fail with Fenced instead of
+// diverging; the promoted store lost nothing the backup had acknowledged
+// and took nothing from the returning primary.
+BOOST_AUTO_TEST_CASE(failover_drill_fences_the_returning_primary) {
   SegmentGuard pg("rep_p"), sg("rep_s");
   Store primary = make_store(pg.name(), 1 << 19, std::uint64_t{256} << 20);  // keeps every change for the check
   const std::uint16_t port = free_port();
   ChildProcess backup = start_backup(sg.name(), port);
   ChildProcess agent = start_agent(pg.name(), port);
   Signal stop;
-  // One incarnation per session; the cap keeps every change in the log.
-  ChildProcess writer = start_writer_until(pg.name(), 21, stop, 200000, 20000, false);
+  ChildProcess writer = start_writer_until(pg.name(), 23, stop, 200000, 20000, false);
   BOOST_REQUIRE_MESSAGE(poll_until([&] { return AgentSeat(primary).status().acked_seq >= 2000; }),
                         "the backup never acknowledged 2000 changes");
-  agent.kill(SIGKILL);  // the primary host "dies" mid-stream
+  agent.kill(SIGKILL);  // the primary host dies mid-stream
   agent.wait();
   stop.notify();
   BOOST_REQUIRE_EQUAL(writer.wait(), 0);
-  backup.kill(SIGKILL);
-  backup.wait();
 
   Store standby = Store::attach(sg.name());
   const ReplicaPosition acked = Replica(standby).position();
-  BOOST_REQUIRE(acked.primary_store_id == primary.info().store_id);
-  BOOST_REQUIRE(acked.applied_seq > 1);
-  // The newest version of each session the log records below the position.
-  std::map<std::string, ChangeEntry> last;
-  ChangeBatch log = ChangeFeed(primary).read(1, acked.applied_seq - 1);
-  BOOST_REQUIRE(!log.fell_behind);
-  for (const ChangeEntry& e : log.entries) last[e.session_id] = e;
-  // A session removed after the position may be on the standby as a later
-  // incarnation (shipped newer than the position, as allowed), whose
-  // versions restart: only sessions of one incarnation since are compared.
-  std::set<std::string> reborn;
-  ChangeBatch later = ChangeFeed(primary).read(acked.applied_seq, ChangeFeed(primary).next_seq());
-  BOOST_REQUIRE(!later.fell_behind);
-  for (const ChangeEntry& e : later.entries)
-    if (e.kind != ChangeKind::Committed) reborn.insert(e.session_id);
-  std::size_t checked = 0;
-  for (const auto& [id, e] : last) {
-    std::optional<SessionSnapshot> s = standby.peek(id);
-    if (e.kind == ChangeKind::Removed || e.kind == ChangeKind::Expired) continue;  // may be re-created later
-    if (reborn.contains(id)) continue;
-    BOOST_REQUIRE_MESSAGE(s.has_value(), "acknowledged session " << id << " missing on the standby");
-    BOOST_TEST(s->version >= e.version, id);
-    ++checked;
-  }
-  BOOST_TEST(checked > 10u);
-
-  // Failover: an app-server process attaches the standby and carries on.
-  const std::string some_id = last.begin()->first;
+  BOOST_TEST(Replica(standby).promote() == 2u);
+  BOOST_TEST((Replica(standby).failover_state().promoted_from == acked));
+  check_acknowledged_commits(primary, standby, acked);
   ChildProcess app([&] {
     Store store = Store::attach(sg.name());
     sync::Client client(store);
@@ -276,9 +293,54 @@ BOOST_AUTO_TEST_CASE(failover_standby_holds_every_acknowledged_commit) {
       session.put<std::string>("user", "u" + std::to_string(i));
       session.commit();
     }
-    return store.stats().sessions > 50 ? 0 : 1;
+    return 0;
   });
   BOOST_TEST(app.wait() == 0);
+
+  // The old primary returns: nobody told its app servers yet, so they write,
+  // and its agent starts again.
+  primary.create_session("after-failover");
+  primary.commit("after-failover", CommitBatch{}.put("user", "lost"));
+  ChildProcess returning([&] { return run_agent_expecting_fenced(pg.name(), port); });
+  BOOST_TEST(returning.wait_for(120s) == 5, "the returning agent did not end fenced");
+  const FailoverState old = Replica(primary).failover_state();
+  BOOST_TEST(old.fenced_by == 2u);
+  BOOST_TEST(old.epoch == 1u);
+  BOOST_TEST((code_of([&] { primary.commit("after-failover", CommitBatch{}.put("user", "x")); }) == Errc::Fenced));
+  BOOST_TEST((code_of([&] { primary.create_session("new-on-old"); }) == Errc::Fenced));
+  BOOST_TEST(primary.peek("after-failover").has_value());  // reads go on, to drain
+  BOOST_TEST(!standby.peek("after-failover").has_value());
+  BOOST_TEST(standby.peek("failover-49").has_value());
+  BOOST_TEST((Replica(standby).failover_state() == FailoverState{2, true, 0, acked}));
+  // An agent on a fenced store refuses to start.
+  BOOST_TEST(ChildProcess([&] { return run_agent_expecting_fenced(pg.name(), port); }).wait_for(60s) == 5);
+  backup.kill(SIGKILL);
+  backup.wait();
+}
+
+// Promoted under a live agent (the old primary cut off, not dead): the
+// backup refuses its next frame, and the agent, reconnecting, learns that
+// its store was superseded: it fences it and stops.
+BOOST_AUTO_TEST_CASE(a_standby_promoted_under_a_live_agent_fences_its_primary) {
+  SegmentGuard pg("rep_p"), sg("rep_s");
+  Store primary = make_store(pg.name());
+  const std::uint16_t port = free_port();
+  ChildProcess backup = start_backup(sg.name(), port);
+  ChildProcess agent([&] { return run_agent_expecting_fenced(pg.name(), port); });
+  write_for(pg.name(), 300ms, 1);
+  std::optional<Store> standby = attach_when_created(sg.name());
+  BOOST_REQUIRE(standby);
+  BOOST_REQUIRE(wait_caught_up(primary, *standby));
+  primary.create_session("late");
+  Replica(*standby).promote();
+  // Commits keep coming on the old primary until its agent learns of it.
+  BOOST_REQUIRE_MESSAGE(
+      poll_until([&] { return code_of([&] { primary.commit("late", CommitBatch{}.put("a", "b")); }) == Errc::Fenced; }),
+      "the primary was never fenced");
+  BOOST_TEST(agent.wait_for(60s) == 5);
+  BOOST_TEST(Replica(primary).failover_state().fenced_by == 2u);
+  backup.kill(SIGKILL);
+  backup.wait();
 }
 
 // An agent that must send a full resync reports nothing acknowledged until

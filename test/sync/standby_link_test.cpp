@@ -48,9 +48,9 @@ struct Primary {
     store.commit(session, batch);
   }
 
-  wire::detail::Frame hello() const {
+  wire::detail::Frame hello(std::uint64_t epoch = 1) const {
     return wire::detail::make_hello(
-        wire::detail::Hello{wire::detail::kProtocolVersion, id(), ChangeFeed(store).next_seq()});
+        wire::detail::Hello{wire::detail::kProtocolVersion, id(), ChangeFeed(store).next_seq(), epoch});
   }
 
   // A full resync as the agent streams it: SnapshotBegin, one
@@ -350,8 +350,8 @@ BOOST_FIXTURE_TEST_CASE(a_first_frame_under_another_key_is_refused, Replicated) 
 BOOST_FIXTURE_TEST_CASE(a_hello_of_another_protocol_version_is_refused, Replicated) {
   const std::string before = dump(standby);
   LinkUnderTest link(standby);
-  const Exchange ex = link.send(wire::detail::make_hello(wire::detail::Hello{2, primary.id(), 1}));
-  expect_refused(link, ex, "protocol version 2", before, standby);
+  const Exchange ex = link.send(wire::detail::make_hello(wire::detail::Hello{1, primary.id(), 1}));
+  expect_refused(link, ex, "protocol version 1", before, standby);
 }
 
 // A frame cut short is waited for: nothing is sent back, nothing closes,
@@ -565,4 +565,66 @@ BOOST_FIXTURE_TEST_CASE(an_error_from_the_agent_closes_the_link_with_its_reason,
   std::unique_ptr<LinkUnderTest> link = agent();
   const Exchange ex = link->send(Frame{FrameType::Error, 5, "with a sequence"});
   expect_refused(*link, ex, "Error: sequence must be 0, got 5", before, standby);
+}
+
+// ---- epochs: fencing a superseded primary ----------------------------------
+
+// An admitted agent raises the standby's epoch to its store's; an agent of
+// an older epoch is refused after a Welcome that names the standby's, and
+// the standby keeps what it had.
+BOOST_FIXTURE_TEST_CASE(an_agent_of_an_older_epoch_is_refused, Replicated) {
+  {
+    LinkUnderTest newer(standby);
+    const Exchange ex = newer.send(primary.hello(3));
+    BOOST_REQUIRE(ex.replies.size() == 1);
+    BOOST_TEST(!ex.out.close);
+    BOOST_TEST((wire::detail::parse_welcome(ex.replies[0]) == wire::detail::Welcome{primary.id(), position, 3}));
+    BOOST_TEST(Replica(standby).failover_state().epoch == 3u);
+  }
+  const std::string before = dump(standby);
+  LinkUnderTest older(standby);
+  const Exchange ex = older.send(primary.hello(2));
+  BOOST_REQUIRE(ex.replies.size() == 2);
+  BOOST_TEST((wire::detail::parse_welcome(ex.replies[0]) == wire::detail::Welcome{primary.id(), position, 3}));
+  expect_refused(older, ex, "the standby has epoch 3, newer than the agent's store", before, standby);
+  BOOST_TEST(Replica(standby).failover_state().epoch == 3u);
+}
+
+// A promoted standby tells its old primary's agent who superseded it (what
+// it followed when promoted, its epoch, the promoted flag) and refuses it:
+// nothing that agent sends lands.
+BOOST_FIXTURE_TEST_CASE(a_promoted_standby_refuses_its_old_primary, Replicated) {
+  BOOST_TEST(Replica(standby).promote() == 2u);
+  const std::string before = dump(standby);
+  BOOST_TEST(Replica(standby).position().follows_a_primary() == false);
+  LinkUnderTest old_primary(standby);
+  std::vector<Frame> frames{primary.hello()};
+  primary.put("s1", "cart", "written after the failover");
+  std::uint64_t next = 0;
+  for (const Frame& f : primary.deltas(next)) frames.push_back(f);
+  const Exchange ex = old_primary.send(frames);
+  BOOST_REQUIRE(ex.replies.size() == 2);
+  BOOST_TEST((wire::detail::parse_welcome(ex.replies[0]) == wire::detail::Welcome{primary.id(), position, 2, true}));
+  expect_refused(old_primary, ex, "this store was promoted to a primary at epoch 2 in place of store", before, standby);
+  // Nor does an agent of a newer epoch get in: the store follows nobody now.
+  LinkUnderTest newer(standby);
+  expect_refused(newer, newer.send(primary.hello(7)), "promoted to a primary at epoch 2", before, standby);
+}
+
+// Promoted while a link applies: the next frame is refused (the daemon's
+// applies and its position write fail with Fenced), the link ends, and the
+// promoted store keeps what it held at the promotion.
+BOOST_FIXTURE_TEST_CASE(a_standby_promoted_under_a_link_refuses_the_next_frame, Replicated) {
+  std::unique_ptr<LinkUnderTest> link = agent();
+  Replica(standby).promote();
+  const std::string before = dump(standby);
+  primary.put("s3", "theme", "written after the failover");
+  std::uint64_t next = 0;
+  const std::vector<Frame> deltas = primary.deltas(next);
+  BOOST_REQUIRE(!deltas.empty());
+  const Exchange ex = link->send(deltas);
+  expect_refused(*link, ex, "was promoted to a primary (epoch 2)", before, standby);
+  // A heartbeat would only move the position: refused as well.
+  std::unique_ptr<LinkUnderTest> beat = std::make_unique<LinkUnderTest>(standby);
+  BOOST_TEST(beat->send(primary.hello()).out.close);
 }

@@ -111,6 +111,10 @@ BOOST_AUTO_TEST_CASE(typed_payloads_round_trip) {
   BOOST_TEST(parse_hello(frames[0]).store_id[15] == 0xafu);
   BOOST_TEST((parse_welcome(frames[1]) == Welcome{parse_hello(frames[0]).store_id, 41}));
   BOOST_TEST((parse_welcome(make_welcome(Welcome{})) == Welcome{}));
+  // Epochs (protocol version 2) and the promoted flag round-trip.
+  BOOST_TEST((parse_hello(make_hello(Hello{kProtocolVersion, {}, 7, 9})) == Hello{kProtocolVersion, {}, 7, 9}));
+  const Welcome promoted{parse_hello(frames[0]).store_id, 41, (std::uint64_t{1} << 62) + 5, true};
+  BOOST_TEST((parse_welcome(make_welcome(promoted)) == promoted));
   BOOST_TEST(parse_ack(frames[6]) == 42u);
   BOOST_TEST(parse_resend_session(frames[7]) == "session-7");
   BOOST_TEST(parse_error(frames[8]) == "checksum mismatch on session-7");
@@ -129,11 +133,18 @@ BOOST_AUTO_TEST_CASE(typed_payloads_refuse_bad_frames) {
   Frame ack_with_payload = make_ack(1);
   ack_with_payload.payload = "x";
   const Frame long_id{FrameType::ResendSession, 0, std::string(1, '\xc8') + '\x01' + std::string(200, 'i')};
-  for (const Frame& bad : {trailing, short_hello, seq_hello, make_hello(Hello{2, {}, 0})})
+  Frame epoch_zero = make_hello(Hello{kProtocolVersion, {}, 0, 0});
+  for (const Frame& bad : {trailing, short_hello, seq_hello, make_hello(Hello{1, {}, 0}), epoch_zero})
     BOOST_TEST((code_of([&] { parse_hello(bad); }) == Errc::Corrupt));
   BOOST_TEST(message_of([&] {
-               parse_hello(make_hello(Hello{2, {}, 0}));
-             }).find("protocol version 2") != std::string::npos);
+               parse_hello(make_hello(Hello{1, {}, 0}));
+             }).find("protocol version 1") != std::string::npos);
+  BOOST_TEST(message_of([&] { parse_hello(epoch_zero); }).find("epoch 0") != std::string::npos);
+  Frame welcome_flags = make_welcome(Welcome{});
+  welcome_flags.payload.back() = '\x02';
+  BOOST_TEST((code_of([&] { parse_welcome(welcome_flags); }) == Errc::Corrupt));
+  BOOST_TEST(message_of([&] { parse_welcome(welcome_flags); }).find("unknown flags 2") != std::string::npos);
+  BOOST_TEST((code_of([&] { parse_welcome(make_welcome(Welcome{{}, 0, 0, false})); }) == Errc::Corrupt));
   BOOST_TEST((code_of([&] { parse_welcome(hello); }) == Errc::Corrupt));
   BOOST_TEST((code_of([&] { parse_ack(ack_with_payload); }) == Errc::Corrupt));
   BOOST_TEST((code_of([&] { parse_resend_session(long_id); }) == Errc::Corrupt));

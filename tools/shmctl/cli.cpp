@@ -170,6 +170,26 @@ CLI::App* add_recover(CLI::App& app, Options& options) {
   return command;
 }
 
+CLI::App* add_promote(CLI::App& app, Options& options) {
+  CLI::App* command = add_command(app, options, "promote",
+                                  "make a standby the primary: a new epoch; it follows no primary any more, and its "
+                                  "backup daemon refuses the old primary's agent, which fences the old primary");
+  command->footer(
+      "Stop nothing first: a backup daemon applying into it stops at its next frame.\n"
+      "Point the app servers at the promoted store. README.md, \"Failing over\".\n");
+  return command;
+}
+
+CLI::App* add_demote(CLI::App& app, Options& options) {
+  CLI::App* command = add_command(app, options, "demote",
+                                  "fence a store that was superseded: commits, creations and removals fail with "
+                                  "Fenced from now on; reads go on");
+  command->add_option("--epoch", options.epoch, "the epoch that superseded it (shown by info); default its own")
+      ->type_name("N")
+      ->transform(decimal(std::numeric_limits<std::uint64_t>::max() >> 1));
+  return command;
+}
+
 // The commands whose only outcome besides failing is their output.
 template <void (*Run)(const Options&, std::ostream&)>
 int succeeds(const Options& options, std::ostream& out) {
@@ -198,6 +218,8 @@ std::vector<Command> add_commands(CLI::App& app, Options& options) {
       {add_restore(app, options), succeeds<run_restore>},
       {add_check(app, options), run_check},
       {add_recover(app, options), succeeds<run_recover>},
+      {add_promote(app, options), succeeds<run_promote>},
+      {add_demote(app, options), succeeds<run_demote>},
   };
 }
 

@@ -49,6 +49,7 @@ struct Options {
   std::uint64_t limit = 100;  // list: most sessions shown, 0 for all
   std::string from;           // restore: the backup daemon, HOST:PORT
   std::string key_file;       // restore: the pre-shared key file
+  std::uint64_t epoch = 0;    // demote: the superseding epoch, 0 for the store's own
   CreateOptions create;
 };
 
@@ -105,6 +106,8 @@ void run_locks(const Options& options, std::ostream& out);
 void run_unlock(const Options& options, std::ostream& out);
 void run_restore(const Options& options, std::ostream& out);
 void run_recover(const Options& options, std::ostream& out);
+void run_promote(const Options& options, std::ostream& out);  // tools/shmctl/failover_commands.cpp
+void run_demote(const Options& options, std::ostream& out);
 // Returns kExitSuccess, or kExitProblems after printing a report that lists
 // problems. A header that fails its checks (Corrupt, LayoutMismatch) is a
 // problem too: one JSON document with --json, else a CommandError with

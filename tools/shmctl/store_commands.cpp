@@ -11,14 +11,15 @@
 #include "shm/replica.hpp"
 #include "tools/shmctl/agent_report.hpp"
 #include "tools/shmctl/commands.hpp"
+#include "tools/shmctl/failover_report.hpp"
 #include "tools/shmctl/output.hpp"
 
 namespace shmsession::shmctl {
 namespace {
 
 boost::json::object info_json(const StoreInfo& info, const StoreStats& stats, const ReplicaPosition& replica,
-                              const AgentStatus& agent) {
-  return {
+                              const FailoverState& failover, const AgentStatus& agent) {
+  boost::json::object doc{
       {"replica_of",
        replica.follows_a_primary() ? boost::json::value(replica.primary_store_id_hex()) : boost::json::value(nullptr)},
       {"replica_applied_seq", replica.applied_seq},
@@ -50,10 +51,12 @@ boost::json::object info_json(const StoreInfo& info, const StoreStats& stats, co
       {"next_change_seq", stats.next_change_seq},
       {"agent", agent_json(agent, stats)},
   };
+  add_failover_json(doc, failover);
+  return doc;
 }
 
 FieldList info_fields(const StoreInfo& info, const StoreStats& stats, const ReplicaPosition& replica,
-                      const AgentStatus& agent) {
+                      const FailoverState& failover, const AgentStatus& agent) {
   FieldList fields;
   fields.add("name", info.name)
       .add("layout version", std::to_string(info.layout_version))
@@ -80,6 +83,7 @@ FieldList info_fields(const StoreInfo& info, const StoreStats& stats, const Repl
       .add("lock lease", info.lock_lease_ms ? std::to_string(info.lock_lease_ms) + "ms" : "none")
       .add("max lock queue", std::to_string(info.max_lock_queue))
       .add("next change seq", std::to_string(stats.next_change_seq));
+  add_failover_fields(fields, failover);
   if (replica.follows_a_primary())
     fields.add("replica of", replica.primary_store_id_hex())
         .add("replica applied seq", std::to_string(replica.applied_seq));
@@ -92,11 +96,12 @@ void print_info(Store& store, const Options& options, std::ostream& out) {
   StoreInfo info = run_step(what, [&] { return store.info(); });
   StoreStats stats = run_step(what, [&] { return store.stats(); });
   ReplicaPosition replica = run_step(what, [&] { return Replica(store).position(); });
+  FailoverState failover = run_step(what, [&] { return Replica(store).failover_state(); });
   AgentStatus agent = run_step(what, [&] { return AgentSeat(store).status(); });
   if (options.json) {
-    print_json(out, info_json(info, stats, replica, agent));
+    print_json(out, info_json(info, stats, replica, failover, agent));
   } else {
-    info_fields(info, stats, replica, agent).print(out);
+    info_fields(info, stats, replica, failover, agent).print(out);
   }
 }
 

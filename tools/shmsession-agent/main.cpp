@@ -2,7 +2,9 @@
 //   shmsession-agent run STORE --backup HOST:PORT --key FILE
 //     ships the store's changes to the backup daemon until SIGTERM/SIGINT
 //     (exit 0 when the backup acknowledged everything at the stop, 3 when
-//     it stopped with a lag), 1 when it cannot start, 2 for a wrong command line;
+//     it stopped with a lag), 4 when the backup's store was promoted in
+//     place of this one (the agent fenced the store and stopped), 1 when it
+//     cannot start, 2 for a wrong command line;
 //   shmsession-agent status STORE [--json]
 //     the running (or last) agent's status, as `shmctl info` shows it.
 #include <iostream>
@@ -24,6 +26,7 @@ using namespace shmsession;
 constexpr int kExitFailure = 1;
 constexpr int kExitUsage = 2;
 constexpr int kExitLagging = 3;
+constexpr int kExitFenced = 4;
 
 void log_line(const std::string& line) { shmctl::log_line("shmsession-agent", line); }
 
@@ -49,6 +52,13 @@ int run_agent(const RunArgs& args) {
     log_line("store '" + args.store + "' (id " + primary.info().store_id_hex() + "): shipping to " +
              backup.to_string());
     return agent.run() ? 0 : kExitLagging;
+  } catch (const Error& e) {
+    if (e.code() != Errc::Fenced) {
+      log_line(std::string("cannot run: ") + e.what());
+      return kExitFailure;
+    }
+    log_line(std::string("stopped: ") + e.what());
+    return kExitFenced;
   } catch (const std::exception& e) {
     log_line(std::string("cannot run: ") + e.what());
     return kExitFailure;

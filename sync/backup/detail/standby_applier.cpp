@@ -10,7 +10,7 @@ namespace shmsession::sync::detail {
 StandbyApplier::Outcome StandbyApplier::apply(const Outgoing& item) {
   if (in_full_) full_ids_.insert(item.delta.session_id);
   if (item.kind == Outgoing::Kind::Removal) {
-    standby_.remove_session(item.delta.session_id);
+    Replica(standby_).remove(item.delta.session_id);
     return Outcome::Applied;
   }
   return apply_delta(item);
@@ -34,7 +34,7 @@ StandbyApplier::Outcome StandbyApplier::apply_delta(const Outgoing& item) {
   // A full copy not newer than what the standby holds is of a re-created
   // session (versions restart): drop the old incarnation first.
   if (from_empty && current && current->version >= d.new_version) {
-    standby_.remove_session(d.session_id);  // a full copy of an older incarnation: start over
+    Replica(standby_).remove(d.session_id);  // a full copy of an older incarnation: start over
     current.reset();
   }
   CommitBatch batch;
@@ -61,7 +61,7 @@ StandbyApplier::Outcome StandbyApplier::apply_delta(const Outgoing& item) {
     // Replica::apply creates an absent session before committing to it: a
     // refused commit (SegmentFull, a name the store refuses) must not leave
     // an empty session behind.
-    if (!current) standby_.remove_session(d.session_id);
+    if (!current) Replica(standby_).remove(d.session_id);
     throw;
   }
 }
@@ -78,7 +78,7 @@ std::uint64_t StandbyApplier::end_full() {
     if (!full_ids_.contains(info.id)) stale.push_back(info.id);
     return true;
   });
-  for (const std::string& id : stale) standby_.remove_session(id);
+  for (const std::string& id : stale) Replica(standby_).remove(id);
   full_ids_.clear();
   return stale.size();
 }

@@ -76,16 +76,51 @@ void StandbyLink::on_hello(const wire::detail::Frame& frame, Output& out) {
   if (is_zero(hello.store_id)) return fail("Hello names no store (all-zero store id)", out);
   role_ = Role::Agent;
   agent_store_ = hello.store_id;
-  const ReplicaPosition stored = Replica(standby_).position();
+  Replica replica(standby_);
+  if (!replica.admit(hello.epoch)) return refuse_agent(hello, out);
+  const ReplicaPosition stored = replica.position();
   wire::detail::Welcome welcome;
   welcome.store_id = stored.primary_store_id;
   welcome.last_applied_seq = stored.applied_seq;
+  welcome.epoch = replica.failover_state().epoch;
   valid_ = stored.primary_store_id == hello.store_id && stored.applied_seq > 0;
   position_ = last_seq_ = acked_ = valid_ ? stored.applied_seq : 0;
   if (!valid_ && stored.follows_a_primary())
     out.log.push_back("standby follows store " + hex_store_id(stored.primary_store_id) + "; agent of store " +
                       hex_store_id(hello.store_id) + " connected: it must send a full resync");
   send(wire::detail::make_welcome(welcome), out);
+}
+
+// An agent whose store this one superseded (it was promoted), or whose
+// epoch is older than the standby's (a newer primary's agent was admitted
+// here): the Welcome says why, so that an agent superseded by this very
+// store fences its own (sync/backup/agent.cpp), and the link closes.
+void StandbyLink::refuse_agent(const wire::detail::Hello& hello, Output& out) {
+  const FailoverState state = Replica(standby_).failover_state();
+  wire::detail::Welcome welcome;
+  welcome.epoch = state.epoch;
+  welcome.promoted = state.promoted;
+  if (state.promoted) {
+    welcome.store_id = state.promoted_from.primary_store_id;
+    welcome.last_applied_seq = state.promoted_from.applied_seq;
+  } else {
+    const ReplicaPosition stored = Replica(standby_).position();
+    welcome.store_id = stored.primary_store_id;
+    welcome.last_applied_seq = stored.applied_seq;
+  }
+  send(wire::detail::make_welcome(welcome), out);
+  const std::string agent =
+      "agent of store " + hex_store_id(hello.store_id) + " (epoch " + std::to_string(hello.epoch) + ") refused: ";
+  if (state.promoted)
+    return fail(agent + "this store was promoted to a primary at epoch " + std::to_string(state.epoch) +
+                    (state.promoted_from.follows_a_primary()
+                         ? " in place of store " + hex_store_id(state.promoted_from.primary_store_id)
+                         : std::string()) +
+                    "; it follows no primary",
+                out);
+  fail(agent + "the standby has epoch " + std::to_string(state.epoch) +
+           ", newer than the agent's store: that store was superseded",
+       out);
 }
 
 void StandbyLink::on_restore_request(const wire::detail::Frame& frame, Output& out) {
@@ -97,7 +132,10 @@ void StandbyLink::on_restore_request(const wire::detail::Frame& frame, Output& o
     restore_ids_.push_back(info.id);
     return true;
   });
-  send(wire::detail::make_welcome(wire::detail::Welcome{stored.primary_store_id, stored.applied_seq}), out);
+  const FailoverState state = Replica(standby_).failover_state();
+  send(wire::detail::make_welcome(
+           wire::detail::Welcome{stored.primary_store_id, stored.applied_seq, state.epoch, state.promoted}),
+       out);
   send(wire::detail::Frame{wire::detail::FrameType::SnapshotBegin, restore_seq_, {}}, out);
   out.log.push_back("restore: streaming " + std::to_string(restore_ids_.size()) + " sessions");
 }

@@ -11,6 +11,12 @@
 //  - a restore client (RestoreRequest): the standby is streamed back as a
 //    snapshot (Welcome, SnapshotBegin, SnapshotSession..., SnapshotEnd).
 //
+// Epochs (shm/replica.hpp): an agent whose store has an older epoch than
+// the standby, or any agent once the standby was promoted, is refused
+// after a Welcome that says so; an admitted agent raises the standby's
+// epoch to its own. A standby promoted while a link applies refuses the
+// next frame (Errc::Fenced), which ends the link.
+//
 // Any bad frame (wrong key, garbage, a frame over the cap, a frame out of
 // protocol, a delta for a store the standby does not follow) ends the link:
 // the reason is one line, an Error frame tells the peer, and the standby
@@ -66,6 +72,7 @@ class StandbyLink {
  private:
   void handle(const wire::detail::Frame& frame, Output& out);
   void on_hello(const wire::detail::Frame& frame, Output& out);
+  void refuse_agent(const wire::detail::Hello& hello, Output& out);
   void on_restore_request(const wire::detail::Frame& frame, Output& out);
   void on_item(const wire::detail::Frame& frame, Output& out);
   void on_snapshot_begin(const wire::detail::Frame& frame, Output& out);

@@ -47,6 +47,7 @@ Frame make_hello(const Hello& hello) {
   writer.u16(hello.protocol_version);
   write_store_id(writer, hello.store_id);
   writer.u64(hello.next_seq);
+  writer.u64(hello.epoch);
   return frame;
 }
 
@@ -59,6 +60,8 @@ Hello parse_hello(const Frame& frame) {
                 std::to_string(kProtocolVersion));
   hello.store_id = read_store_id(reader);
   hello.next_seq = reader.u64("next sequence");
+  hello.epoch = reader.u64("epoch");
+  if (hello.epoch == 0) reader.fail("epoch 0 (every store's epoch is at least 1)");
   expect_end(reader);
   return hello;
 }
@@ -68,6 +71,8 @@ Frame make_welcome(const Welcome& welcome) {
   ByteWriter writer(frame.payload);
   write_store_id(writer, welcome.store_id);
   writer.u64(welcome.last_applied_seq);
+  writer.u64(welcome.epoch);
+  writer.u8(welcome.promoted ? kWelcomePromoted : 0);
   return frame;
 }
 
@@ -76,6 +81,11 @@ Welcome parse_welcome(const Frame& frame) {
   Welcome welcome;
   welcome.store_id = read_store_id(reader);
   welcome.last_applied_seq = reader.u64("last applied sequence");
+  welcome.epoch = reader.u64("epoch");
+  if (welcome.epoch == 0) reader.fail("epoch 0 (every store's epoch is at least 1)");
+  const std::uint8_t flags = reader.u8("flags");
+  if ((flags & ~kWelcomePromoted) != 0) reader.fail("unknown flags " + std::to_string(flags));
+  welcome.promoted = (flags & kWelcomePromoted) != 0;
   expect_end(reader);
   return welcome;
 }

@@ -30,13 +30,18 @@ struct Hello {
   std::uint16_t protocol_version = kProtocolVersion;
   StoreId store_id{};          // the primary's store
   std::uint64_t next_seq = 0;  // the agent's next change sequence number
+  std::uint64_t epoch = 1;     // the primary's epoch (shm/replica.hpp, FailoverState), at least 1
 
   bool operator==(const Hello&) const = default;
 };
 
 struct Welcome {
-  StoreId store_id{};                  // the backup's store, zeros if empty
+  StoreId store_id{};                  // the store the backup's store follows, zeros if none
   std::uint64_t last_applied_seq = 0;  // highest change seq the backup applied
+  std::uint64_t epoch = 1;             // the backup's store's epoch, at least 1
+  // The backup's store was promoted: store_id and last_applied_seq are
+  // what it followed when it was.
+  bool promoted = false;
 
   bool operator==(const Welcome&) const = default;
 };

@@ -21,7 +21,8 @@ inline constexpr std::uint32_t kFrameMagic = 0x46575353;
 inline constexpr std::uint8_t kFrameFormatVersion = 1;
 // Meaning of the frame types and their payloads, announced in Hello. A
 // change that an older peer would misread bumps it.
-inline constexpr std::uint16_t kProtocolVersion = 1;
+// 2: Hello and Welcome carry the stores' epochs (failover fencing).
+inline constexpr std::uint16_t kProtocolVersion = 2;
 
 // magic (4) + format version (1) + type (1) + flags (2) + payload length (4)
 // + sequence (8).
@@ -89,10 +90,13 @@ constexpr std::string_view frame_type_name(FrameType type) noexcept {
 
 // Typed payloads (sync/wire/detail/payloads.hpp).
 inline constexpr std::size_t kStoreIdBytes = 16;
-// protocol version (2) + store id (16) + next change seq (8).
-inline constexpr std::size_t kHelloPayloadBytes = 2 + kStoreIdBytes + 8;
-// store id (16) + last applied change seq (8).
-inline constexpr std::size_t kWelcomePayloadBytes = kStoreIdBytes + 8;
+// protocol version (2) + store id (16) + next change seq (8) + epoch (8).
+inline constexpr std::size_t kHelloPayloadBytes = 2 + kStoreIdBytes + 8 + 8;
+// store id (16) + last applied change seq (8) + epoch (8) + flags (1).
+inline constexpr std::size_t kWelcomePayloadBytes = kStoreIdBytes + 8 + 8 + 1;
+// Welcome flags: the backup's store was promoted (it is a primary now, and
+// store id / last applied seq are what it followed when promoted).
+inline constexpr std::uint8_t kWelcomePromoted = 1;
 // Longer reasons are cut by make_error and refused by parse_error.
 inline constexpr std::size_t kMaxErrorReasonBytes = 1024;
 
