@@ -3,10 +3,12 @@
 // robust claim mutex for a few hundred nanoseconds; readers never lock.
 #include "shm/agent_seat.hpp"
 
+#include <limits>
 #include <string>
 
 #include "shm/detail/agent_block.hpp"
 #include "shm/detail/clock.hpp"
+#include "shm/detail/futex.hpp"
 #include "shm/detail/process_identity.hpp"
 #include "shm/detail/robust_mutex.hpp"
 #include "shm/detail/store_impl.hpp"
@@ -79,6 +81,14 @@ bool AgentSeat::claim() {
   return impl_->run([](Generation& g) { return claim_agent_in(g); });
 }
 
+// Writes waiting for the agent's lag (Store::set_replication_bound) look
+// again at the status just published; no system call while none waits.
+static void wake_bounded_writers(StoreRoot& root) noexcept {
+  if (root.bound_waiters.load(std::memory_order_seq_cst) == 0) return;
+  root.agent_signal.fetch_add(1, std::memory_order_seq_cst);
+  futex_wake(root.agent_signal, std::numeric_limits<int>::max());
+}
+
 void AgentSeat::publish(const AgentStatus& status) {
   if (static_cast<std::uint8_t>(status.state) > static_cast<std::uint8_t>(AgentState::Streaming))
     throw Error(Errc::InvalidArgument,
@@ -91,6 +101,7 @@ void AgentSeat::publish(const AgentStatus& status) {
     claim = current_agent_claim(block);
     if (!held_by(claim, self)) return false;
     write_agent_status(block, claim, status);
+    wake_bounded_writers(*g.root);
     return true;
   });
   if (published) return;
@@ -112,6 +123,7 @@ void AgentSeat::release() {
     last.updated_unix_ms = unix_ms();
     claim.held = false;
     write_agent_status(block, claim, last);
+    wake_bounded_writers(*g.root);
   });
 }
 

@@ -47,6 +47,11 @@ enum class Errc {
   // Retrying does not help: write to the promoted store. Also: a backup
   // daemon's store that was promoted refuses what its old primary sends.
   Fenced,
+  // The store's replication agent lags more than the store's replication
+  // bound (Store::set_replication_bound) and did not catch up within the
+  // bound's wait: the write was not made. Retrying helps once the backup
+  // acknowledges again.
+  ReplicaBehind,
 };
 
 // Short stable name of a code, as printed by tools and in JSON ("SegmentFull").
@@ -72,12 +77,16 @@ inline std::string_view errc_name(Errc code) noexcept {
       return "Io";
     case Errc::Fenced:
       return "Fenced";
+    case Errc::ReplicaBehind:
+      return "ReplicaBehind";
   }
   return "Unknown";
 }
 
 // Whether retrying the same call later can succeed without other action.
-inline bool errc_retryable(Errc code) noexcept { return code == Errc::LockTimeout || code == Errc::SegmentFull; }
+inline bool errc_retryable(Errc code) noexcept {
+  return code == Errc::LockTimeout || code == Errc::SegmentFull || code == Errc::ReplicaBehind;
+}
 
 class Error : public std::runtime_error {
  public:

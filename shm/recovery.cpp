@@ -288,6 +288,9 @@ void copy_root(Generation& from, Generation& to, std::uint64_t locks_revoked) NO
   b.replica_positions[0] = a.replica_positions[a.replica_current.load() & 1u];
   b.replica_current.store(0);
   b.failover.store(a.failover.load());  // under the same lock
+  b.replication_bound.store(a.replication_bound.load());
+  b.bound_waits.store(a.bound_waits.load());
+  b.bound_refusals.store(a.bound_refusals.load());
   b.fenced_by.store(a.fenced_by.load());
   b.promoted_from = a.promoted_from;
   b.agent.published.store(a.agent.published.load());

@@ -154,6 +154,8 @@ struct StoreStats {
   std::uint64_t next_lock_token = 0;
   std::uint64_t generation = 0;       // 1 for a store never rebuilt; each rebuild adds one
   std::uint64_t unflushed_edits = 0;  // edits sync::Clients could not commit (Store::count_unflushed_edits)
+  std::uint64_t bound_waits = 0;      // writes that waited for the agent (Store::set_replication_bound)
+  std::uint64_t bound_refusals = 0;   // writes refused with ReplicaBehind
   // Session lock states in use (a lock held, waited for or asked back) and
   // the slots the shards' lock-state tables hold for them (they grow to
   // the most ever in use at once and are reused from then on).

@@ -459,6 +459,8 @@ StoreStats Store::stats() const {
     st.next_lock_token = g.root->next_token.load(std::memory_order_relaxed);
     st.generation = g.root->generation;
     st.unflushed_edits = g.root->unflushed_edits.load(std::memory_order_relaxed);
+    st.bound_waits = g.root->bound_waits.load(std::memory_order_relaxed);
+    st.bound_refusals = g.root->bound_refusals.load(std::memory_order_relaxed);
     return st;
   });
 }

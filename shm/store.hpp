@@ -92,6 +92,15 @@ struct CreateOptions {
   std::uint32_t max_lock_queue = kDefaultMaxLockQueue;  // waiters per session, 1..1024
 };
 
+// A bound on how far the store's replication agent (shmsession-agent) may
+// fall behind while applications write, like Redis's min-replicas-max-lag:
+// see Store::set_replication_bound. All zero: no bound (the default).
+struct ReplicationBound {
+  std::uint32_t max_lag_ms = 0;  // 0: off
+  std::uint32_t wait_ms = 0;     // how long a write waits for the agent to come within max_lag_ms
+  friend bool operator==(const ReplicationBound&, const ReplicationBound&) = default;
+};
+
 // A live process that has a store's segment mapped (see
 // Store::attached_processes).
 struct AttachedProcess {
@@ -248,6 +257,22 @@ class Store {
   // Revokes the lock whoever holds it (the old token stays refused) and
   // hands it to the first waiter. Returns false if it was not held.
   bool force_unlock(std::string_view id);
+
+  // Bounds the replication lag. While the agent's lag (the age of its
+  // oldest change the backup has not acknowledged, as the agent publishes
+  // it every 100 ms; an agent that stopped publishing lags at least since
+  // its last status; no agent running counts as an unbounded lag) is above
+  // max_lag_ms, every application commit, session creation and removal
+  // first waits up to wait_ms for it to come down (woken at each status
+  // the agent publishes), then fails with Errc::ReplicaBehind, writing
+  // nothing. So what a lost primary can lose is bounded by configuration.
+  // Writes of a backup daemon (shm/replica.hpp), expiry and locks never
+  // wait. StoreStats::bound_waits / bound_refusals count the writes that
+  // waited and those refused. Stored in the segment: every process obeys
+  // it from its next write. {0, 0} turns it off.
+  // Throws: InvalidArgument for a wait without a lag bound.
+  void set_replication_bound(const ReplicationBound& bound);
+  ReplicationBound replication_bound() const;
 
   // Counts one commit of a sync::Client's pending edits that failed (the
   // edits kept or, if they could never be committed, reported dropped):

@@ -7,10 +7,12 @@
 #include <sched.h>
 
 #include <algorithm>
+#include <chrono>
 #include <limits>
 #include <vector>
 
 #include "shm/change_feed.hpp"
+#include "shm/detail/agent_block.hpp"
 #include "shm/detail/blob.hpp"
 #include "shm/detail/change_ring.hpp"
 #include "shm/detail/clock.hpp"
@@ -40,6 +42,78 @@ Error shm::detail::writer_refusal(const Generation& g, Writer writer) {
   }
   return Error(Errc::Fenced, "store '" + g.name + "' was promoted to a primary (epoch " + std::to_string(epoch) +
                                  "): it applies nothing from the store it followed any more");
+}
+
+// ---- the replication bound (Store::set_replication_bound) -----------------
+
+static std::string bound_refusal(const Generation& g, std::optional<std::uint64_t> lag, std::uint64_t max_lag,
+                                 std::uint64_t wait_ms) {
+  const std::string why =
+      lag ? "its replication agent lags " + std::to_string(*lag) + " ms" : "no replication agent runs";
+  return "store '" + g.name + "': " + why + ", more than the store's bound of " + std::to_string(max_lag) +
+         " ms, and did not catch up within " + std::to_string(wait_ms) + " ms; nothing was written";
+}
+
+// The bound is on: waits (on the futex the agent bumps at each status it
+// publishes while a write waits) until the agent's lag is within it, or
+// throws ReplicaBehind at the bound's wait.
+[[gnu::noinline]] static void await_replication_slow(Store::Impl& impl, std::uint64_t bound) {
+  using Steady = std::chrono::steady_clock;
+  const std::uint64_t max_lag = bound >> 32;
+  const std::uint64_t wait_ms = bound & 0xffffffffu;
+  const Steady::time_point deadline = Steady::now() + std::chrono::milliseconds(wait_ms);
+  bool waited = false;
+  for (;;) {
+    Generation& g = impl.gen();
+    StoreRoot& root = *g.root;
+    const std::uint32_t signal = root.agent_signal.load(std::memory_order_seq_cst);
+    const AgentLag agent = read_agent_lag(root.agent);
+    std::optional<std::uint64_t> lag;  // none: no agent holds the seat
+    if (agent.claimed) {
+      const std::uint64_t now = unix_ms();
+      lag = std::max(agent.lag_ms, now > agent.updated_unix_ms ? now - agent.updated_unix_ms : 0);
+    }
+    if (lag && *lag <= max_lag) {
+      if (waited) root.bound_waits.fetch_add(1, std::memory_order_relaxed);
+      return;
+    }
+    const Steady::time_point now = Steady::now();
+    if (now >= deadline) {
+      root.bound_refusals.fetch_add(1, std::memory_order_relaxed);
+      throw Error(Errc::ReplicaBehind, bound_refusal(g, lag, max_lag, wait_ms));
+    }
+    waited = true;
+    // At most one status interval asleep: a publish that came before this
+    // write said it waits does not wake it.
+    root.bound_waiters.fetch_add(1, std::memory_order_seq_cst);
+    futex_wait(root.agent_signal, signal, std::min<Steady::duration>(deadline - now, std::chrono::milliseconds(100)));
+    root.bound_waiters.fetch_sub(1, std::memory_order_seq_cst);
+  }
+}
+
+// Called by every application write before it changes anything: one
+// relaxed load while no bound is set.
+static void await_replication(Store::Impl& impl) {
+  const std::uint64_t bound = impl.gen().root->replication_bound.load(std::memory_order_relaxed);
+  if (bound >> 32 != 0) [[unlikely]]
+    await_replication_slow(impl, bound);
+}
+
+void Store::set_replication_bound(const ReplicationBound& bound) {
+  if (bound.max_lag_ms == 0 && bound.wait_ms != 0)
+    throw Error(Errc::InvalidArgument, "a replication bound's wait needs a lag bound (max_lag_ms above 0)");
+  impl_->run([&](Generation& g) {
+    g.root->replication_bound.store(std::uint64_t{bound.max_lag_ms} << 32 | bound.wait_ms, std::memory_order_seq_cst);
+    // Writes waiting under the old bound look again.
+    g.root->agent_signal.fetch_add(1, std::memory_order_seq_cst);
+    futex_wake(g.root->agent_signal, std::numeric_limits<int>::max());
+  });
+}
+
+ReplicationBound Store::replication_bound() const {
+  const std::uint64_t word =
+      impl_->run([](Generation& g) { return g.root->replication_bound.load(std::memory_order_relaxed); });
+  return ReplicationBound{static_cast<std::uint32_t>(word >> 32), static_cast<std::uint32_t>(word)};
 }
 
 namespace {
@@ -207,6 +281,7 @@ static bool create_session_in(Generation& s, std::string_view id, std::optional<
 static bool create_session_of(Store::Impl& impl, std::string_view id, std::optional<std::uint32_t> idle_timeout_s,
                               Writer writer) {
   validate_session_id(id);
+  if (writer == Writer::App) await_replication(impl);
   return impl.run([&](Generation& s) { return create_session_in(s, id, idle_timeout_s, writer); });
 }
 
@@ -513,6 +588,7 @@ static CommitRound commit_round(Generation& s, Shard& shard, std::string_view id
 static std::optional<std::uint64_t> commit_impl(Store::Impl& impl, std::string_view id, const CommitRules& rules,
                                                 const CommitBatch& batch) {
   validate_session_id(id);
+  if (!rules.version) await_replication(impl);  // an application's commit (a replica's names its version)
   PreparedBatch prepared = prepare_batch(batch);
   std::uint64_t hash = hash_session_id(id);
   return impl.run([&](Generation& s) -> std::optional<std::uint64_t> {
@@ -571,6 +647,7 @@ bool Store::read_moved(std::string_view id, LockToken token, SessionVersion seen
 
 static bool remove_session_of(Store::Impl& impl, std::string_view id, Writer writer) {
   validate_session_id(id);
+  if (writer == Writer::App) await_replication(impl);
   std::uint64_t hash = hash_session_id(id);
   return impl.run([&](Generation& s) {
     Shard& shard = s.shard_for(hash);

@@ -141,15 +141,16 @@ void write_agent_status(AgentStatusBlock& block, const AgentClaim& claim, const 
 // a writer lapping the reader ever does.
 constexpr unsigned kMaxReadAttempts = 1u << 20;
 
-AgentRecord read_agent_status(const AgentStatusBlock& block) {
-  RawCopy raw;
+// Runs load(copy) on the current copy until it read the copy consistently.
+template <class Load>
+void read_consistently(const AgentStatusBlock& block, Load&& load) {
   for (unsigned attempt = 1;; ++attempt) {
     const AgentStatusCopy& copy = block.copies[block.published.load(std::memory_order_acquire) % 2];
     const std::uint64_t before = copy.generation.load(std::memory_order_acquire);
     if ((before & 1) == 0) {
-      load_words(copy, raw);
+      load(copy);
       std::atomic_thread_fence(std::memory_order_acquire);
-      if (copy.generation.load(kRelaxed) == before) break;
+      if (copy.generation.load(kRelaxed) == before) return;
     }
     // The writer is rewriting this copy, so it has made the other current.
     if (attempt % 64 == 0) std::this_thread::yield();
@@ -160,6 +161,21 @@ AgentRecord read_agent_status(const AgentStatusBlock& block) {
                   "the replication agent's status in the segment is damaged (its current copy "
                   "stays half-written); 'shmctl recover --rebuild' makes it readable");
   }
+}
+
+AgentLag read_agent_lag(const AgentStatusBlock& block) {
+  AgentLag lag;
+  read_consistently(block, [&](const AgentStatusCopy& copy) {
+    lag.claimed = copy.claimed.load(kRelaxed) != 0;
+    lag.updated_unix_ms = copy.updated_unix_ms.load(kRelaxed);
+    lag.lag_ms = copy.lag_ms.load(kRelaxed);
+  });
+  return lag;
+}
+
+AgentRecord read_agent_status(const AgentStatusBlock& block) {
+  RawCopy raw;
+  read_consistently(block, [&](const AgentStatusCopy& copy) { load_words(copy, raw); });
   AgentRecord record;
   record.claim = {raw.pid, raw.start_time, raw.started_unix_ms, raw.claimed != 0};
   AgentStatus& s = record.status;

@@ -49,4 +49,15 @@ struct AgentRecord {
 // (damage: no live writer leaves it so).
 AgentRecord read_agent_status(const AgentStatusBlock& block);
 
+// What a write bounded by the replication lag needs of the status: whether
+// an agent holds the claim, when it last published, and its lag then.
+struct AgentLag {
+  bool claimed = false;
+  std::uint64_t updated_unix_ms = 0;
+  std::uint64_t lag_ms = 0;
+};
+
+// As read_agent_status, these three words only (no allocation).
+AgentLag read_agent_lag(const AgentStatusBlock& block);
+
 }  // namespace shmsession::shm::detail

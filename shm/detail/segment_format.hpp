@@ -401,6 +401,10 @@ struct StoreRoot {
   std::atomic<std::uint64_t> failover;
   std::atomic<std::uint64_t> fenced_by;
   ReplicaPositionCopy promoted_from;
+  // The replication bound (Store::set_replication_bound): max_lag_ms << 32
+  // | wait_ms, 0 when off. Read by every application write, outside any
+  // lock, so it sits among words a primary never writes.
+  std::atomic<std::uint64_t> replication_bound;
   // The replication agent of a primary (all zero until one claims it).
   AgentStatusBlock agent;
   // The change lanes: lane_count ChangeLanes and lane_count * lane_capacity
@@ -453,6 +457,15 @@ struct StoreRoot {
   // Edits a sync::Client could not commit (a failed flush), reported by
   // the clients of every process (shmctl info).
   std::atomic<std::uint64_t> unflushed_edits;
+  // Application writes that waited for the agent to come within the
+  // replication bound, and those refused when it did not in time.
+  std::atomic<std::uint64_t> bound_waits;
+  std::atomic<std::uint64_t> bound_refusals;
+  // Writes asleep waiting for the agent's lag, and the futex word they
+  // sleep on: the agent bumps and wakes it at each status it publishes
+  // while one sleeps (AgentSeat::publish).
+  std::atomic<std::uint32_t> bound_waiters;
+  std::atomic<std::uint32_t> agent_signal;
 };
 static_assert(std::is_standard_layout_v<StoreRoot>);
 static_assert(std::atomic<std::uint64_t>::is_always_lock_free);

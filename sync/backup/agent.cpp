@@ -516,8 +516,11 @@ void Agent::Impl::tick() {
     if (link == Link::Streaming) {
       // Frames or a Heartbeat not answered: an idle link that died
       // silently is noticed too.
+      // Bytes already received are read first: a thread that did not run
+      // for a while must not take its own delay for a dead link.
+      boost::system::error_code ignored;
       const bool waiting = !inflight.empty() || last_heartbeat > last_ack;
-      if (waiting && now - last_ack > options.ack_timeout)
+      if (waiting && now - last_ack > options.ack_timeout && socket.available(ignored) == 0)
         drop("no acknowledgement for " + std::to_string(options.ack_timeout.count()) + " ms");
       else if (now - last_write >= options.heartbeat_interval && out.empty() && write_state == Write::Idle &&
                resync != Resync::Sending) {

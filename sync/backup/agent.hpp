@@ -47,7 +47,11 @@ struct AgentOptions {
   std::size_t max_batch_entries = 4096;             // change-log entries per poll
   std::size_t max_unacked_bytes = 32u << 20;        // frames sent and not yet acknowledged
   std::chrono::milliseconds connect_timeout{3000};  // connect + handshake
-  std::chrono::milliseconds ack_timeout{10000};     // unacknowledged frames and no Ack for this long: reconnect
+  // Frames or a Heartbeat unanswered this long: the link is dead, reconnect.
+  // Three heartbeats: an idle agent sends one every heartbeat_interval, and
+  // the backup answers every batch of frames it reads, even one that moves
+  // no position (a snapshot being applied).
+  std::chrono::milliseconds ack_timeout{3000};
   std::chrono::milliseconds heartbeat_interval{1000};
   std::chrono::milliseconds backoff_min{100};
   std::chrono::milliseconds backoff_max{5000};

@@ -30,7 +30,8 @@ struct BackupServerOptions {
   std::string address = "127.0.0.1";
   std::uint16_t port = 0;  // 0: any free port (port() tells which)
   std::chrono::milliseconds handshake_timeout{5000};
-  std::chrono::milliseconds idle_timeout{15000};
+  // Three heartbeats of an idle agent (AgentOptions::heartbeat_interval).
+  std::chrono::milliseconds idle_timeout{3000};
   wire::FrameLimits limits;
   // One line per event (connections, resyncs, the reason a link closed).
   std::function<void(const std::string&)> log;

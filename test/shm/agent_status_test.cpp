@@ -7,6 +7,8 @@
 
 #include <atomic>
 #include <chrono>
+#include <functional>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -19,6 +21,7 @@ using namespace shmsession;
 using namespace std::chrono_literals;
 using shmsession::test::ChildProcess;
 using shmsession::test::code_of;
+using shmsession::test::message_of;
 using shmsession::test::SegmentGuard;
 using shmsession::test::Signal;
 
@@ -350,3 +353,90 @@ BOOST_AUTO_TEST_CASE(an_agent_killed_mid_publish_leaves_the_last_status_readable
   BOOST_TEST(AgentSeat(store).status().pid == ::getpid());
 }
 #endif
+
+// ---- the replication bound (Store::set_replication_bound) -----------------
+
+namespace {
+
+// The status of an agent streaming with `lag_ms`, stamped now by publish.
+AgentStatus lagging(std::uint64_t lag_ms) {
+  AgentStatus s;
+  s.state = AgentState::Streaming;
+  s.lag_ms = lag_ms;
+  return s;
+}
+
+std::uint64_t wall_ms() {
+  return static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+          .count());
+}
+
+}  // namespace
+
+// Under a bound, application writes are refused while no agent runs or the
+// agent lags past it (at once with no wait), writing nothing; reads go on.
+BOOST_AUTO_TEST_CASE(writes_are_refused_while_the_agent_lags_past_the_bound) {
+  SegmentGuard g("bound_refuse");
+  Store store = make(g);
+  store.create_session("s");
+  BOOST_TEST((store.replication_bound() == ReplicationBound{}));
+  BOOST_TEST((code_of([&] { store.set_replication_bound({0, 5}); }) == Errc::InvalidArgument));
+  store.set_replication_bound({500, 0});
+  BOOST_TEST((Store::attach(g.name()).replication_bound() == ReplicationBound{500, 0}));
+  const CommitBatch b = CommitBatch{}.put("a", "1");
+  BOOST_TEST((code_of([&] { store.commit("s", b); }) == Errc::ReplicaBehind));
+  BOOST_TEST((code_of([&] { store.create_session("t"); }) == Errc::ReplicaBehind));
+  BOOST_TEST((code_of([&] { store.remove_session("s"); }) == Errc::ReplicaBehind));
+  BOOST_TEST(message_of([&] { store.commit("s", b); })
+                 .find("no replication agent runs, more than the store's bound "
+                       "of 500 ms") != std::string::npos);
+  BOOST_TEST(store.peek("s")->version == 0u);
+  BOOST_TEST(!store.peek("t"));
+  BOOST_TEST(store.stats().bound_refusals == 4u);
+  BOOST_TEST(store.touch("s"));
+
+  AgentSeat seat(store);
+  BOOST_REQUIRE(seat.claim());
+  seat.publish(lagging(0));
+  BOOST_TEST(store.commit("s", b) == 1u);
+  seat.publish(lagging(5000));
+  BOOST_TEST(message_of([&] { store.commit("s", b); }).find("its replication agent lags 5000 ms") != std::string::npos);
+  // An agent that stopped publishing lags at least since its last status.
+  AgentStatus stale = lagging(0);
+  stale.updated_unix_ms = wall_ms() - 60000;
+  seat.publish(stale);
+  BOOST_TEST((code_of([&] { store.commit("s", b); }) == Errc::ReplicaBehind));
+  seat.release();
+  BOOST_TEST((code_of([&] { store.commit("s", b); }) == Errc::ReplicaBehind));
+  store.set_replication_bound({});
+  BOOST_TEST(store.commit("s", b) == 2u);
+  BOOST_TEST(store.stats().bound_refusals == 7u);
+  BOOST_TEST(store.stats().bound_waits == 0u);
+}
+
+// A write that waits under the bound goes through once the agent publishes
+// a lag within it, and is counted as waited.
+BOOST_AUTO_TEST_CASE(a_write_waiting_under_the_bound_goes_through_when_the_agent_catches_up) {
+  SegmentGuard g("bound_wait");
+  Store store = make(g);
+  store.create_session("s");
+  AgentSeat seat(store);
+  BOOST_REQUIRE(seat.claim());
+  seat.publish(lagging(5000));
+  store.set_replication_bound({500, 600000});
+  std::atomic<pid_t> tid{0};
+  std::optional<std::uint64_t> version;
+  std::thread writer([&] {
+    tid = ::gettid();
+    version = store.commit("s", CommitBatch{}.put("a", "1"));
+  });
+  while (tid.load() == 0) std::this_thread::yield();  // the thread starts
+  BOOST_REQUIRE(shmsession::test::wait_until_thread_in_futex(tid.load(), 60s));
+  BOOST_TEST(store.peek("s")->version == 0u);  // asleep, nothing written
+  seat.publish(lagging(100));
+  writer.join();
+  BOOST_TEST((version == std::optional<std::uint64_t>(1)));
+  BOOST_TEST(store.stats().bound_waits == 1u);
+  BOOST_TEST(store.stats().bound_refusals == 0u);
+}

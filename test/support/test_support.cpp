@@ -158,6 +158,15 @@ std::optional<Errc> code_of(const std::function<void()>& f) {
   return std::nullopt;
 }
 
+std::string message_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+
 CommandResult run_command(const std::vector<std::string>& argv, const std::string& input,
                           std::chrono::milliseconds timeout) {
   int in[2], out[2], err[2];

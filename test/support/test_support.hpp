@@ -82,6 +82,8 @@ class Signal {
 // throws none (so `BOOST_TEST((code_of(f) == Errc::NotFound))` fails then).
 // Usable in forked children: it asserts nothing itself.
 std::optional<Errc> code_of(const std::function<void()>& f);
+// The message of the shmsession::Error that `f` throws, or "(no error)".
+std::string message_of(const std::function<void()>& f);
 
 // Whether `f` throws an E: graph/ and diff/ throw their own exceptions, not
 // shmsession::Error. Another exception escapes; false if none is thrown.

@@ -39,20 +39,14 @@ constexpr std::uint64_t kSegmentBytes = std::uint64_t{16} << 20;
 constexpr std::size_t kMaxPayloadBytes = std::size_t{1} << 20;
 constexpr auto kDeadline = 60s;  // for anything that should happen at once: a bound to fail instead of hang
 
-// A BackupServer running on its own thread, its log lines collected. The
-// destructor stops and joins it, also when a test fails.
-class ServerThread {
+// Log lines collected from any thread, and waited for.
+class LogLines {
  public:
-  ServerThread(Store& standby, sync::BackupServerOptions options)
-      : server_(standby, replication_key(), with_log(std::move(options))), thread_([this] { run(); }) {}
-  ~ServerThread() {
-    server_.stop();
-    thread_.join();
+  void add(const std::string& line) {
+    std::lock_guard lock(mutex_);
+    lines_.push_back(line);
+    logged_.notify_all();
   }
-  ServerThread(const ServerThread&) = delete;
-  ServerThread& operator=(const ServerThread&) = delete;
-
-  std::uint16_t port() const { return server_.port(); }
 
   std::vector<std::string> lines() const {
     std::lock_guard lock(mutex_);
@@ -69,28 +63,54 @@ class ServerThread {
     });
   }
 
+  // A log function for an agent or a server: collects, and prints with
+  // SHMSESSION_TEST_VERBOSE.
+  std::function<void(const std::string&)> sink(const std::string& who) {
+    return [this, verbose = test_log(who)](const std::string& line) {
+      verbose(line);
+      add(line);
+    };
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  std::condition_variable logged_;
+  std::vector<std::string> lines_;
+};
+
+// A BackupServer running on its own thread, its log lines collected. The
+// destructor stops and joins it, also when a test fails.
+class ServerThread {
+ public:
+  ServerThread(Store& standby, sync::BackupServerOptions options)
+      : server_(standby, replication_key(), with_log(std::move(options))), thread_([this] { run(); }) {}
+  ~ServerThread() {
+    server_.stop();
+    thread_.join();
+  }
+  ServerThread(const ServerThread&) = delete;
+  ServerThread& operator=(const ServerThread&) = delete;
+
+  std::uint16_t port() const { return server_.port(); }
+  std::vector<std::string> lines() const { return log_.lines(); }
+  bool wait_for_line(const std::string& text, std::chrono::milliseconds timeout = kDeadline) {
+    return log_.wait_for_line(text, timeout);
+  }
+
  private:
   sync::BackupServerOptions with_log(sync::BackupServerOptions options) {
-    options.log = [this, verbose = test_log("backupd")](const std::string& line) {
-      verbose(line);
-      std::lock_guard lock(mutex_);
-      lines_.push_back(line);
-      logged_.notify_all();
-    };
+    options.log = log_.sink("backupd");
     return options;
   }
   void run() {
     try {
       server_.run();
     } catch (const std::exception& e) {
-      std::lock_guard lock(mutex_);
-      lines_.push_back(std::string("server thread died: ") + e.what());  // fails every line check
+      log_.add(std::string("server thread died: ") + e.what());  // fails every line check
     }
   }
 
-  mutable std::mutex mutex_;
-  std::condition_variable logged_;
-  std::vector<std::string> lines_;
+  LogLines log_;
   sync::BackupServer server_;
   std::thread thread_;
 };
@@ -98,7 +118,9 @@ class ServerThread {
 // A real sync agent on its own thread; the destructor stops and joins it.
 class AgentThread {
  public:
-  AgentThread(Store& primary, std::uint16_t port) : agent_(primary, replication_key(), options(port)) {
+  // `log`: where the agent's lines go (none by default).
+  AgentThread(Store& primary, std::uint16_t port, std::function<void(const std::string&)> log = {})
+      : agent_(primary, replication_key(), options(port, std::move(log))) {
     thread_ = std::thread([this] {
       try {
         agent_.run();
@@ -115,12 +137,12 @@ class AgentThread {
   AgentThread& operator=(const AgentThread&) = delete;
 
  private:
-  static sync::AgentOptions options(std::uint16_t port) {
+  static sync::AgentOptions options(std::uint16_t port, std::function<void(const std::string&)> log) {
     sync::AgentOptions o;
     o.port = port;
     o.backoff_min = 20ms;
     o.backoff_max = 200ms;
-    o.log = test_log("agent");
+    o.log = log ? std::move(log) : test_log("agent");
     return o;
   }
   sync::Agent agent_;
@@ -403,6 +425,101 @@ BOOST_FIXTURE_TEST_CASE(a_second_agent_connection_supersedes_the_first, ServedSt
   BOOST_REQUIRE(second.wait_frames(2).size() == 2u);
   BOOST_TEST((second.frames()[1] == wire::detail::make_ack(position.applied_seq)));
   second.close();
+  expect_standby_unchanged();
+  agent_session();
+}
+
+// ---- a dead link is noticed within three heartbeats ------------------------
+
+namespace {
+
+// A backup that welcomes each agent as an empty standby and then neither
+// reads nor answers again: a link that died without a FIN or an RST.
+class SilentBackup {
+ public:
+  SilentBackup() : acceptor_(io_, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0)) {
+    port_ = acceptor_.local_endpoint().port();
+    accept();
+    thread_ = std::thread([this] { io_.run(); });
+  }
+  ~SilentBackup() {
+    io_.stop();
+    thread_.join();
+  }
+  SilentBackup(const SilentBackup&) = delete;
+  SilentBackup& operator=(const SilentBackup&) = delete;
+
+  std::uint16_t port() const { return port_; }
+
+ private:
+  struct Peer {
+    explicit Peer(tcp::socket s) : socket(std::move(s)) {}
+    tcp::socket socket;
+    wire::detail::FrameCodec codec{replication_key()};
+    std::array<char, 4096> buffer{};
+  };
+
+  void accept() {
+    acceptor_.async_accept([this](boost::system::error_code ec, tcp::socket socket) {
+      if (ec) return;
+      auto peer = std::make_shared<Peer>(std::move(socket));
+      peers_.push_back(peer);  // kept open, silent, until the end
+      read_hello(peer);
+      accept();
+    });
+  }
+
+  void read_hello(const std::shared_ptr<Peer>& peer) {
+    peer->socket.async_read_some(asio::buffer(peer->buffer), [this, peer](boost::system::error_code ec, std::size_t n) {
+      if (ec) return;
+      peer->codec.feed(std::string_view(peer->buffer.data(), n));
+      if (peer->codec.next()) {  // the Hello
+        const std::string welcome = peer->codec.encode(wire::detail::make_welcome(wire::detail::Welcome{}));
+        asio::write(peer->socket, asio::buffer(welcome));
+        return;  // never reads again
+      }
+      read_hello(peer);
+    });
+  }
+
+  asio::io_context io_;
+  tcp::acceptor acceptor_;
+  std::uint16_t port_ = 0;
+  std::vector<std::shared_ptr<Peer>> peers_;
+  std::thread thread_;
+};
+
+}  // namespace
+
+// The agent, welcomed, streams its snapshot into a link that answers no
+// more: with the default options it gives the link up once three
+// heartbeats' time passed unanswered, and connects again.
+BOOST_AUTO_TEST_CASE(an_agent_notices_a_dead_link_within_three_heartbeats) {
+  SegmentGuard guard("bs_dead");
+  Store primary = make_store(guard.name(), 4096, kSegmentBytes);
+  primary.create_session("s");
+  primary.commit("s", CommitBatch{}.put("cart", std::string(500, 'c')));
+  SilentBackup backup;
+  LogLines log;
+  AgentThread agent(primary, backup.port(), log.sink("agent"));
+  BOOST_TEST(log.wait_for_line("no acknowledgement for 3000 ms"));
+  BOOST_TEST(sync::AgentOptions{}.ack_timeout == 3 * sync::AgentOptions{}.heartbeat_interval);
+  // It connects again (and is welcomed again) after giving the link up.
+  BOOST_TEST(poll_until([&] { return count_with(log.lines(), "connected to backup") >= 2; }, kDeadline));
+}
+
+// A welcomed agent that goes silent (no frame, no heartbeat) is closed
+// after three heartbeats' time (the default idle_timeout), not before.
+BOOST_FIXTURE_TEST_CASE(a_silent_agent_is_closed_after_three_heartbeats, ServedStandby) {
+  BOOST_TEST(sync::BackupServerOptions{}.idle_timeout == 3 * sync::AgentOptions{}.heartbeat_interval);
+  RawPeer peer(server.port());
+  peer.send(hello());
+  BOOST_REQUIRE(peer.wait_frames(1).size() == 1u);
+  const auto welcomed = Clock::now();
+  BOOST_TEST(peer.wait_closed(), "still open after " << kDeadline.count() << " s");
+  const auto waited = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - welcomed);
+  BOOST_TEST(waited.count() >= 2900);  // the timer starts when the server wrote the Welcome
+  expect_logged_close(peer.name(), "silent for 3000 ms");
   expect_standby_unchanged();
   agent_session();
 }

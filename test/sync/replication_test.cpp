@@ -4,9 +4,15 @@
 // change log that overflows; failover and restore use the standby.
 #include <boost/test/unit_test.hpp>
 
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <atomic>
 #include <csignal>
 #include <map>
+#include <optional>
 #include <set>
+#include <thread>
 #include <vector>
 
 #include "shm/agent_seat.hpp"
@@ -339,6 +345,55 @@ BOOST_AUTO_TEST_CASE(a_standby_promoted_under_a_live_agent_fences_its_primary) {
       "the primary was never fenced");
   BOOST_TEST(agent.wait_for(60s) == 5);
   BOOST_TEST(Replica(primary).failover_state().fenced_by == 2u);
+  backup.kill(SIGKILL);
+  backup.wait();
+}
+
+// The replication bound with a real agent and backup daemon: writes go
+// while the backup acknowledges; frozen (SIGSTOP: a link that answers
+// nothing), the agent's lag passes the bound and writes are refused with
+// ReplicaBehind; a write waiting when the daemon resumes goes through.
+BOOST_AUTO_TEST_CASE(the_replication_bound_holds_writes_while_the_backup_is_frozen) {
+  SegmentGuard pg("rep_p"), sg("rep_s");
+  Store primary = make_store(pg.name());
+  primary.create_session("bounded");
+  const std::uint16_t port = free_port();
+  ChildProcess backup = start_backup(sg.name(), port);
+  ChildProcess agent = start_agent(pg.name(), port);
+  std::optional<Store> standby = attach_when_created(sg.name());
+  BOOST_REQUIRE(standby);
+  BOOST_REQUIRE(wait_caught_up(primary, *standby));
+  BOOST_REQUIRE(poll_until([&] { return AgentSeat(primary).status().acked_seq == ChangeFeed(primary).next_seq(); }));
+  primary.set_replication_bound({300, 0});
+  std::uint64_t n = 0;
+  auto commit = [&] { primary.commit("bounded", CommitBatch{}.put("n", std::to_string(++n))); };
+  BOOST_TEST(!code_of(commit).has_value());
+
+  backup.kill(SIGSTOP);
+  BOOST_REQUIRE_MESSAGE(poll_until([&] { return code_of(commit) == Errc::ReplicaBehind; }),
+                        "writes were never held by the bound");
+  BOOST_TEST(primary.stats().bound_refusals >= 1u);
+  const std::uint64_t version = primary.peek("bounded")->version;
+
+  primary.set_replication_bound({300, 600000});
+  std::atomic<pid_t> tid{0};
+  std::optional<Errc> outcome{Errc::Io};
+  std::thread writer([&] {
+    tid = static_cast<pid_t>(::syscall(SYS_gettid));
+    outcome = code_of(commit);
+  });
+  while (tid.load() == 0) std::this_thread::yield();
+  BOOST_REQUIRE(wait_until_thread_in_futex(tid.load(), 60s));
+  BOOST_TEST(primary.peek("bounded")->version == version);  // waiting, nothing written
+  backup.kill(SIGCONT);
+  writer.join();
+  BOOST_TEST(!outcome.has_value(), "the waiting write failed");
+  BOOST_TEST(primary.peek("bounded")->version == version + 1);
+  BOOST_TEST(primary.stats().bound_waits >= 1u);
+  BOOST_REQUIRE(wait_caught_up(primary, *standby));
+  check_equal(primary, *standby);
+  agent.kill(SIGKILL);
+  agent.wait();
   backup.kill(SIGKILL);
   backup.wait();
 }

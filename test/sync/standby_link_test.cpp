@@ -237,7 +237,7 @@ BOOST_AUTO_TEST_CASE(full_resync_then_deltas_heartbeat_and_removal_are_acknowled
   const Frame end = snapshot.back();
   snapshot.pop_back();
   ex = link.send(snapshot);
-  BOOST_TEST(ex.replies.empty());
+  BOOST_TEST(is_ack(ex.replies, 0));  // alive, acknowledging nothing
   BOOST_TEST(!Replica(standby).position().follows_a_primary());
   ex = link.send(end);
   BOOST_TEST(is_ack(ex.replies, seq));
@@ -472,7 +472,7 @@ BOOST_FIXTURE_TEST_CASE(a_snapshot_end_with_the_wrong_seq_is_refused, Replicated
   std::uint64_t seq = 0;
   std::vector<Frame> snapshot = primary.snapshot(seq);
   snapshot.pop_back();
-  BOOST_REQUIRE(link->send(snapshot).replies.empty());
+  BOOST_REQUIRE(is_ack(link->send(snapshot).replies, 0));
   BOOST_REQUIRE(!Replica(standby).position().follows_a_primary());
   const std::string before = dump(standby);
   const Exchange ex = link->send(Frame{FrameType::SnapshotEnd, seq + 1, {}});
@@ -568,6 +568,31 @@ BOOST_FIXTURE_TEST_CASE(an_error_from_the_agent_closes_the_link_with_its_reason,
 }
 
 // ---- epochs: fencing a superseded primary ----------------------------------
+
+// Frames that move no position are answered with what was acknowledged
+// before (0 during a full resync, whatever the standby held): the agent
+// sends no heartbeat while it streams, and must still see the link alive.
+BOOST_FIXTURE_TEST_CASE(frames_that_move_no_position_are_answered_with_the_last_ack, Replicated) {
+  std::unique_ptr<LinkUnderTest> link = agent();
+  std::uint64_t seq = 0;
+  std::vector<Frame> snapshot = primary.snapshot(seq);
+  const Frame end = snapshot.back();
+  snapshot.pop_back();
+  for (const Frame& f : snapshot) BOOST_TEST(is_ack(link->send(f).replies, 0), wire::detail::frame_type_name(f.type));
+  BOOST_TEST(is_ack(link->send(end).replies, seq));
+  // A session the standby cannot apply exactly: asked for in full, the
+  // position frozen; the frames after it are answered with the last Ack.
+  primary.put("s3", "theme", "blue");
+  std::uint64_t next = 0;
+  std::vector<Frame> deltas = primary.deltas(next);
+  BOOST_REQUIRE(deltas.size() == 1u);
+  sync::detail::Outgoing item = sync::detail::parse_item_frame(deltas[0]);
+  item.delta.base_version += 7;  // a base the standby does not have
+  const Exchange asked = link->send(sync::detail::make_item_frame(item, FrameType::Delta, deltas[0].seq));
+  BOOST_REQUIRE(asked.replies.size() == 1u);
+  BOOST_TEST((asked.replies[0].type == FrameType::ResendSession));
+  BOOST_TEST(is_ack(link->send(wire::detail::make_heartbeat(next)).replies, seq));
+}
 
 // An admitted agent raises the standby's epoch to its store's; an agent of
 // an older epoch is refused after a Welcome that names the standby's, and

@@ -27,6 +27,7 @@ using namespace shmsession;
 using namespace shmsession::sync::wire;
 using namespace shmsession::sync::wire::detail;
 using shmsession::test::code_of;
+using shmsession::test::message_of;
 
 namespace {
 
@@ -60,15 +61,6 @@ std::vector<Frame> sample_frames() {
 // before a throw are still appended to `out`.
 void drain(FrameCodec& codec, std::vector<Frame>& out) {
   while (std::optional<Frame> frame = codec.next()) out.push_back(std::move(*frame));
-}
-
-std::string message_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
 }
 
 struct TempDir {

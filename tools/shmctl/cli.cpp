@@ -190,6 +190,22 @@ CLI::App* add_demote(CLI::App& app, Options& options) {
   return command;
 }
 
+CLI::App* add_bound(CLI::App& app, Options& options) {
+  CLI::App* command = add_command(app, options, "bound",
+                                  "show or set the replication bound: while the sync agent lags more than --max-lag, "
+                                  "writes wait up to --wait, then fail with ReplicaBehind");
+  CLI::Option* lag = command->add_option("--max-lag", options.max_lag_ms, "the lag bound; 0 turns the bound off")
+                         ->type_name("MS")
+                         ->transform(decimal(kMaxU32));
+  command->add_option("--wait", options.bound_wait_ms, "how long a write waits for the agent to catch up")
+      ->type_name("MS")
+      ->default_str("0")
+      ->transform(decimal(kMaxU32))
+      ->needs(lag);
+  command->footer("Without --max-lag: shows the bound and the writes that waited or were refused.\n");
+  return command;
+}
+
 // The commands whose only outcome besides failing is their output.
 template <void (*Run)(const Options&, std::ostream&)>
 int succeeds(const Options& options, std::ostream& out) {
@@ -220,6 +236,7 @@ std::vector<Command> add_commands(CLI::App& app, Options& options) {
       {add_recover(app, options), succeeds<run_recover>},
       {add_promote(app, options), succeeds<run_promote>},
       {add_demote(app, options), succeeds<run_demote>},
+      {add_bound(app, options), succeeds<run_bound>},
   };
 }
 

@@ -42,14 +42,16 @@ struct Options {
   std::string attribute;
   std::string value;  // "-": read the value from standard input
   bool json = false;
-  bool all = false;           // reset: every session
-  bool immutable = false;     // put: flag the attribute kAttributeImmutable
-  bool force = false;         // destroy: remove even what does not attach; unlock: confirm
-  bool rebuild = false;       // recover: copy the live records into a new generation
-  std::uint64_t limit = 100;  // list: most sessions shown, 0 for all
-  std::string from;           // restore: the backup daemon, HOST:PORT
-  std::string key_file;       // restore: the pre-shared key file
-  std::uint64_t epoch = 0;    // demote: the superseding epoch, 0 for the store's own
+  bool all = false;                 // reset: every session
+  bool immutable = false;           // put: flag the attribute kAttributeImmutable
+  bool force = false;               // destroy: remove even what does not attach; unlock: confirm
+  bool rebuild = false;             // recover: copy the live records into a new generation
+  std::uint64_t limit = 100;        // list: most sessions shown, 0 for all
+  std::string from;                 // restore: the backup daemon, HOST:PORT
+  std::string key_file;             // restore: the pre-shared key file
+  std::uint64_t epoch = 0;          // demote: the superseding epoch, 0 for the store's own
+  std::int64_t max_lag_ms = -1;     // bound: the lag bound; -1: not given (show the bound only)
+  std::uint64_t bound_wait_ms = 0;  // bound: how long a write waits
   CreateOptions create;
 };
 
@@ -108,6 +110,7 @@ void run_restore(const Options& options, std::ostream& out);
 void run_recover(const Options& options, std::ostream& out);
 void run_promote(const Options& options, std::ostream& out);  // tools/shmctl/failover_commands.cpp
 void run_demote(const Options& options, std::ostream& out);
+void run_bound(const Options& options, std::ostream& out);
 // Returns kExitSuccess, or kExitProblems after printing a report that lists
 // problems. A header that fails its checks (Corrupt, LayoutMismatch) is a
 // problem too: one JSON document with --json, else a CommandError with

@@ -1,6 +1,8 @@
 // Failing over: promote a standby in place of its primary, demote (fence)
-// a store that was superseded. The procedure: README.md, "Failing over".
+// a store that was superseded (README.md, "Failing over"); and bounding
+// the replication lag applications may write under (`bound`).
 #include <ostream>
+#include <string>
 
 #include "tools/shmctl/commands.hpp"
 #include "tools/shmctl/failover_report.hpp"
@@ -29,6 +31,12 @@ void add_failover_json(boost::json::object& doc, const FailoverState& failover) 
                                                {"applied_seq", failover.promoted_from.applied_seq}};
   else
     doc["promoted_from"] = nullptr;
+}
+
+std::string format_bound(const ReplicationBound& bound) {
+  if (bound.max_lag_ms == 0) return "off";
+  return "lag above " + std::to_string(bound.max_lag_ms) + "ms: writes wait " + std::to_string(bound.wait_ms) +
+         "ms, then fail (ReplicaBehind)";
 }
 
 namespace {
@@ -60,6 +68,34 @@ void run_demote(const Options& options, std::ostream& out) {
   const std::string what = "demote " + quote(options.store);
   run_step(what, [&] { return Replica(store).fence(options.epoch); });
   print_failover(options, run_step(what, [&] { return Replica(store).failover_state(); }), out);
+}
+
+void run_bound(const Options& options, std::ostream& out) {
+  Store store = attach_store(options.store);
+  const std::string what = "bound replication of " + quote(options.store);
+  if (options.max_lag_ms >= 0) {
+    const ReplicationBound bound{static_cast<std::uint32_t>(options.max_lag_ms),
+                                 static_cast<std::uint32_t>(options.bound_wait_ms)};
+    if (bound.max_lag_ms == 0 && bound.wait_ms != 0)
+      throw UsageError("--wait needs --max-lag above 0 (--max-lag 0 turns the bound off)");
+    run_step(what, [&] { store.set_replication_bound(bound); });
+  }
+  const ReplicationBound bound = run_step(what, [&] { return store.replication_bound(); });
+  const StoreStats stats = run_step(what, [&] { return store.stats(); });
+  if (options.json) {
+    print_json(out, boost::json::object{{"store", options.store},
+                                        {"max_lag_ms", bound.max_lag_ms},
+                                        {"wait_ms", bound.wait_ms},
+                                        {"bound_waits", stats.bound_waits},
+                                        {"bound_refusals", stats.bound_refusals}});
+    return;
+  }
+  FieldList()
+      .add("store", options.store)
+      .add("replication bound", format_bound(bound))
+      .add("bounded writes",
+           std::to_string(stats.bound_waits) + " waited, " + std::to_string(stats.bound_refusals) + " refused")
+      .print(out);
 }
 
 }  // namespace shmsession::shmctl

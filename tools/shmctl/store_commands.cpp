@@ -18,7 +18,7 @@ namespace shmsession::shmctl {
 namespace {
 
 boost::json::object info_json(const StoreInfo& info, const StoreStats& stats, const ReplicaPosition& replica,
-                              const FailoverState& failover, const AgentStatus& agent) {
+                              const FailoverState& failover, const ReplicationBound& bound, const AgentStatus& agent) {
   boost::json::object doc{
       {"replica_of",
        replica.follows_a_primary() ? boost::json::value(replica.primary_store_id_hex()) : boost::json::value(nullptr)},
@@ -46,6 +46,9 @@ boost::json::object info_json(const StoreInfo& info, const StoreStats& stats, co
       {"lock_states", stats.lock_states},
       {"lock_state_slots", stats.lock_state_slots},
       {"unflushed_edits", stats.unflushed_edits},
+      {"replication_bound", boost::json::object{{"max_lag_ms", bound.max_lag_ms}, {"wait_ms", bound.wait_ms}}},
+      {"bound_waits", stats.bound_waits},
+      {"bound_refusals", stats.bound_refusals},
       {"lock_lease_ms", info.lock_lease_ms},
       {"max_lock_queue", info.max_lock_queue},
       {"next_change_seq", stats.next_change_seq},
@@ -56,7 +59,7 @@ boost::json::object info_json(const StoreInfo& info, const StoreStats& stats, co
 }
 
 FieldList info_fields(const StoreInfo& info, const StoreStats& stats, const ReplicaPosition& replica,
-                      const FailoverState& failover, const AgentStatus& agent) {
+                      const FailoverState& failover, const ReplicationBound& bound, const AgentStatus& agent) {
   FieldList fields;
   fields.add("name", info.name)
       .add("layout version", std::to_string(info.layout_version))
@@ -84,6 +87,9 @@ FieldList info_fields(const StoreInfo& info, const StoreStats& stats, const Repl
       .add("max lock queue", std::to_string(info.max_lock_queue))
       .add("next change seq", std::to_string(stats.next_change_seq));
   add_failover_fields(fields, failover);
+  fields.add("replication bound", format_bound(bound))
+      .add("bounded writes",
+           std::to_string(stats.bound_waits) + " waited, " + std::to_string(stats.bound_refusals) + " refused");
   if (replica.follows_a_primary())
     fields.add("replica of", replica.primary_store_id_hex())
         .add("replica applied seq", std::to_string(replica.applied_seq));
@@ -97,11 +103,12 @@ void print_info(Store& store, const Options& options, std::ostream& out) {
   StoreStats stats = run_step(what, [&] { return store.stats(); });
   ReplicaPosition replica = run_step(what, [&] { return Replica(store).position(); });
   FailoverState failover = run_step(what, [&] { return Replica(store).failover_state(); });
+  ReplicationBound bound = run_step(what, [&] { return store.replication_bound(); });
   AgentStatus agent = run_step(what, [&] { return AgentSeat(store).status(); });
   if (options.json) {
-    print_json(out, info_json(info, stats, replica, failover, agent));
+    print_json(out, info_json(info, stats, replica, failover, bound, agent));
   } else {
-    info_fields(info, stats, replica, failover, agent).print(out);
+    info_fields(info, stats, replica, failover, bound, agent).print(out);
   }
 }
 

@@ -30,7 +30,7 @@ void log_line(const std::string& line) { shmctl::log_line("shmsession-backupd", 
 int main(int argc, char** argv) {
   CLI::App app{"Backup daemon: keeps a standby shmsession store fed by a sync agent.", "shmsession-backupd"};
   std::string store_name, key_file, listen = "127.0.0.1:7480", size_text = "256M";
-  unsigned idle_timeout_ms = 15000;
+  unsigned idle_timeout_ms = 3000;  // three heartbeats of an idle agent
   app.add_option("STORE", store_name, "standby store name (created if missing)")->required();
   app.add_option("--key", key_file, "pre-shared key file (32 raw bytes or 64 hex digits, mode 0600)")->required();
   app.add_option("--listen", listen, "address and port to listen on")->capture_default_str();

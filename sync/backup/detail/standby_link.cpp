@@ -21,11 +21,13 @@ StandbyLink::StandbyLink(Store& standby, const wire::Key& key, wire::FrameLimits
 StandbyLink::Output StandbyLink::feed(std::string_view bytes) {
   Output out;
   if (closed_) return out;
+  bool framed = false;
   try {
     codec_.feed(bytes);
     while (!closed_) {
       std::optional<wire::detail::Frame> frame = codec_.next();
       if (!frame) break;
+      framed = true;
       handle(*frame, out);
     }
   } catch (const Error& e) {
@@ -35,6 +37,12 @@ StandbyLink::Output StandbyLink::feed(std::string_view bytes) {
     send(wire::detail::make_ack(position_), out);
     acked_ = position_;
   }
+  // Frames that moved no position (a snapshot being applied, a resend
+  // awaited) are answered too, with what was acknowledged before: the
+  // agent knows the link is alive without a heartbeat, which it does not
+  // send while it streams (a dead link is noticed within three heartbeats,
+  // AgentOptions::ack_timeout, and a long snapshot must not look dead).
+  if (framed && !closed_ && role_ == Role::Agent && out.bytes.empty()) send(wire::detail::make_ack(acked_), out);
   return out;
 }
 
@@ -164,8 +172,10 @@ void StandbyLink::on_snapshot_begin(const wire::detail::Frame& frame, Output& ou
   if (in_snapshot_) return fail("SnapshotBegin inside a full resync", out);
   if (!frame.payload.empty()) return fail("SnapshotBegin carries no payload", out);
   // Until SnapshotEnd the standby mixes old and new sessions: forget the
-  // position so that a link lost midway asks for a full resync again.
+  // position so that a link lost midway asks for a full resync again, and
+  // acknowledge nothing (the answers meanwhile say 0).
   Replica(standby_).set_position(ReplicaPosition{});
+  acked_ = 0;
   applier_.begin_full();
   in_snapshot_ = true;
   valid_ = false;

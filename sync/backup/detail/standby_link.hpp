@@ -96,7 +96,7 @@ class StandbyLink {
   std::uint64_t snapshot_seq_ = 0;
   std::uint64_t position_ = 0;
   std::uint64_t last_seq_ = 0;  // highest item seq applied
-  std::uint64_t acked_ = 0;     // last position acknowledged
+  std::uint64_t acked_ = 0;     // last position acknowledged; 0 during a full resync
   // Sessions the standby could not apply exactly, asked for in full: the
   // position does not move until every one has arrived.
   std::set<std::string> pending_;
