@@ -33,6 +33,17 @@ std::string_view agent_state_name(AgentState state) noexcept {
   return "unknown";
 }
 
+void carry_agent_counters(const AgentStatus& from, AgentStatus& to) noexcept {
+  to.frames_sent = from.frames_sent;
+  to.wire_bytes = from.wire_bytes;
+  to.delta_bytes = from.delta_bytes;
+  to.whole_bytes = from.whole_bytes;
+  to.full_resyncs = from.full_resyncs;
+  to.partial_resyncs = from.partial_resyncs;
+  to.reconnects = from.reconnects;
+  to.resends = from.resends;
+}
+
 namespace {
 
 bool held_by(const AgentClaim& claim, const ProcessIdentity& self) noexcept {
@@ -65,13 +76,15 @@ static bool claim_agent_in(Generation& g) {
   const AgentClaim claim = current_agent_claim(block);
   if (held_by(claim, self)) return true;
   if (claim.held && process_alive(claim.pid, claim.start_time)) return false;
-  // Free, released, or its holder died: a fresh status under our name. A
+  // Free, released, or its holder died: a fresh status under our name,
+  // keeping the counters of the agents before (AgentSeat::claim). A
   // previous agent killed asleep in ChangeFeed::wait left its count there
   // (the agent is the log's only sleeping follower): start from none, so
   // commits do not pay a futex wake for a dead sleeper.
   g.root->change_waiters.store(0, std::memory_order_seq_cst);
   const std::uint64_t now = unix_ms();
   AgentStatus fresh;
+  carry_agent_counters(read_agent_status(block).status, fresh);
   fresh.updated_unix_ms = now;
   write_agent_status(block, AgentClaim{self.pid, self.start_time, now, true}, fresh);
   return true;

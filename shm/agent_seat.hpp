@@ -75,6 +75,11 @@ struct AgentStatus {
   std::uint64_t resends = 0;  // sessions re-sent in full at the backup's request
 };
 
+// Copies the figures that count over the agent's whole history (frames
+// sent, wire, delta and whole bytes, full and partial resyncs, reconnects,
+// resends) from `from` into `to`.
+void carry_agent_counters(const AgentStatus& from, AgentStatus& to) noexcept;
+
 class AgentSeat {
  public:
   // Requires: `store` is not moved-from. A non-const Store, as for the
@@ -84,9 +89,11 @@ class AgentSeat {
   // Makes the calling process this store's agent. Returns false if another
   // live process is the agent (status().pid names it). A claim by a
   // process that died is taken over; a second claim by the same process
-  // returns true and changes nothing. A new claim starts from a blank
-  // status (state Stopped, every figure 0). Throws: Corrupt, Io (the claim
-  // lock is unusable).
+  // returns true and changes nothing. A new claim starts from a status
+  // that keeps the counters of the agents before it (carry_agent_counters:
+  // frames, bytes, resyncs, reconnects, resends, so they survive an agent
+  // restart) and blanks the rest (state Stopped, positions, lag, rates and
+  // texts 0 or empty). Throws: Corrupt, Io (the claim lock is unusable).
   bool claim();
   // Publishes the status. pid, alive and started_unix_ms are filled by the
   // store from the claim (the caller's values are ignored); texts longer

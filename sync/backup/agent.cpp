@@ -615,6 +615,8 @@ Agent::Agent(Store& primary, const wire::Key& key, AgentOptions options) {
     throw;
   }
   impl_->status.started_unix_ms = unix_ms();
+  carry_agent_counters(seat.status(), impl_->status);  // counted on from the agents before
+  impl_->frames_at_last_second = impl_->status.frames_sent;
 }
 
 Agent::~Agent() {

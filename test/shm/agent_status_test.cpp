@@ -244,7 +244,15 @@ BOOST_AUTO_TEST_CASE(one_agent_at_a_time_and_a_dead_one_is_taken_over) {
   BOOST_TEST(mine.pid == ::getpid());
   BOOST_TEST(mine.alive);
   BOOST_TEST((mine.state == AgentState::Stopped));
-  BOOST_TEST(mine.frames_sent == 0u);  // a new claim starts blank
+  // A new claim keeps the counters of the agent before (they survive a
+  // restart) and blanks the rest.
+  for (std::uint64_t v : {mine.frames_sent, mine.wire_bytes, mine.delta_bytes, mine.whole_bytes, mine.full_resyncs,
+                          mine.partial_resyncs, mine.reconnects, mine.resends})
+    BOOST_TEST(v == 3u);
+  for (std::uint64_t v : {mine.connected_unix_ms, mine.sent_seq, mine.acked_seq, mine.lag_ms, mine.frames_per_s})
+    BOOST_TEST(v == 0u);
+  BOOST_TEST(mine.backup.empty());
+  BOOST_TEST(mine.last_error.empty());
   AgentSeat(store).publish(status_of(8));
   BOOST_TEST((counter_of(AgentSeat(store).status()) == std::optional<std::uint64_t>(8)));
 }
