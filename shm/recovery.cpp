@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <cstring>
 #include <limits>
+#include <optional>
 #include <thread>
 #include <unordered_map>
 #include <unordered_set>
@@ -30,6 +31,7 @@
 #include "shm/detail/store_impl.hpp"
 #include "shm/detail/test_hooks.hpp"
 #include "shm/recovery.hpp"
+#include "shm/replica.hpp"
 
 namespace shmsession {
 
@@ -255,6 +257,8 @@ void copy_records(Generation& from, const KeptRecords& kept, Generation& to,
   }
 }
 
+void copy_store_state(StoreRoot& a, StoreRoot& b);
+
 // The store-wide state a rebuild carries over: counters, the change log
 // (so a follower goes on at the same sequence), the replica position, the
 // agent's claim and status. Tokens keep growing from where they were; no
@@ -281,13 +285,29 @@ void copy_root(Generation& from, Generation& to, std::uint64_t locks_revoked) NO
   b.retired.store(a.retired.load());
   b.unflushed_edits.store(a.unflushed_edits.load());
   b.lock_recoveries.store(a.lock_recoveries.load());
-  b.next_token.store(a.next_token.load());
   b.lock_revocations.store(a.lock_revocations.load() + locks_revoked);
   // The current position (the rebuilder holds its lock: no writer is
   // halfway), as the new generation's copy 0.
   b.replica_positions[0] = a.replica_positions[a.replica_current.load() & 1u];
   b.replica_current.store(0);
-  b.failover.store(a.failover.load());  // under the same lock
+  copy_store_state(a, b);
+  for (std::uint32_t i = 0; i < a.change_capacity; ++i) {
+    ChangeSlot& src = from.ring[i];
+    ChangeSlot& dst = to.ring[i];
+    dst.version = src.version;
+    dst.kind = src.kind;
+    dst.id_size = src.id_size;
+    std::memcpy(dst.id, src.id, sizeof dst.id);
+    dst.stamp.store(src.stamp.load());
+  }
+}
+
+// What a store keeps whatever its sessions: its failover state and
+// replication bound (the caller holds the position's lock), the agent's
+// claim and status (and its claim lock), lock tokens that only grow.
+void copy_store_state(StoreRoot& a, StoreRoot& b) {
+  b.next_token.store(std::max(a.next_token.load(), b.next_token.load()));
+  b.failover.store(a.failover.load());
   b.replication_bound.store(a.replication_bound.load());
   b.bound_waits.store(a.bound_waits.load());
   b.bound_refusals.store(a.bound_refusals.load());
@@ -308,15 +328,6 @@ void copy_root(Generation& from, Generation& to, std::uint64_t locks_revoked) NO
   // made readable again, whatever its figures say.
   AgentStatusCopy& current = b.agent.copies[b.agent.published.load() % 2];
   if ((current.generation.load() & 1) != 0) current.generation.fetch_add(1);
-  for (std::uint32_t i = 0; i < a.change_capacity; ++i) {
-    ChangeSlot& src = from.ring[i];
-    ChangeSlot& dst = to.ring[i];
-    dst.version = src.version;
-    dst.kind = src.kind;
-    dst.id_size = src.id_size;
-    std::memcpy(dst.id, src.id, sizeof dst.id);
-    dst.stamp.store(src.stamp.load());
-  }
 }
 
 CreateOptions options_of(Generation& g) {
@@ -467,6 +478,86 @@ void Store::Impl::rebuild_after(Generation& from, const std::string& why) {
 void Store::Impl::throw_unsettled() const {
   throw Error(Errc::Io, "store '" + name + "' kept being rebuilt under this operation; giving up after " +
                             std::to_string(kMaxMoves) + " generations");
+}
+
+// ---- full resync beside the standby (shm/replica.hpp) ------------------------
+
+namespace {
+
+// The private name a full resync builds under ('~': never a store's name).
+std::string resync_name(const std::string& name) { return name + "~resync"; }
+
+}  // namespace
+
+ResyncDraft Replica::begin_resync() {
+  std::string shm_name;
+  std::optional<Store> draft;
+  impl_->run([&](Generation& g) {
+    shm_name = resync_name(g.name);
+    bip::shared_memory_object::remove(shm_name.c_str());  // a daemon killed mid-resync left it
+    NewGeneration identity{g.root->generation + 1, g.header->store_id, g.header->created_unix_ms};
+    draft.emplace(Store(std::make_unique<Store::Impl>(create_generation(shm_name, g.name, options_of(g), identity))));
+  });
+  return ResyncDraft(impl_, std::move(*draft), std::move(shm_name));
+}
+
+ResyncDraft::ResyncDraft(Store::Impl* standby, Store draft, std::string shm_name) noexcept
+    : standby_(standby), draft_(std::move(draft)), shm_name_(std::move(shm_name)) {}
+
+ResyncDraft::ResyncDraft(ResyncDraft&& other) noexcept
+    : standby_(other.standby_), draft_(std::move(other.draft_)), shm_name_(std::move(other.shm_name_)) {
+  other.shm_name_.clear();
+}
+
+ResyncDraft::~ResyncDraft() {
+  if (!shm_name_.empty()) bip::shared_memory_object::remove(shm_name_.c_str());
+}
+
+// As a rebuild puts its generation in place (rebuild_generation): under the
+// standby's recovery lock and every shard lock, the position's, the agent
+// claim's and the sequencer's, with `rebuilding` set, so that a publisher
+// that dies between the rename and the move is settled like a rebuilder.
+void ResyncDraft::publish(const ReplicaPosition& position) {
+  if (shm_name_.empty()) throw Error(Errc::InvalidArgument, "this resync draft was published already");
+  Generation& next = draft_.impl_->gen();
+  standby_->run([&](Generation& g) NO_THREAD_SAFETY_ANALYSIS {
+    StoreRoot& root = *g.root;
+    bool predecessor_died = false;
+    RobustLockGuard recovery(root.recovery_mutex, [&] { predecessor_died = true; });
+    if (predecessor_died) settle_abandoned_rebuild(g);
+    if (root.moved.load(std::memory_order_acquire) != 0) throw GenerationMoved{};
+    std::vector<std::unique_ptr<RobustLockGuard>> shard_locks;
+    shard_locks.reserve(root.shard_count);
+    for (std::uint32_t i = 0; i < root.shard_count; ++i)
+      shard_locks.push_back(std::make_unique<RobustLockGuard>(
+          g.shards[i].mutex, [&g, i]() NO_THREAD_SAFETY_ANALYSIS { g.repair(g.shards[i]); }));
+    if (root.moved.load(std::memory_order_acquire) != 0) throw GenerationMoved{};
+    RobustLockGuard replica(root.replica_mutex, [] {});
+    check_writer(g, Writer::Replica);  // promoted meanwhile: the standby stays as it is
+    RobustLockGuard claim(root.agent.claim_mutex, [] {});
+    RobustLockGuard sequencer(root.sequencer_mutex, [] {});
+    root.rebuilding.store(1, std::memory_order_release);
+    try {
+      StoreRoot& b = *next.root;
+      b.generation = root.generation + 1;
+      copy_store_state(root, b);
+      std::memcpy(b.replica_positions[0].primary_store_id, position.primary_store_id.data(),
+                  position.primary_store_id.size());
+      b.replica_positions[0].applied_seq = position.applied_seq;
+      b.replica_current.store(0);
+      next.header->init_state.store(kInitReady, std::memory_order_release);
+      run_test_hook(HookPoint::kResyncBeforeRename);
+      if (::rename(segment_path(shm_name_).c_str(), segment_path(g.name).c_str()) != 0)
+        throw Error(Errc::Io,
+                    "cannot put the resynced standby '" + g.name + "' in place: " + shmsession::errno_text(errno));
+    } catch (...) {
+      root.rebuilding.store(0, std::memory_order_release);
+      throw;
+    }
+    shm_name_.clear();  // the name is the standby's now
+    mark_moved(g);
+    root.rebuilding.store(0, std::memory_order_release);
+  });
 }
 
 // ---- check -------------------------------------------------------------------

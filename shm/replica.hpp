@@ -58,6 +58,8 @@ struct FailoverState {
   friend bool operator==(const FailoverState&, const FailoverState&) = default;
 };
 
+class ResyncDraft;
+
 class Replica {
  public:
   // Requires: `store` is not moved-from. A non-const Store, as for the
@@ -111,6 +113,13 @@ class Replica {
   // Clears promoted. Returns the recorded fenced_by.
   std::uint64_t fence(std::uint64_t by = 0);
 
+  // A full resync built beside the standby (ResyncDraft, below): an empty
+  // store of the standby's options (a second segment of its size while the
+  // resync runs), that the snapshot is applied to while the standby stays
+  // exactly as it was. A draft an earlier daemon left behind is removed.
+  // Throws: Io (the memory of the second copy cannot be reserved).
+  ResyncDraft begin_resync();
+
   // A backup daemon admitting an agent whose store has `epoch`: false,
   // changing nothing, when this store was promoted or has a newer epoch
   // (that agent's store was superseded); else raises this store's epoch to
@@ -119,6 +128,41 @@ class Replica {
 
  private:
   Store::Impl* impl_;
+};
+
+// A full resync in progress (Replica::begin_resync): the standby keeps
+// its last consistent state and position until publish() puts the draft
+// in its place at once; a draft dropped unpublished (a link lost midway, a
+// refused snapshot) is removed, and the standby never held a mix of the
+// two. Move-only; one thread at a time.
+class ResyncDraft {
+ public:
+  ResyncDraft(ResyncDraft&&) noexcept;
+  ResyncDraft& operator=(ResyncDraft&&) = delete;
+  ResyncDraft(const ResyncDraft&) = delete;
+  ResyncDraft& operator=(const ResyncDraft&) = delete;
+  ~ResyncDraft();  // removes an unpublished draft
+
+  // Where the snapshot goes: Replica(draft.store()).apply(...). An ordinary
+  // store, under a private name nobody else attaches.
+  Store& store() noexcept { return draft_; }
+
+  // Puts the draft in the standby's place under its name, at `position`:
+  // one rename (every process attached to the standby moves to the new
+  // segment at its next access, as after a rebuild; their process locks
+  // are revoked, and their client copies reload). The standby's epoch,
+  // failover state, replication bound, agent status and lock tokens carry
+  // over. Throws: Fenced if the standby was promoted meanwhile (nothing
+  // changes; the draft is removed when dropped), Io.
+  void publish(const ReplicaPosition& position);
+
+ private:
+  friend class Replica;
+  ResyncDraft(Store::Impl* standby, Store draft, std::string shm_name) noexcept;
+
+  Store::Impl* standby_;
+  Store draft_;
+  std::string shm_name_;  // the draft's segment name; empty once published or moved from
 };
 
 }  // namespace shmsession

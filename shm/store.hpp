@@ -291,6 +291,7 @@ class Store {
   friend class ChangeFeed;                                          // shm/change_feed.hpp
   friend class AgentSeat;                                           // shm/agent_seat.hpp
   friend class Replica;                                             // shm/replica.hpp
+  friend class ResyncDraft;                                         // shm/replica.hpp
   friend CheckReport check_store(const Store& store);               // shm/recovery.hpp
   friend RecoveryReport recover_store(Store& store, bool rebuild);  // shm/recovery.hpp
 

@@ -28,6 +28,9 @@ enum class HookPoint {
   // Holding the replica position's mutex inside Replica::promote (before
   // and after its deciding store) or Replica::fence (after it).
   kFailoverWrite,
+  // Holding every lock of a standby in ResyncDraft::publish, the draft
+  // ready and carrying the standby's state, before it takes the name.
+  kResyncBeforeRename,
   // Holding the segment allocator's own (Boost) mutex, as a process inside
   // allocate() does: a kill here poisons the allocator. Runs on every
   // allocation of a test-hooks build while a hook is set.

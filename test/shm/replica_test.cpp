@@ -3,6 +3,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include <chrono>
+#include <filesystem>
 #include <string>
 
 #include "shm/change_feed.hpp"
@@ -325,6 +326,66 @@ BOOST_AUTO_TEST_CASE(fencing_waits_for_a_commit_publishing_under_its_shard_lock)
   BOOST_TEST(primary.peek("s")->find("a")->value == "2");
   BOOST_TEST(primary.peek("s")->version == v + 1);
 }
+
+// A full resync published beside the standby: the standby is the old one
+// until publish, then the draft at once (position, epoch and bound carried
+// over, stale sessions gone); a draft dropped unpublished leaves nothing.
+BOOST_AUTO_TEST_CASE(a_resync_draft_replaces_the_standby_at_once) {
+  Replica standby_replica(standby);
+  standby_replica.apply("old", std::nullopt, 3, CommitBatch{}.put("a", "old"));
+  const ReplicaPosition before{primary.info().store_id, 10};
+  standby_replica.set_position(before);
+  BOOST_TEST(standby_replica.admit(4));
+  standby.set_replication_bound({1000, 0});
+  const std::string draft_path = "/dev/shm/" + standby_name.name() + "~resync";
+  {
+    ResyncDraft dropped = standby_replica.begin_resync();
+    Replica(dropped.store()).apply("new", std::nullopt, 7, CommitBatch{}.put("a", "new"));
+    BOOST_TEST(std::filesystem::exists(draft_path));
+  }
+  BOOST_TEST(!std::filesystem::exists(draft_path));
+  BOOST_TEST(!standby.peek("new"));
+  ResyncDraft draft = standby_replica.begin_resync();
+  Replica(draft.store()).apply("new", std::nullopt, 7, CommitBatch{}.put("a", "new"));
+  BOOST_TEST(standby.peek("old")->version == 3u);  // the standby as it was
+  BOOST_TEST((standby_replica.position() == before));
+  const ReplicaPosition after{primary.info().store_id, 20};
+  draft.publish(after);
+  BOOST_TEST(!std::filesystem::exists(draft_path));
+  BOOST_TEST(!standby.peek("old"));
+  BOOST_TEST(standby.peek("new")->version == 7u);
+  BOOST_TEST((standby_replica.position() == after));
+  BOOST_TEST(standby_replica.failover_state().epoch == 4u);
+  BOOST_TEST((standby.replication_bound() == ReplicationBound{1000, 0}));
+  BOOST_TEST(standby.info().store_id == Store::attach(standby_name.name()).info().store_id);
+  BOOST_TEST(check_store(standby).clean());
+}
+
+#ifdef SHMSESSION_TEST_HOOKS
+// A daemon killed while it puts a resync in place (every standby lock held,
+// before the rename) leaves the standby as it was, usable, and the next
+// resync removes the draft it left and goes through.
+BOOST_AUTO_TEST_CASE(a_daemon_killed_publishing_a_resync_leaves_the_standby_as_it_was) {
+  Replica(standby).apply("old", std::nullopt, 3, CommitBatch{}.put("a", "old"));
+  const ReplicaPosition before{primary.info().store_id, 10};
+  Replica(standby).set_position(before);
+  shmsession::test::kill_child_at(standby_name.name(), shm::detail::HookPoint::kResyncBeforeRename, [&](Store& mine) {
+    ResyncDraft draft = Replica(mine).begin_resync();
+    Replica(draft.store()).apply("new", std::nullopt, 7, CommitBatch{}.put("a", "new"));
+    draft.publish(ReplicaPosition{primary.info().store_id, 20});
+  });
+  BOOST_TEST(standby.peek("old")->version == 3u);  // takes the dead publisher's shard lock over
+  BOOST_TEST(!standby.peek("new"));
+  BOOST_TEST((Replica(standby).position() == before));
+  BOOST_TEST(*Replica(standby).apply("old", 3, 4, CommitBatch{}.put("a", "older")) == 4u);
+  ResyncDraft draft = Replica(standby).begin_resync();
+  Replica(draft.store()).apply("new", std::nullopt, 7, CommitBatch{}.put("a", "new"));
+  draft.publish(ReplicaPosition{primary.info().store_id, 21});
+  BOOST_TEST(standby.peek("new")->version == 7u);
+  BOOST_TEST(!standby.peek("old"));
+  BOOST_TEST(Replica(standby).position().applied_seq == 21u);
+}
+#endif
 
 // A promotion killed before its deciding store leaves the standby as it
 // was: following its primary at the same epoch, taking its applies.

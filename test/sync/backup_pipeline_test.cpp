@@ -51,10 +51,11 @@ void ship(DeltaSource& source, StandbyApplier& applier, const SourceBatch& batch
         BOOST_REQUIRE(applier.apply(*full) == StandbyApplier::Outcome::Applied);
 }
 
-void full_resync(DeltaSource& source, StandbyApplier& applier) {
+void full_resync(const Store& primary, DeltaSource& source, StandbyApplier& applier) {
   applier.begin_full();
-  ship(source, applier, source.snapshot());
-  applier.end_full();
+  const SourceBatch snapshot = source.snapshot();
+  ship(source, applier, snapshot);
+  applier.end_full(ReplicaPosition{primary.info().store_id, snapshot.next_seq});
 }
 
 int write_for_a_while(const std::string& store, int seed) {
@@ -83,7 +84,7 @@ BOOST_AUTO_TEST_CASE(the_standby_converges_while_writers_commit) {
   Store primary = make(pg), standby = make(sg);
   DeltaSource source(primary);
   StandbyApplier applier(standby);
-  full_resync(source, applier);
+  full_resync(primary, source, applier);
   ChildProcess a([&] { return write_for_a_while(pg.name(), 1); });
   ChildProcess b([&] { return write_for_a_while(pg.name(), 2); });
   bool writing = true;
@@ -112,7 +113,7 @@ BOOST_AUTO_TEST_CASE(a_damaged_session_is_skipped_and_the_standby_keeps_its_last
     primary.create_session(id);
     primary.commit(id, CommitBatch{}.put("v", std::string("first version of ") + id));
   }
-  full_resync(source, applier);
+  full_resync(primary, source, applier);
   const std::string damaged = "second version, soon damaged: " + std::string(100, 'd');
   primary.commit("hurt", CommitBatch{}.put("v", damaged));
   primary.commit("fine", CommitBatch{}.put("v", "second version of fine"));
@@ -140,7 +141,7 @@ BOOST_AUTO_TEST_CASE(log_overflow_falls_back_to_a_full_resync) {
   }
   SourceBatch batch = source.poll(100);
   BOOST_TEST(batch.full_resync);
-  full_resync(source, applier);
+  full_resync(primary, source, applier);
   check_equal(primary, standby);
   BOOST_TEST(!standby.peek("only-on-standby"));
 }
@@ -213,7 +214,7 @@ BOOST_AUTO_TEST_CASE(immutable_attributes_already_shipped_are_not_shipped_again)
   primary.commit("u", first);
   DeltaSource source(primary);
   StandbyApplier applier(standby);
-  full_resync(source, applier);
+  full_resync(primary, source, applier);
   BOOST_TEST(source.delta_bytes() > 10000u);  // the snapshot carried it once
   for (int i = 0; i < 10; ++i) {
     CommitBatch b;

@@ -6,6 +6,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include <algorithm>
+#include <filesystem>
 #include <memory>
 #include <optional>
 #include <random>
@@ -465,25 +466,63 @@ BOOST_FIXTURE_TEST_CASE(a_sequence_that_goes_back_is_refused, Replicated) {
 }
 
 // The resync's SnapshotEnd names another seq: the resync is not completed
-// (no stale session removed, no position stored, so the next agent must
-// start over) and the frame changes nothing.
+// and the frame changes nothing. The snapshot was built beside the standby,
+// which stayed as it was all along, position included, so the next agent
+// continues from that position.
 BOOST_FIXTURE_TEST_CASE(a_snapshot_end_with_the_wrong_seq_is_refused, Replicated) {
   std::unique_ptr<LinkUnderTest> link = agent();
+  const std::string before = dump(standby);
+  primary.put("s1", "cart", "changed before the snapshot");
+  primary.put("s8", "user", "new before the snapshot");
   std::uint64_t seq = 0;
   std::vector<Frame> snapshot = primary.snapshot(seq);
   snapshot.pop_back();
   BOOST_REQUIRE(is_ack(link->send(snapshot).replies, 0));
-  BOOST_REQUIRE(!Replica(standby).position().follows_a_primary());
-  const std::string before = dump(standby);
+  BOOST_TEST(dump(standby) == before);  // consistent at every moment: the old state, whole
   const Exchange ex = link->send(Frame{FrameType::SnapshotEnd, seq + 1, {}});
   expect_refused(
       *link, ex,
       "SnapshotEnd for seq " + std::to_string(seq + 1) + " ends the resync begun at seq " + std::to_string(seq), before,
       standby);
+  link.reset();
+  BOOST_TEST(!std::filesystem::exists("/dev/shm/" + standby_guard.name() + "~resync"), "the draft is left behind");
   LinkUnderTest next(standby);
   const Exchange welcome = next.send(primary.hello());
   BOOST_REQUIRE(welcome.replies.size() == 1u);
-  BOOST_TEST((wire::detail::parse_welcome(welcome.replies[0]) == wire::detail::Welcome{}));
+  BOOST_TEST((wire::detail::parse_welcome(welcome.replies[0]) == wire::detail::Welcome{primary.id(), position}));
+}
+
+// A full resync completes at once: the standby goes from its old state to
+// the snapshot's in one step, at the snapshot's position, stale sessions
+// gone; promoted midway instead, it keeps its old state and refuses the end.
+BOOST_FIXTURE_TEST_CASE(a_full_resync_replaces_the_standby_at_once_or_not_at_all, Replicated) {
+  std::unique_ptr<LinkUnderTest> link = agent();
+  primary.store.remove_session("s2");
+  primary.put("s9", "user", "new");
+  std::uint64_t seq = 0;
+  std::vector<Frame> snapshot = primary.snapshot(seq);
+  const Frame end = snapshot.back();
+  snapshot.pop_back();
+  const std::string before = dump(standby);
+  BOOST_REQUIRE(is_ack(link->send(snapshot).replies, 0));
+  BOOST_TEST(dump(standby) == before);
+  BOOST_TEST(is_ack(link->send(end).replies, seq));
+  check_equal(primary.store, standby);
+  BOOST_TEST((Replica(standby).position() == ReplicaPosition{primary.id(), seq}));
+  BOOST_TEST(!std::filesystem::exists("/dev/shm/" + standby_guard.name() + "~resync"));
+
+  // Promoted in the middle of the next one: the end is refused, nothing changes.
+  primary.put("s9", "user", "newer");
+  std::unique_ptr<LinkUnderTest> again = std::make_unique<LinkUnderTest>(standby);
+  BOOST_REQUIRE(again->send(primary.hello()).replies.size() == 1u);
+  std::vector<Frame> second = primary.snapshot(seq);
+  const Frame second_end = second.back();
+  second.pop_back();
+  BOOST_REQUIRE(is_ack(again->send(second).replies, 0));
+  Replica(standby).promote();
+  const std::string promoted = dump(standby);
+  expect_refused(*again, again->send(second_end), "was promoted to a primary (epoch 2)", promoted, standby);
+  BOOST_TEST(standby.peek("s9")->find("user")->value == "new");
 }
 
 BOOST_FIXTURE_TEST_CASE(a_snapshot_session_outside_a_snapshot_is_refused, Replicated) {

@@ -8,9 +8,8 @@
 namespace shmsession::sync::detail {
 
 StandbyApplier::Outcome StandbyApplier::apply(const Outgoing& item) {
-  if (in_full_) full_ids_.insert(item.delta.session_id);
   if (item.kind == Outgoing::Kind::Removal) {
-    Replica(standby_).remove(item.delta.session_id);
+    Replica(target()).remove(item.delta.session_id);
     return Outcome::Applied;
   }
   return apply_delta(item);
@@ -18,7 +17,7 @@ StandbyApplier::Outcome StandbyApplier::apply(const Outgoing& item) {
 
 StandbyApplier::Outcome StandbyApplier::apply_delta(const Outgoing& item) {
   const diff::SessionDelta& d = item.delta;
-  std::optional<SessionSnapshot> current = standby_.peek(d.session_id);
+  std::optional<SessionSnapshot> current = target().peek(d.session_id);
   const bool from_empty = d.base_version == 0;
   if (!from_empty && (!current || current->version != d.base_version)) return Outcome::NeedFull;
   diff::AttributeMap attrs;
@@ -34,7 +33,7 @@ StandbyApplier::Outcome StandbyApplier::apply_delta(const Outgoing& item) {
   // A full copy not newer than what the standby holds is of a re-created
   // session (versions restart): drop the old incarnation first.
   if (from_empty && current && current->version >= d.new_version) {
-    Replica(standby_).remove(d.session_id);  // a full copy of an older incarnation: start over
+    Replica(target()).remove(d.session_id);  // a full copy of an older incarnation: start over
     current.reset();
   }
   CommitBatch batch;
@@ -55,32 +54,27 @@ StandbyApplier::Outcome StandbyApplier::apply_delta(const Outgoing& item) {
   }
   std::optional<std::uint64_t> base = current ? std::optional<std::uint64_t>(current->version) : std::nullopt;
   try {
-    return Replica(standby_).apply(d.session_id, base, d.new_version, batch, item.idle_timeout_s) ? Outcome::Applied
+    return Replica(target()).apply(d.session_id, base, d.new_version, batch, item.idle_timeout_s) ? Outcome::Applied
                                                                                                   : Outcome::NeedFull;
   } catch (const Error&) {
     // Replica::apply creates an absent session before committing to it: a
     // refused commit (SegmentFull, a name the store refuses) must not leave
     // an empty session behind.
-    if (!current) Replica(standby_).remove(d.session_id);
+    if (!current) Replica(target()).remove(d.session_id);
     throw;
   }
 }
 
 void StandbyApplier::begin_full() {
-  in_full_ = true;
-  full_ids_.clear();
+  draft_.reset();  // an unfinished one before: removed
+  draft_.emplace(Replica(standby_).begin_resync());
 }
 
-std::uint64_t StandbyApplier::end_full() {
-  in_full_ = false;
-  std::vector<std::string> stale;
-  standby_.for_each_session([&](const SessionInfo& info) {
-    if (!full_ids_.contains(info.id)) stale.push_back(info.id);
-    return true;
-  });
-  for (const std::string& id : stale) Replica(standby_).remove(id);
-  full_ids_.clear();
-  return stale.size();
+void StandbyApplier::end_full(const ReplicaPosition& position) {
+  if (!draft_) throw Error(Errc::InvalidArgument, "no full resync began");
+  ResyncDraft draft = std::move(*draft_);
+  draft_.reset();
+  draft.publish(position);
 }
 
 }  // namespace shmsession::sync::detail

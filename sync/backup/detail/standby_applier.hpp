@@ -3,17 +3,19 @@
 // every session reaches exactly the primary's version, verifying the
 // checksum of every resulting value; anything it cannot apply exactly (a
 // missing base, a checksum mismatch) is reported so the agent sends that
-// session in full. The standby is consistent after every apply: app servers
-// may attach to it at any moment (failover).
+// session in full. The standby is consistent after every apply, and
+// through a full resync (built beside it): app servers may attach to it at
+// any moment (failover).
 //
 // Thread safety: one thread uses a StandbyApplier (the daemon's connection).
 #pragma once
 
 #include <cstdint>
-#include <set>
+#include <optional>
 #include <string>
 
 #include "diff/delta.hpp"
+#include "shm/replica.hpp"
 #include "shm/store.hpp"
 #include "sync/backup/detail/delta_source.hpp"
 
@@ -32,17 +34,23 @@ class StandbyApplier {
   // what it had).
   Outcome apply(const Outgoing& item);
 
-  // A full resync: begin, apply every session, end. end() removes the
-  // standby's sessions the snapshot did not contain.
+  // A full resync: begin, apply every session, end. The sessions go to a
+  // draft beside the standby (Replica::begin_resync), which the standby
+  // does not see until end_full puts it in the standby's place at
+  // `position`; dropped (another begin_full, or this applier destroyed)
+  // it is removed and the standby stays as it was.
+  // Throws (begin_full): Io when the draft's memory cannot be reserved;
+  // (end_full): Fenced when the standby was promoted meanwhile, Io.
   void begin_full();
-  std::uint64_t end_full();  // returns how many stale sessions were removed
+  void end_full(const ReplicaPosition& position);
+  bool in_full() const noexcept { return draft_.has_value(); }
 
  private:
   Outcome apply_delta(const Outgoing& item);
+  Store& target() noexcept { return draft_ ? draft_->store() : standby_; }
 
   Store& standby_;
-  bool in_full_ = false;
-  std::set<std::string> full_ids_;
+  std::optional<ResyncDraft> draft_;
 };
 
 }  // namespace shmsession::sync::detail

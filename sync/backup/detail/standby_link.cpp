@@ -171,10 +171,9 @@ std::string StandbyLink::next_restore_chunk(std::size_t max_bytes) {
 void StandbyLink::on_snapshot_begin(const wire::detail::Frame& frame, Output& out) {
   if (in_snapshot_) return fail("SnapshotBegin inside a full resync", out);
   if (!frame.payload.empty()) return fail("SnapshotBegin carries no payload", out);
-  // Until SnapshotEnd the standby mixes old and new sessions: forget the
-  // position so that a link lost midway asks for a full resync again, and
-  // acknowledge nothing (the answers meanwhile say 0).
-  Replica(standby_).set_position(ReplicaPosition{});
+  // The snapshot is built beside the standby, which keeps its state and
+  // position until SnapshotEnd (a link lost midway leaves it as it was).
+  // Nothing is acknowledged meanwhile (the answers say 0).
   acked_ = 0;
   applier_.begin_full();
   in_snapshot_ = true;
@@ -191,11 +190,11 @@ void StandbyLink::on_snapshot_end(const wire::detail::Frame& frame, Output& out)
     return fail("SnapshotEnd for seq " + std::to_string(frame.seq) + " ends the resync begun at seq " +
                     std::to_string(snapshot_seq_),
                 out);
-  const std::uint64_t stale = applier_.end_full();
+  applier_.end_full(ReplicaPosition{agent_store_, snapshot_seq_});
   in_snapshot_ = false;
   valid_ = true;
-  out.log.push_back("full resync complete at seq " + std::to_string(frame.seq) + " (" + std::to_string(stale) +
-                    " stale sessions removed)");
+  out.log.push_back("full resync complete at seq " + std::to_string(frame.seq) + ": the standby holds " +
+                    std::to_string(standby_.stats().sessions) + " sessions");
   advance(last_seq_);
 }
 
