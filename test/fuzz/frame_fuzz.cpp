@@ -158,22 +158,36 @@ std::string encode_records(std::string_view payload) {
 // ---- Link mode --------------------------------------------------------
 
 // The standby every Link input is fed to: one per process, emptied before
-// each input. Its name is removed as soon as the segment is created (the
-// mapping stays), so no segment outlives the process, even one that crashes.
+// each input, and made anew when an input raised its epoch (a Hello of a
+// newer epoch is admitted and kept: later inputs of epoch 1 would all be
+// refused). Its name is removed as soon as the segment is created (the
+// mapping stays), and again after an input whose full resync put a new
+// segment under it (scratch_standby_done), so no segment outlives the
+// process. Sparse (reserve off), as are the resync drafts made from it.
+std::string scratch_standby_name() { return "frame_fuzz_standby_" + std::to_string(::getpid()); }
+
+Store make_scratch_standby() {
+  const std::string name = scratch_standby_name();
+  Store::remove(name);
+  CreateOptions options;
+  options.size_bytes = std::uint64_t{8} << 20;
+  options.shards = 4;
+  options.change_log_capacity = 256;
+  options.reserve = false;
+  Store created = Store::create(name, options);
+  Store::remove(name);
+  return created;
+}
+
+// (A static made by the first call: it is destroyed at exit before the
+// store library's own statics, which its constructor made first.)
 Store& scratch_standby() {
-  static Store store = [] {
-    const std::string name = "frame_fuzz_standby_" + std::to_string(::getpid());
-    Store::remove(name);
-    CreateOptions options;
-    options.size_bytes = std::uint64_t{8} << 20;
-    options.shards = 4;
-    options.change_log_capacity = 256;
-    Store created = Store::create(name, options);
-    Store::remove(name);
-    return created;
-  }();
+  static Store store = make_scratch_standby();
+  if (Replica(store).failover_state().epoch != 1) store = make_scratch_standby();
   return store;
 }
+
+void scratch_standby_done() { Store::remove(scratch_standby_name()); }
 
 // The standby applies deltas under diff/'s production caps (64 MiB values),
 // which a small zstd patch may legitimately reach: items whose patches
@@ -244,6 +258,9 @@ void check_output(const sync::detail::StandbyLink::Output& out, FrameCodec& deco
 //  - a new acknowledgement is never ahead of the position stored in the
 //    segment (stored first, then acknowledged).
 void run_link(std::string_view payload, std::uint8_t chunking) {
+  struct Done {
+    ~Done() { scratch_standby_done(); }
+  } done;
   Store& standby = scratch_standby();
   standby.remove_all_sessions();
   Replica(standby).set_position(ReplicaPosition{});
