@@ -124,6 +124,10 @@ void AgentSeat::publish(const AgentStatus& status) {
                   "; claim the agent seat first");
 }
 
+bool AgentSeat::writers_waiting() const noexcept {
+  return impl_->current_or_mapped().root->bound_waiters.load(std::memory_order_relaxed) != 0;
+}
+
 void AgentSeat::release() {
   const ProcessIdentity self = self_identity();
   impl_->run([&](Generation& g) {

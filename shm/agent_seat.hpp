@@ -103,6 +103,11 @@ class AgentSeat {
   // Throws: InvalidArgument if this process does not hold the claim, or the
   // state is not an AgentState.
   void publish(const AgentStatus& status);
+  // Whether application writes are waiting for this agent's lag to come
+  // within the store's replication bound (Store::set_replication_bound):
+  // the agent then publishes as soon as the backup acknowledges more. One
+  // relaxed load.
+  bool writers_waiting() const noexcept;
   // Gives the claim up: the state becomes Stopped, the other figures stay
   // for inspection, and another process may claim. No-op if this process
   // does not hold the claim.

@@ -128,6 +128,7 @@ struct Agent::Impl {
   void write();
   void tick();
   void sample_lag();
+  void note_changes(std::uint64_t head);
   void publish(AgentState state);
   AgentState published_state() const;
   void finish(bool flushed);
@@ -343,6 +344,9 @@ void Agent::Impl::on_ack(std::uint64_t seq) {
   }
   while (!lag_samples.empty() && lag_samples.front().second <= seq) lag_samples.pop_front();
   if (life == Life::Stopping && shipped_everything()) return finish(true);
+  // Writes held by the replication bound learn the new lag now, not at
+  // the next status tick.
+  if (seat.writers_waiting()) publish(published_state());
   pump();
 }
 
@@ -436,6 +440,7 @@ void Agent::Impl::pump() {
       resync = Resync::Due;
       continue;
     }
+    note_changes(batch.next_seq);
     for (const Outgoing& item : batch.items) add_item(item, wire::detail::FrameType::Delta, item.seq);
     if (batch.items.empty()) {
       // Changes of sessions already shipped still move the position.
@@ -494,8 +499,12 @@ void Agent::Impl::write() {
   });
 }
 
-void Agent::Impl::sample_lag() {
-  const std::uint64_t head = feed.next_seq();
+void Agent::Impl::sample_lag() { note_changes(feed.next_seq()); }
+
+// Changes below `head` exist now: the lag counts from the oldest such
+// moment not yet acknowledged. Noted at every poll as well as at every
+// tick, so the lag is within a poll of the truth while changes come.
+void Agent::Impl::note_changes(std::uint64_t head) {
   if (head <= acked_seq) {
     lag_samples.clear();
     return;
