@@ -345,6 +345,17 @@ CreateOptions options_of(Generation& g) {
   return o;
 }
 
+// Every shard lock of `g`, each repaired if its holder died; held until
+// the vector goes away.
+std::vector<std::unique_ptr<RobustLockGuard>> lock_every_shard(Generation& g) {
+  std::vector<std::unique_ptr<RobustLockGuard>> locks;
+  locks.reserve(g.root->shard_count);
+  for (std::uint32_t i = 0; i < g.root->shard_count; ++i)
+    locks.push_back(std::make_unique<RobustLockGuard>(g.shards[i].mutex,
+                                                      [&g, i]() NO_THREAD_SAFETY_ANALYSIS { g.repair(g.shards[i]); }));
+  return locks;
+}
+
 // Builds the next generation of `g` and puts it in g's place under the
 // store's name. The caller holds g's recovery mutex. Returns false if `g`
 // turned out to be replaced already.
@@ -358,11 +369,7 @@ bool rebuild_generation(Generation& g, RecoveryReport& report) {
   // for the copy.
   std::unique_ptr<Generation> next = create_generation(temp, g.name, options_of(g), identity);
   try {
-    std::vector<std::unique_ptr<RobustLockGuard>> shard_locks;
-    shard_locks.reserve(root.shard_count);
-    for (std::uint32_t i = 0; i < root.shard_count; ++i)
-      shard_locks.push_back(std::make_unique<RobustLockGuard>(
-          g.shards[i].mutex, [&g, i]() NO_THREAD_SAFETY_ANALYSIS { g.repair(g.shards[i]); }));
+    const std::vector<std::unique_ptr<RobustLockGuard>> shard_locks = lock_every_shard(g);
     if (root.moved.load(std::memory_order_acquire) != 0) {  // settled by a shard's repair meanwhile
       bip::shared_memory_object::remove(temp.c_str());
       return false;
@@ -526,11 +533,7 @@ void ResyncDraft::publish(const ReplicaPosition& position) {
     RobustLockGuard recovery(root.recovery_mutex, [&] { predecessor_died = true; });
     if (predecessor_died) settle_abandoned_rebuild(g);
     if (root.moved.load(std::memory_order_acquire) != 0) throw GenerationMoved{};
-    std::vector<std::unique_ptr<RobustLockGuard>> shard_locks;
-    shard_locks.reserve(root.shard_count);
-    for (std::uint32_t i = 0; i < root.shard_count; ++i)
-      shard_locks.push_back(std::make_unique<RobustLockGuard>(
-          g.shards[i].mutex, [&g, i]() NO_THREAD_SAFETY_ANALYSIS { g.repair(g.shards[i]); }));
+    const std::vector<std::unique_ptr<RobustLockGuard>> shard_locks = lock_every_shard(g);
     if (root.moved.load(std::memory_order_acquire) != 0) throw GenerationMoved{};
     RobustLockGuard replica(root.replica_mutex, [] {});
     check_writer(g, Writer::Replica);  // promoted meanwhile: the standby stays as it is

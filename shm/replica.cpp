@@ -128,7 +128,7 @@ std::uint64_t Replica::fence(std::uint64_t by) {
     StoreRoot& root = *g.root;
     const std::uint64_t word = root.failover.load(std::memory_order_relaxed);
     const std::uint64_t value = std::max(root.fenced_by.load(std::memory_order_relaxed), by != 0 ? by : word >> 1);
-    root.fenced_by.store(std::max<std::uint64_t>(value, 1), std::memory_order_seq_cst);  // the deciding store
+    root.fenced_by.store(value, std::memory_order_seq_cst);  // the deciding store (an epoch is at least 1)
     run_test_hook(HookPoint::kFailoverWrite);
     root.failover.store(word & ~kPromotedBit, std::memory_order_seq_cst);
     return root.fenced_by.load(std::memory_order_relaxed);

@@ -43,7 +43,6 @@ class StandbyApplier {
   // (end_full): Fenced when the standby was promoted meanwhile, Io.
   void begin_full();
   void end_full(const ReplicaPosition& position);
-  bool in_full() const noexcept { return draft_.has_value(); }
 
  private:
   Outcome apply_delta(const Outgoing& item);
