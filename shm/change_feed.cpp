@@ -53,6 +53,7 @@ struct LaneHead {
   SlotRead next = SlotRead::kNotYetWritten;
   ChangeEntry entry;  // the entry at cursor + 1 when next is kOk
   ShardChange where;
+  std::uint64_t read_at = 0;  // how many times the heads were loaded when it was read
 };
 
 // Moves the entries the lanes hold into the log (sequencer's lock held).
@@ -67,10 +68,17 @@ struct LaneHead {
 // each other's shard predecessors would need each lane's order to run
 // against the other's, which the critical sections forbid; and an entry
 // being written holds its shard's lock, so no complete entry of that
-// shard comes after it. If complete entries still wait and no lane is
-// stopped at a writer, their predecessors were lost (a lane overflowed,
-// or damage): a lost-changes entry is logged and the oldest waiting
-// entry goes ahead.
+// shard comes after it.
+//
+// The heads are loaded one lane after another, so an entry may wait for a
+// predecessor that took its position in another lane after that lane's
+// head was loaded (two writers of one shard on two CPUs, between the two
+// loads). Its predecessor took its position before it did, so heads
+// loaded after the entry was read include it: the heads are loaded again
+// before a waiting entry read since their last load is called an orphan.
+// If complete entries still wait then, and no lane is stopped at a
+// writer, their predecessors were lost (a lane overflowed, or damage): a
+// lost-changes entry is logged and the oldest waiting entry goes ahead.
 //
 // Every entry is logged before its lane's cursor passes it: a sequencer
 // that dies in between leaves it to be logged again (a follower reads a
@@ -90,6 +98,7 @@ Stuck drain_lanes(Generation& g, std::uint64_t& next) {
     lost = true;
   };
   std::vector<LaneHead> lanes(g.lane_count);
+  std::uint64_t loads = 0;  // how many times the heads were loaded
   auto advance = [&](std::uint32_t l) {
     LaneHead& h = lanes[l];
     g.lanes[l].cursor.store(++h.cursor, std::memory_order_release);
@@ -104,23 +113,32 @@ Stuck drain_lanes(Generation& g, std::uint64_t& next) {
         return;
       }
       h.next = read_change_slot(g.lane_ring(l), g.lane_capacity, h.cursor + 1, h.entry, &h.where);
+      h.read_at = loads;
       if (h.next == SlotRead::kOk && h.where.shard < shards) return;
       if (h.next == SlotRead::kNotYetWritten) return;
       lose();
       advance(l);
     }
   };
-  for (std::uint32_t l = 0; l < g.lane_count; ++l) {
-    LaneHead& h = lanes[l];
-    h.head = std::min(g.lanes[l].head.load(std::memory_order_acquire), kMaxLanePosition);
-    h.cursor = g.lanes[l].cursor.load(std::memory_order_relaxed);
-    if (h.cursor > h.head || h.head - h.cursor > g.lane_capacity) {  // damage, or a lane that overflowed
-      lose();
-      h.cursor = h.cursor > h.head ? h.head : h.head - g.lane_capacity;
-      g.lanes[l].cursor.store(h.cursor, std::memory_order_release);
+  // Loads every lane's head, and reads the next entry of each lane that
+  // holds none (a lane holding one keeps it).
+  auto load_heads = [&] {
+    ++loads;
+    for (std::uint32_t l = 0; l < g.lane_count; ++l) {
+      LaneHead& h = lanes[l];
+      h.head = std::min(g.lanes[l].head.load(std::memory_order_acquire), kMaxLanePosition);
+      if (loads == 1) h.cursor = g.lanes[l].cursor.load(std::memory_order_relaxed);
+      run_test_hook(HookPoint::kSequencerHeadLoaded);
+      if (h.next == SlotRead::kOk) continue;
+      if (h.cursor > h.head || h.head - h.cursor > g.lane_capacity) {  // damage, or a lane that overflowed
+        lose();
+        h.cursor = h.cursor > h.head ? h.head : h.head - g.lane_capacity;
+        g.lanes[l].cursor.store(h.cursor, std::memory_order_release);
+      }
+      look(l);
     }
-    look(l);
-  }
+  };
+  load_heads();
   auto emit = [&](std::uint32_t l) {
     LaneHead& h = lanes[l];
     log_entry(g, next, h.entry.kind, h.entry.version, h.entry.session_id);
@@ -149,6 +167,10 @@ Stuck drain_lanes(Generation& g, std::uint64_t& next) {
         oldest = l;
     }
     if (stuck.position != 0 || oldest == g.lane_count) return stuck;
+    if (lanes[oldest].read_at == loads) {  // read since the heads were loaded: its predecessor may be past them
+      load_heads();
+      continue;
+    }
     lose();  // its predecessors are gone
     emit(oldest);
   }
@@ -197,6 +219,23 @@ std::uint64_t sequence_changes(Generation& g, bool unstick_writers) {
     // its shard lock never waits for the sequencer.
     if (!unstick_writers || stuck.position == 0 || round == 1) return next;
     unstick(g, stuck);
+  }
+}
+
+namespace {
+thread_local bool t_lane_filling = false;
+}  // namespace
+
+void note_lane_filling() noexcept { t_lane_filling = true; }
+
+void sequence_if_lanes_fill(Generation& g) noexcept {
+  if (!t_lane_filling) [[likely]]
+    return;
+  t_lane_filling = false;
+  try {
+    sequence_changes(g, false);  // a lane stopped at a writer waits for the next pass
+  } catch (...) {
+    // A moved generation was sequenced by its rebuild; damage is the followers' to report.
   }
 }
 

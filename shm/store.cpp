@@ -551,6 +551,8 @@ void Generation::end_change(Shard& shard, std::uint64_t change, ChangeKind kind,
   const ShardChange where{static_cast<std::uint32_t>(&shard - shards), shard.changes};
   write_change_slot(lane_ring(lane), lane_capacity, change_position(change), kind, version, id, where);
   shard.pending.seq.store(0, std::memory_order_release);
+  if (change_position(change) - lanes[lane].cursor.load(std::memory_order_relaxed) >= lane_capacity / 2)
+    note_lane_filling();  // sequence_if_lanes_fill, once the shard lock is given back
   if (root->change_waiters.load(std::memory_order_seq_cst) != 0) {
     root->change_signal.fetch_add(1, std::memory_order_seq_cst);
     futex_wake(root->change_signal, std::numeric_limits<int>::max());

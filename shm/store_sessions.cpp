@@ -282,7 +282,9 @@ static bool create_session_of(Store::Impl& impl, std::string_view id, std::optio
                               Writer writer) {
   validate_session_id(id);
   if (writer == Writer::App) await_replication(impl);
-  return impl.run([&](Generation& s) { return create_session_in(s, id, idle_timeout_s, writer); });
+  const bool created = impl.run([&](Generation& s) { return create_session_in(s, id, idle_timeout_s, writer); });
+  sequence_if_lanes_fill(impl.current_or_mapped());
+  return created;
 }
 
 bool Store::create_session(std::string_view id, std::optional<std::uint32_t> idle_timeout_s) {
@@ -591,7 +593,7 @@ static std::optional<std::uint64_t> commit_impl(Store::Impl& impl, std::string_v
   if (!rules.version) await_replication(impl);  // an application's commit (a replica's names its version)
   PreparedBatch prepared = prepare_batch(batch);
   std::uint64_t hash = hash_session_id(id);
-  return impl.run([&](Generation& s) -> std::optional<std::uint64_t> {
+  const std::optional<std::uint64_t> version = impl.run([&](Generation& s) -> std::optional<std::uint64_t> {
     Shard& shard = s.shard_for(hash);
     for (int attempt = 0;; ++attempt) {
       CommitRound round = commit_round(s, shard, id, hash, prepared, rules, attempt >= kOptimisticAttempts);
@@ -599,6 +601,8 @@ static std::optional<std::uint64_t> commit_impl(Store::Impl& impl, std::string_v
       if (round.version) return round.version;
     }
   });
+  sequence_if_lanes_fill(impl.current_or_mapped());
+  return version;
 }
 
 std::uint64_t Store::commit(std::string_view id, const CommitBatch& batch) {
@@ -649,7 +653,7 @@ static bool remove_session_of(Store::Impl& impl, std::string_view id, Writer wri
   validate_session_id(id);
   if (writer == Writer::App) await_replication(impl);
   std::uint64_t hash = hash_session_id(id);
-  return impl.run([&](Generation& s) {
+  const bool removed = impl.run([&](Generation& s) {
     Shard& shard = s.shard_for(hash);
     SessionRecord* r;
     bool live;
@@ -664,6 +668,8 @@ static bool remove_session_of(Store::Impl& impl, std::string_view id, Writer wri
     free_record(s, r);
     return live;
   });
+  sequence_if_lanes_fill(impl.current_or_mapped());
+  return removed;
 }
 
 bool Store::remove_session(std::string_view id) { return remove_session_of(*impl_, id, Writer::App); }
@@ -700,6 +706,7 @@ static void sweep_from(Generation& s, ChangeKind kind, Select& select, std::opti
     }
     for (SessionRecord* r : doomed) free_record(s, r);
     total += doomed.size();
+    sequence_if_lanes_fill(s);
   }
 }
 

@@ -154,6 +154,16 @@ std::uint64_t sequence_changes(Generation& g, bool unstick);
 // Whether a lane holds entries not yet sequenced (seq_cst loads of each
 // lane's head and cursor; no lock).
 bool lanes_pending(const Generation& g) noexcept;
+// A writer's share of the sequencing. A lane holds a share of the log
+// only, and nobody may be following (an agent restarting, a link cut): a
+// change that finds its lane half full notes it (end_change, this
+// thread), and its writer, once its shard lock is given back, moves the
+// lanes into the log here. So the log's capacity, not a lane's, bounds
+// what a follower that is away may miss. Does nothing unless this thread
+// noted a lane half full; never throws (a follower's next call reports
+// what stopped it).
+void note_lane_filling() noexcept;
+void sequence_if_lanes_fill(Generation& g) noexcept;
 // The same as sequence_changes for a caller that holds g.root->sequencer_mutex and every
 // shard lock (the rebuild): an entry still being written is damage and
 // logged as lost.

@@ -87,6 +87,9 @@ enum class HookPoint {
   // The change sequencer logged a lane entry and has not yet moved the
   // lane's cursor past it (change_feed.cpp; sequencer's lock held).
   kSequencerLogged,
+  // The change sequencer loaded one lane's head and not yet the next
+  // lane's (change_feed.cpp; sequencer's lock held).
+  kSequencerHeadLoaded,
 };
 
 using TestHook = void (*)(HookPoint);

@@ -19,6 +19,7 @@
 #include "shm/change_feed.hpp"
 #include "shm/detail/change_ring.hpp"
 #include "shm/detail/segment_format.hpp"
+#include "shm/detail/test_hooks.hpp"
 #include "shm/store.hpp"
 #include "test/support/test_support.hpp"
 
@@ -313,22 +314,115 @@ BOOST_AUTO_TEST_CASE(one_sessions_entries_keep_their_order_across_lanes) {
   BOOST_TEST((b[12]->kind == ChangeKind::Created));
 }
 
-// A lane that fills before any follower sequences it loses its oldest
-// entries: a follower that was reading is told it fell behind, and one
-// that starts afterwards follows the next changes.
+// A lane that fills before anyone sequences it loses its oldest entries:
+// a follower that was reading is told it fell behind, and one that starts
+// afterwards follows the next changes. (Writers sequence between their
+// critical sections; one sweep of a single shard's 40 sessions fills the
+// lane of 32 inside one.)
 BOOST_AUTO_TEST_CASE(a_lane_that_overflows_tells_followers_they_fell_behind) {
+  CpuAffinityKept restore;
+  BOOST_REQUIRE(run_on_cpu(0));  // every change in lane 0
   SegmentGuard g("lane-full");
-  Store s = make_store(g, {.size_bytes = 16 << 20, .shards = 4, .change_log_capacity = 16, .change_lanes = 1});
-  s.create_session("a");
+  Store s = make_store(g, {.size_bytes = 16 << 20, .shards = 1, .change_log_capacity = 64, .change_lanes = 2});
+  for (int i = 0; i < 40; ++i) s.create_session("s" + std::to_string(i));
   const std::uint64_t reading = ChangeFeed(s).next_seq();
-  for (int i = 0; i < 40; ++i) s.commit("a", CommitBatch{}.put("k", std::to_string(i)));  // 16 fit in the lane
+  BOOST_REQUIRE(s.remove_all_sessions() == 40u);
   ChangeBatch behind = ChangeFeed(s).read(reading, 100);
   BOOST_TEST(behind.fell_behind);
   BOOST_TEST(behind.entries.empty());
+  BOOST_TEST(ChangeFeed(s).next_seq() - reading < 64u, "the log wrapped: this is not the lane's loss");
   const std::uint64_t fresh = ChangeFeed(s).next_seq();
+  s.create_session("a");
   s.commit("a", CommitBatch{}.put("k", "after"));
   ChangeBatch after = ChangeFeed(s).read(fresh, 100);
   BOOST_TEST(!after.fell_behind);
-  BOOST_REQUIRE(after.entries.size() == 1u);
-  BOOST_TEST(after.entries[0].version == 41u);
+  BOOST_REQUIRE(after.entries.size() == 2u);
+  BOOST_TEST(after.entries[1].version == 1u);
+}
+
+// The log, not a lane, bounds what a follower that is away may miss: with
+// nobody sequencing (an agent restarting, a link cut), every change lands
+// in the lane of one CPU, which holds a share of the log only (here 512
+// of 1024). Writers move their lanes into the log when a lane fills half
+// way, so a follower that comes back after 1000 changes reads them all.
+// Before that, the lane overflowed and the follower fell behind (a full
+// resync where the log should have covered the gap).
+BOOST_AUTO_TEST_CASE(the_log_holds_its_capacity_while_no_follower_reads) {
+  CpuAffinityKept restore;
+  BOOST_REQUIRE(run_on_cpu(0));  // every change in lane 0
+  SegmentGuard g("lane-share");
+  Store s = make_store(g, {.size_bytes = 16 << 20, .shards = 4, .change_log_capacity = 1024, .change_lanes = 2});
+  RootView view(g);
+  BOOST_REQUIRE(view.root->lane_capacity == 512u);
+  s.create_session("a");
+  const std::uint64_t start = ChangeFeed(s).next_seq();
+  for (int i = 1; i <= 1000; ++i) s.commit("a", CommitBatch{}.put("k", std::to_string(i)));
+  BOOST_TEST(view.root->lanes[0].head.load() - view.root->lanes[0].cursor.load() < 512u,
+             "the writer left its lane to overflow");
+  ChangeBatch log = ChangeFeed(s).read(start, 2000);
+  BOOST_TEST(!log.fell_behind);
+  BOOST_REQUIRE(log.entries.size() == 1000u);
+  for (std::size_t i = 0; i < log.entries.size(); ++i) BOOST_TEST(log.entries[i].version == i + 1);
+  // A sweep removes a shard's sessions in one critical section: the
+  // writer moves the lane on between shards, so 600 removals fit too.
+  for (int i = 0; i < 600; ++i) s.create_session("s" + std::to_string(i));
+  const std::uint64_t before_sweep = ChangeFeed(s).next_seq();
+  BOOST_TEST(s.remove_all_sessions() == 601u);
+  ChangeBatch swept = ChangeFeed(s).read(before_sweep, 2000);
+  BOOST_TEST(!swept.fell_behind);
+  BOOST_TEST(swept.entries.size() == 601u);
+}
+
+namespace {
+
+// A hook that, the first time the sequencer has loaded lane 0's head and
+// not lane 1's, commits to session "a" once on CPU 0 (lane 0, past the
+// head the sequencer loaded) and once on CPU 1 (lane 1, before the head
+// it is about to load).
+Store* g_interloper_store = nullptr;
+bool g_interloper_done = false;
+void commit_between_the_head_loads(shm::detail::HookPoint point) {
+  if (point != shm::detail::HookPoint::kSequencerHeadLoaded || g_interloper_done || g_interloper_store == nullptr)
+    return;
+  g_interloper_done = true;
+  if (!run_on_cpu(0)) return;
+  g_interloper_store->commit("a", CommitBatch{}.put("k", "on cpu 0"));
+  if (!run_on_cpu(1)) return;
+  g_interloper_store->commit("a", CommitBatch{}.put("k", "on cpu 1"));
+}
+
+}  // namespace
+
+// The sequencer loads the lanes' heads one after another. Between two
+// loads, a session may change on the CPU of the lane already loaded, then
+// on the CPU of the next one: the second change is in the sequencer's
+// view, the first (its predecessor) is not. The sequencer loads the heads
+// again before it calls such an entry an orphan, so the follower reads
+// both changes in order. It logged a lost-changes entry instead, and the
+// follower (a replication agent) fell behind: a full resync for nothing.
+BOOST_AUTO_TEST_CASE(a_change_made_between_two_head_loads_is_not_called_lost) {
+  if (!shm::detail::kTestHooksCompiled) return;
+  CpuAffinityKept restore;
+  if (!run_on_cpu(1)) {
+    BOOST_TEST_MESSAGE("one CPU: one lane");
+    return;
+  }
+  SegmentGuard g("head-loads");
+  Store s = make_store(g, {.size_bytes = 16 << 20, .shards = 4, .change_log_capacity = 1024, .change_lanes = 2});
+  s.create_session("a");
+  const std::uint64_t start = ChangeFeed(s).next_seq();
+  BOOST_REQUIRE(run_on_cpu(0));
+  s.commit("a", CommitBatch{}.put("k", "first"));  // lane 0 holds an entry: the sequencer has work
+  g_interloper_store = &s;
+  g_interloper_done = false;
+  shm::detail::set_test_hook(commit_between_the_head_loads);
+  ChangeBatch log = ChangeFeed(s).read(start, 100);
+  shm::detail::set_test_hook(nullptr);
+  g_interloper_store = nullptr;
+  BOOST_REQUIRE(g_interloper_done);
+  BOOST_TEST(!log.fell_behind);
+  log = ChangeFeed(s).read(start, 100);  // whatever the first read left in the lanes
+  BOOST_TEST(!log.fell_behind);
+  BOOST_REQUIRE(log.entries.size() == 3u);
+  for (std::size_t i = 0; i < 3; ++i) BOOST_TEST(log.entries[i].version == i + 1);
 }
