@@ -92,11 +92,11 @@ struct Agent::Impl {
     std::string session_id;  // empty for control frames
   };
 
-  Impl(Store& p, const wire::Key& k, AgentOptions o)
+  Impl(Store& p, const wire::KeyRing& k, AgentOptions o)
       : primary(p),
         feed(p),
         seat(p),
-        key(k),
+        keys(k),
         options(std::move(o)),
         source(p),
         socket(io),
@@ -112,7 +112,10 @@ struct Agent::Impl {
   // Connection.
   void connect();
   void on_connected();
+  void send_hello();
   void read();
+  void reload_keys();
+  void arm_signals(Agent& agent);
   void on_frame(const wire::detail::Frame& frame);
   void on_welcome(const wire::detail::Frame& frame);
   void superseded(const wire::detail::Welcome& welcome);
@@ -138,7 +141,7 @@ struct Agent::Impl {
   Store& primary;
   ChangeFeed feed;  // views of `primary`
   AgentSeat seat;
-  wire::Key key;
+  wire::KeyRing keys;
   AgentOptions options;
   DeltaSource source;
   std::string backup;
@@ -193,6 +196,7 @@ struct Agent::Impl {
 
 void Agent::Impl::connect() {
   if (life != Life::Running) return finish(false);
+  reload_keys();
   link = Link::Connecting;
   publish(AgentState::Connecting);
   const std::uint64_t gen = generation;
@@ -217,16 +221,21 @@ void Agent::Impl::connect() {
 void Agent::Impl::on_connected() {
   boost::system::error_code ignored;
   socket.set_option(tcp::no_delay(true), ignored);
-  codec.emplace(key, options.limits);
+  codec.emplace(keys, wire::detail::Side::Client, options.limits);
   link = Link::Handshake;
   publish(AgentState::Handshake);
+  out = codec->opening();  // Hello follows the backup's answer (send_hello)
+  write();
+  read();
+}
+
+void Agent::Impl::send_hello() {
   wire::detail::Hello hello;
   hello.store_id = store_id;
   hello.next_seq = feed.next_seq();
   hello.epoch = Replica(primary).failover_state().epoch;
-  out = codec->encode(wire::detail::make_hello(hello));  // needs no Ack: not in flight
+  out += codec->encode(wire::detail::make_hello(hello));  // needs no Ack: not in flight
   write();
-  read();
 }
 
 void Agent::Impl::read() {
@@ -237,7 +246,9 @@ void Agent::Impl::read() {
     try {
       codec->feed(std::string_view(read_buffer.data(), n));
       while (gen == generation) {
+        const bool was_keyed = codec->keyed();
         std::optional<wire::detail::Frame> frame = codec->next();
+        if (!was_keyed && codec->keyed()) send_hello();  // the backup answered the opening
         if (!frame) break;
         on_frame(*frame);
       }
@@ -378,6 +389,36 @@ void Agent::Impl::drop(const std::string& reason) {
   link_timer.expires_after(backoff);
   link_timer.async_wait([this, gen](boost::system::error_code ec) {
     if (!ec && gen == generation) connect();
+  });
+}
+
+// A key file is read again at every connection, so a key rotation needs
+// no restart (README, "Rotating the replication key"). A file that cannot
+// be read now leaves the keys in use.
+void Agent::Impl::reload_keys() {
+  if (options.key_file.empty()) return;
+  try {
+    wire::KeyRing fresh = wire::load_key_file(options.key_file);
+    if (fresh.sending_id() != keys.sending_id())
+      log("key file " + options.key_file + " read again: connecting with key " + wire::key_id_text(fresh.sending_id()) +
+          " (was " + wire::key_id_text(keys.sending_id()) + ")");
+    keys = std::move(fresh);
+  } catch (const Error& e) {
+    log(std::string("keeping key ") + wire::key_id_text(keys.sending_id()) + ": " + e.what());
+  }
+}
+
+// SIGTERM and SIGINT stop the agent; SIGHUP makes it connect again, with
+// its key file read again.
+void Agent::Impl::arm_signals(Agent& agent) {
+  signals.async_wait([this, &agent](boost::system::error_code ec, int signal) {
+    if (ec) return;
+    if (signal == SIGHUP) {
+      agent.reconnect("SIGHUP");
+      return arm_signals(agent);
+    }
+    log(std::string("stopping on ") + (signal == SIGTERM ? "SIGTERM" : "SIGINT"));
+    agent.stop();
   });
 }
 
@@ -608,7 +649,7 @@ void Agent::Impl::finish(bool shipped) {
 
 // ---- Agent -------------------------------------------------------------
 
-Agent::Agent(Store& primary, const wire::Key& key, AgentOptions options) {
+Agent::Agent(Store& primary, const wire::KeyRing& keys, AgentOptions options) {
   if (options.port == 0) throw Error(Errc::InvalidArgument, "the backup daemon's port must be 1..65535");
   if (const FailoverState state = Replica(primary).failover_state(); state.fenced_by != 0)
     throw Error(Errc::Fenced, "store '" + primary.name() + "' is fenced (by epoch " + std::to_string(state.fenced_by) +
@@ -618,7 +659,7 @@ Agent::Agent(Store& primary, const wire::Key& key, AgentOptions options) {
     throw Error(Errc::AlreadyExists, "another sync agent (pid " + std::to_string(seat.status().pid) +
                                          ") runs on store '" + primary.info().name + "'");
   try {
-    impl_ = std::make_unique<Impl>(primary, key, std::move(options));
+    impl_ = std::make_unique<Impl>(primary, keys, std::move(options));
   } catch (...) {
     seat.release();
     throw;
@@ -677,11 +718,8 @@ bool Agent::run() {
   if (s.options.stop_on_signals) {
     s.signals.add(SIGTERM);
     s.signals.add(SIGINT);
-    s.signals.async_wait([this](boost::system::error_code ec, int signal) {
-      if (ec) return;
-      impl_->log(std::string("stopping on ") + (signal == SIGTERM ? "SIGTERM" : "SIGINT"));
-      stop();
-    });
+    s.signals.add(SIGHUP);
+    s.arm_signals(*this);
   }
   s.publish(AgentState::Connecting);
   s.connect();
@@ -689,6 +727,20 @@ bool Agent::run() {
   s.io.run();
   if (s.fenced) throw *s.fenced;
   return s.flushed;
+}
+
+void Agent::reconnect(const std::string& why) {
+  asio::post(impl_->io, [this, why] {
+    Impl& s = *impl_;
+    if (s.life != Impl::Life::Running) return;
+    s.log("connecting again (" + why + ")");
+    if (s.link == Impl::Link::Down) {  // waiting out a backoff: connect now
+      ++s.generation;
+      s.link_timer.cancel();
+      return s.connect();
+    }
+    s.drop("connecting again (" + why + ")");
+  });
 }
 
 void Agent::stop() {

@@ -1,7 +1,7 @@
 // Agent: the sync agent's loop on the primary host (Boost.Asio, one
 // thread). It follows the store's change log through a DeltaSource and
 // ships each changed session's delta to the backup daemon as pipelined,
-// authenticated frames, acknowledged by sequence number and batched under
+// encrypted frames (sync/wire/wire_format.md), acknowledged by sequence number and batched under
 // load (one socket write carries as many frames as are ready, up to a
 // window of unacknowledged bytes).
 //
@@ -58,9 +58,13 @@ struct AgentOptions {
   std::chrono::milliseconds stop_timeout{5000};  // on stop, how long to wait for the last Acks
   std::chrono::milliseconds status_interval{100};
   wire::FrameLimits limits;
+  // When set, the key ring is read again from this file at every
+  // connection (reconnect() connects at once), so a key rotation needs no
+  // restart; a file that cannot be read leaves the keys in use (logged).
+  std::string key_file;
   // One line per event (connected, resync, link lost, stopped).
   std::function<void(const std::string&)> log;
-  bool stop_on_signals = false;  // SIGTERM / SIGINT call stop() (the tool)
+  bool stop_on_signals = false;  // SIGTERM / SIGINT call stop(), SIGHUP reconnect() (the tool)
 };
 
 class Agent {
@@ -69,7 +73,8 @@ class Agent {
   // Throws: Error(AlreadyExists) naming the pid when another live agent
   // runs on this store; Error(InvalidArgument) for a port of 0;
   // Error(Fenced) for a fenced store (it takes no commits to ship).
-  Agent(Store& primary, const wire::Key& key, AgentOptions options);
+  // Connects with keys.sending() (wire_format.md).
+  Agent(Store& primary, const wire::KeyRing& keys, AgentOptions options);
   // Gives the claim up (the last status stays readable).
   ~Agent();
   Agent(const Agent&) = delete;
@@ -85,6 +90,10 @@ class Agent {
   bool run();
   // Thread-safe; also from a signal handler through stop_on_signals.
   void stop();
+  // Drops the link (if up) and connects again at once, with the key file
+  // read again (AgentOptions::key_file); `why` goes to the log. Thread-safe;
+  // SIGHUP through stop_on_signals.
+  void reconnect(const std::string& why);
 
  private:
   struct Impl;

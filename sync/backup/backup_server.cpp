@@ -25,16 +25,17 @@ constexpr std::size_t kRestoreChunkBytes = 1 << 20;
 struct BackupServer::Impl {
   class Connection;
 
-  Impl(Store& s, const wire::Key& k, BackupServerOptions o)
-      : standby(s), key(k), options(std::move(o)), acceptor(io), signals(io) {
+  Impl(Store& s, const wire::KeyRing& k, BackupServerOptions o)
+      : standby(s), keys(k), options(std::move(o)), acceptor(io), signals(io) {
     if (!options.log) options.log = [](const std::string& line) { std::cerr << line << '\n'; };
   }
 
   void accept();
+  const wire::KeyRing& current_keys();
   void log(const std::string& line) const { options.log(line); }
 
   Store& standby;
-  wire::Key key;
+  wire::KeyRing keys;
   BackupServerOptions options;
   asio::io_context io;
   tcp::acceptor acceptor;
@@ -50,7 +51,7 @@ class BackupServer::Impl::Connection : public std::enable_shared_from_this<Conne
         socket_(std::move(socket)),
         timer_(server.io),
         peer_(std::move(peer)),
-        link_(server.standby, server.key, server.options.limits) {}
+        link_(server.standby, server.current_keys(), server.options.limits) {}
 
   void start() {
     arm_timer(server_.options.handshake_timeout, "no complete first frame");
@@ -106,10 +107,15 @@ class BackupServer::Impl::Connection : public std::enable_shared_from_this<Conne
       if (std::shared_ptr<Connection> previous = server_.agent.lock(); previous && previous.get() != this)
         previous->close("superseded by a new agent connection from " + peer_);
       server_.agent = shared_from_this();
-      server_.log("agent connected from " + peer_);
+      server_.log("agent connected from " + peer_ + key_text());
     } else if (link_.role() == StandbyLink::Role::Restore) {
-      server_.log("restore client connected from " + peer_);
+      server_.log("restore client connected from " + peer_ + key_text());
     }
+  }
+
+  std::string key_text() const {
+    const std::optional<wire::KeyId> id = link_.key_in_use();
+    return id ? " (key " + wire::key_id_text(*id) + ")" : std::string();
   }
 
   void pump_restore() {
@@ -169,6 +175,19 @@ class BackupServer::Impl::Connection : public std::enable_shared_from_this<Conne
   std::string close_reason_;
 };
 
+// The key ring a new connection gets: read again from the key file when
+// there is one, so a key rotation needs no restart; a file that cannot be
+// read now leaves the keys in use (logged).
+const wire::KeyRing& BackupServer::Impl::current_keys() {
+  if (options.key_file.empty()) return keys;
+  try {
+    keys = wire::load_key_file(options.key_file);
+  } catch (const Error& e) {
+    log(std::string("keeping the keys in use: ") + e.what());
+  }
+  return keys;
+}
+
 void BackupServer::Impl::accept() {
   acceptor.async_accept([this](boost::system::error_code ec, tcp::socket socket) {
     if (ec == asio::error::operation_aborted) return;
@@ -188,8 +207,8 @@ void BackupServer::Impl::accept() {
   });
 }
 
-BackupServer::BackupServer(Store& standby, const wire::Key& key, BackupServerOptions options)
-    : impl_(std::make_unique<Impl>(standby, key, std::move(options))) {
+BackupServer::BackupServer(Store& standby, const wire::KeyRing& keys, BackupServerOptions options)
+    : impl_(std::make_unique<Impl>(standby, keys, std::move(options))) {
   Impl& s = *impl_;
   const std::string where = s.options.address + ":" + std::to_string(s.options.port);
   boost::system::error_code ec;

@@ -33,6 +33,10 @@ struct BackupServerOptions {
   // Three heartbeats of an idle agent (AgentOptions::heartbeat_interval).
   std::chrono::milliseconds idle_timeout{3000};
   wire::FrameLimits limits;
+  // When set, the key ring is read again from this file for every new
+  // connection, so a key rotation needs no restart; a file that cannot be
+  // read leaves the keys in use (logged).
+  std::string key_file;
   // One line per event (connections, resyncs, the reason a link closed).
   std::function<void(const std::string&)> log;
   // Stop on SIGTERM and SIGINT (the daemon); tests leave signals alone.
@@ -43,7 +47,8 @@ class BackupServer {
  public:
   // Binds and listens at once, so port() is known before run().
   // Throws: Error(Io) naming the address when it cannot bind or listen.
-  BackupServer(Store& standby, const wire::Key& key, BackupServerOptions options);
+  // Accepts a client that uses any key of `keys` (wire_format.md).
+  BackupServer(Store& standby, const wire::KeyRing& keys, BackupServerOptions options);
   ~BackupServer();
   BackupServer(const BackupServer&) = delete;
   BackupServer& operator=(const BackupServer&) = delete;

@@ -90,15 +90,15 @@ class TimedSocket {
 
 }  // namespace
 
-RestoreResult restore_from_backup(Store& primary, const Endpoint& from, const wire::Key& key,
+RestoreResult restore_from_backup(Store& primary, const Endpoint& from, const wire::KeyRing& keys,
                                   std::chrono::milliseconds timeout) {
   const std::uint64_t present = primary.stats().sessions;
   if (present != 0)
     throw Error(Errc::InvalidArgument, "store '" + primary.info().name + "' holds " + std::to_string(present) +
                                            " sessions: restore fills an empty store only");
   TimedSocket socket(from, timeout);
-  wire::detail::FrameCodec codec(key);
-  socket.write(codec.encode(wire::detail::make_restore_request()));
+  wire::detail::FrameCodec codec(keys, wire::detail::Side::Client);
+  socket.write(codec.opening());
   StandbyApplier applier(primary);
   RestoreResult result;
   enum class Step { Welcome, Begin, Sessions, Done } step = Step::Welcome;
@@ -109,7 +109,9 @@ RestoreResult restore_from_backup(Store& primary, const Endpoint& from, const wi
     result.bytes_received += n;
     codec.feed(std::string_view(buffer.data(), n));
     while (step != Step::Done) {
+      const bool was_keyed = codec.keyed();
       std::optional<wire::detail::Frame> frame = codec.next();
+      if (!was_keyed && codec.keyed()) socket.write(codec.encode(wire::detail::make_restore_request()));
       if (!frame) break;
       if (frame->type == wire::detail::FrameType::Error)
         throw Error(Errc::Io, "backup " + from.to_string() + " refused: " + wire::detail::parse_error(*frame));

@@ -33,7 +33,7 @@ struct RestoreResult {
 // closes early or stays silent for `timeout`; Error(Corrupt) for frames
 // that fail their checks (a wrong key); Error(SegmentFull) when the store
 // is too small (what was restored so far stays).
-RestoreResult restore_from_backup(Store& primary, const Endpoint& from, const wire::Key& key,
+RestoreResult restore_from_backup(Store& primary, const Endpoint& from, const wire::KeyRing& keys,
                                   std::chrono::milliseconds timeout = std::chrono::milliseconds(10000));
 
 }  // namespace shmsession::sync

@@ -90,19 +90,45 @@ void parse_payloads(const Frame& frame) {
   parse_item(frame);
 }
 
-// Feeds `stream` in chunks; every frame returned must be exactly the bytes
-// it was decoded from (so the decoder cannot skip, reorder or misread).
+// The client end that made an accepted opening: its nonce is the
+// opening's, and the server's answer keys it.
+std::unique_ptr<FrameCodec> mirror_client(std::string_view opening, FrameCodec& server) {
+  ConnectionNonce nonce{};
+  const std::string_view bytes = opening.substr(kOpeningBytes - kConnectionNonceBytes, kConnectionNonceBytes);
+  std::copy(bytes.begin(), bytes.end(), nonce.begin());
+  auto mirror = std::make_unique<FrameCodec>(fuzz::frame_fuzz_key(), Side::Client, fuzz::frame_fuzz_limits(), nonce);
+  // An opening the server accepts has one encoding: the key's id and a nonce.
+  if (mirror->opening() != opening) __builtin_trap();
+  try {
+    mirror->feed(server.take_answer());
+    if (mirror->next() || !mirror->keyed()) __builtin_trap();
+  } catch (const Error&) {
+    __builtin_trap();  // the server accepted this client: its answer must key it
+  }
+  return mirror;
+}
+
+// Feeds `stream` in chunks to the fixed server; every frame returned must
+// be exactly the bytes it was decoded from, as the client that made the
+// opening seals it again (so the decoder cannot skip, reorder or misread).
 void decode_stream(std::string_view stream, std::uint8_t chunking) {
-  FrameCodec codec(fuzz::frame_fuzz_key(), fuzz::frame_fuzz_limits());
+  std::unique_ptr<FrameCodec> codec = fuzz::frame_fuzz_server(fuzz::frame_fuzz_limits());
+  std::unique_ptr<FrameCodec> mirror;
   fuzz::ChunkSizes sizes(chunking);
   std::string reencoded;
   try {
     for (std::size_t pos = 0; pos < stream.size();) {
       const std::size_t size = std::min(sizes.next(stream.size() - pos), stream.size() - pos);
-      codec.feed(stream.substr(pos, size));
+      codec->feed(stream.substr(pos, size));
       pos += size;
-      while (std::optional<Frame> frame = codec.next()) {
-        reencoded += codec.encode(*frame);
+      for (;;) {
+        std::optional<Frame> frame = codec->next();
+        if (codec->keyed() && !mirror) {
+          mirror = mirror_client(stream.substr(0, kOpeningBytes), *codec);
+          reencoded = std::string(stream.substr(0, kOpeningBytes));
+        }
+        if (!frame) break;
+        reencoded += mirror->encode(*frame);
         if (stream.substr(0, reencoded.size()) != reencoded) __builtin_trap();
         parse_payloads(*frame);
       }
@@ -110,7 +136,7 @@ void decode_stream(std::string_view stream, std::uint8_t chunking) {
   } catch (const Error&) {
     return;
   }
-  if (reencoded.size() + codec.buffered_bytes() != stream.size()) __builtin_trap();
+  if (reencoded.size() + codec->buffered_bytes() != stream.size()) __builtin_trap();
 }
 
 struct Record {
@@ -135,9 +161,9 @@ std::vector<Record> read_records(std::string_view payload) {
   return records;
 }
 
-// The bytes of a record's frame under the fuzz key; nullopt for a frame the
+// The bytes of a record's frame sealed by `codec`; nullopt for a frame the
 // codec refuses to make (unknown type, payload over the cap).
-std::optional<std::string> encode_record(const FrameCodec& codec, const Record& record) {
+std::optional<std::string> encode_record(FrameCodec& codec, const Record& record) {
   try {
     return codec.encode(Frame{static_cast<FrameType>(record.type), record.seq, std::string(record.payload)});
   } catch (const Error& e) {
@@ -146,12 +172,13 @@ std::optional<std::string> encode_record(const FrameCodec& codec, const Record& 
   return std::nullopt;
 }
 
-// Encodes the records with the fuzz key into a stream.
+// The fixed client's opening, then the records sealed by it.
 std::string encode_records(std::string_view payload) {
-  const FrameCodec codec(fuzz::frame_fuzz_key(), fuzz::frame_fuzz_limits());
-  std::string stream;
+  const std::unique_ptr<FrameCodec> client =
+      fuzz::keyed_frame_fuzz_client(fuzz::frame_fuzz_limits(), fuzz::frame_fuzz_key());
+  std::string stream = client->opening();
   for (const Record& record : read_records(payload))
-    if (std::optional<std::string> bytes = encode_record(codec, record)) stream += *bytes;
+    if (std::optional<std::string> bytes = encode_record(*client, record)) stream += *bytes;
   return stream;
 }
 
@@ -225,8 +252,9 @@ struct StandbyDigest {
 
 StandbyDigest digest(Store& standby) { return {ChangeFeed(standby).next_seq(), Replica(standby).position()}; }
 
-// Checks one Output of the link and decodes what it sends back (with the
-// key: the link always answers under it) into `replies`.
+// Checks one Output of the link and opens what it sends back (as the
+// agent end of the connection: the link always answers under its keys)
+// into `replies`.
 void check_output(const sync::detail::StandbyLink::Output& out, FrameCodec& decoder, std::vector<Frame>& replies) {
   if (out.close == out.reason.empty()) __builtin_trap();
   if (std::any_of(out.reason.begin(), out.reason.end(), [](char c) { return c < 0x20 || c > 0x7e; }))
@@ -265,9 +293,17 @@ void run_link(std::string_view payload, std::uint8_t chunking) {
   standby.remove_all_sessions();
   Replica(standby).set_position(ReplicaPosition{});
   sync::detail::StandbyLink link(standby, fuzz::frame_fuzz_key(), fuzz::frame_fuzz_limits());
-  const FrameCodec encoder(fuzz::frame_fuzz_key(), fuzz::frame_fuzz_limits());
-  // An Error reason may be 1 KiB: more than the fuzz limits' first-frame cap.
-  FrameCodec decoder(fuzz::frame_fuzz_key(), FrameLimits{std::size_t{1} << 16, 4096});
+  // The agent's end: it seals the records and opens the replies. An Error
+  // reason may be 1 KiB: more than the fuzz limits' first-frame cap.
+  FrameCodec agent(fuzz::frame_fuzz_key(), Side::Client, FrameLimits{std::size_t{1} << 16, 4096});
+  {
+    const sync::detail::StandbyLink::Output opened = link.feed(agent.opening());
+    if (opened.close || opened.bytes.size() != kOpeningBytes) __builtin_trap();
+    agent.feed(opened.bytes);
+    if (agent.next() || !agent.keyed()) __builtin_trap();
+  }
+  FrameCodec& encoder = agent;
+  FrameCodec& decoder = agent;
   fuzz::ChunkSizes sizes(chunking);
   std::vector<Frame> replies;
   bool whole_frames = true;

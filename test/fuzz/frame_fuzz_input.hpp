@@ -4,14 +4,18 @@
 //
 // Byte 0 picks a mode (its value modulo kModeCount), byte 1 the chunking of
 // the stream (chunk_sizes), the rest is the payload:
-//   Stream:  bytes received from a peer, fed to a FrameCodec as they are;
-//   Records: frames the target encodes itself with the fixed key (record
-//            layout below), so mutations reach the typed payload parsers
-//            behind a valid MAC; the stream is then fed like Stream;
+//   Stream:  bytes received from a client, fed as they are to a server
+//            FrameCodec of the fixed key and server nonce (so a stream that
+//            begins with the opening of the fixed client nonce is keyed
+//            alike in every run, and its sealed frames open);
+//   Records: frames the target seals itself as that client (record layout
+//            below), so mutations reach the typed payload parsers behind a
+//            valid seal; the opening and frames are then fed like Stream;
 //   Link:    records as in Records, except that one of type kRawRecordType
-//            is sent as its bytes, unencoded (garbage, a cut frame, another
-//            key); the stream goes to a StandbyLink over a scratch standby
-//            store, record by record, each in chunks.
+//            is sent as its bytes, unsealed (garbage, a cut frame, a frame
+//            of another connection); the stream goes to a StandbyLink over
+//            a scratch standby store after a real opening, record by
+//            record, each in chunks.
 // Every frame that comes out is passed to the typed payload parsers and to
 // the session payload parser (sync/backup/detail/replication_item.hpp).
 //
@@ -20,6 +24,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -38,6 +43,38 @@ inline sync::wire::Key frame_fuzz_key() {
   sync::wire::Key::Bytes bytes{};
   for (std::size_t i = 0; i < bytes.size(); ++i) bytes[i] = static_cast<std::uint8_t>(0x5a ^ (i * 7));
   return sync::wire::Key(bytes);
+}
+
+// The fixed nonces of Stream and Records inputs.
+inline sync::wire::detail::ConnectionNonce frame_fuzz_nonce(sync::wire::detail::Side side) {
+  sync::wire::detail::ConnectionNonce nonce{};
+  for (std::size_t i = 0; i < nonce.size(); ++i)
+    nonce[i] = static_cast<std::uint8_t>((side == sync::wire::detail::Side::Client ? 0x11 : 0x77) + i);
+  return nonce;
+}
+
+// A server of the fuzz key and fixed nonce: what Stream inputs are fed to.
+inline std::unique_ptr<sync::wire::detail::FrameCodec> frame_fuzz_server(const sync::wire::FrameLimits& limits) {
+  using sync::wire::detail::Side;
+  return std::make_unique<sync::wire::detail::FrameCodec>(frame_fuzz_key(), Side::Server, limits,
+                                                          frame_fuzz_nonce(Side::Server));
+}
+
+// A client of `key` and the fixed client nonce, keyed against a server of
+// the fixed server nonce (its opening answered): it seals the frames of
+// Stream seeds and Records inputs. Throws what the codec throws (a key the
+// server does not hold).
+inline std::unique_ptr<sync::wire::detail::FrameCodec> keyed_frame_fuzz_client(const sync::wire::FrameLimits& limits,
+                                                                               const sync::wire::Key& key) {
+  using sync::wire::detail::FrameCodec;
+  using sync::wire::detail::Side;
+  auto client = std::make_unique<FrameCodec>(key, Side::Client, limits, frame_fuzz_nonce(Side::Client));
+  FrameCodec server(key, Side::Server, limits, frame_fuzz_nonce(Side::Server));
+  server.feed(client->opening());
+  server.next();
+  client->feed(server.take_answer());
+  client->next();
+  return client;
 }
 
 // Small caps keep every exec fast; any allocation much above them is a bug

@@ -1,12 +1,13 @@
 // frame_fuzz_seeds DIR: writes the seed corpus of frame_fuzz into DIR (which
-// it empties first): streams of valid frames of every type, encoded with the
-// fuzz key by the current codec, and the same frames as records (for the
-// Records and Link modes), each with a few chunkings, so the seeds never go
-// stale. Session payloads are real: made by make_item_frame from deltas.
-// Built with the project's compiler; run by CTest before frame_fuzz_smoke.
+// it empties first): streams of valid frames of every type (the fixed
+// client's opening, then frames it seals with the fuzz key) made by the
+// current codec, and the same frames as records (for the Records and Link
+// modes), each with a few chunkings, so the seeds never go stale. Session payloads are real: made by make_item_frame
+// from deltas. Built with the project's compiler; run by CTest before frame_fuzz_smoke.
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -99,19 +100,21 @@ std::vector<std::vector<Frame>> conversations() {
   };
 }
 
-// Link mode only: bad input after a good start (garbage, a frame under
-// another key, a frame cut short), as raw records.
-std::vector<std::string> bad_link_records(const FrameCodec& codec) {
+// Link mode only: bad input after a good start (garbage, a frame of
+// another connection under another key, a frame cut short), as raw records.
+std::vector<std::string> bad_link_records() {
   StoreId store{};
   store.fill(0x5c);
   const std::vector<Frame> good = replication(store);
   Key::Bytes other_bytes{};
   other_bytes.fill(0x99);
-  const FrameCodec other(Key(other_bytes), fuzz::frame_fuzz_limits());
-  const std::string delta = codec.encode(good[5]);
+  const std::unique_ptr<FrameCodec> other = fuzz::keyed_frame_fuzz_client(fuzz::frame_fuzz_limits(), Key(other_bytes));
+  const std::unique_ptr<FrameCodec> same =
+      fuzz::keyed_frame_fuzz_client(fuzz::frame_fuzz_limits(), fuzz::frame_fuzz_key());
+  const std::string delta = same->encode(good[5]);
   std::vector<std::string> out;
   const std::string garbage = "GET / HTTP/1.1\r\nHost: backup\r\n\r\n";
-  for (const std::string& raw : {garbage, other.encode(good[5]), delta.substr(0, delta.size() / 2)}) {
+  for (const std::string& raw : {garbage, other->encode(good[5]), delta, delta.substr(0, delta.size() / 2)}) {
     std::string records;
     for (std::size_t i = 0; i < 5; ++i)
       fuzz::append_record(records, static_cast<std::uint8_t>(good[i].type), good[i].seq, good[i].payload);
@@ -132,12 +135,13 @@ int main(int argc, char** argv) {
     Seeds seeds{argv[1]};
     std::filesystem::remove_all(seeds.dir);
     std::filesystem::create_directories(seeds.dir);
-    const FrameCodec codec(fuzz::frame_fuzz_key(), fuzz::frame_fuzz_limits());
     for (const std::vector<Frame>& frames : conversations()) {
-      std::string stream;
+      const std::unique_ptr<FrameCodec> codec =
+          fuzz::keyed_frame_fuzz_client(fuzz::frame_fuzz_limits(), fuzz::frame_fuzz_key());
+      std::string stream = codec->opening();
       std::string records;
       for (const Frame& frame : frames) {
-        stream += codec.encode(frame);
+        stream += codec->encode(frame);
         fuzz::append_record(records, static_cast<std::uint8_t>(frame.type), frame.seq, frame.payload);
       }
       for (std::uint8_t chunking : {0, 1, 7, 64}) {
@@ -146,7 +150,7 @@ int main(int argc, char** argv) {
         seeds.write(FrameMode::Link, chunking, records);
       }
     }
-    for (const std::string& records : bad_link_records(codec))
+    for (const std::string& records : bad_link_records())
       for (std::uint8_t chunking : {0, 7}) seeds.write(FrameMode::Link, chunking, records);
     std::printf("frame_fuzz_seeds: %d seeds in %s\n", seeds.count, seeds.dir.c_str());
     return 0;

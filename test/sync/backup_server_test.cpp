@@ -20,8 +20,8 @@
 #include "shm/replica.hpp"
 #include "sync/backup/detail/replication_item.hpp"
 #include "sync/wire/detail/payloads.hpp"
-#include "test/sync/raw_frame_header.hpp"
 #include "test/sync/replication_fixture.hpp"
+#include "test/sync/wire_test_support.hpp"
 
 using namespace shmsession;
 using namespace shmsession::test;
@@ -149,20 +149,34 @@ class AgentThread {
   std::thread thread_;
 };
 
-// A raw TCP peer: writes whatever bytes a test gives it and decodes what the
-// server sends back (with the right key). Every wait has a deadline.
+// A raw TCP peer: the client end of a connection, which writes whatever
+// bytes a test gives it and opens what the server sends back. Opened: its
+// opening was answered, so frames can be sealed (send, seal); left: the
+// test writes the first bytes itself. Every wait has a deadline.
 class RawPeer {
  public:
-  explicit RawPeer(std::uint16_t port) : socket_(io_) {
+  enum class Opening { Done, Left };
+  explicit RawPeer(std::uint16_t port, Opening opening = Opening::Done, const wire::KeyRing& keys = replication_key())
+      : socket_(io_), codec_(keys, wire::detail::Side::Client) {
     socket_.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port));
     name_ = "127.0.0.1:" + std::to_string(socket_.local_endpoint().port());
+    if (opening == Opening::Left) return;
+    write(codec_.opening());
+    const auto deadline = Clock::now() + kDeadline;
+    while (!codec_.keyed() && !closed_ && read_some(deadline)) {
+    }
+    BOOST_REQUIRE_MESSAGE(codec_.keyed(), "the server did not answer the opening: " << codec_error_);
   }
 
   // How the server's log names this connection.
   const std::string& name() const { return name_; }
 
   void write(std::string_view bytes) { asio::write(socket_, asio::buffer(bytes.data(), bytes.size())); }
-  void send(const Frame& frame) { write(codec_.encode(frame)); }
+  std::string opening() const { return codec_.opening(); }
+  std::string seal(const Frame& frame) { return codec_.encode(frame); }
+  void send(const Frame& frame) { write(seal(frame)); }
+  // Why the bytes from the server did not open (empty: they all did).
+  const std::string& codec_error() const { return codec_error_; }
   void close() {
     boost::system::error_code ignored;
     socket_.shutdown(tcp::socket::shutdown_both, ignored);
@@ -195,8 +209,12 @@ class RawPeer {
     socket_.async_read_some(asio::buffer(buffer), [&](boost::system::error_code ec, std::size_t n) {
       if (ec == asio::error::operation_aborted) return;
       done = true;
-      reader_.feed(std::string_view(buffer.data(), n));
-      while (std::optional<Frame> frame = reader_.next()) frames_.push_back(std::move(*frame));
+      codec_.feed(std::string_view(buffer.data(), n));
+      try {
+        while (std::optional<Frame> frame = codec_.next()) frames_.push_back(std::move(*frame));
+      } catch (const Error& e) {
+        if (codec_error_.empty()) codec_error_ = e.what();
+      }
       if (ec) closed_ = true;
     });
     io_.restart();
@@ -212,10 +230,10 @@ class RawPeer {
   asio::io_context io_;
   tcp::socket socket_;
   std::string name_;
-  const wire::detail::FrameCodec codec_{replication_key()};
-  wire::detail::FrameCodec reader_{replication_key()};
+  wire::detail::FrameCodec codec_;
   std::vector<Frame> frames_;
   bool closed_ = false;
+  std::string codec_error_;
 };
 
 // Lines that name the connection `peer` ("127.0.0.1:<port>" not followed by
@@ -325,15 +343,79 @@ struct QuickHandshake : ServedStandby {
 }  // namespace
 
 BOOST_FIXTURE_TEST_CASE(garbage_closes_the_connection, ServedStandby) {
-  RawPeer peer(server.port());
-  peer.write("GET / HTTP/1.1\r\nHost: backup\r\n\r\n");
-  expect_closed(peer, "bad magic");
+  {
+    RawPeer peer(server.port(), RawPeer::Opening::Left);
+    peer.write("GET / HTTP/1.1\r\nHost: backup\r\n\r\n");
+    expect_closed(peer, "bad magic", false);
+  }
+  RawPeer peer(server.port());  // opened: garbage where a sealed frame should be
+  std::string noise(200, '\x5a');
+  noise[0] = 100;
+  noise[1] = noise[2] = noise[3] = 0;
+  peer.write(noise);
+  expect_closed(peer, "cannot open it: wrong key, or a tampered, replayed, reordered or dropped frame");
 }
 
-BOOST_FIXTURE_TEST_CASE(a_hello_under_the_wrong_key_closes_the_connection, ServedStandby) {
-  RawPeer peer(server.port());
-  peer.write(wire::detail::FrameCodec(replication_key(0x99)).encode(hello()));
-  expect_closed(peer, "MAC mismatch: wrong key or damaged frame");
+// An agent under another key: the daemon answers its opening with "key
+// unknown" (the agent can say so) and closes; the log names the key files.
+BOOST_FIXTURE_TEST_CASE(an_agent_under_the_wrong_key_is_refused_at_its_opening, ServedStandby) {
+  RawPeer peer(server.port(), RawPeer::Opening::Left, replication_key(0x99));
+  peer.write(peer.opening());
+  BOOST_TEST(peer.wait_closed());
+  BOOST_TEST(peer.codec_error().find("the backup has no key with this end's key id") != std::string::npos,
+             peer.codec_error());
+  expect_logged_close(peer.name(), "the two hosts' key files differ");
+  expect_standby_unchanged();
+  agent_session();
+}
+
+// Tampered, replayed and reordered frames on a live agent connection: each
+// closes the connection, applies nothing, and the daemon serves on.
+BOOST_FIXTURE_TEST_CASE(tampered_replayed_and_reordered_frames_are_refused, ServedStandby) {
+  auto welcomed = [&] {
+    auto peer = std::make_unique<RawPeer>(server.port());
+    peer->send(hello());
+    BOOST_REQUIRE(peer->wait_frames(1).size() == 1u);
+    return peer;
+  };
+  auto delta_frame = [&](const std::string& value) {
+    sync::detail::Outgoing item;
+    item.delta = diff::make_delta("s0", 0, 99, {}, {{"cart", {value, 0}}});
+    return sync::detail::make_item_frame(item, FrameType::Delta, position.applied_seq);
+  };
+  const std::string kRefused = "cannot open it: wrong key, or a tampered, replayed, reordered or dropped frame";
+  {
+    std::unique_ptr<RawPeer> peer = welcomed();
+    std::string bytes = peer->seal(delta_frame("tampered"));
+    bytes[bytes.size() / 2] = static_cast<char>(bytes[bytes.size() / 2] ^ 0x01);
+    peer->write(bytes);
+    expect_closed(*peer, kRefused);
+  }
+  {
+    std::unique_ptr<RawPeer> peer = welcomed();
+    const std::string heartbeat = peer->seal(wire::detail::make_heartbeat(position.applied_seq));
+    peer->write(heartbeat);
+    BOOST_REQUIRE(peer->wait_frames(2).size() == 2u);  // its Ack
+    peer->write(heartbeat);                            // the same bytes again
+    expect_closed(*peer, kRefused);
+  }
+  {
+    std::unique_ptr<RawPeer> peer = welcomed();
+    const std::string first = peer->seal(wire::detail::make_heartbeat(position.applied_seq));
+    const std::string second = peer->seal(delta_frame("reordered"));
+    peer->write(second + first);
+    expect_closed(*peer, kRefused);
+  }
+  {
+    // A whole recorded connection played again: its opening is answered
+    // with a new nonce, so its first frame does not open.
+    RawPeer recorder(server.port(), RawPeer::Opening::Left);
+    std::unique_ptr<RawPeer> original = welcomed();
+    const std::string stream = original->opening() + original->seal(hello());
+    original->close();
+    recorder.write(stream);
+    expect_closed(recorder, kRefused, false);
+  }
 }
 
 // The peer goes away mid-frame: nothing of the partial frame is applied.
@@ -345,8 +427,7 @@ BOOST_FIXTURE_TEST_CASE(a_truncated_frame_then_close_applies_nothing, ServedStan
               wire::detail::Welcome{primary.info().store_id, position.applied_seq}));
   sync::detail::Outgoing item;
   item.delta = diff::make_delta("s0", 0, 99, {}, {{"cart", {"never applied", 0}}});
-  const std::string delta = wire::detail::FrameCodec(replication_key())
-                                .encode(sync::detail::make_item_frame(item, FrameType::Delta, position.applied_seq));
+  const std::string delta = peer.seal(sync::detail::make_item_frame(item, FrameType::Delta, position.applied_seq));
   peer.write(std::string_view(delta).substr(0, delta.size() - 5));
   peer.close();
   expect_logged_close(peer.name(), "peer closed the connection");
@@ -357,13 +438,13 @@ BOOST_FIXTURE_TEST_CASE(a_truncated_frame_then_close_applies_nothing, ServedStan
 BOOST_FIXTURE_TEST_CASE(an_oversized_header_closes_the_connection_at_once, ServedStandby) {
   {
     RawPeer peer(server.port());  // a first frame: the pre-authentication cap
-    peer.write(raw_frame_header(FrameType::Hello, 1 << 20));
+    peer.write(raw_frame_length(1 << 20));
     expect_closed(peer, "payload length 1048576 exceeds the limit of 4096 for a first frame");
   }
   RawPeer peer(server.port());
   peer.send(hello());
   BOOST_REQUIRE(peer.wait_frames(1).size() == 1u);
-  peer.write(raw_frame_header(FrameType::Delta, kMaxPayloadBytes + 1));
+  peer.write(raw_frame_length(kMaxPayloadBytes + 1));
   expect_closed(peer, "payload length " + std::to_string(kMaxPayloadBytes + 1) + " exceeds the limit of " +
                           std::to_string(kMaxPayloadBytes));
 }
@@ -393,10 +474,11 @@ BOOST_FIXTURE_TEST_CASE(a_delta_for_another_store_closes_the_connection, ServedS
 // Silence, or a first frame that never completes: closed after
 // handshake_timeout (300 ms here), not before.
 BOOST_FIXTURE_TEST_CASE(a_silent_connection_is_closed_after_the_handshake_timeout, QuickHandshake) {
-  const std::string partial_hello = wire::detail::FrameCodec(replication_key()).encode(hello()).substr(0, 30);
-  for (const std::string& first_bytes : {std::string(), partial_hello}) {
+  const std::string partial_opening =
+      wire::detail::FrameCodec(replication_key(), wire::detail::Side::Client).opening().substr(0, 30);
+  for (const std::string& first_bytes : {std::string(), partial_opening}) {
     const auto start = Clock::now();
-    RawPeer peer(server.port());
+    RawPeer peer(server.port(), RawPeer::Opening::Left);
     if (!first_bytes.empty()) peer.write(first_bytes);
     BOOST_TEST(peer.wait_closed(), "still open after " << kDeadline.count() << " s");
     const auto waited = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start);
@@ -455,7 +537,7 @@ class SilentBackup {
   struct Peer {
     explicit Peer(tcp::socket s) : socket(std::move(s)) {}
     tcp::socket socket;
-    wire::detail::FrameCodec codec{replication_key()};
+    wire::detail::FrameCodec codec{replication_key(), wire::detail::Side::Server};
     std::array<char, 4096> buffer{};
   };
 
@@ -473,7 +555,10 @@ class SilentBackup {
     peer->socket.async_read_some(asio::buffer(peer->buffer), [this, peer](boost::system::error_code ec, std::size_t n) {
       if (ec) return;
       peer->codec.feed(std::string_view(peer->buffer.data(), n));
-      if (peer->codec.next()) {  // the Hello
+      const std::optional<wire::detail::Frame> hello = peer->codec.next();
+      if (const std::string answer = peer->codec.take_answer(); !answer.empty())
+        asio::write(peer->socket, asio::buffer(answer));
+      if (hello) {
         const std::string welcome = peer->codec.encode(wire::detail::make_welcome(wire::detail::Welcome{}));
         asio::write(peer->socket, asio::buffer(welcome));
         return;  // never reads again

@@ -60,7 +60,8 @@ inline std::function<void(const std::string&)> test_log(const std::string& who) 
 // the agent's connection that often, from the backup side. A child that
 // must prepare itself first (join a network namespace) calls this itself.
 inline int serve_backup(const std::string& standby, const std::string& address, std::uint16_t port,
-                        std::chrono::milliseconds drop_every = std::chrono::milliseconds(0)) {
+                        std::chrono::milliseconds drop_every = std::chrono::milliseconds(0),
+                        const std::string& key_file = {}) {
   CreateOptions o;
   o.size_bytes = std::uint64_t{64} << 20;
   o.shards = 16;
@@ -69,7 +70,9 @@ inline int serve_backup(const std::string& standby, const std::string& address, 
   options.address = address;
   options.port = port;
   options.log = test_log("backupd");
-  sync::BackupServer server(store, replication_key(), options);
+  options.key_file = key_file;  // when set, read again for every connection
+  sync::BackupServer server(
+      store, key_file.empty() ? sync::wire::KeyRing(replication_key()) : sync::wire::load_key_file(key_file), options);
   if (drop_every.count() > 0) {
     std::thread cutter([&] {
       // Cuts start once the first full resync is in (a cut during it only
@@ -90,6 +93,16 @@ inline int serve_backup(const std::string& standby, const std::string& address, 
 inline ChildProcess start_backup(const std::string& standby, std::uint16_t port,
                                  std::chrono::milliseconds drop_every = std::chrono::milliseconds(0)) {
   return ChildProcess([=] { return serve_backup(standby, "127.0.0.1", port, drop_every); });
+}
+
+// The hex line of a key, as a key file holds it.
+inline std::string key_line(const sync::wire::Key& key) {
+  std::string hex;
+  for (std::size_t i = 0; i < sync::wire::kKeyBytes; ++i) {
+    hex += "0123456789abcdef"[key.data()[i] >> 4];
+    hex += "0123456789abcdef"[key.data()[i] & 15];
+  }
+  return hex + "\n";
 }
 
 // The agent's body, for a child process: ships `primary` to host:port until

@@ -7,9 +7,12 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <sys/stat.h>
 #include <atomic>
+
 #include <csignal>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <optional>
 #include <set>
@@ -559,4 +562,85 @@ BOOST_AUTO_TEST_CASE(restore_fills_an_empty_primary_from_the_backup) {
   });
   BOOST_TEST((wrong == Errc::Io || wrong == Errc::Corrupt));
   BOOST_TEST(empty.stats().sessions == 0u);
+}
+
+// Keys rotate with neither side stopped (README, "Rotating the replication
+// key"): the daemon's key file gains the new key, the agent's holds only
+// the new key and SIGHUP makes it connect again with it, then the daemon's
+// holds only the new key. Writers commit throughout; each reconnection
+// resumes from the change log (no full resync), and at the end the old key
+// is refused while the standby equals the primary.
+BOOST_AUTO_TEST_CASE(a_key_rotates_without_stopping_either_side) {
+  SegmentGuard pg("rot_p"), sg("rot_s"), eg("rot_e");
+  Store primary = make_store(pg.name());
+  const std::filesystem::path dir =
+      std::filesystem::temp_directory_path() / ("replication_test_keys_" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  struct RemoveDir {
+    std::filesystem::path path;
+    ~RemoveDir() { std::filesystem::remove_all(path); }
+  } remove_dir{dir};
+  auto write_keys = [](const std::filesystem::path& file, const std::string& lines) {
+    const std::filesystem::path next = file.string() + ".next";
+    std::ofstream(next, std::ios::trunc) << lines;
+    BOOST_REQUIRE(::chmod(next.c_str(), 0600) == 0);
+    std::filesystem::rename(next, file);  // whole, as `mv` puts it
+  };
+  const sync::wire::Key old_key = replication_key(), new_key = replication_key(0x77);
+  const std::string backup_keys = (dir / "backup.key").string(), agent_keys = (dir / "agent.key").string();
+  write_keys(backup_keys, key_line(old_key));
+  write_keys(agent_keys, key_line(old_key));
+
+  const std::uint16_t port = free_port();
+  ChildProcess backup([&] { return serve_backup(sg.name(), "127.0.0.1", port, 0ms, backup_keys); });
+  ChildProcess agent(
+      [&] { return run_agent(pg.name(), "127.0.0.1", port, [&](sync::AgentOptions& o) { o.key_file = agent_keys; }); });
+  Signal stop;
+  std::vector<ChildProcess> writers;
+  for (int i = 0; i < 2; ++i) writers.push_back(start_writer_until(pg.name(), 31 + i, stop, 40000, 2000));
+  std::optional<Store> standby = attach_when_created(sg.name());
+  BOOST_REQUIRE(standby.has_value());
+  // The first sync (a full one) is complete: the standby follows the primary.
+  BOOST_REQUIRE(poll_until([&] {
+    return Replica(*standby).position().primary_store_id == primary.info().store_id &&
+           AgentSeat(primary).status().state == AgentState::Streaming;
+  }));
+  const AgentStatus start = AgentSeat(primary).status();
+
+  // Reconnects the agent by SIGHUP; true once it resumed from the log again.
+  auto reconnect = [&](const char* step) {
+    const std::uint64_t resumed = AgentSeat(primary).status().partial_resyncs;
+    BOOST_REQUIRE(::kill(agent.pid(), SIGHUP) == 0);
+    const bool ok = poll_until(
+        [&] {
+          const AgentStatus s = AgentSeat(primary).status();
+          return s.partial_resyncs > resumed && s.state == AgentState::Streaming;
+        },
+        60s);
+    BOOST_TEST(ok, step << ": the agent did not resume; last error: " << AgentSeat(primary).status().last_error);
+  };
+  write_keys(backup_keys, key_line(old_key) + key_line(new_key));  // 1. the daemon accepts both
+  reconnect("old key, daemon holding both");
+  write_keys(agent_keys, key_line(new_key));  // 2. the agent moves to the new key
+  reconnect("new key, daemon holding both");
+  write_keys(backup_keys, key_line(new_key));  // 3. the daemon drops the old key
+  reconnect("new key, daemon holding the new key only");
+
+  // The old key is refused now; the new one is accepted.
+  Store empty = make_store(eg.name());
+  const std::string refusal = message_of([&] {
+    sync::restore_from_backup(empty, {"127.0.0.1", port}, old_key, 10000ms);
+  });
+  BOOST_TEST(refusal.find("the backup has no key with this end's key id") != std::string::npos, refusal);
+
+  for (std::size_t i = 0; i < writers.size(); ++i) stop.notify();
+  for (ChildProcess& w : writers) BOOST_REQUIRE_EQUAL(w.wait(), 0);
+  BOOST_REQUIRE(wait_caught_up(primary, *standby));
+  check_equal(primary, *standby);
+  const AgentStatus end = published_status(primary);
+  BOOST_TEST(end.full_resyncs == start.full_resyncs);
+  BOOST_TEST(end.partial_resyncs >= start.partial_resyncs + 3);
+  BOOST_TEST(sync::restore_from_backup(empty, {"127.0.0.1", port}, new_key).sessions == primary.stats().sessions);
+  agent.kill(SIGTERM);
+  BOOST_TEST(agent.wait_for(60s) == 0);
 }

@@ -22,8 +22,8 @@
 #include "sync/backup/detail/standby_link.hpp"
 #include "sync/wire/detail/frame.hpp"
 #include "sync/wire/detail/payloads.hpp"
-#include "test/sync/raw_frame_header.hpp"
 #include "test/sync/replication_fixture.hpp"
+#include "test/sync/wire_test_support.hpp"
 
 using namespace shmsession;
 using namespace shmsession::test;
@@ -120,22 +120,35 @@ struct Exchange {
   std::vector<Frame> replies;  // out.bytes, decoded with the right key
 };
 
-// One StandbyLink over `standby`, the agent's encoder beside it, and a
-// decoder for what the link sends back (one stream per link, as on a socket).
+// One StandbyLink over `standby` and the agent's end of the connection
+// beside it, which seals what the test sends and opens what the link sends
+// back (one stream each way, as on a socket). Opened: the openings are
+// through, as a real agent's would be before its Hello.
 class LinkUnderTest {
  public:
-  explicit LinkUnderTest(Store& standby) : link_(standby, replication_key()) {}
+  enum class Opening { Done, Left };
+  explicit LinkUnderTest(Store& standby, Opening opening = Opening::Done) : link_(standby, replication_key()) {
+    if (opening == Opening::Left) return;
+    const StandbyLink::Output out = link_.feed(agent_.opening());
+    BOOST_REQUIRE(!out.close);
+    agent_.feed(out.bytes);
+    BOOST_REQUIRE(!agent_.next().has_value());
+    BOOST_REQUIRE(agent_.keyed());
+  }
 
   Exchange feed(std::string_view bytes) {
     Exchange ex{link_.feed(bytes), {}};
-    replies_.feed(ex.out.bytes);
-    while (std::optional<Frame> frame = replies_.next()) ex.replies.push_back(std::move(*frame));
-    BOOST_TEST(replies_.buffered_bytes() == 0u, "the link sent part of a frame");
+    if (!agent_.keyed()) return ex;  // what answers an opening is read by the tests themselves
+    agent_.feed(ex.out.bytes);
+    while (std::optional<Frame> frame = agent_.next()) ex.replies.push_back(std::move(*frame));
+    BOOST_TEST(agent_.buffered_bytes() == 0u, "the link sent part of a frame");
     return ex;
   }
+  // The bytes of `frame` as the agent seals it next.
+  std::string seal(const Frame& frame) { return agent_.encode(frame); }
   Exchange send(const std::vector<Frame>& frames) {
     std::string bytes;
-    for (const Frame& frame : frames) bytes += sender_.encode(frame);
+    for (const Frame& frame : frames) bytes += seal(frame);
     return feed(bytes);
   }
   Exchange send(const Frame& frame) { return send(std::vector<Frame>{frame}); }
@@ -144,8 +157,7 @@ class LinkUnderTest {
 
  private:
   StandbyLink link_;
-  const wire::detail::FrameCodec sender_{replication_key()};
-  wire::detail::FrameCodec replies_{replication_key()};
+  wire::detail::FrameCodec agent_{replication_key(), wire::detail::Side::Client};
 };
 
 bool is_ack(const std::vector<Frame>& replies, std::uint64_t seq) {
@@ -167,9 +179,22 @@ void expect_refused(LinkUnderTest& link, const Exchange& ex, const std::string& 
   BOOST_TEST(wire::detail::parse_error(ex.replies.back()) == ex.out.reason);
   BOOST_TEST(dump(standby) == before);
   // A closed link takes nothing more, not even a valid frame.
-  const std::string heartbeat = wire::detail::FrameCodec(replication_key()).encode(wire::detail::make_heartbeat(1));
-  const StandbyLink::Output after = link.link().feed(heartbeat);
+  const StandbyLink::Output after = link.link().feed(link.seal(wire::detail::make_heartbeat(1)));
   BOOST_TEST(after.bytes.empty());
+  BOOST_TEST(dump(standby) == before);
+}
+
+// The link closed at the opening, before any frame could be sealed: one
+// line naming `reason`, no frame sent back (only, for an unknown key, the
+// answer saying so), and the standby exactly as `before`.
+void expect_refused_at_opening(LinkUnderTest& link, const Exchange& ex, const std::string& reason,
+                               const std::string& before, Store& standby) {
+  BOOST_TEST(ex.out.close);
+  BOOST_TEST(link.link().closed());
+  BOOST_TEST(ex.out.reason.find(reason) != std::string::npos,
+             "reason '" << ex.out.reason << "' names '" << reason << "'");
+  BOOST_TEST((ex.out.bytes.empty() || ex.out.bytes.size() == wire::detail::kOpeningBytes));
+  BOOST_TEST((link.link().role() == StandbyLink::Role::Unknown));
   BOOST_TEST(dump(standby) == before);
 }
 
@@ -340,12 +365,35 @@ BOOST_FIXTURE_TEST_CASE(a_delta_on_another_base_asks_for_the_session_in_full, Re
 
 // ---- bad input ---------------------------------------------------------
 
-BOOST_FIXTURE_TEST_CASE(a_first_frame_under_another_key_is_refused, Replicated) {
+// An agent of another key is refused at its opening; the answer tells it
+// why (its key is unknown here), so it can say so too.
+BOOST_FIXTURE_TEST_CASE(an_agent_under_another_key_is_refused, Replicated) {
   const std::string before = dump(standby);
-  LinkUnderTest link(standby);
-  const Exchange ex = link.feed(wire::detail::FrameCodec(replication_key(0x99)).encode(primary.hello()));
-  expect_refused(link, ex, "MAC mismatch: wrong key", before, standby);
-  BOOST_TEST((link.link().role() == StandbyLink::Role::Unknown));
+  LinkUnderTest link(standby, LinkUnderTest::Opening::Left);
+  wire::detail::FrameCodec stranger(replication_key(0x99), wire::detail::Side::Client);
+  const Exchange ex = link.feed(stranger.opening());
+  expect_refused_at_opening(link, ex, "the two hosts' key files differ", before, standby);
+  stranger.feed(ex.out.bytes);
+  BOOST_TEST(message_of([&] { stranger.next(); }).find("the backup has no key with this end's key id") !=
+             std::string::npos);
+}
+
+// Frames of another connection (recorded and played again) do not open:
+// the link closes at the first, and nothing is applied.
+BOOST_FIXTURE_TEST_CASE(a_replayed_connection_is_refused, Replicated) {
+  primary.put("s1", "cart", "replayed");
+  std::uint64_t next = 0;
+  const std::vector<Frame> deltas = primary.deltas(next);
+  std::string recorded;
+  {
+    std::unique_ptr<LinkUnderTest> original = agent();
+    for (const Frame& frame : deltas) recorded += original->seal(frame);
+  }
+  const std::string before = dump(standby);
+  std::unique_ptr<LinkUnderTest> link = agent();
+  const Exchange ex = link->feed(recorded);
+  expect_refused(*link, ex, "cannot open it: wrong key, or a tampered, replayed, reordered or dropped frame", before,
+                 standby);
 }
 
 BOOST_FIXTURE_TEST_CASE(a_hello_of_another_protocol_version_is_refused, Replicated) {
@@ -362,7 +410,7 @@ BOOST_FIXTURE_TEST_CASE(a_truncated_frame_is_waited_for_and_applies_nothing, Rep
   const std::string before = dump(standby);
   {
     LinkUnderTest link(standby);
-    const std::string hello = wire::detail::FrameCodec(replication_key()).encode(primary.hello());
+    const std::string hello = link.seal(primary.hello());
     const Exchange ex = link.feed(std::string_view(hello).substr(0, hello.size() / 2));
     BOOST_TEST(ex.out.bytes.empty());
     BOOST_TEST(!ex.out.close);
@@ -372,9 +420,10 @@ BOOST_FIXTURE_TEST_CASE(a_truncated_frame_is_waited_for_and_applies_nothing, Rep
   std::uint64_t next = 0;
   const std::vector<Frame> deltas = primary.deltas(next);
   BOOST_REQUIRE(deltas.size() == 1u);
-  const std::string bytes = wire::detail::FrameCodec(replication_key()).encode(deltas[0]);
-  for (std::size_t cut : {std::size_t{1}, wire::detail::kFrameHeaderBytes, bytes.size() - 1}) {
+  for (std::size_t cut : {std::size_t{1}, wire::detail::kFrameLengthBytes, std::size_t{0}}) {
     std::unique_ptr<LinkUnderTest> link = agent();
+    const std::string bytes = link->seal(deltas[0]);
+    if (cut == 0) cut = bytes.size() - 1;
     const Exchange ex = link->feed(std::string_view(bytes).substr(0, cut));
     BOOST_TEST(ex.out.bytes.empty(), "cut at " << cut);
     BOOST_TEST(!ex.out.close, "cut at " << cut);
@@ -389,12 +438,12 @@ BOOST_FIXTURE_TEST_CASE(an_oversized_header_closes_at_once_naming_the_limit, Rep
   const std::string before = dump(standby);
   {
     LinkUnderTest link(standby);  // first frame: the small pre-authentication cap
-    const Exchange ex = link.feed(raw_frame_header(FrameType::Hello, 4097));
+    const Exchange ex = link.feed(raw_frame_length(4097));
     expect_refused(link, ex, "payload length 4097 exceeds the limit of 4096 for a first frame", before, standby);
   }
   std::unique_ptr<LinkUnderTest> link = agent();
   const std::uint64_t declared = wire::kDefaultMaxPayloadBytes + 1;
-  const Exchange ex = link->feed(raw_frame_header(FrameType::Delta, static_cast<std::uint32_t>(declared)));
+  const Exchange ex = link->feed(raw_frame_length(declared));
   expect_refused(*link, ex,
                  "payload length " + std::to_string(declared) + " exceeds the limit of " +
                      std::to_string(wire::kDefaultMaxPayloadBytes),
@@ -404,16 +453,18 @@ BOOST_FIXTURE_TEST_CASE(an_oversized_header_closes_at_once_naming_the_limit, Rep
 BOOST_FIXTURE_TEST_CASE(garbage_bytes_are_refused, Replicated) {
   const std::string before = dump(standby);
   {
-    LinkUnderTest link(standby);
+    LinkUnderTest link(standby, LinkUnderTest::Opening::Left);
     const Exchange ex = link.feed("GET / HTTP/1.1\r\nHost: backup\r\n\r\n");
-    expect_refused(link, ex, "bad magic", before, standby);
+    expect_refused_at_opening(link, ex, "bad magic", before, standby);
   }
   std::unique_ptr<LinkUnderTest> link = agent();
   std::mt19937 rng(7);
   std::string noise(64, '\0');
   for (char& c : noise) c = static_cast<char>(rng());
+  noise[0] = 40;  // a length within the cap: the frame is read whole, and does not open
+  for (int i = 1; i < 4; ++i) noise[static_cast<std::size_t>(i)] = 0;
   const Exchange ex = link->feed(noise);
-  expect_refused(*link, ex, "bad magic", before, standby);
+  expect_refused(*link, ex, "cannot open it", before, standby);
 }
 
 BOOST_FIXTURE_TEST_CASE(a_delta_before_hello_is_refused, Replicated) {

@@ -1,9 +1,13 @@
-// The agent <-> backup wire codec: frames round-trip, the stream decoder
-// copes with any split, and bad input (wrong key, truncation, bit flips,
-// oversized or garbage frames, bad key files) is refused with Error(Corrupt)
-// or a key-file error, never a crash or an unbounded allocation.
+// The agent <-> backup wire codec: openings key a connection, frames
+// round-trip sealed in both directions, the stream decoder copes with any
+// split, and bad input (a wrong key, a frame of another connection, one
+// replayed, reordered, dropped or sent back, truncation, bit flips,
+// oversized or garbage frames, bad key files) is refused with
+// Error(Corrupt) or a key-file error, never a crash or an unbounded
+// allocation.
 #include <boost/test/unit_test.hpp>
 
+#include <sodium.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -20,22 +24,20 @@
 #include "sync/wire/key.hpp"
 #include "test/diff/allocation_probe.hpp"
 #include "test/support/test_support.hpp"
-#include "test/sync/raw_frame_header.hpp"
+#include "test/sync/wire_test_support.hpp"
 
-using shmsession::test::raw_frame_header;
 using namespace shmsession;
 using namespace shmsession::sync::wire;
 using namespace shmsession::sync::wire::detail;
 using shmsession::test::code_of;
+using shmsession::test::fixed_key;
+using shmsession::test::fixed_nonce;
 using shmsession::test::message_of;
+using shmsession::test::open_pair;
+using shmsession::test::raw_frame_length;
+using shmsession::test::WirePair;
 
 namespace {
-
-Key fixed_key(std::uint8_t fill) {
-  Key::Bytes bytes{};
-  for (std::size_t i = 0; i < bytes.size(); ++i) bytes[i] = static_cast<std::uint8_t>(fill + i);
-  return Key(bytes);
-}
 
 // Every frame type once, with payloads of several sizes.
 std::vector<Frame> sample_frames() {
@@ -63,6 +65,12 @@ void drain(FrameCodec& codec, std::vector<Frame>& out) {
   while (std::optional<Frame> frame = codec.next()) out.push_back(std::move(*frame));
 }
 
+std::string error_after(FrameCodec& codec, const std::string& bytes) {
+  codec.feed(bytes);
+  std::vector<Frame> got;
+  return message_of([&] { drain(codec, got); });
+}
+
 struct TempDir {
   std::filesystem::path path =
       std::filesystem::temp_directory_path() / ("wire_frame_test_" + std::to_string(::getpid()));
@@ -77,24 +85,101 @@ struct TempDir {
   }
 };
 
+// The bytes a client with fixed nonces sends on one connection to a server
+// with a fixed nonce (so that every fresh server decodes them alike): its
+// opening, then `frames`.
+std::string client_stream(const std::vector<Frame>& frames, FrameLimits limits = {}) {
+  WirePair pair = open_pair(fixed_key(1), fixed_key(1), limits, fixed_nonce(1), fixed_nonce(2));
+  std::string stream = pair.client->opening();
+  for (const Frame& frame : frames) stream += pair.client->encode(frame);
+  return stream;
+}
+
+FrameCodec fixed_server(FrameLimits limits = {}) {
+  return FrameCodec(fixed_key(1), Side::Server, limits, fixed_nonce(2));
+}
+
+// Seals `plain` (type, flags, sequence, payload as wire_format.md lays them
+// out) as the client's frame number `index` of a connection between nonces
+// (1) and (2) under fixed_key(1), with the derivation wire_format.md
+// documents, written here from the document and not from the codec.
+std::string seal_as_documented(const std::string& plain, std::uint64_t index) {
+  const Key psk = fixed_key(1);
+  const ConnectionNonce client = fixed_nonce(1), server = fixed_nonce(2);
+  std::string input = "shmsession wire 2 client to server";
+  input.append(reinterpret_cast<const char*>(client.data()), client.size());
+  input.append(reinterpret_cast<const char*>(server.data()), server.size());
+  unsigned char key[32];
+  crypto_generichash(key, sizeof key, reinterpret_cast<const unsigned char*>(input.data()), input.size(), psk.data(),
+                     32);
+  unsigned char nonce[12] = {};
+  for (int i = 0; i < 8; ++i) nonce[i] = static_cast<unsigned char>(index >> (8 * i));
+  std::string out;
+  diff::detail::ByteWriter(out).u32(static_cast<std::uint32_t>(plain.size() + 16));
+  out.resize(4 + plain.size() + 16);
+  unsigned long long written = 0;
+  crypto_aead_chacha20poly1305_ietf_encrypt(reinterpret_cast<unsigned char*>(out.data()) + 4, &written,
+                                            reinterpret_cast<const unsigned char*>(plain.data()), plain.size(),
+                                            reinterpret_cast<const unsigned char*>(out.data()), 4, nullptr, nonce, key);
+  return out;
+}
+
+std::string plain_frame(std::uint8_t type, std::uint16_t flags, std::uint64_t seq, const std::string& payload) {
+  std::string out;
+  diff::detail::ByteWriter writer(out);
+  writer.u8(type);
+  writer.u16(flags);
+  writer.u64(seq);
+  writer.bytes(payload);
+  return out;
+}
+
 }  // namespace
 
-BOOST_AUTO_TEST_CASE(every_frame_type_round_trips) {
-  const FrameCodec sender(fixed_key(1));
-  FrameCodec receiver(fixed_key(1));
+BOOST_AUTO_TEST_CASE(every_frame_type_round_trips_both_ways) {
+  WirePair pair = open_pair(fixed_key(1), fixed_key(1));
   const std::vector<Frame> frames = sample_frames();
-  for (const Frame& frame : frames) {
-    const std::string bytes = sender.encode(frame);
-    BOOST_TEST(bytes.size() == kFrameHeaderBytes + frame.payload.size() + kFrameMacBytes);
-    receiver.feed(bytes);
+  for (auto [from, to] :
+       {std::pair{pair.client.get(), pair.server.get()}, std::pair{pair.server.get(), pair.client.get()}}) {
+    for (const Frame& frame : frames) {
+      const std::string bytes = from->encode(frame);
+      BOOST_TEST(bytes.size() == kFrameOverheadBytes + frame.payload.size());
+      // Encrypted: the payload is not in the bytes.
+      if (frame.payload.size() >= 8) BOOST_TEST(bytes.find(frame.payload) == std::string::npos);
+      to->feed(bytes);
+    }
+    std::vector<Frame> got;
+    drain(*to, got);
+    BOOST_TEST(got.size() == frames.size());
+    for (std::size_t i = 0; i < std::min(got.size(), frames.size()); ++i)
+      BOOST_TEST((got[i] == frames[i]), "frame " << i << " (" << frame_type_name(frames[i].type) << ")");
+    BOOST_TEST(to->buffered_bytes() == 0u);
+    BOOST_TEST(to->frames_decoded() == frames.size());
   }
-  std::vector<Frame> got;
-  drain(receiver, got);
-  BOOST_TEST(got.size() == frames.size());
-  for (std::size_t i = 0; i < std::min(got.size(), frames.size()); ++i)
-    BOOST_TEST((got[i] == frames[i]), "frame " << i << " (" << frame_type_name(frames[i].type) << ")");
-  BOOST_TEST(receiver.buffered_bytes() == 0u);
-  BOOST_TEST(receiver.frames_decoded() == frames.size());
+  BOOST_TEST(pair.client->opening().size() == kOpeningBytes);
+  BOOST_TEST((pair.server->key_in_use() == key_id(fixed_key(1))));
+  // Every connection is keyed anew: the same frame seals to other bytes.
+  WirePair other = open_pair(fixed_key(1), fixed_key(1));
+  BOOST_TEST(other.client->encode(frames[0]) != open_pair(fixed_key(1), fixed_key(1)).client->encode(frames[0]));
+}
+
+BOOST_AUTO_TEST_CASE(a_frame_sealed_as_documented_opens_and_its_inside_is_checked) {
+  const std::string opening = client_stream({});
+  FrameCodec server = fixed_server();
+  server.feed(opening + seal_as_documented(plain_frame(12, 0, 77, ""), 0));
+  const std::optional<Frame> frame = server.next();
+  BOOST_REQUIRE(frame.has_value());
+  BOOST_TEST((*frame == make_heartbeat(77)));
+  FrameCodec typeless = fixed_server();
+  BOOST_TEST(
+      error_after(typeless, opening + seal_as_documented(plain_frame(13, 0, 1, ""), 0)).find("unknown frame type 13") !=
+      std::string::npos);
+  FrameCodec flagged = fixed_server();
+  BOOST_TEST(error_after(flagged, opening + seal_as_documented(plain_frame(12, 1, 1, ""), 0)).find("unknown flags") !=
+             std::string::npos);
+  FrameCodec second = fixed_server();  // sealed with the nonce of frame 2, read as frame 1
+  BOOST_TEST(error_after(second, opening + seal_as_documented(plain_frame(12, 0, 1, ""), 1)).find("cannot open it") !=
+             std::string::npos);
 }
 
 BOOST_AUTO_TEST_CASE(typed_payloads_round_trip) {
@@ -147,11 +232,10 @@ BOOST_AUTO_TEST_CASE(typed_payloads_refuse_bad_frames) {
 }
 
 BOOST_AUTO_TEST_CASE(any_split_of_a_stream_gives_the_same_frames) {
-  const FrameCodec sender(fixed_key(1));
   const std::vector<Frame> frames = {sample_frames()[0], sample_frames()[2]};
-  const std::string stream = sender.encode(frames[0]) + sender.encode(frames[1]);
+  const std::string stream = client_stream(frames);
   for (std::size_t split = 0; split <= stream.size(); ++split) {
-    FrameCodec receiver(fixed_key(1));
+    FrameCodec receiver = fixed_server();
     std::vector<Frame> got;
     receiver.feed(std::string_view(stream).substr(0, split));
     drain(receiver, got);
@@ -159,7 +243,7 @@ BOOST_AUTO_TEST_CASE(any_split_of_a_stream_gives_the_same_frames) {
     drain(receiver, got);
     BOOST_TEST((got == frames), "split at byte " << split);
   }
-  FrameCodec bytewise(fixed_key(1));
+  FrameCodec bytewise = fixed_server();
   std::vector<Frame> got;
   for (char c : stream) {
     bytewise.feed(std::string_view(&c, 1));
@@ -169,36 +253,117 @@ BOOST_AUTO_TEST_CASE(any_split_of_a_stream_gives_the_same_frames) {
 }
 
 BOOST_AUTO_TEST_CASE(every_truncation_yields_no_frame) {
-  const std::string bytes = FrameCodec(fixed_key(1)).encode(sample_frames()[2]);
+  const std::string bytes = client_stream({sample_frames()[2]});
   for (std::size_t size = 0; size < bytes.size(); ++size) {
-    FrameCodec receiver(fixed_key(1));
+    FrameCodec receiver = fixed_server();
     receiver.feed(std::string_view(bytes).substr(0, size));
     BOOST_TEST(!receiver.next().has_value(), "prefix of " << size << " bytes");
-    BOOST_TEST(receiver.buffered_bytes() == size);
+    BOOST_TEST(receiver.buffered_bytes() == (size < kOpeningBytes ? size : size - kOpeningBytes));
   }
 }
 
-BOOST_AUTO_TEST_CASE(wrong_key_is_corrupt_naming_the_mac_and_final) {
-  const FrameCodec sender(fixed_key(1));
-  FrameCodec receiver(fixed_key(2));
-  receiver.feed(sender.encode(sample_frames()[0]));
-  const std::string message = message_of([&] { receiver.next(); });
-  BOOST_TEST(message.find("MAC mismatch: wrong key or damaged frame") != std::string::npos, message);
-  // The stream is dead: a valid frame afterwards is refused too.
-  receiver.feed(FrameCodec(fixed_key(2)).encode(sample_frames()[0]));
-  BOOST_TEST((code_of([&] { receiver.next(); }) == Errc::Corrupt));
+// The client's key is not in the server's ring: the server says so in its
+// answer (no frame can be sealed), and both ends name the key files.
+BOOST_AUTO_TEST_CASE(a_wrong_key_is_refused_at_the_opening_on_both_ends) {
+  FrameCodec client(fixed_key(1), Side::Client);
+  FrameCodec server(fixed_key(2), Side::Server);
+  server.feed(client.opening());
+  const std::string at_server = message_of([&] { server.next(); });
+  BOOST_TEST(at_server.find("is not in this key file: the two hosts' key files differ") != std::string::npos,
+             at_server);
+  BOOST_TEST(at_server.find(key_id_text(key_id(fixed_key(1)))) != std::string::npos, at_server);
+  BOOST_TEST(!server.keyed());
+  const std::string answer = server.take_answer();
+  BOOST_TEST(answer.size() == kOpeningBytes);
+  client.feed(answer);
+  const std::string at_client = message_of([&] { client.next(); });
+  BOOST_TEST(at_client.find("the backup has no key with this end's key id") != std::string::npos, at_client);
+  BOOST_TEST((code_of([&] { client.encode(make_ack(1)); }) == Errc::InvalidArgument));
+  // Dead for good: even a right opening is refused afterwards.
+  server.feed(FrameCodec(fixed_key(2), Side::Client).opening());
+  BOOST_TEST((code_of([&] { server.next(); }) == Errc::Corrupt));
+}
+
+// A ring of two keys (a rotation): clients of either key connect, and the
+// server keys each connection with the client's key.
+BOOST_AUTO_TEST_CASE(a_server_accepts_every_key_of_its_ring) {
+  const KeyRing ring(std::vector<Key>{fixed_key(1), fixed_key(2)});
+  for (std::uint8_t fill : {1, 2}) {
+    WirePair pair = open_pair(fixed_key(fill), ring);
+    BOOST_TEST((pair.server->key_in_use() == key_id(fixed_key(fill))));
+    pair.server->feed(pair.client->encode(make_heartbeat(fill)));
+    const std::optional<Frame> frame = pair.server->next();
+    BOOST_TEST((frame && *frame == make_heartbeat(fill)));
+  }
+  BOOST_TEST((code_of([] { KeyRing(std::vector<Key>{}); }) == Errc::InvalidArgument));
+  BOOST_TEST((code_of([] { KeyRing(std::vector<Key>{fixed_key(1), fixed_key(1)}); }) == Errc::InvalidArgument));
+  BOOST_TEST((code_of([] { KeyRing(std::vector<Key>(kMaxRingKeys + 1, fixed_key(1))); }) == Errc::InvalidArgument));
+}
+
+// Replay: a recorded connection played again to the server, a frame fed
+// twice, frames swapped, a frame left out, a frame sent back to its
+// sender. Each fails to open, and the codec refuses everything after.
+BOOST_AUTO_TEST_CASE(replayed_reordered_dropped_and_reflected_frames_are_refused) {
+  const std::string kRefused = "cannot open it: wrong key, or a tampered, replayed, reordered or dropped frame";
+  {
+    WirePair recorded = open_pair(fixed_key(1), fixed_key(1));
+    std::string stream = recorded.client->opening();
+    stream += recorded.client->encode(make_hello(Hello{kProtocolVersion, {}, 5}));
+    stream += recorded.client->encode(make_heartbeat(5));
+    FrameCodec fresh(fixed_key(1), Side::Server);  // a new connection: a new server nonce
+    const std::string message = error_after(fresh, stream);
+    BOOST_TEST(message.find("wire frame #1: " + kRefused) != std::string::npos, message);
+  }
+  WirePair pair = open_pair(fixed_key(1), fixed_key(1));
+  const std::string a = pair.client->encode(make_heartbeat(1));
+  const std::string b = pair.client->encode(make_heartbeat(2));
+  const std::string c = pair.client->encode(make_heartbeat(3));
+  const std::string back = pair.server->encode(make_ack(1));
+  {
+    WirePair twice = open_pair(fixed_key(1), fixed_key(1), {}, fixed_nonce(5), fixed_nonce(6));
+    const std::string first = twice.client->encode(make_heartbeat(1));
+    twice.server->feed(first);
+    BOOST_TEST(twice.server->next().has_value());
+    BOOST_TEST(error_after(*twice.server, first).find("wire frame #2: " + kRefused) != std::string::npos);
+  }
+  {
+    WirePair swapped = open_pair(fixed_key(1), fixed_key(1));
+    const std::string first = swapped.client->encode(make_heartbeat(1));
+    const std::string second = swapped.client->encode(make_heartbeat(2));
+    BOOST_TEST(error_after(*swapped.server, second + first).find("wire frame #1: " + kRefused) != std::string::npos);
+  }
+  {
+    WirePair dropped = open_pair(fixed_key(1), fixed_key(1));
+    dropped.client->encode(make_heartbeat(1));  // sealed, never delivered
+    const std::string second = dropped.client->encode(make_heartbeat(2));
+    BOOST_TEST(error_after(*dropped.server, second).find(kRefused) != std::string::npos);
+  }
+  {
+    WirePair reflected = open_pair(fixed_key(1), fixed_key(1));
+    const std::string from_server = reflected.server->encode(make_ack(1));
+    BOOST_TEST(error_after(*reflected.server, from_server).find(kRefused) != std::string::npos);
+    const std::string from_client = reflected.client->encode(make_heartbeat(1));
+    BOOST_TEST(error_after(*reflected.client, from_client).find(kRefused) != std::string::npos);
+  }
+  // In order, the same frames open.
+  pair.server->feed(a + b + c);
+  std::vector<Frame> got;
+  drain(*pair.server, got);
+  BOOST_TEST(got.size() == 3u);
+  pair.client->feed(back);
+  BOOST_TEST(pair.client->next().has_value());
 }
 
 BOOST_AUTO_TEST_CASE(a_bit_flip_anywhere_is_corrupt) {
   const FrameLimits limits{4096, 4096};
-  const std::string bytes = FrameCodec(fixed_key(1), limits).encode(sample_frames()[2]);
+  const std::string bytes = client_stream({sample_frames()[2]}, limits);
   // The stream goes on after the damaged frame, so a length flipped upwards
-  // is completed by later bytes and then fails its MAC (or the cap).
-  const std::string more(kFrameHeaderBytes + limits.max_payload_bytes + kFrameMacBytes, '\0');
+  // is completed by later bytes and then fails to open (or the cap).
+  const std::string more(kFrameOverheadBytes + limits.max_payload_bytes, '\0');
   for (std::size_t bit = 0; bit < 8 * bytes.size(); ++bit) {
     std::string damaged = bytes;
     damaged[bit / 8] = static_cast<char>(damaged[bit / 8] ^ (1 << (bit % 8)));
-    FrameCodec receiver(fixed_key(1), limits);
+    FrameCodec receiver = fixed_server(limits);
     receiver.feed(damaged + more);
     std::vector<Frame> got;
     BOOST_TEST((code_of([&] { drain(receiver, got); }) == Errc::Corrupt), "bit " << bit);
@@ -206,83 +371,132 @@ BOOST_AUTO_TEST_CASE(a_bit_flip_anywhere_is_corrupt) {
   }
 }
 
-BOOST_AUTO_TEST_CASE(header_checks_name_the_field) {
-  const auto message_for = [](const std::string& header) {
-    FrameCodec receiver(fixed_key(1));
-    receiver.feed(header);
+BOOST_AUTO_TEST_CASE(opening_checks_name_the_field) {
+  const std::string good = FrameCodec(fixed_key(1), Side::Client, {}, fixed_nonce(1)).opening();
+  const auto message_for = [](const std::string& bytes, Side side = Side::Server) {
+    FrameCodec receiver(fixed_key(1), side);
+    receiver.feed(bytes);
     return message_of([&] { receiver.next(); });
   };
-  BOOST_TEST(message_for(raw_frame_header(FrameType::Ack, 0, 2)).find("format version 2") != std::string::npos);
-  BOOST_TEST(message_for(raw_frame_header(static_cast<FrameType>(0), 0)).find("unknown frame type 0") !=
-             std::string::npos);
-  BOOST_TEST(message_for(raw_frame_header(static_cast<FrameType>(13), 0)).find("unknown frame type 13") !=
-             std::string::npos);
-  BOOST_TEST(message_for(raw_frame_header(FrameType::Ack, 0, kFrameFormatVersion, 1)).find("unknown flags") !=
-             std::string::npos);
+  std::string version = good;
+  version[4] = 3;
+  BOOST_TEST(message_for(version).find("format version 3 is not supported") != std::string::npos);
+  BOOST_TEST(message_for(good, Side::Client).find("side 1 where a server (2) was expected") != std::string::npos);
+  std::string status = good;
+  status[6] = 1;
+  BOOST_TEST(message_for(status).find("status must be 0") != std::string::npos);
+  std::string reserved = good;
+  reserved[7] = 1;
+  BOOST_TEST(message_for(reserved).find("reserved byte") != std::string::npos);
+  // A peer of the format before encryption sends a frame first: "SSWF".
+  BOOST_TEST(message_for(std::string("SSWF\x01\x01", 6)).find("speaks wire format 1") != std::string::npos);
+  BOOST_TEST(message_for("GET / HTTP/1.1\r\nHost: backup\r\n\r\n").find("bad magic") != std::string::npos);
+  // The server answers for another key than the client's.
+  FrameCodec client(fixed_key(1), Side::Client);
+  FrameCodec other_server(fixed_key(2), Side::Server);
+  other_server.feed(FrameCodec(fixed_key(2), Side::Client).opening());
+  BOOST_REQUIRE(!other_server.next().has_value());
+  client.feed(other_server.take_answer());
+  BOOST_TEST(message_of([&] { client.next(); }).find("the server answered for key") != std::string::npos);
+  BOOST_TEST((code_of([] { FrameCodec(fixed_key(1), Side::Server).opening(); }) == Errc::InvalidArgument));
 }
 
-BOOST_AUTO_TEST_CASE(oversized_payload_is_refused_from_the_header_alone) {
+BOOST_AUTO_TEST_CASE(oversized_payload_is_refused_from_the_length_alone) {
   const FrameLimits limits{1024, 256};
-  const FrameCodec sender(fixed_key(1), limits);
-  FrameCodec receiver(fixed_key(1), limits);
-  // Before any frame is authenticated the lower first-frame cap applies.
-  FrameCodec fresh(fixed_key(1), limits);
-  fresh.feed(raw_frame_header(FrameType::Hello, 257));
-  BOOST_TEST(message_of([&] { fresh.next(); }).find("exceeds the limit of 256 for a first frame") != std::string::npos);
+  WirePair pair = open_pair(fixed_key(1), fixed_key(1), limits);
+  // Before any frame has opened the lower first-frame cap applies.
+  WirePair fresh = open_pair(fixed_key(1), fixed_key(1), limits);
+  fresh.server->feed(raw_frame_length(257));
+  BOOST_TEST(message_of([&] { fresh.server->next(); }).find("exceeds the limit of 256 for a first frame") !=
+             std::string::npos);
 
-  receiver.feed(sender.encode(make_ack(1)));
-  BOOST_TEST(receiver.next().has_value());
-  receiver.feed(sender.encode(Frame{FrameType::Delta, 2, std::string(1024, 'd')}));  // at the cap: accepted
-  BOOST_TEST(receiver.next().has_value());
+  pair.server->feed(pair.client->encode(make_heartbeat(1)));
+  BOOST_TEST(pair.server->next().has_value());
+  pair.server->feed(pair.client->encode(Frame{FrameType::Delta, 2, std::string(1024, 'd')}));  // at the cap
+  BOOST_TEST(pair.server->next().has_value());
   {
     shmsession::test::AllocationProbe probe;
-    receiver.feed(raw_frame_header(FrameType::Delta, 0xffffffffu));
-    const std::string message = message_of([&] { receiver.next(); });
-    BOOST_TEST(message.find("payload length 4294967295 exceeds the limit of 1024") != std::string::npos, message);
+    std::string huge;
+    diff::detail::ByteWriter(huge).u32(0xffffffffu);
+    pair.server->feed(huge);
+    const std::string message = message_of([&] { pair.server->next(); });
+    BOOST_TEST(message.find("exceeds the limit of 1024") != std::string::npos, message);
     BOOST_TEST(probe.largest() < std::size_t{1} << 12, "largest allocation " << probe.largest());
   }
+  WirePair short_one = open_pair(fixed_key(1), fixed_key(1), limits);
+  std::string tiny;
+  diff::detail::ByteWriter(tiny).u32(5);
+  short_one.server->feed(tiny);
+  BOOST_TEST(message_of([&] { short_one.server->next(); }).find("shorter than a sealed frame") != std::string::npos);
   BOOST_TEST((code_of([&] {
-                sender.encode(Frame{FrameType::Delta, 3, std::string(1025, 'd')});
+                pair.client->encode(Frame{FrameType::Delta, 3, std::string(1025, 'd')});
               }) == Errc::InvalidArgument));
-  BOOST_TEST((code_of([&] { sender.encode(Frame{static_cast<FrameType>(0), 3, {}}); }) == Errc::InvalidArgument));
+  BOOST_TEST((code_of([&] { pair.client->encode(Frame{static_cast<FrameType>(0), 3, {}}); }) == Errc::InvalidArgument));
   BOOST_TEST((code_of([] {
-                FrameCodec(fixed_key(1), FrameLimits{std::size_t{1} << 32, 256});
+                FrameCodec(fixed_key(1), Side::Client, FrameLimits{std::size_t{1} << 32, 256});
               }) == Errc::InvalidArgument));
 }
 
 BOOST_AUTO_TEST_CASE(garbage_bytes_are_corrupt) {
   std::mt19937 random(12345);
+  const std::string opening = client_stream({});
   for (int round = 0; round < 100; ++round) {
-    std::string garbage(kFrameHeaderBytes + random() % 200, '\0');
+    std::string garbage(kOpeningBytes + random() % 200, '\0');
     for (char& c : garbage) c = static_cast<char>(random());
-    FrameCodec receiver(fixed_key(1));
+    FrameCodec receiver(fixed_key(1), Side::Server);
     receiver.feed(garbage);
     BOOST_TEST((code_of([&] { receiver.next(); }) == Errc::Corrupt), "round " << round);
+    // Garbage after a good opening: a frame that does not open, or a length over the cap.
+    std::string after(kFrameOverheadBytes + random() % 200, '\0');
+    for (char& c : after) c = static_cast<char>(random());
+    FrameCodec keyed = fixed_server();
+    keyed.feed(opening + after + std::string(5000, '\0'));
+    BOOST_TEST((code_of([&] {
+                  std::vector<Frame> got;
+                  drain(keyed, got);
+                }) == Errc::Corrupt),
+               "round " << round);
   }
-  FrameCodec receiver(fixed_key(1));
-  receiver.feed("GET / HTTP/1.1\r\nHost: backup\r\n\r\n");
-  BOOST_TEST(message_of([&] { receiver.next(); }).find("bad magic") != std::string::npos);
 }
 
 BOOST_AUTO_TEST_CASE(key_files_are_checked) {
   const TempDir dir;
   const Key key = fixed_key(0x10);
+  const Key second = fixed_key(0x20);
+  auto hex_of = [](const Key& k) {
+    std::string hex;
+    for (std::size_t i = 0; i < kKeyBytes; ++i)
+      hex += "0123456789abcdef"[k.data()[i] >> 4], hex += "0123456789abcdef"[k.data()[i] & 15];
+    return hex;
+  };
   const std::string raw(reinterpret_cast<const char*>(key.data()), kKeyBytes);
-  std::string hex;
-  for (unsigned char c : raw) hex += "0123456789abcdef"[c >> 4], hex += "0123456789abcdef"[c & 15];
+  const std::string hex = hex_of(key);
   std::string upper = hex;
   for (char& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
 
-  BOOST_TEST((load_key_file(dir.write("raw", raw, 0600)) == key));
-  BOOST_TEST((load_key_file(dir.write("hex", hex, 0600)) == key));
-  BOOST_TEST((load_key_file(dir.write("hex_nl", upper + "\n", 0400)) == key));
-  BOOST_TEST(!(load_key_file(dir.write("other", hex.substr(2) + "ff", 0600)) == key));
+  BOOST_TEST((load_key_file(dir.write("raw", raw, 0600)).sending() == key));
+  BOOST_TEST((load_key_file(dir.write("hex", hex, 0600)).sending() == key));
+  BOOST_TEST((load_key_file(dir.write("hex_nl", upper + "\n", 0400)).sending() == key));
+  BOOST_TEST(!(load_key_file(dir.write("other", hex.substr(2) + "ff", 0600)).sending() == key));
+  // A ring: the first key is the one a client sends with; all are accepted.
+  const KeyRing ring = load_key_file(dir.write("ring", hex_of(second) + "\n" + hex + "\n", 0600));
+  BOOST_TEST(ring.size() == 2u);
+  BOOST_TEST((ring.sending() == second));
+  BOOST_TEST((ring.find(key_id(key)) != nullptr && *ring.find(key_id(key)) == key));
+  BOOST_TEST(load_key_file(dir.write("ring_no_nl", hex_of(second) + "\n" + hex, 0600)).size() == 2u);
 
   BOOST_TEST((code_of([&] { load_key_file((dir.path / "missing").string()); }) == Errc::Io));
+  std::string nine;
+  for (int i = 0; i < 9; ++i) nine += hex_of(fixed_key(static_cast<std::uint8_t>(i))) + "\n";
+  const std::string twice = hex + "\n" + hex + "\n";  // NOLINT(performance-inefficient-string-concatenation)
   for (const std::string& bad : {raw.substr(1), raw + "x", hex.substr(1), hex + "\n\n", hex.substr(2) + "zz",
-                                 std::string(), std::string(1000, 'a')})
+                                 std::string(), std::string(1000, 'a'), twice, nine, hex + "\nnot a key\n"})
     BOOST_TEST((code_of([&] { load_key_file(dir.write("bad", bad, 0600)); }) == Errc::InvalidArgument),
                "contents of " << bad.size() << " bytes");
+  BOOST_TEST(message_of([&] { load_key_file(dir.write("bad", hex + "\nnot a key\n", 0600)); }).find("line 2") !=
+             std::string::npos);
+  BOOST_TEST(message_of([&] { load_key_file(dir.write("bad", twice, 0600)); }).find("listed twice") !=
+             std::string::npos);
   const std::string open_file = dir.write("open", hex, 0644);
   BOOST_TEST((code_of([&] { load_key_file(open_file); }) == Errc::InvalidArgument));
   BOOST_TEST(message_of([&] { load_key_file(open_file); }).find("mode 0644") != std::string::npos);
@@ -291,13 +505,14 @@ BOOST_AUTO_TEST_CASE(key_files_are_checked) {
   BOOST_TEST(message_of([&] { load_key_file(open_file); }).find(hex) == std::string::npos);
 }
 
-BOOST_AUTO_TEST_CASE(loaded_and_generated_keys_authenticate) {
+BOOST_AUTO_TEST_CASE(loaded_and_generated_keys_key_a_connection) {
   const TempDir dir;
   const Key generated = generate_key();
   BOOST_TEST(!(generated == generate_key()));
+  BOOST_TEST(key_id_text(key_id(generated)).size() == 16u);
   const std::string raw(reinterpret_cast<const char*>(generated.data()), kKeyBytes);
-  FrameCodec receiver(load_key_file(dir.write("key", raw, 0600)));
-  receiver.feed(FrameCodec(generated).encode(make_ack(9)));
-  const std::optional<Frame> frame = receiver.next();
+  WirePair pair = open_pair(generated, load_key_file(dir.write("key", raw, 0600)));
+  pair.client->feed(pair.server->encode(make_ack(9)));
+  const std::optional<Frame> frame = pair.client->next();
   BOOST_TEST((frame && parse_ack(*frame) == 9u));
 }

@@ -14,14 +14,14 @@ namespace shmsession::shmctl {
 void run_restore(const Options& options, std::ostream& out) {
   const std::string what = "restore " + quote(options.store);
   const sync::Endpoint from = run_step(what, [&] { return sync::parse_endpoint(options.from); });
-  const sync::wire::Key key = run_step(what, [&] { return sync::wire::load_key_file(options.key_file); });
+  const sync::wire::KeyRing keys = run_step(what, [&] { return sync::wire::load_key_file(options.key_file); });
   bool created = false;
   Store store = run_step(what, [&] {
     if (Store::exists(options.store)) return Store::attach(options.store);
     created = true;
     return Store::create(options.store, options.create);
   });
-  const sync::RestoreResult result = run_step(what, [&] { return sync::restore_from_backup(store, from, key); });
+  const sync::RestoreResult result = run_step(what, [&] { return sync::restore_from_backup(store, from, keys); });
   const std::string followed =
       result.backup_position.follows_a_primary() ? result.backup_position.primary_store_id_hex() : std::string("none");
   if (options.json) {

@@ -39,7 +39,7 @@ struct RunArgs {
 int run_agent(const RunArgs& args) {
   try {
     const sync::Endpoint backup = sync::parse_endpoint(args.backup);
-    const sync::wire::Key key = sync::wire::load_key_file(args.key_file);
+    const sync::wire::KeyRing keys = sync::wire::load_key_file(args.key_file);
     Store primary = Store::attach(args.store);
     sync::AgentOptions options;
     options.host = backup.host;
@@ -48,7 +48,8 @@ int run_agent(const RunArgs& args) {
     options.max_unacked_bytes = args.max_unacked;
     options.log = log_line;
     options.stop_on_signals = true;
-    sync::Agent agent(primary, key, options);
+    options.key_file = args.key_file;  // read again at every connection (SIGHUP: now)
+    sync::Agent agent(primary, keys, options);
     log_line("store '" + args.store + "' (id " + primary.info().store_id_hex() + "): shipping to " +
              backup.to_string());
     return agent.run() ? 0 : kExitLagging;

@@ -50,7 +50,7 @@ int main(int argc, char** argv) {
     const sync::Endpoint where = sync::parse_endpoint(listen, true);
     const std::optional<std::uint64_t> size = shmctl::parse_size(size_text);
     if (!size) throw Error(Errc::InvalidArgument, "--size '" + size_text + "' is not a size");
-    const sync::wire::Key key = sync::wire::load_key_file(key_file);
+    const sync::wire::KeyRing keys = sync::wire::load_key_file(key_file);
     CreateOptions create;
     create.size_bytes = *size;
     Store standby = Store::open_or_create(store_name, create);
@@ -61,7 +61,8 @@ int main(int argc, char** argv) {
     options.idle_timeout = std::chrono::milliseconds(idle_timeout_ms);
     options.log = log_line;
     options.stop_on_signals = true;
-    sync::BackupServer server(standby, key, options);
+    options.key_file = key_file;  // read again for every connection
+    sync::BackupServer server(standby, keys, options);
     log_line("standby store '" + store_name + "' " +
              (position.follows_a_primary() ? "follows store " + position.primary_store_id_hex() + " at seq " +
                                                  std::to_string(position.applied_seq)

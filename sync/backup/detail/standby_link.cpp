@@ -15,8 +15,8 @@ bool is_zero(const wire::detail::StoreId& id) {
 
 }  // namespace
 
-StandbyLink::StandbyLink(Store& standby, const wire::Key& key, wire::FrameLimits limits)
-    : standby_(standby), codec_(key, limits), applier_(standby) {}
+StandbyLink::StandbyLink(Store& standby, const wire::KeyRing& keys, wire::FrameLimits limits)
+    : standby_(standby), codec_(keys, wire::detail::Side::Server, limits), applier_(standby) {}
 
 StandbyLink::Output StandbyLink::feed(std::string_view bytes) {
   Output out;
@@ -43,6 +43,10 @@ StandbyLink::Output StandbyLink::feed(std::string_view bytes) {
   // send while it streams (a dead link is noticed within three heartbeats,
   // AgentOptions::ack_timeout, and a long snapshot must not look dead).
   if (framed && !closed_ && role_ == Role::Agent && out.bytes.empty()) send(wire::detail::make_ack(acked_), out);
+  // The answer to the client's opening goes before any frame (it is made
+  // when the opening is read, and also when its key is unknown: no frame
+  // can then be sealed, and the answer says why).
+  out.bytes.insert(0, codec_.take_answer());
   return out;
 }
 
@@ -257,7 +261,7 @@ void StandbyLink::advance(std::uint64_t seq) {
   Replica(standby_).set_position(stored);
 }
 
-void StandbyLink::send(const wire::detail::Frame& frame, Output& out) const { out.bytes += codec_.encode(frame); }
+void StandbyLink::send(const wire::detail::Frame& frame, Output& out) { out.bytes += codec_.encode(frame); }
 
 void StandbyLink::fail(const std::string& reason, Output& out) {
   if (closed_) return;

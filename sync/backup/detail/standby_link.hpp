@@ -51,7 +51,7 @@ class StandbyLink {
     std::vector<std::string> log;  // other events worth a log line
   };
 
-  StandbyLink(Store& standby, const wire::Key& key, wire::FrameLimits limits = {});
+  StandbyLink(Store& standby, const wire::KeyRing& keys, wire::FrameLimits limits = {});
 
   // Feeds bytes received from the peer; never throws for anything the peer
   // sent (that becomes close + reason). Throws: std::bad_alloc only.
@@ -64,6 +64,9 @@ class StandbyLink {
 
   Role role() const noexcept { return role_; }
   bool closed() const noexcept { return closed_; }
+  // The id of the pre-shared key the peer connected with, once its opening
+  // was read.
+  std::optional<wire::KeyId> key_in_use() const noexcept { return codec_.key_in_use(); }
   // The store id the agent announced (zeros before a Hello).
   const wire::detail::StoreId& agent_store() const noexcept { return agent_store_; }
   std::uint64_t frames_applied() const noexcept { return frames_applied_; }
@@ -79,7 +82,7 @@ class StandbyLink {
   void on_snapshot_end(const wire::detail::Frame& frame, Output& out);
   void on_heartbeat(const wire::detail::Frame& frame, Output& out);
   void advance(std::uint64_t seq);
-  void send(const wire::detail::Frame& frame, Output& out) const;
+  void send(const wire::detail::Frame& frame, Output& out);
   void fail(const std::string& reason, Output& out);
 
   Store& standby_;

@@ -1,4 +1,4 @@
-// The bytes of an agent <-> backup wire frame (FrameCodec) and of the typed
+// The bytes of the agent <-> backup wire (FrameCodec) and of the typed
 // payloads (sync/wire/detail/payloads.hpp). See sync/wire/wire_format.md for the
 // prose. Delta payloads are diff/ delta frames: diff/delta_format.md.
 //
@@ -14,31 +14,39 @@
 
 namespace shmsession::sync::wire::detail {
 
-// "SSWF" as it appears on the wire (little-endian u32).
-inline constexpr std::uint32_t kFrameMagic = 0x46575353;
-// Layout of the frame header and MAC. Bump on any change of meaning; a
-// decoder refuses every other version.
-inline constexpr std::uint8_t kFrameFormatVersion = 1;
+// The opening each end sends first, in clear (FrameCodec): "SSWO" as it
+// appears on the wire (little-endian u32), the format version, the side
+// (1 client, 2 server), a status (the server's: kOpeningAccepted or
+// kOpeningUnknownKey; the client's: 0), a zero byte, the id of the
+// pre-shared key (the client's choice; the server echoes it), and the
+// end's random nonce.
+inline constexpr std::uint32_t kOpeningMagic = 0x4f575353;
+// The first bytes of a format 1 frame ("SSWF"): a peer of an older build.
+inline constexpr std::uint32_t kFormat1Magic = 0x46575353;
+// Layout of the opening and of sealed frames. Bump on any change of
+// meaning; a decoder refuses every other version.
+// 2: frames encrypted (format 1 frames were authenticated, not encrypted).
+inline constexpr std::uint8_t kFrameFormatVersion = 2;
 // Meaning of the frame types and their payloads, announced in Hello. A
 // change that an older peer would misread bumps it.
 // 2: Hello and Welcome carry the stores' epochs (failover fencing).
 inline constexpr std::uint16_t kProtocolVersion = 2;
 
-// magic (4) + format version (1) + type (1) + flags (2) + payload length (4)
-// + sequence (8).
-inline constexpr std::size_t kFrameHeaderBytes = 20;
-inline constexpr std::size_t kFrameMagicOffset = 0;
-inline constexpr std::size_t kFrameVersionOffset = 4;
-inline constexpr std::size_t kFrameTypeOffset = 5;
-inline constexpr std::size_t kFrameFlagsOffset = 6;
-inline constexpr std::size_t kFrameLengthOffset = 8;
-inline constexpr std::size_t kFrameSeqOffset = 12;
-// No flag is defined in format version 1: the field must be zero.
-inline constexpr std::uint16_t kFrameKnownFlags = 0;
+inline constexpr std::size_t kConnectionNonceBytes = 32;
+inline constexpr std::size_t kOpeningBytes = 4 + 1 + 1 + 1 + 1 + kKeyIdBytes + kConnectionNonceBytes;
+inline constexpr std::uint8_t kOpeningAccepted = 0;
+inline constexpr std::uint8_t kOpeningUnknownKey = 1;
 
-// HMAC-SHA-256 (libsodium crypto_auth_hmacsha256) of every byte before it,
-// keyed with the pre-shared key, at the end of the frame.
-inline constexpr std::size_t kFrameMacBytes = 32;
+// A sealed frame: its length (u32, clear, the bytes that follow it), then
+// the ChaCha20-Poly1305 encryption of type (1), flags (2), sequence (8)
+// and payload, then the 16-byte tag; the length is authenticated as
+// associated data.
+inline constexpr std::size_t kFrameLengthBytes = 4;
+inline constexpr std::size_t kSealedHeaderBytes = 1 + 2 + 8;
+inline constexpr std::size_t kFrameTagBytes = 16;
+inline constexpr std::size_t kFrameOverheadBytes = kFrameLengthBytes + kSealedHeaderBytes + kFrameTagBytes;
+// No flag is defined in format version 2: the field must be zero.
+inline constexpr std::uint16_t kFrameKnownFlags = 0;
 
 enum class FrameType : std::uint8_t {
   Hello = 1,            // agent -> backup: protocol version, store id, agent's next change seq
