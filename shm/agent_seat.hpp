@@ -64,6 +64,12 @@ struct AgentStatus {
   std::uint64_t sent_seq = 0;           // change-log position of the last frame sent
   std::uint64_t acked_seq = 0;          // change-log position the backup acknowledged
   std::uint64_t lag_ms = 0;             // age of the oldest change not yet acknowledged
+  // Sessions (deltas) the backup acknowledged a second while it was behind:
+  // what the agent can ship, last measured (0: not measured yet). With the
+  // backlog (the log's head minus acked_seq, counted as if each change were
+  // a delta of its own) it tells how long a change made now may wait, which
+  // the replication bound holds writes on too. At most 2^32 - 1.
+  std::uint64_t shipped_per_s = 0;
   std::uint64_t frames_sent = 0;
   std::uint64_t frames_per_s = 0;
   std::uint64_t wire_bytes = 0;   // frame bytes sent, headers and MACs included

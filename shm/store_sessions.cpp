@@ -57,6 +57,25 @@ static std::string bound_refusal(const Generation& g, std::optional<std::uint64_
 // The bound is on: waits (on the futex the agent bumps at each status it
 // publishes while a write waits) until the agent's lag is within it, or
 // throws ReplicaBehind at the bound's wait.
+// How long a change made now will wait for the backup: the backlog (the
+// changes logged or waiting in the lanes, past what the backup
+// acknowledged) over what the agent ships a second. The observed lag is
+// the age of the oldest change not yet acknowledged, which writers that
+// outrun the agent many times over make grow only after they made a
+// backlog far longer than the bound to ship; this holds them as soon as
+// the backlog is. 0 while the agent has not measured what it ships.
+static std::uint64_t projected_lag_ms(const Generation& g, const AgentLag& agent) {
+  if (agent.shipped_per_s == 0) return 0;
+  std::uint64_t head = g.root->next_change_seq.load(std::memory_order_relaxed);
+  for (std::uint32_t l = 0; l < g.lane_count; ++l) {
+    const std::uint64_t lane_head = g.lanes[l].head.load(std::memory_order_relaxed);
+    const std::uint64_t cursor = g.lanes[l].cursor.load(std::memory_order_relaxed);
+    if (lane_head > cursor) head += lane_head - cursor;
+  }
+  if (head <= agent.acked_seq) return 0;
+  return (head - agent.acked_seq) * 1000 / agent.shipped_per_s;
+}
+
 [[gnu::noinline]] static void await_replication_slow(Store::Impl& impl, std::uint64_t bound) {
   using Steady = std::chrono::steady_clock;
   const std::uint64_t max_lag = bound >> 32;
@@ -71,7 +90,8 @@ static std::string bound_refusal(const Generation& g, std::optional<std::uint64_
     std::optional<std::uint64_t> lag;  // none: no agent holds the seat
     if (agent.claimed) {
       const std::uint64_t now = unix_ms();
-      lag = std::max(agent.lag_ms, now > agent.updated_unix_ms ? now - agent.updated_unix_ms : 0);
+      lag = std::max(
+          {agent.lag_ms, now > agent.updated_unix_ms ? now - agent.updated_unix_ms : 0, projected_lag_ms(g, agent)});
     }
     if (lag && *lag <= max_lag) {
       if (waited) root.bound_waits.fetch_add(1, std::memory_order_relaxed);

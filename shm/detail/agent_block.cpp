@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <cstring>
+#include <limits>
 #include <string_view>
 #include <thread>
 
@@ -88,6 +89,7 @@ struct RawCopy {
   std::uint32_t claimed;
   std::uint64_t start_time;
   std::uint32_t state;
+  std::uint32_t shipped_per_s;
   std::uint64_t started_unix_ms;
   std::uint64_t figures[kFigureCount];
   std::array<unsigned char, kAgentBackupWords * 8> backup;
@@ -99,6 +101,7 @@ void load_words(const AgentStatusCopy& copy, RawCopy& raw) noexcept {
   raw.claimed = copy.claimed.load(kRelaxed);
   raw.start_time = copy.start_time.load(kRelaxed);
   raw.state = copy.state.load(kRelaxed);
+  raw.shipped_per_s = copy.shipped_per_s.load(kRelaxed);
   raw.started_unix_ms = copy.started_unix_ms.load(kRelaxed);
   for (std::size_t i = 0; i < kFigureCount; ++i) raw.figures[i] = (copy.*kFigures[i].word).load(kRelaxed);
   load_text(copy.backup, raw.backup);
@@ -127,6 +130,9 @@ void write_agent_status(AgentStatusBlock& block, const AgentClaim& claim, const 
   copy.start_time.store(claim.start_time, kRelaxed);
   copy.started_unix_ms.store(claim.started_unix_ms, kRelaxed);
   copy.state.store(static_cast<std::uint32_t>(status.state), kRelaxed);
+  copy.shipped_per_s.store(static_cast<std::uint32_t>(std::min<std::uint64_t>(
+                               status.shipped_per_s, std::numeric_limits<std::uint32_t>::max())),
+                           kRelaxed);
   for (const Figure& f : kFigures) (copy.*f.word).store(status.*f.field, kRelaxed);
   run_test_hook(HookPoint::kAgentStatusWrite);
   if (status.updated_unix_ms == 0) copy.updated_unix_ms.store(unix_ms(), kRelaxed);
@@ -169,6 +175,8 @@ AgentLag read_agent_lag(const AgentStatusBlock& block) {
     lag.claimed = copy.claimed.load(kRelaxed) != 0;
     lag.updated_unix_ms = copy.updated_unix_ms.load(kRelaxed);
     lag.lag_ms = copy.lag_ms.load(kRelaxed);
+    lag.acked_seq = copy.acked_seq.load(kRelaxed);
+    lag.shipped_per_s = copy.shipped_per_s.load(kRelaxed);
   });
   return lag;
 }
@@ -182,6 +190,7 @@ AgentRecord read_agent_status(const AgentStatusBlock& block) {
   s.pid = raw.pid;
   s.started_unix_ms = raw.started_unix_ms;
   s.state = static_cast<AgentState>(raw.state);
+  s.shipped_per_s = raw.shipped_per_s;
   for (std::size_t i = 0; i < kFigureCount; ++i) s.*kFigures[i].field = raw.figures[i];
   s.backup = decode_text(raw.backup);
   s.last_error = decode_text(raw.last_error);

@@ -55,9 +55,11 @@ struct AgentLag {
   bool claimed = false;
   std::uint64_t updated_unix_ms = 0;
   std::uint64_t lag_ms = 0;
+  std::uint64_t acked_seq = 0;
+  std::uint64_t shipped_per_s = 0;
 };
 
-// As read_agent_status, these three words only (no allocation).
+// As read_agent_status, these words only (no allocation).
 AgentLag read_agent_lag(const AgentStatusBlock& block);
 
 }  // namespace shmsession::shm::detail

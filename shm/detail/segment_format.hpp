@@ -304,7 +304,10 @@ struct AgentStatusCopy {
   std::atomic<std::uint32_t> claimed;     // 1 while `pid` holds the claim
   std::atomic<std::uint64_t> start_time;  // the claimant's process start time (liveness, as lock holders)
   std::atomic<std::uint32_t> state;       // AgentState
-  std::atomic<std::uint32_t> reserved;
+  // Sessions acknowledged a second while the backup was behind: the
+  // agent's measured capacity (AgentStatus::shipped_per_s). Zero in stores whose
+  // agents predate it (the word was reserved, zero).
+  std::atomic<std::uint32_t> shipped_per_s;
   std::atomic<std::uint64_t> started_unix_ms;  // when the claim was made
   std::atomic<std::uint64_t> updated_unix_ms;
   std::atomic<std::uint64_t> connected_unix_ms;

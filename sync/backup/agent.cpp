@@ -2,14 +2,10 @@
 
 #include <algorithm>
 #include <array>
-#include <condition_variable>
 #include <csignal>
 #include <deque>
 #include <iostream>
-#include <mutex>
 #include <optional>
-#include <stop_token>
-#include <thread>
 
 #include <boost/asio.hpp>
 
@@ -132,6 +128,7 @@ struct Agent::Impl {
   void tick();
   void sample_lag();
   void note_changes(std::uint64_t head);
+  void measure_shipping();
   void publish(AgentState state);
   AgentState published_state() const;
   void finish(bool flushed);
@@ -178,6 +175,11 @@ struct Agent::Impl {
   Clock::time_point last_write{};
   Clock::time_point last_heartbeat{};
   std::deque<std::pair<Clock::time_point, std::uint64_t>> lag_samples;
+  // Session frames (deltas, removals, snapshot sessions) acknowledged, and
+  // how many were when the current measure of shipping began
+  // (AgentStatus::shipped_per_s); none while the backup is not behind.
+  std::uint64_t sessions_acked = 0;
+  std::optional<std::pair<Clock::time_point, std::uint64_t>> shipping_since;
 
   // Figures for the status.
   AgentStatus status;
@@ -351,8 +353,10 @@ void Agent::Impl::on_ack(std::uint64_t seq) {
   acked_seq = seq;
   while (!inflight.empty() && inflight.front().seq <= seq) {
     unacked_bytes -= inflight.front().bytes;
+    if (!inflight.front().session_id.empty()) ++sessions_acked;
     inflight.pop_front();
   }
+  measure_shipping();
   while (!lag_samples.empty() && lag_samples.front().second <= seq) lag_samples.pop_front();
   if (life == Life::Stopping && shipped_everything()) return finish(true);
   // Writes held by the replication bound learn the new lag now, not at
@@ -374,6 +378,7 @@ void Agent::Impl::drop(const std::string& reason) {
   writing.clear();
   const bool was_up = link == Link::Streaming;
   link = Link::Down;
+  shipping_since.reset();
   status.last_error = reason;
   status.connected_unix_ms = 0;
   if (life != Life::Running) {
@@ -542,6 +547,45 @@ void Agent::Impl::write() {
 
 void Agent::Impl::sample_lag() { note_changes(feed.next_seq()); }
 
+// What the agent ships a second: session frames the backup acknowledged,
+// over spans of at least 10 ms in which it stayed behind by more than a
+// poll's worth of changes (so the pace is the agent's and the backup's,
+// not the writers'). The replication bound divides the backlog, in
+// changes, by it: as if every change were a frame of its own. That is
+// what a short backlog costs; a long one ships faster, as one frame
+// carries every change a poll finds for its session, and the pace in
+// changes depends on that, so a pace in changes measured on a long
+// backlog would let writers make another. An acknowledgement that finds
+// the backup nearly caught up ends the span (measured if it lasted 2 ms);
+// the last measure stays. A lower measure is taken at once, a higher one a
+// quarter at a time.
+void Agent::Impl::measure_shipping() {
+  constexpr auto kSpan = std::chrono::milliseconds(10);
+  constexpr auto kShortestSpan = std::chrono::milliseconds(2);
+  const Clock::time_point now = Clock::now();
+  const auto take = [&] {
+    const auto span = now - shipping_since->first;
+    const double per_s =
+        static_cast<double>(sessions_acked - shipping_since->second) / std::chrono::duration<double>(span).count();
+    const auto last = static_cast<double>(status.shipped_per_s);
+    status.shipped_per_s = static_cast<std::uint64_t>(last == 0 || per_s < last ? per_s : (3 * last + per_s) / 4);
+  };
+  const std::uint64_t head = feed.logged_seq();
+  if (head <= acked_seq || head - acked_seq <= options.max_batch_entries) {
+    if (shipping_since && now - shipping_since->first >= kShortestSpan && sessions_acked > shipping_since->second)
+      take();
+    shipping_since.reset();
+    return;
+  }
+  if (!shipping_since) {
+    shipping_since.emplace(now, sessions_acked);
+    return;
+  }
+  if (now - shipping_since->first < kSpan) return;
+  take();
+  shipping_since.emplace(now, sessions_acked);
+}
+
 // Changes below `head` exist now: the lag counts from the oldest such
 // moment not yet acknowledged. Noted at every poll as well as at every
 // tick, so the lag is within a poll of the truth while changes come.
@@ -677,44 +721,8 @@ Agent::~Agent() {
   }
 }
 
-namespace {
-
-// Moves the primary's change lanes into its log (ChangeFeed::next_seq)
-// for as long as it lives, whatever the link does: a lane holds only a
-// share of the log, and an agent that waits on the backup (acknowledgements,
-// a snapshot, a reconnect) polls nothing, so a busy CPU's lane would
-// overflow where the log still had room to keep the changes for deltas.
-// One pass a millisecond while changes come; asleep on the log's futex
-// while none do.
-class LaneDrainer {
- public:
-  explicit LaneDrainer(const ChangeFeed& feed)
-      : feed_(feed), thread_([this](const std::stop_token& stop) { drain(stop); }) {}
-  LaneDrainer(const LaneDrainer&) = delete;
-  LaneDrainer& operator=(const LaneDrainer&) = delete;
-  ~LaneDrainer() = default;  // the jthread asks its loop to stop and joins it
-
- private:
-  void drain(const std::stop_token& stop) {
-    std::mutex m;
-    std::condition_variable_any pause;
-    while (!stop.stop_requested()) {
-      // At most 20 ms asleep: how long a stop may wait for this loop.
-      if (feed_.wait(feed_.logged_seq(), std::chrono::milliseconds(20))) feed_.next_seq();
-      std::unique_lock<std::mutex> lock(m);
-      pause.wait_for(lock, stop, std::chrono::milliseconds(1), [] { return false; });
-    }
-  }
-
-  ChangeFeed feed_;
-  std::jthread thread_;  // last: it starts once the feed is set
-};
-
-}  // namespace
-
 bool Agent::run() {
   Impl& s = *impl_;
-  const LaneDrainer drainer(s.feed);
   if (s.options.stop_on_signals) {
     s.signals.add(SIGTERM);
     s.signals.add(SIGINT);

@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "shm/agent_seat.hpp"
+#include "shm/change_feed.hpp"
 #include "shm/detail/test_hooks.hpp"
 #include "shm/store.hpp"
 #include "test/support/test_support.hpp"
@@ -447,4 +448,36 @@ BOOST_AUTO_TEST_CASE(a_write_waiting_under_the_bound_goes_through_when_the_agent
   BOOST_TEST((version == std::optional<std::uint64_t>(1)));
   BOOST_TEST(store.stats().bound_waits == 1u);
   BOOST_TEST(store.stats().bound_refusals == 0u);
+}
+
+// Writers that outrun the agent many times over make a backlog far longer
+// to ship than the bound before the oldest change's age shows it: the
+// bound also holds writes on the backlog (the log's head, lanes included,
+// past what the backup acknowledged) over what the agent ships a second.
+// Here the agent reports no lag at all, 200 changes behind: at 100 a
+// second that is 2 s to ship and the writes are refused; at 100,000 a
+// second, 2 ms, and they go through. (With the age alone, both went
+// through.)
+BOOST_AUTO_TEST_CASE(the_bound_holds_writes_on_the_backlog_the_agent_has_to_ship) {
+  SegmentGuard g("bound_backlog");
+  Store store = make(g);
+  store.create_session("s");
+  AgentSeat seat(store);
+  BOOST_REQUIRE(seat.claim());
+  AgentStatus status = lagging(0);
+  status.acked_seq = ChangeFeed(store).next_seq();
+  for (int i = 0; i < 200; ++i) store.commit("s", CommitBatch{}.put("a", std::to_string(i)));
+  status.shipped_per_s = 100;
+  seat.publish(status);
+  BOOST_TEST(AgentSeat(store).status().shipped_per_s == 100u);
+  store.set_replication_bound({500, 0});
+  const std::string refusal = message_of([&] { store.commit("s", CommitBatch{}.put("a", "refused")); });
+  BOOST_TEST(refusal.find("lags 2000 ms") != std::string::npos, refusal);
+  status.shipped_per_s = 100000;
+  seat.publish(status);
+  BOOST_TEST(store.commit("s", CommitBatch{}.put("a", "through")) == 201u);
+  status.shipped_per_s = 0;  // not measured yet: the age alone
+  seat.publish(status);
+  BOOST_TEST(store.commit("s", CommitBatch{}.put("a", "through again")) == 202u);
+  BOOST_TEST(store.stats().bound_refusals == 1u);
 }

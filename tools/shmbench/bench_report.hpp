@@ -116,6 +116,7 @@ struct ReplicationRow {
   std::string system;
   int processes = 1;              // writer processes; 0: the lag prober alone
   std::uint32_t paced_per_s = 0;  // the writers' pace (commits a second); 0: unpaced
+  std::uint32_t bound_ms = 0;     // the replication bound of the phase (WriterMix::bound_ms); 0: none
   bool measured = false;          // false: the peer was not available ("n/a")
   double commits_per_s_alone = 0;
   double commits_per_s_replicated = 0;
@@ -134,6 +135,8 @@ struct ReplicationRow {
   double catch_up_s = 0;                         // writers' end until the backup had every commit
   std::uint64_t full_resyncs = 0;                // during the replicated phase (ours)
   std::uint64_t reconnects = 0;                  // of the agent, during the replicated phase (ours)
+  std::uint64_t bound_waits = 0;                 // ours: writes that waited for the bound (StoreStats), probes included
+  std::uint64_t writes_refused = 0;              // writes the bound refused (ours: ReplicaBehind; redis: NOREPLICAS)
   bool backup_equal = false;                     // the backup held the primary's sessions after catching up
   std::string backup_difference;                 // the first difference found, if not equal
 

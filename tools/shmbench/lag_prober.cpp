@@ -60,7 +60,7 @@ void LagProber::run(const std::stop_token& stop) {
       if (sending && now >= next_probe_ns) {
         const std::uint64_t mark = probe_(n++);
         now = monotonic_ns();
-        in_flight.push_back({mark, now});
+        if (mark != 0) in_flight.push_back({mark, now});
         // Probes fall behind their schedule only while the backup is
         // watched; they resume from now rather than bunching up to catch up.
         next_probe_ns = std::max(next_probe_ns + ns_of(timing_.period), now);

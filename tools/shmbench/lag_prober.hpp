@@ -54,8 +54,9 @@ struct LagResult {
 class LagProber {
  public:
   // probe(n) commits probe n (n = 1, 2, ...) to the primary and returns its
-  // mark; position() returns the backup's: it has every probe whose mark is
-  // <= that. Both may throw; finish() rethrows.
+  // mark, or 0 when the primary refused the commit (a replication bound):
+  // no lag for that one. position() returns the backup's: it has every
+  // probe whose mark is <= that. Both may throw; finish() rethrows.
   using Probe = std::function<std::uint64_t(std::uint64_t n)>;
   using Position = std::function<std::uint64_t()>;
 

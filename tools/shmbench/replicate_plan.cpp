@@ -20,7 +20,7 @@ ReplicateConfig replicate_config(const RunOptions& options) {
   config.sessions = options.quick ? 1'000 : 10'000;
   config.loop_time = std::chrono::milliseconds{options.quick ? 300 : 3000};
   config.warmup_time = config.loop_time / 10;
-  config.mixes = {{1, 5000}, {1, 0}, {2, 0}};
+  config.mixes = {{1, 5000}, {1, 0}, {2, 0}, {2, 0, 100}};
   config.probe_only_time = std::chrono::milliseconds{options.quick ? 200 : 1000};
   config.change_log_capacity = options.quick ? (1u << 20) : (1u << 22);
   config.seed = options.seed;
@@ -28,7 +28,8 @@ ReplicateConfig replicate_config(const RunOptions& options) {
 }
 
 std::string WriterMix::label() const {
-  return std::to_string(writers) + (per_s > 0 ? " @" + std::to_string(per_s) + "/s" : "");
+  return std::to_string(writers) + (per_s > 0 ? " @" + std::to_string(per_s) + "/s" : "") +
+         (bound_ms > 0 ? " bound " + std::to_string(bound_ms) + "ms" : "");
 }
 
 ReplicatePlan::ReplicatePlan(const ReplicateConfig& config) : config_(config) {

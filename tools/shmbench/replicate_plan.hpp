@@ -35,8 +35,13 @@ inline constexpr std::string_view kProbeAttribute = "counter";
 struct WriterMix {
   int writers = 1;
   std::uint32_t per_s = 0;  // commits a second, all writers together; 0: as fast as they go
+  // A replication bound for the backed-up phase (0: none): ours,
+  // Store::set_replication_bound with this max lag and as long a wait;
+  // Redis, min-replicas-to-write 1 with min-replicas-max-lag in whole
+  // seconds (its unit: at least 1).
+  std::uint32_t bound_ms = 0;
 
-  // "1", "2", "1 @5000/s"
+  // "1", "2", "1 @5000/s", "2 bound 100ms"
   std::string label() const;
 };
 

@@ -4,6 +4,7 @@
 #include <optional>
 #include <string>
 
+#include "tools/shmbench/replicate_plan.hpp"
 #include "tools/shmbench/text_table.hpp"
 
 namespace shmsession::bench {
@@ -13,10 +14,10 @@ namespace {
 // "31.8%"; "0.0%" rather than "-0.0%".
 std::string percent_text(double value) { return fixed(std::fabs(value) < 0.05 ? 0.0 : value, 1) + "%"; }
 
-// "1", "2", "1 @5000/s", "probes only"
+// "1", "2", "1 @5000/s", "2 bound 100ms", "probes only"
 std::string writers_text(const ReplicationRow& row) {
   if (row.processes == 0) return "probes only";
-  return std::to_string(row.processes) + (row.paced_per_s > 0 ? " @" + std::to_string(row.paced_per_s) + "/s" : "");
+  return WriterMix{row.processes, row.paced_per_s, row.bound_ms}.label();
 }
 
 std::optional<double> whole_per_wire(const ReplicationRow& row) {
@@ -49,7 +50,7 @@ TextTable comparison_table(const BenchReport& report) {
 
 TextTable detail_table(const BenchReport& report) {
   TextTable table({"system", "writers", "commits shipped", "wire bytes", "delta bytes", "frames", "commits/frame",
-                   "lag probes", "unseen", "catch-up s", "full resyncs", "backup equal"},
+                   "lag probes", "unseen", "catch-up s", "full resyncs", "bound waits", "refused", "backup equal"},
                   1);
   for (const ReplicationRow& row : report.replication) {
     if (!row.measured || row.processes == 0) continue;
@@ -61,7 +62,9 @@ TextTable detail_table(const BenchReport& report) {
                ours ? std::to_string(row.frames) : kNotAvailable,
                ours && row.frames > 0 ? figure_text(per_frame) : kNotAvailable, std::to_string(row.lag_samples),
                std::to_string(row.lag_unseen), fixed(row.catch_up_s, 3),
-               ours ? std::to_string(row.full_resyncs) : kNotAvailable, row.backup_equal ? "yes" : "no"});
+               ours ? std::to_string(row.full_resyncs) : kNotAvailable,
+               row.bound_ms > 0 && ours ? std::to_string(row.bound_waits) : kNotAvailable,
+               row.bound_ms > 0 ? std::to_string(row.writes_refused) : kNotAvailable, row.backup_equal ? "yes" : "no"});
   }
   return table;
 }
@@ -123,6 +126,9 @@ void add_replicate_json(const BenchReport& report, boost::json::object& doc) {
         {{"system", row.system},
          {"processes", row.processes},
          {"paced_per_s", row.paced_per_s > 0 ? boost::json::value(row.paced_per_s) : boost::json::value(nullptr)},
+         {"bound_ms", row.bound_ms > 0 ? boost::json::value(row.bound_ms) : boost::json::value(nullptr)},
+         {"bound_waits", row.bound_waits},
+         {"writes_refused", row.writes_refused},
          {"measured", row.measured},
          {"commits_per_s_alone", json_if(m, row.commits_per_s_alone)},
          {"commits_per_s_replicated", json_if(m, row.commits_per_s_replicated)},
@@ -157,7 +163,8 @@ std::vector<ComparisonRow> replicate_headlines(const BenchReport& report) {
   std::vector<ComparisonRow> rows;
   const auto find = [&](std::string_view system, int processes, bool paced) -> const ReplicationRow* {
     for (const ReplicationRow& row : report.replication)
-      if (row.system == system && row.processes == processes && (row.paced_per_s > 0) == paced && row.measured)
+      if (row.system == system && row.processes == processes && (row.paced_per_s > 0) == paced && row.bound_ms == 0 &&
+          row.measured)
         return &row;
     return nullptr;
   };
@@ -213,6 +220,17 @@ void add_replicate_notes(BenchReport& report) {
   report.notes.push_back(
       "unpaced writers outrun the agent: it ships each session's state as of when it reads the log, so commits "
       "to a session made meanwhile leave in one delta (commits shipped / frames), and lag is the backlog");
+  for (const ReplicationRow& row : report.replication)
+    if (row.bound_ms > 0 && row.system == kOurSystem) {
+      report.notes.push_back(
+          "bound " + std::to_string(row.bound_ms) + "ms: ours, Store::set_replication_bound (max lag and wait " +
+          std::to_string(row.bound_ms) +
+          " ms) for the backed-up phase: a write waits while the agent's published lag is above the bound and "
+          "fails with ReplicaBehind after the wait (bound waits counts writes that waited, probes included; refused "
+          "counts writers' and probes' refusals; commits/s counts what was committed); redis, min-replicas-to-write "
+          "1 and min-replicas-max-lag 1 (whole seconds: its finest), NOREPLICAS errors counted as refused");
+      break;
+    }
   for (const ReplicationRow& row : report.replication) {
     if (row.system != kOurSystem || !row.measured || row.processes == 0) continue;
     if (row.full_resyncs > 0 || row.reconnects > 0)

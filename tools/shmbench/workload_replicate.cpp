@@ -4,13 +4,16 @@
 #include <sys/prctl.h>
 #include <time.h>
 
+#include <algorithm>
 #include <array>
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -69,9 +72,9 @@ class Pacer {
   std::uint64_t next_ns_;
 };
 
-// Runs op(k) untimed for the warm-up time, then (the prober starting now,
-// if there is one) measures it for the loop time, continuing the sequence;
-// both at the mix's pace.
+// Runs op(k, false) untimed for the warm-up time, then (the prober starting
+// now, if there is one) measures op(k, true) for the loop time, continuing
+// the sequence; both at the mix's pace.
 template <class Op>
 void warm_then_measure(WorkerContext& ctx, const ReplicateConfig& config, const WriterMix& mix, WriterLine* line,
                        Op&& op) {
@@ -81,17 +84,31 @@ void warm_then_measure(WorkerContext& ctx, const ReplicateConfig& config, const 
   std::uint64_t k = 0;
   while (monotonic_ns() < warmup_end) {
     pacer.wait();
-    op(k++);
+    op(k++, false);
   }
   if (line != nullptr) line->ready.fetch_add(1, std::memory_order_acq_rel);
   ctx.measure_for(config.loop_time, [&](std::uint64_t i) {
     pacer.wait();
-    op(k + i);
+    op(k + i, true);
   });
 }
 
 std::string operation(std::string_view what, const WriterMix& mix) {
   return std::string(what) + (mix.per_s > 0 ? " at " + std::to_string(mix.per_s) + "/s" : "");
+}
+
+// Commits a second of a measured loop whose `refused` attempts (a
+// replication bound) committed nothing.
+double committed_per_s(const LoopResult& loop, std::uint64_t refused) {
+  if (loop.ops == 0) return 0;
+  const double committed = static_cast<double>(loop.ops - std::min(refused, loop.ops));
+  return loop.ops_per_s() * committed / static_cast<double>(loop.ops);
+}
+
+// Redis's refusal of a write while too few replicas are within
+// min-replicas-max-lag (RedisConnection throws error replies).
+bool is_noreplicas(const std::exception& e) {
+  return std::string_view(e.what()).find("NOREPLICAS") != std::string_view::npos;
 }
 
 ReplicationRow lag_row(std::string_view system, int writers, std::uint32_t per_s, const LagResult& lag) {
@@ -122,14 +139,27 @@ ReplicationRow probe_only(std::string_view system, const ReplicateConfig& config
 
 // --- shmsession ---------------------------------------------------------
 
+// Commits counted by the writers of a phase and by its prober (the prober
+// runs in the benchmark process, the writers in forked children).
+struct PhaseCounts {
+  std::atomic<std::uint64_t> refused{0};  // writes a replication bound refused, in the measured loop
+};
+
 // A probe's mark is the change sequence after its commit: the standby has
-// it once its applied position reaches that.
-LagProber::Probe our_probe(Store& primary) {
+// it once its applied position reaches that. A commit a replication bound
+// refused has no mark (0), and is counted.
+LagProber::Probe our_probe(Store& primary, PhaseCounts* counts = nullptr) {
   CommitBatch batch;
   batch.put(std::string(kProbeAttribute), "");
-  return [&primary, batch](std::uint64_t n) mutable {
+  return [&primary, batch, counts](std::uint64_t n) mutable -> std::uint64_t {
     batch.puts.front().value = std::to_string(n);
-    primary.commit(kProbeSession, batch);
+    try {
+      primary.commit(kProbeSession, batch);
+    } catch (const Error& e) {
+      if (e.code() != Errc::ReplicaBehind || counts == nullptr) throw;
+      counts->refused.fetch_add(1, std::memory_order_relaxed);
+      return 0;
+    }
     return ChangeFeed(primary).next_seq();
   };
 }
@@ -139,7 +169,7 @@ LagProber::Position our_position(Store& standby) {
 }
 
 LoopResult our_writers(const ReplicatePlan& plan, const std::string& store_name, const WriterMix& mix, int run,
-                       WriterLine* line) {
+                       WriterLine* line, PhaseCounts* counts = nullptr) {
   return run_in_processes(
       mix.writers,
       [&](WorkerContext& ctx) {
@@ -149,12 +179,17 @@ LoopResult our_writers(const ReplicatePlan& plan, const std::string& store_name,
         batch.put(plan.attribute(0), plan.value(0));
         AttributeWrite& put = batch.puts.front();
         const std::uint64_t base = stamp_base(run, ctx);
-        warm_then_measure(ctx, plan.config(), mix, line, [&](std::uint64_t k) {
+        warm_then_measure(ctx, plan.config(), mix, line, [&](std::uint64_t k, bool measured) {
           const WriterStep& step = inputs.step_at(k);
           put.name = plan.attribute(step.attribute);
           put.value = plan.value(step.value);
           stamp_value(put.value, base | k);
-          store.commit(inputs.ids[step.session], batch);
+          try {
+            store.commit(inputs.ids[step.session], batch);
+          } catch (const Error& e) {
+            if (e.code() != Errc::ReplicaBehind || counts == nullptr) throw;
+            if (measured) counts->refused.fetch_add(1, std::memory_order_relaxed);
+          }
         });
       },
       kPhaseTimeout);
@@ -166,24 +201,31 @@ ReplicationRow our_replicated(const ReplicatePlan& plan, ScratchStore& primary_s
   Store& primary = primary_scratch.store();
   const std::uint64_t start = ChangeFeed(primary).next_seq();
   const AgentStatus before = backup.settled_status(primary, start, kSyncTimeout);
+  const std::uint64_t waits_before = primary.stats().bound_waits;
   ForkShared<WriterLine> line;
+  ForkShared<PhaseCounts> counts;
   LoopResult loop;
   LagResult lag;
   std::uint64_t writers_end = 0;
+  if (mix.bound_ms > 0) primary.set_replication_bound(ReplicationBound{mix.bound_ms, mix.bound_ms});
   {
-    LagProber prober(*line, mix.writers, plan.config().probe, our_probe(primary), our_position(standby));
-    loop = our_writers(plan, primary_scratch.name(), mix, run, &*line);
+    LagProber prober(*line, mix.writers, plan.config().probe, our_probe(primary, &*counts), our_position(standby));
+    loop = our_writers(plan, primary_scratch.name(), mix, run, &*line, &*counts);
     writers_end = monotonic_ns();
     lag = prober.finish();
   }
+  if (mix.bound_ms > 0) primary.set_replication_bound(ReplicationBound{});
   const std::uint64_t target = ChangeFeed(primary).next_seq();
   backup.wait_applied(primary, standby, target, kCatchUpTimeout);
   const std::uint64_t caught_up = monotonic_ns();
   const AgentStatus after = backup.settled_status(primary, target, kSyncTimeout);
 
   ReplicationRow row = lag_row(kOurSystem, mix.writers, mix.per_s, lag);
+  row.bound_ms = mix.bound_ms;
+  row.bound_waits = primary.stats().bound_waits - waits_before;
+  row.writes_refused = counts->refused.load();
   row.commits_per_s_alone = alone.ops_per_s();
-  row.commits_per_s_replicated = loop.ops_per_s();
+  row.commits_per_s_replicated = committed_per_s(loop, row.writes_refused);
   row.commits_shipped = target - start;
   row.wire_bytes = after.wire_bytes - before.wire_bytes;
   row.delta_bytes = after.delta_bytes - before.delta_bytes;
@@ -241,7 +283,8 @@ SideFigures measure_ours(const ReplicatePlan& plan, const RunOptions& options, B
 
 // --- Redis --------------------------------------------------------------
 
-LoopResult redis_writers(const ReplicatePlan& plan, int port, const WriterMix& mix, int run, WriterLine* line) {
+LoopResult redis_writers(const ReplicatePlan& plan, int port, const WriterMix& mix, int run, WriterLine* line,
+                         PhaseCounts* counts = nullptr) {
   return run_in_processes(
       mix.writers,
       [&](WorkerContext& ctx) {
@@ -251,7 +294,7 @@ LoopResult redis_writers(const ReplicatePlan& plan, int port, const WriterMix& m
         const std::uint64_t base = stamp_base(run, ctx);
         std::array<const char*, 4> argv{};
         std::array<std::size_t, 4> lengths{4, 0, 0, kReplicateValueBytes};
-        warm_then_measure(ctx, plan.config(), mix, line, [&](std::uint64_t k) {
+        warm_then_measure(ctx, plan.config(), mix, line, [&](std::uint64_t k, bool measured) {
           const WriterStep& step = inputs.step_at(k);
           const std::string& key = inputs.ids[step.session];
           const std::string& field = plan.attribute(step.attribute);
@@ -260,8 +303,13 @@ LoopResult redis_writers(const ReplicatePlan& plan, int port, const WriterMix& m
           argv = {"HSET", key.data(), field.data(), value.data()};
           lengths[1] = key.size();
           lengths[2] = field.size();
-          if (redis.command(4, argv.data(), lengths.data())->type != REDIS_REPLY_INTEGER)
-            throw std::runtime_error("redis: HSET did not answer an integer");
+          try {
+            if (redis.command(4, argv.data(), lengths.data())->type != REDIS_REPLY_INTEGER)
+              throw std::runtime_error("redis: HSET did not answer an integer");
+          } catch (const std::runtime_error& e) {
+            if (counts == nullptr || !is_noreplicas(e)) throw;
+            if (measured) counts->refused.fetch_add(1, std::memory_order_relaxed);
+          }
         });
       },
       kPhaseTimeout);
@@ -273,12 +321,19 @@ struct RedisProbeLine {
   RedisConnection primary;
   RedisConnection replica;
   std::uint64_t counter = 0;
+  PhaseCounts* counts = nullptr;  // refusals of the phase, when it has a bound
 
   LagProber::Probe probe() {
-    return [this](std::uint64_t) {
-      const std::string value = std::to_string(++counter);
-      primary.command({"HSET", kProbeSession, kProbeAttribute, value});
-      return counter;
+    return [this](std::uint64_t) -> std::uint64_t {
+      const std::string value = std::to_string(counter + 1);
+      try {
+        primary.command({"HSET", kProbeSession, kProbeAttribute, value});
+      } catch (const std::runtime_error& e) {
+        if (counts == nullptr || !is_noreplicas(e)) throw;
+        counts->refused.fetch_add(1, std::memory_order_relaxed);
+        return 0;
+      }
+      return ++counter;
     };
   }
   LagProber::Position position() {
@@ -316,21 +371,33 @@ ReplicationRow redis_replicated(const ReplicatePlan& plan, int primary_port, Red
   const std::uint64_t start_offset = replication_offset(primary);
   const std::uint64_t start_hsets = hset_calls(primary);
   ForkShared<WriterLine> line;
+  ForkShared<PhaseCounts> counts;
   LoopResult loop;
   LagResult lag;
   std::uint64_t writers_end = 0;
+  if (mix.bound_ms > 0) {
+    // Its finest bound: whole seconds of replica acknowledgement lag.
+    const std::string seconds_text = std::to_string(std::max<std::uint32_t>(1, mix.bound_ms / 1000));
+    primary.command({"CONFIG", "SET", "min-replicas-max-lag", seconds_text});
+    primary.command({"CONFIG", "SET", "min-replicas-to-write", "1"});
+  }
+  probes.counts = &*counts;
   {
     LagProber prober(*line, mix.writers, plan.config().probe, probes.probe(), probes.position());
-    loop = redis_writers(plan, primary_port, mix, run, &*line);
+    loop = redis_writers(plan, primary_port, mix, run, &*line, &*counts);
     writers_end = monotonic_ns();
     lag = prober.finish();
   }
+  probes.counts = nullptr;
+  if (mix.bound_ms > 0) primary.command({"CONFIG", "SET", "min-replicas-to-write", "0"});
   wait_replica_synced(primary, replica, kCatchUpTimeout);
   const std::uint64_t caught_up = monotonic_ns();
 
   ReplicationRow row = lag_row(kRedisSystem, mix.writers, mix.per_s, lag);
+  row.bound_ms = mix.bound_ms;
+  row.writes_refused = counts->refused.load();
   row.commits_per_s_alone = alone.ops_per_s();
-  row.commits_per_s_replicated = loop.ops_per_s();
+  row.commits_per_s_replicated = committed_per_s(loop, row.writes_refused);
   row.commits_shipped = hset_calls(primary) - start_hsets;  // writers' and probes'
   row.wire_bytes = replication_offset(primary) - start_offset;
   row.catch_up_s = static_cast<double>(caught_up - writers_end) / 1e9;
