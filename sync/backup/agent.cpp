@@ -557,8 +557,8 @@ void Agent::Impl::sample_lag() { note_changes(feed.next_seq()); }
 // changes depends on that, so a pace in changes measured on a long
 // backlog would let writers make another. An acknowledgement that finds
 // the backup nearly caught up ends the span (measured if it lasted 2 ms);
-// the last measure stays. A lower measure is taken at once, a higher one a
-// quarter at a time.
+// the last measure stays, as it does over a span that shipped no session. A lower measure is taken at once, a higher
+// one a quarter at a time.
 void Agent::Impl::measure_shipping() {
   constexpr auto kSpan = std::chrono::milliseconds(10);
   constexpr auto kShortestSpan = std::chrono::milliseconds(2);
@@ -582,7 +582,10 @@ void Agent::Impl::measure_shipping() {
     return;
   }
   if (now - shipping_since->first < kSpan) return;
-  take();
+  // A span whose acknowledgements moved the position only (the sessions
+  // its changes touched had been shipped already: Heartbeats) measured no
+  // shipping.
+  if (sessions_acked > shipping_since->second) take();
   shipping_since.emplace(now, sessions_acked);
 }
 
