@@ -72,7 +72,7 @@ struct AgentStatus {
   std::uint64_t shipped_per_s = 0;
   std::uint64_t frames_sent = 0;
   std::uint64_t frames_per_s = 0;
-  std::uint64_t wire_bytes = 0;   // frame bytes sent, headers and MACs included
+  std::uint64_t wire_bytes = 0;   // sealed frame bytes sent, lengths, headers and tags included
   std::uint64_t delta_bytes = 0;  // encoded delta bytes shipped
   std::uint64_t whole_bytes = 0;  // what whole-session replication would have shipped
   std::uint64_t full_resyncs = 0;

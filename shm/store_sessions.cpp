@@ -63,7 +63,10 @@ static std::string bound_refusal(const Generation& g, std::optional<std::uint64_
 // the age of the oldest change not yet acknowledged, which writers that
 // outrun the agent many times over make grow only after they made a
 // backlog far longer than the bound to ship; this holds them as soon as
-// the backlog is. 0 while the agent has not measured what it ships.
+// the backlog is. 0 while the agent has not measured what it ships, and
+// for a backlog of one poll or less (the agent's default poll, which it
+// ships in one round trip).
+constexpr std::uint64_t kProjectedBacklog = 4096;
 static std::uint64_t projected_lag_ms(const Generation& g, const AgentLag& agent) {
   if (agent.shipped_per_s == 0) return 0;
   std::uint64_t head = g.root->next_change_seq.load(std::memory_order_relaxed);
@@ -72,7 +75,7 @@ static std::uint64_t projected_lag_ms(const Generation& g, const AgentLag& agent
     const std::uint64_t cursor = g.lanes[l].cursor.load(std::memory_order_relaxed);
     if (lane_head > cursor) head += lane_head - cursor;
   }
-  if (head <= agent.acked_seq) return 0;
+  if (head <= agent.acked_seq + kProjectedBacklog) return 0;
   return (head - agent.acked_seq) * 1000 / agent.shipped_per_s;
 }
 

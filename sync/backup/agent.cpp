@@ -549,19 +549,24 @@ void Agent::Impl::sample_lag() { note_changes(feed.next_seq()); }
 
 // What the agent ships a second: session frames the backup acknowledged,
 // over spans of at least 10 ms in which it stayed behind by more than a
-// poll's worth of changes (so the pace is the agent's and the backup's,
-// not the writers'). The replication bound divides the backlog, in
-// changes, by it: as if every change were a frame of its own. That is
-// what a short backlog costs; a long one ships faster, as one frame
-// carries every change a poll finds for its session, and the pace in
-// changes depends on that, so a pace in changes measured on a long
-// backlog would let writers make another. An acknowledgement that finds
-// the backup nearly caught up ends the span (measured if it lasted 2 ms);
-// the last measure stays, as it does over a span that shipped no session. A lower measure is taken at once, a higher
-// one a quarter at a time.
+// quarter of a poll's worth of changes (so the pace is the agent's and the
+// backup's, not the writers') and that shipped 64 sessions or more. The
+// replication bound divides the backlog, in changes, by it: as if every
+// change were a frame of its own. That is what a short backlog costs; a
+// long one ships faster, as one frame carries every change a poll finds
+// for its session, and the pace in changes depends on that, so a pace in
+// changes measured on a long backlog would let writers make another. An
+// acknowledgement that finds the backup nearly caught up ends the span
+// (measured if it lasted 2 ms); the last measure stays, as it does over a
+// span that shipped fewer sessions. A lower measure is taken at once (the
+// bound must not trust a pace the link no longer has), a higher one a
+// quarter at a time. (The store projects only backlogs longer than a poll:
+// writers held by a measure too low still make backlogs that this
+// measures again.)
 void Agent::Impl::measure_shipping() {
   constexpr auto kSpan = std::chrono::milliseconds(10);
   constexpr auto kShortestSpan = std::chrono::milliseconds(2);
+  constexpr std::uint64_t kFewestSessions = 64;
   const Clock::time_point now = Clock::now();
   const auto take = [&] {
     const auto span = now - shipping_since->first;
@@ -571,8 +576,9 @@ void Agent::Impl::measure_shipping() {
     status.shipped_per_s = static_cast<std::uint64_t>(last == 0 || per_s < last ? per_s : (3 * last + per_s) / 4);
   };
   const std::uint64_t head = feed.logged_seq();
-  if (head <= acked_seq || head - acked_seq <= options.max_batch_entries) {
-    if (shipping_since && now - shipping_since->first >= kShortestSpan && sessions_acked > shipping_since->second)
+  if (head <= acked_seq || head - acked_seq <= options.max_batch_entries / 4) {
+    if (shipping_since && now - shipping_since->first >= kShortestSpan &&
+        sessions_acked >= shipping_since->second + kFewestSessions)
       take();
     shipping_since.reset();
     return;
@@ -585,7 +591,7 @@ void Agent::Impl::measure_shipping() {
   // A span whose acknowledgements moved the position only (the sessions
   // its changes touched had been shipped already: Heartbeats) measured no
   // shipping.
-  if (sessions_acked > shipping_since->second) take();
+  if (sessions_acked >= shipping_since->second + kFewestSessions) take();
   shipping_since.emplace(now, sessions_acked);
 }
 

@@ -454,10 +454,10 @@ BOOST_AUTO_TEST_CASE(a_write_waiting_under_the_bound_goes_through_when_the_agent
 // to ship than the bound before the oldest change's age shows it: the
 // bound also holds writes on the backlog (the log's head, lanes included,
 // past what the backup acknowledged) over what the agent ships a second.
-// Here the agent reports no lag at all, 200 changes behind: at 100 a
-// second that is 2 s to ship and the writes are refused; at 100,000 a
-// second, 2 ms, and they go through. (With the age alone, both went
-// through.)
+// Here the agent reports no lag at all, 5,000 changes behind: at 1,000 a
+// second that is 5 s to ship and the writes are refused; at 1,000,000 a
+// second, 5 ms, and they go through. (With the age alone, both went
+// through.) A backlog of one poll (4,096) or less is not projected.
 BOOST_AUTO_TEST_CASE(the_bound_holds_writes_on_the_backlog_the_agent_has_to_ship) {
   SegmentGuard g("bound_backlog");
   Store store = make(g);
@@ -466,18 +466,24 @@ BOOST_AUTO_TEST_CASE(the_bound_holds_writes_on_the_backlog_the_agent_has_to_ship
   BOOST_REQUIRE(seat.claim());
   AgentStatus status = lagging(0);
   status.acked_seq = ChangeFeed(store).next_seq();
-  for (int i = 0; i < 200; ++i) store.commit("s", CommitBatch{}.put("a", std::to_string(i)));
-  status.shipped_per_s = 100;
+  for (int i = 0; i < 4000; ++i) store.commit("s", CommitBatch{}.put("a", std::to_string(i)));
+  status.shipped_per_s = 1;  // 4,000 behind: within one poll, not projected
   seat.publish(status);
-  BOOST_TEST(AgentSeat(store).status().shipped_per_s == 100u);
+  store.set_replication_bound({500, 0});
+  BOOST_TEST(store.commit("s", CommitBatch{}.put("a", "within a poll")) == 4001u);
+  store.set_replication_bound({});
+  for (int i = 1; i < 1000; ++i) store.commit("s", CommitBatch{}.put("a", std::to_string(i)));
+  status.shipped_per_s = 1000;
+  seat.publish(status);
+  BOOST_TEST(AgentSeat(store).status().shipped_per_s == 1000u);
   store.set_replication_bound({500, 0});
   const std::string refusal = message_of([&] { store.commit("s", CommitBatch{}.put("a", "refused")); });
-  BOOST_TEST(refusal.find("lags 2000 ms") != std::string::npos, refusal);
-  status.shipped_per_s = 100000;
+  BOOST_TEST(refusal.find("lags 5000 ms") != std::string::npos, refusal);
+  status.shipped_per_s = 1000000;
   seat.publish(status);
-  BOOST_TEST(store.commit("s", CommitBatch{}.put("a", "through")) == 201u);
+  BOOST_TEST(store.commit("s", CommitBatch{}.put("a", "through")) == 5001u);
   status.shipped_per_s = 0;  // not measured yet: the age alone
   seat.publish(status);
-  BOOST_TEST(store.commit("s", CommitBatch{}.put("a", "through again")) == 202u);
+  BOOST_TEST(store.commit("s", CommitBatch{}.put("a", "through again")) == 5002u);
   BOOST_TEST(store.stats().bound_refusals == 1u);
 }

@@ -229,7 +229,7 @@ printf '%-44s %s\n' \
   "$(fmt %.2f p50_ms "$redis_load") ms / $(fmt %.2f p99_ms "$redis_load") ms (max $(fmt %.1f max_ms "$redis_load") ms)" \
   "sessions in the store" "$store_sessions" \
   "commits" "$commits" \
-  "bytes shipped to the backup (deltas)" "$delta ($wire on the wire, frames and MACs included)" \
+  "bytes shipped to the backup (deltas)" "$delta ($wire on the wire, sealed frames included)" \
   "whole-session frames for the same shipments" "$whole ($(ratio "$whole" "$delta") the deltas)" \
   "replication lag during load (max sampled)" "${max_lag:-0} ms" \
   "backup caught up after the load" "$caught_up, in $catch_up_ms ms"

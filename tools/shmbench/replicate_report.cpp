@@ -208,7 +208,8 @@ void add_replicate_notes(BenchReport& report) {
       "(at most " +
       parameter_number(report, "agent_idle_wait_us") + " us per sleep, AgentOptions default)");
   report.notes.push_back(
-      "wire B/commit: ours, the agent's frame bytes (headers, MACs, heartbeats); redis, master_repl_offset "
+      "wire B/commit: ours, the agent's sealed frame bytes (lengths, headers, tags, heartbeats); redis, "
+      "master_repl_offset "
       "growth (the RESP commands it streams); over every commit from the phase's start (warm-up and probes "
       "included) until the backup had them all. whole B/commit: what whole-session replication would send "
       "(ours: the agent's whole_bytes, a whole-session delta's encoded size counted once per delta it ships; "

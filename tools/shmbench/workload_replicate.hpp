@@ -42,7 +42,7 @@ inline constexpr std::string_view kReplicateDetails =
     "                        returning the probe's counter; the backup is looked at\n"
     "                        every 20 us; probes do not wait for each other. Also with\n"
     "                        no writers (probes only, 1 s, --quick: 0.2 s).\n"
-    "  bytes per commit:     ours, the agent's frame bytes (headers and MACs included);\n"
+    "  bytes per commit:     ours, the agent's sealed frame bytes (headers and tags included);\n"
     "                        Redis, master_repl_offset growth; over every commit from\n"
     "                        the phase's start until the backup had them all; beside\n"
     "                        whole-session replication (the agent's whole_bytes: a\n"
