@@ -302,8 +302,6 @@ void run_link(std::string_view payload, std::uint8_t chunking) {
     agent.feed(opened.bytes);
     if (agent.next() || !agent.keyed()) __builtin_trap();
   }
-  FrameCodec& encoder = agent;
-  FrameCodec& decoder = agent;
   fuzz::ChunkSizes sizes(chunking);
   std::vector<Frame> replies;
   bool whole_frames = true;
@@ -315,7 +313,7 @@ void run_link(std::string_view payload, std::uint8_t chunking) {
       whole_frames = false;
     } else if (!within_fuzz_caps(record)) {
       continue;
-    } else if (std::optional<std::string> encoded = encode_record(encoder, record)) {
+    } else if (std::optional<std::string> encoded = encode_record(agent, record)) {
       bytes = std::move(*encoded);
     } else {
       continue;
@@ -325,7 +323,7 @@ void run_link(std::string_view payload, std::uint8_t chunking) {
       const std::size_t size = std::min(sizes.next(bytes.size() - pos), bytes.size() - pos);
       const sync::detail::StandbyLink::Output out = link.feed(std::string_view(bytes).substr(pos, size));
       pos += size;
-      check_output(out, decoder, replies);
+      check_output(out, agent, replies);
       if (!whole_frames) continue;
       for (const Frame& reply : replies) {
         if (reply.type != FrameType::Ack || reply.seq <= acked) continue;
@@ -341,7 +339,7 @@ void run_link(std::string_view payload, std::uint8_t chunking) {
     while (link.restore_pending()) {
       sync::detail::StandbyLink::Output chunk;
       chunk.bytes = link.next_restore_chunk(4096);
-      check_output(chunk, decoder, replies);
+      check_output(chunk, agent, replies);
     }
   }
 }
