@@ -170,7 +170,11 @@ struct Agent::Impl {
   std::size_t unacked_bytes = 0;
   std::uint64_t sent_seq = 0;
   std::uint64_t acked_seq = 0;
-  std::uint64_t heartbeat_seq = 0;  // the last position told by a Heartbeat
+  // The highest position a frame told the backup: every frame the agent
+  // adds carries one (a Delta or Removal the position after it), and a
+  // Heartbeat is only for a position no frame told (the sessions of a poll
+  // were shipped before).
+  std::uint64_t told_seq = 0;
   Clock::time_point last_ack{};
   Clock::time_point last_write{};
   Clock::time_point last_heartbeat{};
@@ -303,7 +307,7 @@ void Agent::Impl::on_welcome(const wire::detail::Frame& frame) {
   resend.clear();
   if (covered) {
     source.resume(position, forget);
-    acked_seq = sent_seq = heartbeat_seq = position;
+    acked_seq = sent_seq = told_seq = position;
     resync = Resync::None;
     ++status.partial_resyncs;
     log("connected to backup " + backup + ": partial resync from seq " + std::to_string(position) + " (" +
@@ -436,6 +440,7 @@ void Agent::Impl::add(const wire::detail::Frame& frame, const std::string& sessi
   unacked_bytes += bytes.size();
   ++status.frames_sent;
   sent_seq = std::max(sent_seq, frame.seq);
+  told_seq = std::max(told_seq, frame.seq);
 }
 
 void Agent::Impl::add_item(const Outgoing& item, wire::detail::FrameType type, std::uint64_t seq) {
@@ -500,9 +505,9 @@ void Agent::Impl::pump() {
   }
   // A position reached without a frame (the changes were shipped earlier)
   // is told with a Heartbeat, so the backup stores and acknowledges it.
-  if (caught_up && out.empty() && sent_seq > acked_seq && sent_seq > heartbeat_seq) {
+  if (caught_up && out.empty() && sent_seq > acked_seq && sent_seq > told_seq) {
     out = codec->encode(wire::detail::make_heartbeat(sent_seq));
-    heartbeat_seq = sent_seq;
+    told_seq = sent_seq;
     last_heartbeat = Clock::now();
   }
   sample_lag();
@@ -628,7 +633,7 @@ void Agent::Impl::tick() {
       else if (now - last_write >= options.heartbeat_interval && out.empty() && write_state == Write::Idle &&
                resync != Resync::Sending) {
         out += codec->encode(wire::detail::make_heartbeat(sent_seq));
-        heartbeat_seq = sent_seq;
+        told_seq = sent_seq;
         last_heartbeat = now;
         write();
       }

@@ -13,6 +13,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "diff/detail/byte_io.hpp"
@@ -607,4 +608,141 @@ BOOST_FIXTURE_TEST_CASE(a_silent_agent_is_closed_after_three_heartbeats, ServedS
   expect_logged_close(peer.name(), "silent for 3000 ms");
   expect_standby_unchanged();
   agent_session();
+}
+
+// ---- a frame that carries the position is not told again -------------------
+
+namespace {
+
+// A backup that welcomes each agent at the position its Hello names (so the
+// agent streams from there, without a snapshot), records the type and
+// sequence of every frame after Hello, and acknowledges each frame that
+// carries a position.
+class RecordingBackup {
+ public:
+  RecordingBackup() : acceptor_(io_, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0)) {
+    port_ = acceptor_.local_endpoint().port();
+    accept();
+    thread_ = std::thread([this] { io_.run(); });
+  }
+  ~RecordingBackup() {
+    io_.stop();
+    thread_.join();
+  }
+  RecordingBackup(const RecordingBackup&) = delete;
+  RecordingBackup& operator=(const RecordingBackup&) = delete;
+
+  std::uint16_t port() const { return port_; }
+
+  // The frames recorded once there are `count` of them, or what came by the
+  // deadline.
+  std::vector<std::pair<FrameType, std::uint64_t>> wait_frames(std::size_t count) {
+    std::unique_lock lock(mutex_);
+    changed_.wait_for(lock, kDeadline, [&] { return frames_.size() >= count; });
+    return frames_;
+  }
+
+ private:
+  struct Peer {
+    explicit Peer(tcp::socket s) : socket(std::move(s)) {}
+    tcp::socket socket;
+    wire::detail::FrameCodec codec{replication_key(), wire::detail::Side::Server};
+    std::array<char, 4096> buffer{};
+    bool welcomed = false;
+  };
+
+  void accept() {
+    acceptor_.async_accept([this](boost::system::error_code ec, tcp::socket socket) {
+      if (ec) return;
+      auto peer = std::make_shared<Peer>(std::move(socket));
+      peers_.push_back(peer);
+      read(peer);
+      accept();
+    });
+  }
+
+  void read(const std::shared_ptr<Peer>& peer) {
+    peer->socket.async_read_some(asio::buffer(peer->buffer), [this, peer](boost::system::error_code ec, std::size_t n) {
+      if (ec) return;
+      peer->codec.feed(std::string_view(peer->buffer.data(), n));
+      std::string answer;
+      while (std::optional<Frame> frame = peer->codec.next()) answer += on_frame(*peer, *frame);
+      answer.insert(0, peer->codec.take_answer());
+      if (!answer.empty()) asio::write(peer->socket, asio::buffer(answer));
+      read(peer);
+    });
+  }
+
+  std::string on_frame(Peer& peer, const Frame& frame) {
+    if (!peer.welcomed) {
+      const wire::detail::Hello hello = wire::detail::parse_hello(frame);
+      peer.welcomed = true;
+      wire::detail::Welcome welcome;
+      welcome.store_id = hello.store_id;
+      welcome.last_applied_seq = hello.next_seq;
+      welcome.epoch = hello.epoch;
+      return peer.codec.encode(wire::detail::make_welcome(welcome));
+    }
+    {
+      std::lock_guard lock(mutex_);
+      frames_.emplace_back(frame.type, frame.seq);
+    }
+    changed_.notify_all();
+    const bool positioned =
+        frame.type == FrameType::Delta || frame.type == FrameType::Removal || frame.type == FrameType::Heartbeat;
+    return positioned ? peer.codec.encode(wire::detail::make_ack(frame.seq)) : std::string();
+  }
+
+  asio::io_context io_;
+  tcp::acceptor acceptor_;
+  std::uint16_t port_ = 0;
+  std::vector<std::shared_ptr<Peer>> peers_;
+  std::thread thread_;
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  std::vector<std::pair<FrameType, std::uint64_t>> frames_;
+};
+
+}  // namespace
+
+// A Delta tells the backup the position it reaches: the agent must not
+// follow it with a Heartbeat of the same position (the poll after the
+// Delta's write finds nothing new and, before the Ack is back, the position
+// looked untold: every commit cost a second frame, a second wake-up of the
+// backup and a second Ack). Heartbeats are for positions no frame carried.
+BOOST_AUTO_TEST_CASE(a_position_a_delta_carried_is_not_told_again_by_a_heartbeat) {
+  SegmentGuard guard("bs_told");
+  Store primary = make_store(guard.name(), 4096, kSegmentBytes);
+  primary.create_session("a");
+  primary.create_session("b");
+  RecordingBackup backup;
+  sync::AgentOptions options;
+  options.port = backup.port();
+  options.heartbeat_interval = 600s;  // no idle heartbeat within the test
+  options.ack_timeout = 1800s;
+  options.log = test_log("agent");
+  sync::Agent agent(primary, replication_key(), options);
+  std::thread runner([&] { agent.run(); });
+  struct Joiner {
+    sync::Agent& agent;
+    std::thread& runner;
+    ~Joiner() {
+      agent.stop();
+      runner.join();
+    }
+  } joiner{agent, runner};
+  BOOST_REQUIRE(poll_until([&] { return AgentSeat(primary).status().state == AgentState::Streaming; }, kDeadline));
+
+  primary.commit("a", CommitBatch{}.put("cart", "one"));
+  const std::uint64_t first = ChangeFeed(primary).next_seq();
+  // Acknowledged: the agent has written the Delta and read its Ack.
+  BOOST_REQUIRE(poll_until([&] { return AgentSeat(primary).status().acked_seq >= first; }, kDeadline));
+  primary.commit("b", CommitBatch{}.put("cart", "two"));
+  const std::uint64_t second = ChangeFeed(primary).next_seq();
+
+  const std::vector<std::pair<FrameType, std::uint64_t>> frames = backup.wait_frames(2);
+  BOOST_REQUIRE(frames.size() >= 2u);
+  BOOST_TEST((frames[0] == std::pair{FrameType::Delta, first}));
+  BOOST_TEST((frames[1] == std::pair{FrameType::Delta, second}),
+             "second frame: " << wire::detail::frame_type_name(frames[1].first) << " at " << frames[1].second);
 }
