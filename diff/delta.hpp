@@ -66,6 +66,11 @@ struct DeltaLimits {
 // or checksum, a size over a cap), so a sender never makes a frame its peer refuses.
 std::string encode_delta(const SessionDelta& delta, const DeltaLimits& limits = {});
 
+// The changes of `delta` sorted by name (the order frames carry them),
+// after checking the id and each change as encode_delta does.
+// Throws: RefusedInput naming what breaks the format or `limits`.
+std::vector<const AttributeChange*> checked_changes(const SessionDelta& delta, const DeltaLimits& limits = {});
+
 // Throws: CorruptInput naming what is wrong (bad magic/version, truncated,
 // length over a cap, checksum of the frame, a field breaking the format).
 SessionDelta decode_delta(std::string_view bytes, const DeltaLimits& limits = {});

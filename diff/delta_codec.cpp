@@ -36,8 +36,9 @@ void validate_change(const AttributeChange& change, const DeltaLimits& limits) {
     invalid("removal of '" + change.name + "' carries bytes, flags or a checksum");
 }
 
-// The changes in frame order (by name), after checking them.
-std::vector<const AttributeChange*> sorted_changes(const SessionDelta& delta, const DeltaLimits& limits) {
+}  // namespace
+
+std::vector<const AttributeChange*> checked_changes(const SessionDelta& delta, const DeltaLimits& limits) {
   if (delta.session_id.empty()) invalid("empty session id");
   check_size(delta.session_id.size(), limits.max_id_bytes, "session id");
   if (delta.changes.size() > limits.max_changes)
@@ -55,6 +56,8 @@ std::vector<const AttributeChange*> sorted_changes(const SessionDelta& delta, co
   if (same != sorted.end()) invalid("attribute '" + (*same)->name + "' changes twice");
   return sorted;
 }
+
+namespace {
 
 [[noreturn]] void corrupt(const std::string& message) { throw CorruptInput("delta: " + message); }
 
@@ -103,7 +106,7 @@ AttributeChange decode_change(ByteReader& reader, const DeltaLimits& limits) {
 }  // namespace
 
 std::string encode_delta(const SessionDelta& delta, const DeltaLimits& limits) {
-  const std::vector<const AttributeChange*> changes = sorted_changes(delta, limits);
+  const std::vector<const AttributeChange*> changes = checked_changes(delta, limits);
   std::size_t estimate = kDeltaMinFrameBytes + delta.session_id.size() + 32;
   for (const AttributeChange* change : changes) estimate += change->name.size() + change->bytes.size() + 32;
   std::string out;

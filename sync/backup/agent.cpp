@@ -19,7 +19,7 @@
 namespace shmsession::sync {
 
 using detail::DeltaSource;
-using detail::make_item_frame;
+using detail::ItemEncoder;
 using detail::Outgoing;
 using detail::SourceBatch;
 
@@ -154,6 +154,7 @@ struct Agent::Impl {
   Link link = Link::Down;
   std::uint64_t generation = 0;  // bumps on every drop: stale handlers return
   std::optional<wire::detail::FrameCodec> codec;
+  ItemEncoder items;  // this connection's session payloads (their id dictionary)
   std::array<char, kAgentReadBytes> read_buffer{};
   std::string out;      // frames ready to write
   std::string writing;  // the write in flight
@@ -228,6 +229,7 @@ void Agent::Impl::on_connected() {
   boost::system::error_code ignored;
   socket.set_option(tcp::no_delay(true), ignored);
   codec.emplace(keys, wire::detail::Side::Client, options.limits);
+  items = ItemEncoder{};
   link = Link::Handshake;
   publish(AgentState::Handshake);
   out = codec->opening();  // Hello follows the backup's answer (send_hello)
@@ -444,7 +446,7 @@ void Agent::Impl::add(const wire::detail::Frame& frame, const std::string& sessi
 }
 
 void Agent::Impl::add_item(const Outgoing& item, wire::detail::FrameType type, std::uint64_t seq) {
-  add(make_item_frame(item, type, seq), item.delta.session_id);
+  add(items.frame(item, type, seq), item.delta.session_id);
 }
 
 void Agent::Impl::start_snapshot() {

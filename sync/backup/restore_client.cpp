@@ -11,7 +11,7 @@
 
 namespace shmsession::sync {
 
-using detail::parse_item_frame;
+using detail::ItemDecoder;
 using detail::StandbyApplier;
 
 namespace asio = boost::asio;
@@ -98,6 +98,7 @@ RestoreResult restore_from_backup(Store& primary, const Endpoint& from, const wi
                                            " sessions: restore fills an empty store only");
   TimedSocket socket(from, timeout);
   wire::detail::FrameCodec codec(keys, wire::detail::Side::Client);
+  ItemDecoder items;
   socket.write(codec.opening());
   StandbyApplier applier(primary);
   RestoreResult result;
@@ -137,7 +138,7 @@ RestoreResult restore_from_backup(Store& primary, const Endpoint& from, const wi
           if (frame->type != wire::detail::FrameType::SnapshotSession)
             throw Error(Errc::Corrupt, "restore: expected SnapshotSession, got " +
                                            std::string(wire::detail::frame_type_name(frame->type)));
-          if (applier.apply(parse_item_frame(*frame)) != StandbyApplier::Outcome::Applied)
+          if (applier.apply(items.item(*frame)) != StandbyApplier::Outcome::Applied)
             throw Error(Errc::Corrupt, "restore: a session from the backup fails its checksums");
           ++result.sessions;
           break;

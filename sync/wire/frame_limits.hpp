@@ -10,12 +10,11 @@
 namespace shmsession::sync::wire {
 
 // Payload caps. The defaults of FrameLimits; a receiver may lower them.
-// Session payloads (Delta, SnapshotSession) are a 4-byte item header and
-// one diff/ delta frame of at most 256 MiB (DeltaLimits), so any delta the
-// sender can encode fits in one frame: a session is never split, and the
-// standby applies it atomically.
-inline constexpr std::size_t kItemHeaderBytes = 4;
-inline constexpr std::size_t kDefaultMaxPayloadBytes = (std::size_t{256} << 20) + kItemHeaderBytes;
+// A session payload (Delta, SnapshotSession) is at most 256 MiB (the
+// encoder refuses a larger one), so any session the sender can encode fits
+// in one frame: a session is never split, and the standby applies it
+// atomically.
+inline constexpr std::size_t kDefaultMaxPayloadBytes = std::size_t{256} << 20;
 // Cap while no frame from the peer has passed its MAC check: the first
 // frame of either side (Hello, Welcome or Error) is small, so a peer without
 // the key cannot make the receiver buffer more than this.

@@ -46,10 +46,10 @@ void check_canonical(const Frame& frame, Parse parse, Make make) {
   if (make(*value) != frame) __builtin_trap();
 }
 
-// Session payloads: the item header is fixed-width and delta frames are
-// canonical (diff/delta_format.md), so an item that parses re-encodes, with
-// the same type and seq, to the same frame; and what parses, a sender can
-// make (make_item_frame does not refuse it).
+// Session payloads are canonical (wire_format.md): an item a fresh decoder
+// reads (its id in full, its idle timeout given) re-encodes, with the same
+// type and seq, to the same frame; and what parses, a sender can make
+// (make_item_frame does not refuse it).
 void parse_item(const Frame& frame) {
   sync::detail::Outgoing item;
   try {
@@ -222,12 +222,13 @@ void scratch_standby_done() { Store::remove(scratch_standby_name()); }
 // -malloc_limit_mb keeps meaning "an allocation the input did not pay for".
 constexpr std::uint64_t kMaxLinkResultBytes = std::uint64_t{1} << 20;
 
-bool within_fuzz_caps(const Record& record) {
+// `items`: the link's session payload decoder as it stands before the
+// record; it reads the record's payload (so it stands after it).
+bool within_fuzz_caps(const Record& record, sync::detail::ItemDecoder& items) {
   const auto type = static_cast<FrameType>(record.type);
   if (type != FrameType::Delta && type != FrameType::SnapshotSession) return true;
   try {
-    const sync::detail::Outgoing item =
-        sync::detail::parse_item_frame(Frame{type, record.seq, std::string(record.payload)});
+    const sync::detail::Outgoing item = items.item(Frame{type, record.seq, std::string(record.payload)});
     for (const diff::AttributeChange& change : item.delta.changes) {
       if (change.kind != diff::AttributeChange::Kind::Patch) continue;
       diff::detail::ByteReader reader(change.bytes, "patch");
@@ -306,17 +307,19 @@ void run_link(std::string_view payload, std::uint8_t chunking) {
   std::vector<Frame> replies;
   bool whole_frames = true;
   std::uint64_t acked = 0;
+  sync::detail::ItemDecoder items;  // a mirror of the link's (its dictionary of session ids)
   for (const Record& record : read_records(payload)) {
     std::string bytes;
     if (record.type == fuzz::kRawRecordType) {
       bytes = record.payload;
       whole_frames = false;
-    } else if (!within_fuzz_caps(record)) {
-      continue;
-    } else if (std::optional<std::string> encoded = encode_record(agent, record)) {
-      bytes = std::move(*encoded);
     } else {
-      continue;
+      sync::detail::ItemDecoder next = items;  // the link's, once it has read this record
+      if (!within_fuzz_caps(record, next)) continue;
+      std::optional<std::string> encoded = encode_record(agent, record);
+      if (!encoded) continue;
+      bytes = std::move(*encoded);
+      items = std::move(next);
     }
     const StandbyDigest before = digest(standby);
     for (std::size_t pos = 0; pos < bytes.size();) {

@@ -53,7 +53,8 @@ std::string cart(int items) {
   return out;
 }
 
-// A real agent's stream to the backup: Hello, a full resync of two sessions,
+// A real agent's stream to the backup (its session payloads made by one
+// ItemEncoder, as on a connection): Hello, a full resync of two sessions,
 // a patch and a put, a removal, a heartbeat, then a delta on a base the
 // standby lacks (it asks for the session in full) and the whole session.
 std::vector<Frame> replication(const StoreId& store) {
@@ -67,18 +68,21 @@ std::vector<Frame> replication(const StoreId& store) {
   sync::detail::Outgoing removal;
   removal.kind = sync::detail::Outgoing::Kind::Removal;
   removal.delta.session_id = "s2";
+  // One encoder, as the agent's connection has: later payloads of s1 name
+  // it by its dictionary slot, and leave the idle timeout out.
+  sync::detail::ItemEncoder items;
+  // (A braced list is evaluated in order.)
   return {
       make_hello(Hello{kProtocolVersion, store, 5}),
       Frame{FrameType::SnapshotBegin, 5, {}},
-      sync::detail::make_item_frame(session_item("s1", 0, 3, {}, v3), FrameType::SnapshotSession, 5),
-      sync::detail::make_item_frame(session_item("s2", 0, 1, {}, {{"user", {"bob", 0}}}), FrameType::SnapshotSession,
-                                    5),
+      items.frame(session_item("s1", 0, 3, {}, v3), FrameType::SnapshotSession, 5),
+      items.frame(session_item("s2", 0, 1, {}, {{"user", {"bob", 0}}}), FrameType::SnapshotSession, 5),
       Frame{FrameType::SnapshotEnd, 5, {}},
-      sync::detail::make_item_frame(session_item("s1", 3, 4, v3, v4), FrameType::Delta, 7),
-      sync::detail::make_item_frame(removal, FrameType::Delta, 8),
+      items.frame(session_item("s1", 3, 4, v3, v4), FrameType::Delta, 7),
+      items.frame(removal, FrameType::Delta, 8),
       make_heartbeat(9),
-      sync::detail::make_item_frame(session_item("s1", 9, 10, v4, v10), FrameType::Delta, 10),
-      sync::detail::make_item_frame(session_item("s1", 0, 10, {}, v10), FrameType::Delta, 10),
+      items.frame(session_item("s1", 9, 10, v4, v10), FrameType::Delta, 10),
+      items.frame(session_item("s1", 0, 10, {}, v10), FrameType::Delta, 10),
   };
 }
 

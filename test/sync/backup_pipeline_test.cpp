@@ -7,6 +7,7 @@
 
 #include "shm/replica.hpp"
 #include "sync/backup/detail/delta_source.hpp"
+#include "sync/backup/detail/replication_item.hpp"
 #include "sync/backup/detail/standby_applier.hpp"
 #include "test/support/segment_damage.hpp"
 #include "test/support/test_support.hpp"
@@ -198,7 +199,11 @@ BOOST_AUTO_TEST_CASE(whole_session_bytes_are_the_size_of_a_whole_session_frame) 
   diff::AttributeMap all;
   const SessionSnapshot w10 = primary.peek("w10").value();
   for (const Attribute& a : w10.attributes) all.emplace(a.name, std::make_pair(a.value, a.flags));
-  BOOST_TEST(whole == diff::encode_delta(diff::make_delta("w10", 0, w10.version, {}, all)).size());
+  sync::detail::Outgoing whole_item;
+  whole_item.delta = diff::make_delta("w10", 0, w10.version, {}, all);
+  whole_item.idle_timeout_s = w10.idle_timeout_s;
+  BOOST_TEST(whole ==
+             sync::detail::make_item_frame(whole_item, wire::detail::FrameType::SnapshotSession, 1).payload.size());
   BOOST_TEST(delta * 5 < whole, delta << " delta bytes for a whole session of " << whole);
 }
 

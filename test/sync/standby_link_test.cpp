@@ -587,27 +587,63 @@ BOOST_FIXTURE_TEST_CASE(a_snapshot_session_outside_a_snapshot_is_refused, Replic
   BOOST_TEST(!standby.peek("s9").has_value());
 }
 
-// The MAC is right (the peer has the key) but the delta frame inside is
-// damaged: decode_delta refuses it, the link closes, nothing is applied.
-BOOST_FIXTURE_TEST_CASE(a_damaged_delta_under_a_valid_mac_is_refused, Replicated) {
-  primary.put("s1", "cart", std::string(120, 'z'));
-  std::uint64_t next = 0;
-  const std::vector<Frame> deltas = primary.deltas(next);
-  BOOST_REQUIRE(deltas.size() == 1u);
+// The MAC is right (the peer has the key) but the session payload inside
+// breaks its format (wire_format.md, "Session payloads"): each is refused,
+// the link closes naming the frame, nothing is applied.
+BOOST_FIXTURE_TEST_CASE(a_malformed_session_payload_under_a_valid_mac_is_refused, Replicated) {
+  sync::detail::Outgoing item;
+  item.delta.session_id = "s1";
+  item.delta.new_version = 5;
+  item.delta.changes.push_back({"cart", diff::AttributeChange::Kind::Put, "xyz", 0, diff::value_checksum("xyz")});
+  // The documented layout: head (base 0, idle timeout given), reference 0
+  // and the id in full, new version, idle timeout, one change: name, kind
+  // Put, flags, value.
+  const std::string valid(
+      "\x04\x00\x02s1\x05\x00\x01\x04"
+      "cart\x01\x00\x03xyz",
+      19);
+  BOOST_REQUIRE(sync::detail::make_item_frame(item, FrameType::Delta, 1).payload == valid);
+  const auto with = [&](std::size_t at, char byte) {
+    std::string p = valid;
+    p[at] = byte;
+    return p;
+  };
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"", "head"},
+      {with(0, '\x84'), "unknown head bits"},
+      {with(0, '\x07'), "unknown base form"},
+      {with(1, '\x05'), "session reference 5 to a slot never filled"},
+      {with(2, '\x3c'), "session id"},
+      {with(0, '\x00'), "no idle timeout given yet"},
+      {with(0, '\x05').replace(5, 1, std::string(1, '\x00')), "new version 0 has no previous version"},
+      {std::string("\x06\x00\x02s1\x05\x04\x00\x01\x04"
+                   "cart\x01\x00\x03xyz",
+                   20),
+       "base version 4 given"},
+      {with(7, '\x40'), "cannot fit"},
+      {with(13, '\x09'), "unknown change kind 9"},
+      {with(15, '\x32'), "value"},
+      {valid + 'x', "1 bytes after the last change"},
+      {std::string("\x04\x00\x02s1\x05\x00\x02\x01"
+                   "b\x03\x01"
+                   "a\x03",
+                   14),
+       "attribute 'a' out of order"},
+  };
   const std::string before = dump(standby);
-  // Every byte of the delta frame: header, id, versions, changes, checksum.
-  const std::size_t delta_bytes = deltas[0].payload.size() - wire::kItemHeaderBytes;
-  for (std::size_t i = 0; i < delta_bytes; i += 7) {
-    Frame damaged = deltas[0];
-    damaged.payload[wire::kItemHeaderBytes + i] ^= 0x20;
+  std::uint64_t next = 0;
+  primary.deltas(next);
+  for (const auto& [payload, reason] : cases) {
     std::unique_ptr<LinkUnderTest> link = agent();
-    const Exchange ex = link->send(damaged);
-    expect_refused(*link, ex, "delta", before, standby);
+    const Exchange ex = link->send(Frame{FrameType::Delta, next, payload});
+    expect_refused(*link, ex, "Delta", before, standby);
+    BOOST_TEST(ex.out.reason.find(reason) != std::string::npos,
+               "reason '" << ex.out.reason << "' names '" << reason << "'");
   }
-  // A payload too short for its item header.
+  // The valid payload itself is taken (the cases above differ only where said).
   std::unique_ptr<LinkUnderTest> link = agent();
-  const Exchange ex = link->send(Frame{FrameType::Delta, next, std::string("\x01\x02", 2)});
-  expect_refused(*link, ex, "Delta", before, standby);
+  const Exchange ex = link->send(Frame{FrameType::Delta, next, valid});
+  BOOST_TEST(!ex.out.close, ex.out.reason);
 }
 
 // A session id the store refuses (not printable ASCII) arrives under a valid
@@ -678,6 +714,7 @@ BOOST_FIXTURE_TEST_CASE(frames_that_move_no_position_are_answered_with_the_last_
   BOOST_REQUIRE(deltas.size() == 1u);
   sync::detail::Outgoing item = sync::detail::parse_item_frame(deltas[0]);
   item.delta.base_version += 7;  // a base the standby does not have
+  item.delta.new_version += 7;
   const Exchange asked = link->send(sync::detail::make_item_frame(item, FrameType::Delta, deltas[0].seq));
   BOOST_REQUIRE(asked.replies.size() == 1u);
   BOOST_TEST((asked.replies[0].type == FrameType::ResendSession));
@@ -742,4 +779,63 @@ BOOST_FIXTURE_TEST_CASE(a_standby_promoted_under_a_link_refuses_the_next_frame, 
   // A heartbeat would only move the position: refused as well.
   std::unique_ptr<LinkUnderTest> beat = std::make_unique<LinkUnderTest>(standby);
   BOOST_TEST(beat->send(primary.hello()).out.close);
+}
+
+// ---- session payloads: the id dictionary and the idle timeout -------------
+
+namespace {
+
+sync::detail::Outgoing put_item(const std::string& id, std::uint64_t version, std::uint32_t idle_timeout_s) {
+  sync::detail::Outgoing item;
+  item.delta.session_id = id;
+  item.delta.base_version = version - 1;
+  item.delta.new_version = version;
+  item.delta.changes.push_back({"cart", diff::AttributeChange::Kind::Put, std::string(100, 'v'), 0,
+                                diff::value_checksum(std::string(100, 'v'))});
+  item.idle_timeout_s = idle_timeout_s;
+  return item;
+}
+
+}  // namespace
+
+// An id travels in full once per connection direction, then as its slot;
+// the idle timeout only when it changes. The decoder at the other end reads
+// every payload back as it was, also once the dictionary is full and its
+// oldest slots are given to new ids (which the encoder then sends in full
+// again).
+BOOST_AUTO_TEST_CASE(a_session_id_is_sent_in_full_once_then_by_its_slot) {
+  sync::detail::ItemEncoder encoder;
+  sync::detail::ItemDecoder decoder;
+  const std::string id = "session:00001234";
+  const Frame first = encoder.frame(put_item(id, 2, 1800), FrameType::Delta, 10);
+  const Frame second = encoder.frame(put_item(id, 3, 1800), FrameType::Delta, 11);
+  const Frame third = encoder.frame(put_item(id, 4, 60), FrameType::Delta, 12);
+  // head, reference (1: slot 0), new version, change count, name, kind,
+  // flags, value: 112 bytes for a 100-byte put.
+  BOOST_TEST(second.payload.size() == 1 + 1 + 1 + 1 + 5 + 1 + 1 + 101);
+  BOOST_TEST(first.payload.size() == second.payload.size() + 1 + id.size() + 2);  // the id in full, the timeout
+  BOOST_TEST(third.payload.size() == second.payload.size() + 1);                  // the new timeout
+  for (const auto& [frame, version, idle] :
+       {std::tuple{first, 2u, 1800u}, std::tuple{second, 3u, 1800u}, std::tuple{third, 4u, 60u}}) {
+    const sync::detail::Outgoing item = decoder.item(frame);
+    BOOST_TEST((item.delta == put_item(id, version, idle).delta));
+    BOOST_TEST(item.idle_timeout_s == idle);
+    BOOST_TEST(item.seq == frame.seq);
+  }
+  // A fresh decoder (another connection) cannot read a slot it never saw.
+  BOOST_TEST(message_of([&] { sync::detail::ItemDecoder{}.item(second); }).find("never filled") != std::string::npos);
+
+  // Fill the dictionary: kIdSlots more ids, the last of which takes the
+  // slot of `id`; `id` then goes in full again, and everything reads back.
+  for (std::uint32_t i = 0; i < sync::detail::kIdSlots; ++i) {
+    const std::string other = "other:" + std::to_string(i);
+    const Frame f = encoder.frame(put_item(other, 2, 60), FrameType::Delta, 13 + i);
+    BOOST_REQUIRE(decoder.item(f).delta.session_id == other);
+  }
+  const Frame again = encoder.frame(put_item(id, 5, 60), FrameType::Delta, 20000);
+  BOOST_TEST(again.payload.size() == second.payload.size() + 1 + id.size());
+  BOOST_TEST((decoder.item(again).delta == put_item(id, 5, 60).delta));
+  const Frame recent = encoder.frame(put_item("other:16382", 3, 60), FrameType::Delta, 20001);
+  BOOST_TEST(recent.payload.size() < again.payload.size());  // still in the dictionary
+  BOOST_TEST(decoder.item(recent).delta.session_id == "other:16382");
 }

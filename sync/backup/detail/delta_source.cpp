@@ -4,6 +4,7 @@
 
 #include "diff/detail/byte_io.hpp"
 #include "shm/change_feed.hpp"
+#include "sync/backup/detail/replication_item.hpp"
 #include "sync/detail/foreign_errors.hpp"
 
 namespace shmsession::sync::detail {
@@ -15,14 +16,17 @@ diff::AttributeMap attribute_map(const SessionSnapshot& snap) {
   return map;
 }
 
-// The size of the delta frame that would carry the whole session (every
-// attribute as a Put, diff/delta_format.md), without building it: what
-// whole-session replication in the same format would ship.
+// The size of the session payload that would carry the whole session
+// (every attribute as a Put, from base 0; its id in full), without building
+// it: what whole-session replication in the same format would ship
+// (wire_format.md, "Session payloads").
 std::uint64_t whole_size(const std::string& id, const SessionSnapshot& snap) {
   using diff::detail::varint_size;
-  std::uint64_t n = 16 + varint_size(id.size()) + id.size() + 16 + varint_size(snap.attributes.size()) + 8;
+  std::uint64_t n = 1 + 1 + varint_size(id.size()) + id.size() + varint_size(snap.version) +
+                    varint_size(snap.idle_timeout_s) + varint_size(snap.attributes.size());
   for (const Attribute& a : snap.attributes)
-    n += varint_size(a.name.size()) + a.name.size() + 1 + 4 + 8 + varint_size(a.value.size()) + a.value.size();
+    n += varint_size(a.name.size()) + a.name.size() + 1 + varint_size(a.flags) + varint_size(a.value.size()) +
+         a.value.size();
   return n;
 }
 
@@ -57,7 +61,7 @@ std::optional<Outgoing> DeltaSource::delta_for(const std::string& id) {
   Outgoing out{Outgoing::Kind::Delta, diff::make_delta(id, bench.version, snap->version, bench.attributes, now),
                snap->idle_timeout_s};
   try {
-    out.encoded = detail::with_store_errors([&] { return diff::encode_delta(out.delta); });
+    delta_bytes_ += session_payload_bytes(out.delta, out.idle_timeout_s);
   } catch (const Error& e) {
     // Over a frame cap (a session of more than 256 MiB of changes): the
     // backup keeps the last version that fitted; counted and reported.
@@ -66,7 +70,6 @@ std::optional<Outgoing> DeltaSource::delta_for(const std::string& id) {
     last_oversized_ = id + ": " + e.what();
     return std::nullopt;
   }
-  delta_bytes_ += out.encoded.size();
   whole_bytes_ += whole_size(id, *snap);
   bench.version = snap->version;
   bench.attributes = std::move(now);

@@ -31,8 +31,6 @@ struct Outgoing {
   // the first change of the next item's session (the batch's next_seq for
   // the last); it strictly grows from item to item.
   std::uint64_t seq = 0;
-  // encode_delta(delta) when the source made it already (empty otherwise).
-  std::string encoded;
 };
 
 struct SourceBatch {

@@ -163,7 +163,7 @@ std::string StandbyLink::next_restore_chunk(std::size_t max_bytes) {
     Outgoing item;
     item.delta = diff::make_delta(id, 0, snap->version, {}, attrs);
     item.idle_timeout_s = snap->idle_timeout_s;
-    chunk += codec_.encode(make_item_frame(item, wire::detail::FrameType::SnapshotSession, restore_seq_));
+    chunk += codec_.encode(items_out_.frame(item, wire::detail::FrameType::SnapshotSession, restore_seq_));
   }
   if (restore_next_ == restore_ids_.size() && chunk.size() < max_bytes) {
     chunk += codec_.encode(wire::detail::Frame{wire::detail::FrameType::SnapshotEnd, restore_seq_, {}});
@@ -216,7 +216,7 @@ void StandbyLink::on_item(const wire::detail::Frame& frame, Output& out) {
     return fail("SnapshotSession outside its full resync", out);
   if (frame.seq < last_seq_)
     return fail("sequence went back from " + std::to_string(last_seq_) + " to " + std::to_string(frame.seq), out);
-  const Outgoing item = parse_item_frame(frame);
+  const Outgoing item = items_in_.item(frame);
   const std::string& id = item.delta.session_id;
   StandbyApplier::Outcome outcome;
   try {

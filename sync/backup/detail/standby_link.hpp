@@ -34,6 +34,7 @@
 #include <vector>
 
 #include "shm/store.hpp"
+#include "sync/backup/detail/replication_item.hpp"
 #include "sync/backup/detail/standby_applier.hpp"
 #include "sync/wire/detail/frame.hpp"
 #include "sync/wire/detail/payloads.hpp"
@@ -87,6 +88,8 @@ class StandbyLink {
 
   Store& standby_;
   wire::detail::FrameCodec codec_;
+  ItemDecoder items_in_;   // the agent's session payloads
+  ItemEncoder items_out_;  // those sent to a restore client
   StandbyApplier applier_;
   Role role_ = Role::Unknown;
   bool closed_ = false;

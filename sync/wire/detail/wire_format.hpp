@@ -30,7 +30,9 @@ inline constexpr std::uint8_t kFrameFormatVersion = 2;
 // Meaning of the frame types and their payloads, announced in Hello. A
 // change that an older peer would misread bumps it.
 // 2: Hello and Welcome carry the stores' epochs (failover fencing).
-inline constexpr std::uint16_t kProtocolVersion = 2;
+// 3: session payloads name sessions through a per-connection dictionary and
+//    leave out what the frame already says (compact, wire_format.md).
+inline constexpr std::uint16_t kProtocolVersion = 3;
 
 inline constexpr std::size_t kConnectionNonceBytes = 32;
 inline constexpr std::size_t kOpeningBytes = 4 + 1 + 1 + 1 + 1 + kKeyIdBytes + kConnectionNonceBytes;
