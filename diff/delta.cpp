@@ -15,21 +15,6 @@ namespace {
 using Kind = AttributeChange::Kind;
 using Attribute = AttributeMap::value_type;
 
-AttributeChange put_change(const Attribute& attribute) {
-  const auto& [bytes, flags] = attribute.second;
-  return AttributeChange{attribute.first, Kind::Put, bytes, flags, value_checksum(bytes)};
-}
-
-AttributeChange changed(std::string_view base_bytes, const Attribute& attribute) {
-  AttributeChange change = put_change(attribute);
-  std::string patch = make_patch(base_bytes, change.bytes);
-  if (patch.size() < change.bytes.size()) {
-    change.kind = Kind::Patch;
-    change.bytes = std::move(patch);
-  }
-  return change;
-}
-
 [[noreturn]] void corrupt(const AttributeChange& change, const std::string& message) {
   throw CorruptInput("delta: attribute '" + change.name + "': " + message);
 }
@@ -73,6 +58,18 @@ std::string resulting_value(const AttributeMap& attrs, const AttributeChange& ch
 
 std::uint64_t value_checksum(std::string_view value) noexcept { return XXH3_64bits(value.data(), value.size()); }
 
+AttributeChange make_change(std::string_view name, const std::string* base, std::string_view bytes,
+                            std::uint32_t flags) {
+  AttributeChange change{std::string(name), Kind::Put, std::string(bytes), flags, value_checksum(bytes)};
+  if (base == nullptr) return change;
+  std::string patch = make_patch(*base, change.bytes);
+  if (patch.size() < change.bytes.size()) {
+    change.kind = Kind::Patch;
+    change.bytes = std::move(patch);
+  }
+  return change;
+}
+
 SessionDelta make_delta(std::string_view session_id, std::uint64_t base_version, std::uint64_t new_version,
                         const AttributeMap& base, const AttributeMap& target) {
   SessionDelta delta{std::string(session_id), base_version, new_version, {}};
@@ -83,10 +80,11 @@ SessionDelta make_delta(std::string_view session_id, std::uint64_t base_version,
       delta.changes.push_back(AttributeChange{b->first, Kind::Remove, {}, 0, 0});
       ++b;
     } else if (b == base.end() || t->first < b->first) {
-      delta.changes.push_back(put_change(*t));
+      delta.changes.push_back(make_change(t->first, nullptr, t->second.first, t->second.second));
       ++t;
     } else {
-      if (b->second != t->second) delta.changes.push_back(changed(b->second.first, *t));
+      if (b->second != t->second)
+        delta.changes.push_back(make_change(t->first, &b->second.first, t->second.first, t->second.second));
       ++b;
       ++t;
     }

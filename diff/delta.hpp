@@ -78,6 +78,13 @@ SessionDelta decode_delta(std::string_view bytes, const DeltaLimits& limits = {}
 // name -> (bytes, flags)
 using AttributeMap = std::map<std::string, std::pair<std::string, std::uint32_t>, std::less<>>;
 
+// The change that makes an attribute's value `bytes` with `flags`, from
+// `base` (its value before; nullptr: a new attribute): Patch when
+// make_patch(*base, bytes) is smaller than the value, else Put.
+// Throws: std::bad_alloc only.
+AttributeChange make_change(std::string_view name, const std::string* base, std::string_view bytes,
+                            std::uint32_t flags);
+
 // Builds a delta from the benchmark's attributes to the new ones; unchanged
 // attributes (same bytes and flags) are omitted; for changed ones, Patch when
 // make_patch is smaller than the value, else Put.

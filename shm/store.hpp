@@ -164,6 +164,12 @@ class Store {
   // Like read, but leaves the last access as it was: for operators' views,
   // which must not keep a session alive.
   std::optional<SessionSnapshot> peek(std::string_view id, std::span<const std::string_view> names = {}) const;
+  // A follower's catch-up (the sync agent's copy of what the backup holds):
+  // as read_moved below, without a token and without touching the session.
+  // Only the values that moved since `seen` are copied (and verified);
+  // every attribute is listed. Returns false if absent.
+  bool peek_moved(std::string_view id, SessionVersion seen, std::span<const KnownAttribute> known,
+                  SessionSnapshot& out) const;
 
   // The session's version and incarnation, nothing copied, no touch: how a
   // client tells cheaply whether its copy is still current. Throws: Corrupt

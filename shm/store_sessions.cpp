@@ -381,6 +381,12 @@ std::optional<SessionSnapshot> Store::peek(std::string_view id, std::span<const 
   return snap;
 }
 
+bool Store::peek_moved(std::string_view id, SessionVersion seen, std::span<const KnownAttribute> known,
+                       SessionSnapshot& out) const {
+  const CopyHeld held{seen, known};
+  return impl_->run([&](Generation& g) { return copy_session(g, id, {}, false, std::nullopt, out, &held); });
+}
+
 static std::optional<SessionVersion> version_of_session(Store::Impl& impl, std::string_view id) {
   return impl.run([&](Generation& g) -> std::optional<SessionVersion> {
     LockedSession locked(g, id, segment_ms());

@@ -11,6 +11,7 @@
 #include <map>
 #include <random>
 #include <set>
+#include <thread>
 #include <vector>
 
 #include <xxhash.h>
@@ -140,6 +141,41 @@ BOOST_AUTO_TEST_CASE(read_moved_copies_only_what_the_copy_lacks) {
   BOOST_TEST(
       (code_of([&] { store.read_moved("s", LockToken{token.value + 1}, seen, known, out); }) == Errc::StaleToken));
   BOOST_TEST(!store.read_moved("gone", token, seen, known, out));
+}
+
+// A follower's catch-up (the sync agent's): as read_moved, with no lock
+// held (another process may hold it) and the last access left as it was.
+BOOST_AUTO_TEST_CASE(peek_moved_copies_only_what_the_copy_lacks_and_touches_nothing) {
+  store.create_session("s");
+  store.commit("s", CommitBatch{}.put("a", "1").put("b", "2"));
+  const SessionVersion seen = *store.version("s");
+  const std::array<KnownAttribute, 2> known{{{"a", 1}, {"b", 1}}};
+  SessionSnapshot out;
+  BOOST_TEST(store.peek_moved("s", seen, known, out));
+  BOOST_TEST(out.attributes.empty());
+
+  const LockToken token = *store.try_acquire("s");  // held by someone else: no matter
+  store.commit("s", token, CommitBatch{}.put("b", "22"));
+  const std::uint64_t accessed = store.peek("s")->last_access_unix_ms;
+  // A touch from now on would move the last access by 20 ms or more (the
+  // figure read back may move by 1 ms: the segment's clock is boot time,
+  // converted to wall time when read).
+  const auto wall_ms = [] {
+    return static_cast<std::uint64_t>(
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+            .count());
+  };
+  while (wall_ms() < accessed + 20) std::this_thread::yield();
+  BOOST_TEST(store.peek_moved("s", seen, known, out));
+  BOOST_TEST(out.version == 2u);
+  BOOST_REQUIRE(out.attributes.size() == 2u);
+  BOOST_TEST(out.find("a")->value_omitted);
+  BOOST_TEST(out.find("b")->value == "22");
+  BOOST_TEST(out.find("b")->version == 2u);
+  BOOST_TEST(store.peek("s")->last_access_unix_ms <= accessed + 1);
+  store.read("s");  // a touch, for contrast
+  BOOST_TEST(store.peek("s")->last_access_unix_ms >= accessed + 19);
+  BOOST_TEST(!store.peek_moved("gone", seen, known, out));
 }
 
 BOOST_AUTO_TEST_CASE(values_are_binary_safe) {

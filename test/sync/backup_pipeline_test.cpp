@@ -129,6 +129,36 @@ BOOST_AUTO_TEST_CASE(a_damaged_session_is_skipped_and_the_standby_keeps_its_last
   BOOST_TEST(standby.peek("fine")->find("v")->value == "second version of fine");
 }
 
+// The source reads only the values whose attribute version moved since it
+// shipped the session (the commit stamped them): an attribute the commit
+// did not write is not read at all, so damage to its bytes in the primary
+// (which a whole-session read meets: the test above) does not hold back
+// the attribute that changed; the backup keeps the good copy it has.
+BOOST_AUTO_TEST_CASE(only_the_values_a_commit_wrote_are_read_to_ship_it) {
+  SegmentGuard pg("bp_pm"), sg("bp_sm");
+  Store primary = make(pg), standby = make(sg);
+  DeltaSource source(primary);
+  StandbyApplier applier(standby);
+  const std::string profile = "profile, written once and soon damaged: " + std::string(100, 'p');
+  primary.create_session("s");
+  primary.commit("s", CommitBatch{}.put("profile", profile).put("cart", "empty"));
+  full_resync(primary, source, applier);
+  primary.commit("s", CommitBatch{}.put("cart", "one book"));
+  BOOST_TEST_REQUIRE(shmsession::test::flip_in_segment(pg.name(), profile, 50) >= 1u);
+
+  SourceBatch batch = source.poll(100);
+  BOOST_REQUIRE(batch.items.size() == 1u);
+  const diff::SessionDelta& delta = batch.items[0].delta;
+  BOOST_REQUIRE(delta.changes.size() == 1u);
+  BOOST_TEST(delta.changes[0].name == "cart");
+  ship(source, applier, batch);
+  BOOST_TEST(source.damaged() == 0u);
+  BOOST_TEST(standby.peek("s")->find("cart")->value == "one book");
+  BOOST_TEST(standby.peek("s")->find("profile")->value == profile);
+  // A whole-session read meets the damage.
+  BOOST_TEST((shmsession::test::code_of([&] { primary.peek("s"); }) == Errc::Corrupt));
+}
+
 BOOST_AUTO_TEST_CASE(log_overflow_falls_back_to_a_full_resync) {
   SegmentGuard pg("bp_p2"), sg("bp_s2");
   Store primary = make(pg, 16), standby = make(sg);

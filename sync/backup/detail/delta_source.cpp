@@ -1,5 +1,6 @@
 #include "sync/backup/detail/delta_source.hpp"
 
+#include <algorithm>
 #include <set>
 
 #include "diff/detail/byte_io.hpp"
@@ -10,23 +11,19 @@
 namespace shmsession::sync::detail {
 namespace {
 
-diff::AttributeMap attribute_map(const SessionSnapshot& snap) {
-  diff::AttributeMap map;
-  for (const Attribute& a : snap.attributes) map.emplace(a.name, std::make_pair(a.value, a.flags));
-  return map;
-}
-
 // The size of the session payload that would carry the whole session
 // (every attribute as a Put, from base 0; its id in full), without building
 // it: what whole-session replication in the same format would ship
 // (wire_format.md, "Session payloads").
-std::uint64_t whole_size(const std::string& id, const SessionSnapshot& snap) {
+template <class Attributes>
+std::uint64_t whole_size(const std::string& id, std::uint64_t version, std::uint32_t idle_timeout_s,
+                         const Attributes& attributes) {
   using diff::detail::varint_size;
-  std::uint64_t n = 1 + 1 + varint_size(id.size()) + id.size() + varint_size(snap.version) +
-                    varint_size(snap.idle_timeout_s) + varint_size(snap.attributes.size());
-  for (const Attribute& a : snap.attributes)
-    n += varint_size(a.name.size()) + a.name.size() + 1 + varint_size(a.flags) + varint_size(a.value.size()) +
-         a.value.size();
+  std::uint64_t n = 1 + 1 + varint_size(id.size()) + id.size() + varint_size(version) + varint_size(idle_timeout_s) +
+                    varint_size(attributes.size());
+  for (const auto& [name, shipped] : attributes)
+    n += varint_size(name.size()) + name.size() + 1 + varint_size(shipped.flags) + varint_size(shipped.bytes.size()) +
+         shipped.bytes.size();
   return n;
 }
 
@@ -35,31 +32,57 @@ std::uint64_t whole_size(const std::string& id, const SessionSnapshot& snap) {
 DeltaSource::DeltaSource(Store& primary) : primary_(primary), next_seq_(primary.stats().next_change_seq) {}
 
 std::optional<Outgoing> DeltaSource::delta_for(const std::string& id) {
-  std::optional<SessionSnapshot> snap;
+  auto known = benchmark_.find(id);
+  // The benchmark's attribute versions: the store copies only the values
+  // that moved since (the others come back with value_omitted).
+  std::vector<KnownAttribute> held;
+  SessionVersion seen;
+  if (known != benchmark_.end()) {
+    seen = {known->second.version, known->second.incarnation};
+    held.reserve(known->second.attributes.size());
+    for (const auto& [name, shipped] : known->second.attributes) held.push_back({name, shipped.version});
+  }
+  SessionSnapshot snap;
+  bool present = false;
   try {
-    snap = primary_.peek(id);
+    present = primary_.peek_moved(id, seen, held, snap);
   } catch (const Error& e) {
     if (e.code() != Errc::Corrupt) throw;
     ++damaged_;
     last_damaged_ = e.what();
     return std::nullopt;  // the benchmark stays: the backup keeps the last good version
   }
-  auto known = benchmark_.find(id);
-  if (!snap) {
+  if (!present) {
     if (known == benchmark_.end() && complete_) return std::nullopt;  // created and gone before we looked
     if (known == benchmark_.end()) return Outgoing{Outgoing::Kind::Removal, {id, 0, 0, {}}, 0};
     Outgoing removal{Outgoing::Kind::Removal, {id, known->second.version, 0, {}}, 0};
     benchmark_.erase(known);
     return removal;
   }
-  Benchmark& bench = benchmark_[id];
-  if (bench.incarnation != snap->incarnation)
-    bench = Benchmark{snap->incarnation, 0, {}};  // removed and re-created
-  else if (known != benchmark_.end() && bench.version == snap->version)
+  if (known != benchmark_.end() && SessionVersion{snap.version, snap.incarnation} == seen)
     return std::nullopt;  // already shipped
-  diff::AttributeMap now = attribute_map(*snap);
-  Outgoing out{Outgoing::Kind::Delta, diff::make_delta(id, bench.version, snap->version, bench.attributes, now),
-               snap->idle_timeout_s};
+  static const Benchmark kEmpty;
+  const bool same_incarnation = known != benchmark_.end() && known->second.incarnation == snap.incarnation;
+  const Benchmark& before = same_incarnation ? known->second : kEmpty;  // re-created: from empty
+
+  // The delta, against `before`, by name: every attribute is listed, the
+  // values that did not move are omitted.
+  std::sort(snap.attributes.begin(), snap.attributes.end(),
+            [](const Attribute& a, const Attribute& b) { return a.name < b.name; });
+  Outgoing out{Outgoing::Kind::Delta, {id, before.version, snap.version, {}}, snap.idle_timeout_s};
+  std::vector<diff::AttributeChange>& changes = out.delta.changes;
+  auto b = before.attributes.begin();
+  for (const Attribute& now : snap.attributes) {
+    for (; b != before.attributes.end() && b->first < now.name; ++b)
+      changes.push_back({b->first, diff::AttributeChange::Kind::Remove, {}, 0, 0});
+    const Shipped* base = b != before.attributes.end() && b->first == now.name ? &b->second : nullptr;
+    if (base != nullptr) ++b;
+    if (now.value_omitted) continue;  // the bytes and flags the backup has
+    if (base != nullptr && base->bytes == now.value && base->flags == now.flags) continue;  // written again, same
+    changes.push_back(diff::make_change(now.name, base != nullptr ? &base->bytes : nullptr, now.value, now.flags));
+  }
+  for (; b != before.attributes.end(); ++b)
+    changes.push_back({b->first, diff::AttributeChange::Kind::Remove, {}, 0, 0});
   try {
     delta_bytes_ += session_payload_bytes(out.delta, out.idle_timeout_s);
   } catch (const Error& e) {
@@ -70,9 +93,23 @@ std::optional<Outgoing> DeltaSource::delta_for(const std::string& id) {
     last_oversized_ = id + ": " + e.what();
     return std::nullopt;
   }
-  whole_bytes_ += whole_size(id, *snap);
-  bench.version = snap->version;
-  bench.attributes = std::move(now);
+
+  // Shipped: the benchmark becomes the session as it is now.
+  Benchmark& bench = benchmark_[id];
+  if (!same_incarnation) bench = Benchmark{snap.incarnation, 0, {}};
+  bench.version = snap.version;
+  auto kept = bench.attributes.begin();
+  for (Attribute& now : snap.attributes) {
+    while (kept != bench.attributes.end() && kept->first < now.name) kept = bench.attributes.erase(kept);
+    if (kept == bench.attributes.end() || kept->first != now.name)
+      kept = bench.attributes.emplace_hint(kept, now.name, Shipped{});
+    if (!now.value_omitted) kept->second.bytes = std::move(now.value);
+    kept->second.flags = now.flags;
+    kept->second.version = now.version;
+    ++kept;
+  }
+  bench.attributes.erase(kept, bench.attributes.end());
+  whole_bytes_ += whole_size(id, snap.version, snap.idle_timeout_s, bench.attributes);
   return out;
 }
 

@@ -2,7 +2,9 @@
 // It follows the store's change log and turns what changed into session
 // deltas against its benchmark of what the backup holds (per session: the
 // version and the attribute bytes last shipped), coalescing several commits
-// of one session into one delta. When the log no longer covers the gap (or
+// of one session into one delta. It reads from the store only the values
+// whose attribute version moved since the benchmark's (the commits that
+// wrote them stamped them), not whole sessions. When the log no longer covers the gap (or
 // on request) it produces a full snapshot instead.
 //
 // Thread safety: one thread uses a DeltaSource (the agent's shipping loop).
@@ -11,6 +13,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -89,10 +92,18 @@ class DeltaSource {
   const std::string& last_damaged() const noexcept { return last_damaged_; }
 
  private:
+  // What the backup holds of an attribute: its bytes and flags, and the
+  // session version that wrote it (Attribute::version), by which the store
+  // tells which values moved since (Store::peek_moved).
+  struct Shipped {
+    std::string bytes;
+    std::uint32_t flags = 0;
+    std::uint64_t version = 0;
+  };
   struct Benchmark {
     std::uint64_t incarnation = 0;  // a re-created session starts from empty
     std::uint64_t version = 0;
-    diff::AttributeMap attributes;
+    std::map<std::string, Shipped, std::less<>> attributes;
   };
   std::optional<Outgoing> delta_for(const std::string& id);
 
