@@ -3,10 +3,14 @@
 // between two network stacks. Shared memory is not namespaced: the primary
 // and the standby stay two segments the test reads directly. The link is
 // then cut at the network level (the agent's end of the veth set down)
-// while writers commit, and the standby must converge again.
+// while writers commit, and the standby must converge again; and hit by a
+// random sequence of faults (loss, blackholes, duplication, resets, delay,
+// link cuts, SIGKILLs of either end), after which the standby must equal
+// the primary.
 //
 // Needs root, `ip` (Debian package iproute2) and the right to create network
-// namespaces; without them each test is skipped with one line saying why.
+// namespaces (the chaos case also `nft`, package nftables); without them
+// each test is skipped with one line saying why.
 // Once a namespace could be created, every later failure is a real one.
 #include <boost/test/unit_test.hpp>
 
@@ -20,9 +24,14 @@
 #include <cerrno>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <map>
+#include <optional>
+#include <random>
 #include <sstream>
 #include <stdexcept>
+#include <thread>
 #include <vector>
 
 #include "shm/agent_seat.hpp"
@@ -322,4 +331,184 @@ BOOST_AUTO_TEST_CASE(namespaces_are_removed_when_a_test_throws, *boost::unit_tes
   }
   BOOST_TEST(!namespace_listed(netns_a));
   BOOST_TEST(!namespace_listed(netns_b));
+}
+
+// ---- chaos: faults on the link and kills of both ends ----------------------
+
+namespace {
+
+std::string sbin_path(const char* program) {
+  for (const char* dir : {"/usr/sbin/", "/sbin/", "/usr/bin/", "/bin/"})
+    if (std::string path = std::string(dir) + program; ::access(path.c_str(), X_OK) == 0) return path;
+  return {};
+}
+
+std::string nft_path() { return sbin_path("nft"); }
+
+boost::test_tools::assertion_result chaos_usable(boost::unit_test::test_unit_id id) {
+  boost::test_tools::assertion_result netns = netns_usable(id);
+  if (!netns) return netns;
+  if (!nft_path().empty()) return true;
+  std::printf("netns_replication_test: chaos SKIPPED: no `nft` (Debian package nftables)\n");
+  std::fflush(stdout);
+  boost::test_tools::assertion_result result(false);
+  result.message() << "no nft (Debian package nftables)";
+  return result;
+}
+
+// Runs `args` inside namespace `netns` (ip netns exec). Throws:
+// std::runtime_error naming the command, its status and stderr.
+void in_netns(const std::string& netns, const std::vector<std::string>& args) {
+  std::vector<std::string> all{"netns", "exec", netns};
+  all.insert(all.end(), args.begin(), args.end());
+  ip(all);
+}
+
+// A fault the kernel cannot make here: CONFIG_NET_SCH_NETEM is off, so
+// loss, duplication and resets come from nftables rules on A's output, and
+// delay from a token bucket (tbf) that queues A's packets behind a slow rate.
+enum class Fault { Loss, Blackhole, Duplicate, Reset, Delay, LinkDown, KillAgent, KillDaemon };
+
+const char* fault_name(Fault f) {
+  switch (f) {
+    case Fault::Loss:
+      return "loss";
+    case Fault::Blackhole:
+      return "blackhole";
+    case Fault::Duplicate:
+      return "duplication";
+    case Fault::Reset:
+      return "tcp reset";
+    case Fault::Delay:
+      return "delay";
+    case Fault::LinkDown:
+      return "link down";
+    case Fault::KillAgent:
+      return "SIGKILL agent";
+    case Fault::KillDaemon:
+      return "SIGKILL daemon";
+  }
+  return "?";
+}
+
+// How many faults (SHMSESSION_CHAOS_FAULTS, default 20: CI's share; 100 on
+// demand) and the seed of their sequence (SHMSESSION_CHAOS_SEED).
+std::size_t env_number(const char* name, std::size_t fallback) {
+  const char* text = std::getenv(name);
+  return text != nullptr && *text != '\0' ? static_cast<std::size_t>(std::stoull(text)) : fallback;
+}
+
+}  // namespace
+
+// While two writers commit, a random sequence of faults hits the link
+// between the namespaces (packet loss, a blackhole, duplicated packets, TCP
+// resets, delay, the link set down) or kills the agent or the backup daemon
+// with SIGKILL (each restarted at once); each fault lasts 50-600 ms. Once
+// the writers stop and the link is healed, the standby equals the primary,
+// every time.
+BOOST_AUTO_TEST_CASE(standby_equals_the_primary_after_chaos_on_the_link_and_kills,
+                     *boost::unit_test::precondition(chaos_usable)) {
+  const std::size_t faults = env_number("SHMSESSION_CHAOS_FAULTS", 20);
+  const std::size_t seed = env_number("SHMSESSION_CHAOS_SEED", 20261207);
+  BOOST_TEST_MESSAGE("chaos: " << faults << " faults, seed " << seed);
+  NetnsPair net;
+  const NetnsPair::Side &a = net.a(), &b = net.b();
+  SegmentGuard pg("nschaos_p"), sg("nschaos_s");
+  Store primary = make_store(pg.name(), 1 << 20, std::uint64_t{256} << 20);
+  const std::string port = std::to_string(kPort);
+  in_netns(a.netns, {nft_path(), "add", "table", "ip", "chaos"});
+  in_netns(a.netns, {nft_path(), "add", "chain", "ip", "chaos", "out", "{ type filter hook output priority 0; }"});
+
+  const auto start_daemon = [&] {
+    return ChildProcess([&] {
+      enter_netns(b.netns);
+      return serve_backup(sg.name(), b.address, kPort);
+    });
+  };
+  const auto start_agent = [&] {
+    return ChildProcess([&] {
+      enter_netns(a.netns);
+      return run_agent(pg.name(), b.address, kPort, [](sync::AgentOptions& o) {
+        o.ack_timeout = 400ms;
+        o.backoff_min = 20ms;
+        o.backoff_max = 200ms;
+      });
+    });
+  };
+  std::optional<ChildProcess> daemon(start_daemon());
+  std::optional<ChildProcess> agent(start_agent());
+  Signal stop;
+  std::vector<ChildProcess> writers;
+  for (int i = 0; i < 2; ++i) writers.push_back(start_writer_until(pg.name(), 31 + i, stop, 2000000, 2000));
+
+  std::mt19937_64 random(seed);
+  const auto between = [&](int low, int high) {
+    return std::chrono::milliseconds(std::uniform_int_distribution<int>(low, high)(random));
+  };
+  std::map<std::string, int> applied;
+  for (std::size_t n = 0; n < faults; ++n) {
+    const auto fault = static_cast<Fault>(std::uniform_int_distribution<int>(0, 7)(random));
+    const std::chrono::milliseconds hold = between(50, 600);
+    ++applied[fault_name(fault)];
+    const auto rule = [&](std::vector<std::string> words) {
+      std::vector<std::string> argv{nft_path(), "add", "rule", "ip", "chaos", "out"};
+      argv.insert(argv.end(), words.begin(), words.end());
+      in_netns(a.netns, argv);
+      std::this_thread::sleep_for(hold);  // the fault lasts `hold` (the outcome is checked once healed)
+      in_netns(a.netns, {nft_path(), "flush", "chain", "ip", "chaos", "out"});
+    };
+    switch (fault) {
+      case Fault::Loss:
+        rule({"numgen", "random", "mod", "100", "<", std::to_string(10 + n % 4 * 10), "drop"});
+        break;
+      case Fault::Blackhole:
+        rule({"drop"});
+        break;
+      case Fault::Duplicate:
+        rule({"ip", "daddr", b.address, "dup", "to", b.address});
+        break;
+      case Fault::Reset:
+        rule({"tcp", "dport", port, "reject", "with", "tcp", "reset"});
+        break;
+      case Fault::Delay:
+        in_netns(a.netns, {sbin_path("tc"), "qdisc", "add", "dev", a.veth, "root", "tbf", "rate", "256kbit", "burst",
+                           "1600", "latency", "500ms"});
+        std::this_thread::sleep_for(hold);
+        in_netns(a.netns, {sbin_path("tc"), "qdisc", "del", "dev", a.veth, "root"});
+        break;
+      case Fault::LinkDown:
+        net.set_link_up(false);
+        std::this_thread::sleep_for(hold);
+        net.set_link_up(true);
+        break;
+      case Fault::KillAgent:
+        agent->kill(SIGKILL);
+        BOOST_REQUIRE_EQUAL(agent->wait(), 128 + SIGKILL);
+        agent.emplace(start_agent());
+        break;
+      case Fault::KillDaemon:
+        daemon->kill(SIGKILL);
+        BOOST_REQUIRE_EQUAL(daemon->wait(), 128 + SIGKILL);
+        daemon.emplace(start_daemon());
+        break;
+    }
+    std::this_thread::sleep_for(between(50, 300));  // the link works a while between faults
+    require_running(*agent, "the agent in namespace A");
+    require_running(*daemon, "the backup daemon in namespace B");
+  }
+  for (std::size_t i = 0; i < writers.size(); ++i) stop.notify();
+  finish_writers(writers);
+  std::string summary;
+  for (const auto& [name, count] : applied) summary += " " + name + " x" + std::to_string(count);
+  BOOST_TEST_MESSAGE("faults:" << summary);
+
+  Store standby = Store::attach(sg.name());
+  BOOST_REQUIRE_MESSAGE(wait_caught_up(primary, standby), "the standby did not catch up after the faults");
+  check_equal(primary, standby);
+  const AgentStatus status = published_status(primary);
+  BOOST_TEST_MESSAGE("agent: reconnects " << status.reconnects << ", partial resyncs " << status.partial_resyncs
+                                          << ", full resyncs " << status.full_resyncs << ", commits "
+                                          << ChangeFeed(primary).next_seq());
+  agent->kill(SIGTERM);
+  BOOST_TEST(agent->wait_for(60s) == 0);
 }

@@ -31,6 +31,7 @@ packages=(
   # process inspection used by the tests
   procps
   iproute2  # `ip netns` and veth pairs: test/sync/netns_replication_test
+  nftables  # its chaos test: packet loss, duplication and resets on the link
 )
 
 missing=()
