@@ -72,9 +72,12 @@ struct AgentStatus {
   std::uint64_t shipped_per_s = 0;
   std::uint64_t frames_sent = 0;
   std::uint64_t frames_per_s = 0;
-  std::uint64_t wire_bytes = 0;   // sealed frame bytes sent, lengths, headers and tags included
-  std::uint64_t delta_bytes = 0;  // encoded delta bytes shipped
-  std::uint64_t whole_bytes = 0;  // what whole-session replication would have shipped
+  std::uint64_t wire_bytes = 0;  // sealed frame bytes sent, lengths, headers and tags included
+  // Session payload bytes shipped (wire_format.md), each counted with its
+  // session id in full (the wire names a known session by its slot), and
+  // what whole-session replication in that format would have shipped.
+  std::uint64_t delta_bytes = 0;
+  std::uint64_t whole_bytes = 0;
   std::uint64_t full_resyncs = 0;
   std::uint64_t partial_resyncs = 0;
   std::uint64_t reconnects = 0;
