@@ -10,6 +10,8 @@
 #include <cctype>
 #include <condition_variable>
 #include <cstdio>
+#include <functional>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -516,41 +518,63 @@ BOOST_FIXTURE_TEST_CASE(a_second_agent_connection_supersedes_the_first, ServedSt
 
 namespace {
 
-// A backup that welcomes each agent as an empty standby and then neither
-// reads nor answers again: a link that died without a FIN or an RST.
-class SilentBackup {
+// The server end of fake backups on 127.0.0.1: accepts connections on an
+// I/O thread and hands each, with a server codec, to `on_peer` (called on
+// that thread); keeps every connection open until it is destroyed, which
+// stops and joins the thread. Declare it last in its owner, so what
+// on_peer uses exists before the thread starts.
+class FakeBackupLoop {
  public:
-  SilentBackup() : acceptor_(io_, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0)) {
-    port_ = acceptor_.local_endpoint().port();
-    accept();
-    thread_ = std::thread([this] { io_.run(); });
-  }
-  ~SilentBackup() {
-    io_.stop();
-    thread_.join();
-  }
-  SilentBackup(const SilentBackup&) = delete;
-  SilentBackup& operator=(const SilentBackup&) = delete;
-
-  std::uint16_t port() const { return port_; }
-
- private:
   struct Peer {
     explicit Peer(tcp::socket s) : socket(std::move(s)) {}
     tcp::socket socket;
     wire::detail::FrameCodec codec{replication_key(), wire::detail::Side::Server};
     std::array<char, 4096> buffer{};
+    bool welcomed = false;
   };
 
+  explicit FakeBackupLoop(std::function<void(const std::shared_ptr<Peer>&)> on_peer)
+      : on_peer_(std::move(on_peer)), acceptor_(io_, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0)) {
+    port_ = acceptor_.local_endpoint().port();
+    accept();
+    thread_ = std::thread([this] { io_.run(); });
+  }
+  ~FakeBackupLoop() {
+    io_.stop();
+    thread_.join();
+  }
+  FakeBackupLoop(const FakeBackupLoop&) = delete;
+  FakeBackupLoop& operator=(const FakeBackupLoop&) = delete;
+
+  std::uint16_t port() const { return port_; }
+
+ private:
   void accept() {
     acceptor_.async_accept([this](boost::system::error_code ec, tcp::socket socket) {
       if (ec) return;
       auto peer = std::make_shared<Peer>(std::move(socket));
-      peers_.push_back(peer);  // kept open, silent, until the end
-      read_hello(peer);
+      peers_.push_back(peer);  // kept open until the end
+      on_peer_(peer);
       accept();
     });
   }
+
+  std::function<void(const std::shared_ptr<Peer>&)> on_peer_;
+  asio::io_context io_;
+  tcp::acceptor acceptor_;
+  std::uint16_t port_ = 0;
+  std::vector<std::shared_ptr<Peer>> peers_;
+  std::thread thread_;
+};
+
+// A backup that welcomes each agent as an empty standby and then neither
+// reads nor answers again: a link that died without a FIN or an RST.
+class SilentBackup {
+ public:
+  std::uint16_t port() const { return loop_.port(); }
+
+ private:
+  using Peer = FakeBackupLoop::Peer;
 
   void read_hello(const std::shared_ptr<Peer>& peer) {
     peer->socket.async_read_some(asio::buffer(peer->buffer), [this, peer](boost::system::error_code ec, std::size_t n) {
@@ -568,11 +592,7 @@ class SilentBackup {
     });
   }
 
-  asio::io_context io_;
-  tcp::acceptor acceptor_;
-  std::uint16_t port_ = 0;
-  std::vector<std::shared_ptr<Peer>> peers_;
-  std::thread thread_;
+  FakeBackupLoop loop_{[this](const std::shared_ptr<Peer>& peer) { read_hello(peer); }};
 };
 
 }  // namespace
@@ -620,19 +640,7 @@ namespace {
 // carries a position.
 class RecordingBackup {
  public:
-  RecordingBackup() : acceptor_(io_, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0)) {
-    port_ = acceptor_.local_endpoint().port();
-    accept();
-    thread_ = std::thread([this] { io_.run(); });
-  }
-  ~RecordingBackup() {
-    io_.stop();
-    thread_.join();
-  }
-  RecordingBackup(const RecordingBackup&) = delete;
-  RecordingBackup& operator=(const RecordingBackup&) = delete;
-
-  std::uint16_t port() const { return port_; }
+  std::uint16_t port() const { return loop_.port(); }
 
   // The frames recorded once there are `count` of them, or what came by the
   // deadline.
@@ -643,23 +651,7 @@ class RecordingBackup {
   }
 
  private:
-  struct Peer {
-    explicit Peer(tcp::socket s) : socket(std::move(s)) {}
-    tcp::socket socket;
-    wire::detail::FrameCodec codec{replication_key(), wire::detail::Side::Server};
-    std::array<char, 4096> buffer{};
-    bool welcomed = false;
-  };
-
-  void accept() {
-    acceptor_.async_accept([this](boost::system::error_code ec, tcp::socket socket) {
-      if (ec) return;
-      auto peer = std::make_shared<Peer>(std::move(socket));
-      peers_.push_back(peer);
-      read(peer);
-      accept();
-    });
-  }
+  using Peer = FakeBackupLoop::Peer;
 
   void read(const std::shared_ptr<Peer>& peer) {
     peer->socket.async_read_some(asio::buffer(peer->buffer), [this, peer](boost::system::error_code ec, std::size_t n) {
@@ -693,14 +685,10 @@ class RecordingBackup {
     return positioned ? peer.codec.encode(wire::detail::make_ack(frame.seq)) : std::string();
   }
 
-  asio::io_context io_;
-  tcp::acceptor acceptor_;
-  std::uint16_t port_ = 0;
-  std::vector<std::shared_ptr<Peer>> peers_;
-  std::thread thread_;
   std::mutex mutex_;
   std::condition_variable changed_;
   std::vector<std::pair<FrameType, std::uint64_t>> frames_;
+  FakeBackupLoop loop_{[this](const std::shared_ptr<Peer>& peer) { read(peer); }};
 };
 
 }  // namespace
