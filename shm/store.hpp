@@ -268,7 +268,9 @@ class Store {
   // oldest change the backup has not acknowledged, as the agent publishes
   // it every 100 ms; an agent that stopped publishing lags at least since
   // its last status; no agent running counts as an unbounded lag) is above
-  // max_lag_ms, every application commit, session creation and removal
+  // max_lag_ms, or its backlog would take more than half of max_lag_ms to
+  // ship at the pace it measured (the margin for a pace that falls while
+  // writers run), every application commit, session creation and removal
   // first waits up to wait_ms for it to come down (woken at each status
   // the agent publishes), then fails with Errc::ReplicaBehind, writing
   // nothing. So what a lost primary can lose is bounded by configuration.

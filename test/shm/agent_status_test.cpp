@@ -453,11 +453,15 @@ BOOST_AUTO_TEST_CASE(a_write_waiting_under_the_bound_goes_through_when_the_agent
 // Writers that outrun the agent many times over make a backlog far longer
 // to ship than the bound before the oldest change's age shows it: the
 // bound also holds writes on the backlog (the log's head, lanes included,
-// past what the backup acknowledged) over what the agent ships a second.
-// Here the agent reports no lag at all, 5,000 changes behind: at 1,000 a
-// second that is 5 s to ship and the writes are refused; at 1,000,000 a
-// second, 5 ms, and they go through. (With the age alone, both went
-// through.) A backlog of one poll (4,096) or less is not projected.
+// past what the backup acknowledged) over what the agent ships a second,
+// with a margin: the backlog must ship within half the bound. Here the
+// agent reports no lag at all. 1,000 changes behind (four polls or fewer)
+// is not projected. 2,000 behind: at 1,000 a second that is 2 s to ship
+// and the writes are refused; at 5,000 a second, 400 ms, within the
+// 500 ms bound but not within its half, and they are refused too (with
+// the bound itself as the limit, they went through); at 1,000,000 a
+// second, 2 ms, and they go through. (With the age alone, all went
+// through.)
 BOOST_AUTO_TEST_CASE(the_bound_holds_writes_on_the_backlog_the_agent_has_to_ship) {
   SegmentGuard g("bound_backlog");
   Store store = make(g);
@@ -466,11 +470,11 @@ BOOST_AUTO_TEST_CASE(the_bound_holds_writes_on_the_backlog_the_agent_has_to_ship
   BOOST_REQUIRE(seat.claim());
   AgentStatus status = lagging(0);
   status.acked_seq = ChangeFeed(store).next_seq();
-  for (int i = 0; i < 4000; ++i) store.commit("s", CommitBatch{}.put("a", std::to_string(i)));
-  status.shipped_per_s = 1;  // 4,000 behind: within one poll, not projected
+  for (int i = 0; i < 1000; ++i) store.commit("s", CommitBatch{}.put("a", std::to_string(i)));
+  status.shipped_per_s = 1;  // 1,000 behind: four polls or fewer, not projected
   seat.publish(status);
   store.set_replication_bound({500, 0});
-  BOOST_TEST(store.commit("s", CommitBatch{}.put("a", "within a poll")) == 4001u);
+  BOOST_TEST(store.commit("s", CommitBatch{}.put("a", "within four polls")) == 1001u);
   store.set_replication_bound({});
   for (int i = 1; i < 1000; ++i) store.commit("s", CommitBatch{}.put("a", std::to_string(i)));
   status.shipped_per_s = 1000;
@@ -478,12 +482,18 @@ BOOST_AUTO_TEST_CASE(the_bound_holds_writes_on_the_backlog_the_agent_has_to_ship
   BOOST_TEST(AgentSeat(store).status().shipped_per_s == 1000u);
   store.set_replication_bound({500, 0});
   const std::string refusal = message_of([&] { store.commit("s", CommitBatch{}.put("a", "refused")); });
-  BOOST_TEST(refusal.find("lags 5000 ms") != std::string::npos, refusal);
+  BOOST_TEST(refusal.find("backlog takes 2000 ms to ship") != std::string::npos, refusal);
+  status.shipped_per_s = 5000;
+  seat.publish(status);
+  const std::string within_but_not_half = message_of([&] { store.commit("s", CommitBatch{}.put("a", "refused")); });
+  BOOST_TEST(within_but_not_half.find("backlog takes 400 ms to ship") != std::string::npos, within_but_not_half);
+  BOOST_TEST(within_but_not_half.find("more than half the store's bound of 500 ms") != std::string::npos,
+             within_but_not_half);
   status.shipped_per_s = 1000000;
   seat.publish(status);
-  BOOST_TEST(store.commit("s", CommitBatch{}.put("a", "through")) == 5001u);
+  BOOST_TEST(store.commit("s", CommitBatch{}.put("a", "through")) == 2001u);
   status.shipped_per_s = 0;  // not measured yet: the age alone
   seat.publish(status);
-  BOOST_TEST(store.commit("s", CommitBatch{}.put("a", "through again")) == 5002u);
-  BOOST_TEST(store.stats().bound_refusals == 1u);
+  BOOST_TEST(store.commit("s", CommitBatch{}.put("a", "through again")) == 2002u);
+  BOOST_TEST(store.stats().bound_refusals == 2u);
 }
