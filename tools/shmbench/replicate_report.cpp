@@ -226,8 +226,9 @@ void add_replicate_notes(BenchReport& report) {
       report.notes.push_back(
           "bound " + std::to_string(row.bound_ms) + "ms: ours, Store::set_replication_bound (max lag and wait " +
           std::to_string(row.bound_ms) +
-          " ms) for the backed-up phase: a write waits while the agent's published lag is above the bound and "
-          "fails with ReplicaBehind after the wait (bound waits counts writes that waited, probes included; refused "
+          " ms) for the backed-up phase: a write waits while the agent's published lag is above the bound, or its "
+          "backlog would take more than half the bound to ship at the pace it measured, and fails with "
+          "ReplicaBehind after the wait (bound waits counts writes that waited, probes included; refused "
           "counts writers' and probes' refusals; commits/s counts what was committed); redis, min-replicas-to-write "
           "1 and min-replicas-max-lag 1 (whole seconds: its finest), NOREPLICAS errors counted as refused");
       break;
