@@ -223,12 +223,19 @@ std::uint64_t sequence_changes(Generation& g, bool unstick_writers) {
 }
 
 namespace {
+thread_local bool t_change_made = false;
 thread_local bool t_lane_filling = false;
 }  // namespace
 
+void note_change_made() noexcept { t_change_made = true; }
+
 void note_lane_filling() noexcept { t_lane_filling = true; }
 
-void sequence_if_lanes_fill(Generation& g) noexcept {
+void finish_changes(Generation& g) noexcept {
+  if (!t_change_made) [[likely]]
+    return;
+  t_change_made = false;
+  g.wake_followers();
   if (!t_lane_filling) [[likely]]
     return;
   t_lane_filling = false;

@@ -552,7 +552,11 @@ void Generation::end_change(Shard& shard, std::uint64_t change, ChangeKind kind,
   write_change_slot(lane_ring(lane), lane_capacity, change_position(change), kind, version, id, where);
   shard.pending.seq.store(0, std::memory_order_release);
   if (change_position(change) - lanes[lane].cursor.load(std::memory_order_relaxed) >= lane_capacity / 2)
-    note_lane_filling();  // sequence_if_lanes_fill, once the shard lock is given back
+    note_lane_filling();
+  note_change_made();  // followers are woken by finish_changes, once the shard lock is given back
+}
+
+void Generation::wake_followers() noexcept {
   if (root->change_waiters.load(std::memory_order_seq_cst) != 0) {
     root->change_signal.fetch_add(1, std::memory_order_seq_cst);
     futex_wake(root->change_signal, std::numeric_limits<int>::max());
@@ -574,9 +578,10 @@ void Generation::repair(Shard& shard) noexcept {
     bool sound = r != nullptr && bounds.holds(r, sizeof(SessionRecord)) && r->magic == kRecordMagic;
     std::uint64_t version = sound && r->blob ? r->blob->version : 0;
     std::string_view id = sound ? record_id(r) : std::string_view{};
-    if (lane < lane_count && position <= kMaxLanePosition)
+    if (lane < lane_count && position <= kMaxLanePosition) {
       end_change(shard, change_id(lane, position), static_cast<ChangeKind>(shard.pending.kind), version, id);
-    else
+      wake_followers();  // whatever this thread is doing may not be a write that finishes its changes
+    } else
       shard.pending.seq.store(0, std::memory_order_release);  // damage: the sequencer reports a lost change
   }
   deallocate(fixed.abandoned_table);

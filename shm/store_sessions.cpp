@@ -334,7 +334,7 @@ static bool create_session_of(Store::Impl& impl, std::string_view id, std::optio
   validate_session_id(id);
   if (writer == Writer::App) await_replication(impl);
   const bool created = impl.run([&](Generation& s) { return create_session_in(s, id, idle_timeout_s, writer); });
-  sequence_if_lanes_fill(impl.current_or_mapped());
+  finish_changes(impl.current_or_mapped());
   return created;
 }
 
@@ -538,6 +538,7 @@ static std::uint64_t publish(Generation& s, Shard& shard, unsigned spare_slot, S
   r->last_access_unix_ms.store(now, std::memory_order_relaxed);
   run_test_hook(HookPoint::kCommitAfterPublish);
   s.end_change(shard, seq, ChangeKind::Committed, version, record_id(r));
+  run_test_hook(HookPoint::kCommitLogged);
   to_free = keep_as_spare(s, shard, spare_slot, old, plan.size);
   return version;
 }
@@ -658,7 +659,7 @@ static std::optional<std::uint64_t> commit_impl(Store::Impl& impl, std::string_v
       if (round.version) return round.version;
     }
   });
-  sequence_if_lanes_fill(impl.current_or_mapped());
+  finish_changes(impl.current_or_mapped());
   return version;
 }
 
@@ -725,7 +726,7 @@ static bool remove_session_of(Store::Impl& impl, std::string_view id, Writer wri
     free_record(s, r);
     return live;
   });
-  sequence_if_lanes_fill(impl.current_or_mapped());
+  finish_changes(impl.current_or_mapped());
   return removed;
 }
 
@@ -763,7 +764,7 @@ static void sweep_from(Generation& s, ChangeKind kind, Select& select, std::opti
     }
     for (SessionRecord* r : doomed) free_record(s, r);
     total += doomed.size();
-    sequence_if_lanes_fill(s);
+    finish_changes(s);
   }
 }
 

@@ -137,10 +137,13 @@ struct Generation {
   // held): begin takes a position in the lane of this CPU and records the
   // pending change; end stamps the lane slot and clears it. begin returns
   // the change's id (change_id: its lane and position; never 0), which
-  // end takes and a blob records as its commit_seq.
+  // end takes and a blob records as its commit_seq. end leaves waking the
+  // followers to the writer's finish_changes, after the shard lock.
   std::uint64_t begin_change(Shard& shard, SessionRecord* record, ChangeKind kind) noexcept REQUIRES(shard.mutex);
   void end_change(Shard& shard, std::uint64_t change, ChangeKind kind, std::uint64_t version,
                   std::string_view id) noexcept REQUIRES(shard.mutex);
+  // Wakes the followers asleep on the log (ChangeFeed::wait), if any.
+  void wake_followers() noexcept;
 };
 
 // Moves the entries the lanes hold into the change log (change_ring.hpp)
@@ -154,16 +157,22 @@ std::uint64_t sequence_changes(Generation& g, bool unstick);
 // Whether a lane holds entries not yet sequenced (seq_cst loads of each
 // lane's head and cursor; no lock).
 bool lanes_pending(const Generation& g) noexcept;
-// A writer's share of the sequencing. A lane holds a share of the log
-// only, and nobody may be following (an agent restarting, a link cut): a
-// change that finds its lane half full notes it (end_change, this
-// thread), and its writer, once its shard lock is given back, moves the
-// lanes into the log here. So the log's capacity, not a lane's, bounds
-// what a follower that is away may miss. Does nothing unless this thread
-// noted a lane half full; never throws (a follower's next call reports
-// what stopped it).
+// What a writer does once its shard lock is given back, for the changes it
+// made under it (end_change notes them, this thread):
+// - it wakes the followers asleep on the log. Not under the lock: a
+//   follower woken there would block on it at once to read the change
+//   (Store::peek_moved), and wait for a second wake-up when it is given
+//   back (the agent's lag at 5,000 commits/s: see shmbench replicate);
+// - the writer's share of the sequencing. A lane holds a share of the log
+//   only, and nobody may be following (an agent restarting, a link cut):
+//   a change that finds its lane half full notes it, and its writer moves
+//   the lanes into the log here. So the log's capacity, not a lane's,
+//   bounds what a follower that is away may miss.
+// Does nothing unless this thread noted a change; never throws (a
+// follower's next call reports what stopped it).
+void note_change_made() noexcept;
 void note_lane_filling() noexcept;
-void sequence_if_lanes_fill(Generation& g) noexcept;
+void finish_changes(Generation& g) noexcept;
 // The same as sequence_changes for a caller that holds g.root->sequencer_mutex and every
 // shard lock (the rebuild): an entry still being written is damage and
 // logged as lost.

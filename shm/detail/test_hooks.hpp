@@ -17,6 +17,9 @@ enum class HookPoint {
   // Inside a shard critical section of a commit, after the record points
   // at the new blob and before the change-log slot is stamped.
   kCommitAfterPublish,
+  // Inside a shard critical section of a commit, after the change-log slot
+  // is stamped (end_change).
+  kCommitLogged,
   // Inside a shard critical section while a bucket table is rebuilt.
   kTableGrow,
   // Holding the agent claim mutex, halfway through writing an agent status

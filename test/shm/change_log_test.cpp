@@ -3,6 +3,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include <sched.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -146,6 +147,59 @@ BOOST_AUTO_TEST_CASE(a_commit_wakes_a_follower_asleep_on_the_log) {
   const int code = follower.wait_for(std::chrono::seconds(60));
   BOOST_TEST(code != -1, "the follower was not woken by the commit");
   BOOST_TEST(code == 0);
+}
+
+namespace {
+
+// The futex word followers sleep on (StoreRoot::change_signal), and what a
+// hook inside the commit's shard critical section, after its change is
+// logged, read of it.
+const std::atomic<std::uint32_t>* g_change_signal = nullptr;
+std::int64_t g_signal_in_the_lock = -1;
+void read_the_signal(shm::detail::HookPoint point) {
+  if (point != shm::detail::HookPoint::kCommitLogged || g_change_signal == nullptr) return;
+  g_signal_in_the_lock = g_change_signal->load();
+}
+
+}  // namespace
+
+// A commit wakes the followers asleep on the log once its shard lock is
+// given back, not while it holds it: a replication agent woken inside the
+// lock blocks on it at once to read the change, and needs a second
+// wake-up when the lock is given back. With a follower asleep, the futex
+// word it sleeps on has not moved at the point after the change is
+// logged, inside the lock; it has once the commit returns, and the
+// follower wakes.
+BOOST_AUTO_TEST_CASE(a_commit_wakes_followers_once_its_shard_lock_is_given_back) {
+  using namespace shmsession::shm::detail;
+  if (!kTestHooksCompiled) return;
+  SegmentGuard g("log_wake_after_lock");
+  Store s = make(g, 64);
+  s.create_session("a");
+  boost::interprocess::managed_shared_memory seg(boost::interprocess::open_only, g.name().c_str());
+  const auto* header = seg.find<SegmentHeader>(kHeaderObjectName).first;
+  BOOST_REQUIRE(header != nullptr);
+  const auto* root = static_cast<const StoreRoot*>(seg.get_address_from_handle(header->root_handle));
+  const std::uint64_t head = ChangeFeed(s).next_seq();
+  std::atomic<pid_t> tid{0};
+  std::atomic<bool> woken{false};
+  std::thread follower([&] {
+    tid = ::gettid();
+    woken = ChangeFeed(s).wait(head, std::chrono::seconds(300));
+  });
+  while (tid.load() == 0) std::this_thread::yield();
+  BOOST_REQUIRE(test::wait_until_thread_in_futex(tid.load(), std::chrono::seconds(60)));
+  const std::uint32_t before = root->change_signal.load();
+  g_change_signal = &root->change_signal;
+  set_test_hook(read_the_signal);
+  s.commit("a", CommitBatch{}.put("k", "1"));
+  set_test_hook(nullptr);
+  g_change_signal = nullptr;
+  follower.join();  // a wake missed altogether would keep it for its 300 s
+  BOOST_TEST(woken.load());
+  BOOST_TEST(g_signal_in_the_lock == static_cast<std::int64_t>(before),
+             "the followers were woken inside the commit's shard lock");
+  BOOST_TEST(root->change_signal.load() != before);
 }
 
 // The ring's seqlock between a writer and a reader racing on the same
