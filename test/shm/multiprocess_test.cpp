@@ -2,7 +2,14 @@
 // lands, none is lost, and readers never see a mix of two versions.
 #include <boost/test/unit_test.hpp>
 
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "shm/store.hpp"
@@ -138,4 +145,48 @@ BOOST_AUTO_TEST_CASE(concurrent_creates_and_removes_keep_counts_exact) {
     return true;
   });
   BOOST_TEST(listed == st.sessions);
+}
+
+// A test killed by a signal runs no destructor: its ChildProcess children
+// must die with it instead of living on (holding segments, ports, locks).
+// A child forks a grandchild that would wait forever, tells its pid, and
+// is SIGKILLed; this process, a subreaper meanwhile, inherits the
+// grandchild and reaps it. (Before PR_SET_PDEATHSIG in ChildProcess it
+// lived on, and this waited its 60 s out.)
+BOOST_AUTO_TEST_CASE(a_child_process_dies_with_its_parent) {
+  BOOST_REQUIRE(::prctl(PR_SET_CHILD_SUBREAPER, 1) == 0);
+  int fds[2];
+  BOOST_REQUIRE(::pipe(fds) == 0);
+  ChildProcess parent([&] {
+    ::close(fds[0]);
+    ChildProcess grandchild([] {
+      for (;;) ::pause();
+      return 0;
+    });
+    const pid_t pid = grandchild.pid();
+    if (::write(fds[1], &pid, sizeof pid) != sizeof pid) return 1;
+    ::raise(SIGKILL);  // as a CTest timeout kills a test: no destructor runs
+    return 2;
+  });
+  ::close(fds[1]);
+  pid_t grandchild = 0;
+  const bool told = ::read(fds[0], &grandchild, sizeof grandchild) == sizeof grandchild;
+  ::close(fds[0]);
+  BOOST_REQUIRE(told);
+  BOOST_TEST(parent.wait() == 128 + SIGKILL);
+  int status = 0;
+  pid_t reaped = 0;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while ((reaped = ::waitpid(grandchild, &status, WNOHANG)) == 0 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  if (reaped == 0) {  // still alive: this test cleans up after it
+    ::kill(grandchild, SIGKILL);
+    ::waitpid(grandchild, &status, 0);
+  }
+  ::prctl(PR_SET_CHILD_SUBREAPER, 0);
+  BOOST_TEST(reaped == grandchild, "the grandchild outlived its killed parent");
+  // Killed with its parent, or (its parent killed before it asked for
+  // that) gone at once with 99.
+  BOOST_TEST(
+      ((WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) || (WIFEXITED(status) && WEXITSTATUS(status) == 99)));
 }

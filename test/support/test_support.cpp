@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <spawn.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -70,9 +71,17 @@ SegmentGuard::~SegmentGuard() {
 
 ChildProcess::ChildProcess(const std::function<int()>& body) {
   std::fflush(nullptr);
+  const pid_t parent = ::getpid();
   pid_ = ::fork();
   if (pid_ < 0) throw std::runtime_error(std::string("fork: ") + shmsession::errno_text(errno));
   if (pid_ == 0) {
+    // A test killed by a signal (a CTest timeout, a crash) never runs the
+    // destructor below: its children die with it instead of living on
+    // with their segments, ports and locks. (The signal comes when the
+    // forking thread ends: tests fork from the thread that waits.) A
+    // parent already gone before this line is caught by the check after.
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (::getppid() != parent) ::_exit(99);
     int code = 99;
     try {
       code = body();

@@ -42,7 +42,10 @@ Store make_store(const SegmentGuard& g, const CreateOptions& options = {.size_by
 
 // A forked child running `body`; its exit status is body's return value (an
 // escaping exception gives 99 and prints what()). The destructor SIGKILLs and
-// reaps a child still running, so no test leaves a process behind.
+// reaps a child still running, and a child dies with its parent when the
+// parent is killed (PR_SET_PDEATHSIG: signals skip destructors), so no test
+// leaves a process behind. Fork from the thread that waits for the child:
+// the child dies when the forking thread ends.
 class ChildProcess {
  public:
   explicit ChildProcess(const std::function<int()>& body);
