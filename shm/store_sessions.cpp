@@ -59,17 +59,13 @@ struct BoundView {
 
 static std::string bound_refusal(const Generation& g, std::optional<BoundView> lag, std::uint64_t max_lag,
                                  std::uint64_t wait_ms) {
-  const std::string bound = std::to_string(max_lag) + " ms";
-  std::string why = "no replication agent runs, more than the store's bound of " + bound + ",";
-  if (lag && lag->observed_ms > max_lag) {
-    why = "its replication agent lags " + std::to_string(lag->observed_ms) + " ms, more than the store's bound of " +
-          bound + ",";
-  } else if (lag) {
-    why = "its replication agent's backlog takes " + std::to_string(lag->projected_ms) +
-          " ms to ship at the pace it measured, more than half the store's bound of " + bound + ",";
-  }
-  return "store '" + g.name + "': " + why + " and did not catch up within " + std::to_string(wait_ms) +
-         " ms; nothing was written";
+  const std::string why = !lag ? "no replication agent runs, more than"
+                          : lag->observed_ms > max_lag
+                              ? "its replication agent lags " + std::to_string(lag->observed_ms) + " ms, more than"
+                              : "its replication agent's backlog takes " + std::to_string(lag->projected_ms) +
+                                    " ms to ship at the pace it measured, more than half";
+  return "store '" + g.name + "': " + why + " the store's bound of " + std::to_string(max_lag) +
+         " ms, and did not catch up within " + std::to_string(wait_ms) + " ms; nothing was written";
 }
 
 // How long a change made now will wait for the backup: the backlog (the
