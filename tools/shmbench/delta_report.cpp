@@ -6,7 +6,7 @@ namespace shmsession::bench {
 
 namespace {
 
-double quotient(std::uint64_t numerator, std::uint64_t denominator) {
+double byte_quotient(std::uint64_t numerator, std::uint64_t denominator) {
   return denominator == 0 ? 0.0 : static_cast<double>(numerator) / static_cast<double>(denominator);
 }
 
@@ -15,8 +15,8 @@ std::vector<ReportSection> delta_sections(const BenchReport& report) {
   TextTable speed({"edit", "diff MB/s", "apply MB/s", "graph paths", "graph ms", "first graph path"}, 1);
   for (const DeltaRow& row : report.deltas) {
     bytes.add({row.scenario, std::to_string(row.whole_bytes), std::to_string(row.patch_bytes), row.method,
-               std::to_string(row.frame_bytes), times_text(quotient(row.whole_bytes, row.patch_bytes)),
-               times_text(quotient(row.whole_bytes, row.frame_bytes))});
+               std::to_string(row.frame_bytes), times_text(byte_quotient(row.whole_bytes, row.patch_bytes)),
+               times_text(byte_quotient(row.whole_bytes, row.frame_bytes))});
     speed.add({row.scenario, figure_text(row.diff_mb_per_s), figure_text(row.apply_mb_per_s),
                std::to_string(row.graph_changes), figure_text(row.graph_ms), row.graph_first_path});
   }
@@ -32,8 +32,8 @@ void add_delta_json(const BenchReport& report, boost::json::object& doc) {
                     {"patch_bytes", row.patch_bytes},
                     {"method", row.method},
                     {"frame_bytes", row.frame_bytes},
-                    {"whole_per_patch", quotient(row.whole_bytes, row.patch_bytes)},
-                    {"whole_per_frame", quotient(row.whole_bytes, row.frame_bytes)},
+                    {"whole_per_patch", byte_quotient(row.whole_bytes, row.patch_bytes)},
+                    {"whole_per_frame", byte_quotient(row.whole_bytes, row.frame_bytes)},
                     {"diff_mb_per_s", row.diff_mb_per_s},
                     {"apply_mb_per_s", row.apply_mb_per_s},
                     {"graph_changes", row.graph_changes},

@@ -17,7 +17,7 @@ namespace shmsession::bench {
 namespace {
 
 constexpr auto kListenTimeout = std::chrono::seconds{10};
-constexpr auto kPollPause = std::chrono::milliseconds{1};
+constexpr auto kBackupPollPause = std::chrono::milliseconds{1};
 
 PeerProcess start_daemon(const std::string& standby_name, const sync::wire::Key& key,
                          const std::function<void(const std::string&)>& log, std::atomic<std::uint32_t>& port) {
@@ -83,7 +83,7 @@ std::chrono::nanoseconds OurBackup::wait_applied(Store& primary, Store& standby,
       throw std::runtime_error("the standby did not reach change " + std::to_string(target) + " within " +
                                std::to_string(timeout.count()) + " s (it applied up to " +
                                std::to_string(position.applied_seq) + ")");
-    std::this_thread::sleep_for(kPollPause);
+    std::this_thread::sleep_for(kBackupPollPause);
   }
 }
 
@@ -96,7 +96,7 @@ AgentStatus OurBackup::settled_status(Store& primary, std::uint64_t target, std:
     if (std::chrono::steady_clock::now() > deadline)
       throw std::runtime_error("the agent did not publish an acknowledged position >= " + std::to_string(target) +
                                " within " + std::to_string(timeout.count()) + " s");
-    std::this_thread::sleep_for(kPollPause);
+    std::this_thread::sleep_for(kBackupPollPause);
   }
 }
 

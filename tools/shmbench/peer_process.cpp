@@ -26,7 +26,7 @@ namespace {
 
 constexpr auto kStartupTimeout = std::chrono::seconds{5};
 constexpr int kStartAttempts = 3;
-constexpr auto kPollPause = std::chrono::milliseconds{2};
+constexpr auto kPeerPollPause = std::chrono::milliseconds{2};
 
 // fork + exec, for what posix_spawn cannot do (PR_SET_PDEATHSIG). The child
 // runs only async-signal-safe calls; an exec failure comes back as errno
@@ -183,7 +183,7 @@ PeerProcess::Readiness PeerProcess::wait_ready(const std::function<bool()>& read
     if (!running()) return Readiness::Ended;
     if (ready()) return Readiness::Ready;
     if (std::chrono::steady_clock::now() > deadline) return Readiness::TimedOut;
-    std::this_thread::sleep_for(kPollPause);
+    std::this_thread::sleep_for(kPeerPollPause);
   }
 }
 
@@ -210,7 +210,7 @@ bool PeerProcess::stop(std::chrono::milliseconds grace) noexcept {
   if (!ended_) {
     ::kill(pid_, SIGTERM);
     const auto deadline = std::chrono::steady_clock::now() + grace;
-    while (running() && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(kPollPause);
+    while (running() && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(kPeerPollPause);
     if (!ended_) {
       ::kill(pid_, SIGKILL);
       int status = 0;

@@ -10,7 +10,7 @@ namespace shmsession::bench {
 namespace {
 
 constexpr std::size_t kValuePool = 4096;
-constexpr std::uint64_t kRedisPipelineDepth = 1000;
+constexpr std::uint64_t kPlanPipelineDepth = 1000;
 static_assert(kValuePool <= 65536, "a WriterStep holds a 16-bit pool index");
 
 }  // namespace
@@ -90,7 +90,7 @@ void ReplicatePlan::load(RedisConnection& redis) const {
   argv[0] = "HSET";
   lengths[0] = 4;
   for (std::uint64_t s = 0; s < config_.sessions;) {
-    const std::uint64_t end = std::min(config_.sessions, s + kRedisPipelineDepth);
+    const std::uint64_t end = std::min(config_.sessions, s + kPlanPipelineDepth);
     std::vector<std::string> keys;
     keys.reserve(end - s);
     for (std::uint64_t k = s; k < end; ++k) {

@@ -57,7 +57,9 @@ const ThroughputRow* request_row(const BenchReport& report, std::string_view sys
   return nullptr;
 }
 
-std::string count_text(const std::optional<std::uint64_t>& value) { return value ? std::to_string(*value) : "-"; }
+std::string optional_count_text(const std::optional<std::uint64_t>& value) {
+  return value ? std::to_string(*value) : "-";
+}
 
 std::string tenths_text(const std::optional<double>& value) { return value ? fixed(*value, 1) : "-"; }
 
@@ -83,9 +85,10 @@ std::optional<ReportSection> samples_section(const BenchReport& report, std::str
     if (i % step != 0 && i + 1 != rows.size()) continue;
     const ResidencyRow& row = *rows[i];
     section.table->add({fixed(row.time_s, 1), std::to_string(row.requests), std::to_string(row.sessions_seen),
-                        fixed(row.worker_rss_anon_mib, 1), fixed(row.store_mib, 1), count_text(row.kept_sessions),
-                        tenths_text(row.kept_mib), count_text(row.evictions), count_text(row.locks_held),
-                        count_text(row.locks_in_store)});
+                        fixed(row.worker_rss_anon_mib, 1), fixed(row.store_mib, 1),
+                        optional_count_text(row.kept_sessions), tenths_text(row.kept_mib),
+                        optional_count_text(row.evictions), optional_count_text(row.locks_held),
+                        optional_count_text(row.locks_in_store)});
   }
   return section;
 }
@@ -117,12 +120,12 @@ const SummaryMeasure kSummary[] = {
     {"worker RssAnon peak, MiB", [](W, L, P p) { return fixed(p.rss_peak_mib, 1); }},
     {"worker RssAnon peak growth, MiB", [](W, L, P p) { return fixed(p.rss_peak_mib - p.rss_start_mib, 1); }},
     {"store memory at the end, MiB", [](W, L, P p) { return fixed(p.store_end_mib, 1); }},
-    {"peak kept sessions", [](W, L, P p) { return count_text(p.kept); }, Limit::MaxSessions},
+    {"peak kept sessions", [](W, L, P p) { return optional_count_text(p.kept); }, Limit::MaxSessions},
     {"peak kept MiB", [](W, L, P p) { return tenths_text(p.kept_mib); }, Limit::MaxMiB},
-    {"peak locks held", [](W, L, P p) { return count_text(p.locks); }, Limit::MaxSessions},
-    {"peak locks in store (scan)", [](W, L, P p) { return count_text(p.locks_in_store); }, Limit::MaxSessions},
-    {"evictions", [](W, L, P p) { return count_text(p.evictions); }},
-    {"revisits whose copy was let go", [](W w, L, P) { return count_text(w.reopened); }},
+    {"peak locks held", [](W, L, P p) { return optional_count_text(p.locks); }, Limit::MaxSessions},
+    {"peak locks in store (scan)", [](W, L, P p) { return optional_count_text(p.locks_in_store); }, Limit::MaxSessions},
+    {"evictions", [](W, L, P p) { return optional_count_text(p.evictions); }},
+    {"revisits whose copy was let go", [](W w, L, P) { return optional_count_text(w.reopened); }},
     {"longest sample, ms", [](W w, L, P) { return fixed(w.longest_sample_ms, 1); }},
     {"longest Store::locks() scan, ms", [](W w, L, P) { return tenths_text(w.longest_scan_ms); }},
     {"sessions read back / differing",

@@ -26,6 +26,9 @@
 
 namespace shmsession::bench {
 
+// The helpers in a namespace of their own: the other workloads, compiled in
+// the same unity batch, have helpers of the same names.
+namespace cycle_workload {
 namespace {
 
 constexpr std::string_view kName = "cycle";
@@ -446,8 +449,10 @@ void add_notes(BenchReport& report, const std::vector<CycleSetup>& setups) {
 }
 
 }  // namespace
+}  // namespace cycle_workload
 
 BenchReport run_cycle(const RunOptions& options) {
+  using namespace cycle_workload;
   BenchReport report = start_report(kName, options);
   const std::vector<CycleSetup>& setups = options.cycle_setups;
   for (const CycleSetup& setup : setups)

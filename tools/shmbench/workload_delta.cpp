@@ -17,6 +17,9 @@
 
 namespace shmsession::bench {
 
+// The helpers in a namespace of their own: the other workloads, compiled in
+// the same unity batch, have helpers of the same names.
+namespace delta_workload {
 namespace {
 
 constexpr std::string_view kName = "delta";
@@ -203,8 +206,10 @@ void add_notes(BenchReport& report) {
 }
 
 }  // namespace
+}  // namespace delta_workload
 
 BenchReport run_delta(const RunOptions& options) {
+  using namespace delta_workload;
   BenchReport report = start_report(kName, options);
   const DeltaConfig config = delta_config(options);
   progress(options, kName, "building the values");

@@ -25,6 +25,9 @@
 
 namespace shmsession::bench {
 
+// The helpers in a namespace of their own: the other workloads, compiled in
+// the same unity batch, have helpers of the same names.
+namespace lock_workload {
 namespace {
 
 constexpr std::string_view kName = "lock";
@@ -317,8 +320,10 @@ std::vector<ThroughputRow> pair_rows(const SystemFigures& ours, const std::optio
 }
 
 }  // namespace
+}  // namespace lock_workload
 
 BenchReport run_lock(const RunOptions& options) {
+  using namespace lock_workload;
   BenchReport report = start_report(kName, options);
   const LockConfig config = lock_config(options);
   describe(report, config);

@@ -28,6 +28,9 @@
 
 namespace shmsession::bench {
 
+// The helpers in a namespace of their own: the other workloads, compiled in
+// the same unity batch, have helpers of the same names.
+namespace php_workload {
 namespace {
 
 constexpr std::string_view kName = "php";
@@ -210,8 +213,10 @@ std::string extension_path() {
 }
 
 }  // namespace
+}  // namespace php_workload
 
 BenchReport run_php(const RunOptions& options) {
+  using namespace php_workload;
   BenchReport report = start_report(kName, options);
   report.description = "PHP sessions behind nginx + php-fpm: a page reading 3 keys and changing 1, per handler";
   const int seconds = options.quick ? 1 : 10;

@@ -17,6 +17,9 @@
 
 namespace shmsession::bench {
 
+// The helpers in a namespace of their own: the other workloads, compiled in
+// the same unity batch, have helpers of the same names.
+namespace primary_workload {
 namespace {
 
 constexpr std::string_view kName = "primary";
@@ -407,8 +410,10 @@ std::vector<MemoryRow> side_by_side(const std::vector<MemoryRow>& ours, const st
 }
 
 }  // namespace
+}  // namespace primary_workload
 
 BenchReport run_primary(const RunOptions& options) {
+  using namespace primary_workload;
   BenchReport report = start_report(kName, options);
   const PrimaryConfig config = primary_config(options);
   describe(report, config);

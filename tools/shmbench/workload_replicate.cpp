@@ -33,6 +33,9 @@
 
 namespace shmsession::bench {
 
+// The helpers in a namespace of their own: the other workloads, compiled in
+// the same unity batch, have helpers of the same names.
+namespace replicate_workload {
 namespace {
 
 constexpr std::string_view kName = "replicate";
@@ -480,8 +483,10 @@ std::vector<Row> interleave(const std::vector<Row>& ours, const std::vector<Row>
 }
 
 }  // namespace
+}  // namespace replicate_workload
 
 BenchReport run_replicate(const RunOptions& options) {
+  using namespace replicate_workload;
   BenchReport report = start_report(kName, options);
   const ReplicatePlan plan(replicate_config(options));
   describe(report, plan);

@@ -26,6 +26,9 @@
 
 namespace shmsession::bench {
 
+// The helpers in a namespace of their own: the other workloads, compiled in
+// the same unity batch, have helpers of the same names.
+namespace worker_workload {
 namespace {
 
 constexpr std::string_view kName = "worker";
@@ -336,8 +339,10 @@ void describe(BenchReport& report, const WorkerConfig& config) {
 }
 
 }  // namespace
+}  // namespace worker_workload
 
 BenchReport run_worker(const RunOptions& options) {
+  using namespace worker_workload;
   BenchReport report = start_report(kName, options);
   const WorkerConfig config = worker_config(options);
   describe(report, config);
