@@ -47,16 +47,20 @@ endfunction()
 # with tests then also compiles them into shmsession_NAME_hooks, with the
 # hooks in, for the test programs alone (never installed). The module's
 # targets (one or both) are listed in SHMSESSION_NAME_TARGETS for the
-# caller's own settings.
+# caller's own settings. With SHMSESSION_TEST_HOOKS_EVERYWHERE the module is
+# compiled once, as shmsession_NAME, with the hooks in.
 function(shmsession_module name)
   cmake_parse_arguments(ARG "TEST_HOOKS" "" "SOURCES;DEPS;PRIVATE_DEPS" ${ARGN})
   set(targets shmsession_${name})
-  if(ARG_TEST_HOOKS AND SHMSESSION_BUILD_TESTS)
+  if(ARG_TEST_HOOKS AND SHMSESSION_BUILD_TESTS AND NOT SHMSESSION_TEST_HOOKS_EVERYWHERE)
     list(APPEND targets shmsession_${name}_hooks)
   endif()
   foreach(target IN LISTS targets)
     add_library(${target} STATIC ${ARG_SOURCES})
     set(deps ${ARG_DEPS})
+    if(ARG_TEST_HOOKS AND SHMSESSION_TEST_HOOKS_EVERYWHERE)
+      target_compile_definitions(${target} PUBLIC SHMSESSION_TEST_HOOKS)
+    endif()
     if(target MATCHES "_hooks$")
       shmsession_test_deps(deps ${ARG_DEPS})
       target_compile_definitions(${target} PUBLIC SHMSESSION_TEST_HOOKS)

@@ -43,6 +43,9 @@ if(SHMSESSION_SANITIZE)
   endforeach()
 endif()
 
+if(SHMSESSION_TEST_HOOKS_EVERYWHERE)
+  install(CODE "message(FATAL_ERROR \"shmsession: this build has the test hooks in every library (SHMSESSION_TEST_HOOKS_EVERYWHERE): configure without it to install\")")
+endif()
 install(TARGETS ${modules} EXPORT shmsessionTargets
   ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
   INCLUDES DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/shmsession)
