@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <stdexcept>
 
+#include "tools/shmbench/session_fill.hpp"
 #include "tools/shmbench/session_shape.hpp"
 
 namespace shmsession::bench {
@@ -10,7 +11,6 @@ namespace shmsession::bench {
 namespace {
 
 constexpr std::size_t kValuePool = 4096;
-constexpr std::uint64_t kPlanPipelineDepth = 1000;
 static_assert(kValuePool <= 65536, "a WriterStep holds a 16-bit pool index");
 
 }  // namespace
@@ -90,7 +90,7 @@ void ReplicatePlan::load(RedisConnection& redis) const {
   argv[0] = "HSET";
   lengths[0] = 4;
   for (std::uint64_t s = 0; s < config_.sessions;) {
-    const std::uint64_t end = std::min(config_.sessions, s + kPlanPipelineDepth);
+    const std::uint64_t end = std::min(config_.sessions, s + kRedisPipelineDepth);
     std::vector<std::string> keys;
     keys.reserve(end - s);
     for (std::uint64_t k = s; k < end; ++k) {

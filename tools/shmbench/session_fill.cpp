@@ -10,10 +10,6 @@
 
 namespace shmsession::bench {
 
-namespace {
-constexpr std::size_t kRedisPipelineDepth = 1000;
-}  // namespace
-
 void fill_store(Store& store, std::uint64_t first, std::uint64_t last) {
   const CommitBatch batch = fill_batch();
   for (std::uint64_t s = first; s < last; ++s) {

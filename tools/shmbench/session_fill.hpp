@@ -8,6 +8,7 @@
 // belongs to one thread.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 
 #include "shm/store.hpp"
@@ -20,8 +21,12 @@ namespace shmsession::bench {
 // as Store::create_session / Store::commit (SegmentFull: size it larger).
 void fill_store(Store& store, std::uint64_t first, std::uint64_t last);
 
+// Commands a Redis load sends before it reads their replies.
+inline constexpr std::size_t kRedisPipelineDepth = 1000;
+
 // HSET session:<id> profile .. user .. flags .., pipelined in batches of
-// 1000 commands. Throws std::runtime_error on a connection or reply error.
+// kRedisPipelineDepth. Throws std::runtime_error on a connection or reply
+// error.
 void load_redis(RedisConnection& redis, std::uint64_t first, std::uint64_t last);
 
 }  // namespace shmsession::bench
