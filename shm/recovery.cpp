@@ -293,6 +293,9 @@ void copy_root(Generation& from, Generation& to, std::uint64_t locks_revoked) NO
   copy_store_state(a, b);
   for (std::uint32_t i = 0; i < a.change_capacity; ++i) {
     ChangeSlot& src = from.ring[i];
+    // The new ring reads as zeros (never written) and is left untouched
+    // where the old one was never written either.
+    if (src.stamp.load() == 0) continue;
     ChangeSlot& dst = to.ring[i];
     dst.version = src.version;
     dst.kind = src.kind;

@@ -95,7 +95,9 @@ std::string describe_ipc_error(const bip::interprocess_exception& e) {
 // Returns false if the segment is too small for them.
 // The segment is private to its builder (a draft): its shards are set up
 // without their locks.
-bool build_root(Generation& g, const CreateOptions& o, std::uint64_t generation) NO_THREAD_SAFETY_ANALYSIS {
+// `draft` and `shm_name`: the draft's file, and the name errors give.
+bool build_root(Generation& g, const CreateOptions& o, std::uint64_t generation, const std::string& draft,
+                const std::string& shm_name) NO_THREAD_SAFETY_ANALYSIS {
   auto& sm = *g.segment.get_segment_manager();
   // The allocator's overhead per block, for check_store's accounting: measured
   // here, where nothing else allocates yet.
@@ -152,8 +154,13 @@ bool build_root(Generation& g, const CreateOptions& o, std::uint64_t generation)
   robust_mutex_init(root->sequencer_mutex);
   auto* lanes = static_cast<ChangeLane*>(lanes_mem);
   for (std::uint32_t i = 0; i < o.change_lanes; ++i) new (&lanes[i]) ChangeLane{};
+  // Change slots all zero (stamp 0: never written) are the empty ring: the
+  // two rings are cleared without touching their pages (clear_draft_block),
+  // not constructed slot by slot, so a large log costs memory, and maps
+  // pages into processes, only as changes fill it.
   auto* lane_slots = static_cast<ChangeSlot*>(lane_slots_mem);
-  for (std::uint64_t i = 0; i < std::uint64_t{lane_capacity} * o.change_lanes; ++i) new (&lane_slots[i]) ChangeSlot{};
+  clear_draft_block(g.segment, draft, shm_name, o, lane_slots,
+                    sizeof(ChangeSlot) * std::uint64_t{lane_capacity} * o.change_lanes);
   root->lanes = lanes;
   root->lane_slots = lane_slots;
   auto* sequenced = static_cast<std::uint64_t*>(sequenced_mem);
@@ -168,7 +175,7 @@ bool build_root(Generation& g, const CreateOptions& o, std::uint64_t generation)
     sh->table = init_bucket_table(t, kInitialBuckets, 0);
   }
   auto* ring = static_cast<ChangeSlot*>(ring_mem);
-  for (std::uint32_t i = 0; i < o.change_log_capacity; ++i) new (&ring[i]) ChangeSlot{};
+  clear_draft_block(g.segment, draft, shm_name, o, ring, sizeof(ChangeSlot) * std::uint64_t{o.change_log_capacity});
   root->shards = shards;
   root->ring = ring;
   g.root = root;
@@ -304,7 +311,7 @@ std::unique_ptr<Generation> create_generation(const std::string& shm_name, const
       std::memcpy(h.store_id, identity.store_id, sizeof h.store_id);
       h.created_unix_ms = identity.created_unix_ms;
     }
-    if (!build_root(*g, options, identity.generation))
+    if (!build_root(*g, options, identity.generation, draft, shm_name))
       throw Error(Errc::InvalidArgument, "segment size " + std::to_string(options.size_bytes) + " is too small for " +
                                              std::to_string(options.shards) + " shards and a change log of " +
                                              std::to_string(options.change_log_capacity) +

@@ -29,13 +29,14 @@ std::string describe_ipc_error(const bip::interprocess_exception& e) {
 
 constexpr std::string_view kDraftInfix = "~creating.";
 
-// Takes every page of the draft from tmpfs now (see CreateOptions::reserve).
-// Throws: Io (not enough memory in /dev/shm or the memory cgroup).
-void reserve_pages(const std::string& draft, const std::string& shm_name, std::uint64_t size) {
+// Takes the draft's pages in [offset, offset + size) from tmpfs now (see
+// CreateOptions::reserve). Throws: Io (not enough memory in /dev/shm or the
+// memory cgroup).
+void reserve_pages(const std::string& draft, const std::string& shm_name, std::uint64_t offset, std::uint64_t size) {
   int fd = ::open(segment_path(draft).c_str(), O_RDWR | O_CLOEXEC);
   int err = fd < 0 ? errno : 0;
   if (fd >= 0) {
-    do err = ::posix_fallocate(fd, 0, static_cast<off_t>(size));
+    do err = ::posix_fallocate(fd, static_cast<off_t>(offset), static_cast<off_t>(size));
     while (err == EINTR);
     ::close(fd);
   }
@@ -43,6 +44,21 @@ void reserve_pages(const std::string& draft, const std::string& shm_name, std::u
     throw Error(Errc::Io, "cannot reserve " + std::to_string(size) + " bytes of memory for store '" + shm_name +
                               "' in /dev/shm: " + shmsession::errno_text(err) +
                               " (create it smaller, or without reserving its memory)");
+}
+
+// Punches [offset, offset + size) out of the draft's file: those bytes then
+// read as zeros, and take memory again only once touched. False if the file
+// system cannot (the caller then writes the zeros).
+bool punch_pages(const std::string& draft, std::uint64_t offset, std::uint64_t size) noexcept {
+  int fd = ::open(segment_path(draft).c_str(), O_RDWR | O_CLOEXEC);
+  if (fd < 0) return false;
+  int rc = 0;
+  do
+    rc = ::fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, static_cast<off_t>(offset),
+                     static_cast<off_t>(size));
+  while (rc != 0 && errno == EINTR);
+  ::close(fd);
+  return rc == 0;
 }
 
 // Whether a /proc/<pid>/maps line maps the file (dev, ino) or, by its path,
@@ -124,13 +140,31 @@ void map_draft(bip::managed_shared_memory& segment, const std::string& draft, co
     // shared-memory object posix_fallocate()s the whole size itself, so a
     // store could not be created without reserving its memory.
     bip::managed_mapped_file file(bip::create_only, segment_path(draft).c_str(), o.size_bytes, nullptr, perm);
-    if (o.reserve) reserve_pages(draft, shm_name, o.size_bytes);
+    if (o.reserve) reserve_pages(draft, shm_name, 0, o.size_bytes);
     segment = bip::managed_shared_memory(bip::open_only, draft.c_str());
   } catch (const bip::interprocess_exception& e) {
     if (e.get_error_code() == bip::size_error)
       throw Error(Errc::InvalidArgument, "segment size " + std::to_string(o.size_bytes) + " is too large");
     throw Error(Errc::Io, "cannot create store '" + shm_name + "': " + describe_ipc_error(e));
   }
+}
+
+void clear_draft_block(bip::managed_shared_memory& segment, const std::string& draft, const std::string& shm_name,
+                       const CreateOptions& o, void* block, std::uint64_t bytes) {
+  const auto page = static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE));
+  auto* const start = static_cast<char*>(block);
+  // Offsets in the draft's file, which the segment maps from its start.
+  const auto begin = static_cast<std::uint64_t>(start - static_cast<char*>(segment.get_address()));
+  const std::uint64_t end = begin + bytes;
+  const std::uint64_t inner_begin = (begin + page - 1) / page * page;
+  const std::uint64_t inner_end = end / page * page;
+  if (inner_end > inner_begin && punch_pages(draft, inner_begin, inner_end - inner_begin)) {
+    if (o.reserve) reserve_pages(draft, shm_name, inner_begin, inner_end - inner_begin);
+    std::memset(start, 0, inner_begin - begin);
+    std::memset(start + (inner_end - begin), 0, end - inner_end);
+    return;
+  }
+  std::memset(start, 0, bytes);
 }
 
 void publish_draft(const std::string& draft, const std::string& shm_name) {

@@ -41,6 +41,17 @@ void remove_abandoned_drafts(const std::string& shm_name) noexcept;
 void map_draft(bip::managed_shared_memory& segment, const std::string& draft, const std::string& shm_name,
                const CreateOptions& o);
 
+// Makes the `bytes` at `block` (inside the draft mapped in `segment`) read
+// as zeros while touching at most the partial pages at its two ends: the
+// whole pages between are punched out of the draft's file and, with
+// o.reserve, taken from memory again (fresh tmpfs pages read as zeros). So
+// a large zeroed block, such as the change log, costs its pages only once
+// written, and maps none into the creator. Falls back to writing the zeros
+// where the file system cannot punch. Throws: Io (with o.reserve: the
+// memory cannot be reserved again).
+void clear_draft_block(bip::managed_shared_memory& segment, const std::string& draft, const std::string& shm_name,
+                       const CreateOptions& o, void* block, std::uint64_t bytes);
+
 // Puts the built draft in place under `shm_name` (the draft's name stays
 // until the caller removes it). Throws: AlreadyExists, Io.
 void publish_draft(const std::string& draft, const std::string& shm_name);

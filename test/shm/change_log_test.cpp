@@ -3,11 +3,13 @@
 #include <boost/test/unit_test.hpp>
 
 #include <sched.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <fstream>
 #include <map>
 #include <memory>
 #include <string>
@@ -493,4 +495,70 @@ BOOST_AUTO_TEST_CASE(a_change_made_between_two_head_loads_is_not_called_lost) {
   BOOST_TEST(!log.fell_behind);
   BOOST_REQUIRE(log.entries.size() == 3u);
   for (std::size_t i = 0; i < 3; ++i) BOOST_TEST(log.entries[i].version == i + 1);
+}
+
+namespace {
+
+// Pages of this process's address space in memory (/proc/self/statm's
+// second field): shared-memory pages count once this process maps them.
+std::uint64_t resident_pages() {
+  std::ifstream statm("/proc/self/statm");
+  std::uint64_t size = 0, resident = 0;
+  statm >> size >> resident;
+  BOOST_REQUIRE(statm);
+  return resident;
+}
+
+// Bytes of memory the segment's file holds (tmpfs allocates a page when it
+// is first written, or when posix_fallocate reserves it).
+std::uint64_t file_bytes(const SegmentGuard& g) {
+  struct stat st {};
+  BOOST_REQUIRE(::stat(("/dev/shm/" + g.name()).c_str(), &st) == 0);
+  return static_cast<std::uint64_t>(st.st_blocks) * 512;
+}
+
+}  // namespace
+
+// A change log of 2^19 entries is 96 MiB of slots, and its lanes up to 24
+// MiB more. Creating the store wrote every slot, so its creator mapped all
+// of them and a store created without reserving its memory took them from
+// memory at once: "pages cost memory only when touched" did not hold for
+// the log, and a process that created a store with a deep log (the
+// replication benchmark's 2^22 entries: 790 MiB) carried it resident. Now
+// the slots read as zeros without being written; the log's pages come as
+// changes fill them, and a reserved store still holds all of its memory.
+BOOST_AUTO_TEST_CASE(a_new_store_maps_no_page_of_its_change_log_until_changes_fill_it) {
+  constexpr std::uint32_t kCapacity = 1u << 19;
+  constexpr std::uint64_t kLogBytes = std::uint64_t{kCapacity} * sizeof(shm::detail::ChangeSlot);
+  constexpr std::uint64_t kSize = std::uint64_t{256} << 20;
+  const auto page = static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE));
+  {
+    SegmentGuard g("deep-log");
+    const std::uint64_t before = resident_pages();
+    Store s = make_store(g, {.size_bytes = kSize, .shards = 4, .change_log_capacity = kCapacity});
+    const std::uint64_t mapped = (resident_pages() - std::min(before, resident_pages())) * page;
+    BOOST_TEST(mapped < kLogBytes / 16, "creating the store mapped " << mapped << " bytes");
+    BOOST_TEST(file_bytes(g) >= kSize, "the reserved store lost part of its reservation");
+    s.create_session("a");
+    const std::uint64_t start = ChangeFeed(s).next_seq();
+    for (int i = 1; i <= 3000; ++i) s.commit("a", CommitBatch{}.put("k", std::to_string(i)));
+    ChangeBatch log = ChangeFeed(s).read(start, 5000);
+    BOOST_TEST(!log.fell_behind);
+    BOOST_REQUIRE(log.entries.size() == 3000u);
+    for (std::size_t i = 0; i < log.entries.size(); ++i) {
+      BOOST_TEST(log.entries[i].version == i + 1);
+      BOOST_TEST(log.entries[i].session_id == "a");
+    }
+  }
+  SegmentGuard g("deep-sparse-log");
+  Store s = make_store(g, {.size_bytes = kSize, .reserve = false, .shards = 4, .change_log_capacity = kCapacity});
+  const std::uint64_t held = file_bytes(g);
+  BOOST_TEST(held < kLogBytes / 16, "a store created without reserving took " << held << " bytes");
+  s.create_session("b");
+  const std::uint64_t start = ChangeFeed(s).next_seq();
+  for (int i = 1; i <= 3000; ++i) s.commit("b", CommitBatch{}.put("k", std::to_string(i)));
+  BOOST_TEST(file_bytes(g) < held + kLogBytes / 16);
+  ChangeBatch log = ChangeFeed(s).read(start, 5000);
+  BOOST_TEST(!log.fell_behind);
+  BOOST_TEST(log.entries.size() == 3000u);
 }
