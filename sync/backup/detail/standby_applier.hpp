@@ -15,6 +15,7 @@
 #include <string>
 
 #include "diff/delta.hpp"
+#include "shm/change_feed.hpp"
 #include "shm/replica.hpp"
 #include "shm/store.hpp"
 #include "sync/backup/detail/delta_source.hpp"
@@ -43,6 +44,14 @@ class StandbyApplier {
   // (end_full): Fenced when the standby was promoted meanwhile, Io.
   void begin_full();
   void end_full(const ReplicaPosition& position);
+
+  // Moves what the applies left in the change lanes of the store they
+  // write into its change log. Nobody follows a standby's log until it is
+  // promoted, so without this the apply that finds its lane half full
+  // moved half a lane at once (4,096 entries of the default log: 1-3 ms in
+  // which nothing was applied, and the backup's lag showed it). Called once
+  // per read of the link, it moves what that read applied. Never throws.
+  void sequence_log() noexcept { ChangeFeed(target()).next_seq(); }
 
  private:
   Outcome apply_delta(const Outgoing& item);

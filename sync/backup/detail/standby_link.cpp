@@ -33,6 +33,7 @@ StandbyLink::Output StandbyLink::feed(std::string_view bytes) {
   } catch (const Error& e) {
     fail(e.what(), out);
   }
+  if (framed) applier_.sequence_log();
   if (!closed_ && role_ == Role::Agent && pending_.empty() && valid_ && !in_snapshot_ && position_ > acked_) {
     send(wire::detail::make_ack(position_), out);
     acked_ = position_;
