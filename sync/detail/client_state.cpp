@@ -1,7 +1,6 @@
 #include "sync/detail/client_state.hpp"
 
 #include <algorithm>
-#include <new>
 
 #include "sync/detail/foreign_errors.hpp"
 
@@ -11,7 +10,7 @@ namespace {
 
 // The buffer a commit encodes into: this thread's, reused by each of its
 // commits, so the encoding writes memory already in cache. It never
-// becomes a benchmark (adopt_benchmark copies the bytes out): handed over,
+// becomes a benchmark (commit copies the bytes out): handed over,
 // as it was before, it made every benchmark as large as the biggest value
 // encoded before it (4.8 KiB kept for a 1.4 KiB cart), and every encoding
 // wrote into the cold buffer of another session. A buffer larger than
@@ -33,19 +32,11 @@ void keep_encode_buffer(std::string& buffer) noexcept {
 
 // The slot keeps the committed bytes in a block of about their size: the
 // previous benchmark's when it fits them without much to spare (a value
-// committed again at its size: no allocation), else one of their own.
-// Without memory for that copy, the encoding buffer itself is taken.
-void adopt_benchmark(std::string& benchmark, std::string& bytes) noexcept {
-  const std::size_t spare = bytes.size() / 4 + 64;
-  if (benchmark.capacity() >= bytes.size() && benchmark.capacity() <= bytes.size() + spare) {
-    benchmark.assign(bytes);  // within capacity: no allocation, cannot throw
-    return;
-  }
-  try {
-    benchmark = std::string(bytes);
-  } catch (const std::bad_alloc&) {
-    benchmark.swap(bytes);
-  }
+// committed again at its size), else one of their own, allocated before
+// the commit (ClientState::Pending::block) so that nothing after a
+// successful commit can fail.
+bool block_fits(std::size_t capacity, std::size_t size) noexcept {
+  return capacity >= size && capacity <= size + size / 4 + 64;
 }
 
 }  // namespace
@@ -58,6 +49,9 @@ struct ClientState::Pending {
   std::uint32_t flags = 0;
   bool removed = false;
   std::uint64_t hash = 0;  // of the put's bytes
+  // Empty, or an exact block for the new benchmark when the old one's does
+  // not fit it (block_fits).
+  std::string block;
 };
 
 std::optional<LockToken> ClientState::token() const {
@@ -252,7 +246,9 @@ void ClientState::examine(std::string_view name, Slot& s, CommitBatch& batch, Pe
       return;
     }
   }
-  pending.push_back({&s, batch.puts.size(), std::move(g), flags, false, hash});
+  std::string block;
+  if (!block_fits(s.benchmark_bytes.capacity(), value.bytes.size())) block.reserve(value.bytes.size());
+  pending.push_back({&s, batch.puts.size(), std::move(g), flags, false, hash, std::move(block)});
   batch.put(std::string(name), std::move(value.bytes), flags, hash);  // copied into the benchmark once committed
 }
 
@@ -303,7 +299,14 @@ CommitOutcome ClientState::commit(Store& store, LockToken token) {
       p.slot->benchmark_bytes = std::string();
       p.slot->benchmark_hashed = false;
     } else {
-      adopt_benchmark(p.slot->benchmark_bytes, batch.puts[p.put].value);
+      // Copies within capacity: no allocation here.
+      const std::string& bytes = batch.puts[p.put].value;
+      if (p.block.capacity() >= bytes.size() && !block_fits(p.slot->benchmark_bytes.capacity(), bytes.size())) {
+        p.block.assign(bytes);
+        p.slot->benchmark_bytes.swap(p.block);
+      } else {
+        p.slot->benchmark_bytes.assign(bytes);
+      }
       keep_encode_buffer(batch.puts[p.put].value);
       p.slot->benchmark_hash = p.hash;
       p.slot->benchmark_hashed = true;
