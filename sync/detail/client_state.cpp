@@ -299,13 +299,14 @@ CommitOutcome ClientState::commit(Store& store, LockToken token) {
       p.slot->benchmark_bytes = std::string();
       p.slot->benchmark_hashed = false;
     } else {
-      // Copies within capacity: no allocation here.
+      // Copies within capacity (examine reserved p.block where the
+      // benchmark's does not fit): no allocation here.
       const std::string& bytes = batch.puts[p.put].value;
-      if (p.block.capacity() >= bytes.size() && !block_fits(p.slot->benchmark_bytes.capacity(), bytes.size())) {
+      if (block_fits(p.slot->benchmark_bytes.capacity(), bytes.size())) {
+        p.slot->benchmark_bytes.assign(bytes);
+      } else {
         p.block.assign(bytes);
         p.slot->benchmark_bytes.swap(p.block);
-      } else {
-        p.slot->benchmark_bytes.assign(bytes);
       }
       keep_encode_buffer(batch.puts[p.put].value);
       p.slot->benchmark_hash = p.hash;
