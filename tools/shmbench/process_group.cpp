@@ -3,6 +3,7 @@
 #include "tools/shmbench/peer_process.hpp"
 
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
@@ -83,11 +84,18 @@ class Workers {
   std::vector<pid_t> pids_;
 };
 
-[[noreturn]] void run_worker(int index, pid_t parent, SharedSlots& slots, const WorkerBody& body) {
+[[noreturn]] void run_worker(int index, pid_t parent, SharedSlots& slots, const WorkerBody& body, int cpu) {
   follow_parent(parent);
   WorkerSample& sample = slots.sample(index);
   int status = 0;
   try {
+    if (cpu >= 0) {
+      cpu_set_t set;
+      CPU_ZERO(&set);
+      CPU_SET(cpu, &set);
+      if (::sched_setaffinity(0, sizeof set, &set) != 0)
+        throw std::runtime_error("pinning to CPU " + std::to_string(cpu) + ": " + shmsession::errno_text(errno));
+    }
     WorkerContext ctx(index, slots.count(), slots.ready(), &sample);
     body(ctx);
     sample.done = true;
@@ -185,8 +193,22 @@ LoopResult merge_samples(const SharedSlots& slots) {
 
 }  // namespace
 
-LoopResult run_in_processes(int processes, const WorkerBody& body, std::chrono::seconds timeout) {
+std::vector<int> usable_cpus() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (::sched_getaffinity(0, sizeof set, &set) != 0)
+    throw std::runtime_error(std::string("sched_getaffinity: ") + shmsession::errno_text(errno));
+  std::vector<int> cpus;
+  for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu)
+    if (CPU_ISSET(cpu, &set)) cpus.push_back(cpu);
+  if (cpus.empty()) throw std::runtime_error("sched_getaffinity: no usable CPU");
+  return cpus;
+}
+
+LoopResult run_in_processes(int processes, const WorkerBody& body, Placement placement, std::chrono::seconds timeout) {
   if (processes < 1) throw std::invalid_argument("run_in_processes: processes must be >= 1");
+  std::vector<int> cpus;
+  if (placement.first_cpu >= 0) cpus = usable_cpus();
   SharedSlots slots(processes);
   Workers workers;
   std::fflush(nullptr);  // nothing buffered may be written twice
@@ -194,7 +216,10 @@ LoopResult run_in_processes(int processes, const WorkerBody& body, std::chrono::
   for (int i = 0; i < processes; ++i) {
     const pid_t pid = ::fork();
     if (pid < 0) throw std::runtime_error(std::string("fork: ") + shmsession::errno_text(errno));
-    if (pid == 0) run_worker(i, parent, slots, body);
+    if (pid == 0) {
+      const int cpu = cpus.empty() ? -1 : cpus[static_cast<std::size_t>(placement.first_cpu + i) % cpus.size()];
+      run_worker(i, parent, slots, body, cpu);
+    }
     workers.add(pid);
   }
   wait_for_workers(workers, slots, timeout);

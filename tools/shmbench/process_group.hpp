@@ -21,6 +21,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <vector>
 
 #include "tools/shmbench/latency.hpp"
 
@@ -111,10 +112,26 @@ class WorkerContext {
 // Requires: the body calls ctx.measure or ctx.measure_for exactly once, or throws.
 using WorkerBody = std::function<void(WorkerContext& ctx)>;
 
+// Where a loop's workers run. Unpinned (first_cpu < 0), the kernel places
+// them. Pinned, worker i runs on the (first_cpu + i)-th CPU, cyclically,
+// of those this process may use (its affinity mask).
+struct Placement {
+  int first_cpu = -1;
+};
+
+// The CPUs this process may run on, ascending. Throws std::runtime_error.
+std::vector<int> usable_cpus();
+
 // Forks `processes` workers running `body` and waits at most `timeout` for
 // them. Throws std::runtime_error naming the first worker that failed
-// (threw, died, never reached the start line) or the timeout.
-LoopResult run_in_processes(int processes, const WorkerBody& body,
+// (threw, died, never reached the start line, could not be pinned) or the
+// timeout.
+LoopResult run_in_processes(int processes, const WorkerBody& body, Placement placement,
                             std::chrono::seconds timeout = std::chrono::seconds{600});
+// The same, unpinned.
+inline LoopResult run_in_processes(int processes, const WorkerBody& body,
+                                   std::chrono::seconds timeout = std::chrono::seconds{600}) {
+  return run_in_processes(processes, body, Placement{}, timeout);
+}
 
 }  // namespace shmsession::bench

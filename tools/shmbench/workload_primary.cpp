@@ -56,7 +56,7 @@ struct PrimaryConfig {
 PrimaryConfig primary_config(const RunOptions& options) {
   PrimaryConfig config;
   config.sessions = options.quick ? 10'000 : 100'000;
-  config.rounds = options.quick ? 1 : 5;
+  config.rounds = options.quick ? 2 : 6;
   config.loop_time = std::chrono::milliseconds{options.quick ? 250 : 1000};
   config.warmup_time = config.loop_time / 10;
   config.sequence_length = std::uint64_t{1} << 18;
@@ -121,16 +121,31 @@ void merge_round(LoopResult& into, const LoopResult& round) {
 }
 
 // A row per operation and arm, each measured in config.rounds loops:
-// loop(op, arm, run) measures one (`run` numbers the loops from 1). The
-// rounds alternate the order of the arms, so a drift of the machine's speed
-// weighs on each alike. `workers` names a worker in the progress lines.
+// loop(op, arm, run, placement) measures one (`run` numbers the loops from
+// 1). The rounds alternate the order of the arms, so a drift of the
+// machine's speed weighs on each alike, and the CPUs the workers are
+// pinned to: round r starts at the r-th usable CPU, so a 1-process arm
+// runs on each CPU in turn and a 2-process arm on two of them. On a VM the
+// CPUs can differ (a vCPU whose host core has no room in its last-level
+// cache runs this memory-bound work at half speed, and which one that is
+// changes within minutes); left to the kernel, the single worker would land
+// wherever the scheduler puts it, and the 1-process figure would be one
+// CPU's while the 2-process one is both CPUs'. `by_cpu` gets a note with
+// each operation's 1-process loops by CPU. `workers` names the workers in
+// the progress lines, `single_worker` one of them in the note.
 template <std::size_t N, class Loop>
 std::vector<ThroughputRow> measure_rounds(const PrimaryConfig& config, const RunOptions& options,
-                                          const std::array<Arm, N>& arms, std::string_view workers, Loop&& loop) {
+                                          const std::array<Arm, N>& arms, std::string_view workers,
+                                          std::string_view single_worker, std::vector<std::string>& by_cpu,
+                                          Loop&& loop) {
+  const std::vector<int> cpus = usable_cpus();
   std::vector<ThroughputRow> rows;
+  std::string cpu_note;
   int run = 0;
   for (Operation op : kOperations) {
     std::array<LoopResult, N> merged{};
+    std::vector<LoopResult> single(cpus.size());  // the 1-process loops, by CPU
+    std::vector<int> loops(cpus.size());
     for (int round = 0; round < config.rounds; ++round) {
       for (std::size_t i = 0; i < N; ++i) {
         const std::size_t at = round % 2 == 0 ? i : N - 1 - i;
@@ -139,11 +154,24 @@ std::vector<ThroughputRow> measure_rounds(const PrimaryConfig& config, const Run
                  std::string(arm.system) + ": " + operation_name(op) + ", " + std::to_string(arm.processes) + " " +
                      std::string(workers) + ", round " + std::to_string(round + 1) + " of " +
                      std::to_string(config.rounds));
-        merge_round(merged[at], loop(op, arm, ++run));
+        const LoopResult result = loop(op, arm, ++run, Placement{round});
+        merge_round(merged[at], result);
+        if (arm.processes == 1) {
+          const std::size_t cpu = static_cast<std::size_t>(round) % cpus.size();
+          merge_round(single[cpu], result);
+          ++loops[cpu];
+        }
       }
     }
     for (std::size_t i = 0; i < N; ++i) rows.push_back(throughput_row(operation_name(op), arms[i].system, merged[i]));
+    cpu_note += (cpu_note.empty() ? "" : "; ") + operation_name(op);
+    for (std::size_t c = 0; c < cpus.size(); ++c)
+      if (loops[c] > 0)
+        cpu_note += " cpu" + std::to_string(cpus[c]) + " " + std::to_string(std::llround(single[c].ops_per_s())) +
+                    "/s (" + std::to_string(loops[c]) + " loops)";
   }
+  by_cpu.push_back(std::string(arms.front().system) + ", 1 " + std::string(single_worker) +
+                   " pinned to each CPU in turn: " + cpu_note);
   return rows;
 }
 
@@ -172,7 +200,8 @@ void ours_worker(WorkerContext& ctx, const std::string& store_name, const Primar
   });
 }
 
-std::vector<ThroughputRow> measure_ours(const PrimaryConfig& config, const RunOptions& options) {
+std::vector<ThroughputRow> measure_ours(const PrimaryConfig& config, const RunOptions& options,
+                                        std::vector<std::string>& notes) {
   // The shared store, and a second one alike for the separate-stores arm,
   // whose worker 1 works there (worker 0 on the first).
   std::array<std::optional<ScratchStore>, 2> stores;
@@ -183,12 +212,16 @@ std::vector<ThroughputRow> measure_ours(const PrimaryConfig& config, const RunOp
                  " of 2)");
     fill_store(stores[i]->store(), 0, config.sessions);
   }
-  return measure_rounds(config, options, kOurArms, "process(es)", [&](Operation op, const Arm& arm, int run) {
-    return run_in_processes(arm.processes, [&](WorkerContext& ctx) {
-      const bool apart = arm.system == kSeparateStoresSystem && ctx.index() == 1;
-      ours_worker(ctx, stores[apart ? 1 : 0]->name(), config, op, run);
-    });
-  });
+  return measure_rounds(config, options, kOurArms, "process(es)", "process", notes,
+                        [&](Operation op, const Arm& arm, int run, Placement placement) {
+                          return run_in_processes(
+                              arm.processes,
+                              [&](WorkerContext& ctx) {
+                                const bool apart = arm.system == kSeparateStoresSystem && ctx.index() == 1;
+                                ours_worker(ctx, stores[apart ? 1 : 0]->name(), config, op, run);
+                              },
+                              placement);
+                        });
 }
 
 std::vector<MemoryRow> measure_ours_memory(const PrimaryConfig& config, const RunOptions& options) {
@@ -248,21 +281,25 @@ void redis_read_worker(WorkerContext& ctx, RedisConnection& redis, const Primary
 }
 
 std::vector<ThroughputRow> measure_redis(const PrimaryConfig& config, const RunOptions& options,
-                                         const RedisServer& server) {
+                                         const RedisServer& server, std::vector<std::string>& notes) {
   RedisConnection redis = RedisConnection::connect(server.port());
   redis.command({"FLUSHALL"});
   progress(options, kName, "redis: loading " + std::to_string(config.sessions) + " sessions");
   load_redis(redis, 0, config.sessions);
-  return measure_rounds(config, options, kRedisArms, "client(s)", [&](Operation op, const Arm& arm, int run) {
-    return run_in_processes(arm.processes, [&](WorkerContext& ctx) {
-      RedisConnection own = RedisConnection::connect(server.port());
-      const WorkerInputs inputs = make_inputs(config, ctx);
-      if (op == Operation::Commit)
-        redis_commit_worker(ctx, own, config, inputs, run);
-      else
-        redis_read_worker(ctx, own, config, inputs);
-    });
-  });
+  return measure_rounds(config, options, kRedisArms, "client(s)", "client", notes,
+                        [&](Operation op, const Arm& arm, int run, Placement placement) {
+                          return run_in_processes(
+                              arm.processes,
+                              [&](WorkerContext& ctx) {
+                                RedisConnection own = RedisConnection::connect(server.port());
+                                const WorkerInputs inputs = make_inputs(config, ctx);
+                                if (op == Operation::Commit)
+                                  redis_commit_worker(ctx, own, config, inputs, run);
+                                else
+                                  redis_read_worker(ctx, own, config, inputs);
+                              },
+                              placement);
+                        });
 }
 
 std::vector<MemoryRow> measure_redis_memory(const PrimaryConfig& config, const RunOptions& options,
@@ -320,18 +357,22 @@ void memcached_worker(WorkerContext& ctx, MemcachedConnection& memcached, const 
 }
 
 std::vector<ThroughputRow> measure_memcached(const PrimaryConfig& config, const RunOptions& options,
-                                             const MemcachedServer& server) {
+                                             const MemcachedServer& server, std::vector<std::string>& notes) {
   // Requires: a fresh server (memcached's flush_all only marks items invalid).
   MemcachedConnection memcached = MemcachedConnection::connect(server.port());
   progress(options, kName, "memcached: loading " + std::to_string(config.sessions) + " sessions");
   memcached.load_sessions(0, config.sessions);
-  return measure_rounds(config, options, kMemcachedArms, "client(s)", [&](Operation op, const Arm& arm, int run) {
-    return run_in_processes(arm.processes, [&](WorkerContext& ctx) {
-      MemcachedConnection own = MemcachedConnection::connect(server.port());
-      const WorkerInputs inputs = make_inputs(config, ctx);
-      memcached_worker(ctx, own, config, inputs, op, run);
-    });
-  });
+  return measure_rounds(config, options, kMemcachedArms, "client(s)", "client", notes,
+                        [&](Operation op, const Arm& arm, int run, Placement placement) {
+                          return run_in_processes(
+                              arm.processes,
+                              [&](WorkerContext& ctx) {
+                                MemcachedConnection own = MemcachedConnection::connect(server.port());
+                                const WorkerInputs inputs = make_inputs(config, ctx);
+                                memcached_worker(ctx, own, config, inputs, op, run);
+                              },
+                              placement);
+                        });
 }
 
 std::vector<MemoryRow> measure_memcached_memory(const PrimaryConfig& config, const RunOptions& options,
@@ -419,8 +460,10 @@ BenchReport run_primary(const RunOptions& options) {
   describe(report, config);
   std::optional<RedisServer> peer = start_redis_peer(options, report);
 
-  const std::vector<ThroughputRow> ours = measure_ours(config, options);
-  const std::vector<ThroughputRow> redis = peer ? measure_redis(config, options, *peer) : std::vector<ThroughputRow>{};
+  std::vector<std::string> by_cpu;
+  const std::vector<ThroughputRow> ours = measure_ours(config, options, by_cpu);
+  const std::vector<ThroughputRow> redis =
+      peer ? measure_redis(config, options, *peer, by_cpu) : std::vector<ThroughputRow>{};
   const std::vector<MemoryRow> ours_memory = measure_ours_memory(config, options);
   const std::vector<MemoryRow> redis_memory =
       peer ? measure_redis_memory(config, options, *peer) : std::vector<MemoryRow>{};
@@ -430,7 +473,7 @@ BenchReport run_primary(const RunOptions& options) {
   // share the machine.
   std::optional<MemcachedServer> second = start_memcached_peer(options, report);
   const std::vector<ThroughputRow> memcached =
-      second ? measure_memcached(config, options, *second) : std::vector<ThroughputRow>{};
+      second ? measure_memcached(config, options, *second, by_cpu) : std::vector<ThroughputRow>{};
   std::vector<MemoryRow> memcached_memory;
   if (second) {
     second->stop();
@@ -453,7 +496,10 @@ BenchReport run_primary(const RunOptions& options) {
       "its pages); its ours/peer is shmsession's 2-process figure over it (below 1x: what sharing one store "
       "costs, in lines and in layout)");
   report.notes.push_back("rounds per figure: " + std::to_string(config.rounds) +
-                         " (a round measures each row of a system once; the order alternates from round to round)");
+                         " (a round measures each row of a system once; the order alternates from round to round, "
+                         "and the workers are pinned to CPUs, round r's starting at the r-th CPU: a 1-process row "
+                         "runs on each CPU in turn, a 2-process row on two)");
+  for (const std::string& note : by_cpu) report.notes.push_back(note);
   progress(options, kName, "done");
   return report;
 }
