@@ -20,13 +20,25 @@ endif()
 find_package(Threads REQUIRED)
 find_package(TBB REQUIRED)
 
-find_path(XXHASH_INCLUDE_DIR xxhash.h)
-find_library(XXHASH_LIBRARY xxhash)
-if(NOT XXHASH_INCLUDE_DIR OR NOT XXHASH_LIBRARY)
-  message(FATAL_ERROR "xxHash not found: run tools/scripts/install-deps.sh (libxxhash-dev).")
-endif()
-if(NOT TARGET shmsession_xxhash)
-  add_library(shmsession_xxhash INTERFACE)
-  target_include_directories(shmsession_xxhash INTERFACE ${XXHASH_INCLUDE_DIR})
-  target_link_libraries(shmsession_xxhash INTERFACE ${XXHASH_LIBRARY})
-endif()
+# A C library Debian ships without a CMake package: its header's directory
+# in <include_var>, the library in <library_var>, and an INTERFACE target
+# <target> with both. Stops configure if either is missing.
+function(shmsession_system_library target header library include_var library_var package)
+  find_path(${include_var} ${header})
+  find_library(${library_var} ${library})
+  if(NOT ${include_var} OR NOT ${library_var})
+    message(FATAL_ERROR "${library} not found: run tools/scripts/install-deps.sh (${package}).")
+  endif()
+  if(NOT TARGET ${target})
+    add_library(${target} INTERFACE)
+    target_include_directories(${target} INTERFACE ${${include_var}})
+    target_link_libraries(${target} INTERFACE ${${library_var}})
+  endif()
+endfunction()
+
+shmsession_system_library(shmsession_xxhash xxhash.h xxhash XXHASH_INCLUDE_DIR XXHASH_LIBRARY libxxhash-dev)
+
+# hiredis (Debian's libhiredis-dev 0.14): sessions shared across hosts
+# through Redis (sync/hosts), the demo shop's Redis mode and shmbench's peers.
+shmsession_system_library(shmsession_hiredis hiredis/hiredis.h hiredis SHMSESSION_HIREDIS_INCLUDE_DIR HIREDIS_LIBRARY
+  libhiredis-dev)

@@ -7,12 +7,12 @@ include(CMakePackageConfigHelpers)
 get_property(modules GLOBAL PROPERTY SHMSESSION_MODULES)
 get_property(tools GLOBAL PROPERTY SHMSESSION_TOOLS)
 
-# The modules link xxHash, zstd and libsodium by the absolute paths found at
+# The modules link xxHash, zstd, libsodium and hiredis by the absolute paths found at
 # configure time (find_library; Debian ships no CMake package for two of
 # them). Exported as they are, those paths would tie the package to this
 # machine's layout: in the installed package each one becomes an imported
 # target that shmsessionConfig.cmake defines with its own find_library.
-set(system_libraries xxhash XXHASH_LIBRARY zstd ZSTD_LIBRARY sodium SODIUM_LIBRARY)
+set(system_libraries xxhash XXHASH_LIBRARY zstd ZSTD_LIBRARY sodium SODIUM_LIBRARY hiredis HIREDIS_LIBRARY)
 foreach(module ${modules})
   get_target_property(link_interface ${module} INTERFACE_LINK_LIBRARIES)
   if(NOT link_interface)
