@@ -20,8 +20,22 @@ namespace {
 
 using Kind = Acquired::Kind;
 
+// One cluster for the whole program (making one takes ~2 s); each test
+// case starts from empty masters.
+TestRedis& shared_redis() {
+  static TestRedis redis(3, 0);
+  return redis;
+}
+
+struct EmptyMasters {
+  explicit EmptyMasters(const TestRedis& redis) {
+    for (std::size_t i = 0; i < 3; ++i) BOOST_TEST_REQUIRE(redis.on(redis.nodes()[i], {"FLUSHALL"}).str == "OK");
+  }
+};
+
 struct Hosts {
-  TestRedis redis{3, 0};
+  TestRedis& redis = shared_redis();
+  EmptyMasters empty{redis};
   RedisCluster cluster{parse_redis_addresses(redis.seeds())};
   Ownership a{cluster, "host-a"};
   Ownership b{cluster, "host-b"};

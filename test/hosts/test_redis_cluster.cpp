@@ -44,7 +44,11 @@ pid_t start_server(const std::string& dir, std::uint16_t port, std::uint16_t bus
                                 "--daemonize",
                                 "no"};
   if (cluster) {
-    for (const char* a : {"--cluster-enabled", "yes", "--cluster-node-timeout", "1000"}) args.emplace_back(a);
+    // A replica's first sync starts at once (Redis waits 5 s by default
+    // for more replicas to share it).
+    for (const char* a :
+         {"--cluster-enabled", "yes", "--cluster-node-timeout", "1000", "--repl-diskless-sync-delay", "0"})
+      args.emplace_back(a);
     args.insert(args.end(),
                 {"--cluster-config-file", dir + "/nodes-" + p + ".conf", "--cluster-port", std::to_string(bus_port)});
   }
