@@ -93,8 +93,9 @@ class Ownership {
   // Leaves the queue (a waiter that gives up).
   void leave_queue(std::string_view sid);
   // Gives up ownership held with `token`. Returns the host queued first
-  // (empty if none), to be told; nullopt-like false in `released` if this
-  // host did not own the session with that token.
+  // (empty if none), to be told; `released` false if this host did not own
+  // the session with that token (also when a release whose answer was lost
+  // was sent again: the first one released it).
   struct Released {
     bool released = false;
     std::string next;

@@ -10,6 +10,12 @@
 // says that cluster support is disabled, is one node holding every slot.
 // Scripts run by EVALSHA, and by EVAL on a node that answers NOSCRIPT.
 //
+// A command whose answer never came (the connection failed or timed out
+// after sending) is sent again, on the node the map then names: commands
+// given to a RedisCluster must be safe to run twice. The ownership scripts
+// are (sync/hosts/ownership.hpp: a repeated ship finds the version moved
+// and answers Conflict; a repeated acquire finds its own grant).
+//
 // Errors: Error(Io) when no node answers within the retry budget (the
 // message names the addresses tried and the last failure), Error(InvalidArgument)
 // for a bad address or keys of different slots in one call. A Redis error
