@@ -136,9 +136,7 @@ std::string TestRedis::seeds() const {
 }
 
 RedisReply TestRedis::on(const RedisAddress& node, const std::vector<std::string>& args) const {
-  // A client of the node alone: a standalone view of one server (its
-  // CLUSTER SLOTS is not followed; `command` with any key goes to it only
-  // for a standalone server, so the connection is made directly here).
+  // That node only, whatever slots it serves (no routing).
   hosts::RedisClusterOptions o;
   o.connect_timeout = std::chrono::milliseconds(500);
   o.command_timeout = std::chrono::milliseconds(2000);
