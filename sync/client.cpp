@@ -264,6 +264,7 @@ void Client::open_locked(detail::ClientState& state, std::chrono::milliseconds t
   for (int attempt = 1;; ++attempt) {
     try {
       const Took took = take_lock(state, timeout);
+      if (options_.gate) admit(state, timeout);
       shm::detail::run_lock_probe(shm::LockProbe::kRefreshBegins, state.id());
       detail::RefreshOutcome refreshed = state.refresh(store_, *state.token());
       if (!refreshed.first) note_open(state, took, refreshed.moved);  // a first copy says nothing of sharing
@@ -276,6 +277,24 @@ void Client::open_locked(detail::ClientState& state, std::chrono::milliseconds t
       state.set_token(std::nullopt);
       if (e.code() == Errc::NotFound && !options_.create_missing_sessions) throw;
     }
+  }
+}
+
+// The gate refused the session: the process lock goes too (another
+// process of this host may be admitted where this one was not, and
+// nothing of this one's is served meanwhile). Edits pending from a failed
+// flush stay pending; a lock already lost needs no release.
+void Client::admit(detail::ClientState& state, std::chrono::milliseconds timeout) {
+  try {
+    options_.gate->admit(store_, state.id(), *state.token(), timeout);
+  } catch (...) {
+    const LockToken token = *state.token();
+    state.set_token(std::nullopt);
+    try {
+      store_.release(state.id(), token);
+    } catch (const Error&) {  // StaleToken, NotFound: not held any more
+    }
+    throw;
   }
 }
 

@@ -108,6 +108,7 @@
 #include "shm/store.hpp"
 #include "sync/attribute_codec.hpp"
 #include "sync/commit_outcome.hpp"
+#include "sync/session_gate.hpp"
 
 namespace shmsession::sync {
 
@@ -151,6 +152,11 @@ struct ClientOptions {
   // Throw InvalidArgument for a handle taken out of order (see Client).
   // Unset: on in builds of the library without NDEBUG.
   std::optional<bool> check_handle_order;
+  // Checked at every open(), with the session's process lock held, before
+  // the copy is refreshed (see SessionGate): e.g. a HostGate, so that this
+  // host serves only the sessions it owns among several hosts. Its
+  // refusal is open()'s error, and the process lock is let go.
+  std::shared_ptr<SessionGate> gate;
 };
 
 struct ClientStats {
@@ -401,6 +407,8 @@ class Client {
   void release_idle_undecided();
   void list_kept_undecided(const std::shared_ptr<detail::ClientState>& state);
   void open_locked(detail::ClientState& state, std::chrono::milliseconds timeout);
+  // options_.gate->admit; on a refusal, lets the process lock go.
+  void admit(detail::ClientState& state, std::chrono::milliseconds timeout);
   void end_request(const std::shared_ptr<detail::ClientState>& held);
   void on_release_request(const std::string& id);
   // Commits pending edits and releases the lock (open_mutex held). Returns

@@ -102,11 +102,18 @@ return {'released', redis.call('LINDEX', KEYS[2], 0) or ''}
   return script;
 }
 
-// KEYS: owner. ARGV: host, token, lease ms.
+// KEYS: owner, data, meta. ARGV: host, token, lease ms. The session's
+// data lives on while a host owns it (its idle timeout counts from the
+// last renewal or ship: the owner's requests may read without shipping).
 const RedisScript& renew_script() {
   static const RedisScript script(std::string(kOwns) + R"lua(
 if not owns(KEYS[1], ARGV[1], ARGV[2]) then return 0 end
 redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[3]))
+local idle = tonumber(redis.call('HGET', KEYS[3], 'idle_ms') or '0')
+if idle > 0 then
+  redis.call('PEXPIRE', KEYS[2], idle)
+  redis.call('PEXPIRE', KEYS[3], idle)
+end
 return 1
 )lua");
   return script;
@@ -267,7 +274,7 @@ Ownership::Released Ownership::release(std::string_view sid, std::uint64_t token
 
 bool Ownership::renew(std::string_view sid, std::uint64_t token) {
   validate_sid(sid);
-  const RedisReply r = redis_.eval(renew_script(), {key(sid, "owner")},
+  const RedisReply r = redis_.eval(renew_script(), {key(sid, "owner"), key(sid, "data"), key(sid, "meta")},
                                    {host_, std::to_string(token), std::to_string(options_.lease.count())});
   if (r.type != RedisReply::Type::Integer) unexpected("renew", sid, r);
   return r.integer == 1;
@@ -334,14 +341,16 @@ OwnerInfo Ownership::owner(std::string_view sid) {
 
 std::int64_t Ownership::request_release(std::string_view owner, std::string_view sid) {
   validate_sid(sid);
-  const RedisReply r = redis_.any_node({"PUBLISH", channel(owner), "release " + std::string(sid)});
+  const std::string to = channel(owner);
+  const RedisReply r = redis_.command(to, {"SPUBLISH", to, "release " + std::string(sid)});
   if (r.type != RedisReply::Type::Integer) unexpected("a release request", sid, r);
   return r.integer;
 }
 
 std::int64_t Ownership::announce_grant(std::string_view host, std::string_view sid) {
   validate_sid(sid);
-  const RedisReply r = redis_.any_node({"PUBLISH", channel(host), "granted " + std::string(sid)});
+  const std::string to = channel(host);
+  const RedisReply r = redis_.command(to, {"SPUBLISH", to, "granted " + std::string(sid)});
   if (r.type != RedisReply::Type::Integer) unexpected("a grant", sid, r);
   return r.integer;
 }

@@ -115,11 +115,11 @@ class Ownership {
   StoredSession load(std::string_view sid);
   OwnerInfo owner(std::string_view sid);
 
-  // The channel a host's release requests and grants arrive on.
+  // The channel a host's release requests and grants arrive on: a sharded
+  // pub/sub channel (SSUBSCRIBE on the master of its slot).
   std::string channel(std::string_view host) const;
-  // Asks `owner` to release `sid` (PUBLISH). Returns the subscribers it
-  // reached on the node it ran on (a cluster forwards it to the other
-  // nodes' subscribers without counting them).
+  // Asks `owner` to release `sid` (SPUBLISH on the channel's slot). Returns
+  // the subscribers it reached.
   std::int64_t request_release(std::string_view owner, std::string_view sid);
   // Tells `host` that `sid` is free for it.
   std::int64_t announce_grant(std::string_view host, std::string_view sid);

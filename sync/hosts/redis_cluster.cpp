@@ -373,17 +373,23 @@ struct RedisSubscription::Impl {
   NodeLinks links;
   RedisAddress node;
   std::string channel;
+  bool sharded = false;
 };
 
-RedisSubscription::RedisSubscription(const RedisAddress& node, std::string channel, const RedisClusterOptions& options)
+RedisSubscription::RedisSubscription(const RedisAddress& node, std::string channel, const RedisClusterOptions& options,
+                                     bool sharded)
     : impl_(std::make_unique<Impl>()) {
   impl_->links.options = options;
   impl_->node = node;
   impl_->channel = std::move(channel);
+  impl_->sharded = sharded;
+  const std::string command = sharded ? "SSUBSCRIBE" : "SUBSCRIBE";
   try {
-    const RedisReply r = impl_->links.send(node, {"SUBSCRIBE", impl_->channel}, false);
-    if (r.type != RedisReply::Type::Array || r.elements.size() != 3 || r.elements[0].str != "subscribe")
-      throw Error(Errc::Io, "Redis " + node.text() + " did not confirm SUBSCRIBE " + impl_->channel + ": " + r.str);
+    const RedisReply r = impl_->links.send(node, {command, impl_->channel}, false);
+    if (r.type != RedisReply::Type::Array || r.elements.size() != 3 ||
+        r.elements[0].str != (sharded ? "ssubscribe" : "subscribe"))
+      throw Error(Errc::Io,
+                  "Redis " + node.text() + " did not confirm " + command + " " + impl_->channel + ": " + r.str);
   } catch (const NodeFailed& f) {
     throw Error(Errc::Io, "Redis " + node.text() + ": " + f.why);
   }
@@ -421,8 +427,13 @@ std::optional<std::string> RedisSubscription::next(std::chrono::milliseconds tim
     }
     ReplyPtr owned(static_cast<redisReply*>(raw));
     const RedisReply r = copy_reply(*owned);
-    if (r.type == RedisReply::Type::Array && r.elements.size() == 3 && r.elements[0].str == "message")
+    if (r.type == RedisReply::Type::Array && r.elements.size() == 3 &&
+        r.elements[0].str == (impl_->sharded ? "smessage" : "message"))
       return r.elements[2].str;
+    // A node that gives up the channel's slot (a failover, a migration)
+    // ends the subscription: subscribe again where the slot went.
+    if (r.type == RedisReply::Type::Array && !r.elements.empty() && r.elements[0].str == "sunsubscribe")
+      throw fail("the node no longer serves the channel's slot");
     // Anything else (a confirmation of a later SUBSCRIBE) is not a message.
   }
 }

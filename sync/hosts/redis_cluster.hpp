@@ -105,13 +105,20 @@ struct RedisClusterStats {
 RedisReply redis_node_command(const RedisAddress& node, const std::vector<std::string>& args,
                               const RedisClusterOptions& options = {});
 
-// A subscription to one channel on one node (classic pub/sub: a Redis
-// Cluster delivers a PUBLISH on any node to the subscribers on every node).
+// A subscription to one channel on one node. Classic pub/sub (SUBSCRIBE):
+// a Redis Cluster delivers a PUBLISH on any node to the subscribers on
+// every node, over its cluster bus. Sharded pub/sub (`sharded`,
+// SSUBSCRIBE, Redis 7): the channel lives in its slot like a key; a
+// SPUBLISH (RedisCluster::command routes it by the channel) reaches the
+// subscribers of the slot's master directly, with no broadcast between
+// nodes; subscribe on the master of redis_key_slot(channel).
 class RedisSubscription {
  public:
   // Connects, subscribes and waits for Redis to confirm: a message
-  // published after this returns is received. Throws Error(Io).
-  RedisSubscription(const RedisAddress& node, std::string channel, const RedisClusterOptions& options = {});
+  // published after this returns is received. Throws Error(Io) (also
+  // when a sharded channel's slot is not the node's: MOVED).
+  RedisSubscription(const RedisAddress& node, std::string channel, const RedisClusterOptions& options = {},
+                    bool sharded = false);
   ~RedisSubscription();
   RedisSubscription(RedisSubscription&&) noexcept;
   RedisSubscription& operator=(RedisSubscription&&) noexcept;
@@ -119,7 +126,8 @@ class RedisSubscription {
   RedisSubscription& operator=(const RedisSubscription&) = delete;
 
   // The next message's payload, or nullopt if none came within `timeout`.
-  // Throws Error(Io) if the connection failed (subscribe again).
+  // Throws Error(Io) if the connection failed, or the node gave up a
+  // sharded channel's slot (subscribe again).
   std::optional<std::string> next(std::chrono::milliseconds timeout);
   // The connection's descriptor, readable when a message may be there (for
   // an event loop); next(0) then takes it.

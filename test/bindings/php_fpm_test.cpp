@@ -52,26 +52,7 @@ using tools::write_file;
 class Server {
  public:
   Server(const std::vector<std::string>& argv, const std::string& log, int stop_signal = SIGQUIT)
-      : stop_signal_(stop_signal) {
-    pid_ = ::fork();
-    if (pid_ < 0) throw std::runtime_error("fork failed");
-    if (pid_ == 0) {
-      ::setpgid(0, 0);
-      ::prctl(PR_SET_PDEATHSIG, SIGKILL);  // the test died: the master goes too
-      const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-      if (fd >= 0) {
-        ::dup2(fd, 1);
-        ::dup2(fd, 2);
-      }
-      std::vector<char*> args;
-      for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-      args.push_back(nullptr);
-      ::execv(args[0], args.data());
-      std::perror("execv");
-      ::_exit(127);
-    }
-    ::setpgid(pid_, pid_);
-  }
+      : stop_signal_(stop_signal), pid_(test::spawn_logged(argv, log, true)) {}
   ~Server() { stop(); }
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;

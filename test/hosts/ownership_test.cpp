@@ -208,14 +208,19 @@ BOOST_FIXTURE_TEST_CASE(sessions_spread_over_every_master_each_with_all_its_keys
 }
 
 BOOST_FIXTURE_TEST_CASE(release_requests_and_grants_reach_the_hosts_channel, Hosts) {
-  // Subscribed on one node, published through another (classic pub/sub
-  // reaches every node of a cluster).
-  RedisSubscription mine(cluster.masters().back(), a.channel("host-a"));
+  // A sharded channel: subscribed on the master of its slot, published
+  // from anywhere (routed there like a key).
+  const std::string channel = a.channel("host-a");
+  const RedisAddress home = cluster.master_of(redis_key_slot(channel));
+  for (const RedisAddress& m : cluster.masters())
+    if (!(m == home))
+      BOOST_TEST((test::code_of([&] { RedisSubscription wrong(m, channel, {}, true); }) == Errc::Io),
+                 "a node without the channel's slot refuses it (MOVED)");
+  RedisSubscription mine(home, channel, {}, true);
   BOOST_TEST(!mine.next(std::chrono::milliseconds(0)).has_value());
-  // (PUBLISH counts only the subscribers of the node it ran on.)
-  b.request_release("host-a", "s9");
-  c.announce_grant("host-a", "s9");
-  d.request_release("host-z", "s9");           // nobody listens for host-z
+  BOOST_TEST(b.request_release("host-a", "s9") == 1, "one subscriber reached");
+  BOOST_TEST(c.announce_grant("host-a", "s9") == 1);
+  BOOST_TEST(d.request_release("host-z", "s9") == 0, "nobody listens for host-z");
   const auto wait = std::chrono::seconds(10);  // fails instead of hanging; the messages are sent already
   BOOST_TEST(mine.next(wait).value_or("") == "release s9");
   BOOST_TEST(mine.next(wait).value_or("") == "granted s9");

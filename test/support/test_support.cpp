@@ -301,4 +301,26 @@ bool wait_until_thread_in_futex(pid_t tid, std::chrono::milliseconds timeout) {
       "/proc/" + std::to_string(::getpid()) + "/task/" + std::to_string(tid) + "/syscall", true, timeout);
 }
 
+pid_t spawn_logged(const std::vector<std::string>& argv, const std::string& log, bool own_group) {
+  const pid_t pid = ::fork();
+  if (pid < 0) throw std::runtime_error("fork failed");
+  if (pid == 0) {
+    if (own_group) ::setpgid(0, 0);
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);  // the test died: the child goes too
+    const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    if (fd >= 0) {
+      ::dup2(fd, 1);
+      ::dup2(fd, 2);
+    }
+    std::vector<char*> args;
+    for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+    ::execv(args[0], args.data());
+    std::perror("execv");
+    ::_exit(127);
+  }
+  if (own_group) ::setpgid(pid, pid);
+  return pid;
+}
+
 }  // namespace shmsession::test

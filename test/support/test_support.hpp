@@ -135,6 +135,12 @@ struct CommandResult {
 CommandResult run_command(const std::vector<std::string>& argv, const std::string& input = {},
                           std::chrono::milliseconds timeout = std::chrono::seconds(60));
 
+// Starts argv[0] (a path) with its output and errors appended to `log`, as
+// a child that dies with the test (PR_SET_PDEATHSIG); with `own_group` in a
+// process group of its own (its pid), so that the caller can signal its
+// workers too. The caller reaps it. Throws std::runtime_error if fork fails.
+pid_t spawn_logged(const std::vector<std::string>& argv, const std::string& log, bool own_group = false);
+
 // Runs the calling thread on `cpu` only: how a test puts changes in a
 // chosen change lane (one per CPU). False if the machine has no such CPU.
 bool run_on_cpu(int cpu);

@@ -1,0 +1,103 @@
+// HostRecords: what one host knows of its ownership of sessions, shared by
+// every process of the host (sync/hosts/hosts.md, "Ownership on the
+// host"). Kept in a companion store of the session store, named
+// "<store>.hosts" (a Boost.Interprocess segment like the store's, with its
+// robustness: a record is written by one atomic commit, a process killed
+// mid-write leaves the old record), so that the session store's layout and
+// the sessions' attributes stay as they are.
+//
+// It holds the host's configuration (its host id, the Redis seeds, the key
+// prefix and the lease), written by the agent's Redis sink when it starts
+// and read by every HostGate, and one record per session the host owns or
+// owned: the fencing token and which local version of the session matches
+// which Redis version.
+//
+// Session ids: at most kMaxHostSessionIdBytes (the record's id is "s:" and
+// the session id), no '{' or '}' (the Redis keys' hash tag).
+//
+// Thread safety: as a Store (any threads, any processes).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "shm/store.hpp"
+
+namespace shmsession::hosts {
+
+inline constexpr std::size_t kMaxHostSessionIdBytes = kMaxSessionIdBytes - 2;
+
+struct HostConfig {
+  std::string host;    // this host's id in Redis ([A-Za-z0-9._-]{1,64})
+  std::string redis;   // seeds, "HOST:PORT[,HOST:PORT...]"
+  std::string prefix;  // of the Redis keys and channels
+  std::chrono::milliseconds lease{10000};
+};
+
+struct HostRecord {
+  enum class State {
+    Owned,     // this host owns the session with `token`
+    Released,  // this host gave it up after shipping everything
+    Lost,      // this host's ownership ended without a release (lease run out,
+               // fenced): its local copy may hold changes Redis never took
+  };
+  State state = State::Owned;
+  std::uint64_t token = 0;
+  // The local session at `local` held exactly Redis's state at
+  // `redis_version` (when the ownership began, or was released).
+  std::uint64_t redis_version = 0;
+  SessionVersion local{};
+};
+
+std::string_view host_record_state_name(HostRecord::State state) noexcept;
+
+class HostRecords {
+ public:
+  // The record holding the host's configuration; its process lock is
+  // held by the running Redis sink.
+  static constexpr std::string_view kConfigId = "config";
+
+  // "<store>.hosts".
+  static std::string name_for(std::string_view store);
+  // The records of `store`, made if absent (the agent's Redis sink), with
+  // `config` written. Throws Error(InvalidArgument) when they exist and
+  // belong to another host id (its owned sessions would be orphaned: the
+  // message says how to go on), or for a bad config.
+  static HostRecords open_or_create(std::string_view store, const HostConfig& config,
+                                    std::uint64_t size_bytes = std::uint64_t{64} << 20);
+  // The records of `store` as the agent made them. Throws Error(NotFound)
+  // naming the command that makes them.
+  static HostRecords attach(std::string_view store);
+  // Removes them (a test's cleanup, an operator's reset); false if absent.
+  static bool remove(std::string_view store);
+
+  HostRecords(HostRecords&&) noexcept = default;
+  HostRecords& operator=(HostRecords&&) noexcept = default;
+
+  const HostConfig& config() const noexcept { return config_; }
+  std::optional<HostRecord> get(std::string_view sid);
+  // Throws Error(InvalidArgument) for a session id the records cannot
+  // hold; Error(SegmentFull) when the companion store is full.
+  void put(std::string_view sid, const HostRecord& record);
+  void erase(std::string_view sid);
+  // Every record, outside any lock (records written meanwhile may or may
+  // not be visited).
+  void for_each(const std::function<void(const std::string& sid, const HostRecord&)>& visit);
+  Store& store() noexcept { return store_; }
+
+  // The record's id for a session id. Throws Error(InvalidArgument).
+  static std::string record_id(std::string_view sid);
+
+ private:
+  HostRecords(Store store, HostConfig config) : store_(std::move(store)), config_(std::move(config)) {}
+  static HostConfig read_config(Store& store);
+
+  Store store_;
+  HostConfig config_;
+};
+
+}  // namespace shmsession::hosts
