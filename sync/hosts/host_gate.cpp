@@ -24,8 +24,23 @@ Ownership& HostGate::ownership() {
 }
 
 void HostGate::admit(Store& store, std::string_view id, LockToken token, std::chrono::milliseconds timeout) {
+  // Owned as this process last found it, if the record has not moved since
+  // (its version is read before the record, so a change in between makes
+  // the next look read the record again).
+  thread_local std::string scratch;
+  HostRecords::record_id(id);  // a session id the records cannot hold: refused here
+  const std::optional<SessionVersion> seen = records_.version(id, scratch);
+  if (seen) {
+    std::lock_guard<std::mutex> g(cache_mutex_);
+    auto it = owned_.find(id);
+    if (it != owned_.end() && it->second == *seen) {
+      admitted_owned_.fetch_add(1, std::memory_order_relaxed);
+      return;
+    }
+  }
   std::optional<HostRecord> record = records_.get(id);
   if (record && record->state == HostRecord::State::Owned) {
+    if (seen) remember(id, *seen);
     admitted_owned_.fetch_add(1, std::memory_order_relaxed);
     return;
   }
@@ -35,11 +50,23 @@ void HostGate::admit(Store& store, std::string_view id, LockToken token, std::ch
     refused_.fetch_add(1, std::memory_order_relaxed);
     throw;
   }
+  if (const std::optional<SessionVersion> now = records_.version(id, scratch)) remember(id, *now);
 }
+
+void HostGate::remember(std::string_view id, SessionVersion record) {
+  std::lock_guard<std::mutex> g(cache_mutex_);
+  if (owned_.size() >= kMostRemembered) owned_.clear();  // a bound, not an eviction policy: they are re-read
+  auto it = owned_.find(id);
+  if (it == owned_.end())
+    owned_.emplace(std::string(id), record);
+  else
+    it->second = record;
+}
+
+using Clock = std::chrono::steady_clock;
 
 void HostGate::take(Store& store, std::string_view id, LockToken token, const std::optional<HostRecord>& record,
                     std::chrono::milliseconds timeout) {
-  using Clock = std::chrono::steady_clock;
   const Clock::time_point deadline = Clock::now() + timeout;
   std::lock_guard<std::mutex> g(redis_mutex_);
   Ownership& own = ownership();
@@ -62,10 +89,43 @@ void HostGate::take(Store& store, std::string_view id, LockToken token, const st
                                          "' and was not handed over within " + std::to_string(timeout.count()) +
                                          " ms (place " + std::to_string(got.position) + " in its queue)");
     }
-    std::this_thread::sleep_for(std::min<Clock::duration>(poll, deadline - now));
+    // Until the grant is announced on this host's channel, or the poll's
+    // time passed (an announcement missed, a waiter ahead that died).
+    const auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(
+        std::min<Clock::duration>(poll, deadline - now) + std::chrono::microseconds(999));
+    if (!await_grant(id, wait)) std::this_thread::sleep_for(std::min<Clock::duration>(poll, deadline - now));
     poll = std::min(poll * 2, options_.poll_max);
   }
-  // Granted: make the local session Redis's state unless it is that already.
+  install(store, id, token, record, got);
+  if (waited) waited_.fetch_add(1, std::memory_order_relaxed);
+}
+
+void HostGate::take_over(Store& store, std::string_view id, std::chrono::milliseconds timeout) {
+  HostRecords::record_id(id);
+  if (!store.version(id)) store.create_session(id);
+  const LockToken token = store.acquire(id, timeout);
+  struct Unlock {
+    Store& store;
+    std::string_view id;
+    LockToken token;
+    ~Unlock() {
+      try {
+        store.release(id, token);
+      } catch (const Error&) {  // revoked or removed meanwhile
+      }
+    }
+  } unlock{store, id, token};
+  const std::optional<HostRecord> record = records_.get(id);
+  std::lock_guard<std::mutex> g(redis_mutex_);
+  Acquired got = ownership().seize(id);
+  install(store, id, token, record, got);
+}
+
+// Granted: makes the local session Redis's state unless it is that
+// already, and records the ownership.
+void HostGate::install(Store& store, std::string_view id, LockToken token, const std::optional<HostRecord>& record,
+                       const Acquired& got) {
+  Ownership& own = *ownership_;
   const std::optional<SessionVersion> local = store.version(id);
   if (!local) throw Error(Errc::NotFound, "session '" + std::string(id) + "' does not exist");
   const bool current = record && record->state == HostRecord::State::Released && record->redis_version == got.version &&
@@ -90,7 +150,33 @@ void HostGate::take(Store& store, std::string_view id, LockToken token, const st
   }
   records_.put(id, mine);
   acquired_.fetch_add(1, std::memory_order_relaxed);
-  if (waited) waited_.fetch_add(1, std::memory_order_relaxed);
+}
+
+// Waits on this host's channel (sharded pub/sub, subscribed at the first
+// wait and kept) for "granted <id>", at most `wait`. False if there is no
+// subscription to wait on (the caller sleeps instead); a lost subscription
+// is made again at the next wait.
+bool HostGate::await_grant(std::string_view id, std::chrono::milliseconds wait) {
+  try {
+    if (!grants_) {
+      const std::string channel = ownership_->channel(records_.config().host);
+      redis_->command(channel, {"SPUBLISH", channel, "listening"});  // follows MOVED: the map is current
+      grants_ = std::make_unique<RedisSubscription>(redis_->master_of(redis_key_slot(channel)), channel, options_.redis,
+                                                    true);
+    }
+    const Clock::time_point end = Clock::now() + wait;
+    for (;;) {
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(end - Clock::now());
+      const std::optional<std::string> m = grants_->next(std::max(left, std::chrono::milliseconds(0)));
+      if (!m) return true;  // waited the whole time
+      if (m->size() == id.size() + 8 && m->starts_with("granted ") && std::string_view(*m).substr(8) == id) return true;
+      if (left.count() <= 0) return true;
+    }
+  } catch (const Error& e) {
+    if (e.code() != Errc::Io) throw;
+    grants_.reset();
+    return false;
+  }
 }
 
 HostGateStats HostGate::stats() const {

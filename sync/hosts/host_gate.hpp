@@ -1,14 +1,17 @@
 // HostGate: the SessionGate of a host among several sharing sessions
 // through Redis (sync/hosts/hosts.md, "Taking ownership"). Give it to a
 // Client (ClientOptions::gate) on every app-server process of the host:
-// Client::open of a session this host owns costs one read of the host's
-// record; of one it does not own, it takes ownership first:
+// Client::open of a session this host owns costs one look at the version
+// of the host's record (the record itself is read again only when that
+// moved); of one it does not own, it takes ownership first:
 //
 //   1. acquire in Redis; if another host owns the session, ask it to
 //      release (PUBLISH on its channel, again every `rerequest`) and wait
 //      in the session's FIFO queue, polling (from `poll_min`, doubling to
 //      `poll_max`), for at most the open's timeout (then LockTimeout, and
-//      this host leaves the queue);
+//      this host leaves the queue); a grant announced on this host's
+//      channel (sharded pub/sub, subscribed at the first wait) ends a
+//      poll's wait at once;
 //   2. load: unless the local session is exactly what this host released
 //      at Redis's current version, the local session is replaced by
 //      Redis's state (every attribute put, the others removed, in one
@@ -31,7 +34,10 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <string_view>
+
+#include <boost/unordered/unordered_flat_map.hpp>
 
 #include "sync/hosts/host_records.hpp"
 #include "sync/hosts/ownership.hpp"
@@ -63,19 +69,40 @@ class HostGate : public sync::SessionGate {
 
   void admit(Store& store, std::string_view id, LockToken token, std::chrono::milliseconds timeout) override;
 
+  // An operator's take-over (`shmctl take --force`): takes the session's
+  // process lock (at most `timeout`), grants the session to this host in
+  // Redis whoever owns it (Ownership::seize: the old owner is fenced),
+  // loads Redis's state and records the ownership. For a session whose
+  // owner is gone and whose lease the operator will not wait out.
+  // Throws: LockTimeout, Io (Redis), InvalidArgument (a bad id).
+  void take_over(Store& store, std::string_view id, std::chrono::milliseconds timeout);
+
   HostGateStats stats() const;
   const HostConfig& config() const noexcept { return records_.config(); }
 
  private:
-  Ownership& ownership();  // redis_mutex_ held
+  Ownership& ownership();                                                 // redis_mutex_ held
+  bool await_grant(std::string_view id, std::chrono::milliseconds wait);  // redis_mutex_ held
+  void remember(std::string_view id, SessionVersion record);
   void take(Store& store, std::string_view id, LockToken token, const std::optional<HostRecord>& record,
             std::chrono::milliseconds timeout);
+  void install(Store& store, std::string_view id, LockToken token, const std::optional<HostRecord>& record,
+               const Acquired& got);  // redis_mutex_ held
 
   HostRecords records_;
   const HostGateOptions options_;
   std::mutex redis_mutex_;
   std::unique_ptr<RedisCluster> redis_;
   std::unique_ptr<Ownership> ownership_;
+  std::unique_ptr<RedisSubscription> grants_;  // this host's channel, from the first wait
+  // Sessions this process found owned, with their record's version then.
+  struct IdHash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view id) const noexcept { return std::hash<std::string_view>{}(id); }
+  };
+  static constexpr std::size_t kMostRemembered = std::size_t{1} << 16;
+  std::mutex cache_mutex_;
+  boost::unordered_flat_map<std::string, SessionVersion, IdHash, std::equal_to<>> owned_;
   std::atomic<std::uint64_t> admitted_owned_{0}, acquired_{0}, waited_{0}, loaded_{0}, refused_{0};
 };
 

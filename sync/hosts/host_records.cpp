@@ -1,7 +1,7 @@
 #include "sync/hosts/host_records.hpp"
 
+#include <algorithm>
 #include <charconv>
-#include <sstream>
 
 #include "shm/error.hpp"
 #include "sync/hosts/ownership.hpp"
@@ -20,10 +20,21 @@ std::string encode(const HostRecord& r) {
 }
 
 std::optional<HostRecord> decode(std::string_view text) {
-  std::istringstream in{std::string(text)};
-  std::string state;
+  auto word = [&]() {
+    const std::size_t end = std::min(text.find(' '), text.size());
+    const std::string_view w = text.substr(0, end);
+    text.remove_prefix(std::min(end + 1, text.size()));
+    return w;
+  };
+  auto number = [&](std::uint64_t& out) {
+    const std::string_view w = word();
+    return !w.empty() && std::from_chars(w.data(), w.data() + w.size(), out).ec == std::errc{};
+  };
   HostRecord r;
-  if (!(in >> state >> r.token >> r.redis_version >> r.local.version >> r.local.incarnation)) return std::nullopt;
+  const std::string_view state = word();
+  if (!number(r.token) || !number(r.redis_version) || !number(r.local.version) || !number(r.local.incarnation) ||
+      !text.empty())
+    return std::nullopt;
   if (state == "owned")
     r.state = HostRecord::State::Owned;
   else if (state == "released")
@@ -151,6 +162,12 @@ std::optional<HostRecord> HostRecords::get(std::string_view sid) {
   return r;
 }
 
+std::optional<SessionVersion> HostRecords::version(std::string_view sid, std::string& scratch) const {
+  scratch.assign("s:");
+  scratch.append(sid);
+  return store_.version(scratch);
+}
+
 void HostRecords::put(std::string_view sid, const HostRecord& record) {
   const std::string id = record_id(sid);
   CommitBatch batch;
@@ -163,6 +180,25 @@ void HostRecords::put(std::string_view sid, const HostRecord& record) {
       if (e.code() != Errc::NotFound || attempt == 2) throw;
       store_.create_session(id, 0);
     }
+  }
+}
+
+std::vector<std::pair<std::string, std::string>> HostRecords::status() const {
+  std::vector<std::pair<std::string, std::string>> figures;
+  if (const std::optional<SessionSnapshot> snap = store_.peek(kStatusId))
+    for (const Attribute& a : snap->attributes) figures.emplace_back(a.name, a.value);
+  return figures;
+}
+
+void HostRecords::publish_status(const std::vector<std::pair<std::string, std::string>>& figures) {
+  CommitBatch batch;
+  for (const auto& [name, value] : figures) batch.put(name, value);
+  try {
+    store_.commit(kStatusId, batch);
+  } catch (const Error& e) {
+    if (e.code() != Errc::NotFound) throw;
+    store_.create_session(kStatusId, 0);
+    store_.commit(kStatusId, batch);
   }
 }
 

@@ -24,6 +24,8 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "shm/store.hpp"
 
@@ -60,6 +62,7 @@ class HostRecords {
   // The record holding the host's configuration; its process lock is
   // held by the running Redis sink.
   static constexpr std::string_view kConfigId = "config";
+  static constexpr std::string_view kStatusId = "status";
 
   // "<store>.hosts".
   static std::string name_for(std::string_view store);
@@ -80,10 +83,20 @@ class HostRecords {
 
   const HostConfig& config() const noexcept { return config_; }
   std::optional<HostRecord> get(std::string_view sid);
+  // The version of the session's record (it moves at every put): one
+  // look, nothing copied, for a caller that keeps what a record said.
+  // `scratch` holds the record's id (kept by the caller: no allocation).
+  // Requires: a session id record_id accepts.
+  std::optional<SessionVersion> version(std::string_view sid, std::string& scratch) const;
   // Throws Error(InvalidArgument) for a session id the records cannot
   // hold; Error(SegmentFull) when the companion store is full.
   void put(std::string_view sid, const HostRecord& record);
   void erase(std::string_view sid);
+  // The running Redis sink's figures (name -> decimal), as it last
+  // published them (RedisSink, every status interval); empty if none ever
+  // did.
+  std::vector<std::pair<std::string, std::string>> status() const;
+  void publish_status(const std::vector<std::pair<std::string, std::string>>& figures);
   // Every record, outside any lock (records written meanwhile may or may
   // not be visited).
   void for_each(const std::function<void(const std::string& sid, const HostRecord&)>& visit);

@@ -82,6 +82,23 @@ return {'granted', tostring(token), redis.call('HGET', KEYS[5], 'version') or '0
   return script;
 }
 
+// KEYS: fence, owner, queue, waiting, meta. ARGV: host, lease ms. An
+// operator's take-over: this host owns the session from now, whoever did
+// (their token is fenced by the new one), ahead of any queue.
+const RedisScript& seize_script() {
+  static const RedisScript script(std::string(kNow) + R"lua(
+local before = redis.call('HGET', KEYS[2], 'host') or ''
+redis.call('LREM', KEYS[3], 0, ARGV[1])
+redis.call('HDEL', KEYS[4], ARGV[1])
+local token = redis.call('INCR', KEYS[1])
+redis.call('DEL', KEYS[2])
+redis.call('HSET', KEYS[2], 'host', ARGV[1], 'token', token, 'since_ms', now_ms())
+redis.call('PEXPIRE', KEYS[2], tonumber(ARGV[2]))
+return {'granted', tostring(token), redis.call('HGET', KEYS[5], 'version') or '0', before}
+)lua");
+  return script;
+}
+
 // KEYS: queue, waiting. ARGV: host.
 const RedisScript& leave_script() {
   static const RedisScript script(R"lua(
@@ -253,6 +270,21 @@ Acquired Ownership::acquire(std::string_view sid) {
   } else {
     unexpected("acquire", sid, r);
   }
+  return a;
+}
+
+Acquired Ownership::seize(std::string_view sid) {
+  validate_sid(sid);
+  const RedisReply r = redis_.eval(
+      seize_script(), {key(sid, "fence"), key(sid, "owner"), key(sid, "queue"), key(sid, "waiting"), key(sid, "meta")},
+      {host_, std::to_string(options_.lease.count())});
+  if (status_of(r) != "granted" || r.elements.size() != 4) unexpected("seize", sid, r);
+  Acquired a;
+  a.kind = Acquired::Kind::Granted;
+  a.token = number("seize", sid, r.elements[1]);
+  a.version = number("seize", sid, r.elements[2]);
+  a.again = r.elements[3].str == host_;
+  a.owner = r.elements[3].str;  // the owner it was taken from (empty: nobody)
   return a;
 }
 

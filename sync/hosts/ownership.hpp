@@ -90,6 +90,11 @@ class Ownership {
   // earlier still waits; else queues this host (once) and says who is
   // ahead. Calling it again while queued confirms that this host waits.
   Acquired acquire(std::string_view sid);
+  // An operator's take-over (`shmctl take --force`): grants the session
+  // to this host with a new token whoever owns it, ahead of the queue; the
+  // old owner's token is fenced from now. `owner` names the host it was
+  // taken from (empty: nobody owned it).
+  Acquired seize(std::string_view sid);
   // Leaves the queue (a waiter that gives up).
   void leave_queue(std::string_view sid);
   // Gives up ownership held with `token`. Returns the host queued first

@@ -1,12 +1,14 @@
 #include "sync/hosts/redis_sink.hpp"
 
 #include <poll.h>
+#include <unistd.h>
 
 #include <algorithm>
-#include <map>
+#include <deque>
 #include <optional>
 #include <set>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "shm/change_feed.hpp"
 #include "shm/error.hpp"
@@ -245,29 +247,64 @@ struct RedisSink::Impl {
     }
   }
 
-  void mark(const std::string& sid) { dirty.emplace(sid, Clock::now()); }
+  // A changed session waits in `queue` (once) until ship_interval after
+  // its first unshipped change: its later changes leave with it.
+  void mark(const std::string& sid) {
+    if (queued.insert(sid).second) queue.emplace_back(sid, Clock::now());
+  }
 
-  void ship_dirty() {
-    Clock::time_point oldest = Clock::now();
-    for (const auto& [sid, since] : dirty) oldest = std::min(oldest, since);
-    lag_ms_.store(std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - oldest).count(),
+  void ship_due(bool all) {
+    const Clock::time_point now = Clock::now();
+    lag_ms_.store(queue.empty()
+                      ? 0
+                      : static_cast<std::uint64_t>(
+                            std::chrono::duration_cast<std::chrono::milliseconds>(now - queue.front().second).count()),
                   std::memory_order_relaxed);
-    while (!dirty.empty()) {
-      const std::string sid = dirty.begin()->first;
+    while (!queue.empty() && (all || queue.front().second + options.ship_interval <= now)) {
+      const std::string sid = queue.front().first;
       ship(sid, std::nullopt);
-      dirty.erase(dirty.begin());
+      queue.pop_front();
+      queued.erase(sid);
     }
   }
 
+  // The change log is read every poll with no ship interval, else every
+  // interval / 8 (at most every poll, at least every 10 ms: a lane of the
+  // log holds thousands of changes): a busy store's changes are read in
+  // batches, not one look per commit.
   void step(bool stopping) {
-    read_changes();
-    ship_dirty();
+    const Clock::time_point now = Clock::now();
+    if (stopping || now >= next_read) {
+      read_changes();
+      next_read = now + std::clamp<Clock::duration>(options.ship_interval / 8, Clock::duration::zero(),
+                                                    std::chrono::milliseconds(10));
+    }
+    ship_due(stopping);
     if (stopping) return;
     handle_messages();
+    if (Clock::now() >= next_status) {
+      publish_status();
+      next_status = Clock::now() + std::chrono::milliseconds(500);
+    }
     if (Clock::now() >= next_renewal) {
       renew_all();
       next_renewal = Clock::now() + options.config.lease / 3;
     }
+  }
+
+  void publish_status() {
+    const auto n = [](const std::atomic<std::uint64_t>& v) { return std::to_string(v.load()); };
+    records.publish_status({{"pid", std::to_string(::getpid())},
+                            {"owned", n(owned_)},
+                            {"ships", n(ships_)},
+                            {"whole_ships", n(whole_ships_)},
+                            {"shipped_bytes", n(shipped_bytes_)},
+                            {"lag_ms", n(lag_ms_)},
+                            {"releases", n(releases_)},
+                            {"lost", n(lost_)},
+                            {"conflicts", n(conflicts_)},
+                            {"redis_errors", n(redis_errors_)},
+                            {"ship_interval_ms", std::to_string(options.ship_interval.count())}});
   }
 
   void run() {
@@ -310,9 +347,12 @@ struct RedisSink::Impl {
   std::unique_ptr<Ownership> ownership;
   std::optional<RedisSubscription> sub;
   std::unordered_map<std::string, detail::Tracked> tracked;
-  std::map<std::string, Clock::time_point> dirty;  // sessions changed, since when
+  std::deque<std::pair<std::string, Clock::time_point>> queue;  // sessions changed, since when
+  std::unordered_set<std::string> queued;                       // those in `queue`
   std::uint64_t next_seq = 0;
   Clock::time_point next_renewal{};
+  Clock::time_point next_read{};
+  Clock::time_point next_status{};
   SessionSnapshot snap;
   std::atomic<bool> stopping{false};
   std::atomic<std::uint64_t> owned_{0}, ships_{0}, whole_ships_{0}, shipped_bytes_{0}, releases_{0}, lost_{0},

@@ -471,3 +471,54 @@ BOOST_AUTO_TEST_CASE(a_session_taken_back_unchanged_is_not_loaded_again) {
   BOOST_TEST((a.store().version("s")->version > a_before.version), "a loaded b's change");
   BOOST_TEST(local_value(a.store(), "s", "list") == local_value(b.store(), "s", "list"));
 }
+
+BOOST_AUTO_TEST_CASE(shmctl_shows_owners_hands_sessions_over_and_takes_them_by_force) {
+  TestRedis& redis = shared_redis();
+  empty_masters(redis);
+  tools::TempDir dir("shms-hosts");
+  Host a("host-a", redis, dir.path());
+  Host b("host-b", redis, dir.path());
+  auto shmctl = [](const std::vector<std::string>& args) {
+    std::vector<std::string> argv{SHMCTL_PATH};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return test::run_command(argv);
+  };
+  a.start_app({"s"}, count_and_append);
+  BOOST_TEST_REQUIRE(a.request());
+  a.kill_app();  // its sticky process lock goes with it
+  test::CommandResult owner = shmctl({"owner", a.name(), "s"});
+  BOOST_TEST(owner.exit_code == 0, owner.err);
+  BOOST_TEST(owner.out.find("owner          host-a") != std::string::npos, owner.out);
+  test::CommandResult hosts = shmctl({"hosts", a.name(), "--json"});
+  BOOST_TEST(hosts.exit_code == 0, hosts.err);
+  BOOST_TEST(hosts.out.find("\"host\":\"host-a\"") != std::string::npos, hosts.out);
+  BOOST_TEST(hosts.out.find("\"owned\":1") != std::string::npos, hosts.out);
+  // Hand-over: a's sink ships and releases; nobody owns it in Redis.
+  test::CommandResult over = shmctl({"hand-over", a.name(), "s"});
+  BOOST_TEST_REQUIRE(over.exit_code == 0, over.err);
+  BOOST_TEST(over.out.find("released") != std::string::npos, over.out);
+  RedisCluster cluster(parse_redis_addresses(redis.seeds()));
+  Ownership reader(cluster, "reader");
+  BOOST_TEST(reader.owner("s").host.empty());
+  BOOST_TEST(shmctl({"hand-over", a.name(), "s"}).exit_code == 1, "not owned any more");
+  // B serves it, then dies; a takes it by force without waiting for the
+  // lease, and gets B's update.
+  b.start_app({"s"}, count_and_append);
+  BOOST_TEST_REQUIRE(b.request());
+  wait_shipped(reader, b.store(), "s", "list", b.agent());
+  b.kill_app();
+  b.kill_agent();
+  BOOST_TEST(shmctl({"take", a.name(), "s"}).exit_code == 2, "--force is required");
+  const std::uint64_t b_token = reader.owner("s").token;
+  test::CommandResult take = shmctl({"take", a.name(), "s", "--force"});
+  BOOST_TEST_REQUIRE(take.exit_code == 0, take.err);
+  const OwnerInfo after = reader.owner("s");
+  BOOST_TEST(after.host == "host-a");
+  BOOST_TEST(after.token > b_token, "b's token is fenced");
+  BOOST_TEST(local_value(a.store(), "s", "list") == local_value(b.store(), "s", "list"), "a loaded b's state");
+  // Errors name what failed.
+  test::CommandResult missing = shmctl({"owner", "no-such-store", "s"});
+  BOOST_TEST(missing.exit_code == 1);
+  BOOST_TEST(missing.err.find("shmsession-agent run no-such-store --redis") != std::string::npos, missing.err);
+  BOOST_TEST(shmctl({"owner", a.name(), "bad{id}"}).exit_code == 1);
+}

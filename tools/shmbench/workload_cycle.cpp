@@ -1,10 +1,16 @@
 #include "tools/shmbench/workload_cycle.hpp"
 
 #include <hiredis/hiredis.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <chrono>
+#include <cstdio>
 #include <memory>
 #include <optional>
 #include <stdexcept>
@@ -14,6 +20,9 @@
 
 #include "sync/attribute_codec.hpp"
 #include "sync/client.hpp"
+#include "sync/hosts/host_gate.hpp"
+#include "sync/hosts/host_records.hpp"
+#include "sync/hosts/redis_sink.hpp"
 #include "tools/shmbench/cycle_report.hpp"
 #include "tools/shmbench/fork_shared.hpp"
 #include "tools/shmbench/hand_over_probe.hpp"
@@ -75,7 +84,9 @@ struct CycleInputs {
   std::uint32_t index_at(std::uint64_t k) const { return order[k % order.size()]; }
 };
 
-CycleInputs make_inputs(const CycleConfig& config, int worker) {
+// `foreign_percent` (shmbench hosts): that share of a sticky worker's
+// requests goes to another worker's sessions.
+CycleInputs make_inputs(const CycleConfig& config, int worker, int foreign_percent = 0) {
   CycleInputs inputs;
   for (std::uint64_t s = 0; s < config.sessions; ++s) {
     inputs.ids.push_back(session_id(s));
@@ -86,6 +97,13 @@ CycleInputs make_inputs(const CycleConfig& config, int worker) {
   SplitMix64 random(config.seed + static_cast<std::uint64_t>(worker) * 0x632be59bd9b4e019ull);
   inputs.order.reserve(config.sequence_length);
   for (std::uint64_t k = 0; k < config.sequence_length; ++k) {
+    if (foreign_percent > 0 && random.below(100) < static_cast<std::uint64_t>(foreign_percent)) {
+      std::uint64_t s = random.below(config.sessions);
+      while (s % static_cast<std::uint64_t>(config.processes) == static_cast<std::uint64_t>(worker))
+        s = random.below(config.sessions);
+      inputs.order.push_back(static_cast<std::uint32_t>(s));
+      continue;
+    }
     inputs.order.push_back(config.routing == Routing::Random ? static_cast<std::uint32_t>(random.below(config.sessions))
                                                              : inputs.owned[random.below(inputs.owned.size())]);
   }
@@ -448,8 +466,208 @@ void add_notes(BenchReport& report, const std::vector<CycleSetup>& setups) {
         "requests; a redis lock found taken is retried after phpredis's 20 ms lock_wait_time");
 }
 
+// --- More than one host (shmbench hosts) ------------------------------------------
+
+constexpr std::string_view kHostsName = "hosts";
+
+extern "C" void stop_bench_sink(int /*signal*/);
+std::atomic<hosts::RedisSink*> bench_sink{nullptr};
+extern "C" void stop_bench_sink(int /*signal*/) {
+  if (hosts::RedisSink* sink = bench_sink.load()) sink->stop();
+}
+
+// A host's Redis sink, as its agent runs it, in a child process (it takes
+// process locks in the store, which must not be the workers'); stopped by
+// SIGTERM, SIGKILLed if it does not stop.
+class SinkProcess {
+ public:
+  SinkProcess(const std::string& store, const hosts::HostConfig& config) {
+    pid_ = ::fork();
+    if (pid_ < 0) throw std::runtime_error("fork failed");
+    if (pid_ == 0) {
+      ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+      int code = 0;
+      try {
+        Store s = Store::attach(store);
+        hosts::RedisSinkOptions options;
+        options.config = config;
+        hosts::RedisSink sink(s, options);
+        bench_sink = &sink;
+        struct sigaction sa {};
+        sa.sa_handler = stop_bench_sink;
+        ::sigaction(SIGTERM, &sa, nullptr);
+        sink.run();
+      } catch (const std::exception& e) {
+        std::fprintf(stderr, "shmbench: hosts: the Redis sink of %s failed: %s\n", store.c_str(), e.what());
+        code = 1;
+      }
+      ::_exit(code);
+    }
+    // Ready once it wrote the host's configuration and holds its lock.
+    const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    for (;;) {
+      int status = 0;
+      if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+        pid_ = -1;
+        throw std::runtime_error("the Redis sink of " + store + " exited at its start");
+      }
+      if (Store::exists(hosts::HostRecords::name_for(store))) {
+        try {
+          hosts::HostRecords records = hosts::HostRecords::attach(store);
+          for (const LockInfo& l : records.store().locks())
+            if (l.session == hosts::HostRecords::kConfigId && l.holder_pid == pid_) return;
+        } catch (const Error&) {  // being made
+        }
+      }
+      if (std::chrono::steady_clock::now() > end)
+        throw std::runtime_error("the Redis sink of " + store + " never started");
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+  }
+  ~SinkProcess() {
+    if (pid_ <= 0) return;
+    ::kill(pid_, SIGTERM);
+    const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    int status = 0;
+    while (::waitpid(pid_, &status, WNOHANG) != pid_) {
+      if (std::chrono::steady_clock::now() > end) {
+        ::kill(pid_, SIGKILL);
+        ::waitpid(pid_, &status, 0);
+        break;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+  }
+  SinkProcess(const SinkProcess&) = delete;
+  SinkProcess& operator=(const SinkProcess&) = delete;
+
+ private:
+  pid_t pid_ = -1;
+};
+
+// One setup of the hosts workload: `hosts` 0 is one host without Redis
+// (the store alone: the baseline); else that many hosts (stores), worker w
+// on host w % hosts, sessions shared through the Redis peer.
+struct HostsSetup {
+  int hosts = 0;
+  int foreign_percent = 0;
+  std::string_view operation;
+};
+
+ThroughputRow measure_hosts(const CycleConfig& config, const RunOptions& options, const RedisServer& server,
+                            const HostsSetup& setup, std::vector<std::string>& notes) {
+  progress(options, kHostsName, std::string(setup.operation));
+  {
+    RedisConnection redis = RedisConnection::connect(server.port());
+    redis.command({"FLUSHALL"});
+  }
+  const int stores = std::max(setup.hosts, 1);
+  std::vector<std::unique_ptr<ScratchStore>> scratch;
+  std::vector<std::unique_ptr<SinkProcess>> sinks;
+  struct RemoveRecords {
+    std::vector<std::unique_ptr<ScratchStore>>& scratch;
+    ~RemoveRecords() {
+      for (const auto& s : scratch) hosts::HostRecords::remove(s->name());
+    }
+  } remove_records{scratch};
+  for (int h = 0; h < stores; ++h) {
+    scratch.push_back(std::make_unique<ScratchStore>("hosts_" + std::to_string(h), kSegmentBytes));
+    if (setup.hosts > 0) {
+      hosts::HostRecords::remove(scratch.back()->name());
+      hosts::HostConfig host;
+      host.host = "bench-host-" + std::to_string(h);
+      host.redis = "127.0.0.1:" + std::to_string(server.port());
+      host.prefix = "shmsbench:";
+      sinks.push_back(std::make_unique<SinkProcess>(scratch.back()->name(), host));
+    }
+  }
+  FillLine filled;
+  ForkShared<std::atomic<std::uint64_t>> acquired, loaded;
+  const LoopResult loop = run_in_processes(
+      config.processes,
+      [&](WorkerContext& ctx) {
+        const std::string& name = scratch[static_cast<std::size_t>(ctx.index() % stores)]->name();
+        Store store = Store::attach(name);
+        std::shared_ptr<hosts::HostGate> gate;
+        if (setup.hosts > 0) gate = std::make_shared<hosts::HostGate>(name);
+        sync::Client client(store, sync::ClientOptions{.comparison = sync::Comparison::Binary, .gate = gate});
+        const CycleInputs inputs = make_inputs(config, ctx.index(), setup.foreign_percent);
+        fill_sessions(client, config, inputs);
+        wait_for_fills(*filled, config.processes);
+        hosts::HostGateStats before;
+        warm_then_measure(
+            ctx, config, inputs,
+            [&](std::uint32_t index, std::uint64_t k) { our_cycle(client, inputs.ids[index], k, nullptr); },
+            [&] {
+              if (gate) before = gate->stats();
+            });
+        if (gate) {
+          *acquired += gate->stats().acquired - before.acquired;
+          *loaded += gate->stats().loaded - before.loaded;
+        }
+      },
+      kPhaseTimeout);
+  if (setup.hosts > 0) {
+    const double share =
+        loop.ops > 0 ? 100.0 * static_cast<double>(acquired->load()) / static_cast<double>(loop.ops) : 0;
+    notes.push_back(std::string(setup.operation) + ": " + std::to_string(loop.ops) + " measured requests, " +
+                    fixed(share, 1) + "% took the session from the other host (" + std::to_string(loaded->load()) +
+                    " loaded from Redis)");
+  }
+  ThroughputRow row = throughput_row(std::string(setup.operation), kOurSystem, loop);
+  row.processes = config.processes;
+  return row;
+}
+
 }  // namespace
 }  // namespace cycle_workload
+
+BenchReport run_hosts(const RunOptions& options) {
+  using namespace cycle_workload;
+  BenchReport report = start_report(kHostsName, options);
+  CycleSetup two{2, Routing::Sticky};
+  CycleConfig config = cycle_config(options, two);
+  report.description =
+      "the request cycle of `cycle` (binary comparison) from 2 worker processes: on one host (one store, no "
+      "Redis), on 2 hosts (a store each, with its Redis sink, sessions shared through Redis) with every request "
+      "on its session's host, and with 10% of requests on the other host; beside every request through Redis "
+      "(phpredis lock, HMGET, HSET, unlock) from 2 processes";
+  report.parameters = {{"sessions", config.sessions},
+                       {"processes", config.processes},
+                       {"loop_s", std::chrono::duration<double>(config.loop_time).count()},
+                       {"ship_interval_ms", hosts::RedisSinkOptions{}.ship_interval.count()},
+                       {"seed", config.seed}};
+  std::optional<RedisServer> peer = start_redis_peer(options, report);
+  if (!peer) throw Error(Errc::NotFound, "hosts: needs redis-server (sessions are shared through it)");
+  const HostsSetup setups[] = {
+      {0, 0, "request cycle, 1 host (the store alone)"},
+      {2, 0, "request cycle, 2 hosts, each request on its session's host"},
+      {2, 10, "request cycle, 2 hosts, 10% of requests on the other host"},
+  };
+  std::vector<std::string> notes;
+  std::vector<double> rates;
+  for (const HostsSetup& setup : setups) {
+    report.results.push_back(measure_hosts(config, options, *peer, setup, notes));
+    rates.push_back(report.results.back().ops_per_s);
+  }
+  ThroughputRow redis = measure_redis(config, options, *peer);
+  redis.operation = "request cycle, every request through Redis";
+  const double redis_rate = redis.ops_per_s;
+  report.results.push_back(std::move(redis));
+  auto ratio = [](double a, double b) { return b > 0 ? fixed(a / b, 2) : std::string("n/a"); };
+  report.notes.push_back("2 hosts, each on its own: " + ratio(rates[1], rates[0]) + " of 1 host (goal: at least 0.90)");
+  report.notes.push_back("2 hosts, 10% on the other host: " + ratio(rates[2], redis_rate) +
+                         "x every request through Redis (goal: at least 5x)");
+  report.notes.insert(report.notes.end(), notes.begin(), notes.end());
+  report.notes.push_back(
+      "hosts on one machine: two stores, each with its Redis sink in a process of its own (as shmsession-agent "
+      "run --redis runs it), one standalone redis-server; a request on the other host takes the session's "
+      "ownership (release request, ship, release, grant, load), and the session's next request on its own host "
+      "takes it back");
+  peer->stop();
+  progress(options, kHostsName, "done");
+  return report;
+}
 
 BenchReport run_cycle(const RunOptions& options) {
   using namespace cycle_workload;

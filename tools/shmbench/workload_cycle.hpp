@@ -73,4 +73,24 @@ inline constexpr std::string_view kCycleDetails =
 // segment and peer process it started is gone when it returns or throws.
 BenchReport run_cycle(const RunOptions& options);
 
+inline constexpr std::string_view kHostsDetails =
+    "Measures sessions shared by 2 hosts through Redis (sync/hosts/hosts.md) with the request\n"
+    "cycle of `cycle` (binary comparison), 2 worker processes, 1,000 sessions, worker w's\n"
+    "sessions s % 2 == w:\n"
+    "  1 host:       both workers on one store, no Redis (the baseline);\n"
+    "  2 hosts:      a store per host, each with its Redis sink in a process of its own (as\n"
+    "                shmsession-agent run --redis runs it) and worker w on host w (its Client\n"
+    "                with a HostGate); every request on its session's host;\n"
+    "  2 hosts, 10%: the same with 10% of each worker's requests on the other worker's\n"
+    "                sessions: the session's ownership moves to this host and back at its\n"
+    "                next request on its own host;\n"
+    "  redis:        every request through the Redis peer as `cycle` does it (phpredis lock,\n"
+    "                HMGET, HSET, unlock), from 2 processes.\n"
+    "One standalone redis-server started by this run holds the shared sessions and serves\n"
+    "the peer. Notes: 2 hosts / 1 host (goal >= 0.90) and 2 hosts 10% / redis (goal >= 5).";
+
+// Throws shmsession::Error (NotFound without redis-server) or
+// std::runtime_error if a phase fails.
+BenchReport run_hosts(const RunOptions& options);
+
 }  // namespace shmsession::bench

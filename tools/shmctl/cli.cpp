@@ -140,6 +140,21 @@ CLI::App* add_unlock(CLI::App& app, Options& options) {
   return command;
 }
 
+// A command on one session of a store shared across hosts.
+CLI::App* add_session_command(CLI::App& app, Options& options, const std::string& name,
+                              const std::string& description) {
+  CLI::App* command = add_command(app, options, name, description);
+  command->add_option("SESSION", options.session, "session id")->required();
+  return command;
+}
+
+CLI::App* add_take(CLI::App& app, Options& options) {
+  CLI::App* command = add_session_command(
+      app, options, "take", "grant a session to this host whoever owns it, and load it from Redis (hosts)");
+  command->add_flag("--force", options.force, "required: confirms fencing the owner, which may be alive");
+  return command;
+}
+
 CLI::App* add_restore(CLI::App& app, Options& options) {
   CLI::App* command = add_command(app, options, "restore",
                                   "fill an empty store from a backup daemon (created if missing, with --size)");
@@ -237,6 +252,13 @@ std::vector<Command> add_commands(CLI::App& app, Options& options) {
       {add_promote(app, options), succeeds<run_promote>},
       {add_demote(app, options), succeeds<run_demote>},
       {add_bound(app, options), succeeds<run_bound>},
+      {add_command(app, options, "hosts", "sessions shared across hosts: this host, its Redis sink, its records"),
+       succeeds<run_hosts>},
+      {add_session_command(app, options, "owner", "which host owns a session (Redis): token, lease, queue"),
+       succeeds<run_owner>},
+      {add_session_command(app, options, "hand-over", "release a session this host owns (shipped first)"),
+       succeeds<run_hand_over>},
+      {add_take(app, options), succeeds<run_take>},
   };
 }
 

@@ -44,7 +44,7 @@ struct Options {
   bool json = false;
   bool all = false;                 // reset: every session
   bool immutable = false;           // put: flag the attribute kAttributeImmutable
-  bool force = false;               // destroy: remove even what does not attach; unlock: confirm
+  bool force = false;               // destroy: remove even what does not attach; unlock, take: confirm
   bool rebuild = false;             // recover: copy the live records into a new generation
   std::uint64_t limit = 100;        // list: most sessions shown, 0 for all
   std::string from;                 // restore: the backup daemon, HOST:PORT
@@ -111,6 +111,10 @@ void run_recover(const Options& options, std::ostream& out);
 void run_promote(const Options& options, std::ostream& out);  // tools/shmctl/failover_commands.cpp
 void run_demote(const Options& options, std::ostream& out);
 void run_bound(const Options& options, std::ostream& out);
+void run_hosts(const Options& options, std::ostream& out);  // tools/shmctl/host_commands.cpp
+void run_owner(const Options& options, std::ostream& out);
+void run_hand_over(const Options& options, std::ostream& out);
+void run_take(const Options& options, std::ostream& out);
 // Returns kExitSuccess, or kExitProblems after printing a report that lists
 // problems. A header that fails its checks (Corrupt, LayoutMismatch) is a
 // problem too: one JSON document with --json, else a CommandError with

@@ -45,6 +45,7 @@ struct RunArgs {
   std::string store, backup, key_file;
   std::string redis, host_id, prefix = "shms:";
   unsigned lease_ms = 10000;
+  unsigned ship_interval_ms = 1000;
   std::uint64_t records_mb = 64;
   unsigned idle_wait_ms = 5;
   std::uint64_t max_unacked = 32u << 20;
@@ -73,6 +74,7 @@ std::unique_ptr<hosts::RedisSink> make_sink(Store& primary, const RunArgs& args)
   options.config.prefix = args.prefix;
   options.config.lease = std::chrono::milliseconds(args.lease_ms);
   options.records_bytes = args.records_mb << 20;
+  options.ship_interval = std::chrono::milliseconds(args.ship_interval_ms);
   options.log = log_line;
   auto sink = std::make_unique<hosts::RedisSink>(primary, options);
   log_line("store '" + args.store + "': sessions shared as host '" + options.config.host + "' through Redis " +
@@ -174,6 +176,12 @@ int main(int argc, char** argv) {
   run->add_option("--lease-ms", args.lease_ms, "how long a dead host keeps its sessions")
       ->capture_default_str()
       ->check(CLI::Range(100u, 3600000u))
+      ->needs(redis_opt);
+  run->add_option("--ship-interval-ms", args.ship_interval_ms,
+                  "a changed session is shipped to Redis this long after its first unshipped change (0: at once); "
+                  "a hand-over ships at once")
+      ->capture_default_str()
+      ->check(CLI::Range(0u, 60000u))
       ->needs(redis_opt);
   run->add_option("--records-mb", args.records_mb, "size of the host's ownership records (STORE.hosts)")
       ->capture_default_str()
