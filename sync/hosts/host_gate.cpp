@@ -131,6 +131,10 @@ void HostGate::install(Store& store, std::string_view id, LockToken token, const
   const bool current = record && record->state == HostRecord::State::Released && record->redis_version == got.version &&
                        record->local == *local;
   HostRecord mine{HostRecord::State::Owned, got.token, got.version, *local};
+  // Redis never had the session: what this host holds of it is not in
+  // Redis (a store shared from now on, a session only ever served here):
+  // no local version matches, so the sink ships it whole.
+  if (got.version == 0 && local->version > 0) mine.local = SessionVersion{};
   if (!current && got.version > 0) {
     const StoredSession stored = own.load(id);
     CommitBatch batch;

@@ -243,6 +243,20 @@ struct RedisSink::Impl {
       for (const ChangeEntry& e : batch.entries) mark(e.session_id);
       next_seq = batch.next_seq;
       next_seq_.store(next_seq, std::memory_order_relaxed);
+      if (batch.entries.size() < options.max_batch_entries) break;
+    }
+    // Ownerships taken (a grant, `shmctl take`) without a change of the
+    // session itself: Redis may lack what this host holds.
+    for (;;) {
+      ChangeBatch batch = ChangeFeed(records.store()).read(next_record_seq, options.max_batch_entries);
+      if (batch.fell_behind) {
+        records.for_each([&](const std::string& sid, const HostRecord& rec) {
+          if (rec.state == HostRecord::State::Owned) mark(sid);
+        });
+      }
+      for (const ChangeEntry& e : batch.entries)
+        if (e.session_id.starts_with("s:") && e.kind == ChangeKind::Committed) mark(e.session_id.substr(2));
+      next_record_seq = batch.next_seq;
       if (batch.entries.size() < options.max_batch_entries) return;
     }
   }
@@ -311,6 +325,7 @@ struct RedisSink::Impl {
     // Everything owned is shipped whole once: what an agent stopped or killed
     // before shipping it is in the local store, and Redis may lack it.
     next_seq = ChangeFeed(store).next_seq();
+    next_record_seq = ChangeFeed(records.store()).next_seq();
     records.for_each([&](const std::string& sid, const HostRecord& rec) {
       if (rec.state == HostRecord::State::Owned) mark(sid);
     });
@@ -350,6 +365,7 @@ struct RedisSink::Impl {
   std::deque<std::pair<std::string, Clock::time_point>> queue;  // sessions changed, since when
   std::unordered_set<std::string> queued;                       // those in `queue`
   std::uint64_t next_seq = 0;
+  std::uint64_t next_record_seq = 0;
   Clock::time_point next_renewal{};
   Clock::time_point next_read{};
   Clock::time_point next_status{};

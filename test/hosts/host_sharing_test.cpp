@@ -522,3 +522,24 @@ BOOST_AUTO_TEST_CASE(shmctl_shows_owners_hands_sessions_over_and_takes_them_by_f
   BOOST_TEST(missing.err.find("shmsession-agent run no-such-store --redis") != std::string::npos, missing.err);
   BOOST_TEST(shmctl({"owner", a.name(), "bad{id}"}).exit_code == 1);
 }
+
+// A store that held sessions before it was shared: the first request's
+// grant finds Redis without them, keeps the local state, and the sink
+// ships it whole although the request changed nothing.
+BOOST_AUTO_TEST_CASE(a_session_held_before_the_store_was_shared_reaches_redis_at_its_first_grant) {
+  TestRedis& redis = shared_redis();
+  empty_masters(redis);
+  tools::TempDir dir("shms-hosts");
+  Host a("host-a", redis, dir.path());
+  BOOST_TEST_REQUIRE(a.store().create_session("old"));
+  a.store().commit("old", CommitBatch().put("note", "kept from before"));
+  a.start_app({"old"}, [](sync::SessionHandle& s) {
+    if (!s.contains("note")) throw Error(Errc::NotFound, "the local state was dropped");
+  });
+  BOOST_TEST_REQUIRE(a.request());
+  RedisCluster cluster(parse_redis_addresses(redis.seeds()));
+  Ownership reader(cluster, "reader");
+  BOOST_TEST(reader.owner("old").host == "host-a");
+  wait_shipped(reader, a.store(), "old", "note", a.agent());
+  BOOST_TEST(in_redis(reader, "old", "note") == "kept from before");
+}

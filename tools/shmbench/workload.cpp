@@ -35,8 +35,8 @@ constexpr Workload kWorkloads[] = {
      kReplicateDetails, &run_replicate, &kReplicateLayout},
     {"worker", "one long-running worker, 1M sessions over time: RSS, kept sessions, locks each second vs limits",
      kWorkerDetails, &run_worker, &kWorkerLayout},
-    {"hosts", "sessions shared by 2 hosts through Redis: on their host, 10% on the other, beside redis", kHostsDetails,
-     &run_hosts, &kGenericLayout},
+    {"hosts", "sessions shared by 2 hosts through Redis: on their host, 10% on the other, beside redis (not in `all`)",
+     kHostsDetails, &run_hosts, &kGenericLayout, false},
     {"php", "PHP's session handlers behind nginx + php-fpm: files, redis, memcached, shmsession (not in `all`)",
      kPhpDetails, &run_php, &kPhpLayout, false},
 };
