@@ -100,6 +100,13 @@ HostConfig HostRecords::read_config(Store& store) {
   if (std::from_chars(lease.data(), lease.data() + lease.size(), ms).ec != std::errc{})
     throw Error(Errc::Corrupt, "store '" + store.name() + "' has a bad lease '" + lease + "'");
   c.lease = std::chrono::milliseconds(ms);
+  // Absent in records made before it existed: records never expire there.
+  if (const Attribute* a = snap->find("record_idle_s")) {
+    std::uint32_t idle = 0;
+    if (std::from_chars(a->value.data(), a->value.data() + a->value.size(), idle).ec != std::errc{})
+      throw Error(Errc::Corrupt, "store '" + store.name() + "' has a bad record idle timeout '" + a->value + "'");
+    c.record_idle_s = idle;
+  }
   return c;
 }
 
@@ -134,6 +141,7 @@ HostRecords HostRecords::open_or_create(std::string_view store, const HostConfig
   CommitBatch batch;
   batch.put("host", config.host).put("redis", config.redis).put("prefix", config.prefix);
   batch.put("lease_ms", std::to_string(config.lease.count()));
+  batch.put("record_idle_s", std::to_string(config.record_idle_s));
   records.commit(HostRecords::kConfigId, batch);
   return HostRecords(std::move(records), config);
 }
@@ -178,7 +186,7 @@ void HostRecords::put(std::string_view sid, const HostRecord& record) {
       return;
     } catch (const Error& e) {
       if (e.code() != Errc::NotFound || attempt == 2) throw;
-      store_.create_session(id, 0);
+      store_.create_session(id, config_.record_idle_s);
     }
   }
 }
@@ -203,6 +211,8 @@ void HostRecords::publish_status(const std::vector<std::pair<std::string, std::s
 }
 
 void HostRecords::erase(std::string_view sid) { store_.remove_session(record_id(sid)); }
+
+void HostRecords::touch(std::string_view sid) { store_.touch(record_id(sid)); }
 
 void HostRecords::for_each(const std::function<void(const std::string& sid, const HostRecord&)>& visit) {
   std::vector<std::string> ids;

@@ -38,6 +38,12 @@ struct HostConfig {
   std::string redis;   // seeds, "HOST:PORT[,HOST:PORT...]"
   std::string prefix;  // of the Redis keys and channels
   std::chrono::milliseconds lease{10000};
+  // Idle timeout of a record (s, 0: never): twice the store's default
+  // session idle timeout, so that the records of sessions gone from the
+  // store (expired, removed while another host owned them) go too. The
+  // Redis sink touches the records of the sessions this host owns at each
+  // lease renewal, and expires the others.
+  std::uint32_t record_idle_s = 0;
 };
 
 struct HostRecord {
@@ -92,6 +98,8 @@ class HostRecords {
   // hold; Error(SegmentFull) when the companion store is full.
   void put(std::string_view sid, const HostRecord& record);
   void erase(std::string_view sid);
+  // Keeps a record from expiring (the sink, for the sessions it owns).
+  void touch(std::string_view sid);
   // The running Redis sink's figures (name -> decimal), as it last
   // published them (RedisSink, every status interval); empty if none ever
   // did.

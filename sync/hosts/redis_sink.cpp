@@ -31,11 +31,23 @@ struct Tracked {
 
 }  // namespace detail
 
+namespace detail {
+
+// The records' idle timeout from the store's (HostConfig::record_idle_s).
+inline HostConfig with_record_idle(HostConfig config, const Store& store) {
+  const std::uint64_t idle = store.info().default_idle_timeout_s;
+  config.record_idle_s = static_cast<std::uint32_t>(std::min<std::uint64_t>(2 * idle, 0xFFFFFFFFu));
+  return config;
+}
+
+}  // namespace detail
+
 struct RedisSink::Impl {
   Impl(Store& s, RedisSinkOptions o)
       : store(s),
         options(std::move(o)),
-        records(HostRecords::open_or_create(s.name(), options.config, options.records_bytes)) {
+        records(
+            HostRecords::open_or_create(s.name(), detail::with_record_idle(options.config, s), options.records_bytes)) {
     try {
       claim = records.store().acquire(HostRecords::kConfigId, std::chrono::milliseconds(200));
     } catch (const Error& e) {
@@ -214,6 +226,7 @@ struct RedisSink::Impl {
     records.for_each([&](const std::string& sid, const HostRecord& rec) {
       if (rec.state != HostRecord::State::Owned) return;
       ++owned;
+      records.touch(sid);
       if (ownership->renew(sid, rec.token)) {
         renewals_.fetch_add(1, std::memory_order_relaxed);
       } else {
@@ -223,6 +236,7 @@ struct RedisSink::Impl {
       }
     });
     owned_.store(owned, std::memory_order_relaxed);
+    records.store().expire();  // the records of sessions gone and not owned
   }
 
   void handle_messages() {

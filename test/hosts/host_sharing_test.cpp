@@ -111,13 +111,14 @@ class Tool {
 // app-server process serving one request at a time on command.
 class Host {
  public:
-  Host(const std::string& id, TestRedis& redis, const std::string& dir, std::chrono::milliseconds lease = 10s)
+  Host(const std::string& id, TestRedis& redis, const std::string& dir, std::chrono::milliseconds lease = 10s,
+       std::uint32_t idle_timeout_s = 1800)
       : id_(id),
         redis_(redis),
         dir_(dir),
         lease_(lease),
         guard_(id),
-        store_(test::make_store(guard_, {.size_bytes = 16 << 20})) {
+        store_(test::make_store(guard_, {.size_bytes = 16 << 20, .default_idle_timeout_s = idle_timeout_s})) {
     HostRecords::remove(guard_.name());
     start_agent();
   }
@@ -134,10 +135,13 @@ class Host {
 
   void start_agent() {
     agent_.reset();
-    agent_ =
-        std::make_unique<Tool>(std::vector<std::string>{AGENT_PATH, "run", guard_.name(), "--redis", redis_.seeds(),
-                                                        "--host-id", id_, "--lease-ms", std::to_string(lease_.count())},
-                               dir_ + "/" + id_ + ".agent.log");
+    agent_ = std::make_unique<Tool>(
+        std::vector<std::string>{AGENT_PATH, "run", guard_.name(), "--redis", redis_.seeds(), "--host-id", id_,
+                                 "--lease-ms", std::to_string(lease_.count()),
+                                 // Changes leave 20 ms after the first (the default 1 s would only
+                                 // make the tests wait): a session's changes still leave together.
+                                 "--ship-interval-ms", "20"},
+        dir_ + "/" + id_ + ".agent.log");
     // Ready when its records exist with its configuration and it holds
     // their config lock (it claimed the store as this host's sink).
     for (const auto end = Clock::now() + kFailAfter;;) {
@@ -542,4 +546,35 @@ BOOST_AUTO_TEST_CASE(a_session_held_before_the_store_was_shared_reaches_redis_at
   BOOST_TEST(reader.owner("old").host == "host-a");
   wait_shipped(reader, a.store(), "old", "note", a.agent());
   BOOST_TEST(in_redis(reader, "old", "note") == "kept from before");
+}
+
+// The records of sessions gone from the store expire (twice the store's
+// idle timeout), those of sessions this host owns do not (the sink
+// touches them): a host's records do not grow with every session it ever
+// served.
+BOOST_AUTO_TEST_CASE(the_records_of_sessions_gone_expire_and_those_owned_stay) {
+  TestRedis& redis = shared_redis();
+  empty_masters(redis);
+  tools::TempDir dir("shms-hosts");
+  Host a("host-a", redis, dir.path(), 1500ms, 1);           // records expire after 2 s idle
+  BOOST_TEST_REQUIRE(a.store().create_session("kept", 0));  // the sessions never expire here: only records do
+  BOOST_TEST_REQUIRE(a.store().create_session("gone", 0));
+  a.start_app({"gone", "kept"}, count_and_append);
+  BOOST_TEST_REQUIRE(a.request());
+  BOOST_TEST_REQUIRE(a.request());
+  a.kill_app();
+  HostRecords records = HostRecords::attach(a.name());
+  BOOST_TEST(records.config().record_idle_s == 2u);
+  BOOST_TEST_REQUIRE(records.get("gone").has_value());
+  // "gone" is handed over and removed here: its record serves nobody.
+  test::CommandResult over = test::run_command({SHMCTL_PATH, "hand-over", a.name(), "gone"});
+  BOOST_TEST_REQUIRE(over.exit_code == 0, over.err);
+  BOOST_TEST_REQUIRE(a.store().remove_session("gone"));
+  for (const auto end = Clock::now() + kFailAfter; records.get("gone").has_value();) {
+    BOOST_TEST_REQUIRE((Clock::now() < end), "the record of a session gone never expired; " << a.agent().log());
+    std::this_thread::sleep_for(5ms);
+  }
+  const std::optional<HostRecord> kept = records.get("kept");
+  BOOST_TEST_REQUIRE(kept.has_value(), "an owned session's record expired");
+  BOOST_TEST((kept->state == HostRecord::State::Owned));
 }
