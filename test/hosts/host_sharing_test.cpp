@@ -497,6 +497,13 @@ BOOST_AUTO_TEST_CASE(shmctl_shows_owners_hands_sessions_over_and_takes_them_by_f
   BOOST_TEST(hosts.exit_code == 0, hosts.err);
   BOOST_TEST(hosts.out.find("\"host\":\"host-a\"") != std::string::npos, hosts.out);
   BOOST_TEST(hosts.out.find("\"owned\":1") != std::string::npos, hosts.out);
+  test::CommandResult info = shmctl({"info", a.name(), "--json"});
+  BOOST_TEST(info.exit_code == 0, info.err);
+  BOOST_TEST(info.out.find("\"hosts\":{\"host\":\"host-a\"") != std::string::npos, info.out);
+  BOOST_TEST(info.out.find("\"sink_shipped_bytes\"") != std::string::npos, info.out);
+  test::CommandResult info_text = shmctl({"info", a.name()});
+  BOOST_TEST(info_text.out.find("shared as host 'host-a'") != std::string::npos, info_text.out);
+  BOOST_TEST(info_text.out.find("hosts lag") != std::string::npos, info_text.out);
   // Hand-over: a's sink ships and releases; nobody owns it in Redis.
   test::CommandResult over = shmctl({"hand-over", a.name(), "s"});
   BOOST_TEST_REQUIRE(over.exit_code == 0, over.err);

@@ -23,6 +23,8 @@
 #include <string>
 #include <utility>
 
+#include <boost/json/object.hpp>
+
 #include "shm/error.hpp"
 #include "shm/store.hpp"
 
@@ -112,6 +114,11 @@ void run_promote(const Options& options, std::ostream& out);  // tools/shmctl/fa
 void run_demote(const Options& options, std::ostream& out);
 void run_bound(const Options& options, std::ostream& out);
 void run_hosts(const Options& options, std::ostream& out);  // tools/shmctl/host_commands.cpp
+// For `info`: when the store is shared across hosts, its host id, Redis,
+// and its Redis sink's owned sessions, lag, ships and bytes ("hosts" in
+// the JSON document, "hosts ..." fields in the text). Nothing otherwise.
+class FieldList;
+void add_hosts_info(const std::string& store, boost::json::object* json, FieldList* fields);
 void run_owner(const Options& options, std::ostream& out);
 void run_hand_over(const Options& options, std::ostream& out);
 void run_take(const Options& options, std::ostream& out);

@@ -43,6 +43,30 @@ std::string record_text(const std::optional<hosts::HostRecord>& r) {
 
 }  // namespace
 
+void add_hosts_info(const std::string& store, boost::json::object* json, FieldList* fields) {
+  if (!Store::exists(hosts::HostRecords::name_for(store))) return;
+  hosts::HostRecords records = attach_records(store);
+  const hosts::HostConfig& c = records.config();
+  std::string owned = "?", lag = "?", ships = "?", bytes = "?";
+  for (const auto& [name, value] : records.status()) {
+    if (name == "owned") owned = value;
+    if (name == "lag_ms") lag = value;
+    if (name == "ships") ships = value;
+    if (name == "shipped_bytes") bytes = value;
+  }
+  if (json != nullptr) {
+    boost::json::object h{{"host", c.host}, {"redis", c.redis}};
+    for (const auto& [name, value] : records.status()) h["sink_" + name] = value;
+    (*json)["hosts"] = std::move(h);
+  }
+  if (fields != nullptr) {
+    fields->add("hosts", "shared as host '" + c.host + "' through Redis " + c.redis);
+    fields->add("hosts owned", owned + " sessions (at the sink's last lease renewal)");
+    fields->add("hosts lag", lag + "ms");
+    fields->add("hosts shipped", ships + " ships, " + bytes + " bytes");
+  }
+}
+
 void run_hosts(const Options& options, std::ostream& out) {
   hosts::HostRecords records = attach_records(options.store);
   const hosts::HostConfig& c = records.config();

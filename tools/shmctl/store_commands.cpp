@@ -106,9 +106,13 @@ void print_info(Store& store, const Options& options, std::ostream& out) {
   ReplicationBound bound = run_step(what, [&] { return store.replication_bound(); });
   AgentStatus agent = run_step(what, [&] { return AgentSeat(store).status(); });
   if (options.json) {
-    print_json(out, info_json(info, stats, replica, failover, bound, agent));
+    boost::json::object doc = info_json(info, stats, replica, failover, bound, agent);
+    add_hosts_info(options.store, &doc, nullptr);
+    print_json(out, doc);
   } else {
-    info_fields(info, stats, replica, failover, bound, agent).print(out);
+    FieldList fields = info_fields(info, stats, replica, failover, bound, agent);
+    add_hosts_info(options.store, nullptr, &fields);
+    fields.print(out);
   }
 }
 
