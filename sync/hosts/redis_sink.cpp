@@ -108,8 +108,12 @@ struct RedisSink::Impl {
         for (const auto& [name, version] : t.known) known.push_back({name, version});
       const bool present =
           lock ? store.read_moved(sid, *lock, seen, known, snap) : store.peek_moved(sid, seen, known, snap);
-      if (!present) {  // removed or expired here: empty it in Redis and let it go
-        const ShipOutcome out = ownership->ship(sid, t.token, t.base, {}, {}, 1, true);
+      if (!present) {
+        // Removed or expired here: empty it in Redis (a new version, kept for
+        // the store's idle timeout, so that a host holding an older copy
+        // loads the empty state instead of shipping its copy back) and let
+        // it go.
+        const ShipOutcome out = ownership->ship(sid, t.token, t.base, {}, {}, removed_idle_ms, true);
         if (out.kind == ShipOutcome::Kind::Conflict) {
           t.base = out.version;
           continue;
@@ -371,6 +375,7 @@ struct RedisSink::Impl {
   Store& store;
   RedisSinkOptions options;
   HostRecords records;
+  const std::uint64_t removed_idle_ms = std::uint64_t{store.info().default_idle_timeout_s} * 1000;
   LockToken claim{};
   std::unique_ptr<RedisCluster> redis;
   std::unique_ptr<Ownership> ownership;

@@ -585,3 +585,30 @@ BOOST_AUTO_TEST_CASE(the_records_of_sessions_gone_expire_and_those_owned_stay) {
   BOOST_TEST_REQUIRE(kept.has_value(), "an owned session's record expired");
   BOOST_TEST((kept->state == HostRecord::State::Owned));
 }
+
+// A session removed on its owner is removed for the other hosts too: a
+// host holding an older copy loads the empty state rather than serving
+// (and shipping back) its copy.
+BOOST_AUTO_TEST_CASE(a_session_removed_on_its_owner_does_not_come_back_from_another_hosts_copy) {
+  TestRedis& redis = shared_redis();
+  empty_masters(redis);
+  tools::TempDir dir("shms-hosts");
+  Host a("host-a", redis, dir.path());
+  Host b("host-b", redis, dir.path());
+  RedisCluster cluster(parse_redis_addresses(redis.seeds()));
+  Ownership reader(cluster, "reader");
+  b.start_app({"x"}, count_and_append);
+  BOOST_TEST_REQUIRE(b.request());
+  a.start_app({"x"}, count_and_append);
+  BOOST_TEST_REQUIRE(a.request());  // a takes it from b, b keeps its copy
+  a.kill_app();
+  BOOST_TEST_REQUIRE(!local_value(b.store(), "x", "counter").empty());
+  BOOST_TEST_REQUIRE(a.store().remove_session("x"));
+  for (const auto end = Clock::now() + kFailAfter; !reader.owner("x").host.empty();)
+    BOOST_TEST_REQUIRE((Clock::now() < end), "a's sink never released the removed session; " << a.agent().log());
+  b.start_app({"x"}, [](sync::SessionHandle& s) {
+    if (s.contains("counter")) throw Error(Errc::Corrupt, "the removed session came back from b's copy");
+  });
+  if (!b.request()) BOOST_FAIL("b's request: exit " << b.app_exit() << "; " << b.agent().log());
+  BOOST_TEST(reader.load("x").attributes.empty());
+}
