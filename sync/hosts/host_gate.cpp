@@ -28,7 +28,7 @@ void HostGate::admit(Store& store, std::string_view id, LockToken token, std::ch
   // (its version is read before the record, so a change in between makes
   // the next look read the record again).
   thread_local std::string scratch;
-  HostRecords::record_id(id);  // a session id the records cannot hold: refused here
+  HostRecords::validate_session_id(id);  // a session id the records cannot hold: refused here
   const std::optional<SessionVersion> seen = records_.version(id, scratch);
   if (seen) {
     std::lock_guard<std::mutex> g(cache_mutex_);
@@ -101,7 +101,7 @@ void HostGate::take(Store& store, std::string_view id, LockToken token, const st
 }
 
 void HostGate::take_over(Store& store, std::string_view id, std::chrono::milliseconds timeout) {
-  HostRecords::record_id(id);
+  HostRecords::validate_session_id(id);
   if (!store.version(id)) store.create_session(id);
   const LockToken token = store.acquire(id, timeout);
   struct Unlock {

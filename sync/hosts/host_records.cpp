@@ -72,6 +72,11 @@ std::string_view host_record_state_name(HostRecord::State state) noexcept {
 std::string HostRecords::name_for(std::string_view store) { return std::string(store) + ".hosts"; }
 
 std::string HostRecords::record_id(std::string_view sid) {
+  validate_session_id(sid);
+  return "s:" + std::string(sid);
+}
+
+void HostRecords::validate_session_id(std::string_view sid) {
   if (sid.size() > kMaxHostSessionIdBytes)
     throw Error(Errc::InvalidArgument, "session id of " + std::to_string(sid.size()) +
                                            " bytes: a store shared across hosts holds ids of at most " +
@@ -79,7 +84,6 @@ std::string HostRecords::record_id(std::string_view sid) {
   if (sid.find_first_of("{}") != std::string_view::npos)
     throw Error(Errc::InvalidArgument,
                 "session id '" + std::string(sid) + "' has '{' or '}': it is the hash tag of the session's Redis keys");
-  return "s:" + std::string(sid);
 }
 
 HostConfig HostRecords::read_config(Store& store) {
@@ -114,28 +118,24 @@ HostRecords HostRecords::open_or_create(std::string_view store, const HostConfig
   validate(config);
   CreateOptions options;
   options.size_bytes = size_bytes;
-  options.default_idle_timeout_s = 0;  // a record goes with its session, not by idling
+  options.default_idle_timeout_s = 0;  // each record is made with its own (HostConfig::record_idle_s)
   options.lock_lease_ms = 0;           // the config lock marks the running sink: only its death frees it
   Store records = Store::open_or_create(name_for(store), options);
-  if (records.create_session(HostRecords::kConfigId, 0) || !records.peek(HostRecords::kConfigId)->find("host")) {
-    // new: nothing to check
-  } else {
-    const HostConfig old = read_config(records);
+  const bool configured = !records.create_session(HostRecords::kConfigId, 0) &&
+                          records.peek(HostRecords::kConfigId)->find("host") != nullptr;
+  if (configured) {
+    HostConfig old = read_config(records);
     if (old.host != config.host) {
+      HostRecords existing(std::move(records), std::move(old));
       bool owns = false;
-      records.for_each_session([&](const SessionInfo& s) {
-        if (s.id.starts_with("s:")) {
-          const std::optional<SessionSnapshot> r = records.peek(s.id);
-          const Attribute* a = r ? r->find(kRecord) : nullptr;
-          const std::optional<HostRecord> rec = a ? decode(a->value) : std::nullopt;
-          if (rec && rec->state == HostRecord::State::Owned) owns = true;
-        }
-        return !owns;
-      });
+      existing.for_each(
+          [&](const std::string&, const HostRecord& r) { owns = owns || r.state == HostRecord::State::Owned; });
       if (owns)
-        throw Error(Errc::InvalidArgument, "store '" + std::string(store) + "' owns sessions as host '" + old.host +
-                                               "', not '" + config.host + "': run it as '" + old.host +
+        throw Error(Errc::InvalidArgument, "store '" + std::string(store) + "' owns sessions as host '" +
+                                               existing.config().host + "', not '" + config.host + "': run it as '" +
+                                               existing.config().host +
                                                "', or hand its sessions over first (shmctl hand-over)");
+      records = std::move(existing.store_);
     }
   }
   CommitBatch batch;

@@ -112,6 +112,9 @@ class HostRecords {
 
   // The record's id for a session id. Throws Error(InvalidArgument).
   static std::string record_id(std::string_view sid);
+  // Whether the records can hold `sid` (no allocation). Throws
+  // Error(InvalidArgument).
+  static void validate_session_id(std::string_view sid);
 
  private:
   HostRecords(Store store, HostConfig config) : store_(std::move(store)), config_(std::move(config)) {}

@@ -532,6 +532,12 @@ BOOST_AUTO_TEST_CASE(shmctl_shows_owners_hands_sessions_over_and_takes_them_by_f
   BOOST_TEST(missing.exit_code == 1);
   BOOST_TEST(missing.err.find("shmsession-agent run no-such-store --redis") != std::string::npos, missing.err);
   BOOST_TEST(shmctl({"owner", a.name(), "bad{id}"}).exit_code == 1);
+  // The store owns "s" as host-a: its agent refuses to run under another id.
+  a.kill_agent();
+  test::CommandResult other =
+      test::run_command({AGENT_PATH, "run", a.name(), "--redis", redis.seeds(), "--host-id", "host-z"});
+  BOOST_TEST(other.exit_code == 1);
+  BOOST_TEST(other.err.find("owns sessions as host 'host-a'") != std::string::npos, other.err);
 }
 
 // A store that held sessions before it was shared: the first request's

@@ -470,7 +470,6 @@ void add_notes(BenchReport& report, const std::vector<CycleSetup>& setups) {
 
 constexpr std::string_view kHostsName = "hosts";
 
-extern "C" void stop_bench_sink(int /*signal*/);
 std::atomic<hosts::RedisSink*> bench_sink{nullptr};
 extern "C" void stop_bench_sink(int /*signal*/) {
   if (hosts::RedisSink* sink = bench_sink.load()) sink->stop();
